@@ -56,6 +56,7 @@ PERMANENT_REASONS = (
     "NamespaceNotAllowed",
     "SecretConflict",
     "AdoptionRefused",
+    "ClientNotFound",
 )
 
 try:
@@ -497,13 +498,17 @@ def check_common(label: str, chart: "helm.Chart", objects: list[dict[str, Any]],
     expected_env = {
         "NEXUS_CLUSTER_ID": merged["clusterId"],
         "NEXUS_LOG_FORMAT": merged["logFormat"],
-        "RUST_LOG": merged["logLevel"],
         "NEXUS_METRICS_ADDR": f"0.0.0.0:{merged['metrics']['port']}",
         "NEXUS_LEADER_ELECTION": str(merged["leaderElection"]["enabled"]).lower(),
         "NEXUS_LEASE_NAMESPACE": NAMESPACE,
         "NEXUS_FACADE": str(merged["facade"]["enabled"]).lower(),
     }
     wrong = {k: env.get(k, {}).get("value") for k, v in expected_env.items() if env.get(k, {}).get("value") != v}
+    if merged["logLevel"]:
+        if env.get("RUST_LOG", {}).get("value") != merged["logLevel"]:
+            wrong["RUST_LOG"] = env.get("RUST_LOG", {}).get("value")
+    elif "RUST_LOG" in env:
+        wrong["RUST_LOG (should be unset)"] = env["RUST_LOG"].get("value")
     C.check(f"[{label}] operator env matches values", not wrong, str(wrong))
     names_list = [e["name"] for e in container.get("env", [])]
     C.check(f"[{label}] no duplicate env names", len(names_list) == len(set(names_list)), str(names_list))
@@ -829,6 +834,8 @@ def check_health_lua() -> None:
             ("no Ready condition", obj(2, 2, None), "Progressing"),
             ("Ready=False RateLimited", obj(2, 2, "False", "RateLimited"), "Progressing"),
             ("Ready=False Auth0Unavailable", obj(2, 2, "False", "Auth0Unavailable"), "Progressing"),
+            ("Ready=False TenantNotReady", obj(2, 2, "False", "TenantNotReady"), "Progressing"),
+            ("Ready=False Deleting", obj(2, 2, "False", "Deleting"), "Progressing"),
             ("Ready=Unknown", obj(2, 2, "Unknown", "Reconciling"), "Progressing"),
             ("stale generation with Ready=False InvalidSpec", obj(5, 4, "False", "InvalidSpec"), "Progressing"),
         ] + [(f"Ready=False {r}", obj(2, 2, "False", r), "Degraded") for r in PERMANENT_REASONS]
