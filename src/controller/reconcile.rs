@@ -323,7 +323,13 @@ async fn ensure(obj: &AuthClient, ctx: &Context, status: &mut AuthClientStatus) 
     // 2. Compare with Auth0 when something may differ: the spec changed, the last pass failed,
     //    or the drift scan found a difference. A Ready, unchanged client costs no Auth0 call.
     let must_check = fresh.is_none() && (spec_changed || !was_ready || finding.is_some());
-    if must_check {
+    let scanned = match (&finding, spec_changed) {
+        (Some(ScanFinding::Drifted(listed)), false) => Some(listed.clone()),
+        _ => None,
+    };
+    if must_check && scanned.is_some() {
+        fresh = scanned;
+    } else if must_check {
         match auth0.get_client(&client_id, Priority::Normal).await {
             Ok(actual) => {
                 let actual = to_value(&actual);
@@ -686,15 +692,6 @@ async fn release(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> 
                 Err(e) if e.is_not_found() => Ok(format!("Auth0 client {id} was already gone")),
                 Err(e) => Err(auth0_failure("releasing the Auth0 client", &e).into()),
             }
-        }
-    }
-}
-
-impl From<&ScanFinding> for Option<Value> {
-    fn from(finding: &ScanFinding) -> Self {
-        match finding {
-            ScanFinding::Drifted(v) => Some(v.clone()),
-            ScanFinding::Missing => None,
         }
     }
 }
