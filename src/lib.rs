@@ -8,5 +8,6 @@ pub mod auth0;
 pub mod controller;
 pub mod crd;
 pub mod facade;
+pub mod leader;
 pub mod sim;
 pub mod testkit;
