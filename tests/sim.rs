@@ -224,7 +224,7 @@ async fn token_errors_use_oauth_bodies() {
         "client_secret": m2m.client_secret, "audience": sim.audience()
     }))
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unsupported_grant_type");
 
     let (status, body) = post(json!({"client_id": m2m.client_id})).await;
@@ -702,6 +702,45 @@ async fn scopes_are_enforced() {
         assert_auth0_error(&answer, 403, "insufficient_scope");
     }
     assert_eq!(sim.client(&id).expect("still there")["name"], "visible");
+
+    // Setting a secret by PATCH needs update:client_keys on top of update:clients.
+    let updater = M2mCredential {
+        client_id: "updater00000000000000000000000000".into(),
+        client_secret: "updater-secret".into(),
+        scopes: vec!["update:clients".into()],
+    };
+    let sim3 = sim_with(SimConfig {
+        m2m_clients: vec![updater.clone()],
+        rate_limit: RateLimit::unlimited(),
+        ..SimConfig::default()
+    })
+    .await;
+    let t3 = token_for(&sim3, &http, &updater).await;
+    let id3 = sim3.insert_client(json!({"name": "u"}));
+    let path3 = format!("/api/v2/clients/{id3}");
+    let (status, _, body) = api(
+        &sim3,
+        &http,
+        &t3,
+        Method::PATCH,
+        &path3,
+        Some(json!({"client_secret": "x".repeat(64)})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_auth0_error(&body, 403, "insufficient_scope");
+    let (status, _, body) = api(
+        &sim3,
+        &http,
+        &t3,
+        Method::PATCH,
+        &path3,
+        Some(json!({"name": "v"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "v");
+    assert!(body.get("client_secret").is_none());
 
     // A credential without any scope has no client grant at all.
     let none = M2mCredential {
