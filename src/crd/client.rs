@@ -1,0 +1,333 @@
+//! `AuthClient`: one Auth0 application, its credentials Secret and its lifecycle policies.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One Auth0 application ("client") managed declaratively.
+#[derive(CustomResource, KubeSchema, Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[kube(
+    group = "auth.nexus.dev",
+    version = "v1alpha1",
+    kind = "AuthClient",
+    namespaced,
+    status = "AuthClientStatus",
+    shortname = "ac",
+    category = "nexus",
+    doc = "An Auth0 application (client) whose credentials the operator writes into a Secret.",
+    printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenant"),
+    printcolumn(name = "Client ID", type_ = "string", json_path = ".status.clientId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Secret",
+        type_ = "string",
+        json_path = ".status.secretName",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthClientSpec {
+    /// Name of the `AuthTenant` (the Nexus tenantId) the client lives in. Cannot be changed.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("tenant cannot be changed; create a new AuthClient instead").reason(Reason::FieldValueForbidden))]
+    #[schemars(length(min = 1))]
+    pub tenant: String,
+
+    /// The Auth0 client, exactly as the body of the Nexus `POST /v1/tenants/{tenantId}/clients`.
+    pub client: NexusClient,
+
+    /// The Secret that receives the client's credentials.
+    #[serde(default)]
+    pub secret: SecretSpec,
+
+    /// What happens to the Auth0 client when this resource is deleted: `Delete` (default)
+    /// removes it from Auth0, `Orphan` leaves it there.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// What happens when the Auth0 client is changed outside the operator: `Correct`
+    /// (default) restores the spec, `Report` only reports it in the `Drifted` condition.
+    #[serde(default)]
+    pub drift_policy: DriftPolicy,
+
+    /// When `client.id` names an existing client: `IfUnowned` (default) adopts it only if no
+    /// other AuthClient or cluster has tagged it, `TakeOver` adopts it regardless.
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+}
+
+/// The Nexus client request body (snake_case field names, as in the REST contract).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct NexusClient {
+    /// Name of the client. Required; must not contain `<` or `>`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Application type, e.g. `regular_web`, `spa`, `native`, `non_interactive`. Required.
+    #[schemars(length(min = 1))]
+    pub app_type: String,
+    /// Id of an existing Auth0 client to adopt instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Free text description (at most 140 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// URL of the client logo (absolute URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// OAuth2 callback URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callbacks: Option<Vec<String>>,
+    /// Extra CORS origins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Origins for cross-origin authentication, device flow and web_message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_origins: Option<Vec<String>>,
+    /// URLs valid to redirect to after logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_logout_urls: Option<Vec<String>>,
+    /// OAuth2 grant types the client may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// Login initiation URL (https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
+    /// Native mobile app settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<Mobile>,
+    /// Nexus metadata stored in the Auth0 client's `client_metadata`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_metadata: Option<ClientMetadata>,
+}
+
+/// Mobile settings of a native client.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct Mobile {
+    /// iOS settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ios: Option<MobileIos>,
+    /// Android settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub android: Option<MobileAndroid>,
+}
+
+/// iOS app identity.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct MobileIos {
+    /// Apple team id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// App bundle identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_bundle_identifier: Option<String>,
+}
+
+/// Android app identity.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct MobileAndroid {
+    /// SHA-256 fingerprint of the signing keystore (Auth0's `sha256_cert_fingerprints`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore_hash: Option<String>,
+    /// Android package name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_package_name: Option<String>,
+}
+
+/// Nexus metadata, stored as strings in Auth0's `client_metadata`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct ClientMetadata {
+    /// Owners of the client (one string, e.g. comma separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners: Option<String>,
+    /// Product the client belongs to.
+    #[serde(
+        default,
+        rename = "productName",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub product_name: Option<String>,
+    /// Claim used as the user principal name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_upn_key: Option<String>,
+    /// Application name.
+    #[serde(
+        default,
+        rename = "applicationName",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub application_name: Option<String>,
+    /// True when created by hand, false when by automation.
+    #[serde(
+        default,
+        rename = "manuallyCreated",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub manually_created: Option<bool>,
+}
+
+/// Where the credentials go.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSpec {
+    /// Name of the Secret; defaults to `<AuthClient name>-auth0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Key names inside the Secret; the defaults work with `envFrom`.
+    #[serde(default)]
+    pub keys: SecretKeys,
+    /// Extra labels for the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extra annotations for the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Rotate the client secret when it is older than this (Go duration, e.g. `720h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate_after: Option<kube::core::Duration>,
+}
+
+/// Key names of the credentials Secret.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeys {
+    /// Key for the client id.
+    #[serde(default = "default_client_id_key")]
+    pub client_id: String,
+    /// Key for the client secret.
+    #[serde(default = "default_client_secret_key")]
+    pub client_secret: String,
+    /// Key for the Auth0 domain.
+    #[serde(default = "default_domain_key")]
+    pub domain: String,
+    /// Key for the issuer base URL (`https://{domain}/`).
+    #[serde(default = "default_issuer_key")]
+    pub issuer_base_url: String,
+}
+
+fn default_client_id_key() -> String {
+    "AUTH0_CLIENT_ID".into()
+}
+fn default_client_secret_key() -> String {
+    "AUTH0_CLIENT_SECRET".into()
+}
+fn default_domain_key() -> String {
+    "AUTH0_DOMAIN".into()
+}
+fn default_issuer_key() -> String {
+    "AUTH0_ISSUER_BASE_URL".into()
+}
+
+impl Default for SecretKeys {
+    fn default() -> Self {
+        Self {
+            client_id: default_client_id_key(),
+            client_secret: default_client_secret_key(),
+            domain: default_domain_key(),
+            issuer_base_url: default_issuer_key(),
+        }
+    }
+}
+
+/// What deletion of the `AuthClient` does to the Auth0 client.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Delete the Auth0 client.
+    #[default]
+    Delete,
+    /// Leave the Auth0 client in place.
+    Orphan,
+}
+
+/// What the operator does about changes made outside it.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum DriftPolicy {
+    /// Restore the spec.
+    #[default]
+    Correct,
+    /// Only report the drift in the `Drifted` condition.
+    Report,
+}
+
+/// Whether an existing client tagged by someone else may be adopted.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum AdoptionPolicy {
+    /// Adopt only clients that no other AuthClient or cluster has tagged.
+    #[default]
+    IfUnowned,
+    /// Adopt the client even if another AuthClient or cluster tagged it.
+    TakeOver,
+}
+
+/// Observed state of an `AuthClient`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthClientStatus {
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` (reasons: Synced, Progressing, TenantNotFound, TenantNotReady,
+    /// NamespaceNotAllowed, InvalidSpec, Auth0Rejected, RateLimited, Auth0Unavailable,
+    /// SecretConflict, ClientNotFound, AdoptionRefused, Deleting) and `Drifted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Auth0 client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Tenant the client was created in (guards against tenant changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Name of the Secret holding the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Last time the Auth0 client was confirmed to match the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// Last time the client secret was rotated (or first issued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotation_time: Option<Time>,
+    /// Value of the rotate-secret annotation that was last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_request: Option<String>,
+    /// Set before a create request is sent; lets a retry find a client whose creation was
+    /// sent but not recorded (never two clients for one AuthClient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_creation: Option<PendingCreation>,
+}
+
+/// A create request that may have reached Auth0.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCreation {
+    /// Ownership tag written into the client's metadata.
+    pub tag: String,
+    /// When the create was first attempted.
+    pub started_at: Time,
+}
+
+impl AuthClient {
+    /// Name of the credentials Secret.
+    pub fn secret_name(&self) -> String {
+        match &self.spec.secret.name {
+            Some(name) if !name.is_empty() => name.clone(),
+            _ => format!("{}-auth0", kube::ResourceExt::name_any(self)),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! `AuthTenant`: one Auth0 tenant, how to reach it, and who may use it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An Auth0 tenant that `AuthClient`s can use. Its name is the Nexus `tenantId`.
+#[derive(CustomResource, Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "auth.nexus.dev",
+    version = "v1alpha1",
+    kind = "AuthTenant",
+    status = "AuthTenantStatus",
+    shortname = "atn",
+    category = "nexus",
+    doc = "An Auth0 tenant that AuthClients can use; its name is the Nexus tenantId.",
+    printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domain"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthTenantSpec {
+    /// Auth0 domain of the tenant, e.g. `acme.eu.auth0.com`. Also the issuer written into
+    /// client Secrets and the audience of Management API tokens (`https://{domain}/api/v2/`).
+    #[schemars(
+        length(min = 1),
+        regex(pattern = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$")
+    )]
+    pub domain: String,
+
+    /// Base URL override for the Management API and token endpoint (private cloud, a local
+    /// simulator). Must be `https://`, except `http://` for loopback hosts. Defaults to
+    /// `https://{domain}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+
+    /// Secret with the machine-to-machine application credentials the operator uses.
+    pub credentials_secret_ref: CredentialsSecretRef,
+
+    /// Share of the tenant's Management API rate limit this operator allows itself. Auth0's
+    /// limit is tenant-wide and shared with every other caller, logins included.
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+
+    /// Namespaces whose `AuthClient`s may use this tenant. Nothing is allowed by default.
+    #[serde(default)]
+    pub allowed_namespaces: AllowedNamespaces,
+
+    /// URL patterns that callbacks, origins and logout URLs of this tenant's clients must
+    /// match. Empty lists allow every URL.
+    #[serde(default)]
+    pub url_policy: UrlPolicy,
+
+    /// Namespace where the HTTP facade creates this tenant's `AuthClient`s. Without it the
+    /// facade refuses requests for the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facade_namespace: Option<String>,
+}
+
+/// Where the M2M credentials live.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSecretRef {
+    /// Namespace of the Secret.
+    #[schemars(length(min = 1))]
+    pub namespace: String,
+    /// Name of the Secret.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key holding the M2M application's client id.
+    #[serde(default = "default_client_id_key")]
+    pub client_id_key: String,
+    /// Key holding the M2M application's client secret.
+    #[serde(default = "default_client_secret_key")]
+    pub client_secret_key: String,
+}
+
+fn default_client_id_key() -> String {
+    "client_id".into()
+}
+fn default_client_secret_key() -> String {
+    "client_secret".into()
+}
+
+/// Client-side token bucket for one tenant, shared by every caller in the operator.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    #[serde(default = "default_requests_per_second")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub requests_per_second: u32,
+    /// Requests that may be sent at once after a quiet period.
+    #[serde(default = "default_burst")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub burst: u32,
+}
+
+fn default_requests_per_second() -> u32 {
+    1
+}
+fn default_burst() -> u32 {
+    2
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            requests_per_second: default_requests_per_second(),
+            burst: default_burst(),
+        }
+    }
+}
+
+/// Which namespaces may use the tenant: those named, plus those matching the selector.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowedNamespaces {
+    /// Namespace names allowed explicitly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Namespaces whose labels match this selector are allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+/// URL patterns; `*` matches any run of characters except `/`, `**` matches anything.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlPolicy {
+    /// Patterns for `callbacks` and `initiate_login_uri`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callbacks: Vec<String>,
+    /// Patterns for `allowed_origins` and `web_origins`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
+    /// Patterns for `allowed_logout_urls`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logout_urls: Vec<String>,
+}
+
+/// Observed state of an `AuthTenant`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthTenantStatus {
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` is True when a Management API token was obtained with the credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+impl AuthTenant {
+    /// Base URL of the tenant's APIs: the endpoint override or `https://{domain}`.
+    pub fn base_url(&self) -> String {
+        match &self.spec.endpoint {
+            Some(endpoint) if !endpoint.is_empty() => endpoint.trim_end_matches('/').to_owned(),
+            _ => format!("https://{}", self.spec.domain),
+        }
+    }
+}

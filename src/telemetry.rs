@@ -1,0 +1,28 @@
+//! Logging setup: human-readable text or JSON lines, filtered by `RUST_LOG`.
+
+use clap::ValueEnum;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Output format of the logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Installs the global tracing subscriber. `RUST_LOG` overrides the default `info` level.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,kube_runtime::controller=warn,hyper=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    // A second call (tests) keeps the first subscriber: ignoring the error is intended.
+    let _ = match format {
+        LogFormat::Text => registry.with(fmt::layer().with_target(true)).try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().flatten_event(true).with_current_span(false))
+            .try_init(),
+    };
+}
