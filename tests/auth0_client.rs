@@ -1104,14 +1104,258 @@ async fn no_secret_in_logs_errors_or_debug_output() {
     drop(_guard);
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("Auth0 rate limit reached"),
+        logs.contains("Auth0 rate limit reached (429)"),
         "the 429 was logged:\n{logs}"
     );
     assert_eq!(
-        logs.matches("Auth0 rate limit reached").count(),
+        logs.matches("Auth0 rate limit reached (429)").count(),
         1,
         "one warning per throttle episode"
     );
     assert!(logs.contains("flow done"));
     assert_clean("logs", &logs);
+}
+
+// ---- against the embedded Auth0 simulator ----
+
+mod simulator {
+    use super::*;
+    use nexus_operator::sim::{self, FailAction, FailNext, RateLimit, SimConfig, SimHandle};
+
+    async fn start(rate_limit: RateLimit) -> SimHandle {
+        let config = SimConfig {
+            rate_limit,
+            ..SimConfig::default()
+        };
+        sim::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn tenant_config(sim: &SimHandle, rps: u32, burst: u32) -> TenantConfig {
+        TenantConfig {
+            tenant: "sim".into(),
+            domain: sim.domain().to_owned(),
+            base_url: sim.base_url(),
+            client_id: sim.m2m().client_id.clone(),
+            client_secret: SecretString::new(sim.m2m().client_secret.clone()),
+            requests_per_second: rps,
+            burst,
+        }
+    }
+
+    fn registry() -> Auth0Registry {
+        Auth0Registry::new(
+            default_http_client(Duration::from_secs(10)).unwrap(),
+            Auth0Metrics::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn full_client_lifecycle() {
+        let sim = start(RateLimit::unlimited()).await;
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        c.verify_credentials().await.unwrap();
+
+        let created = c
+            .create_client(
+                &json!({"name":"lifecycle","app_type":"spa","client_metadata":{"owners":"a,b","manuallyCreated":"false"}}),
+                Priority::Critical,
+            )
+            .await
+            .unwrap();
+        let id = created.client_id.clone();
+        let secret1 = created.client_secret.clone().expect("secret on create");
+        assert_eq!(created.name.as_deref(), Some("lifecycle"));
+
+        let got = c.get_client(&id, Priority::Normal).await.unwrap();
+        assert_eq!(got.client_metadata.as_ref().unwrap()["owners"], "a,b");
+
+        let patched = c
+            .patch_client(
+                &id,
+                &json!({"callbacks":["https://app.example.com/cb"],"client_metadata":{"owners":null}}),
+                Priority::Normal,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            patched.callbacks.as_deref(),
+            Some(&["https://app.example.com/cb".to_owned()][..])
+        );
+        assert!(!patched.client_metadata.unwrap().contains_key("owners"));
+
+        let rotated = c.rotate_secret(&id, Priority::Critical).await.unwrap();
+        assert_ne!(rotated.client_secret.unwrap(), secret1);
+
+        let all = c
+            .list_all_clients(&["client_id", "name"], Priority::Background)
+            .await
+            .unwrap();
+        assert!(all.iter().any(|x| x.client_id == id));
+
+        let bad = c
+            .create_client(&json!({"name":"x","bogus":1}), Priority::Critical)
+            .await
+            .unwrap_err();
+        assert_eq!(bad.status(), Some(400));
+        assert_eq!(bad.error_code(), Some("invalid_body"));
+        assert!(!bad.is_transient());
+
+        c.delete_client(&id, Priority::Critical).await.unwrap();
+        c.delete_client(&id, Priority::Critical).await.unwrap();
+        let gone = c.get_client(&id, Priority::Normal).await.unwrap_err();
+        assert!(gone.is_not_found());
+        assert_eq!(gone.error_code(), Some("inexistent_client"));
+        assert_eq!(sim.counters().get("POST /oauth/token"), 1);
+    }
+
+    #[tokio::test]
+    async fn list_pages_through_many_clients() {
+        let sim = start(RateLimit::unlimited()).await;
+        for i in 0..230 {
+            sim.insert_client(json!({"name": format!("bulk-{i}")}));
+        }
+        let expected = sim.clients().len();
+        assert!(expected >= 230);
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        let all = c
+            .list_all_clients(&["client_metadata"], Priority::Background)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), expected);
+        let ids: HashSet<&str> = all.iter().map(|x| x.client_id.as_str()).collect();
+        assert_eq!(ids.len(), expected, "no duplicates across pages");
+        assert_eq!(
+            sim.counters().get("GET /api/v2/clients"),
+            expected.div_ceil(100) as u64
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_token_is_refreshed_once() {
+        let sim = start(RateLimit::unlimited()).await;
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        let id = sim.insert_client(json!({"name":"t"}));
+        c.get_client(&id, Priority::Normal).await.unwrap();
+        sim.expire_tokens();
+        c.get_client(&id, Priority::Normal).await.unwrap();
+        assert_eq!(sim.counters().get("POST /oauth/token"), 2);
+        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 3);
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_are_a_token_error() {
+        let sim = start(RateLimit::unlimited()).await;
+        let mut cfg = tenant_config(&sim, 50, 50);
+        cfg.client_secret = SecretString::new("definitely-wrong");
+        let err = registry()
+            .tenant(cfg)
+            .verify_credentials()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Auth0Error::Token {
+                    status: Some(401),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_transient());
+    }
+
+    #[tokio::test]
+    async fn injected_faults_follow_the_retry_policy() {
+        let sim = start(RateLimit::unlimited()).await;
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        let id = sim.insert_client(json!({"name":"f"}));
+        // GET: a 503 is retried
+        sim.fail_next(FailNext::new(
+            "GET",
+            "/api/v2/clients/{id}",
+            1,
+            FailAction::Status(503),
+        ));
+        c.get_client(&id, Priority::Normal).await.unwrap();
+        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 2);
+        // POST create: a 503 is returned, not retried
+        sim.fail_next(FailNext::new(
+            "POST",
+            "/api/v2/clients",
+            1,
+            FailAction::Status(503),
+        ));
+        let err = c
+            .create_client(&json!({"name":"n"}), Priority::Critical)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient());
+        assert_eq!(sim.counters().get("POST /api/v2/clients"), 1);
+        // a dropped connection on DELETE is retried
+        sim.fail_next(FailNext::new(
+            "DELETE",
+            "/api/v2/clients/{id}",
+            1,
+            FailAction::DropAfterProcessing,
+        ));
+        c.delete_client(&id, Priority::Critical).await.unwrap();
+        assert!(sim.client(&id).is_none());
+        // a 429 (Retry-After: 1) is waited out and retried for any method
+        sim.fail_next(FailNext::new(
+            "POST",
+            "/api/v2/clients",
+            1,
+            FailAction::Status(429),
+        ));
+        let t0 = Instant::now();
+        c.create_client(&json!({"name":"after-429"}), Priority::Critical)
+            .await
+            .unwrap();
+        assert!(t0.elapsed() >= Duration::from_millis(900));
+        assert_eq!(sim.counters().get("POST /api/v2/clients"), 3);
+    }
+
+    #[tokio::test]
+    async fn matching_the_tenant_limit_avoids_429s() {
+        // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
+        let sim = start(RateLimit::FREE).await;
+        let c = registry().tenant(tenant_config(&sim, 2, 2));
+        let id = sim.insert_client(json!({"name":"rl"}));
+        c.verify_credentials().await.unwrap();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (c, id) = (Arc::clone(&c), id.clone());
+                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
+            })
+            .collect();
+        for t in calls {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(sim.counters().rate_limited(), 0);
+        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 6);
+    }
+
+    #[tokio::test]
+    async fn overrunning_the_tenant_limit_recovers_from_429s() {
+        // The operator is configured far above the tenant's real limit: the 429s pause everyone.
+        let sim = start(RateLimit::FREE).await;
+        let c = registry().tenant(tenant_config(&sim, 100, 100));
+        let id = sim.insert_client(json!({"name":"rl"}));
+        c.verify_credentials().await.unwrap();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (c, id) = (Arc::clone(&c), id.clone());
+                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
+            })
+            .collect();
+        for t in calls {
+            t.await.unwrap().unwrap();
+        }
+        let counts = sim.counters();
+        assert!(counts.rate_limited() >= 1);
+        assert!(counts.rate_limited() <= 4, "{counts:?}");
+    }
 }
