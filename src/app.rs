@@ -173,6 +173,7 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         resync_interval: Duration::from_secs(args.controller.resync_interval_seconds.max(1)),
         drift_scan_interval: Duration::from_secs(args.controller.drift_scan_interval_seconds.max(1)),
         instance: args.leader.pod_name.clone(),
+        concurrency: args.controller.concurrency.max(1),
         ..ControllerConfig::default()
     };
     let ctx = Arc::new(Context::new(common.kube.clone(), common.auth0.clone(), config, common.controller_metrics.clone()));

@@ -54,6 +54,9 @@ pub struct ControllerArgs {
     /// Timeout of one Auth0 request, in seconds.
     #[arg(long, env = "NEXUS_AUTH0_TIMEOUT_SECONDS", default_value_t = 15)]
     pub auth0_timeout_seconds: u64,
+    /// AuthClients reconciled concurrently.
+    #[arg(long, env = "NEXUS_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
 }
 
 /// Flags of leader election.

@@ -29,6 +29,9 @@ pub struct ControllerConfig {
     pub instance: Option<String>,
     /// Upper bound of the transient-error backoff.
     pub max_backoff: Duration,
+    /// AuthClients reconciled at the same time (Auth0 calls are paced by each tenant's limiter
+    /// anyway; this bounds how many wait in its queue).
+    pub concurrency: u16,
 }
 
 impl Default for ControllerConfig {
@@ -40,6 +43,7 @@ impl Default for ControllerConfig {
             controller_name: "nexus-operator".into(),
             instance: None,
             max_backoff: Duration::from_secs(300),
+            concurrency: 16,
         }
     }
 }

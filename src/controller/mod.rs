@@ -44,7 +44,8 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Fu
     };
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
-    let controller = Controller::new(clients, watcher::Config::default().any_semantic());
+    let controller = Controller::new(clients, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency));
     let store = controller.store();
     let tenant_store = store.clone();
     let clients_loop = controller

@@ -472,10 +472,18 @@ async fn create(
         });
         write_status(ctx, obj, status).await?;
     }
-    let created = auth0
-        .create_client(&Value::Object(desired.clone()), Priority::Critical)
-        .await
-        .map_err(|e| auth0_failure("creating the Auth0 client", &e))?;
+    let created = match auth0.create_client(&Value::Object(desired.clone()), Priority::Critical).await {
+        Ok(created) => created,
+        Err(error) => {
+            // Throttled (never sent, or refused with 429) and permanent 4xx refusals create
+            // nothing: drop the marker so the next attempt need not search the client list.
+            // After a timeout, a dropped connection or a 5xx the outcome is unknown: keep it.
+            if matches!(error, Auth0Error::RateLimited { .. }) || (!error.is_transient() && error.status().is_some()) {
+                status.pending_creation = None;
+            }
+            return Err(auth0_failure("creating the Auth0 client", &error).into());
+        }
+    };
     let created = to_value(&created);
     let id = created["client_id"].as_str().unwrap_or_default().to_owned();
     status.client_id = Some(id.clone());

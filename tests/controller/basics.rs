@@ -122,7 +122,7 @@ async fn spec_change_patches_only_the_changed_fields() {
     let mut changed = spec("Orders");
     changed["client"]["callbacks"] = json!(["https://app.example.com/new"]);
     changed["client"]["client_metadata"] = json!({"manuallyCreated": false});
-    h.apply("orders", changed);
+    h.update_spec("orders", changed).await;
     h.sim.reset_counters();
 
     h.reconcile("orders").await.expect("reconcile");
@@ -158,10 +158,10 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
         ..Options::default()
     })
     .await;
-    h.sim.set_rate_limit(RateLimit { burst: 1, per_second: 1 });
+    h.sim.set_rate_limit(RateLimit { burst: 5, per_second: 5 });
     h.apply("orders", spec("Orders"));
     h.reconcile("orders").await.expect("finalizer");
-    // Spend the only token so the create meets a 429.
+    // The create meets a 429 (as if other callers of the tenant had spent the budget).
     h.sim.fail_next(FailNext::new("POST", "/api/v2/clients", 1, FailAction::Status(429)));
     let action = h.reconcile("orders").await.expect("reconcile");
     let (status, reason, _) = h.ready("orders").await;
@@ -173,7 +173,8 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
     assert!(delay <= Duration::from_secs(2), "waits for the reset, not a long backoff: {delay:?}");
     assert!(delay >= Duration::from_millis(200));
     assert!(h.sim.clients().is_empty());
-    // The next pass (after the reset) creates the client.
+    // The next pass, at the requeue time the operator chose, creates the client.
+    tokio::time::sleep(delay).await;
     let action = h.reconcile("orders").await.expect("reconcile");
     assert_eq!(action, Action::requeue(h.ctx.config.resync_interval));
     assert_eq!(h.sim.clients().len(), 1);
@@ -319,7 +320,7 @@ async fn client_deleted_out_of_band_is_recreated() {
     // A spec change (or the drift scan) makes the operator look; it finds the client gone.
     let mut changed = spec("Orders");
     changed["client"]["description"] = json!("now with a description");
-    h.apply("orders", changed);
+    h.update_spec("orders", changed).await;
     h.reconcile("orders").await.expect("reconcile");
 
     let status = h.get("orders").await.status.expect("status");
@@ -340,7 +341,7 @@ async fn tenant_change_is_refused() {
     h.kube.insert(tenant_object("other", &h.sim, 1000, &[NS]));
     let mut moved = spec("Orders");
     moved["tenant"] = json!("other");
-    h.apply("orders", moved);
+    h.update_spec("orders", moved).await;
     h.sim.reset_counters();
     assert_eq!(h.reconcile("orders").await.expect("reconcile"), Action::await_change());
     let (status, reason, message) = h.ready("orders").await;

@@ -98,6 +98,14 @@ impl Harness {
         }));
     }
 
+    /// Changes the spec through the API (generation moves, status and finalizers stay).
+    pub async fn update_spec(&self, name: &str, spec: Value) {
+        let api = Api::<AuthClient>::namespaced(self.kube.client(), NS);
+        let mut obj = api.get(name).await.expect("AuthClient exists");
+        obj.spec = serde_json::from_value(spec).expect("valid spec");
+        api.replace(name, &Default::default(), &obj).await.expect("spec updated");
+    }
+
     pub async fn get(&self, name: &str) -> AuthClient {
         self.get_in(NS, name).await
     }
