@@ -75,7 +75,12 @@ pub struct Context {
 
 impl Context {
     /// A context for the controller.
-    pub fn new(kube: kube::Client, auth0: Auth0Registry, config: ControllerConfig, metrics: ControllerMetrics) -> Self {
+    pub fn new(
+        kube: kube::Client,
+        auth0: Auth0Registry,
+        config: ControllerConfig,
+        metrics: ControllerMetrics,
+    ) -> Self {
         let reporter = Reporter {
             controller: config.controller_name.clone(),
             instance: config.instance.clone(),
@@ -93,7 +98,14 @@ impl Context {
     }
 
     /// Publishes an event about `obj`; failures are logged, never fatal.
-    pub async fn event(&self, obj: &AuthClient, type_: EventType, reason: &str, action: &str, note: String) {
+    pub async fn event(
+        &self,
+        obj: &AuthClient,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
@@ -158,5 +170,7 @@ impl Context {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the data here are
 /// caches and counters that stay consistent).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
