@@ -123,6 +123,19 @@ async fn secret_crud_conflict_and_delete() {
         (Some(409), "Conflict")
     );
 
+    assert_eq!(
+        fetched.type_.as_deref(),
+        Some("Opaque"),
+        "type is defaulted"
+    );
+    let meta = secrets.get_metadata("s").await.expect("metadata only");
+    assert_eq!(meta.metadata.uid, created.metadata.uid);
+    let metas = secrets
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list metadata");
+    assert_eq!(metas.items.len(), 1);
+
     let err = secrets.get("missing").await.expect_err("missing");
     assert_eq!(
         (api_code(&err), api_reason(&err).as_str()),
@@ -130,10 +143,14 @@ async fn secret_crud_conflict_and_delete() {
     );
     assert!(secrets.get_opt("missing").await.expect("get_opt").is_none());
 
-    secrets
+    let deleted = secrets
         .delete("s", &DeleteParams::default())
         .await
         .expect("delete");
+    assert!(
+        deleted.is_right(),
+        "immediate deletion of a built-in answers a Status"
+    );
     assert!(secrets.get_opt("s").await.expect("get_opt").is_none());
     assert!(kube.get("/api/v1/namespaces/ns1/secrets/s").is_none());
 }
@@ -380,6 +397,15 @@ async fn status_subresource_and_generation_rules() {
     assert_eq!(replaced.data["status"]["phase"], "Degraded");
     assert_eq!(replaced.data["spec"]["name"], "Renamed");
     assert_eq!(replaced.labels().get("x").map(String::as_str), Some("y"));
+
+    // Custom resources refuse unconditional updates.
+    let mut unconditional = replaced.clone();
+    unconditional.metadata.resource_version = None;
+    let err = api
+        .replace("app", &PostParams::default(), &unconditional)
+        .await
+        .expect_err("no rv");
+    assert_eq!(api_code(&err), Some(422));
 
     // Server-side apply to /status with conditions merged by type.
     let cond = |t: &str, s: &str| json!({"type": t, "status": s});
@@ -632,10 +658,14 @@ async fn garbage_collects_owned_objects() {
         .await
         .expect("unrelated");
 
-    clients
+    let deleted = clients
         .delete("app", &DeleteParams::default())
         .await
         .expect("delete owner");
+    assert!(
+        deleted.is_left(),
+        "custom resources return the deleted object"
+    );
     assert!(secrets.get_opt("child").await.expect("get").is_none());
     assert!(maps.get_opt("grandchild").await.expect("get").is_none());
     assert!(maps.get_opt("unrelated").await.expect("get").is_some());
