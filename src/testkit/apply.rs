@@ -65,6 +65,7 @@ impl Store {
         let mut candidate = old.value.clone();
         for path in released_paths(&old.managers, writer, &paths) {
             remove_path(&mut candidate, &path);
+            prune_empty_parents(&mut candidate, &path, &scoped);
         }
         structural_merge(&mut candidate, &scoped);
         let (manager, sub) = (writer.manager.clone(), writer.sub().to_string());
@@ -197,6 +198,25 @@ fn conflicts(
             details.join("; ")
         ),
     ))
+}
+
+/// Like the real API server, which owns every node of a field set: a map (or list) emptied by
+/// releasing fields disappears too, unless the applied configuration still sets it.
+fn prune_empty_parents(object: &mut Value, released: &[PathElem], applied: &Value) {
+    let mut depth = released.len();
+    while depth > 1 {
+        depth -= 1;
+        let parent = &released[..depth];
+        let emptied = match value_at(object, parent) {
+            Some(Value::Object(map)) => map.is_empty(),
+            Some(Value::Array(items)) => items.is_empty(),
+            _ => false,
+        };
+        if !emptied || value_at(applied, parent).is_some() {
+            return;
+        }
+        remove_path(object, parent);
+    }
 }
 
 /// Paths this manager applied last time, no longer applies, and nobody else applies.

@@ -59,6 +59,8 @@ struct FailRule {
     method: String,
     pattern: String,
     status: u16,
+    /// Matching requests to let through before failing.
+    skip: usize,
     remaining: usize,
 }
 
@@ -78,6 +80,10 @@ impl State {
                 && (r.method == "*" || r.method.eq_ignore_ascii_case(method))
                 && path.contains(&r.pattern)
         })?;
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         rule.remaining -= 1;
         let status = rule.status;
         self.failures.retain(|r| r.remaining > 0);
@@ -271,7 +277,20 @@ impl FakeKube {
             method: method.to_string(),
             pattern: path_suffix_or_substring.to_string(),
             status,
+            skip: 0,
             remaining: times,
+        });
+    }
+
+    /// Like [`FakeKube::fail_next`], but lets the first `skip` matching requests through and
+    /// fails the one after them (for "the second status write fails" crash tests).
+    pub fn fail_after(&self, method: &str, path_suffix_or_substring: &str, status: u16, skip: usize) {
+        self.inner.lock().failures.push(FailRule {
+            method: method.to_string(),
+            pattern: path_suffix_or_substring.to_string(),
+            status,
+            skip,
+            remaining: 1,
         });
     }
 
