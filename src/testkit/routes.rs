@@ -219,11 +219,10 @@ fn resolve(store: &Store, p: &ApiPath) -> Option<ResourceType> {
         .registry
         .by_plural(&p.group, &p.version, &p.plural)?
         .clone();
-    let scope_ok = match (rt.namespaced, &p.namespace, &p.name) {
-        (false, Some(_), _) => false,
-        (true, None, Some(_)) => false,
-        _ => true,
-    };
+    let scope_ok = !matches!(
+        (rt.namespaced, &p.namespace, &p.name),
+        (false, Some(_), _) | (true, None, Some(_))
+    );
     let sub_ok = match p.subresource.as_deref() {
         None => true,
         Some("status") => rt.status_subresource && p.name.is_some(),
@@ -300,7 +299,7 @@ fn start_watch(
         ),
     };
     let timeout = match ctx.q("timeoutSeconds") {
-        None => None,
+        None | Some("0") => None,
         Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
             ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
         })?)),
@@ -351,6 +350,17 @@ fn replace(
 ) -> Result<Reply, ApiError> {
     let body = ctx.json_body()?;
     check_body_name(&body, name)?;
+    let body_rv = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
+    if !is_builtin(rt) && body_rv.is_none_or(str::is_empty) {
+        // Custom resources do not allow unconditional updates.
+        return Err(ApiError::invalid(format!(
+            "{}.{} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: \
+             must be specified for an update",
+            rt.plural, rt.group
+        )));
+    }
     let key = key(rt, p, name);
     let old = store
         .get(&key)
@@ -488,8 +498,29 @@ fn delete(
     if p.subresource.is_some() {
         return Err(ApiError::new(405, "DELETE is not allowed on subresources"));
     }
-    let deleted = store.delete(rt, &key(rt, p, name), &delete_opts(ctx))?;
+    let key = key(rt, p, name);
+    let deleted = store.delete(rt, &key, &delete_opts(ctx))?;
+    let removed = store.get(&key).is_none();
+    // Like the real API server: built-in resources answer an immediate deletion with a
+    // `Status`; custom resources (and namespaces) return the deleted object.
+    if removed && is_builtin(rt) && rt.plural != "namespaces" {
+        return Ok(Reply::Json(200, deleted_status(rt, name, &deleted)));
+    }
     Ok(Reply::Json(200, deleted))
+}
+
+fn deleted_status(rt: &ResourceType, name: &str, deleted: &Value) -> Value {
+    let uid = deleted
+        .pointer("/metadata/uid")
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": { "name": name, "group": rt.group, "kind": rt.plural, "uid": uid },
+    })
 }
 
 fn delete_collection(

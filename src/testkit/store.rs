@@ -283,6 +283,16 @@ fn fold_string_data(rt: &ResourceType, value: &mut Value) {
     }
 }
 
+/// Secrets: `type` defaults to `Opaque`, like the real API server.
+fn default_secret_type(rt: &ResourceType, value: &mut Value) {
+    if rt.group.is_empty()
+        && rt.plural == "secrets"
+        && let Some(map) = value.as_object_mut()
+    {
+        map.entry("type").or_insert_with(|| json!("Opaque"));
+    }
+}
+
 fn set_or_remove(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     match value {
         Some(v) => map.insert(key.to_string(), v),
@@ -452,6 +462,7 @@ impl Store {
             }
         }
         fold_string_data(rt, body);
+        default_secret_type(rt, body);
         let meta = meta_mut(body);
         for field in [
             "uid",
