@@ -284,7 +284,13 @@ impl FakeKube {
 
     /// Like [`FakeKube::fail_next`], but lets the first `skip` matching requests through and
     /// fails the one after them (for "the second status write fails" crash tests).
-    pub fn fail_after(&self, method: &str, path_suffix_or_substring: &str, status: u16, skip: usize) {
+    pub fn fail_after(
+        &self,
+        method: &str,
+        path_suffix_or_substring: &str,
+        status: u16,
+        skip: usize,
+    ) {
         self.inner.lock().failures.push(FailRule {
             method: method.to_string(),
             pattern: path_suffix_or_substring.to_string(),
