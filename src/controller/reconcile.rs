@@ -195,9 +195,11 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
     let outcome = ensure(obj, ctx, &mut status).await;
     let generation = obj.metadata.generation;
     let (condition_status, reason, message, action) = match outcome {
-        Ok(message) => {
+        Ok(Synced { message, confirmed }) => {
             ctx.reset_backoff(&key);
-            status.last_sync_time = Some(Time(now()));
+            if confirmed || status.last_sync_time.is_none() {
+                status.last_sync_time = Some(Time(now()));
+            }
             (
                 ConditionStatus::True,
                 ReadyReason::Synced,
@@ -235,7 +237,11 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
             now(),
         ),
     );
-    write_status(ctx, obj, &status).await?;
+    // Unchanged status is not written: a write would wake the controller's own watch and turn
+    // every pass into another one.
+    if obj.status.as_ref() != Some(&status) {
+        write_status(ctx, obj, &status).await?;
+    }
     ctx.set_ready_state(
         &key,
         Some(ConditionLabels {
@@ -348,7 +354,7 @@ async fn ensure(
     obj: &AuthClient,
     ctx: &Context,
     status: &mut AuthClientStatus,
-) -> Result<String, Halt> {
+) -> Result<Synced, Halt> {
     let (tenant, auth0) = admit(obj, ctx, status).await?;
     let tag = ownership_tag(obj, ctx)?;
     let desired = mapping::desired_state(&obj.spec.client, &tag);
@@ -425,6 +431,7 @@ async fn ensure(
     let client_id = status.client_id.clone().unwrap_or(client_id);
 
     // 3. Drift: push spec changes; correct or report out-of-band changes.
+    let compared = fresh.is_some();
     if let Some(actual) = &fresh {
         let drift = mapping::diff(&desired, actual);
         handle_drift(obj, ctx, &auth0, &client_id, drift, spec_changed, status).await?;
@@ -452,9 +459,20 @@ async fn ensure(
     // 5. The Secret.
     let secret_name = ensure_secret(obj, ctx, &auth0, &tenant, &client_id, credentials).await?;
     status.secret_name = Some(secret_name.clone());
-    Ok(format!(
-        "Auth0 client {client_id} matches the spec; credentials are in Secret {secret_name}"
-    ))
+    Ok(Synced {
+        message: format!(
+            "Auth0 client {client_id} matches the spec; credentials are in Secret {secret_name}"
+        ),
+        confirmed: compared,
+    })
+}
+
+/// A successful pass.
+struct Synced {
+    /// The Ready message.
+    message: String,
+    /// Whether Auth0 was consulted (so `lastSyncTime` moves).
+    confirmed: bool,
 }
 
 fn to_value<T: serde::Serialize>(client: &T) -> Value {

@@ -16,9 +16,10 @@ fn ready_count(objects: &[Value]) -> usize {
     objects
         .iter()
         .filter(|o| {
-            o["status"]["conditions"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            o["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
         })
         .count()
 }
@@ -27,7 +28,10 @@ fn ready_count(objects: &[Value]) -> usize {
 async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() {
     let h = Harness::with(Options {
         sim: SimConfig {
-            rate_limit: RateLimit { burst: 2, per_second: 2 },
+            rate_limit: RateLimit {
+                burst: 2,
+                per_second: 2,
+            },
             faults: Faults {
                 latency: Latency::Uniform {
                     min: Duration::from_millis(5),
@@ -61,10 +65,16 @@ async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() 
     let collection = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients");
     let converged = h
         .kube
-        .wait_until(Duration::from_secs(400), |kube| ready_count(&kube.list(&collection)) == CLIENTS)
+        .wait_until(Duration::from_secs(400), |kube| {
+            ready_count(&kube.list(&collection)) == CLIENTS
+        })
         .await;
     let objects = h.kube.list(&collection);
-    assert!(converged, "only {} of {CLIENTS} Ready", ready_count(&objects));
+    assert!(
+        converged,
+        "only {} of {CLIENTS} Ready",
+        ready_count(&objects)
+    );
     let _ = stop_tx.send(());
     controller.await.expect("controller stopped");
 
@@ -81,13 +91,22 @@ async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() 
         let id = obj["status"]["clientId"].as_str().expect("client id");
         let client = h.sim.client(id).expect("the recorded client exists");
         assert_eq!(client["client_metadata"]["nexus_owner_uid"], uid);
-        assert!(h.secret(&format!("{}-auth0", obj["metadata"]["name"].as_str().expect("name"))).is_some());
+        assert!(
+            h.secret(&format!(
+                "{}-auth0",
+                obj["metadata"]["name"].as_str().expect("name")
+            ))
+            .is_some()
+        );
     }
     // Gentle on the tenant: the client-side limiter kept every request within the tenant's
     // limit, so the simulator never had to answer 429.
     let counters = h.sim.counters();
     assert_eq!(counters.rate_limited(), 0, "429s received: {counters:?}");
-    assert!(counters.injected_errors() > 0, "the faults were really injected: {counters:?}");
+    assert!(
+        counters.injected_errors() > 0,
+        "the faults were really injected: {counters:?}"
+    );
     // Every create beyond one per AuthClient is explained by an injected failure.
     let extra_creates = counters.get("POST /api/v2/clients") - CLIENTS as u64;
     assert!(extra_creates <= counters.injected_errors(), "{counters:?}");
