@@ -72,3 +72,53 @@ pub fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr")
 }
+
+/// Whether `text` contains something shaped like a JWT (`eyJ...` `.` `eyJ...` `.`): the
+/// header and payload of every JWT, such as a Management API access token, start with `eyJ`.
+pub fn contains_jwt(text: &str) -> bool {
+    let is_b64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while let Some(pos) = text[start..].find("eyJ") {
+        let header = start + pos;
+        let mut i = header;
+        while i < bytes.len() && is_b64url(bytes[i]) {
+            i += 1;
+        }
+        if i + 4 <= bytes.len() && bytes[i] == b'.' && &text[i + 1..i + 4] == "eyJ" {
+            let mut j = i + 1;
+            while j < bytes.len() && is_b64url(bytes[j]) {
+                j += 1;
+            }
+            if j < bytes.len() && bytes[j] == b'.' {
+                return true;
+            }
+        }
+        start = header + 3;
+    }
+    false
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns `(status code, body)`.
+pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
