@@ -39,8 +39,9 @@ fn crd_subcommand_prints_the_committed_crds() {
     let committed = read("crds/authtenants.yaml") + &read("crds/authclients.yaml");
     assert!(
         printed == committed,
-        "crds/ is stale: regenerate it with\n  cargo run -- crd | csplit ... (AuthTenant first, then AuthClient)\n\
-         and run hack/sync-chart-crds.sh\n--- printed ---\n{printed}\n--- committed ---\n{committed}"
+        "crds/ is stale: write the AuthTenant document of `cargo run -- crd` to \
+         crds/authtenants.yaml and the AuthClient one to crds/authclients.yaml, then run \
+         hack/sync-chart-crds.sh\n--- printed ---\n{printed}\n--- committed ---\n{committed}"
     );
     for file in ["authtenants.yaml", "authclients.yaml"] {
         assert_eq!(

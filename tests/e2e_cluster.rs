@@ -3,7 +3,10 @@
 //! Runs against the cluster of the kubeconfig named by `NEXUS_E2E_KUBECONFIG` (kind, k3d, any
 //! conformant cluster; the identity needs cluster-admin: it installs CRDs and creates a
 //! namespace) and is skipped otherwise. The operator (the controller, in-process) and the Auth0
-//! simulator run inside the test process, so the AuthTenant's loopback endpoint works.
+//! simulator run inside the test process, so the AuthTenant's loopback endpoint works. Use a
+//! cluster where the operator is not deployed (a second controller would reconcile the test's
+//! AuthClient too). Everything is created under a unique name and removed at the end, on failure
+//! too.
 //!
 //! The same body also runs against `testkit::FakeKube` served over real HTTP through a
 //! generated kubeconfig file (`fake_api_server_over_http`): everything but the real API server
