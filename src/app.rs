@@ -300,7 +300,7 @@ async fn run_dev(args: DevArgs) -> Result<(), AppError> {
     tracing::warn!(
         tenant = %args.tenant,
         simulator = %sim.base_url(),
-        "dev mode: AuthTenant '{}' points at the embedded Auth0 SIMULATOR, not a real tenant; apply examples/authclient.yaml to try it",
+        "dev mode: AuthTenant '{}' points at the embedded Auth0 SIMULATOR, not a real tenant; apply examples/authclient-dev.yaml to try it",
         args.tenant
     );
 

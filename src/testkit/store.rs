@@ -283,6 +283,59 @@ fn fold_string_data(rt: &ResourceType, value: &mut Value) {
     }
 }
 
+/// CustomResourceDefinitions: the real API server's apiextensions controller accepts the names
+/// and marks a new CRD `Established` shortly after it is created; the fake does it at once, so
+/// clients waiting for the condition (`kubectl wait`, `await_condition`) see it.
+fn establish_crd(rt: &ResourceType, value: &mut Value) {
+    if rt.group != "apiextensions.k8s.io" || rt.plural != "customresourcedefinitions" {
+        return;
+    }
+    let names = value
+        .pointer("/spec/names")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let stored_versions = storage_versions(value.get("spec"));
+    let time = now();
+    let condition = |type_: &str, reason: &str, message: &str| {
+        json!({
+            "type": type_,
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": time,
+        })
+    };
+    if let Some(map) = value.as_object_mut() {
+        map.insert(
+            "status".into(),
+            json!({
+                "acceptedNames": names,
+                "storedVersions": stored_versions,
+                "conditions": [
+                    condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+                    condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+                ],
+            }),
+        );
+    }
+}
+
+/// The names of the storage versions of a CRD spec.
+fn storage_versions(spec: Option<&Value>) -> Value {
+    let versions = spec
+        .and_then(|s| s.get("versions"))
+        .and_then(Value::as_array)
+        .map(|versions| {
+            versions
+                .iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    Value::Array(versions)
+}
+
 /// Secrets: `type` defaults to `Opaque`, like the real API server.
 fn default_secret_type(rt: &ResourceType, value: &mut Value) {
     if rt.group.is_empty()
@@ -427,6 +480,7 @@ impl Store {
     ) -> Result<Value, ApiError> {
         check_type(rt, &body)?;
         let name = self.prepare_new(rt, namespace, &mut body)?;
+        establish_crd(rt, &mut body);
         let key = ObjKey::new(rt, namespace, &name);
         if self.objects.contains_key(&key) {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
