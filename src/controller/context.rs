@@ -11,7 +11,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
 use crate::auth0::Auth0Registry;
-use crate::crd::AuthClient;
+use crate::crd::{AuthClient, AuthClientStatus};
 use crate::metrics::{ConditionLabels, ControllerMetrics};
 
 /// Settings of the controller.
@@ -71,6 +71,7 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     findings: Mutex<HashMap<ObjectRef<AuthClient>, ScanFinding>>,
     ready_states: Mutex<HashMap<String, ConditionLabels>>,
+    written_status: Mutex<HashMap<String, AuthClientStatus>>,
 }
 
 impl Context {
@@ -94,6 +95,7 @@ impl Context {
             failures: Mutex::default(),
             findings: Mutex::default(),
             ready_states: Mutex::default(),
+            written_status: Mutex::default(),
         }
     }
 
@@ -146,6 +148,17 @@ impl Context {
     /// Takes the drift-scan finding of an object, if any.
     pub fn take_finding(&self, obj: &ObjectRef<AuthClient>) -> Option<ScanFinding> {
         lock(&self.findings).remove(obj)
+    }
+
+    /// Records the status a pass wrote part-way (creation marker, client id), so the end of the
+    /// pass compares against what is stored rather than what the pass started from.
+    pub fn remember_written_status(&self, key: &str, status: AuthClientStatus) {
+        lock(&self.written_status).insert(key.to_owned(), status);
+    }
+
+    /// Takes the status recorded by [`Context::remember_written_status`].
+    pub fn take_written_status(&self, key: &str) -> Option<AuthClientStatus> {
+        lock(&self.written_status).remove(key)
     }
 
     /// Updates the `nexus_authclients` gauge for `key` (None: the object is gone).

@@ -189,6 +189,7 @@ pub fn error_policy(obj: Arc<AuthClient>, error: &ReconcileError, ctx: Arc<Conte
 /// The apply branch: make Auth0 and the Secret match the spec, then write the status.
 async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
     let key = object_key(obj);
+    ctx.take_written_status(&key);
     let mut status = obj.status.clone().unwrap_or_default();
     let previous_ready =
         conditions::find(&status.conditions, READY).map(|c| (c.status.clone(), c.reason.clone()));
@@ -238,9 +239,11 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         ),
     );
     // Unchanged status is not written: a write would wake the controller's own watch and turn
-    // every pass into another one.
-    if obj.status.as_ref() != Some(&status) {
+    // every pass into another one. "Unchanged" is relative to what this pass already wrote.
+    let stored = ctx.take_written_status(&key).or_else(|| obj.status.clone());
+    if stored.as_ref() != Some(&status) {
         write_status(ctx, obj, &status).await?;
+        ctx.take_written_status(&key);
     }
     ctx.set_ready_state(
         &key,
@@ -284,6 +287,7 @@ async fn write_status(
         &Patch::Apply(&patch),
     )
     .await?;
+    ctx.remember_written_status(&object_key(obj), status.clone());
     Ok(())
 }
 
