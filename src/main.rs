@@ -1,5 +1,18 @@
-use kube::CustomResourceExt;
-fn main() {
-    print!("{}", nexus_operator::crd::crds_yaml().unwrap());
-    let _ = nexus_operator::crd::AuthClient::crd();
+//! `nexus-operator`: see `nexus-operator --help`.
+
+use clap::Parser;
+use nexus_operator::{app, cli::Cli, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match app::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "nexus-operator stopped");
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

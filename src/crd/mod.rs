@@ -35,17 +35,20 @@ pub const MANAGED_BY_VALUE: &str = "nexus-operator";
 /// Annotation on owned Secrets carrying a hash of their data, so consumers can roll on change.
 pub const SECRET_HASH_ANNOTATION: &str = "auth.nexus.dev/content-hash";
 
-/// The CRDs as one multi-document YAML stream, exactly what `nexus-operator crd` prints and what
-/// `crds/` holds.
+/// The CRDs as `(file name, YAML document)`, in the order `nexus-operator crd` prints them;
+/// `crds/` holds exactly these files.
+pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_saphyr::SerializeError> {
+    Ok(vec![
+        ("authtenants.yaml", document(&AuthTenant::crd())?),
+        ("authclients.yaml", document(&AuthClient::crd())?),
+    ])
+}
+
+/// The CRDs as one multi-document YAML stream: what `nexus-operator crd` prints.
 pub fn crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
-    let docs = [
-        serde_saphyr::to_string(&AuthTenant::crd())?,
-        serde_saphyr::to_string(&AuthClient::crd())?,
-    ];
-    Ok(docs
-        .iter()
-        .map(|d| format!("---\n{}", d.trim_end()))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n")
+    Ok(crd_documents()?.into_iter().map(|(_, doc)| doc).collect())
+}
+
+fn document<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    Ok(format!("---\n{}\n", serde_saphyr::to_string(value)?.trim_end()))
 }
