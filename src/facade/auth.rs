@@ -537,9 +537,9 @@ struct JwtVerifier {
 
 impl JwtVerifier {
     fn new(config: JwtConfig) -> Result<Self, AuthSetupError> {
-        // reqwest is built without a default TLS provider; ignore "already installed".
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::auth0::install_crypto_provider();
         let http = reqwest::Client::builder()
+            .tls_backend_rustls()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()

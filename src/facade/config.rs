@@ -11,7 +11,7 @@ use thiserror::Error;
 pub struct FacadeArgs {
     /// Address the facade listens on.
     #[arg(long = "facade-addr", env = "NEXUS_FACADE_ADDR", default_value = "0.0.0.0:8081")]
-    pub addr: SocketAddr,
+    pub facade_addr: SocketAddr,
     /// Issuer (`iss`) of accepted JWTs, e.g. `https://login.example.com/`. Without it Bearer
     /// authentication is disabled.
     #[arg(long = "facade-issuer", env = "NEXUS_FACADE_ISSUER")]
@@ -159,7 +159,11 @@ impl FacadeConfig {
     }
 
     /// Builds the configuration from the flags.
-    pub fn from_args(args: &FacadeArgs) -> Result<Self, ConfigError> {
+    pub fn from_args(args: &FacadeArgs) -> Result<Self, super::FacadeError> {
+        Ok(Self::build(args)?)
+    }
+
+    fn build(args: &FacadeArgs) -> Result<Self, ConfigError> {
         let jwt = match (&args.issuer, &args.audience) {
             (Some(issuer), Some(audience)) if !issuer.is_empty() && !audience.is_empty() => {
                 let jwks_url = args.jwks_url.clone().unwrap_or_else(|| {
@@ -189,7 +193,7 @@ impl FacadeConfig {
             None => ready_timeout + Duration::from_secs(10),
         };
         Ok(Self {
-            addr: args.addr,
+            addr: args.facade_addr,
             tenant_claim: args.tenant_claim.clone(),
             permissions_claim: args.permissions_claim.clone(),
             ready_timeout,

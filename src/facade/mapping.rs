@@ -43,6 +43,29 @@ pub struct ClientFacts {
     pub cross_origin_auth: Option<bool>,
 }
 
+impl From<&crate::auth0::Auth0Client> for ClientFacts {
+    fn from(c: &crate::auth0::Auth0Client) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            app_type: c.app_type.clone(),
+            logo_uri: c.logo_uri.clone(),
+            callbacks: c.callbacks.clone(),
+            allowed_origins: c.allowed_origins.clone(),
+            web_origins: c.web_origins.clone(),
+            allowed_logout_urls: c.allowed_logout_urls.clone(),
+            grant_types: c.grant_types.clone(),
+            mobile: c.mobile.clone(),
+            client_metadata: c.client_metadata.clone(),
+            token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
+            jwt_configuration: c.jwt_configuration.clone(),
+            refresh_token: c.refresh_token.clone(),
+            cross_origin_authentication: c.cross_origin_authentication,
+            cross_origin_auth: c.cross_origin_auth,
+        }
+    }
+}
+
 /// `mobile` of the response, in the request's shape.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MobileOut {
