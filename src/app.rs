@@ -208,12 +208,7 @@ async fn run_as_leader(ctx: Arc<Context>, args: &RunArgs, shutdown: Shutdown) ->
         .unwrap_or_else(|| "default".into());
     let elector = leader::LeaderElector::new(
         ctx.kube.clone(),
-        leader::LeaseConfig {
-            name: args.leader.lease_name.clone(),
-            namespace,
-            identity,
-            ..leader::LeaseConfig::default()
-        },
+        leader::LeaseConfig::new(args.leader.lease_name.clone(), namespace, identity),
     );
     let leadership = tokio::select! {
         leadership = elector.acquire() => leadership?,

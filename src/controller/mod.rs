@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures::{StreamExt, channel::mpsc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
 
 pub use context::{Context, ControllerConfig};
@@ -47,15 +47,14 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Fu
     let controller = Controller::new(clients, watcher::Config::default().any_semantic());
     let store = controller.store();
     let tenant_store = store.clone();
-    let tenant_changes = watcher(tenants.clone(), watcher::Config::default())
-        .touched_objects()
-        .predicate_filter(predicates::generation, Default::default());
     let clients_loop = controller
         .owns(
             secrets,
             watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")),
         )
-        .watches_stream(tenant_changes, move |tenant: AuthTenant| {
+        // A tenant change (spec, or its Ready status: the tenant controller writes status only
+        // when it changes) requeues every AuthClient that uses the tenant.
+        .watches(tenants.clone(), watcher::Config::default(), move |tenant: AuthTenant| {
             let name = tenant.name_any();
             tenant_store
                 .state()

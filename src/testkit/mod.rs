@@ -1,1 +1,267 @@
-//! (in progress)
+//! An in-memory, stateful Kubernetes API server for tests.
+//!
+//! [`FakeKube`] serves the Kubernetes REST API at the HTTP boundary, either in-process through
+//! [`FakeKube::client`] (a tower service behind a real [`kube::Client`]) or over plain HTTP on
+//! loopback through [`FakeKube::serve`]. It keeps objects, resource versions and a watch event
+//! log, so typed `Api`s, `kube::runtime::watcher`, `Controller`, the finalizer helper, the event
+//! recorder and lease-based leader election run against it unchanged. Every request is
+//! recorded ([`FakeKube::requests`]) and errors can be injected ([`FakeKube::fail_next`]).
+//!
+//! Served semantics: get/list/watch (label and field selectors, resourceVersion replay,
+//! bookmarks, `sendInitialEvents`), create (`generateName`), replace (optimistic concurrency),
+//! merge / strategic-merge / JSON / server-side-apply patches, the status subresource,
+//! `generation`, finalizers and deletion, and ownerReference garbage collection.
+
+mod apply;
+mod error;
+mod merge;
+mod patch;
+mod path;
+mod registry;
+mod routes;
+mod selector;
+mod store;
+mod watch;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State as AxumState};
+use axum::response::Response;
+use serde_json::Value;
+
+pub use error::ApiError;
+pub use registry::ResourceType;
+
+use store::{ObjKey, Store};
+
+/// One request received by the fake API server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// HTTP method, upper case (`GET`, `PATCH`, ...).
+    pub method: String,
+    /// Request path without the query string.
+    pub path: String,
+    /// Decoded query parameters (the last value wins for repeated keys).
+    pub query: BTreeMap<String, String>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body parsed as JSON (a JSON string when it is not JSON), `None` when empty.
+    pub body: Option<Value>,
+}
+
+/// An error to answer instead of serving matching requests.
+#[derive(Debug, Clone)]
+struct FailRule {
+    method: String,
+    pattern: String,
+    status: u16,
+    remaining: usize,
+}
+
+/// Everything behind the lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    store: Store,
+    requests: Vec<RecordedRequest>,
+    failures: Vec<FailRule>,
+}
+
+impl State {
+    /// Consume one injected failure matching this request, if any.
+    fn take_failure(&mut self, method: &str, path: &str) -> Option<ApiError> {
+        let rule = self.failures.iter_mut().find(|r| {
+            r.remaining > 0 && (r.method == "*" || r.method.eq_ignore_ascii_case(method)) && path.contains(&r.pattern)
+        })?;
+        rule.remaining -= 1;
+        let status = rule.status;
+        self.failures.retain(|r| r.remaining > 0);
+        Some(ApiError::new(status, format!("injected failure for {method} {path}")))
+    }
+}
+
+/// Shared state of one fake API server.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    /// Bumped after every request and every direct mutation; wakes watches and waiters.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Inner {
+    /// Lock the state (a panic in another thread does not poison the fake for the test).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Signal a state change.
+    pub(crate) fn notify(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// A stateful in-memory Kubernetes API server. Cheap to clone; clones share state.
+#[derive(Clone, Debug)]
+pub struct FakeKube {
+    inner: Arc<Inner>,
+}
+
+impl Default for FakeKube {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeKube {
+    /// An empty API server knowing the preloaded resources (core v1 secrets, configmaps,
+    /// events, namespaces; events.k8s.io/v1 events; coordination.k8s.io/v1 leases;
+    /// auth.nexus.dev/v1alpha1 authclients and authtenants; apiextensions.k8s.io/v1 CRDs).
+    pub fn new() -> Self {
+        let (changes, _) = tokio::sync::watch::channel(0);
+        Self {
+            inner: Arc::new(Inner { state: Mutex::new(State::default()), changes }),
+        }
+    }
+
+    /// Serve an additional resource type (replaces one with the same group/version/plural).
+    pub fn register(&self, resource: ResourceType) {
+        self.inner.lock().store.registry.register(resource);
+    }
+
+    /// The HTTP handler as an axum router.
+    fn router(&self) -> Router {
+        Router::new().fallback(handle).with_state(self.inner.clone())
+    }
+
+    /// A `kube::Client` talking to this server in-process, with default namespace `default`.
+    /// Must be called inside a Tokio runtime.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::new(self.router(), "default")
+    }
+
+    /// Serve the same API over plain HTTP on `addr` (use port 0 for an ephemeral port) until
+    /// the runtime shuts down. Returns the bound address, for a `kube::Config` `cluster_url`.
+    pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let router = self.router();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::warn!(error = %e, "testkit HTTP server stopped");
+            }
+        });
+        Ok(bound)
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.lock().requests.clone()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        self.inner.lock().requests.clear();
+    }
+
+    /// The object at an API path such as `/api/v1/namespaces/ns1/secrets/s`.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        let p = path::parse(path)?;
+        let name = p.name.as_deref()?;
+        let state = self.inner.lock();
+        let rt = state.store.registry.by_plural(&p.group, &p.version, &p.plural)?;
+        state.store.get(&ObjKey::new(rt, p.namespace.as_deref(), name)).cloned()
+    }
+
+    /// The objects of a collection path: `/api/v1/namespaces/ns1/secrets` (one namespace) or
+    /// `/api/v1/secrets` (all namespaces). Ordered by namespace and name.
+    pub fn list(&self, collection_path: &str) -> Vec<Value> {
+        let Some(p) = path::parse(collection_path).filter(|p| p.name.is_none()) else {
+            return Vec::new();
+        };
+        let state = self.inner.lock();
+        let Some(rt) = state.store.registry.by_plural(&p.group, &p.version, &p.plural) else {
+            return Vec::new();
+        };
+        state
+            .store
+            .list(&rt.group, &rt.plural, p.namespace.as_deref())
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Seed (upsert) an object; `apiVersion`, `kind` and `metadata.name` are required. Fills
+    /// uid, resourceVersion, creationTimestamp and generation and notifies watchers. An unknown
+    /// kind is registered on the fly (plural = lowercase kind + `s`, namespaced when the object
+    /// has a namespace, no status subresource).
+    ///
+    /// # Panics
+    /// When the object lacks `apiVersion`, `kind` or `metadata.name` (a bug in the test).
+    pub fn insert(&self, object: Value) {
+        let api_version = object.get("apiVersion").and_then(Value::as_str).map(str::to_string);
+        let kind = object.get("kind").and_then(Value::as_str).map(str::to_string);
+        let name = object.pointer("/metadata/name").and_then(Value::as_str);
+        let (Some(api_version), Some(kind), Some(_)) = (api_version, kind, name) else {
+            panic!("FakeKube::insert needs apiVersion, kind and metadata.name: {object}");
+        };
+        {
+            let mut state = self.inner.lock();
+            let rt = match state.store.registry.by_kind(&api_version, &kind) {
+                Some(rt) => rt.clone(),
+                None => {
+                    let rt = inferred_type(&api_version, &kind, object.pointer("/metadata/namespace").is_some());
+                    state.store.registry.register(rt.clone());
+                    rt
+                }
+            };
+            state.store.insert(&rt, object);
+        }
+        self.inner.notify();
+    }
+
+    /// Answer the next `times` requests whose method matches (`"*"` for any) and whose path
+    /// contains `path_suffix_or_substring` with a `Status` error of code `status`, before any
+    /// state change. The failed requests are still recorded.
+    pub fn fail_next(&self, method: &str, path_suffix_or_substring: &str, status: u16, times: usize) {
+        if times == 0 {
+            return;
+        }
+        self.inner.lock().failures.push(FailRule {
+            method: method.to_string(),
+            pattern: path_suffix_or_substring.to_string(),
+            status,
+            remaining: times,
+        });
+    }
+
+    /// Wait until `predicate` holds, re-evaluating it after every request or mutation.
+    /// Returns `false` if it still does not hold after `timeout`.
+    pub async fn wait_until<F: Fn(&FakeKube) -> bool>(&self, timeout: Duration, predicate: F) -> bool {
+        let mut changes = self.inner.changes.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            changes.borrow_and_update();
+            if predicate(self) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return predicate(self),
+            }
+        }
+    }
+}
+
+/// A resource type guessed from an object's `apiVersion`/`kind`.
+fn inferred_type(api_version: &str, kind: &str, namespaced: bool) -> ResourceType {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let plural = format!("{}s", kind.to_lowercase());
+    ResourceType::new(group, version, &plural, kind, namespaced, false)
+}
+
+async fn handle(AxumState(inner): AxumState<Arc<Inner>>, request: Request) -> Response {
+    routes::handle(inner, request).await
+}

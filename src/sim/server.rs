@@ -1,0 +1,845 @@
+//! Shared state, the HTTP routes and the request pipeline (counters, faults, rate limit).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use super::counters::{Counters, Outcome};
+use super::error::{ApiError, OAuthError};
+use super::faults::{FaultEngine, FaultScope, Injected};
+use super::jwt::{KeyRing, SigningKey};
+use super::net::ConnHandle;
+use super::ratelimit::{Decision, TokenBucket};
+use super::store::{self, ClientStore, FieldFilter};
+use super::validation::{self, Mode};
+use super::{M2mCredential, lock};
+
+/// Header carried by every answer.
+pub const SIMULATOR_HEADER: &str = "x-auth0-simulator";
+
+/// Scope that reveals `client_secret` in answers.
+const READ_KEYS: &str = "read:client_keys";
+/// Scope that allows setting or rotating `client_secret`.
+const UPDATE_KEYS: &str = "update:client_keys";
+
+/// An issued management token.
+#[derive(Debug, Clone)]
+struct IssuedToken {
+    scopes: Vec<String>,
+    expires_at: Instant,
+}
+
+/// Management tokens issued by `/oauth/token`.
+#[derive(Debug, Default)]
+pub(crate) struct TokenStore {
+    tokens: HashMap<String, IssuedToken>,
+}
+
+/// How long an expired token is still recognised (answered "Expired token", not "Invalid token").
+const EXPIRED_TOKEN_MEMORY: Duration = Duration::from_secs(3600);
+
+impl TokenStore {
+    fn insert(&mut self, token: String, issued: IssuedToken, now: Instant) {
+        self.tokens
+            .retain(|_, t| t.expires_at + EXPIRED_TOKEN_MEMORY > now);
+        self.tokens.insert(token, issued);
+    }
+
+    /// Marks every issued token as expired.
+    pub(crate) fn expire_all(&mut self, now: Instant) {
+        for t in self.tokens.values_mut() {
+            t.expires_at = t.expires_at.min(now);
+        }
+    }
+}
+
+/// Everything one simulated tenant holds.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub domain: String,
+    pub base_url: String,
+    pub m2m: Vec<M2mCredential>,
+    pub token_ttl: Mutex<Duration>,
+    pub max_clients: Option<usize>,
+    pub store: Mutex<ClientStore>,
+    pub tokens: Mutex<TokenStore>,
+    pub bucket: Mutex<TokenBucket>,
+    pub faults: Mutex<FaultEngine>,
+    pub counters: Counters,
+    pub keys: RwLock<KeyRing>,
+    pub unknown_key: Mutex<Option<Arc<SigningKey>>>,
+}
+
+impl Shared {
+    /// `https://{domain}/api/v2/`.
+    pub fn audience(&self) -> String {
+        format!("https://{}/api/v2/", self.domain)
+    }
+
+    /// `{base_url}/`.
+    pub fn issuer(&self) -> String {
+        format!("{}/", self.base_url)
+    }
+
+    pub fn current_key(&self) -> Arc<SigningKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .current()
+    }
+}
+
+/// The router of one simulated tenant.
+pub(crate) fn router(shared: Arc<Shared>, admin_api: bool) -> Router {
+    let mut router = Router::new()
+        .route("/oauth/token", post(token))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/api/v2/clients", get(list_clients).post(create_client))
+        .route(
+            "/api/v2/clients/{id}",
+            get(get_client).patch(patch_client).delete(delete_client),
+        )
+        .route("/api/v2/clients/{id}/rotate-secret", post(rotate_secret));
+    if admin_api {
+        router = router.merge(super::admin::router());
+    }
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            pipeline,
+        ))
+        .with_state(shared)
+}
+
+async fn not_found() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "Not Found".into(),
+        error_code: None,
+        attributes: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline
+// ---------------------------------------------------------------------------------------------
+
+fn is_management_api(path: &str) -> bool {
+    path == "/api/v2" || path.starts_with("/api/v2/")
+}
+
+fn is_admin(path: &str) -> bool {
+    path == "/__sim" || path.starts_with("/__sim/")
+}
+
+/// Counts, delays, injects faults, applies the rate limit, and marks every answer.
+async fn pipeline(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let mut response = if is_admin(&path) {
+        next.run(req).await
+    } else {
+        let method = req.method().as_str().to_owned();
+        let template = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| path.clone(), |m| m.as_str().to_owned());
+        let api = is_management_api(&path);
+        sh.counters.record(&method, &template, api);
+        tracing::trace!(%method, %path, "auth0 simulator request");
+        with_faults(&sh, req, next, (&method, &template, &path), api).await
+    };
+    response
+        .headers_mut()
+        .insert(SIMULATOR_HEADER, HeaderValue::from_static("true"));
+    response
+}
+
+fn kill(conn: Option<&ConnHandle>) {
+    match conn {
+        Some(c) => {
+            tracing::debug!(remote = %c.remote, "auth0 simulator: dropping connection (fault injection)");
+            c.kill();
+        }
+        None => tracing::warn!(
+            "auth0 simulator: cannot drop a connection that was not accepted by the simulator's listener"
+        ),
+    }
+}
+
+async fn with_faults(
+    sh: &Shared,
+    req: Request,
+    next: Next,
+    (method, template, path): (&str, &str, &str),
+    api: bool,
+) -> Response {
+    let applies = {
+        let f = lock(&sh.faults);
+        api || f.scope() == FaultScope::All
+    };
+    if !applies {
+        return with_rate_limit(sh, req, next, api).await;
+    }
+    let (latency, injected) = {
+        let mut f = lock(&sh.faults);
+        (f.latency(), f.decide(method, template, path))
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| c.0.clone());
+    match injected {
+        None => with_rate_limit(sh, req, next, api).await,
+        Some(Injected::Drop) => {
+            sh.counters.outcome(Outcome::Dropped);
+            kill(conn.as_ref());
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Some(Injected::DropAfterProcessing) => {
+            let _lost = with_rate_limit(sh, req, next, api).await;
+            sh.counters.outcome(Outcome::Dropped);
+            kill(conn.as_ref());
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Some(Injected::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
+                sh.counters.outcome(Outcome::RateLimited);
+                let mut r = ApiError::too_many_requests().into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
+            } else {
+                sh.counters.outcome(Outcome::InjectedError);
+                ApiError {
+                    status,
+                    message: format!(
+                        "{} (simulated fault)",
+                        status.canonical_reason().unwrap_or("Error")
+                    ),
+                    error_code: None,
+                    attributes: None,
+                }
+                .into_response()
+            };
+            if api {
+                let d = lock(&sh.bucket).peek(Instant::now());
+                set_rate_limit_headers(&mut response, &d);
+            }
+            response
+        }
+    }
+}
+
+fn epoch_seconds_after(d: Duration) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now + d).as_secs_f64().ceil() as u64
+}
+
+fn set_rate_limit_headers(response: &mut Response, d: &Decision) {
+    let h = response.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    h.insert(
+        "x-ratelimit-reset",
+        HeaderValue::from(epoch_seconds_after(d.until_full)),
+    );
+    if let Some(retry) = d.retry_after {
+        let secs = retry.as_secs_f64().ceil().max(1.0) as u64;
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+}
+
+async fn with_rate_limit(sh: &Shared, req: Request, next: Next, api: bool) -> Response {
+    if !api {
+        return next.run(req).await;
+    }
+    let decision = lock(&sh.bucket).try_acquire(Instant::now());
+    let mut response = if decision.allowed {
+        next.run(req).await
+    } else {
+        sh.counters.outcome(Outcome::RateLimited);
+        ApiError::too_many_requests().into_response()
+    };
+    set_rate_limit_headers(&mut response, &decision);
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication API
+// ---------------------------------------------------------------------------------------------
+
+fn token_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let mut params: HashMap<String, String> = if form {
+        form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => m
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                .collect(),
+            _ => {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Invalid request body: expected JSON or application/x-www-form-urlencoded",
+                ));
+            }
+        }
+    };
+    // client_secret_basic: credentials in the Authorization header.
+    if let Some((id, secret)) = basic_credentials(headers) {
+        params.entry("client_id".into()).or_insert(id);
+        params.entry("client_secret".into()).or_insert(secret);
+    }
+    Ok(params)
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+fn access_denied(status: StatusCode, description: impl Into<String>) -> OAuthError {
+    OAuthError::new(status, "access_denied", description)
+}
+
+/// `POST /oauth/token`, client-credentials grant only.
+async fn token(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    match issue_token(&sh, &headers, &body) {
+        Ok(v) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(v),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let params = token_params(headers, body)?;
+    let param = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match param("grant_type") {
+        None => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing required parameter: grant_type",
+            ));
+        }
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(OAuthError::new(
+                StatusCode::FORBIDDEN,
+                "unsupported_grant_type",
+                format!("Unsupported grant type: {other}"),
+            ));
+        }
+    }
+    let (Some(client_id), Some(secret)) = (param("client_id"), param("client_secret")) else {
+        return Err(access_denied(StatusCode::UNAUTHORIZED, "Unauthorized"));
+    };
+    let credential = sh
+        .m2m
+        .iter()
+        .find(|c| {
+            c.client_id == client_id
+                && bool::from(c.client_secret.as_bytes().ct_eq(secret.as_bytes()))
+        })
+        .ok_or_else(|| access_denied(StatusCode::UNAUTHORIZED, "Unauthorized"))?;
+    let audience = sh.audience();
+    match param("audience") {
+        None => {
+            return Err(access_denied(
+                StatusCode::FORBIDDEN,
+                "No audience parameter was provided, and no default audience has been configured",
+            ));
+        }
+        Some(a) if a == audience => {}
+        Some(a) => {
+            return Err(access_denied(
+                StatusCode::FORBIDDEN,
+                format!("Service not enabled within domain: {a}"),
+            ));
+        }
+    }
+    if credential.scopes.is_empty() {
+        return Err(access_denied(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Client is not authorized to access \"{audience}\". You need to create a \
+                 \"client-grant\" associated to this API."
+            ),
+        ));
+    }
+    let scopes: Vec<String> = match param("scope") {
+        None => credential.scopes.clone(),
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split_whitespace().collect();
+            let missing: Vec<&str> = requested
+                .iter()
+                .copied()
+                .filter(|s| !credential.scopes.iter().any(|g| g == s))
+                .collect();
+            if !missing.is_empty() {
+                return Err(access_denied(
+                    StatusCode::FORBIDDEN,
+                    format!("Client has not been granted scopes: {}", missing.join(", ")),
+                ));
+            }
+            requested.into_iter().map(str::to_owned).collect()
+        }
+    };
+
+    let ttl = *lock(&sh.token_ttl);
+    let now_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let scope = scopes.join(" ");
+    let claims = json!({
+        "iss": format!("https://{}/", sh.domain),
+        "sub": format!("{}@clients", credential.client_id),
+        "aud": audience,
+        "iat": now_epoch,
+        "exp": now_epoch + ttl.as_secs(),
+        "scope": scope,
+        "gty": "client-credentials",
+        "azp": credential.client_id,
+        "jti": store::generate_client_id(),
+    });
+    let access_token = sh.current_key().sign(&claims, None).map_err(|e| {
+        tracing::error!(error = %e, "auth0 simulator: cannot sign a management token");
+        OAuthError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "cannot sign token",
+        )
+    })?;
+    let now = Instant::now();
+    lock(&sh.tokens).insert(
+        access_token.clone(),
+        IssuedToken {
+            scopes,
+            expires_at: now + ttl,
+        },
+        now,
+    );
+    Ok(json!({
+        "access_token": access_token,
+        "expires_in": ttl.as_secs(),
+        "scope": scope,
+        "token_type": "Bearer",
+    }))
+}
+
+async fn jwks(State(sh): State<Arc<Shared>>) -> Response {
+    let body = sh
+        .keys
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .jwks();
+    axum::Json(body).into_response()
+}
+
+async fn openid_configuration(State(sh): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({
+        "issuer": sh.issuer(),
+        "jwks_uri": format!("{}/.well-known/jwks.json", sh.base_url),
+        "token_endpoint": format!("{}/oauth/token", sh.base_url),
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+    }))
+    .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Management API
+// ---------------------------------------------------------------------------------------------
+
+/// The scopes of the caller's token.
+struct Grant {
+    scopes: Vec<String>,
+}
+
+impl Grant {
+    fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    fn require_any(&self, any_of: &[&str]) -> Result<(), ApiError> {
+        if any_of.iter().any(|s| self.has(s)) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_scope(any_of))
+        }
+    }
+
+    /// Hides `client_secret` unless the token may read client keys.
+    fn visible(&self, mut client: Map<String, Value>) -> Map<String, Value> {
+        if !self.has(READ_KEYS) {
+            client.remove("client_secret");
+        }
+        client
+    }
+}
+
+fn authorize(sh: &Shared, headers: &HeaderMap, any_of: &[&str]) -> Result<Grant, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized("Missing authentication"));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("Bad HTTP authentication header format"))?;
+    let issued = lock(&sh.tokens)
+        .tokens
+        .get(token)
+        .cloned()
+        .ok_or_else(|| ApiError::unauthorized("Invalid token"))?;
+    if Instant::now() >= issued.expires_at {
+        return Err(ApiError::unauthorized(
+            "Expired token received for JSON Web Token validation",
+        ));
+    }
+    let grant = Grant {
+        scopes: issued.scopes,
+    };
+    grant.require_any(any_of)?;
+    Ok(grant)
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|_| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: "Invalid request payload JSON format".into(),
+        error_code: None,
+        attributes: None,
+    })
+}
+
+fn json_response(status: StatusCode, body: Map<String, Value>) -> Response {
+    (status, axum::Json(Value::Object(body))).into_response()
+}
+
+/// Parsed query string: every parameter once, in a map; repeated parameters are rejected.
+fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let mut params = HashMap::new();
+    let mut unknown = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            unknown.push(k.into_owned());
+            continue;
+        }
+        if params.insert(k.to_string(), v.into_owned()).is_some() {
+            return Err(ApiError::invalid_query(format!(
+                "Query validation error: 'Expected type string but found type array' on property {k}."
+            )));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid_query(format!(
+            "Query validation error: 'Additional properties not allowed: {}'.",
+            unknown.join(",")
+        )));
+    }
+    Ok(params)
+}
+
+fn query_bool(params: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
+    match params.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::invalid_query(format!(
+            "Query validation error: 'Expected type boolean but found type string' on property {name}."
+        ))),
+    }
+}
+
+fn query_uint(
+    params: &HashMap<String, String>,
+    name: &str,
+    max: Option<u64>,
+) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = params.get(name) else {
+        return Ok(None);
+    };
+    let n: u64 = raw.parse().map_err(|_| {
+        let found = if raw.parse::<i64>().is_ok() {
+            "Value is less than minimum 0"
+        } else {
+            "Expected type integer but found type string"
+        };
+        ApiError::invalid_query(format!(
+            "Query validation error: '{found}' on property {name}."
+        ))
+    })?;
+    if let Some(max) = max
+        && n > max
+    {
+        return Err(ApiError::invalid_query(format!(
+            "Query validation error: 'Value {n} is greater than maximum {max}' on property {name}."
+        )));
+    }
+    Ok(Some(n))
+}
+
+fn field_filter(params: &HashMap<String, String>) -> Result<FieldFilter, ApiError> {
+    let include = query_bool(params, "include_fields")?.unwrap_or(true);
+    Ok(FieldFilter::new(
+        params.get("fields").map(String::as_str),
+        include,
+    ))
+}
+
+/// Largest `per_page` Auth0 accepts.
+pub const MAX_PER_PAGE: u64 = 100;
+/// `per_page` when absent.
+pub const DEFAULT_PER_PAGE: u64 = 50;
+
+async fn list_clients(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let grant = authorize(&sh, &headers, &["read:clients"])?;
+    let params = parse_query(
+        raw.as_deref(),
+        &[
+            "page",
+            "per_page",
+            "include_totals",
+            "fields",
+            "include_fields",
+            "app_type",
+            "is_first_party",
+            "is_global",
+        ],
+    )?;
+    let page = query_uint(&params, "page", None)?.unwrap_or(0);
+    let per_page = query_uint(&params, "per_page", Some(MAX_PER_PAGE))?.unwrap_or(DEFAULT_PER_PAGE);
+    let include_totals = query_bool(&params, "include_totals")?.unwrap_or(false);
+    let is_first_party = query_bool(&params, "is_first_party")?;
+    let is_global = query_bool(&params, "is_global")?;
+    let filter = field_filter(&params)?;
+    let app_types: Option<Vec<&str>> = params.get("app_type").map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+
+    let matching: Vec<Map<String, Value>> = {
+        let store = lock(&sh.store);
+        store
+            .iter()
+            .filter(|c| match &app_types {
+                None => true,
+                Some(types) => c
+                    .get("app_type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| types.contains(&t)),
+            })
+            .filter(|c| match is_first_party {
+                None => true,
+                Some(want) => c.get("is_first_party").and_then(Value::as_bool) == Some(want),
+            })
+            .filter(|c| match is_global {
+                None => true,
+                Some(want) => c.get("global").and_then(Value::as_bool).unwrap_or(false) == want,
+            })
+            .cloned()
+            .collect()
+    };
+    let total = matching.len();
+    let start = usize::try_from(page.saturating_mul(per_page)).unwrap_or(usize::MAX);
+    let take = usize::try_from(per_page).unwrap_or(usize::MAX);
+    let clients: Vec<Value> = matching
+        .into_iter()
+        .skip(start)
+        .take(take)
+        .map(|c| Value::Object(filter.apply(grant.visible(c))))
+        .collect();
+    let body = if include_totals {
+        json!({ "total": total, "start": page.saturating_mul(per_page), "limit": per_page, "clients": clients })
+    } else {
+        Value::Array(clients)
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+async fn create_client(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&sh, &headers, &["create:clients"])?;
+    let body = parse_json(&body)?;
+    validation::validate_client_body(&body, Mode::Create)?;
+    let Value::Object(body) = body else {
+        // validate_client_body rejects non-objects.
+        return Err(ApiError::invalid_body(
+            "Payload validation error: 'Expected type object'.",
+        ));
+    };
+    let client = store::build_created(body);
+    {
+        let mut store = lock(&sh.store);
+        if let Some(max) = sh.max_clients
+            && store.len() >= max
+        {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                message: "You reached the limit of entities of this type for this tenant".into(),
+                error_code: None,
+                attributes: None,
+            });
+        }
+        store.insert(client.clone());
+    }
+    // The create answer always carries the new secret.
+    Ok(json_response(StatusCode::CREATED, client))
+}
+
+fn client_id_from(
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|_| ApiError::inexistent_client())
+}
+
+async fn get_client(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let grant = authorize(&sh, &headers, &["read:clients"])?;
+    let params = parse_query(raw.as_deref(), &["fields", "include_fields"])?;
+    let filter = field_filter(&params)?;
+    let id = client_id_from(path)?;
+    let client = lock(&sh.store)
+        .get(&id)
+        .cloned()
+        .ok_or_else(ApiError::inexistent_client)?;
+    Ok(json_response(
+        StatusCode::OK,
+        filter.apply(grant.visible(client)),
+    ))
+}
+
+async fn patch_client(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let grant = authorize(&sh, &headers, &["update:clients"])?;
+    let body = parse_json(&body)?;
+    validation::validate_client_body(&body, Mode::Update)?;
+    let Value::Object(patch) = body else {
+        return Err(ApiError::invalid_body(
+            "Payload validation error: 'Expected type object'.",
+        ));
+    };
+    if patch.contains_key("client_secret") {
+        grant.require_any(&[UPDATE_KEYS])?;
+    }
+    let id = client_id_from(path)?;
+    let updated = {
+        let mut store = lock(&sh.store);
+        let client = store.get_mut(&id).ok_or_else(ApiError::inexistent_client)?;
+        let mut updated = client.clone();
+        store::apply_patch(&mut updated, &patch);
+        if let Some(Value::Object(m)) = updated.get("client_metadata") {
+            validation::check_metadata_count(m.len())?;
+        }
+        *client = updated.clone();
+        updated
+    };
+    Ok(json_response(StatusCode::OK, grant.visible(updated)))
+}
+
+async fn delete_client(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&sh, &headers, &["delete:clients"])?;
+    if let Ok(Path(id)) = path {
+        lock(&sh.store).remove(&id);
+    }
+    // Auth0 answers 204 whether or not the client (still) existed.
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rotate_secret(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&sh, &headers, &[UPDATE_KEYS])?;
+    let id = client_id_from(path)?;
+    let client = {
+        let mut store = lock(&sh.store);
+        let client = store.get_mut(&id).ok_or_else(ApiError::inexistent_client)?;
+        client.insert(
+            "client_secret".into(),
+            Value::String(store::generate_client_secret()),
+        );
+        client.clone()
+    };
+    Ok(json_response(StatusCode::OK, client))
+}

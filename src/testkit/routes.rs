@@ -1,0 +1,458 @@
+//! HTTP request handling: request log, injected failures, routing and the verbs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Query;
+use http::{Method, Request, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::merge::{merge_patch, structural_merge};
+use super::patch::apply_json_patch;
+use super::path::{self, ApiPath};
+use super::registry::ResourceType;
+use super::selector::{FieldSelector, LabelSelector};
+use super::store::{DeleteOpts, ObjKey, Store, Writer, check_precondition, touch_update};
+use super::watch::{self, WatchSpec, partial_metadata};
+use super::{Inner, RecordedRequest};
+
+/// Request bodies larger than this are rejected.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// A parsed request.
+pub(crate) struct Ctx {
+    method: Method,
+    path: String,
+    query: BTreeMap<String, String>,
+    content_type: Option<String>,
+    accept: String,
+    user_agent: Option<String>,
+    body: Bytes,
+}
+
+impl Ctx {
+    fn new(parts: &http::request::Parts, body: Bytes) -> Self {
+        let header_str = |name: header::HeaderName| {
+            parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        };
+        let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(pairs)| pairs.into_iter().collect())
+            .unwrap_or_default();
+        Self {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_string(),
+            query,
+            content_type: header_str(header::CONTENT_TYPE),
+            accept: header_str(header::ACCEPT).unwrap_or_default(),
+            user_agent: header_str(header::USER_AGENT),
+            body,
+        }
+    }
+
+    fn record(&self) -> RecordedRequest {
+        RecordedRequest {
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            content_type: self.content_type.clone(),
+            body: self.body_value(),
+        }
+    }
+
+    /// The body as JSON (`None` when empty; a JSON string when not JSON).
+    fn body_value(&self) -> Option<Value> {
+        if self.body.is_empty() {
+            return None;
+        }
+        Some(serde_json::from_slice(&self.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into())))
+    }
+
+    fn json_body(&self) -> Result<Value, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    fn q(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.q(key), Some("true" | "1"))
+    }
+
+    fn metadata_only(&self) -> bool {
+        self.accept.contains("as=PartialObjectMetadata")
+    }
+
+    fn writer(&self, subresource: Option<&str>) -> Writer {
+        let manager = self
+            .q("fieldManager")
+            .map(str::to_string)
+            .or_else(|| self.user_agent.as_ref().and_then(|ua| ua.split('/').next()).map(str::to_string))
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "unknown".to_string());
+        Writer {
+            manager,
+            subresource: subresource.map(str::to_string),
+            dry_run: self.q("dryRun") == Some("All"),
+        }
+    }
+
+    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+        Ok((
+            LabelSelector::parse(self.q("labelSelector").unwrap_or_default())?,
+            FieldSelector::parse(self.q("fieldSelector").unwrap_or_default())?,
+        ))
+    }
+}
+
+/// What a handler answers.
+enum Reply {
+    Json(u16, Value),
+    Stream(Body),
+}
+
+/// Handle one request end to end.
+pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) => return error_response(&ApiError::new(413, format!("cannot read request body: {e}"))),
+    };
+    let ctx = Ctx::new(&parts, bytes);
+    let reply = {
+        let mut state = inner.lock();
+        state.requests.push(ctx.record());
+        match state.take_failure(ctx.method.as_str(), &ctx.path) {
+            Some(err) => Err(err),
+            None => dispatch(&inner, &mut state.store, &ctx),
+        }
+    };
+    inner.notify();
+    match reply {
+        Ok(Reply::Json(code, value)) => json_response(code, &value),
+        Ok(Reply::Stream(body)) => stream_response(body),
+        Err(err) => error_response(&err),
+    }
+}
+
+fn json_response(code: u16, value: &Value) -> Response<Body> {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(Body::from(serde_json::to_vec(value).unwrap_or_default()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+fn stream_response(body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A `Status` error response.
+pub(crate) fn error_response(err: &ApiError) -> Response<Body> {
+    json_response(err.code, &err.to_status())
+}
+
+fn not_served(path: &str) -> ApiError {
+    ApiError::new(404, format!("the server could not find the requested resource ({path})"))
+}
+
+fn dispatch(inner: &Arc<Inner>, store: &mut Store, ctx: &Ctx) -> Result<Reply, ApiError> {
+    if ctx.method == Method::GET
+        && let Some(doc) = discovery(store, &ctx.path)
+    {
+        return Ok(Reply::Json(200, doc));
+    }
+    let p = path::parse(&ctx.path).ok_or_else(|| not_served(&ctx.path))?;
+    let rt = resolve(store, &p).ok_or_else(|| not_served(&ctx.path))?;
+    let name = p.name.clone();
+    match (&ctx.method, name) {
+        (&Method::GET, Some(name)) => get(store, &rt, &p, &name, ctx),
+        (&Method::GET, None) if ctx.flag("watch") => start_watch(inner, store, &rt, &p, ctx),
+        (&Method::GET, None) => list(store, &rt, &p, ctx),
+        (&Method::POST, None) => create(store, &rt, &p, ctx),
+        (&Method::PUT, Some(name)) => replace(store, &rt, &p, &name, ctx),
+        (&Method::PATCH, Some(name)) => patch(store, &rt, &p, &name, ctx),
+        (&Method::DELETE, Some(name)) => delete(store, &rt, &p, &name, ctx),
+        (&Method::DELETE, None) => delete_collection(store, &rt, &p, ctx),
+        _ => Err(ApiError::new(405, format!("method {} not allowed on {}", ctx.method, ctx.path))),
+    }
+}
+
+/// The resource type for a path, checking scope and subresource.
+fn resolve(store: &Store, p: &ApiPath) -> Option<ResourceType> {
+    let rt = store.registry.by_plural(&p.group, &p.version, &p.plural)?.clone();
+    let scope_ok = match (rt.namespaced, &p.namespace, &p.name) {
+        (false, Some(_), _) => false,
+        (true, None, Some(_)) => false,
+        _ => true,
+    };
+    let sub_ok = match p.subresource.as_deref() {
+        None => true,
+        Some("status") => rt.status_subresource && p.name.is_some(),
+        Some(_) => false,
+    };
+    (scope_ok && sub_ok).then_some(rt)
+}
+
+fn key(rt: &ResourceType, p: &ApiPath, name: &str) -> ObjKey {
+    ObjKey::new(rt, p.namespace.as_deref(), name)
+}
+
+fn view(ctx: &Ctx, object: &Value) -> Value {
+    if ctx.metadata_only() { partial_metadata(object) } else { object.clone() }
+}
+
+fn get(store: &Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let object = store
+        .get(&key(rt, p, name))
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+    Ok(Reply::Json(200, view(ctx, object)))
+}
+
+fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (labels, fields) = ctx.selectors()?;
+    let items: Vec<Value> = store
+        .list(&rt.group, &rt.plural, p.namespace.as_deref())
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .map(|o| view(ctx, o))
+        .collect();
+    let (api_version, kind) = if ctx.metadata_only() {
+        ("meta.k8s.io/v1".to_string(), "PartialObjectMetadataList".to_string())
+    } else {
+        (rt.api_version(), format!("{}List", rt.kind))
+    };
+    Ok(Reply::Json(
+        200,
+        json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": { "resourceVersion": store.current_rv().to_string() },
+            "items": items,
+        }),
+    ))
+}
+
+fn start_watch(inner: &Arc<Inner>, store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (labels, fields) = ctx.selectors()?;
+    let resource_version = match ctx.q("resourceVersion").filter(|rv| !rv.is_empty()) {
+        None => None,
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        ),
+    };
+    let timeout = match ctx.q("timeoutSeconds") {
+        None => None,
+        Some(t) => Some(Duration::from_secs(
+            t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
+        )),
+    };
+    let spec = WatchSpec {
+        group: rt.group.clone(),
+        plural: rt.plural.clone(),
+        namespace: p.namespace.clone(),
+        api_version: rt.api_version(),
+        kind: rt.kind.clone(),
+        labels,
+        fields,
+        resource_version,
+        send_initial_events: ctx.flag("sendInitialEvents"),
+        bookmarks: ctx.flag("allowWatchBookmarks"),
+        timeout,
+        metadata_only: ctx.metadata_only(),
+    };
+    Ok(Reply::Stream(watch::start(inner.clone(), store, spec)))
+}
+
+fn create(store: &mut Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let body = ctx.json_body()?;
+    let writer = ctx.writer(None);
+    let mut managers = Vec::new();
+    touch_update(&mut managers, &writer.manager, "");
+    let created = store.create(rt, p.namespace.as_deref(), body, managers, writer.dry_run)?;
+    Ok(Reply::Json(201, created))
+}
+
+fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
+    match body.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(body_name) if !body_name.is_empty() && body_name != name => Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn replace(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let body = ctx.json_body()?;
+    check_body_name(&body, name)?;
+    let key = key(rt, p, name);
+    let old = store
+        .get(&key)
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+    check_precondition(rt, &key, body.pointer("/metadata/resourceVersion").and_then(Value::as_str), old)?;
+    update_with(store, rt, p, &key, body, ctx)
+}
+
+/// A non-apply write of a whole candidate object, recorded as an `Update` by the field manager.
+fn update_with(store: &mut Store, rt: &ResourceType, p: &ApiPath, key: &ObjKey, candidate: Value, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let writer = ctx.writer(p.subresource.as_deref());
+    let (manager, sub) = (writer.manager.clone(), writer.sub().to_string());
+    let updated = store.update(rt, key, candidate, &writer, |m| touch_update(m, &manager, &sub))?;
+    Ok(Reply::Json(200, updated))
+}
+
+/// Custom resources do not support strategic merge patch on the real API server.
+fn is_builtin(rt: &ResourceType) -> bool {
+    !rt.group.contains('.') || rt.group.ends_with(".k8s.io")
+}
+
+fn patch(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let content_type = ctx.content_type.as_deref().unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if media == "application/apply-patch+yaml" {
+        return server_side_apply(store, rt, p, name, ctx);
+    }
+    let key = key(rt, p, name);
+    let old = store
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+    let body = ctx.json_body()?;
+    let mut candidate = old.clone();
+    match media {
+        "application/merge-patch+json" => merge_patch(&mut candidate, &body),
+        "application/strategic-merge-patch+json" if is_builtin(rt) => structural_merge(&mut candidate, &body),
+        "application/json-patch+json" => apply_json_patch(&mut candidate, &body)?,
+        _ => {
+            return Err(ApiError::new(415, format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})")));
+        }
+    }
+    let rv = candidate.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+    check_precondition(rt, &key, rv, &old)?;
+    update_with(store, rt, p, &key, candidate, ctx)
+}
+
+fn server_side_apply(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+    if ctx.q("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requires fieldManager parameter"));
+    }
+    let applied = serde_json::from_slice::<Value>(&ctx.body).or_else(|_| {
+        let text = String::from_utf8_lossy(&ctx.body);
+        serde_saphyr::from_str::<Value>(&text).map_err(|e| ApiError::bad_request(format!("invalid apply body: {e}")))
+    })?;
+    let writer = ctx.writer(p.subresource.as_deref());
+    let (code, object) = store.apply(rt, p.namespace.as_deref(), name, applied, &writer, ctx.flag("force"))?;
+    Ok(Reply::Json(code, object))
+}
+
+fn delete_opts(ctx: &Ctx) -> DeleteOpts {
+    let body = ctx.body_value().unwrap_or(Value::Null);
+    let text = |ptr: &str| body.pointer(ptr).and_then(Value::as_str).map(str::to_string);
+    let body_dry_run = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v == "All"));
+    DeleteOpts {
+        precondition_uid: text("/preconditions/uid"),
+        precondition_rv: text("/preconditions/resourceVersion"),
+        orphan: text("/propagationPolicy").as_deref() == Some("Orphan")
+            || ctx.q("propagationPolicy") == Some("Orphan")
+            || body.get("orphanDependents") == Some(&Value::Bool(true)),
+        dry_run: body_dry_run || ctx.q("dryRun") == Some("All"),
+    }
+}
+
+fn delete(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+    if p.subresource.is_some() {
+        return Err(ApiError::new(405, "DELETE is not allowed on subresources"));
+    }
+    let deleted = store.delete(rt, &key(rt, p, name), &delete_opts(ctx))?;
+    Ok(Reply::Json(200, deleted))
+}
+
+fn delete_collection(store: &mut Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (labels, fields) = ctx.selectors()?;
+    let names: Vec<(Option<String>, String)> = store
+        .list(&rt.group, &rt.plural, p.namespace.as_deref())
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .map(|o| {
+            let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+            let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            (ns, name)
+        })
+        .collect();
+    let opts = delete_opts(ctx);
+    let mut items = Vec::new();
+    for (ns, name) in names {
+        if let Ok(object) = store.delete(rt, &ObjKey::new(rt, ns.as_deref(), &name), &opts) {
+            items.push(object);
+        }
+    }
+    let list = json!({
+        "apiVersion": rt.api_version(),
+        "kind": format!("{}List", rt.kind),
+        "metadata": { "resourceVersion": store.current_rv().to_string() },
+        "items": items,
+    });
+    Ok(Reply::Json(200, list))
+}
+
+/// Minimal discovery documents: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/{group}/{version}`.
+fn discovery(store: &Store, path: &str) -> Option<Value> {
+    let types = store.registry.all();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["version"] => Some(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-testkit", "platform": "linux/amd64"})),
+        ["api"] => Some(json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": []})),
+        ["apis"] => Some(api_group_list(types)),
+        ["api", version] => Some(resource_list(types, "", version)),
+        ["apis", group, version] => Some(resource_list(types, group, version)),
+        _ => None,
+    }
+}
+
+fn api_group_list(types: &[ResourceType]) -> Value {
+    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for t in types.iter().filter(|t| !t.group.is_empty()) {
+        let versions = groups.entry(&t.group).or_default();
+        if !versions.contains(&t.version.as_str()) {
+            versions.push(&t.version);
+        }
+    }
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+                .collect();
+            let preferred = versions.first().cloned().unwrap_or(Value::Null);
+            json!({"name": group, "versions": versions, "preferredVersion": preferred})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Value {
+    let verbs = json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
+    let mut resources = Vec::new();
+    for t in types.iter().filter(|t| t.group == group && t.version == version) {
+        resources.push(json!({"name": t.plural, "singularName": t.kind.to_lowercase(), "namespaced": t.namespaced, "kind": t.kind, "verbs": verbs}));
+        if t.status_subresource {
+            resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+}

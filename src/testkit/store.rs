@@ -1,0 +1,697 @@
+//! The object store: objects, resource versions, managed fields, the watch event log and
+//! deletion / garbage-collection semantics.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use super::merge::{FieldPath, render_fields_v1};
+use super::registry::{Registry, ResourceType};
+
+/// How many watch events are retained; watches from older resource versions get 410 Expired.
+const MAX_LOG: usize = 50_000;
+
+/// Identity of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ObjKey {
+    pub group: String,
+    pub plural: String,
+    /// `""` for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjKey {
+    pub fn new(rt: &ResourceType, namespace: Option<&str>, name: &str) -> Self {
+        Self {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            namespace: if rt.namespaced { namespace.unwrap_or_default().to_string() } else { String::new() },
+            name: name.to_string(),
+        }
+    }
+}
+
+/// One `metadata.managedFields` entry, with the field set used by server-side apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ManagerEntry {
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: &'static str,
+    /// `""` or `status`.
+    pub subresource: String,
+    pub time: String,
+    pub fields: BTreeSet<FieldPath>,
+}
+
+impl ManagerEntry {
+    fn is(&self, manager: &str, operation: &str, subresource: &str) -> bool {
+        self.manager == manager && self.operation == operation && self.subresource == subresource
+    }
+}
+
+/// Record (or refresh) an `Update` entry for `manager`.
+pub(crate) fn touch_update(managers: &mut Vec<ManagerEntry>, manager: &str, subresource: &str) {
+    let time = now();
+    match managers.iter_mut().find(|e| e.is(manager, "Update", subresource)) {
+        Some(entry) => entry.time = time,
+        None => managers.push(ManagerEntry {
+            manager: manager.to_string(),
+            operation: "Update",
+            subresource: subresource.to_string(),
+            time,
+            fields: BTreeSet::new(),
+        }),
+    }
+}
+
+/// Record the field set of an `Apply` by `manager`.
+pub(crate) fn set_apply(managers: &mut Vec<ManagerEntry>, manager: &str, subresource: &str, fields: BTreeSet<FieldPath>) {
+    let time = now();
+    match managers.iter_mut().find(|e| e.is(manager, "Apply", subresource)) {
+        Some(entry) => {
+            entry.time = time;
+            entry.fields = fields;
+        }
+        None => managers.push(ManagerEntry {
+            manager: manager.to_string(),
+            operation: "Apply",
+            subresource: subresource.to_string(),
+            time,
+            fields,
+        }),
+    }
+}
+
+/// A stored object plus its field-manager bookkeeping.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub value: Value,
+    pub managers: Vec<ManagerEntry>,
+}
+
+/// Watch event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One entry of the watch event log.
+#[derive(Debug, Clone)]
+pub(crate) struct LogEvent {
+    pub rv: u64,
+    pub group: String,
+    pub plural: String,
+    pub namespace: String,
+    pub kind: EventType,
+    pub object: Value,
+    /// The object before a MODIFIED event (for selector transitions).
+    pub prev: Option<Value>,
+}
+
+/// Options of a DELETE.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeleteOpts {
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+    pub orphan: bool,
+    pub dry_run: bool,
+}
+
+/// Who performs a write and how.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    pub manager: String,
+    pub subresource: Option<String>,
+    pub dry_run: bool,
+}
+
+impl Writer {
+    pub fn sub(&self) -> &str {
+        self.subresource.as_deref().unwrap_or("")
+    }
+}
+
+/// All objects and the event log.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    pub registry: Registry,
+    objects: BTreeMap<ObjKey, Stored>,
+    rv: u64,
+    uid_counter: u64,
+    log: VecDeque<LogEvent>,
+    /// Events with `rv <= trimmed_rv` were dropped from the log.
+    trimmed_rv: u64,
+}
+
+/// The current time in the API server's RFC 3339 format.
+pub(crate) fn now() -> String {
+    let ts = k8s_openapi::jiff::Timestamp::now();
+    k8s_openapi::jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%SZ", ts).unwrap_or_else(|_| ts.to_string())
+}
+
+fn meta(value: &Value) -> Option<&Map<String, Value>> {
+    value.get("metadata").and_then(Value::as_object)
+}
+
+/// `metadata` as a mutable map, created when missing (a non-object `value` becomes `{}`).
+pub(crate) fn meta_mut(value: &mut Value) -> &mut Map<String, Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    let meta = &mut value["metadata"];
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    match meta {
+        Value::Object(map) => map,
+        _ => unreachable!("metadata was just made an object"),
+    }
+}
+
+fn meta_str<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
+    meta(value).and_then(|m| m.get(field)).and_then(Value::as_str)
+}
+
+/// The object's `metadata.finalizers` (empty when absent).
+pub(crate) fn finalizers(value: &Value) -> Vec<String> {
+    meta(value)
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn is_deleting(value: &Value) -> bool {
+    meta(value).is_some_and(|m| m.get("deletionTimestamp").is_some_and(|t| !t.is_null()))
+}
+
+/// The object without `resourceVersion` and `managedFields`, for no-op detection.
+fn content(value: &Value) -> Value {
+    let mut v = value.clone();
+    if let Some(Value::Object(m)) = v.get_mut("metadata") {
+        m.remove("resourceVersion");
+        m.remove("managedFields");
+    }
+    v
+}
+
+/// Everything outside `metadata` and `status` (and the type fields): changes bump `generation`.
+fn spec_part(value: &Value) -> Value {
+    let mut v = value.clone();
+    if let Some(m) = v.as_object_mut() {
+        for key in ["metadata", "status", "apiVersion", "kind"] {
+            m.remove(key);
+        }
+    }
+    v
+}
+
+fn bump_generation(value: &mut Value) {
+    let meta = meta_mut(value);
+    let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+    meta.insert("generation".into(), json!(generation + 1));
+}
+
+/// Secrets: fold `stringData` into base64 `data`, like the real API server.
+fn fold_string_data(rt: &ResourceType, value: &mut Value) {
+    if !(rt.group.is_empty() && rt.plural == "secrets") {
+        return;
+    }
+    let Some(Value::Object(string_data)) = value.as_object_mut().and_then(|m| m.remove("stringData")) else {
+        return;
+    };
+    let Some(map) = value.as_object_mut() else { return };
+    let data = map.entry("data").or_insert_with(|| Value::Object(Map::new()));
+    if !data.is_object() {
+        *data = Value::Object(Map::new());
+    }
+    if let Value::Object(data) = data {
+        for (k, v) in string_data {
+            let raw = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            data.insert(k, Value::String(base64::engine::general_purpose::STANDARD.encode(raw)));
+        }
+    }
+}
+
+fn set_or_remove(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    match value {
+        Some(v) => map.insert(key.to_string(), v),
+        None => map.remove(key),
+    };
+}
+
+impl Store {
+    /// The latest resource version handed out.
+    pub fn current_rv(&self) -> u64 {
+        self.rv
+    }
+
+    fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    fn next_uid(&mut self) -> String {
+        self.uid_counter += 1;
+        format!("00000000-0000-4000-8000-{:012x}", self.uid_counter)
+    }
+
+    /// A stored object.
+    pub fn get(&self, key: &ObjKey) -> Option<&Value> {
+        self.objects.get(key).map(|s| &s.value)
+    }
+
+    /// The stored object with its managers.
+    pub fn get_stored(&self, key: &ObjKey) -> Option<&Stored> {
+        self.objects.get(key)
+    }
+
+    /// Objects of one resource, optionally restricted to a namespace, ordered by namespace/name.
+    pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.group == group && k.plural == plural)
+            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(_, s)| &s.value)
+            .collect()
+    }
+
+    /// Log events after `cursor` for a resource; `Err(oldest)` when `cursor` is too old.
+    pub fn events_after(&self, cursor: u64) -> Result<impl Iterator<Item = &LogEvent>, u64> {
+        if cursor < self.trimmed_rv {
+            return Err(self.trimmed_rv + 1);
+        }
+        let start = self.log.partition_point(|e| e.rv <= cursor);
+        Ok(self.log.range(start..))
+    }
+
+    fn log_event(&mut self, key: &ObjKey, kind: EventType, object: Value, prev: Option<Value>) {
+        let rv = meta_str(&object, "resourceVersion").and_then(|r| r.parse().ok()).unwrap_or(self.rv);
+        self.log.push_back(LogEvent {
+            rv,
+            group: key.group.clone(),
+            plural: key.plural.clone(),
+            namespace: key.namespace.clone(),
+            kind,
+            object,
+            prev,
+        });
+        while self.log.len() > MAX_LOG {
+            if let Some(dropped) = self.log.pop_front() {
+                self.trimmed_rv = dropped.rv;
+            }
+        }
+    }
+
+    fn api_version_of(&self, key: &ObjKey) -> String {
+        self.registry
+            .all()
+            .iter()
+            .find(|t| t.group == key.group && t.plural == key.plural)
+            .map(ResourceType::api_version)
+            .unwrap_or_default()
+    }
+
+    /// Render `managedFields` into the object's metadata.
+    fn render_managers(&self, key: &ObjKey, stored: &mut Stored) {
+        let api_version = self.api_version_of(key);
+        let entries: Vec<Value> = stored
+            .managers
+            .iter()
+            .map(|e| {
+                let mut entry = json!({
+                    "manager": e.manager,
+                    "operation": e.operation,
+                    "apiVersion": api_version,
+                    "time": e.time,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": render_fields_v1(&e.fields),
+                });
+                if !e.subresource.is_empty()
+                    && let Some(m) = entry.as_object_mut()
+                {
+                    m.insert("subresource".into(), json!(e.subresource));
+                }
+                entry
+            })
+            .collect();
+        meta_mut(&mut stored.value).insert("managedFields".into(), Value::Array(entries));
+    }
+
+    /// Assign a fresh resourceVersion, store, and log the event. Returns the stored value.
+    fn commit(&mut self, key: ObjKey, mut stored: Stored, prev: Option<Value>) -> Value {
+        let rv = self.next_rv();
+        meta_mut(&mut stored.value).insert("resourceVersion".into(), json!(rv.to_string()));
+        self.render_managers(&key, &mut stored);
+        let value = stored.value.clone();
+        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+        self.objects.insert(key.clone(), stored);
+        self.log_event(&key, kind, value.clone(), prev);
+        value
+    }
+
+    /// Create an object. `body` must be a JSON object; namespace comes from the path.
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        mut body: Value,
+        managers: Vec<ManagerEntry>,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        check_type(rt, &body)?;
+        let name = self.prepare_new(rt, namespace, &mut body)?;
+        let key = ObjKey::new(rt, namespace, &name);
+        if self.objects.contains_key(&key) {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        let uid = self.next_uid();
+        let meta = meta_mut(&mut body);
+        meta.insert("uid".into(), json!(uid));
+        meta.insert("creationTimestamp".into(), json!(now()));
+        meta.insert("generation".into(), json!(1));
+        let mut stored = Stored { value: body, managers };
+        if dry_run {
+            self.render_managers(&key, &mut stored);
+            return Ok(stored.value);
+        }
+        Ok(self.commit(key, stored, None))
+    }
+
+    /// Fill type fields, namespace and name of a new object; strip server-owned metadata.
+    fn prepare_new(&self, rt: &ResourceType, namespace: Option<&str>, body: &mut Value) -> Result<String, ApiError> {
+        if let Some(map) = body.as_object_mut() {
+            map.insert("apiVersion".into(), json!(rt.api_version()));
+            map.insert("kind".into(), json!(rt.kind));
+            if rt.status_subresource {
+                map.remove("status");
+            }
+        }
+        fold_string_data(rt, body);
+        let meta = meta_mut(body);
+        for field in ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
+            meta.remove(field);
+        }
+        match (rt.namespaced, namespace, meta.get("namespace").and_then(Value::as_str)) {
+            (true, Some(path_ns), Some(body_ns)) if !body_ns.is_empty() && body_ns != path_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            (true, Some(path_ns), _) => {
+                meta.insert("namespace".into(), json!(path_ns));
+            }
+            (true, None, _) => return Err(ApiError::bad_request("a namespace is required for namespaced resources")),
+            (false, _, _) => {
+                meta.remove("namespace");
+            }
+        }
+        let name = meta.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        if !name.is_empty() {
+            return Ok(name);
+        }
+        let prefix = meta.get("generateName").and_then(Value::as_str).unwrap_or_default().to_string();
+        if prefix.is_empty() {
+            return Err(ApiError::invalid(format!(
+                "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                rt.kind
+            )));
+        }
+        let name = self.generate_name(rt, namespace, &prefix);
+        meta.insert("name".into(), json!(name));
+        Ok(name)
+    }
+
+    fn generate_name(&self, rt: &ResourceType, namespace: Option<&str>, prefix: &str) -> String {
+        use rand::Rng as _;
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let mut rng = rand::thread_rng();
+        loop {
+            let suffix: String = (0..5).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+            let name = format!("{prefix}{suffix}");
+            if !self.objects.contains_key(&ObjKey::new(rt, namespace, &name)) {
+                return name;
+            }
+        }
+    }
+
+    /// Write a new version of an existing object (PUT, PATCH, apply), enforcing the status
+    /// subresource, immutable metadata, finalizer, generation and deletion rules.
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        key: &ObjKey,
+        candidate: Value,
+        writer: &Writer,
+        edit_managers: impl FnOnce(&mut Vec<ManagerEntry>),
+    ) -> Result<Value, ApiError> {
+        check_type(rt, &candidate)?;
+        let old = self
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))?;
+        let mut new = normalize(rt, &old.value, candidate, writer.subresource.as_deref());
+        check_new_finalizers(rt, key, &old.value, &new)?;
+        let mut managers = old.managers.clone();
+        edit_managers(&mut managers);
+        if content(&old.value) == content(&new) {
+            return Ok(self.refresh_managers(key, managers, writer.dry_run));
+        }
+        if spec_part(&old.value) != spec_part(&new) {
+            bump_generation(&mut new);
+        }
+        if writer.dry_run {
+            return Ok(new);
+        }
+        if is_deleting(&new) && finalizers(&new).is_empty() {
+            self.objects.insert(key.clone(), Stored { value: new, managers });
+            return Ok(self.remove_cascading(key.clone(), false));
+        }
+        Ok(self.commit(key.clone(), Stored { value: new, managers }, Some(old.value)))
+    }
+
+    /// A no-op write: keep the object (and resourceVersion), only refresh manager bookkeeping.
+    fn refresh_managers(&mut self, key: &ObjKey, managers: Vec<ManagerEntry>, dry_run: bool) -> Value {
+        let Some(mut stored) = self.objects.get(key).cloned() else { return Value::Null };
+        stored.managers = managers;
+        self.render_managers(key, &mut stored);
+        let value = stored.value.clone();
+        if !dry_run {
+            self.objects.insert(key.clone(), stored);
+        }
+        value
+    }
+
+    /// DELETE: set deletionTimestamp when finalizers are pending, otherwise remove (and GC).
+    pub fn delete(&mut self, rt: &ResourceType, key: &ObjKey, opts: &DeleteOpts) -> Result<Value, ApiError> {
+        let old = self
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))?;
+        let uid_mismatch = opts.precondition_uid.as_deref().is_some_and(|u| Some(u) != meta_str(&old.value, "uid"));
+        let rv_mismatch = opts
+            .precondition_rv
+            .as_deref()
+            .is_some_and(|r| Some(r) != meta_str(&old.value, "resourceVersion"));
+        if uid_mismatch || rv_mismatch {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, &key.name));
+        }
+        if !finalizers(&old.value).is_empty() {
+            if is_deleting(&old.value) || opts.dry_run {
+                return Ok(old.value);
+            }
+            let mut value = old.value.clone();
+            meta_mut(&mut value).insert("deletionTimestamp".into(), json!(now()));
+            meta_mut(&mut value).insert("deletionGracePeriodSeconds".into(), json!(0));
+            bump_generation(&mut value);
+            return Ok(self.commit(key.clone(), Stored { value, managers: old.managers }, Some(old.value)));
+        }
+        if opts.dry_run {
+            return Ok(old.value);
+        }
+        Ok(self.remove_cascading(key.clone(), opts.orphan))
+    }
+
+    /// Remove an object, emit DELETED, and garbage-collect its dependents (recursively).
+    /// With `orphan`, dependents instead lose their owner reference. Returns the removed object.
+    fn remove_cascading(&mut self, key: ObjKey, orphan: bool) -> Value {
+        let mut queue = VecDeque::from([key]);
+        let mut first = None;
+        while let Some(key) = queue.pop_front() {
+            let Some(stored) = self.objects.remove(&key) else { continue };
+            let mut value = stored.value;
+            let rv = self.next_rv();
+            meta_mut(&mut value).insert("resourceVersion".into(), json!(rv.to_string()));
+            self.log_event(&key, EventType::Deleted, value.clone(), None);
+            let uid = meta_str(&value, "uid").unwrap_or_default().to_string();
+            first.get_or_insert(value);
+            if uid.is_empty() {
+                continue;
+            }
+            for dependent in self.dependents_of(&uid) {
+                if orphan {
+                    self.drop_owner_ref(&dependent, &uid);
+                } else if let Some(next) = self.collect_dependent(&dependent) {
+                    queue.push_back(next);
+                }
+            }
+        }
+        first.unwrap_or(Value::Null)
+    }
+
+    fn dependents_of(&self, uid: &str) -> Vec<ObjKey> {
+        self.objects
+            .iter()
+            .filter(|(_, s)| {
+                meta(&s.value)
+                    .and_then(|m| m.get("ownerReferences"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)))
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// GC of one dependent: objects with finalizers get a deletionTimestamp, others are queued.
+    fn collect_dependent(&mut self, key: &ObjKey) -> Option<ObjKey> {
+        let stored = self.objects.get(key)?.clone();
+        if finalizers(&stored.value).is_empty() {
+            return Some(key.clone());
+        }
+        if !is_deleting(&stored.value) {
+            let mut value = stored.value.clone();
+            meta_mut(&mut value).insert("deletionTimestamp".into(), json!(now()));
+            bump_generation(&mut value);
+            self.commit(key.clone(), Stored { value, managers: stored.managers }, Some(stored.value));
+        }
+        None
+    }
+
+    fn drop_owner_ref(&mut self, key: &ObjKey, uid: &str) {
+        let Some(stored) = self.objects.get(key).cloned() else { return };
+        let mut value = stored.value.clone();
+        if let Some(Value::Array(refs)) = meta_mut(&mut value).get_mut("ownerReferences") {
+            refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+        }
+        self.commit(key.clone(), Stored { value, managers: stored.managers }, Some(stored.value));
+    }
+
+    /// Seed an object directly (test helper): upsert, filling server-owned metadata.
+    pub fn insert(&mut self, rt: &ResourceType, mut value: Value) -> Value {
+        let namespace = meta_str(&value, "namespace").map(str::to_string);
+        let name = meta_str(&value, "name").unwrap_or_default().to_string();
+        let key = ObjKey::new(rt, namespace.as_deref(), &name);
+        fold_string_data(rt, &mut value);
+        let old = self.objects.get(&key).cloned();
+        let uid = match old.as_ref().and_then(|o| meta_str(&o.value, "uid")) {
+            Some(uid) => uid.to_string(),
+            None => self.next_uid(),
+        };
+        let meta = meta_mut(&mut value);
+        meta.entry("uid").or_insert_with(|| json!(uid));
+        meta.entry("creationTimestamp").or_insert_with(|| json!(now()));
+        meta.entry("generation").or_insert_with(|| json!(1));
+        if !rt.namespaced {
+            meta.remove("namespace");
+        }
+        let managers = old.as_ref().map(|o| o.managers.clone()).unwrap_or_default();
+        self.commit(key, Stored { value, managers }, old.map(|o| o.value))
+    }
+}
+
+/// Reject bodies whose `kind`/`apiVersion` name a different resource.
+fn check_type(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    }
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if !kind.is_empty() && kind != rt.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind {kind:?} in the body does not match the resource kind {:?}",
+            rt.kind
+        )));
+    }
+    Ok(())
+}
+
+/// The write as the server stores it: status subresource rules and immutable metadata.
+fn normalize(rt: &ResourceType, old: &Value, candidate: Value, subresource: Option<&str>) -> Value {
+    let mut new = if subresource == Some("status") {
+        let mut merged = old.clone();
+        if let Some(map) = merged.as_object_mut() {
+            set_or_remove(map, "status", candidate.get("status").cloned());
+        }
+        merged
+    } else {
+        let mut new = candidate;
+        if rt.status_subresource
+            && let Some(map) = new.as_object_mut()
+        {
+            set_or_remove(map, "status", old.get("status").cloned());
+        }
+        new
+    };
+    if let Some(map) = new.as_object_mut() {
+        map.insert("apiVersion".into(), old.get("apiVersion").cloned().unwrap_or_else(|| json!(rt.api_version())));
+        map.insert("kind".into(), json!(rt.kind));
+    }
+    let old_meta = meta(old).cloned().unwrap_or_default();
+    let new_meta = meta_mut(&mut new);
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+    ] {
+        set_or_remove(new_meta, field, old_meta.get(field).cloned());
+    }
+    fold_string_data(rt, &mut new);
+    new
+}
+
+/// Objects being deleted cannot gain finalizers.
+fn check_new_finalizers(rt: &ResourceType, key: &ObjKey, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if !is_deleting(old) {
+        return Ok(());
+    }
+    let existing = finalizers(old);
+    if finalizers(new).iter().any(|f| !existing.contains(f)) {
+        return Err(ApiError::invalid(format!(
+            "{} \"{}\" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted",
+            rt.kind, key.name
+        )));
+    }
+    Ok(())
+}
+
+/// Optimistic concurrency: a non-empty `resourceVersion` in the write must match the stored one.
+pub(crate) fn check_precondition(rt: &ResourceType, key: &ObjKey, candidate_rv: Option<&str>, old: &Value) -> Result<(), ApiError> {
+    match candidate_rv {
+        Some(rv) if !rv.is_empty() && Some(rv) != meta_str(old, "resourceVersion") => {
+            Err(ApiError::conflict(&rt.group, &rt.plural, &key.name))
+        }
+        _ => Ok(()),
+    }
+}
