@@ -8,16 +8,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -139,30 +139,44 @@ impl AuthFailure {
             Self::MissingCredentials => {
                 "Send Authorization: Bearer <JWT> with an ApplicationToken header, or Authorization: Basic."
             }
-            Self::MalformedCredentials => "The Authorization header is malformed or uses an unsupported scheme.",
-            Self::MissingApplicationToken => "Bearer authentication requires an ApplicationToken header.",
+            Self::MalformedCredentials => {
+                "The Authorization header is malformed or uses an unsupported scheme."
+            }
+            Self::MissingApplicationToken => {
+                "Bearer authentication requires an ApplicationToken header."
+            }
             Self::InvalidApplicationToken => "The ApplicationToken is not valid.",
             Self::BearerDisabled => "Bearer authentication is not enabled on this server.",
             Self::MalformedToken => "The bearer token is not a well-formed JWT.",
-            Self::UnsupportedAlgorithm => "The bearer token's algorithm is not accepted (RS256 or ES256).",
+            Self::UnsupportedAlgorithm => {
+                "The bearer token's algorithm is not accepted (RS256 or ES256)."
+            }
             Self::MissingKid => "The bearer token has no key id (kid).",
             Self::UnknownKid => "The bearer token was signed with an unknown key.",
             Self::BadSignature => "The bearer token's signature is invalid.",
             Self::Expired => "The bearer token has expired.",
             Self::NotYetValid => "The bearer token is not valid yet.",
-            Self::WrongIssuer => "The bearer token was issued by an issuer this server does not trust.",
+            Self::WrongIssuer => {
+                "The bearer token was issued by an issuer this server does not trust."
+            }
             Self::WrongAudience => "The bearer token is not meant for this API (audience).",
             Self::MissingClaim => "The bearer token lacks a required claim (exp, iss, aud).",
             Self::InvalidUserOrPassword => "Invalid username or password.",
-            Self::JwksUnavailable => "The token issuer's keys cannot be fetched right now; retry later.",
-            Self::CredentialsUnavailable => "The credential store cannot be read right now; retry later.",
+            Self::JwksUnavailable => {
+                "The token issuer's keys cannot be fetched right now; retry later."
+            }
+            Self::CredentialsUnavailable => {
+                "The credential store cannot be read right now; retry later."
+            }
         }
     }
 
     /// RFC 6750 error code for the Bearer challenge, when the failure concerns the token.
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
-            Self::MissingCredentials | Self::MalformedCredentials | Self::InvalidUserOrPassword => None,
+            Self::MissingCredentials | Self::MalformedCredentials | Self::InvalidUserOrPassword => {
+                None
+            }
             Self::MissingApplicationToken | Self::BearerDisabled => Some("invalid_request"),
             _ => Some("invalid_token"),
         }
@@ -190,7 +204,9 @@ impl Forbidden {
     /// Text for the problem `detail`.
     pub fn detail(self) -> &'static str {
         match self {
-            Self::MissingPermission => "The caller lacks the client.write or client.write.all permission.",
+            Self::MissingPermission => {
+                "The caller lacks the client.write or client.write.all permission."
+            }
             Self::TenantNotBound => "The caller has client.write but is not bound to this tenant.",
         }
     }
@@ -337,7 +353,11 @@ impl Authenticator {
             .map_err(|_| AuthFailure::CredentialsUnavailable)?;
         let verified = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
-                .map(|parsed| Argon2::default().verify_password(&password, &parsed).is_ok())
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(&password, &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false)
         })
         .await
@@ -414,7 +434,10 @@ impl Credentials {
                 }
             }
             if skipped > 0 {
-                tracing::warn!(skipped, "ignored application-tokens lines that are not SHA-256 hex");
+                tracing::warn!(
+                    skipped,
+                    "ignored application-tokens lines that are not SHA-256 hex"
+                );
             }
         }
         if let Some(users) = data.get(USERS_KEY) {
@@ -615,7 +638,11 @@ impl JwtVerifier {
                 .is_some_and(|at| at.elapsed() < self.config.jwks_min_refresh_interval);
             if recently_tried {
                 // Unknown kid shortly after a fetch: do not let callers drive fetches.
-                return Ok(if fresh { None } else { state.keys.get(kid).cloned() });
+                return Ok(if fresh {
+                    None
+                } else {
+                    state.keys.get(kid).cloned()
+                });
             }
         }
         let fetched = self.fetch().await;
@@ -667,8 +694,17 @@ enum JwksError {
 /// `use` other than `sig`, unsupported type) are skipped one by one.
 fn parse_jwks(body: &Value) -> HashMap<String, Arc<CachedKey>> {
     let mut keys = HashMap::new();
-    for raw in body.get("keys").and_then(Value::as_array).into_iter().flatten() {
-        if raw.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+    for raw in body
+        .get("keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if raw
+            .get("use")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u != "sig")
+        {
             continue;
         }
         let Some(kid) = raw.get("kid").and_then(Value::as_str) else {
@@ -701,8 +737,14 @@ mod tests {
 
     #[test]
     fn authorization_matrix() {
-        assert_eq!(authorize(&principal(&["client.write.all"], &[]), "t1"), Ok(CLIENT_WRITE_ALL));
-        assert_eq!(authorize(&principal(&["client.write"], &["t1"]), "t1"), Ok(CLIENT_WRITE));
+        assert_eq!(
+            authorize(&principal(&["client.write.all"], &[]), "t1"),
+            Ok(CLIENT_WRITE_ALL)
+        );
+        assert_eq!(
+            authorize(&principal(&["client.write"], &["t1"]), "t1"),
+            Ok(CLIENT_WRITE)
+        );
         assert_eq!(
             authorize(&principal(&["client.write"], &["t1"]), "t2"),
             Err(Forbidden::TenantNotBound)
@@ -738,12 +780,18 @@ mod tests {
     #[test]
     fn users_with_bad_hashes_are_skipped() {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let good = Argon2::default().hash_password(b"pw", &salt).unwrap().to_string();
+        let good = Argon2::default()
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
         let users = serde_json::json!([
             {"username": "a", "passwordHash": good, "permissions": ["client.write"], "tenants": ["t1"]},
             {"username": "b", "passwordHash": "plain"}
         ]);
-        let data = BTreeMap::from([(USERS_KEY.to_owned(), ByteString(users.to_string().into_bytes()))]);
+        let data = BTreeMap::from([(
+            USERS_KEY.to_owned(),
+            ByteString(users.to_string().into_bytes()),
+        )]);
         let creds = Credentials::from_data(&data);
         assert_eq!(creds.counts(), (0, 1));
     }

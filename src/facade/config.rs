@@ -10,7 +10,11 @@ use thiserror::Error;
 #[derive(clap::Args, Clone, Debug)]
 pub struct FacadeArgs {
     /// Address the facade listens on.
-    #[arg(long = "facade-addr", env = "NEXUS_FACADE_ADDR", default_value = "0.0.0.0:8081")]
+    #[arg(
+        long = "facade-addr",
+        env = "NEXUS_FACADE_ADDR",
+        default_value = "0.0.0.0:8081"
+    )]
     pub facade_addr: SocketAddr,
     /// Issuer (`iss`) of accepted JWTs, e.g. `https://login.example.com/`. Without it Bearer
     /// authentication is disabled.

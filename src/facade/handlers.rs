@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
 use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
@@ -71,14 +71,20 @@ impl RequestId {
 }
 
 /// Times, counts, logs and bounds every request; adds `Cache-Control: no-store`.
-pub async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::new();
     request.extensions_mut().insert(id.clone());
     let method = request.method().clone();
     // Only the path is logged: never headers, query or body.
     let path = request.uri().path().to_owned();
-    let mut response = match tokio::time::timeout(state.config.request_timeout, next.run(request)).await {
+    let mut response = match tokio::time::timeout(state.config.request_timeout, next.run(request))
+        .await
+    {
         Ok(response) => response,
         Err(_) => Problem::unavailable("The request took too long and was abandoned; retry it.", 5)
             .with_instance(id.urn())
@@ -88,11 +94,17 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut request: Request, n
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state.metrics.observe_status(status);
-    state.metrics.request_duration.observe(elapsed.as_secs_f64());
+    state
+        .metrics
+        .request_duration
+        .observe(elapsed.as_secs_f64());
     tracing::info!(
         request_id = %id.0,
         %method,
@@ -127,7 +139,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /openapi.json`.
 pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         state.openapi.clone(),
     )
         .into_response()
@@ -161,7 +176,11 @@ pub async fn create_client(
 ) -> Response {
     let tenant = match tenant {
         Ok(Path(tenant)) => tenant,
-        Err(_) => return Problem::tenant_not_found("No such tenant.").with_instance(id.urn()).into_response(),
+        Err(_) => {
+            return Problem::tenant_not_found("No such tenant.")
+                .with_instance(id.urn())
+                .into_response();
+        }
     };
     match create(&state, &id, &tenant, &headers, body).await {
         Ok(response) => response,
@@ -181,7 +200,10 @@ async fn create(
     // 2. May they act on this tenant?
     authorize(state, id, &principal, tenant)?;
     if !is_object_name(tenant) {
-        return Err(Problem::tenant_not_found(format!("No tenant named '{}'.", shorten(tenant))));
+        return Err(Problem::tenant_not_found(format!(
+            "No tenant named '{}'.",
+            shorten(tenant)
+        )));
     }
     // 3. Is the request valid?
     check_content_type(headers)?;
@@ -206,9 +228,19 @@ async fn create(
     ensure_auth_client(&api, &identity, &namespace, &principal, &client, id).await?;
     let outcome = wait_ready(state, &api, &identity.object_name, &identity.request_hash).await;
     match outcome {
-        WaitState::Ready { client_id, secret_name } => {
-            let response =
-                build_created(state, &tenant_obj, &namespace, &client_id, &secret_name, &identity).await?;
+        WaitState::Ready {
+            client_id,
+            secret_name,
+        } => {
+            let response = build_created(
+                state,
+                &tenant_obj,
+                &namespace,
+                &client_id,
+                &secret_name,
+                &identity,
+            )
+            .await?;
             tracing::info!(
                 request_id = %id.0, tenant, caller = %principal.id, authclient = %identity.object_name,
                 client_id = %client_id, "client ready"
@@ -226,9 +258,14 @@ async fn create(
                 format!("{reason}: {message}"),
             );
             p.errors = Some(errors);
-            Err(p.with_extension("authClient", json!({"namespace": namespace, "name": identity.object_name})))
+            Err(p.with_extension(
+                "authClient",
+                json!({"namespace": namespace, "name": identity.object_name}),
+            ))
         }
-        WaitState::TenantGone => Err(Problem::tenant_not_found(format!("No tenant named '{tenant}'."))),
+        WaitState::TenantGone => Err(Problem::tenant_not_found(format!(
+            "No tenant named '{tenant}'."
+        ))),
         WaitState::Failed { reason, message } => {
             tracing::warn!(request_id = %id.0, tenant, authclient = %identity.object_name, %reason, %message, "operator cannot create the client");
             Err(Problem::new(
@@ -237,12 +274,17 @@ async fn create(
                 "The operator cannot create this client",
                 format!("{reason}: {message}"),
             )
-            .with_extension("authClient", json!({"namespace": namespace, "name": identity.object_name})))
+            .with_extension(
+                "authClient",
+                json!({"namespace": namespace, "name": identity.object_name}),
+            ))
         }
         WaitState::Superseded => Err(conflict(
             "Another request with the same idempotency basis but a different body replaced this one; retry to get the current client.",
         )),
-        WaitState::Gone => Err(conflict("The AuthClient was deleted while waiting for it; retry the request.")),
+        WaitState::Gone => Err(conflict(
+            "The AuthClient was deleted while waiting for it; retry the request.",
+        )),
         WaitState::WatchFailed => Err(Problem::unavailable(
             "Cannot watch the AuthClient right now; retry the same request (no duplicate will be created).",
             2,
@@ -276,11 +318,19 @@ async fn create(
     }
 }
 
-async fn authenticate(state: &AppState, id: &RequestId, headers: &HeaderMap) -> Result<Principal, Problem> {
+async fn authenticate(
+    state: &AppState,
+    id: &RequestId,
+    headers: &HeaderMap,
+) -> Result<Principal, Problem> {
     match state.auth.authenticate(headers).await {
         Ok(principal) => Ok(principal),
         Err(failure) => {
-            let decision = if failure.is_unavailable() { "unavailable" } else { "unauthenticated" };
+            let decision = if failure.is_unavailable() {
+                "unavailable"
+            } else {
+                "unauthenticated"
+            };
             state.metrics.observe_decision(decision, failure.reason());
             tracing::info!(request_id = %id.0, decision, reason = failure.reason(), "auth decision");
             Err(if failure.is_unavailable() {
@@ -292,7 +342,12 @@ async fn authenticate(state: &AppState, id: &RequestId, headers: &HeaderMap) -> 
     }
 }
 
-fn authorize(state: &AppState, id: &RequestId, principal: &Principal, tenant: &str) -> Result<(), Problem> {
+fn authorize(
+    state: &AppState,
+    id: &RequestId,
+    principal: &Principal,
+    tenant: &str,
+) -> Result<(), Problem> {
     let tenant_shown = shorten(tenant);
     match auth::authorize(principal, tenant) {
         Ok(permission) => {
@@ -301,7 +356,9 @@ fn authorize(state: &AppState, id: &RequestId, principal: &Principal, tenant: &s
             Ok(())
         }
         Err(forbidden) => {
-            state.metrics.observe_decision("forbidden", forbidden.reason());
+            state
+                .metrics
+                .observe_decision("forbidden", forbidden.reason());
             tracing::info!(request_id = %id.0, decision = "forbidden", reason = forbidden.reason(), caller = %principal.id, tenant = %tenant_shown, "auth decision");
             Err(Problem::forbidden(forbidden.detail()))
         }
@@ -369,10 +426,15 @@ async fn load_tenant(state: &AppState, tenant: &str) -> Result<AuthTenant, Probl
     let api: Api<AuthTenant> = Api::all(state.kube.clone());
     match api.get_opt(tenant).await {
         Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(Problem::tenant_not_found(format!("No tenant named '{tenant}'."))),
+        Ok(None) => Err(Problem::tenant_not_found(format!(
+            "No tenant named '{tenant}'."
+        ))),
         Err(error) => {
             tracing::warn!(%error, "cannot read AuthTenant");
-            Err(Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2))
+            Err(Problem::unavailable(
+                "The Kubernetes API is unavailable; retry later.",
+                2,
+            ))
         }
     }
 }
@@ -396,11 +458,19 @@ impl Identity {
     /// With an Idempotency-Key: `req-<16 hex of sha256(tenant, caller, key)>` (keys are scoped
     /// to the caller). Without: `<slug of name>-<10 hex of sha256(tenant, name)>`, so the same
     /// name in the same tenant is always the same object.
-    pub fn new(tenant: &str, principal: &Principal, key: Option<&str>, client: &NexusClient) -> Self {
+    pub fn new(
+        tenant: &str,
+        principal: &Principal,
+        key: Option<&str>,
+        client: &NexusClient,
+    ) -> Self {
         let request_hash = hex(&Sha256::digest(canonical(client)));
         match key {
             Some(key) => {
-                let digest = hex(&Sha256::digest(format!("key\0{tenant}\0{}\0{key}", principal.id)));
+                let digest = hex(&Sha256::digest(format!(
+                    "key\0{tenant}\0{}\0{key}",
+                    principal.id
+                )));
                 Self {
                     object_name: format!("req-{}", &digest[..16]),
                     basis: format!("key:{digest}"),
@@ -442,14 +512,18 @@ async fn ensure_auth_client(
     let mut resource_version = None;
     if let Some(existing) = existing {
         let annotations = existing.annotations();
-        if annotations.get(IDEMPOTENCY_ANNOTATION) != Some(&identity.basis) || existing.spec.tenant != identity.tenant {
+        if annotations.get(IDEMPOTENCY_ANNOTATION) != Some(&identity.basis)
+            || existing.spec.tenant != identity.tenant
+        {
             return Err(conflict(&format!(
                 "AuthClient {namespace}/{} exists and was not created for this request.",
                 identity.object_name
             )));
         }
         if existing.metadata.deletion_timestamp.is_some() {
-            return Err(conflict("A client for this request is being deleted; retry later."));
+            return Err(conflict(
+                "A client for this request is being deleted; retry later.",
+            ));
         }
         if !identity.keyed && annotations.get(CALLER_ANNOTATION) != Some(&principal.id) {
             return Err(conflict(&format!(
@@ -505,7 +579,11 @@ async fn ensure_auth_client(
         "spec": {"tenant": identity.tenant, "client": client},
     });
     match api
-        .patch(&identity.object_name, &PatchParams::apply(FACADE_FIELD_MANAGER), &Patch::Apply(&object))
+        .patch(
+            &identity.object_name,
+            &PatchParams::apply(FACADE_FIELD_MANAGER),
+            &Patch::Apply(&object),
+        )
         .await
     {
         Ok(_) => {
@@ -517,7 +595,10 @@ async fn ensure_auth_client(
         )),
         Err(error) => {
             tracing::warn!(%error, "cannot apply AuthClient");
-            Err(Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2))
+            Err(Problem::unavailable(
+                "The Kubernetes API is unavailable; retry later.",
+                2,
+            ))
         }
     }
 }
@@ -528,7 +609,9 @@ fn correctable(existing: &AuthClient) -> bool {
     let no_client = status.and_then(|s| s.client_id.as_ref()).is_none();
     let refused = status
         .and_then(|s| conditions::find(&s.conditions, READY))
-        .is_some_and(|c| c.status == "False" && matches!(c.reason.as_str(), "InvalidSpec" | "Auth0Rejected"));
+        .is_some_and(|c| {
+            c.status == "False" && matches!(c.reason.as_str(), "InvalidSpec" | "Auth0Rejected")
+        });
     no_client && refused
 }
 
@@ -577,7 +660,12 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
     let Some(object) = object else {
         return WaitState::Gone;
     };
-    if object.annotations().get(REQUEST_HASH_ANNOTATION).map(String::as_str) != Some(request_hash) {
+    if object
+        .annotations()
+        .get(REQUEST_HASH_ANNOTATION)
+        .map(String::as_str)
+        != Some(request_hash)
+    {
         return WaitState::Superseded;
     }
     let Some(status) = object.status.as_ref() else {
@@ -596,16 +684,20 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
         ("True", _) => match &status.client_id {
             Some(client_id) => WaitState::Ready {
                 client_id: client_id.clone(),
-                secret_name: status.secret_name.clone().unwrap_or_else(|| object.secret_name()),
+                secret_name: status
+                    .secret_name
+                    .clone()
+                    .unwrap_or_else(|| object.secret_name()),
             },
             None => WaitState::Pending,
         },
-        ("False", reason @ ("InvalidSpec" | "Auth0Rejected" | "ClientNotFound" | "AdoptionRefused")) => {
-            WaitState::Rejected {
-                reason: reason.to_owned(),
-                message: ready.message.clone(),
-            }
-        }
+        (
+            "False",
+            reason @ ("InvalidSpec" | "Auth0Rejected" | "ClientNotFound" | "AdoptionRefused"),
+        ) => WaitState::Rejected {
+            reason: reason.to_owned(),
+            message: ready.message.clone(),
+        },
         ("False", "TenantNotFound") => WaitState::TenantGone,
         ("False", reason @ ("NamespaceNotAllowed" | "SecretConflict")) => WaitState::Failed {
             reason: reason.to_owned(),
@@ -615,10 +707,21 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
     }
 }
 
-async fn wait_ready(state: &AppState, api: &Api<AuthClient>, name: &str, request_hash: &str) -> WaitState {
+async fn wait_ready(
+    state: &AppState,
+    api: &Api<AuthClient>,
+    name: &str,
+    request_hash: &str,
+) -> WaitState {
     let hash = request_hash.to_owned();
-    let condition = move |object: Option<&AuthClient>| classify(object, &hash) != WaitState::Pending;
-    match tokio::time::timeout(state.config.ready_timeout, await_condition(api.clone(), name, condition)).await {
+    let condition =
+        move |object: Option<&AuthClient>| classify(object, &hash) != WaitState::Pending;
+    match tokio::time::timeout(
+        state.config.ready_timeout,
+        await_condition(api.clone(), name, condition),
+    )
+    .await
+    {
         Err(_) => WaitState::Pending,
         Ok(Ok(object)) => classify(object.as_ref(), request_hash),
         Ok(Err(error)) => {
@@ -657,9 +760,15 @@ async fn build_created(
         .map(|o| o.spec.secret.keys)
         .unwrap_or_default();
     let data = secret.and_then(|s| s.data).unwrap_or_default();
-    let read = |key: &str| data.get(key).and_then(|v| String::from_utf8(v.0.clone()).ok());
+    let read = |key: &str| {
+        data.get(key)
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+    };
     if read(&keys.client_id).is_some_and(|id| id != client_id) {
-        tracing::warn!(secret = secret_name, "the Secret holds another client id; not answering with it");
+        tracing::warn!(
+            secret = secret_name,
+            "the Secret holds another client id; not answering with it"
+        );
         return Err(retry());
     }
     let Some(client_secret) = read(&keys.client_secret) else {
@@ -709,7 +818,11 @@ pub fn slug(text: &str, max: usize) -> String {
         }
     }
     let out = out.trim_end_matches('-').to_owned();
-    if out.is_empty() { "client".to_owned() } else { out }
+    if out.is_empty() {
+        "client".to_owned()
+    } else {
+        out
+    }
 }
 
 /// A Kubernetes object name (DNS subdomain: lowercase alphanumerics, `-` and `.`).
@@ -719,8 +832,14 @@ pub fn is_object_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && name.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
-        && name.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric)
+        && name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        && name
+            .as_bytes()
+            .last()
+            .is_some_and(u8::is_ascii_alphanumeric)
 }
 
 fn is_label_value(value: &str) -> bool {
@@ -728,8 +847,14 @@ fn is_label_value(value: &str) -> bool {
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-        && value.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
-        && value.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric)
+        && value
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        && value
+            .as_bytes()
+            .last()
+            .is_some_and(u8::is_ascii_alphanumeric)
 }
 
 fn shorten(text: &str) -> String {
@@ -779,7 +904,10 @@ mod tests {
     fn identity_is_deterministic_and_scoped() {
         let a = Identity::new("t1", &principal("basic:a"), None, &client("Billing App"));
         let b = Identity::new("t1", &principal("basic:b"), None, &client("Billing App"));
-        assert_eq!(a.object_name, b.object_name, "same tenant + name = same object");
+        assert_eq!(
+            a.object_name, b.object_name,
+            "same tenant + name = same object"
+        );
         assert!(a.object_name.starts_with("billing-app-"));
         assert_eq!(a.object_name.len(), "billing-app-".len() + 10);
         let other_tenant = Identity::new("t2", &principal("basic:a"), None, &client("Billing App"));
@@ -792,7 +920,12 @@ mod tests {
         assert_ne!(k1.object_name, k3.object_name, "keys are per caller");
     }
 
-    fn object(hash: &str, generation: i64, cond: Option<(&str, &str, i64)>, client_id: Option<&str>) -> AuthClient {
+    fn object(
+        hash: &str,
+        generation: i64,
+        cond: Option<(&str, &str, i64)>,
+        client_id: Option<&str>,
+    ) -> AuthClient {
         let mut o = AuthClient::new(
             "n",
             AuthClientSpec {
@@ -805,7 +938,8 @@ mod tests {
             },
         );
         o.metadata.generation = Some(generation);
-        o.metadata.annotations = Some([(REQUEST_HASH_ANNOTATION.to_owned(), hash.to_owned())].into());
+        o.metadata.annotations =
+            Some([(REQUEST_HASH_ANNOTATION.to_owned(), hash.to_owned())].into());
         let mut status = crate::crd::AuthClientStatus {
             client_id: client_id.map(str::to_owned),
             ..Default::default()
@@ -827,33 +961,66 @@ mod tests {
     #[test]
     fn classification() {
         assert_eq!(classify(None, "h"), WaitState::Gone);
-        assert_eq!(classify(Some(&object("other", 1, None, None)), "h"), WaitState::Superseded);
-        assert_eq!(classify(Some(&object("h", 1, None, None)), "h"), WaitState::Pending);
         assert_eq!(
-            classify(Some(&object("h", 2, Some(("True", "Synced", 1)), Some("id"))), "h"),
+            classify(Some(&object("other", 1, None, None)), "h"),
+            WaitState::Superseded
+        );
+        assert_eq!(
+            classify(Some(&object("h", 1, None, None)), "h"),
+            WaitState::Pending
+        );
+        assert_eq!(
+            classify(
+                Some(&object("h", 2, Some(("True", "Synced", 1)), Some("id"))),
+                "h"
+            ),
             WaitState::Pending,
             "stale generation"
         );
         assert_eq!(
-            classify(Some(&object("h", 2, Some(("True", "Synced", 2)), Some("id"))), "h"),
+            classify(
+                Some(&object("h", 2, Some(("True", "Synced", 2)), Some("id"))),
+                "h"
+            ),
             WaitState::Ready {
                 client_id: "id".into(),
                 secret_name: "n-auth0".into()
             }
         );
         assert_eq!(
-            classify(Some(&object("h", 1, Some(("False", "Auth0Rejected", 1)), None)), "h"),
+            classify(
+                Some(&object("h", 1, Some(("False", "Auth0Rejected", 1)), None)),
+                "h"
+            ),
             WaitState::Rejected {
                 reason: "Auth0Rejected".into(),
                 message: "Auth0 says no".into()
             }
         );
         assert_eq!(
-            classify(Some(&object("h", 1, Some(("False", "RateLimited", 1)), None)), "h"),
+            classify(
+                Some(&object("h", 1, Some(("False", "RateLimited", 1)), None)),
+                "h"
+            ),
             WaitState::Pending
         );
-        assert!(correctable(&object("h", 1, Some(("False", "InvalidSpec", 1)), None)));
-        assert!(!correctable(&object("h", 1, Some(("False", "InvalidSpec", 1)), Some("id"))));
-        assert!(!correctable(&object("h", 1, Some(("True", "Synced", 1)), Some("id"))));
+        assert!(correctable(&object(
+            "h",
+            1,
+            Some(("False", "InvalidSpec", 1)),
+            None
+        )));
+        assert!(!correctable(&object(
+            "h",
+            1,
+            Some(("False", "InvalidSpec", 1)),
+            Some("id")
+        )));
+        assert!(!correctable(&object(
+            "h",
+            1,
+            Some(("True", "Synced", 1)),
+            Some("id")
+        )));
     }
 }

@@ -204,7 +204,8 @@ pub fn to_response(facts: &ClientFacts, secret: Option<String>) -> ClientRespons
         refresh_token_reuse_interval: rt_i32("leeway"),
         refresh_token_absolute_lifetime: rt_i32("token_lifetime"),
         refresh_token_inactivity_lifetime: rt_i32("idle_token_lifetime"),
-        is_refresh_token_rotation_enabled: refresh.map(|_| rt_str("rotation_type") == Some("rotating")),
+        is_refresh_token_rotation_enabled: refresh
+            .map(|_| rt_str("rotation_type") == Some("rotating")),
         is_refresh_token_absolute_expiration_enabled: refresh
             .map(|_| expiring && !rt_bool("infinite_token_lifetime")),
         is_refresh_token_inactivity_lifetime_enabled: refresh
@@ -234,10 +235,13 @@ fn mobile_out(mobile: Option<&Value>) -> MobileOut {
         return MobileOut::default();
     };
     let string = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-    let ios = mobile.get("ios").filter(|v| v.is_object()).map(|ios| IosOut {
-        team_id: string(ios, "team_id"),
-        app_bundle_identifier: string(ios, "app_bundle_identifier"),
-    });
+    let ios = mobile
+        .get("ios")
+        .filter(|v| v.is_object())
+        .map(|ios| IosOut {
+            team_id: string(ios, "team_id"),
+            app_bundle_identifier: string(ios, "app_bundle_identifier"),
+        });
     let android = mobile
         .get("android")
         .filter(|v| v.is_object())
@@ -322,9 +326,11 @@ mod tests {
     fn defaults_of_a_minimal_client() {
         let f = ClientFacts {
             client_id: "id".into(),
-            refresh_token: Some(json!({"rotation_type": "non-rotating", "expiration_type": "non-expiring",
+            refresh_token: Some(
+                json!({"rotation_type": "non-rotating", "expiration_type": "non-expiring",
                 "leeway": 0, "token_lifetime": 2592000, "infinite_token_lifetime": true,
-                "infinite_idle_token_lifetime": true, "idle_token_lifetime": 1296000})),
+                "infinite_idle_token_lifetime": true, "idle_token_lifetime": 1296000}),
+            ),
             cross_origin_authentication: Some(false),
             cross_origin_auth: Some(true),
             client_metadata: Some(BTreeMap::from([("manuallyCreated".into(), "false".into())])),

@@ -97,7 +97,10 @@ mod tests {
         metrics.request_duration.observe(0.01);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        assert!(text.contains("nexus_facade_requests_total{status=\"201\"} 1"), "{text}");
+        assert!(
+            text.contains("nexus_facade_requests_total{status=\"201\"} 1"),
+            "{text}"
+        );
         assert!(text.contains(
             "nexus_facade_auth_decisions_total{decision=\"forbidden\",reason=\"tenant_not_bound\"} 1"
         ));

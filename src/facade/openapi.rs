@@ -14,13 +14,9 @@ pub fn document() -> Value {
             "items": {"type": "string", "minLength": 1, "maxLength": MAX_URL, "pattern": "^\\S+$"}
         })
     };
-    let meta_string = |description: &str| {
-        json!({"type": "string", "maxLength": MAX_STRING, "pattern": "^[^\\x00-\\x1f\\x7f]*$", "description": description})
-    };
+    let meta_string = |description: &str| json!({"type": "string", "maxLength": MAX_STRING, "pattern": "^[^\\x00-\\x1f\\x7f]*$", "description": description});
     let problem_ref = json!({"$ref": "#/components/schemas/Problem"});
-    let problem = |description: &str| {
-        json!({"description": description, "content": {"application/problem+json": {"schema": problem_ref.clone()}}})
-    };
+    let problem = |description: &str| json!({"description": description, "content": {"application/problem+json": {"schema": problem_ref.clone()}}});
     let problem_with_headers = |description: &str, headers: Value| {
         json!({"description": description, "headers": headers,
                "content": {"application/problem+json": {"schema": problem_ref.clone()}}})

@@ -205,7 +205,9 @@ pub fn validate_value(value: &Value) -> FieldErrors {
                         Value::String(s) if s.len() > MAX_URL => {
                             errors.add(&path, format!("must be at most {MAX_URL} bytes"))
                         }
-                        Value::String(s) if s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                        Value::String(s)
+                            if s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                        {
                             errors.add(&path, "must not contain white space or control characters")
                         }
                         Value::String(_) => {}
@@ -270,7 +272,12 @@ pub fn validate_value(value: &Value) -> FieldErrors {
     errors.0
 }
 
-fn unknown_members(object: &Map<String, Value>, allowed: &[&str], prefix: &str, errors: &mut Errors) {
+fn unknown_members(
+    object: &Map<String, Value>,
+    allowed: &[&str],
+    prefix: &str,
+    errors: &mut Errors,
+) {
     for key in object.keys() {
         if !allowed.contains(&key.as_str()) {
             let shown: String = key.chars().take(64).collect();
@@ -285,7 +292,11 @@ fn unknown_members(object: &Map<String, Value>, allowed: &[&str], prefix: &str, 
 }
 
 /// A nullable string member: returns it when it is a string, records an error for other types.
-fn nullable_string<'a>(object: &'a Map<String, Value>, field: &str, errors: &mut Errors) -> Option<&'a str> {
+fn nullable_string<'a>(
+    object: &'a Map<String, Value>,
+    field: &str,
+    errors: &mut Errors,
+) -> Option<&'a str> {
     match object.get(field) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
@@ -322,7 +333,9 @@ fn is_web_url(value: &str, https_only: bool) -> bool {
     match url::Url::parse(value) {
         Ok(url) => {
             let scheme_ok = url.scheme() == "https" || (!https_only && url.scheme() == "http");
-            scheme_ok && url.host_str().is_some_and(|h| !h.is_empty()) && !value.chars().any(char::is_whitespace)
+            scheme_ok
+                && url.host_str().is_some_and(|h| !h.is_empty())
+                && !value.chars().any(char::is_whitespace)
         }
         Err(_) => false,
     }
@@ -365,7 +378,11 @@ mod tests {
             "client_metadata": {"owners": "a, b", "productName": "P", "client_upn_key": "upn",
                                 "applicationName": "A", "manuallyCreated": false}
         });
-        assert!(paths(full.clone()).is_empty(), "{:?}", validate_value(&full));
+        assert!(
+            paths(full.clone()).is_empty(),
+            "{:?}",
+            validate_value(&full)
+        );
         let client = parse_request(full.to_string().as_bytes()).unwrap();
         assert_eq!(client.name, "Billing");
         assert_eq!(
@@ -377,9 +394,18 @@ mod tests {
     #[test]
     fn required_fields() {
         assert_eq!(paths(json!({})), vec!["app_type", "name"]);
-        assert_eq!(paths(json!({"name": "", "app_type": " "})), vec!["app_type", "name"]);
-        assert_eq!(paths(json!({"name": null, "app_type": 3})), vec!["app_type", "name"]);
-        assert_eq!(paths(json!({"name": "a<b", "app_type": "webapp"})), vec!["app_type", "name"]);
+        assert_eq!(
+            paths(json!({"name": "", "app_type": " "})),
+            vec!["app_type", "name"]
+        );
+        assert_eq!(
+            paths(json!({"name": null, "app_type": 3})),
+            vec!["app_type", "name"]
+        );
+        assert_eq!(
+            paths(json!({"name": "a<b", "app_type": "webapp"})),
+            vec!["app_type", "name"]
+        );
     }
 
     #[test]
@@ -407,9 +433,16 @@ mod tests {
     #[test]
     fn unknown_members_and_id_are_refused() {
         assert_eq!(
-            paths(json!({"name": "a", "app_type": "spa", "client_secret": "x", "id": "abc",
-                         "mobile": {"windows": {}}, "client_metadata": {"extra": "1"}})),
-            vec!["client_metadata.extra", "client_secret", "id", "mobile.windows"]
+            paths(
+                json!({"name": "a", "app_type": "spa", "client_secret": "x", "id": "abc",
+                         "mobile": {"windows": {}}, "client_metadata": {"extra": "1"}})
+            ),
+            vec![
+                "client_metadata.extra",
+                "client_secret",
+                "id",
+                "mobile.windows"
+            ]
         );
     }
 
@@ -429,7 +462,12 @@ mod tests {
                 "logo_uri"
             ]
         );
-        assert!(paths(json!({"name": "a", "app_type": "spa", "logo_uri": "", "initiate_login_uri": ""})).is_empty());
+        assert!(
+            paths(
+                json!({"name": "a", "app_type": "spa", "logo_uri": "", "initiate_login_uri": ""})
+            )
+            .is_empty()
+        );
     }
 
     #[test]
