@@ -90,6 +90,7 @@ struct Env {
 }
 
 struct Options {
+    capture_logs: bool,
     operator: bool,
     ready_timeout: Duration,
     jwks_url: Option<String>,
@@ -98,6 +99,7 @@ struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            capture_logs: true,
             operator: false,
             ready_timeout: Duration::from_secs(1),
             jwks_url: None,
@@ -132,7 +134,9 @@ fn tenant(name: &str, sim: &SimHandle, facade_namespace: Option<&str>) -> Value 
 }
 
 async fn env(options: Options) -> Env {
-    logs();
+    if options.capture_logs {
+        logs();
+    }
     let sim = sim::start(
         SimConfig {
             rate_limit: RateLimit {
@@ -1110,4 +1114,105 @@ async fn health_readiness_openapi_and_unknown_routes() {
         response.headers()["content-type"],
         "application/problem+json"
     );
+}
+
+/// Throughput and latency of refused (403) and validated requests. Run with
+/// `cargo test --release --test facade bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark; run with --release"]
+async fn bench() {
+    let env = env(Options {
+        capture_logs: false,
+        ..Options::default()
+    })
+    .await;
+    let token = env.token(&["client.write"], &["acme"]);
+    let all = env.token(&["client.write.all"], &[]);
+    let invalid = r#"{"name": "", "app_type": "webapp", "callbacks": "x"}"#;
+    let valid = r#"{"name": "Bench app", "app_type": "spa", "callbacks": ["https://bench.example/cb"], "client_metadata": {"owners": "a, b"}}"#;
+    let scenarios: Vec<(&str, &str, String, &str, u16, usize)> = vec![
+        (
+            "403 refused (JWT client.write, other tenant)",
+            "globex",
+            token.clone(),
+            valid,
+            403,
+            20_000,
+        ),
+        (
+            "400 validated (JWT, invalid body)",
+            "acme",
+            token.clone(),
+            invalid,
+            400,
+            20_000,
+        ),
+        (
+            "404 validated (JWT client.write.all, valid body, unknown tenant)",
+            "nope",
+            all.clone(),
+            valid,
+            404,
+            20_000,
+        ),
+        (
+            "403 refused (Basic, argon2id verify)",
+            "globex",
+            String::new(),
+            valid,
+            403,
+            400,
+        ),
+    ];
+    let concurrency = 32;
+    for (label, tenant, token, body, expected, total) in scenarios {
+        let env = &env;
+        // warm-up (JWKS fetch, credentials cache, connection pool)
+        for _ in 0..20 {
+            let cred = if token.is_empty() {
+                Cred::Basic("alice", ALICE_PASSWORD)
+            } else {
+                Cred::Bearer(&token, Some(APP_TOKEN))
+            };
+            let (status, _, _) = env.post(tenant, cred, None, body).await;
+            assert_eq!(status, expected, "{label}");
+        }
+        let started = std::time::Instant::now();
+        let per_worker = total / concurrency;
+        let workers = (0..concurrency).map(|_| {
+            let token = token.clone();
+            async move {
+                let mut latencies = Vec::with_capacity(per_worker);
+                for _ in 0..per_worker {
+                    let cred = if token.is_empty() {
+                        Cred::Basic("alice", ALICE_PASSWORD)
+                    } else {
+                        Cred::Bearer(&token, Some(APP_TOKEN))
+                    };
+                    let t = std::time::Instant::now();
+                    let (status, _, _) = env.post(tenant, cred, None, body).await;
+                    latencies.push(t.elapsed());
+                    assert_eq!(status, expected);
+                }
+                latencies
+            }
+        });
+        let mut latencies: Vec<Duration> = futures::future::join_all(workers)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        println!(
+            "{label}: {} requests, concurrency {concurrency}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            latencies.len(),
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+        );
+    }
+    assert_eq!(env.authclient_writes(), 0);
 }

@@ -103,3 +103,37 @@ pub async fn serve(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn panics_become_problem_500_without_the_payload() {
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("secret-value-in-panic");
+                    }
+                    "unreachable"
+                }),
+            )
+            .layer(CatchPanicLayer::custom(handlers::panic_response));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()["content-type"], problem::PROBLEM_JSON);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("secret-value"));
+    }
+}
