@@ -14,11 +14,11 @@ use serde_json::json;
 use tokio::sync::{RwLock, watch};
 
 use crate::auth0::{self, Auth0Metrics, Auth0Registry};
-use crate::cli::{Cli, Command, DevArgs, FacadeOnlyArgs, RunArgs};
+use crate::cli::{Cli, Command, DevArgs, RunArgs};
 use crate::controller::{self, Context, ControllerConfig};
 use crate::crd::{AuthClient, AuthTenant, FIELD_MANAGER};
 use crate::metrics::{ControllerMetrics, Health};
-use crate::{facade, leader, sim};
+use crate::{leader, sim};
 
 /// Errors that stop the process.
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +35,6 @@ pub enum AppError {
     /// A listener could not be bound or a server failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
-    /// The facade failed.
-    #[error("facade: {0}")]
-    Facade(#[from] facade::FacadeError),
     /// The simulator failed.
     #[error("simulator: {0}")]
     Sim(#[from] sim::SimError),
@@ -64,7 +61,6 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Command::Auth0Sim(args) => Ok(sim::run(args).await?),
         Command::Run(args) => run_operator(args).await,
-        Command::Facade(args) => run_facade_only(args).await,
         Command::Dev(args) => run_dev(args).await,
     }
 }
@@ -118,27 +114,25 @@ struct Common {
     auth0: Auth0Registry,
     registry: Arc<RwLock<Registry>>,
     controller_metrics: ControllerMetrics,
-    facade_metrics: facade::FacadeMetrics,
     health: Health,
 }
 
 async fn common(auth0_timeout: Duration) -> Result<Common, AppError> {
     auth0::install_crypto_provider();
-    let kube = kube::Client::try_default().await.map_err(AppError::KubeConfig)?;
+    let kube = kube::Client::try_default()
+        .await
+        .map_err(AppError::KubeConfig)?;
     let http = auth0::default_http_client(auth0_timeout)?;
     let mut registry = Registry::default();
     let auth0_metrics = Auth0Metrics::new();
     auth0_metrics.register(&mut registry);
     let controller_metrics = ControllerMetrics::default();
     controller_metrics.register(&mut registry);
-    let facade_metrics = facade::FacadeMetrics::default();
-    facade_metrics.register(&mut registry);
     Ok(Common {
         kube,
         auth0: Auth0Registry::new(http, auth0_metrics),
         registry: Arc::new(RwLock::new(registry)),
         controller_metrics,
-        facade_metrics,
         health: Health::default(),
     })
 }
@@ -152,49 +146,47 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         common.health.clone(),
         shutdown.clone().wait(),
     ));
-    let facade_server = if args.facade {
-        let config = facade::FacadeConfig::from_args(&args.facade_args)?;
-        let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
-        Some(tokio::spawn(facade::serve(
-            config,
-            common.kube.clone(),
-            common.auth0.clone(),
-            common.facade_metrics.clone(),
-            listener,
-            shutdown.clone().wait(),
-        )))
-    } else {
-        None
-    };
     common.health.set_ready(true);
 
     let config = ControllerConfig {
         cluster_id: args.controller.cluster_id.clone(),
         resync_interval: Duration::from_secs(args.controller.resync_interval_seconds.max(1)),
-        drift_scan_interval: Duration::from_secs(args.controller.drift_scan_interval_seconds.max(1)),
+        drift_scan_interval: Duration::from_secs(
+            args.controller.drift_scan_interval_seconds.max(1),
+        ),
         instance: args.leader.pod_name.clone(),
+        concurrency: args.controller.concurrency.max(1),
         ..ControllerConfig::default()
     };
-    let ctx = Arc::new(Context::new(common.kube.clone(), common.auth0.clone(), config, common.controller_metrics.clone()));
+    let ctx = Arc::new(Context::new(
+        common.kube.clone(),
+        common.auth0.clone(),
+        config,
+        common.controller_metrics.clone(),
+    ));
     let result = if args.leader.leader_election {
         run_as_leader(ctx, &args, shutdown.clone()).await
     } else {
-        controller::run(ctx, args.controller.watch_namespace.clone(), shutdown.clone().wait()).await;
+        controller::run(
+            ctx,
+            args.controller.watch_namespace.clone(),
+            shutdown.clone().wait(),
+        )
+        .await;
         Ok(())
     };
     common.health.set_ready(false);
-    if let Some(server) = facade_server {
-        if let Ok(Err(error)) = server.await {
-            tracing::error!(%error, "facade stopped with an error");
-        }
-    }
     if let Ok(Err(error)) = metrics_server.await {
         tracing::error!(%error, "metrics server stopped with an error");
     }
     result
 }
 
-async fn run_as_leader(ctx: Arc<Context>, args: &RunArgs, shutdown: Shutdown) -> Result<(), AppError> {
+async fn run_as_leader(
+    ctx: Arc<Context>,
+    args: &RunArgs,
+    shutdown: Shutdown,
+) -> Result<(), AppError> {
     let identity = args
         .leader
         .pod_name
@@ -240,25 +232,6 @@ async fn run_as_leader(ctx: Arc<Context>, args: &RunArgs, shutdown: Shutdown) ->
     Ok(())
 }
 
-async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
-    let shutdown = Shutdown::on_signals();
-    let common = common(Duration::from_secs(args.auth0_timeout_seconds)).await?;
-    let metrics_server = tokio::spawn(crate::metrics::serve(
-        args.metrics_addr,
-        common.registry.clone(),
-        common.health.clone(),
-        shutdown.clone().wait(),
-    ));
-    let config = facade::FacadeConfig::from_args(&args.facade_args)?;
-    let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
-    common.health.set_ready(true);
-    let result = facade::serve(config, common.kube, common.auth0, common.facade_metrics, listener, shutdown.wait()).await;
-    if let Ok(Err(error)) = metrics_server.await {
-        tracing::error!(%error, "metrics server stopped with an error");
-    }
-    Ok(result?)
-}
-
 /// Installs (server-side applies) the CRDs and waits until the API server serves them.
 pub async fn install_crds(kube: &kube::Client) -> Result<(), AppError> {
     let api = Api::<CustomResourceDefinition>::all(kube.clone());
@@ -266,9 +239,17 @@ pub async fn install_crds(kube: &kube::Client) -> Result<(), AppError> {
     for crd in [AuthTenant::crd(), AuthClient::crd()] {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &params, &Patch::Apply(&crd)).await?;
-        tokio::time::timeout(Duration::from_secs(30), await_condition(api.clone(), &name, conditions::is_crd_established()))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("CRD {name} not established after 30s")))??;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("CRD {name} not established after 30s"),
+            )
+        })??;
     }
     Ok(())
 }
@@ -335,7 +316,12 @@ async fn run_dev(args: DevArgs) -> Result<(), AppError> {
         drift_scan_interval: Duration::from_secs(60),
         ..ControllerConfig::default()
     };
-    let ctx = Arc::new(Context::new(common.kube.clone(), common.auth0.clone(), config, common.controller_metrics.clone()));
+    let ctx = Arc::new(Context::new(
+        common.kube.clone(),
+        common.auth0.clone(),
+        config,
+        common.controller_metrics.clone(),
+    ));
     controller::run(ctx, None, shutdown.clone().wait()).await;
     sim.shutdown().await;
     if let Ok(Err(error)) = metrics_server.await {

@@ -208,14 +208,14 @@ impl LeaderElector {
             let attempt_start = Instant::now();
             match try_acquire_or_renew(&self.api, cfg, &mut observer, Timestamp::now(), false).await
             {
-                Ok(Attempt::Held(lease)) => {
+                Ok(Attempt::Held { lease, previous }) => {
                     let spec = lease.spec.as_ref();
                     info!(
                         lease = %cfg.name,
                         namespace = %cfg.namespace,
                         identity = %cfg.identity,
                         transitions = spec.and_then(|s| s.lease_transitions).unwrap_or(0),
-                        previous_holder = last_seen_holder.as_deref().unwrap_or(""),
+                        previous_holder = previous.as_deref().unwrap_or(""),
                         "acquired leadership"
                     );
                     return Ok(Leadership::start(
@@ -440,7 +440,7 @@ async fn renew_loop(
                         cfg.renew_deadline
                     );
                 }
-                Ok(Ok(Attempt::Held(_))) => {
+                Ok(Ok(Attempt::Held { .. })) => {
                     renewed_at = attempt_start;
                     break String::new();
                 }
@@ -491,8 +491,13 @@ async fn renew_loop(
 /// Result of one read-modify-write round on the Lease.
 #[derive(Debug)]
 enum Attempt {
-    /// We hold the Lease (created, renewed or taken over); the object as written.
-    Held(Box<Lease>),
+    /// We hold the Lease (created, renewed or taken over).
+    Held {
+        /// The Lease as written.
+        lease: Box<Lease>,
+        /// The holder before this write, if it was someone else (`""`: released).
+        previous: Option<String>,
+    },
     /// Another identity holds a valid Lease.
     HeldByOther(String),
     /// Our write lost a race (409); the Lease must be re-read.
@@ -590,7 +595,10 @@ async fn try_acquire_or_renew(
             }),
         };
         return match api.create(&PostParams::default(), &lease).await {
-            Ok(created) => Ok(Attempt::Held(Box::new(created))),
+            Ok(created) => Ok(Attempt::Held {
+                lease: Box::new(created),
+                previous: None,
+            }),
             Err(error) if status_code(&error) == Some(409) => Ok(Attempt::Conflict),
             Err(error) => Err(ApiFailure {
                 action: "create",
@@ -605,6 +613,10 @@ async fn try_acquire_or_renew(
         ));
     }
     let observed_since = observer.observe(spec, Instant::now());
+    let previous = spec
+        .holder_identity
+        .clone()
+        .filter(|holder| *holder != cfg.identity);
     match next_spec(spec, cfg, now, observed_since, Instant::now()) {
         Err(holder) => Ok(Attempt::HeldByOther(holder)),
         Ok(new_spec) => {
@@ -612,7 +624,10 @@ async fn try_acquire_or_renew(
             // `lease.metadata.resourceVersion` is the one we read: a concurrent write in
             // between makes this fail with 409 instead of overwriting it.
             match api.replace(&cfg.name, &PostParams::default(), &lease).await {
-                Ok(written) => Ok(Attempt::Held(Box::new(written))),
+                Ok(written) => Ok(Attempt::Held {
+                    lease: Box::new(written),
+                    previous,
+                }),
                 Err(error) if status_code(&error) == Some(409) => Ok(Attempt::Conflict),
                 Err(error) => Err(ApiFailure {
                     action: "replace",

@@ -4,9 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::{Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get};
+use axum::{
+    Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get,
+};
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram};
+use prometheus_client::metrics::{
+    counter::Counter, family::Family, gauge::Gauge, histogram::Histogram,
+};
 use prometheus_client::registry::Registry;
 use tokio::sync::RwLock;
 
@@ -41,7 +45,9 @@ impl Default for ControllerMetrics {
     fn default() -> Self {
         Self {
             reconciles: Family::default(),
-            reconcile_duration: Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            reconcile_duration: Histogram::new([
+                0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
             authclients: Family::default(),
         }
     }
@@ -50,13 +56,21 @@ impl Default for ControllerMetrics {
 impl ControllerMetrics {
     /// Adds the families to `registry`.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register("nexus_reconciles", "AuthClient reconciles by result", self.reconciles.clone());
+        registry.register(
+            "nexus_reconciles",
+            "AuthClient reconciles by result",
+            self.reconciles.clone(),
+        );
         registry.register(
             "nexus_reconcile_duration_seconds",
             "Duration of one AuthClient reconcile",
             self.reconcile_duration.clone(),
         );
-        registry.register("nexus_authclients", "AuthClients by Ready status and reason", self.authclients.clone());
+        registry.register(
+            "nexus_authclients",
+            "AuthClients by Ready status and reason",
+            self.authclients.clone(),
+        );
     }
 }
 
@@ -98,7 +112,10 @@ async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse 
     match prometheus_client::encoding::text::encode(&mut body, &registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         )
             .into_response(),

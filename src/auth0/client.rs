@@ -14,7 +14,8 @@ use super::error::Auth0Error;
 use super::metrics::Auth0Metrics;
 use super::model::{Auth0Client, ClientPage};
 use super::ratelimit::{
-    MAX_PAUSE, Priority, RateLimiter, parse_rate_limit_headers, parse_retry_after, until_epoch,
+    MAX_PAUSE, PauseReason, Priority, RateLimiter, parse_rate_limit_headers, parse_retry_after,
+    until_epoch,
 };
 use super::token::{TokenCache, TokenRequest, scrub};
 
@@ -376,7 +377,8 @@ impl TenantClient {
                     .unwrap_or(Duration::from_secs(1))
                     .min(MAX_PAUSE);
                 let until = Instant::now() + wait;
-                self.limiter.pause_until(until, "429 Too Many Requests");
+                self.limiter
+                    .pause_until(until, PauseReason::TooManyRequests);
                 if until > deadline {
                     return Err(Auth0Error::RateLimited { retry_after: wait });
                 }
@@ -388,7 +390,7 @@ impl TenantClient {
                         let wait = until_epoch(reset, now_sys).min(MAX_PAUSE);
                         if !wait.is_zero() {
                             self.limiter
-                                .pause_until(Instant::now() + wait, "x-ratelimit-remaining=0");
+                                .pause_until(Instant::now() + wait, PauseReason::Exhausted);
                         }
                     }
                 }

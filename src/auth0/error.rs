@@ -8,7 +8,6 @@ use std::time::Duration;
 
 /// Everything that can go wrong while talking to one Auth0 tenant.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Auth0Error {
     /// The Management API answered with an error body
     /// (`{"statusCode","error","message","errorCode"}`).

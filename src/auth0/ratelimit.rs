@@ -143,6 +143,8 @@ struct State {
     queues: [VecDeque<Waiter>; 3],
     dispatcher_running: bool,
     monitor_running: bool,
+    /// A 429 warning was logged in the current throttle episode.
+    warned: bool,
 }
 
 impl State {
@@ -171,6 +173,15 @@ impl State {
     fn pop_head(&mut self) -> Option<Waiter> {
         self.queues.iter_mut().find_map(VecDeque::pop_front)
     }
+}
+
+/// Why the tenant is paused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PauseReason {
+    /// Auth0 answered 429 Too Many Requests.
+    TooManyRequests,
+    /// A response said `x-ratelimit-remaining: 0`.
+    Exhausted,
 }
 
 /// Why [`RateLimiter::acquire`] gave up: the wait would exceed the caller's deadline. Carries the
@@ -202,6 +213,7 @@ impl RateLimiter {
                 queues: Default::default(),
                 dispatcher_running: false,
                 monitor_running: false,
+                warned: false,
             }),
             wake: Notify::new(),
         })
@@ -327,11 +339,15 @@ impl RateLimiter {
 
     /// Pauses every caller of the tenant until `until` (a pause is only ever extended). Queued
     /// callers whose deadline falls before the end of the pause are released at once with
-    /// [`OverBudget`]. Logs once per throttle episode.
-    pub(crate) fn pause_until(self: &Arc<Self>, until: Instant, reason: &'static str) {
+    /// [`OverBudget`]. A 429 is logged as a warning once per throttle episode (an exhausted
+    /// bucket only at debug level: it is the normal way of pacing a busy tenant).
+    pub(crate) fn pause_until(self: &Arc<Self>, until: Instant, reason: PauseReason) {
         let now = Instant::now();
         let mut st = self.lock();
         let new_episode = st.paused(now).is_none();
+        if new_episode {
+            st.warned = false;
+        }
         if st.paused_until.is_none_or(|u| until > u) {
             st.paused_until = Some(until);
         }
@@ -350,13 +366,22 @@ impl RateLimiter {
             }
             *q = kept;
         }
-        if new_episode {
+        let pause_ms = (until - now).as_millis() as u64;
+        if reason == PauseReason::TooManyRequests && !st.warned {
+            st.warned = true;
             tracing::warn!(
                 tenant = %self.tenant,
-                reason,
-                pause_ms = (until - now).as_millis() as u64,
-                "Auth0 rate limit reached; pausing all calls to this tenant"
+                pause_ms,
+                "Auth0 rate limit reached (429); pausing all calls to this tenant"
             );
+        } else if new_episode {
+            tracing::debug!(
+                tenant = %self.tenant,
+                pause_ms,
+                "Auth0 rate-limit bucket exhausted; pausing calls to this tenant until its reset"
+            );
+        }
+        if new_episode {
             self.metrics.set_throttled(&self.tenant, true);
             if !st.monitor_running {
                 st.monitor_running = true;
@@ -377,7 +402,9 @@ impl RateLimiter {
                     None => {
                         st.monitor_running = false;
                         self.metrics.set_throttled(&self.tenant, false);
-                        tracing::info!(tenant = %self.tenant, "Auth0 rate-limit pause over");
+                        if st.warned {
+                            tracing::info!(tenant = %self.tenant, "Auth0 rate-limit pause over");
+                        }
                         return;
                     }
                 }
@@ -522,7 +549,7 @@ mod tests {
     async fn pause_blocks_everyone_and_releases_over_budget_waiters() {
         let l = limiter(10, 10);
         let now = Instant::now();
-        l.pause_until(now + Duration::from_secs(5), "429");
+        l.pause_until(now + Duration::from_secs(5), PauseReason::TooManyRequests);
         assert_eq!(l.throttled_until(), Some(now + Duration::from_secs(5)));
         // a caller whose budget ends before the pause fails fast with the remaining pause
         assert_eq!(
@@ -538,7 +565,7 @@ mod tests {
                 .await
         });
         tokio::task::yield_now().await;
-        l.pause_until(now + Duration::from_secs(10), "429");
+        l.pause_until(now + Duration::from_secs(10), PauseReason::TooManyRequests);
         assert_eq!(
             queued.await.unwrap(),
             Err(OverBudget(Duration::from_secs(10)))

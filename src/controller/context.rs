@@ -29,6 +29,9 @@ pub struct ControllerConfig {
     pub instance: Option<String>,
     /// Upper bound of the transient-error backoff.
     pub max_backoff: Duration,
+    /// AuthClients reconciled at the same time (Auth0 calls are paced by each tenant's limiter
+    /// anyway; this bounds how many wait in its queue).
+    pub concurrency: u16,
 }
 
 impl Default for ControllerConfig {
@@ -40,6 +43,7 @@ impl Default for ControllerConfig {
             controller_name: "nexus-operator".into(),
             instance: None,
             max_backoff: Duration::from_secs(300),
+            concurrency: 16,
         }
     }
 }
@@ -71,7 +75,12 @@ pub struct Context {
 
 impl Context {
     /// A context for the controller.
-    pub fn new(kube: kube::Client, auth0: Auth0Registry, config: ControllerConfig, metrics: ControllerMetrics) -> Self {
+    pub fn new(
+        kube: kube::Client,
+        auth0: Auth0Registry,
+        config: ControllerConfig,
+        metrics: ControllerMetrics,
+    ) -> Self {
         let reporter = Reporter {
             controller: config.controller_name.clone(),
             instance: config.instance.clone(),
@@ -89,7 +98,14 @@ impl Context {
     }
 
     /// Publishes an event about `obj`; failures are logged, never fatal.
-    pub async fn event(&self, obj: &AuthClient, type_: EventType, reason: &str, action: &str, note: String) {
+    pub async fn event(
+        &self,
+        obj: &AuthClient,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
@@ -154,5 +170,7 @@ impl Context {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the data here are
 /// caches and counters that stay consistent).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

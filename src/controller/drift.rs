@@ -29,9 +29,16 @@ pub struct ScanReport {
 
 /// Scans every tenant once; drifted or missing clients are recorded in the context and sent to
 /// `trigger` so the controller reconciles them.
-pub async fn scan_all(ctx: &Context, store: &Store<AuthClient>, trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>) -> HashMap<String, ScanReport> {
+pub async fn scan_all(
+    ctx: &Context,
+    store: &Store<AuthClient>,
+    trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>,
+) -> HashMap<String, ScanReport> {
     let mut reports = HashMap::new();
-    let tenants = match Api::<AuthTenant>::all(ctx.kube.clone()).list(&Default::default()).await {
+    let tenants = match Api::<AuthTenant>::all(ctx.kube.clone())
+        .list(&Default::default())
+        .await
+    {
         Ok(list) => list.items,
         Err(error) => {
             tracing::warn!(%error, "drift scan: could not list AuthTenants");
@@ -45,7 +52,9 @@ pub async fn scan_all(ctx: &Context, store: &Store<AuthClient>, trigger: &mpsc::
                 tracing::debug!(tenant = %name, ?report, "drift scan done");
                 reports.insert(name, report);
             }
-            Err(error) => tracing::warn!(tenant = %name, %error, "drift scan failed; next scan retries"),
+            Err(error) => {
+                tracing::warn!(tenant = %name, %error, "drift scan failed; next scan retries")
+            }
         }
     }
     reports
@@ -76,7 +85,8 @@ pub async fn scan_tenant(
         .filter(|c| c.spec.tenant == tenant_name && c.metadata.deletion_timestamp.is_none())
         .filter(|c| {
             c.status.as_ref().is_some_and(|s| {
-                s.client_id.is_some() && conditions::find(&s.conditions, READY).is_some_and(|r| r.status == "True")
+                s.client_id.is_some()
+                    && conditions::find(&s.conditions, READY).is_some_and(|r| r.status == "True")
             })
         })
         .collect();
@@ -103,17 +113,25 @@ pub async fn scan_tenant(
         let tag = OwnershipTag {
             cluster: ctx.config.cluster_id.clone(),
             owner_uid: uid,
-            owner_ref: format!("{}/{}", client.namespace().unwrap_or_default(), client.name_any()),
+            owner_ref: format!(
+                "{}/{}",
+                client.namespace().unwrap_or_default(),
+                client.name_any()
+            ),
         };
         let finding = match listed.get(client_id) {
             None => ScanFinding::Missing,
             Some(actual) => {
-                let drift = mapping::diff(&mapping::desired_state(&client.spec.client, &tag), actual);
+                let drift =
+                    mapping::diff(&mapping::desired_state(&client.spec.client, &tag), actual);
                 if drift.is_empty() {
                     continue;
                 }
                 let reported = conditions::find(&status.conditions, conditions::DRIFTED)
-                    .is_some_and(|c| c.status == "True" && drift.fields.iter().all(|f| c.message.contains(f.as_str())));
+                    .is_some_and(|c| {
+                        c.status == "True"
+                            && drift.fields.iter().all(|f| c.message.contains(f.as_str()))
+                    });
                 if reported && client.spec.drift_policy == crate::crd::DriftPolicy::Report {
                     continue;
                 }

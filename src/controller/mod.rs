@@ -24,7 +24,11 @@ use crate::crd::{AuthClient, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// Runs the AuthClient controller, the AuthTenant controller and the drift scan until
 /// `shutdown` completes. `namespace` limits the AuthClients watched (None: all namespaces).
-pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let kube = ctx.kube.clone();
     let clients: Api<AuthClient> = match &namespace {
         Some(ns) => Api::namespaced(kube.clone(), ns),
@@ -44,7 +48,10 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Fu
     };
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
-    let controller = Controller::new(clients, watcher::Config::default().any_semantic());
+    let controller = Controller::new(clients, watcher::Config::default().any_semantic())
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
+        );
     let store = controller.store();
     let tenant_store = store.clone();
     let clients_loop = controller
@@ -54,15 +61,19 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Fu
         )
         // A tenant change (spec, or its Ready status: the tenant controller writes status only
         // when it changes) requeues every AuthClient that uses the tenant.
-        .watches(tenants.clone(), watcher::Config::default(), move |tenant: AuthTenant| {
-            let name = tenant.name_any();
-            tenant_store
-                .state()
-                .into_iter()
-                .filter(|c| c.spec.tenant == name)
-                .map(|c| ObjectRef::from_obj(&*c))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            tenants.clone(),
+            watcher::Config::default(),
+            move |tenant: AuthTenant| {
+                let name = tenant.name_any();
+                tenant_store
+                    .state()
+                    .into_iter()
+                    .filter(|c| c.spec.tenant == name)
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        )
         .reconcile_on(drift_rx)
         .graceful_shutdown_on(signal())
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
@@ -74,7 +85,11 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Fu
 
     let tenants_loop = Controller::new(tenants, watcher::Config::default().any_semantic())
         .graceful_shutdown_on(signal())
-        .run(tenants::reconcile_tenant, tenants::tenant_error_policy, ctx.clone())
+        .run(
+            tenants::reconcile_tenant,
+            tenants::tenant_error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "AuthTenant controller event");

@@ -23,8 +23,8 @@ use super::validate;
 use crate::auth0::{Auth0Error, Priority, TenantClient};
 use crate::crd::conditions::{self, ConditionStatus, DRIFTED, READY, ReadyReason};
 use crate::crd::{
-    AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, DeletionPolicy, DriftPolicy, FIELD_MANAGER, FINALIZER,
-    PendingCreation, ROTATE_ANNOTATION,
+    AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, DeletionPolicy, DriftPolicy,
+    FIELD_MANAGER, FINALIZER, PendingCreation, ROTATE_ANNOTATION,
 };
 use crate::metrics::{ConditionLabels, ResultLabels};
 
@@ -95,10 +95,16 @@ impl From<kube::Error> for Halt {
 
 /// Maps an Auth0 error to the condition it deserves.
 fn auth0_failure(action: &str, error: &Auth0Error) -> Failure {
-    if let Some(retry_after) = error.retry_after().filter(|_| error.status() == Some(429) || matches!(error, Auth0Error::RateLimited { .. })) {
+    if let Some(retry_after) = error
+        .retry_after()
+        .filter(|_| error.status() == Some(429) || matches!(error, Auth0Error::RateLimited { .. }))
+    {
         return Failure {
             reason: ReadyReason::RateLimited,
-            message: format!("{action}: the tenant's Management API rate limit is reached; retrying in {}s", retry_after.as_secs().max(1)),
+            message: format!(
+                "{action}: the tenant's Management API rate limit is reached; retrying in {}s",
+                retry_after.as_secs().max(1)
+            ),
             retry: Retry::After(retry_after),
         };
     }
@@ -157,14 +163,18 @@ pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action
     })
     .await
     .map_err(|e| ReconcileError::Finalizer(Box::new(e)));
-    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
     let label = match &result {
         Ok(_) => "ok",
         Err(_) => "error",
     };
     ctx.metrics
         .reconciles
-        .get_or_create(&ResultLabels { result: label.into() })
+        .get_or_create(&ResultLabels {
+            result: label.into(),
+        })
         .inc();
     result
 }
@@ -180,13 +190,16 @@ pub fn error_policy(obj: Arc<AuthClient>, error: &ReconcileError, ctx: Arc<Conte
 async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
     let key = object_key(obj);
     let mut status = obj.status.clone().unwrap_or_default();
-    let previous_ready = conditions::find(&status.conditions, READY).map(|c| (c.status.clone(), c.reason.clone()));
+    let previous_ready =
+        conditions::find(&status.conditions, READY).map(|c| (c.status.clone(), c.reason.clone()));
     let outcome = ensure(obj, ctx, &mut status).await;
     let generation = obj.metadata.generation;
     let (condition_status, reason, message, action) = match outcome {
-        Ok(message) => {
+        Ok(Synced { message, confirmed }) => {
             ctx.reset_backoff(&key);
-            status.last_sync_time = Some(Time(now()));
+            if confirmed || status.last_sync_time.is_none() {
+                status.last_sync_time = Some(Time(now()));
+            }
             (
                 ConditionStatus::True,
                 ReadyReason::Synced,
@@ -203,16 +216,32 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
                 Retry::Backoff => Action::requeue(ctx.next_backoff(&key)),
                 Retry::After(delay) => Action::requeue(delay.max(Duration::from_millis(200))),
             };
-            (ConditionStatus::False, failure.reason, failure.message, action)
+            (
+                ConditionStatus::False,
+                failure.reason,
+                failure.message,
+                action,
+            )
         }
         Err(Halt::Error(error)) => return Err(error),
     };
     status.observed_generation = generation;
     conditions::merge_condition(
         &mut status.conditions,
-        conditions::new_condition(READY, condition_status, reason.as_str(), message.clone(), generation, now()),
+        conditions::new_condition(
+            READY,
+            condition_status,
+            reason.as_str(),
+            message.clone(),
+            generation,
+            now(),
+        ),
     );
-    write_status(ctx, obj, &status).await?;
+    // Unchanged status is not written: a write would wake the controller's own watch and turn
+    // every pass into another one.
+    if obj.status.as_ref() != Some(&status) {
+        write_status(ctx, obj, &status).await?;
+    }
     ctx.set_ready_state(
         &key,
         Some(ConditionLabels {
@@ -220,20 +249,28 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
             reason: reason.as_str().into(),
         }),
     );
-    let current = (condition_status.as_str().to_owned(), reason.as_str().to_owned());
+    let current = (
+        condition_status.as_str().to_owned(),
+        reason.as_str().to_owned(),
+    );
     if previous_ready.as_ref() != Some(&current) {
         let type_ = if condition_status == ConditionStatus::True {
             EventType::Normal
         } else {
             EventType::Warning
         };
-        ctx.event(obj, type_, reason.as_str(), "Reconcile", message).await;
+        ctx.event(obj, type_, reason.as_str(), "Reconcile", message)
+            .await;
     }
     Ok(action)
 }
 
 /// Writes the whole status with server-side apply on the status subresource.
-async fn write_status(ctx: &Context, obj: &AuthClient, status: &AuthClientStatus) -> Result<(), kube::Error> {
+async fn write_status(
+    ctx: &Context,
+    obj: &AuthClient,
+    status: &AuthClientStatus,
+) -> Result<(), kube::Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let api = Api::<AuthClient>::namespaced(ctx.kube.clone(), &namespace);
     let patch = json!({
@@ -241,13 +278,21 @@ async fn write_status(ctx: &Context, obj: &AuthClient, status: &AuthClientStatus
         "kind": "AuthClient",
         "status": status,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(())
 }
 
 /// Resolves the tenant, checks namespace and spec; returns the tenant and its API client.
-async fn admit(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> Result<(AuthTenant, Arc<TenantClient>), Halt> {
+async fn admit(
+    obj: &AuthClient,
+    ctx: &Context,
+    status: &AuthClientStatus,
+) -> Result<(AuthTenant, Arc<TenantClient>), Halt> {
     if let Some(recorded) = status.tenant.as_deref()
         && recorded != obj.spec.tenant
     {
@@ -260,9 +305,14 @@ async fn admit(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> Re
         )
         .into());
     }
-    let tenant = tenant::get_tenant(&ctx.kube, &obj.spec.tenant).await.map_err(tenant_failure)?;
+    let tenant = tenant::get_tenant(&ctx.kube, &obj.spec.tenant)
+        .await
+        .map_err(tenant_failure)?;
     let namespace = obj.namespace().unwrap_or_default();
-    if !tenant::namespace_allowed(&ctx.kube, &tenant, &namespace).await.map_err(tenant_failure)? {
+    if !tenant::namespace_allowed(&ctx.kube, &tenant, &namespace)
+        .await
+        .map_err(tenant_failure)?
+    {
         return Err(Failure::permanent(
             ReadyReason::NamespaceNotAllowed,
             format!(
@@ -273,9 +323,14 @@ async fn admit(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> Re
         .into());
     }
     let mut errors = validate::validate_client(&obj.spec.client);
-    errors.extend(validate::validate_url_policy(&obj.spec.client, &tenant.spec.url_policy));
+    errors.extend(validate::validate_url_policy(
+        &obj.spec.client,
+        &tenant.spec.url_policy,
+    ));
     if !errors.is_empty() {
-        return Err(Failure::permanent(ReadyReason::InvalidSpec, validate::summarize(&errors)).into());
+        return Err(
+            Failure::permanent(ReadyReason::InvalidSpec, validate::summarize(&errors)).into(),
+        );
     }
     let client = tenant::tenant_client(&ctx.kube, &ctx.auth0, &tenant)
         .await
@@ -284,7 +339,9 @@ async fn admit(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> Re
 }
 
 fn ownership_tag(obj: &AuthClient, ctx: &Context) -> Result<OwnershipTag, Halt> {
-    let uid = obj.uid().ok_or(Halt::Error(ReconcileError::MissingNamespace))?;
+    let uid = obj
+        .uid()
+        .ok_or(Halt::Error(ReconcileError::MissingNamespace))?;
     Ok(OwnershipTag {
         cluster: ctx.config.cluster_id.clone(),
         owner_uid: uid,
@@ -293,7 +350,11 @@ fn ownership_tag(obj: &AuthClient, ctx: &Context) -> Result<OwnershipTag, Halt> 
 }
 
 /// Makes everything match; returns the Ready message on success.
-async fn ensure(obj: &AuthClient, ctx: &Context, status: &mut AuthClientStatus) -> Result<String, Halt> {
+async fn ensure(
+    obj: &AuthClient,
+    ctx: &Context,
+    status: &mut AuthClientStatus,
+) -> Result<Synced, Halt> {
     let (tenant, auth0) = admit(obj, ctx, status).await?;
     let tag = ownership_tag(obj, ctx)?;
     let desired = mapping::desired_state(&obj.spec.client, &tag);
@@ -317,7 +378,9 @@ async fn ensure(obj: &AuthClient, ctx: &Context, status: &mut AuthClientStatus) 
         fresh = Some(created);
     }
     let Some(client_id) = status.client_id.clone() else {
-        return Err(Failure::permanent(ReadyReason::Auth0Rejected, "Auth0 returned no client id").into());
+        return Err(
+            Failure::permanent(ReadyReason::Auth0Rejected, "Auth0 returned no client id").into(),
+        );
     };
 
     // 2. Compare with Auth0 when something may differ: the spec changed, the last pass failed,
@@ -340,7 +403,10 @@ async fn ensure(obj: &AuthClient, ctx: &Context, status: &mut AuthClientStatus) 
                 if obj.spec.client.id.is_some() {
                     return Err(Failure::permanent(
                         ReadyReason::ClientNotFound,
-                        format!("the adopted Auth0 client {client_id} no longer exists in tenant '{}'", obj.spec.tenant),
+                        format!(
+                            "the adopted Auth0 client {client_id} no longer exists in tenant '{}'",
+                            obj.spec.tenant
+                        ),
                     )
                     .into());
                 }
@@ -365,6 +431,7 @@ async fn ensure(obj: &AuthClient, ctx: &Context, status: &mut AuthClientStatus) 
     let client_id = status.client_id.clone().unwrap_or(client_id);
 
     // 3. Drift: push spec changes; correct or report out-of-band changes.
+    let compared = fresh.is_some();
     if let Some(actual) = &fresh {
         let drift = mapping::diff(&desired, actual);
         handle_drift(obj, ctx, &auth0, &client_id, drift, spec_changed, status).await?;
@@ -379,13 +446,33 @@ async fn ensure(obj: &AuthClient, ctx: &Context, status: &mut AuthClientStatus) 
         credentials = secret_of(&to_value(&rotated));
         status.last_rotation_time = Some(Time(now()));
         status.rotation_request = request;
-        ctx.event(obj, EventType::Normal, "SecretRotated", "Rotate", format!("client secret of {client_id} rotated")).await;
+        ctx.event(
+            obj,
+            EventType::Normal,
+            "SecretRotated",
+            "Rotate",
+            format!("client secret of {client_id} rotated"),
+        )
+        .await;
     }
 
     // 5. The Secret.
     let secret_name = ensure_secret(obj, ctx, &auth0, &tenant, &client_id, credentials).await?;
     status.secret_name = Some(secret_name.clone());
-    Ok(format!("Auth0 client {client_id} matches the spec; credentials are in Secret {secret_name}"))
+    Ok(Synced {
+        message: format!(
+            "Auth0 client {client_id} matches the spec; credentials are in Secret {secret_name}"
+        ),
+        confirmed: compared,
+    })
+}
+
+/// A successful pass.
+struct Synced {
+    /// The Ready message.
+    message: String,
+    /// Whether Auth0 was consulted (so `lastSyncTime` moves).
+    confirmed: bool,
 }
 
 fn to_value<T: serde::Serialize>(client: &T) -> Value {
@@ -393,7 +480,10 @@ fn to_value<T: serde::Serialize>(client: &T) -> Value {
 }
 
 fn secret_of(client: &Value) -> Option<String> {
-    client["client_secret"].as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+    client["client_secret"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// Adopts an existing client named by `spec.client.id`.
@@ -410,7 +500,10 @@ async fn adopt(
         Err(e) if e.is_not_found() => {
             return Err(Failure::permanent(
                 ReadyReason::ClientNotFound,
-                format!("spec.client.id '{id}' names no client in tenant '{}'", obj.spec.tenant),
+                format!(
+                    "spec.client.id '{id}' names no client in tenant '{}'",
+                    obj.spec.tenant
+                ),
             )
             .into());
         }
@@ -432,7 +525,14 @@ async fn adopt(
     status.tenant = Some(obj.spec.tenant.clone());
     status.pending_creation = None;
     write_status(ctx, obj, status).await?;
-    ctx.event(obj, EventType::Normal, "Adopted", "Adopt", format!("adopted existing Auth0 client {id}")).await;
+    ctx.event(
+        obj,
+        EventType::Normal,
+        "Adopted",
+        "Adopt",
+        format!("adopted existing Auth0 client {id}"),
+    )
+    .await;
     Ok(actual)
 }
 
@@ -449,16 +549,28 @@ async fn create(
 ) -> Result<Value, Halt> {
     if status.pending_creation.is_some() {
         let clients = auth0
-            .list_all_clients(&["client_id", "client_metadata", "client_secret"], Priority::Critical)
+            .list_all_clients(
+                &["client_id", "client_metadata", "client_secret"],
+                Priority::Critical,
+            )
             .await
-            .map_err(|e| auth0_failure("looking for a client created by an interrupted attempt", &e))?;
+            .map_err(|e| {
+                auth0_failure("looking for a client created by an interrupted attempt", &e)
+            })?;
         if let Some(found) = clients.iter().map(to_value).find(|c| tag.matches(c)) {
             let id = found["client_id"].as_str().unwrap_or_default().to_owned();
             status.client_id = Some(id.clone());
             status.tenant = Some(obj.spec.tenant.clone());
             status.pending_creation = None;
             write_status(ctx, obj, status).await?;
-            ctx.event(obj, EventType::Normal, "Recovered", "Create", format!("found Auth0 client {id} created by an interrupted attempt")).await;
+            ctx.event(
+                obj,
+                EventType::Normal,
+                "Recovered",
+                "Create",
+                format!("found Auth0 client {id} created by an interrupted attempt"),
+            )
+            .await;
             // The list has no secret without read:client_keys; a GET below fills it in.
             return Ok(match auth0.get_client(&id, Priority::Critical).await {
                 Ok(client) => to_value(&client),
@@ -472,10 +584,23 @@ async fn create(
         });
         write_status(ctx, obj, status).await?;
     }
-    let created = auth0
+    let created = match auth0
         .create_client(&Value::Object(desired.clone()), Priority::Critical)
         .await
-        .map_err(|e| auth0_failure("creating the Auth0 client", &e))?;
+    {
+        Ok(created) => created,
+        Err(error) => {
+            // Throttled (never sent, or refused with 429) and permanent 4xx refusals create
+            // nothing: drop the marker so the next attempt need not search the client list.
+            // After a timeout, a dropped connection or a 5xx the outcome is unknown: keep it.
+            if matches!(error, Auth0Error::RateLimited { .. })
+                || (!error.is_transient() && error.status().is_some())
+            {
+                status.pending_creation = None;
+            }
+            return Err(auth0_failure("creating the Auth0 client", &error).into());
+        }
+    };
     let created = to_value(&created);
     let id = created["client_id"].as_str().unwrap_or_default().to_owned();
     status.client_id = Some(id.clone());
@@ -484,7 +609,14 @@ async fn create(
     status.last_rotation_time = Some(Time(now()));
     status.rotation_request = obj.annotations().get(ROTATE_ANNOTATION).cloned();
     write_status(ctx, obj, status).await?;
-    ctx.event(obj, EventType::Normal, "Created", "Create", format!("created Auth0 client {id}")).await;
+    ctx.event(
+        obj,
+        EventType::Normal,
+        "Created",
+        "Create",
+        format!("created Auth0 client {id}"),
+    )
+    .await;
     Ok(created)
 }
 
@@ -502,7 +634,14 @@ async fn handle_drift(
         if conditions::find(&status.conditions, DRIFTED).is_some_and(|c| c.status == "True") {
             conditions::merge_condition(
                 &mut status.conditions,
-                conditions::new_condition(DRIFTED, ConditionStatus::False, "InSync", "the Auth0 client matches the spec", generation, now()),
+                conditions::new_condition(
+                    DRIFTED,
+                    ConditionStatus::False,
+                    "InSync",
+                    "the Auth0 client matches the spec",
+                    generation,
+                    now(),
+                ),
             );
         }
         return Ok(());
@@ -514,23 +653,61 @@ async fn handle_drift(
             .await
             .map_err(|e| auth0_failure("updating the Auth0 client", &e))?;
         if spec_changed {
-            ctx.event(obj, EventType::Normal, "Updated", "Update", format!("updated Auth0 client {client_id}: {fields}")).await;
+            ctx.event(
+                obj,
+                EventType::Normal,
+                "Updated",
+                "Update",
+                format!("updated Auth0 client {client_id}: {fields}"),
+            )
+            .await;
         } else {
-            ctx.event(obj, EventType::Warning, "DriftCorrected", "Update", format!("restored fields changed outside the operator: {fields}")).await;
+            ctx.event(
+                obj,
+                EventType::Warning,
+                "DriftCorrected",
+                "Update",
+                format!("restored fields changed outside the operator: {fields}"),
+            )
+            .await;
             conditions::merge_condition(
                 &mut status.conditions,
-                conditions::new_condition(DRIFTED, ConditionStatus::False, "Corrected", format!("restored fields changed outside the operator: {fields}"), generation, now()),
+                conditions::new_condition(
+                    DRIFTED,
+                    ConditionStatus::False,
+                    "Corrected",
+                    format!("restored fields changed outside the operator: {fields}"),
+                    generation,
+                    now(),
+                ),
             );
         }
     } else {
-        let message = format!("changed outside the operator (not corrected, driftPolicy is Report): {fields}");
-        let already = conditions::find(&status.conditions, DRIFTED).is_some_and(|c| c.status == "True" && c.message == message);
+        let message = format!(
+            "changed outside the operator (not corrected, driftPolicy is Report): {fields}"
+        );
+        let already = conditions::find(&status.conditions, DRIFTED)
+            .is_some_and(|c| c.status == "True" && c.message == message);
         if !already {
-            ctx.event(obj, EventType::Warning, "DriftDetected", "Compare", message.clone()).await;
+            ctx.event(
+                obj,
+                EventType::Warning,
+                "DriftDetected",
+                "Compare",
+                message.clone(),
+            )
+            .await;
         }
         conditions::merge_condition(
             &mut status.conditions,
-            conditions::new_condition(DRIFTED, ConditionStatus::True, "ChangedOutsideOperator", message, generation, now()),
+            conditions::new_condition(
+                DRIFTED,
+                ConditionStatus::True,
+                "ChangedOutsideOperator",
+                message,
+                generation,
+                now(),
+            ),
         );
     }
     Ok(())
@@ -545,7 +722,8 @@ fn rotation_due(obj: &AuthClient, status: &AuthClientStatus) -> Option<Option<St
     let max_age: Duration = obj.spec.secret.rotate_after.map(Into::into)?;
     let last = status.last_rotation_time.as_ref()?;
     let age = now().duration_since(last.0);
-    (age.as_secs_f64() >= max_age.as_secs_f64()).then_some(request.or_else(|| status.rotation_request.clone()))
+    (age.as_secs_f64() >= max_age.as_secs_f64())
+        .then_some(request.or_else(|| status.rotation_request.clone()))
 }
 
 /// Server-side applies the credentials Secret unless it is already right.
@@ -570,7 +748,11 @@ async fn ensure_secret(
         )
         .into());
     }
-    let client_secret = match fresh_secret.or_else(|| existing.as_ref().and_then(|s| secret::stored_credentials(s, obj, client_id))) {
+    let client_secret = match fresh_secret.or_else(|| {
+        existing
+            .as_ref()
+            .and_then(|s| secret::stored_credentials(s, obj, client_id))
+    }) {
         Some(value) => value,
         None => {
             let client = auth0
@@ -597,11 +779,18 @@ async fn ensure_secret(
     let up_to_date = existing.as_ref().is_some_and(|e| {
         e.data == desired.data
             && contains_all(e.metadata.labels.as_ref(), desired.metadata.labels.as_ref())
-            && contains_all(e.metadata.annotations.as_ref(), desired.metadata.annotations.as_ref())
+            && contains_all(
+                e.metadata.annotations.as_ref(),
+                desired.metadata.annotations.as_ref(),
+            )
     });
     if !up_to_date {
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired))
-            .await?;
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&desired),
+        )
+        .await?;
     }
     Ok(name)
 }
@@ -612,7 +801,9 @@ fn contains_all(
 ) -> bool {
     let empty = Default::default();
     let have = have.unwrap_or(&empty);
-    want.unwrap_or(&empty).iter().all(|(k, v)| have.get(k) == Some(v))
+    want.unwrap_or(&empty)
+        .iter()
+        .all(|(k, v)| have.get(k) == Some(v))
 }
 
 /// The cleanup branch: delete (or release) the Auth0 client, then let the finalizer go.
@@ -628,7 +819,8 @@ async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileErr
         Ok(note) => {
             ctx.reset_backoff(&key);
             ctx.set_ready_state(&key, None);
-            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note).await;
+            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note)
+                .await;
             Ok(Action::await_change())
         }
         Err(Halt::Error(e)) => Err(e),
@@ -640,7 +832,14 @@ async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileErr
             );
             conditions::merge_condition(
                 &mut status.conditions,
-                conditions::new_condition(READY, ConditionStatus::False, ReadyReason::Deleting.as_str(), message.clone(), obj.metadata.generation, now()),
+                conditions::new_condition(
+                    READY,
+                    ConditionStatus::False,
+                    ReadyReason::Deleting.as_str(),
+                    message.clone(),
+                    obj.metadata.generation,
+                    now(),
+                ),
             );
             write_status(ctx, obj, &status).await?;
             Err(ReconcileError::CleanupPending(message))
@@ -648,12 +847,18 @@ async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileErr
     }
 }
 
-async fn release(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> Result<String, Halt> {
+async fn release(
+    obj: &AuthClient,
+    ctx: &Context,
+    status: &AuthClientStatus,
+) -> Result<String, Halt> {
     let policy = obj.spec.deletion_policy;
     let tenant = match tenant::get_tenant(&ctx.kube, &obj.spec.tenant).await {
         Ok(tenant) => tenant,
         Err(TenantError::NotFound(name)) if policy == DeletionPolicy::Orphan => {
-            return Ok(format!("AuthTenant '{name}' is gone; left the Auth0 client as it is"));
+            return Ok(format!(
+                "AuthTenant '{name}' is gone; left the Auth0 client as it is"
+            ));
         }
         Err(e) => return Err(tenant_failure(e)),
     };
@@ -666,7 +871,9 @@ async fn release(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> 
         None => auth0
             .list_all_clients(&["client_id", "client_metadata"], Priority::Critical)
             .await
-            .map_err(|e| auth0_failure("looking for a client created by an interrupted attempt", &e))?
+            .map_err(|e| {
+                auth0_failure("looking for a client created by an interrupted attempt", &e)
+            })?
             .iter()
             .map(to_value)
             .find(|c| tag.matches(c))
@@ -688,7 +895,9 @@ async fn release(obj: &AuthClient, ctx: &Context, status: &AuthClientStatus) -> 
                 mapping::TAG_CLUSTER: null, mapping::TAG_OWNER_UID: null, mapping::TAG_OWNER_REF: null
             }});
             match auth0.patch_client(&id, &untag, Priority::Critical).await {
-                Ok(_) => Ok(format!("left Auth0 client {id} in place (deletionPolicy Orphan) and removed its ownership tag")),
+                Ok(_) => Ok(format!(
+                    "left Auth0 client {id} in place (deletionPolicy Orphan) and removed its ownership tag"
+                )),
                 Err(e) if e.is_not_found() => Ok(format!("Auth0 client {id} was already gone")),
                 Err(e) => Err(auth0_failure("releasing the Auth0 client", &e).into()),
             }

@@ -67,7 +67,9 @@ pub fn check_endpoint(tenant: &AuthTenant) -> Result<(), TenantError> {
         return Ok(());
     }
     let Some(rest) = endpoint.strip_prefix("http://") else {
-        return Err(fail("must start with https:// (or http:// for a loopback host)"));
+        return Err(fail(
+            "must start with https:// (or http:// for a loopback host)",
+        ));
     };
     let host_port = rest.split('/').next().unwrap_or_default();
     let host = match host_port.strip_prefix('[') {
@@ -82,7 +84,9 @@ pub fn check_endpoint(tenant: &AuthTenant) -> Result<(), TenantError> {
     if loopback {
         Ok(())
     } else {
-        Err(fail("uses plain http:// for a host that is not loopback; use https://"))
+        Err(fail(
+            "uses plain http:// for a host that is not loopback; use https://",
+        ))
     }
 }
 
@@ -112,7 +116,8 @@ pub async fn tenant_client(
             .as_ref()
             .and_then(|d| d.get(key))
             .ok_or_else(|| fail(format!("has no key '{key}'")))?;
-        let text = String::from_utf8(value.0.clone()).map_err(|_| fail(format!("key '{key}' is not UTF-8")))?;
+        let text = String::from_utf8(value.0.clone())
+            .map_err(|_| fail(format!("key '{key}' is not UTF-8")))?;
         let text = text.trim().to_owned();
         if text.is_empty() {
             return Err(fail(format!("key '{key}' is empty")));
@@ -134,7 +139,11 @@ pub async fn tenant_client(
 
 /// Whether `namespace` may use the tenant: listed by name, or matching the selector. Reads the
 /// Namespace only when a selector is set.
-pub async fn namespace_allowed(kube: &kube::Client, tenant: &AuthTenant, namespace: &str) -> Result<bool, TenantError> {
+pub async fn namespace_allowed(
+    kube: &kube::Client,
+    tenant: &AuthTenant,
+    namespace: &str,
+) -> Result<bool, TenantError> {
     let allowed = &tenant.spec.allowed_namespaces;
     if allowed.names.iter().any(|n| n == namespace || n == "*") {
         return Ok(true);
@@ -210,12 +219,19 @@ mod tests {
         assert!(check_endpoint(&tenant(Some("http://localhost.evil.io"))).is_err());
         assert!(check_endpoint(&tenant(Some("ftp://x"))).is_err());
         assert_eq!(tenant(None).base_url(), "https://acme.eu.auth0.com");
-        assert_eq!(tenant(Some("http://127.0.0.1:1/")).base_url(), "http://127.0.0.1:1");
+        assert_eq!(
+            tenant(Some("http://127.0.0.1:1/")).base_url(),
+            "http://127.0.0.1:1"
+        );
     }
 
     #[test]
     fn label_selectors() {
-        let labels: BTreeMap<String, String> = [("team".to_owned(), "a".to_owned()), ("env".to_owned(), "prod".to_owned())].into();
+        let labels: BTreeMap<String, String> = [
+            ("team".to_owned(), "a".to_owned()),
+            ("env".to_owned(), "prod".to_owned()),
+        ]
+        .into();
         let by_labels = LabelSelector {
             match_labels: Some([("team".to_owned(), "a".to_owned())].into()),
             match_expressions: None,
@@ -229,7 +245,10 @@ mod tests {
                 values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
             }]),
         };
-        assert!(selector_matches(&expr("env", "In", &["prod", "stage"]), &labels));
+        assert!(selector_matches(
+            &expr("env", "In", &["prod", "stage"]),
+            &labels
+        ));
         assert!(!selector_matches(&expr("env", "NotIn", &["prod"]), &labels));
         assert!(selector_matches(&expr("x", "DoesNotExist", &[]), &labels));
         assert!(!selector_matches(&expr("x", "Exists", &[]), &labels));

@@ -1,5 +1,9 @@
 //! `AuthClient`: one Auth0 application, its credentials Secret and its lifecycle policies.
 
+// The derive's repeated `printcolumn(type_ = ...)` arguments trip this lint; they are not
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -50,5 +50,8 @@ pub fn crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
 }
 
 fn document<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
-    Ok(format!("---\n{}\n", serde_saphyr::to_string(value)?.trim_end()))
+    Ok(format!(
+        "---\n{}\n",
+        serde_saphyr::to_string(value)?.trim_end()
+    ))
 }

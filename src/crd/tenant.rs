@@ -1,5 +1,9 @@
 //! `AuthTenant`: one Auth0 tenant, how to reach it, and who may use it.
 
+// The derive's repeated `printcolumn(type_ = ...)` arguments trip this lint; they are not
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::CustomResource;
 use schemars::JsonSchema;

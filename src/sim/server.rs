@@ -374,7 +374,7 @@ fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
         Some("client_credentials") => {}
         Some(other) => {
             return Err(OAuthError::new(
-                StatusCode::FORBIDDEN,
+                StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 format!("Unsupported grant type: {other}"),
             ));

@@ -269,13 +269,11 @@ pub fn validate_client_body(body: &Value, mode: Mode) -> Result<(), ApiError> {
 
 fn check_property(property: &str, v: &Value, mode: Mode) -> Result<(), ApiError> {
     match (property, v) {
-        ("name", Value::String(s)) => {
-            if s.is_empty() || s.contains(['<', '>']) {
-                return Err(payload_error(
-                    format!("String does not match pattern ^[^<>]+$: {s}"),
-                    Some("name"),
-                ));
-            }
+        ("name", Value::String(s)) if s.is_empty() || s.contains(['<', '>']) => {
+            return Err(payload_error(
+                format!("String does not match pattern ^[^<>]+$: {s}"),
+                Some("name"),
+            ));
         }
         ("description", Value::String(s)) => {
             let len = js_len(s);
@@ -286,23 +284,19 @@ fn check_property(property: &str, v: &Value, mode: Mode) -> Result<(), ApiError>
                 ));
             }
         }
-        ("logo_uri", Value::String(s)) => {
-            if !s.is_empty() && !is_absolute_uri(s) {
-                return Err(payload_error(
-                    format!("Object didn't pass validation for format absolute-uri-or-empty: {s}"),
-                    Some("logo_uri"),
-                ));
-            }
+        ("logo_uri", Value::String(s)) if !s.is_empty() && !is_absolute_uri(s) => {
+            return Err(payload_error(
+                format!("Object didn't pass validation for format absolute-uri-or-empty: {s}"),
+                Some("logo_uri"),
+            ));
         }
-        ("initiate_login_uri", Value::String(s)) => {
-            if !s.is_empty() && !is_https_uri(s) {
-                return Err(payload_error(
-                    format!(
-                        "Object didn't pass validation for format absolute-https-uri-or-empty: {s}"
-                    ),
-                    Some("initiate_login_uri"),
-                ));
-            }
+        ("initiate_login_uri", Value::String(s)) if !s.is_empty() && !is_https_uri(s) => {
+            return Err(payload_error(
+                format!(
+                    "Object didn't pass validation for format absolute-https-uri-or-empty: {s}"
+                ),
+                Some("initiate_login_uri"),
+            ));
         }
         ("app_type", Value::String(s)) => check_enum(s, APP_TYPES, property)?,
         ("token_endpoint_auth_method", Value::String(s)) => {

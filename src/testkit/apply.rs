@@ -5,9 +5,13 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::merge::{FieldPath, PathElem, field_paths, remove_path, strip_nulls, structural_merge, value_at};
+use super::merge::{
+    FieldPath, PathElem, field_paths, remove_path, strip_nulls, structural_merge, value_at,
+};
 use super::registry::ResourceType;
-use super::store::{ManagerEntry, ObjKey, Store, Stored, Writer, check_precondition, meta_mut, set_apply};
+use super::store::{
+    ManagerEntry, ObjKey, Store, Stored, Writer, check_precondition, meta_mut, set_apply,
+};
 
 /// Metadata fields the server owns; an applied configuration cannot set them.
 const SERVER_OWNED: [&str; 9] = [
@@ -35,7 +39,9 @@ impl Store {
         force: bool,
     ) -> Result<(u16, Value), ApiError> {
         if !applied.is_object() {
-            return Err(ApiError::bad_request("the applied configuration must be an object"));
+            return Err(ApiError::bad_request(
+                "the applied configuration must be an object",
+            ));
         }
         strip_nulls(&mut applied);
         let precondition = take_identity(rt, namespace, name, &mut applied)?;
@@ -50,7 +56,9 @@ impl Store {
             meta_mut(&mut body).insert("name".into(), json!(name));
             let mut managers = Vec::new();
             set_apply(&mut managers, &writer.manager, "", paths);
-            return self.create(rt, namespace, body, managers, writer.dry_run).map(|v| (201, v));
+            return self
+                .create(rt, namespace, body, managers, writer.dry_run)
+                .map(|v| (201, v));
         };
         check_precondition(rt, &key, precondition.as_deref(), &old.value)?;
         let forced = conflicts(&old, &scoped, &paths, writer, force)?;
@@ -78,10 +86,21 @@ impl Store {
 
 /// Validate name/namespace/kind of an applied configuration and strip server-owned metadata.
 /// Returns the `resourceVersion` precondition, if one was given.
-fn take_identity(rt: &ResourceType, namespace: Option<&str>, name: &str, applied: &mut Value) -> Result<Option<String>, ApiError> {
-    let kind = applied.get("kind").and_then(Value::as_str).unwrap_or_default();
+fn take_identity(
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+    applied: &mut Value,
+) -> Result<Option<String>, ApiError> {
+    let kind = applied
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !kind.is_empty() && kind != rt.kind {
-        return Err(ApiError::bad_request(format!("the kind {kind:?} does not match the resource kind {:?}", rt.kind)));
+        return Err(ApiError::bad_request(format!(
+            "the kind {kind:?} does not match the resource kind {:?}",
+            rt.kind
+        )));
     }
     let meta = meta_mut(applied);
     let body_name = meta.remove("name");
@@ -103,7 +122,10 @@ fn take_identity(rt: &ResourceType, namespace: Option<&str>, name: &str, applied
             "the namespace of the provided object does not match the namespace sent on the request",
         ));
     }
-    let precondition = meta.get("resourceVersion").and_then(Value::as_str).map(str::to_string);
+    let precondition = meta
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     for field in SERVER_OWNED {
         meta.remove(field);
     }
@@ -128,13 +150,19 @@ fn owned_paths(scoped: &Value) -> BTreeSet<FieldPath> {
         [PathElem::Field(f)] => matches!(f.as_str(), "apiVersion" | "kind" | "metadata"),
         _ => false,
     };
-    field_paths(scoped).into_iter().filter(|p| !excluded(p)).collect()
+    field_paths(scoped)
+        .into_iter()
+        .filter(|p| !excluded(p))
+        .collect()
 }
 
-fn other_apply_entries<'a>(managers: &'a [ManagerEntry], writer: &'a Writer) -> impl Iterator<Item = &'a ManagerEntry> {
-    managers
-        .iter()
-        .filter(move |e| e.operation == "Apply" && e.subresource == writer.sub() && e.manager != writer.manager)
+fn other_apply_entries<'a>(
+    managers: &'a [ManagerEntry],
+    writer: &'a Writer,
+) -> impl Iterator<Item = &'a ManagerEntry> {
+    managers.iter().filter(move |e| {
+        e.operation == "Apply" && e.subresource == writer.sub() && e.manager != writer.manager
+    })
 }
 
 /// Fields another applier owns with a different value. Without `force` these fail the apply
@@ -162,7 +190,14 @@ fn conflicts(
         .iter()
         .map(|(manager, path)| format!("conflict with \"{manager}\": {}", display_path(path)))
         .collect();
-    Err(ApiError::new(409, format!("Apply failed with {} conflict(s): {}", found.len(), details.join("; "))))
+    Err(ApiError::new(
+        409,
+        format!(
+            "Apply failed with {} conflict(s): {}",
+            found.len(),
+            details.join("; ")
+        ),
+    ))
 }
 
 /// Like the real API server, which owns every node of a field set: a map (or list) emptied by
@@ -185,12 +220,20 @@ fn prune_empty_parents(object: &mut Value, released: &[PathElem], applied: &Valu
 }
 
 /// Paths this manager applied last time, no longer applies, and nobody else applies.
-fn released_paths(managers: &[ManagerEntry], writer: &Writer, paths: &BTreeSet<FieldPath>) -> Vec<FieldPath> {
-    let previous = managers
-        .iter()
-        .find(|e| e.operation == "Apply" && e.subresource == writer.sub() && e.manager == writer.manager);
-    let Some(previous) = previous else { return Vec::new() };
-    let others: BTreeSet<&FieldPath> = other_apply_entries(managers, writer).flat_map(|e| e.fields.iter()).collect();
+fn released_paths(
+    managers: &[ManagerEntry],
+    writer: &Writer,
+    paths: &BTreeSet<FieldPath>,
+) -> Vec<FieldPath> {
+    let previous = managers.iter().find(|e| {
+        e.operation == "Apply" && e.subresource == writer.sub() && e.manager == writer.manager
+    });
+    let Some(previous) = previous else {
+        return Vec::new();
+    };
+    let others: BTreeSet<&FieldPath> = other_apply_entries(managers, writer)
+        .flat_map(|e| e.fields.iter())
+        .collect();
     previous
         .fields
         .iter()

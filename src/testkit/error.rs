@@ -38,15 +38,21 @@ impl ApiError {
 
     /// 404 NotFound for a named object of `plural` in `group`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        Self::new(404, format!("{} \"{name}\" not found", qualified(group, plural)))
-            .with_details(group, plural, name)
+        Self::new(
+            404,
+            format!("{} \"{name}\" not found", qualified(group, plural)),
+        )
+        .with_details(group, plural, name)
     }
 
     /// 409 AlreadyExists.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
-        Self::new(409, format!("{} \"{name}\" already exists", qualified(group, plural)))
-            .with_reason("AlreadyExists")
-            .with_details(group, plural, name)
+        Self::new(
+            409,
+            format!("{} \"{name}\" already exists", qualified(group, plural)),
+        )
+        .with_reason("AlreadyExists")
+        .with_details(group, plural, name)
     }
 
     /// 409 Conflict for a stale resourceVersion (optimistic concurrency failure).

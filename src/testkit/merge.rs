@@ -18,12 +18,22 @@ enum ListKind {
 
 /// Decide how the list stored under `field` merges, from well-known field names and the items.
 fn list_kind(field: &str, items: &[Value]) -> ListKind {
-    let all_have = |key: &str| !items.is_empty() && items.iter().all(|i| i.get(key).is_some_and(|k| !k.is_null()));
+    let all_have = |key: &str| {
+        !items.is_empty()
+            && items
+                .iter()
+                .all(|i| i.get(key).is_some_and(|k| !k.is_null()))
+    };
     match field {
         "finalizers" => ListKind::Set,
         "ownerReferences" if items.is_empty() || all_have("uid") => ListKind::Keyed("uid"),
         "conditions" if items.is_empty() || all_have("type") => ListKind::Keyed("type"),
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "volumeMounts"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "volumeMounts"
             if items.is_empty() || all_have("name") =>
         {
             ListKind::Keyed("name")
@@ -43,7 +53,9 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(target_map) = target else { return };
+    let Value::Object(target_map) = target else {
+        return;
+    };
     for (key, value) in patch_map {
         if value.is_null() {
             target_map.remove(key);
@@ -64,7 +76,9 @@ pub(crate) fn structural_merge(target: &mut Value, patch: &Value) {
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(target_map) = target else { return };
+    let Value::Object(target_map) = target else {
+        return;
+    };
     for (key, value) in patch_map {
         if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
             delete_from_primitive_list(target_map, field, value);
@@ -86,7 +100,9 @@ pub(crate) fn structural_merge(target: &mut Value, patch: &Value) {
 }
 
 fn delete_from_primitive_list(target: &mut Map<String, Value>, field: &str, values: &Value) {
-    let Some(remove) = values.as_array() else { return };
+    let Some(remove) = values.as_array() else {
+        return;
+    };
     if let Some(Value::Array(items)) = target.get_mut(field) {
         items.retain(|i| !remove.contains(i));
     }
@@ -108,7 +124,15 @@ fn merge_field(name: &str, existing: &mut Value, incoming: &Value) {
                     }
                 }
             }
-            _ => *existing = Value::Array(items.iter().filter(|i| !is_delete_directive(i)).cloned().collect()),
+            _ => {
+                *existing = Value::Array(
+                    items
+                        .iter()
+                        .filter(|i| !is_delete_directive(i))
+                        .cloned()
+                        .collect(),
+                )
+            }
         },
         _ => *existing = incoming.clone(),
     }
@@ -233,7 +257,10 @@ fn step_mut<'a>(value: &'a mut Value, elem: &PathElem) -> Option<&'a mut Value> 
             .as_array_mut()?
             .iter_mut()
             .find(|i| i.get(key).map(Value::to_string).as_deref() == Some(id)),
-        PathElem::Item(json) => value.as_array_mut()?.iter_mut().find(|i| &i.to_string() == json),
+        PathElem::Item(json) => value
+            .as_array_mut()?
+            .iter_mut()
+            .find(|i| &i.to_string() == json),
     }
 }
 
@@ -244,8 +271,12 @@ pub(crate) fn value_at<'a>(value: &'a Value, path: &[PathElem]) -> Option<&'a Va
 
 /// Remove the field or list item at `path` (no-op when absent).
 pub(crate) fn remove_path(value: &mut Value, path: &[PathElem]) {
-    let Some((last, parent_path)) = path.split_last() else { return };
-    let Some(parent) = parent_path.iter().try_fold(value, |v, e| step_mut(v, e)) else { return };
+    let Some((last, parent_path)) = path.split_last() else {
+        return;
+    };
+    let Some(parent) = parent_path.iter().try_fold(value, |v, e| step_mut(v, e)) else {
+        return;
+    };
     match last {
         PathElem::Field(k) => {
             if let Value::Object(map) = parent {
@@ -319,7 +350,10 @@ mod tests {
                 "spec": {"args": ["z"]}
             }),
         );
-        assert_eq!(doc["status"]["conditions"][0], json!({"type": "Ready", "status": "True"}));
+        assert_eq!(
+            doc["status"]["conditions"][0],
+            json!({"type": "Ready", "status": "True"})
+        );
         assert_eq!(doc["status"]["conditions"][1]["type"], "Synced");
         assert_eq!(doc["metadata"]["finalizers"], json!(["a", "b"]));
         assert_eq!(doc["spec"]["args"], json!(["z"]));
@@ -329,7 +363,10 @@ mod tests {
     fn field_paths_and_removal() {
         let doc = json!({"data": {"a": "1"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
         let paths = field_paths(&doc);
-        assert!(paths.contains(&vec![PathElem::Field("data".into()), PathElem::Field("a".into())]));
+        assert!(paths.contains(&vec![
+            PathElem::Field("data".into()),
+            PathElem::Field("a".into())
+        ]));
         let item = vec![
             PathElem::Field("status".into()),
             PathElem::Field("conditions".into()),
@@ -339,8 +376,15 @@ mod tests {
         let mut copy = doc.clone();
         remove_path(&mut copy, &item);
         assert_eq!(copy["status"]["conditions"], json!([]));
-        assert_eq!(value_at(&doc, &item).and_then(|v| v.get("status")), Some(&json!("True")));
+        assert_eq!(
+            value_at(&doc, &item).and_then(|v| v.get("status")),
+            Some(&json!("True"))
+        );
         let rendered = render_fields_v1(&paths);
-        assert!(rendered["f:status"]["f:conditions"].get("k:{\"type\":\"Ready\"}").is_some());
+        assert!(
+            rendered["f:status"]["f:conditions"]
+                .get("k:{\"type\":\"Ready\"}")
+                .is_some()
+        );
     }
 }

@@ -59,6 +59,8 @@ struct FailRule {
     method: String,
     pattern: String,
     status: u16,
+    /// Matching requests to let through before failing.
+    skip: usize,
     remaining: usize,
 }
 
@@ -74,12 +76,21 @@ impl State {
     /// Consume one injected failure matching this request, if any.
     fn take_failure(&mut self, method: &str, path: &str) -> Option<ApiError> {
         let rule = self.failures.iter_mut().find(|r| {
-            r.remaining > 0 && (r.method == "*" || r.method.eq_ignore_ascii_case(method)) && path.contains(&r.pattern)
+            r.remaining > 0
+                && (r.method == "*" || r.method.eq_ignore_ascii_case(method))
+                && path.contains(&r.pattern)
         })?;
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         rule.remaining -= 1;
         let status = rule.status;
         self.failures.retain(|r| r.remaining > 0);
-        Some(ApiError::new(status, format!("injected failure for {method} {path}")))
+        Some(ApiError::new(
+            status,
+            format!("injected failure for {method} {path}"),
+        ))
     }
 }
 
@@ -94,7 +105,9 @@ pub(crate) struct Inner {
 impl Inner {
     /// Lock the state (a panic in another thread does not poison the fake for the test).
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Signal a state change.
@@ -122,7 +135,10 @@ impl FakeKube {
     pub fn new() -> Self {
         let (changes, _) = tokio::sync::watch::channel(0);
         Self {
-            inner: Arc::new(Inner { state: Mutex::new(State::default()), changes }),
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                changes,
+            }),
         }
     }
 
@@ -133,7 +149,9 @@ impl FakeKube {
 
     /// The HTTP handler as an axum router.
     fn router(&self) -> Router {
-        Router::new().fallback(handle).with_state(self.inner.clone())
+        Router::new()
+            .fallback(handle)
+            .with_state(self.inner.clone())
     }
 
     /// A `kube::Client` talking to this server in-process, with default namespace `default`.
@@ -171,8 +189,14 @@ impl FakeKube {
         let p = path::parse(path)?;
         let name = p.name.as_deref()?;
         let state = self.inner.lock();
-        let rt = state.store.registry.by_plural(&p.group, &p.version, &p.plural)?;
-        state.store.get(&ObjKey::new(rt, p.namespace.as_deref(), name)).cloned()
+        let rt = state
+            .store
+            .registry
+            .by_plural(&p.group, &p.version, &p.plural)?;
+        state
+            .store
+            .get(&ObjKey::new(rt, p.namespace.as_deref(), name))
+            .cloned()
     }
 
     /// The objects of a collection path: `/api/v1/namespaces/ns1/secrets` (one namespace) or
@@ -182,7 +206,11 @@ impl FakeKube {
             return Vec::new();
         };
         let state = self.inner.lock();
-        let Some(rt) = state.store.registry.by_plural(&p.group, &p.version, &p.plural) else {
+        let Some(rt) = state
+            .store
+            .registry
+            .by_plural(&p.group, &p.version, &p.plural)
+        else {
             return Vec::new();
         };
         state
@@ -201,8 +229,14 @@ impl FakeKube {
     /// # Panics
     /// When the object lacks `apiVersion`, `kind` or `metadata.name` (a bug in the test).
     pub fn insert(&self, object: Value) {
-        let api_version = object.get("apiVersion").and_then(Value::as_str).map(str::to_string);
-        let kind = object.get("kind").and_then(Value::as_str).map(str::to_string);
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let kind = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let name = object.pointer("/metadata/name").and_then(Value::as_str);
         let (Some(api_version), Some(kind), Some(_)) = (api_version, kind, name) else {
             panic!("FakeKube::insert needs apiVersion, kind and metadata.name: {object}");
@@ -212,7 +246,11 @@ impl FakeKube {
             let rt = match state.store.registry.by_kind(&api_version, &kind) {
                 Some(rt) => rt.clone(),
                 None => {
-                    let rt = inferred_type(&api_version, &kind, object.pointer("/metadata/namespace").is_some());
+                    let rt = inferred_type(
+                        &api_version,
+                        &kind,
+                        object.pointer("/metadata/namespace").is_some(),
+                    );
                     state.store.registry.register(rt.clone());
                     rt
                 }
@@ -225,7 +263,13 @@ impl FakeKube {
     /// Answer the next `times` requests whose method matches (`"*"` for any) and whose path
     /// contains `path_suffix_or_substring` with a `Status` error of code `status`, before any
     /// state change. The failed requests are still recorded.
-    pub fn fail_next(&self, method: &str, path_suffix_or_substring: &str, status: u16, times: usize) {
+    pub fn fail_next(
+        &self,
+        method: &str,
+        path_suffix_or_substring: &str,
+        status: u16,
+        times: usize,
+    ) {
         if times == 0 {
             return;
         }
@@ -233,13 +277,36 @@ impl FakeKube {
             method: method.to_string(),
             pattern: path_suffix_or_substring.to_string(),
             status,
+            skip: 0,
             remaining: times,
+        });
+    }
+
+    /// Like [`FakeKube::fail_next`], but lets the first `skip` matching requests through and
+    /// fails the one after them (for "the second status write fails" crash tests).
+    pub fn fail_after(
+        &self,
+        method: &str,
+        path_suffix_or_substring: &str,
+        status: u16,
+        skip: usize,
+    ) {
+        self.inner.lock().failures.push(FailRule {
+            method: method.to_string(),
+            pattern: path_suffix_or_substring.to_string(),
+            status,
+            skip,
+            remaining: 1,
         });
     }
 
     /// Wait until `predicate` holds, re-evaluating it after every request or mutation.
     /// Returns `false` if it still does not hold after `timeout`.
-    pub async fn wait_until<F: Fn(&FakeKube) -> bool>(&self, timeout: Duration, predicate: F) -> bool {
+    pub async fn wait_until<F: Fn(&FakeKube) -> bool>(
+        &self,
+        timeout: Duration,
+        predicate: F,
+    ) -> bool {
         let mut changes = self.inner.changes.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

@@ -17,16 +17,21 @@ pub(crate) fn apply_json_patch(doc: &mut Value, patch: &Value) -> Result<(), Api
             check_null_test(doc, op)?;
             continue;
         }
-        let single: json_patch::Patch = serde_json::from_value(json!([op]))
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON patch operation {op}: {e}")))?;
-        json_patch::patch(doc, &single)
-            .map_err(|e| ApiError::invalid(format!("the server rejected our request due to an error in our request: {e}")))?;
+        let single: json_patch::Patch = serde_json::from_value(json!([op])).map_err(|e| {
+            ApiError::bad_request(format!("invalid JSON patch operation {op}: {e}"))
+        })?;
+        json_patch::patch(doc, &single).map_err(|e| {
+            ApiError::invalid(format!(
+                "the server rejected our request due to an error in our request: {e}"
+            ))
+        })?;
     }
     Ok(())
 }
 
 fn is_null_test(op: &Value) -> bool {
-    op.get("op").and_then(Value::as_str) == Some("test") && op.get("value").is_some_and(Value::is_null)
+    op.get("op").and_then(Value::as_str) == Some("test")
+        && op.get("value").is_some_and(Value::is_null)
 }
 
 /// `{"op":"test","path":p,"value":null}` passes when `p` is absent or null (Kubernetes semantics,
@@ -63,7 +68,15 @@ mod tests {
         apply_json_patch(&mut doc, &remove).expect("remove");
         assert_eq!(doc["metadata"]["finalizers"], json!([]));
         let wrong = json!([{"op": "test", "path": "/metadata/name", "value": "y"}]);
-        assert_eq!(apply_json_patch(&mut doc, &wrong).expect_err("test").code, 422);
-        assert_eq!(apply_json_patch(&mut doc, &json!({"op": "add"})).expect_err("shape").code, 400);
+        assert_eq!(
+            apply_json_patch(&mut doc, &wrong).expect_err("test").code,
+            422
+        );
+        assert_eq!(
+            apply_json_patch(&mut doc, &json!({"op": "add"}))
+                .expect_err("shape")
+                .code,
+            400
+        );
     }
 }

@@ -19,18 +19,21 @@ pub(crate) fn parse(path: &str) -> Option<ApiPath> {
         ["apis", group, version, rest @ ..] => ((*group).to_string(), (*version).to_string(), rest),
         _ => return None,
     };
-    let make = |plural: &str, namespace: Option<&str>, name: Option<&str>, sub: Option<&str>| ApiPath {
-        group: group.clone(),
-        version: version.clone(),
-        plural: plural.to_string(),
-        namespace: namespace.map(str::to_string),
-        name: name.map(str::to_string),
-        subresource: sub.map(str::to_string),
-    };
+    let make =
+        |plural: &str, namespace: Option<&str>, name: Option<&str>, sub: Option<&str>| ApiPath {
+            group: group.clone(),
+            version: version.clone(),
+            plural: plural.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: name.map(str::to_string),
+            subresource: sub.map(str::to_string),
+        };
     let parsed = match rest {
         [] => return None,
         // `/api/v1/namespaces/{name}/status|finalize` is the namespace's own subresource.
-        ["namespaces", name, sub @ ("status" | "finalize")] => make("namespaces", None, Some(name), Some(sub)),
+        ["namespaces", name, sub @ ("status" | "finalize")] => {
+            make("namespaces", None, Some(name), Some(sub))
+        }
         ["namespaces", ns, plural, tail @ ..] => match tail {
             [] => make(plural, Some(ns), None, None),
             [name] => make(plural, Some(ns), Some(name), None),
@@ -58,12 +61,16 @@ mod tests {
         assert_eq!((p.group.as_str(), p.plural.as_str()), ("", "secrets"));
         assert_eq!(p.namespace.as_deref(), Some("ns1"));
         assert_eq!(p.name.as_deref(), Some("s"));
-        let p = parse("/apis/auth.nexus.dev/v1alpha1/namespaces/ns/authclients/x/status").expect("path");
+        let p = parse("/apis/auth.nexus.dev/v1alpha1/namespaces/ns/authclients/x/status")
+            .expect("path");
         assert_eq!(p.subresource.as_deref(), Some("status"));
         let p = parse("/api/v1/secrets").expect("path");
         assert_eq!((p.namespace, p.name), (None, None));
         let p = parse("/api/v1/namespaces/foo").expect("path");
-        assert_eq!((p.plural.as_str(), p.name.as_deref()), ("namespaces", Some("foo")));
+        assert_eq!(
+            (p.plural.as_str(), p.name.as_deref()),
+            ("namespaces", Some("foo"))
+        );
         let p = parse("/api/v1/namespaces/foo/status").expect("path");
         assert_eq!(p.subresource.as_deref(), Some("status"));
         assert!(parse("/version").is_none());

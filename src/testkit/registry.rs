@@ -20,7 +20,14 @@ pub struct ResourceType {
 
 impl ResourceType {
     /// Describe a resource.
-    pub fn new(group: &str, version: &str, plural: &str, kind: &str, namespaced: bool, status_subresource: bool) -> Self {
+    pub fn new(
+        group: &str,
+        version: &str,
+        plural: &str,
+        kind: &str,
+        namespaced: bool,
+        status_subresource: bool,
+    ) -> Self {
         Self {
             group: group.to_string(),
             version: version.to_string(),
@@ -56,8 +63,22 @@ impl Default for Registry {
             ResourceType::new("", "v1", "namespaces", "Namespace", false, true),
             ResourceType::new("events.k8s.io", "v1", "events", "Event", true, false),
             ResourceType::new("coordination.k8s.io", "v1", "leases", "Lease", true, false),
-            ResourceType::new("auth.nexus.dev", "v1alpha1", "authclients", "AuthClient", true, true),
-            ResourceType::new("auth.nexus.dev", "v1alpha1", "authtenants", "AuthTenant", false, true),
+            ResourceType::new(
+                "auth.nexus.dev",
+                "v1alpha1",
+                "authclients",
+                "AuthClient",
+                true,
+                true,
+            ),
+            ResourceType::new(
+                "auth.nexus.dev",
+                "v1alpha1",
+                "authtenants",
+                "AuthTenant",
+                false,
+                true,
+            ),
             ResourceType::new(
                 "apiextensions.k8s.io",
                 "v1",

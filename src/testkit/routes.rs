@@ -36,7 +36,11 @@ pub(crate) struct Ctx {
 impl Ctx {
     fn new(parts: &http::request::Parts, body: Bytes) -> Self {
         let header_str = |name: header::HeaderName| {
-            parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
         };
         let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
             .map(|Query(pairs)| pairs.into_iter().collect())
@@ -67,11 +71,15 @@ impl Ctx {
         if self.body.is_empty() {
             return None;
         }
-        Some(serde_json::from_slice(&self.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into())))
+        Some(
+            serde_json::from_slice(&self.body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into())),
+        )
     }
 
     fn json_body(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 
     fn q(&self, key: &str) -> Option<&str> {
@@ -90,7 +98,12 @@ impl Ctx {
         let manager = self
             .q("fieldManager")
             .map(str::to_string)
-            .or_else(|| self.user_agent.as_ref().and_then(|ua| ua.split('/').next()).map(str::to_string))
+            .or_else(|| {
+                self.user_agent
+                    .as_ref()
+                    .and_then(|ua| ua.split('/').next())
+                    .map(str::to_string)
+            })
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "unknown".to_string());
         Writer {
@@ -119,7 +132,12 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => bytes,
-        Err(e) => return error_response(&ApiError::new(413, format!("cannot read request body: {e}"))),
+        Err(e) => {
+            return error_response(&ApiError::new(
+                413,
+                format!("cannot read request body: {e}"),
+            ));
+        }
     };
     let ctx = Ctx::new(&parts, bytes);
     let reply = {
@@ -142,17 +160,19 @@ fn json_response(code: u16, value: &Value) -> Response<Body> {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = Response::new(Body::from(serde_json::to_vec(value).unwrap_or_default()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 fn stream_response(body: Body) -> Response<Body> {
     let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -162,7 +182,10 @@ pub(crate) fn error_response(err: &ApiError) -> Response<Body> {
 }
 
 fn not_served(path: &str) -> ApiError {
-    ApiError::new(404, format!("the server could not find the requested resource ({path})"))
+    ApiError::new(
+        404,
+        format!("the server could not find the requested resource ({path})"),
+    )
 }
 
 fn dispatch(inner: &Arc<Inner>, store: &mut Store, ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -183,18 +206,23 @@ fn dispatch(inner: &Arc<Inner>, store: &mut Store, ctx: &Ctx) -> Result<Reply, A
         (&Method::PATCH, Some(name)) => patch(store, &rt, &p, &name, ctx),
         (&Method::DELETE, Some(name)) => delete(store, &rt, &p, &name, ctx),
         (&Method::DELETE, None) => delete_collection(store, &rt, &p, ctx),
-        _ => Err(ApiError::new(405, format!("method {} not allowed on {}", ctx.method, ctx.path))),
+        _ => Err(ApiError::new(
+            405,
+            format!("method {} not allowed on {}", ctx.method, ctx.path),
+        )),
     }
 }
 
 /// The resource type for a path, checking scope and subresource.
 fn resolve(store: &Store, p: &ApiPath) -> Option<ResourceType> {
-    let rt = store.registry.by_plural(&p.group, &p.version, &p.plural)?.clone();
-    let scope_ok = match (rt.namespaced, &p.namespace, &p.name) {
-        (false, Some(_), _) => false,
-        (true, None, Some(_)) => false,
-        _ => true,
-    };
+    let rt = store
+        .registry
+        .by_plural(&p.group, &p.version, &p.plural)?
+        .clone();
+    let scope_ok = !matches!(
+        (rt.namespaced, &p.namespace, &p.name),
+        (false, Some(_), _) | (true, None, Some(_))
+    );
     let sub_ok = match p.subresource.as_deref() {
         None => true,
         Some("status") => rt.status_subresource && p.name.is_some(),
@@ -208,10 +236,20 @@ fn key(rt: &ResourceType, p: &ApiPath, name: &str) -> ObjKey {
 }
 
 fn view(ctx: &Ctx, object: &Value) -> Value {
-    if ctx.metadata_only() { partial_metadata(object) } else { object.clone() }
+    if ctx.metadata_only() {
+        partial_metadata(object)
+    } else {
+        object.clone()
+    }
 }
 
-fn get(store: &Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn get(
+    store: &Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     let object = store
         .get(&key(rt, p, name))
         .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
@@ -227,7 +265,10 @@ fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Repl
         .map(|o| view(ctx, o))
         .collect();
     let (api_version, kind) = if ctx.metadata_only() {
-        ("meta.k8s.io/v1".to_string(), "PartialObjectMetadataList".to_string())
+        (
+            "meta.k8s.io/v1".to_string(),
+            "PartialObjectMetadataList".to_string(),
+        )
     } else {
         (rt.api_version(), format!("{}List", rt.kind))
     };
@@ -242,7 +283,13 @@ fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Repl
     ))
 }
 
-fn start_watch(inner: &Arc<Inner>, store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn start_watch(
+    inner: &Arc<Inner>,
+    store: &Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     let (labels, fields) = ctx.selectors()?;
     let resource_version = match ctx.q("resourceVersion").filter(|rv| !rv.is_empty()) {
         None => None,
@@ -252,10 +299,10 @@ fn start_watch(inner: &Arc<Inner>, store: &Store, rt: &ResourceType, p: &ApiPath
         ),
     };
     let timeout = match ctx.q("timeoutSeconds") {
-        None => None,
-        Some(t) => Some(Duration::from_secs(
-            t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
-        )),
+        None | Some("0") => None,
+        Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
+        })?)),
     };
     let spec = WatchSpec {
         group: rt.group.clone(),
@@ -285,29 +332,63 @@ fn create(store: &mut Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Resul
 
 fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
     match body.pointer("/metadata/name").and_then(Value::as_str) {
-        Some(body_name) if !body_name.is_empty() && body_name != name => Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        ))),
+        Some(body_name) if !body_name.is_empty() && body_name != name => {
+            Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )))
+        }
         _ => Ok(()),
     }
 }
 
-fn replace(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn replace(
+    store: &mut Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     let body = ctx.json_body()?;
     check_body_name(&body, name)?;
+    let body_rv = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
+    if !is_builtin(rt) && body_rv.is_none_or(str::is_empty) {
+        // Custom resources do not allow unconditional updates.
+        return Err(ApiError::invalid(format!(
+            "{}.{} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: \
+             must be specified for an update",
+            rt.plural, rt.group
+        )));
+    }
     let key = key(rt, p, name);
     let old = store
         .get(&key)
         .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-    check_precondition(rt, &key, body.pointer("/metadata/resourceVersion").and_then(Value::as_str), old)?;
+    check_precondition(
+        rt,
+        &key,
+        body.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str),
+        old,
+    )?;
     update_with(store, rt, p, &key, body, ctx)
 }
 
 /// A non-apply write of a whole candidate object, recorded as an `Update` by the field manager.
-fn update_with(store: &mut Store, rt: &ResourceType, p: &ApiPath, key: &ObjKey, candidate: Value, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn update_with(
+    store: &mut Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    key: &ObjKey,
+    candidate: Value,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     let writer = ctx.writer(p.subresource.as_deref());
     let (manager, sub) = (writer.manager.clone(), writer.sub().to_string());
-    let updated = store.update(rt, key, candidate, &writer, |m| touch_update(m, &manager, &sub))?;
+    let updated = store.update(rt, key, candidate, &writer, |m| {
+        touch_update(m, &manager, &sub)
+    })?;
     Ok(Reply::Json(200, updated))
 }
 
@@ -316,7 +397,13 @@ fn is_builtin(rt: &ResourceType) -> bool {
     !rt.group.contains('.') || rt.group.ends_with(".k8s.io")
 }
 
-fn patch(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn patch(
+    store: &mut Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     let content_type = ctx.content_type.as_deref().unwrap_or_default();
     let media = content_type.split(';').next().unwrap_or_default().trim();
     if media == "application/apply-patch+yaml" {
@@ -331,33 +418,62 @@ fn patch(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ct
     let mut candidate = old.clone();
     match media {
         "application/merge-patch+json" => merge_patch(&mut candidate, &body),
-        "application/strategic-merge-patch+json" if is_builtin(rt) => structural_merge(&mut candidate, &body),
+        "application/strategic-merge-patch+json" if is_builtin(rt) => {
+            structural_merge(&mut candidate, &body)
+        }
         "application/json-patch+json" => apply_json_patch(&mut candidate, &body)?,
         _ => {
-            return Err(ApiError::new(415, format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})")));
+            return Err(ApiError::new(
+                415,
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"
+                ),
+            ));
         }
     }
-    let rv = candidate.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+    let rv = candidate
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
     check_precondition(rt, &key, rv, &old)?;
     update_with(store, rt, p, &key, candidate, ctx)
 }
 
-fn server_side_apply(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn server_side_apply(
+    store: &mut Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     if ctx.q("fieldManager").is_none_or(str::is_empty) {
-        return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requires fieldManager parameter"));
+        return Err(ApiError::bad_request(
+            "PATCH, application/apply-patch+yaml requires fieldManager parameter",
+        ));
     }
     let applied = serde_json::from_slice::<Value>(&ctx.body).or_else(|_| {
         let text = String::from_utf8_lossy(&ctx.body);
-        serde_saphyr::from_str::<Value>(&text).map_err(|e| ApiError::bad_request(format!("invalid apply body: {e}")))
+        serde_saphyr::from_str::<Value>(&text)
+            .map_err(|e| ApiError::bad_request(format!("invalid apply body: {e}")))
     })?;
     let writer = ctx.writer(p.subresource.as_deref());
-    let (code, object) = store.apply(rt, p.namespace.as_deref(), name, applied, &writer, ctx.flag("force"))?;
+    let (code, object) = store.apply(
+        rt,
+        p.namespace.as_deref(),
+        name,
+        applied,
+        &writer,
+        ctx.flag("force"),
+    )?;
     Ok(Reply::Json(code, object))
 }
 
 fn delete_opts(ctx: &Ctx) -> DeleteOpts {
     let body = ctx.body_value().unwrap_or(Value::Null);
-    let text = |ptr: &str| body.pointer(ptr).and_then(Value::as_str).map(str::to_string);
+    let text = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let body_dry_run = body
         .get("dryRun")
         .and_then(Value::as_array)
@@ -372,23 +488,62 @@ fn delete_opts(ctx: &Ctx) -> DeleteOpts {
     }
 }
 
-fn delete(store: &mut Store, rt: &ResourceType, p: &ApiPath, name: &str, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn delete(
+    store: &mut Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     if p.subresource.is_some() {
         return Err(ApiError::new(405, "DELETE is not allowed on subresources"));
     }
-    let deleted = store.delete(rt, &key(rt, p, name), &delete_opts(ctx))?;
+    let key = key(rt, p, name);
+    let deleted = store.delete(rt, &key, &delete_opts(ctx))?;
+    let removed = store.get(&key).is_none();
+    // Like the real API server: built-in resources answer an immediate deletion with a
+    // `Status`; custom resources (and namespaces) return the deleted object.
+    if removed && is_builtin(rt) && rt.plural != "namespaces" {
+        return Ok(Reply::Json(200, deleted_status(rt, name, &deleted)));
+    }
     Ok(Reply::Json(200, deleted))
 }
 
-fn delete_collection(store: &mut Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn deleted_status(rt: &ResourceType, name: &str, deleted: &Value) -> Value {
+    let uid = deleted
+        .pointer("/metadata/uid")
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": { "name": name, "group": rt.group, "kind": rt.plural, "uid": uid },
+    })
+}
+
+fn delete_collection(
+    store: &mut Store,
+    rt: &ResourceType,
+    p: &ApiPath,
+    ctx: &Ctx,
+) -> Result<Reply, ApiError> {
     let (labels, fields) = ctx.selectors()?;
     let names: Vec<(Option<String>, String)> = store
         .list(&rt.group, &rt.plural, p.namespace.as_deref())
         .into_iter()
         .filter(|o| labels.matches(o) && fields.matches(o))
         .map(|o| {
-            let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
-            let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let ns = o
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let name = o
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             (ns, name)
         })
         .collect();
@@ -413,8 +568,12 @@ fn discovery(store: &Store, path: &str) -> Option<Value> {
     let types = store.registry.all();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["version"] => Some(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-testkit", "platform": "linux/amd64"})),
-        ["api"] => Some(json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": []})),
+        ["version"] => Some(
+            json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-testkit", "platform": "linux/amd64"}),
+        ),
+        ["api"] => Some(
+            json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+        ),
         ["apis"] => Some(api_group_list(types)),
         ["api", version] => Some(resource_list(types, "", version)),
         ["apis", group, version] => Some(resource_list(types, group, version)),
@@ -445,14 +604,30 @@ fn api_group_list(types: &[ResourceType]) -> Value {
 }
 
 fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Value {
-    let verbs = json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
+    let verbs = json!([
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch"
+    ]);
     let mut resources = Vec::new();
-    for t in types.iter().filter(|t| t.group == group && t.version == version) {
+    for t in types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+    {
         resources.push(json!({"name": t.plural, "singularName": t.kind.to_lowercase(), "namespaced": t.namespaced, "kind": t.kind, "verbs": verbs}));
         if t.status_subresource {
             resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
         }
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
 }

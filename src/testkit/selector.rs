@@ -47,7 +47,11 @@ fn split_top_level(s: &str) -> Vec<&str> {
         }
     }
     parts.push(&s[start..]);
-    parts.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn parse_set(s: &str, selector: &str) -> Result<Vec<String>, ApiError> {
@@ -55,12 +59,24 @@ fn parse_set(s: &str, selector: &str) -> Result<Vec<String>, ApiError> {
         .trim()
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: invalid label selector {selector:?}")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: invalid label selector {selector:?}"
+            ))
+        })?;
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 fn parse_label_req(req: &str, selector: &str) -> Result<LabelReq, ApiError> {
-    let bad = || ApiError::bad_request(format!("unable to parse requirement: invalid label selector {selector:?}"));
+    let bad = || {
+        ApiError::bad_request(format!(
+            "unable to parse requirement: invalid label selector {selector:?}"
+        ))
+    };
     if let Some(key) = req.strip_prefix('!') {
         return Ok(LabelReq::NotExists(key.trim().to_string()));
     }
@@ -99,7 +115,9 @@ impl LabelSelector {
 
     /// Whether the object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, object: &Value) -> bool {
-        let labels = object.pointer("/metadata/labels").and_then(Value::as_object);
+        let labels = object
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object);
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
         self.0.iter().all(|req| match req {
             LabelReq::Eq(k, v) => get(k) == Some(v.as_str()),
@@ -123,7 +141,9 @@ impl FieldSelector {
                 } else if let Some((k, v)) = req.split_once("==").or_else(|| req.split_once('=')) {
                     (k, v, false)
                 } else {
-                    return Err(ApiError::bad_request(format!("invalid field selector: {selector:?}")));
+                    return Err(ApiError::bad_request(format!(
+                        "invalid field selector: {selector:?}"
+                    )));
                 };
                 Ok(FieldReq {
                     path: path.trim().split('.').map(str::to_string).collect(),

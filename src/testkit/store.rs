@@ -28,7 +28,11 @@ impl ObjKey {
         Self {
             group: rt.group.clone(),
             plural: rt.plural.clone(),
-            namespace: if rt.namespaced { namespace.unwrap_or_default().to_string() } else { String::new() },
+            namespace: if rt.namespaced {
+                namespace.unwrap_or_default().to_string()
+            } else {
+                String::new()
+            },
             name: name.to_string(),
         }
     }
@@ -55,7 +59,10 @@ impl ManagerEntry {
 /// Record (or refresh) an `Update` entry for `manager`.
 pub(crate) fn touch_update(managers: &mut Vec<ManagerEntry>, manager: &str, subresource: &str) {
     let time = now();
-    match managers.iter_mut().find(|e| e.is(manager, "Update", subresource)) {
+    match managers
+        .iter_mut()
+        .find(|e| e.is(manager, "Update", subresource))
+    {
         Some(entry) => entry.time = time,
         None => managers.push(ManagerEntry {
             manager: manager.to_string(),
@@ -68,9 +75,17 @@ pub(crate) fn touch_update(managers: &mut Vec<ManagerEntry>, manager: &str, subr
 }
 
 /// Record the field set of an `Apply` by `manager`.
-pub(crate) fn set_apply(managers: &mut Vec<ManagerEntry>, manager: &str, subresource: &str, fields: BTreeSet<FieldPath>) {
+pub(crate) fn set_apply(
+    managers: &mut Vec<ManagerEntry>,
+    manager: &str,
+    subresource: &str,
+    fields: BTreeSet<FieldPath>,
+) {
     let time = now();
-    match managers.iter_mut().find(|e| e.is(manager, "Apply", subresource)) {
+    match managers
+        .iter_mut()
+        .find(|e| e.is(manager, "Apply", subresource))
+    {
         Some(entry) => {
             entry.time = time;
             entry.fields = fields;
@@ -161,7 +176,8 @@ pub(crate) struct Store {
 /// The current time in the API server's RFC 3339 format.
 pub(crate) fn now() -> String {
     let ts = k8s_openapi::jiff::Timestamp::now();
-    k8s_openapi::jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%SZ", ts).unwrap_or_else(|_| ts.to_string())
+    k8s_openapi::jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%SZ", ts)
+        .unwrap_or_else(|_| ts.to_string())
 }
 
 fn meta(value: &Value) -> Option<&Map<String, Value>> {
@@ -184,7 +200,9 @@ pub(crate) fn meta_mut(value: &mut Value) -> &mut Map<String, Value> {
 }
 
 fn meta_str<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
-    meta(value).and_then(|m| m.get(field)).and_then(Value::as_str)
+    meta(value)
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
 }
 
 /// The object's `metadata.finalizers` (empty when absent).
@@ -192,7 +210,12 @@ pub(crate) fn finalizers(value: &Value) -> Vec<String> {
     meta(value)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|f| f.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -232,19 +255,41 @@ fn fold_string_data(rt: &ResourceType, value: &mut Value) {
     if !(rt.group.is_empty() && rt.plural == "secrets") {
         return;
     }
-    let Some(Value::Object(string_data)) = value.as_object_mut().and_then(|m| m.remove("stringData")) else {
+    let Some(Value::Object(string_data)) =
+        value.as_object_mut().and_then(|m| m.remove("stringData"))
+    else {
         return;
     };
-    let Some(map) = value.as_object_mut() else { return };
-    let data = map.entry("data").or_insert_with(|| Value::Object(Map::new()));
+    let Some(map) = value.as_object_mut() else {
+        return;
+    };
+    let data = map
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
     if !data.is_object() {
         *data = Value::Object(Map::new());
     }
     if let Value::Object(data) = data {
         for (k, v) in string_data {
-            let raw = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-            data.insert(k, Value::String(base64::engine::general_purpose::STANDARD.encode(raw)));
+            let raw = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            data.insert(
+                k,
+                Value::String(base64::engine::general_purpose::STANDARD.encode(raw)),
+            );
         }
+    }
+}
+
+/// Secrets: `type` defaults to `Opaque`, like the real API server.
+fn default_secret_type(rt: &ResourceType, value: &mut Value) {
+    if rt.group.is_empty()
+        && rt.plural == "secrets"
+        && let Some(map) = value.as_object_mut()
+    {
+        map.entry("type").or_insert_with(|| json!("Opaque"));
     }
 }
 
@@ -301,7 +346,9 @@ impl Store {
     }
 
     fn log_event(&mut self, key: &ObjKey, kind: EventType, object: Value, prev: Option<Value>) {
-        let rv = meta_str(&object, "resourceVersion").and_then(|r| r.parse().ok()).unwrap_or(self.rv);
+        let rv = meta_str(&object, "resourceVersion")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(self.rv);
         self.log.push_back(LogEvent {
             rv,
             group: key.group.clone(),
@@ -359,7 +406,11 @@ impl Store {
         meta_mut(&mut stored.value).insert("resourceVersion".into(), json!(rv.to_string()));
         self.render_managers(&key, &mut stored);
         let value = stored.value.clone();
-        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+        let kind = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
         self.objects.insert(key.clone(), stored);
         self.log_event(&key, kind, value.clone(), prev);
         value
@@ -385,7 +436,10 @@ impl Store {
         meta.insert("uid".into(), json!(uid));
         meta.insert("creationTimestamp".into(), json!(now()));
         meta.insert("generation".into(), json!(1));
-        let mut stored = Stored { value: body, managers };
+        let mut stored = Stored {
+            value: body,
+            managers,
+        };
         if dry_run {
             self.render_managers(&key, &mut stored);
             return Ok(stored.value);
@@ -394,7 +448,12 @@ impl Store {
     }
 
     /// Fill type fields, namespace and name of a new object; strip server-owned metadata.
-    fn prepare_new(&self, rt: &ResourceType, namespace: Option<&str>, body: &mut Value) -> Result<String, ApiError> {
+    fn prepare_new(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        body: &mut Value,
+    ) -> Result<String, ApiError> {
         if let Some(map) = body.as_object_mut() {
             map.insert("apiVersion".into(), json!(rt.api_version()));
             map.insert("kind".into(), json!(rt.kind));
@@ -403,11 +462,23 @@ impl Store {
             }
         }
         fold_string_data(rt, body);
+        default_secret_type(rt, body);
         let meta = meta_mut(body);
-        for field in ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "managedFields",
+            "selfLink",
+        ] {
             meta.remove(field);
         }
-        match (rt.namespaced, namespace, meta.get("namespace").and_then(Value::as_str)) {
+        match (
+            rt.namespaced,
+            namespace,
+            meta.get("namespace").and_then(Value::as_str),
+        ) {
             (true, Some(path_ns), Some(body_ns)) if !body_ns.is_empty() && body_ns != path_ns => {
                 return Err(ApiError::bad_request(
                     "the namespace of the provided object does not match the namespace sent on the request",
@@ -416,16 +487,28 @@ impl Store {
             (true, Some(path_ns), _) => {
                 meta.insert("namespace".into(), json!(path_ns));
             }
-            (true, None, _) => return Err(ApiError::bad_request("a namespace is required for namespaced resources")),
+            (true, None, _) => {
+                return Err(ApiError::bad_request(
+                    "a namespace is required for namespaced resources",
+                ));
+            }
             (false, _, _) => {
                 meta.remove("namespace");
             }
         }
-        let name = meta.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if !name.is_empty() {
             return Ok(name);
         }
-        let prefix = meta.get("generateName").and_then(Value::as_str).unwrap_or_default().to_string();
+        let prefix = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if prefix.is_empty() {
             return Err(ApiError::invalid(format!(
                 "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
@@ -442,9 +525,14 @@ impl Store {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         let mut rng = rand::thread_rng();
         loop {
-            let suffix: String = (0..5).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+            let suffix: String = (0..5)
+                .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+                .collect();
             let name = format!("{prefix}{suffix}");
-            if !self.objects.contains_key(&ObjKey::new(rt, namespace, &name)) {
+            if !self
+                .objects
+                .contains_key(&ObjKey::new(rt, namespace, &name))
+            {
                 return name;
             }
         }
@@ -480,15 +568,35 @@ impl Store {
             return Ok(new);
         }
         if is_deleting(&new) && finalizers(&new).is_empty() {
-            self.objects.insert(key.clone(), Stored { value: new, managers });
+            self.objects.insert(
+                key.clone(),
+                Stored {
+                    value: new,
+                    managers,
+                },
+            );
             return Ok(self.remove_cascading(key.clone(), false));
         }
-        Ok(self.commit(key.clone(), Stored { value: new, managers }, Some(old.value)))
+        Ok(self.commit(
+            key.clone(),
+            Stored {
+                value: new,
+                managers,
+            },
+            Some(old.value),
+        ))
     }
 
     /// A no-op write: keep the object (and resourceVersion), only refresh manager bookkeeping.
-    fn refresh_managers(&mut self, key: &ObjKey, managers: Vec<ManagerEntry>, dry_run: bool) -> Value {
-        let Some(mut stored) = self.objects.get(key).cloned() else { return Value::Null };
+    fn refresh_managers(
+        &mut self,
+        key: &ObjKey,
+        managers: Vec<ManagerEntry>,
+        dry_run: bool,
+    ) -> Value {
+        let Some(mut stored) = self.objects.get(key).cloned() else {
+            return Value::Null;
+        };
         stored.managers = managers;
         self.render_managers(key, &mut stored);
         let value = stored.value.clone();
@@ -499,13 +607,21 @@ impl Store {
     }
 
     /// DELETE: set deletionTimestamp when finalizers are pending, otherwise remove (and GC).
-    pub fn delete(&mut self, rt: &ResourceType, key: &ObjKey, opts: &DeleteOpts) -> Result<Value, ApiError> {
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        key: &ObjKey,
+        opts: &DeleteOpts,
+    ) -> Result<Value, ApiError> {
         let old = self
             .objects
             .get(key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))?;
-        let uid_mismatch = opts.precondition_uid.as_deref().is_some_and(|u| Some(u) != meta_str(&old.value, "uid"));
+        let uid_mismatch = opts
+            .precondition_uid
+            .as_deref()
+            .is_some_and(|u| Some(u) != meta_str(&old.value, "uid"));
         let rv_mismatch = opts
             .precondition_rv
             .as_deref()
@@ -521,7 +637,14 @@ impl Store {
             meta_mut(&mut value).insert("deletionTimestamp".into(), json!(now()));
             meta_mut(&mut value).insert("deletionGracePeriodSeconds".into(), json!(0));
             bump_generation(&mut value);
-            return Ok(self.commit(key.clone(), Stored { value, managers: old.managers }, Some(old.value)));
+            return Ok(self.commit(
+                key.clone(),
+                Stored {
+                    value,
+                    managers: old.managers,
+                },
+                Some(old.value),
+            ));
         }
         if opts.dry_run {
             return Ok(old.value);
@@ -535,7 +658,9 @@ impl Store {
         let mut queue = VecDeque::from([key]);
         let mut first = None;
         while let Some(key) = queue.pop_front() {
-            let Some(stored) = self.objects.remove(&key) else { continue };
+            let Some(stored) = self.objects.remove(&key) else {
+                continue;
+            };
             let mut value = stored.value;
             let rv = self.next_rv();
             meta_mut(&mut value).insert("resourceVersion".into(), json!(rv.to_string()));
@@ -563,7 +688,10 @@ impl Store {
                 meta(&s.value)
                     .and_then(|m| m.get("ownerReferences"))
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)))
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+                    })
             })
             .map(|(k, _)| k.clone())
             .collect()
@@ -579,18 +707,34 @@ impl Store {
             let mut value = stored.value.clone();
             meta_mut(&mut value).insert("deletionTimestamp".into(), json!(now()));
             bump_generation(&mut value);
-            self.commit(key.clone(), Stored { value, managers: stored.managers }, Some(stored.value));
+            self.commit(
+                key.clone(),
+                Stored {
+                    value,
+                    managers: stored.managers,
+                },
+                Some(stored.value),
+            );
         }
         None
     }
 
     fn drop_owner_ref(&mut self, key: &ObjKey, uid: &str) {
-        let Some(stored) = self.objects.get(key).cloned() else { return };
+        let Some(stored) = self.objects.get(key).cloned() else {
+            return;
+        };
         let mut value = stored.value.clone();
         if let Some(Value::Array(refs)) = meta_mut(&mut value).get_mut("ownerReferences") {
             refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
         }
-        self.commit(key.clone(), Stored { value, managers: stored.managers }, Some(stored.value));
+        self.commit(
+            key.clone(),
+            Stored {
+                value,
+                managers: stored.managers,
+            },
+            Some(stored.value),
+        );
     }
 
     /// Seed an object directly (test helper): upsert, filling server-owned metadata.
@@ -606,7 +750,8 @@ impl Store {
         };
         let meta = meta_mut(&mut value);
         meta.entry("uid").or_insert_with(|| json!(uid));
-        meta.entry("creationTimestamp").or_insert_with(|| json!(now()));
+        meta.entry("creationTimestamp")
+            .or_insert_with(|| json!(now()));
         meta.entry("generation").or_insert_with(|| json!(1));
         if !rt.namespaced {
             meta.remove("namespace");
@@ -619,7 +764,9 @@ impl Store {
 /// Reject bodies whose `kind`/`apiVersion` name a different resource.
 fn check_type(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
     if !kind.is_empty() && kind != rt.kind {
@@ -649,7 +796,12 @@ fn normalize(rt: &ResourceType, old: &Value, candidate: Value, subresource: Opti
         new
     };
     if let Some(map) = new.as_object_mut() {
-        map.insert("apiVersion".into(), old.get("apiVersion").cloned().unwrap_or_else(|| json!(rt.api_version())));
+        map.insert(
+            "apiVersion".into(),
+            old.get("apiVersion")
+                .cloned()
+                .unwrap_or_else(|| json!(rt.api_version())),
+        );
         map.insert("kind".into(), json!(rt.kind));
     }
     let old_meta = meta(old).cloned().unwrap_or_default();
@@ -672,7 +824,12 @@ fn normalize(rt: &ResourceType, old: &Value, candidate: Value, subresource: Opti
 }
 
 /// Objects being deleted cannot gain finalizers.
-fn check_new_finalizers(rt: &ResourceType, key: &ObjKey, old: &Value, new: &Value) -> Result<(), ApiError> {
+fn check_new_finalizers(
+    rt: &ResourceType,
+    key: &ObjKey,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
     if !is_deleting(old) {
         return Ok(());
     }
@@ -687,7 +844,12 @@ fn check_new_finalizers(rt: &ResourceType, key: &ObjKey, old: &Value, new: &Valu
 }
 
 /// Optimistic concurrency: a non-empty `resourceVersion` in the write must match the stored one.
-pub(crate) fn check_precondition(rt: &ResourceType, key: &ObjKey, candidate_rv: Option<&str>, old: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_precondition(
+    rt: &ResourceType,
+    key: &ObjKey,
+    candidate_rv: Option<&str>,
+    old: &Value,
+) -> Result<(), ApiError> {
     match candidate_rv {
         Some(rv) if !rv.is_empty() && Some(rv) != meta_str(old, "resourceVersion") => {
             Err(ApiError::conflict(&rt.group, &rt.plural, &key.name))

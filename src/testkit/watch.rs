@@ -41,7 +41,10 @@ impl WatchSpec {
     fn concerns(&self, event: &LogEvent) -> bool {
         event.group == self.group
             && event.plural == self.plural
-            && self.namespace.as_ref().is_none_or(|ns| &event.namespace == ns)
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &event.namespace == ns)
     }
 
     /// The event as this watcher sees it, taking selector transitions into account.
@@ -52,18 +55,24 @@ impl WatchSpec {
         let now = self.matches(&event.object);
         let kind = match event.kind {
             EventType::Added | EventType::Deleted => now.then_some(event.kind)?,
-            EventType::Modified => match (event.prev.as_ref().is_some_and(|p| self.matches(p)), now) {
-                (true, true) => EventType::Modified,
-                (false, true) => EventType::Added,
-                (true, false) => EventType::Deleted,
-                (false, false) => return None,
-            },
+            EventType::Modified => {
+                match (event.prev.as_ref().is_some_and(|p| self.matches(p)), now) {
+                    (true, true) => EventType::Modified,
+                    (false, true) => EventType::Added,
+                    (true, false) => EventType::Deleted,
+                    (false, false) => return None,
+                }
+            }
         };
         Some((kind.as_str(), &event.object))
     }
 
     fn line(&self, event_type: &str, object: &Value) -> Bytes {
-        let object = if self.metadata_only { partial_metadata(object) } else { object.clone() };
+        let object = if self.metadata_only {
+            partial_metadata(object)
+        } else {
+            object.clone()
+        };
         encode(&json!({ "type": event_type, "object": object }))
     }
 
@@ -72,7 +81,8 @@ impl WatchSpec {
         if initial_events_end {
             metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
         }
-        let object = json!({ "apiVersion": self.api_version, "kind": self.kind, "metadata": metadata });
+        let object =
+            json!({ "apiVersion": self.api_version, "kind": self.kind, "metadata": metadata });
         encode(&json!({ "type": "BOOKMARK", "object": object }))
     }
 }
@@ -93,7 +103,11 @@ fn encode(value: &Value) -> Bytes {
 }
 
 fn expired_line(requested: u64, oldest: u64) -> Bytes {
-    let status = ApiError::new(410, format!("too old resource version: {requested} ({oldest})")).to_status();
+    let status = ApiError::new(
+        410,
+        format!("too old resource version: {requested} ({oldest})"),
+    )
+    .to_status();
     encode(&json!({ "type": "ERROR", "object": status }))
 }
 
@@ -113,7 +127,10 @@ struct WatchStream {
 pub(crate) fn start(inner: Arc<Inner>, store: &Store, spec: WatchSpec) -> axum::body::Body {
     let changes = inner.changes.subscribe();
     let mut pending = VecDeque::new();
-    let cursor = match spec.resource_version.filter(|rv| *rv > 0 && !spec.send_initial_events) {
+    let cursor = match spec
+        .resource_version
+        .filter(|rv| *rv > 0 && !spec.send_initial_events)
+    {
         Some(rv) => rv,
         None => {
             for object in store.list(&spec.group, &spec.plural, spec.namespace.as_deref()) {
@@ -128,7 +145,15 @@ pub(crate) fn start(inner: Arc<Inner>, store: &Store, spec: WatchSpec) -> axum::
         }
     };
     let deadline = spec.timeout.map(|t| Instant::now() + t);
-    let state = WatchStream { inner, changes, spec, cursor, pending, deadline, finished: false };
+    let state = WatchStream {
+        inner,
+        changes,
+        spec,
+        cursor,
+        pending,
+        deadline,
+        finished: false,
+    };
     axum::body::Body::from_stream(futures::stream::unfold(state, next_chunk))
 }
 

@@ -16,14 +16,24 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     assert_eq!(action, Action::requeue(h.ctx.config.resync_interval));
 
     let (status, reason, message) = h.ready("orders").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "Synced"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "Synced"),
+        "{message}"
+    );
     let obj = h.get("orders").await;
     let st = obj.status.clone().expect("status");
     let client_id = st.client_id.clone().expect("client id in status");
     assert_eq!(st.observed_generation, obj.metadata.generation);
     assert_eq!(st.secret_name.as_deref(), Some("orders-auth0"));
     assert!(st.pending_creation.is_none(), "creation marker cleared");
-    assert!(obj.metadata.finalizers.clone().unwrap_or_default().contains(&"auth.nexus.dev/cleanup".to_owned()));
+    assert!(
+        obj.metadata
+            .finalizers
+            .clone()
+            .unwrap_or_default()
+            .contains(&"auth.nexus.dev/cleanup".to_owned())
+    );
 
     // Exactly one Auth0 client, Auth0-shaped and tagged with this object's identity.
     let clients = h.sim.clients();
@@ -31,20 +41,44 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     let client = &clients[0];
     assert_eq!(client["client_id"], json!(client_id));
     assert_eq!(client["name"], json!("Orders"));
-    assert_eq!(client["callbacks"], json!(["https://app.example.com/callback"]));
+    assert_eq!(
+        client["callbacks"],
+        json!(["https://app.example.com/callback"])
+    );
     assert_eq!(client["client_metadata"]["manuallyCreated"], json!("false"));
-    assert_eq!(client["client_metadata"]["nexus_cluster"], json!("test-cluster"));
-    assert_eq!(client["client_metadata"]["nexus_owner_uid"], json!(obj.metadata.uid.clone().expect("uid")));
+    assert_eq!(
+        client["client_metadata"]["nexus_cluster"],
+        json!("test-cluster")
+    );
+    assert_eq!(
+        client["client_metadata"]["nexus_owner_uid"],
+        json!(obj.metadata.uid.clone().expect("uid"))
+    );
 
     // The Secret: four keys, owner reference, managed-by label, content hash.
     let secret = h.secret("orders-auth0").expect("secret exists");
     assert_eq!(unb64(&secret["data"]["AUTH0_CLIENT_ID"]), client_id);
-    assert_eq!(unb64(&secret["data"]["AUTH0_CLIENT_SECRET"]), client["client_secret"].as_str().expect("secret"));
+    assert_eq!(
+        unb64(&secret["data"]["AUTH0_CLIENT_SECRET"]),
+        client["client_secret"].as_str().expect("secret")
+    );
     assert_eq!(unb64(&secret["data"]["AUTH0_DOMAIN"]), h.sim.domain());
-    assert_eq!(unb64(&secret["data"]["AUTH0_ISSUER_BASE_URL"]), format!("https://{}/", h.sim.domain()));
-    assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], json!(obj.metadata.uid.clone().expect("uid")));
-    assert_eq!(secret["metadata"]["ownerReferences"][0]["controller"], json!(true));
-    assert_eq!(secret["metadata"]["labels"]["app.kubernetes.io/managed-by"], json!("nexus-operator"));
+    assert_eq!(
+        unb64(&secret["data"]["AUTH0_ISSUER_BASE_URL"]),
+        format!("https://{}/", h.sim.domain())
+    );
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["uid"],
+        json!(obj.metadata.uid.clone().expect("uid"))
+    );
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["controller"],
+        json!(true)
+    );
+    assert_eq!(
+        secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        json!("nexus-operator")
+    );
     assert!(secret["metadata"]["annotations"]["auth.nexus.dev/content-hash"].is_string());
 
     // The calls at the HTTP boundary: finalizer by JSON patch, status and Secret by SSA with the
@@ -54,32 +88,70 @@ async fn create_writes_client_secret_and_status_with_ssa() {
         .iter()
         .find(|r| r.method == "PATCH" && r.path == Harness::authclient_path("orders"))
         .expect("finalizer patch");
-    assert_eq!(finalizer.content_type.as_deref(), Some("application/json-patch+json"));
-    assert!(finalizer.body.as_ref().expect("body").to_string().contains("auth.nexus.dev/cleanup"));
+    assert_eq!(
+        finalizer.content_type.as_deref(),
+        Some("application/json-patch+json")
+    );
+    assert!(
+        finalizer
+            .body
+            .as_ref()
+            .expect("body")
+            .to_string()
+            .contains("auth.nexus.dev/cleanup")
+    );
     let status_writes: Vec<_> = requests
         .iter()
-        .filter(|r| r.method == "PATCH" && r.path == format!("{}/status", Harness::authclient_path("orders")))
+        .filter(|r| {
+            r.method == "PATCH"
+                && r.path == format!("{}/status", Harness::authclient_path("orders"))
+        })
         .collect();
     assert!(status_writes.len() >= 3, "marker, client id, final status");
     for write in &status_writes {
-        assert_eq!(write.content_type.as_deref(), Some("application/apply-patch+yaml"));
-        assert_eq!(write.query.get("fieldManager").map(String::as_str), Some("nexus-operator"));
+        assert_eq!(
+            write.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
+        assert_eq!(
+            write.query.get("fieldManager").map(String::as_str),
+            Some("nexus-operator")
+        );
         assert_eq!(write.query.get("force").map(String::as_str), Some("true"));
     }
     let first = status_writes[0].body.as_ref().expect("body");
-    assert!(first["status"]["pendingCreation"]["tag"].is_string(), "marker first: {first}");
+    assert!(
+        first["status"]["pendingCreation"]["tag"].is_string(),
+        "marker first: {first}"
+    );
     assert!(first["status"].get("clientId").is_none());
     let second = status_writes[1].body.as_ref().expect("body");
-    assert_eq!(second["status"]["clientId"], json!(client_id), "client id recorded right after the POST");
+    assert_eq!(
+        second["status"]["clientId"],
+        json!(client_id),
+        "client id recorded right after the POST"
+    );
     let secret_write = requests
         .iter()
-        .find(|r| r.method == "PATCH" && r.path == format!("/api/v1/namespaces/{NS}/secrets/orders-auth0"))
+        .find(|r| {
+            r.method == "PATCH" && r.path == format!("/api/v1/namespaces/{NS}/secrets/orders-auth0")
+        })
         .expect("secret apply");
-    assert_eq!(secret_write.content_type.as_deref(), Some("application/apply-patch+yaml"));
-    assert_eq!(secret_write.query.get("fieldManager").map(String::as_str), Some("nexus-operator"));
+    assert_eq!(
+        secret_write.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(
+        secret_write.query.get("fieldManager").map(String::as_str),
+        Some("nexus-operator")
+    );
 
     // Events on the transitions.
-    let reasons: Vec<String> = h.events().into_iter().map(|(_, reason, _)| reason).collect();
+    let reasons: Vec<String> = h
+        .events()
+        .into_iter()
+        .map(|(_, reason, _)| reason)
+        .collect();
     assert!(reasons.contains(&"Created".to_owned()), "{reasons:?}");
     assert!(reasons.contains(&"Synced".to_owned()), "{reasons:?}");
 }
@@ -97,20 +169,40 @@ async fn second_pass_makes_no_auth0_call_and_no_write() {
     h.reconcile("orders").await.expect("no-op pass");
 
     assert_eq!(h.sim.counters().writes(), 0, "zero Auth0 writes");
-    assert_eq!(h.sim.counters().total(), 0, "not even a read: the client is Ready and unchanged");
+    assert_eq!(
+        h.sim.counters().total(),
+        0,
+        "not even a read: the client is Ready and unchanged"
+    );
     let writes: Vec<_> = h
         .kube
         .requests()
         .into_iter()
         .filter(|r| r.method != "GET" && !r.path.contains("/status") && !r.path.contains("events"))
         .collect();
-    assert!(writes.is_empty(), "no Kubernetes writes except status: {writes:?}");
+    assert!(
+        writes.is_empty(),
+        "no Kubernetes writes except status: {writes:?}"
+    );
     let after = h.get("orders").await;
     let ready = |o: &nexus_operator::crd::AuthClient| {
-        o.status.clone().expect("status").conditions.into_iter().find(|c| c.type_ == "Ready").expect("ready")
+        o.status
+            .clone()
+            .expect("status")
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("ready")
     };
-    assert_eq!(ready(&before).last_transition_time, ready(&after).last_transition_time);
-    assert_eq!(h.events().len(), events_before, "no event without a transition");
+    assert_eq!(
+        ready(&before).last_transition_time,
+        ready(&after).last_transition_time
+    );
+    assert_eq!(
+        h.events().len(),
+        events_before,
+        "no event without a transition"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +210,13 @@ async fn spec_change_patches_only_the_changed_fields() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
-    let id = h.get("orders").await.status.expect("status").client_id.expect("id");
+    let id = h
+        .get("orders")
+        .await
+        .status
+        .expect("status")
+        .client_id
+        .expect("id");
     let mut changed = spec("Orders");
     changed["client"]["callbacks"] = json!(["https://app.example.com/new"]);
     changed["client"]["client_metadata"] = json!({"manuallyCreated": false});
@@ -132,22 +230,44 @@ async fn spec_change_patches_only_the_changed_fields() {
     assert_eq!(counters.get("POST /api/v2/clients"), 0);
     let client = h.sim.client(&id).expect("client");
     assert_eq!(client["callbacks"], json!(["https://app.example.com/new"]));
-    assert!(client["client_metadata"].get("owners").is_none(), "removed metadata key deleted with null");
-    assert_eq!(client["client_metadata"]["nexus_cluster"], json!("test-cluster"), "tag kept");
+    assert!(
+        client["client_metadata"].get("owners").is_none(),
+        "removed metadata key deleted with null"
+    );
+    assert_eq!(
+        client["client_metadata"]["nexus_cluster"],
+        json!("test-cluster"),
+        "tag kept"
+    );
     assert_eq!(h.ready("orders").await.1, "Synced");
 }
 
 #[tokio::test]
 async fn auth0_400_becomes_auth0_rejected_and_waits_for_a_change() {
     let h = Harness::new().await;
-    h.sim.fail_next(FailNext::new("POST", "/api/v2/clients", 1, FailAction::Status(400)));
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::Status(400),
+    ));
     h.apply("orders", spec("Orders"));
     let action = h.converge("orders").await;
     assert_eq!(action, Action::await_change());
     let (status, reason, message) = h.ready("orders").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "Auth0Rejected"));
-    assert!(message.contains("400"), "Auth0's answer is in the message: {message}");
-    let warnings: Vec<_> = h.events().into_iter().filter(|(t, r, _)| t == "Warning" && r == "Auth0Rejected").collect();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "Auth0Rejected")
+    );
+    assert!(
+        message.contains("400"),
+        "Auth0's answer is in the message: {message}"
+    );
+    let warnings: Vec<_> = h
+        .events()
+        .into_iter()
+        .filter(|(t, r, _)| t == "Warning" && r == "Auth0Rejected")
+        .collect();
     assert_eq!(warnings.len(), 1);
 }
 
@@ -158,11 +278,19 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
         ..Options::default()
     })
     .await;
-    h.sim.set_rate_limit(RateLimit { burst: 5, per_second: 5 });
+    h.sim.set_rate_limit(RateLimit {
+        burst: 5,
+        per_second: 5,
+    });
     h.apply("orders", spec("Orders"));
     h.reconcile("orders").await.expect("finalizer");
     // The create meets a 429 (as if other callers of the tenant had spent the budget).
-    h.sim.fail_next(FailNext::new("POST", "/api/v2/clients", 1, FailAction::Status(429)));
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::Status(429),
+    ));
     let action = h.reconcile("orders").await.expect("reconcile");
     let (status, reason, _) = h.ready("orders").await;
     assert_eq!((status.as_str(), reason.as_str()), ("False", "RateLimited"));
@@ -170,7 +298,10 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
     let requeue = format!("{action:?}");
     assert!(requeue.contains("requeue_after: Some("), "{requeue}");
     let delay = action_delay(&action).expect("requeue delay");
-    assert!(delay <= Duration::from_secs(2), "waits for the reset, not a long backoff: {delay:?}");
+    assert!(
+        delay <= Duration::from_secs(2),
+        "waits for the reset, not a long backoff: {delay:?}"
+    );
     assert!(delay >= Duration::from_millis(200));
     assert!(h.sim.clients().is_empty());
     // The next pass, at the requeue time the operator chose, creates the client.
@@ -184,7 +315,10 @@ fn action_delay(action: &Action) -> Option<Duration> {
     let text = format!("{action:?}");
     let inner = text.split("Some(").nth(1)?.split(')').next()?;
     if let Some(ms) = inner.strip_suffix("ms") {
-        return ms.parse::<f64>().ok().map(|v| Duration::from_secs_f64(v / 1000.0));
+        return ms
+            .parse::<f64>()
+            .ok()
+            .map(|v| Duration::from_secs_f64(v / 1000.0));
     }
     if let Some(s) = inner.strip_suffix('s') {
         return s.parse::<f64>().ok().map(Duration::from_secs_f64);
@@ -200,10 +334,14 @@ async fn unknown_tenant_and_forbidden_namespace_make_no_auth0_call() {
     h.apply("unknown", unknown);
     assert_eq!(h.converge("unknown").await, Action::await_change());
     let (status, reason, message) = h.ready("unknown").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "TenantNotFound"));
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "TenantNotFound")
+    );
     assert!(message.contains("'nope'"));
 
-    h.kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-x"}}));
+    h.kube
+        .insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-x"}}));
     h.apply_in("team-x", "orders", spec("Orders"), json!({}));
     assert_eq!(
         {
@@ -213,7 +351,13 @@ async fn unknown_tenant_and_forbidden_namespace_make_no_auth0_call() {
         Action::await_change()
     );
     let obj = h.get_in("team-x", "orders").await;
-    let ready = obj.status.expect("status").conditions.into_iter().find(|c| c.type_ == "Ready").expect("ready");
+    let ready = obj
+        .status
+        .expect("status")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("ready");
     assert_eq!(ready.reason, "NamespaceNotAllowed");
     assert!(ready.message.contains("team-x"));
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
@@ -258,13 +402,19 @@ async fn foreign_secret_is_never_overwritten() {
     h.apply("orders", spec("Orders"));
     assert_eq!(h.converge("orders").await, Action::await_change());
     let (status, reason, message) = h.ready("orders").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "SecretConflict"));
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "SecretConflict")
+    );
     assert!(message.contains("orders-auth0"));
     let secret = h.secret("orders-auth0").expect("still there");
     assert_eq!(unb64(&secret["data"]["mine"]), "do not touch");
     assert!(secret["data"].get("AUTH0_CLIENT_SECRET").is_none());
     assert!(
-        !h.kube.requests().iter().any(|r| r.method == "PATCH" && r.path.ends_with("/secrets/orders-auth0")),
+        !h.kube
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path.ends_with("/secrets/orders-auth0")),
         "no write to the foreign Secret"
     );
 }
@@ -274,7 +424,13 @@ async fn delete_policy_removes_the_auth0_client() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
-    let id = h.get("orders").await.status.expect("status").client_id.expect("id");
+    let id = h
+        .get("orders")
+        .await
+        .status
+        .expect("status")
+        .client_id
+        .expect("id");
     assert!(h.sim.client(&id).is_some());
 
     kube::Api::<nexus_operator::crd::AuthClient>::namespaced(h.kube.client(), NS)
@@ -284,8 +440,15 @@ async fn delete_policy_removes_the_auth0_client() {
     h.reconcile("orders").await.expect("cleanup");
 
     assert!(h.sim.client(&id).is_none(), "Auth0 client deleted");
-    assert!(h.kube.get(&Harness::authclient_path("orders")).is_none(), "finalizer released, object gone");
-    assert!(h.events().iter().any(|(_, reason, note)| reason == "Deleted" && note.contains(&id)));
+    assert!(
+        h.kube.get(&Harness::authclient_path("orders")).is_none(),
+        "finalizer released, object gone"
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(_, reason, note)| reason == "Deleted" && note.contains(&id))
+    );
 }
 
 #[tokio::test]
@@ -295,7 +458,13 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     s["deletionPolicy"] = json!("Orphan");
     h.apply("orders", s);
     h.converge("orders").await;
-    let id = h.get("orders").await.status.expect("status").client_id.expect("id");
+    let id = h
+        .get("orders")
+        .await
+        .status
+        .expect("status")
+        .client_id
+        .expect("id");
 
     kube::Api::<nexus_operator::crd::AuthClient>::namespaced(h.kube.client(), NS)
         .delete("orders", &Default::default())
@@ -304,7 +473,10 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     h.reconcile("orders").await.expect("cleanup");
 
     let client = h.sim.client(&id).expect("client kept");
-    assert!(client["client_metadata"].get("nexus_owner_uid").is_none(), "tag released: {client}");
+    assert!(
+        client["client_metadata"].get("nexus_owner_uid").is_none(),
+        "tag released: {client}"
+    );
     assert_eq!(client["client_metadata"]["owners"], json!("alice,bob"));
     assert!(h.kube.get(&Harness::authclient_path("orders")).is_none());
 }
@@ -314,7 +486,13 @@ async fn client_deleted_out_of_band_is_recreated() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
-    let old = h.get("orders").await.status.expect("status").client_id.expect("id");
+    let old = h
+        .get("orders")
+        .await
+        .status
+        .expect("status")
+        .client_id
+        .expect("id");
     assert!(h.sim.remove_client(&old));
 
     // A spec change (or the drift scan) makes the operator look; it finds the client gone.
@@ -327,10 +505,21 @@ async fn client_deleted_out_of_band_is_recreated() {
     let new = status.client_id.expect("new id");
     assert_ne!(new, old);
     assert_eq!(h.sim.clients().len(), 1);
-    assert_eq!(h.sim.client(&new).expect("client")["description"], json!("now with a description"));
+    assert_eq!(
+        h.sim.client(&new).expect("client")["description"],
+        json!("now with a description")
+    );
     let secret = h.secret("orders-auth0").expect("secret");
-    assert_eq!(unb64(&secret["data"]["AUTH0_CLIENT_ID"]), new, "Secret follows the new client");
-    assert!(h.events().iter().any(|(t, r, _)| t == "Warning" && r == "ClientMissing"));
+    assert_eq!(
+        unb64(&secret["data"]["AUTH0_CLIENT_ID"]),
+        new,
+        "Secret follows the new client"
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(t, r, _)| t == "Warning" && r == "ClientMissing")
+    );
 }
 
 #[tokio::test]
@@ -343,7 +532,10 @@ async fn tenant_change_is_refused() {
     moved["tenant"] = json!("other");
     h.update_spec("orders", moved).await;
     h.sim.reset_counters();
-    assert_eq!(h.reconcile("orders").await.expect("reconcile"), Action::await_change());
+    assert_eq!(
+        h.reconcile("orders").await.expect("reconcile"),
+        Action::await_change()
+    );
     let (status, reason, message) = h.ready("orders").await;
     assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
     assert!(message.contains("cannot change"), "{message}");

@@ -80,7 +80,12 @@ impl Harness {
         if let Some(budget) = options.wait_budget {
             registry = registry.with_wait_budget(budget);
         }
-        let ctx = Arc::new(Context::new(kube.client(), registry, options.config, ControllerMetrics::default()));
+        let ctx = Arc::new(Context::new(
+            kube.client(),
+            registry,
+            options.config,
+            ControllerMetrics::default(),
+        ));
         Self { kube, sim, ctx }
     }
 
@@ -103,7 +108,9 @@ impl Harness {
         let api = Api::<AuthClient>::namespaced(self.kube.client(), NS);
         let mut obj = api.get(name).await.expect("AuthClient exists");
         obj.spec = serde_json::from_value(spec).expect("valid spec");
-        api.replace(name, &Default::default(), &obj).await.expect("spec updated");
+        api.replace(name, &Default::default(), &obj)
+            .await
+            .expect("spec updated");
     }
 
     pub async fn get(&self, name: &str) -> AuthClient {
@@ -122,14 +129,20 @@ impl Harness {
         self.reconcile_in(NS, name).await
     }
 
-    pub async fn reconcile_in(&self, namespace: &str, name: &str) -> Result<Action, ReconcileError> {
+    pub async fn reconcile_in(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Action, ReconcileError> {
         let obj = self.get_in(namespace, name).await;
         reconcile::reconcile(Arc::new(obj), self.ctx.clone()).await
     }
 
     /// Reconciles until the finalizer is in place and one full pass ran (two passes).
     pub async fn converge(&self, name: &str) -> Action {
-        self.reconcile(name).await.expect("first pass adds the finalizer");
+        self.reconcile(name)
+            .await
+            .expect("first pass adds the finalizer");
         self.reconcile(name).await.expect("second pass reconciles")
     }
 
@@ -142,11 +155,16 @@ impl Harness {
             .iter()
             .find(|c| c.type_ == "Ready")
             .expect("Ready condition");
-        (ready.status.clone(), ready.reason.clone(), ready.message.clone())
+        (
+            ready.status.clone(),
+            ready.reason.clone(),
+            ready.message.clone(),
+        )
     }
 
     pub fn secret(&self, name: &str) -> Option<Value> {
-        self.kube.get(&format!("/api/v1/namespaces/{NS}/secrets/{name}"))
+        self.kube
+            .get(&format!("/api/v1/namespaces/{NS}/secrets/{name}"))
     }
 
     pub fn authclient_path(name: &str) -> String {
@@ -163,7 +181,11 @@ impl Harness {
                 (
                     e["type"].as_str().unwrap_or_default().to_owned(),
                     e["reason"].as_str().unwrap_or_default().to_owned(),
-                    e["note"].as_str().or(e["message"].as_str()).unwrap_or_default().to_owned(),
+                    e["note"]
+                        .as_str()
+                        .or(e["message"].as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
                 )
             })
             .collect()

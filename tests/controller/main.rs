@@ -2,4 +2,6 @@
 //! the HTTP boundary) with Auth0 served by the embedded simulator on a loopback port.
 
 mod basics;
+mod convergence;
 mod harness;
+mod safety;
