@@ -14,11 +14,11 @@ use serde_json::json;
 use tokio::sync::{RwLock, watch};
 
 use crate::auth0::{self, Auth0Metrics, Auth0Registry};
-use crate::cli::{Cli, Command, DevArgs, RunArgs};
+use crate::cli::{Cli, Command, DevArgs, FacadeOnlyArgs, RunArgs};
 use crate::controller::{self, Context, ControllerConfig};
 use crate::crd::{AuthClient, AuthTenant, FIELD_MANAGER};
 use crate::metrics::{ControllerMetrics, Health};
-use crate::{leader, sim};
+use crate::{facade, leader, sim};
 
 /// Errors that stop the process.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,9 @@ pub enum AppError {
     /// A listener could not be bound or a server failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// The facade failed.
+    #[error("facade: {0}")]
+    Facade(#[from] facade::FacadeError),
     /// The simulator failed.
     #[error("simulator: {0}")]
     Sim(#[from] sim::SimError),
@@ -61,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Command::Auth0Sim(args) => Ok(sim::run(args).await?),
         Command::Run(args) => run_operator(args).await,
+        Command::Facade(args) => run_facade_only(args).await,
         Command::Dev(args) => run_dev(args).await,
     }
 }
@@ -114,6 +118,7 @@ struct Common {
     auth0: Auth0Registry,
     registry: Arc<RwLock<Registry>>,
     controller_metrics: ControllerMetrics,
+    facade_metrics: facade::FacadeMetrics,
     health: Health,
 }
 
@@ -128,11 +133,14 @@ async fn common(auth0_timeout: Duration) -> Result<Common, AppError> {
     auth0_metrics.register(&mut registry);
     let controller_metrics = ControllerMetrics::default();
     controller_metrics.register(&mut registry);
+    let facade_metrics = facade::FacadeMetrics::default();
+    facade_metrics.register(&mut registry);
     Ok(Common {
         kube,
         auth0: Auth0Registry::new(http, auth0_metrics),
         registry: Arc::new(RwLock::new(registry)),
         controller_metrics,
+        facade_metrics,
         health: Health::default(),
     })
 }
@@ -146,6 +154,20 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         common.health.clone(),
         shutdown.clone().wait(),
     ));
+    let facade_server = if args.facade {
+        let config = facade::FacadeConfig::from_args(&args.facade_args)?;
+        let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
+        Some(tokio::spawn(facade::serve(
+            config,
+            common.kube.clone(),
+            common.auth0.clone(),
+            common.facade_metrics.clone(),
+            listener,
+            shutdown.clone().wait(),
+        )))
+    } else {
+        None
+    };
     common.health.set_ready(true);
 
     let config = ControllerConfig {
@@ -176,6 +198,11 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         Ok(())
     };
     common.health.set_ready(false);
+    if let Some(server) = facade_server
+        && let Ok(Err(error)) = server.await
+    {
+        tracing::error!(%error, "facade stopped with an error");
+    }
     if let Ok(Err(error)) = metrics_server.await {
         tracing::error!(%error, "metrics server stopped with an error");
     }
@@ -230,6 +257,33 @@ async fn run_as_leader(
     }
     leadership.release().await?;
     Ok(())
+}
+
+async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
+    let shutdown = Shutdown::on_signals();
+    let common = common(Duration::from_secs(args.auth0_timeout_seconds)).await?;
+    let metrics_server = tokio::spawn(crate::metrics::serve(
+        args.metrics_addr,
+        common.registry.clone(),
+        common.health.clone(),
+        shutdown.clone().wait(),
+    ));
+    let config = facade::FacadeConfig::from_args(&args.facade_args)?;
+    let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
+    common.health.set_ready(true);
+    let result = facade::serve(
+        config,
+        common.kube,
+        common.auth0,
+        common.facade_metrics,
+        listener,
+        shutdown.wait(),
+    )
+    .await;
+    if let Ok(Err(error)) = metrics_server.await {
+        tracing::error!(%error, "metrics server stopped with an error");
+    }
+    Ok(result?)
 }
 
 /// Installs (server-side applies) the CRDs and waits until the API server serves them.

@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller (and, with --facade, the HTTP facade) against the current cluster.
     Run(RunArgs),
+    /// Run only the HTTP facade (no reconciling).
+    Facade(FacadeOnlyArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
     /// Run the embedded Auth0 Management API simulator (for development and tests only).
@@ -83,10 +85,28 @@ pub struct RunArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "NEXUS_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
+    /// Also serve the HTTP facade from this process.
+    #[arg(long, env = "NEXUS_FACADE", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub facade: bool,
     #[command(flatten)]
     pub controller: ControllerArgs,
     #[command(flatten)]
     pub leader: LeaderArgs,
+    #[command(flatten)]
+    pub facade_args: crate::facade::FacadeArgs,
+}
+
+/// Flags of `facade`.
+#[derive(Debug, Args)]
+pub struct FacadeOnlyArgs {
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "NEXUS_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Timeout of one Auth0 request, in seconds.
+    #[arg(long, env = "NEXUS_AUTH0_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub auth0_timeout_seconds: u64,
+    #[command(flatten)]
+    pub facade_args: crate::facade::FacadeArgs,
 }
 
 /// Flags of `dev`.

@@ -7,6 +7,7 @@ use nexus_operator::{app, cli::Cli, telemetry};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
+    telemetry::install_panic_hook();
     match app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -31,3 +31,15 @@ pub fn init(format: LogFormat) {
             .try_init(),
     };
 }
+
+/// Replaces the default panic hook (which prints the panic message) with one that logs only
+/// where the panic happened: a message could carry request data or credentials.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown".into());
+        tracing::error!(%location, "panic (its message is not logged, it may hold request data)");
+    }));
+}
