@@ -15,37 +15,11 @@ use serde_json::{Map, Value};
 use super::problem::FieldErrors;
 use crate::crd::NexusClient;
 
-/// Application types Auth0 accepts for `app_type`.
-pub const APP_TYPES: &[&str] = &[
-    "native",
-    "spa",
-    "regular_web",
-    "non_interactive",
-    "resource_server",
-    "express_configuration",
-    "rms",
-    "box",
-    "cloudbees",
-    "concur",
-    "dropbox",
-    "mscrm",
-    "echosign",
-    "egnyte",
-    "newrelic",
-    "office365",
-    "salesforce",
-    "sentry",
-    "sharepoint",
-    "slack",
-    "springcm",
-    "zendesk",
-    "zoom",
-    "sso_integration",
-    "oag",
-];
+/// Application types Auth0 accepts for `app_type` (the controller's list: one source of truth).
+pub use crate::controller::validate::APP_TYPES;
 
 /// Longest `description` Auth0 accepts.
-pub const MAX_DESCRIPTION: usize = 140;
+pub use crate::controller::validate::MAX_DESCRIPTION;
 /// Longest `client_metadata` value Auth0 accepts (and the limit of other free strings).
 pub const MAX_STRING: usize = 255;
 /// Longest URL accepted.

@@ -88,6 +88,8 @@ const FIELDS: &[(&str, Kind, bool)] = &[
     ("client_secret", Kind::Str, false),
 ];
 
+// Deliberately kept apart from the operator's own list (`controller::validate::APP_TYPES`): the
+// simulator stands in for Auth0, so a mistake in the operator's list must not be mirrored here.
 const APP_TYPES: &[&str] = &[
     "native",
     "spa",
