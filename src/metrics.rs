@@ -139,6 +139,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     axum::serve(listener, router(registry, health))
         .with_graceful_shutdown(shutdown)

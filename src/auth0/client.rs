@@ -386,8 +386,16 @@ impl TenantClient {
             }
             match rl.remaining {
                 Some(0) => {
+                    // The tenant's bucket is empty, not closed: it refills continuously, and
+                    // `x-ratelimit-reset` is when it is *full* again (`x-ratelimit-limit` tokens
+                    // later). Empty the local bucket and wait for the tenant's next token, instead
+                    // of idling until the whole burst is back and then wasting it.
+                    self.limiter.observe_remaining(0);
                     if let Some(reset) = rl.reset {
-                        let wait = until_epoch(reset, now_sys).min(MAX_PAUSE);
+                        let until_full = until_epoch(reset, now_sys);
+                        let tokens =
+                            u32::try_from(rl.limit.unwrap_or(1).max(1)).unwrap_or(u32::MAX);
+                        let wait = (until_full / tokens).min(MAX_PAUSE);
                         if !wait.is_zero() {
                             self.limiter
                                 .pause_until(Instant::now() + wait, PauseReason::Exhausted);
