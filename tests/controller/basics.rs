@@ -210,13 +210,7 @@ async fn spec_change_patches_only_the_changed_fields() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
-    let id = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let id = h.client_id("orders").await;
     let mut changed = spec("Orders");
     changed["client"]["callbacks"] = json!(["https://app.example.com/new"]);
     changed["client"]["client_metadata"] = json!({"manuallyCreated": false});
@@ -424,13 +418,7 @@ async fn delete_policy_removes_the_auth0_client() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
-    let id = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let id = h.client_id("orders").await;
     assert!(h.sim.client(&id).is_some());
 
     kube::Api::<nexus_operator::crd::AuthClient>::namespaced(h.kube.client(), NS)
@@ -458,13 +446,7 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     s["deletionPolicy"] = json!("Orphan");
     h.apply("orders", s);
     h.converge("orders").await;
-    let id = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let id = h.client_id("orders").await;
 
     kube::Api::<nexus_operator::crd::AuthClient>::namespaced(h.kube.client(), NS)
         .delete("orders", &Default::default())
@@ -486,13 +468,7 @@ async fn client_deleted_out_of_band_is_recreated() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
-    let old = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let old = h.client_id("orders").await;
     assert!(h.sim.remove_client(&old));
 
     // A spec change (or the drift scan) makes the operator look; it finds the client gone.

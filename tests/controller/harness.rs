@@ -113,6 +113,15 @@ impl Harness {
             .expect("spec updated");
     }
 
+    /// The Auth0 client id recorded in the AuthClient's status.
+    pub async fn client_id(&self, name: &str) -> String {
+        self.get(name)
+            .await
+            .status
+            .and_then(|s| s.client_id)
+            .expect("status.clientId")
+    }
+
     pub async fn get(&self, name: &str) -> AuthClient {
         self.get_in(NS, name).await
     }

@@ -213,13 +213,7 @@ async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
     ));
     let _ = h.reconcile("orders").await;
     settle(&h, "orders", 3).await;
-    let ours = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let ours = h.client_id("orders").await;
     assert_ne!(ours, foreign, "cluster B's client was left alone");
     assert_eq!(h.sim.clients().len(), 2);
     assert_eq!(
@@ -358,13 +352,7 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
         h.apply(&format!("app-{i}"), spec(&format!("App {i}")));
         h.converge(&format!("app-{i}")).await;
     }
-    let drifted_id = h
-        .get("app-3")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let drifted_id = h.client_id("app-3").await;
     assert!(h.sim.modify_client(
         &drifted_id,
         json!({
@@ -436,13 +424,7 @@ async fn drift_report_mode_reports_without_overwriting() {
     s["driftPolicy"] = json!("Report");
     h.apply("reported", s);
     h.converge("reported").await;
-    let id = h
-        .get("reported")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let id = h.client_id("reported").await;
     h.sim
         .modify_client(&id, json!({"name": "Renamed in the dashboard"}));
     h.sim.reset_counters();
@@ -479,25 +461,13 @@ async fn drift_scan_finds_a_client_deleted_out_of_band() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
-    let old = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let old = h.client_id("orders").await;
     h.sim.remove_client(&old);
     let (report, triggered) = scan(&h).await;
     assert_eq!(report.missing, 1);
     assert_eq!(triggered.len(), 1);
     h.reconcile("orders").await.expect("reconcile");
-    let new = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let new = h.client_id("orders").await;
     assert_ne!(new, old);
     assert_eq!(h.sim.clients().len(), 1);
 }
@@ -537,13 +507,7 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
         1
     );
     let secret = h.secret("orders-auth0").expect("secret");
-    let id = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .client_id
-        .expect("id");
+    let id = h.client_id("orders").await;
     let current = h.sim.client(&id).expect("client")["client_secret"].clone();
     assert_eq!(
         unb64(&secret["data"]["AUTH0_CLIENT_SECRET"]),
