@@ -103,22 +103,16 @@ pub async fn scan_tenant(
         .filter_map(|c| c["client_id"].as_str().map(|id| (id.to_owned(), c.clone())))
         .collect();
     for client in candidates {
-        let (Some(uid), Some(status)) = (client.uid(), client.status.as_ref()) else {
+        let (Some(tag), Some(status)) = (
+            OwnershipTag::for_client(&client, &ctx.config.cluster_id),
+            client.status.as_ref(),
+        ) else {
             continue;
         };
         let Some(client_id) = status.client_id.as_deref() else {
             continue;
         };
         report.compared += 1;
-        let tag = OwnershipTag {
-            cluster: ctx.config.cluster_id.clone(),
-            owner_uid: uid,
-            owner_ref: format!(
-                "{}/{}",
-                client.namespace().unwrap_or_default(),
-                client.name_any()
-            ),
-        };
         let finding = match listed.get(client_id) {
             None => ScanFinding::Missing,
             Some(actual) => {

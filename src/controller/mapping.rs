@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::crd::NexusClient;
+use kube::ResourceExt;
+
+use crate::crd::{AuthClient, NexusClient};
 
 /// `client_metadata` key holding the identity of the cluster that owns the client.
 pub const TAG_CLUSTER: &str = "nexus_cluster";
@@ -34,6 +36,19 @@ pub struct OwnershipTag {
 }
 
 impl OwnershipTag {
+    /// The tag of `owner` in cluster `cluster`; None until the API server gave it a uid.
+    pub fn for_client(owner: &AuthClient, cluster: &str) -> Option<Self> {
+        Some(Self {
+            cluster: cluster.to_owned(),
+            owner_uid: owner.uid()?,
+            owner_ref: format!(
+                "{}/{}",
+                owner.namespace().unwrap_or_default(),
+                owner.name_any()
+            ),
+        })
+    }
+
     /// The metadata entries of the tag.
     pub fn to_metadata(&self) -> Map<String, Value> {
         let mut reference = self.owner_ref.clone();

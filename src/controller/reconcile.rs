@@ -41,6 +41,9 @@ pub enum ReconcileError {
     /// The object is missing a namespace (impossible for a namespaced resource).
     #[error("AuthClient has no namespace")]
     MissingNamespace,
+    /// The object has no uid yet (it was never stored by the API server).
+    #[error("AuthClient has no uid")]
+    MissingUid,
     /// The cleanup could not finish yet (its condition says why).
     #[error("cleanup pending: {0}")]
     CleanupPending(String),
@@ -343,14 +346,8 @@ async fn admit(
 }
 
 fn ownership_tag(obj: &AuthClient, ctx: &Context) -> Result<OwnershipTag, Halt> {
-    let uid = obj
-        .uid()
-        .ok_or(Halt::Error(ReconcileError::MissingNamespace))?;
-    Ok(OwnershipTag {
-        cluster: ctx.config.cluster_id.clone(),
-        owner_uid: uid,
-        owner_ref: object_key(obj),
-    })
+    OwnershipTag::for_client(obj, &ctx.config.cluster_id)
+        .ok_or(Halt::Error(ReconcileError::MissingUid))
 }
 
 /// Makes everything match; returns the Ready message on success.
@@ -779,7 +776,7 @@ async fn ensure_secret(
             domain: tenant.spec.domain.clone(),
         },
     )
-    .map_err(|_| Halt::Error(ReconcileError::MissingNamespace))?;
+    .map_err(|secret::SecretBuildError::MissingUid| Halt::Error(ReconcileError::MissingUid))?;
     let up_to_date = existing.as_ref().is_some_and(|e| {
         e.data == desired.data
             && contains_all(e.metadata.labels.as_ref(), desired.metadata.labels.as_ref())
