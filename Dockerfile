@@ -4,7 +4,9 @@
 #
 #   docker build -t nexus-operator:dev .          (BuildKit, the default builder since Docker 23)
 #
-# Build stage: a release build with the committed Cargo.lock (--locked fails if it is stale).
+# Build stage: a release build with the committed Cargo.lock (--locked fails if it is stale), without
+# the default `dev` feature: the image carries neither the Auth0 simulator nor the in-memory
+# Kubernetes API (`nexus-operator dev` and `auth0-sim` do not exist in it).
 # Cargo's registry and the target directory live in BuildKit cache mounts, so rebuilds after a
 # source change do not recompile every dependency; the binary is copied out of the cache mount.
 ARG RUST_VERSION=1
@@ -14,7 +16,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin nexus-operator \
+    cargo build --release --locked -p nexus-operator --no-default-features --bin nexus-operator \
  && install -D -m 0755 target/release/nexus-operator /out/nexus-operator
 
 # Runtime stage: distroless with glibc and libgcc (the binary is dynamically linked against them),

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART_DIR = ROOT / "charts" / "nexus-operator"
-API_CALLS = ROOT / "tests" / "rbac" / "api-calls.txt"
+API_CALLS = ROOT / "crates" / "nexus-operator" / "tests" / "rbac" / "api-calls.txt"
 TOP_CRDS = ROOT / "crds"
 CHART_CRDS = CHART_DIR / "crds"
 HELM_DOC = ROOT / "docs" / "helm.md"

@@ -1,0 +1,1361 @@
+//! Integration tests of the Auth0 Management API client against small loopback HTTP stubs.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auth0_mgmt::{
+    Auth0Client, Auth0Error, Auth0Metrics, Auth0Registry, ClientPage, Priority, SecretString,
+    TenantClient, TenantConfig, default_http_client,
+};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+const DOMAIN: &str = "acme.test.auth0.com";
+const M2M_ID: &str = "m2m-client-id";
+const M2M_SECRET: &str = "M2M-SECRET-do-not-leak-4f9a";
+const TOKEN_PREFIX: &str = "ACCESS-TOKEN-do-not-leak-";
+
+/// One request the stub received on /api/v2.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: Method,
+    path: String,
+    query: String,
+    at: Instant,
+    body: String,
+}
+
+/// What the stub answers.
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Self {
+        Reply {
+            status,
+            headers: vec![],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    fn delayed(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+type Responder = Box<dyn FnMut(&Seen, usize) -> Reply + Send>;
+
+struct Stub {
+    token_calls: AtomicUsize,
+    token_bodies: Mutex<Vec<Value>>,
+    /// Token endpoint answers with this (status, body) instead of a token when set.
+    token_failure: Mutex<Option<(u16, Value)>>,
+    /// Tokens that get 401 "Expired token" from /api/v2.
+    revoked: Mutex<HashSet<String>>,
+    revoke_all: Mutex<bool>,
+    seen: Mutex<Vec<Seen>>,
+    responder: Mutex<Responder>,
+    /// Notified after every /api/v2 answer.
+    answered: Notify,
+}
+
+impl Stub {
+    fn api_calls(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+    fn tokens(&self) -> usize {
+        self.token_calls.load(Ordering::SeqCst)
+    }
+}
+
+async fn token_handler(State(stub): State<Arc<Stub>>, body: Bytes) -> Response {
+    let n = stub.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    stub.token_bodies.lock().unwrap().push(body.clone());
+    if let Some((status, err)) = stub.token_failure.lock().unwrap().clone() {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(err)).into_response();
+    }
+    if body["client_secret"] != M2M_SECRET {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error":"access_denied","error_description":"Unauthorized"})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({
+        "access_token": format!("{TOKEN_PREFIX}{n}"),
+        "expires_in": 86400,
+        "scope": "read:clients create:clients update:clients delete:clients",
+        "token_type": "Bearer",
+    }))
+    .into_response()
+}
+
+async fn api_handler(
+    State(stub): State<Arc<Stub>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let token = auth.strip_prefix("Bearer ").unwrap_or("").to_owned();
+    let seen = Seen {
+        method,
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
+        at: Instant::now(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let index = {
+        let mut s = stub.seen.lock().unwrap();
+        s.push(seen.clone());
+        s.len() - 1
+    };
+    let expired = !token.starts_with(TOKEN_PREFIX)
+        || *stub.revoke_all.lock().unwrap()
+        || stub.revoked.lock().unwrap().contains(&token);
+    let reply = if expired {
+        Reply::json(
+            401,
+            json!({"statusCode":401,"error":"Unauthorized","message":"Expired token","attributes":{"error":"Expired token"}}),
+        )
+    } else {
+        (stub.responder.lock().unwrap())(&seen, index)
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut resp = (
+        StatusCode::from_u16(reply.status).unwrap(),
+        [("content-type", "application/json")],
+        reply.body,
+    )
+        .into_response();
+    for (k, v) in reply.headers {
+        resp.headers_mut().insert(k, v.parse().unwrap());
+    }
+    stub.answered.notify_waiters();
+    resp
+}
+
+struct Harness {
+    stub: Arc<Stub>,
+    registry: Auth0Registry,
+    metrics: Auth0Metrics,
+    client: Arc<TenantClient>,
+    addr: SocketAddr,
+}
+
+fn config(addr: SocketAddr, rps: u32, burst: u32) -> TenantConfig {
+    TenantConfig {
+        tenant: "acme".into(),
+        domain: DOMAIN.into(),
+        base_url: format!("http://{addr}"),
+        client_id: M2M_ID.into(),
+        client_secret: SecretString::new(M2M_SECRET),
+        requests_per_second: rps,
+        burst,
+    }
+}
+
+async fn harness_with(
+    rps: u32,
+    burst: u32,
+    timeout: Duration,
+    responder: impl FnMut(&Seen, usize) -> Reply + Send + 'static,
+) -> Harness {
+    let stub = Arc::new(Stub {
+        token_calls: AtomicUsize::new(0),
+        token_bodies: Mutex::default(),
+        token_failure: Mutex::default(),
+        revoked: Mutex::default(),
+        revoke_all: Mutex::new(false),
+        seen: Mutex::default(),
+        responder: Mutex::new(Box::new(responder)),
+        answered: Notify::new(),
+    });
+    let app = Router::new()
+        .route("/oauth/token", post(token_handler))
+        .fallback(api_handler)
+        .with_state(Arc::clone(&stub));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let metrics = Auth0Metrics::new();
+    let registry = Auth0Registry::new(default_http_client(timeout).unwrap(), metrics.clone());
+    let client = registry.tenant(config(addr, rps, burst));
+    Harness {
+        stub,
+        registry,
+        metrics,
+        client,
+        addr,
+    }
+}
+
+async fn harness(responder: impl FnMut(&Seen, usize) -> Reply + Send + 'static) -> Harness {
+    harness_with(50, 50, Duration::from_secs(10), responder).await
+}
+
+fn client_json(id: &str) -> Value {
+    json!({"client_id": id, "name": format!("app {id}"), "app_type": "spa", "is_first_party": true})
+}
+
+fn ok_client(seen: &Seen, _: usize) -> Reply {
+    let id = seen.path.rsplit('/').next().unwrap_or("x").to_owned();
+    Reply::json(200, client_json(&id))
+}
+
+fn metrics_text(m: &Auth0Metrics) -> String {
+    let mut reg = prometheus_client::registry::Registry::default();
+    m.register(&mut reg);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &reg).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn token_is_fetched_once_for_many_requests() {
+    let h = harness(ok_client).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let c = Arc::clone(&h.client);
+        tasks.push(tokio::spawn(async move {
+            c.get_client(&format!("id{i}"), Priority::Normal).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for i in 0..4 {
+        h.client
+            .get_client(&format!("seq{i}"), Priority::Normal)
+            .await
+            .unwrap();
+    }
+    h.client.verify_credentials().await.unwrap();
+    assert_eq!(h.stub.tokens(), 1, "one token for all requests");
+    assert_eq!(h.stub.api_calls(), 12);
+    let body = h.stub.token_bodies.lock().unwrap()[0].clone();
+    assert_eq!(body["grant_type"], "client_credentials");
+    assert_eq!(body["client_id"], M2M_ID);
+    assert_eq!(body["audience"], format!("https://{DOMAIN}/api/v2/"));
+}
+
+#[tokio::test]
+async fn client_id_is_percent_encoded_and_fields_decoded() {
+    let h = harness(|_seen: &Seen, _| {
+        Reply::json(
+            200,
+            json!({"client_id":"a/b c","name":"n","client_secret":"S3cret-client-value","client_metadata":{"k":"v"},"custom_login_page_on":true}),
+        )
+    })
+    .await;
+    let c = h
+        .client
+        .get_client("a/b c?x#y", Priority::Normal)
+        .await
+        .unwrap();
+    assert_eq!(h.stub.seen()[0].path, "/api/v2/clients/a%2Fb%20c%3Fx%23y");
+    assert_eq!(c.client_id, "a/b c");
+    assert_eq!(
+        c.client_secret.as_ref().unwrap().expose(),
+        "S3cret-client-value"
+    );
+    assert_eq!(c.extra["custom_login_page_on"], true);
+    assert!(!format!("{c:?}").contains("S3cret-client-value"));
+    // serialising keeps unknown fields (round trip)
+    let back = serde_json::to_value(&c).unwrap();
+    assert_eq!(back["custom_login_page_on"], true);
+    assert_eq!(back["client_metadata"]["k"], "v");
+}
+
+#[tokio::test]
+async fn expired_token_is_refreshed_once_and_request_retried() {
+    let h = harness(ok_client).await;
+    h.client.verify_credentials().await.unwrap();
+    h.stub
+        .revoked
+        .lock()
+        .unwrap()
+        .insert(format!("{TOKEN_PREFIX}1"));
+    let c = h.client.get_client("abc", Priority::Normal).await.unwrap();
+    assert_eq!(c.client_id, "abc");
+    assert_eq!(h.stub.tokens(), 2);
+    assert_eq!(h.stub.api_calls(), 2);
+    // the new token is cached
+    h.client.get_client("abc", Priority::Normal).await.unwrap();
+    assert_eq!(h.stub.tokens(), 2);
+}
+
+#[tokio::test]
+async fn second_401_is_permanent() {
+    let h = harness(ok_client).await;
+    *h.stub.revoke_all.lock().unwrap() = true;
+    let err = h
+        .client
+        .get_client("abc", Priority::Normal)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert!(!err.is_transient());
+    assert!(
+        matches!(err, Auth0Error::Api { status: 401, .. }),
+        "{err:?}"
+    );
+    assert_eq!(h.stub.tokens(), 2, "one refresh only");
+    assert_eq!(h.stub.api_calls(), 2, "one retry only");
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_are_typed_and_spaced() {
+    let h = harness(ok_client).await;
+    *h.stub.token_failure.lock().unwrap() = Some((
+        401,
+        json!({"error":"access_denied","error_description":"Unauthorized"}),
+    ));
+    let err = h
+        .client
+        .get_client("abc", Priority::Normal)
+        .await
+        .unwrap_err();
+    match &err {
+        Auth0Error::Token {
+            status,
+            error,
+            description,
+        } => {
+            assert_eq!(*status, Some(401));
+            assert_eq!(error, "access_denied");
+            assert_eq!(description, "Unauthorized");
+        }
+        other => panic!("expected Token error, got {other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(err.error_code(), Some("access_denied"));
+    // immediately again: the failure is replayed, the endpoint is not hammered
+    for _ in 0..5 {
+        let again = h.client.verify_credentials().await.unwrap_err();
+        assert!(matches!(
+            again,
+            Auth0Error::Token {
+                status: Some(401),
+                ..
+            }
+        ));
+    }
+    assert_eq!(h.stub.tokens(), 1);
+    assert_eq!(h.stub.api_calls(), 0);
+
+    // 403 unauthorized_client, after the back-off
+    *h.stub.token_failure.lock().unwrap() = Some((
+        403,
+        json!({"error":"unauthorized_client","error_description":"Grant type 'client_credentials' not allowed for the client."}),
+    ));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let err = h.client.verify_credentials().await.unwrap_err();
+    assert_eq!(err.error_code(), Some("unauthorized_client"));
+    assert_eq!(h.stub.tokens(), 2);
+}
+
+#[tokio::test]
+async fn too_many_requests_pauses_every_caller_then_succeeds() {
+    let h = harness(|seen: &Seen, i| {
+        if i == 0 {
+            Reply::json(
+                429,
+                json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
+            )
+            .header("retry-after", "1")
+            .header("x-ratelimit-limit", "2")
+            .header("x-ratelimit-remaining", "0")
+        } else {
+            ok_client(seen, i)
+        }
+    })
+    .await;
+    let answered = h.stub.answered.notified();
+    let first = {
+        let c = Arc::clone(&h.client);
+        tokio::spawn(async move { c.get_client("first", Priority::Normal).await })
+    };
+    answered.await; // the 429 went out
+    // give the client a moment to process the answer (and pause the tenant)
+    while h.client.throttled_until().is_none() {
+        tokio::task::yield_now().await;
+    }
+    let t429 = h.stub.seen()[0].at;
+    let others: Vec<_> = (0..3)
+        .map(|i| {
+            let c = Arc::clone(&h.client);
+            tokio::spawn(async move { c.get_client(&format!("o{i}"), Priority::Normal).await })
+        })
+        .collect();
+    assert_eq!(first.await.unwrap().unwrap().client_id, "first");
+    for o in others {
+        o.await.unwrap().unwrap();
+    }
+    let seen = h.stub.seen();
+    assert_eq!(seen.len(), 5, "429 + retried first + 3 others");
+    for s in &seen[1..] {
+        let gap = s.at.duration_since(t429);
+        assert!(
+            gap >= Duration::from_millis(950),
+            "{} sent {gap:?} after the 429",
+            s.path
+        );
+    }
+    assert_eq!(h.client.throttled_until(), None);
+    let text = metrics_text(&h.metrics);
+    assert!(
+        text.contains(r#"nexus_auth0_429_total{tenant="acme"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"nexus_auth0_requests_total{tenant="acme",method="GET",status="429"} 1"#)
+    );
+    assert!(
+        text.contains(r#"nexus_auth0_requests_total{tenant="acme",method="GET",status="200"} 4"#)
+    );
+    assert!(
+        text.contains("nexus_auth0_rate_limit_waits_total{tenant=\"acme\"} 4"),
+        "{text}"
+    );
+    assert!(text.contains("nexus_auth0_rate_limit_wait_seconds_total"));
+    assert!(text.contains("nexus_auth0_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn rate_limited_beyond_budget_returns_retry_after() {
+    let h = harness(|_: &Seen, _| {
+        Reply::json(
+            429,
+            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
+        )
+        .header("retry-after", "120")
+    })
+    .await;
+    let t0 = Instant::now();
+    let err = h
+        .client
+        .patch_client("abc", &json!({"name":"x"}), Priority::Critical)
+        .await
+        .unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "did not wait for a pause beyond the budget"
+    );
+    let Auth0Error::RateLimited { retry_after } = err else {
+        panic!("expected RateLimited, got {err:?}");
+    };
+    assert_eq!(retry_after, Duration::from_secs(120));
+    assert!(err_is_transient(retry_after));
+    // every other caller of the tenant is held back without touching Auth0
+    let until = h.client.throttled_until().expect("tenant paused");
+    assert!(until > std::time::Instant::now() + Duration::from_secs(115));
+    let err = h
+        .client
+        .get_client("zzz", Priority::Critical)
+        .await
+        .unwrap_err();
+    let ra = err.retry_after().unwrap();
+    assert!(
+        ra > Duration::from_secs(115) && ra <= Duration::from_secs(120),
+        "{ra:?}"
+    );
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(h.stub.api_calls(), 1);
+    let text = metrics_text(&h.metrics);
+    assert!(
+        text.contains(r#"nexus_auth0_throttled{tenant="acme"} 1"#),
+        "{text}"
+    );
+}
+
+fn err_is_transient(retry_after: Duration) -> bool {
+    Auth0Error::RateLimited { retry_after }.is_transient()
+}
+
+#[tokio::test]
+async fn rate_limit_reset_header_is_used_without_retry_after() {
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 100;
+    let h = harness(move |_: &Seen, _| {
+        Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
+            .header("x-ratelimit-limit", "10")
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", reset.to_string())
+    })
+    .await;
+    let err = h
+        .client
+        .get_client("a", Priority::Normal)
+        .await
+        .unwrap_err();
+    let ra = err.retry_after().expect("RateLimited");
+    assert!(
+        ra > Duration::from_secs(98) && ra <= Duration::from_secs(100),
+        "{ra:?}"
+    );
+}
+
+#[tokio::test]
+async fn remaining_zero_pauses_until_reset() {
+    let h = harness(|seen: &Seen, i| {
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 2;
+        let r = ok_client(seen, i);
+        if i == 0 {
+            r.header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-reset", reset.to_string())
+        } else {
+            r.header("x-ratelimit-remaining", "5")
+        }
+    })
+    .await;
+    h.client.get_client("a", Priority::Normal).await.unwrap();
+    assert!(h.client.throttled_until().is_some());
+    h.client.get_client("b", Priority::Normal).await.unwrap();
+    let seen = h.stub.seen();
+    // the reset is a whole epoch second in the future: the pause lasts until it
+    let gap = seen[1].at.duration_since(seen[0].at);
+    assert!(gap > Duration::from_millis(1), "{gap:?}");
+    assert_eq!(h.client.throttled_until(), None);
+}
+
+#[tokio::test]
+async fn bad_request_keeps_error_code_and_message() {
+    let h = harness(|_: &Seen, _| {
+        Reply::json(
+            400,
+            json!({"statusCode":400,"error":"Bad Request","message":"Payload validation error: 'String is too long (141 chars), maximum 140' on property description.","errorCode":"invalid_body"}),
+        )
+    })
+    .await;
+    let err = h
+        .client
+        .create_client(&json!({"name":"x","description":"y"}), Priority::Critical)
+        .await
+        .unwrap_err();
+    match &err {
+        Auth0Error::Api {
+            status,
+            error,
+            error_code,
+            message,
+        } => {
+            assert_eq!(*status, 400);
+            assert_eq!(error, "Bad Request");
+            assert_eq!(error_code.as_deref(), Some("invalid_body"));
+            assert!(message.starts_with("Payload validation error"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "Auth0 answered 400 invalid_body: Payload validation error: 'String is too long (141 chars), maximum 140' on property description."
+    );
+    assert!(!err.is_transient());
+    assert!(!err.is_not_found());
+    assert_eq!(err.error_code(), Some("invalid_body"));
+    assert_eq!(h.stub.api_calls(), 1);
+    let seen = &h.stub.seen()[0];
+    assert_eq!(seen.method, Method::POST);
+    assert_eq!(seen.path, "/api/v2/clients");
+    assert_eq!(
+        serde_json::from_str::<Value>(&seen.body).unwrap()["description"],
+        "y"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_transient_and_only_idempotent_calls_are_retried() {
+    let h = harness(|_: &Seen, _| {
+        Reply::json(
+            503,
+            json!({"statusCode":503,"error":"Service Unavailable","message":"try later"}),
+        )
+    })
+    .await;
+    // POST create: not retried
+    let err = h
+        .client
+        .create_client(&json!({"name":"x"}), Priority::Critical)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient());
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(h.stub.api_calls(), 1);
+    // rotate: not retried
+    h.client
+        .rotate_secret("abc", Priority::Critical)
+        .await
+        .unwrap_err();
+    assert_eq!(h.stub.api_calls(), 2);
+    // GET: retried twice
+    let err = h
+        .client
+        .get_client("abc", Priority::Normal)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient());
+    assert_eq!(h.stub.api_calls(), 5);
+}
+
+#[tokio::test]
+async fn server_error_then_success_on_patch() {
+    let h = harness(|seen: &Seen, i| {
+        if i == 0 {
+            Reply::json(
+                500,
+                json!({"statusCode":500,"error":"Internal Server Error","message":"oops"}),
+            )
+        } else {
+            ok_client(seen, i)
+        }
+    })
+    .await;
+    let c = h
+        .client
+        .patch_client(
+            "abc",
+            &json!({"client_metadata":{"gone":null}}),
+            Priority::Normal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.client_id, "abc");
+    let seen = h.stub.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].method, Method::PATCH);
+    assert_eq!(
+        serde_json::from_str::<Value>(&seen[1].body).unwrap(),
+        json!({"client_metadata":{"gone":null}})
+    );
+}
+
+#[tokio::test]
+async fn transport_errors_are_transient_and_print_no_url() {
+    // a timeout
+    let h = harness_with(50, 50, Duration::from_millis(300), |seen: &Seen, i| {
+        ok_client(seen, i).delayed(Duration::from_secs(3))
+    })
+    .await;
+    h.client.verify_credentials().await.unwrap();
+    let err = h
+        .client
+        .create_client(&json!({"name":"x"}), Priority::Critical)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Auth0Error::Transport { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("timeout"), "{err}");
+    assert!(!err.to_string().contains("127.0.0.1"), "{err}");
+    assert_eq!(h.stub.api_calls(), 1, "POST is not retried");
+    let text = metrics_text(&h.metrics);
+    assert!(
+        text.contains(
+            r#"nexus_auth0_requests_total{tenant="acme",method="POST",status="error"} 1"#
+        ),
+        "{text}"
+    );
+
+    // nothing listening
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = listener.local_addr().unwrap();
+    drop(listener);
+    let reg = Auth0Registry::new(
+        default_http_client(Duration::from_secs(2)).unwrap(),
+        Auth0Metrics::new(),
+    );
+    let c = reg.tenant(config(dead, 5, 5));
+    let err = c.verify_credentials().await.unwrap_err();
+    assert!(matches!(err, Auth0Error::Transport { .. }), "{err:?}");
+    assert!(err.is_transient());
+    // replayed during the back-off, still transient
+    let err = c.get_client("x", Priority::Normal).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+}
+
+#[tokio::test]
+async fn delete_treats_404_as_done() {
+    let h = harness(|seen: &Seen, _| {
+        if seen.path.ends_with("/gone") {
+            Reply::json(
+                404,
+                json!({"statusCode":404,"error":"Not Found","message":"The client does not exist","errorCode":"inexistent_client"}),
+            )
+        } else {
+            Reply {
+                status: 204,
+                headers: vec![],
+                body: String::new(),
+                delay: Duration::ZERO,
+            }
+        }
+    })
+    .await;
+    h.client
+        .delete_client("here", Priority::Critical)
+        .await
+        .unwrap();
+    h.client
+        .delete_client("gone", Priority::Critical)
+        .await
+        .unwrap();
+    let err = h
+        .client
+        .get_client("gone", Priority::Normal)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found());
+    assert_eq!(err.error_code(), Some("inexistent_client"));
+    assert!(!err.is_transient());
+    let seen = h.stub.seen();
+    assert_eq!(seen[0].method, Method::DELETE);
+    assert_eq!(seen[0].path, "/api/v2/clients/here");
+}
+
+#[tokio::test]
+async fn list_all_clients_pages_until_done() {
+    let h = harness(|seen: &Seen, _| {
+        let q: Vec<(String, String)> = seen
+            .query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let get = |k: &str| {
+            q.iter()
+                .find(|(kk, _)| kk == k)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let page: usize = get("page").parse().unwrap();
+        let per_page: usize = get("per_page").parse().unwrap();
+        let total = 250;
+        let start = page * per_page;
+        let clients: Vec<Value> = (start..(start + per_page).min(total))
+            .map(|i| json!({"client_id": format!("c{i}"), "client_metadata": {"n": i.to_string()}}))
+            .collect();
+        Reply::json(
+            200,
+            json!({"total": total, "start": start, "limit": per_page, "clients": clients}),
+        )
+    })
+    .await;
+    let all = h
+        .client
+        .list_all_clients(&["client_metadata"], Priority::Background)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 250);
+    assert_eq!(all[249].client_id, "c249");
+    let seen = h.stub.seen();
+    assert_eq!(seen.len(), 3);
+    for (i, s) in seen.iter().enumerate() {
+        assert_eq!(s.path, "/api/v2/clients");
+        assert!(s.query.contains(&format!("page={i}")), "{}", s.query);
+        assert!(s.query.contains("per_page=100"));
+        assert!(s.query.contains("include_totals=true"));
+        assert!(s.query.contains("include_fields=true"));
+        assert!(
+            s.query.contains("fields=client_metadata%2Cclient_id"),
+            "{}",
+            s.query
+        );
+    }
+    // per_page is clamped
+    let page: ClientPage = h
+        .client
+        .list_clients_page(2, 500, &[], Priority::Background)
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.total, page.start, page.limit, page.clients.len()),
+        (250, 200, 100, 50)
+    );
+    assert!(h.stub.seen()[3].query.contains("per_page=100"));
+}
+
+#[tokio::test]
+async fn bare_array_list_is_accepted() {
+    let h =
+        harness(|_: &Seen, _| Reply::json(200, json!([{"client_id":"a"},{"client_id":"b"}]))).await;
+    let all = h
+        .client
+        .list_all_clients(&[], Priority::Background)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(h.stub.api_calls(), 1);
+}
+
+#[tokio::test]
+async fn critical_callers_go_before_queued_background_callers() {
+    let h = harness_with(1, 1, Duration::from_secs(10), ok_client).await;
+    h.client
+        .get_client("warmup", Priority::Normal)
+        .await
+        .unwrap(); // empties the 1-token bucket
+    let mut tasks = Vec::new();
+    for (id, p) in [
+        ("bg1", Priority::Background),
+        ("bg2", Priority::Background),
+        ("normal", Priority::Normal),
+        ("critical", Priority::Critical),
+    ] {
+        let c = Arc::clone(&h.client);
+        tasks.push(tokio::spawn(async move { c.get_client(id, p).await }));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let order: Vec<String> = h
+        .stub
+        .seen()
+        .iter()
+        .map(|s| s.path.rsplit('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, vec!["warmup", "critical", "normal", "bg1", "bg2"]);
+    let seen = h.stub.seen();
+    for w in seen.windows(2) {
+        let gap = w[1].at.duration_since(w[0].at);
+        assert!(
+            gap >= Duration::from_millis(900),
+            "1 rps respected: {gap:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn registry_shares_clients_and_limiter_per_tenant() {
+    let h = harness(ok_client).await;
+    let same = h.registry.tenant(config(h.addr, 50, 50));
+    assert!(Arc::ptr_eq(&same, &h.client));
+    h.client.verify_credentials().await.unwrap();
+    assert_eq!(h.stub.tokens(), 1);
+
+    // new limits: a new client, fresh token cache, same limiter (shared pause)
+    let changed = h.registry.tenant(config(h.addr, 5, 5));
+    assert!(!Arc::ptr_eq(&changed, &h.client));
+    changed.verify_credentials().await.unwrap();
+    assert_eq!(h.stub.tokens(), 2);
+    assert_eq!(changed.tenant(), "acme");
+    assert_eq!(changed.domain(), DOMAIN);
+
+    // wrong secret: the token endpoint refuses it
+    let mut bad = config(h.addr, 5, 5);
+    bad.client_secret = SecretString::new("wrong-secret");
+    let bad = h.registry.tenant(bad);
+    let err = bad.verify_credentials().await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+
+    // plain http to a non-loopback host is refused before any I/O
+    let mut remote = config(h.addr, 5, 5);
+    remote.tenant = "remote".into();
+    remote.base_url = "http://acme.example.com".into();
+    let err = h
+        .registry
+        .tenant(remote)
+        .verify_credentials()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Auth0Error::Config { .. }), "{err:?}");
+
+    h.registry.remove("acme");
+    let fresh = h.registry.tenant(config(h.addr, 50, 50));
+    assert!(!Arc::ptr_eq(&fresh, &changed));
+}
+
+#[tokio::test]
+async fn registry_keeps_one_limiter_when_config_changes() {
+    let h = harness(|_: &Seen, _| {
+        Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
+            .header("retry-after", "60")
+    })
+    .await;
+    h.client
+        .get_client("a", Priority::Normal)
+        .await
+        .unwrap_err();
+    let changed = h.registry.tenant(config(h.addr, 7, 7));
+    assert!(
+        changed.throttled_until().is_some(),
+        "the pause survives a config change"
+    );
+    let err = changed.get_client("a", Priority::Normal).await.unwrap_err();
+    assert!(matches!(err, Auth0Error::RateLimited { .. }));
+    assert_eq!(h.stub.api_calls(), 1);
+}
+
+// ---- no secrets anywhere ----
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
+    type Writer = Buf;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+const CLIENT_SECRET_1: &str = "CLIENT-SECRET-created-do-not-leak";
+const CLIENT_SECRET_2: &str = "CLIENT-SECRET-rotated-do-not-leak";
+
+fn assert_clean(what: &str, text: &str) {
+    for s in [
+        M2M_SECRET,
+        TOKEN_PREFIX,
+        CLIENT_SECRET_1,
+        CLIENT_SECRET_2,
+        "Bearer ",
+    ] {
+        assert!(!text.contains(s), "{what} leaks {s:?}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn no_secret_in_logs_errors_or_debug_output() {
+    let buf = Buf::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(buf.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut creates = 0;
+    let h = harness(move |seen: &Seen, i| match (seen.method.as_str(), seen.path.as_str()) {
+        ("POST", "/api/v2/clients") if {
+            creates += 1;
+            creates == 1
+        } => Reply::json(
+            429,
+            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
+        )
+        .header("retry-after", "1"),
+        ("POST", "/api/v2/clients") => Reply::json(
+            201,
+            json!({"client_id":"new1","name":"app","client_secret": CLIENT_SECRET_1}),
+        ),
+        ("POST", p) if p.ends_with("/rotate-secret") => Reply::json(
+            200,
+            json!({"client_id":"new1","name":"app","client_secret": CLIENT_SECRET_2}),
+        ),
+        // an error message echoing secrets must be scrubbed
+        ("PATCH", _) => Reply::json(
+            400,
+            json!({"statusCode":400,"error":"Bad Request","message": format!("bad value {M2M_SECRET} with {TOKEN_PREFIX}2"),"errorCode":"invalid_body"}),
+        ),
+        _ => ok_client(seen, i),
+    })
+    .await;
+
+    h.client.verify_credentials().await.unwrap();
+    h.stub
+        .revoked
+        .lock()
+        .unwrap()
+        .insert(format!("{TOKEN_PREFIX}1"));
+    let created = h
+        .client
+        .create_client(&json!({"name":"app"}), Priority::Critical)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.client_secret.as_ref().unwrap().expose(),
+        CLIENT_SECRET_1
+    );
+    let rotated = h
+        .client
+        .rotate_secret("new1", Priority::Critical)
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated.client_secret.as_ref().unwrap().expose(),
+        CLIENT_SECRET_2
+    );
+    let patch_err = h
+        .client
+        .patch_client("new1", &json!({"name":"x"}), Priority::Normal)
+        .await
+        .unwrap_err();
+    assert!(patch_err.to_string().contains("[redacted]"), "{patch_err}");
+    tracing::info!(?created, ?rotated, error = %patch_err, "flow done");
+
+    // every error variant, Display + Debug + source chain
+    let mut errors: Vec<Auth0Error> = vec![
+        patch_err,
+        Auth0Error::RateLimited {
+            retry_after: Duration::from_secs(3),
+        },
+        Auth0Error::Token {
+            status: Some(401),
+            error: "access_denied".into(),
+            description: "Unauthorized".into(),
+        },
+        Auth0Error::Config {
+            message: "x".into(),
+        },
+        Auth0Error::Decode {
+            what: "client",
+            source: serde_json::from_str::<Auth0Client>(&format!(
+                "{{\"client_secret\":\"{CLIENT_SECRET_1}\"}}"
+            ))
+            .unwrap_err(),
+        },
+    ];
+    // a transport error from a real request carrying the token
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = listener.local_addr().unwrap();
+    drop(listener);
+    let reg = Auth0Registry::new(
+        default_http_client(Duration::from_secs(2)).unwrap(),
+        Auth0Metrics::new(),
+    );
+    let dead_client = reg.tenant(config(dead, 5, 5));
+    errors.push(dead_client.verify_credentials().await.unwrap_err());
+    errors.push(dead_client.verify_credentials().await.unwrap_err());
+    // a transport error on the management API itself
+    let slow = harness_with(50, 50, Duration::from_millis(200), |seen: &Seen, i| {
+        ok_client(seen, i).delayed(Duration::from_secs(2))
+    })
+    .await;
+    errors.push(
+        slow.client
+            .create_client(&json!({"name":"x"}), Priority::Critical)
+            .await
+            .unwrap_err(),
+    );
+    for e in &errors {
+        let mut text = format!("{e}\n{e:?}\n");
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = src {
+            text.push_str(&format!("{s}\n{s:?}\n"));
+            src = s.source();
+        }
+        assert_clean("error", &text);
+    }
+
+    // Debug of every public type
+    let page = ClientPage {
+        total: 1,
+        start: 0,
+        limit: 1,
+        clients: vec![created.clone()],
+    };
+    let cfg = config(h.addr, 1, 1);
+    let debug = format!(
+        "{created:?}\n{created:#?}\n{rotated:?}\n{page:?}\n{cfg:?}\n{:?}\n{:?}\n{:?}\n{}\n{:?}",
+        h.client, h.registry, cfg.client_secret, cfg.client_secret, h.metrics
+    );
+    assert!(debug.contains("[redacted]"));
+    assert_clean("Debug output", &debug);
+    assert_clean("metrics", &metrics_text(&h.metrics));
+
+    drop(_guard);
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("Auth0 rate limit reached (429)"),
+        "the 429 was logged:\n{logs}"
+    );
+    assert_eq!(
+        logs.matches("Auth0 rate limit reached (429)").count(),
+        1,
+        "one warning per throttle episode"
+    );
+    assert!(logs.contains("flow done"));
+    assert_clean("logs", &logs);
+}
+
+// ---- against the embedded Auth0 simulator ----
+
+mod simulator {
+    use super::*;
+    use auth0_sim::{self as sim, FailAction, FailNext, RateLimit, SimConfig, SimHandle};
+
+    async fn start(rate_limit: RateLimit) -> SimHandle {
+        let config = SimConfig {
+            rate_limit,
+            ..SimConfig::default()
+        };
+        sim::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn tenant_config(sim: &SimHandle, rps: u32, burst: u32) -> TenantConfig {
+        TenantConfig {
+            tenant: "sim".into(),
+            domain: sim.domain().to_owned(),
+            base_url: sim.base_url(),
+            client_id: sim.m2m().client_id.clone(),
+            client_secret: SecretString::new(sim.m2m().client_secret.clone()),
+            requests_per_second: rps,
+            burst,
+        }
+    }
+
+    fn registry() -> Auth0Registry {
+        Auth0Registry::new(
+            default_http_client(Duration::from_secs(10)).unwrap(),
+            Auth0Metrics::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn full_client_lifecycle() {
+        let sim = start(RateLimit::unlimited()).await;
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        c.verify_credentials().await.unwrap();
+
+        let created = c
+            .create_client(
+                &json!({"name":"lifecycle","app_type":"spa","client_metadata":{"owners":"a,b","manuallyCreated":"false"}}),
+                Priority::Critical,
+            )
+            .await
+            .unwrap();
+        let id = created.client_id.clone();
+        let secret1 = created.client_secret.clone().expect("secret on create");
+        assert_eq!(created.name.as_deref(), Some("lifecycle"));
+
+        let got = c.get_client(&id, Priority::Normal).await.unwrap();
+        assert_eq!(got.client_metadata.as_ref().unwrap()["owners"], "a,b");
+
+        let patched = c
+            .patch_client(
+                &id,
+                &json!({"callbacks":["https://app.example.com/cb"],"client_metadata":{"owners":null}}),
+                Priority::Normal,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            patched.callbacks.as_deref(),
+            Some(&["https://app.example.com/cb".to_owned()][..])
+        );
+        assert!(!patched.client_metadata.unwrap().contains_key("owners"));
+
+        let rotated = c.rotate_secret(&id, Priority::Critical).await.unwrap();
+        assert_ne!(rotated.client_secret.unwrap(), secret1);
+
+        let all = c
+            .list_all_clients(&["client_id", "name"], Priority::Background)
+            .await
+            .unwrap();
+        assert!(all.iter().any(|x| x.client_id == id));
+
+        let bad = c
+            .create_client(&json!({"name":"x","bogus":1}), Priority::Critical)
+            .await
+            .unwrap_err();
+        assert_eq!(bad.status(), Some(400));
+        assert_eq!(bad.error_code(), Some("invalid_body"));
+        assert!(!bad.is_transient());
+
+        c.delete_client(&id, Priority::Critical).await.unwrap();
+        c.delete_client(&id, Priority::Critical).await.unwrap();
+        let gone = c.get_client(&id, Priority::Normal).await.unwrap_err();
+        assert!(gone.is_not_found());
+        assert_eq!(gone.error_code(), Some("inexistent_client"));
+        assert_eq!(sim.counters().get("POST /oauth/token"), 1);
+    }
+
+    #[tokio::test]
+    async fn list_pages_through_many_clients() {
+        let sim = start(RateLimit::unlimited()).await;
+        for i in 0..230 {
+            sim.insert_client(json!({"name": format!("bulk-{i}")}));
+        }
+        let expected = sim.clients().len();
+        assert!(expected >= 230);
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        let all = c
+            .list_all_clients(&["client_metadata"], Priority::Background)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), expected);
+        let ids: HashSet<&str> = all.iter().map(|x| x.client_id.as_str()).collect();
+        assert_eq!(ids.len(), expected, "no duplicates across pages");
+        assert_eq!(
+            sim.counters().get("GET /api/v2/clients"),
+            expected.div_ceil(100) as u64
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_token_is_refreshed_once() {
+        let sim = start(RateLimit::unlimited()).await;
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        let id = sim.insert_client(json!({"name":"t"}));
+        c.get_client(&id, Priority::Normal).await.unwrap();
+        sim.expire_tokens();
+        c.get_client(&id, Priority::Normal).await.unwrap();
+        assert_eq!(sim.counters().get("POST /oauth/token"), 2);
+        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 3);
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_are_a_token_error() {
+        let sim = start(RateLimit::unlimited()).await;
+        let mut cfg = tenant_config(&sim, 50, 50);
+        cfg.client_secret = SecretString::new("definitely-wrong");
+        let err = registry()
+            .tenant(cfg)
+            .verify_credentials()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Auth0Error::Token {
+                    status: Some(401),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_transient());
+    }
+
+    #[tokio::test]
+    async fn injected_faults_follow_the_retry_policy() {
+        let sim = start(RateLimit::unlimited()).await;
+        let c = registry().tenant(tenant_config(&sim, 50, 50));
+        let id = sim.insert_client(json!({"name":"f"}));
+        // GET: a 503 is retried
+        sim.fail_next(FailNext::new(
+            "GET",
+            "/api/v2/clients/{id}",
+            1,
+            FailAction::Status(503),
+        ));
+        c.get_client(&id, Priority::Normal).await.unwrap();
+        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 2);
+        // POST create: a 503 is returned, not retried
+        sim.fail_next(FailNext::new(
+            "POST",
+            "/api/v2/clients",
+            1,
+            FailAction::Status(503),
+        ));
+        let err = c
+            .create_client(&json!({"name":"n"}), Priority::Critical)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient());
+        assert_eq!(sim.counters().get("POST /api/v2/clients"), 1);
+        // a dropped connection on DELETE is retried
+        sim.fail_next(FailNext::new(
+            "DELETE",
+            "/api/v2/clients/{id}",
+            1,
+            FailAction::DropAfterProcessing,
+        ));
+        c.delete_client(&id, Priority::Critical).await.unwrap();
+        assert!(sim.client(&id).is_none());
+        // a 429 (Retry-After: 1) is waited out and retried for any method
+        sim.fail_next(FailNext::new(
+            "POST",
+            "/api/v2/clients",
+            1,
+            FailAction::Status(429),
+        ));
+        let t0 = Instant::now();
+        c.create_client(&json!({"name":"after-429"}), Priority::Critical)
+            .await
+            .unwrap();
+        assert!(t0.elapsed() >= Duration::from_millis(900));
+        assert_eq!(sim.counters().get("POST /api/v2/clients"), 3);
+    }
+
+    #[tokio::test]
+    async fn matching_the_tenant_limit_avoids_429s() {
+        // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
+        let sim = start(RateLimit::FREE).await;
+        let c = registry().tenant(tenant_config(&sim, 2, 2));
+        let id = sim.insert_client(json!({"name":"rl"}));
+        c.verify_credentials().await.unwrap();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (c, id) = (Arc::clone(&c), id.clone());
+                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
+            })
+            .collect();
+        for t in calls {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(sim.counters().rate_limited(), 0);
+        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 6);
+    }
+
+    #[tokio::test]
+    async fn overrunning_the_tenant_limit_recovers_from_429s() {
+        // The operator is configured far above the tenant's real limit: the 429s pause everyone.
+        let sim = start(RateLimit::FREE).await;
+        let c = registry().tenant(tenant_config(&sim, 100, 100));
+        let id = sim.insert_client(json!({"name":"rl"}));
+        c.verify_credentials().await.unwrap();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (c, id) = (Arc::clone(&c), id.clone());
+                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
+            })
+            .collect();
+        for t in calls {
+            t.await.unwrap().unwrap();
+        }
+        let counts = sim.counters();
+        assert!(counts.rate_limited() >= 1);
+        assert!(counts.rate_limited() <= 4, "{counts:?}");
+    }
+}

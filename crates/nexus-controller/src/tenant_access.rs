@@ -1,0 +1,257 @@
+//! Everything about the `AuthTenant` an `AuthClient` names: lookup, namespace governance and
+//! the Management API client built from its credentials Secret.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::Api;
+
+use auth0_mgmt::{Auth0Registry, SecretString, TenantClient, TenantConfig};
+use nexus_crd::AuthTenant;
+
+/// Why a tenant cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// No `AuthTenant` has that name.
+    #[error("AuthTenant '{0}' does not exist")]
+    NotFound(String),
+    /// The credentials Secret or one of its keys is missing.
+    #[error("credentials Secret {namespace}/{name} of AuthTenant '{tenant}' {problem}")]
+    Credentials {
+        /// Tenant name.
+        tenant: String,
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The endpoint override is not acceptable.
+    #[error("AuthTenant '{tenant}' endpoint {problem}")]
+    Endpoint {
+        /// Tenant name.
+        tenant: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The Kubernetes API failed.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[source] kube::Error),
+}
+
+/// Fetches the `AuthTenant` by name.
+pub async fn get_tenant(kube: &kube::Client, name: &str) -> Result<AuthTenant, TenantError> {
+    Api::<AuthTenant>::all(kube.clone())
+        .get_opt(name)
+        .await
+        .map_err(TenantError::Kube)?
+        .ok_or_else(|| TenantError::NotFound(name.to_owned()))
+}
+
+/// Checks the endpoint override: `https://` anywhere, `http://` only for loopback hosts.
+pub fn check_endpoint(tenant: &AuthTenant) -> Result<(), TenantError> {
+    let Some(endpoint) = tenant.spec.endpoint.as_deref().filter(|e| !e.is_empty()) else {
+        return Ok(());
+    };
+    let fail = |problem: &str| TenantError::Endpoint {
+        tenant: kube::ResourceExt::name_any(tenant),
+        problem: problem.to_owned(),
+    };
+    if let Some(rest) = endpoint.strip_prefix("https://") {
+        if rest.is_empty() {
+            return Err(fail("has no host"));
+        }
+        return Ok(());
+    }
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return Err(fail(
+            "must start with https:// (or http:// for a loopback host)",
+        ));
+    };
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false);
+    if loopback {
+        Ok(())
+    } else {
+        Err(fail(
+            "uses plain http:// for a host that is not loopback; use https://",
+        ))
+    }
+}
+
+/// Builds (or reuses) the Management API client of the tenant from its credentials Secret.
+pub async fn tenant_client(
+    kube: &kube::Client,
+    auth0: &Auth0Registry,
+    tenant: &AuthTenant,
+) -> Result<Arc<TenantClient>, TenantError> {
+    check_endpoint(tenant)?;
+    let name = kube::ResourceExt::name_any(tenant);
+    let reference = &tenant.spec.credentials_secret_ref;
+    let fail = |problem: String| TenantError::Credentials {
+        tenant: name.clone(),
+        namespace: reference.namespace.clone(),
+        name: reference.name.clone(),
+        problem,
+    };
+    let secret = Api::<Secret>::namespaced(kube.clone(), &reference.namespace)
+        .get_opt(&reference.name)
+        .await
+        .map_err(TenantError::Kube)?
+        .ok_or_else(|| fail("does not exist".into()))?;
+    let read = |key: &str| -> Result<String, TenantError> {
+        let value = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .ok_or_else(|| fail(format!("has no key '{key}'")))?;
+        let text = String::from_utf8(value.0.clone())
+            .map_err(|_| fail(format!("key '{key}' is not UTF-8")))?;
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return Err(fail(format!("key '{key}' is empty")));
+        }
+        Ok(text)
+    };
+    let client_id = read(&reference.client_id_key)?;
+    let client_secret = read(&reference.client_secret_key)?;
+    Ok(auth0.tenant(TenantConfig {
+        tenant: name.clone(),
+        domain: tenant.spec.domain.clone(),
+        base_url: tenant.base_url(),
+        client_id,
+        client_secret: SecretString::new(client_secret),
+        requests_per_second: tenant.spec.rate_limit.requests_per_second,
+        burst: tenant.spec.rate_limit.burst,
+    }))
+}
+
+/// Whether `namespace` may use the tenant: listed by name, or matching the selector. Reads the
+/// Namespace only when a selector is set.
+pub async fn namespace_allowed(
+    kube: &kube::Client,
+    tenant: &AuthTenant,
+    namespace: &str,
+) -> Result<bool, TenantError> {
+    let allowed = &tenant.spec.allowed_namespaces;
+    if allowed.names.iter().any(|n| n == namespace || n == "*") {
+        return Ok(true);
+    }
+    let Some(selector) = &allowed.selector else {
+        return Ok(false);
+    };
+    let labels = Api::<Namespace>::all(kube.clone())
+        .get_opt(namespace)
+        .await
+        .map_err(TenantError::Kube)?
+        .and_then(|ns| ns.metadata.labels)
+        .unwrap_or_default();
+    Ok(selector_matches(selector, &labels))
+}
+
+/// Kubernetes label-selector semantics (`matchLabels` AND every `matchExpressions` entry). An
+/// empty selector matches everything, as in Kubernetes.
+pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let labels_ok = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let expressions_ok = selector.match_expressions.iter().flatten().all(|expr| {
+        let value = labels.get(&expr.key);
+        let values = expr.values.as_deref().unwrap_or_default();
+        match expr.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    labels_ok && expressions_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    use nexus_crd::{AuthTenantSpec, CredentialsSecretRef};
+
+    fn tenant(endpoint: Option<&str>) -> AuthTenant {
+        AuthTenant::new(
+            "acme",
+            AuthTenantSpec {
+                domain: "acme.eu.auth0.com".into(),
+                endpoint: endpoint.map(str::to_owned),
+                credentials_secret_ref: CredentialsSecretRef {
+                    namespace: "nexus-system".into(),
+                    name: "acme-m2m".into(),
+                    client_id_key: "client_id".into(),
+                    client_secret_key: "client_secret".into(),
+                },
+                rate_limit: Default::default(),
+                allowed_namespaces: Default::default(),
+                url_policy: Default::default(),
+                facade_namespace: None,
+            },
+        )
+    }
+
+    #[test]
+    fn endpoints_must_be_https_or_loopback() {
+        assert!(check_endpoint(&tenant(None)).is_ok());
+        assert!(check_endpoint(&tenant(Some("https://auth.internal"))).is_ok());
+        assert!(check_endpoint(&tenant(Some("http://127.0.0.1:8089"))).is_ok());
+        assert!(check_endpoint(&tenant(Some("http://localhost:8089/"))).is_ok());
+        assert!(check_endpoint(&tenant(Some("http://[::1]:8089"))).is_ok());
+        assert!(check_endpoint(&tenant(Some("http://10.0.0.5:8089"))).is_err());
+        assert!(check_endpoint(&tenant(Some("http://localhost.evil.io"))).is_err());
+        assert!(check_endpoint(&tenant(Some("ftp://x"))).is_err());
+        assert_eq!(tenant(None).base_url(), "https://acme.eu.auth0.com");
+        assert_eq!(
+            tenant(Some("http://127.0.0.1:1/")).base_url(),
+            "http://127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn label_selectors() {
+        let labels: BTreeMap<String, String> = [
+            ("team".to_owned(), "a".to_owned()),
+            ("env".to_owned(), "prod".to_owned()),
+        ]
+        .into();
+        let by_labels = LabelSelector {
+            match_labels: Some([("team".to_owned(), "a".to_owned())].into()),
+            match_expressions: None,
+        };
+        assert!(selector_matches(&by_labels, &labels));
+        let expr = |key: &str, op: &str, values: &[&str]| LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: key.into(),
+                operator: op.into(),
+                values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+            }]),
+        };
+        assert!(selector_matches(
+            &expr("env", "In", &["prod", "stage"]),
+            &labels
+        ));
+        assert!(!selector_matches(&expr("env", "NotIn", &["prod"]), &labels));
+        assert!(selector_matches(&expr("x", "DoesNotExist", &[]), &labels));
+        assert!(!selector_matches(&expr("x", "Exists", &[]), &labels));
+        assert!(!selector_matches(&expr("env", "Bogus", &[]), &labels));
+    }
+}

@@ -1,0 +1,232 @@
+//! Test harness: the in-memory Kubernetes API (`FakeKube`) plus the Auth0 simulator on a
+//! loopback port, and a controller `Context` wired to both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
+use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
+use kube::Api;
+use kube::runtime::controller::Action;
+use kube_fake::FakeKube;
+use nexus_controller::metrics::ControllerMetrics;
+use nexus_controller::reconcile::{self, ReconcileError};
+use nexus_controller::{Context, ControllerConfig};
+use nexus_crd::AuthClient;
+use serde_json::{Value, json};
+
+pub const TENANT: &str = "acme";
+pub const NS: &str = "team-a";
+pub const CREDS_NS: &str = "nexus-system";
+
+pub struct Harness {
+    pub kube: FakeKube,
+    pub sim: SimHandle,
+    pub ctx: Arc<Context>,
+}
+
+/// Options of a harness.
+pub struct Options {
+    pub sim: SimConfig,
+    pub tenant_rps: u32,
+    pub wait_budget: Option<Duration>,
+    pub config: ControllerConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sim: SimConfig {
+                rate_limit: RateLimit {
+                    burst: 1000,
+                    per_second: 1000,
+                },
+                ..SimConfig::default()
+            },
+            tenant_rps: 1000,
+            wait_budget: None,
+            config: ControllerConfig {
+                cluster_id: "test-cluster".into(),
+                ..ControllerConfig::default()
+            },
+        }
+    }
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Self {
+        let sim = sim::start(options.sim, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("simulator starts");
+        let kube = FakeKube::new();
+        kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {"team": "a"}}}));
+        kube.insert(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "acme-m2m", "namespace": CREDS_NS},
+            "data": {
+                "client_id": b64(&sim.m2m().client_id),
+                "client_secret": b64(&sim.m2m().client_secret),
+            }
+        }));
+        kube.insert(tenant_object(TENANT, &sim, options.tenant_rps, &[NS]));
+        let mut registry = Auth0Registry::new(
+            auth0::default_http_client(Duration::from_secs(5)).expect("http client"),
+            Auth0Metrics::new(),
+        );
+        if let Some(budget) = options.wait_budget {
+            registry = registry.with_wait_budget(budget);
+        }
+        let ctx = Arc::new(Context::new(
+            kube.client(),
+            registry,
+            options.config,
+            ControllerMetrics::default(),
+        ));
+        Self { kube, sim, ctx }
+    }
+
+    /// Creates an AuthClient in the fake API.
+    pub fn apply(&self, name: &str, spec: Value) {
+        self.apply_in(NS, name, spec, json!({}));
+    }
+
+    pub fn apply_in(&self, namespace: &str, name: &str, spec: Value, annotations: Value) {
+        self.kube.insert(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1",
+            "kind": "AuthClient",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+            "spec": spec,
+        }));
+    }
+
+    /// Changes the spec through the API (generation moves, status and finalizers stay).
+    pub async fn update_spec(&self, name: &str, spec: Value) {
+        let api = Api::<AuthClient>::namespaced(self.kube.client(), NS);
+        let mut obj = api.get(name).await.expect("AuthClient exists");
+        obj.spec = serde_json::from_value(spec).expect("valid spec");
+        api.replace(name, &Default::default(), &obj)
+            .await
+            .expect("spec updated");
+    }
+
+    /// The Auth0 client id recorded in the AuthClient's status.
+    pub async fn client_id(&self, name: &str) -> String {
+        self.get(name)
+            .await
+            .status
+            .and_then(|s| s.client_id)
+            .expect("status.clientId")
+    }
+
+    pub async fn get(&self, name: &str) -> AuthClient {
+        self.get_in(NS, name).await
+    }
+
+    pub async fn get_in(&self, namespace: &str, name: &str) -> AuthClient {
+        Api::<AuthClient>::namespaced(self.kube.client(), namespace)
+            .get(name)
+            .await
+            .expect("AuthClient exists")
+    }
+
+    /// One reconcile of the current object.
+    pub async fn reconcile(&self, name: &str) -> Result<Action, ReconcileError> {
+        self.reconcile_in(NS, name).await
+    }
+
+    pub async fn reconcile_in(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Action, ReconcileError> {
+        let obj = self.get_in(namespace, name).await;
+        reconcile::reconcile(Arc::new(obj), self.ctx.clone()).await
+    }
+
+    /// Reconciles until the finalizer is in place and one full pass ran (two passes).
+    pub async fn converge(&self, name: &str) -> Action {
+        self.reconcile(name)
+            .await
+            .expect("first pass adds the finalizer");
+        self.reconcile(name).await.expect("second pass reconciles")
+    }
+
+    /// `(status, reason, message)` of the Ready condition.
+    pub async fn ready(&self, name: &str) -> (String, String, String) {
+        let obj = self.get(name).await;
+        let status = obj.status.unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready condition");
+        (
+            ready.status.clone(),
+            ready.reason.clone(),
+            ready.message.clone(),
+        )
+    }
+
+    pub fn secret(&self, name: &str) -> Option<Value> {
+        self.kube
+            .get(&format!("/api/v1/namespaces/{NS}/secrets/{name}"))
+    }
+
+    pub fn authclient_path(name: &str) -> String {
+        format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/{name}")
+    }
+
+    /// Events recorded for the object (events.k8s.io/v1), as `(type, reason, note)`.
+    pub fn events(&self) -> Vec<(String, String, String)> {
+        let mut events: Vec<Value> = self.kube.list("/apis/events.k8s.io/v1/events");
+        events.extend(self.kube.list("/api/v1/events"));
+        events
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or_default().to_owned(),
+                    e["reason"].as_str().unwrap_or_default().to_owned(),
+                    e["note"]
+                        .as_str()
+                        .or(e["message"].as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub fn tenant_object(name: &str, sim: &SimHandle, rps: u32, namespaces: &[&str]) -> Value {
+    json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthTenant",
+        "metadata": {"name": name},
+        "spec": {
+            "domain": sim.domain(),
+            "endpoint": sim.base_url(),
+            "credentialsSecretRef": {"namespace": CREDS_NS, "name": "acme-m2m"},
+            "rateLimit": {"requestsPerSecond": rps, "burst": rps},
+            "allowedNamespaces": {"names": namespaces},
+        }
+    })
+}
+
+pub use nexus_testing::{b64, unb64};
+
+/// A valid minimal spec.
+pub fn spec(name: &str) -> Value {
+    json!({
+        "tenant": TENANT,
+        "client": {
+            "name": name,
+            "app_type": "regular_web",
+            "callbacks": ["https://app.example.com/callback"],
+            "client_metadata": {"owners": "alice,bob", "manuallyCreated": false}
+        }
+    })
+}

@@ -1,0 +1,592 @@
+//! Issue 4: never a duplicate (crash-safe creation), adoption, cheap drift detection,
+//! rotation, URL policy.
+
+use auth0_sim::{FailAction, FailNext};
+use futures::channel::mpsc;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, store::Writer};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use nexus_controller::drift;
+use nexus_crd::{AuthClient, AuthTenant};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// Runs reconciles until Ready=True (at most `passes`), ignoring the failed passes a crash
+/// test provokes.
+async fn settle(h: &Harness, name: &str, passes: usize) {
+    for _ in 0..passes {
+        let _ = h.reconcile(name).await;
+        if h.get(name).await.status.is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }) {
+            return;
+        }
+    }
+    panic!(
+        "{name} not Ready after {passes} passes: {:?}",
+        h.get(name).await.status
+    );
+}
+
+fn assert_exactly_one_client_for(h: &Harness, obj: &AuthClient) -> String {
+    let clients = h.sim.clients();
+    assert_eq!(clients.len(), 1, "exactly one Auth0 client: {clients:#?}");
+    let id = clients[0]["client_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        obj.status.as_ref().and_then(|s| s.client_id.clone()),
+        Some(id.clone())
+    );
+    assert_eq!(
+        clients[0]["client_metadata"]["nexus_owner_uid"],
+        json!(obj.uid().expect("uid"))
+    );
+    id
+}
+
+#[tokio::test]
+async fn crash_before_the_post_reaches_auth0() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::Drop,
+    ));
+    let _ = h.reconcile("orders").await;
+    let status = h.get("orders").await.status.expect("status");
+    assert!(
+        status.pending_creation.is_some(),
+        "marker written before the POST"
+    );
+    assert!(h.sim.clients().is_empty());
+    settle(&h, "orders", 3).await;
+    assert_exactly_one_client_for(&h, &h.get("orders").await);
+}
+
+#[tokio::test]
+async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::DropAfterProcessing,
+    ));
+    let _ = h.reconcile("orders").await;
+    assert_eq!(h.sim.clients().len(), 1, "Auth0 created it");
+    assert!(
+        h.get("orders")
+            .await
+            .status
+            .expect("status")
+            .client_id
+            .is_none(),
+        "the operator never heard"
+    );
+    h.sim.reset_counters();
+    settle(&h, "orders", 3).await;
+    let obj = h.get("orders").await;
+    assert_exactly_one_client_for(&h, &obj);
+    assert_eq!(
+        h.sim.counters().get("POST /api/v2/clients"),
+        0,
+        "found by its tag, not created again"
+    );
+    assert!(
+        h.sim.counters().get("GET /api/v2/clients") >= 1,
+        "looked it up in the list"
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(_, reason, _)| reason == "Recovered")
+    );
+    let secret = h.secret("orders-auth0").expect("secret");
+    assert_eq!(
+        unb64(&secret["data"]["AUTH0_CLIENT_SECRET"]),
+        h.sim.clients()[0]["client_secret"]
+            .as_str()
+            .expect("secret"),
+        "the secret was read back"
+    );
+}
+
+#[tokio::test]
+async fn crash_after_the_answer_before_the_client_id_reached_status() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    // The marker write goes through; the write of the client id right after the POST fails.
+    h.kube
+        .fail_after("PATCH", "/authclients/orders/status", 500, 1);
+    assert!(h.reconcile("orders").await.is_err());
+    assert_eq!(h.sim.clients().len(), 1);
+    assert!(
+        h.get("orders")
+            .await
+            .status
+            .expect("status")
+            .client_id
+            .is_none()
+    );
+    h.sim.reset_counters();
+    settle(&h, "orders", 3).await;
+    assert_exactly_one_client_for(&h, &h.get("orders").await);
+    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+}
+
+#[tokio::test]
+async fn crash_after_the_client_id_before_the_secret() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    h.kube.fail_next("PATCH", "/secrets/orders-auth0", 500, 1);
+    assert!(h.reconcile("orders").await.is_err());
+    assert!(
+        h.get("orders")
+            .await
+            .status
+            .expect("status")
+            .client_id
+            .is_some()
+    );
+    h.sim.reset_counters();
+    settle(&h, "orders", 3).await;
+    assert_exactly_one_client_for(&h, &h.get("orders").await);
+    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+    assert!(h.secret("orders-auth0").is_some());
+}
+
+#[tokio::test]
+async fn crash_at_every_step_in_a_row_still_yields_one_client() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::Drop,
+    ));
+    let _ = h.reconcile("orders").await;
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::DropAfterProcessing,
+    ));
+    let _ = h.reconcile("orders").await;
+    h.kube
+        .fail_next("PATCH", "/authclients/orders/status", 500, 1);
+    let _ = h.reconcile("orders").await;
+    h.kube.fail_next("PATCH", "/secrets/orders-auth0", 500, 1);
+    let _ = h.reconcile("orders").await;
+    settle(&h, "orders", 4).await;
+    assert_exactly_one_client_for(&h, &h.get("orders").await);
+}
+
+#[tokio::test]
+async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    let uid = h.get("orders").await.uid().expect("uid");
+    // Cluster B's client carries the same owner uid (e.g. a restored backup) but B's cluster id.
+    let foreign = h.sim.insert_client(json!({
+        "name": "Orders", "app_type": "regular_web",
+        "client_metadata": {"nexus_cluster": "cluster-b", "nexus_owner_uid": uid, "nexus_owner": "team-a/orders"}
+    }));
+    // Force the recovery path: a creation marker is present.
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::Status(503),
+    ));
+    let _ = h.reconcile("orders").await;
+    settle(&h, "orders", 3).await;
+    let ours = h.client_id("orders").await;
+    assert_ne!(ours, foreign, "cluster B's client was left alone");
+    assert_eq!(h.sim.clients().len(), 2);
+    assert_eq!(
+        h.sim.client(&foreign).expect("foreign")["client_metadata"]["nexus_cluster"],
+        json!("cluster-b")
+    );
+}
+
+#[tokio::test]
+async fn adoption_of_an_untagged_client() {
+    let h = Harness::new().await;
+    let id = h.sim.insert_client(
+        json!({"name": "Legacy", "app_type": "spa", "callbacks": ["https://old.example.com/cb"]}),
+    );
+    let mut s = spec("Legacy");
+    s["client"]["id"] = json!(id);
+    h.apply("legacy", s);
+    h.converge("legacy").await;
+    assert_eq!(h.ready("legacy").await.1, "Synced");
+    let obj = h.get("legacy").await;
+    assert_eq!(
+        obj.status.clone().expect("status").client_id.as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(h.sim.clients().len(), 1, "no create");
+    let client = h.sim.client(&id).expect("client");
+    assert_eq!(
+        client["app_type"],
+        json!("regular_web"),
+        "brought in line with the spec"
+    );
+    assert_eq!(
+        client["callbacks"],
+        json!(["https://app.example.com/callback"])
+    );
+    assert_eq!(
+        client["client_metadata"]["nexus_owner_uid"],
+        json!(obj.uid().expect("uid")),
+        "now tagged"
+    );
+    assert!(h.events().iter().any(|(_, r, _)| r == "Adopted"));
+    let secret = h.secret("legacy-auth0").expect("secret");
+    assert_eq!(
+        unb64(&secret["data"]["AUTH0_CLIENT_SECRET"]),
+        client["client_secret"].as_str().expect("secret")
+    );
+}
+
+#[tokio::test]
+async fn adoption_refused_when_owned_elsewhere_unless_take_over() {
+    let h = Harness::new().await;
+    let id = h.sim.insert_client(json!({
+        "name": "Shared", "app_type": "spa",
+        "client_metadata": {"nexus_cluster": "cluster-b", "nexus_owner_uid": "someone-else", "nexus_owner": "team-b/shared"}
+    }));
+    let mut s = spec("Shared");
+    s["client"]["id"] = json!(id);
+    h.apply("shared", s.clone());
+    h.converge("shared").await;
+    let (status, reason, message) = h.ready("shared").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "AdoptionRefused")
+    );
+    assert!(
+        message.contains("team-b/shared") && message.contains("TakeOver"),
+        "{message}"
+    );
+    assert_eq!(h.sim.counters().writes(), 0, "nothing changed in Auth0");
+
+    s["adoptionPolicy"] = json!("TakeOver");
+    h.update_spec("shared", s).await;
+    h.reconcile("shared").await.expect("reconcile");
+    assert_eq!(h.ready("shared").await.1, "Synced");
+    let client = h.sim.client(&id).expect("client");
+    assert_eq!(
+        client["client_metadata"]["nexus_cluster"],
+        json!("test-cluster")
+    );
+}
+
+#[tokio::test]
+async fn adoption_of_a_missing_client() {
+    let h = Harness::new().await;
+    let mut s = spec("Ghost");
+    s["client"]["id"] = json!("doesnotexist123");
+    h.apply("ghost", s);
+    h.converge("ghost").await;
+    let (status, reason, message) = h.ready("ghost").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ClientNotFound")
+    );
+    assert!(message.contains("doesnotexist123"));
+    assert!(h.sim.clients().is_empty());
+}
+
+/// A reflector store with the current AuthClients, as the controller has.
+async fn store_of(h: &Harness) -> kube::runtime::reflector::Store<AuthClient> {
+    let mut writer: Writer<AuthClient> = Writer::default();
+    let reader = writer.as_reader();
+    let list = Api::<AuthClient>::all(h.kube.client())
+        .list(&Default::default())
+        .await
+        .expect("list");
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for obj in list.items {
+        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    reader
+}
+
+async fn scan(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthClient>>) {
+    let store = store_of(h).await;
+    let tenant = Api::<AuthTenant>::all(h.kube.client())
+        .get(TENANT)
+        .await
+        .expect("tenant");
+    let (tx, mut rx) = mpsc::unbounded();
+    let report = drift::scan_tenant(&h.ctx, &store, &tenant, &tx)
+        .await
+        .expect("scan");
+    drop(tx);
+    let mut triggered = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        triggered.push(r);
+    }
+    (report, triggered)
+}
+
+#[tokio::test]
+async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
+    let h = Harness::new().await;
+    for i in 0..5 {
+        h.apply(&format!("app-{i}"), spec(&format!("App {i}")));
+        h.converge(&format!("app-{i}")).await;
+    }
+    let drifted_id = h.client_id("app-3").await;
+    assert!(h.sim.modify_client(
+        &drifted_id,
+        json!({
+            "callbacks": ["https://evil.example.com/cb"],
+            "client_metadata": {"owners": "mallory"}
+        })
+    ));
+    h.sim.reset_counters();
+
+    let (report, triggered) = scan(&h).await;
+    assert_eq!(
+        report,
+        drift::ScanReport {
+            compared: 5,
+            drifted: 1,
+            missing: 0
+        }
+    );
+    assert_eq!(
+        h.sim.counters().total(),
+        1,
+        "one paged list call for five clients"
+    );
+    assert_eq!(h.sim.counters().get("GET /api/v2/clients"), 1);
+    assert_eq!(triggered.len(), 1);
+    assert_eq!(triggered[0].name, "app-3");
+
+    h.reconcile("app-3").await.expect("reconcile");
+    let counters = h.sim.counters();
+    assert_eq!(counters.get("PATCH /api/v2/clients/{id}"), 1);
+    assert_eq!(
+        counters.get("GET /api/v2/clients/{id}"),
+        0,
+        "the scanned copy was used"
+    );
+    let client = h.sim.client(&drifted_id).expect("client");
+    assert_eq!(
+        client["callbacks"],
+        json!(["https://app.example.com/callback"])
+    );
+    assert_eq!(client["client_metadata"]["owners"], json!("alice,bob"));
+    let drifted = h
+        .get("app-3")
+        .await
+        .status
+        .expect("status")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Drifted")
+        .expect("Drifted");
+    assert_eq!(
+        (drifted.status.as_str(), drifted.reason.as_str()),
+        ("False", "Corrected")
+    );
+    assert!(
+        drifted.message.contains("callbacks") && drifted.message.contains("client_metadata.owners")
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(t, r, _)| t == "Warning" && r == "DriftCorrected")
+    );
+}
+
+#[tokio::test]
+async fn drift_report_mode_reports_without_overwriting() {
+    let h = Harness::new().await;
+    let mut s = spec("Reported");
+    s["driftPolicy"] = json!("Report");
+    h.apply("reported", s);
+    h.converge("reported").await;
+    let id = h.client_id("reported").await;
+    h.sim
+        .modify_client(&id, json!({"name": "Renamed in the dashboard"}));
+    h.sim.reset_counters();
+
+    let (_, triggered) = scan(&h).await;
+    assert_eq!(triggered.len(), 1);
+    h.reconcile("reported").await.expect("reconcile");
+    assert_eq!(h.sim.counters().writes(), 0, "not overwritten");
+    assert_eq!(
+        h.sim.client(&id).expect("client")["name"],
+        json!("Renamed in the dashboard")
+    );
+    let obj = h.get("reported").await;
+    let conditions = obj.status.expect("status").conditions;
+    let drifted = conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .expect("Drifted");
+    assert_eq!(drifted.status, "True");
+    assert!(drifted.message.contains("name"), "{}", drifted.message);
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
+
+    // Already reported: the next scan does not trigger again.
+    let (_, triggered) = scan(&h).await;
+    assert!(triggered.is_empty());
+}
+
+#[tokio::test]
+async fn drift_scan_finds_a_client_deleted_out_of_band() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.converge("orders").await;
+    let old = h.client_id("orders").await;
+    h.sim.remove_client(&old);
+    let (report, triggered) = scan(&h).await;
+    assert_eq!(report.missing, 1);
+    assert_eq!(triggered.len(), 1);
+    h.reconcile("orders").await.expect("reconcile");
+    let new = h.client_id("orders").await;
+    assert_ne!(new, old);
+    assert_eq!(h.sim.clients().len(), 1);
+}
+
+#[tokio::test]
+async fn rotation_by_annotation_updates_secret_hash_and_status() {
+    let h = Harness::new().await;
+    h.apply("orders", spec("Orders"));
+    h.converge("orders").await;
+    let secret_before = h.secret("orders-auth0").expect("secret");
+    let hash_before =
+        secret_before["metadata"]["annotations"]["auth.nexus.dev/content-hash"].clone();
+    let rotated_before = h
+        .get("orders")
+        .await
+        .status
+        .expect("status")
+        .last_rotation_time;
+
+    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
+    api.patch(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"auth.nexus.dev/rotate-secret": "2026-11-27"}}}),
+        ),
+    )
+    .await
+    .expect("annotate");
+    h.sim.reset_counters();
+    h.reconcile("orders").await.expect("reconcile");
+
+    assert_eq!(
+        h.sim
+            .counters()
+            .get("POST /api/v2/clients/{id}/rotate-secret"),
+        1
+    );
+    let secret = h.secret("orders-auth0").expect("secret");
+    let id = h.client_id("orders").await;
+    let current = h.sim.client(&id).expect("client")["client_secret"].clone();
+    assert_eq!(
+        unb64(&secret["data"]["AUTH0_CLIENT_SECRET"]),
+        current.as_str().expect("secret")
+    );
+    assert_ne!(
+        secret["data"]["AUTH0_CLIENT_SECRET"],
+        secret_before["data"]["AUTH0_CLIENT_SECRET"]
+    );
+    assert_ne!(
+        secret["metadata"]["annotations"]["auth.nexus.dev/content-hash"], hash_before,
+        "consumers can roll"
+    );
+    let status = h.get("orders").await.status.expect("status");
+    assert_eq!(status.rotation_request.as_deref(), Some("2026-11-27"));
+    assert!(status.last_rotation_time.is_some() && status.last_rotation_time >= rotated_before);
+
+    h.sim.reset_counters();
+    h.reconcile("orders").await.expect("reconcile");
+    assert_eq!(
+        h.sim
+            .counters()
+            .get("POST /api/v2/clients/{id}/rotate-secret"),
+        0,
+        "once per new value"
+    );
+}
+
+#[tokio::test]
+async fn rotation_by_age() {
+    let h = Harness::new().await;
+    let mut s = spec("Orders");
+    s["secret"] = json!({"rotateAfter": "720h"});
+    h.apply("orders", s);
+    h.converge("orders").await;
+    h.sim.reset_counters();
+    h.reconcile("orders").await.expect("reconcile");
+    assert_eq!(
+        h.sim
+            .counters()
+            .get("POST /api/v2/clients/{id}/rotate-secret"),
+        0,
+        "young secret kept"
+    );
+
+    // Make the last rotation old.
+    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
+    let mut status: Value =
+        serde_json::to_value(h.get("orders").await.status.expect("status")).expect("json");
+    status["lastRotationTime"] = json!("2020-01-01T00:00:00Z");
+    api.patch_status("orders", &PatchParams::apply("test").force(), &Patch::Apply(json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": {"lastRotationTime": status["lastRotationTime"]}
+    })))
+    .await
+    .expect("status patch");
+    h.reconcile("orders").await.expect("reconcile");
+    assert_eq!(
+        h.sim
+            .counters()
+            .get("POST /api/v2/clients/{id}/rotate-secret"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn url_policy_is_checked_before_any_auth0_call() {
+    let h = Harness::new().await;
+    let mut tenant = tenant_object(TENANT, &h.sim, 1000, &[NS]);
+    tenant["spec"]["urlPolicy"] = json!({"callbacks": ["https://*.example.com/**"]});
+    h.kube.insert(tenant);
+    let mut s = spec("Orders");
+    s["client"]["callbacks"] = json!(["https://app.example.com/cb", "https://evil.io/cb"]);
+    h.apply("orders", s);
+    h.converge("orders").await;
+    let (status, reason, message) = h.ready("orders").await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(
+        message.contains("spec.client.callbacks[1]") && message.contains("https://evil.io/cb"),
+        "{message}"
+    );
+    assert_eq!(h.sim.counters().total(), 0);
+}

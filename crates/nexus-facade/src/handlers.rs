@@ -1,0 +1,1031 @@
+//! The HTTP handlers: `POST /v1/tenants/{tenantId}/clients`, health, readiness and the
+//! OpenAPI document, plus the middleware that times, counts and bounds every request.
+
+// `Problem` (~200 bytes) is the error of every step; it is built at most once per request, so
+// boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::await_condition;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{self, Authenticator, Principal};
+use crate::config::FacadeConfig;
+use crate::mapping::{self, ClientFacts};
+use crate::metrics::FacadeMetrics;
+use crate::problem::Problem;
+use crate::validate;
+use auth0_mgmt::{Auth0Registry, Priority};
+use nexus_crd::conditions::{self, READY};
+use nexus_crd::{AuthClient, AuthTenant, NexusClient};
+
+/// Field manager of the facade's server-side applies (distinct from the controller's).
+pub const FACADE_FIELD_MANAGER: &str = "nexus-facade";
+/// Label marking AuthClients created by the facade.
+pub const CREATED_BY_LABEL: &str = "auth.nexus.dev/created-by";
+/// Label with the tenant of a facade-created AuthClient.
+pub const TENANT_LABEL: &str = "auth.nexus.dev/tenant";
+/// Annotation: what the object name was derived from (`key:<sha256>` or `name:<sha256>`).
+pub const IDEMPOTENCY_ANNOTATION: &str = "auth.nexus.dev/facade-idempotency";
+/// Annotation: SHA-256 of the canonical request body.
+pub const REQUEST_HASH_ANNOTATION: &str = "auth.nexus.dev/facade-request-hash";
+/// Annotation: caller that created the object (`jwt:<sub>` / `basic:<user>`).
+pub const CALLER_ANNOTATION: &str = "auth.nexus.dev/facade-caller";
+
+/// Shared state of the handlers.
+pub struct AppState {
+    pub(crate) config: FacadeConfig,
+    pub(crate) kube: kube::Client,
+    pub(crate) auth0: Auth0Registry,
+    pub(crate) auth: Authenticator,
+    pub(crate) metrics: FacadeMetrics,
+    pub(crate) ready: AtomicBool,
+    pub(crate) openapi: Bytes,
+}
+
+/// Per-request id, used as the problem `instance` and in logs.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn new() -> Self {
+        let bytes: [u8; 8] = rand::random();
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    fn urn(&self) -> String {
+        format!("urn:nexus-operator:request:{}", self.0)
+    }
+}
+
+/// Times, counts, logs and bounds every request; adds `Cache-Control: no-store`.
+pub async fn observe(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = RequestId::new();
+    request.extensions_mut().insert(id.clone());
+    let method = request.method().clone();
+    // Only the path is logged: never headers, query or body.
+    let path = request.uri().path().to_owned();
+    let mut response = match tokio::time::timeout(state.config.request_timeout, next.run(request))
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => Problem::unavailable("The request took too long and was abandoned; retry it.", 5)
+            .with_instance(id.urn())
+            .into_response(),
+    };
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.observe_status(status);
+    state
+        .metrics
+        .request_duration
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        request_id = %id.0,
+        %method,
+        path = %path.chars().take(256).collect::<String>(),
+        status,
+        duration_ms = elapsed.as_millis() as u64,
+        "facade request"
+    );
+    response
+}
+
+/// Answers a caught panic: 500 problem, payload not echoed (nor logged: it could hold data).
+pub fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("facade handler panicked; answered 500");
+    Problem::internal().into_response()
+}
+
+/// `GET /healthz`.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 while serving, 503 once shutdown started.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        Problem::unavailable("shutting down", 1).into_response()
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        state.openapi.clone(),
+    )
+        .into_response()
+}
+
+/// Any other path.
+pub async fn not_found(Extension(id): Extension<RequestId>) -> Response {
+    Problem::not_found().with_instance(id.urn()).into_response()
+}
+
+/// Known path, other method.
+pub async fn method_not_allowed(Extension(id): Extension<RequestId>) -> Response {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "Only POST is served on this path.",
+    )
+    .with_header(header::ALLOW, "POST")
+    .with_instance(id.urn())
+    .into_response()
+}
+
+/// `POST /v1/tenants/{tenantId}/clients`.
+pub async fn create_client(
+    State(state): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
+    tenant: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let tenant = match tenant {
+        Ok(Path(tenant)) => tenant,
+        Err(_) => {
+            return Problem::tenant_not_found("No such tenant.")
+                .with_instance(id.urn())
+                .into_response();
+        }
+    };
+    match create(&state, &id, &tenant, &headers, body).await {
+        Ok(response) => response,
+        Err(problem) => problem.with_instance(id.urn()).into_response(),
+    }
+}
+
+async fn create(
+    state: &AppState,
+    id: &RequestId,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    // 1. Who is calling? (No Kubernetes write, no body read before this succeeds.)
+    let principal = authenticate(state, id, headers).await?;
+    // 2. May they act on this tenant?
+    authorize(state, id, &principal, tenant)?;
+    if !is_object_name(tenant) {
+        return Err(Problem::tenant_not_found(format!(
+            "No tenant named '{}'.",
+            shorten(tenant)
+        )));
+    }
+    // 3. Is the request valid?
+    check_content_type(headers)?;
+    let bytes = read_body(body, state.config.max_body_bytes).await?;
+    let client = validate::parse_request(&bytes).map_err(Problem::invalid_request)?;
+    let key = idempotency_key(headers)?;
+    // 4. Does the tenant exist and is it served here?
+    let tenant_obj = load_tenant(state, tenant).await?;
+    let namespace = tenant_obj
+        .spec
+        .facade_namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .ok_or_else(|| {
+            Problem::tenant_not_found(format!(
+                "Tenant '{tenant}' is not served by this API (its AuthTenant has no facadeNamespace)."
+            ))
+        })?;
+    // 5. Create (or find) the AuthClient and wait for the operator.
+    let identity = Identity::new(tenant, &principal, key.as_deref(), &client);
+    let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), &namespace);
+    ensure_auth_client(&api, &identity, &namespace, &principal, &client, id).await?;
+    let outcome = wait_ready(state, &api, &identity.object_name, &identity.request_hash).await;
+    match outcome {
+        WaitState::Ready {
+            client_id,
+            secret_name,
+        } => {
+            let response = build_created(
+                state,
+                &tenant_obj,
+                &namespace,
+                &client_id,
+                &secret_name,
+                &identity,
+            )
+            .await?;
+            tracing::info!(
+                request_id = %id.0, tenant, caller = %principal.id, authclient = %identity.object_name,
+                client_id = %client_id, "client ready"
+            );
+            Ok(response)
+        }
+        WaitState::Rejected { reason, message } => {
+            tracing::info!(request_id = %id.0, tenant, authclient = %identity.object_name, %reason, "operator rejected the client");
+            let mut errors = BTreeMap::new();
+            errors.insert("$".to_owned(), vec![message.clone()]);
+            let mut p = Problem::new(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "The client was rejected",
+                format!("{reason}: {message}"),
+            );
+            p.errors = Some(errors);
+            Err(p.with_extension(
+                "authClient",
+                json!({"namespace": namespace, "name": identity.object_name}),
+            ))
+        }
+        WaitState::TenantGone => Err(Problem::tenant_not_found(format!(
+            "No tenant named '{tenant}'."
+        ))),
+        WaitState::Failed { reason, message } => {
+            tracing::warn!(request_id = %id.0, tenant, authclient = %identity.object_name, %reason, %message, "operator cannot create the client");
+            Err(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "operator-failed",
+                "The operator cannot create this client",
+                format!("{reason}: {message}"),
+            )
+            .with_extension(
+                "authClient",
+                json!({"namespace": namespace, "name": identity.object_name}),
+            ))
+        }
+        WaitState::Superseded => Err(conflict(
+            "Another request with the same idempotency basis but a different body replaced this one; retry to get the current client.",
+        )),
+        WaitState::Gone => Err(conflict(
+            "The AuthClient was deleted while waiting for it; retry the request.",
+        )),
+        WaitState::WatchFailed => Err(Problem::unavailable(
+            "Cannot watch the AuthClient right now; retry the same request (no duplicate will be created).",
+            2,
+        )),
+        WaitState::Pending => {
+            let last = api.get_opt(&identity.object_name).await.ok().flatten();
+            let condition = last
+                .as_ref()
+                .and_then(|o| o.status.as_ref())
+                .and_then(|s| conditions::find(&s.conditions, READY))
+                .map(|c| json!({"reason": c.reason, "message": c.message}));
+            tracing::info!(request_id = %id.0, tenant, authclient = %identity.object_name, "timed out waiting for Ready");
+            let mut reference = json!({"namespace": namespace, "name": identity.object_name});
+            if let Some(condition) = condition {
+                reference["ready"] = condition;
+            }
+            Err(Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "creation-in-progress",
+                "The client is still being created",
+                format!(
+                    "The operator has not finished creating the client yet. It is AuthClient {namespace}/{} \
+                     (kubectl -n {namespace} get authclient {}). Retry the same request (same Idempotency-Key, \
+                     or the same client name) to receive it; no duplicate will be created.",
+                    identity.object_name, identity.object_name
+                ),
+            )
+            .with_header(header::RETRY_AFTER, "5")
+            .with_extension("authClient", reference))
+        }
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    id: &RequestId,
+    headers: &HeaderMap,
+) -> Result<Principal, Problem> {
+    match state.auth.authenticate(headers).await {
+        Ok(principal) => Ok(principal),
+        Err(failure) => {
+            let decision = if failure.is_unavailable() {
+                "unavailable"
+            } else {
+                "unauthenticated"
+            };
+            state.metrics.observe_decision(decision, failure.reason());
+            tracing::info!(request_id = %id.0, decision, reason = failure.reason(), "auth decision");
+            Err(if failure.is_unavailable() {
+                Problem::unavailable(failure.detail(), 5)
+            } else {
+                Problem::unauthorized(failure.detail(), failure.bearer_error())
+            })
+        }
+    }
+}
+
+fn authorize(
+    state: &AppState,
+    id: &RequestId,
+    principal: &Principal,
+    tenant: &str,
+) -> Result<(), Problem> {
+    let tenant_shown = shorten(tenant);
+    match auth::authorize(principal, tenant) {
+        Ok(permission) => {
+            state.metrics.observe_decision("allow", permission);
+            tracing::info!(request_id = %id.0, decision = "allow", reason = permission, caller = %principal.id, tenant = %tenant_shown, "auth decision");
+            Ok(())
+        }
+        Err(forbidden) => {
+            state
+                .metrics
+                .observe_decision("forbidden", forbidden.reason());
+            tracing::info!(request_id = %id.0, decision = "forbidden", reason = forbidden.reason(), caller = %principal.id, tenant = %tenant_shown, "auth decision");
+            Err(Problem::forbidden(forbidden.detail()))
+        }
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "The body must be application/json.",
+        ))
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, Problem> {
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("The body must be at most {limit} bytes."),
+        )
+    };
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Problem::invalid_field("$", "the body could not be read"))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        Problem::invalid_field(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(bad());
+    }
+    Ok(Some(text.to_owned()))
+}
+
+async fn load_tenant(state: &AppState, tenant: &str) -> Result<AuthTenant, Problem> {
+    let api: Api<AuthTenant> = Api::all(state.kube.clone());
+    match api.get_opt(tenant).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(Problem::tenant_not_found(format!(
+            "No tenant named '{tenant}'."
+        ))),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read AuthTenant");
+            Err(Problem::unavailable(
+                "The Kubernetes API is unavailable; retry later.",
+                2,
+            ))
+        }
+    }
+}
+
+/// How a request maps onto one AuthClient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Name of the AuthClient.
+    pub object_name: String,
+    /// `key:<sha256>` or `name:<sha256>`.
+    pub basis: String,
+    /// Whether an Idempotency-Key was given.
+    pub keyed: bool,
+    /// SHA-256 hex of the canonical client body.
+    pub request_hash: String,
+    /// Tenant.
+    pub tenant: String,
+}
+
+impl Identity {
+    /// With an Idempotency-Key: `req-<16 hex of sha256(tenant, caller, key)>` (keys are scoped
+    /// to the caller). Without: `<slug of name>-<10 hex of sha256(tenant, name)>`, so the same
+    /// name in the same tenant is always the same object.
+    pub fn new(
+        tenant: &str,
+        principal: &Principal,
+        key: Option<&str>,
+        client: &NexusClient,
+    ) -> Self {
+        let request_hash = hex(&Sha256::digest(canonical(client)));
+        match key {
+            Some(key) => {
+                let digest = hex(&Sha256::digest(format!(
+                    "key\0{tenant}\0{}\0{key}",
+                    principal.id
+                )));
+                Self {
+                    object_name: format!("req-{}", &digest[..16]),
+                    basis: format!("key:{digest}"),
+                    keyed: true,
+                    request_hash,
+                    tenant: tenant.to_owned(),
+                }
+            }
+            None => {
+                let digest = hex(&Sha256::digest(format!("name\0{tenant}\0{}", client.name)));
+                Self {
+                    object_name: format!("{}-{}", slug(&client.name, 40), &digest[..10]),
+                    basis: format!("name:{digest}"),
+                    keyed: false,
+                    request_hash,
+                    tenant: tenant.to_owned(),
+                }
+            }
+        }
+    }
+}
+
+fn canonical(client: &NexusClient) -> Vec<u8> {
+    serde_json::to_vec(client).unwrap_or_default()
+}
+
+async fn ensure_auth_client(
+    api: &Api<AuthClient>,
+    identity: &Identity,
+    namespace: &str,
+    principal: &Principal,
+    client: &NexusClient,
+    id: &RequestId,
+) -> Result<(), Problem> {
+    let existing = api.get_opt(&identity.object_name).await.map_err(|error| {
+        tracing::warn!(%error, "cannot read AuthClient");
+        Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2)
+    })?;
+    let mut resource_version = None;
+    if let Some(existing) = existing {
+        let annotations = existing.annotations();
+        if annotations.get(IDEMPOTENCY_ANNOTATION) != Some(&identity.basis)
+            || existing.spec.tenant != identity.tenant
+        {
+            return Err(conflict(&format!(
+                "AuthClient {namespace}/{} exists and was not created for this request.",
+                identity.object_name
+            )));
+        }
+        if existing.metadata.deletion_timestamp.is_some() {
+            return Err(conflict(
+                "A client for this request is being deleted; retry later.",
+            ));
+        }
+        if !identity.keyed && annotations.get(CALLER_ANNOTATION) != Some(&principal.id) {
+            return Err(conflict(&format!(
+                "A client named '{}' already exists in this tenant (created by another caller).",
+                client.name
+            )));
+        }
+        if annotations.get(REQUEST_HASH_ANNOTATION) == Some(&identity.request_hash) {
+            tracing::info!(request_id = %id.0, authclient = %identity.object_name, "retry of an earlier request");
+            return Ok(());
+        }
+        if !correctable(&existing) {
+            return Err(if identity.keyed {
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency-key-reused",
+                    "Idempotency-Key reused with a different body",
+                    "This Idempotency-Key was already used for a different request body.",
+                )
+            } else {
+                conflict(&format!(
+                    "A client named '{}' already exists in this tenant with different settings.",
+                    client.name
+                ))
+            });
+        }
+        // The earlier attempt was refused (invalid spec / Auth0 rejection) and created nothing:
+        // this request replaces it, guarded by the resourceVersion we saw.
+        resource_version = existing.metadata.resource_version.clone();
+    }
+    let mut labels = serde_json::Map::new();
+    labels.insert(CREATED_BY_LABEL.into(), json!("facade"));
+    if is_label_value(&identity.tenant) {
+        labels.insert(TENANT_LABEL.into(), json!(identity.tenant));
+    }
+    let mut metadata = json!({
+        "name": identity.object_name,
+        "namespace": namespace,
+        "labels": labels,
+        "annotations": {
+            IDEMPOTENCY_ANNOTATION: identity.basis,
+            REQUEST_HASH_ANNOTATION: identity.request_hash,
+            CALLER_ANNOTATION: principal.id,
+        }
+    });
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = json!(rv);
+    }
+    let object = json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthClient",
+        "metadata": metadata,
+        "spec": {"tenant": identity.tenant, "client": client},
+    });
+    match api
+        .patch(
+            &identity.object_name,
+            &PatchParams::apply(FACADE_FIELD_MANAGER),
+            &Patch::Apply(&object),
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(request_id = %id.0, authclient = %identity.object_name, namespace, "applied AuthClient");
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(conflict(
+            "A concurrent request changed this client; retry the request.",
+        )),
+        Err(error) => {
+            tracing::warn!(%error, "cannot apply AuthClient");
+            Err(Problem::unavailable(
+                "The Kubernetes API is unavailable; retry later.",
+                2,
+            ))
+        }
+    }
+}
+
+/// An earlier attempt that the operator refused without creating anything in Auth0.
+fn correctable(existing: &AuthClient) -> bool {
+    let status = existing.status.as_ref();
+    let no_client = status.and_then(|s| s.client_id.as_ref()).is_none();
+    let refused = status
+        .and_then(|s| conditions::find(&s.conditions, READY))
+        .is_some_and(|c| {
+            c.status == "False" && matches!(c.reason.as_str(), "InvalidSpec" | "Auth0Rejected")
+        });
+    no_client && refused
+}
+
+fn conflict(detail: &str) -> Problem {
+    Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+}
+
+/// What the operator made of the AuthClient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitState {
+    /// Not decided yet (or timed out).
+    Pending,
+    /// Ready for this generation.
+    Ready {
+        /// Auth0 client id.
+        client_id: String,
+        /// Secret holding the credentials.
+        secret_name: String,
+    },
+    /// Refused for a reason the caller can fix (400).
+    Rejected {
+        /// Condition reason.
+        reason: String,
+        /// Condition message (Auth0's message for `Auth0Rejected`).
+        message: String,
+    },
+    /// The tenant disappeared.
+    TenantGone,
+    /// Refused for a reason the caller cannot fix.
+    Failed {
+        /// Condition reason.
+        reason: String,
+        /// Condition message.
+        message: String,
+    },
+    /// Another request replaced the spec.
+    Superseded,
+    /// Deleted.
+    Gone,
+    /// The watch failed.
+    WatchFailed,
+}
+
+/// Pure classification of the observed object.
+pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
+    let Some(object) = object else {
+        return WaitState::Gone;
+    };
+    if object
+        .annotations()
+        .get(REQUEST_HASH_ANNOTATION)
+        .map(String::as_str)
+        != Some(request_hash)
+    {
+        return WaitState::Superseded;
+    }
+    let Some(status) = object.status.as_ref() else {
+        return WaitState::Pending;
+    };
+    let Some(ready) = conditions::find(&status.conditions, READY) else {
+        return WaitState::Pending;
+    };
+    let observed = ready.observed_generation.or(status.observed_generation);
+    if let Some(generation) = object.metadata.generation
+        && observed.is_none_or(|o| o < generation)
+    {
+        return WaitState::Pending;
+    }
+    match (ready.status.as_str(), ready.reason.as_str()) {
+        ("True", _) => match &status.client_id {
+            Some(client_id) => WaitState::Ready {
+                client_id: client_id.clone(),
+                secret_name: status
+                    .secret_name
+                    .clone()
+                    .unwrap_or_else(|| object.secret_name()),
+            },
+            None => WaitState::Pending,
+        },
+        (
+            "False",
+            reason @ ("InvalidSpec" | "Auth0Rejected" | "ClientNotFound" | "AdoptionRefused"),
+        ) => WaitState::Rejected {
+            reason: reason.to_owned(),
+            message: ready.message.clone(),
+        },
+        ("False", "TenantNotFound") => WaitState::TenantGone,
+        ("False", reason @ ("NamespaceNotAllowed" | "SecretConflict")) => WaitState::Failed {
+            reason: reason.to_owned(),
+            message: ready.message.clone(),
+        },
+        _ => WaitState::Pending,
+    }
+}
+
+async fn wait_ready(
+    state: &AppState,
+    api: &Api<AuthClient>,
+    name: &str,
+    request_hash: &str,
+) -> WaitState {
+    let hash = request_hash.to_owned();
+    let condition =
+        move |object: Option<&AuthClient>| classify(object, &hash) != WaitState::Pending;
+    match tokio::time::timeout(
+        state.config.ready_timeout,
+        await_condition(api.clone(), name, condition),
+    )
+    .await
+    {
+        Err(_) => WaitState::Pending,
+        Ok(Ok(object)) => classify(object.as_ref(), request_hash),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "watching the AuthClient failed");
+            WaitState::WatchFailed
+        }
+    }
+}
+
+async fn build_created(
+    state: &AppState,
+    tenant: &AuthTenant,
+    namespace: &str,
+    client_id: &str,
+    secret_name: &str,
+    identity: &Identity,
+) -> Result<Response, Problem> {
+    let retry = || {
+        Problem::unavailable(
+            "The client exists but its details cannot be read right now; retry the same request to receive it.",
+            2,
+        )
+        .with_extension("authClient", json!({"namespace": namespace, "name": identity.object_name}))
+    };
+    let secrets: Api<Secret> = Api::namespaced(state.kube.clone(), namespace);
+    let secret = secrets.get_opt(secret_name).await.map_err(|error| {
+        tracing::warn!(%error, "cannot read the client's Secret");
+        retry()
+    })?;
+    let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), namespace);
+    let keys = api
+        .get_opt(&identity.object_name)
+        .await
+        .ok()
+        .flatten()
+        .map(|o| o.spec.secret.keys)
+        .unwrap_or_default();
+    let data = secret.and_then(|s| s.data).unwrap_or_default();
+    let read = |key: &str| {
+        data.get(key)
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+    };
+    if read(&keys.client_id).is_some_and(|id| id != client_id) {
+        tracing::warn!(
+            secret = secret_name,
+            "the Secret holds another client id; not answering with it"
+        );
+        return Err(retry());
+    }
+    let Some(client_secret) = read(&keys.client_secret) else {
+        tracing::warn!(secret = secret_name, "the Secret has no client secret yet");
+        return Err(retry());
+    };
+    let tenant_client =
+        nexus_controller::tenant_access::tenant_client(&state.kube, &state.auth0, tenant)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot build the tenant's Auth0 client");
+                retry()
+            })?;
+    let auth0_client = tenant_client
+        .get_client(client_id, Priority::Normal)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "cannot read the client from Auth0");
+            retry()
+        })?;
+    let body = mapping::to_response(&ClientFacts::from(&auth0_client), Some(client_secret));
+    let location = format!(
+        "/v1/tenants/{}/clients/{}",
+        identity.tenant,
+        url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>()
+    );
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// Lowercase alphanumerics and single dashes, at most `max` characters, never empty.
+pub fn slug(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        if out.len() >= max {
+            break;
+        }
+    }
+    let out = out.trim_end_matches('-').to_owned();
+    if out.is_empty() {
+        "client".to_owned()
+    } else {
+        out
+    }
+}
+
+/// A Kubernetes object name (DNS subdomain: lowercase alphanumerics, `-` and `.`).
+pub fn is_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        && name
+            .as_bytes()
+            .last()
+            .is_some_and(u8::is_ascii_alphanumeric)
+}
+
+fn is_label_value(value: &str) -> bool {
+    value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        && value
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        && value
+            .as_bytes()
+            .last()
+            .is_some_and(u8::is_ascii_alphanumeric)
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(64).filter(|c| !c.is_control()).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use nexus_crd::AuthClientSpec;
+
+    fn principal(id: &str) -> Principal {
+        Principal {
+            id: id.into(),
+            scheme: auth::Scheme::Basic,
+            permissions: Default::default(),
+            tenants: Default::default(),
+        }
+    }
+
+    fn client(name: &str) -> NexusClient {
+        NexusClient {
+            name: name.into(),
+            app_type: "spa".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn slugs_and_names() {
+        assert_eq!(slug("My Billing App!", 40), "my-billing-app");
+        assert_eq!(slug("<<>>", 40), "client");
+        assert_eq!(slug(&"a".repeat(80), 40).len(), 40);
+        assert_eq!(slug("ab--cd__", 40), "ab-cd");
+        assert!(is_object_name("t1.example"));
+        assert!(!is_object_name("T1"));
+        assert!(!is_object_name("a/b"));
+        assert!(!is_object_name("-a"));
+    }
+
+    #[test]
+    fn identity_is_deterministic_and_scoped() {
+        let a = Identity::new("t1", &principal("basic:a"), None, &client("Billing App"));
+        let b = Identity::new("t1", &principal("basic:b"), None, &client("Billing App"));
+        assert_eq!(
+            a.object_name, b.object_name,
+            "same tenant + name = same object"
+        );
+        assert!(a.object_name.starts_with("billing-app-"));
+        assert_eq!(a.object_name.len(), "billing-app-".len() + 10);
+        let other_tenant = Identity::new("t2", &principal("basic:a"), None, &client("Billing App"));
+        assert_ne!(a.object_name, other_tenant.object_name);
+        let k1 = Identity::new("t1", &principal("basic:a"), Some("k"), &client("x"));
+        let k2 = Identity::new("t1", &principal("basic:a"), Some("k"), &client("y"));
+        assert_eq!(k1.object_name, k2.object_name, "key decides, not the body");
+        assert_ne!(k1.request_hash, k2.request_hash);
+        let k3 = Identity::new("t1", &principal("basic:b"), Some("k"), &client("x"));
+        assert_ne!(k1.object_name, k3.object_name, "keys are per caller");
+    }
+
+    fn object(
+        hash: &str,
+        generation: i64,
+        cond: Option<(&str, &str, i64)>,
+        client_id: Option<&str>,
+    ) -> AuthClient {
+        let mut o = AuthClient::new(
+            "n",
+            AuthClientSpec {
+                tenant: "t1".into(),
+                client: client("x"),
+                secret: Default::default(),
+                deletion_policy: Default::default(),
+                drift_policy: Default::default(),
+                adoption_policy: Default::default(),
+            },
+        );
+        o.metadata.generation = Some(generation);
+        o.metadata.annotations =
+            Some([(REQUEST_HASH_ANNOTATION.to_owned(), hash.to_owned())].into());
+        let mut status = nexus_crd::AuthClientStatus {
+            client_id: client_id.map(str::to_owned),
+            ..Default::default()
+        };
+        if let Some((s, reason, observed)) = cond {
+            status.conditions.push(Condition {
+                type_: READY.into(),
+                status: s.into(),
+                reason: reason.into(),
+                message: "Auth0 says no".into(),
+                observed_generation: Some(observed),
+                last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+            });
+        }
+        o.status = Some(status);
+        o
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(None, "h"), WaitState::Gone);
+        assert_eq!(
+            classify(Some(&object("other", 1, None, None)), "h"),
+            WaitState::Superseded
+        );
+        assert_eq!(
+            classify(Some(&object("h", 1, None, None)), "h"),
+            WaitState::Pending
+        );
+        assert_eq!(
+            classify(
+                Some(&object("h", 2, Some(("True", "Synced", 1)), Some("id"))),
+                "h"
+            ),
+            WaitState::Pending,
+            "stale generation"
+        );
+        assert_eq!(
+            classify(
+                Some(&object("h", 2, Some(("True", "Synced", 2)), Some("id"))),
+                "h"
+            ),
+            WaitState::Ready {
+                client_id: "id".into(),
+                secret_name: "n-auth0".into()
+            }
+        );
+        assert_eq!(
+            classify(
+                Some(&object("h", 1, Some(("False", "Auth0Rejected", 1)), None)),
+                "h"
+            ),
+            WaitState::Rejected {
+                reason: "Auth0Rejected".into(),
+                message: "Auth0 says no".into()
+            }
+        );
+        assert_eq!(
+            classify(
+                Some(&object("h", 1, Some(("False", "RateLimited", 1)), None)),
+                "h"
+            ),
+            WaitState::Pending
+        );
+        assert!(correctable(&object(
+            "h",
+            1,
+            Some(("False", "InvalidSpec", 1)),
+            None
+        )));
+        assert!(!correctable(&object(
+            "h",
+            1,
+            Some(("False", "InvalidSpec", 1)),
+            Some("id")
+        )));
+        assert!(!correctable(&object(
+            "h",
+            1,
+            Some(("True", "Synced", 1)),
+            Some("id")
+        )));
+    }
+}

@@ -1,0 +1,1217 @@
+//! Facade tests: real HTTP on a loopback port; Kubernetes is the in-memory `FakeKube`, Auth0 and
+//! the JWT issuer are the embedded simulator. The 201 path runs the real controller.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
+use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
+use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
+use axum::routing::get;
+use base64::Engine;
+use kube_fake::FakeKube;
+use nexus_controller::metrics::ControllerMetrics;
+use nexus_controller::{self as controller, Context, ControllerConfig};
+use nexus_facade::{self as facade, FacadeConfig, FacadeMetrics, JwtConfig, ObjectRef};
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+const FACADE_NS: &str = "nexus-clients";
+const CREDS_NS: &str = "nexus-system";
+const AUDIENCE: &str = "https://nexus.example/api";
+const APP_TOKEN: &str = "app-token-0123456789-abcdef";
+const ALICE_PASSWORD: &str = "alice-password-Zq8";
+const ROOT_PASSWORD: &str = "root-password-Xv2";
+
+// ------------------------------------------------------------------------------------------
+// Log capture: every log line of the whole test binary, checked for secrets.
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "trace,hyper=debug,h2=info,rustls=info",
+            ))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+}
+
+fn assert_not_logged(secrets: &[&str]) {
+    let text =
+        String::from_utf8_lossy(&logs().0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    assert!(text.contains("facade request"), "logs are captured");
+    for secret in secrets {
+        assert!(secret.len() >= 8, "meaningful secret");
+        assert!(
+            !text.contains(secret),
+            "a secret appears in the logs: {}...",
+            &secret[..4]
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Environment
+
+struct Env {
+    kube: FakeKube,
+    sim: SimHandle,
+    base: String,
+    http: reqwest::Client,
+    metrics: Registry,
+    _stop: Vec<oneshot::Sender<()>>,
+}
+
+struct Options {
+    capture_logs: bool,
+    operator: bool,
+    ready_timeout: Duration,
+    jwks_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            capture_logs: true,
+            operator: false,
+            ready_timeout: Duration::from_secs(1),
+            jwks_url: None,
+        }
+    }
+}
+
+fn b64(value: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(value)
+}
+
+fn hash(password: &str) -> String {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("hash")
+        .to_string()
+}
+
+fn tenant(name: &str, sim: &SimHandle, facade_namespace: Option<&str>) -> Value {
+    let mut spec = json!({
+        "domain": sim.domain(),
+        "endpoint": sim.base_url(),
+        "credentialsSecretRef": {"namespace": CREDS_NS, "name": "m2m"},
+        "rateLimit": {"requestsPerSecond": 1000, "burst": 1000},
+        "allowedNamespaces": {"names": [FACADE_NS]},
+    });
+    if let Some(ns) = facade_namespace {
+        spec["facadeNamespace"] = json!(ns);
+    }
+    json!({"apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthTenant", "metadata": {"name": name}, "spec": spec})
+}
+
+async fn env(options: Options) -> Env {
+    if options.capture_logs {
+        logs();
+    }
+    let sim = sim::start(
+        SimConfig {
+            rate_limit: RateLimit {
+                burst: 1000,
+                per_second: 1000,
+            },
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("simulator");
+    let kube = FakeKube::new();
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FACADE_NS}}));
+    kube.insert(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m2m", "namespace": CREDS_NS},
+        "data": {"client_id": b64(&sim.m2m().client_id), "client_secret": b64(&sim.m2m().client_secret)}
+    }));
+    kube.insert(tenant("acme", &sim, Some(FACADE_NS)));
+    kube.insert(tenant("globex", &sim, Some(FACADE_NS)));
+    kube.insert(tenant("hidden", &sim, None));
+    let token_hash: String = Sha256::digest(APP_TOKEN.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let users = json!([
+        {"username": "alice", "passwordHash": hash(ALICE_PASSWORD), "permissions": ["client.write"], "tenants": ["acme"]},
+        {"username": "root", "passwordHash": hash(ROOT_PASSWORD), "permissions": ["client.write.all"], "tenants": []},
+        {"username": "reader", "passwordHash": hash(ALICE_PASSWORD), "permissions": ["client.read"], "tenants": ["acme"]}
+    ]);
+    kube.insert(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "facade-creds", "namespace": CREDS_NS},
+        "data": {"application-tokens": b64(format!("# facade tokens\n{token_hash}\n")), "users.json": b64(users.to_string())}
+    }));
+
+    let mut stop = Vec::new();
+    let http_client = || auth0::default_http_client(Duration::from_secs(5)).expect("http client");
+    if options.operator {
+        let ctx = Arc::new(Context::new(
+            kube.client(),
+            Auth0Registry::new(http_client(), Auth0Metrics::new()),
+            ControllerConfig {
+                cluster_id: "test-cluster".into(),
+                ..ControllerConfig::default()
+            },
+            ControllerMetrics::default(),
+        ));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(controller::run(ctx, None, async move {
+            let _ = rx.await;
+        }));
+        stop.push(tx);
+    }
+
+    let mut jwt = JwtConfig::new(
+        sim.issuer(),
+        AUDIENCE.to_owned(),
+        options.jwks_url.unwrap_or_else(|| sim.jwks_url()),
+    );
+    jwt.jwks_min_refresh_interval = Duration::from_millis(200);
+    let mut config = FacadeConfig::new(
+        Some(jwt),
+        Some(ObjectRef {
+            namespace: CREDS_NS.into(),
+            name: "facade-creds".into(),
+        }),
+    );
+    config.ready_timeout = options.ready_timeout;
+    config.request_timeout = options.ready_timeout + Duration::from_secs(10);
+    config.max_body_bytes = 16 * 1024;
+    let metrics = FacadeMetrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(facade::serve(
+        config,
+        kube.client(),
+        Auth0Registry::new(http_client(), Auth0Metrics::new()),
+        metrics,
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    stop.push(tx);
+    Env {
+        kube,
+        sim,
+        base,
+        http: reqwest::Client::builder().build().expect("client"),
+        metrics: registry,
+        _stop: stop,
+    }
+}
+
+enum Cred<'a> {
+    None,
+    Bearer(&'a str, Option<&'a str>),
+    Basic(&'a str, &'a str),
+}
+
+impl Env {
+    fn claims(&self, permissions: &[&str], tenants: &[&str]) -> Value {
+        let now = now();
+        json!({
+            "iss": self.sim.issuer(), "aud": AUDIENCE, "sub": "svc-ci@clients",
+            "iat": now, "nbf": now - 5, "exp": now + 300,
+            "permissions": permissions, "tenants": tenants,
+        })
+    }
+
+    fn token(&self, permissions: &[&str], tenants: &[&str]) -> String {
+        self.sim.mint_jwt(self.claims(permissions, tenants))
+    }
+
+    async fn post(
+        &self,
+        tenant: &str,
+        cred: Cred<'_>,
+        idempotency_key: Option<&str>,
+        body: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/tenants/{tenant}/clients", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        request = match cred {
+            Cred::None => request,
+            Cred::Bearer(token, app) => {
+                let r = request.header("authorization", format!("Bearer {token}"));
+                match app {
+                    Some(app) => r.header("ApplicationToken", app),
+                    None => r,
+                }
+            }
+            Cred::Basic(user, password) => request.header(
+                "authorization",
+                format!("Basic {}", b64(format!("{user}:{password}"))),
+            ),
+        };
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, body)
+    }
+
+    fn authclients(&self) -> Vec<Value> {
+        self.kube.list(&format!(
+            "/apis/auth.nexus.dev/v1alpha1/namespaces/{FACADE_NS}/authclients"
+        ))
+    }
+
+    fn authclient_writes(&self) -> usize {
+        self.kube
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET" && r.path.contains("/authclients"))
+            .count()
+    }
+
+    fn metrics_text(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.metrics).expect("encode");
+        text
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn assert_problem(status: u16, headers: &reqwest::header::HeaderMap, body: &Value, expected: u16) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(
+        headers["content-type"], "application/problem+json",
+        "{body}"
+    );
+    assert_eq!(body["status"], expected);
+    for key in ["type", "title", "detail", "instance"] {
+        assert!(body[key].is_string(), "{key} in {body}");
+    }
+}
+
+const MINIMAL: &str = r#"{"name": "Minimal app", "app_type": "spa"}"#;
+
+// ------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_client_with_exact_response_shape_and_is_idempotent() {
+    let env = env(Options {
+        operator: true,
+        ready_timeout: Duration::from_secs(15),
+        ..Options::default()
+    })
+    .await;
+    let body = json!({
+        "name": "Billing Portal", "app_type": "native", "description": "Pays bills",
+        "logo_uri": "https://billing.example/logo.png",
+        "callbacks": ["https://billing.example/callback"],
+        "allowed_origins": ["https://cors.billing.example"],
+        "web_origins": ["https://web.billing.example"],
+        "allowed_logout_urls": ["https://billing.example/bye"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "mobile": {"ios": {"team_id": "TEAM123", "app_bundle_identifier": "com.example.billing"},
+                   "android": {"keystore_hash": "AB:CD:EF", "app_package_name": "com.example.billing"}},
+        "client_metadata": {"owners": "alice@example.com, bob@example.com", "productName": "Billing",
+                            "client_upn_key": "upn", "applicationName": "Billing Portal", "manuallyCreated": false}
+    })
+    .to_string();
+    let token = env.token(&["client.write"], &["acme"]);
+    let (status, headers, created) = env
+        .post("acme", Cred::Bearer(&token, Some(APP_TOKEN)), None, &body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        headers["location"],
+        format!("/v1/tenants/acme/clients/{id}").as_str()
+    );
+
+    let auth0 = env.sim.client(&id).expect("client exists in Auth0");
+    let secret = auth0["client_secret"].as_str().expect("secret").to_owned();
+    let keys: std::collections::BTreeSet<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected_keys = [
+        "id",
+        "name",
+        "type",
+        "mobile",
+        "owners",
+        "secret",
+        "logoUrl",
+        "grantTypes",
+        "productName",
+        "callbackUrls",
+        "client_upn_key",
+        "applicationName",
+        "manuallyCreated",
+        "clientAuthMethod",
+        "allowedLogoutUrls",
+        "allowedWebOrigins",
+        "allowedCorsOrigins",
+        "idTokenExpiration",
+        "refreshTokenReuseInterval",
+        "refreshTokenAbsoluteLifetime",
+        "refreshTokenInactivityLifetime",
+        "isRefreshTokenRotationEnabled",
+        "isRefreshTokenAbsoluteExpirationEnabled",
+        "isRefreshTokenInactivityLifetimeEnabled",
+        "allowCrossOriginAuthentication",
+    ];
+    // clientAuthMethod is non-nullable in the contract: omitted when Auth0 does not report it.
+    let expected_keys: std::collections::BTreeSet<&str> = expected_keys
+        .into_iter()
+        .filter(|k| *k != "clientAuthMethod" || auth0.get("token_endpoint_auth_method").is_some())
+        .collect();
+    assert_eq!(keys, expected_keys, "{created}");
+    assert_eq!(created["secret"], secret);
+    assert_eq!(created["name"], "Billing Portal");
+    assert_eq!(created["type"], "native");
+    assert_eq!(
+        created["owners"],
+        json!(["alice@example.com", "bob@example.com"])
+    );
+    assert_eq!(created["manuallyCreated"], false);
+    assert_eq!(created["productName"], "Billing");
+    assert_eq!(created["client_upn_key"], "upn");
+    assert_eq!(created["applicationName"], "Billing Portal");
+    assert_eq!(created["logoUrl"], "https://billing.example/logo.png");
+    assert_eq!(
+        created["callbackUrls"],
+        json!(["https://billing.example/callback"])
+    );
+    assert_eq!(
+        created["allowedCorsOrigins"],
+        json!(["https://cors.billing.example"])
+    );
+    assert_eq!(
+        created["allowedWebOrigins"],
+        json!(["https://web.billing.example"])
+    );
+    assert_eq!(
+        created["allowedLogoutUrls"],
+        json!(["https://billing.example/bye"])
+    );
+    assert_eq!(created["grantTypes"], auth0["grant_types"]);
+    assert_eq!(
+        created["mobile"],
+        json!({"ios": {"team_id": "TEAM123", "app_bundle_identifier": "com.example.billing"},
+               "android": {"keystore_hash": "AB:CD:EF", "app_package_name": "com.example.billing"}})
+    );
+    assert_eq!(
+        created.get("clientAuthMethod"),
+        auth0.get("token_endpoint_auth_method")
+    );
+    assert_eq!(
+        created["idTokenExpiration"],
+        auth0["jwt_configuration"]["lifetime_in_seconds"]
+    );
+    let rt = &auth0["refresh_token"];
+    assert_eq!(created["refreshTokenReuseInterval"], rt["leeway"]);
+    assert_eq!(
+        created["refreshTokenAbsoluteLifetime"],
+        rt["token_lifetime"]
+    );
+    assert_eq!(
+        created["refreshTokenInactivityLifetime"],
+        rt["idle_token_lifetime"]
+    );
+    assert_eq!(
+        created["isRefreshTokenRotationEnabled"],
+        rt["rotation_type"] == "rotating"
+    );
+    assert_eq!(
+        created["isRefreshTokenAbsoluteExpirationEnabled"],
+        rt["expiration_type"] == "expiring" && rt["infinite_token_lifetime"] != true
+    );
+    let cross = auth0
+        .get("cross_origin_authentication")
+        .or(auth0.get("cross_origin_auth"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(created["allowCrossOriginAuthentication"], cross);
+
+    // The AuthClient: deterministic name, labels, annotations, facade field manager.
+    let objects = env.authclients();
+    assert_eq!(objects.len(), 1);
+    let object = &objects[0];
+    assert!(
+        object["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("billing-portal-")
+    );
+    assert_eq!(
+        object["metadata"]["labels"]["auth.nexus.dev/created-by"],
+        "facade"
+    );
+    assert_eq!(
+        object["metadata"]["labels"]["auth.nexus.dev/tenant"],
+        "acme"
+    );
+    assert_eq!(object["spec"]["tenant"], "acme");
+    assert!(env.kube.requests().iter().any(|r| r.method == "PATCH"
+        && r.path.contains("/authclients/")
+        && r.query.get("fieldManager").map(String::as_str) == Some("nexus-facade")));
+
+    // Retry without a key: same tenant + name = same client, nothing new in Auth0.
+    let clients_before = env.sim.clients().len();
+    let (status, _, again) = env
+        .post("acme", Cred::Bearer(&token, Some(APP_TOKEN)), None, &body)
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again, created);
+    assert_eq!(env.sim.clients().len(), clients_before);
+    assert_eq!(env.authclients().len(), 1);
+
+    // Same name, different body: conflict; another caller with the same name: conflict.
+    let changed = body.replace("Pays bills", "Pays more bills");
+    let (status, h, p) = env
+        .post(
+            "acme",
+            Cred::Bearer(&token, Some(APP_TOKEN)),
+            None,
+            &changed,
+        )
+        .await;
+    assert_problem(status, &h, &p, 409);
+    let (status, h, p) = env
+        .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, &body)
+        .await;
+    assert_problem(status, &h, &p, 409);
+
+    // Idempotency-Key: same key = same client; same key + other body = 422.
+    let (status, _, first) = env
+        .post(
+            "acme",
+            Cred::Basic("root", ROOT_PASSWORD),
+            Some("key-1"),
+            MINIMAL,
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let (status, _, second) = env
+        .post(
+            "acme",
+            Cred::Basic("root", ROOT_PASSWORD),
+            Some("key-1"),
+            MINIMAL,
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(first["secret"], second["secret"]);
+    let other = r#"{"name": "Other app", "app_type": "spa"}"#;
+    let (status, h, p) = env
+        .post(
+            "acme",
+            Cred::Basic("root", ROOT_PASSWORD),
+            Some("key-1"),
+            other,
+        )
+        .await;
+    assert_problem(status, &h, &p, 422);
+    assert_eq!(env.authclients().len(), 2);
+
+    // client.write.all may use any tenant.
+    let (status, _, g) = env
+        .post("globex", Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
+        .await;
+    assert_eq!(status, 201, "{g}");
+    assert_eq!(g["manuallyCreated"], false);
+
+    let text = env.metrics_text();
+    assert!(
+        text.contains("nexus_facade_requests_total{status=\"201\"}"),
+        "{text}"
+    );
+    assert!(text.contains("decision=\"allow\""));
+    let secrets = [
+        secret.clone(),
+        first["secret"].as_str().unwrap().to_owned(),
+        g["secret"].as_str().unwrap().to_owned(),
+    ];
+    assert_not_logged(&[
+        &secrets[0],
+        &secrets[1],
+        &secrets[2],
+        APP_TOKEN,
+        ALICE_PASSWORD,
+        ROOT_PASSWORD,
+        &token,
+        &env.sim.m2m().client_secret,
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_requests_are_400_and_create_nothing() {
+    let env = env(Options::default()).await;
+    let cred = || Cred::Basic("root", ROOT_PASSWORD);
+    let cases: Vec<(&str, &[&str])> = vec![
+        ("{", &["$"]),
+        ("", &["$"]),
+        ("[]", &["$"]),
+        ("{}", &["name", "app_type"]),
+        (r#"{"name": "", "app_type": "spa"}"#, &["name"]),
+        (r#"{"name": "a", "app_type": ""}"#, &["app_type"]),
+        (r#"{"name": 5, "app_type": true}"#, &["name", "app_type"]),
+        (r#"{"name": null, "app_type": "spa"}"#, &["name"]),
+        (r#"{"name": "a<script>", "app_type": "spa"}"#, &["name"]),
+        (r#"{"name": "a", "app_type": "webapp"}"#, &["app_type"]),
+        (
+            r#"{"name": "a", "app_type": "spa", "callbacks": "https://x.example"}"#,
+            &["callbacks"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "callbacks": [1]}"#,
+            &["callbacks[0]"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "grant_types": [""]}"#,
+            &["grant_types[0]"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "web_origins": {}}"#,
+            &["web_origins"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "allowed_origins": ["a b"]}"#,
+            &["allowed_origins[0]"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "allowed_logout_urls": [null]}"#,
+            &["allowed_logout_urls[0]"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "description": 1}"#,
+            &["description"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "logo_uri": "not a uri"}"#,
+            &["logo_uri"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "initiate_login_uri": "http://x.example"}"#,
+            &["initiate_login_uri"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "id": "existing-client"}"#,
+            &["id"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "mobile": []}"#,
+            &["mobile"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "mobile": {"ios": {"team_id": 1}}}"#,
+            &["mobile.ios.team_id"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "mobile": {"android": {"keystore_hash": []}}}"#,
+            &["mobile.android.keystore_hash"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "client_metadata": "x"}"#,
+            &["client_metadata"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "client_metadata": {"manuallyCreated": "false"}}"#,
+            &["client_metadata.manuallyCreated"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "client_metadata": {"owners": ["a"]}}"#,
+            &["client_metadata.owners"],
+        ),
+        (
+            r#"{"name": "a", "app_type": "spa", "client_secret": "x"}"#,
+            &["client_secret"],
+        ),
+    ];
+    let long = format!(
+        r#"{{"name": "a", "app_type": "spa", "description": "{}"}}"#,
+        "d".repeat(141)
+    );
+    let mut all = cases.clone();
+    all.push((&long, &["description"]));
+    for (body, fields) in all {
+        let (status, headers, problem) = env.post("acme", cred(), None, body).await;
+        assert_problem(status, &headers, &problem, 400);
+        let errors = problem["errors"]
+            .as_object()
+            .unwrap_or_else(|| panic!("errors for {body}: {problem}"));
+        for field in fields {
+            assert!(
+                errors.contains_key(*field),
+                "{body}: {field} not in {problem}"
+            );
+        }
+    }
+    // Not JSON at all, and too large.
+    let response = env
+        .http
+        .post(format!("{}/v1/tenants/acme/clients", env.base))
+        .header(
+            "authorization",
+            format!("Basic {}", b64(format!("root:{ROOT_PASSWORD}"))),
+        )
+        .header("content-type", "text/plain")
+        .body(MINIMAL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let big = format!(
+        r#"{{"name": "a", "app_type": "spa", "description": "{}"}}"#,
+        "x".repeat(20_000)
+    );
+    let (status, headers, problem) = env.post("acme", cred(), None, &big).await;
+    assert_problem(status, &headers, &problem, 413);
+    let (status, headers, problem) = env
+        .post("acme", cred(), Some("bad key with spaces"), MINIMAL)
+        .await;
+    assert_problem(status, &headers, &problem, 400);
+    assert!(problem["errors"]["Idempotency-Key"].is_array());
+
+    assert_eq!(env.authclient_writes(), 0);
+    assert!(env.authclients().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_tenants_are_404() {
+    let env = env(Options::default()).await;
+    for tenant in ["nope", "hidden", "Bad_Name"] {
+        let (status, headers, problem) = env
+            .post(tenant, Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
+            .await;
+        assert_problem(status, &headers, &problem, 404);
+    }
+    assert_eq!(env.authclient_writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_matrix_refuses_without_creating_anything() {
+    let env = env(Options::default()).await;
+    let good = env.claims(&["client.write"], &["acme"]);
+    let mut expired = good.clone();
+    expired["exp"] = json!(now() - 3600);
+    expired["nbf"] = json!(now() - 7200);
+    let mut future = good.clone();
+    future["nbf"] = json!(now() + 3600);
+    let mut wrong_issuer = good.clone();
+    wrong_issuer["iss"] = json!("https://evil.example/");
+    let mut wrong_audience = good.clone();
+    wrong_audience["aud"] = json!("https://other.example/api");
+    let mut no_aud = good.clone();
+    no_aud.as_object_mut().unwrap().remove("aud");
+    let valid = env.sim.mint_jwt(good.clone());
+    let mut tampered = valid.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let forged = env.sim.mint_jwt_with_forged_kid(good.clone());
+    let unknown_kid = env.sim.mint_jwt_with_unknown_key(good.clone());
+    let tokens = [
+        ("expired", env.sim.mint_jwt(expired)),
+        ("not yet valid", env.sim.mint_jwt(future)),
+        ("wrong issuer", env.sim.mint_jwt(wrong_issuer)),
+        ("wrong audience", env.sim.mint_jwt(wrong_audience)),
+        ("no audience", env.sim.mint_jwt(no_aud)),
+        ("tampered signature", tampered),
+        ("forged (known kid, other key)", forged),
+        ("unknown kid", unknown_kid),
+        ("garbage", "not.a.jwt".to_owned()),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64url(r#"{"alg":"none","typ":"JWT"}"#),
+                b64url(&good.to_string())
+            ),
+        ),
+    ];
+    for (what, token) in &tokens {
+        let (status, headers, problem) = env
+            .post("acme", Cred::Bearer(token, Some(APP_TOKEN)), None, MINIMAL)
+            .await;
+        assert_problem(status, &headers, &problem, 401);
+        assert!(
+            headers
+                .get_all("www-authenticate")
+                .iter()
+                .any(|v| v.to_str().unwrap().starts_with("Bearer")),
+            "{what}"
+        );
+    }
+    let refusals: Vec<(&str, Cred<'_>, &str, u16)> = vec![
+        ("no credentials", Cred::None, "acme", 401),
+        (
+            "missing ApplicationToken",
+            Cred::Bearer(&valid, None),
+            "acme",
+            401,
+        ),
+        (
+            "wrong ApplicationToken",
+            Cred::Bearer(&valid, Some("app-token-wrong-000000")),
+            "acme",
+            401,
+        ),
+        (
+            "wrong Basic password",
+            Cred::Basic("alice", "wrong-password-123"),
+            "acme",
+            401,
+        ),
+        (
+            "unknown Basic user",
+            Cred::Basic("mallory", ALICE_PASSWORD),
+            "acme",
+            401,
+        ),
+        (
+            "client.write on another tenant (JWT)",
+            Cred::Bearer(&valid, Some(APP_TOKEN)),
+            "globex",
+            403,
+        ),
+        (
+            "client.write on another tenant (Basic)",
+            Cred::Basic("alice", ALICE_PASSWORD),
+            "globex",
+            403,
+        ),
+        (
+            "no write permission",
+            Cred::Basic("reader", ALICE_PASSWORD),
+            "acme",
+            403,
+        ),
+    ];
+    for (what, cred, tenant, expected) in refusals {
+        let (status, headers, problem) = env.post(tenant, cred, None, MINIMAL).await;
+        assert_eq!(status, expected, "{what}: {problem}");
+        assert_problem(status, &headers, &problem, expected);
+        if expected == 401 {
+            assert!(headers.get("www-authenticate").is_some(), "{what}");
+        }
+    }
+    let (status, headers, problem) = env
+        .post(
+            "acme",
+            Cred::Bearer(&valid, Some(APP_TOKEN)),
+            None,
+            "{not json",
+        )
+        .await;
+    assert_problem(status, &headers, &problem, 400); // authenticated and authorized: the body is judged
+    assert_eq!(
+        env.authclient_writes(),
+        0,
+        "no AuthClient written on any refusal"
+    );
+    assert!(env.authclients().is_empty());
+
+    let text = env.metrics_text();
+    for reason in [
+        "expired",
+        "wrong_issuer",
+        "wrong_audience",
+        "unknown_kid",
+        "bad_signature",
+        "missing_application_token",
+        "invalid_application_token",
+        "invalid_user_or_password",
+        "tenant_not_bound",
+        "missing_permission",
+        "missing_credentials",
+    ] {
+        assert!(
+            text.contains(&format!("reason=\"{reason}\"")),
+            "{reason} in {text}"
+        );
+    }
+    assert_not_logged(&[
+        APP_TOKEN,
+        ALICE_PASSWORD,
+        ROOT_PASSWORD,
+        &valid,
+        "wrong-password-123",
+        "app-token-wrong-000000",
+    ]);
+}
+
+fn b64url(text: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es256_tokens_from_the_issuer_jwks() {
+    use p256::ecdsa::SigningKey;
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = SigningKey::random(&mut rand::rngs::OsRng);
+    let point = key.verifying_key().to_encoded_point(false);
+    let jwks = json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "ec-1", "alg": "ES256", "use": "sig",
+        "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+        "y": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+    }]});
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let env = env(Options {
+        jwks_url: Some(jwks_url),
+        ..Options::default()
+    })
+    .await;
+
+    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    let sign = |kid: &str, claims: &Value| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, &encoding).unwrap()
+    };
+    let claims = env.claims(&["client.write.all"], &[]);
+    // Valid ES256 token with client.write.all: passes auth; the tenant does not exist -> 404.
+    let (status, _, problem) = env
+        .post(
+            "nope",
+            Cred::Bearer(&sign("ec-1", &claims), Some(APP_TOKEN)),
+            None,
+            MINIMAL,
+        )
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    // Same key id, other key: bad signature.
+    let other = SigningKey::random(&mut rand::rngs::OsRng);
+    let other_pem = other.to_pkcs8_pem(LineEnding::LF).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ec-1".into());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(other_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let (status, _, _) = env
+        .post(
+            "nope",
+            Cred::Bearer(&forged, Some(APP_TOKEN)),
+            None,
+            MINIMAL,
+        )
+        .await;
+    assert_eq!(status, 401);
+    // RS256 tokens of the simulator are unknown to this JWKS.
+    let rs = env.token(&["client.write.all"], &[]);
+    let (status, _, _) = env
+        .post("nope", Cred::Bearer(&rs, Some(APP_TOKEN)), None, MINIMAL)
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_is_refreshed_on_unknown_kid() {
+    let env = env(Options::default()).await;
+    let claims = env.claims(&["client.write.all"], &[]);
+    let (status, _, _) = env
+        .post(
+            "nope",
+            Cred::Bearer(&env.sim.mint_jwt(claims.clone()), Some(APP_TOKEN)),
+            None,
+            MINIMAL,
+        )
+        .await;
+    assert_eq!(status, 404, "keys fetched");
+    env.sim.rotate_key();
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the refresh rate limit
+    let (status, _, problem) = env
+        .post(
+            "nope",
+            Cred::Bearer(&env.sim.mint_jwt(claims), Some(APP_TOKEN)),
+            None,
+            MINIMAL,
+        )
+        .await;
+    assert_eq!(status, 404, "new kid picked up after a refresh: {problem}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_answer_names_the_authclient_and_retry_creates_no_duplicate() {
+    let env = env(Options {
+        ready_timeout: Duration::from_millis(800),
+        ..Options::default()
+    })
+    .await;
+    let (status, headers, problem) = env
+        .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, MINIMAL)
+        .await;
+    assert_problem(status, &headers, &problem, 504);
+    assert!(headers.get("retry-after").is_some());
+    let name = problem["authClient"]["name"]
+        .as_str()
+        .expect("authClient.name")
+        .to_owned();
+    assert_eq!(problem["authClient"]["namespace"], FACADE_NS);
+    assert!(problem["detail"].as_str().unwrap().contains(&name));
+    assert_eq!(env.authclients().len(), 1);
+    let writes = env.authclient_writes();
+    let (status, _, again) = env
+        .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, MINIMAL)
+        .await;
+    assert_eq!(status, 504);
+    assert_eq!(again["authClient"]["name"], name.as_str());
+    assert_eq!(env.authclients().len(), 1, "no duplicate");
+    assert_eq!(env.authclient_writes(), writes, "the retry did not write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_rejection_is_400_with_auth0_message() {
+    let env = env(Options {
+        ready_timeout: Duration::from_secs(10),
+        ..Options::default()
+    })
+    .await;
+    // The test plays the operator: when the AuthClient appears, it reports Auth0's refusal.
+    let kube = env.kube.clone();
+    let operator = tokio::spawn(async move {
+        let api: kube::Api<nexus_crd::AuthClient> = kube::Api::namespaced(kube.client(), FACADE_NS);
+        loop {
+            if let Some(object) = api
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .next()
+            {
+                let name = kube::ResourceExt::name_any(&object);
+                let status = json!({"status": {"observedGeneration": object.metadata.generation, "conditions": [{
+                    "type": "Ready", "status": "False", "reason": "Auth0Rejected",
+                    "message": "Payload validation error: 'Invalid callback URL'",
+                    "observedGeneration": object.metadata.generation,
+                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+                api.patch_status(
+                    &name,
+                    &Default::default(),
+                    &kube::api::Patch::Merge(&status),
+                )
+                .await
+                .unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let (status, headers, problem) = env
+        .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, MINIMAL)
+        .await;
+    operator.await.unwrap();
+    assert_problem(status, &headers, &problem, 400);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid callback URL"),
+        "{problem}"
+    );
+    // A corrected retry with the same name replaces the refused attempt instead of conflicting.
+    let fixed = r#"{"name": "Minimal app", "app_type": "regular_web"}"#;
+    let (status, _, problem) = env
+        .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, fixed)
+        .await;
+    assert_eq!(
+        status, 504,
+        "accepted and waiting for the operator: {problem}"
+    );
+    assert_eq!(env.authclients().len(), 1);
+    assert_eq!(
+        env.authclients()[0]["spec"]["client"]["app_type"],
+        "regular_web"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_openapi_and_unknown_routes() {
+    let env = env(Options::default()).await;
+    let get = |path: &str| env.http.get(format!("{}{path}", env.base)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let doc: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/v1/tenants/{tenantId}/clients"]["post"].is_object());
+    let response = get("/nope").await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let response = get("/v1/tenants/acme/clients").await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+/// Throughput and latency of refused (403) and validated requests. Run with
+/// `cargo test --release --test facade bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark; run with --release"]
+async fn bench() {
+    let env = env(Options {
+        capture_logs: false,
+        ..Options::default()
+    })
+    .await;
+    let token = env.token(&["client.write"], &["acme"]);
+    let all = env.token(&["client.write.all"], &[]);
+    let invalid = r#"{"name": "", "app_type": "webapp", "callbacks": "x"}"#;
+    let valid = r#"{"name": "Bench app", "app_type": "spa", "callbacks": ["https://bench.example/cb"], "client_metadata": {"owners": "a, b"}}"#;
+    let scenarios: Vec<(&str, &str, String, &str, u16, usize)> = vec![
+        (
+            "403 refused (JWT client.write, other tenant)",
+            "globex",
+            token.clone(),
+            valid,
+            403,
+            20_000,
+        ),
+        (
+            "400 validated (JWT, invalid body)",
+            "acme",
+            token.clone(),
+            invalid,
+            400,
+            20_000,
+        ),
+        (
+            "404 validated (JWT client.write.all, valid body, unknown tenant)",
+            "nope",
+            all.clone(),
+            valid,
+            404,
+            20_000,
+        ),
+        (
+            "403 refused (Basic, argon2id verify)",
+            "globex",
+            String::new(),
+            valid,
+            403,
+            400,
+        ),
+    ];
+    let concurrency = 32;
+    for (label, tenant, token, body, expected, total) in scenarios {
+        let env = &env;
+        // warm-up (JWKS fetch, credentials cache, connection pool)
+        for _ in 0..20 {
+            let cred = if token.is_empty() {
+                Cred::Basic("alice", ALICE_PASSWORD)
+            } else {
+                Cred::Bearer(&token, Some(APP_TOKEN))
+            };
+            let (status, _, _) = env.post(tenant, cred, None, body).await;
+            assert_eq!(status, expected, "{label}");
+        }
+        let started = std::time::Instant::now();
+        let per_worker = total / concurrency;
+        let workers = (0..concurrency).map(|_| {
+            let token = token.clone();
+            async move {
+                let mut latencies = Vec::with_capacity(per_worker);
+                for _ in 0..per_worker {
+                    let cred = if token.is_empty() {
+                        Cred::Basic("alice", ALICE_PASSWORD)
+                    } else {
+                        Cred::Bearer(&token, Some(APP_TOKEN))
+                    };
+                    let t = std::time::Instant::now();
+                    let (status, _, _) = env.post(tenant, cred, None, body).await;
+                    latencies.push(t.elapsed());
+                    assert_eq!(status, expected);
+                }
+                latencies
+            }
+        });
+        let mut latencies: Vec<Duration> = futures::future::join_all(workers)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        println!(
+            "{label}: {} requests, concurrency {concurrency}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            latencies.len(),
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+        );
+    }
+    assert_eq!(env.authclient_writes(), 0);
+}

@@ -1,0 +1,449 @@
+//! Convergence benchmark: N AuthClients created at once against the Auth0 simulator limited to
+//! R requests/s (burst 50, Auth0 enterprise production), reconciled by the real controller
+//! (`controller::run`) over the in-process fake Kubernetes API.
+//!
+//! Reports the time until every AuthClient is Ready relative to the ideal N/R seconds, the Auth0
+//! calls per client for creation, the 429s received, the calls of one drift scan (the periodic
+//! resync of Auth0 state) and of a second, no-change reconcile of every client.
+//!
+//! ```text
+//! cargo bench --bench convergence                       # N=1000, R=16
+//! cargo bench --bench convergence -- --clients 200 --rps 16
+//! NEXUS_BENCH_CLIENTS=200 NEXUS_BENCH_RPS=16 cargo bench --bench convergence
+//! ```
+//!
+//! Not a test: it asserts only what makes the numbers meaningless when it fails (every client
+//! Ready, exactly N clients created), and exits non-zero then.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
+use auth0_sim::{self as sim, RateLimit, RequestCounts, SimConfig, SimHandle};
+use futures::channel::mpsc;
+use kube::Api;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher;
+use kube_fake::FakeKube;
+use nexus_controller::metrics::ControllerMetrics;
+use nexus_controller::{self as controller, Context, ControllerConfig, drift, reconcile};
+use nexus_crd::{AuthClient, AuthTenant};
+use serde_json::{Value, json};
+
+const TENANT: &str = "acme";
+const NS: &str = "team-a";
+const CREDS_NS: &str = "nexus-system";
+/// Auth0 enterprise production burst.
+const BURST: u32 = 50;
+
+struct Params {
+    clients: usize,
+    rps: u32,
+}
+
+/// `--clients N` / `--rps R` (or `NEXUS_BENCH_CLIENTS` / `NEXUS_BENCH_RPS`); other arguments
+/// (cargo passes `--bench`) are ignored.
+fn params() -> Params {
+    let mut clients = env_or("NEXUS_BENCH_CLIENTS", 1000);
+    let mut rps = env_or("NEXUS_BENCH_RPS", 16);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        match (args[i].as_str(), value) {
+            ("--clients", Some(v)) => {
+                clients = v;
+                i += 1;
+            }
+            ("--rps", Some(v)) => {
+                rps = v;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Params {
+        clients: usize::try_from(clients.max(1)).unwrap_or(1000),
+        rps: u32::try_from(rps.max(1)).unwrap_or(16),
+    }
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn b64(value: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(value)
+}
+
+fn client_name(i: usize) -> String {
+    format!("app-{i:05}")
+}
+
+fn seed(kube: &FakeKube, sim: &SimHandle, n: usize, rps: u32) {
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    kube.insert(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "acme-m2m", "namespace": CREDS_NS},
+        "data": {
+            "client_id": b64(&sim.m2m().client_id),
+            "client_secret": b64(&sim.m2m().client_secret),
+        }
+    }));
+    kube.insert(json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthTenant",
+        "metadata": {"name": TENANT},
+        "spec": {
+            "domain": sim.domain(),
+            "endpoint": sim.base_url(),
+            "credentialsSecretRef": {"namespace": CREDS_NS, "name": "acme-m2m"},
+            "rateLimit": {"requestsPerSecond": rps, "burst": BURST},
+            "allowedNamespaces": {"names": [NS]},
+        }
+    }));
+    for i in 0..n {
+        let name = client_name(i);
+        kube.insert(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1",
+            "kind": "AuthClient",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "tenant": TENANT,
+                "client": {
+                    "name": format!("App {i}"),
+                    "app_type": "regular_web",
+                    "callbacks": [format!("https://app-{i}.example.com/callback")],
+                    "client_metadata": {"owners": "alice,bob"}
+                }
+            }
+        }));
+    }
+}
+
+fn is_ready(obj: &Value) -> bool {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+/// Management API calls (`/api/v2`), excluding token requests.
+fn management_calls(c: &RequestCounts) -> u64 {
+    c.iter()
+        .filter(|(key, _)| {
+            key.split_once(' ')
+                .is_some_and(|(_, p)| p.starts_with("/api/v2"))
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn diff(after: &RequestCounts, before: &RequestCounts) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v - before.get(k)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// Kubernetes requests by `METHOD resource[/subresource]`, from `from` on.
+fn kube_requests(kube: &FakeKube, from: usize) -> BTreeMap<String, usize> {
+    let mut by_kind = BTreeMap::new();
+    for r in kube.requests().iter().skip(from) {
+        let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        // .../{plural}/{name}[/{sub}] or .../{plural}
+        let kind = match segments.iter().rposition(|s| {
+            matches!(
+                *s,
+                "authclients" | "authtenants" | "secrets" | "events" | "namespaces" | "leases"
+            )
+        }) {
+            Some(i) => {
+                let sub = segments
+                    .get(i + 2)
+                    .map(|s| format!("/{s}"))
+                    .unwrap_or_default();
+                format!("{}{sub}", segments[i])
+            }
+            None => r.path.clone(),
+        };
+        let watch = r
+            .query
+            .get("watch")
+            .is_some_and(|w| w == "true" || w == "1");
+        let method = if watch { "WATCH" } else { r.method.as_str() };
+        *by_kind.entry(format!("{method} {kind}")).or_insert(0) += 1;
+    }
+    by_kind
+}
+
+async fn store_of(kube: &FakeKube) -> kube::runtime::reflector::Store<AuthClient> {
+    let mut writer: Writer<AuthClient> = Writer::default();
+    let reader = writer.as_reader();
+    let list = Api::<AuthClient>::all(kube.client())
+        .list(&Default::default())
+        .await
+        .expect("list AuthClients");
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for obj in list.items {
+        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    reader
+}
+
+fn per_client(calls: u64, n: usize) -> f64 {
+    calls as f64 / n as f64
+}
+
+#[tokio::main]
+async fn main() {
+    let Params { clients: n, rps } = params();
+    let ideal = n as f64 / f64::from(rps);
+    println!(
+        "convergence: {n} AuthClients, simulator and AuthTenant at {rps} req/s (burst {BURST}); ideal {ideal:.1} s"
+    );
+
+    let sim = sim::start(
+        SimConfig {
+            rate_limit: RateLimit {
+                burst: BURST,
+                per_second: rps,
+            },
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("simulator starts");
+    let kube = FakeKube::new();
+    seed(&kube, &sim, n, rps);
+    let registry = Auth0Registry::new(
+        auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
+        Auth0Metrics::new(),
+    );
+    let config = ControllerConfig {
+        cluster_id: "bench".into(),
+        // No drift scan while the clients are created: the bench runs one by hand afterwards.
+        drift_scan_interval: Duration::from_secs(24 * 3600),
+        ..ControllerConfig::default()
+    };
+    let concurrency = config.concurrency;
+    let ctx = Arc::new(Context::new(
+        kube.client(),
+        registry,
+        config,
+        ControllerMetrics::default(),
+    ));
+    sim.reset_counters();
+    kube.clear_requests();
+
+    // --- Creation: the real controller, all N at once.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let controller = tokio::spawn(controller::run(ctx.clone(), None, async move {
+        let _ = stop_rx.await;
+    }));
+    let budget = Duration::from_secs_f64((ideal * 5.0).max(120.0));
+    let posts_done = async {
+        let target = n as u64;
+        let done = tokio::time::timeout(
+            budget,
+            sim.wait_for_counters(|c| c.get("POST /api/v2/clients") >= target),
+        )
+        .await;
+        done.is_ok().then(|| started.elapsed())
+    };
+    // Paths not yet seen Ready, checked from the front: each evaluation (after every request
+    // the fake API serves) costs one lookup until the front one is Ready.
+    let pending = Mutex::new(
+        (0..n)
+            .rev()
+            .map(|i| {
+                format!(
+                    "/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/{}",
+                    client_name(i)
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let all_ready = async {
+        let ok = kube
+            .wait_until(budget, |kube| {
+                let mut pending = pending.lock().expect("pending");
+                while let Some(path) = pending.last() {
+                    if kube.get(path).is_some_and(|o| is_ready(&o)) {
+                        pending.pop();
+                    } else {
+                        break;
+                    }
+                }
+                pending.is_empty()
+            })
+            .await;
+        ok.then(|| started.elapsed())
+    };
+    let (posts_at, ready_at) = tokio::join!(posts_done, all_ready);
+    let creation = sim.counters();
+    let creation_kube = kube_requests(&kube, 0);
+    let creation_kube_total: usize = creation_kube.values().sum();
+    let Some(ready_at) = ready_at else {
+        let left = kube
+            .list(&format!(
+                "/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients"
+            ))
+            .iter()
+            .filter(|o| !is_ready(o))
+            .count();
+        eprintln!(
+            "FAILED: {left} of {n} AuthClients not Ready after {budget:?}; counters: {creation:?}"
+        );
+        std::process::exit(1);
+    };
+    let auth0_clients = sim.clients();
+    let posts = creation.get("POST /api/v2/clients");
+
+    // Let the controller finish what the last status writes triggered, then stop it, so the
+    // scan and the second pass below are the only callers of Auth0.
+    let settle_from = kube.requests().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_ready_requests = kube.requests().len() - settle_from;
+    let _ = stop_tx.send(());
+    let _ = controller.await;
+
+    // --- Resync: one drift scan of the tenant.
+    let store = store_of(&kube).await;
+    let tenant = Api::<AuthTenant>::all(kube.client())
+        .get(TENANT)
+        .await
+        .expect("tenant");
+    let (trigger, mut triggered) = mpsc::unbounded();
+    let before_scan = sim.counters();
+    let scan_started = Instant::now();
+    let report = drift::scan_tenant(&ctx, &store, &tenant, &trigger)
+        .await
+        .expect("drift scan");
+    let scan_time = scan_started.elapsed();
+    drop(trigger);
+    let mut scan_triggers = 0;
+    while triggered.try_recv().is_ok() {
+        scan_triggers += 1;
+    }
+    let after_scan = sim.counters();
+    let scan_calls = management_calls(&after_scan) - management_calls(&before_scan);
+
+    // --- A second reconcile of every client, nothing changed.
+    let objects = Api::<AuthClient>::namespaced(kube.client(), NS)
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items;
+    let kube_before = kube.requests().len();
+    let pass_started = Instant::now();
+    let mut pass_errors = 0;
+    for obj in objects {
+        if reconcile::reconcile(Arc::new(obj), ctx.clone())
+            .await
+            .is_err()
+        {
+            pass_errors += 1;
+        }
+    }
+    let pass_time = pass_started.elapsed();
+    let after_pass = sim.counters();
+    let pass_calls = management_calls(&after_pass) - management_calls(&after_scan);
+    let pass_kube = kube.requests().len() - kube_before;
+
+    // --- Report.
+    let wall = ready_at.as_secs_f64();
+    let creation_calls = management_calls(&creation);
+    let expected_scan = n.div_ceil(100);
+    let duplicates_ok = posts == n as u64 && auth0_clients.len() == n;
+    println!();
+    println!("| metric | value |");
+    println!("| --- | --- |");
+    println!("| AuthClients | {n} |");
+    println!("| rate limit (simulator and AuthTenant) | {rps} req/s, burst {BURST} |");
+    println!("| controller concurrency | {concurrency} |");
+    println!(
+        "| time until all Ready | {wall:.1} s (ideal {n}/{rps} = {ideal:.1} s; ratio {:.3}) |",
+        wall / ideal
+    );
+    let ideal_burst = n.saturating_sub(BURST as usize) as f64 / f64::from(rps);
+    println!(
+        "| same, against the ideal counting the burst | ({n} - {BURST})/{rps} = {ideal_burst:.1} s; ratio {:.3} |",
+        wall / ideal_burst.max(f64::MIN_POSITIVE)
+    );
+    if let Some(posts_at) = posts_at {
+        println!(
+            "| time until the last POST /api/v2/clients | {:.1} s |",
+            posts_at.as_secs_f64()
+        );
+    }
+    println!(
+        "| Auth0 Management API calls, creation | {creation_calls} = {:.3} per client |",
+        per_client(creation_calls, n)
+    );
+    println!("| POST /api/v2/clients | {posts} (expected {n}) |");
+    println!(
+        "| clients in the simulator | {} (expected {n}; no duplicates: {}) |",
+        auth0_clients.len(),
+        if duplicates_ok { "yes" } else { "NO" }
+    );
+    println!(
+        "| token requests (POST /oauth/token) | {} |",
+        creation.get("POST /oauth/token")
+    );
+    println!("| 429s received | {} |", creation.rate_limited());
+    println!(
+        "| achieved Auth0 rate | {:.2} req/s |",
+        creation_calls as f64 / wall
+    );
+    println!(
+        "| Kubernetes requests, creation | {creation_kube_total} = {:.2} per client |",
+        creation_kube_total as f64 / n as f64
+    );
+    println!("| Kubernetes requests in the 2 s after all Ready | {after_ready_requests} |");
+    println!(
+        "| drift scan (resync) | {scan_calls} calls (expected ceil({n}/100) = {expected_scan}) = {:.4} per client; {} compared, {} drifted, {scan_triggers} triggered; {:.2} s |",
+        per_client(scan_calls, n),
+        report.compared,
+        report.drifted,
+        scan_time.as_secs_f64()
+    );
+    println!(
+        "| second reconcile of every client, no change | {pass_calls} Auth0 calls (expected 0); {pass_kube} Kubernetes requests = {:.1} per client; {pass_errors} errors; {:.2} s |",
+        pass_kube as f64 / n as f64,
+        pass_time.as_secs_f64()
+    );
+    println!();
+    println!("Auth0 calls during creation, by route:");
+    for (key, count) in creation.iter() {
+        println!("  {key:<40} {count}");
+    }
+    println!("Auth0 calls of the drift scan and the second pass, by route:");
+    for (key, count) in diff(&after_pass, &creation) {
+        println!("  {key:<40} {count}");
+    }
+    println!("Kubernetes requests during creation, by kind:");
+    for (key, count) in &creation_kube {
+        println!("  {key:<40} {count}");
+    }
+    if !duplicates_ok {
+        eprintln!(
+            "FAILED: {posts} POSTs and {} clients for {n} AuthClients",
+            auth0_clients.len()
+        );
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,314 @@
+//! Wiring of the subcommands: builds clients, metrics, servers and the controller, and shuts
+//! them down gracefully on SIGTERM / Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, CustomResourceExt};
+use prometheus_client::registry::Registry;
+use tokio::sync::{RwLock, watch};
+
+use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
+use nexus_controller::metrics::ControllerMetrics;
+use nexus_controller::{self as controller, Context, ControllerConfig};
+use nexus_crd::{AuthClient, AuthTenant, FIELD_MANAGER};
+use nexus_facade as facade;
+use nexus_leader as leader;
+
+use crate::cli::{Cli, Command, FacadeOnlyArgs, RunArgs};
+use crate::health::Health;
+
+/// Errors that stop the process.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("cannot connect to Kubernetes: {0}")]
+    KubeConfig(#[source] kube::Error),
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    /// The HTTP client for Auth0 could not be built.
+    #[error("Auth0 client: {0}")]
+    Auth0(#[from] auth0::Auth0Error),
+    /// A listener could not be bound or a server failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+    /// The facade failed.
+    #[error("facade: {0}")]
+    Facade(#[from] facade::FacadeError),
+    /// The simulator failed.
+    #[cfg(feature = "dev")]
+    #[error("simulator: {0}")]
+    Sim(#[from] auth0_sim::SimError),
+    /// Leader election failed.
+    #[error("leader election: {0}")]
+    Leader(#[from] leader::LeaderError),
+    /// Leadership was lost; the process exits so that it restarts cleanly.
+    #[error("lost leadership of the Lease; exiting so a fresh process can compete again")]
+    LeadershipLost,
+    /// The CRDs could not be printed.
+    #[error("CRD serialization: {0}")]
+    Yaml(#[from] serde_saphyr::SerializeError),
+    /// Waiting for the CRDs to be established failed.
+    #[error("waiting for CRDs: {0}")]
+    Wait(#[from] kube::runtime::wait::Error),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), AppError> {
+    match cli.command {
+        Command::Crd => {
+            print!("{}", nexus_crd::crds_yaml()?);
+            Ok(())
+        }
+        #[cfg(feature = "dev")]
+        Command::Auth0Sim(args) => Ok(auth0_sim::run(args).await?),
+        Command::Run(args) => run_operator(args).await,
+        Command::Facade(args) => run_facade_only(args).await,
+        #[cfg(feature = "dev")]
+        Command::Dev(args) => crate::dev::run(args).await,
+    }
+}
+
+/// A future that completes on SIGTERM or Ctrl-C, shared by every task.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Starts listening for the signals.
+    pub fn on_signals() -> Self {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested");
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    /// Completes when shutdown was requested.
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What every subcommand that talks to Kubernetes shares.
+pub(crate) struct Common {
+    pub(crate) kube: kube::Client,
+    pub(crate) auth0: Auth0Registry,
+    pub(crate) registry: Arc<RwLock<Registry>>,
+    pub(crate) controller_metrics: ControllerMetrics,
+    pub(crate) facade_metrics: facade::FacadeMetrics,
+    pub(crate) health: Health,
+}
+
+pub(crate) async fn common(auth0_timeout: Duration) -> Result<Common, AppError> {
+    auth0::install_crypto_provider();
+    let kube = kube::Client::try_default()
+        .await
+        .map_err(AppError::KubeConfig)?;
+    let http = auth0::default_http_client(auth0_timeout)?;
+    let mut registry = Registry::default();
+    let auth0_metrics = Auth0Metrics::new();
+    auth0_metrics.register(&mut registry);
+    let controller_metrics = ControllerMetrics::default();
+    controller_metrics.register(&mut registry);
+    let facade_metrics = facade::FacadeMetrics::default();
+    facade_metrics.register(&mut registry);
+    Ok(Common {
+        kube,
+        auth0: Auth0Registry::new(http, auth0_metrics),
+        registry: Arc::new(RwLock::new(registry)),
+        controller_metrics,
+        facade_metrics,
+        health: Health::default(),
+    })
+}
+
+async fn run_operator(args: RunArgs) -> Result<(), AppError> {
+    let shutdown = Shutdown::on_signals();
+    let common = common(Duration::from_secs(args.controller.auth0_timeout_seconds)).await?;
+    let metrics_server = tokio::spawn(crate::health::serve(
+        args.metrics_addr,
+        common.registry.clone(),
+        common.health.clone(),
+        shutdown.clone().wait(),
+    ));
+    let facade_server = if args.facade {
+        let config = facade::FacadeConfig::from_args(&args.facade_args)?;
+        let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
+        Some(tokio::spawn(facade::serve(
+            config,
+            common.kube.clone(),
+            common.auth0.clone(),
+            common.facade_metrics.clone(),
+            listener,
+            shutdown.clone().wait(),
+        )))
+    } else {
+        None
+    };
+    common.health.set_ready(true);
+
+    let config = ControllerConfig {
+        cluster_id: args.controller.cluster_id.clone(),
+        resync_interval: Duration::from_secs(args.controller.resync_interval_seconds.max(1)),
+        drift_scan_interval: Duration::from_secs(
+            args.controller.drift_scan_interval_seconds.max(1),
+        ),
+        instance: args.leader.pod_name.clone(),
+        concurrency: args.controller.concurrency.max(1),
+        ..ControllerConfig::default()
+    };
+    let ctx = Arc::new(Context::new(
+        common.kube.clone(),
+        common.auth0.clone(),
+        config,
+        common.controller_metrics.clone(),
+    ));
+    let result = if args.leader.leader_election {
+        run_as_leader(ctx, &args, shutdown.clone()).await
+    } else {
+        controller::run(
+            ctx,
+            args.controller.watch_namespace.clone(),
+            shutdown.clone().wait(),
+        )
+        .await;
+        Ok(())
+    };
+    common.health.set_ready(false);
+    if let Some(server) = facade_server
+        && let Ok(Err(error)) = server.await
+    {
+        tracing::error!(%error, "facade stopped with an error");
+    }
+    if let Ok(Err(error)) = metrics_server.await {
+        tracing::error!(%error, "metrics server stopped with an error");
+    }
+    result
+}
+
+async fn run_as_leader(
+    ctx: Arc<Context>,
+    args: &RunArgs,
+    shutdown: Shutdown,
+) -> Result<(), AppError> {
+    let identity = args
+        .leader
+        .pod_name
+        .clone()
+        .unwrap_or_else(|| format!("nexus-operator-{}", std::process::id()));
+    let namespace = args
+        .leader
+        .lease_namespace
+        .clone()
+        .or_else(|| args.leader.pod_namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let elector = leader::LeaderElector::new(
+        ctx.kube.clone(),
+        leader::LeaseConfig::new(args.leader.lease_name.clone(), namespace, identity),
+    );
+    let leadership = tokio::select! {
+        leadership = elector.acquire() => leadership?,
+        _ = shutdown.clone().wait() => return Ok(()),
+    };
+    let lost = leadership.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopper = {
+        let shutdown = shutdown.clone();
+        async move {
+            let reason = tokio::select! {
+                _ = shutdown.wait() => false,
+                _ = lost.lost() => true,
+            };
+            let _ = stop_tx.send(true);
+            reason
+        }
+    };
+    let mut stop_rx2 = stop_rx.clone();
+    let run = controller::run(ctx, args.controller.watch_namespace.clone(), async move {
+        let _ = stop_rx2.wait_for(|s| *s).await;
+    });
+    let (lost_leadership, ()) = tokio::join!(stopper, run);
+    drop(stop_rx);
+    if lost_leadership {
+        return Err(AppError::LeadershipLost);
+    }
+    leadership.release().await?;
+    Ok(())
+}
+
+async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
+    let shutdown = Shutdown::on_signals();
+    let common = common(Duration::from_secs(args.auth0_timeout_seconds)).await?;
+    let metrics_server = tokio::spawn(crate::health::serve(
+        args.metrics_addr,
+        common.registry.clone(),
+        common.health.clone(),
+        shutdown.clone().wait(),
+    ));
+    let config = facade::FacadeConfig::from_args(&args.facade_args)?;
+    let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
+    common.health.set_ready(true);
+    let result = facade::serve(
+        config,
+        common.kube,
+        common.auth0,
+        common.facade_metrics,
+        listener,
+        shutdown.wait(),
+    )
+    .await;
+    if let Ok(Err(error)) = metrics_server.await {
+        tracing::error!(%error, "metrics server stopped with an error");
+    }
+    Ok(result?)
+}
+
+/// Installs (server-side applies) the CRDs and waits until the API server serves them.
+pub async fn install_crds(kube: &kube::Client) -> Result<(), AppError> {
+    let api = Api::<CustomResourceDefinition>::all(kube.clone());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for crd in [AuthTenant::crd(), AuthClient::crd()] {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(&name, &params, &Patch::Apply(&crd)).await?;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("CRD {name} not established after 30s"),
+            )
+        })??;
+    }
+    Ok(())
+}

@@ -1,0 +1,1550 @@
+//! The Auth0 simulator over real HTTP on a loopback port.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use auth0_sim::{
+    self as sim, FailAction, FailNext, FaultScope, Faults, Latency, M2mCredential, RateLimit,
+    SimConfig, SimHandle,
+};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn http() -> reqwest::Client {
+    // reqwest is built without a bundled TLS provider; plain http still needs one installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("reqwest client")
+}
+
+/// A simulator that does not rate limit (for tests that are not about the rate limit).
+async fn sim() -> SimHandle {
+    sim_with(SimConfig {
+        rate_limit: RateLimit::unlimited(),
+        ..SimConfig::default()
+    })
+    .await
+}
+
+async fn sim_with(config: SimConfig) -> SimHandle {
+    sim::start(config, loopback())
+        .await
+        .expect("simulator starts")
+}
+
+async fn token_for(sim: &SimHandle, http: &reqwest::Client, cred: &M2mCredential) -> String {
+    let res = http
+        .post(sim.token_url())
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": cred.client_id,
+            "client_secret": cred.client_secret,
+            "audience": sim.audience(),
+        }))
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.expect("json");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+async fn token(sim: &SimHandle, http: &reqwest::Client) -> String {
+    token_for(sim, http, sim.m2m()).await
+}
+
+/// One Management API call; returns status, headers and the JSON body (`Null` when empty).
+async fn api(
+    sim: &SimHandle,
+    http: &reqwest::Client,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = http
+        .request(method, format!("{}{path}", sim.base_url()))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON body")
+    };
+    (status, headers, body)
+}
+
+fn header_u64(h: &reqwest::header::HeaderMap, name: &str) -> u64 {
+    h.get(name)
+        .unwrap_or_else(|| panic!("header {name} missing"))
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("number")
+}
+
+fn epoch_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock")
+}
+
+fn assert_auth0_error(body: &Value, status: u16, error_code: &str) {
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    assert_eq!(body["errorCode"], error_code, "{body}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn token_with_json_and_form_bodies() {
+    let sim = sim().await;
+    let http = http();
+    let m2m = sim.m2m().clone();
+
+    let res = http
+        .post(sim.token_url())
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": m2m.client_id,
+            "client_secret": m2m.client_secret,
+            "audience": format!("https://{}/api/v2/", sim.domain()),
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 86400);
+    let scope = body["scope"].as_str().expect("scope");
+    for s in [
+        "create:clients",
+        "read:clients",
+        "update:clients",
+        "delete:clients",
+        "read:client_keys",
+        "update:client_keys",
+    ] {
+        assert!(scope.split(' ').any(|x| x == s), "{scope}");
+    }
+    // It is a JWT for the tenant's API.
+    let access = body["access_token"].as_str().expect("token");
+    let header = jsonwebtoken::decode_header(access).expect("a JWT");
+    assert_eq!(header.alg, Algorithm::RS256);
+
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", &m2m.client_id)
+        .append_pair("client_secret", &m2m.client_secret)
+        .append_pair("audience", &sim.audience())
+        .finish();
+    let res = http
+        .post(sim.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.expect("json");
+    let access = body["access_token"].as_str().expect("token");
+    let (status, _, _) = api(&sim, &http, access, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn token_errors_use_oauth_bodies() {
+    let sim = sim().await;
+    let http = http();
+    let m2m = sim.m2m().clone();
+    let post = |body: Value| {
+        let http = http.clone();
+        let url = sim.token_url();
+        async move {
+            let res = http.post(url).json(&body).send().await.expect("request");
+            let status = res.status();
+            (status, res.json::<Value>().await.expect("json"))
+        }
+    };
+
+    let (status, body) = post(json!({
+        "grant_type": "client_credentials", "client_id": m2m.client_id,
+        "client_secret": "wrong", "audience": sim.audience()
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({"error": "access_denied", "error_description": "Unauthorized"})
+    );
+
+    let (status, body) = post(json!({
+        "grant_type": "client_credentials", "client_id": "nobody",
+        "client_secret": m2m.client_secret, "audience": sim.audience()
+    }))
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "access_denied");
+
+    // The trailing slash of the audience matters.
+    let (status, body) = post(json!({
+        "grant_type": "client_credentials", "client_id": m2m.client_id,
+        "client_secret": m2m.client_secret,
+        "audience": format!("https://{}/api/v2", sim.domain())
+    }))
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "access_denied");
+
+    let (status, body) = post(json!({
+        "grant_type": "password", "client_id": m2m.client_id,
+        "client_secret": m2m.client_secret, "audience": sim.audience()
+    }))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unsupported_grant_type");
+
+    let (status, body) = post(json!({"client_id": m2m.client_id})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_request");
+
+    assert_eq!(sim.counters().get("POST /oauth/token"), 5);
+}
+
+#[tokio::test]
+async fn expired_tokens_answer_401_and_a_new_token_works() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    sim.expire_tokens();
+    let (status, headers, body) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["x-auth0-simulator"], "true");
+    assert_eq!(body["statusCode"], 401);
+    assert_eq!(body["error"], "Unauthorized");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Expired token")),
+        "{body}"
+    );
+
+    let fresh = token(&sim, &http).await;
+    let (status, _, _) = api(&sim, &http, &fresh, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn configured_ttl_is_reported_and_enforced() {
+    // A zero TTL: the token is expired as soon as it is issued, no waiting needed.
+    let sim = sim_with(SimConfig {
+        token_ttl: Duration::ZERO,
+        rate_limit: RateLimit::unlimited(),
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let m2m = sim.m2m().clone();
+    let res = http
+        .post(sim.token_url())
+        .json(&json!({
+            "grant_type": "client_credentials", "client_id": m2m.client_id,
+            "client_secret": m2m.client_secret, "audience": sim.audience()
+        }))
+        .send()
+        .await
+        .expect("request");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["expires_in"], 0);
+    let t = body["access_token"].as_str().expect("token");
+    let (status, _, body) = api(&sim, &http, t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Expired token"))
+    );
+
+    sim.set_token_ttl(Duration::from_secs(60));
+    let t = token(&sim, &http).await;
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn missing_or_invalid_bearer_is_401() {
+    let sim = sim().await;
+    let http = http();
+    let res = http
+        .get(format!("{}/api/v2/clients", sim.base_url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("x-ratelimit-limit"));
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["statusCode"], 401);
+
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        "not-a-token",
+        Method::GET,
+        "/api/v2/clients",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["message"], "Invalid token");
+
+    // A token of another tenant (another simulator instance) is not valid here.
+    let other = sim_with(SimConfig {
+        domain: "other.auth0.local".into(),
+        ..SimConfig::default()
+    })
+    .await;
+    let foreign = token(&other, &http).await;
+    let (status, _, _) = api(&sim, &http, &foreign, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    other.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn create_answers_exactly_auth0s_defaults() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let (status, headers, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::POST,
+        "/api/v2/clients",
+        Some(json!({"name": "My App"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers["x-auth0-simulator"], "true");
+    let id = body["client_id"].as_str().expect("client_id").to_owned();
+    assert_eq!(id.len(), 32);
+    assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+    let secret = body["client_secret"].as_str().expect("client_secret");
+    assert!(secret.len() >= 32);
+
+    let mut without_generated = body.clone();
+    let obj = without_generated.as_object_mut().expect("object");
+    obj.remove("client_id");
+    obj.remove("client_secret");
+    assert_eq!(
+        without_generated,
+        json!({
+            "name": "My App",
+            "grant_types": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
+            "jwt_configuration": {"lifetime_in_seconds": 36000, "secret_encoded": false},
+            "refresh_token": {
+                "rotation_type": "non-rotating", "expiration_type": "non-expiring", "leeway": 0,
+                "token_lifetime": 2592000, "infinite_token_lifetime": true,
+                "infinite_idle_token_lifetime": true, "idle_token_lifetime": 1296000
+            },
+            "is_first_party": true,
+            "oidc_conformant": false,
+            "sso_disabled": false,
+            "custom_login_page_on": true
+        })
+    );
+    assert_eq!(sim.client(&id), Some(body));
+
+    // What was sent wins over the defaults.
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::POST,
+        "/api/v2/clients",
+        Some(json!({"name": "M2M", "app_type": "non_interactive", "grant_types": ["client_credentials"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["app_type"], "non_interactive");
+    assert_eq!(body["grant_types"], json!(["client_credentials"]));
+    assert_ne!(body["client_id"].as_str(), Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn validation_rules_answer_400_invalid_body() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let eleven: serde_json::Map<String, Value> =
+        (0..11).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let cases = [
+        (
+            json!({"name": "a", "keystore_hash": "x"}),
+            "Additional properties not allowed",
+        ),
+        (
+            json!({"description": "no name"}),
+            "Missing required property: name",
+        ),
+        (json!({"name": "a<b"}), "^[^<>]+$"),
+        (json!({"name": ""}), "^[^<>]+$"),
+        (
+            json!({"name": "a", "description": "x".repeat(141)}),
+            "description",
+        ),
+        (
+            json!({"name": "a", "initiate_login_uri": "http://x.example/login"}),
+            "initiate_login_uri",
+        ),
+        (json!({"name": "a", "logo_uri": "logo.png"}), "logo_uri"),
+        (
+            json!({"name": "a", "client_metadata": eleven}),
+            "Too many properties defined (11), maximum 10",
+        ),
+        (
+            json!({"name": "a", "client_metadata": {"manuallyCreated": false}}),
+            "client_metadata.manuallyCreated",
+        ),
+        (
+            json!({"name": "a", "client_metadata": {"k": "v".repeat(256)}}),
+            "client_metadata.k",
+        ),
+        (
+            json!({"name": "a", "client_metadata": {"k".repeat(256): "v"}}),
+            "client_metadata",
+        ),
+        (json!({"name": "a", "callbacks": "https://x"}), "callbacks"),
+    ];
+    for (body, expected) in cases {
+        let (status, headers, answer) = api(
+            &sim,
+            &http,
+            &t,
+            Method::POST,
+            "/api/v2/clients",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
+        assert_eq!(headers["x-auth0-simulator"], "true");
+        assert_auth0_error(&answer, 400, "invalid_body");
+        assert_eq!(answer["error"], "Bad Request");
+        let message = answer["message"].as_str().expect("message");
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    // Boundaries that are valid.
+    let (status, _, _) = api(
+        &sim,
+        &http,
+        &t,
+        Method::POST,
+        "/api/v2/clients",
+        Some(json!({
+            "name": "a",
+            "description": "x".repeat(140),
+            "initiate_login_uri": "https://x.example/login",
+            "logo_uri": "",
+            "client_metadata": {"k": "v".repeat(255)}
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Not JSON at all.
+    let res = http
+        .post(format!("{}/api/v2/clients", sim.base_url()))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(sim.clients().len(), 1);
+}
+
+#[tokio::test]
+async fn get_unknown_client_is_auth0s_404() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        "/api/v2/clients/doesnotexist",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"statusCode":404,"error":"Not Found","message":"The client does not exist","errorCode":"inexistent_client"})
+    );
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            "/api/v2/clients/nope",
+            Some(json!({"name": "x"})),
+        ),
+        (Method::POST, "/api/v2/clients/nope/rotate-secret", None),
+    ] {
+        let (status, _, answer) = api(&sim, &http, &t, method, path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_auth0_error(&answer, 404, "inexistent_client");
+    }
+}
+
+#[tokio::test]
+async fn patch_replaces_arrays_and_merges_metadata() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let (_, _, created) = api(
+        &sim,
+        &http,
+        &t,
+        Method::POST,
+        "/api/v2/clients",
+        Some(json!({
+            "name": "a",
+            "callbacks": ["https://a.example/cb", "https://b.example/cb"],
+            "web_origins": ["https://a.example"],
+            "client_metadata": {"owners": "x@example.com", "productName": "p", "keep": "k"}
+        })),
+    )
+    .await;
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v2/clients/{id}");
+
+    let (status, _, patched) = api(
+        &sim,
+        &http,
+        &t,
+        Method::PATCH,
+        &path,
+        Some(json!({
+            "callbacks": ["https://c.example/cb"],
+            "web_origins": [],
+            "client_metadata": {"owners": "y@example.com", "productName": null, "new": "n"}
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patched["callbacks"], json!(["https://c.example/cb"]));
+    assert_eq!(patched["web_origins"], json!([]));
+    assert_eq!(
+        patched["client_metadata"],
+        json!({"owners": "y@example.com", "keep": "k", "new": "n"})
+    );
+    assert_eq!(patched["name"], "a");
+    assert_eq!(patched["client_id"], created["client_id"]);
+
+    let (_, _, read) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    assert_eq!(read, patched);
+
+    // The merged result is checked too: 3 keys + 8 new ones is 11.
+    let more: serde_json::Map<String, Value> =
+        (0..8).map(|i| (format!("m{i}"), json!("v"))).collect();
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::PATCH,
+        &path,
+        Some(json!({"client_metadata": more})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_auth0_error(&body, 400, "invalid_body");
+    assert_eq!(
+        sim.client(&id).expect("exists")["client_metadata"],
+        read["client_metadata"]
+    );
+
+    // Validation applies to PATCH bodies as well.
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::PATCH,
+        &path,
+        Some(json!({"name": "<x>"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_auth0_error(&body, 400, "invalid_body");
+}
+
+#[tokio::test]
+async fn delete_is_idempotent() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let id = sim.insert_client(json!({"name": "gone soon"}));
+    let path = format!("/api/v2/clients/{id}");
+    let (status, _, body) = api(&sim, &http, &t, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(body, Value::Null);
+    let (status, _, _) = api(&sim, &http, &t, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(sim.client(&id).is_none());
+    assert_eq!(sim.counters().get("DELETE /api/v2/clients/{id}"), 2);
+}
+
+#[tokio::test]
+async fn rotate_secret_issues_a_new_secret() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let id = sim.insert_client(json!({"name": "r"}));
+    let old = sim.client(&id).expect("exists")["client_secret"].clone();
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::POST,
+        &format!("/api/v2/clients/{id}/rotate-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(body["client_secret"], old);
+    assert_eq!(
+        sim.client(&id).expect("exists")["client_secret"],
+        body["client_secret"]
+    );
+}
+
+#[tokio::test]
+async fn scopes_are_enforced() {
+    let limited = M2mCredential {
+        client_id: "readonly0000000000000000000000000".into(),
+        client_secret: "readonly-secret".into(),
+        scopes: vec!["read:clients".into()],
+    };
+    let sim = sim_with(SimConfig {
+        m2m_clients: vec![M2mCredential::default(), limited.clone()],
+        rate_limit: RateLimit::unlimited(),
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let t = token_for(&sim, &http, &limited).await;
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::POST,
+        "/api/v2/clients",
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_auth0_error(&body, 403, "insufficient_scope");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("create:clients"))
+    );
+    assert!(sim.clients().is_empty());
+
+    let id = sim.insert_client(json!({"name": "visible"}));
+    let path = format!("/api/v2/clients/{id}");
+    // Readable, but the secret needs read:client_keys.
+    let (status, _, body) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "visible");
+    assert!(body.get("client_secret").is_none());
+    let (_, _, list) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert!(list[0].get("client_secret").is_none());
+
+    for (method, path, body) in [
+        (Method::PATCH, path.clone(), Some(json!({"name": "y"}))),
+        (Method::DELETE, path.clone(), None),
+        (Method::POST, format!("{path}/rotate-secret"), None),
+    ] {
+        let (status, _, answer) = api(&sim, &http, &t, method, &path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_auth0_error(&answer, 403, "insufficient_scope");
+    }
+    assert_eq!(sim.client(&id).expect("still there")["name"], "visible");
+
+    // Setting a secret by PATCH needs update:client_keys on top of update:clients.
+    let updater = M2mCredential {
+        client_id: "updater00000000000000000000000000".into(),
+        client_secret: "updater-secret".into(),
+        scopes: vec!["update:clients".into()],
+    };
+    let sim3 = sim_with(SimConfig {
+        m2m_clients: vec![updater.clone()],
+        rate_limit: RateLimit::unlimited(),
+        ..SimConfig::default()
+    })
+    .await;
+    let t3 = token_for(&sim3, &http, &updater).await;
+    let id3 = sim3.insert_client(json!({"name": "u"}));
+    let path3 = format!("/api/v2/clients/{id3}");
+    let (status, _, body) = api(
+        &sim3,
+        &http,
+        &t3,
+        Method::PATCH,
+        &path3,
+        Some(json!({"client_secret": "x".repeat(64)})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_auth0_error(&body, 403, "insufficient_scope");
+    let (status, _, body) = api(
+        &sim3,
+        &http,
+        &t3,
+        Method::PATCH,
+        &path3,
+        Some(json!({"name": "v"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "v");
+    assert!(body.get("client_secret").is_none());
+
+    // A credential without any scope has no client grant at all.
+    let none = M2mCredential {
+        scopes: vec![],
+        ..limited
+    };
+    let sim2 = sim_with(SimConfig {
+        m2m_clients: vec![none.clone()],
+        ..SimConfig::default()
+    })
+    .await;
+    let res = http
+        .post(sim2.token_url())
+        .json(&json!({
+            "grant_type": "client_credentials", "client_id": none.client_id,
+            "client_secret": none.client_secret, "audience": sim2.audience()
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn list_pages_in_creation_order_in_both_shapes() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let app_type = if i % 2 == 0 { "spa" } else { "regular_web" };
+        ids.push(sim.insert_client(json!({
+            "name": format!("c{i}"),
+            "app_type": app_type,
+            "client_metadata": {"nexus.dev/owner": format!("ns/cr{i}")}
+        })));
+    }
+    let ids_of = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|c| c["client_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+
+    let mut seen = Vec::new();
+    for (page, expected_len) in [(0, 3), (1, 3), (2, 1), (3, 0)] {
+        let (status, _, body) = api(
+            &sim,
+            &http,
+            &t,
+            Method::GET,
+            &format!("/api/v2/clients?page={page}&per_page=3"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body.as_array().map(Vec::len), Some(expected_len));
+        seen.extend(ids_of(&body));
+    }
+    assert_eq!(seen, ids);
+
+    // include_totals shape, with the operator's projection.
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        "/api/v2/clients?page=1&per_page=3&include_totals=true&fields=client_id,client_metadata&include_fields=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], 7);
+    assert_eq!(body["start"], 3);
+    assert_eq!(body["limit"], 3);
+    let clients = &body["clients"];
+    assert_eq!(ids_of(clients), ids[3..6]);
+    assert_eq!(
+        clients[0],
+        json!({"client_id": ids[3], "client_metadata": {"nexus.dev/owner": "ns/cr3"}})
+    );
+
+    // include_fields=false removes the listed fields.
+    let (_, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        "/api/v2/clients?fields=client_metadata,client_secret&include_fields=false&per_page=1",
+        None,
+    )
+    .await;
+    let first = body[0].as_object().expect("object");
+    assert!(first.contains_key("name") && first.contains_key("client_id"));
+    assert!(!first.contains_key("client_metadata") && !first.contains_key("client_secret"));
+
+    // app_type filter.
+    let (_, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        "/api/v2/clients?app_type=regular_web&include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(body["total"], 3);
+    assert!(
+        body["clients"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|c| c["app_type"] == "regular_web")
+    );
+
+    // fields on a single client.
+    let (_, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        &format!("/api/v2/clients/{}?fields=name", ids[0]),
+        None,
+    )
+    .await;
+    assert_eq!(body, json!({"name": "c0"}));
+
+    // per_page is capped at 100; unknown parameters are rejected.
+    for query in ["per_page=101", "page=-1", "include_totals=yes", "q=name:x"] {
+        let (status, _, body) = api(
+            &sim,
+            &http,
+            &t,
+            Method::GET,
+            &format!("/api/v2/clients?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_auth0_error(&body, 400, "invalid_query_string");
+    }
+    let (status, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        "/api/v2/clients?per_page=100",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_array().map(Vec::len), Some(7));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limit
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rate_limit_bursts_then_429_then_recovers_after_reset() {
+    // Default config: Auth0's free plan, 2 burst / 2 per second.
+    let sim = sim_with(SimConfig::default()).await;
+    let http = http();
+    let t = token(&sim, &http).await;
+
+    let (s1, h1, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    let (s2, h2, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(header_u64(&h1, "x-ratelimit-limit"), 2);
+    assert_eq!(header_u64(&h1, "x-ratelimit-remaining"), 1);
+    assert!(header_u64(&h2, "x-ratelimit-remaining") <= 1);
+    assert!(header_u64(&h1, "x-ratelimit-reset") >= epoch_now().as_secs());
+
+    // Requests made right away find the bucket (nearly) empty; within a few the limit answers.
+    let mut limited = None;
+    for _ in 0..10 {
+        let (status, headers, body) =
+            api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some((headers, body));
+            break;
+        }
+    }
+    let (headers, body) = limited.expect("a 429 within 10 immediate requests");
+    assert_eq!(
+        body,
+        json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"})
+    );
+    assert_eq!(headers["x-auth0-simulator"], "true");
+    assert_eq!(header_u64(&headers, "x-ratelimit-limit"), 2);
+    assert_eq!(header_u64(&headers, "x-ratelimit-remaining"), 0);
+    let retry_after = header_u64(&headers, "retry-after");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let reset = header_u64(&headers, "x-ratelimit-reset");
+    let now = epoch_now();
+    assert!(
+        reset >= now.as_secs() && reset <= now.as_secs() + 3,
+        "{reset} vs {now:?}"
+    );
+    assert!(sim.counters().rate_limited() >= 1);
+
+    // Hammering while limited does not consume tokens: after the advertised reset it works.
+    for _ in 0..5 {
+        let _ = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    }
+    let wait = Duration::from_secs(reset).saturating_sub(epoch_now());
+    tokio::time::sleep(wait).await;
+    let (status, headers, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header_u64(&headers, "x-ratelimit-remaining"), 1);
+}
+
+#[tokio::test]
+async fn a_429_does_not_consume_a_token() {
+    // One token, refilled once per second: after the 429s the very first refill is usable.
+    let sim = sim_with(SimConfig {
+        rate_limit: RateLimit {
+            burst: 1,
+            per_second: 1,
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let started = Instant::now();
+    let mut refused = 0;
+    let mut retry_after = 0;
+    loop {
+        let (status, headers, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        retry_after = retry_after.max(header_u64(&headers, "retry-after"));
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never recovered"
+        );
+    }
+    assert!(refused >= 1);
+    assert_eq!(retry_after, 1);
+    // Had each 429 taken a token, the bucket would never have refilled while polling every 100 ms.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(sim.counters().rate_limited(), refused);
+
+    // Raising the limit at runtime refills the bucket.
+    sim.set_rate_limit(RateLimit::ENTERPRISE);
+    assert_eq!(sim.rate_limit(), RateLimit::ENTERPRISE);
+    let (status, headers, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header_u64(&headers, "x-ratelimit-limit"), 50);
+    assert_eq!(header_u64(&headers, "x-ratelimit-remaining"), 49);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults and counters
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn error_share_is_plausible_and_shaped_like_auth0() {
+    let sim = sim_with(SimConfig {
+        rate_limit: RateLimit::unlimited(),
+        seed: Some(42),
+        faults: Faults {
+            error_rate: 0.5,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    // Faults apply to /api/v2 only: the token endpoint is unaffected.
+    let t = token(&sim, &http).await;
+    let n = 100;
+    let mut errors = 0;
+    for _ in 0..n {
+        let (status, headers, body) =
+            api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+        assert!(headers.contains_key("x-ratelimit-limit"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            errors += 1;
+            assert_eq!(body["statusCode"], 503);
+            assert_eq!(body["error"], "Service Unavailable");
+            assert!(body["message"].is_string());
+        } else {
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+    assert!((25..=75).contains(&errors), "{errors} of {n}");
+    let c = sim.counters();
+    assert_eq!(c.injected_errors(), errors);
+    assert_eq!(c.get("GET /api/v2/clients"), n);
+
+    sim.set_faults(Faults::none());
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // With FaultScope::All the token endpoint fails too.
+    sim.set_faults(Faults {
+        error_rate: 1.0,
+        scope: FaultScope::All,
+        ..Faults::default()
+    });
+    let res = http
+        .post(sim.token_url())
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn dropped_connections_are_client_errors() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let url = format!("{}/api/v2/clients", sim.base_url());
+
+    sim.set_faults(Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    });
+    let err = http
+        .get(&url)
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect_err("the connection is closed without an answer");
+    assert!(!err.is_timeout(), "{err:?}");
+    assert!(err.status().is_none(), "{err:?}");
+    sim.set_faults(Faults::none());
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth(&t)
+            .send()
+            .await
+            .expect("ok")
+            .status(),
+        StatusCode::OK
+    );
+
+    // One-shot: the next POST is dropped before it is processed...
+    sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::Drop,
+    ));
+    let res = http
+        .post(&url)
+        .bearer_auth(&t)
+        .json(&json!({"name": "lost"}))
+        .send()
+        .await;
+    assert!(res.is_err());
+    assert!(sim.clients().is_empty());
+    // ... and after processing (the client exists, the caller never heard of it).
+    sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::DropAfterProcessing,
+    ));
+    let res = http
+        .post(&url)
+        .bearer_auth(&t)
+        .json(&json!({"name": "created but unanswered"}))
+        .send()
+        .await;
+    assert!(res.is_err());
+    assert_eq!(sim.clients().len(), 1);
+    assert!(sim.faults().fail_next.is_empty());
+    // Then things are back to normal.
+    let res = http
+        .post(&url)
+        .bearer_auth(&t)
+        .json(&json!({"name": "fine"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let c = sim.counters();
+    assert_eq!(c.dropped(), 3);
+    assert_eq!(c.get("POST /api/v2/clients"), 3);
+}
+
+#[tokio::test]
+async fn fail_next_status_and_latency() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let id = sim.insert_client(json!({"name": "x"}));
+    let path = format!("/api/v2/clients/{id}");
+
+    sim.fail_next(FailNext::new(
+        "GET",
+        "/api/v2/clients/{id}",
+        2,
+        FailAction::Status(500),
+    ));
+    for _ in 0..2 {
+        let (status, _, body) = api(&sim, &http, &t, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["statusCode"], 500);
+    }
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    sim.fail_next(FailNext::new(
+        "GET",
+        "/api/v2/clients/{id}",
+        1,
+        FailAction::Status(429),
+    ));
+    let (status, headers, body) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["errorCode"], "too_many_requests");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(sim.counters().rate_limited(), 1);
+
+    sim.set_faults(Faults {
+        latency: Latency::Fixed(Duration::from_millis(150)),
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn counters_by_method_and_template() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let (_, _, created) = api(
+        &sim,
+        &http,
+        &t,
+        Method::POST,
+        "/api/v2/clients",
+        Some(json!({"name": "counted"})),
+    )
+    .await;
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v2/clients/{id}");
+    api(&sim, &http, &t, Method::GET, &path, None).await;
+    api(&sim, &http, &t, Method::GET, "/api/v2/clients/other", None).await;
+    api(
+        &sim,
+        &http,
+        &t,
+        Method::PATCH,
+        &path,
+        Some(json!({"description": "d"})),
+    )
+    .await;
+    api(&sim, &http, &t, Method::DELETE, &path, None).await;
+
+    let c = sim.counters();
+    assert_eq!(c.get("POST /oauth/token"), 1);
+    assert_eq!(c.get("POST /api/v2/clients"), 1);
+    assert_eq!(c.get("GET /api/v2/clients/{id}"), 2);
+    assert_eq!(c.get("PATCH /api/v2/clients/{id}"), 1);
+    assert_eq!(c.get("DELETE /api/v2/clients/{id}"), 1);
+    assert_eq!(c.total(), 6);
+    assert_eq!(c.writes(), 3);
+    assert_eq!(c.rate_limited(), 0);
+
+    // Back doors are not counted.
+    sim.modify_client(&id, json!({"name": "nope"}));
+    sim.insert_client(json!({"name": "silent"}));
+    assert_eq!(sim.counters().total(), 6);
+
+    sim.reset_counters();
+    assert_eq!(sim.counters().total(), 0);
+
+    // Tests can await a count instead of sleeping.
+    let waiter = sim.wait_for_counters(|c| c.get("GET /api/v2/clients") >= 1);
+    let request = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None);
+    let ((), (status, _, _)) =
+        tokio::time::timeout(TIMEOUT, async { tokio::join!(waiter, request) })
+            .await
+            .expect("counter reached");
+    assert_eq!(status, StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Back doors
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn out_of_band_changes_are_visible_through_the_api() {
+    let sim = sim().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    let id = sim.insert_client(json!({
+        "name": "dash",
+        "callbacks": ["https://a.example"],
+        "client_metadata": {"owner": "ns/a", "extra": "x"}
+    }));
+    assert_eq!(id.len(), 32);
+    assert!(sim.client(&id).expect("inserted")["client_secret"].is_string());
+
+    assert!(sim.modify_client(
+        &id,
+        json!({"callbacks": [], "client_metadata": {"extra": null, "drift": "y"}})
+    ));
+    let (_, _, body) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        &format!("/api/v2/clients/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(body["callbacks"], json!([]));
+    assert_eq!(
+        body["client_metadata"],
+        json!({"owner": "ns/a", "drift": "y"})
+    );
+    assert!(!sim.modify_client("nope", json!({"name": "x"})));
+
+    let fixed = sim.insert_client(json!({"client_id": "fixedid", "name": "fixed"}));
+    assert_eq!(fixed, "fixedid");
+    assert_eq!(sim.clients().len(), 2);
+    assert!(sim.remove_client(&id));
+    assert!(!sim.remove_client(&id));
+    let (status, _, _) = api(
+        &sim,
+        &http,
+        &t,
+        Method::GET,
+        &format!("/api/v2/clients/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn http_back_door_under_sim_prefix() {
+    let sim = sim().await;
+    let http = http();
+    let base = sim.base_url();
+    let res = http
+        .post(format!("{base}/__sim/clients"))
+        .json(&json!({"name": "via http"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    let id = res.json::<Value>().await.expect("json")["client_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let all: Value = http
+        .get(format!("{base}/__sim/clients"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all[0]["client_id"], id);
+    assert!(all[0]["client_secret"].is_string());
+
+    let res = http
+        .put(format!("{base}/__sim/faults"))
+        .json(&json!({"error_rate": 1.0, "fail_next": [{"method": "GET", "path": "/x", "count": 1, "action": "drop"}]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(sim.faults().error_rate, 1.0);
+    assert_eq!(sim.faults().fail_next[0].action, FailAction::Drop);
+    let res = http
+        .put(format!("{base}/__sim/faults"))
+        .json(&json!({"error_rate": 3.0}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    let res = http
+        .put(format!("{base}/__sim/rate-limit"))
+        .json(&json!({"burst": 10, "per_second": 2}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(sim.rate_limit(), RateLimit::ENTERPRISE_NON_PRODUCTION);
+
+    let minted: Value = http
+        .post(format!("{base}/__sim/jwt"))
+        .json(&json!({"claims": {"sub": "dev"}}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let header =
+        jsonwebtoken::decode_header(minted["token"].as_str().expect("token")).expect("jwt");
+    assert_eq!(header.kid, Some(sim.current_kid()));
+
+    let counters: Value = http
+        .get(format!("{base}/__sim/counters"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    // The back door itself is never counted.
+    assert_eq!(counters["total"], 0);
+    assert_eq!(sim.counters().total(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OIDC side
+// ---------------------------------------------------------------------------------------------
+
+async fn fetch_jwks(sim: &SimHandle, http: &reqwest::Client) -> JwkSet {
+    let res = http.get(sim.jwks_url()).send().await.expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    res.json().await.expect("a JWKS")
+}
+
+fn verify(set: &JwkSet, token: &str, issuer: &str) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = set.find(&kid).ok_or("unknown kid")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&["nexus-api"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn minted_tokens_verify_against_the_served_jwks() {
+    let sim = sim().await;
+    let http = http();
+
+    let discovery: Value = http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(discovery["issuer"], sim.issuer());
+    assert_eq!(discovery["jwks_uri"], sim.jwks_url());
+    assert_eq!(sim.issuer(), format!("{}/", sim.base_url()));
+
+    let set = fetch_jwks(&sim, &http).await;
+    assert_eq!(set.keys.len(), 1);
+    assert_eq!(set.keys[0].common.key_id, Some(sim.current_kid()));
+
+    let exp = epoch_now().as_secs() + 600;
+    let claims = json!({
+        "iss": sim.issuer(),
+        "aud": "nexus-api",
+        "sub": "user-1",
+        "exp": exp,
+        "nbf": epoch_now().as_secs() - 10,
+        "permissions": ["client.write"],
+        "https://nexus.dev/tenant": "acme"
+    });
+    let good = sim.mint_jwt(claims.clone());
+    let verified = verify(&set, &good, &sim.issuer()).expect("verifies");
+    assert_eq!(verified, claims);
+
+    // Unknown key: the kid is not published.
+    let unknown = sim.mint_jwt_with_unknown_key(claims.clone());
+    assert_eq!(
+        verify(&set, &unknown, &sim.issuer()),
+        Err("unknown kid".into())
+    );
+    // Published kid, wrong key: the signature check fails.
+    let forged = sim.mint_jwt_with_forged_kid(claims.clone());
+    let err = verify(&set, &forged, &sim.issuer()).expect_err("bad signature");
+    assert!(err.to_lowercase().contains("signature"), "{err}");
+    // Expired and wrong-issuer tokens are the verifier's business, but the claims are exact.
+    let expired = sim.mint_jwt(json!({"iss": sim.issuer(), "aud": "nexus-api", "exp": 1000}));
+    assert!(verify(&set, &expired, &sim.issuer()).is_err());
+    let other_issuer =
+        sim.mint_jwt(json!({"iss": "https://evil/", "aud": "nexus-api", "exp": exp}));
+    assert!(verify(&set, &other_issuer, &sim.issuer()).is_err());
+
+    // Rotation: the new key signs, the old one stays published until removed.
+    let old_kid = sim.current_kid();
+    let new_kid = sim.rotate_key();
+    assert_ne!(old_kid, new_kid);
+    let set = fetch_jwks(&sim, &http).await;
+    assert_eq!(set.keys.len(), 2);
+    let rotated = sim.mint_jwt(claims.clone());
+    assert_eq!(
+        jsonwebtoken::decode_header(&rotated).expect("header").kid,
+        Some(new_kid.clone())
+    );
+    assert!(verify(&set, &rotated, &sim.issuer()).is_ok());
+    assert!(verify(&set, &good, &sim.issuer()).is_ok());
+    let by_old = sim
+        .mint_jwt_with_kid(&old_kid, claims.clone())
+        .expect("published");
+    assert!(verify(&set, &by_old, &sim.issuer()).is_ok());
+
+    assert!(sim.remove_key(&old_kid));
+    let set = fetch_jwks(&sim, &http).await;
+    assert_eq!(set.keys.len(), 1);
+    assert_eq!(
+        verify(&set, &good, &sim.issuer()),
+        Err("unknown kid".into())
+    );
+    assert!(sim.mint_jwt_with_kid(&old_kid, claims).is_none());
+}
+
+#[tokio::test]
+async fn every_answer_is_marked_and_unknown_routes_are_404() {
+    let sim = sim().await;
+    let http = http();
+    let res = http
+        .get(format!("{}/api/v2/users", sim.base_url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    let res = http
+        .get(format!("{}/nothing-here", sim.base_url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    let res = http
+        .put(format!("{}/api/v2/clients", sim.base_url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_serving_and_two_tenants_are_independent() {
+    let a = sim().await;
+    let b = sim_with(SimConfig {
+        domain: "b.auth0.local".into(),
+        rate_limit: RateLimit::unlimited(),
+        ..SimConfig::default()
+    })
+    .await;
+    assert_ne!(a.addr(), b.addr());
+    assert_eq!(a.domain(), "sim.auth0.local");
+    assert_eq!(b.audience(), "https://b.auth0.local/api/v2/");
+    a.insert_client(json!({"name": "only in a"}));
+    assert!(b.clients().is_empty());
+
+    let http = http();
+    let url = a.base_url();
+    a.shutdown().await;
+    assert!(
+        http.get(format!("{url}/.well-known/jwks.json"))
+            .send()
+            .await
+            .is_err()
+    );
+    let res = http.get(b.jwks_url()).send().await.expect("b still up");
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let err = sim::start(
+        SimConfig {
+            m2m_clients: vec![],
+            ..SimConfig::default()
+        },
+        loopback(),
+    )
+    .await
+    .expect_err("no credentials");
+    assert!(matches!(err, sim::SimError::Config(_)));
+    let err = sim::start(SimConfig::default(), b.addr())
+        .await
+        .expect_err("port taken");
+    assert!(matches!(err, sim::SimError::Bind { .. }));
+}
