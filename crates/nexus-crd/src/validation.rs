@@ -332,9 +332,7 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
     {
         errors.fail(
             "id",
-            format!(
-                "must be an Auth0 client id (1 to {MAX_ID} letters, digits, '_' and '-')"
-            ),
+            format!("must be an Auth0 client id (1 to {MAX_ID} letters, digits, '_' and '-')"),
         );
     }
     if let Some(description) = &client.description {
@@ -348,7 +346,11 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
             "an absolute http(s) URL with a host name (e.g. https://example.com/logo.png) or empty",
         );
     }
-    if let Some(uri) = client.initiate_login_uri.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(uri) = client
+        .initiate_login_uri
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
         errors.url(
             "initiate_login_uri",
             uri,
@@ -411,11 +413,7 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
         }
         if let Some(android) = &mobile.android {
             if let Some(package) = &android.app_package_name {
-                errors.text(
-                    "mobile.android.app_package_name",
-                    package,
-                    MAX_MOBILE_TEXT,
-                );
+                errors.text("mobile.android.app_package_name", package, MAX_MOBILE_TEXT);
             }
             if let Some(hash) = &android.keystore_hash
                 && !SHA256_FINGERPRINT.is_match(hash)
@@ -435,11 +433,7 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
             ("applicationName", &metadata.application_name),
         ] {
             if let Some(value) = value {
-                errors.text(
-                    &format!("client_metadata.{key}"),
-                    value,
-                    MAX_METADATA_VALUE,
-                );
+                errors.text(&format!("client_metadata.{key}"), value, MAX_METADATA_VALUE);
             }
         }
     }
@@ -619,8 +613,7 @@ mod tests {
     use super::*;
     use crate::{ClientMetadata, Mobile, MobileAndroid, MobileIos};
 
-    const FINGERPRINT: &str =
-        "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+    const FINGERPRINT: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
 
     fn valid() -> NexusClient {
         NexusClient {
@@ -758,7 +751,10 @@ mod tests {
     #[test]
     fn urls_are_ascii_and_text_has_no_control_characters() {
         for (logo, login) in [
-            ("https://bücher.example/logo.png", "https://bücher.example/login"),
+            (
+                "https://bücher.example/logo.png",
+                "https://bücher.example/login",
+            ),
             ("https://x.example/a b", "https://x.example/login#fragment"),
             ("https://x.example:70000/", "https://"),
             ("ftp://x.example/logo.png", "https://x.example/\u{85}"),
@@ -781,7 +777,14 @@ mod tests {
             ..valid()
         };
         assert!(validate_client(&punycode).is_empty());
-        for text in ["\u{97}", "x\u{85}y", "a\u{2028}b", "\u{0}", "tab\there", "\u{ffff}"] {
+        for text in [
+            "\u{97}",
+            "x\u{85}y",
+            "a\u{2028}b",
+            "\u{0}",
+            "tab\there",
+            "\u{ffff}",
+        ] {
             let client = NexusClient {
                 name: format!("n{text}"),
                 description: Some(text.into()),
@@ -856,7 +859,11 @@ mod tests {
         };
         let errors = validate_client(&client);
         assert_eq!(paths(&errors), vec!["app_type"]);
-        assert!(errors[0].message.contains("'web\\u{97}app'"), "{}", errors[0]);
+        assert!(
+            errors[0].message.contains("'web\\u{97}app'"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]
