@@ -61,6 +61,14 @@ pub struct FacadeArgs {
         default_value_t = 64 * 1024
     )]
     pub max_body_bytes: usize,
+    /// How long the request body may take to arrive; a body that stalls longer is answered
+    /// 408 and the connection closed.
+    #[arg(
+        long = "facade-body-timeout-seconds",
+        env = "NEXUS_FACADE_BODY_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub body_timeout_seconds: u64,
     /// Hard limit of one request; defaults to the ready timeout plus 10 seconds.
     #[arg(
         long = "facade-request-timeout-seconds",
@@ -137,6 +145,8 @@ pub struct FacadeConfig {
     pub ready_timeout: Duration,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Longest time the body may take to arrive (408 after it).
+    pub body_timeout: Duration,
     /// Hard limit of one request.
     pub request_timeout: Duration,
     /// Most concurrent argon2 verifications (each costs ~19 MiB and tens of milliseconds).
@@ -155,6 +165,7 @@ impl FacadeConfig {
             credentials_cache_ttl: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(20),
             max_body_bytes: 64 * 1024,
+            body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_concurrent_password_checks: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -190,6 +201,9 @@ impl FacadeConfig {
         if args.max_body_bytes == 0 {
             return Err(ConfigError::Zero("--facade-max-body-bytes"));
         }
+        if args.body_timeout_seconds == 0 {
+            return Err(ConfigError::Zero("--facade-body-timeout-seconds"));
+        }
         let ready_timeout = Duration::from_secs(args.ready_timeout_seconds);
         let request_timeout = match args.request_timeout_seconds {
             Some(0) => return Err(ConfigError::Zero("--facade-request-timeout-seconds")),
@@ -202,6 +216,7 @@ impl FacadeConfig {
             permissions_claim: args.permissions_claim.clone(),
             ready_timeout,
             max_body_bytes: args.max_body_bytes,
+            body_timeout: Duration::from_secs(args.body_timeout_seconds),
             request_timeout,
             ..Self::new(jwt, credentials_secret)
         })
@@ -288,6 +303,7 @@ mod tests {
         assert_eq!(config.ready_timeout, Duration::from_secs(20));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert_eq!(config.max_body_bytes, 65536);
+        assert_eq!(config.body_timeout, Duration::from_secs(10));
         assert_eq!(config.tenant_claim, "tenants");
         assert_eq!(
             config.credentials_secret.unwrap(),
