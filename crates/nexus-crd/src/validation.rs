@@ -197,9 +197,8 @@ pub mod patterns {
     /// Entries of `callbacks`, `allowed_origins`, `web_origins` and `allowed_logout_urls`: an
     /// absolute URL `scheme://…` of printable ASCII (`*` wildcards, custom schemes of native
     /// apps and `[…]` IPv6 hosts included).
-    pub const URL_ENTRY: &str = concat!(
-        "^[A-Za-z][A-Za-z0-9+.-]*://(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~!$&'()*+,;=:@/?#\\[\\]-])+$"
-    );
+    pub const URL_ENTRY: &str =
+        "^[A-Za-z][A-Za-z0-9+.-]*://(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~!$&'()*+,;=:@/?#\\[\\]-])+$";
     /// `mobile.android.keystore_hash`: a SHA-256 certificate fingerprint, 32 hexadecimal pairs
     /// separated by colons.
     pub const SHA256_FINGERPRINT: &str = "^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}$";

@@ -106,11 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         ControllerMetrics::default(),
     ));
-    let controller = tokio::spawn(nexus_controller::run(
-        ctx,
-        None,
-        stopped(stop_rx.clone()),
-    ));
+    let controller = tokio::spawn(nexus_controller::run(ctx, None, stopped(stop_rx.clone())));
 
     let mut jwt = JwtConfig::new(sim.issuer(), AUDIENCE.to_owned(), sim.jwks_url());
     jwt.leeway = Duration::from_secs(5);
@@ -151,8 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::rename(&partial, &ready_file)?;
     eprintln!("contract server ready at {base}");
 
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

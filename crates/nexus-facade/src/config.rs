@@ -97,6 +97,9 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The body timeout does not fit in the request timeout.
+    #[error("--facade-body-timeout-seconds must be shorter than the request timeout")]
+    BodyTimeout,
 }
 
 /// Where a Kubernetes object lives.
@@ -210,13 +213,17 @@ impl FacadeConfig {
             Some(secs) => Duration::from_secs(secs),
             None => ready_timeout + Duration::from_secs(10),
         };
+        let body_timeout = Duration::from_secs(args.body_timeout_seconds);
+        if body_timeout >= request_timeout {
+            return Err(ConfigError::BodyTimeout);
+        }
         Ok(Self {
             addr: args.facade_addr,
             tenant_claim: args.tenant_claim.clone(),
             permissions_claim: args.permissions_claim.clone(),
             ready_timeout,
             max_body_bytes: args.max_body_bytes,
-            body_timeout: Duration::from_secs(args.body_timeout_seconds),
+            body_timeout,
             request_timeout,
             ..Self::new(jwt, credentials_secret)
         })
@@ -323,6 +330,15 @@ mod tests {
         };
         assert!(parse(&["--facade-issuer", "https://i/"]).is_err());
         assert!(parse(&["--facade-credentials-secret", "nope"]).is_err());
+        assert!(
+            parse(&[
+                "--facade-body-timeout-seconds",
+                "30",
+                "--facade-request-timeout-seconds",
+                "30"
+            ])
+            .is_err()
+        );
         assert!(
             parse(&[
                 "--facade-issuer",
