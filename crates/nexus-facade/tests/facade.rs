@@ -96,6 +96,9 @@ struct Options {
     jwks_url: Option<String>,
     max_body_bytes: usize,
     body_timeout: Duration,
+    /// Latency of every Kubernetes API request the facade makes (a real API server is not
+    /// in-process).
+    api_latency: Duration,
 }
 
 impl Default for Options {
@@ -107,11 +110,27 @@ impl Default for Options {
             jwks_url: None,
             max_body_bytes: 16 * 1024,
             body_timeout: Duration::from_secs(10),
+            api_latency: Duration::ZERO,
         }
     }
 }
 
 const FINGERPRINT: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+/// `client` with `latency` added before every request.
+fn with_latency(client: kube::Client, latency: Duration) -> kube::Client {
+    if latency.is_zero() {
+        return client;
+    }
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let client = client.clone();
+        async move {
+            tokio::time::sleep(latency).await;
+            client.send(request).await
+        }
+    });
+    kube::Client::new(service, "default")
+}
 
 fn b64(value: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::STANDARD.encode(value)
@@ -240,7 +259,7 @@ async fn env(options: Options) -> Env {
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(facade::serve(
         config,
-        kube.client(),
+        with_latency(kube.client(), options.api_latency),
         Auth0Registry::new(http_client(), Auth0Metrics::new()),
         metrics,
         listener,
@@ -1313,23 +1332,36 @@ async fn concurrent_callers_of_one_name_never_share_a_client() {
     let env = env(Options {
         operator: true,
         ready_timeout: Duration::from_secs(20),
+        // Requests of both callers are in flight at the API server at the same time.
+        api_latency: Duration::from_millis(20),
         ..Options::default()
     })
     .await;
-    let token = env.token(&["client.write"], &["acme"]);
+    // Two callers whose authentication is equally fast (two JWT subjects), so their requests
+    // really meet at the API server.
+    let token_of = |sub: &str| {
+        let mut claims = env.claims(&["client.write"], &["acme"]);
+        claims["sub"] = json!(sub);
+        env.sim.mint_jwt(claims)
+    };
+    let (x, y) = (token_of("caller-x"), token_of("caller-y"));
+    let (status, _, _) = env
+        .post("acme", Cred::Bearer(&x, Some(APP_TOKEN)), None, "{}")
+        .await;
+    assert_eq!(
+        status, 400,
+        "keys and credentials are cached before the race"
+    );
     for trial in 0..3 {
         let body = json!({"name": format!("Shared name {trial}"), "app_type": "spa"}).to_string();
         let requests = (0..10).map(|i| {
             let body = body.clone();
-            let token = token.clone();
+            let (caller, token) = if i % 2 == 0 { ("x", &x) } else { ("y", &y) };
             let env = &env;
             async move {
-                let (caller, cred) = if i % 2 == 0 {
-                    ("jwt", Cred::Bearer(&token, Some(APP_TOKEN)))
-                } else {
-                    ("basic", Cred::Basic("alice", ALICE_PASSWORD))
-                };
-                let (status, _, answer) = env.post("acme", cred, None, &body).await;
+                let (status, _, answer) = env
+                    .post("acme", Cred::Bearer(token, Some(APP_TOKEN)), None, &body)
+                    .await;
                 (caller, status, answer)
             }
         });
@@ -1339,7 +1371,8 @@ async fn concurrent_callers_of_one_name_never_share_a_client() {
             .filter(|(_, status, _)| *status == 201)
             .map(|(caller, _, _)| *caller)
             .collect();
-        assert_eq!(winners.len(), 1, "trial {trial}: {answers:?}");
+        let summary: Vec<(&str, u16)> = answers.iter().map(|(c, s, _)| (*c, *s)).collect();
+        assert_eq!(winners.len(), 1, "trial {trial}: {summary:?}");
         let winner = *winners.iter().next().unwrap();
         let secrets: std::collections::BTreeSet<String> = answers
             .iter()
@@ -1561,22 +1594,12 @@ async fn error_answers_are_capped() {
     let body = json!({"name": "a", "app_type": "spa", "callbacks": vec![""; 10_000], "web_origins": vec!["x"; 3_000]});
     let text = body.to_string();
     assert!(text.len() > 40_000);
-    let response = env
-        .http
-        .post(format!("{}/v1/tenants/acme/clients", env.base))
-        .header(
-            "authorization",
-            format!("Basic {}", b64(format!("root:{ROOT_PASSWORD}"))),
-        )
-        .header("content-type", "application/json")
-        .body(text)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let bytes = response.bytes().await.unwrap();
-    assert!(bytes.len() < 16 * 1024, "{} bytes", bytes.len());
-    let problem: Value = serde_json::from_slice(&bytes).unwrap();
+    let (status, headers, problem) = env
+        .post("acme", Cred::Basic("root", ROOT_PASSWORD), None, &text)
+        .await;
+    assert_problem(status, &headers, &problem, 400);
+    let size = serde_json::to_vec(&problem).unwrap().len();
+    assert!(size < 16 * 1024, "{size} bytes");
     assert_eq!(problem["errors"].as_object().unwrap().len(), 50);
     assert!(
         problem["errorsOmitted"].as_u64().unwrap() > 100,
