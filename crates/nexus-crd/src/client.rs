@@ -78,40 +78,62 @@ pub struct AuthClientSpec {
 }
 
 /// The Nexus client request body (snake_case field names, as in the REST contract).
+///
+/// The schema carries the rules it can express (patterns, lengths, list sizes); the operator
+/// checks the rest (lengths in UTF-16 code units, as Auth0 counts them, and the tenant's URL
+/// policy) before anything is sent to Auth0, and reports a violation as `Ready=False` with
+/// reason `InvalidSpec`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct NexusClient {
-    /// Name of the client. Required; must not contain `<` or `>`.
-    #[schemars(length(min = 1))]
+    /// Name of the client. Required: at least one character that is not white space, no `<`
+    /// or `>`, no control characters, at most 255 UTF-16 code units.
+    #[schemars(length(min = 1, max = 255), regex(pattern = crate::validation::patterns::NAME))]
     pub name: String,
-    /// Application type, e.g. `regular_web`, `spa`, `native`, `non_interactive`. Required.
-    #[schemars(length(min = 1))]
+    /// Application type: `regular_web`, `spa`, `native`, `non_interactive` or another Auth0
+    /// application type. Required.
+    #[schemars(length(min = 1), extend("enum" = crate::validation::APP_TYPES))]
     pub app_type: String,
-    /// Id of an existing Auth0 client to adopt instead of creating one.
+    /// Id of an existing Auth0 client to adopt instead of creating one (letters, digits, `_`
+    /// and `-`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128), regex(pattern = crate::validation::patterns::CLIENT_ID))]
     pub id: Option<String>,
-    /// Free text description (at most 140 characters).
+    /// Free text description: at most 140 UTF-16 code units (an emoji counts as two), no
+    /// control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 140), regex(pattern = crate::validation::patterns::TEXT))]
     pub description: Option<String>,
-    /// URL of the client logo (absolute URI).
+    /// URL of the client logo: an absolute `http(s)` URL in ASCII (an internationalised host in
+    /// its `xn--` form), or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), regex(pattern = crate::validation::patterns::LOGO_URI))]
     pub logo_uri: Option<String>,
-    /// OAuth2 callback URLs.
+    /// OAuth2 callback URLs (at most 100, each an absolute `scheme://` URL in printable ASCII;
+    /// `*` wildcards allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub callbacks: Option<Vec<String>>,
-    /// Extra CORS origins.
+    /// Extra CORS origins (same rules as `callbacks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub allowed_origins: Option<Vec<String>>,
-    /// Origins for cross-origin authentication, device flow and web_message.
+    /// Origins for cross-origin authentication, device flow and web_message (same rules as
+    /// `callbacks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub web_origins: Option<Vec<String>>,
-    /// URLs valid to redirect to after logout.
+    /// URLs valid to redirect to after logout (same rules as `callbacks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub allowed_logout_urls: Option<Vec<String>>,
-    /// OAuth2 grant types the client may use.
+    /// OAuth2 grant types the client may use (at most 100), e.g. `authorization_code`,
+    /// `refresh_token`, `client_credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "grant_types_schema")]
     pub grant_types: Option<Vec<String>>,
-    /// Login initiation URL (https).
+    /// Login initiation URL: an `https` URL in ASCII without a `#fragment`, or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), regex(pattern = crate::validation::patterns::LOGIN_URI))]
     pub initiate_login_uri: Option<String>,
     /// Native mobile app settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +141,16 @@ pub struct NexusClient {
     /// Nexus metadata stored in the Auth0 client's `client_metadata`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_metadata: Option<ClientMetadata>,
+}
+
+/// `grant_types`: at most 100 of Auth0's grant types.
+fn grant_types_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "nullable": true,
+        "maxItems": crate::validation::MAX_LIST_ITEMS,
+        "items": {"type": "string", "enum": crate::validation::GRANT_TYPES},
+    })
 }
 
 /// Mobile settings of a native client.
@@ -137,28 +169,35 @@ pub struct Mobile {
 pub struct MobileIos {
     /// Apple team id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
     pub team_id: Option<String>,
     /// App bundle identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
     pub app_bundle_identifier: Option<String>,
 }
 
 /// Android app identity.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct MobileAndroid {
-    /// SHA-256 fingerprint of the signing keystore (Auth0's `sha256_cert_fingerprints`).
+    /// SHA-256 fingerprint of the app's signing certificate, as `keytool -list -v` prints it:
+    /// 32 hexadecimal pairs separated by colons. Becomes Auth0's `sha256_cert_fingerprints`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::validation::patterns::SHA256_FINGERPRINT))]
     pub keystore_hash: Option<String>,
     /// Android package name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
     pub app_package_name: Option<String>,
 }
 
-/// Nexus metadata, stored as strings in Auth0's `client_metadata`.
+/// Nexus metadata, stored as strings in Auth0's `client_metadata`. Each text is at most 255
+/// UTF-16 code units without control characters.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct ClientMetadata {
     /// Owners of the client (one string, e.g. comma separated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
     pub owners: Option<String>,
     /// Product the client belongs to.
     #[serde(
@@ -166,9 +205,11 @@ pub struct ClientMetadata {
         rename = "productName",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
     pub product_name: Option<String>,
     /// Claim used as the user principal name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
     pub client_upn_key: Option<String>,
     /// Application name.
     #[serde(
@@ -176,6 +217,7 @@ pub struct ClientMetadata {
         rename = "applicationName",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
     pub application_name: Option<String>,
     /// True when created by hand, false when by automation.
     #[serde(

@@ -93,7 +93,7 @@ pub enum AuthFailure {
     WrongIssuer,
     /// `aud` does not contain the configured audience.
     WrongAudience,
-    /// `exp`, `iss` or `aud` missing.
+    /// `exp`, `iss`, `aud` or `sub` missing (or `sub` not a non-empty string).
     MissingClaim,
     /// Unknown user or wrong password (not distinguished).
     InvalidUserOrPassword,
@@ -160,7 +160,7 @@ impl AuthFailure {
                 "The bearer token was issued by an issuer this server does not trust."
             }
             Self::WrongAudience => "The bearer token is not meant for this API (audience).",
-            Self::MissingClaim => "The bearer token lacks a required claim (exp, iss, aud).",
+            Self::MissingClaim => "The bearer token lacks a required claim (exp, iss, aud, sub).",
             Self::InvalidUserOrPassword => "Invalid username or password.",
             Self::JwksUnavailable => {
                 "The token issuer's keys cannot be fetched right now; retry later."
@@ -317,10 +317,13 @@ impl Authenticator {
             return Err(AuthFailure::InvalidApplicationToken);
         }
         let claims = verifier.verify(token).await?;
+        // The subject is the caller's identity (idempotency keys and name claims are scoped to
+        // it): without one, every such caller would be the same caller.
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
-            .unwrap_or("-")
+            .filter(|sub| !sub.trim().is_empty())
+            .ok_or(AuthFailure::MissingClaim)?
             .to_owned();
         Ok(Principal {
             id: format!("jwt:{subject}"),
@@ -592,7 +595,7 @@ impl JwtVerifier {
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         match jsonwebtoken::decode::<Value>(token, &key.key, &validation) {
             Ok(data) => Ok(data.claims),
             Err(e) => Err(match e.kind() {

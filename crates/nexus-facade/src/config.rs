@@ -61,6 +61,14 @@ pub struct FacadeArgs {
         default_value_t = 64 * 1024
     )]
     pub max_body_bytes: usize,
+    /// How long the request body may take to arrive; a body that stalls longer is answered
+    /// 408 and the connection closed.
+    #[arg(
+        long = "facade-body-timeout-seconds",
+        env = "NEXUS_FACADE_BODY_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub body_timeout_seconds: u64,
     /// Hard limit of one request; defaults to the ready timeout plus 10 seconds.
     #[arg(
         long = "facade-request-timeout-seconds",
@@ -89,6 +97,9 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The body timeout does not fit in the request timeout.
+    #[error("--facade-body-timeout-seconds must be shorter than the request timeout")]
+    BodyTimeout,
 }
 
 /// Where a Kubernetes object lives.
@@ -137,6 +148,8 @@ pub struct FacadeConfig {
     pub ready_timeout: Duration,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Longest time the body may take to arrive (408 after it).
+    pub body_timeout: Duration,
     /// Hard limit of one request.
     pub request_timeout: Duration,
     /// Most concurrent argon2 verifications (each costs ~19 MiB and tens of milliseconds).
@@ -155,6 +168,7 @@ impl FacadeConfig {
             credentials_cache_ttl: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(20),
             max_body_bytes: 64 * 1024,
+            body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_concurrent_password_checks: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -190,18 +204,26 @@ impl FacadeConfig {
         if args.max_body_bytes == 0 {
             return Err(ConfigError::Zero("--facade-max-body-bytes"));
         }
+        if args.body_timeout_seconds == 0 {
+            return Err(ConfigError::Zero("--facade-body-timeout-seconds"));
+        }
         let ready_timeout = Duration::from_secs(args.ready_timeout_seconds);
         let request_timeout = match args.request_timeout_seconds {
             Some(0) => return Err(ConfigError::Zero("--facade-request-timeout-seconds")),
             Some(secs) => Duration::from_secs(secs),
             None => ready_timeout + Duration::from_secs(10),
         };
+        let body_timeout = Duration::from_secs(args.body_timeout_seconds);
+        if body_timeout >= request_timeout {
+            return Err(ConfigError::BodyTimeout);
+        }
         Ok(Self {
             addr: args.facade_addr,
             tenant_claim: args.tenant_claim.clone(),
             permissions_claim: args.permissions_claim.clone(),
             ready_timeout,
             max_body_bytes: args.max_body_bytes,
+            body_timeout,
             request_timeout,
             ..Self::new(jwt, credentials_secret)
         })
@@ -288,6 +310,7 @@ mod tests {
         assert_eq!(config.ready_timeout, Duration::from_secs(20));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert_eq!(config.max_body_bytes, 65536);
+        assert_eq!(config.body_timeout, Duration::from_secs(10));
         assert_eq!(config.tenant_claim, "tenants");
         assert_eq!(
             config.credentials_secret.unwrap(),
@@ -307,6 +330,15 @@ mod tests {
         };
         assert!(parse(&["--facade-issuer", "https://i/"]).is_err());
         assert!(parse(&["--facade-credentials-secret", "nope"]).is_err());
+        assert!(
+            parse(&[
+                "--facade-body-timeout-seconds",
+                "30",
+                "--facade-request-timeout-seconds",
+                "30"
+            ])
+            .is_err()
+        );
         assert!(
             parse(&[
                 "--facade-issuer",

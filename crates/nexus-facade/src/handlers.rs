@@ -1,5 +1,6 @@
-//! The HTTP handlers: `POST /v1/tenants/{tenantId}/clients`, health, readiness and the
-//! OpenAPI document, plus the middleware that times, counts and bounds every request.
+//! The HTTP handlers: `POST /v1/tenants/{tenantId}/clients`,
+//! `GET /v1/tenants/{tenantId}/clients/{clientId}`, health, readiness and the OpenAPI document,
+//! plus the middleware that times, counts and bounds every request.
 
 // `Problem` (~200 bytes) is the error of every step; it is built at most once per request, so
 // boxing it would only add noise.
@@ -8,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -19,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -27,15 +28,17 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{self, Authenticator, Principal};
 use crate::config::FacadeConfig;
-use crate::mapping::{self, ClientFacts};
+use crate::mapping::{self, ClientFacts, ClientResponse};
 use crate::metrics::FacadeMetrics;
 use crate::problem::Problem;
 use crate::validate;
-use auth0_mgmt::{Auth0Registry, Priority};
+use auth0_mgmt::{Auth0Registry, Priority, TenantClient};
+use nexus_controller::tenant_access::{self, TenantError};
 use nexus_crd::conditions::{self, READY};
-use nexus_crd::{AuthClient, AuthTenant, NexusClient};
+use nexus_crd::validation::{self as rules, shown};
+use nexus_crd::{AuthClient, AuthClientSpec, AuthTenant, NexusClient};
 
-/// Field manager of the facade's server-side applies (distinct from the controller's).
+/// Field manager of the facade's writes (distinct from the controller's).
 pub const FACADE_FIELD_MANAGER: &str = "nexus-facade";
 /// Label marking AuthClients created by the facade.
 pub const CREATED_BY_LABEL: &str = "auth.nexus.dev/created-by";
@@ -45,7 +48,8 @@ pub const TENANT_LABEL: &str = "auth.nexus.dev/tenant";
 pub const IDEMPOTENCY_ANNOTATION: &str = "auth.nexus.dev/facade-idempotency";
 /// Annotation: SHA-256 of the canonical request body.
 pub const REQUEST_HASH_ANNOTATION: &str = "auth.nexus.dev/facade-request-hash";
-/// Annotation: caller that created the object (`jwt:<sub>` / `basic:<user>`).
+/// Annotation: caller that created the object (`jwt:<sub>` / `basic:<user>`), written once, at
+/// creation.
 pub const CALLER_ANNOTATION: &str = "auth.nexus.dev/facade-caller";
 
 /// Shared state of the handlers.
@@ -112,7 +116,7 @@ pub async fn observe(
     tracing::info!(
         request_id = %id.0,
         %method,
-        path = %path.chars().take(256).collect::<String>(),
+        path = %shown(&path.chars().take(256).collect::<String>()),
         status,
         duration_ms = elapsed.as_millis() as u64,
         "facade request"
@@ -157,17 +161,26 @@ pub async fn not_found(Extension(id): Extension<RequestId>) -> Response {
     Problem::not_found().with_instance(id.urn()).into_response()
 }
 
-/// Known path, other method.
-pub async fn method_not_allowed(Extension(id): Extension<RequestId>) -> Response {
+fn method_not_allowed(id: &RequestId, allow: &'static str) -> Response {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
         "Method not allowed",
-        "Only POST is served on this path.",
+        format!("Only {allow} is served on this path."),
     )
-    .with_header(header::ALLOW, "POST")
+    .with_header(header::ALLOW, allow)
     .with_instance(id.urn())
     .into_response()
+}
+
+/// The clients collection, other method than POST.
+pub async fn collection_method_not_allowed(Extension(id): Extension<RequestId>) -> Response {
+    method_not_allowed(&id, "POST")
+}
+
+/// One client, other method than GET.
+pub async fn client_method_not_allowed(Extension(id): Extension<RequestId>) -> Response {
+    method_not_allowed(&id, "GET")
 }
 
 /// `POST /v1/tenants/{tenantId}/clients`.
@@ -192,6 +205,23 @@ pub async fn create_client(
     }
 }
 
+/// `GET /v1/tenants/{tenantId}/clients/{clientId}`.
+pub async fn get_client(
+    State(state): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let (tenant, client_id) = match path {
+        Ok(Path(parts)) => parts,
+        Err(_) => return Problem::not_found().with_instance(id.urn()).into_response(),
+    };
+    match fetch(&state, &id, &tenant, &client_id, &headers).await {
+        Ok(response) => response,
+        Err(problem) => problem.with_instance(id.urn()).into_response(),
+    }
+}
+
 async fn create(
     state: &AppState,
     id: &RequestId,
@@ -202,54 +232,54 @@ async fn create(
     // 1. Who is calling? (No Kubernetes write, no body read before this succeeds.)
     let principal = authenticate(state, id, headers).await?;
     // 2. May they act on this tenant?
-    authorize(state, id, &principal, tenant)?;
+    authorize(state, id, &principal, tenant).map_err(|f| Problem::forbidden(f.detail()))?;
     if !is_object_name(tenant) {
         return Err(Problem::tenant_not_found(format!(
             "No tenant named '{}'.",
             shorten(tenant)
         )));
     }
-    // 3. Is the request valid?
+    // 3. Is the request valid? (The contract and Auth0's rules: the shared validation.)
     check_content_type(headers)?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
+    let bytes = read_body(body, state.config.max_body_bytes, state.config.body_timeout).await?;
     let client = validate::parse_request(&bytes).map_err(Problem::invalid_request)?;
     let key = idempotency_key(headers)?;
-    // 4. Does the tenant exist and is it served here?
+    // 4. Does the tenant exist, is it served here, does the body pass its URL policy, and can
+    //    it be used at all? Everything that can be refused is refused before an object exists.
     let tenant_obj = load_tenant(state, tenant).await?;
-    let namespace = tenant_obj
-        .spec
-        .facade_namespace
-        .clone()
-        .filter(|ns| !ns.is_empty())
-        .ok_or_else(|| {
-            Problem::tenant_not_found(format!(
-                "Tenant '{tenant}' is not served by this API (its AuthTenant has no facadeNamespace)."
-            ))
-        })?;
+    let namespace = facade_namespace(&tenant_obj, tenant)?;
+    let policy = rules::validate_url_policy(&client, &tenant_obj.spec.url_policy);
+    if !policy.is_empty() {
+        return Err(Problem::invalid_request(validate::field_errors(policy)));
+    }
+    let tenant_client = usable_tenant(state, &tenant_obj, &namespace).await?;
     // 5. Create (or find) the AuthClient and wait for the operator.
     let identity = Identity::new(tenant, &principal, key.as_deref(), &client);
     let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), &namespace);
-    ensure_auth_client(&api, &identity, &namespace, &principal, &client, id).await?;
-    let outcome = wait_ready(state, &api, &identity.object_name, &identity.request_hash).await;
+    ensure_auth_client(
+        &api,
+        &identity,
+        &tenant_obj,
+        &namespace,
+        &principal,
+        &client,
+        id,
+    )
+    .await?;
+    let (outcome, last) =
+        wait_ready(state, &api, &identity.object_name, &identity.request_hash).await;
+    let reference = json!({"namespace": namespace, "name": identity.object_name});
     match outcome {
-        WaitState::Ready {
-            client_id,
-            secret_name,
-        } => {
-            let response = build_created(
-                state,
-                &tenant_obj,
-                &namespace,
-                &client_id,
-                &secret_name,
-                &identity,
-            )
-            .await?;
+        WaitState::Ready { client_id, .. } => {
+            let object = last.ok_or_else(|| read_later(&reference))?;
+            let body = client_body(state, &tenant_client, &namespace, &object, &client_id)
+                .await
+                .map_err(|_| read_later(&reference))?;
             tracing::info!(
                 request_id = %id.0, tenant, caller = %principal.id, authclient = %identity.object_name,
                 client_id = %client_id, "client ready"
             );
-            Ok(response)
+            Ok(client_answer(StatusCode::CREATED, tenant, &client_id, body))
         }
         WaitState::Rejected { reason, message } => {
             tracing::info!(request_id = %id.0, tenant, authclient = %identity.object_name, %reason, "operator rejected the client");
@@ -262,10 +292,7 @@ async fn create(
                 format!("{reason}: {message}"),
             );
             p.errors = Some(errors);
-            Err(p.with_extension(
-                "authClient",
-                json!({"namespace": namespace, "name": identity.object_name}),
-            ))
+            Err(p.with_extension("authClient", reference))
         }
         WaitState::TenantGone => Err(Problem::tenant_not_found(format!(
             "No tenant named '{tenant}'."
@@ -278,10 +305,7 @@ async fn create(
                 "The operator cannot create this client",
                 format!("{reason}: {message}"),
             )
-            .with_extension(
-                "authClient",
-                json!({"namespace": namespace, "name": identity.object_name}),
-            ))
+            .with_extension("authClient", reference))
         }
         WaitState::Superseded => Err(conflict(
             "Another request with the same idempotency basis but a different body replaced this one; retry to get the current client.",
@@ -294,14 +318,13 @@ async fn create(
             2,
         )),
         WaitState::Pending => {
-            let last = api.get_opt(&identity.object_name).await.ok().flatten();
             let condition = last
                 .as_ref()
                 .and_then(|o| o.status.as_ref())
                 .and_then(|s| conditions::find(&s.conditions, READY))
                 .map(|c| json!({"reason": c.reason, "message": c.message}));
             tracing::info!(request_id = %id.0, tenant, authclient = %identity.object_name, "timed out waiting for Ready");
-            let mut reference = json!({"namespace": namespace, "name": identity.object_name});
+            let mut reference = reference;
             if let Some(condition) = condition {
                 reference["ready"] = condition;
             }
@@ -320,6 +343,65 @@ async fn create(
             .with_extension("authClient", reference))
         }
     }
+}
+
+/// `GET`: the 201 body of a client the facade created in this tenant, to callers who may
+/// create clients in the tenant; 404 to everyone else (existence is not revealed).
+async fn fetch(
+    state: &AppState,
+    id: &RequestId,
+    tenant: &str,
+    client_id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let principal = authenticate(state, id, headers).await?;
+    let no_client = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "client-not-found",
+            "Client not found",
+            "No client with this id was created through this API in this tenant.",
+        )
+    };
+    authorize(state, id, &principal, tenant).map_err(|_| no_client())?;
+    if !is_object_name(tenant)
+        || client_id.is_empty()
+        || client_id.len() > rules::MAX_ID
+        || !client_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(no_client());
+    }
+    let tenant_obj = load_tenant(state, tenant).await?;
+    let namespace = facade_namespace(&tenant_obj, tenant)?;
+    let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), &namespace);
+    let selector = format!("{CREATED_BY_LABEL}=facade");
+    let objects = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "cannot list AuthClients");
+            Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2)
+        })?;
+    let object = objects
+        .items
+        .into_iter()
+        .find(|o| {
+            o.spec.tenant == tenant
+                && o.status.as_ref().and_then(|s| s.client_id.as_deref()) == Some(client_id)
+                && o.status
+                    .as_ref()
+                    .and_then(|s| conditions::find(&s.conditions, READY))
+                    .is_some_and(|c| c.status == "True")
+        })
+        .ok_or_else(no_client)?;
+    let tenant_client = usable_tenant(state, &tenant_obj, &namespace).await?;
+    let reference = json!({"namespace": namespace, "name": object.name_any()});
+    let body = client_body(state, &tenant_client, &namespace, &object, client_id)
+        .await
+        .map_err(|_| read_later(&reference))?;
+    Ok(client_answer(StatusCode::OK, tenant, client_id, body))
 }
 
 async fn authenticate(
@@ -351,7 +433,7 @@ fn authorize(
     id: &RequestId,
     principal: &Principal,
     tenant: &str,
-) -> Result<(), Problem> {
+) -> Result<(), auth::Forbidden> {
     let tenant_shown = shorten(tenant);
     match auth::authorize(principal, tenant) {
         Ok(permission) => {
@@ -364,7 +446,7 @@ fn authorize(
                 .metrics
                 .observe_decision("forbidden", forbidden.reason());
             tracing::info!(request_id = %id.0, decision = "forbidden", reason = forbidden.reason(), caller = %principal.id, tenant = %tenant_shown, "auth decision");
-            Err(Problem::forbidden(forbidden.detail()))
+            Err(forbidden)
         }
     }
 }
@@ -388,7 +470,16 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, Problem> {
+/// Reads at most `limit` bytes of body, all of it within `timeout` (408 otherwise: a body that
+/// stalls is the client's problem, not a dependency's).
+pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Vec<u8>, Problem> {
+    match tokio::time::timeout(timeout, read_all(body, limit)).await {
+        Ok(result) => result,
+        Err(_) => Err(Problem::request_timeout(timeout.as_secs().max(1))),
+    }
+}
+
+async fn read_all(body: Body, limit: usize) -> Result<Vec<u8>, Problem> {
     let too_large = || {
         Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -441,6 +532,58 @@ async fn load_tenant(state: &AppState, tenant: &str) -> Result<AuthTenant, Probl
             ))
         }
     }
+}
+
+fn facade_namespace(tenant_obj: &AuthTenant, tenant: &str) -> Result<String, Problem> {
+    tenant_obj
+        .spec
+        .facade_namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .ok_or_else(|| {
+            Problem::tenant_not_found(format!(
+                "Tenant '{tenant}' is not served by this API (its AuthTenant has no facadeNamespace)."
+            ))
+        })
+}
+
+/// The tenant's Management API client, or a 500 naming what an administrator must fix: the
+/// credentials Secret (missing, without its keys), the endpoint, or a facade namespace the
+/// tenant does not allow. Refused at once, before anything is created, instead of an
+/// AuthClient that waits forever.
+async fn usable_tenant(
+    state: &AppState,
+    tenant: &AuthTenant,
+    namespace: &str,
+) -> Result<Arc<TenantClient>, Problem> {
+    let name = tenant.name_any();
+    let allowed = &tenant.spec.allowed_namespaces;
+    // A selector needs the Namespace's labels: the operator evaluates it (and reports
+    // NamespaceNotAllowed, answered 500 as soon as it does).
+    if allowed.selector.is_none() && !allowed.names.iter().any(|n| n == namespace || n == "*") {
+        return Err(Problem::misconfigured(
+            "The tenant is misconfigured",
+            format!(
+                "AuthTenant '{name}' does not allow its own facadeNamespace '{namespace}' \
+                 (spec.allowedNamespaces); an administrator must add it."
+            ),
+        ));
+    }
+    tenant_access::tenant_client(&state.kube, &state.auth0, tenant)
+        .await
+        .map_err(|error| match error {
+            TenantError::Kube(error) => {
+                tracing::warn!(%error, "cannot read the tenant's credentials Secret");
+                Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2)
+            }
+            other => {
+                tracing::warn!(tenant = %name, error = %other, "tenant misconfigured");
+                Problem::misconfigured(
+                    "The tenant is misconfigured",
+                    format!("{other}; an administrator must fix the AuthTenant or its Secret."),
+                )
+            }
+        })
 }
 
 /// How a request maps onto one AuthClient.
@@ -501,7 +644,62 @@ fn canonical(client: &NexusClient) -> Vec<u8> {
     serde_json::to_vec(client).unwrap_or_default()
 }
 
+/// The AuthClient of this request, created with the name only if no object has it: the API
+/// server's create is atomic, so of two callers racing for one name exactly one creates it
+/// and is recorded as its caller; the other gets 409 and never the secret.
 async fn ensure_auth_client(
+    api: &Api<AuthClient>,
+    identity: &Identity,
+    tenant: &AuthTenant,
+    namespace: &str,
+    principal: &Principal,
+    client: &NexusClient,
+    id: &RequestId,
+) -> Result<(), Problem> {
+    let mut object = AuthClient::new(
+        &identity.object_name,
+        AuthClientSpec {
+            tenant: identity.tenant.clone(),
+            client: client.clone(),
+            secret: Default::default(),
+            deletion_policy: Default::default(),
+            drift_policy: Default::default(),
+            adoption_policy: Default::default(),
+        },
+    );
+    let mut labels = BTreeMap::from([(CREATED_BY_LABEL.to_owned(), "facade".to_owned())]);
+    if is_label_value(&identity.tenant) {
+        labels.insert(TENANT_LABEL.into(), identity.tenant.clone());
+    }
+    object.metadata.namespace = Some(namespace.to_owned());
+    object.metadata.labels = Some(labels);
+    object.metadata.annotations = Some(BTreeMap::from([
+        (IDEMPOTENCY_ANNOTATION.to_owned(), identity.basis.clone()),
+        (
+            REQUEST_HASH_ANNOTATION.to_owned(),
+            identity.request_hash.clone(),
+        ),
+        (CALLER_ANNOTATION.to_owned(), principal.id.clone()),
+    ]));
+    let params = PostParams {
+        field_manager: Some(FACADE_FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    match api.create(&params, &object).await {
+        Ok(_) => {
+            tracing::info!(request_id = %id.0, authclient = %identity.object_name, namespace, "created AuthClient");
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            existing_auth_client(api, identity, namespace, principal, client, id).await
+        }
+        Err(error) => Err(kube_write_problem(&error, tenant, namespace)),
+    }
+}
+
+/// The object of this request's name exists: it is this caller's earlier attempt (a retry),
+/// a refused attempt this request corrects, or someone else's (409 / 422).
+async fn existing_auth_client(
     api: &Api<AuthClient>,
     identity: &Identity,
     namespace: &str,
@@ -509,102 +707,155 @@ async fn ensure_auth_client(
     client: &NexusClient,
     id: &RequestId,
 ) -> Result<(), Problem> {
-    let existing = api.get_opt(&identity.object_name).await.map_err(|error| {
-        tracing::warn!(%error, "cannot read AuthClient");
-        Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2)
-    })?;
-    let mut resource_version = None;
-    if let Some(existing) = existing {
-        let annotations = existing.annotations();
-        if annotations.get(IDEMPOTENCY_ANNOTATION) != Some(&identity.basis)
-            || existing.spec.tenant != identity.tenant
-        {
-            return Err(conflict(&format!(
-                "AuthClient {namespace}/{} exists and was not created for this request.",
-                identity.object_name
-            )));
-        }
-        if existing.metadata.deletion_timestamp.is_some() {
-            return Err(conflict(
-                "A client for this request is being deleted; retry later.",
-            ));
-        }
-        if !identity.keyed && annotations.get(CALLER_ANNOTATION) != Some(&principal.id) {
-            return Err(conflict(&format!(
-                "A client named '{}' already exists in this tenant (created by another caller).",
-                client.name
-            )));
-        }
-        if annotations.get(REQUEST_HASH_ANNOTATION) == Some(&identity.request_hash) {
-            tracing::info!(request_id = %id.0, authclient = %identity.object_name, "retry of an earlier request");
-            return Ok(());
-        }
-        if !correctable(&existing) {
-            return Err(if identity.keyed {
-                Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency-key-reused",
-                    "Idempotency-Key reused with a different body",
-                    "This Idempotency-Key was already used for a different request body.",
-                )
-            } else {
-                conflict(&format!(
-                    "A client named '{}' already exists in this tenant with different settings.",
-                    client.name
-                ))
-            });
-        }
-        // The earlier attempt was refused (invalid spec / Auth0 rejection) and created nothing:
-        // this request replaces it, guarded by the resourceVersion we saw.
-        resource_version = existing.metadata.resource_version.clone();
+    let existing = api
+        .get_opt(&identity.object_name)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "cannot read AuthClient");
+            Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2)
+        })?
+        .ok_or_else(|| {
+            conflict("A client for this request was deleted at this moment; retry the request.")
+        })?;
+    let annotations = existing.annotations();
+    if annotations.get(IDEMPOTENCY_ANNOTATION) != Some(&identity.basis)
+        || existing.spec.tenant != identity.tenant
+    {
+        return Err(conflict(&format!(
+            "AuthClient {namespace}/{} exists and was not created for this request.",
+            identity.object_name
+        )));
     }
-    let mut labels = serde_json::Map::new();
-    labels.insert(CREATED_BY_LABEL.into(), json!("facade"));
-    if is_label_value(&identity.tenant) {
-        labels.insert(TENANT_LABEL.into(), json!(identity.tenant));
+    if existing.metadata.deletion_timestamp.is_some() {
+        return Err(conflict(
+            "A client for this request is being deleted; retry later.",
+        ));
     }
-    let mut metadata = json!({
-        "name": identity.object_name,
-        "namespace": namespace,
-        "labels": labels,
-        "annotations": {
-            IDEMPOTENCY_ANNOTATION: identity.basis,
-            REQUEST_HASH_ANNOTATION: identity.request_hash,
-            CALLER_ANNOTATION: principal.id,
-        }
-    });
-    if let Some(rv) = resource_version {
-        metadata["resourceVersion"] = json!(rv);
+    if annotations.get(CALLER_ANNOTATION) != Some(&principal.id) {
+        return Err(conflict(&format!(
+            "A client named '{}' already exists in this tenant (created by another caller).",
+            shown(&client.name)
+        )));
     }
-    let object = json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1",
-        "kind": "AuthClient",
-        "metadata": metadata,
-        "spec": {"tenant": identity.tenant, "client": client},
-    });
+    if annotations.get(REQUEST_HASH_ANNOTATION) == Some(&identity.request_hash) {
+        tracing::info!(request_id = %id.0, authclient = %identity.object_name, "retry of an earlier request");
+        return Ok(());
+    }
+    if !correctable(&existing) {
+        return Err(if identity.keyed {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused with a different body",
+                "This Idempotency-Key was already used for a different request body.",
+            )
+        } else {
+            conflict(&format!(
+                "A client named '{}' already exists in this tenant with different settings.",
+                shown(&client.name)
+            ))
+        });
+    }
+    // The earlier attempt of this caller was refused (invalid spec / Auth0 rejection) and created
+    // nothing: this request replaces its spec, guarded by the resourceVersion we saw (a
+    // concurrent change makes the API answer 409).
+    let Some(resource_version) = existing.metadata.resource_version.clone() else {
+        return Err(conflict(
+            "The existing AuthClient has no resourceVersion; retry.",
+        ));
+    };
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
+        {"op": "replace", "path": "/spec/client", "value": client},
+        {"op": "replace", "path": format!("/metadata/annotations/{}", REQUEST_HASH_ANNOTATION.replace('/', "~1")), "value": identity.request_hash},
+    ]))
+    .map_err(|_| Problem::internal())?;
+    let params = PatchParams {
+        field_manager: Some(FACADE_FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
     match api
-        .patch(
-            &identity.object_name,
-            &PatchParams::apply(FACADE_FIELD_MANAGER),
-            &Patch::Apply(&object),
-        )
+        .patch(&identity.object_name, &params, &Patch::<()>::Json(patch))
         .await
     {
         Ok(_) => {
-            tracing::info!(request_id = %id.0, authclient = %identity.object_name, namespace, "applied AuthClient");
+            tracing::info!(request_id = %id.0, authclient = %identity.object_name, namespace, "replaced the refused AuthClient spec");
             Ok(())
         }
         Err(kube::Error::Api(status)) if status.code == 409 => Err(conflict(
             "A concurrent request changed this client; retry the request.",
         )),
         Err(error) => {
-            tracing::warn!(%error, "cannot apply AuthClient");
+            tracing::warn!(%error, "cannot update AuthClient");
             Err(Problem::unavailable(
                 "The Kubernetes API is unavailable; retry later.",
                 2,
             ))
         }
     }
+}
+
+/// What a failed write of the AuthClient means for the caller.
+fn kube_write_problem(error: &kube::Error, tenant: &AuthTenant, namespace: &str) -> Problem {
+    let tenant_name = tenant.name_any();
+    match error {
+        // A create in a namespace that does not exist: the API names the namespace.
+        kube::Error::Api(status) if status.code == 404 => {
+            tracing::warn!(tenant = %tenant_name, namespace, "the facade namespace does not exist");
+            Problem::misconfigured(
+                "The tenant is misconfigured",
+                format!(
+                    "AuthTenant '{tenant_name}' names facadeNamespace '{namespace}', which does not exist; \
+                     an administrator must create the namespace or correct the AuthTenant."
+                ),
+            )
+        }
+        kube::Error::Api(status) if status.code == 403 => {
+            tracing::warn!(namespace, "the facade may not create AuthClients here");
+            Problem::misconfigured(
+                "The facade is misconfigured",
+                format!(
+                    "The facade is not allowed to create AuthClients in namespace '{namespace}' \
+                     (facadeNamespace of AuthTenant '{tenant_name}'); an administrator must grant it."
+                ),
+            )
+        }
+        // The API server refuses the body itself: a permanent input error, not a retryable one.
+        kube::Error::Api(status) if matches!(status.code, 400 | 422) => {
+            tracing::info!(
+                code = status.code,
+                "the Kubernetes API refused the AuthClient"
+            );
+            let mut errors = BTreeMap::new();
+            errors.insert("$".to_owned(), vec![shown_long(&status.message)]);
+            let mut p = Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "The request is invalid",
+                "The Kubernetes API refused the client built from this body; see errors.",
+            );
+            p.errors = Some(errors);
+            p
+        }
+        error => {
+            tracing::warn!(%error, "cannot create AuthClient");
+            Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2)
+        }
+    }
+}
+
+/// A message of the API server, shown at most 512 characters long and without control
+/// characters.
+fn shown_long(message: &str) -> String {
+    let mut out: String = message
+        .chars()
+        .take(512)
+        .map(|c| if rules::is_forbidden_char(c) { ' ' } else { c })
+        .collect();
+    if message.chars().count() > 512 {
+        out.push('…');
+    }
+    out
 }
 
 /// An earlier attempt that the operator refused without creating anything in Auth0.
@@ -621,6 +872,14 @@ fn correctable(existing: &AuthClient) -> bool {
 
 fn conflict(detail: &str) -> Problem {
     Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+}
+
+fn read_later(reference: &serde_json::Value) -> Problem {
+    Problem::unavailable(
+        "The client exists but its details cannot be read right now; retry the same request to receive it.",
+        2,
+    )
+    .with_extension("authClient", reference.clone())
 }
 
 /// What the operator made of the AuthClient.
@@ -711,12 +970,14 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
     }
 }
 
+/// Waits (bounded by the ready timeout) until the operator decided; returns the decision and
+/// the last object seen.
 async fn wait_ready(
     state: &AppState,
     api: &Api<AuthClient>,
     name: &str,
     request_hash: &str,
-) -> WaitState {
+) -> (WaitState, Option<AuthClient>) {
     let hash = request_hash.to_owned();
     let condition =
         move |object: Option<&AuthClient>| classify(object, &hash) != WaitState::Pending;
@@ -726,43 +987,34 @@ async fn wait_ready(
     )
     .await
     {
-        Err(_) => WaitState::Pending,
-        Ok(Ok(object)) => classify(object.as_ref(), request_hash),
+        Err(_) => (WaitState::Pending, api.get_opt(name).await.ok().flatten()),
+        Ok(Ok(object)) => (classify(object.as_ref(), request_hash), object),
         Ok(Err(error)) => {
             tracing::warn!(%error, "watching the AuthClient failed");
-            WaitState::WatchFailed
+            (WaitState::WatchFailed, None)
         }
     }
 }
 
-async fn build_created(
+/// The 201 body of a Ready AuthClient: its Secret (cross-checked against the client id) and
+/// the client as Auth0 has it. Failures are logged here; the caller answers 503.
+async fn client_body(
     state: &AppState,
-    tenant: &AuthTenant,
+    tenant_client: &TenantClient,
     namespace: &str,
+    object: &AuthClient,
     client_id: &str,
-    secret_name: &str,
-    identity: &Identity,
-) -> Result<Response, Problem> {
-    let retry = || {
-        Problem::unavailable(
-            "The client exists but its details cannot be read right now; retry the same request to receive it.",
-            2,
-        )
-        .with_extension("authClient", json!({"namespace": namespace, "name": identity.object_name}))
-    };
+) -> Result<ClientResponse, ()> {
+    let secret_name = object
+        .status
+        .as_ref()
+        .and_then(|s| s.secret_name.clone())
+        .unwrap_or_else(|| object.secret_name());
     let secrets: Api<Secret> = Api::namespaced(state.kube.clone(), namespace);
-    let secret = secrets.get_opt(secret_name).await.map_err(|error| {
+    let secret = secrets.get_opt(&secret_name).await.map_err(|error| {
         tracing::warn!(%error, "cannot read the client's Secret");
-        retry()
     })?;
-    let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), namespace);
-    let keys = api
-        .get_opt(&identity.object_name)
-        .await
-        .ok()
-        .flatten()
-        .map(|o| o.spec.secret.keys)
-        .unwrap_or_default();
+    let keys = &object.spec.secret.keys;
     let data = secret.and_then(|s| s.data).unwrap_or_default();
     let read = |key: &str| {
         data.get(key)
@@ -770,43 +1022,52 @@ async fn build_created(
     };
     if read(&keys.client_id).is_some_and(|id| id != client_id) {
         tracing::warn!(
-            secret = secret_name,
+            secret = %secret_name,
             "the Secret holds another client id; not answering with it"
         );
-        return Err(retry());
+        return Err(());
     }
     let Some(client_secret) = read(&keys.client_secret) else {
-        tracing::warn!(secret = secret_name, "the Secret has no client secret yet");
-        return Err(retry());
+        tracing::warn!(secret = %secret_name, "the Secret has no client secret yet");
+        return Err(());
     };
-    let tenant_client =
-        nexus_controller::tenant_access::tenant_client(&state.kube, &state.auth0, tenant)
-            .await
-            .map_err(|error| {
-                tracing::warn!(%error, "cannot build the tenant's Auth0 client");
-                retry()
-            })?;
     let auth0_client = tenant_client
         .get_client(client_id, Priority::Normal)
         .await
         .map_err(|error| {
             tracing::warn!(%error, "cannot read the client from Auth0");
-            retry()
         })?;
-    let body = mapping::to_response(&ClientFacts::from(&auth0_client), Some(client_secret));
+    Ok(mapping::to_response(
+        &ClientFacts::from(&auth0_client),
+        Some(client_secret),
+    ))
+}
+
+fn client_answer(
+    status: StatusCode,
+    tenant: &str,
+    client_id: &str,
+    body: ClientResponse,
+) -> Response {
     let location = format!(
-        "/v1/tenants/{}/clients/{}",
-        identity.tenant,
+        "/v1/tenants/{tenant}/clients/{}",
         url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>()
     );
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&location) {
-        headers.insert(header::LOCATION, location);
+        headers.insert(
+            if status == StatusCode::CREATED {
+                header::LOCATION
+            } else {
+                header::CONTENT_LOCATION
+            },
+            location,
+        );
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
 }
 
 /// Lowercase alphanumerics and single dashes, at most `max` characters, never empty.
@@ -863,7 +1124,7 @@ fn is_label_value(value: &str) -> bool {
 }
 
 fn shorten(text: &str) -> String {
-    text.chars().take(64).filter(|c| !c.is_control()).collect()
+    shown(&text.chars().take(64).collect::<String>())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -891,6 +1152,27 @@ mod tests {
             app_type: "spa".into(),
             ..Default::default()
         }
+    }
+
+    /// Finding 9: a body that stalls is answered 408 (the caller's problem, not a dependency's).
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_is_408() {
+        let first = futures::stream::once(async {
+            Ok::<_, std::io::Error>(Bytes::from_static(br#"{"name": "#))
+        });
+        let body = Body::from_stream(first.chain(futures::stream::pending()));
+        let problem = read_body(body, 1024, Duration::from_secs(10))
+            .await
+            .expect_err("stalled");
+        assert_eq!(problem.status, 408);
+        assert!(
+            problem
+                .headers
+                .iter()
+                .any(|(name, value)| name == header::CONNECTION && value == "close")
+        );
+        let complete = read_body(Body::from("{}"), 1024, Duration::from_secs(10)).await;
+        assert_eq!(complete.expect("complete body"), b"{}");
     }
 
     #[test]

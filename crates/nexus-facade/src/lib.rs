@@ -3,7 +3,8 @@
 //! Ready and answering with the client and its secret.
 //!
 //! Entry points: [`FacadeArgs`] (CLI flags) -> [`FacadeConfig::from_args`] -> [`serve`].
-//! Routes: the POST above, `/healthz`, `/readyz`, `/openapi.json`. Details and decisions:
+//! Routes: the POST above, `GET /v1/tenants/{tenantId}/clients/{clientId}` (the `Location` of a
+//! 201), `/healthz`, `/readyz`, `/openapi.json`. Details and decisions:
 //! `docs/facade.md`.
 
 pub mod auth;
@@ -64,7 +65,11 @@ pub fn router(
     let router = Router::new()
         .route(
             "/v1/tenants/{tenant_id}/clients",
-            post(handlers::create_client).fallback(handlers::method_not_allowed),
+            post(handlers::create_client).fallback(handlers::collection_method_not_allowed),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/clients/{client_id}",
+            get(handlers::get_client).fallback(handlers::client_method_not_allowed),
         )
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))

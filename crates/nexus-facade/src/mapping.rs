@@ -99,9 +99,11 @@ pub struct AndroidOut {
     pub app_package_name: Option<String>,
 }
 
-/// The 201 response body. Nullable members are written as `null` when Auth0 has no value;
-/// `mobile` is always an object and `manuallyCreated` always a boolean (non-nullable in the
-/// contract); `clientAuthMethod` is omitted when Auth0 did not report it.
+/// The 201 response body (also the body of `GET .../clients/{clientId}`): every member of the
+/// contract is always present. Members are `null` only when Auth0 has no value (Auth0 reports
+/// `token_endpoint_auth_method` and `cross_origin_authentication` for every new client, so
+/// `clientAuthMethod` and `allowCrossOriginAuthentication` are set); `mobile` is always an
+/// object and `manuallyCreated` always a boolean (non-nullable in the contract).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientResponse {
@@ -134,7 +136,6 @@ pub struct ClientResponse {
     /// `client_metadata.manuallyCreated` parsed from `"true"`/`"false"`.
     pub manually_created: bool,
     /// `token_endpoint_auth_method`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_auth_method: Option<String>,
     /// `allowed_logout_urls`.
     pub allowed_logout_urls: Option<Vec<String>>,
@@ -345,7 +346,8 @@ mod tests {
         assert_eq!(r.allow_cross_origin_authentication, Some(false));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["mobile"], json!({}));
-        assert!(json.get("clientAuthMethod").is_none());
+        assert_eq!(json["clientAuthMethod"], Value::Null);
+        assert_eq!(json.as_object().unwrap().len(), 25, "every contract member");
         assert_eq!(json["idTokenExpiration"], Value::Null);
     }
 

@@ -17,6 +17,11 @@ pub const TYPE_PREFIX: &str = "urn:nexus-operator:problem:";
 /// Field path -> messages, as carried by the `errors` member of a 400 answer.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
+/// Most fields an `errors` member names; the others are counted in `errorsOmitted`.
+pub const MAX_FIELD_ERRORS: usize = 50;
+/// Most messages kept for one field.
+pub const MAX_MESSAGES_PER_FIELD: usize = 5;
+
 /// One problem document plus the extra headers that go with it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
@@ -58,17 +63,55 @@ impl Problem {
         }
     }
 
-    /// 400 for a request that breaks the request schema; `errors` names each bad field.
+    /// 400 for a request that breaks the request schema; `errors` names each bad field (at
+    /// most [`MAX_FIELD_ERRORS`] of them, in path order; `errorsOmitted` counts the rest).
     pub fn invalid_request(errors: FieldErrors) -> Self {
-        let fields = errors.keys().cloned().collect::<Vec<_>>().join(", ");
+        let total = errors.len();
+        let kept: FieldErrors = errors
+            .into_iter()
+            .take(MAX_FIELD_ERRORS)
+            .map(|(path, mut messages)| {
+                messages.truncate(MAX_MESSAGES_PER_FIELD);
+                (path, messages)
+            })
+            .collect();
+        let mut fields = kept.keys().take(10).cloned().collect::<Vec<_>>().join(", ");
+        if total > 10 {
+            fields.push_str(&format!(" and {} more", total - 10));
+        }
         let mut p = Self::new(
             StatusCode::BAD_REQUEST,
             "invalid-request",
             "The request is invalid",
             format!("The request body breaks the contract; see errors ({fields})."),
         );
-        p.errors = Some(errors);
+        p.errors = Some(kept);
+        if total > MAX_FIELD_ERRORS {
+            p = p.with_extension("errorsOmitted", Value::from(total - MAX_FIELD_ERRORS));
+        }
         p
+    }
+
+    /// 408 when the body did not arrive in time; the connection is closed.
+    pub fn request_timeout(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "Request timeout",
+            format!("The request body did not arrive within {seconds} s; send it again."),
+        )
+        .with_header(header::CONNECTION, "close")
+    }
+
+    /// 500 for a configuration problem of the facade or the tenant that only an administrator
+    /// can fix; answered at once, and retrying will not help until it is fixed.
+    pub fn misconfigured(title: &str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "misconfigured",
+            title,
+            detail,
+        )
     }
 
     /// 400 with a single field error.
@@ -202,6 +245,30 @@ mod tests {
         let response = p.into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+    }
+
+    /// Finding 6: the answer to a body with thousands of bad fields stays small.
+    #[test]
+    fn field_errors_are_capped() {
+        let errors: FieldErrors = (0..10_001)
+            .map(|i| {
+                (
+                    format!("callbacks[{i}]"),
+                    vec!["must not be empty".to_owned(); 9],
+                )
+            })
+            .collect();
+        let p = Problem::invalid_request(errors);
+        let json = serde_json::to_value(&p).unwrap();
+        let kept = json["errors"].as_object().unwrap();
+        assert_eq!(kept.len(), MAX_FIELD_ERRORS);
+        assert!(
+            kept.values()
+                .all(|m| m.as_array().unwrap().len() == MAX_MESSAGES_PER_FIELD)
+        );
+        assert_eq!(json["errorsOmitted"], 10_001 - MAX_FIELD_ERRORS);
+        assert!(json["detail"].as_str().unwrap().contains("and 9991 more"));
+        assert!(serde_json::to_vec(&p).unwrap().len() < 8 * 1024);
     }
 
     #[test]

@@ -1,42 +1,25 @@
-//! Pure validation of the request body of `POST /v1/tenants/{tenantId}/clients` against the
-//! request schema of the contract (plus Auth0's own limits, so that nothing is created in the
-//! cluster that Auth0 would refuse anyway).
+//! Validation of the request body of `POST /v1/tenants/{tenantId}/clients`.
 //!
-//! The body is checked as raw JSON first, so every bad field is named (wrong types included),
-//! not just the first one serde stumbles on. Strictness choices (documented in
-//! `docs/facade.md` and in `/openapi.json`):
-//! - unknown members are refused at every level (`additionalProperties: false`);
-//! - `null` is accepted exactly where the contract says "nullable" (top-level optional fields);
-//! - `id` must be absent, `null` or empty: adopting an existing Auth0 client through the facade
-//!   would hand its secret to the caller.
+//! Two layers, both run on every body so that every bad field is named:
+//! 1. the *shape* of the raw JSON against the request schema of the contract: types, required
+//!    members, unknown members (refused at every level, `additionalProperties: false`), `null`
+//!    exactly where the contract says "nullable" (the optional top-level members), and `id`
+//!    absent, `null` or empty (adopting an existing Auth0 client through the facade would hand
+//!    its secret to the caller; an empty `id` means "none");
+//! 2. the *content* of the well-typed members against [`nexus_crd::validation::validate_client`],
+//!    the one validation the controller runs too (Auth0's rules, UTF-16 lengths, URL grammar,
+//!    control characters), so a body accepted here is one the controller and Auth0 accept.
+//!
+//! The tenant's URL policy is checked by the handler once the tenant is loaded.
 
 use serde_json::{Map, Value};
 
 use crate::problem::FieldErrors;
-use nexus_crd::NexusClient;
+use nexus_crd::validation::{self as rules, FieldError};
+use nexus_crd::{ClientMetadata, Mobile, MobileAndroid, MobileIos, NexusClient};
 
-/// Application types Auth0 accepts for `app_type` (the controller's list: one source of truth).
-pub use nexus_crd::validation::APP_TYPES;
-
-/// Longest `description` Auth0 accepts.
-pub use nexus_crd::validation::MAX_DESCRIPTION;
-/// Longest `client_metadata` value Auth0 accepts (and the limit of other free strings).
-pub const MAX_STRING: usize = 255;
-/// Longest URL accepted.
-pub const MAX_URL: usize = 2048;
-/// Most entries accepted in one list.
-pub const MAX_ITEMS: usize = 100;
-
-/// String-list fields of the request.
-pub const LIST_FIELDS: &[&str] = &[
-    "callbacks",
-    "allowed_origins",
-    "web_origins",
-    "allowed_logout_urls",
-    "grant_types",
-];
-
-const TOP_LEVEL: &[&str] = &[
+/// Top-level members of the request body.
+pub const TOP_LEVEL: &[&str] = &[
     "name",
     "app_type",
     "id",
@@ -52,267 +35,310 @@ const TOP_LEVEL: &[&str] = &[
     "client_metadata",
 ];
 
-/// Parses and validates a request body. On success returns the typed client; otherwise
-/// field path -> messages (`$` for the body as a whole).
+/// Parses and validates a request body. On success returns the typed client (an empty `id` is
+/// dropped); otherwise field path -> messages (`$` for the body as a whole).
 pub fn parse_request(body: &[u8]) -> Result<NexusClient, FieldErrors> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             // serde_json messages name line/column and the expectation, never echo the input.
-            return Err(one("$", format!("malformed JSON: {e}")));
+            let mut errors = FieldErrors::new();
+            errors.insert("$".into(), vec![format!("malformed JSON: {e}")]);
+            return Err(errors);
         }
     };
-    let errors = validate_value(&value);
-    if !errors.is_empty() {
-        return Err(errors);
+    let (client, mut errors) = shape(&value);
+    add_content_errors(&mut errors, rules::validate_client(&client));
+    if errors.is_empty() {
+        Ok(client)
+    } else {
+        Err(errors)
     }
-    serde_json::from_value(value).map_err(|e| one("$", format!("does not match the schema: {e}")))
 }
 
-fn one(path: &str, message: String) -> FieldErrors {
-    let mut errors = FieldErrors::new();
-    errors.insert(path.to_owned(), vec![message]);
+/// Validates an already parsed JSON body. Empty result = valid.
+pub fn validate_value(value: &Value) -> FieldErrors {
+    let (client, mut errors) = shape(value);
+    add_content_errors(&mut errors, rules::validate_client(&client));
     errors
 }
 
-struct Errors(FieldErrors);
+/// Adds `found` (content rules, URL policy) except where the shape of the member was already
+/// wrong: the member was left out of the typed client, so its content error would be noise.
+pub fn add_content_errors(errors: &mut FieldErrors, found: Vec<FieldError>) {
+    for error in found {
+        if !errors.contains_key(&error.path) {
+            errors.entry(error.path).or_default().push(error.message);
+        }
+    }
+}
 
-impl Errors {
+/// Field errors as the problem document's `errors` member.
+pub fn field_errors(found: Vec<FieldError>) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    add_content_errors(&mut errors, found);
+    errors
+}
+
+struct Shape(FieldErrors);
+
+impl Shape {
     fn add(&mut self, path: &str, message: impl Into<String>) {
         self.0
             .entry(path.to_owned())
             .or_default()
             .push(message.into());
     }
+
+    /// A required string member; `""` when missing or of another type (recorded).
+    fn required_string(&mut self, object: &Map<String, Value>, field: &str) -> String {
+        match object.get(field) {
+            None => {
+                self.add(field, "is required");
+                String::new()
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                self.add(field, expected("a string", other));
+                String::new()
+            }
+        }
+    }
+
+    /// A nullable optional string member.
+    fn nullable_string(&mut self, object: &Map<String, Value>, field: &str) -> Option<String> {
+        match object.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.add(field, expected("a string or null", other));
+                None
+            }
+        }
+    }
+
+    /// A non-nullable optional string member of a nested object.
+    fn plain_string(
+        &mut self,
+        object: &Map<String, Value>,
+        field: &str,
+        path: &str,
+    ) -> Option<String> {
+        match object.get(field) {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.add(path, expected("a string", other));
+                None
+            }
+        }
+    }
+
+    /// A nullable list of strings. Entries of another type are recorded and kept as `""` so
+    /// the content errors of the other entries keep their index.
+    fn string_list(&mut self, object: &Map<String, Value>, field: &str) -> Option<Vec<String>> {
+        match object.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .take(rules::MAX_LIST_ITEMS + 1)
+                    .enumerate()
+                    .map(|(index, item)| match item {
+                        Value::String(s) => s.clone(),
+                        other => {
+                            if index < rules::MAX_LIST_ITEMS {
+                                self.add(&format!("{field}[{index}]"), expected("a string", other));
+                            }
+                            String::new()
+                        }
+                    })
+                    .chain(
+                        // Beyond the limit only the count matters (reported by the content
+                        // rules); keep the length without copying the entries.
+                        std::iter::repeat_n(
+                            String::new(),
+                            items.len().saturating_sub(rules::MAX_LIST_ITEMS + 1),
+                        ),
+                    )
+                    .collect(),
+            ),
+            Some(other) => {
+                self.add(field, expected("an array of strings or null", other));
+                None
+            }
+        }
+    }
+
+    /// A nested object member (not nullable); unknown members are recorded.
+    fn object<'a>(
+        &mut self,
+        object: &'a Map<String, Value>,
+        field: &str,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<&'a Map<String, Value>> {
+        match object.get(field) {
+            None => None,
+            Some(Value::Object(inner)) => {
+                self.unknown_members(inner, allowed, path);
+                Some(inner)
+            }
+            Some(other) => {
+                self.add(path, expected("an object", other));
+                None
+            }
+        }
+    }
+
+    fn unknown_members(&mut self, object: &Map<String, Value>, allowed: &[&str], prefix: &str) {
+        for key in object.keys() {
+            if !allowed.contains(&key.as_str()) {
+                let shown = rules::shown(key);
+                let path = if prefix.is_empty() {
+                    shown
+                } else {
+                    format!("{prefix}.{shown}")
+                };
+                self.add(&path, "is not a member of the request schema");
+            }
+        }
+    }
 }
 
-/// Validates an already parsed JSON body. Empty result = valid.
-pub fn validate_value(value: &Value) -> FieldErrors {
-    let mut errors = Errors(FieldErrors::new());
+/// The typed client built from the well-typed members, and the shape errors.
+fn shape(value: &Value) -> (NexusClient, FieldErrors) {
+    let mut shape = Shape(FieldErrors::new());
     let Some(object) = value.as_object() else {
-        errors.add("$", format!("must be a JSON object, not {}", kind(value)));
-        return errors.0;
+        shape.add("$", format!("must be a JSON object, not {}", kind(value)));
+        // The content rules would only repeat "name is required".
+        return (
+            NexusClient {
+                name: "-".into(),
+                app_type: rules::APP_TYPES[0].into(),
+                ..Default::default()
+            },
+            shape.0,
+        );
     };
-    unknown_members(object, TOP_LEVEL, "", &mut errors);
-
-    // name
-    match object.get("name") {
-        None => errors.add("name", "is required"),
-        Some(Value::String(name)) => {
-            if name.trim().is_empty() {
-                errors.add("name", "must not be empty");
-            } else if name.contains(['<', '>']) {
-                errors.add("name", "must not contain '<' or '>'");
-            } else if name.chars().count() > MAX_STRING {
-                errors.add("name", format!("must be at most {MAX_STRING} characters"));
-            } else if name.chars().any(char::is_control) {
-                errors.add("name", "must not contain control characters");
-            }
-        }
-        Some(other) => errors.add("name", expected("a string", other)),
-    }
-
-    // app_type
-    match object.get("app_type") {
-        None => errors.add("app_type", "is required"),
-        Some(Value::String(app_type)) => {
-            if app_type.trim().is_empty() {
-                errors.add("app_type", "must not be empty");
-            } else if !APP_TYPES.contains(&app_type.as_str()) {
-                errors.add(
-                    "app_type",
-                    "is not an Auth0 application type; use one of regular_web, spa, native, non_interactive (or another Auth0 type)",
-                );
-            }
-        }
-        Some(other) => errors.add("app_type", expected("a string", other)),
-    }
-
-    // id: refused (see module docs)
+    shape.unknown_members(object, TOP_LEVEL, "");
+    let name = shape.required_string(object, "name");
+    let app_type = shape.required_string(object, "app_type");
     match object.get("id") {
         None | Some(Value::Null) => {}
         Some(Value::String(id)) if id.is_empty() => {}
-        Some(Value::String(_)) => errors.add(
+        Some(Value::String(_)) => shape.add(
             "id",
-            "must be null or absent: the client id is generated by Auth0 and existing clients cannot be adopted through this API",
+            "must be null, empty or absent: the client id is generated by Auth0 and existing clients cannot be adopted through this API",
         ),
-        Some(other) => errors.add("id", expected("a string or null", other)),
+        Some(other) => shape.add("id", expected("a string or null", other)),
     }
+    let description = shape.nullable_string(object, "description");
+    let logo_uri = shape.nullable_string(object, "logo_uri");
+    let initiate_login_uri = shape.nullable_string(object, "initiate_login_uri");
+    let callbacks = shape.string_list(object, "callbacks");
+    let allowed_origins = shape.string_list(object, "allowed_origins");
+    let web_origins = shape.string_list(object, "web_origins");
+    let allowed_logout_urls = shape.string_list(object, "allowed_logout_urls");
+    let grant_types = shape.string_list(object, "grant_types");
 
-    if let Some(description) = nullable_string(object, "description", &mut errors)
-        && description.chars().count() > MAX_DESCRIPTION
-    {
-        errors.add(
-            "description",
-            format!("must be at most {MAX_DESCRIPTION} characters"),
-        );
-    }
+    let mobile = shape
+        .object(object, "mobile", "mobile", &["ios", "android"])
+        .map(|mobile| {
+            let ios = shape
+                .object(
+                    mobile,
+                    "ios",
+                    "mobile.ios",
+                    &["team_id", "app_bundle_identifier"],
+                )
+                .map(|ios| MobileIos {
+                    team_id: shape.plain_string(ios, "team_id", "mobile.ios.team_id"),
+                    app_bundle_identifier: shape.plain_string(
+                        ios,
+                        "app_bundle_identifier",
+                        "mobile.ios.app_bundle_identifier",
+                    ),
+                });
+            let android = shape
+                .object(
+                    mobile,
+                    "android",
+                    "mobile.android",
+                    &["keystore_hash", "app_package_name"],
+                )
+                .map(|android| MobileAndroid {
+                    keystore_hash: shape.plain_string(
+                        android,
+                        "keystore_hash",
+                        "mobile.android.keystore_hash",
+                    ),
+                    app_package_name: shape.plain_string(
+                        android,
+                        "app_package_name",
+                        "mobile.android.app_package_name",
+                    ),
+                });
+            Mobile { ios, android }
+        });
 
-    if let Some(logo) = nullable_string(object, "logo_uri", &mut errors)
-        && !logo.is_empty()
-        && !is_web_url(logo, false)
-    {
-        errors.add(
-            "logo_uri",
-            "must be an absolute http(s) URL (e.g. https://example.com/logo.png) or empty",
-        );
-    }
-
-    if let Some(uri) = nullable_string(object, "initiate_login_uri", &mut errors)
-        && !uri.is_empty()
-        && !is_web_url(uri, true)
-    {
-        errors.add("initiate_login_uri", "must be an https:// URL or empty");
-    }
-
-    for field in LIST_FIELDS {
-        match object.get(*field) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(items)) => {
-                if items.len() > MAX_ITEMS {
-                    errors.add(field, format!("must have at most {MAX_ITEMS} entries"));
-                }
-                for (index, item) in items.iter().enumerate() {
-                    let path = format!("{field}[{index}]");
-                    match item {
-                        Value::String(s) if s.is_empty() => errors.add(&path, "must not be empty"),
-                        Value::String(s) if s.len() > MAX_URL => {
-                            errors.add(&path, format!("must be at most {MAX_URL} bytes"))
-                        }
-                        Value::String(s)
-                            if s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-                        {
-                            errors.add(&path, "must not contain white space or control characters")
-                        }
-                        Value::String(_) => {}
-                        other => errors.add(&path, expected("a string", other)),
-                    }
-                }
-            }
-            Some(other) => errors.add(field, expected("an array of strings or null", other)),
-        }
-    }
-
-    match object.get("mobile") {
-        None => {}
-        Some(Value::Object(mobile)) => {
-            unknown_members(mobile, &["ios", "android"], "mobile", &mut errors);
-            for (platform, fields) in [
-                ("ios", &["team_id", "app_bundle_identifier"]),
-                ("android", &["keystore_hash", "app_package_name"]),
-            ] {
-                let path = format!("mobile.{platform}");
-                match mobile.get(platform) {
-                    None => {}
-                    Some(Value::Object(inner)) => {
-                        unknown_members(inner, fields, &path, &mut errors);
-                        for field in fields {
-                            plain_string(inner, field, &format!("{path}.{field}"), &mut errors);
-                        }
-                    }
-                    Some(other) => errors.add(&path, expected("an object", other)),
-                }
-            }
-        }
-        Some(other) => errors.add("mobile", expected("an object", other)),
-    }
-
-    match object.get("client_metadata") {
-        None => {}
-        Some(Value::Object(metadata)) => {
-            let strings = ["owners", "productName", "client_upn_key", "applicationName"];
-            let mut allowed = strings.to_vec();
-            allowed.push("manuallyCreated");
-            unknown_members(metadata, &allowed, "client_metadata", &mut errors);
-            for field in strings {
-                plain_string(
-                    metadata,
-                    field,
-                    &format!("client_metadata.{field}"),
-                    &mut errors,
-                );
-            }
-            match metadata.get("manuallyCreated") {
-                None | Some(Value::Bool(_)) => {}
-                Some(other) => errors.add(
-                    "client_metadata.manuallyCreated",
-                    expected("a boolean", other),
-                ),
-            }
-        }
-        Some(other) => errors.add("client_metadata", expected("an object", other)),
-    }
-
-    errors.0
-}
-
-fn unknown_members(
-    object: &Map<String, Value>,
-    allowed: &[&str],
-    prefix: &str,
-    errors: &mut Errors,
-) {
-    for key in object.keys() {
-        if !allowed.contains(&key.as_str()) {
-            let shown: String = key.chars().take(64).collect();
-            let path = if prefix.is_empty() {
-                shown
-            } else {
-                format!("{prefix}.{shown}")
+    let client_metadata = shape
+        .object(
+            object,
+            "client_metadata",
+            "client_metadata",
+            &[
+                "owners",
+                "productName",
+                "client_upn_key",
+                "applicationName",
+                "manuallyCreated",
+            ],
+        )
+        .map(|metadata| {
+            let mut text = |field: &str| {
+                shape.plain_string(metadata, field, &format!("client_metadata.{field}"))
             };
-            errors.add(&path, "is not a member of the request schema");
-        }
-    }
-}
-
-/// A nullable string member: returns it when it is a string, records an error for other types.
-fn nullable_string<'a>(
-    object: &'a Map<String, Value>,
-    field: &str,
-    errors: &mut Errors,
-) -> Option<&'a str> {
-    match object.get(field) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            if s.chars().count() > MAX_URL {
-                errors.add(field, format!("must be at most {MAX_URL} characters"));
-                None
-            } else {
-                Some(s)
+            let owners = text("owners");
+            let product_name = text("productName");
+            let client_upn_key = text("client_upn_key");
+            let application_name = text("applicationName");
+            let manually_created = match metadata.get("manuallyCreated") {
+                None => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(other) => {
+                    shape.add(
+                        "client_metadata.manuallyCreated",
+                        expected("a boolean", other),
+                    );
+                    None
+                }
+            };
+            ClientMetadata {
+                owners,
+                product_name,
+                client_upn_key,
+                application_name,
+                manually_created,
             }
-        }
-        Some(other) => {
-            errors.add(field, expected("a string or null", other));
-            None
-        }
-    }
-}
+        });
 
-/// A non-nullable optional string member of at most [`MAX_STRING`] characters.
-fn plain_string(object: &Map<String, Value>, field: &str, path: &str, errors: &mut Errors) {
-    match object.get(field) {
-        None => {}
-        Some(Value::String(s)) => {
-            if s.chars().count() > MAX_STRING {
-                errors.add(path, format!("must be at most {MAX_STRING} characters"));
-            } else if s.chars().any(char::is_control) {
-                errors.add(path, "must not contain control characters");
-            }
-        }
-        Some(other) => errors.add(path, expected("a string", other)),
-    }
-}
-
-fn is_web_url(value: &str, https_only: bool) -> bool {
-    match url::Url::parse(value) {
-        Ok(url) => {
-            let scheme_ok = url.scheme() == "https" || (!https_only && url.scheme() == "http");
-            scheme_ok
-                && url.host_str().is_some_and(|h| !h.is_empty())
-                && !value.chars().any(char::is_whitespace)
-        }
-        Err(_) => false,
-    }
+    let client = NexusClient {
+        name,
+        app_type,
+        id: None,
+        description,
+        logo_uri,
+        callbacks,
+        allowed_origins,
+        web_origins,
+        allowed_logout_urls,
+        grant_types,
+        initiate_login_uri,
+        mobile,
+        client_metadata,
+    };
+    (client, shape.0)
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -335,6 +361,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const FINGERPRINT: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
     fn paths(value: Value) -> Vec<String> {
         validate_value(&value).into_keys().collect()
     }
@@ -348,7 +376,7 @@ mod tests {
             "allowed_origins": null, "web_origins": [], "allowed_logout_urls": ["https://x.io"],
             "grant_types": ["authorization_code"], "initiate_login_uri": "https://x.io/login",
             "mobile": {"ios": {"team_id": "T", "app_bundle_identifier": "b"},
-                       "android": {"keystore_hash": "AB:CD", "app_package_name": "p"}},
+                       "android": {"keystore_hash": FINGERPRINT, "app_package_name": "p"}},
             "client_metadata": {"owners": "a, b", "productName": "P", "client_upn_key": "upn",
                                 "applicationName": "A", "manuallyCreated": false}
         });
@@ -363,6 +391,14 @@ mod tests {
             client.client_metadata.unwrap().manually_created,
             Some(false)
         );
+    }
+
+    /// Finding 2: the contract says an empty `id` is accepted; it means "no id", so the
+    /// AuthClient never carries `id: ""` (which the controller refuses).
+    #[test]
+    fn empty_id_is_no_id() {
+        let client = parse_request(br#"{"name": "a", "app_type": "spa", "id": ""}"#).unwrap();
+        assert_eq!(client.id, None);
     }
 
     #[test]
@@ -380,14 +416,16 @@ mod tests {
             paths(json!({"name": "a<b", "app_type": "webapp"})),
             vec!["app_type", "name"]
         );
+        assert_eq!(paths(json!([])), vec!["$"]);
     }
 
     #[test]
-    fn wrong_types_are_named() {
+    fn wrong_types_are_named_next_to_content_errors() {
         let errors = validate_value(&json!({
-            "name": "a", "app_type": "spa", "callbacks": "https://x", "grant_types": [1],
+            "name": "a", "app_type": "spa", "callbacks": "https://x", "grant_types": [1, "magic"],
             "description": 5, "mobile": {"ios": {"team_id": 1}, "android": null},
-            "client_metadata": {"manuallyCreated": "yes", "owners": ["a"]}
+            "client_metadata": {"manuallyCreated": "yes", "owners": ["a"]},
+            "web_origins": ["https://ok.example", "nope"]
         }));
         let keys: Vec<_> = errors.keys().map(String::as_str).collect();
         assert_eq!(
@@ -398,10 +436,13 @@ mod tests {
                 "client_metadata.owners",
                 "description",
                 "grant_types[0]",
+                "grant_types[1]",
                 "mobile.android",
-                "mobile.ios.team_id"
+                "mobile.ios.team_id",
+                "web_origins[1]"
             ]
         );
+        assert_eq!(errors["grant_types[0]"].len(), 1, "{errors:?}");
     }
 
     #[test]
@@ -420,35 +461,47 @@ mod tests {
         );
     }
 
+    /// Findings 2 and 3 at the facade's door: what the controller or Auth0 would refuse is
+    /// refused here.
     #[test]
-    fn auth0_limits() {
-        let long = "x".repeat(141);
-        assert_eq!(
-            paths(json!({"name": "a", "app_type": "spa", "description": long,
-                         "logo_uri": "javascript:alert(1)", "initiate_login_uri": "http://x.io",
-                         "callbacks": ["", "a b"], "client_metadata": {"owners": "o".repeat(256)}})),
-            vec![
-                "callbacks[0]",
-                "callbacks[1]",
-                "client_metadata.owners",
+    fn auth0_rules_apply_to_the_body() {
+        for (body, path) in [
+            (
+                json!({"name": "a", "app_type": "spa", "description": "😀".repeat(140)}),
                 "description",
+            ),
+            (
+                json!({"name": "a", "app_type": "spa", "client_metadata": {"owners": "😀".repeat(255)}}),
+                "client_metadata.owners",
+            ),
+            (
+                json!({"name": "a", "app_type": "spa", "logo_uri": "https://bücher.example/l.png"}),
+                "logo_uri",
+            ),
+            (
+                json!({"name": "a", "app_type": "spa", "initiate_login_uri": "https://bücher.example/login"}),
                 "initiate_login_uri",
-                "logo_uri"
-            ]
-        );
-        assert!(
-            paths(
-                json!({"name": "a", "app_type": "spa", "logo_uri": "", "initiate_login_uri": ""})
-            )
-            .is_empty()
-        );
+            ),
+            (
+                json!({"name": "a", "app_type": "spa", "mobile": {"android": {"keystore_hash": ""}}}),
+                "mobile.android.keystore_hash",
+            ),
+            (
+                json!({"name": "a", "app_type": "spa", "description": "\u{97}"}),
+                "description",
+            ),
+            (json!({"name": "x\u{85}y", "app_type": "spa"}), "name"),
+        ] {
+            assert_eq!(paths(body.clone()), vec![path], "{body}");
+        }
     }
 
+    /// Finding 6: 10,000 empty callbacks are reported as the count plus the first 100 entries.
     #[test]
-    fn malformed_and_non_object_bodies() {
-        assert!(parse_request(b"{").unwrap_err().contains_key("$"));
-        assert!(parse_request(b"[]").unwrap_err().contains_key("$"));
-        assert!(parse_request(b"").unwrap_err().contains_key("$"));
-        assert!(parse_request(b"null").unwrap_err().contains_key("$"));
+    fn huge_lists_are_bounded() {
+        let body = json!({"name": "a", "app_type": "spa", "callbacks": vec![""; 10_000]});
+        let errors = validate_value(&body);
+        assert_eq!(errors.len(), 101);
+        assert!(errors["callbacks"][0].contains("has 10000"));
     }
 }

@@ -94,6 +94,11 @@ struct Options {
     operator: bool,
     ready_timeout: Duration,
     jwks_url: Option<String>,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+    /// Latency of every Kubernetes API request the facade makes (a real API server is not
+    /// in-process).
+    api_latency: Duration,
 }
 
 impl Default for Options {
@@ -103,8 +108,28 @@ impl Default for Options {
             operator: false,
             ready_timeout: Duration::from_secs(1),
             jwks_url: None,
+            max_body_bytes: 16 * 1024,
+            body_timeout: Duration::from_secs(10),
+            api_latency: Duration::ZERO,
         }
     }
+}
+
+const FINGERPRINT: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+/// `client` with `latency` added before every request.
+fn with_latency(client: kube::Client, latency: Duration) -> kube::Client {
+    if latency.is_zero() {
+        return client;
+    }
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let client = client.clone();
+        async move {
+            tokio::time::sleep(latency).await;
+            client.send(request).await
+        }
+    });
+    kube::Client::new(service, "default")
 }
 
 fn b64(value: impl AsRef<[u8]>) -> String {
@@ -150,6 +175,8 @@ async fn env(options: Options) -> Env {
     .await
     .expect("simulator");
     let kube = FakeKube::new();
+    // As a real API server: no object in a namespace that does not exist.
+    kube.require_namespaces();
     kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FACADE_NS}}));
     kube.insert(json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m2m", "namespace": CREDS_NS},
@@ -158,6 +185,20 @@ async fn env(options: Options) -> Env {
     kube.insert(tenant("acme", &sim, Some(FACADE_NS)));
     kube.insert(tenant("globex", &sim, Some(FACADE_NS)));
     kube.insert(tenant("hidden", &sim, None));
+    // Misconfigured tenants: a facade namespace that does not exist, a credentials Secret that
+    // does not exist, a facade namespace the tenant does not allow.
+    let mut no_namespace = tenant("nons", &sim, Some("missing-ns"));
+    no_namespace["spec"]["allowedNamespaces"]["names"] = json!([FACADE_NS, "missing-ns"]);
+    kube.insert(no_namespace);
+    let mut no_secret = tenant("nocreds", &sim, Some(FACADE_NS));
+    no_secret["spec"]["credentialsSecretRef"]["name"] = json!("absent-m2m");
+    kube.insert(no_secret);
+    let mut not_allowed = tenant("notallowed", &sim, Some(FACADE_NS));
+    not_allowed["spec"]["allowedNamespaces"]["names"] = json!(["elsewhere"]);
+    kube.insert(not_allowed);
+    let mut policed = tenant("policed", &sim, Some(FACADE_NS));
+    policed["spec"]["urlPolicy"] = json!({"callbacks": ["https://*.acme.com/**"]});
+    kube.insert(policed);
     let token_hash: String = Sha256::digest(APP_TOKEN.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -206,7 +247,8 @@ async fn env(options: Options) -> Env {
     );
     config.ready_timeout = options.ready_timeout;
     config.request_timeout = options.ready_timeout + Duration::from_secs(10);
-    config.max_body_bytes = 16 * 1024;
+    config.max_body_bytes = options.max_body_bytes;
+    config.body_timeout = options.body_timeout;
     let metrics = FacadeMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -217,7 +259,7 @@ async fn env(options: Options) -> Env {
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(facade::serve(
         config,
-        kube.client(),
+        with_latency(kube.client(), options.api_latency),
         Auth0Registry::new(http_client(), Auth0Metrics::new()),
         metrics,
         listener,
@@ -268,23 +310,20 @@ impl Env {
             .post(format!("{}/v1/tenants/{tenant}/clients", self.base))
             .header("content-type", "application/json")
             .body(body.to_owned());
-        request = match cred {
-            Cred::None => request,
-            Cred::Bearer(token, app) => {
-                let r = request.header("authorization", format!("Bearer {token}"));
-                match app {
-                    Some(app) => r.header("ApplicationToken", app),
-                    None => r,
-                }
-            }
-            Cred::Basic(user, password) => request.header(
-                "authorization",
-                format!("Basic {}", b64(format!("{user}:{password}"))),
-            ),
-        };
+        request = with_cred(request, cred);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, body)
+    }
+
+    async fn get(&self, url: &str, cred: Cred<'_>) -> (u16, reqwest::header::HeaderMap, Value) {
+        let request = with_cred(self.http.get(url), cred);
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -311,6 +350,23 @@ impl Env {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.metrics).expect("encode");
         text
+    }
+}
+
+fn with_cred(request: reqwest::RequestBuilder, cred: Cred<'_>) -> reqwest::RequestBuilder {
+    match cred {
+        Cred::None => request,
+        Cred::Bearer(token, app) => {
+            let r = request.header("authorization", format!("Bearer {token}"));
+            match app {
+                Some(app) => r.header("ApplicationToken", app),
+                None => r,
+            }
+        }
+        Cred::Basic(user, password) => request.header(
+            "authorization",
+            format!("Basic {}", b64(format!("{user}:{password}"))),
+        ),
     }
 }
 
@@ -355,7 +411,7 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
         "allowed_logout_urls": ["https://billing.example/bye"],
         "grant_types": ["authorization_code", "refresh_token"],
         "mobile": {"ios": {"team_id": "TEAM123", "app_bundle_identifier": "com.example.billing"},
-                   "android": {"keystore_hash": "AB:CD:EF", "app_package_name": "com.example.billing"}},
+                   "android": {"keystore_hash": FINGERPRINT, "app_package_name": "com.example.billing"}},
         "client_metadata": {"owners": "alice@example.com, bob@example.com", "productName": "Billing",
                             "client_upn_key": "upn", "applicationName": "Billing Portal", "manuallyCreated": false}
     })
@@ -413,12 +469,12 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
         "isRefreshTokenInactivityLifetimeEnabled",
         "allowCrossOriginAuthentication",
     ];
-    // clientAuthMethod is non-nullable in the contract: omitted when Auth0 does not report it.
-    let expected_keys: std::collections::BTreeSet<&str> = expected_keys
-        .into_iter()
-        .filter(|k| *k != "clientAuthMethod" || auth0.get("token_endpoint_auth_method").is_some())
-        .collect();
+    // Finding 7: every member of the contract, always.
+    let expected_keys: std::collections::BTreeSet<&str> = expected_keys.into_iter().collect();
     assert_eq!(keys, expected_keys, "{created}");
+    // Auth0 reports both for every new client; a native app is a public client.
+    assert_eq!(created["clientAuthMethod"], "none");
+    assert_eq!(created["allowCrossOriginAuthentication"], false);
     assert_eq!(created["secret"], secret);
     assert_eq!(created["name"], "Billing Portal");
     assert_eq!(created["type"], "native");
@@ -451,11 +507,11 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
     assert_eq!(
         created["mobile"],
         json!({"ios": {"team_id": "TEAM123", "app_bundle_identifier": "com.example.billing"},
-               "android": {"keystore_hash": "AB:CD:EF", "app_package_name": "com.example.billing"}})
+               "android": {"keystore_hash": FINGERPRINT, "app_package_name": "com.example.billing"}})
     );
     assert_eq!(
-        created.get("clientAuthMethod"),
-        auth0.get("token_endpoint_auth_method")
+        created["clientAuthMethod"],
+        auth0["token_endpoint_auth_method"]
     );
     assert_eq!(
         created["idTokenExpiration"],
@@ -505,9 +561,51 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
         "acme"
     );
     assert_eq!(object["spec"]["tenant"], "acme");
-    assert!(env.kube.requests().iter().any(|r| r.method == "PATCH"
-        && r.path.contains("/authclients/")
+    // Created (never applied over an existing object) by the facade's field manager.
+    assert!(env.kube.requests().iter().any(|r| r.method == "POST"
+        && r.path.ends_with("/authclients")
         && r.query.get("fieldManager").map(String::as_str) == Some("nexus-facade")));
+    assert_eq!(
+        object["metadata"]["annotations"]["auth.nexus.dev/facade-caller"],
+        "jwt:svc-ci@clients"
+    );
+
+    // Finding 7: the Location leads to the same body, for callers who may create clients in
+    // the tenant; to others it does not exist.
+    let location = format!("{}{}", env.base, headers["location"].to_str().unwrap());
+    let (status, got_headers, got) = env
+        .get(&location, Cred::Bearer(&token, Some(APP_TOKEN)))
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got, created);
+    assert_eq!(got_headers["cache-control"], "no-store");
+    let (status, _, got) = env.get(&location, Cred::Basic("root", ROOT_PASSWORD)).await;
+    assert_eq!(status, 200, "client.write.all: {got}");
+    assert_eq!(got["secret"], created["secret"]);
+    let other_tenant = env.token(&["client.write"], &["globex"]);
+    for (cred, url, expected) in [
+        (
+            Cred::Bearer(&other_tenant, Some(APP_TOKEN)),
+            location.clone(),
+            404,
+        ),
+        (Cred::Basic("reader", ALICE_PASSWORD), location.clone(), 404),
+        (Cred::None, location.clone(), 401),
+        (
+            Cred::Bearer(&token, Some(APP_TOKEN)),
+            format!("{}/v1/tenants/acme/clients/nosuchclient", env.base),
+            404,
+        ),
+        (
+            Cred::Basic("root", ROOT_PASSWORD),
+            location.replace("/acme/", "/globex/"),
+            404,
+        ),
+    ] {
+        let (status, headers, problem) = env.get(&url, cred).await;
+        assert_problem(status, &headers, &problem, expected);
+        assert!(problem.get("secret").is_none());
+    }
 
     // Retry without a key: same tenant + name = same client, nothing new in Auth0.
     let clients_before = env.sim.clients().len();
@@ -1016,14 +1114,19 @@ async fn timeout_answer_names_the_authclient_and_retry_creates_no_duplicate() {
     assert_eq!(problem["authClient"]["namespace"], FACADE_NS);
     assert!(problem["detail"].as_str().unwrap().contains(&name));
     assert_eq!(env.authclients().len(), 1);
-    let writes = env.authclient_writes();
+    let version = env.authclients()[0]["metadata"]["resourceVersion"].clone();
     let (status, _, again) = env
         .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, MINIMAL)
         .await;
     assert_eq!(status, 504);
     assert_eq!(again["authClient"]["name"], name.as_str());
     assert_eq!(env.authclients().len(), 1, "no duplicate");
-    assert_eq!(env.authclient_writes(), writes, "the retry did not write");
+    // The retry's create was refused as AlreadyExists; the object is untouched.
+    assert_eq!(
+        env.authclients()[0]["metadata"]["resourceVersion"],
+        version,
+        "the retry did not change the object"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1100,7 +1203,9 @@ async fn health_readiness_openapi_and_unknown_routes() {
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let doc: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc, facade::openapi::document());
     assert!(doc["paths"]["/v1/tenants/{tenantId}/clients"]["post"].is_object());
+    assert!(doc["paths"]["/v1/tenants/{tenantId}/clients/{clientId}"]["get"].is_object());
     let response = get("/nope").await.unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(
@@ -1214,4 +1319,507 @@ async fn bench() {
         );
     }
     assert_eq!(env.authclient_writes(), 0);
+}
+
+// ------------------------------------------------------------------------------------------
+// The findings of the facade review (issue 10), one test each.
+
+/// Finding 1: two callers, one client name, the same moment. The name is claimed by an atomic
+/// create that records its caller: one caller gets the client (every one of its requests the
+/// same), the other gets 409 and never the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_of_one_name_never_share_a_client() {
+    let env = env(Options {
+        operator: true,
+        ready_timeout: Duration::from_secs(20),
+        // Requests of both callers are in flight at the API server at the same time.
+        api_latency: Duration::from_millis(20),
+        ..Options::default()
+    })
+    .await;
+    // Two callers whose authentication is equally fast (two JWT subjects), so their requests
+    // really meet at the API server.
+    let token_of = |sub: &str| {
+        let mut claims = env.claims(&["client.write"], &["acme"]);
+        claims["sub"] = json!(sub);
+        env.sim.mint_jwt(claims)
+    };
+    let (x, y) = (token_of("caller-x"), token_of("caller-y"));
+    let (status, _, _) = env
+        .post("acme", Cred::Bearer(&x, Some(APP_TOKEN)), None, "{}")
+        .await;
+    assert_eq!(
+        status, 400,
+        "keys and credentials are cached before the race"
+    );
+    for trial in 0..3 {
+        let body = json!({"name": format!("Shared name {trial}"), "app_type": "spa"}).to_string();
+        let requests = (0..10).map(|i| {
+            let body = body.clone();
+            let (caller, token) = if i % 2 == 0 { ("x", &x) } else { ("y", &y) };
+            let env = &env;
+            async move {
+                let (status, _, answer) = env
+                    .post("acme", Cred::Bearer(token, Some(APP_TOKEN)), None, &body)
+                    .await;
+                (caller, status, answer)
+            }
+        });
+        let answers = futures::future::join_all(requests).await;
+        let winners: std::collections::BTreeSet<&str> = answers
+            .iter()
+            .filter(|(_, status, _)| *status == 201)
+            .map(|(caller, _, _)| *caller)
+            .collect();
+        let summary: Vec<(&str, u16)> = answers.iter().map(|(c, s, _)| (*c, *s)).collect();
+        assert_eq!(winners.len(), 1, "trial {trial}: {summary:?}");
+        let winner = *winners.iter().next().unwrap();
+        let secrets: std::collections::BTreeSet<String> = answers
+            .iter()
+            .filter(|(caller, _, _)| *caller == winner)
+            .map(|(_, status, answer)| {
+                assert_eq!(*status, 201, "trial {trial}: {answer}");
+                answer["secret"].as_str().expect("secret").to_owned()
+            })
+            .collect();
+        assert_eq!(secrets.len(), 1, "one client for the winner");
+        for (caller, status, answer) in answers.iter().filter(|(c, _, _)| *c != winner) {
+            assert_eq!(*status, 409, "trial {trial}, {caller}: {answer}");
+            assert!(answer.get("secret").is_none());
+            assert!(!answer.to_string().contains(secrets.iter().next().unwrap()));
+        }
+        let named = env
+            .sim
+            .clients()
+            .into_iter()
+            .filter(|c| c["name"] == format!("Shared name {trial}"))
+            .count();
+        assert_eq!(named, 1, "one Auth0 client for the name");
+    }
+}
+
+/// Finding 2 (and 3) over HTTP: generated bodies, each either answered 201 with a client the
+/// simulator (Auth0) holds, or refused with 400 before any AuthClient exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_body_is_created_and_every_refused_one_creates_nothing() {
+    let env = env(Options {
+        operator: true,
+        ready_timeout: Duration::from_secs(20),
+        ..Options::default()
+    })
+    .await;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(10);
+    let (mut accepted, mut refused) = (0, 0);
+    for index in 0..60 {
+        let body = generated::body(&mut rng, index);
+        let objects_before = env.authclients().len();
+        let clients_before = env.sim.clients().len();
+        let key = format!("gen-{index}");
+        let (status, _, answer) = env
+            .post(
+                "acme",
+                Cred::Basic("root", ROOT_PASSWORD),
+                Some(&key),
+                &body.to_string(),
+            )
+            .await;
+        match status {
+            201 => {
+                accepted += 1;
+                let id = answer["id"].as_str().expect("id");
+                let auth0 = env.sim.client(id).expect("the simulator holds the client");
+                assert_eq!(auth0["name"], body["name"], "{body}");
+                assert_eq!(env.sim.clients().len(), clients_before + 1);
+            }
+            400 => {
+                refused += 1;
+                assert!(answer["errors"].is_object(), "{answer}");
+                assert_eq!(env.authclients().len(), objects_before, "refused: {body}");
+                assert_eq!(env.sim.clients().len(), clients_before);
+            }
+            other => panic!("{other} for {body}: {answer}"),
+        }
+    }
+    assert!(
+        accepted >= 10 && refused >= 10,
+        "{accepted} accepted, {refused} refused"
+    );
+    // Nothing refused by the operator or Auth0 after the fact.
+    for object in env.authclients() {
+        assert_eq!(
+            object["status"]["conditions"][0]["reason"], "Synced",
+            "{object}"
+        );
+    }
+}
+
+/// Finding 2, pure and exhaustive: for thousands of generated bodies, whatever the facade
+/// accepts, the simulator's Auth0 validation accepts as the operator sends it.
+#[test]
+fn whatever_the_facade_accepts_auth0_accepts() {
+    let tag = nexus_controller::mapping::OwnershipTag {
+        cluster: "a-cluster-id".into(),
+        owner_uid: "0d6c5f6e-1111-2222-3333-444455556666".into(),
+        owner_ref: format!("{FACADE_NS}/{}", "n".repeat(253)),
+    };
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(2);
+    let (mut accepted, mut refused) = (0, 0);
+    for index in 0..5_000 {
+        let body = generated::body(&mut rng, index);
+        match facade::validate::parse_request(body.to_string().as_bytes()) {
+            Ok(client) => {
+                accepted += 1;
+                let sent = Value::Object(nexus_controller::mapping::desired_state(&client, &tag));
+                if let Err(error) =
+                    sim::validation::validate_client_body(&sent, sim::validation::Mode::Create)
+                {
+                    panic!(
+                        "the facade accepted what Auth0 refuses: {body}\n{}",
+                        error.message
+                    );
+                }
+            }
+            Err(errors) => {
+                refused += 1;
+                assert!(!errors.is_empty());
+            }
+        }
+    }
+    assert!(accepted > 500 && refused > 500, "{accepted} / {refused}");
+}
+
+/// Finding 2: a callback outside the tenant's URL policy, and an `id: ""` that the contract
+/// says is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_policy_and_empty_id_are_settled_before_anything_exists() {
+    let env = env(Options::default()).await;
+    let body = r#"{"name": "Policed", "app_type": "spa", "callbacks": ["https://app.acme.com/cb", "https://evil.example/cb"]}"#;
+    let (status, headers, problem) = env
+        .post("policed", Cred::Basic("root", ROOT_PASSWORD), None, body)
+        .await;
+    assert_problem(status, &headers, &problem, 400);
+    assert!(problem["errors"]["callbacks[1]"].is_array(), "{problem}");
+    assert!(problem["errors"].get("callbacks[0]").is_none());
+    assert_eq!(env.authclient_writes(), 0);
+    // `id: ""` means "no id": accepted (here: waiting for the operator), and the AuthClient has
+    // no id the controller would refuse.
+    let (status, _, problem) = env
+        .post(
+            "acme",
+            Cred::Basic("root", ROOT_PASSWORD),
+            None,
+            r#"{"name": "Empty id", "app_type": "spa", "id": ""}"#,
+        )
+        .await;
+    assert_eq!(status, 504, "accepted and waiting: {problem}");
+    let objects = env.authclients();
+    assert_eq!(objects.len(), 1);
+    assert!(objects[0]["spec"]["client"].get("id").is_none());
+}
+
+/// Finding 3: control characters are a 400 naming the field (not a retryable 503, not silently
+/// rewritten), and so is a body the API server refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_and_api_refusals_are_400() {
+    let env = env(Options::default()).await;
+    let cred = || Cred::Basic("root", ROOT_PASSWORD);
+    for (body, field) in [
+        (
+            json!({"name": "a", "app_type": "spa", "description": "\u{97}"}),
+            "description",
+        ),
+        (json!({"name": "x\u{85}y", "app_type": "spa"}), "name"),
+        (
+            json!({"name": "a", "app_type": "spa", "client_metadata": {"owners": "a\u{2028}b"}}),
+            "client_metadata.owners",
+        ),
+    ] {
+        let (status, headers, problem) = env.post("acme", cred(), None, &body.to_string()).await;
+        assert_problem(status, &headers, &problem, 400);
+        assert!(problem["errors"][field].is_array(), "{field}: {problem}");
+        assert!(headers.get("retry-after").is_none());
+    }
+    assert_eq!(env.authclient_writes(), 0);
+    // The API server refuses the object (422 Invalid, as for a CRD schema violation).
+    env.kube.fail_next("POST", "/authclients", 422, 1);
+    let (status, headers, problem) = env.post("acme", cred(), None, MINIMAL).await;
+    assert_problem(status, &headers, &problem, 400);
+    assert!(problem["errors"]["$"].is_array(), "{problem}");
+    assert!(headers.get("retry-after").is_none());
+    assert!(env.authclients().is_empty());
+}
+
+/// Finding 4: a facade namespace that does not exist, a credentials Secret that does not
+/// exist, a facade namespace the tenant does not allow: 500 naming it, at once, nothing created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misconfiguration_is_500_naming_it_at_once() {
+    let env = env(Options {
+        // Far longer than the test may take: a 504 would mean it waited.
+        ready_timeout: Duration::from_secs(60),
+        ..Options::default()
+    })
+    .await;
+    for (tenant, named) in [
+        ("nons", "missing-ns"),
+        ("nocreds", "absent-m2m"),
+        ("notallowed", FACADE_NS),
+    ] {
+        let (status, headers, problem) = env
+            .post(tenant, Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
+            .await;
+        assert_problem(status, &headers, &problem, 500);
+        assert_eq!(problem["type"], "urn:nexus-operator:problem:misconfigured");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(named),
+            "{tenant}: {problem}"
+        );
+        assert!(headers.get("retry-after").is_none());
+    }
+    assert!(env.authclients().is_empty());
+    assert!(
+        env.kube
+            .list("/apis/auth.nexus.dev/v1alpha1/namespaces/missing-ns/authclients")
+            .is_empty()
+    );
+}
+
+/// Finding 6: 10,000 empty callbacks (a 40 KB request) get an answer of a few KB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_answers_are_capped() {
+    let env = env(Options {
+        max_body_bytes: 64 * 1024,
+        ..Options::default()
+    })
+    .await;
+    let body = json!({"name": "a", "app_type": "spa", "callbacks": vec![""; 10_000], "web_origins": vec!["x"; 3_000]});
+    let text = body.to_string();
+    assert!(text.len() > 40_000);
+    let (status, headers, problem) = env
+        .post("acme", Cred::Basic("root", ROOT_PASSWORD), None, &text)
+        .await;
+    assert_problem(status, &headers, &problem, 400);
+    let size = serde_json::to_vec(&problem).unwrap().len();
+    assert!(size < 16 * 1024, "{size} bytes");
+    assert_eq!(problem["errors"].as_object().unwrap().len(), 50);
+    assert!(
+        problem["errorsOmitted"].as_u64().unwrap() > 100,
+        "{problem}"
+    );
+    assert_eq!(env.authclient_writes(), 0);
+}
+
+/// Finding 8: a JWT without `sub` (or with an empty one) is not an identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_without_subject_is_401() {
+    let env = env(Options::default()).await;
+    for sub in [None, Some(""), Some("  ")] {
+        let mut claims = env.claims(&["client.write.all"], &[]);
+        match sub {
+            None => {
+                claims.as_object_mut().unwrap().remove("sub");
+            }
+            Some(sub) => claims["sub"] = json!(sub),
+        }
+        let token = env.sim.mint_jwt(claims);
+        let (status, headers, problem) = env
+            .post("acme", Cred::Bearer(&token, Some(APP_TOKEN)), None, MINIMAL)
+            .await;
+        assert_problem(status, &headers, &problem, 401);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("sub"),
+            "{problem}"
+        );
+    }
+    assert!(env.metrics_text().contains("reason=\"missing_claim\""));
+    assert_eq!(env.authclient_writes(), 0);
+}
+
+/// Finding 9: a body that stops arriving is answered 408 (and the connection closed), not a
+/// retryable 503 after the request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_body_is_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = env(Options {
+        body_timeout: Duration::from_millis(300),
+        ..Options::default()
+    })
+    .await;
+    let addr = env.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/tenants/acme/clients HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\": ",
+        b64(format!("root:{ROOT_PASSWORD}"))
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The rest of the body never comes; the server answers and closes.
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"));
+    assert_eq!(env.authclient_writes(), 0);
+}
+
+/// Generated request bodies: each member drawn from values that are valid, at a boundary, or
+/// invalid in one of the ways Auth0, the API server or the controller refuse.
+mod generated {
+    use rand::Rng;
+    use rand::rngs::StdRng;
+    use serde_json::{Map, Value, json};
+
+    fn pick<'a>(rng: &mut StdRng, values: &[&'a str]) -> &'a str {
+        values[rng.gen_range(0..values.len())]
+    }
+
+    fn text(rng: &mut StdRng, max: usize) -> String {
+        if rng.gen_bool(0.75) {
+            return pick(rng, &["plain text", "ü ß 中文 \u{a0} ok", "", "a, b"]).to_owned();
+        }
+        match rng.gen_range(0..12) {
+            0 => "é".repeat(max),
+            1 => "😀".repeat(max / 2),
+            2 => "😀".repeat(max / 2 + 1),
+            3 => "😀".repeat(max),
+            4 => "x".repeat(max + 1),
+            5 => "a\u{97}b".into(),
+            6 => "x\u{85}y".into(),
+            7 => "line\u{2028}break".into(),
+            8 => "tab\there".into(),
+            9 => String::new(),
+            10 => "ü ß 中文 \u{a0} ok".into(),
+            _ => "plain text".into(),
+        }
+    }
+
+    fn url(rng: &mut StdRng) -> String {
+        if rng.gen_bool(0.7) {
+            return pick(
+                rng,
+                &[
+                    "https://app.example.com/callback",
+                    "http://localhost:3000/cb",
+                ],
+            )
+            .to_owned();
+        }
+        pick(
+            rng,
+            &[
+                "https://app.example.com/callback",
+                "http://localhost:3000",
+                "https://*.example.com/cb",
+                "com.example.app://tenant/ios/cb",
+                "https://bücher.example/cb",
+                "https://xn--bcher-kva.example/cb",
+                "*.svc.cluster.local/callback",
+                "https://a b.example",
+                "",
+                "https://x.example/\u{85}",
+                "https://x.example/p?q=1#frag",
+                "https://x.example/%zz",
+                "https://[::1]:8443/cb",
+            ],
+        )
+        .to_owned()
+    }
+
+    /// One body; `index` makes the name unique.
+    pub fn body(rng: &mut StdRng, index: usize) -> Value {
+        let mut body = Map::new();
+        let name = match rng.gen_range(0..20) {
+            0 => format!("<n{index}>"),
+            1 => format!("n{index}\u{85}"),
+            2 => " ".into(),
+            3 => format!("{index}{}", "😀".repeat(127)),
+            4 => format!("{index}{}", "😀".repeat(128)),
+            _ => format!(
+                "Generated {index} {}",
+                text(rng, 20).replace(['<', '>'], "")
+            ),
+        };
+        body.insert("name".into(), json!(name));
+        body.insert(
+            "app_type".into(),
+            json!(pick(
+                rng,
+                &["spa", "native", "regular_web", "non_interactive", "webapp"]
+            )),
+        );
+        if rng.gen_bool(0.2) {
+            body.insert("id".into(), json!(pick(rng, &["", "", "abc"])));
+        }
+        if rng.gen_bool(0.4) {
+            body.insert("description".into(), json!(text(rng, 140)));
+        }
+        if rng.gen_bool(0.3) {
+            body.insert("logo_uri".into(), json!(url(rng)));
+        }
+        if rng.gen_bool(0.3) {
+            let login = pick(
+                rng,
+                &[
+                    "https://app.example.com/login",
+                    "https://app.example.com/login?from=x",
+                    "https://app.example.com/login",
+                    "http://app.example.com/login",
+                    "https://app.example.com/login#x",
+                    "https://bücher.example/login",
+                    "",
+                ],
+            );
+            body.insert("initiate_login_uri".into(), json!(login));
+        }
+        for list in [
+            "callbacks",
+            "allowed_origins",
+            "web_origins",
+            "allowed_logout_urls",
+        ] {
+            if rng.gen_bool(0.3) {
+                let n = rng.gen_range(0..3);
+                body.insert(
+                    list.into(),
+                    json!((0..n).map(|_| url(rng)).collect::<Vec<_>>()),
+                );
+            }
+        }
+        if rng.gen_bool(0.3) {
+            let grants = (0..rng.gen_range(0..3))
+                .map(|_| {
+                    pick(
+                        rng,
+                        &[
+                            "authorization_code",
+                            "refresh_token",
+                            "client_credentials",
+                            "magic",
+                            "",
+                        ],
+                    )
+                })
+                .collect::<Vec<_>>();
+            body.insert("grant_types".into(), json!(grants));
+        }
+        if rng.gen_bool(0.3) {
+            let fingerprint = pick(
+                rng,
+                &[super::FINGERPRINT, super::FINGERPRINT, "AB:CD:EF", ""],
+            );
+            body.insert(
+                "mobile".into(),
+                json!({"ios": {"team_id": text(rng, 20), "app_bundle_identifier": "com.example.app"},
+                       "android": {"keystore_hash": fingerprint, "app_package_name": text(rng, 255)}}),
+            );
+        }
+        if rng.gen_bool(0.4) {
+            body.insert(
+                "client_metadata".into(),
+                json!({"owners": text(rng, 255), "productName": text(rng, 255),
+                       "client_upn_key": "upn", "applicationName": text(rng, 255),
+                       "manuallyCreated": rng.gen_bool(0.5)}),
+            );
+        }
+        Value::Object(body)
+    }
 }

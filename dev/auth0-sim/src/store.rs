@@ -30,11 +30,38 @@ pub fn generate_client_secret() -> String {
         .collect()
 }
 
-/// The defaults Auth0 adds to a client created with only a name (see the contract file).
-pub fn create_defaults() -> Map<String, Value> {
+/// Whether Auth0 registers a client of this application type as public (no secret at the
+/// token endpoint): native and single-page apps.
+pub fn is_public_app_type(app_type: Option<&str>) -> bool {
+    matches!(app_type, Some("native" | "spa"))
+}
+
+/// The defaults Auth0 adds to a new client (see the contract file). They depend on the
+/// application type: public clients (`native`, `spa`) get `token_endpoint_auth_method: none` and
+/// the grants `implicit`, `authorization_code`, `refresh_token`; confidential ones (any other
+/// type, or none) `client_secret_post` and `client_credentials` on top.
+pub fn create_defaults(app_type: Option<&str>) -> Map<String, Value> {
+    let public = is_public_app_type(app_type);
+    let (auth_method, grant_types) = if public {
+        (
+            "none",
+            json!(["implicit", "authorization_code", "refresh_token"]),
+        )
+    } else {
+        (
+            "client_secret_post",
+            json!([
+                "authorization_code",
+                "implicit",
+                "refresh_token",
+                "client_credentials"
+            ]),
+        )
+    };
     let Value::Object(m) = json!({
-        "grant_types": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
-        "jwt_configuration": {"lifetime_in_seconds": 36000, "secret_encoded": false},
+        "token_endpoint_auth_method": auth_method,
+        "grant_types": grant_types,
+        "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": 36000, "secret_encoded": false},
         "refresh_token": {
             "rotation_type": "non-rotating",
             "expiration_type": "non-expiring",
@@ -44,6 +71,7 @@ pub fn create_defaults() -> Map<String, Value> {
             "infinite_idle_token_lifetime": true,
             "idle_token_lifetime": 1296000
         },
+        "cross_origin_authentication": false,
         "is_first_party": true,
         "oidc_conformant": false,
         "sso_disabled": false,
@@ -54,9 +82,9 @@ pub fn create_defaults() -> Map<String, Value> {
     m
 }
 
-/// Builds the stored client of a (validated) create body: defaults, then the body on top
-/// (objects that have a default, such as `jwt_configuration`, are merged key by key), then a
-/// fresh `client_id` and `client_secret`.
+/// Builds the stored client of a (validated) create body: the defaults of its `app_type`, then
+/// the body on top (objects that have a default, such as `jwt_configuration`, are merged key by
+/// key), then a fresh `client_id` and `client_secret`.
 pub fn build_created(body: Map<String, Value>) -> Map<String, Value> {
     let mut client = Map::new();
     client.insert("client_id".into(), Value::String(generate_client_id()));
@@ -64,7 +92,9 @@ pub fn build_created(body: Map<String, Value>) -> Map<String, Value> {
         "client_secret".into(),
         Value::String(generate_client_secret()),
     );
-    client.extend(create_defaults());
+    client.extend(create_defaults(
+        body.get("app_type").and_then(Value::as_str),
+    ));
     for (key, value) in body {
         match (client.get_mut(&key), value) {
             (Some(Value::Object(default)), Value::Object(sent)) => default.extend(sent),
@@ -256,14 +286,67 @@ mod tests {
         assert_eq!(c["grant_types"], json!(["client_credentials"]));
         assert_eq!(
             c["jwt_configuration"],
-            json!({"lifetime_in_seconds": 60, "secret_encoded": false})
+            json!({"alg": "RS256", "lifetime_in_seconds": 60, "secret_encoded": false})
         );
         assert_eq!(c["is_first_party"], true);
         assert_eq!(c["custom_login_page_on"], true);
         assert_eq!(c["refresh_token"]["token_lifetime"], 2592000);
+        assert_eq!(c["token_endpoint_auth_method"], "client_secret_post");
+        assert_eq!(c["cross_origin_authentication"], false);
         assert!(!c.contains_key("app_type"));
         assert_eq!(c["client_id"].as_str().map(str::len), Some(32));
         assert_eq!(c["client_secret"].as_str().map(str::len), Some(64));
+    }
+
+    /// Real Auth0 answers every new client with its token endpoint method, cross-origin setting
+    /// and the grants of its application type.
+    #[test]
+    fn defaults_depend_on_the_application_type() {
+        for (app_type, method, grants) in [
+            (
+                "spa",
+                "none",
+                json!(["implicit", "authorization_code", "refresh_token"]),
+            ),
+            (
+                "native",
+                "none",
+                json!(["implicit", "authorization_code", "refresh_token"]),
+            ),
+            (
+                "regular_web",
+                "client_secret_post",
+                json!([
+                    "authorization_code",
+                    "implicit",
+                    "refresh_token",
+                    "client_credentials"
+                ]),
+            ),
+            (
+                "non_interactive",
+                "client_secret_post",
+                json!([
+                    "authorization_code",
+                    "implicit",
+                    "refresh_token",
+                    "client_credentials"
+                ]),
+            ),
+        ] {
+            let c = build_created(obj(json!({"name": "a", "app_type": app_type})));
+            assert_eq!(c["token_endpoint_auth_method"], method, "{app_type}");
+            assert_eq!(c["grant_types"], grants, "{app_type}");
+            assert_eq!(c["cross_origin_authentication"], false);
+            assert!(c["refresh_token"].is_object() && c["jwt_configuration"].is_object());
+        }
+        let explicit = build_created(obj(
+            json!({"name": "a", "app_type": "spa", "token_endpoint_auth_method": "client_secret_basic"}),
+        ));
+        assert_eq!(
+            explicit["token_endpoint_auth_method"],
+            "client_secret_basic"
+        );
     }
 
     #[test]

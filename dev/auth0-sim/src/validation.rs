@@ -117,6 +117,30 @@ const APP_TYPES: &[&str] = &[
     "sso_integration",
     "oag",
 ];
+/// Grant types a client of a tenant created today may have (Auth0's specification-conforming and
+/// extension grants; the legacy grants are only kept for old tenants).
+const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "implicit",
+    "refresh_token",
+    "client_credentials",
+    "password",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:openid:params:grant-type:ciba",
+    "http://auth0.com/oauth/grant-type/password-realm",
+    "http://auth0.com/oauth/grant-type/mfa-oob",
+    "http://auth0.com/oauth/grant-type/mfa-otp",
+    "http://auth0.com/oauth/grant-type/mfa-recovery-code",
+    "http://auth0.com/oauth/grant-type/passwordless/otp",
+];
+/// URL lists and the name of the format Auth0 checks their entries against.
+const URL_LISTS: &[(&str, &str)] = &[
+    ("callbacks", "callback-url"),
+    ("allowed_logout_urls", "callback-url"),
+    ("allowed_origins", "url-or-wildcard"),
+    ("web_origins", "url-or-wildcard"),
+];
 const TOKEN_ENDPOINT_AUTH_METHODS: &[&str] = &["none", "client_secret_post", "client_secret_basic"];
 const ORGANIZATION_USAGE: &[&str] = &["deny", "allow", "require"];
 const ORGANIZATION_REQUIRE_BEHAVIOR: &[&str] =
@@ -222,6 +246,27 @@ pub fn is_https_uri(s: &str) -> bool {
     }
 }
 
+/// Whether `s` is an absolute `https` URI without a fragment (Auth0: "must be https and cannot
+/// contain a fragment").
+pub fn is_login_uri(s: &str) -> bool {
+    is_https_uri(s) && !s.contains('#')
+}
+
+/// Whether `s` passes Auth0's check of a callback, origin or logout URL: `scheme://` and
+/// something after it, in printable ASCII (`*` wildcards allowed; a scheme-less
+/// `*.example.com/callback` is refused).
+pub fn is_url_entry(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Validates a request body. The body must already be known to be JSON.
 pub fn validate_client_body(body: &Value, mode: Mode) -> Result<(), ApiError> {
     let Some(obj) = body.as_object() else {
@@ -292,7 +337,7 @@ fn check_property(property: &str, v: &Value, mode: Mode) -> Result<(), ApiError>
                 Some("logo_uri"),
             ));
         }
-        ("initiate_login_uri", Value::String(s)) if !s.is_empty() && !is_https_uri(s) => {
+        ("initiate_login_uri", Value::String(s)) if !s.is_empty() && !is_login_uri(s) => {
             return Err(payload_error(
                 format!(
                     "Object didn't pass validation for format absolute-https-uri-or-empty: {s}"
@@ -301,6 +346,29 @@ fn check_property(property: &str, v: &Value, mode: Mode) -> Result<(), ApiError>
             ));
         }
         ("app_type", Value::String(s)) => check_enum(s, APP_TYPES, property)?,
+        ("grant_types", Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Value::String(s) = item {
+                    check_enum(s, GRANT_TYPES, &format!("grant_types[{i}]"))?;
+                }
+            }
+        }
+        (list, Value::Array(items)) if URL_LISTS.iter().any(|(name, _)| *name == list) => {
+            let format = URL_LISTS
+                .iter()
+                .find(|(name, _)| *name == list)
+                .map_or("url", |(_, format)| format);
+            for (i, item) in items.iter().enumerate() {
+                if let Value::String(s) = item
+                    && !is_url_entry(s)
+                {
+                    return Err(payload_error(
+                        format!("Object didn't pass validation for format {format}: {s}"),
+                        Some(&format!("{list}[{i}]")),
+                    ));
+                }
+            }
+        }
         ("token_endpoint_auth_method", Value::String(s)) => {
             check_enum(s, TOKEN_ENDPOINT_AUTH_METHODS, property)?;
         }
@@ -400,6 +468,24 @@ fn validate_mobile(m: &Map<String, Value>) -> Result<(), ApiError> {
                 ("sha256_cert_fingerprints", Kind::StrArray),
             ],
         )?;
+        // Auth0's schema: `minItems: 1`, items `minLength: 1`.
+        if let Some(Value::Array(fingerprints)) = android.get("sha256_cert_fingerprints") {
+            let property = "mobile.android.sha256_cert_fingerprints";
+            if fingerprints.is_empty() {
+                return Err(payload_error(
+                    "Array is too short (0), minimum 1",
+                    Some(property),
+                ));
+            }
+            for (i, fingerprint) in fingerprints.iter().enumerate() {
+                if fingerprint.as_str().is_some_and(str::is_empty) {
+                    return Err(payload_error(
+                        "String is too short (0 chars), minimum 1",
+                        Some(&format!("{property}[{i}]")),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -616,6 +702,64 @@ mod tests {
         assert!(
             create(json!({"name": "a", "refresh_token": {"rotation_type": "sometimes"}})).is_err()
         );
+    }
+
+    #[test]
+    fn url_lists_grant_types_login_fragment_and_fingerprints() {
+        assert!(
+            create(json!({"name": "a", "callbacks": [
+                "https://*.example.com/cb", "com.example.app://x/callback", "http://localhost:3000"
+            ]}))
+            .is_ok()
+        );
+        for (body, property) in [
+            (
+                json!({"name": "a", "callbacks": ["*.svc.cluster.local/callback"]}),
+                "callbacks[0]",
+            ),
+            (
+                json!({"name": "a", "web_origins": ["https://ok.example", "https://a b"]}),
+                "web_origins[1]",
+            ),
+            (
+                json!({"name": "a", "allowed_logout_urls": [""]}),
+                "allowed_logout_urls[0]",
+            ),
+            (
+                json!({"name": "a", "allowed_origins": ["https://bücher.example"]}),
+                "allowed_origins[0]",
+            ),
+            (
+                json!({"name": "a", "grant_types": ["authorization_code", "magic"]}),
+                "grant_types[1]",
+            ),
+            (
+                json!({"name": "a", "initiate_login_uri": "https://x.example/login#f"}),
+                "initiate_login_uri",
+            ),
+            (
+                json!({"name": "a", "logo_uri": "https://bücher.example/l.png"}),
+                "logo_uri",
+            ),
+            (
+                json!({"name": "a", "mobile": {"android": {"sha256_cert_fingerprints": []}}}),
+                "mobile.android.sha256_cert_fingerprints",
+            ),
+            (
+                json!({"name": "a", "mobile": {"android": {"sha256_cert_fingerprints": [""]}}}),
+                "mobile.android.sha256_cert_fingerprints[0]",
+            ),
+        ] {
+            let (status, msg, c) = code(create(body.clone()));
+            assert_eq!((status, c), (400, Some("invalid_body")), "{body}");
+            assert!(
+                msg.contains(&format!("on property {property}")),
+                "{body}: {msg}"
+            );
+        }
+        // The same rules guard updates.
+        assert!(update(json!({"callbacks": ["nope"]})).is_err());
+        assert!(update(json!({"grant_types": ["client_credentials"]})).is_ok());
     }
 
     #[test]

@@ -142,6 +142,13 @@ impl FakeKube {
         }
     }
 
+    /// From now on refuse, like a real API server (NamespaceLifecycle admission), to create a
+    /// namespaced object in a namespace that has no Namespace object: 404 `namespaces "x" not
+    /// found`, for POST and for a server-side apply that would create. Off by default.
+    pub fn require_namespaces(&self) {
+        self.inner.lock().store.require_namespaces = true;
+    }
+
     /// Serve an additional resource type (replaces one with the same group/version/plural).
     pub fn register(&self, resource: ResourceType) {
         self.inner.lock().store.registry.register(resource);

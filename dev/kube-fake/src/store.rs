@@ -171,6 +171,10 @@ pub(crate) struct Store {
     log: VecDeque<LogEvent>,
     /// Events with `rv <= trimmed_rv` were dropped from the log.
     trimmed_rv: u64,
+    /// Refuse to create namespaced objects in a namespace that has no Namespace object, as the
+    /// real API server's NamespaceLifecycle admission does (opt-in: most tests never create
+    /// Namespaces).
+    pub require_namespaces: bool,
 }
 
 /// The current time in the API server's RFC 3339 format.
@@ -479,6 +483,13 @@ impl Store {
         dry_run: bool,
     ) -> Result<Value, ApiError> {
         check_type(rt, &body)?;
+        if self.require_namespaces
+            && rt.namespaced
+            && let Some(namespace) = namespace
+            && !self.namespace_exists(namespace)
+        {
+            return Err(ApiError::not_found("", "namespaces", namespace));
+        }
         let name = self.prepare_new(rt, namespace, &mut body)?;
         establish_crd(rt, &mut body);
         let key = ObjKey::new(rt, namespace, &name);
@@ -499,6 +510,12 @@ impl Store {
             return Ok(stored.value);
         }
         Ok(self.commit(key, stored, None))
+    }
+
+    fn namespace_exists(&self, namespace: &str) -> bool {
+        self.registry
+            .by_kind("v1", "Namespace")
+            .is_some_and(|rt| self.objects.contains_key(&ObjKey::new(rt, None, namespace)))
     }
 
     /// Fill type fields, namespace and name of a new object; strip server-owned metadata.

@@ -1183,3 +1183,43 @@ async fn register_more_resources_and_unknown_is_404() {
         .expect("generateName");
     assert!(created.name_any().starts_with("w-") && created.name_any().len() == 7);
 }
+
+#[tokio::test]
+async fn required_namespaces_refuse_creates_in_missing_namespaces() {
+    let kube = FakeKube::new();
+    let api: Api<ConfigMap> = Api::namespaced(kube.client(), "missing");
+    // Off by default: tests that never create Namespaces keep working.
+    api.create(&PostParams::default(), &configmap("before", &[]))
+        .await
+        .expect("created without a Namespace");
+    kube.require_namespaces();
+    let err = api
+        .create(&PostParams::default(), &configmap("after", &[]))
+        .await
+        .expect_err("namespace missing");
+    assert_eq!(api_code(&err), Some(404));
+    assert_eq!(api_reason(&err), "NotFound");
+    let applied = api
+        .patch(
+            "applied",
+            &PatchParams::apply("test"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}}),
+            ),
+        )
+        .await
+        .expect_err("apply that would create");
+    assert_eq!(api_code(&applied), Some(404));
+    // Existing objects stay writable; a created Namespace makes creates work.
+    api.patch(
+        "before",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "w"}})),
+    )
+    .await
+    .expect("update in place");
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "missing"}}));
+    api.create(&PostParams::default(), &configmap("after", &[]))
+        .await
+        .expect("namespace now exists");
+}
