@@ -2,9 +2,14 @@
 //!
 //! Every duration the simulator measures comes from tokio's clock ([`tokio::time::Instant`]):
 //! token expiry, the rate-limit bucket, injected latency. The wall-clock values it hands out
-//! (`x-ratelimit-reset`, the `iat`/`exp` of management tokens) are the [`SystemTime`] at which
-//! the simulator started plus the tokio time elapsed since ([`SimClock::wall`]). On a normal
-//! runtime that is the system time; on a paused runtime both move together, by the virtual time.
+//! (`x-ratelimit-reset`, the `iat`/`exp` of management tokens) come from [`SimClock::wall`]: the
+//! [`SystemTime`] read when the simulator started, moved by how far tokio's clock is from the
+//! monotonic clock read at the same moment. On a normal runtime tokio's clock *is* the monotonic
+//! clock, so this is the system time. On a paused runtime it is the system time at which the
+//! runtime's clock was paused plus the virtual time elapsed since: a wall clock that moves with
+//! the paused clock, and that agrees with every other clock in the process derived the same way
+//! (the Auth0 client in `auth0-mgmt` derives its own like this, so both sides of a paused test
+//! read the same epoch second, however long key generation or a busy machine took in real time).
 //!
 //! # Testing on paused time
 //!
@@ -42,19 +47,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-/// Tokio's clock plus the wall-clock time it started at.
+/// Tokio's clock, and a wall clock derived from it.
 #[derive(Debug, Clone, Copy)]
 pub struct SimClock {
-    started: Instant,
-    started_wall: SystemTime,
+    /// The system time and the monotonic time, read together.
+    wall_at: SystemTime,
+    mono_at: std::time::Instant,
 }
 
 impl SimClock {
-    /// A clock starting now (tokio's now, and the system time).
+    /// A clock anchored now.
     pub fn start() -> Self {
         Self {
-            started: Instant::now(),
-            started_wall: SystemTime::now(),
+            wall_at: SystemTime::now(),
+            mono_at: std::time::Instant::now(),
         }
     }
 
@@ -63,9 +69,13 @@ impl SimClock {
         Instant::now()
     }
 
-    /// The wall-clock time: the start time plus the tokio time elapsed since.
+    /// The wall-clock time that goes with tokio's current instant (see the module docs).
     pub fn wall(&self) -> SystemTime {
-        self.started_wall + self.started.elapsed()
+        let now = Instant::now().into_std();
+        match now.checked_duration_since(self.mono_at) {
+            Some(ahead) => self.wall_at + ahead,
+            None => self.wall_at - (self.mono_at - now),
+        }
     }
 
     /// [`wall`](Self::wall) as time since the UNIX epoch.
@@ -87,6 +97,24 @@ mod tests {
             clock.wall().duration_since(w0).expect("forward"),
             Duration::from_secs(3600)
         );
-        assert_eq!(clock.now() - clock.started, Duration::from_secs(3600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clocks_anchored_at_different_real_times_agree() {
+        let first = SimClock::start();
+        // Real time passes, virtual time does not (like generating a key at start).
+        std::thread::sleep(Duration::from_millis(20));
+        let second = SimClock::start();
+        let (a, b) = (first.wall(), second.wall());
+        let skew = a.duration_since(b).unwrap_or_else(|e| e.duration());
+        assert!(skew < Duration::from_millis(1), "{skew:?}");
+    }
+
+    #[test]
+    fn on_a_running_clock_it_is_the_system_time() {
+        let clock = SimClock::start();
+        let (before, wall, after) = (SystemTime::now(), clock.wall(), SystemTime::now());
+        let slack = Duration::from_millis(50); // monotonic and system clocks may drift a little
+        assert!(wall + slack >= before && wall <= after + slack);
     }
 }
