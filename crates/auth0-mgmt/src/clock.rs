@@ -5,7 +5,10 @@
 //! [`wall_now`] is the system time read once (on first use), moved by how far tokio's clock is
 //! from the monotonic clock read at that moment. On a normal runtime tokio's clock is the
 //! monotonic clock, so this is the system time, minus the clock steps (NTP corrections, manual
-//! changes) made after the first call: a step cannot turn a one-second wait into an hour.
+//! changes) made after the first call: a step cannot turn a one-second wait into an hour. The
+//! flip side is that a system clock that is wrong at the first call stays wrong for the process
+//! (in a pod the node's clock is synchronised long before the operator starts), and the waits
+//! it computes are capped at ten minutes either way.
 //! On a paused test runtime it is the system time at which the runtime was paused plus the
 //! virtual time since, the same epoch the Auth0 simulator (`auth0-sim`, which derives its wall
 //! clock the same way) puts in its headers, so rate-limit waits are virtual too.

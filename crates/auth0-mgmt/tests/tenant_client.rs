@@ -714,11 +714,14 @@ async fn transport_errors_are_transient_and_print_no_url() {
     })
     .await;
     h.client.verify_credentials().await.unwrap();
+    let t0 = Instant::now();
     let err = h
         .client
         .create_client(&json!({"name":"x"}), Priority::Critical)
         .await
         .unwrap_err();
+    // reqwest's timeout is a tokio timer: exactly the configured 300 ms of (virtual) time.
+    assert_eq!(t0.elapsed(), Duration::from_millis(300));
     assert!(matches!(err, Auth0Error::Transport { .. }), "{err:?}");
     assert!(err.is_transient());
     assert!(err.to_string().contains("timeout"), "{err}");
@@ -1359,46 +1362,80 @@ mod simulator {
         assert_eq!(sim.counters().get("POST /api/v2/clients"), 3);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn matching_the_tenant_limit_avoids_429s() {
-        // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
-        let sim = start(RateLimit::FREE).await;
-        let c = registry().tenant(tenant_config(&sim, 2, 2));
-        let id = sim.insert_client(json!({"name":"rl"}));
+    /// Sleeps (virtual time) until the simulator's wall clock is `tenths`/10 s past a whole
+    /// second (within tokio's 1 ms timer resolution). The epoch-second `x-ratelimit-reset` makes
+    /// the client's waits depend on that phase, which is random from run to run; the rate-limit
+    /// tests below repeat themselves at ten phases so that a phase-dependent result shows up in
+    /// every run, not in one run out of many.
+    async fn align_wall_clock(sim: &SimHandle, tenths: u32) {
+        let since_epoch = sim.wall_time().duration_since(UNIX_EPOCH).unwrap();
+        let into_second = Duration::from_nanos(u64::from(since_epoch.subsec_nanos()));
+        let target = Duration::from_millis(100 * u64::from(tenths));
+        let wait = if target >= into_second {
+            target - into_second
+        } else {
+            Duration::from_secs(1) + target - into_second
+        };
+        tokio::time::sleep(wait).await;
+    }
+
+    /// Six concurrent GETs of one client by a fresh client of `rps`/`burst` against a fresh
+    /// free-plan bucket; returns the simulator's counts.
+    async fn six_concurrent_gets(
+        sim: &SimHandle,
+        id: &str,
+        rps: u32,
+        burst: u32,
+    ) -> auth0_sim::RequestCounts {
+        sim.set_rate_limit(RateLimit::FREE);
+        sim.reset_counters();
+        let c = registry().tenant(tenant_config(sim, rps, burst));
         c.verify_credentials().await.unwrap();
         let calls: Vec<_> = (0..6)
             .map(|_| {
-                let (c, id) = (Arc::clone(&c), id.clone());
+                let (c, id) = (Arc::clone(&c), id.to_owned());
                 tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
             })
             .collect();
         for t in calls {
             t.await.unwrap().unwrap();
         }
-        assert_eq!(sim.counters().rate_limited(), 0);
-        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 6);
+        sim.counters()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn matching_the_tenant_limit_avoids_429s() {
+        // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
+        let sim = start(RateLimit::FREE).await;
+        let id = sim.insert_client(json!({"name":"rl"}));
+        for tenths in 0..10 {
+            align_wall_clock(&sim, tenths).await;
+            let counts = six_concurrent_gets(&sim, &id, 2, 2).await;
+            assert_eq!(counts.rate_limited(), 0, "phase {tenths}/10: {counts:?}");
+            assert_eq!(
+                counts.get("GET /api/v2/clients/{id}"),
+                6,
+                "phase {tenths}/10"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn overrunning_the_tenant_limit_recovers_from_429s() {
         // The operator is configured far above the tenant's real limit: the 429s pause everyone.
         let sim = start(RateLimit::FREE).await;
-        let c = registry().tenant(tenant_config(&sim, 100, 100));
         let id = sim.insert_client(json!({"name":"rl"}));
-        c.verify_credentials().await.unwrap();
-        let calls: Vec<_> = (0..6)
-            .map(|_| {
-                let (c, id) = (Arc::clone(&c), id.clone());
-                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
-            })
-            .collect();
-        for t in calls {
-            t.await.unwrap().unwrap();
+        for tenths in 0..10 {
+            align_wall_clock(&sim, tenths).await;
+            let counts = six_concurrent_gets(&sim, &id, 100, 100).await;
+            // The 6 calls go at once: 2 pass, 4 get 429 (Retry-After: 1). After the pause the
+            // client follows x-ratelimit-remaining/reset and is never refused again.
+            assert_eq!(counts.rate_limited(), 4, "phase {tenths}/10: {counts:?}");
+            assert_eq!(
+                counts.get("GET /api/v2/clients/{id}"),
+                10,
+                "phase {tenths}/10: {counts:?}"
+            );
         }
-        // At t=0 the 6 calls go at once: 2 pass, 4 get 429 (Retry-After: 1). After the pause
-        // the client follows x-ratelimit-remaining/reset and is never refused again.
-        let counts = sim.counters();
-        assert_eq!(counts.rate_limited(), 4, "{counts:?}");
-        assert_eq!(counts.get("GET /api/v2/clients/{id}"), 10, "{counts:?}");
     }
 }
