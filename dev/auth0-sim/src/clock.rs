@@ -10,6 +10,8 @@
 //! the paused clock, and that agrees with every other clock in the process derived the same way
 //! (the Auth0 client in `auth0-mgmt` derives its own like this, so both sides of a paused test
 //! read the same epoch second, however long key generation or a busy machine took in real time).
+//! Not covered: the HTTP `Date` header, which hyper writes from the system time (nothing in this
+//! project reads it).
 //!
 //! # Testing on paused time
 //!

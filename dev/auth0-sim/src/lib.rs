@@ -404,9 +404,10 @@ impl SimHandle {
 
     // --- clock ---------------------------------------------------------------------------------
 
-    /// The simulator's wall-clock time: the system time it started at plus the tokio time elapsed
-    /// since (see [`clock`]). `x-ratelimit-reset` and the `iat`/`exp` of management tokens are
-    /// computed from it, so tests on paused time compare against this, not `SystemTime::now()`.
+    /// The simulator's wall-clock time: the system time, moved along with tokio's clock (on a
+    /// paused runtime it advances with the virtual time; see [`clock`]). `x-ratelimit-reset` and
+    /// the `iat`/`exp` of management tokens are computed from it, so tests on paused time compare
+    /// against this, not `SystemTime::now()`.
     pub fn wall_time(&self) -> SystemTime {
         self.shared.clock.wall()
     }
