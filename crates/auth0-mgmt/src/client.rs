@@ -1,7 +1,7 @@
 //! [`TenantClient`]: the Management API calls of one tenant.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::{Method, StatusCode};
@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::TenantConfig;
+use super::clock::wall_now;
 use super::error::Auth0Error;
 use super::metrics::Auth0Metrics;
 use super::model::{Auth0Client, ClientPage};
@@ -164,9 +165,9 @@ impl TenantClient {
     }
 
     /// `Some(until)` while every call to this tenant is paused after a 429 or an exhausted
-    /// `x-ratelimit-remaining`.
-    pub fn throttled_until(&self) -> Option<std::time::Instant> {
-        self.limiter.throttled_until().map(Instant::into_std)
+    /// `x-ratelimit-remaining`. A tokio instant: compare it with `tokio::time::Instant::now()`.
+    pub fn throttled_until(&self) -> Option<Instant> {
+        self.limiter.throttled_until()
     }
 
     fn check_config(&self) -> Result<(), Auth0Error> {
@@ -361,7 +362,7 @@ impl TenantClient {
             self.metrics
                 .observe_request(tenant, method.as_str(), status.as_str(), t0.elapsed());
             tracing::debug!(tenant, method = %method, path, status = status.as_u16(), elapsed_ms = t0.elapsed().as_millis() as u64, "Auth0 request");
-            let now_sys = SystemTime::now();
+            let now_sys = wall_now();
             let rl = parse_rate_limit_headers(resp.headers());
             let retry_after = resp
                 .headers()

@@ -11,9 +11,12 @@
 //! - Rate limiting: a token bucket (`requests_per_second`, `burst`) in front of every `/api/v2`
 //!   call, serving waiters by [`Priority`]; `x-ratelimit-*` headers and 429s pause the whole tenant.
 //! - Retries: see [`TenantClient`].
+//! - Time: tokio's clock for every wait and timeout, and a wall clock derived from it for Auth0's
+//!   epoch headers, so tests can run on tokio's paused clock.
 //! - Secrets never appear in `Debug`/`Display`, errors or logs.
 
 mod client;
+mod clock;
 mod error;
 mod metrics;
 mod model;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::clock::wall_now;
 use super::error::Auth0Error;
 use super::model::SecretString;
 use super::ratelimit::{MAX_PAUSE, parse_retry_after};
@@ -211,7 +212,7 @@ async fn fetch(
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
+        .and_then(|v| parse_retry_after(v, wall_now()))
         .map(|d| d.min(MAX_PAUSE));
     let bytes = resp
         .bytes()

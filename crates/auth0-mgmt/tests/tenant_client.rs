@@ -1,16 +1,23 @@
-//! Integration tests of the Auth0 Management API client against small loopback HTTP stubs.
+//! Integration tests of the Auth0 Management API client against small loopback HTTP stubs and
+//! the embedded simulator.
+//!
+//! Every test runs on tokio's paused clock (the pattern is described in `auth0_sim::clock`): the
+//! client's waits (rate limit, 429 pauses, back-offs, request timeouts) take no real time and are
+//! asserted exactly, and the stubs put epoch values from the same derived wall clock
+//! ([`SimClock`]) in their headers that the client reads them with.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, UNIX_EPOCH};
 
 use auth0_mgmt::{
     Auth0Client, Auth0Error, Auth0Metrics, Auth0Registry, ClientPage, Priority, SecretString,
     TenantClient, TenantConfig, default_http_client,
 };
+use auth0_sim::SimClock;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 const DOMAIN: &str = "acme.test.auth0.com";
 const M2M_ID: &str = "m2m-client-id";
@@ -224,6 +232,29 @@ async fn harness(responder: impl FnMut(&Seen, usize) -> Reply + Send + 'static) 
     harness_with(50, 50, Duration::from_secs(10), responder).await
 }
 
+/// The current UNIX epoch second on the wall clock that follows tokio's (paused) clock.
+fn epoch_secs() -> u64 {
+    SimClock::start()
+        .wall()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Whether two durations agree to within a millisecond: the client's wall clock and the test's
+/// are derived from tokio's clock the same way, but anchored by reading the system and monotonic
+/// clocks at different moments, which makes them differ by microseconds.
+fn close(a: Duration, b: Duration) -> bool {
+    a.abs_diff(b) < Duration::from_millis(1)
+}
+
+/// Time from now, on that wall clock, until the epoch second `secs`.
+fn until_epoch_second(secs: u64) -> Duration {
+    (UNIX_EPOCH + Duration::from_secs(secs))
+        .duration_since(SimClock::start().wall())
+        .unwrap()
+}
+
 fn client_json(id: &str) -> Value {
     json!({"client_id": id, "name": format!("app {id}"), "app_type": "spa", "is_first_party": true})
 }
@@ -241,7 +272,7 @@ fn metrics_text(m: &Auth0Metrics) -> String {
     out
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn token_is_fetched_once_for_many_requests() {
     let h = harness(ok_client).await;
     let mut tasks = Vec::new();
@@ -269,7 +300,7 @@ async fn token_is_fetched_once_for_many_requests() {
     assert_eq!(body["audience"], format!("https://{DOMAIN}/api/v2/"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn client_id_is_percent_encoded_and_fields_decoded() {
     let h = harness(|_seen: &Seen, _| {
         Reply::json(
@@ -297,7 +328,7 @@ async fn client_id_is_percent_encoded_and_fields_decoded() {
     assert_eq!(back["client_metadata"]["k"], "v");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_token_is_refreshed_once_and_request_retried() {
     let h = harness(ok_client).await;
     h.client.verify_credentials().await.unwrap();
@@ -315,7 +346,7 @@ async fn expired_token_is_refreshed_once_and_request_retried() {
     assert_eq!(h.stub.tokens(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn second_401_is_permanent() {
     let h = harness(ok_client).await;
     *h.stub.revoke_all.lock().unwrap() = true;
@@ -334,7 +365,7 @@ async fn second_401_is_permanent() {
     assert_eq!(h.stub.api_calls(), 2, "one retry only");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn token_endpoint_errors_are_typed_and_spaced() {
     let h = harness(ok_client).await;
     *h.stub.token_failure.lock().unwrap() = Some((
@@ -374,18 +405,29 @@ async fn token_endpoint_errors_are_typed_and_spaced() {
     assert_eq!(h.stub.tokens(), 1);
     assert_eq!(h.stub.api_calls(), 0);
 
-    // 403 unauthorized_client, after the back-off
+    // 403 unauthorized_client, after the back-off (1 s after the first failure)
     *h.stub.token_failure.lock().unwrap() = Some((
         403,
         json!({"error":"unauthorized_client","error_description":"Grant type 'client_credentials' not allowed for the client."}),
     ));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(999)).await;
+    let err = h.client.verify_credentials().await.unwrap_err();
+    assert_eq!(err.error_code(), Some("access_denied"), "still replayed");
+    assert_eq!(h.stub.tokens(), 1);
+    tokio::time::sleep(Duration::from_millis(1)).await;
     let err = h.client.verify_credentials().await.unwrap_err();
     assert_eq!(err.error_code(), Some("unauthorized_client"));
     assert_eq!(h.stub.tokens(), 2);
+    // the second failure in a row is spaced by 2 s
+    tokio::time::sleep(Duration::from_millis(1999)).await;
+    h.client.verify_credentials().await.unwrap_err();
+    assert_eq!(h.stub.tokens(), 2);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    h.client.verify_credentials().await.unwrap_err();
+    assert_eq!(h.stub.tokens(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn too_many_requests_pauses_every_caller_then_succeeds() {
     let h = harness(|seen: &Seen, i| {
         if i == 0 {
@@ -424,14 +466,13 @@ async fn too_many_requests_pauses_every_caller_then_succeeds() {
     }
     let seen = h.stub.seen();
     assert_eq!(seen.len(), 5, "429 + retried first + 3 others");
-    for s in &seen[1..] {
-        let gap = s.at.duration_since(t429);
-        assert!(
-            gap >= Duration::from_millis(950),
-            "{} sent {gap:?} after the 429",
-            s.path
-        );
-    }
+    // Nobody is sent during the 1 s pause; right after it one call goes, then the 50/s rate.
+    let gaps: Vec<Duration> = seen[1..].iter().map(|s| s.at - t429).collect();
+    assert_eq!(
+        gaps,
+        [1000, 1020, 1040, 1060].map(Duration::from_millis),
+        "{seen:?}"
+    );
     assert_eq!(h.client.throttled_until(), None);
     let text = metrics_text(&h.metrics);
     assert!(
@@ -452,7 +493,7 @@ async fn too_many_requests_pauses_every_caller_then_succeeds() {
     assert!(text.contains("nexus_auth0_request_duration_seconds_bucket"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rate_limited_beyond_budget_returns_retry_after() {
     let h = harness(|_: &Seen, _| {
         Reply::json(
@@ -468,8 +509,9 @@ async fn rate_limited_beyond_budget_returns_retry_after() {
         .patch_client("abc", &json!({"name":"x"}), Priority::Critical)
         .await
         .unwrap_err();
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
+    assert_eq!(
+        t0.elapsed(),
+        Duration::ZERO,
         "did not wait for a pause beyond the budget"
     );
     let Auth0Error::RateLimited { retry_after } = err else {
@@ -479,17 +521,14 @@ async fn rate_limited_beyond_budget_returns_retry_after() {
     assert!(err_is_transient(retry_after));
     // every other caller of the tenant is held back without touching Auth0
     let until = h.client.throttled_until().expect("tenant paused");
-    assert!(until > std::time::Instant::now() + Duration::from_secs(115));
+    assert_eq!(until, t0 + Duration::from_secs(120));
+    tokio::time::sleep(Duration::from_secs(20)).await;
     let err = h
         .client
         .get_client("zzz", Priority::Critical)
         .await
         .unwrap_err();
-    let ra = err.retry_after().unwrap();
-    assert!(
-        ra > Duration::from_secs(115) && ra <= Duration::from_secs(120),
-        "{ra:?}"
-    );
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(100)));
     assert_eq!(err.status(), Some(429));
     assert_eq!(h.stub.api_calls(), 1);
     let text = metrics_text(&h.metrics);
@@ -503,13 +542,9 @@ fn err_is_transient(retry_after: Duration) -> bool {
     Auth0Error::RateLimited { retry_after }.is_transient()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rate_limit_reset_header_is_used_without_retry_after() {
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 100;
+    let reset = epoch_secs() + 100;
     let h = harness(move |_: &Seen, _| {
         Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
             .header("x-ratelimit-limit", "10")
@@ -522,21 +557,18 @@ async fn rate_limit_reset_header_is_used_without_retry_after() {
         .get_client("a", Priority::Normal)
         .await
         .unwrap_err();
+    // The pause lasts until the reset epoch second: 100 s from the whole second the stub read,
+    // less the fraction of that second already gone.
     let ra = err.retry_after().expect("RateLimited");
-    assert!(
-        ra > Duration::from_secs(98) && ra <= Duration::from_secs(100),
-        "{ra:?}"
-    );
+    assert!(close(ra, until_epoch_second(reset)), "{ra:?}");
+    assert!(ra > Duration::from_secs(99), "{ra:?}");
+    assert_eq!(h.stub.api_calls(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn remaining_zero_pauses_until_reset() {
-    let h = harness(|seen: &Seen, i| {
-        let reset = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 2;
+    let reset = epoch_secs() + 2;
+    let h = harness(move |seen: &Seen, i| {
         let r = ok_client(seen, i);
         if i == 0 {
             r.header("x-ratelimit-remaining", "0")
@@ -547,16 +579,23 @@ async fn remaining_zero_pauses_until_reset() {
     })
     .await;
     h.client.get_client("a", Priority::Normal).await.unwrap();
-    assert!(h.client.throttled_until().is_some());
+    // Without x-ratelimit-limit the bucket is taken to hold one token: the pause lasts until the
+    // reset (tokio's timers round it up to the next millisecond).
+    let pause = until_epoch_second(reset);
+    let until = h.client.throttled_until().expect("paused");
+    assert!(close(until - Instant::now(), pause), "{until:?}");
     h.client.get_client("b", Priority::Normal).await.unwrap();
     let seen = h.stub.seen();
-    // the reset is a whole epoch second in the future: the pause lasts until it
-    let gap = seen[1].at.duration_since(seen[0].at);
-    assert!(gap > Duration::from_millis(1), "{gap:?}");
+    let gap = seen[1].at - seen[0].at;
+    assert!(
+        close(gap, pause) || close(gap, pause + Duration::from_millis(1)),
+        "{gap:?} vs {pause:?}"
+    );
+    assert!(gap > Duration::from_secs(1), "{gap:?}");
     assert_eq!(h.client.throttled_until(), None);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bad_request_keeps_error_code_and_message() {
     let h = harness(|_: &Seen, _| {
         Reply::json(
@@ -601,7 +640,7 @@ async fn bad_request_keeps_error_code_and_message() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_errors_are_transient_and_only_idempotent_calls_are_retried() {
     let h = harness(|_: &Seen, _| {
         Reply::json(
@@ -635,7 +674,7 @@ async fn server_errors_are_transient_and_only_idempotent_calls_are_retried() {
     assert_eq!(h.stub.api_calls(), 5);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_error_then_success_on_patch() {
     let h = harness(|seen: &Seen, i| {
         if i == 0 {
@@ -667,7 +706,7 @@ async fn server_error_then_success_on_patch() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn transport_errors_are_transient_and_print_no_url() {
     // a timeout
     let h = harness_with(50, 50, Duration::from_millis(300), |seen: &Seen, i| {
@@ -675,11 +714,14 @@ async fn transport_errors_are_transient_and_print_no_url() {
     })
     .await;
     h.client.verify_credentials().await.unwrap();
+    let t0 = Instant::now();
     let err = h
         .client
         .create_client(&json!({"name":"x"}), Priority::Critical)
         .await
         .unwrap_err();
+    // reqwest's timeout is a tokio timer: exactly the configured 300 ms of (virtual) time.
+    assert_eq!(t0.elapsed(), Duration::from_millis(300));
     assert!(matches!(err, Auth0Error::Transport { .. }), "{err:?}");
     assert!(err.is_transient());
     assert!(err.to_string().contains("timeout"), "{err}");
@@ -710,7 +752,7 @@ async fn transport_errors_are_transient_and_print_no_url() {
     assert!(err.is_transient(), "{err:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn delete_treats_404_as_done() {
     let h = harness(|seen: &Seen, _| {
         if seen.path.ends_with("/gone") {
@@ -749,7 +791,7 @@ async fn delete_treats_404_as_done() {
     assert_eq!(seen[0].path, "/api/v2/clients/here");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn list_all_clients_pages_until_done() {
     let h = harness(|seen: &Seen, _| {
         let q: Vec<(String, String)> = seen
@@ -811,7 +853,7 @@ async fn list_all_clients_pages_until_done() {
     assert!(h.stub.seen()[3].query.contains("per_page=100"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bare_array_list_is_accepted() {
     let h =
         harness(|_: &Seen, _| Reply::json(200, json!([{"client_id":"a"},{"client_id":"b"}]))).await;
@@ -824,7 +866,7 @@ async fn bare_array_list_is_accepted() {
     assert_eq!(h.stub.api_calls(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn critical_callers_go_before_queued_background_callers() {
     let h = harness_with(1, 1, Duration::from_secs(10), ok_client).await;
     h.client
@@ -856,15 +898,11 @@ async fn critical_callers_go_before_queued_background_callers() {
     assert_eq!(order, vec!["warmup", "critical", "normal", "bg1", "bg2"]);
     let seen = h.stub.seen();
     for w in seen.windows(2) {
-        let gap = w[1].at.duration_since(w[0].at);
-        assert!(
-            gap >= Duration::from_millis(900),
-            "1 rps respected: {gap:?}"
-        );
+        assert_eq!(w[1].at - w[0].at, Duration::from_secs(1), "1 rps respected");
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn registry_shares_clients_and_limiter_per_tenant() {
     let h = harness(ok_client).await;
     let same = h.registry.tenant(config(h.addr, 50, 50));
@@ -904,7 +942,7 @@ async fn registry_shares_clients_and_limiter_per_tenant() {
     assert!(!Arc::ptr_eq(&fresh, &changed));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn registry_keeps_one_limiter_when_config_changes() {
     let h = harness(|_: &Seen, _| {
         Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
@@ -962,7 +1000,7 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_secret_in_logs_errors_or_debug_output() {
     let buf = Buf::default();
     let subscriber = tracing_subscriber::fmt()
@@ -970,6 +1008,12 @@ async fn no_secret_in_logs_errors_or_debug_output() {
         .with_writer(buf.clone())
         .with_ansi(false)
         .finish();
+    // tracing caches each callsite's interest process-wide; while exactly one dispatcher is
+    // registered it computes it from the *registering* thread's default, so a sibling test (with
+    // no subscriber) reaching the 429 warning first would cache "never" and hide it from this
+    // capture (tokio-rs/tracing#3611). A second live dispatcher makes tracing combine the
+    // interest of every registered dispatcher instead.
+    let _second_dispatcher = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mut creates = 0;
@@ -1151,7 +1195,7 @@ mod simulator {
         )
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn full_client_lifecycle() {
         let sim = start(RateLimit::unlimited()).await;
         let c = registry().tenant(tenant_config(&sim, 50, 50));
@@ -1210,7 +1254,7 @@ mod simulator {
         assert_eq!(sim.counters().get("POST /oauth/token"), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn list_pages_through_many_clients() {
         let sim = start(RateLimit::unlimited()).await;
         for i in 0..230 {
@@ -1232,7 +1276,7 @@ mod simulator {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn expired_token_is_refreshed_once() {
         let sim = start(RateLimit::unlimited()).await;
         let c = registry().tenant(tenant_config(&sim, 50, 50));
@@ -1244,7 +1288,7 @@ mod simulator {
         assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn wrong_credentials_are_a_token_error() {
         let sim = start(RateLimit::unlimited()).await;
         let mut cfg = tenant_config(&sim, 50, 50);
@@ -1267,7 +1311,7 @@ mod simulator {
         assert!(!err.is_transient());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn injected_faults_follow_the_retry_policy() {
         let sim = start(RateLimit::unlimited()).await;
         let c = registry().tenant(tenant_config(&sim, 50, 50));
@@ -1314,48 +1358,84 @@ mod simulator {
         c.create_client(&json!({"name":"after-429"}), Priority::Critical)
             .await
             .unwrap();
-        assert!(t0.elapsed() >= Duration::from_millis(900));
+        assert_eq!(t0.elapsed(), Duration::from_secs(1));
         assert_eq!(sim.counters().get("POST /api/v2/clients"), 3);
     }
 
-    #[tokio::test]
+    /// Sleeps (virtual time) until the simulator's wall clock is `tenths`/10 s past a whole
+    /// second (within tokio's 1 ms timer resolution). The epoch-second `x-ratelimit-reset` makes
+    /// the client's waits depend on that phase, which is random from run to run; the rate-limit
+    /// tests below repeat themselves at ten phases so that a phase-dependent result shows up in
+    /// every run, not in one run out of many.
+    async fn align_wall_clock(sim: &SimHandle, tenths: u32) {
+        let since_epoch = sim.wall_time().duration_since(UNIX_EPOCH).unwrap();
+        let into_second = Duration::from_nanos(u64::from(since_epoch.subsec_nanos()));
+        let target = Duration::from_millis(100 * u64::from(tenths));
+        let wait = if target >= into_second {
+            target - into_second
+        } else {
+            Duration::from_secs(1) + target - into_second
+        };
+        tokio::time::sleep(wait).await;
+    }
+
+    /// Six concurrent GETs of one client by a fresh client of `rps`/`burst` against a fresh
+    /// free-plan bucket; returns the simulator's counts.
+    async fn six_concurrent_gets(
+        sim: &SimHandle,
+        id: &str,
+        rps: u32,
+        burst: u32,
+    ) -> auth0_sim::RequestCounts {
+        sim.set_rate_limit(RateLimit::FREE);
+        sim.reset_counters();
+        let c = registry().tenant(tenant_config(sim, rps, burst));
+        c.verify_credentials().await.unwrap();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (c, id) = (Arc::clone(&c), id.to_owned());
+                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
+            })
+            .collect();
+        for t in calls {
+            t.await.unwrap().unwrap();
+        }
+        sim.counters()
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn matching_the_tenant_limit_avoids_429s() {
         // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
         let sim = start(RateLimit::FREE).await;
-        let c = registry().tenant(tenant_config(&sim, 2, 2));
         let id = sim.insert_client(json!({"name":"rl"}));
-        c.verify_credentials().await.unwrap();
-        let calls: Vec<_> = (0..6)
-            .map(|_| {
-                let (c, id) = (Arc::clone(&c), id.clone());
-                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
-            })
-            .collect();
-        for t in calls {
-            t.await.unwrap().unwrap();
+        for tenths in 0..10 {
+            align_wall_clock(&sim, tenths).await;
+            let counts = six_concurrent_gets(&sim, &id, 2, 2).await;
+            assert_eq!(counts.rate_limited(), 0, "phase {tenths}/10: {counts:?}");
+            assert_eq!(
+                counts.get("GET /api/v2/clients/{id}"),
+                6,
+                "phase {tenths}/10"
+            );
         }
-        assert_eq!(sim.counters().rate_limited(), 0);
-        assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 6);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn overrunning_the_tenant_limit_recovers_from_429s() {
         // The operator is configured far above the tenant's real limit: the 429s pause everyone.
         let sim = start(RateLimit::FREE).await;
-        let c = registry().tenant(tenant_config(&sim, 100, 100));
         let id = sim.insert_client(json!({"name":"rl"}));
-        c.verify_credentials().await.unwrap();
-        let calls: Vec<_> = (0..6)
-            .map(|_| {
-                let (c, id) = (Arc::clone(&c), id.clone());
-                tokio::spawn(async move { c.get_client(&id, Priority::Normal).await })
-            })
-            .collect();
-        for t in calls {
-            t.await.unwrap().unwrap();
+        for tenths in 0..10 {
+            align_wall_clock(&sim, tenths).await;
+            let counts = six_concurrent_gets(&sim, &id, 100, 100).await;
+            // The 6 calls go at once: 2 pass, 4 get 429 (Retry-After: 1). After the pause the
+            // client follows x-ratelimit-remaining/reset and is never refused again.
+            assert_eq!(counts.rate_limited(), 4, "phase {tenths}/10: {counts:?}");
+            assert_eq!(
+                counts.get("GET /api/v2/clients/{id}"),
+                10,
+                "phase {tenths}/10: {counts:?}"
+            );
         }
-        let counts = sim.counters();
-        assert!(counts.rate_limited() >= 1);
-        assert!(counts.rate_limited() <= 4, "{counts:?}");
     }
 }

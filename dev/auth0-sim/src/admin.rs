@@ -18,7 +18,7 @@
 //! These requests are not counted, not rate limited and never faulted.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -270,7 +270,7 @@ async fn get_rate_limit(State(sh): State<Arc<Shared>>) -> Response {
 async fn put_rate_limit(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     match serde_json::from_slice::<RateLimit>(&body) {
         Ok(rl) => {
-            lock(&sh.bucket).reset(rl, Instant::now());
+            lock(&sh.bucket).reset(rl, sh.clock.now());
             axum::Json(rl).into_response()
         }
         Err(e) => bad_request(e.to_string()),
@@ -278,7 +278,7 @@ async fn put_rate_limit(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) 
 }
 
 async fn expire_tokens(State(sh): State<Arc<Shared>>) -> Response {
-    lock(&sh.tokens).expire_all(Instant::now());
+    lock(&sh.tokens).expire_all(sh.clock.now());
     StatusCode::NO_CONTENT.into_response()
 }
 

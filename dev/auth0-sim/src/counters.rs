@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(c.snapshot(), RequestCounts::default());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn wait_until_wakes_on_change() {
         let c = std::sync::Arc::new(Counters::default());
         let c2 = c.clone();

@@ -12,7 +12,9 @@
 //! - fault injection (latency, 5xx share, dropped connections, "fail the next N requests") and
 //!   request counters;
 //! - back doors for tests: the in-process [`SimHandle`] API and, unless disabled, the same under
-//!   the HTTP prefix `/__sim/` (see [`admin`]).
+//!   the HTTP prefix `/__sim/` (see [`admin`]);
+//! - tokio's clock for everything timed, so tests can run on paused time (see [`clock`] for the
+//!   pattern that works).
 //!
 //! One simulator instance is one tenant (one domain). Every answer carries
 //! `x-auth0-simulator: true`, and starting one logs a warning.
@@ -23,6 +25,7 @@
 
 pub mod admin;
 mod cli;
+pub mod clock;
 pub mod counters;
 pub mod error;
 pub mod faults;
@@ -35,13 +38,14 @@ pub mod validation;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use cli::{SimArgs, run};
+pub use clock::SimClock;
 pub use counters::RequestCounts;
 pub use error::{ApiError, SimError};
 pub use faults::{FailAction, FailNext, FaultScope, Faults, Latency};
@@ -192,7 +196,9 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle, S
         source,
     })?;
     let base_url = base_url_for(addr);
+    let clock = SimClock::start();
     let shared = Arc::new(Shared {
+        clock,
         domain: config.domain.clone(),
         base_url: base_url.clone(),
         m2m: config.m2m_clients,
@@ -200,7 +206,7 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle, S
         max_clients: config.max_clients,
         store: Mutex::new(ClientStore::default()),
         tokens: Mutex::new(TokenStore::default()),
-        bucket: Mutex::new(TokenBucket::new(config.rate_limit, Instant::now())),
+        bucket: Mutex::new(TokenBucket::new(config.rate_limit, clock.now())),
         faults: Mutex::new(FaultEngine::new(config.faults, config.seed)),
         counters: Counters::default(),
         keys: RwLock::new(keys),
@@ -376,7 +382,7 @@ impl SimHandle {
 
     /// Replaces the rate limit; the bucket starts full.
     pub fn set_rate_limit(&self, rl: RateLimit) {
-        lock(&self.shared.bucket).reset(rl, Instant::now());
+        lock(&self.shared.bucket).reset(rl, self.shared.clock.now());
     }
 
     /// The current rate limit.
@@ -388,12 +394,22 @@ impl SimHandle {
 
     /// Every management token issued so far now answers `401` "Expired token ...".
     pub fn expire_tokens(&self) {
-        lock(&self.shared.tokens).expire_all(Instant::now());
+        lock(&self.shared.tokens).expire_all(self.shared.clock.now());
     }
 
     /// Changes the lifetime of management tokens issued from now on.
     pub fn set_token_ttl(&self, ttl: Duration) {
         *lock(&self.shared.token_ttl) = ttl;
+    }
+
+    // --- clock ---------------------------------------------------------------------------------
+
+    /// The simulator's wall-clock time: the system time, moved along with tokio's clock (on a
+    /// paused runtime it advances with the virtual time; see [`clock`]). `x-ratelimit-reset` and
+    /// the `iat`/`exp` of management tokens are computed from it, so tests on paused time compare
+    /// against this, not `SystemTime::now()`.
+    pub fn wall_time(&self) -> SystemTime {
+        self.shared.clock.wall()
     }
 
     // --- OIDC side -----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 //! The tenant-wide token bucket of the Management API.
 //!
-//! Pure: every method takes the current [`Instant`], so tests drive the clock by hand.
+//! Pure: every method takes the current [`Instant`] (tokio's, see [`crate::clock`]), so tests
+//! drive the clock by hand.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,11 +68,17 @@ pub struct Decision {
     pub retry_after: Option<Duration>,
 }
 
+/// One token in the bucket's integer units: a token is refilled in `UNIT / per_second`
+/// nanoseconds, so one nanosecond adds `per_second` units and the arithmetic stays exact (no
+/// floating-point drift: ten refills of 100 ms at 1/s make exactly one token).
+const UNIT: u128 = 1_000_000_000;
+
 /// A token bucket. Refusals do not consume anything.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     limit: RateLimit,
-    tokens: f64,
+    /// Tokens times [`UNIT`].
+    units: u128,
     last: Instant,
 }
 
@@ -78,9 +87,13 @@ impl TokenBucket {
     pub fn new(limit: RateLimit, now: Instant) -> Self {
         Self {
             limit,
-            tokens: f64::from(limit.burst),
+            units: Self::capacity(limit),
             last: now,
         }
+    }
+
+    fn capacity(limit: RateLimit) -> u128 {
+        u128::from(limit.burst) * UNIT
     }
 
     /// The configured limit.
@@ -94,40 +107,47 @@ impl TokenBucket {
     }
 
     fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        let burst = f64::from(self.limit.burst);
-        self.tokens = (self.tokens + elapsed * f64::from(self.limit.per_second)).min(burst);
+        let elapsed = now.saturating_duration_since(self.last).as_nanos();
+        let added = elapsed.saturating_mul(u128::from(self.limit.per_second));
+        self.units = self
+            .units
+            .saturating_add(added)
+            .min(Self::capacity(self.limit));
         // Never move `last` backwards if a caller passes an older instant.
         if now > self.last {
             self.last = now;
         }
     }
 
-    fn time_for(&self, tokens: f64) -> Duration {
-        if tokens <= 0.0 {
+    /// Time until `missing` more units have been refilled (rounded up to the nanosecond).
+    fn time_for(&self, missing: u128) -> Duration {
+        if missing == 0 {
             return Duration::ZERO;
         }
         if self.limit.per_second == 0 {
             return NEVER;
         }
-        Duration::from_secs_f64(tokens / f64::from(self.limit.per_second)).min(NEVER)
+        let nanos = missing.div_ceil(u128::from(self.limit.per_second));
+        u64::try_from(nanos)
+            .map(Duration::from_nanos)
+            .unwrap_or(NEVER)
+            .min(NEVER)
     }
 
     fn decision(&self, allowed: bool) -> Decision {
-        let burst = f64::from(self.limit.burst);
         let retry_after = (!allowed).then(|| {
             if self.limit.burst == 0 {
                 NEVER
             } else {
-                self.time_for(1.0 - self.tokens)
+                self.time_for(UNIT.saturating_sub(self.units))
             }
         });
         Decision {
             allowed,
             limit: self.limit.burst,
-            // Truncation intended: whole tokens only; tokens is within 0..=burst.
-            remaining: self.tokens.max(0.0).floor() as u32,
-            until_full: self.time_for(burst - self.tokens),
+            // Whole tokens only; units never exceed the capacity, so this fits.
+            remaining: u32::try_from(self.units / UNIT).unwrap_or(u32::MAX),
+            until_full: self.time_for(Self::capacity(self.limit) - self.units),
             retry_after,
         }
     }
@@ -135,8 +155,8 @@ impl TokenBucket {
     /// Takes one token if there is one.
     pub fn try_acquire(&mut self, now: Instant) -> Decision {
         self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.units >= UNIT {
+            self.units -= UNIT;
             self.decision(true)
         } else {
             self.decision(false)
@@ -198,6 +218,40 @@ mod tests {
         }
         // Refusals in between did not push the next token further away.
         assert!(b.try_acquire(t0 + ms(1000)).allowed);
+    }
+
+    #[test]
+    fn small_refills_add_up_exactly() {
+        // Ten polls 100 ms apart at 1 per second give back exactly one token at 1 s: a client
+        // honouring `Retry-After: 1` is never refused because of rounding.
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(
+            RateLimit {
+                burst: 1,
+                per_second: 1,
+            },
+            t0,
+        );
+        assert!(b.try_acquire(t0).allowed);
+        for i in 1..10 {
+            let d = b.try_acquire(t0 + ms(i * 100));
+            assert!(!d.allowed);
+            assert_eq!(d.retry_after, Some(ms(1000 - i * 100)));
+        }
+        assert!(b.try_acquire(t0 + ms(1000)).allowed);
+        // Three per second: a token every 333.33 ms, three tokens in exactly one second.
+        let mut b = TokenBucket::new(
+            RateLimit {
+                burst: 3,
+                per_second: 3,
+            },
+            t0,
+        );
+        for _ in 0..3 {
+            assert!(b.try_acquire(t0).allowed);
+        }
+        assert_eq!(b.peek(t0).until_full, Duration::from_secs(1));
+        assert_eq!(b.peek(t0 + Duration::from_secs(1)).remaining, 3);
     }
 
     #[test]

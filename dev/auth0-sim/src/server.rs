@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 
 use super::counters::{Counters, Outcome};
 use super::error::{ApiError, OAuthError};
@@ -22,7 +23,7 @@ use super::net::ConnHandle;
 use super::ratelimit::{Decision, TokenBucket};
 use super::store::{self, ClientStore, FieldFilter};
 use super::validation::{self, Mode};
-use super::{M2mCredential, lock};
+use super::{M2mCredential, SimClock, lock};
 
 /// Header carried by every answer.
 pub const SIMULATOR_HEADER: &str = "x-auth0-simulator";
@@ -66,6 +67,8 @@ impl TokenStore {
 /// Everything one simulated tenant holds.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// Tokio's clock (token expiry, rate limit, latency) and the wall clock derived from it.
+    pub clock: SimClock,
     pub domain: String,
     pub base_url: String,
     pub m2m: Vec<M2mCredential>,
@@ -241,28 +244,26 @@ async fn with_faults(
                 .into_response()
             };
             if api {
-                let d = lock(&sh.bucket).peek(Instant::now());
-                set_rate_limit_headers(&mut response, &d);
+                let d = lock(&sh.bucket).peek(sh.clock.now());
+                set_rate_limit_headers(&mut response, &d, &sh.clock);
             }
             response
         }
     }
 }
 
-fn epoch_seconds_after(d: Duration) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    (now + d).as_secs_f64().ceil() as u64
+/// The UNIX epoch second (rounded up) `d` from now on the simulator's wall clock.
+fn epoch_seconds_after(clock: &SimClock, d: Duration) -> u64 {
+    (clock.since_epoch() + d).as_secs_f64().ceil() as u64
 }
 
-fn set_rate_limit_headers(response: &mut Response, d: &Decision) {
+fn set_rate_limit_headers(response: &mut Response, d: &Decision, clock: &SimClock) {
     let h = response.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
     h.insert(
         "x-ratelimit-reset",
-        HeaderValue::from(epoch_seconds_after(d.until_full)),
+        HeaderValue::from(epoch_seconds_after(clock, d.until_full)),
     );
     if let Some(retry) = d.retry_after {
         let secs = retry.as_secs_f64().ceil().max(1.0) as u64;
@@ -274,14 +275,14 @@ async fn with_rate_limit(sh: &Shared, req: Request, next: Next, api: bool) -> Re
     if !api {
         return next.run(req).await;
     }
-    let decision = lock(&sh.bucket).try_acquire(Instant::now());
+    let decision = lock(&sh.bucket).try_acquire(sh.clock.now());
     let mut response = if decision.allowed {
         next.run(req).await
     } else {
         sh.counters.outcome(Outcome::RateLimited);
         ApiError::too_many_requests().into_response()
     };
-    set_rate_limit_headers(&mut response, &decision);
+    set_rate_limit_headers(&mut response, &decision, &sh.clock);
     response
 }
 
@@ -436,10 +437,7 @@ fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
     };
 
     let ttl = *lock(&sh.token_ttl);
-    let now_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now_epoch = sh.clock.since_epoch().as_secs();
     let scope = scopes.join(" ");
     let claims = json!({
         "iss": format!("https://{}/", sh.domain),
@@ -460,7 +458,7 @@ fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
             "cannot sign token",
         )
     })?;
-    let now = Instant::now();
+    let now = sh.clock.now();
     lock(&sh.tokens).insert(
         access_token.clone(),
         IssuedToken {
@@ -548,7 +546,7 @@ fn authorize(sh: &Shared, headers: &HeaderMap, any_of: &[&str]) -> Result<Grant,
         .get(token)
         .cloned()
         .ok_or_else(|| ApiError::unauthorized("Invalid token"))?;
-    if Instant::now() >= issued.expires_at {
+    if sh.clock.now() >= issued.expires_at {
         return Err(ApiError::unauthorized(
             "Expired token received for JSON Web Token validation",
         ));

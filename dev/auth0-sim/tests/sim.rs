@@ -1,7 +1,11 @@
 //! The Auth0 simulator over real HTTP on a loopback port.
+//!
+//! Every test runs on tokio's paused clock (see `auth0_sim::clock`): waiting for a refill, an
+//! expiry or injected latency takes no real time, durations are asserted exactly, and nothing
+//! depends on how fast the machine is.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use auth0_sim::{
     self as sim, FailAction, FailNext, FaultScope, Faults, Latency, M2mCredential, RateLimit,
@@ -11,6 +15,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -102,8 +107,9 @@ fn header_u64(h: &reqwest::header::HeaderMap, name: &str) -> u64 {
         .expect("number")
 }
 
-fn epoch_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock")
+/// The simulator's wall clock as time since the epoch (it follows the paused clock).
+fn epoch_now(sim: &SimHandle) -> Duration {
+    sim.wall_time().duration_since(UNIX_EPOCH).expect("clock")
 }
 
 fn assert_auth0_error(body: &Value, status: u16, error_code: &str) {
@@ -117,7 +123,7 @@ fn assert_auth0_error(body: &Value, status: u16, error_code: &str) {
 // Token endpoint
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn token_with_json_and_form_bodies() {
     let sim = sim().await;
     let http = http();
@@ -175,7 +181,7 @@ async fn token_with_json_and_form_bodies() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn token_errors_use_oauth_bodies() {
     let sim = sim().await;
     let http = http();
@@ -234,7 +240,7 @@ async fn token_errors_use_oauth_bodies() {
     assert_eq!(sim.counters().get("POST /oauth/token"), 5);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_tokens_answer_401_and_a_new_token_works() {
     let sim = sim().await;
     let http = http();
@@ -260,7 +266,7 @@ async fn expired_tokens_answer_401_and_a_new_token_works() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn configured_ttl_is_reported_and_enforced() {
     // A zero TTL: the token is expired as soon as it is issued, no waiting needed.
     let sim = sim_with(SimConfig {
@@ -295,9 +301,40 @@ async fn configured_ttl_is_reported_and_enforced() {
     let t = token(&sim, &http).await;
     let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
     assert_eq!(status, StatusCode::OK);
+    // The TTL runs on the simulator's (tokio's) clock: valid up to the last instant, then expired.
+    tokio::time::sleep(Duration::from_millis(59_999)).await;
+    let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let (status, _, body) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Expired token")),
+        "{body}"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn token_claims_use_the_simulators_wall_clock() {
+    let sim = sim().await;
+    let http = http();
+    // An hour of simulated time later, `iat` and `exp` follow the simulator's clock.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let issued_at = epoch_now(&sim).as_secs();
+    let t = token(&sim, &http).await;
+    let payload = t.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims");
+    assert_eq!(claims["iat"], issued_at);
+    assert_eq!(claims["exp"], issued_at + sim::DEFAULT_TOKEN_TTL.as_secs());
+}
+
+#[tokio::test(start_paused = true)]
 async fn missing_or_invalid_bearer_is_401() {
     let sim = sim().await;
     let http = http();
@@ -339,7 +376,7 @@ async fn missing_or_invalid_bearer_is_401() {
 // Clients
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn create_answers_exactly_auth0s_defaults() {
     let sim = sim().await;
     let http = http();
@@ -402,7 +439,7 @@ async fn create_answers_exactly_auth0s_defaults() {
     assert_ne!(body["client_id"].as_str(), Some(id.as_str()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn validation_rules_answer_400_invalid_body() {
     let sim = sim().await;
     let http = http();
@@ -495,7 +532,7 @@ async fn validation_rules_answer_400_invalid_body() {
     assert_eq!(sim.clients().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn get_unknown_client_is_auth0s_404() {
     let sim = sim().await;
     let http = http();
@@ -528,7 +565,7 @@ async fn get_unknown_client_is_auth0s_404() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn patch_replaces_arrays_and_merges_metadata() {
     let sim = sim().await;
     let http = http();
@@ -609,7 +646,7 @@ async fn patch_replaces_arrays_and_merges_metadata() {
     assert_auth0_error(&body, 400, "invalid_body");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn delete_is_idempotent() {
     let sim = sim().await;
     let http = http();
@@ -627,7 +664,7 @@ async fn delete_is_idempotent() {
     assert_eq!(sim.counters().get("DELETE /api/v2/clients/{id}"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rotate_secret_issues_a_new_secret() {
     let sim = sim().await;
     let http = http();
@@ -651,7 +688,7 @@ async fn rotate_secret_issues_a_new_secret() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn scopes_are_enforced() {
     let limited = M2mCredential {
         client_id: "readonly0000000000000000000000000".into(),
@@ -768,7 +805,7 @@ async fn scopes_are_enforced() {
     assert_eq!(body["error"], "access_denied");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn list_pages_in_creation_order_in_both_shapes() {
     let sim = sim().await;
     let http = http();
@@ -904,7 +941,7 @@ async fn list_pages_in_creation_order_in_both_shapes() {
 // Rate limit
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rate_limit_bursts_then_429_then_recovers_after_reset() {
     // Default config: Auth0's free plan, 2 burst / 2 per second.
     let sim = sim_with(SimConfig::default()).await;
@@ -916,20 +953,22 @@ async fn rate_limit_bursts_then_429_then_recovers_after_reset() {
     assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
     assert_eq!(header_u64(&h1, "x-ratelimit-limit"), 2);
     assert_eq!(header_u64(&h1, "x-ratelimit-remaining"), 1);
-    assert!(header_u64(&h2, "x-ratelimit-remaining") <= 1);
-    assert!(header_u64(&h1, "x-ratelimit-reset") >= epoch_now().as_secs());
+    assert_eq!(header_u64(&h2, "x-ratelimit-remaining"), 0);
+    // The reset is when the bucket is full again, in whole epoch seconds (rounded up).
+    let now = epoch_now(&sim);
+    let full_at = |until_full: Duration| (now + until_full).as_secs_f64().ceil() as u64;
+    assert_eq!(
+        header_u64(&h1, "x-ratelimit-reset"),
+        full_at(Duration::from_millis(500))
+    );
+    assert_eq!(
+        header_u64(&h2, "x-ratelimit-reset"),
+        full_at(Duration::from_secs(1))
+    );
 
-    // Requests made right away find the bucket (nearly) empty; within a few the limit answers.
-    let mut limited = None;
-    for _ in 0..10 {
-        let (status, headers, body) =
-            api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            limited = Some((headers, body));
-            break;
-        }
-    }
-    let (headers, body) = limited.expect("a 429 within 10 immediate requests");
+    // No time has passed: the third request is refused.
+    let (status, headers, body) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
         body,
         json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"})
@@ -937,28 +976,25 @@ async fn rate_limit_bursts_then_429_then_recovers_after_reset() {
     assert_eq!(headers["x-auth0-simulator"], "true");
     assert_eq!(header_u64(&headers, "x-ratelimit-limit"), 2);
     assert_eq!(header_u64(&headers, "x-ratelimit-remaining"), 0);
-    let retry_after = header_u64(&headers, "retry-after");
-    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // One token comes back in 500 ms: Retry-After is that, in whole seconds (at least 1).
+    assert_eq!(header_u64(&headers, "retry-after"), 1);
     let reset = header_u64(&headers, "x-ratelimit-reset");
-    let now = epoch_now();
-    assert!(
-        reset >= now.as_secs() && reset <= now.as_secs() + 3,
-        "{reset} vs {now:?}"
-    );
-    assert!(sim.counters().rate_limited() >= 1);
+    assert_eq!(reset, full_at(Duration::from_secs(1)));
+    assert_eq!(sim.counters().rate_limited(), 1);
 
     // Hammering while limited does not consume tokens: after the advertised reset it works.
     for _ in 0..5 {
-        let _ = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+        let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     }
-    let wait = Duration::from_secs(reset).saturating_sub(epoch_now());
-    tokio::time::sleep(wait).await;
+    assert_eq!(sim.counters().rate_limited(), 6);
+    tokio::time::sleep(Duration::from_secs(reset).saturating_sub(epoch_now(&sim))).await;
     let (status, headers, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(header_u64(&headers, "x-ratelimit-remaining"), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_429_does_not_consume_a_token() {
     // One token, refilled once per second: after the 429s the very first refill is usable.
     let sim = sim_with(SimConfig {
@@ -975,25 +1011,21 @@ async fn a_429_does_not_consume_a_token() {
     assert_eq!(status, StatusCode::OK);
     let started = Instant::now();
     let mut refused = 0;
-    let mut retry_after = 0;
     loop {
         let (status, headers, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
         if status == StatusCode::OK {
             break;
         }
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-        retry_after = retry_after.max(header_u64(&headers, "retry-after"));
+        assert_eq!(header_u64(&headers, "retry-after"), 1);
         refused += 1;
+        assert!(refused <= 10, "never recovered");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never recovered"
-        );
     }
-    assert!(refused >= 1);
-    assert_eq!(retry_after, 1);
-    // Had each 429 taken a token, the bucket would never have refilled while polling every 100 ms.
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Polled every 100 ms, refused at 0, 100, ..., 900 ms, served at exactly 1 s. Had each 429
+    // taken a token, the bucket would never have refilled.
+    assert_eq!(refused, 10);
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
     assert_eq!(sim.counters().rate_limited(), refused);
 
     // Raising the limit at runtime refills the bucket.
@@ -1009,7 +1041,7 @@ async fn a_429_does_not_consume_a_token() {
 // Faults and counters
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn error_share_is_plausible_and_shaped_like_auth0() {
     let sim = sim_with(SimConfig {
         rate_limit: RateLimit::unlimited(),
@@ -1063,7 +1095,7 @@ async fn error_share_is_plausible_and_shaped_like_auth0() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dropped_connections_are_client_errors() {
     let sim = sim().await;
     let http = http();
@@ -1138,7 +1170,7 @@ async fn dropped_connections_are_client_errors() {
     assert_eq!(c.get("POST /api/v2/clients"), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fail_next_status_and_latency() {
     let sim = sim().await;
     let http = http();
@@ -1179,10 +1211,21 @@ async fn fail_next_status_and_latency() {
     let started = Instant::now();
     let (status, _, _) = api(&sim, &http, &t, Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(started.elapsed(), Duration::from_millis(150));
+    // Faults apply to the Management API only (by default): the token endpoint is not delayed.
+    let started = Instant::now();
+    token(&sim, &http).await;
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    // Concurrent requests are delayed side by side, not one after the other.
+    let (a, b) = tokio::join!(
+        api(&sim, &http, &t, Method::GET, &path, None),
+        api(&sim, &http, &t, Method::GET, &path, None)
+    );
+    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(started.elapsed(), Duration::from_millis(150));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn counters_by_method_and_template() {
     let sim = sim().await;
     let http = http();
@@ -1239,11 +1282,36 @@ async fn counters_by_method_and_template() {
     assert_eq!(status, StatusCode::OK);
 }
 
+#[tokio::test(start_paused = true)]
+async fn loopback_http_does_not_advance_paused_time() {
+    // The property every test here relies on (see `auth0_sim::clock`): HTTP over loopback to a
+    // simulator on the test's own runtime never leaves the runtime idle, so the paused clock
+    // does not jump to the next timer (here: every request's 20 s timeout) while a request is in
+    // flight. Sequential and concurrent requests, over new and pooled connections.
+    let sim = sim().await;
+    let started = Instant::now();
+    let t = token(&sim, &http()).await;
+    let pooled = http();
+    for _ in 0..50 {
+        let (status, _, _) = api(&sim, &pooled, &t, Method::GET, "/api/v2/clients", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let fresh = http();
+        let (status, _, _) = api(&sim, &fresh, &t, Method::GET, "/api/v2/clients", None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let concurrent = (0..20).map(|_| api(&sim, &pooled, &t, Method::GET, "/api/v2/clients", None));
+    for (status, _, _) in futures::future::join_all(concurrent).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(sim.counters().get("GET /api/v2/clients"), 120);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Back doors
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn out_of_band_changes_are_visible_through_the_api() {
     let sim = sim().await;
     let http = http();
@@ -1293,7 +1361,7 @@ async fn out_of_band_changes_are_visible_through_the_api() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn http_back_door_under_sim_prefix() {
     let sim = sim().await;
     let http = http();
@@ -1397,7 +1465,7 @@ fn verify(set: &JwkSet, token: &str, issuer: &str) -> Result<Value, String> {
         .map_err(|e| e.to_string())
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn minted_tokens_verify_against_the_served_jwks() {
     let sim = sim().await;
     let http = http();
@@ -1421,13 +1489,13 @@ async fn minted_tokens_verify_against_the_served_jwks() {
     assert_eq!(set.keys.len(), 1);
     assert_eq!(set.keys[0].common.key_id, Some(sim.current_kid()));
 
-    let exp = epoch_now().as_secs() + 600;
+    let exp = epoch_now(&sim).as_secs() + 600;
     let claims = json!({
         "iss": sim.issuer(),
         "aud": "nexus-api",
         "sub": "user-1",
         "exp": exp,
-        "nbf": epoch_now().as_secs() - 10,
+        "nbf": epoch_now(&sim).as_secs() - 10,
         "permissions": ["client.write"],
         "https://nexus.dev/tenant": "acme"
     });
@@ -1480,7 +1548,7 @@ async fn minted_tokens_verify_against_the_served_jwks() {
     assert!(sim.mint_jwt_with_kid(&old_kid, claims).is_none());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_answer_is_marked_and_unknown_routes_are_404() {
     let sim = sim().await;
     let http = http();
@@ -1508,7 +1576,7 @@ async fn every_answer_is_marked_and_unknown_routes_are_404() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_stops_serving_and_two_tenants_are_independent() {
     let a = sim().await;
     let b = sim_with(SimConfig {

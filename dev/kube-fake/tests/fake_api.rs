@@ -1,4 +1,9 @@
 //! Integration tests for `kube_fake::FakeKube`, driven through real kube APIs.
+//!
+//! Every test runs on tokio's paused clock: the fake API is in memory, on the test's runtime, so
+//! the clock only moves when every task waits on a timer. The `WAIT` guards then fire only if
+//! something is really stuck (never because the machine is busy), and a watch's
+//! `timeoutSeconds` ends in virtual time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -61,7 +66,7 @@ fn authclient_resource() -> ApiResource {
     )
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn secret_crud_conflict_and_delete() {
     let kube = FakeKube::new();
     let secrets: Api<Secret> = Api::namespaced(kube.client(), "ns1");
@@ -155,7 +160,7 @@ async fn secret_crud_conflict_and_delete() {
     assert!(kube.get("/api/v1/namespaces/ns1/secrets/s").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn list_with_label_and_field_selectors() {
     let kube = FakeKube::new();
     let client = kube.client();
@@ -247,7 +252,7 @@ async fn list_with_label_and_field_selectors() {
     assert_eq!(api_code(&err), Some(400));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_side_apply_tracks_fields_per_manager() {
     let kube = FakeKube::new();
     let secrets: Api<Secret> = Api::namespaced(kube.client(), "ns1");
@@ -338,7 +343,7 @@ async fn server_side_apply_tracks_fields_per_manager() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn status_subresource_and_generation_rules() {
     let kube = FakeKube::new();
     let ar = authclient_resource();
@@ -472,7 +477,7 @@ async fn status_subresource_and_generation_rules() {
     assert_eq!(api_code(&err), Some(404));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn merge_json_and_strategic_patches() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "default");
@@ -543,7 +548,7 @@ async fn merge_json_and_strategic_patches() {
     assert_eq!(smp.finalizers(), ["x/y"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn finalizer_helper_and_deletion() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
@@ -612,7 +617,7 @@ async fn finalizer_helper_and_deletion() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn garbage_collects_owned_objects() {
     let kube = FakeKube::new();
     let client = kube.client();
@@ -682,7 +687,7 @@ where
         .expect("watch ok")
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn watcher_sees_changes_after_start() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
@@ -769,7 +774,7 @@ async fn watcher_sees_changes_after_start() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn streaming_list_watcher_gets_initial_events() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
@@ -803,7 +808,7 @@ async fn streaming_list_watcher_gets_initial_events() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn raw_watch_replays_from_resource_version_and_times_out() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
@@ -837,7 +842,7 @@ async fn raw_watch_replays_from_resource_version_and_times_out() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fail_next_injects_errors_before_state_changes() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
@@ -886,7 +891,7 @@ async fn fail_next_injects_errors_before_state_changes() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn wait_until_reacts_to_changes() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
@@ -921,7 +926,7 @@ async fn wait_until_reacts_to_changes() {
     assert_eq!(seeded["metadata"]["generation"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn request_log_records_method_path_query_and_body() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
@@ -957,7 +962,7 @@ async fn request_log_records_method_path_query_and_body() {
     assert!(kube.requests().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn leases_and_event_recorder() {
     let kube = FakeKube::new();
     let client = kube.client();
@@ -1023,7 +1028,7 @@ async fn leases_and_event_recorder() {
     assert_eq!(events[0]["series"]["count"], 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn serves_the_api_over_http() {
     let kube = FakeKube::new();
     let addr = kube
@@ -1086,7 +1091,7 @@ async fn reconcile(cm: Arc<ConfigMap>, client: Arc<Client>) -> Result<Action, Re
     Ok(Action::await_change())
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn controller_converges_against_the_fake() {
     let kube = FakeKube::new();
     let client = kube.client();
@@ -1139,7 +1144,7 @@ async fn controller_converges_against_the_fake() {
     handle.abort();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn register_more_resources_and_unknown_is_404() {
     let kube = FakeKube::new();
     let ar = ApiResource::from_gvk_with_plural(
