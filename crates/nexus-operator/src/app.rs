@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
-use kube::{Api, CustomResourceExt};
 use prometheus_client::registry::Registry;
 use tokio::sync::{RwLock, watch};
 
 use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig};
-use nexus_crd::{AuthClient, AuthTenant, FIELD_MANAGER};
+use nexus_crd::FIELD_MANAGER;
 use nexus_facade as facade;
 use nexus_leader as leader;
 
@@ -295,7 +295,7 @@ async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
 pub async fn install_crds(kube: &kube::Client) -> Result<(), AppError> {
     let api = Api::<CustomResourceDefinition>::all(kube.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for crd in [AuthTenant::crd(), AuthClient::crd()] {
+    for crd in nexus_crd::crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &params, &Patch::Apply(&crd)).await?;
         tokio::time::timeout(
