@@ -13,14 +13,20 @@
 //! `generation`, finalizers and deletion, and ownerReference garbage collection.
 
 mod apply;
+mod crd;
+mod discovery;
 mod error;
+mod events;
 mod merge;
+mod openapi;
 mod patch;
 mod path;
 mod registry;
 mod routes;
+pub mod schema;
 mod selector;
 mod store;
+mod table;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -34,7 +40,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 pub use error::ApiError;
-pub use registry::ResourceType;
+pub use registry::{PrinterColumn, ResourceType};
 
 use store::{ObjKey, Store};
 
