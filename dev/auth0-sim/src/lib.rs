@@ -22,6 +22,7 @@
 //! rate limits on `/oauth/token`, per-endpoint limits, token revocation lists, HTTPS.
 
 pub mod admin;
+mod apps;
 mod cli;
 pub mod counters;
 pub mod error;
@@ -119,6 +120,10 @@ pub struct SimConfig {
     pub max_clients: Option<usize>,
     /// Serve the HTTP back door under `/__sim/`.
     pub admin_api: bool,
+    /// An API every application of the tenant may obtain a client-credentials token for, and
+    /// the tenant's default audience (a stand-in for client grants, which are not simulated).
+    /// `None`: applications obtain no token.
+    pub app_audience: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -134,6 +139,7 @@ impl Default for SimConfig {
             seed: None,
             max_clients: None,
             admin_api: true,
+            app_audience: None,
         }
     }
 }
@@ -198,6 +204,7 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle, S
         m2m: config.m2m_clients,
         token_ttl: Mutex::new(config.token_ttl),
         max_clients: config.max_clients,
+        app_audience: config.app_audience,
         store: Mutex::new(ClientStore::default()),
         tokens: Mutex::new(TokenStore::default()),
         bucket: Mutex::new(TokenBucket::new(config.rate_limit, Instant::now())),

@@ -180,6 +180,30 @@ impl FakeKube {
         Ok(bound)
     }
 
+    /// The latest resource version handed out: it changes with every write, so a caller can
+    /// tell whether anything changed since it last looked.
+    pub fn resource_version(&self) -> u64 {
+        self.inner.lock().store.current_rv()
+    }
+
+    /// Every stored object (with its field managers) as JSON, for [`FakeKube::restore`]: how the
+    /// dev sandbox keeps its objects across restarts.
+    pub fn snapshot(&self) -> Value {
+        self.inner.lock().store.snapshot()
+    }
+
+    /// Replaces every object with those of a [`FakeKube::snapshot`] (uids, resource versions and
+    /// field managers kept; CRDs serve their resources again). Returns the number of objects.
+    /// Watches started before see nothing of it: restore before serving.
+    ///
+    /// # Errors
+    /// When `snapshot` is not one, or names a kind no resource (or restored CRD) serves.
+    pub fn restore(&self, snapshot: &Value) -> Result<usize, String> {
+        let restored = self.inner.lock().store.restore(snapshot);
+        self.inner.notify();
+        restored
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.lock().requests.clone()

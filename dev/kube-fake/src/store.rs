@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::crd;
 use super::error::ApiError;
-use super::merge::{FieldPath, render_fields_v1};
+use super::merge::{FieldPath, parse_fields_v1, render_fields_v1};
 use super::registry::{Registry, ResourceType};
 use super::schema;
 
@@ -898,6 +898,79 @@ impl Store {
         );
     }
 
+    /// Every object (with its `managedFields`) and the counters, as JSON: what
+    /// [`Store::restore`] reads back.
+    pub fn snapshot(&self) -> Value {
+        let objects: Vec<Value> = self.objects.values().map(|s| s.value.clone()).collect();
+        json!({
+            "kind": "KubeFakeSnapshot",
+            "version": 1,
+            "resourceVersion": self.rv,
+            "uidCounter": self.uid_counter,
+            "objects": objects,
+        })
+    }
+
+    /// Replaces the content with a [`Store::snapshot`]: objects keep their uid, resource
+    /// version and field managers, CRDs serve their resources again, the watch log starts empty.
+    pub fn restore(&mut self, snapshot: &Value) -> Result<usize, String> {
+        if snapshot.get("kind").and_then(Value::as_str) != Some("KubeFakeSnapshot") {
+            return Err("not a kube-fake snapshot (kind KubeFakeSnapshot)".into());
+        }
+        let objects = snapshot
+            .get("objects")
+            .and_then(Value::as_array)
+            .ok_or("the snapshot has no objects list")?;
+        let is_crd =
+            |o: &Value| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition");
+        let ordered = objects
+            .iter()
+            .filter(|o| is_crd(o))
+            .chain(objects.iter().filter(|o| !is_crd(o)));
+        self.objects.clear();
+        self.log.clear();
+        let mut max_rv = snapshot
+            .get("resourceVersion")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        for object in ordered {
+            let api_version = object.get("apiVersion").and_then(Value::as_str);
+            let kind = object.get("kind").and_then(Value::as_str);
+            let (Some(api_version), Some(kind)) = (api_version, kind) else {
+                return Err(format!("an object without apiVersion/kind: {object}"));
+            };
+            let rt = self
+                .registry
+                .by_kind(api_version, kind)
+                .cloned()
+                .ok_or_else(|| format!("no resource serves {api_version} {kind}"))?;
+            let name = meta_str(object, "name").unwrap_or_default();
+            let key = ObjKey::new(&rt, meta_str(object, "namespace"), name);
+            let managers = restored_managers(object);
+            if let Some(rv) = meta_str(object, "resourceVersion").and_then(|r| r.parse().ok()) {
+                max_rv = max_rv.max(rv);
+            }
+            self.objects.insert(
+                key.clone(),
+                Stored {
+                    value: object.clone(),
+                    managers,
+                },
+            );
+            if crd::served_types(object).iter().any(|t| t.crd.is_some()) {
+                self.serve_crd(&key.name, object);
+            }
+        }
+        self.rv = max_rv;
+        self.trimmed_rv = max_rv;
+        self.uid_counter = snapshot
+            .get("uidCounter")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .max(self.objects.len() as u64);
+        Ok(self.objects.len())
+    }
+
     /// Seed an object directly (test helper): upsert, filling server-owned metadata.
     pub fn insert(&mut self, rt: &ResourceType, mut value: Value) -> Value {
         let namespace = meta_str(&value, "namespace").map(str::to_string);
@@ -920,6 +993,37 @@ impl Store {
         let managers = old.as_ref().map(|o| o.managers.clone()).unwrap_or_default();
         self.commit(key, Stored { value, managers }, old.map(|o| o.value))
     }
+}
+
+/// Field managers read back from an object's `managedFields`.
+fn restored_managers(object: &Value) -> Vec<ManagerEntry> {
+    let text = |entry: &Value, key: &str| {
+        entry
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    meta(object)
+        .and_then(|m| m.get("managedFields"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|entry| ManagerEntry {
+            manager: text(entry, "manager"),
+            operation: if text(entry, "operation") == "Apply" {
+                "Apply"
+            } else {
+                "Update"
+            },
+            subresource: text(entry, "subresource"),
+            time: text(entry, "time"),
+            fields: entry
+                .get("fieldsV1")
+                .map(parse_fields_v1)
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// Object names are DNS subdomains (namespaces: DNS labels), as the real server checks them.
