@@ -132,6 +132,12 @@ pub(crate) async fn common(auth0_timeout: Duration) -> Result<Common, AppError> 
     let kube = kube::Client::try_default()
         .await
         .map_err(AppError::KubeConfig)?;
+    common_with(kube, auth0_timeout)
+}
+
+/// [`common`] with a given Kubernetes client (dev mode's embedded API).
+pub(crate) fn common_with(kube: kube::Client, auth0_timeout: Duration) -> Result<Common, AppError> {
+    auth0::install_crypto_provider();
     let http = auth0::default_http_client(auth0_timeout)?;
     let mut registry = Registry::default();
     let auth0_metrics = Auth0Metrics::new();

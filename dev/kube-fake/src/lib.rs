@@ -19,6 +19,7 @@ mod error;
 mod events;
 mod merge;
 mod openapi;
+mod openapi_v2;
 mod patch;
 mod path;
 mod registry;

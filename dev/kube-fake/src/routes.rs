@@ -22,7 +22,7 @@ use super::store::{
 use super::table::{self, IncludeObject};
 use super::watch::{self, WatchSpec, partial_metadata};
 use super::{Inner, RecordedRequest};
-use super::{discovery, openapi};
+use super::{discovery, openapi, openapi_v2};
 
 /// Request bodies larger than this are rejected.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -139,6 +139,8 @@ impl Ctx {
 /// What a handler answers.
 enum Reply {
     Json(u16, Value),
+    /// 200 with a body of the given media type.
+    Bytes(&'static str, Vec<u8>),
     Stream(Body),
 }
 
@@ -167,6 +169,7 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
     inner.notify();
     let mut response = match reply {
         Ok(Reply::Json(code, value)) => json_response(code, &value),
+        Ok(Reply::Bytes(media_type, bytes)) => bytes_response(media_type, bytes),
         Ok(Reply::Stream(body)) => stream_response(body),
         Err(err) => error_response(&err),
     };
@@ -187,6 +190,15 @@ fn json_response(code: u16, value: &Value) -> Response<Body> {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn bytes_response(media_type: &'static str, bytes: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::from(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(media_type),
     );
     response
 }
@@ -219,6 +231,13 @@ fn dispatch(inner: &Arc<Inner>, store: &mut Store, ctx: &Ctx) -> Result<Reply, A
         }
         if let Some(doc) = openapi_document(store, &ctx.path) {
             return doc.map(|doc| Reply::Json(200, doc));
+        }
+        if ctx.path == "/openapi/v2" {
+            let doc = openapi_v2::document(store.registry.all());
+            if ctx.accept.contains("protobuf") {
+                return Ok(Reply::Bytes(openapi_v2::PROTOBUF, openapi_v2::encode(&doc)));
+            }
+            return Ok(Reply::Json(200, doc));
         }
     }
     let p = path::parse(&ctx.path).ok_or_else(|| not_served(&ctx.path))?;
@@ -327,8 +346,7 @@ fn collection(store: &Store, rt: &ResourceType, namespace: Option<&str>) -> Vec<
     items
 }
 
-/// `/openapi/v3` and its group-version documents; `/openapi/v2` is not served (kubectl then
-/// uses v3, which every supported kubectl prefers).
+/// `/openapi/v3` and its group-version documents.
 fn openapi_document(store: &Store, path: &str) -> Option<Result<Value, ApiError>> {
     let rest = path.strip_prefix("/openapi/v3")?;
     let types = store.registry.all();
