@@ -116,6 +116,7 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
         tracing::error!(%error, "facade stopped with an error");
     }
     dir.save(sandbox.as_ref(), &sim, &mut saved);
+    dir.remove_if_temporary();
     sim.shutdown().await;
     if let Ok(Err(error)) = metrics_server.await {
         tracing::error!(%error, "metrics server stopped with an error");
@@ -193,6 +194,13 @@ impl WorkDir {
         restrict(&partial, 0o600);
         std::fs::rename(&partial, &path).map_err(|e| io_error(path.display(), e))?;
         Ok(path)
+    }
+
+    /// Removes the temporary directory (and the credentials in it) when dev mode stops.
+    fn remove_if_temporary(&self) {
+        if !self.persistent {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 
     /// Brings the state files up to date (only with `--state-dir`); failures are logged.
