@@ -1,4 +1,4 @@
-//! An in-memory, stateful Kubernetes API server for tests.
+//! An in-memory, stateful Kubernetes API server for tests and the `nexus-operator dev` sandbox.
 //!
 //! [`FakeKube`] serves the Kubernetes REST API at the HTTP boundary, either in-process through
 //! [`FakeKube::client`] (a tower service behind a real [`kube::Client`]) or over plain HTTP on
@@ -8,9 +8,22 @@
 //! recorded ([`FakeKube::requests`]) and errors can be injected ([`FakeKube::fail_next`]).
 //!
 //! Served semantics: get/list/watch (label and field selectors, resourceVersion replay,
-//! bookmarks, `sendInitialEvents`), create (`generateName`), replace (optimistic concurrency),
-//! merge / strategic-merge / JSON / server-side-apply patches, the status subresource,
-//! `generation`, finalizers and deletion, and ownerReference garbage collection.
+//! bookmarks, `sendInitialEvents`), create (`generateName`, name validation), replace
+//! (optimistic concurrency), merge / strategic-merge / JSON / server-side-apply patches, the
+//! status subresource, `generation`, finalizers and deletion, and ownerReference garbage
+//! collection.
+//!
+//! For the real kubectl (1.27 to 1.33): stored CustomResourceDefinitions define what is served
+//! (names, short names, categories, scope, status subresource, printer columns, schema; deleting
+//! one removes its objects); discovery; OpenAPI v3 and v2 (protobuf); `Table` responses; writes
+//! of custom resources defaulted, pruned (or refused under `fieldValidation=Strict`) and
+//! validated against the schema ([`schema`]); events served through both event APIs; `Status`
+//! errors as the real server words them. [`FakeKube::snapshot`] / [`FakeKube::restore`] keep the
+//! objects across processes.
+//!
+//! Every request goes through one pipeline (`routes::handle`: record, injected failure, dispatch
+//! under the store lock, response): the place for cross-cutting behaviour such as a latency or
+//! cost model.
 
 mod apply;
 mod crd;
