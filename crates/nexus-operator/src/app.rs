@@ -127,6 +127,18 @@ pub(crate) struct Common {
     pub(crate) health: Health,
 }
 
+impl Common {
+    /// The controller's context on these clients and metrics.
+    pub(crate) fn controller_context(&self, config: ControllerConfig) -> Arc<Context> {
+        Arc::new(Context::new(
+            self.kube.clone(),
+            self.auth0.clone(),
+            config,
+            self.controller_metrics.clone(),
+        ))
+    }
+}
+
 pub(crate) async fn common(auth0_timeout: Duration) -> Result<Common, AppError> {
     auth0::install_crypto_provider();
     let kube = kube::Client::try_default()
@@ -191,12 +203,7 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         concurrency: args.controller.concurrency.max(1),
         ..ControllerConfig::default()
     };
-    let ctx = Arc::new(Context::new(
-        common.kube.clone(),
-        common.auth0.clone(),
-        config,
-        common.controller_metrics.clone(),
-    ));
+    let ctx = common.controller_context(config);
     let result = if args.leader.leader_election {
         run_as_leader(ctx, &args, shutdown.clone()).await
     } else {

@@ -4,7 +4,6 @@
 //! in-memory Kubernetes API served on loopback for kubectl. Built only with the `dev` feature.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth0_sim as sim;
@@ -12,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube_fake::FakeKube;
-use nexus_controller::{self as controller, Context, ControllerConfig};
+use nexus_controller::{self as controller, ControllerConfig};
 use nexus_crd::{AuthTenant, FIELD_MANAGER};
 use nexus_facade as facade;
 use serde_json::{Value, json};
@@ -93,12 +92,7 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
         drift_scan_interval: Duration::from_secs(60),
         ..ControllerConfig::default()
     };
-    let ctx = Arc::new(Context::new(
-        common.kube.clone(),
-        common.auth0.clone(),
-        config,
-        common.controller_metrics.clone(),
-    ));
+    let ctx = common.controller_context(config);
     let controller = controller::run(ctx, None, shutdown.clone().wait());
     print_banner(&args, sandbox.as_ref(), &sim, facade_addr, &facade_login);
 

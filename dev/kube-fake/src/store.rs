@@ -957,7 +957,7 @@ impl Store {
                     managers,
                 },
             );
-            if crd::served_types(object).iter().any(|t| t.crd.is_some()) {
+            if is_crd(object) {
                 self.serve_crd(&key.name, object);
             }
         }
