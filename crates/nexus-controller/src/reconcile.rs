@@ -770,11 +770,7 @@ async fn ensure_secret(
     };
     let desired = secret::build_secret(
         obj,
-        &Credentials {
-            client_id: client_id.to_owned(),
-            client_secret,
-            domain: tenant.spec.domain.clone(),
-        },
+        &Credentials::for_tenant(tenant, client_id.to_owned(), client_secret),
     )
     .map_err(|secret::SecretBuildError::MissingUid| Halt::Error(ReconcileError::MissingUid))?;
     let up_to_date = existing.as_ref().is_some_and(|e| {

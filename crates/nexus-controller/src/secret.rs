@@ -8,7 +8,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
-use nexus_crd::{AuthClient, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SECRET_HASH_ANNOTATION};
+use nexus_crd::{
+    AuthClient, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SECRET_HASH_ANNOTATION,
+};
 
 /// Label on owned Secrets naming the `AuthClient` they belong to.
 pub const AUTHCLIENT_LABEL: &str = "auth.nexus.dev/authclient";
@@ -20,8 +22,23 @@ pub struct Credentials {
     pub client_id: String,
     /// Auth0 client secret.
     pub client_secret: String,
-    /// Auth0 domain of the tenant.
+    /// What the Secret advertises as the tenant's domain ([`AuthTenant::advertised_domain`]).
     pub domain: String,
+    /// What the Secret advertises as the issuer ([`AuthTenant::issuer_base_url`]).
+    pub issuer_base_url: String,
+}
+
+impl Credentials {
+    /// A client's credentials with the domain and issuer the tenant advertises
+    /// (`spec.issuerBaseUrl`, or `https://{domain}/`).
+    pub fn for_tenant(tenant: &AuthTenant, client_id: String, client_secret: String) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            domain: tenant.advertised_domain(),
+            issuer_base_url: tenant.issuer_base_url(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -30,6 +47,7 @@ impl std::fmt::Debug for Credentials {
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
             .field("domain", &self.domain)
+            .field("issuer_base_url", &self.issuer_base_url)
             .finish()
     }
 }
@@ -51,12 +69,11 @@ pub fn build_secret(
 ) -> Result<Secret, SecretBuildError> {
     let keys = &owner.spec.secret.keys;
     let mut data = BTreeMap::new();
-    let issuer = format!("https://{}/", credentials.domain);
     for (key, value) in [
         (&keys.client_id, credentials.client_id.as_str()),
         (&keys.client_secret, credentials.client_secret.as_str()),
         (&keys.domain, credentials.domain.as_str()),
-        (&keys.issuer_base_url, issuer.as_str()),
+        (&keys.issuer_base_url, credentials.issuer_base_url.as_str()),
     ] {
         data.insert(key.clone(), ByteString(value.as_bytes().to_vec()));
     }
@@ -163,12 +180,29 @@ mod tests {
         client
     }
 
+    fn tenant(issuer_base_url: Option<&str>) -> AuthTenant {
+        let spec = serde_json::from_value(serde_json::json!({
+            "domain": "acme.eu.auth0.com",
+            "issuerBaseUrl": issuer_base_url,
+            "credentialsSecretRef": {"namespace": "nexus-system", "name": "m2m"},
+        }))
+        .expect("tenant spec");
+        AuthTenant::new("acme", spec)
+    }
+
     fn credentials() -> Credentials {
-        Credentials {
-            client_id: "cid".into(),
-            client_secret: "s3cr3t-value".into(),
-            domain: "acme.eu.auth0.com".into(),
-        }
+        Credentials::for_tenant(&tenant(None), "cid".into(), "s3cr3t-value".into())
+    }
+
+    #[test]
+    fn secret_advertises_the_tenants_issuer_override() {
+        let local = tenant(Some("http://127.0.0.1:8089"));
+        let credentials = Credentials::for_tenant(&local, "cid".into(), "s".into());
+        let secret = build_secret(&owner(), &credentials).expect("secret");
+        let data = secret.data.expect("data");
+        let text = |k: &str| String::from_utf8(data[k].0.clone()).expect("utf8");
+        assert_eq!(text("AUTH0_DOMAIN"), "127.0.0.1:8089");
+        assert_eq!(text("AUTH0_ISSUER_BASE_URL"), "http://127.0.0.1:8089/");
     }
 
     #[test]

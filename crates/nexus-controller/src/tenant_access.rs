@@ -194,6 +194,7 @@ mod tests {
             AuthTenantSpec {
                 domain: "acme.eu.auth0.com".into(),
                 endpoint: endpoint.map(str::to_owned),
+                issuer_base_url: None,
                 credentials_secret_ref: CredentialsSecretRef {
                     namespace: "nexus-system".into(),
                     name: "acme-m2m".into(),

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod conditions;
+pub mod docs;
 pub mod tenant;
 pub mod validation;
 
@@ -18,6 +19,9 @@ pub use tenant::{
     RateLimit, UrlPolicy,
 };
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
 use kube::CustomResourceExt;
 
 /// API group of every resource of this operator.
@@ -37,13 +41,46 @@ pub const MANAGED_BY_VALUE: &str = "nexus-operator";
 /// Annotation on owned Secrets carrying a hash of their data, so consumers can roll on change.
 pub const SECRET_HASH_ANNOTATION: &str = "auth.nexus.dev/content-hash";
 
+/// The CRDs as installed and published: [`AuthTenant`] then [`AuthClient`], with every field
+/// description reflowed into paragraphs ([`docs::reflow_schema`]) for `kubectl explain`.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    [AuthTenant::crd(), AuthClient::crd()]
+        .into_iter()
+        .map(|mut crd| {
+            for version in &mut crd.spec.versions {
+                if let Some(schema) = version
+                    .schema
+                    .as_mut()
+                    .and_then(|s| s.open_api_v3_schema.as_mut())
+                {
+                    reflow_props(schema);
+                }
+            }
+            crd
+        })
+        .collect()
+}
+
+/// Reflows a typed schema through its JSON form (the typed form has no generic walker).
+fn reflow_props(schema: &mut JSONSchemaProps) {
+    let Ok(mut value) = serde_json::to_value(&*schema) else {
+        return;
+    };
+    docs::reflow_schema(&mut value);
+    if let Ok(reflowed) = serde_json::from_value(value) {
+        *schema = reflowed;
+    }
+}
+
 /// The CRDs as `(file name, YAML document)`, in the order `nexus-operator crd` prints them;
 /// `crds/` holds exactly these files.
 pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_saphyr::SerializeError> {
-    Ok(vec![
-        ("authtenants.yaml", document(&AuthTenant::crd())?),
-        ("authclients.yaml", document(&AuthClient::crd())?),
-    ])
+    let names = ["authtenants.yaml", "authclients.yaml"];
+    names
+        .into_iter()
+        .zip(crds())
+        .map(|(name, crd)| Ok((name, document(&crd)?)))
+        .collect()
 }
 
 /// The CRDs as one multi-document YAML stream: what `nexus-operator crd` prints.
@@ -56,4 +93,48 @@ fn document<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::Seri
         "---\n{}\n",
         serde_saphyr::to_string(value)?.trim_end()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptions(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    match child {
+                        serde_json::Value::String(text) if key == "description" => {
+                            out.push(text.clone());
+                        }
+                        _ => descriptions(child, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| descriptions(i, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn published_crds_document_fields_in_paragraphs() {
+        let mut all = Vec::new();
+        for crd in crds() {
+            descriptions(&serde_json::to_value(&crd.spec).expect("spec"), &mut all);
+        }
+        assert!(all.len() > 50, "only {} descriptions", all.len());
+        let adoption = all
+            .iter()
+            .find(|d| d.starts_with("When `client.id` names an existing client"))
+            .expect("adoptionPolicy description");
+        assert!(
+            adoption.contains("adopts it only if no other AuthClient"),
+            "{adoption}"
+        );
+        let wrapped: Vec<&String> = all.iter().filter(|d| d.contains('\n')).collect();
+        assert!(
+            wrapped.is_empty(),
+            "descriptions with line breaks: {wrapped:#?}"
+        );
+    }
 }

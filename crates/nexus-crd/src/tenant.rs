@@ -38,8 +38,9 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AuthTenantSpec {
-    /// Auth0 domain of the tenant, e.g. `acme.eu.auth0.com`. Also the issuer written into
-    /// client Secrets and the audience of Management API tokens (`https://{domain}/api/v2/`).
+    /// Auth0 domain of the tenant, e.g. `acme.eu.auth0.com`. Also the audience of Management API
+    /// tokens (`https://{domain}/api/v2/`) and, unless `issuerBaseUrl` is set, what client
+    /// Secrets advertise.
     #[schemars(
         length(min = 1),
         regex(pattern = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$")
@@ -51,6 +52,16 @@ pub struct AuthTenantSpec {
     /// `https://{domain}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+
+    /// Where applications reach the tenant, written into client Secrets as
+    /// `AUTH0_ISSUER_BASE_URL` (and its host, with the port if any, as `AUTH0_DOMAIN`): an Auth0
+    /// custom domain such as `https://login.acme.com/`, or a local simulator. Must be
+    /// `https://`, except `http://` for loopback hosts. Defaults to `https://{domain}/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^(https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|http://(localhost|127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]))(:[0-9]{1,5})?/?$"
+    ))]
+    pub issuer_base_url: Option<String>,
 
     /// Secret with the machine-to-machine application credentials the operator uses.
     pub credentials_secret_ref: CredentialsSecretRef,
@@ -171,11 +182,56 @@ pub struct AuthTenantStatus {
 }
 
 impl AuthTenant {
+    /// What client Secrets advertise as `AUTH0_ISSUER_BASE_URL`: `spec.issuerBaseUrl` (with a
+    /// trailing `/`) or `https://{domain}/`.
+    pub fn issuer_base_url(&self) -> String {
+        match &self.spec.issuer_base_url {
+            Some(url) if !url.is_empty() => format!("{}/", url.trim_end_matches('/')),
+            _ => format!("https://{}/", self.spec.domain),
+        }
+    }
+
+    /// What client Secrets advertise as `AUTH0_DOMAIN`: the host (and port) of
+    /// [`issuer_base_url`](Self::issuer_base_url).
+    pub fn advertised_domain(&self) -> String {
+        let url = self.issuer_base_url();
+        let without_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        without_scheme.trim_end_matches('/').to_owned()
+    }
+
     /// Base URL of the tenant's APIs: the endpoint override or `https://{domain}`.
     pub fn base_url(&self) -> String {
         match &self.spec.endpoint {
             Some(endpoint) if !endpoint.is_empty() => endpoint.trim_end_matches('/').to_owned(),
             _ => format!("https://{}", self.spec.domain),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(issuer_base_url: Option<&str>) -> AuthTenant {
+        let spec: AuthTenantSpec = serde_json::from_value(serde_json::json!({
+            "domain": "acme.eu.auth0.com",
+            "issuerBaseUrl": issuer_base_url,
+            "credentialsSecretRef": {"namespace": "ns", "name": "m2m"},
+        }))
+        .expect("spec");
+        AuthTenant::new("acme", spec)
+    }
+
+    #[test]
+    fn secrets_advertise_the_domain_unless_an_issuer_is_set() {
+        let plain = tenant(None);
+        assert_eq!(plain.issuer_base_url(), "https://acme.eu.auth0.com/");
+        assert_eq!(plain.advertised_domain(), "acme.eu.auth0.com");
+        let custom = tenant(Some("https://login.acme.com"));
+        assert_eq!(custom.issuer_base_url(), "https://login.acme.com/");
+        assert_eq!(custom.advertised_domain(), "login.acme.com");
+        let sim = tenant(Some("http://127.0.0.1:8089/"));
+        assert_eq!(sim.issuer_base_url(), "http://127.0.0.1:8089/");
+        assert_eq!(sim.advertised_domain(), "127.0.0.1:8089");
     }
 }

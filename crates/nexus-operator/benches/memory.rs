@@ -165,6 +165,7 @@ fn seed(kube: &FakeKube, sim: &SimHandle, n: usize) {
                 client_id,
                 client_secret,
                 domain: sim.domain().to_owned(),
+                issuer_base_url: format!("https://{}/", sim.domain()),
             },
         )
         .expect("secret");

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
-use kube::{Api, CustomResourceExt};
 use prometheus_client::registry::Registry;
 use tokio::sync::{RwLock, watch};
 
 use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig};
-use nexus_crd::{AuthClient, AuthTenant, FIELD_MANAGER};
+use nexus_crd::FIELD_MANAGER;
 use nexus_facade as facade;
 use nexus_leader as leader;
 
@@ -127,11 +127,29 @@ pub(crate) struct Common {
     pub(crate) health: Health,
 }
 
+impl Common {
+    /// The controller's context on these clients and metrics.
+    pub(crate) fn controller_context(&self, config: ControllerConfig) -> Arc<Context> {
+        Arc::new(Context::new(
+            self.kube.clone(),
+            self.auth0.clone(),
+            config,
+            self.controller_metrics.clone(),
+        ))
+    }
+}
+
 pub(crate) async fn common(auth0_timeout: Duration) -> Result<Common, AppError> {
     auth0::install_crypto_provider();
     let kube = kube::Client::try_default()
         .await
         .map_err(AppError::KubeConfig)?;
+    common_with(kube, auth0_timeout)
+}
+
+/// [`common`] with a given Kubernetes client (dev mode's embedded API).
+pub(crate) fn common_with(kube: kube::Client, auth0_timeout: Duration) -> Result<Common, AppError> {
+    auth0::install_crypto_provider();
     let http = auth0::default_http_client(auth0_timeout)?;
     let mut registry = Registry::default();
     let auth0_metrics = Auth0Metrics::new();
@@ -185,12 +203,7 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         concurrency: args.controller.concurrency.max(1),
         ..ControllerConfig::default()
     };
-    let ctx = Arc::new(Context::new(
-        common.kube.clone(),
-        common.auth0.clone(),
-        config,
-        common.controller_metrics.clone(),
-    ));
+    let ctx = common.controller_context(config);
     let result = if args.leader.leader_election {
         run_as_leader(ctx, &args, shutdown.clone()).await
     } else {
@@ -295,7 +308,7 @@ async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
 pub async fn install_crds(kube: &kube::Client) -> Result<(), AppError> {
     let api = Api::<CustomResourceDefinition>::all(kube.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for crd in [AuthTenant::crd(), AuthClient::crd()] {
+    for crd in nexus_crd::crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &params, &Patch::Apply(&crd)).await?;
         tokio::time::timeout(

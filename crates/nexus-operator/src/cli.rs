@@ -31,8 +31,9 @@ pub enum Command {
     #[cfg(feature = "dev")]
     #[command(name = "auth0-sim")]
     Auth0Sim(auth0_sim::SimArgs),
-    /// Development mode: install the CRDs into the current kubeconfig's cluster, start the
-    /// simulator, create a dev AuthTenant pointing at it and run the controller.
+    /// Development sandbox: the Auth0 simulator, a dev AuthTenant pointing at it, the controller
+    /// and the REST facade, against the current kubeconfig's cluster or, when there is none (or
+    /// with --embedded), an in-memory Kubernetes API that kubectl can use.
     #[cfg(feature = "dev")]
     Dev(DevArgs),
 }
@@ -115,13 +116,28 @@ pub struct FacadeOnlyArgs {
 #[cfg(feature = "dev")]
 #[derive(Debug, Args)]
 pub struct DevArgs {
+    /// Use the embedded, in-memory Kubernetes API even if a kubeconfig or in-cluster
+    /// configuration is found (without one, dev mode uses it anyway).
+    #[arg(long, env = "NEXUS_DEV_EMBEDDED", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub embedded: bool,
+    /// Address of the embedded Kubernetes API (plain HTTP, loopback; port 0 picks a free one).
+    #[arg(long, env = "NEXUS_DEV_KUBE_LISTEN", default_value = "127.0.0.1:0")]
+    pub kube_listen: SocketAddr,
+    /// Directory that keeps the sandbox across restarts: the embedded API's objects, the
+    /// simulated Auth0 clients, the kubeconfig and the facade credentials. Without it they live
+    /// in a fresh temporary directory and are gone when dev mode stops.
+    #[arg(long, env = "NEXUS_DEV_STATE_DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
     /// Address of the embedded simulator (the dev AuthTenant points at it).
     #[arg(long, env = "NEXUS_DEV_SIM_LISTEN", default_value = "127.0.0.1:8089")]
     pub sim_listen: SocketAddr,
+    /// Address of the Nexus REST facade.
+    #[arg(long, env = "NEXUS_DEV_FACADE_ADDR", default_value = "127.0.0.1:8081")]
+    pub facade_addr: SocketAddr,
     /// Name of the dev AuthTenant.
     #[arg(long, env = "NEXUS_DEV_TENANT", default_value = "dev")]
     pub tenant: String,
-    /// Namespace for the simulator's credentials Secret.
+    /// Namespace for the simulator's credentials Secret and the facade's AuthClients.
     #[arg(long, env = "NEXUS_DEV_NAMESPACE", default_value = "default")]
     pub namespace: String,
     /// Address of /metrics, /healthz and /readyz.

@@ -4,15 +4,14 @@
 
 use nexus_testing as support;
 
-use std::io::{BufRead as _, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
 use std::time::Duration;
 
 use auth0_sim::{self as sim, M2mCredential, RateLimit, SimConfig};
 use kube_fake::FakeKube;
+use nexus_testing::process::Child;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nexus-operator");
@@ -63,16 +62,17 @@ async fn dev_mode_installs_crds_creates_the_tenant_reconciles_and_stops_on_sigte
     let (dir, kubeconfig) = serve(&fake).await;
     let sim_addr = support::free_port();
     let metrics_addr = support::free_port();
-    let mut child = Child::spawn(
+    let mut child = operator(
         Command::new(BIN)
             .args(["dev", "--sim-listen", &sim_addr.to_string()])
-            .args(["--metrics-addr", &metrics_addr.to_string()]),
+            .args(["--metrics-addr", &metrics_addr.to_string()])
+            .args(["--facade-addr", &support::free_port().to_string()]),
         &kubeconfig,
         &[],
     );
 
     // The CRDs go in (and are Established: the fake marks them), then the dev tenant.
-    child.wait_for_line("CRDs installed").await;
+    child.wait_for_line("CRDs installed", WAIT).await;
     for crd in ["authtenants.auth.nexus.dev", "authclients.auth.nexus.dev"] {
         assert!(
             fake.get(&format!(
@@ -95,6 +95,11 @@ async fn dev_mode_installs_crds_creates_the_tenant_reconciles_and_stops_on_sigte
         format!("http://{sim_addr}"),
         "the dev tenant points at the embedded simulator"
     );
+    assert_eq!(
+        tenant["spec"]["issuerBaseUrl"],
+        format!("http://{sim_addr}/"),
+        "client Secrets advertise the simulator, not a domain that resolves nowhere"
+    );
     let m2m = fake
         .get("/api/v1/namespaces/default/secrets/dev-auth0-sim-credentials")
         .expect("simulator credentials Secret");
@@ -102,7 +107,9 @@ async fn dev_mode_installs_crds_creates_the_tenant_reconciles_and_stops_on_sigte
     assert_eq!(m2m_secret, sim::DEFAULT_M2M_CLIENT_SECRET);
 
     // The dev banner names an example that uses the dev tenant.
-    child.wait_for_line("dev mode: AuthTenant 'dev'").await;
+    child
+        .wait_for_line("dev mode: AuthTenant 'dev'", WAIT)
+        .await;
     let banner = child.output();
     let suggested = banner
         .split("apply ")
@@ -158,6 +165,196 @@ async fn dev_mode_installs_crds_creates_the_tenant_reconciles_and_stops_on_sigte
     assert!(output.contains("shutdown requested"), "{output}");
     assert_no_secrets(&output, &[&client_secret, &m2m_secret]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b') `nexus-operator dev` without a cluster: the embedded API, credentials that work, and
+// `--state-dir`.
+
+/// Starts `dev` with no kubeconfig (HOME is a scratch directory, KUBECONFIG unset) and returns
+/// the child and the kubeconfig path it printed.
+async fn dev_without_cluster(state_dir: &Path, sim_addr: SocketAddr) -> (Child, PathBuf) {
+    let home = state_dir.join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let mut child = Child::spawn(
+        Command::new(BIN)
+            .args(["dev", "--state-dir", state_dir.to_str().expect("UTF-8")])
+            .args(["--sim-listen", &sim_addr.to_string()])
+            .args(["--facade-addr", &support::free_port().to_string()])
+            .args(["--metrics-addr", &support::free_port().to_string()])
+            .args(["--rate-limit", "20"]),
+        &[
+            ("HOME", home.to_str().expect("UTF-8")),
+            ("RUST_LOG", "info,nexus_operator=trace"),
+        ],
+    );
+    child.wait_for_line("export KUBECONFIG=", WAIT).await;
+    let output = child.output();
+    let kubeconfig = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export KUBECONFIG="))
+        .expect("export line")
+        .to_owned();
+    (child, PathBuf::from(kubeconfig))
+}
+
+/// `POST {issuer}oauth/token` with the client-credentials grant, as an app given the Secret
+/// would; returns the HTTP status and the body.
+async fn client_credentials(issuer: &str, client_id: &str, client_secret: &str) -> (u16, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client");
+    let response = http
+        .post(format!("{issuer}oauth/token"))
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }))
+        .send()
+        .await
+        .expect("token request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+/// Verifies an access token against the issuer's JWKS; returns its claims.
+async fn verified_claims(issuer: &str, token: &str, audience: &str) -> Value {
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{issuer}.well-known/jwks.json"))
+        .await
+        .expect("JWKS")
+        .json()
+        .await
+        .expect("JWKS JSON");
+    let header = jsonwebtoken::decode_header(token).expect("JWT header");
+    let jwk = jwks
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("signing key published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
+        &validation,
+    )
+    .expect("the token verifies against the issuer's keys")
+    .claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_without_a_cluster_serves_the_api_and_secrets_that_obtain_tokens_across_restarts()
+{
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, Patch, PatchParams};
+    use kube::runtime::wait::await_condition;
+    use nexus_crd::AuthClient;
+
+    let state = support::scratch_dir("dev-embedded");
+    let sim_addr = support::free_port();
+    let (mut child, kubeconfig) = dev_without_cluster(&state, sim_addr).await;
+    assert!(
+        child.output().contains("no Kubernetes configuration found"),
+        "dev mode says why it starts the embedded API:\n{}",
+        child.output()
+    );
+    let kube = support::client_from_kubeconfig(&kubeconfig).await;
+
+    // The M2M example becomes Ready through the embedded API (over HTTP, like kubectl).
+    let example: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("examples/authclient-dev-m2m.yaml"))
+            .expect("example"),
+    )
+    .expect("YAML");
+    let name = example["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let clients = Api::<AuthClient>::namespaced(kube.clone(), "default");
+    clients
+        .patch(
+            &name,
+            &PatchParams::apply("binary-test"),
+            &Patch::Apply(&example),
+        )
+        .await
+        .expect("AuthClient applied");
+    let ready = |o: Option<&AuthClient>| {
+        o.and_then(|o| o.status.as_ref()).is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    };
+    tokio::time::timeout(WAIT, await_condition(clients.clone(), &name, ready))
+        .await
+        .unwrap_or_else(|_| panic!("{name} not Ready; output:\n{}", child.output()))
+        .expect("watch");
+    let secret_name = format!("{name}-auth0");
+    let read_secret = |secret: &Secret, key: &str| {
+        String::from_utf8(secret.data.as_ref().expect("data")[key].0.clone()).expect("UTF-8")
+    };
+    let secret = Api::<Secret>::namespaced(kube.clone(), "default")
+        .get(&secret_name)
+        .await
+        .expect("credentials Secret");
+    let issuer = read_secret(&secret, "AUTH0_ISSUER_BASE_URL");
+    let domain = read_secret(&secret, "AUTH0_DOMAIN");
+    let client_id = read_secret(&secret, "AUTH0_CLIENT_ID");
+    let client_secret = read_secret(&secret, "AUTH0_CLIENT_SECRET");
+    assert_eq!(
+        issuer,
+        format!("http://{sim_addr}/"),
+        "the Secret names the simulator"
+    );
+    assert_eq!(domain, sim_addr.to_string());
+
+    // With the Secret alone, the app obtains a token that verifies against the issuer.
+    let (status, body) = client_credentials(&issuer, &client_id, &client_secret).await;
+    assert_eq!(status, 200, "token request: {body}");
+    let token = body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let claims = verified_claims(&issuer, &token, nexus_operator::dev::DEV_API_AUDIENCE).await;
+    assert_eq!(claims["sub"], format!("{client_id}@clients"));
+    let (status, _) = client_credentials(&issuer, &client_id, "not-the-secret").await;
+    assert_eq!(status, 401, "a wrong secret gets no token");
+
+    // Restart with the same --state-dir: the AuthClient, its Secret and the Auth0 client survive.
+    assert!(child.terminate().await.success(), "{}", child.output());
+    assert_no_secrets(&child.output(), &[&client_secret]);
+    let (mut child, kubeconfig) = dev_without_cluster(&state, sim_addr).await;
+    assert!(
+        child.output().contains("restored from the state directory"),
+        "{}",
+        child.output()
+    );
+    let kube = support::client_from_kubeconfig(&kubeconfig).await;
+    let restored = Api::<AuthClient>::namespaced(kube.clone(), "default")
+        .get(&name)
+        .await
+        .expect("AuthClient kept");
+    assert_eq!(
+        restored
+            .status
+            .as_ref()
+            .and_then(|s| s.client_id.as_deref()),
+        Some(client_id.as_str()),
+        "the same Auth0 client"
+    );
+    let secret = Api::<Secret>::namespaced(kube, "default")
+        .get(&secret_name)
+        .await
+        .expect("Secret kept");
+    assert_eq!(read_secret(&secret, "AUTH0_CLIENT_SECRET"), client_secret);
+    let (status, body) = client_credentials(&issuer, &client_id, &client_secret).await;
+    assert_eq!(status, 200, "the simulated Auth0 kept the client: {body}");
+    assert!(child.terminate().await.success(), "{}", child.output());
+    assert_no_secrets(&child.output(), &[&client_secret]);
+    let _ = std::fs::remove_dir_all(state);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +414,7 @@ async fn run_with_leader_election_holds_the_lease_reconciles_serves_metrics_and_
     }));
     let (dir, kubeconfig) = serve(&fake).await;
     let metrics_addr = support::free_port();
-    let mut child = Child::spawn(
+    let mut child = operator(
         Command::new(BIN)
             .args(["run", "--leader-election=true"])
             .args(["--metrics-addr", &metrics_addr.to_string()])
@@ -237,7 +434,7 @@ async fn run_with_leader_election_holds_the_lease_reconciles_serves_metrics_and_
         "Lease acquired by {POD}; output:\n{}",
         child.output()
     );
-    child.wait_for_line("acquired leadership").await;
+    child.wait_for_line("acquired leadership", WAIT).await;
 
     // The AuthClient is reconciled against the simulator.
     let ready = wait_ready(
@@ -310,6 +507,18 @@ async fn run_with_leader_election_holds_the_lease_reconciles_serves_metrics_and_
 
 // ---------------------------------------------------------------------------------------------
 
+/// The operator binary as a child process using `kubeconfig`, logging everything it logs at the
+/// most detailed level (so the secret scans see it all).
+fn operator(command: &mut Command, kubeconfig: &Path, env: &[(&str, &str)]) -> Child {
+    let kubeconfig = kubeconfig.to_str().expect("UTF-8 path");
+    let mut all = vec![
+        ("KUBECONFIG", kubeconfig),
+        ("RUST_LOG", "info,nexus_operator=trace"),
+    ];
+    all.extend_from_slice(env);
+    Child::spawn(command, &all)
+}
+
 /// Serves the fake over HTTP and writes a kubeconfig for it.
 async fn serve(fake: &FakeKube) -> (PathBuf, PathBuf) {
     let addr: SocketAddr = fake
@@ -354,126 +563,4 @@ fn assert_no_secrets(output: &str, secrets: &[&str]) {
         !support::contains_jwt(output),
         "a JWT (management access token) appears in the child's output:\n{output}"
     );
-}
-
-/// The operator as a child process: its output lines and its exit.
-struct Child {
-    pid: u32,
-    lines: Arc<Mutex<Vec<String>>>,
-    changed: tokio::sync::watch::Receiver<u64>,
-    exit: mpsc::Receiver<ExitStatus>,
-    exited: Option<ExitStatus>,
-}
-
-impl Child {
-    fn spawn(command: &mut Command, kubeconfig: &Path, env: &[(&str, &str)]) -> Self {
-        command
-            .env_clear()
-            .env("KUBECONFIG", kubeconfig)
-            // Everything the operator logs, at the most detailed level, goes through the scan.
-            .env("RUST_LOG", "info,nexus_operator=trace")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn nexus-operator");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, changed) = tokio::sync::watch::channel(0u64);
-        let tx = Arc::new(tx);
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
-            let lines = lines.clone();
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut buf = Vec::new();
-                while reader.read_until(b'\n', &mut buf).unwrap_or(0) > 0 {
-                    let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-                    lines.lock().expect("lines").push(line);
-                    tx.send_modify(|n| *n += 1);
-                    buf.clear();
-                }
-            });
-        }
-        let pid = child.id();
-        let (exit_tx, exit) = mpsc::channel();
-        std::thread::spawn(move || {
-            if let Ok(status) = child.wait() {
-                let _ = exit_tx.send(status);
-            }
-        });
-        Self {
-            pid,
-            lines,
-            changed,
-            exit,
-            exited: None,
-        }
-    }
-
-    fn output(&self) -> String {
-        self.lines.lock().expect("lines").join("\n")
-    }
-
-    /// Waits until a line containing `needle` was printed.
-    async fn wait_for_line(&mut self, needle: &str) {
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                self.changed.borrow_and_update();
-                if self
-                    .lines
-                    .lock()
-                    .expect("lines")
-                    .iter()
-                    .any(|l| l.contains(needle))
-                {
-                    return;
-                }
-                if self.changed.changed().await.is_err() {
-                    return;
-                }
-            }
-        })
-        .await;
-        assert!(
-            found.is_ok() && self.output().contains(needle),
-            "the child never printed {needle:?}; output:\n{}",
-            self.output()
-        );
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the exit.
-    async fn terminate(&mut self) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "SIGTERM delivered");
-        let started = std::time::Instant::now();
-        let status =
-            tokio::task::block_in_place(|| self.exit.recv_timeout(Duration::from_secs(30)))
-                .unwrap_or_else(|_| {
-                    panic!("no exit within 30s of SIGTERM; output:\n{}", self.output())
-                });
-        println!("exited {:?} after SIGTERM", started.elapsed());
-        self.exited = Some(status);
-        // Let the readers drain what the child printed last.
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while self.changed.changed().await.is_ok() {}
-        })
-        .await;
-        status
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if self.exited.is_none() && self.exit.try_recv().is_err() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.pid.to_string()])
-                .status();
-        }
-    }
 }

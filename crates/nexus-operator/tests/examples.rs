@@ -1,6 +1,6 @@
-//! The manifests in `examples/` validate against the generated CRD schemas (a structural check
-//! of every field: known names, types, enums, required fields, string and number bounds) and
-//! deserialize into the operator's own types.
+//! The manifests in `examples/` validate against the generated CRD schemas (the structural check
+//! the embedded API server applies: known names, types, enums, required fields, string and number
+//! bounds, patterns) and deserialize into the operator's own types.
 
 use std::path::{Path, PathBuf};
 
@@ -35,84 +35,20 @@ fn crd_schema(kind: &str) -> Value {
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
 }
 
-/// Validates `value` against a structural OpenAPI v3 schema; returns every problem found.
-fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
-    if value.is_null() {
-        if schema["nullable"] != Value::Bool(true) {
-            errors.push(format!("{path}: null is not allowed"));
-        }
-        return;
-    }
-    if schema["x-kubernetes-int-or-string"] == Value::Bool(true) {
-        return;
-    }
-    let ok = match schema["type"].as_str() {
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some("string") => value.is_string(),
-        Some("boolean") => value.is_boolean(),
-        Some("integer") => value.is_i64() || value.is_u64(),
-        Some("number") => value.is_number(),
-        _ => true,
-    };
-    if !ok {
-        errors.push(format!("{path}: expected {}, got {value}", schema["type"]));
-        return;
-    }
-    if let Some(allowed) = schema["enum"].as_array()
-        && !allowed.contains(value)
-    {
-        errors.push(format!("{path}: {value} is not one of {allowed:?}"));
-    }
-    if let (Some(s), Some(min)) = (value.as_str(), schema["minLength"].as_u64())
-        && (s.chars().count() as u64) < min
-    {
-        errors.push(format!("{path}: shorter than {min}"));
-    }
-    if let Some(pattern) = schema["pattern"].as_str()
-        && value.as_str().is_some_and(str::is_empty)
-    {
-        errors.push(format!("{path}: empty, must match {pattern}"));
-    }
-    if let (Some(n), Some(min)) = (value.as_f64(), schema["minimum"].as_f64())
-        && n < min
-    {
-        errors.push(format!("{path}: below {min}"));
-    }
-    if let (Some(n), Some(max)) = (value.as_f64(), schema["maximum"].as_f64())
-        && n > max
-    {
-        errors.push(format!("{path}: above {max}"));
-    }
-    if let Some(object) = value.as_object() {
-        for required in schema["required"].as_array().into_iter().flatten() {
-            let key = required.as_str().unwrap_or_default();
-            if !object.contains_key(key) {
-                errors.push(format!("{path}.{key}: required"));
-            }
-        }
-        let properties = schema["properties"].as_object();
-        let additional = &schema["additionalProperties"];
-        for (key, child) in object {
-            let child_path = format!("{path}.{key}");
-            if path.is_empty() && (key == "apiVersion" || key == "kind" || key == "metadata") {
-                continue;
-            }
-            match properties.and_then(|p| p.get(key)) {
-                Some(child_schema) => validate(child, child_schema, &child_path, errors),
-                None if additional.is_object() => validate(child, additional, &child_path, errors),
-                None if schema["x-kubernetes-preserve-unknown-fields"] == Value::Bool(true) => {}
-                None => errors.push(format!(
-                    "{child_path}: unknown field (pruned by the API server)"
-                )),
-            }
-        }
-    }
-    if let Some(items) = value.as_array() {
-        for (i, item) in items.iter().enumerate() {
-            validate(item, &schema["items"], &format!("{path}[{i}]"), errors);
-        }
-    }
+/// Every problem the API server would find: fields it would prune, then schema violations
+/// (the same validator the embedded API applies to every write).
+fn problems(value: &Value, schema: &Value) -> Vec<String> {
+    let mut pruned = value.clone();
+    let mut errors: Vec<String> = kube_fake::schema::prune(&mut pruned, schema)
+        .into_iter()
+        .map(|path| format!("{path}: unknown field (pruned by the API server)"))
+        .collect();
+    errors.extend(
+        kube_fake::schema::validate(value, schema)
+            .iter()
+            .map(kube_fake::schema::Cause::render),
+    );
+    errors
 }
 
 #[test]
@@ -128,8 +64,7 @@ fn every_example_validates_against_its_crd_and_the_typed_resource() {
             if doc["apiVersion"] != "auth.nexus.dev/v1alpha1" {
                 continue;
             }
-            let mut errors = Vec::new();
-            validate(&doc, &crd_schema(&kind), "", &mut errors);
+            let errors = problems(&doc, &crd_schema(&kind));
             assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
             match kind.as_str() {
                 "AuthClient" => {
@@ -154,21 +89,25 @@ fn the_validator_rejects_what_the_api_server_would() {
         "spec": {"tenant": "acme", "client": {"name": "", "app_type": "spa", "colour": "red", "callbacks": "https://x"},
                  "deletionPolicy": "Sometimes"}
     });
-    let mut errors = Vec::new();
-    validate(&bad, &schema, "", &mut errors);
-    let text = errors.join("\n");
-    assert!(text.contains(".spec.client.name: shorter than 1"), "{text}");
+    let text = problems(&bad, &schema).join("\n");
     assert!(
-        text.contains(".spec.client.colour: unknown field"),
+        text.contains("spec.client.name: Invalid value: \"\": spec.client.name in body should be at least 1 chars long"),
         "{text}"
     );
-    assert!(text.contains(".spec.client.callbacks: expected"), "{text}");
-    assert!(text.contains(".spec.deletionPolicy"), "{text}");
-    bad["spec"].as_object_mut().expect("spec").remove("tenant");
-    errors.clear();
-    validate(&bad, &schema, "", &mut errors);
+    assert!(text.contains("spec.client.colour: unknown field"), "{text}");
     assert!(
-        errors.iter().any(|e| e == ".spec.tenant: required"),
-        "{errors:?}"
+        text.contains("spec.client.callbacks: Invalid value"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.deletionPolicy: Unsupported value"),
+        "{text}"
+    );
+    bad["spec"].as_object_mut().expect("spec").remove("tenant");
+    assert!(
+        problems(&bad, &schema)
+            .iter()
+            .any(|e| e == "spec.tenant: Required value"),
+        "{text}"
     );
 }

@@ -113,6 +113,7 @@ impl SimArgs {
             seed: self.seed,
             max_clients: self.max_clients,
             admin_api: !self.no_admin_api,
+            app_audience: None,
         })
     }
 }

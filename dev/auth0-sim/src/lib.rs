@@ -24,6 +24,7 @@
 //! rate limits on `/oauth/token`, per-endpoint limits, token revocation lists, HTTPS.
 
 pub mod admin;
+mod apps;
 mod cli;
 pub mod clock;
 pub mod counters;
@@ -123,6 +124,10 @@ pub struct SimConfig {
     pub max_clients: Option<usize>,
     /// Serve the HTTP back door under `/__sim/`.
     pub admin_api: bool,
+    /// An API every application of the tenant may obtain a client-credentials token for, and
+    /// the tenant's default audience (a stand-in for client grants, which are not simulated).
+    /// `None`: applications obtain no token.
+    pub app_audience: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -138,6 +143,7 @@ impl Default for SimConfig {
             seed: None,
             max_clients: None,
             admin_api: true,
+            app_audience: None,
         }
     }
 }
@@ -204,6 +210,7 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle, S
         m2m: config.m2m_clients,
         token_ttl: Mutex::new(config.token_ttl),
         max_clients: config.max_clients,
+        app_audience: config.app_audience,
         store: Mutex::new(ClientStore::default()),
         tokens: Mutex::new(TokenStore::default()),
         bucket: Mutex::new(TokenBucket::new(config.rate_limit, clock.now())),

@@ -74,6 +74,7 @@ pub(crate) struct Shared {
     pub m2m: Vec<M2mCredential>,
     pub token_ttl: Mutex<Duration>,
     pub max_clients: Option<usize>,
+    pub app_audience: Option<String>,
     pub store: Mutex<ClientStore>,
     pub tokens: Mutex<TokenStore>,
     pub bucket: Mutex<TokenBucket>,
@@ -384,14 +385,12 @@ fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
     let (Some(client_id), Some(secret)) = (param("client_id"), param("client_secret")) else {
         return Err(access_denied(StatusCode::UNAUTHORIZED, "Unauthorized"));
     };
-    let credential = sh
-        .m2m
-        .iter()
-        .find(|c| {
-            c.client_id == client_id
-                && bool::from(c.client_secret.as_bytes().ct_eq(secret.as_bytes()))
-        })
-        .ok_or_else(|| access_denied(StatusCode::UNAUTHORIZED, "Unauthorized"))?;
+    let Some(credential) = sh.m2m.iter().find(|c| {
+        c.client_id == client_id && bool::from(c.client_secret.as_bytes().ct_eq(secret.as_bytes()))
+    }) else {
+        // Not a Management API credential: one of the tenant's applications, perhaps.
+        return super::apps::app_token(sh, client_id, secret, param("audience"));
+    };
     let audience = sh.audience();
     match param("audience") {
         None => {

@@ -57,7 +57,7 @@ impl Store {
             let mut managers = Vec::new();
             set_apply(&mut managers, &writer.manager, "", paths);
             return self
-                .create(rt, namespace, body, managers, writer.dry_run)
+                .create(rt, namespace, body, managers, writer)
                 .map(|v| (201, v));
         };
         check_precondition(rt, &key, precondition.as_deref(), &old.value)?;

@@ -68,6 +68,34 @@ impl ApiError {
         .with_details(group, plural, name)
     }
 
+    /// 422 Invalid for an object whose fields fail validation: the message and the `causes`
+    /// the real server gives (`Kind.group "name" is invalid: field: message`).
+    pub fn invalid_object(
+        kind: &str,
+        group: &str,
+        name: &str,
+        causes: &[crate::schema::Cause],
+    ) -> Self {
+        let qualified_kind = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let rendered: Vec<String> = causes.iter().map(crate::schema::Cause::render).collect();
+        let list = match rendered.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let causes: Vec<Value> = causes
+            .iter()
+            .map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field }))
+            .collect();
+        let mut error = Self::new(422, format!("{qualified_kind} {name:?} is invalid: {list}"));
+        error.details =
+            Some(json!({ "name": name, "group": group, "kind": kind, "causes": causes }));
+        error
+    }
+
     /// Override the reason.
     pub fn with_reason(mut self, reason: &str) -> Self {
         self.reason = reason.to_string();

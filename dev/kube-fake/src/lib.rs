@@ -1,4 +1,4 @@
-//! An in-memory, stateful Kubernetes API server for tests.
+//! An in-memory, stateful Kubernetes API server for tests and the `nexus-operator dev` sandbox.
 //!
 //! [`FakeKube`] serves the Kubernetes REST API at the HTTP boundary, either in-process through
 //! [`FakeKube::client`] (a tower service behind a real [`kube::Client`]) or over plain HTTP on
@@ -8,19 +8,39 @@
 //! recorded ([`FakeKube::requests`]) and errors can be injected ([`FakeKube::fail_next`]).
 //!
 //! Served semantics: get/list/watch (label and field selectors, resourceVersion replay,
-//! bookmarks, `sendInitialEvents`), create (`generateName`), replace (optimistic concurrency),
-//! merge / strategic-merge / JSON / server-side-apply patches, the status subresource,
-//! `generation`, finalizers and deletion, and ownerReference garbage collection.
+//! bookmarks, `sendInitialEvents`), create (`generateName`, name validation), replace
+//! (optimistic concurrency), merge / strategic-merge / JSON / server-side-apply patches, the
+//! status subresource, `generation`, finalizers and deletion, and ownerReference garbage
+//! collection.
+//!
+//! For the real kubectl (1.27 to 1.33): stored CustomResourceDefinitions define what is served
+//! (names, short names, categories, scope, status subresource, printer columns, schema; deleting
+//! one removes its objects); discovery; OpenAPI v3 and v2 (protobuf); `Table` responses; writes
+//! of custom resources defaulted, pruned (or refused under `fieldValidation=Strict`) and
+//! validated against the schema ([`schema`]); events served through both event APIs; `Status`
+//! errors as the real server words them. [`FakeKube::snapshot`] / [`FakeKube::restore`] keep the
+//! objects across processes.
+//!
+//! Every request goes through one pipeline (`routes::handle`: record, injected failure, dispatch
+//! under the store lock, response): the place for cross-cutting behaviour such as a latency or
+//! cost model.
 
 mod apply;
+mod crd;
+mod discovery;
 mod error;
+mod events;
 mod merge;
+mod openapi;
+mod openapi_v2;
 mod patch;
 mod path;
 mod registry;
 mod routes;
+pub mod schema;
 mod selector;
 mod store;
+mod table;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -34,7 +54,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 pub use error::ApiError;
-pub use registry::ResourceType;
+pub use registry::{PrinterColumn, ResourceType};
 
 use store::{ObjKey, Store};
 
@@ -179,6 +199,30 @@ impl FakeKube {
             }
         });
         Ok(bound)
+    }
+
+    /// The latest resource version handed out: it changes with every write, so a caller can
+    /// tell whether anything changed since it last looked.
+    pub fn resource_version(&self) -> u64 {
+        self.inner.lock().store.current_rv()
+    }
+
+    /// Every stored object (with its field managers) as JSON, for [`FakeKube::restore`]: how the
+    /// dev sandbox keeps its objects across restarts.
+    pub fn snapshot(&self) -> Value {
+        self.inner.lock().store.snapshot()
+    }
+
+    /// Replaces every object with those of a [`FakeKube::snapshot`] (uids, resource versions and
+    /// field managers kept; CRDs serve their resources again). Returns the number of objects.
+    /// Watches started before see nothing of it: restore before serving.
+    ///
+    /// # Errors
+    /// When `snapshot` is not one, or names a kind no resource (or restored CRD) serves.
+    pub fn restore(&self, snapshot: &Value) -> Result<usize, String> {
+        let restored = self.inner.lock().store.restore(snapshot);
+        self.inner.notify();
+        restored
     }
 
     /// Every request received so far, in order.

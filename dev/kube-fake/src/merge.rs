@@ -323,10 +323,56 @@ pub(crate) fn render_fields_v1(paths: &BTreeSet<FieldPath>) -> Value {
     Value::Object(root)
 }
 
+/// The field set of a `fieldsV1` tree (the inverse of [`render_fields_v1`]).
+pub(crate) fn parse_fields_v1(fields: &Value) -> BTreeSet<FieldPath> {
+    let mut out = BTreeSet::new();
+    let mut prefix = Vec::new();
+    parse_node(fields, &mut prefix, &mut out);
+    out
+}
+
+fn parse_node(node: &Value, prefix: &mut FieldPath, out: &mut BTreeSet<FieldPath>) {
+    let Some(map) = node.as_object() else {
+        return;
+    };
+    if !prefix.is_empty() && (map.is_empty() || map.contains_key(".")) {
+        out.insert(prefix.clone());
+    }
+    for (key, child) in map {
+        let elem = if let Some(field) = key.strip_prefix("f:") {
+            PathElem::Field(field.to_string())
+        } else if let Some(item) = key.strip_prefix("v:") {
+            PathElem::Item(item.to_string())
+        } else if let Some(Value::Object(id)) = key
+            .strip_prefix("k:")
+            .and_then(|k| serde_json::from_str::<Value>(k).ok())
+            && let Some((name, value)) = id.iter().next()
+        {
+            PathElem::Key(name.clone(), value.to_string())
+        } else {
+            continue;
+        };
+        prefix.push(elem);
+        parse_node(child, prefix, out);
+        prefix.pop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn fields_v1_round_trip() {
+        let applied = json!({
+            "metadata": {"labels": {"a": "1"}, "finalizers": ["x"]},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            "spec": {"list": [1, 2], "empty": {}},
+        });
+        let paths = field_paths(&applied);
+        assert_eq!(parse_fields_v1(&render_fields_v1(&paths)), paths);
+    }
 
     #[test]
     fn merge_patch_rfc7386() {

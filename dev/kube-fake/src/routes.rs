@@ -10,14 +10,19 @@ use http::{Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::events;
 use super::merge::{merge_patch, structural_merge};
 use super::patch::apply_json_patch;
 use super::path::{self, ApiPath};
 use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{DeleteOpts, ObjKey, Store, Writer, check_precondition, touch_update};
+use super::store::{
+    DeleteOpts, FieldValidation, ObjKey, Store, Writer, check_precondition, touch_update,
+};
+use super::table::{self, IncludeObject};
 use super::watch::{self, WatchSpec, partial_metadata};
 use super::{Inner, RecordedRequest};
+use super::{discovery, openapi, openapi_v2};
 
 /// Request bodies larger than this are rejected.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -90,11 +95,20 @@ impl Ctx {
         matches!(self.q(key), Some("true" | "1"))
     }
 
-    fn metadata_only(&self) -> bool {
-        self.accept.contains("as=PartialObjectMetadata")
+    /// `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` (what `kubectl get` asks for).
+    fn as_table(&self) -> bool {
+        self.accept.contains("as=Table")
     }
 
-    fn writer(&self, subresource: Option<&str>) -> Writer {
+    fn metadata_only(&self) -> bool {
+        !self.as_table() && self.accept.contains("as=PartialObjectMetadata")
+    }
+
+    fn include_object(&self) -> IncludeObject {
+        IncludeObject::parse(self.q("includeObject"))
+    }
+
+    fn writer(&self, subresource: Option<&str>) -> Result<Writer, ApiError> {
         let manager = self
             .q("fieldManager")
             .map(str::to_string)
@@ -106,11 +120,12 @@ impl Ctx {
             })
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "unknown".to_string());
-        Writer {
+        Ok(Writer {
             manager,
             subresource: subresource.map(str::to_string),
             dry_run: self.q("dryRun") == Some("All"),
-        }
+            field_validation: FieldValidation::parse(self.q("fieldValidation"))?,
+        })
     }
 
     fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
@@ -124,6 +139,8 @@ impl Ctx {
 /// What a handler answers.
 enum Reply {
     Json(u16, Value),
+    /// 200 with a body of the given media type.
+    Bytes(&'static str, Vec<u8>),
     Stream(Body),
 }
 
@@ -140,20 +157,30 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
         }
     };
     let ctx = Ctx::new(&parts, bytes);
-    let reply = {
+    let (reply, warnings) = {
         let mut state = inner.lock();
         state.requests.push(ctx.record());
-        match state.take_failure(ctx.method.as_str(), &ctx.path) {
+        let reply = match state.take_failure(ctx.method.as_str(), &ctx.path) {
             Some(err) => Err(err),
             None => dispatch(&inner, &mut state.store, &ctx),
-        }
+        };
+        (reply, std::mem::take(&mut state.store.warnings))
     };
     inner.notify();
-    match reply {
+    let mut response = match reply {
         Ok(Reply::Json(code, value)) => json_response(code, &value),
+        Ok(Reply::Bytes(media_type, bytes)) => bytes_response(media_type, bytes),
         Ok(Reply::Stream(body)) => stream_response(body),
         Err(err) => error_response(&err),
+    };
+    for warning in warnings {
+        // RFC 7234 warning: code 299, agent "-", quoted text (what kubectl prints).
+        let text = format!("299 - {:?}", warning);
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            response.headers_mut().append(header::WARNING, value);
+        }
     }
+    response
 }
 
 fn json_response(code: u16, value: &Value) -> Response<Body> {
@@ -163,6 +190,15 @@ fn json_response(code: u16, value: &Value) -> Response<Body> {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn bytes_response(media_type: &'static str, bytes: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::from(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(media_type),
     );
     response
 }
@@ -189,10 +225,20 @@ fn not_served(path: &str) -> ApiError {
 }
 
 fn dispatch(inner: &Arc<Inner>, store: &mut Store, ctx: &Ctx) -> Result<Reply, ApiError> {
-    if ctx.method == Method::GET
-        && let Some(doc) = discovery(store, &ctx.path)
-    {
-        return Ok(Reply::Json(200, doc));
+    if ctx.method == Method::GET {
+        if let Some(doc) = discovery::document(store.registry.all(), &ctx.path) {
+            return Ok(Reply::Json(200, doc));
+        }
+        if let Some(doc) = openapi_document(store, &ctx.path) {
+            return doc.map(|doc| Reply::Json(200, doc));
+        }
+        if ctx.path == "/openapi/v2" {
+            let doc = openapi_v2::document(store.registry.all());
+            if ctx.accept.contains("protobuf") {
+                return Ok(Reply::Bytes(openapi_v2::PROTOBUF, openapi_v2::encode(&doc)));
+            }
+            return Ok(Reply::Json(200, doc));
+        }
     }
     let p = path::parse(&ctx.path).ok_or_else(|| not_served(&ctx.path))?;
     let rt = resolve(store, &p).ok_or_else(|| not_served(&ctx.path))?;
@@ -250,20 +296,93 @@ fn get(
     name: &str,
     ctx: &Ctx,
 ) -> Result<Reply, ApiError> {
-    let object = store
-        .get(&key(rt, p, name))
-        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-    Ok(Reply::Json(200, view(ctx, object)))
+    let key = key(rt, p, name);
+    let peer = events_peer(rt, &key);
+    let object = match store.get(&key) {
+        Some(object) => object.clone(),
+        None => peer
+            .and_then(|peer| store.get(&peer))
+            .map(|o| events::as_served_by(&rt.group, o))
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?,
+    };
+    if ctx.as_table() {
+        return Ok(Reply::Json(
+            200,
+            table::table(rt, &[&object], ctx.include_object(), None),
+        ));
+    }
+    Ok(Reply::Json(200, view(ctx, &object)))
+}
+
+/// For the two event APIs, where the same event may be stored under the other one.
+fn events_peer(rt: &ResourceType, key: &ObjKey) -> Option<ObjKey> {
+    events::is_events(&rt.group, &rt.plural).then(|| ObjKey {
+        group: events::peer_group(&rt.group).to_string(),
+        ..key.clone()
+    })
+}
+
+/// The objects of a collection; for events, those stored under either event API, as this one
+/// serves them.
+fn collection(store: &Store, rt: &ResourceType, namespace: Option<&str>) -> Vec<Value> {
+    let mut items: Vec<Value> = store
+        .list(&rt.group, &rt.plural, namespace)
+        .into_iter()
+        .cloned()
+        .collect();
+    if events::is_events(&rt.group, &rt.plural) {
+        let peer = events::peer_group(&rt.group);
+        let identity = |o: &Value| {
+            let text = |p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_string);
+            (text("/metadata/namespace"), text("/metadata/name"))
+        };
+        let own: std::collections::BTreeSet<_> = items.iter().map(identity).collect();
+        for other in store.list(peer, &rt.plural, namespace) {
+            if !own.contains(&identity(other)) {
+                items.push(events::as_served_by(&rt.group, other));
+            }
+        }
+    }
+    items
+}
+
+/// `/openapi/v3` and its group-version documents.
+fn openapi_document(store: &Store, path: &str) -> Option<Result<Value, ApiError>> {
+    let rest = path.strip_prefix("/openapi/v3")?;
+    let types = store.registry.all();
+    let rest = rest.trim_matches('/');
+    if rest.is_empty() {
+        return Some(Ok(openapi::root(types)));
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (group, version) = match segments.as_slice() {
+        ["api", version] => ("", *version),
+        ["apis", group, version] => (*group, *version),
+        _ => return Some(Err(not_served(path))),
+    };
+    if !types
+        .iter()
+        .any(|t| t.group == group && t.version == version)
+    {
+        return Some(Err(not_served(path)));
+    }
+    Some(Ok(openapi::group_version(types, group, version)))
 }
 
 fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
     let (labels, fields) = ctx.selectors()?;
-    let items: Vec<Value> = store
-        .list(&rt.group, &rt.plural, p.namespace.as_deref())
+    let matching: Vec<Value> = collection(store, rt, p.namespace.as_deref())
         .into_iter()
         .filter(|o| labels.matches(o) && fields.matches(o))
-        .map(|o| view(ctx, o))
         .collect();
+    if ctx.as_table() {
+        let refs: Vec<&Value> = matching.iter().collect();
+        return Ok(Reply::Json(
+            200,
+            table::table(rt, &refs, ctx.include_object(), Some(store.current_rv())),
+        ));
+    }
+    let items: Vec<Value> = matching.iter().map(|o| view(ctx, o)).collect();
     let (api_version, kind) = if ctx.metadata_only() {
         (
             "meta.k8s.io/v1".to_string(),
@@ -317,16 +436,19 @@ fn start_watch(
         bookmarks: ctx.flag("allowWatchBookmarks"),
         timeout,
         metadata_only: ctx.metadata_only(),
+        table: ctx.as_table().then(|| (rt.clone(), ctx.include_object())),
+        peer_group: events::is_events(&rt.group, &rt.plural)
+            .then(|| events::peer_group(&rt.group).to_string()),
     };
     Ok(Reply::Stream(watch::start(inner.clone(), store, spec)))
 }
 
 fn create(store: &mut Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
     let body = ctx.json_body()?;
-    let writer = ctx.writer(None);
+    let writer = ctx.writer(None)?;
     let mut managers = Vec::new();
     touch_update(&mut managers, &writer.manager, "");
-    let created = store.create(rt, p.namespace.as_deref(), body, managers, writer.dry_run)?;
+    let created = store.create(rt, p.namespace.as_deref(), body, managers, &writer)?;
     Ok(Reply::Json(201, created))
 }
 
@@ -384,7 +506,7 @@ fn update_with(
     candidate: Value,
     ctx: &Ctx,
 ) -> Result<Reply, ApiError> {
-    let writer = ctx.writer(p.subresource.as_deref());
+    let writer = ctx.writer(p.subresource.as_deref())?;
     let (manager, sub) = (writer.manager.clone(), writer.sub().to_string());
     let updated = store.update(rt, key, candidate, &writer, |m| {
         touch_update(m, &manager, &sub)
@@ -455,7 +577,7 @@ fn server_side_apply(
         serde_saphyr::from_str::<Value>(&text)
             .map_err(|e| ApiError::bad_request(format!("invalid apply body: {e}")))
     })?;
-    let writer = ctx.writer(p.subresource.as_deref());
+    let writer = ctx.writer(p.subresource.as_deref())?;
     let (code, object) = store.apply(
         rt,
         p.namespace.as_deref(),
@@ -561,73 +683,4 @@ fn delete_collection(
         "items": items,
     });
     Ok(Reply::Json(200, list))
-}
-
-/// Minimal discovery documents: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/{group}/{version}`.
-fn discovery(store: &Store, path: &str) -> Option<Value> {
-    let types = store.registry.all();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["version"] => Some(
-            json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-testkit", "platform": "linux/amd64"}),
-        ),
-        ["api"] => Some(
-            json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
-        ),
-        ["apis"] => Some(api_group_list(types)),
-        ["api", version] => Some(resource_list(types, "", version)),
-        ["apis", group, version] => Some(resource_list(types, group, version)),
-        _ => None,
-    }
-}
-
-fn api_group_list(types: &[ResourceType]) -> Value {
-    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for t in types.iter().filter(|t| !t.group.is_empty()) {
-        let versions = groups.entry(&t.group).or_default();
-        if !versions.contains(&t.version.as_str()) {
-            versions.push(&t.version);
-        }
-    }
-    let groups: Vec<Value> = groups
-        .into_iter()
-        .map(|(group, versions)| {
-            let versions: Vec<Value> = versions
-                .iter()
-                .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
-                .collect();
-            let preferred = versions.first().cloned().unwrap_or(Value::Null);
-            json!({"name": group, "versions": versions, "preferredVersion": preferred})
-        })
-        .collect();
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
-}
-
-fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Value {
-    let verbs = json!([
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch"
-    ]);
-    let mut resources = Vec::new();
-    for t in types
-        .iter()
-        .filter(|t| t.group == group && t.version == version)
-    {
-        resources.push(json!({"name": t.plural, "singularName": t.kind.to_lowercase(), "namespaced": t.namespaced, "kind": t.kind, "verbs": verbs}));
-        if t.status_subresource {
-            resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
-        }
-    }
-    let group_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
 }

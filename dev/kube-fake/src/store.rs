@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use super::crd;
 use super::error::ApiError;
-use super::merge::{FieldPath, render_fields_v1};
+use super::merge::{FieldPath, parse_fields_v1, render_fields_v1};
 use super::registry::{Registry, ResourceType};
+use super::schema;
 
 /// How many watch events are retained; watches from older resource versions get 410 Expired.
 const MAX_LOG: usize = 50_000;
@@ -147,12 +149,39 @@ pub(crate) struct DeleteOpts {
     pub dry_run: bool,
 }
 
+/// What the server does with fields a custom resource's schema does not declare
+/// (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and warn (`Warning` header); the server's default.
+    #[default]
+    Warn,
+    /// Refuse the write (400).
+    Strict,
+}
+
+impl FieldValidation {
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value {
+            None | Some("") | Some("Warn") => Ok(Self::Warn),
+            Some("Ignore") => Ok(Self::Ignore),
+            Some("Strict") => Ok(Self::Strict),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other:?}; supported values are Ignore, Warn and Strict"
+            ))),
+        }
+    }
+}
+
 /// Who performs a write and how.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     pub manager: String,
     pub subresource: Option<String>,
     pub dry_run: bool,
+    pub field_validation: FieldValidation,
 }
 
 impl Writer {
@@ -175,6 +204,8 @@ pub(crate) struct Store {
     /// real API server's NamespaceLifecycle admission does (opt-in: most tests never create
     /// Namespaces).
     pub require_namespaces: bool,
+    /// Warnings for the response to the request being served (`Warning` headers).
+    pub warnings: Vec<String>,
 }
 
 /// The current time in the API server's RFC 3339 format.
@@ -470,7 +501,76 @@ impl Store {
         };
         self.objects.insert(key.clone(), stored);
         self.log_event(&key, kind, value.clone(), prev);
+        if key.group == "apiextensions.k8s.io" && key.plural == "customresourcedefinitions" {
+            self.serve_crd(&key.name, &value);
+        }
         value
+    }
+
+    /// Serve what a stored CRD defines (replacing what it defined before).
+    fn serve_crd(&mut self, name: &str, crd_object: &Value) {
+        self.registry.unregister_crd(name);
+        for rt in crd::served_types(crd_object) {
+            self.registry.register(rt);
+        }
+    }
+
+    /// A deleted CRD: its resources are no longer served and their objects are gone.
+    fn unserve_crd(&mut self, name: &str) {
+        for rt in self.registry.unregister_crd(name) {
+            let keys: Vec<ObjKey> = self
+                .objects
+                .keys()
+                .filter(|k| k.group == rt.group && k.plural == rt.plural)
+                .cloned()
+                .collect();
+            for key in keys {
+                if let Some(stored) = self.objects.remove(&key) {
+                    let mut value = stored.value;
+                    let rv = self.next_rv();
+                    meta_mut(&mut value).insert("resourceVersion".into(), json!(rv.to_string()));
+                    self.log_event(&key, EventType::Deleted, value, None);
+                }
+            }
+        }
+    }
+
+    /// Defaulting, pruning and validation against a custom resource's schema.
+    fn check_schema(
+        &mut self,
+        rt: &ResourceType,
+        value: &mut Value,
+        validation: FieldValidation,
+    ) -> Result<(), ApiError> {
+        let Some(schema_doc) = rt.schema.as_ref() else {
+            return Ok(());
+        };
+        schema::apply_defaults(value, schema_doc);
+        let pruned = schema::prune(value, schema_doc);
+        let unknown: Vec<String> = pruned
+            .iter()
+            .map(|p| format!("unknown field {p:?}"))
+            .collect();
+        match validation {
+            FieldValidation::Strict if !unknown.is_empty() => {
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+                    unknown.join(", "),
+                    kind = rt.kind,
+                    version = rt.version,
+                )));
+            }
+            FieldValidation::Warn => self.warnings.extend(unknown),
+            _ => {}
+        }
+        let causes = schema::validate(value, schema_doc);
+        if causes.is_empty() {
+            return Ok(());
+        }
+        let name = meta_str(value, "name").unwrap_or_default().to_string();
+        Err(ApiError::invalid_object(
+            &rt.kind, &rt.group, &name, &causes,
+        ))
     }
 
     /// Create an object. `body` must be a JSON object; namespace comes from the path.
@@ -480,8 +580,9 @@ impl Store {
         namespace: Option<&str>,
         mut body: Value,
         managers: Vec<ManagerEntry>,
-        dry_run: bool,
+        writer: &Writer,
     ) -> Result<Value, ApiError> {
+        let dry_run = writer.dry_run;
         check_type(rt, &body)?;
         if self.require_namespaces
             && rt.namespaced
@@ -491,6 +592,8 @@ impl Store {
             return Err(ApiError::not_found("", "namespaces", namespace));
         }
         let name = self.prepare_new(rt, namespace, &mut body)?;
+        check_name(rt, &name)?;
+        self.check_schema(rt, &mut body, writer.field_validation)?;
         establish_crd(rt, &mut body);
         let key = ObjKey::new(rt, namespace, &name);
         if self.objects.contains_key(&key) {
@@ -626,6 +729,7 @@ impl Store {
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))?;
         let mut new = normalize(rt, &old.value, candidate, writer.subresource.as_deref());
+        self.check_schema(rt, &mut new, writer.field_validation)?;
         check_new_finalizers(rt, key, &old.value, &new)?;
         let mut managers = old.managers.clone();
         edit_managers(&mut managers);
@@ -737,6 +841,9 @@ impl Store {
             meta_mut(&mut value).insert("resourceVersion".into(), json!(rv.to_string()));
             self.log_event(&key, EventType::Deleted, value.clone(), None);
             let uid = meta_str(&value, "uid").unwrap_or_default().to_string();
+            if key.group == "apiextensions.k8s.io" && key.plural == "customresourcedefinitions" {
+                self.unserve_crd(&key.name);
+            }
             first.get_or_insert(value);
             if uid.is_empty() {
                 continue;
@@ -808,6 +915,79 @@ impl Store {
         );
     }
 
+    /// Every object (with its `managedFields`) and the counters, as JSON: what
+    /// [`Store::restore`] reads back.
+    pub fn snapshot(&self) -> Value {
+        let objects: Vec<Value> = self.objects.values().map(|s| s.value.clone()).collect();
+        json!({
+            "kind": "KubeFakeSnapshot",
+            "version": 1,
+            "resourceVersion": self.rv,
+            "uidCounter": self.uid_counter,
+            "objects": objects,
+        })
+    }
+
+    /// Replaces the content with a [`Store::snapshot`]: objects keep their uid, resource
+    /// version and field managers, CRDs serve their resources again, the watch log starts empty.
+    pub fn restore(&mut self, snapshot: &Value) -> Result<usize, String> {
+        if snapshot.get("kind").and_then(Value::as_str) != Some("KubeFakeSnapshot") {
+            return Err("not a kube-fake snapshot (kind KubeFakeSnapshot)".into());
+        }
+        let objects = snapshot
+            .get("objects")
+            .and_then(Value::as_array)
+            .ok_or("the snapshot has no objects list")?;
+        let is_crd =
+            |o: &Value| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition");
+        let ordered = objects
+            .iter()
+            .filter(|o| is_crd(o))
+            .chain(objects.iter().filter(|o| !is_crd(o)));
+        self.objects.clear();
+        self.log.clear();
+        let mut max_rv = snapshot
+            .get("resourceVersion")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        for object in ordered {
+            let api_version = object.get("apiVersion").and_then(Value::as_str);
+            let kind = object.get("kind").and_then(Value::as_str);
+            let (Some(api_version), Some(kind)) = (api_version, kind) else {
+                return Err(format!("an object without apiVersion/kind: {object}"));
+            };
+            let rt = self
+                .registry
+                .by_kind(api_version, kind)
+                .cloned()
+                .ok_or_else(|| format!("no resource serves {api_version} {kind}"))?;
+            let name = meta_str(object, "name").unwrap_or_default();
+            let key = ObjKey::new(&rt, meta_str(object, "namespace"), name);
+            let managers = restored_managers(object);
+            if let Some(rv) = meta_str(object, "resourceVersion").and_then(|r| r.parse().ok()) {
+                max_rv = max_rv.max(rv);
+            }
+            self.objects.insert(
+                key.clone(),
+                Stored {
+                    value: object.clone(),
+                    managers,
+                },
+            );
+            if is_crd(object) {
+                self.serve_crd(&key.name, object);
+            }
+        }
+        self.rv = max_rv;
+        self.trimmed_rv = max_rv;
+        self.uid_counter = snapshot
+            .get("uidCounter")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .max(self.objects.len() as u64);
+        Ok(self.objects.len())
+    }
+
     /// Seed an object directly (test helper): upsert, filling server-owned metadata.
     pub fn insert(&mut self, rt: &ResourceType, mut value: Value) -> Value {
         let namespace = meta_str(&value, "namespace").map(str::to_string);
@@ -830,6 +1010,75 @@ impl Store {
         let managers = old.as_ref().map(|o| o.managers.clone()).unwrap_or_default();
         self.commit(key, Stored { value, managers }, old.map(|o| o.value))
     }
+}
+
+/// Field managers read back from an object's `managedFields`.
+fn restored_managers(object: &Value) -> Vec<ManagerEntry> {
+    let text = |entry: &Value, key: &str| {
+        entry
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    meta(object)
+        .and_then(|m| m.get("managedFields"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|entry| ManagerEntry {
+            manager: text(entry, "manager"),
+            operation: if text(entry, "operation") == "Apply" {
+                "Apply"
+            } else {
+                "Update"
+            },
+            subresource: text(entry, "subresource"),
+            time: text(entry, "time"),
+            fields: entry
+                .get("fieldsV1")
+                .map(parse_fields_v1)
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Object names are DNS subdomains (namespaces: DNS labels), as the real server checks them.
+fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    let label = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 63
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !part.starts_with('-')
+            && !part.ends_with('-')
+    };
+    let (ok, rule) = if rt.group.is_empty() && rt.plural == "namespaces" {
+        (
+            label(name),
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        )
+    } else {
+        (
+            name.len() <= 253 && name.split('.').all(label),
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        )
+    };
+    if ok {
+        return Ok(());
+    }
+    let cause = schema::Cause {
+        reason: "FieldValueInvalid",
+        field: "metadata.name".into(),
+        message: format!("Invalid value: {name:?}: {rule}"),
+    };
+    Err(ApiError::invalid_object(
+        &rt.kind,
+        &rt.group,
+        name,
+        &[cause],
+    ))
 }
 
 /// Reject bodies whose `kind`/`apiVersion` name a different resource.

@@ -12,8 +12,11 @@ use tokio::time::Instant;
 
 use super::Inner;
 use super::error::ApiError;
+use super::events;
+use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{EventType, LogEvent, Store};
+use super::table::{self, IncludeObject};
 
 /// What a watch request asked for.
 #[derive(Debug, Clone)]
@@ -31,6 +34,10 @@ pub(crate) struct WatchSpec {
     pub bookmarks: bool,
     pub timeout: Option<Duration>,
     pub metadata_only: bool,
+    /// Send each object as a one-row `Table` (`kubectl get --watch`).
+    pub table: Option<(ResourceType, IncludeObject)>,
+    /// Events: the other event API's group, whose events this watch also sees, converted.
+    pub peer_group: Option<String>,
 }
 
 impl WatchSpec {
@@ -39,7 +46,7 @@ impl WatchSpec {
     }
 
     fn concerns(&self, event: &LogEvent) -> bool {
-        event.group == self.group
+        (event.group == self.group || self.peer_group.as_ref() == Some(&event.group))
             && event.plural == self.plural
             && self
                 .namespace
@@ -47,28 +54,40 @@ impl WatchSpec {
                 .is_none_or(|ns| &event.namespace == ns)
     }
 
+    /// The object as this watch serves it (events written through the other event API are
+    /// converted).
+    fn served(&self, group: &str, object: &Value) -> Value {
+        if group == self.group {
+            object.clone()
+        } else {
+            events::as_served_by(&self.group, object)
+        }
+    }
+
     /// The event as this watcher sees it, taking selector transitions into account.
-    fn translate<'a>(&self, event: &'a LogEvent) -> Option<(&'static str, &'a Value)> {
+    fn translate(&self, event: &LogEvent) -> Option<(&'static str, Value)> {
         if !self.concerns(event) {
             return None;
         }
-        let now = self.matches(&event.object);
+        let object = self.served(&event.group, &event.object);
+        let prev = event.prev.as_ref().map(|p| self.served(&event.group, p));
+        let now = self.matches(&object);
         let kind = match event.kind {
             EventType::Added | EventType::Deleted => now.then_some(event.kind)?,
-            EventType::Modified => {
-                match (event.prev.as_ref().is_some_and(|p| self.matches(p)), now) {
-                    (true, true) => EventType::Modified,
-                    (false, true) => EventType::Added,
-                    (true, false) => EventType::Deleted,
-                    (false, false) => return None,
-                }
-            }
+            EventType::Modified => match (prev.as_ref().is_some_and(|p| self.matches(p)), now) {
+                (true, true) => EventType::Modified,
+                (false, true) => EventType::Added,
+                (true, false) => EventType::Deleted,
+                (false, false) => return None,
+            },
         };
-        Some((kind.as_str(), &event.object))
+        Some((kind.as_str(), object))
     }
 
     fn line(&self, event_type: &str, object: &Value) -> Bytes {
-        let object = if self.metadata_only {
+        let object = if let Some((rt, include)) = &self.table {
+            table::table(rt, &[object], *include, None)
+        } else if self.metadata_only {
             partial_metadata(object)
         } else {
             object.clone()
@@ -133,9 +152,14 @@ pub(crate) fn start(inner: Arc<Inner>, store: &Store, spec: WatchSpec) -> axum::
     {
         Some(rv) => rv,
         None => {
-            for object in store.list(&spec.group, &spec.plural, spec.namespace.as_deref()) {
-                if spec.matches(object) {
-                    pending.push_back(spec.line("ADDED", object));
+            let mut groups = vec![spec.group.clone()];
+            groups.extend(spec.peer_group.clone());
+            for group in &groups {
+                for object in store.list(group, &spec.plural, spec.namespace.as_deref()) {
+                    let object = spec.served(group, object);
+                    if spec.matches(&object) {
+                        pending.push_back(spec.line("ADDED", &object));
+                    }
                 }
             }
             if spec.send_initial_events {
@@ -203,7 +227,7 @@ impl WatchStream {
                 for event in events {
                     self.cursor = event.rv;
                     if let Some((event_type, object)) = self.spec.translate(event) {
-                        self.pending.push_back(self.spec.line(event_type, object));
+                        self.pending.push_back(self.spec.line(event_type, &object));
                     }
                 }
             }
