@@ -35,9 +35,7 @@ fn scripts() -> Vec<(&'static str, &'static str)> {
                 .unwrap_or_else(|| panic!("docs/gitops-health.md has {key}"));
             let rest = &DOC[start + key.len()..];
             let end = rest.find("return hs\n```").map_or(rest.len(), |i| i);
-            let end = rest[..end]
-                .find("resource.customizations")
-                .unwrap_or(end);
+            let end = rest[..end].find("resource.customizations").unwrap_or(end);
             (kind, &rest[..end])
         })
         .collect()
@@ -68,6 +66,10 @@ fn the_argo_cd_health_script_knows_every_reason() {
     assert_eq!(scripts.len(), 2);
     for (kind, script) in scripts {
         assert_eq!(table(script, "permanent"), degraded, "{kind}: permanent");
-        assert_eq!(table(script, "progressing"), progressing, "{kind}: progressing");
+        assert_eq!(
+            table(script, "progressing"),
+            progressing,
+            "{kind}: progressing"
+        );
     }
 }

@@ -58,7 +58,12 @@ fn ready_of(object: &Value) -> Option<(String, String, String)> {
         })
 }
 
-fn start(h: &Harness) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+fn start(
+    h: &Harness,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
         let _ = stop_rx.await;
@@ -101,7 +106,10 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
     );
     let status = h.kube.get(&path).expect("object")["status"].clone();
     assert!(status["auth0Rejection"]["generation"].is_i64(), "{status}");
-    assert!(status.get("pendingCreation").is_none(), "a 400 created nothing");
+    assert!(
+        status.get("pendingCreation").is_none(),
+        "a 400 created nothing"
+    );
     h.kube.clear_requests();
     let posts = h.sim.counters().get("POST /api/v2/clients");
 
@@ -160,9 +168,9 @@ async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
     let all_waiting = |k: &FakeKube| {
         let objects = k.list(&collection);
         objects.len() == CLIENTS
-            && objects.iter().all(|o| {
-                ready_of(o).is_some_and(|(s, r, _)| s == "False" && r == "TenantNotReady")
-            })
+            && objects
+                .iter()
+                .all(|o| ready_of(o).is_some_and(|(s, r, _)| s == "False" && r == "TenantNotReady"))
     };
     assert!(h.kube.wait_until(WAIT, all_waiting).await);
     let messages: std::collections::BTreeSet<String> = h
