@@ -121,6 +121,13 @@ struct ApiErrorBody {
     error_code: Option<String>,
 }
 
+/// A request body as JSON; a type that cannot be serialised is a configuration error.
+fn to_body<B: serde::Serialize + ?Sized>(body: &B) -> Result<serde_json::Value, Auth0Error> {
+    serde_json::to_value(body).map_err(|e| Auth0Error::Config {
+        message: format!("request body cannot be serialised: {e}"),
+    })
+}
+
 fn jitter(d: Duration) -> Duration {
     d.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
 }
@@ -189,13 +196,14 @@ impl TenantClient {
     }
 
     /// `POST /api/v2/clients`. Never retried on 5xx/transport errors (see the type's docs).
-    pub async fn create_client(
+    pub async fn create_client<B: serde::Serialize + ?Sized>(
         &self,
-        body: &serde_json::Value,
+        body: &B,
         p: Priority,
     ) -> Result<Auth0Client, Auth0Error> {
+        let body = to_body(body)?;
         let bytes = self
-            .call(Method::POST, "/clients", &[], Some(body), p)
+            .call(Method::POST, "/clients", &[], Some(&body), p)
             .await?;
         decode(&bytes, "client")
     }
@@ -208,14 +216,15 @@ impl TenantClient {
     }
 
     /// `PATCH /api/v2/clients/{id}` (partial update; `client_metadata` is merged).
-    pub async fn patch_client(
+    pub async fn patch_client<B: serde::Serialize + ?Sized>(
         &self,
         id: &str,
-        body: &serde_json::Value,
+        body: &B,
         p: Priority,
     ) -> Result<Auth0Client, Auth0Error> {
         let path = format!("/clients/{}", encode_segment(id));
-        let bytes = self.call(Method::PATCH, &path, &[], Some(body), p).await?;
+        let body = to_body(body)?;
+        let bytes = self.call(Method::PATCH, &path, &[], Some(&body), p).await?;
         decode(&bytes, "client")
     }
 

@@ -30,7 +30,9 @@ use std::time::Duration;
 pub use client::{DEFAULT_WAIT_BUDGET, TenantClient};
 pub use error::Auth0Error;
 pub use metrics::Auth0Metrics;
-pub use model::{Auth0Client, ClientPage, SecretString};
+pub use model::{
+    Auth0Client, Auth0Mobile, Auth0MobileAndroid, Auth0MobileIos, ClientPage, SecretString,
+};
 pub use ratelimit::Priority;
 
 use ratelimit::RateLimiter;

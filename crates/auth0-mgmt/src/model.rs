@@ -119,7 +119,7 @@ pub struct Auth0Client {
     pub initiate_login_uri: Option<String>,
     /// Mobile (iOS/Android) settings, as Auth0 shapes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mobile: Option<serde_json::Value>,
+    pub mobile: Option<Auth0Mobile>,
     /// Metadata: string values only, at most 10 keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_metadata: Option<BTreeMap<String, String>>,
@@ -177,6 +177,48 @@ impl fmt::Debug for Auth0Client {
             .field("extra", &self.extra)
             .finish()
     }
+}
+
+/// `mobile` of an Auth0 client.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Auth0Mobile {
+    /// iOS app identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ios: Option<Auth0MobileIos>,
+    /// Android app identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub android: Option<Auth0MobileAndroid>,
+    /// Every other field Auth0 returned.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `mobile.ios` of an Auth0 client.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Auth0MobileIos {
+    /// Apple team id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// App bundle identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_bundle_identifier: Option<String>,
+    /// Every other field Auth0 returned.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `mobile.android` of an Auth0 client.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Auth0MobileAndroid {
+    /// Android package name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_package_name: Option<String>,
+    /// SHA-256 fingerprints of the signing keystores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_cert_fingerprints: Option<Vec<String>>,
+    /// Every other field Auth0 returned.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One page of `GET /api/v2/clients?include_totals=true`.

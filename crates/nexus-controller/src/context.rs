@@ -1,18 +1,20 @@
-//! Shared state of the controller: clients, configuration, metrics, events and the small
-//! in-memory bookkeeping (backoff, drift reports) that does not belong in the API.
+//! Shared state of the controller: clients, configuration, metrics, caches, events, the
+//! channels that let one reconciler wake another, and the small in-memory bookkeeping
+//! (backoff, drift-scan findings) that does not belong in the API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures::channel::mpsc;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::Value;
 
+use crate::caches::{Caches, lock};
 use crate::metrics::{ConditionLabels, ControllerMetrics};
-use auth0_mgmt::Auth0Registry;
-use nexus_crd::{AuthClient, AuthClientStatus};
+use auth0_mgmt::{Auth0Client, Auth0Registry};
+use nexus_crd::{AuthClient, AuthTenant};
 
 /// Settings of the controller.
 #[derive(Clone, Debug)]
@@ -27,6 +29,8 @@ pub struct ControllerConfig {
     pub controller_name: String,
     /// This replica's identity (pod name) for events.
     pub instance: Option<String>,
+    /// First delay of the transient-error backoff (doubled per failure).
+    pub base_backoff: Duration,
     /// Upper bound of the transient-error backoff.
     pub max_backoff: Duration,
     /// AuthClients reconciled at the same time (Auth0 calls are paced by each tenant's limiter
@@ -42,6 +46,7 @@ impl Default for ControllerConfig {
             drift_scan_interval: Duration::from_secs(600),
             controller_name: "nexus-operator".into(),
             instance: None,
+            base_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
             concurrency: 16,
         }
@@ -52,9 +57,22 @@ impl Default for ControllerConfig {
 #[derive(Clone, Debug)]
 pub enum ScanFinding {
     /// The client as listed (only the scanned fields); it differs from the spec.
-    Drifted(Value),
+    Drifted(Box<Auth0Client>),
     /// The client id was not in the tenant's list.
     Missing,
+}
+
+/// Senders that wake a reconciler, and their receivers until [`crate::run`] takes them.
+struct Triggers {
+    clients: mpsc::UnboundedSender<ObjectRef<AuthClient>>,
+    tenants: mpsc::UnboundedSender<ObjectRef<AuthTenant>>,
+    receivers: Mutex<Option<TriggerReceivers>>,
+}
+
+/// The receiving ends of the trigger channels.
+pub(crate) struct TriggerReceivers {
+    pub clients: mpsc::UnboundedReceiver<ObjectRef<AuthClient>>,
+    pub tenants: mpsc::UnboundedReceiver<ObjectRef<AuthTenant>>,
 }
 
 /// Everything a reconcile needs.
@@ -67,11 +85,14 @@ pub struct Context {
     pub config: ControllerConfig,
     /// Metrics.
     pub metrics: ControllerMetrics,
+    /// What the reconcilers read instead of the API server.
+    pub caches: Caches,
     recorder: Recorder,
+    triggers: Triggers,
     failures: Mutex<HashMap<String, u32>>,
     findings: Mutex<HashMap<ObjectRef<AuthClient>, ScanFinding>>,
     ready_states: Mutex<HashMap<String, ConditionLabels>>,
-    written_status: Mutex<HashMap<String, AuthClientStatus>>,
+    waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<AuthClient>>>>,
 }
 
 impl Context {
@@ -86,23 +107,76 @@ impl Context {
             controller: config.controller_name.clone(),
             instance: config.instance.clone(),
         };
+        let (clients_tx, clients_rx) = mpsc::unbounded();
+        let (tenants_tx, tenants_rx) = mpsc::unbounded();
         Self {
             recorder: Recorder::new(kube.clone(), reporter),
             kube,
             auth0,
             config,
             metrics,
+            caches: Caches::default(),
+            triggers: Triggers {
+                clients: clients_tx,
+                tenants: tenants_tx,
+                receivers: Mutex::new(Some(TriggerReceivers {
+                    clients: clients_rx,
+                    tenants: tenants_rx,
+                })),
+            },
             failures: Mutex::default(),
             findings: Mutex::default(),
             ready_states: Mutex::default(),
-            written_status: Mutex::default(),
+            waiting_for_tenant: Mutex::default(),
         }
     }
 
+    /// The trigger receivers (once: the running controller owns them).
+    pub(crate) fn take_triggers(&self) -> Option<TriggerReceivers> {
+        lock(&self.triggers.receivers).take()
+    }
+
+    /// Asks the AuthClient controller to reconcile `client`.
+    pub fn wake_client(&self, client: ObjectRef<AuthClient>) {
+        if self.triggers.clients.unbounded_send(client).is_err() {
+            tracing::debug!("AuthClient controller stopped; wake-up dropped");
+        }
+    }
+
+    /// Asks the AuthTenant controller to check `tenant` again.
+    pub fn wake_tenant(&self, tenant: &str) {
+        if self
+            .triggers
+            .tenants
+            .unbounded_send(ObjectRef::new(tenant))
+            .is_err()
+        {
+            tracing::debug!("AuthTenant controller stopped; wake-up dropped");
+        }
+    }
+
+    /// Records that `client` failed on `tenant`'s credentials and waits for the tenant: the
+    /// tenant reconciler checks the credentials and wakes the client once they work.
+    pub fn wait_for_tenant(&self, tenant: &str, client: ObjectRef<AuthClient>) {
+        lock(&self.waiting_for_tenant)
+            .entry(tenant.to_owned())
+            .or_default()
+            .insert(client);
+        self.wake_tenant(tenant);
+    }
+
+    /// Takes the clients waiting for `tenant` (see [`Context::wait_for_tenant`]).
+    pub fn take_waiting(&self, tenant: &str) -> Vec<ObjectRef<AuthClient>> {
+        lock(&self.waiting_for_tenant)
+            .remove(tenant)
+            .map(|set| set.into_iter().collect())
+            .unwrap_or_default()
+    }
+
     /// Publishes an event about `obj`; failures are logged, never fatal.
-    pub async fn event(
+    pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
-        obj: &AuthClient,
+        obj: &K,
         type_: EventType,
         reason: &str,
         action: &str,
@@ -121,7 +195,7 @@ impl Context {
     }
 
     /// Counts a transient failure of `key` and returns the delay before the next attempt:
-    /// 5s doubling up to `max_backoff`, with ±10% jitter.
+    /// `base_backoff` doubling up to `max_backoff`, with ±10% jitter.
     pub fn next_backoff(&self, key: &str) -> Duration {
         let attempt = {
             let mut failures = lock(&self.failures);
@@ -129,7 +203,10 @@ impl Context {
             *count = count.saturating_add(1);
             *count
         };
-        let base = Duration::from_secs(5).saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let base = self
+            .config
+            .base_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let capped = base.min(self.config.max_backoff);
         let jitter = 0.9 + rand::random::<f64>() * 0.2;
         capped.mul_f64(jitter)
@@ -150,17 +227,6 @@ impl Context {
         lock(&self.findings).remove(obj)
     }
 
-    /// Records the status a pass wrote part-way (creation marker, client id), so the end of the
-    /// pass compares against what is stored rather than what the pass started from.
-    pub fn remember_written_status(&self, key: &str, status: AuthClientStatus) {
-        lock(&self.written_status).insert(key.to_owned(), status);
-    }
-
-    /// Takes the status recorded by [`Context::remember_written_status`].
-    pub fn take_written_status(&self, key: &str) -> Option<AuthClientStatus> {
-        lock(&self.written_status).remove(key)
-    }
-
     /// Updates the `nexus_authclients` gauge for `key` (None: the object is gone).
     pub fn set_ready_state(&self, key: &str, state: Option<ConditionLabels>) {
         let mut states = lock(&self.ready_states);
@@ -178,12 +244,4 @@ impl Context {
             self.metrics.authclients.get_or_create(&state).inc();
         }
     }
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data here are
-/// caches and counters that stay consistent).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

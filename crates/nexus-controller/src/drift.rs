@@ -5,16 +5,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::channel::mpsc;
+use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, ResourceExt};
-use serde_json::Value;
 
+use crate::caches::{Credentials, SecretKey};
 use crate::context::{Context, ScanFinding};
-use crate::mapping::{self, OwnershipTag};
-use crate::tenant_access as tenant;
-use auth0_mgmt::Priority;
+use crate::desired::{DesiredClient, SCAN_FIELDS, diff};
+use crate::ownership::OwnershipTag;
+use crate::tenant_access::{TenantError, client_from_secret};
+use auth0_mgmt::{Auth0Client, Priority};
 use nexus_crd::conditions::{self, READY};
-use nexus_crd::{AuthClient, AuthTenant};
+use nexus_crd::{AuthClient, AuthTenant, DriftPolicy};
 
 /// What one scan of one tenant did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,25 +28,15 @@ pub struct ScanReport {
     pub missing: usize,
 }
 
-/// Scans every tenant once; drifted or missing clients are recorded in the context and sent to
-/// `trigger` so the controller reconciles them.
+/// Scans every cached tenant once; drifted or missing clients are recorded in the context and
+/// sent to `trigger` so the controller reconciles them.
 pub async fn scan_all(
     ctx: &Context,
     store: &Store<AuthClient>,
     trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>,
 ) -> HashMap<String, ScanReport> {
     let mut reports = HashMap::new();
-    let tenants = match Api::<AuthTenant>::all(ctx.kube.clone())
-        .list(&Default::default())
-        .await
-    {
-        Ok(list) => list.items,
-        Err(error) => {
-            tracing::warn!(%error, "drift scan: could not list AuthTenants");
-            return reports;
-        }
-    };
-    for tenant in tenants {
+    for tenant in ctx.caches.tenants.reader().state() {
         let name = tenant.name_any();
         match scan_tenant(ctx, store, &tenant, trigger).await {
             Ok(report) => {
@@ -65,7 +56,7 @@ pub async fn scan_all(
 pub enum ScanError {
     /// The tenant cannot be used.
     #[error(transparent)]
-    Tenant(#[from] tenant::TenantError),
+    Tenant(#[from] TenantError),
     /// Listing the clients failed.
     #[error(transparent)]
     Auth0(#[from] auth0_mgmt::Auth0Error),
@@ -94,13 +85,16 @@ pub async fn scan_tenant(
     if candidates.is_empty() {
         return Ok(report);
     }
-    let auth0 = tenant::tenant_client(&ctx.kube, &ctx.auth0, tenant).await?;
-    let listed: HashMap<String, Value> = auth0
-        .list_all_clients(mapping::SCAN_FIELDS, Priority::Background)
+    let credentials = match ctx.caches.credentials.get(&SecretKey::of(tenant)) {
+        Some(Credentials::Present(secret)) => Some(secret),
+        _ => None,
+    };
+    let auth0 = client_from_secret(&ctx.auth0, tenant, credentials.as_deref())?;
+    let listed: HashMap<String, Auth0Client> = auth0
+        .list_all_clients(SCAN_FIELDS, Priority::Background)
         .await?
-        .iter()
-        .filter_map(|c| serde_json::to_value(c).ok())
-        .filter_map(|c| c["client_id"].as_str().map(|id| (id.to_owned(), c.clone())))
+        .into_iter()
+        .map(|c| (c.client_id.clone(), c))
         .collect();
     for client in candidates {
         let (Some(tag), Some(status)) = (
@@ -116,20 +110,17 @@ pub async fn scan_tenant(
         let finding = match listed.get(client_id) {
             None => ScanFinding::Missing,
             Some(actual) => {
-                let drift =
-                    mapping::diff(&mapping::desired_state(&client.spec.client, &tag), actual);
+                let drift = diff(&DesiredClient::from_spec(&client.spec.client, &tag), actual);
                 if drift.is_empty() {
                     continue;
                 }
-                let reported = conditions::find(&status.conditions, conditions::DRIFTED)
-                    .is_some_and(|c| {
-                        c.status == "True"
-                            && drift.fields.iter().all(|f| c.message.contains(f.as_str()))
-                    });
-                if reported && client.spec.drift_policy == nexus_crd::DriftPolicy::Report {
+                // Already reported (driftPolicy Report): decided by the recorded fields.
+                if client.spec.drift_policy == DriftPolicy::Report
+                    && drift.fields == status.reported_drift
+                {
                     continue;
                 }
-                ScanFinding::Drifted(actual.clone())
+                ScanFinding::Drifted(Box::new(actual.clone()))
             }
         };
         if matches!(finding, ScanFinding::Missing) {

@@ -1,44 +1,50 @@
-//! The reconcile loop of `AuthClient`s and `AuthTenant`s, and the periodic drift scan.
+//! The reconcilers of nexus-operator: `AuthClient`s ([`authclient`], a resolve -> plan -> act
+//! -> status pipeline), `AuthTenant`s ([`authtenant`]), and the periodic drift scan
+//! ([`drift`]), over the caches of [`caches`].
 
+pub mod authclient;
 pub mod authtenant;
+pub mod caches;
 pub mod context;
+pub mod desired;
 pub mod drift;
-pub mod mapping;
 pub mod metrics;
-pub mod reconcile;
+pub mod ownership;
 pub mod secret;
 pub mod tenant_access;
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::{StreamExt, channel::mpsc};
-use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use futures::{StreamExt, channel::mpsc, future};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 pub use context::{Context, ControllerConfig};
 
-use nexus_crd::{AuthClient, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use caches::{Credentials, SecretKey, owned_secret_selector, strip};
+use nexus_crd::conditions::{self, READY};
+use nexus_crd::{AuthClient, AuthTenant, SECRET_HASH_ANNOTATION};
 
-/// Runs the AuthClient controller, the AuthTenant controller and the drift scan until
-/// `shutdown` completes. `namespace` limits the AuthClients watched (None: all namespaces).
+/// Runs the AuthClient controller, the AuthTenant controller, the caches and the drift scan
+/// until `shutdown` completes. `namespace` limits the AuthClients (and owned Secrets) watched
+/// (None: all namespaces).
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<String>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let kube = ctx.kube.clone();
-    let clients: Api<AuthClient> = match &namespace {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
+    let Some(triggers) = ctx.take_triggers() else {
+        tracing::error!("the controller of this context is already running");
+        return;
     };
-    let secrets: Api<Secret> = match &namespace {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
-    };
-    let tenants: Api<AuthTenant> = Api::all(kube.clone());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let signal = move || {
         let mut rx = shutdown_rx.clone();
@@ -46,55 +52,133 @@ pub async fn run(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    let clients_api: Api<AuthClient> = match &namespace {
+        Some(ns) => Api::namespaced(kube.clone(), ns),
+        None => Api::all(kube.clone()),
+    };
+    let secrets_api: Api<Secret> = match &namespace {
+        Some(ns) => Api::namespaced(kube.clone(), ns),
+        None => Api::all(kube.clone()),
+    };
+
+    // AuthClients: a reflector whose trigger stream passes only changes that matter (spec,
+    // deletion, finalizers, rotation request), never the operator's own status writes.
+    let (client_store, client_writer) = reflector::store::<AuthClient>();
+    let client_stream = watcher(clients_api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(strip)
+        .reflect(client_writer)
+        .applied_objects()
+        .predicate_filter(authclient::trigger_hash, Default::default());
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
-    let controller = Controller::new(clients, watcher::Config::default().any_semantic())
+    // AuthClients are reconciled only once the caches they read hold the cluster's state, so a
+    // (re)start never reports a tenant as missing that is merely not listed yet.
+    let caches_ready = {
+        let stores = (
+            ctx.caches.tenants.reader(),
+            ctx.caches.namespaces.reader(),
+            ctx.caches.owned_secrets.reader(),
+        );
+        async move {
+            let _ = stores.0.wait_until_ready().await;
+            let _ = stores.1.wait_until_ready().await;
+            let _ = stores.2.wait_until_ready().await;
+        }
+    };
+    let clients_controller = Controller::for_stream(client_stream, client_store.clone())
         .with_config(
             kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
-        );
-    let store = controller.store();
-    let tenant_store = store.clone();
-    let clients_loop = controller
-        .owns(
-            secrets,
-            watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")),
         )
-        // A tenant change (spec, or its Ready status: the tenant controller writes status only
-        // when it changes) requeues every AuthClient that uses the tenant.
-        .watches(
-            tenants.clone(),
-            watcher::Config::default(),
-            move |tenant: AuthTenant| {
-                let name = tenant.name_any();
-                tenant_store
-                    .state()
-                    .into_iter()
-                    .filter(|c| c.spec.tenant == name)
-                    .map(|c| ObjectRef::from_obj(&*c))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .reconcile_on(triggers.clients)
         .reconcile_on(drift_rx)
         .graceful_shutdown_on(signal())
-        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .run(authclient::reconcile, authclient::error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "AuthClient controller event");
             }
         });
+    let clients_stop = signal();
+    let clients_loop = async move {
+        tokio::select! {
+            _ = caches_ready => clients_controller.await,
+            _ = clients_stop => {}
+        }
+    };
 
-    let tenants_loop = Controller::new(tenants, watcher::Config::default().any_semantic())
+    // AuthTenants: the cache, the credentials watches, and the tenant controller's triggers.
+    let (tenant_tx, tenant_rx) = mpsc::unbounded::<Result<AuthTenant, watcher::Error>>();
+    let tenants_cache = drive_tenants(ctx.clone(), client_store.clone(), tenant_tx, signal());
+    let tenants_loop = Controller::for_stream(tenant_rx, ctx.caches.tenants.reader())
+        .reconcile_on(triggers.tenants)
         .graceful_shutdown_on(signal())
-        .run(
-            authtenant::reconcile_tenant,
-            authtenant::tenant_error_policy,
-            ctx.clone(),
-        )
+        .run(authtenant::reconcile, authtenant::error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "AuthTenant controller event");
             }
         });
+
+    // Namespace metadata (labels for allowedNamespaces.selector).
+    let namespaces_cache = {
+        let ctx = ctx.clone();
+        let store = client_store.clone();
+        let mut labels_seen: HashMap<String, u64> = HashMap::new();
+        watcher(
+            Api::<PartialObjectMeta<Namespace>>::all(kube.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .modify(strip)
+        .take_until(signal())
+        .for_each(move |event| {
+            if let Ok(event) = &event {
+                ctx.caches.namespaces.apply(event);
+                if let watcher::Event::Apply(ns) = event {
+                    let hash = predicates::labels(ns).unwrap_or(0);
+                    let name = ns.name_any();
+                    if labels_seen
+                        .insert(name.clone(), hash)
+                        .is_some_and(|h| h != hash)
+                    {
+                        for client in store
+                            .state()
+                            .iter()
+                            .filter(|c| c.namespace().as_deref() == Some(name.as_str()))
+                        {
+                            ctx.wake_client(ObjectRef::from_obj(&**client));
+                        }
+                    }
+                }
+            }
+            future::ready(())
+        })
+    };
+
+    // Owned Secrets: cached; a deleted or tampered Secret wakes its owner (the operator's own
+    // writes do not: their content hash matches their data).
+    let secrets_cache = {
+        let ctx = ctx.clone();
+        watcher(
+            secrets_api,
+            watcher::Config::default().labels(&owned_secret_selector()),
+        )
+        .default_backoff()
+        .modify(strip)
+        .take_until(signal())
+        .for_each(move |event| {
+            if let Ok(event) = &event {
+                ctx.caches.owned_secrets.apply(event);
+                match event {
+                    watcher::Event::Delete(secret) => wake_owner(&ctx, secret),
+                    watcher::Event::Apply(secret) if tampered(secret) => wake_owner(&ctx, secret),
+                    _ => {}
+                }
+            }
+            future::ready(())
+        })
+    };
 
     let scan_ctx = ctx.clone();
     let scan_stop = signal();
@@ -106,7 +190,7 @@ pub async fn run(
         loop {
             tokio::select! {
                 _ = interval.tick() => {
-                    drift::scan_all(&scan_ctx, &store, &drift_tx).await;
+                    drift::scan_all(&scan_ctx, &client_store, &drift_tx).await;
                 }
                 _ = &mut scan_stop => break,
             }
@@ -116,5 +200,209 @@ pub async fn run(
         shutdown.await;
         let _ = shutdown_tx.send(true);
     };
-    tokio::join!(clients_loop, tenants_loop, scan_loop, stop);
+    tokio::join!(
+        clients_loop,
+        tenants_loop,
+        tenants_cache,
+        namespaces_cache,
+        secrets_cache,
+        scan_loop,
+        stop
+    );
+}
+
+/// Whether an owned Secret's data no longer match its content-hash annotation.
+fn tampered(secret: &Secret) -> bool {
+    let empty = Default::default();
+    let data = secret.data.as_ref().unwrap_or(&empty);
+    secret
+        .annotations()
+        .get(SECRET_HASH_ANNOTATION)
+        .is_none_or(|hash| *hash != secret::content_hash(data))
+}
+
+fn wake_owner(ctx: &Context, secret: &Secret) {
+    let Some(namespace) = secret.namespace() else {
+        return;
+    };
+    for owner in secret.owner_references() {
+        if owner.kind == "AuthClient" && owner.controller == Some(true) {
+            ctx.wake_client(ObjectRef::new(&owner.name).within(&namespace));
+        }
+    }
+}
+
+/// What, of a tenant, its clients depend on: the spec and the Ready condition.
+fn tenant_state_hash(tenant: &AuthTenant) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    tenant.metadata.generation.hash(&mut hasher);
+    if let Some(ready) = tenant
+        .status
+        .as_ref()
+        .and_then(|s| conditions::find(&s.conditions, READY))
+    {
+        (
+            &ready.status,
+            &ready.reason,
+            &ready.message,
+            ready.observed_generation,
+        )
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Watches AuthTenants into the cache; starts and stops the watch of each referenced
+/// credentials Secret; sends the tenant controller the tenants whose spec changed (not its own
+/// status writes); wakes the clients of a tenant whose spec or Ready condition changed; and
+/// forgets the Auth0 client and rate limiter of a deleted tenant.
+async fn drive_tenants(
+    ctx: Arc<Context>,
+    clients: Store<AuthClient>,
+    tenant_tx: mpsc::UnboundedSender<Result<AuthTenant, watcher::Error>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut generations: HashMap<String, Option<i64>> = HashMap::new();
+    let mut states: HashMap<String, u64> = HashMap::new();
+    let mut watches: HashMap<SecretKey, tokio::task::JoinHandle<()>> = HashMap::new();
+    let events = watcher(
+        Api::<AuthTenant>::all(ctx.kube.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(strip)
+    .take_until(stop);
+    tokio::pin!(events);
+    while let Some(event) = events.next().await {
+        let Ok(event) = event else {
+            continue;
+        };
+        ctx.caches.tenants.apply(&event);
+        let event_is_live = matches!(event, watcher::Event::Apply(_));
+        match event {
+            watcher::Event::Apply(tenant) | watcher::Event::InitApply(tenant) => {
+                let name = tenant.name_any();
+                let key = SecretKey::of(&tenant);
+                if !watches.contains_key(&key) {
+                    ctx.caches.credentials.set(&key, Credentials::Syncing);
+                    watches.insert(key.clone(), watch_credentials(ctx.clone(), key));
+                }
+                // During the initial list the store is not committed yet: prune after it.
+                if event_is_live {
+                    prune_watches(&ctx, &mut watches);
+                }
+                if generations.insert(name.clone(), tenant.metadata.generation)
+                    != Some(tenant.metadata.generation)
+                {
+                    let _ = tenant_tx.unbounded_send(Ok(tenant.clone()));
+                }
+                let state = tenant_state_hash(&tenant);
+                if states
+                    .insert(name.clone(), state)
+                    .is_some_and(|s| s != state)
+                {
+                    for client in authclient::clients_of(&clients, &name) {
+                        ctx.wake_client(client);
+                    }
+                }
+            }
+            watcher::Event::Delete(tenant) => {
+                let name = tenant.name_any();
+                generations.remove(&name);
+                states.remove(&name);
+                ctx.auth0.remove(&name);
+                prune_watches(&ctx, &mut watches);
+                for client in authclient::clients_of(&clients, &name) {
+                    ctx.wake_client(client);
+                }
+            }
+            watcher::Event::Init => {}
+            watcher::Event::InitDone => {
+                let present: HashSet<String> = ctx
+                    .caches
+                    .tenants
+                    .reader()
+                    .state()
+                    .iter()
+                    .map(|t| t.name_any())
+                    .collect();
+                for gone in generations
+                    .keys()
+                    .filter(|n| !present.contains(*n))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                {
+                    generations.remove(&gone);
+                    states.remove(&gone);
+                    ctx.auth0.remove(&gone);
+                    for client in authclient::clients_of(&clients, &gone) {
+                        ctx.wake_client(client);
+                    }
+                }
+                prune_watches(&ctx, &mut watches);
+            }
+        }
+    }
+    for (_, task) in watches {
+        task.abort();
+    }
+}
+
+/// Stops the credentials watches no cached tenant references any more.
+fn prune_watches(ctx: &Context, watches: &mut HashMap<SecretKey, tokio::task::JoinHandle<()>>) {
+    let referenced: HashSet<SecretKey> = ctx
+        .caches
+        .tenants
+        .reader()
+        .state()
+        .iter()
+        .map(|t| SecretKey::of(t))
+        .collect();
+    watches.retain(|key, task| {
+        let keep = referenced.contains(key);
+        if !keep {
+            task.abort();
+            ctx.caches.credentials.remove(key);
+        }
+        keep
+    });
+}
+
+/// Watches exactly one credentials Secret (by name) into the cache; a change wakes the tenants
+/// that use it.
+fn watch_credentials(ctx: Arc<Context>, key: SecretKey) -> tokio::task::JoinHandle<()> {
+    let api = Api::<Secret>::namespaced(ctx.kube.clone(), &key.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", key.name));
+    tokio::spawn(async move {
+        let events = watcher(api, config).default_backoff().modify(strip);
+        tokio::pin!(events);
+        let mut seen = false;
+        while let Some(event) = events.next().await {
+            let Ok(event) = event else {
+                continue;
+            };
+            let changed = match event {
+                watcher::Event::Init => {
+                    seen = false;
+                    false
+                }
+                watcher::Event::InitApply(secret) | watcher::Event::Apply(secret) => {
+                    seen = true;
+                    ctx.caches
+                        .credentials
+                        .set(&key, Credentials::Present(Arc::new(secret)))
+                }
+                watcher::Event::InitDone if !seen => {
+                    ctx.caches.credentials.set(&key, Credentials::Absent)
+                }
+                watcher::Event::InitDone => false,
+                watcher::Event::Delete(_) => ctx.caches.credentials.set(&key, Credentials::Absent),
+            };
+            if changed {
+                for tenant in ctx.caches.tenants_using(&key) {
+                    ctx.wake_tenant(&tenant.name);
+                }
+            }
+        }
+    })
 }

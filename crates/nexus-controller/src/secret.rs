@@ -136,6 +136,29 @@ pub fn stored_credentials(secret: &Secret, owner: &AuthClient, client_id: &str) 
         .filter(|s| !s.is_empty())
 }
 
+/// Whether `observed` already has everything `desired` sets: the same data, the same owner, and
+/// every desired label and annotation (other managers may add their own).
+pub fn is_up_to_date(observed: &Secret, desired: &Secret) -> bool {
+    let contains_all = |have: Option<&BTreeMap<String, String>>,
+                        want: Option<&BTreeMap<String, String>>| {
+        let empty = BTreeMap::new();
+        let have = have.unwrap_or(&empty);
+        want.unwrap_or(&empty)
+            .iter()
+            .all(|(k, v)| have.get(k) == Some(v))
+    };
+    observed.data == desired.data
+        && observed.metadata.owner_references == desired.metadata.owner_references
+        && contains_all(
+            observed.metadata.labels.as_ref(),
+            desired.metadata.labels.as_ref(),
+        )
+        && contains_all(
+            observed.metadata.annotations.as_ref(),
+            desired.metadata.annotations.as_ref(),
+        )
+}
+
 /// Short, stable hash of the Secret's data (hex), for the content-hash annotation.
 pub fn content_hash(data: &BTreeMap<String, ByteString>) -> String {
     let mut hasher = Sha256::new();
@@ -234,6 +257,19 @@ mod tests {
             Some("s3cr3t-value")
         );
         assert_eq!(stored_credentials(&secret, &owner, "other"), None);
+        assert!(is_up_to_date(&secret, &secret));
+        let mut extra = secret.clone();
+        extra
+            .metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("added-by".into(), "someone".into());
+        assert!(is_up_to_date(&extra, &secret), "other labels are allowed");
+        let mut tampered = secret.clone();
+        if let Some(data) = tampered.data.as_mut() {
+            data.insert("AUTH0_CLIENT_SECRET".into(), ByteString(b"x".to_vec()));
+        }
+        assert!(!is_up_to_date(&tampered, &secret));
     }
 
     #[test]

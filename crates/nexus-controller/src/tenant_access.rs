@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
 
@@ -40,15 +40,6 @@ pub enum TenantError {
     /// The Kubernetes API failed.
     #[error("Kubernetes API error: {0}")]
     Kube(#[source] kube::Error),
-}
-
-/// Fetches the `AuthTenant` by name.
-pub async fn get_tenant(kube: &kube::Client, name: &str) -> Result<AuthTenant, TenantError> {
-    Api::<AuthTenant>::all(kube.clone())
-        .get_opt(name)
-        .await
-        .map_err(TenantError::Kube)?
-        .ok_or_else(|| TenantError::NotFound(name.to_owned()))
 }
 
 /// Checks the endpoint override: `https://` anywhere, `http://` only for loopback hosts.
@@ -90,11 +81,29 @@ pub fn check_endpoint(tenant: &AuthTenant) -> Result<(), TenantError> {
     }
 }
 
-/// Builds (or reuses) the Management API client of the tenant from its credentials Secret.
+/// Builds (or reuses) the Management API client of the tenant, reading its credentials Secret
+/// with a GET. For callers without the controller's caches (the HTTP facade); the reconcilers
+/// use [`client_from_secret`] with the cached Secret.
 pub async fn tenant_client(
     kube: &kube::Client,
     auth0: &Auth0Registry,
     tenant: &AuthTenant,
+) -> Result<Arc<TenantClient>, TenantError> {
+    check_endpoint(tenant)?;
+    let reference = &tenant.spec.credentials_secret_ref;
+    let secret = Api::<Secret>::namespaced(kube.clone(), &reference.namespace)
+        .get_opt(&reference.name)
+        .await
+        .map_err(TenantError::Kube)?;
+    client_from_secret(auth0, tenant, secret.as_ref())
+}
+
+/// Builds (or reuses) the Management API client of the tenant from its credentials Secret
+/// (`None`: the Secret does not exist).
+pub fn client_from_secret(
+    auth0: &Auth0Registry,
+    tenant: &AuthTenant,
+    secret: Option<&Secret>,
 ) -> Result<Arc<TenantClient>, TenantError> {
     check_endpoint(tenant)?;
     let name = kube::ResourceExt::name_any(tenant);
@@ -105,20 +114,17 @@ pub async fn tenant_client(
         name: reference.name.clone(),
         problem,
     };
-    let secret = Api::<Secret>::namespaced(kube.clone(), &reference.namespace)
-        .get_opt(&reference.name)
-        .await
-        .map_err(TenantError::Kube)?
-        .ok_or_else(|| fail("does not exist".into()))?;
+    let secret = secret.ok_or_else(|| fail("does not exist".into()))?;
     let read = |key: &str| -> Result<String, TenantError> {
         let value = secret
             .data
             .as_ref()
             .and_then(|d| d.get(key))
             .ok_or_else(|| fail(format!("has no key '{key}'")))?;
-        let text = String::from_utf8(value.0.clone())
-            .map_err(|_| fail(format!("key '{key}' is not UTF-8")))?;
-        let text = text.trim().to_owned();
+        let text = std::str::from_utf8(&value.0)
+            .map_err(|_| fail(format!("key '{key}' is not UTF-8")))?
+            .trim()
+            .to_owned();
         if text.is_empty() {
             return Err(fail(format!("key '{key}' is empty")));
         }
@@ -137,27 +143,21 @@ pub async fn tenant_client(
     }))
 }
 
-/// Whether `namespace` may use the tenant: listed by name, or matching the selector. Reads the
-/// Namespace only when a selector is set.
-pub async fn namespace_allowed(
-    kube: &kube::Client,
+/// Whether `namespace` (with `labels`) may use the tenant: listed by name (or `*`), or
+/// matching the selector.
+pub fn namespace_allowed(
     tenant: &AuthTenant,
     namespace: &str,
-) -> Result<bool, TenantError> {
+    labels: &BTreeMap<String, String>,
+) -> bool {
     let allowed = &tenant.spec.allowed_namespaces;
     if allowed.names.iter().any(|n| n == namespace || n == "*") {
-        return Ok(true);
+        return true;
     }
-    let Some(selector) = &allowed.selector else {
-        return Ok(false);
-    };
-    let labels = Api::<Namespace>::all(kube.clone())
-        .get_opt(namespace)
-        .await
-        .map_err(TenantError::Kube)?
-        .and_then(|ns| ns.metadata.labels)
-        .unwrap_or_default();
-    Ok(selector_matches(selector, &labels))
+    allowed
+        .selector
+        .as_ref()
+        .is_some_and(|selector| selector_matches(selector, labels))
 }
 
 /// Kubernetes label-selector semantics (`matchLabels` AND every `matchExpressions` entry). An
@@ -254,5 +254,54 @@ mod tests {
         assert!(selector_matches(&expr("x", "DoesNotExist", &[]), &labels));
         assert!(!selector_matches(&expr("x", "Exists", &[]), &labels));
         assert!(!selector_matches(&expr("env", "Bogus", &[]), &labels));
+    }
+
+    #[test]
+    fn namespaces_by_name_wildcard_or_selector() {
+        let mut t = tenant(None);
+        let labels: BTreeMap<String, String> = [("team".to_owned(), "a".to_owned())].into();
+        assert!(!namespace_allowed(&t, "team-a", &labels), "deny by default");
+        t.spec.allowed_namespaces.names = vec!["team-a".into()];
+        assert!(namespace_allowed(&t, "team-a", &BTreeMap::new()));
+        assert!(!namespace_allowed(&t, "team-b", &labels));
+        t.spec.allowed_namespaces.selector = Some(LabelSelector {
+            match_labels: Some(labels.clone()),
+            match_expressions: None,
+        });
+        assert!(namespace_allowed(&t, "team-b", &labels));
+        assert!(!namespace_allowed(&t, "team-c", &BTreeMap::new()));
+        t.spec.allowed_namespaces.names = vec!["*".into()];
+        assert!(namespace_allowed(&t, "anything", &BTreeMap::new()));
+    }
+
+    #[test]
+    fn credentials_are_read_from_the_secret() {
+        let registry = Auth0Registry::new(
+            auth0_mgmt::default_http_client(std::time::Duration::from_secs(1)).expect("http"),
+            auth0_mgmt::Auth0Metrics::new(),
+        );
+        let t = tenant(Some("http://127.0.0.1:1"));
+        let missing = client_from_secret(&registry, &t, None).expect_err("no Secret");
+        assert!(missing.to_string().contains("does not exist"), "{missing}");
+        let mut secret = Secret {
+            data: Some(
+                [(
+                    "client_id".to_owned(),
+                    k8s_openapi::ByteString(b"m2m".to_vec()),
+                )]
+                .into(),
+            ),
+            ..Secret::default()
+        };
+        let no_key = client_from_secret(&registry, &t, Some(&secret)).expect_err("no key");
+        assert!(no_key.to_string().contains("'client_secret'"), "{no_key}");
+        if let Some(data) = secret.data.as_mut() {
+            data.insert(
+                "client_secret".into(),
+                k8s_openapi::ByteString(b" s3cret \n".to_vec()),
+            );
+        }
+        let client = client_from_secret(&registry, &t, Some(&secret)).expect("client");
+        assert_eq!(client.tenant(), "acme");
     }
 }

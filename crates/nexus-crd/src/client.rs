@@ -328,9 +328,10 @@ pub struct AuthClientStatus {
     /// Generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready` (reasons: Synced, Progressing, TenantNotFound, TenantNotReady,
-    /// NamespaceNotAllowed, InvalidSpec, Auth0Rejected, RateLimited, Auth0Unavailable,
-    /// SecretConflict, ClientNotFound, AdoptionRefused, Deleting) and `Drifted`.
+    /// `Ready` (reasons: Synced, TenantNotFound, TenantNotReady, NamespaceNotAllowed,
+    /// InvalidSpec, Auth0Rejected, Auth0Refused, RateLimited, Auth0Unavailable, SecretConflict,
+    /// ClientNotFound, AdoptionRefused, Deleting) and `Drifted` (ChangedOutsideOperator,
+    /// Corrected, InSync).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -356,6 +357,26 @@ pub struct AuthClientStatus {
     /// sent but not recorded (never two clients for one AuthClient).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_creation: Option<PendingCreation>,
+    /// Set when Auth0 refused this spec permanently (a 4xx such as 400 `invalid_body`): the
+    /// operator makes no further Auth0 call for this AuthClient until its spec (generation) or
+    /// its AuthTenant (generation) changes. The Ready condition carries Auth0's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth0_rejection: Option<Auth0Rejection>,
+    /// Fields found changed in Auth0 and left as they are because `driftPolicy` is `Report`
+    /// (dotted paths such as `callbacks` or `client_metadata.owners`). Empty when in sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported_drift: Vec<String>,
+}
+
+/// The spec and tenant a permanent Auth0 refusal was observed for.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth0Rejection {
+    /// `metadata.generation` of the AuthClient when Auth0 refused it.
+    pub generation: i64,
+    /// `metadata.generation` of the AuthTenant at that time.
+    #[serde(default)]
+    pub tenant_generation: i64,
 }
 
 /// A create request that may have reached Auth0.

@@ -28,24 +28,37 @@ impl ConditionStatus {
     }
 }
 
-/// Reasons of the `Ready` condition. They are stable API: dashboards, alerts and the Argo CD
-/// health check match on them.
+/// How a GitOps tool should read a `Ready=False` reason (docs/gitops-health.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Nothing will change without a change by a person (spec, tenant, a foreign Secret...).
+    Degraded,
+    /// The operator (or the tenant's reconciler) is still working on it.
+    Progressing,
+}
+
+/// Reasons of the `Ready` condition of an `AuthClient`. They are stable API: dashboards,
+/// alerts, the HTTP facade and the Argo CD health check match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReadyReason {
     /// The Auth0 client matches the spec and the Secret is up to date.
     Synced,
-    /// Work is under way (first creation, waiting for the tenant).
-    Progressing,
     /// `spec.tenant` names no `AuthTenant`.
     TenantNotFound,
-    /// The `AuthTenant` exists but cannot be used yet (credentials missing or rejected).
+    /// The `AuthTenant` exists but cannot be used (credentials missing or rejected, Auth0
+    /// unreachable): the client waits for the tenant, whose own reconciler retries.
     TenantNotReady,
     /// The `AuthTenant` does not allow this namespace.
     NamespaceNotAllowed,
     /// The spec breaks the Nexus contract or the tenant's URL policy; nothing was sent to Auth0.
     InvalidSpec,
-    /// Auth0 refused the request permanently (4xx); the message is Auth0's.
+    /// Auth0 refused the spec permanently (a 4xx such as 400 `invalid_body`); the message is
+    /// Auth0's. No further Auth0 call is made until the spec or the tenant changes.
     Auth0Rejected,
+    /// Auth0 refused the request for a reason the spec does not decide (403: a missing scope of
+    /// the tenant's M2M application or the tenant's entity limit; 409: a conflict); retried with
+    /// backoff.
+    Auth0Refused,
     /// The tenant's rate limit was reached; the operator retries after the advertised reset.
     RateLimited,
     /// Auth0 did not answer or answered 5xx; the operator retries with backoff.
@@ -56,21 +69,38 @@ pub enum ReadyReason {
     ClientNotFound,
     /// The client to adopt is tagged as owned by another `AuthClient` or cluster.
     AdoptionRefused,
-    /// The `AuthClient` is being deleted.
+    /// The `AuthClient` is being deleted and the deletion cannot finish yet.
     Deleting,
 }
 
 impl ReadyReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [ReadyReason; 13] = [
+        Self::Synced,
+        Self::TenantNotFound,
+        Self::TenantNotReady,
+        Self::NamespaceNotAllowed,
+        Self::InvalidSpec,
+        Self::Auth0Rejected,
+        Self::Auth0Refused,
+        Self::RateLimited,
+        Self::Auth0Unavailable,
+        Self::SecretConflict,
+        Self::ClientNotFound,
+        Self::AdoptionRefused,
+        Self::Deleting,
+    ];
+
     /// The reason as written into the condition.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Synced => "Synced",
-            Self::Progressing => "Progressing",
             Self::TenantNotFound => "TenantNotFound",
             Self::TenantNotReady => "TenantNotReady",
             Self::NamespaceNotAllowed => "NamespaceNotAllowed",
             Self::InvalidSpec => "InvalidSpec",
             Self::Auth0Rejected => "Auth0Rejected",
+            Self::Auth0Refused => "Auth0Refused",
             Self::RateLimited => "RateLimited",
             Self::Auth0Unavailable => "Auth0Unavailable",
             Self::SecretConflict => "SecretConflict",
@@ -80,19 +110,75 @@ impl ReadyReason {
         }
     }
 
-    /// Reasons that no retry will fix: the operator waits for a change of the spec (or of the
-    /// tenant) instead of requeueing.
-    pub fn is_permanent(self) -> bool {
-        matches!(
-            self,
+    /// The reason of that name, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// How GitOps tools read `Ready=False` with this reason.
+    pub fn health(self) -> Health {
+        match self {
             Self::TenantNotFound
-                | Self::NamespaceNotAllowed
-                | Self::InvalidSpec
-                | Self::Auth0Rejected
-                | Self::SecretConflict
-                | Self::ClientNotFound
-                | Self::AdoptionRefused
-        )
+            | Self::NamespaceNotAllowed
+            | Self::InvalidSpec
+            | Self::Auth0Rejected
+            | Self::SecretConflict
+            | Self::ClientNotFound
+            | Self::AdoptionRefused => Health::Degraded,
+            Self::Synced
+            | Self::TenantNotReady
+            | Self::Auth0Refused
+            | Self::RateLimited
+            | Self::Auth0Unavailable
+            | Self::Deleting => Health::Progressing,
+        }
+    }
+}
+
+/// Reasons of the `Ready` condition of an `AuthTenant`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TenantReason {
+    /// A Management API token was obtained with the credentials.
+    CredentialsValid,
+    /// The credentials Secret or one of its keys is missing or empty.
+    CredentialsMissing,
+    /// Auth0's token endpoint refused the credentials.
+    CredentialsRejected,
+    /// `spec.endpoint` is not acceptable (plain http to a host that is not loopback...).
+    InvalidEndpoint,
+    /// The token endpoint did not answer, or answered 5xx or 429; retried with backoff.
+    Auth0Unavailable,
+}
+
+impl TenantReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [TenantReason; 5] = [
+        Self::CredentialsValid,
+        Self::CredentialsMissing,
+        Self::CredentialsRejected,
+        Self::InvalidEndpoint,
+        Self::Auth0Unavailable,
+    ];
+
+    /// The reason as written into the condition.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CredentialsValid => "CredentialsValid",
+            Self::CredentialsMissing => "CredentialsMissing",
+            Self::CredentialsRejected => "CredentialsRejected",
+            Self::InvalidEndpoint => "InvalidEndpoint",
+            Self::Auth0Unavailable => "Auth0Unavailable",
+        }
+    }
+
+    /// How GitOps tools read `Ready=False` with this reason.
+    pub fn health(self) -> Health {
+        match self {
+            Self::CredentialsMissing | Self::CredentialsRejected | Self::InvalidEndpoint => {
+                Health::Degraded
+            }
+            Self::CredentialsValid | Self::Auth0Unavailable => Health::Progressing,
+        }
     }
 }
 
@@ -135,13 +221,6 @@ pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditio
     conditions.iter().find(|c| c.type_ == type_)
 }
 
-/// Removes a condition by type; true if one was removed.
-pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) -> bool {
-    let before = conditions.len();
-    conditions.retain(|c| c.type_ != type_);
-    before != conditions.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +237,7 @@ mod tests {
             new_condition(
                 READY,
                 ConditionStatus::False,
-                "Progressing",
+                "RateLimited",
                 "creating",
                 Some(1),
                 at(100),
@@ -210,15 +289,13 @@ mod tests {
         );
         assert_eq!(conditions.len(), 2);
         assert!(find(&conditions, DRIFTED).is_some());
-        assert!(remove_condition(&mut conditions, DRIFTED));
-        assert!(!remove_condition(&mut conditions, DRIFTED));
     }
 
     #[test]
-    fn permanent_reasons_are_not_retried() {
-        assert!(ReadyReason::InvalidSpec.is_permanent());
-        assert!(ReadyReason::Auth0Rejected.is_permanent());
-        assert!(!ReadyReason::RateLimited.is_permanent());
-        assert!(!ReadyReason::Auth0Unavailable.is_permanent());
+    fn reason_names_round_trip() {
+        for reason in ReadyReason::ALL {
+            assert_eq!(ReadyReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(ReadyReason::parse("Progressing"), None);
     }
 }

@@ -9,11 +9,11 @@ pub mod tenant;
 pub mod validation;
 
 pub use client::{
-    AdoptionPolicy, AuthClient, AuthClientSpec, AuthClientStatus, ClientMetadata, DeletionPolicy,
-    DriftPolicy, Mobile, MobileAndroid, MobileIos, NexusClient, PendingCreation, SecretKeys,
-    SecretSpec,
+    AdoptionPolicy, Auth0Rejection, AuthClient, AuthClientSpec, AuthClientStatus, ClientMetadata,
+    DeletionPolicy, DriftPolicy, Mobile, MobileAndroid, MobileIos, NexusClient, PendingCreation,
+    SecretKeys, SecretSpec,
 };
-pub use conditions::{ConditionStatus, ReadyReason};
+pub use conditions::{ConditionStatus, Health, ReadyReason, TenantReason};
 pub use tenant::{
     AllowedNamespaces, AuthTenant, AuthTenantSpec, AuthTenantStatus, CredentialsSecretRef,
     RateLimit, UrlPolicy,

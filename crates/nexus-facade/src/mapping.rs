@@ -55,7 +55,7 @@ impl From<&auth0_mgmt::Auth0Client> for ClientFacts {
             web_origins: c.web_origins.clone(),
             allowed_logout_urls: c.allowed_logout_urls.clone(),
             grant_types: c.grant_types.clone(),
-            mobile: c.mobile.clone(),
+            mobile: c.mobile.as_ref().and_then(|m| serde_json::to_value(m).ok()),
             client_metadata: c.client_metadata.clone(),
             token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
             jwt_configuration: c.jwt_configuration.clone(),

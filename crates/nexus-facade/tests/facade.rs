@@ -1457,7 +1457,7 @@ async fn every_accepted_body_is_created_and_every_refused_one_creates_nothing() 
 /// accepts, the simulator's Auth0 validation accepts as the operator sends it.
 #[test]
 fn whatever_the_facade_accepts_auth0_accepts() {
-    let tag = nexus_controller::mapping::OwnershipTag {
+    let tag = nexus_controller::ownership::OwnershipTag {
         cluster: "a-cluster-id".into(),
         owner_uid: "0d6c5f6e-1111-2222-3333-444455556666".into(),
         owner_ref: format!("{FACADE_NS}/{}", "n".repeat(253)),
@@ -1469,7 +1469,10 @@ fn whatever_the_facade_accepts_auth0_accepts() {
         match facade::validate::parse_request(body.to_string().as_bytes()) {
             Ok(client) => {
                 accepted += 1;
-                let sent = Value::Object(nexus_controller::mapping::desired_state(&client, &tag));
+                let sent = serde_json::to_value(
+                    nexus_controller::desired::DesiredClient::from_spec(&client, &tag),
+                )
+                .expect("the desired client serialises");
                 if let Err(error) =
                     sim::validation::validate_client_body(&sent, sim::validation::Mode::Create)
                 {

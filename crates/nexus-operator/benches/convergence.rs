@@ -27,7 +27,7 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use kube_fake::FakeKube;
 use nexus_controller::metrics::ControllerMetrics;
-use nexus_controller::{self as controller, Context, ControllerConfig, drift, reconcile};
+use nexus_controller::{self as controller, Context, ControllerConfig, authclient, drift};
 use nexus_crd::{AuthClient, AuthTenant};
 use serde_json::{Value, json};
 
@@ -348,11 +348,15 @@ async fn main() {
         .await
         .expect("list")
         .items;
+    ctx.caches
+        .prime(&kube.client(), None)
+        .await
+        .expect("caches primed");
     let kube_before = kube.requests().len();
     let pass_started = Instant::now();
     let mut pass_errors = 0;
     for obj in objects {
-        if reconcile::reconcile(Arc::new(obj), ctx.clone())
+        if authclient::reconcile(Arc::new(obj), ctx.clone())
             .await
             .is_err()
         {

@@ -27,11 +27,12 @@ use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube_fake::FakeKube;
-use nexus_controller::mapping::{self, OwnershipTag};
+use nexus_controller::desired::DesiredClient;
+use nexus_controller::ownership::OwnershipTag;
 use nexus_controller::secret::{self, Credentials};
 use nexus_crd::conditions::{self, ConditionStatus, READY, ReadyReason};
 use nexus_crd::{AuthClient, AuthClientStatus, FINALIZER};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TENANT: &str = "acme";
 const CREDS_NS: &str = "nexus-system";
@@ -131,8 +132,9 @@ fn seed(kube: &FakeKube, sim: &SimHandle, n: usize) {
             owner_uid: uid.clone(),
             owner_ref: format!("{ns}/{name}"),
         };
-        let desired = mapping::desired_state(&typed.spec.client, &tag);
-        let client_id = sim.insert_client(Value::Object(desired));
+        let desired = DesiredClient::from_spec(&typed.spec.client, &tag);
+        let client_id =
+            sim.insert_client(serde_json::to_value(&desired).expect("desired state as JSON"));
         let client_secret = sim
             .client(&client_id)
             .and_then(|c| c["client_secret"].as_str().map(str::to_owned))

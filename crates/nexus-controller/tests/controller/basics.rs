@@ -107,7 +107,11 @@ async fn create_writes_client_secret_and_status_with_ssa() {
                 && r.path == format!("{}/status", Harness::authclient_path("orders"))
         })
         .collect();
-    assert!(status_writes.len() >= 3, "marker, client id, final status");
+    assert_eq!(
+        status_writes.len(),
+        2,
+        "the marker before the POST and one status at the end"
+    );
     for write in &status_writes {
         assert_eq!(
             write.content_type.as_deref(),
@@ -125,26 +129,25 @@ async fn create_writes_client_secret_and_status_with_ssa() {
         "marker first: {first}"
     );
     assert!(first["status"].get("clientId").is_none());
-    let second = status_writes[1].body.as_ref().expect("body");
-    assert_eq!(
-        second["status"]["clientId"],
-        json!(client_id),
-        "client id recorded right after the POST"
+    assert!(
+        first["metadata"]["resourceVersion"].is_string(),
+        "the marker is conditional on the resourceVersion planned from: {first}"
     );
+    let second = status_writes[1].body.as_ref().expect("body");
+    assert_eq!(second["status"]["clientId"], json!(client_id));
+    assert!(second["status"].get("pendingCreation").is_none());
     let secret_write = requests
         .iter()
-        .find(|r| {
-            r.method == "PATCH" && r.path == format!("/api/v1/namespaces/{NS}/secrets/orders-auth0")
-        })
-        .expect("secret apply");
-    assert_eq!(
-        secret_write.content_type.as_deref(),
-        Some("application/apply-patch+yaml")
-    );
+        .find(|r| r.method == "POST" && r.path == format!("/api/v1/namespaces/{NS}/secrets"))
+        .expect("secret create");
     assert_eq!(
         secret_write.query.get("fieldManager").map(String::as_str),
         Some("nexus-operator")
     );
+    // The whole creation: finalizer, marker, Secret, final status and one event.
+    let writes: Vec<_> = requests.iter().filter(|r| r.method != "GET").collect();
+    assert_eq!(writes.len(), 5, "{writes:#?}");
+    assert_eq!(h.sim.counters().get("GET /api/v2/clients/{id}"), 0);
 
     // Events on the transitions.
     let reasons: Vec<String> = h
@@ -152,8 +155,11 @@ async fn create_writes_client_secret_and_status_with_ssa() {
         .into_iter()
         .map(|(_, reason, _)| reason)
         .collect();
-    assert!(reasons.contains(&"Created".to_owned()), "{reasons:?}");
-    assert!(reasons.contains(&"Synced".to_owned()), "{reasons:?}");
+    assert_eq!(
+        reasons,
+        vec!["Created".to_owned()],
+        "one event per creation"
+    );
 }
 
 #[tokio::test]
@@ -161,12 +167,13 @@ async fn second_pass_makes_no_auth0_call_and_no_write() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;
+    h.sync().await;
     let before = h.get("orders").await;
     let events_before = h.events().len();
     h.sim.reset_counters();
     h.kube.clear_requests();
 
-    h.reconcile("orders").await.expect("no-op pass");
+    h.pass("orders").await.expect("no-op pass");
 
     assert_eq!(h.sim.counters().writes(), 0, "zero Auth0 writes");
     assert_eq!(
@@ -174,15 +181,15 @@ async fn second_pass_makes_no_auth0_call_and_no_write() {
         0,
         "not even a read: the client is Ready and unchanged"
     );
-    let writes: Vec<_> = h
+    let requests: Vec<_> = h
         .kube
         .requests()
         .into_iter()
-        .filter(|r| r.method != "GET" && !r.path.contains("/status") && !r.path.contains("events"))
+        .filter(|r| r.path.starts_with("/api"))
         .collect();
     assert!(
-        writes.is_empty(),
-        "no Kubernetes writes except status: {writes:?}"
+        requests.is_empty(),
+        "a pass that changes nothing makes no API-server request: {requests:#?}"
     );
     let after = h.get("orders").await;
     let ready = |o: &nexus_crd::AuthClient| {
@@ -507,9 +514,10 @@ async fn tenant_change_is_refused() {
     let mut moved = spec("Orders");
     moved["tenant"] = json!("other");
     h.update_spec("orders", moved).await;
+    h.sync().await; // checks the new tenant (a token request of the tenant, not of the client)
     h.sim.reset_counters();
     assert_eq!(
-        h.reconcile("orders").await.expect("reconcile"),
+        h.pass("orders").await.expect("reconcile"),
         Action::await_change()
     );
     let (status, reason, message) = h.ready("orders").await;

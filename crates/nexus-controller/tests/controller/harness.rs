@@ -9,10 +9,12 @@ use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
 use kube::Api;
 use kube::runtime::controller::Action;
 use kube_fake::FakeKube;
+use nexus_controller::authclient::{self, ReconcileError};
+use nexus_controller::authtenant;
 use nexus_controller::metrics::ControllerMetrics;
-use nexus_controller::reconcile::{self, ReconcileError};
 use nexus_controller::{Context, ControllerConfig};
 use nexus_crd::AuthClient;
+use nexus_crd::conditions::{self, READY};
 use serde_json::{Value, json};
 
 pub const TENANT: &str = "acme";
@@ -86,7 +88,12 @@ impl Harness {
             options.config,
             ControllerMetrics::default(),
         ));
-        Self { kube, sim, ctx }
+        let h = Self { kube, sim, ctx };
+        // The tenant is checked (one token request) before the test starts counting.
+        h.sync().await;
+        h.sim.reset_counters();
+        h.kube.clear_requests();
+        h
     }
 
     /// Creates an AuthClient in the fake API.
@@ -126,14 +133,40 @@ impl Harness {
         self.get_in(NS, name).await
     }
 
+    /// The stored object, read from the fake directly (not an API request: request counts
+    /// stay the operator's own).
     pub async fn get_in(&self, namespace: &str, name: &str) -> AuthClient {
-        Api::<AuthClient>::namespaced(self.kube.client(), namespace)
-            .get(name)
-            .await
-            .expect("AuthClient exists")
+        let path =
+            format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{namespace}/authclients/{name}");
+        serde_json::from_value(self.kube.get(&path).expect("AuthClient exists"))
+            .expect("an AuthClient")
     }
 
-    /// One reconcile of the current object.
+    /// Brings the controller's caches up to date with the fake API (what the watches do when
+    /// the controller runs) and checks every tenant whose current generation was not checked
+    /// yet (what the AuthTenant controller does).
+    pub async fn sync(&self) {
+        let client = self.kube.client();
+        self.ctx.caches.prime(&client, None).await.expect("caches");
+        let mut checked = false;
+        for tenant in self.ctx.caches.tenants.reader().state() {
+            let current = tenant.status.as_ref().is_some_and(|s| {
+                conditions::find(&s.conditions, READY)
+                    .is_some_and(|c| c.observed_generation == tenant.metadata.generation)
+            });
+            if !current {
+                authtenant::reconcile(tenant, self.ctx.clone())
+                    .await
+                    .expect("tenant reconcile");
+                checked = true;
+            }
+        }
+        if checked {
+            self.ctx.caches.prime(&client, None).await.expect("caches");
+        }
+    }
+
+    /// One reconcile of the current object, after [`Harness::sync`].
     pub async fn reconcile(&self, name: &str) -> Result<Action, ReconcileError> {
         self.reconcile_in(NS, name).await
     }
@@ -143,8 +176,18 @@ impl Harness {
         namespace: &str,
         name: &str,
     ) -> Result<Action, ReconcileError> {
+        self.sync().await;
+        self.pass_in(namespace, name).await
+    }
+
+    /// One reconcile of the object as it is now, with the caches as they are (no sync).
+    pub async fn pass(&self, name: &str) -> Result<Action, ReconcileError> {
+        self.pass_in(NS, name).await
+    }
+
+    pub async fn pass_in(&self, namespace: &str, name: &str) -> Result<Action, ReconcileError> {
         let obj = self.get_in(namespace, name).await;
-        reconcile::reconcile(Arc::new(obj), self.ctx.clone()).await
+        authclient::reconcile(Arc::new(obj), self.ctx.clone()).await
     }
 
     /// Reconciles until the finalizer is in place and one full pass ran (two passes).

@@ -2,6 +2,7 @@
 //! the HTTP boundary) with Auth0 served by the embedded simulator on a loopback port.
 
 mod basics;
+mod budgets;
 mod convergence;
 mod harness;
 mod safety;

@@ -148,7 +148,8 @@ async fn crash_after_the_client_id_before_the_secret() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     h.reconcile("orders").await.expect("finalizer");
-    h.kube.fail_next("PATCH", "/secrets/orders-auth0", 500, 1);
+    h.kube
+        .fail_next("POST", &format!("/namespaces/{NS}/secrets"), 500, 1);
     assert!(h.reconcile("orders").await.is_err());
     assert!(
         h.get("orders")
@@ -187,7 +188,8 @@ async fn crash_at_every_step_in_a_row_still_yields_one_client() {
     h.kube
         .fail_next("PATCH", "/authclients/orders/status", 500, 1);
     let _ = h.reconcile("orders").await;
-    h.kube.fail_next("PATCH", "/secrets/orders-auth0", 500, 1);
+    h.kube
+        .fail_next("POST", &format!("/namespaces/{NS}/secrets"), 500, 1);
     let _ = h.reconcile("orders").await;
     settle(&h, "orders", 4).await;
     assert_exactly_one_client_for(&h, &h.get("orders").await);
@@ -328,6 +330,7 @@ async fn store_of(h: &Harness) -> kube::runtime::reflector::Store<AuthClient> {
 }
 
 async fn scan(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthClient>>) {
+    h.sync().await;
     let store = store_of(h).await;
     let tenant = Api::<AuthTenant>::all(h.kube.client())
         .get(TENANT)

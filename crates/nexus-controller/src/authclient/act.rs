@@ -1,0 +1,331 @@
+//! The I/O of an AuthClient pass: the Auth0 reads a [`Lookup`] asks for, then the [`Step`]s of
+//! a [`Plan`] (Auth0 calls, the crash-safety marker, the Secret). What happened is returned as
+//! a [`Report`]; an Auth0 failure stops the steps and becomes data in the report.
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+use super::plan::{Auth0View, Failure, Lookup, Note, Plan, Retry, Step};
+use super::status;
+use super::{Input, ReconcileError};
+use crate::context::Context;
+use crate::secret::{self, Credentials};
+use auth0_mgmt::{Auth0Error, Priority, SecretString, TenantClient};
+use nexus_crd::{AuthClient, AuthClientStatus, PendingCreation, ReadyReason};
+
+/// A failed Auth0 call, as the pass sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth0Failure {
+    /// Ready=False with this failure.
+    Failed(Failure),
+    /// Auth0 refused the tenant's credentials: the AuthTenant reconciler checks them and wakes
+    /// this client; the client does not retry on its own.
+    Tenant,
+}
+
+/// Maps an Auth0 error to what the pass reports. `action` says what was attempted; the message
+/// holds Auth0's answer and nothing that changes from one attempt to the next.
+pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
+    let failed = |reason, retry| {
+        Auth0Failure::Failed(Failure {
+            reason,
+            message: format!("{action}: {error}"),
+            retry,
+        })
+    };
+    match error {
+        Auth0Error::RateLimited { retry_after } => Auth0Failure::Failed(Failure {
+            reason: ReadyReason::RateLimited,
+            message: format!(
+                "{action}: the tenant's Management API rate limit is reached; retried at the advertised reset"
+            ),
+            retry: Retry::After(*retry_after),
+        }),
+        Auth0Error::Token { status, .. }
+            if status.is_some_and(|s| (400..500).contains(&s) && s != 429) =>
+        {
+            Auth0Failure::Tenant
+        }
+        Auth0Error::Api { status: 401, .. } => Auth0Failure::Tenant,
+        Auth0Error::Api { status: 429, .. } => Auth0Failure::Failed(Failure {
+            reason: ReadyReason::RateLimited,
+            message: format!(
+                "{action}: the tenant's Management API rate limit is reached; retried at the advertised reset"
+            ),
+            retry: Retry::Backoff,
+        }),
+        Auth0Error::Api {
+            status: 403 | 404 | 409,
+            ..
+        } => failed(ReadyReason::Auth0Refused, Retry::Backoff),
+        Auth0Error::Api { status, .. } if (400..500).contains(status) => {
+            failed(ReadyReason::Auth0Rejected, Retry::AwaitChange)
+        }
+        _ => failed(ReadyReason::Auth0Unavailable, Retry::Backoff),
+    }
+}
+
+/// Whether a failed create certainly created nothing (the marker can go).
+fn created_nothing(error: &Auth0Error) -> bool {
+    match error {
+        Auth0Error::RateLimited { .. } | Auth0Error::Token { .. } | Auth0Error::Config { .. } => {
+            true
+        }
+        Auth0Error::Api { status, .. } => *status < 500,
+        Auth0Error::Transport { .. } | Auth0Error::Decode { .. } => false,
+    }
+}
+
+/// Reads what `lookup` asks for.
+pub async fn observe(
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    lookup: Lookup,
+) -> Result<Auth0View, Auth0Failure> {
+    match lookup {
+        Lookup::Known(view) => Ok(view),
+        Lookup::Get { id, adopting } => {
+            let priority = if adopting {
+                Priority::Critical
+            } else {
+                Priority::Normal
+            };
+            match auth0.get_client(&id, priority).await {
+                Ok(client) if adopting => Ok(Auth0View::Adoptable(Box::new(client))),
+                Ok(client) => Ok(Auth0View::Found(Box::new(client))),
+                Err(e) if e.is_not_found() && adopting => Ok(Auth0View::AdoptMissing(id)),
+                Err(e) if e.is_not_found() => Ok(Auth0View::Missing),
+                Err(e) => Err(auth0_failure("reading the Auth0 client", &e)),
+            }
+        }
+        Lookup::FindByTag => {
+            let clients = auth0
+                .list_all_clients(
+                    &["client_id", "client_metadata", "client_secret"],
+                    Priority::Critical,
+                )
+                .await
+                .map_err(|e| {
+                    auth0_failure("looking for a client created by an interrupted attempt", &e)
+                })?;
+            let found = clients.into_iter().find(|c| input.tag.matches(c));
+            // The list carries the secret only with read:client_keys; the Secret step reads
+            // it with a GET when it is missing.
+            Ok(Auth0View::Recovered(found.map(Box::new)))
+        }
+    }
+}
+
+/// What the pending-creation marker becomes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Pending {
+    /// As it was.
+    #[default]
+    Unchanged,
+    /// Written this pass (the create may have reached Auth0).
+    Set(PendingCreation),
+    /// Gone: the create succeeded, or certainly created nothing.
+    Cleared,
+}
+
+/// What the steps did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The client id after the steps.
+    pub client_id: Option<String>,
+    /// A client was created.
+    pub created: bool,
+    /// The secret was rotated.
+    pub rotated: bool,
+    /// The marker.
+    pub pending: Pending,
+    /// The status and resourceVersion written by the marker step.
+    pub written: Option<(AuthClientStatus, Option<String>)>,
+    /// Events of what was done.
+    pub notes: Vec<Note>,
+    /// The Auth0 failure that stopped the steps.
+    pub failure: Option<Auth0Failure>,
+    /// A Kubernetes error that stopped the steps (the status is still written, then the pass
+    /// fails so the error policy retries).
+    pub kube_error: Option<kube::Error>,
+    /// The recorded client is gone (a PATCH or rotation answered 404).
+    pub client_gone: bool,
+}
+
+/// Runs the steps of `plan` in order; stops at the first failure.
+pub async fn execute(
+    ctx: &Context,
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    plan: &Plan,
+) -> Result<Report, ReconcileError> {
+    let owner = input.owner;
+    let mut report = Report {
+        client_id: plan.client_id.clone(),
+        ..Report::default()
+    };
+    let mut credential: Option<SecretString> = plan.credential.clone();
+    for step in &plan.steps {
+        match step {
+            Step::Mark => {
+                let mut marked = input.status.clone();
+                if plan.forget_client {
+                    marked.client_id = None;
+                }
+                let marker = PendingCreation {
+                    tag: format!("{}/{}", input.tag.cluster, input.tag.owner_uid),
+                    started_at: Time(input.now),
+                };
+                marked.pending_creation = Some(marker.clone());
+                // Conditional on the resourceVersion the pass planned from: on a stale cache
+                // (a status this pass has not seen) the write fails with 409 and nothing is
+                // sent to Auth0, so a stale pass can never create a second client.
+                let written = status::write(ctx, owner, &marked, owner.resource_version()).await?;
+                report.written = Some((marked, written));
+                report.pending = Pending::Set(marker);
+            }
+            Step::Create(desired) => match auth0.create_client(desired, Priority::Critical).await {
+                Ok(created) => {
+                    report.notes.push(Note::normal(
+                        "Created",
+                        "Create",
+                        format!("created Auth0 client {}", created.client_id),
+                    ));
+                    report.client_id = Some(created.client_id);
+                    credential = created.client_secret.filter(|s| !s.is_empty());
+                    report.created = true;
+                    report.pending = Pending::Cleared;
+                }
+                Err(error) => {
+                    if created_nothing(&error) {
+                        report.pending = Pending::Cleared;
+                    }
+                    report.failure = Some(auth0_failure("creating the Auth0 client", &error));
+                    break;
+                }
+            },
+            Step::Patch(patch, note) => {
+                let id = report.client_id.clone().unwrap_or_default();
+                if let Err(error) = auth0.patch_client(&id, patch, Priority::Normal).await {
+                    if error.is_not_found() {
+                        report.client_gone = true;
+                    }
+                    report.failure = Some(auth0_failure("updating the Auth0 client", &error));
+                    break;
+                }
+                report.notes.extend(note.clone());
+            }
+            Step::Rotate => {
+                let id = report.client_id.clone().unwrap_or_default();
+                match auth0.rotate_secret(&id, Priority::Critical).await {
+                    Ok(rotated) => {
+                        credential = rotated.client_secret.filter(|s| !s.is_empty());
+                        report.rotated = true;
+                        report.notes.push(Note::normal(
+                            "SecretRotated",
+                            "Rotate",
+                            format!("client secret of {id} rotated"),
+                        ));
+                    }
+                    Err(error) => {
+                        if error.is_not_found() {
+                            report.client_gone = true;
+                        }
+                        report.failure = Some(auth0_failure("rotating the client secret", &error));
+                        break;
+                    }
+                }
+            }
+            Step::FetchSecret => {
+                let id = report.client_id.clone().unwrap_or_default();
+                match auth0.get_client(&id, Priority::Normal).await {
+                    Ok(client) => credential = client.client_secret.filter(|s| !s.is_empty()),
+                    Err(error) => {
+                        if error.is_not_found() {
+                            report.client_gone = true;
+                        }
+                        report.failure = Some(auth0_failure("reading the client secret", &error));
+                        break;
+                    }
+                }
+            }
+            Step::ApplySecret { existing } => {
+                let Some(value) = credential.clone() else {
+                    report.failure = Some(Auth0Failure::Failed(Failure {
+                        reason: ReadyReason::Auth0Refused,
+                        message: "Auth0 did not return the client secret; grant the tenant's M2M application the read:client_keys scope".into(),
+                        retry: Retry::Backoff,
+                    }));
+                    break;
+                };
+                let client_id = report.client_id.clone().unwrap_or_default();
+                let desired = secret::build_secret(
+                    owner,
+                    &Credentials::for_tenant(input.tenant, client_id, value.expose().to_owned()),
+                )
+                .map_err(|secret::SecretBuildError::MissingUid| ReconcileError::MissingUid)?;
+                match write_secret(ctx, owner, &desired, *existing).await {
+                    Ok(None) => {}
+                    Ok(Some(failure)) => {
+                        report.failure = Some(Auth0Failure::Failed(failure));
+                        break;
+                    }
+                    Err(error) => {
+                        report.kube_error = Some(error);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(Auth0Failure::Tenant) = report.failure {
+        ctx.wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+    }
+    Ok(report)
+}
+
+/// Writes the Secret: server-side apply when the cache shows it as ours; otherwise create it,
+/// so a foreign Secret of the same name is never overwritten (409, then a GET decides).
+async fn write_secret(
+    ctx: &Context,
+    owner: &AuthClient,
+    desired: &Secret,
+    existing: bool,
+) -> Result<Option<Failure>, kube::Error> {
+    let namespace = owner.namespace().unwrap_or_default();
+    let name = owner.secret_name();
+    let api = Api::<Secret>::namespaced(ctx.kube.clone(), &namespace);
+    let apply = || async {
+        api.patch(
+            &name,
+            &PatchParams::apply(nexus_crd::FIELD_MANAGER).force(),
+            &Patch::Apply(desired),
+        )
+        .await
+        .map(|_| None)
+    };
+    if existing {
+        return apply().await;
+    }
+    let params = PostParams {
+        field_manager: Some(nexus_crd::FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    match api.create(&params, desired).await {
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 409 => match api.get_opt(&name).await? {
+            Some(found) if secret::is_owned_by(&found, owner) => apply().await,
+            Some(_) => Ok(Some(Failure::permanent(
+                ReadyReason::SecretConflict,
+                format!(
+                    "Secret {namespace}/{name} already exists and is not owned by this AuthClient; delete it or set spec.secret.name"
+                ),
+            ))),
+            None => api.create(&params, desired).await.map(|_| None),
+        },
+        Err(error) => Err(error),
+    }
+}

@@ -1,0 +1,126 @@
+//! The cleanup branch of an AuthClient (deletion under the finalizer): delete the Auth0 client
+//! (`Delete`) or release its ownership tag (`Orphan`), then let the finalizer go.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+
+use super::act::{Auth0Failure, auth0_failure};
+use super::plan::Failure;
+use super::{ReconcileError, object_key, status};
+use crate::caches::{Credentials, SecretKey};
+use crate::context::Context;
+use crate::desired::ClientPatch;
+use crate::ownership::OwnershipTag;
+use crate::tenant_access::client_from_secret;
+use auth0_mgmt::Priority;
+use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
+
+/// Deletes or releases the Auth0 client; on failure writes `Ready=False, Deleting` (when it
+/// changed) and fails so the error policy retries with backoff.
+pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
+    let key = object_key(obj);
+    let stored = obj.status.clone().unwrap_or_default();
+    if stored.client_id.is_none() && stored.pending_creation.is_none() {
+        ctx.set_ready_state(&key, None);
+        return Ok(Action::await_change());
+    }
+    match release(obj, ctx, &stored).await {
+        Ok(note) => {
+            ctx.reset_backoff(&key);
+            ctx.set_ready_state(&key, None);
+            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note)
+                .await;
+            Ok(Action::await_change())
+        }
+        Err(failure) => {
+            let message = format!(
+                "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave the Auth0 client",
+                failure.message
+            );
+            let deleting = Failure::permanent(ReadyReason::Deleting, message.clone());
+            let next = status::failed(&stored, obj, &deleting, Timestamp::now());
+            if next != stored {
+                status::write(ctx, obj, &next, None).await?;
+            }
+            Err(ReconcileError::CleanupPending(message))
+        }
+    }
+}
+
+async fn release(
+    obj: &AuthClient,
+    ctx: &Context,
+    status: &AuthClientStatus,
+) -> Result<String, Failure> {
+    let policy = obj.spec.deletion_policy;
+    let tenant_name = &obj.spec.tenant;
+    let Some(tenant) = ctx.caches.tenant(tenant_name) else {
+        if policy == DeletionPolicy::Orphan {
+            return Ok(format!(
+                "AuthTenant '{tenant_name}' is gone; left the Auth0 client as it is"
+            ));
+        }
+        return Err(Failure::permanent(
+            ReadyReason::TenantNotFound,
+            format!("AuthTenant '{tenant_name}' does not exist"),
+        ));
+    };
+    let secret = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
+        Some(Credentials::Present(secret)) => Some(secret),
+        _ => None,
+    };
+    let auth0 = client_from_secret(&ctx.auth0, &tenant, secret.as_deref()).map_err(|e| {
+        Failure::permanent(
+            ReadyReason::TenantNotReady,
+            format!("AuthTenant '{tenant_name}' is not ready: {e}"),
+        )
+    })?;
+    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| match auth0_failure(action, e) {
+        Auth0Failure::Failed(f) => f,
+        Auth0Failure::Tenant => {
+            ctx.wait_for_tenant(tenant_name, ObjectRef::from_obj(obj));
+            Failure::permanent(
+                ReadyReason::TenantNotReady,
+                format!(
+                    "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {e}"
+                ),
+            )
+        }
+    };
+    let tag = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
+        .ok_or_else(|| Failure::permanent(ReadyReason::Deleting, "the AuthClient has no uid"))?;
+    let id = match status.client_id.clone() {
+        Some(id) => Some(id),
+        None => auth0
+            .list_all_clients(&["client_id", "client_metadata"], Priority::Critical)
+            .await
+            .map_err(|e| failure("looking for a client created by an interrupted attempt", &e))?
+            .into_iter()
+            .find(|c| tag.matches(c))
+            .map(|c| c.client_id),
+    };
+    let Some(id) = id else {
+        return Ok("no Auth0 client was created".into());
+    };
+    match policy {
+        DeletionPolicy::Delete => {
+            auth0
+                .delete_client(&id, Priority::Critical)
+                .await
+                .map_err(|e| failure("deleting the Auth0 client", &e))?;
+            Ok(format!("deleted Auth0 client {id}"))
+        }
+        DeletionPolicy::Orphan => match auth0
+            .patch_client(&id, &ClientPatch::untag(), Priority::Critical)
+            .await
+        {
+            Ok(_) => Ok(format!(
+                "left Auth0 client {id} in place (deletionPolicy Orphan) and removed its ownership tag"
+            )),
+            Err(e) if e.is_not_found() => Ok(format!("Auth0 client {id} was already gone")),
+            Err(e) => Err(failure("releasing the Auth0 client", &e)),
+        },
+    }
+}

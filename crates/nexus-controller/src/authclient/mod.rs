@@ -1,0 +1,212 @@
+//! Reconcile of one `AuthClient`, as a pipeline:
+//!
+//! 1. [`resolve`]: tenant, namespace and credentials from the caches; validation.
+//! 2. [`plan::lookup`] (pure): what to read from Auth0, if anything.
+//! 3. [`act::observe`]: those reads.
+//! 4. [`plan::plan`] (pure): the steps and the status they lead to.
+//! 5. [`act::execute`]: Auth0 calls, the crash-safety marker, the Secret.
+//! 6. [`status`]: one status write at the end, only when its content changed.
+//!
+//! Every failure a user can act on is data (a reason, a stable message and when to look
+//! again); only Kubernetes API errors abort a pass and go to the error policy.
+
+pub mod act;
+pub mod cleanup;
+pub mod plan;
+pub mod resolve;
+pub mod status;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+use crate::context::Context;
+use crate::metrics::ResultLabels;
+use crate::secret;
+use act::Auth0Failure;
+use nexus_crd::{AuthClient, FINALIZER, ROTATE_ANNOTATION};
+use plan::{Input, SecretView};
+use resolve::Resolution;
+use status::Verdict;
+
+/// Errors that abort a pass and are retried by the error policy. Failures the user can act on
+/// (bad spec, Auth0 refusals, throttling) are not errors: they become conditions.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    /// Adding or removing the finalizer failed, or the cleanup failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<ReconcileError>>),
+    /// The object is missing a namespace (impossible for a namespaced resource).
+    #[error("AuthClient has no namespace")]
+    MissingNamespace,
+    /// The object has no uid yet (it was never stored by the API server).
+    #[error("AuthClient has no uid")]
+    MissingUid,
+    /// The cleanup could not finish yet (its condition says why).
+    #[error("cleanup pending: {0}")]
+    CleanupPending(String),
+}
+
+/// `namespace/name` of the object (metrics and backoff key).
+pub fn object_key(obj: &AuthClient) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// What wakes the AuthClient controller: the spec (generation, which the API server also bumps
+/// when it sets `deletionTimestamp`), the finalizers and the rotate annotation. The operator's
+/// own status writes change none of these, so they never start another pass.
+pub fn trigger_hash(obj: &AuthClient) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    obj.metadata.generation.hash(&mut hasher);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    obj.metadata.finalizers.hash(&mut hasher);
+    obj.annotations().get(ROTATE_ANNOTATION).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Entry point for the controller: runs the apply or cleanup branch under the finalizer.
+pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let namespace = obj.namespace().ok_or(ReconcileError::MissingNamespace)?;
+    let api = Api::<AuthClient>::namespaced(ctx.kube.clone(), &namespace);
+    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| ReconcileError::Finalizer(Box::new(e)));
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    let label = if result.is_ok() { "ok" } else { "error" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels {
+            result: label.into(),
+        })
+        .inc();
+    result
+}
+
+/// Error policy: unexpected errors (Kubernetes API failures) retry with backoff.
+pub fn error_policy(obj: Arc<AuthClient>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let delay = ctx.next_backoff(&object_key(&obj));
+    tracing::warn!(object = %object_key(&obj), %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The apply branch: the pipeline described in the module docs.
+async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
+    let stored = obj.status.clone().unwrap_or_default();
+    let now = Timestamp::now();
+    let finding = ctx.take_finding(&ObjectRef::from_obj(obj));
+    let resolved = match resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)? {
+        Resolution::WaitForTenant => {
+            // Nothing is written; the tenant's next check (or its status change) wakes us.
+            ctx.wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
+            return Ok(Action::await_change());
+        }
+        Resolution::Refused(failure) => {
+            let next = status::failed(&stored, obj, &failure, now);
+            let verdict = Verdict::Failed(failure);
+            let event = status::event_of(&stored, &next, &[], &[]);
+            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+        }
+        Resolution::Ready(resolved) => resolved,
+    };
+    let cached = ctx
+        .caches
+        .owned_secrets
+        .get(obj.namespace().as_deref(), &obj.secret_name());
+    let secret = match &cached {
+        Some(s) if secret::is_owned_by(s, obj) => SecretView::Owned(s),
+        Some(_) => SecretView::Foreign,
+        None => SecretView::NotCached,
+    };
+    let input = Input {
+        owner: obj,
+        status: &stored,
+        tag: &resolved.tag,
+        tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
+        tenant: &resolved.tenant,
+        now,
+        secret,
+        finding: finding.as_ref(),
+    };
+    let planned = plan::lookup(&input).map_err(Auth0Failure::Failed);
+    let view = match planned {
+        Ok(lookup) => act::observe(&resolved.auth0, &input, lookup).await,
+        Err(failure) => Err(failure),
+    };
+    let planned = view.and_then(|view| plan::plan(&input, view).map_err(Auth0Failure::Failed));
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(failure) => {
+            if failure == Auth0Failure::Tenant {
+                ctx.wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
+                return Ok(Action::await_change());
+            }
+            let Auth0Failure::Failed(failure) = failure else {
+                return Ok(Action::await_change());
+            };
+            let next = status::compute(
+                &stored,
+                &input,
+                None,
+                None,
+                &Verdict::Failed(failure.clone()),
+            );
+            let verdict = Verdict::Failed(failure);
+            let event = status::event_of(&stored, &next, &[], &[]);
+            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+        }
+    };
+    let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
+    let verdict = Verdict::of(&report, obj);
+    let base = report
+        .written
+        .as_ref()
+        .map_or_else(|| stored.clone(), |(s, _)| s.clone());
+    let next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
+    let event = status::event_of(&stored, &next, &plan.notes, &report.notes);
+    let kube_error = report.kube_error.take();
+    let action = status::finish(
+        ctx,
+        obj,
+        &stored,
+        report.written.take(),
+        next,
+        event,
+        &verdict,
+    )
+    .await?;
+    if let Some(error) = kube_error {
+        return Err(error.into());
+    }
+    Ok(action)
+}
+
+/// Names of the AuthClients of `tenant` in `store` (for wake-ups on tenant changes).
+pub fn clients_of(
+    store: &kube::runtime::reflector::Store<AuthClient>,
+    tenant: &str,
+) -> Vec<ObjectRef<AuthClient>> {
+    store
+        .state()
+        .iter()
+        .filter(|c| c.spec.tenant == tenant)
+        .map(|c| ObjectRef::from_obj(&**c))
+        .collect()
+}

@@ -1,0 +1,952 @@
+//! The pure heart of an AuthClient reconcile: from the spec, the stored status, what is known
+//! about the Auth0 client and the observed Secret, decide what to read ([`lookup`]) and then
+//! what to do ([`plan`]). No I/O; every failure the user can act on is returned as data
+//! ([`Failure`]: a reason, a stable message and when to look again).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+
+use crate::context::ScanFinding;
+use crate::desired::{self, ClientPatch, DesiredClient};
+use crate::ownership::{OwnershipTag, tagged_owner};
+use crate::secret::{self, Credentials};
+use auth0_mgmt::{Auth0Client, SecretString};
+use nexus_crd::conditions::{self, READY};
+use nexus_crd::{
+    AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, DriftPolicy, ROTATE_ANNOTATION,
+    ReadyReason,
+};
+
+/// When to look at the object again after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Nothing will change until the spec, the tenant or the Secret does (a watch wakes us).
+    AwaitChange,
+    /// Transient: exponential backoff.
+    Backoff,
+    /// Transient with a known time (rate-limit reset).
+    After(Duration),
+}
+
+/// A failure that becomes `Ready=False`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The reason.
+    pub reason: ReadyReason,
+    /// A message that names what to do and does not change from pass to pass.
+    pub message: String,
+    /// When to look again.
+    pub retry: Retry,
+}
+
+impl Failure {
+    /// A failure that waits for a change.
+    pub fn permanent(reason: ReadyReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            retry: Retry::AwaitChange,
+        }
+    }
+}
+
+/// The owned Secret as the cache shows it.
+#[derive(Clone, Copy, Debug)]
+pub enum SecretView<'a> {
+    /// A Secret this AuthClient owns.
+    Owned(&'a Secret),
+    /// A Secret of that name exists and is not owned by this AuthClient.
+    Foreign,
+    /// Not among the operator's Secrets: absent, or a foreign Secret without the operator's
+    /// label (creating it then fails with 409, which is checked at that point).
+    NotCached,
+}
+
+/// Everything a plan is made from.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// The AuthClient.
+    pub owner: &'a AuthClient,
+    /// Its status as stored.
+    pub status: &'a AuthClientStatus,
+    /// Its ownership tag.
+    pub tag: &'a OwnershipTag,
+    /// `metadata.generation` of its AuthTenant.
+    pub tenant_generation: i64,
+    /// The tenant (its advertised domain and issuer go into the Secret).
+    pub tenant: &'a AuthTenant,
+    /// The current time (rotation by age, timestamps).
+    pub now: Timestamp,
+    /// The observed Secret.
+    pub secret: SecretView<'a>,
+    /// What the drift scan found, if it triggered this pass.
+    pub finding: Option<&'a ScanFinding>,
+}
+
+impl Input<'_> {
+    /// `metadata.generation` of the AuthClient (0 if the server gave none).
+    pub fn generation(&self) -> i64 {
+        self.owner.metadata.generation.unwrap_or(0)
+    }
+
+    fn spec_changed(&self) -> bool {
+        self.status.observed_generation != Some(self.generation())
+    }
+
+    fn was_ready(&self) -> bool {
+        conditions::find(&self.status.conditions, READY).is_some_and(|c| c.status == "True")
+    }
+}
+
+/// What must be read from Auth0 before planning.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup {
+    /// Nothing: the view is already known.
+    Known(Auth0View),
+    /// `GET /api/v2/clients/{id}`; `adopting` when the id comes from `spec.client.id`.
+    Get {
+        /// The client id.
+        id: String,
+        /// Whether this reads the client to adopt.
+        adopting: bool,
+    },
+    /// Page through the tenant's clients for the one carrying this object's tag (a create
+    /// was interrupted before its answer was recorded).
+    FindByTag,
+}
+
+/// What is known about the Auth0 client when planning.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Auth0View {
+    /// Not read: the status is trusted (Ready, spec unchanged, no drift finding).
+    Trusted,
+    /// No client was ever created for this object.
+    Absent,
+    /// The client as Auth0 returned it (a GET, or the drift scan's listed copy).
+    Found(Box<Auth0Client>),
+    /// The recorded client no longer exists in Auth0.
+    Missing,
+    /// The client named by `spec.client.id`, read.
+    Adoptable(Box<Auth0Client>),
+    /// `spec.client.id` names no client.
+    AdoptMissing(String),
+    /// After an interrupted create: the client carrying this object's tag, if any.
+    Recovered(Option<Box<Auth0Client>>),
+}
+
+/// One thing to do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Write the crash-safety marker (`status.pendingCreation`) before the create request.
+    Mark,
+    /// `POST /api/v2/clients`.
+    Create(Box<DesiredClient>),
+    /// `PATCH /api/v2/clients/{id}` with only the fields that differ; the event to publish
+    /// when it succeeds.
+    Patch(Box<ClientPatch>, Option<Note>),
+    /// `POST /api/v2/clients/{id}/rotate-secret`.
+    Rotate,
+    /// `GET /api/v2/clients/{id}` for the client secret (no other source has it).
+    FetchSecret,
+    /// Write the credentials Secret: server-side apply when `existing`, else create.
+    ApplySecret {
+        /// Whether an owned Secret exists (apply) or not (create).
+        existing: bool,
+    },
+}
+
+/// What the `Drifted` condition says after the pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DriftVerdict {
+    /// Auth0 was not compared: keep the condition as it is.
+    #[default]
+    Unchanged,
+    /// Auth0 matches the spec.
+    InSync,
+    /// The spec changed and these fields were updated.
+    Updated(Vec<String>),
+    /// These fields were changed outside the operator and are restored.
+    Corrected(Vec<String>),
+    /// These fields were changed outside the operator and are left (`driftPolicy: Report`).
+    Reported(Vec<String>),
+}
+
+/// An event to publish (at most one per pass is published; see `status`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Event reason.
+    pub reason: &'static str,
+    /// Event action.
+    pub action: &'static str,
+    /// Event note (stable text).
+    pub message: String,
+    /// Warning rather than Normal.
+    pub warning: bool,
+}
+
+impl Note {
+    /// A Normal event.
+    pub fn normal(reason: &'static str, action: &'static str, message: String) -> Self {
+        Self {
+            reason,
+            action,
+            message,
+            warning: false,
+        }
+    }
+
+    /// A Warning event.
+    pub fn warning(reason: &'static str, action: &'static str, message: String) -> Self {
+        Self {
+            reason,
+            action,
+            message,
+            warning: true,
+        }
+    }
+}
+
+/// What a pass will do and what the status says if it all succeeds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// The client id known before any step (None when the plan creates one).
+    pub client_id: Option<String>,
+    /// The recorded client is gone: the status loses its id (before the marker is written).
+    pub forget_client: bool,
+    /// The client secret, when already known (from Auth0's answer or the owned Secret).
+    pub credential: Option<SecretString>,
+    /// Whether Auth0 was compared with the spec (`lastSyncTime` moves).
+    pub consulted: bool,
+    /// The `Drifted` condition.
+    pub drift: DriftVerdict,
+    /// Events of what the plan found (adoption, recovery, a client deleted outside).
+    pub notes: Vec<Note>,
+    /// When rotating: the annotation value to record as `rotationRequest`.
+    pub rotation_request: Option<String>,
+}
+
+impl Plan {
+    /// Whether the plan creates a client.
+    pub fn creates(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s, Step::Create(_)))
+    }
+}
+
+/// Decides what to read from Auth0, or fails without any call (an Auth0 refusal recorded for
+/// this spec and tenant, a foreign Secret in the way).
+pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
+    if let Some(held) = rejection_hold(input) {
+        return Err(held);
+    }
+    if matches!(input.secret, SecretView::Foreign) {
+        return Err(secret_conflict(input.owner));
+    }
+    let status = input.status;
+    if let Some(adopt) = input.owner.spec.client.id.as_deref()
+        && status.client_id.as_deref() != Some(adopt)
+    {
+        return Ok(Lookup::Get {
+            id: adopt.to_owned(),
+            adopting: true,
+        });
+    }
+    let Some(id) = status.client_id.as_deref() else {
+        return Ok(if status.pending_creation.is_some() {
+            Lookup::FindByTag
+        } else {
+            Lookup::Known(Auth0View::Absent)
+        });
+    };
+    let spec_changed = input.spec_changed();
+    Ok(match input.finding {
+        Some(ScanFinding::Missing) => Lookup::Known(Auth0View::Missing),
+        Some(ScanFinding::Drifted(listed)) if !spec_changed => {
+            Lookup::Known(Auth0View::Found(listed.clone()))
+        }
+        finding if spec_changed || !input.was_ready() || finding.is_some() => Lookup::Get {
+            id: id.to_owned(),
+            adopting: false,
+        },
+        _ => Lookup::Known(Auth0View::Trusted),
+    })
+}
+
+/// The refusal recorded in status, while the spec and the tenant are the ones refused.
+fn rejection_hold(input: &Input<'_>) -> Option<Failure> {
+    let rejection = input.status.auth0_rejection.as_ref()?;
+    if rejection.generation != input.generation()
+        || rejection.tenant_generation != input.tenant_generation
+    {
+        return None;
+    }
+    let message = conditions::find(&input.status.conditions, READY)
+        .filter(|c| c.reason == ReadyReason::Auth0Rejected.as_str())
+        .map(|c| c.message.clone())
+        .unwrap_or_else(|| "Auth0 refused this spec; change the spec".to_owned());
+    Some(Failure::permanent(ReadyReason::Auth0Rejected, message))
+}
+
+fn secret_conflict(owner: &AuthClient) -> Failure {
+    Failure::permanent(
+        ReadyReason::SecretConflict,
+        format!(
+            "Secret {}/{} already exists and is not owned by this AuthClient; delete it or set spec.secret.name",
+            owner.namespace().unwrap_or_default(),
+            owner.secret_name()
+        ),
+    )
+}
+
+/// How a difference found in Auth0 is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// The spec changed (or the client is being adopted or recovered): push the spec.
+    Spec,
+    /// Changed outside the operator: `driftPolicy` decides.
+    Outside,
+}
+
+/// Plans the pass from what is known about the Auth0 client.
+pub fn plan(input: &Input<'_>, view: Auth0View) -> Result<Plan, Failure> {
+    let owner = input.owner;
+    let spec = &owner.spec;
+    let desired = DesiredClient::from_spec(&spec.client, input.tag);
+    let mut plan = Plan::default();
+    match view {
+        Auth0View::Trusted => {
+            plan.client_id = input.status.client_id.clone();
+        }
+        Auth0View::Absent => create(input, &mut plan, desired.clone(), true),
+        Auth0View::Recovered(None) => create(input, &mut plan, desired.clone(), false),
+        Auth0View::Recovered(Some(found)) => {
+            plan.notes.push(Note::normal(
+                "Recovered",
+                "Create",
+                format!(
+                    "found Auth0 client {} created by an interrupted attempt",
+                    found.client_id
+                ),
+            ));
+            adopt_view(&mut plan, &desired, *found, Cause::Spec, spec.drift_policy);
+        }
+        Auth0View::Missing => {
+            if spec.client.id.is_some() {
+                return Err(Failure::permanent(
+                    ReadyReason::ClientNotFound,
+                    format!(
+                        "the adopted Auth0 client {} no longer exists in tenant '{}'",
+                        input.status.client_id.as_deref().unwrap_or_default(),
+                        spec.tenant
+                    ),
+                ));
+            }
+            plan.notes.push(Note::warning(
+                "ClientMissing",
+                "Recreate",
+                format!(
+                    "Auth0 client {} was deleted outside the operator; creating it again",
+                    input.status.client_id.as_deref().unwrap_or_default()
+                ),
+            ));
+            plan.forget_client = true;
+            create(input, &mut plan, desired.clone(), true);
+        }
+        Auth0View::AdoptMissing(id) => {
+            return Err(Failure::permanent(
+                ReadyReason::ClientNotFound,
+                format!(
+                    "spec.client.id '{id}' names no client in tenant '{}'",
+                    spec.tenant
+                ),
+            ));
+        }
+        Auth0View::Adoptable(found) => {
+            if let Some(tagged) = tagged_owner(&found)
+                && (tagged.cluster != input.tag.cluster || tagged.owner_uid != input.tag.owner_uid)
+                && spec.adoption_policy != AdoptionPolicy::TakeOver
+            {
+                return Err(Failure::permanent(
+                    ReadyReason::AdoptionRefused,
+                    format!(
+                        "Auth0 client {} is owned by AuthClient '{}' in cluster '{}'; set spec.adoptionPolicy: TakeOver to adopt it anyway",
+                        found.client_id, tagged.owner_ref, tagged.cluster
+                    ),
+                ));
+            }
+            plan.notes.push(Note::normal(
+                "Adopted",
+                "Adopt",
+                format!("adopted existing Auth0 client {}", found.client_id),
+            ));
+            adopt_view(&mut plan, &desired, *found, Cause::Spec, spec.drift_policy);
+        }
+        Auth0View::Found(found) => {
+            let cause = if input.spec_changed() {
+                Cause::Spec
+            } else {
+                Cause::Outside
+            };
+            adopt_view(&mut plan, &desired, *found, cause, spec.drift_policy);
+            if let DriftVerdict::Reported(fields) = &plan.drift
+                && *fields != input.status.reported_drift
+            {
+                plan.notes.push(Note::warning(
+                    "DriftDetected",
+                    "Compare",
+                    drift_report_message(fields),
+                ));
+            }
+        }
+    }
+    if !plan.creates()
+        && let Some(request) = rotation_due(input)
+    {
+        plan.steps.push(Step::Rotate);
+        plan.rotation_request = request;
+        plan.credential = None;
+    }
+    plan_secret(input, &mut plan);
+    Ok(plan)
+}
+
+fn create(input: &Input<'_>, plan: &mut Plan, desired: DesiredClient, mark: bool) {
+    if mark || input.status.pending_creation.is_none() {
+        plan.steps.push(Step::Mark);
+    }
+    plan.steps.push(Step::Create(Box::new(desired)));
+    plan.client_id = None;
+    plan.credential = None;
+    plan.consulted = true;
+    plan.drift = DriftVerdict::InSync;
+}
+
+/// Uses a client read from Auth0: its id, its secret when Auth0 returned one, and the PATCH
+/// that brings it in line.
+fn adopt_view(
+    plan: &mut Plan,
+    desired: &DesiredClient,
+    found: Auth0Client,
+    cause: Cause,
+    policy: DriftPolicy,
+) {
+    // Adoption and recovery publish their own event; the update is part of it.
+    let announced = !plan.notes.is_empty();
+    let drift = desired::diff(desired, &found);
+    plan.client_id = Some(found.client_id.clone());
+    plan.credential = found.client_secret.filter(|s| !s.is_empty());
+    plan.consulted = true;
+    let id = &found.client_id;
+    let fields = drift.fields.join(", ");
+    plan.drift = if drift.is_empty() {
+        DriftVerdict::InSync
+    } else if cause == Cause::Spec {
+        let note = (!announced).then(|| {
+            Note::normal(
+                "Updated",
+                "Update",
+                format!("updated Auth0 client {id}: {fields}"),
+            )
+        });
+        plan.steps.push(Step::Patch(Box::new(drift.patch), note));
+        DriftVerdict::Updated(drift.fields)
+    } else if policy == DriftPolicy::Correct {
+        let note = Note::warning(
+            "DriftCorrected",
+            "Update",
+            format!("restored fields changed outside the operator: {fields}"),
+        );
+        plan.steps
+            .push(Step::Patch(Box::new(drift.patch), Some(note)));
+        DriftVerdict::Corrected(drift.fields)
+    } else {
+        DriftVerdict::Reported(drift.fields)
+    };
+}
+
+/// The message of a drift left in place.
+pub fn drift_report_message(fields: &[String]) -> String {
+    format!(
+        "changed outside the operator (not corrected, driftPolicy is Report): {}",
+        fields.join(", ")
+    )
+}
+
+/// Whether a rotation is due; returns the annotation value to record.
+fn rotation_due(input: &Input<'_>) -> Option<Option<String>> {
+    let request = input.owner.annotations().get(ROTATE_ANNOTATION).cloned();
+    if request.is_some() && request != input.status.rotation_request {
+        return Some(request);
+    }
+    let max_age: Duration = input.owner.spec.secret.rotate_after.map(Into::into)?;
+    let last = input.status.last_rotation_time.as_ref()?;
+    let age = input.now.duration_since(last.0);
+    (age.as_secs_f64() >= max_age.as_secs_f64())
+        .then(|| request.or_else(|| input.status.rotation_request.clone()))
+}
+
+/// Decides whether the Secret must be written and where its client secret comes from.
+fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
+    let owned = match input.secret {
+        SecretView::Owned(secret) => Some(secret),
+        _ => None,
+    };
+    let existing = owned.is_some();
+    let fresh = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Create(_) | Step::Rotate));
+    if fresh {
+        plan.steps.push(Step::ApplySecret { existing });
+        return;
+    }
+    let Some(client_id) = plan.client_id.clone() else {
+        return;
+    };
+    if plan.credential.is_none() {
+        plan.credential = owned
+            .and_then(|s| secret::stored_credentials(s, input.owner, &client_id))
+            .map(SecretString::new);
+    }
+    let Some(credential) = plan.credential.clone() else {
+        plan.steps.push(Step::FetchSecret);
+        plan.steps.push(Step::ApplySecret { existing });
+        return;
+    };
+    let up_to_date = owned.is_some_and(|observed| {
+        secret::build_secret(
+            input.owner,
+            &Credentials::for_tenant(input.tenant, client_id, credential.expose().to_owned()),
+        )
+        .is_ok_and(|desired| secret::is_up_to_date(observed, &desired))
+    });
+    if !up_to_date {
+        plan.steps.push(Step::ApplySecret { existing });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use nexus_crd::conditions::{ConditionStatus, new_condition};
+    use nexus_crd::{Auth0Rejection, AuthClientSpec, NexusClient, PendingCreation};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(NOW).expect("time")
+    }
+
+    fn owner(generation: i64) -> AuthClient {
+        let mut client = AuthClient::new(
+            "orders",
+            AuthClientSpec {
+                tenant: "acme".into(),
+                client: NexusClient {
+                    name: "Orders".into(),
+                    app_type: "spa".into(),
+                    callbacks: Some(vec!["https://a.example/cb".into()]),
+                    ..Default::default()
+                },
+                secret: Default::default(),
+                deletion_policy: Default::default(),
+                drift_policy: Default::default(),
+                adoption_policy: Default::default(),
+            },
+        );
+        client.metadata.namespace = Some("team-a".into());
+        client.metadata.uid = Some("uid-1".into());
+        client.metadata.generation = Some(generation);
+        client
+    }
+
+    fn tag() -> OwnershipTag {
+        OwnershipTag {
+            cluster: "c1".into(),
+            owner_uid: "uid-1".into(),
+            owner_ref: "team-a/orders".into(),
+        }
+    }
+
+    fn ready_status(generation: i64) -> AuthClientStatus {
+        AuthClientStatus {
+            observed_generation: Some(generation),
+            client_id: Some("cid".into()),
+            tenant: Some("acme".into()),
+            conditions: vec![new_condition(
+                READY,
+                ConditionStatus::True,
+                "Synced",
+                "ok",
+                Some(generation),
+                now(),
+            )],
+            last_rotation_time: Some(Time(now())),
+            ..Default::default()
+        }
+    }
+
+    fn input<'a>(
+        owner: &'a AuthClient,
+        status: &'a AuthClientStatus,
+        tag: &'a OwnershipTag,
+        secret: SecretView<'a>,
+    ) -> Input<'a> {
+        Input {
+            owner,
+            status,
+            tag,
+            tenant_generation: 1,
+            tenant: tenant(),
+            now: now(),
+            secret,
+            finding: None,
+        }
+    }
+
+    /// The tenant every test plans against.
+    fn tenant() -> &'static AuthTenant {
+        static TENANT: std::sync::LazyLock<AuthTenant> = std::sync::LazyLock::new(|| {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "auth.nexus.dev/v1alpha1",
+                "kind": "AuthTenant",
+                "metadata": {"name": "acme"},
+                "spec": {"domain": "acme.example", "credentialsSecretRef": {"namespace": "ops", "name": "m2m"}}
+            }))
+            .expect("tenant")
+        });
+        &TENANT
+    }
+
+    /// The Auth0 client exactly as the spec wants it.
+    fn matching(owner: &AuthClient, secret: Option<&str>) -> Auth0Client {
+        let desired = DesiredClient::from_spec(&owner.spec.client, &tag());
+        let mut value = serde_json::to_value(desired).expect("json");
+        value["client_id"] = serde_json::json!("cid");
+        let mut client: Auth0Client = serde_json::from_value(value).expect("client");
+        client.client_secret = secret.map(SecretString::new);
+        client
+    }
+
+    fn owned_secret(owner: &AuthClient, client_secret: &str) -> Secret {
+        secret::build_secret(
+            owner,
+            &Credentials::for_tenant(tenant(), "cid".into(), client_secret.into()),
+        )
+        .expect("secret")
+    }
+
+    #[test]
+    fn a_new_object_marks_creates_and_writes_the_secret() {
+        let owner = owner(1);
+        let status = AuthClientStatus::default();
+        let tag = tag();
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        assert_eq!(lookup(&i), Ok(Lookup::Known(Auth0View::Absent)));
+        let plan = plan(&i, Auth0View::Absent).expect("plan");
+        assert!(matches!(
+            plan.steps.as_slice(),
+            [
+                Step::Mark,
+                Step::Create(_),
+                Step::ApplySecret { existing: false }
+            ]
+        ));
+        let Some(Step::Create(body)) = plan.steps.get(1) else {
+            panic!("create step");
+        };
+        assert_eq!(body.client_metadata["nexus_owner_uid"], "uid-1");
+        assert!(plan.notes.is_empty(), "the act step reports Created");
+    }
+
+    #[test]
+    fn a_ready_unchanged_object_plans_nothing_and_reads_nothing() {
+        let owner = owner(3);
+        let status = ready_status(3);
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        assert_eq!(lookup(&i), Ok(Lookup::Known(Auth0View::Trusted)));
+        let plan = plan(&i, Auth0View::Trusted).expect("plan");
+        assert_eq!(plan.steps, vec![]);
+        assert!(!plan.consulted);
+        assert_eq!(plan.drift, DriftVerdict::Unchanged);
+    }
+
+    #[test]
+    fn a_spec_change_reads_then_patches_only_what_differs() {
+        let mut owner = owner(4);
+        let status = ready_status(3);
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        let before = matching(&owner, None);
+        owner.spec.client.callbacks = Some(vec!["https://a.example/new".into()]);
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        assert_eq!(
+            lookup(&i),
+            Ok(Lookup::Get {
+                id: "cid".into(),
+                adopting: false
+            })
+        );
+        let plan = plan(&i, Auth0View::Found(Box::new(before))).expect("plan");
+        let [Step::Patch(patch, _)] = plan.steps.as_slice() else {
+            panic!("one patch: {:?}", plan.steps);
+        };
+        assert_eq!(
+            serde_json::to_value(patch).expect("json"),
+            serde_json::json!({"callbacks": ["https://a.example/new"]})
+        );
+        assert_eq!(plan.drift, DriftVerdict::Updated(vec!["callbacks".into()]));
+        assert!(plan.consulted);
+    }
+
+    #[test]
+    fn a_recorded_rejection_holds_until_the_spec_or_the_tenant_changes() {
+        let owner = owner(2);
+        let mut status = AuthClientStatus {
+            observed_generation: Some(2),
+            auth0_rejection: Some(Auth0Rejection {
+                generation: 2,
+                tenant_generation: 1,
+            }),
+            conditions: vec![new_condition(
+                READY,
+                ConditionStatus::False,
+                "Auth0Rejected",
+                "creating the Auth0 client: Auth0 answered 400 invalid_body: too long",
+                Some(2),
+                now(),
+            )],
+            ..Default::default()
+        };
+        let tag = tag();
+        let held = lookup(&input(&owner, &status, &tag, SecretView::NotCached))
+            .expect_err("no Auth0 call");
+        assert_eq!(held.reason, ReadyReason::Auth0Rejected);
+        assert_eq!(held.retry, Retry::AwaitChange);
+        assert!(held.message.contains("too long"), "Auth0's message is kept");
+
+        let mut tenant_changed = input(&owner, &status, &tag, SecretView::NotCached);
+        tenant_changed.tenant_generation = 2;
+        assert_eq!(
+            lookup(&tenant_changed),
+            Ok(Lookup::Known(Auth0View::Absent))
+        );
+        status.auth0_rejection = Some(Auth0Rejection {
+            generation: 1,
+            tenant_generation: 1,
+        });
+        assert_eq!(
+            lookup(&input(&owner, &status, &tag, SecretView::NotCached)),
+            Ok(Lookup::Known(Auth0View::Absent)),
+            "a new generation is tried again"
+        );
+    }
+
+    #[test]
+    fn a_foreign_secret_fails_before_any_auth0_call() {
+        let owner = owner(1);
+        let status = AuthClientStatus::default();
+        let tag = tag();
+        let failure =
+            lookup(&input(&owner, &status, &tag, SecretView::Foreign)).expect_err("conflict");
+        assert_eq!(failure.reason, ReadyReason::SecretConflict);
+        assert!(failure.message.contains("team-a/orders-auth0"));
+    }
+
+    #[test]
+    fn an_interrupted_create_is_recovered_by_tag_without_a_new_marker() {
+        let owner = owner(1);
+        let status = AuthClientStatus {
+            pending_creation: Some(PendingCreation {
+                tag: "c1/uid-1".into(),
+                started_at: Time(now()),
+            }),
+            ..Default::default()
+        };
+        let tag = tag();
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        assert_eq!(lookup(&i), Ok(Lookup::FindByTag));
+        let found = plan(
+            &i,
+            Auth0View::Recovered(Some(Box::new(matching(&owner, Some("s"))))),
+        )
+        .expect("plan");
+        assert_eq!(found.client_id.as_deref(), Some("cid"));
+        assert_eq!(found.notes[0].reason, "Recovered");
+        assert_eq!(found.steps, vec![Step::ApplySecret { existing: false }]);
+        let none = plan(&i, Auth0View::Recovered(None)).expect("plan");
+        assert!(
+            matches!(
+                none.steps.as_slice(),
+                [Step::Create(_), Step::ApplySecret { .. }]
+            ),
+            "the marker is already there: {:?}",
+            none.steps
+        );
+    }
+
+    #[test]
+    fn adoption_is_refused_for_a_client_tagged_elsewhere_unless_take_over() {
+        let mut owner = owner(1);
+        owner.spec.client.id = Some("legacy".into());
+        let status = AuthClientStatus::default();
+        let tag = tag();
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        assert_eq!(
+            lookup(&i),
+            Ok(Lookup::Get {
+                id: "legacy".into(),
+                adopting: true
+            })
+        );
+        let mut foreign = matching(&owner, Some("s"));
+        foreign.client_id = "legacy".into();
+        if let Some(m) = foreign.client_metadata.as_mut() {
+            m.insert("nexus_cluster".into(), "cluster-b".into());
+            m.insert("nexus_owner".into(), "team-b/shared".into());
+        }
+        let refused =
+            plan(&i, Auth0View::Adoptable(Box::new(foreign.clone()))).expect_err("refused");
+        assert_eq!(refused.reason, ReadyReason::AdoptionRefused);
+        assert!(refused.message.contains("team-b/shared") && refused.message.contains("TakeOver"));
+        owner.spec.adoption_policy = AdoptionPolicy::TakeOver;
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        let taken = plan(&i, Auth0View::Adoptable(Box::new(foreign))).expect("adopted");
+        assert!(
+            matches!(taken.steps.first(), Some(Step::Patch(_, None))),
+            "re-tagged"
+        );
+        assert_eq!(taken.notes[0].reason, "Adopted");
+        let missing = plan(&i, Auth0View::AdoptMissing("legacy".into())).expect_err("missing");
+        assert_eq!(missing.reason, ReadyReason::ClientNotFound);
+    }
+
+    #[test]
+    fn drift_is_corrected_or_reported_once() {
+        let mut owner = owner(3);
+        let mut status = ready_status(3);
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        let mut changed = matching(&owner, None);
+        changed.callbacks = Some(vec!["https://evil.example/cb".into()]);
+        let finding = ScanFinding::Drifted(Box::new(changed.clone()));
+        let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        i.finding = Some(&finding);
+        assert_eq!(
+            lookup(&i),
+            Ok(Lookup::Known(Auth0View::Found(Box::new(changed.clone())))),
+            "the scanned copy is used, no GET"
+        );
+        let corrected = plan(&i, Auth0View::Found(Box::new(changed.clone()))).expect("plan");
+        assert!(matches!(
+            corrected.steps.as_slice(),
+            [Step::Patch(_, Some(_))]
+        ));
+        assert_eq!(
+            corrected.drift,
+            DriftVerdict::Corrected(vec!["callbacks".into()])
+        );
+
+        owner.spec.drift_policy = DriftPolicy::Report;
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        let reported = plan(&i, Auth0View::Found(Box::new(changed.clone()))).expect("plan");
+        assert_eq!(reported.steps, vec![]);
+        assert_eq!(reported.notes[0].reason, "DriftDetected");
+        status.reported_drift = vec!["callbacks".into()];
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        let again = plan(&i, Auth0View::Found(Box::new(changed))).expect("plan");
+        assert!(again.notes.is_empty(), "already reported: no second event");
+    }
+
+    #[test]
+    fn rotation_by_annotation_or_age_and_the_secret_follows() {
+        let mut owner = owner(3);
+        let status = ready_status(3);
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        owner
+            .annotations_mut()
+            .insert(ROTATE_ANNOTATION.into(), "2026-01-01".into());
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        let rotate = plan(&i, Auth0View::Trusted).expect("plan");
+        assert_eq!(
+            rotate.steps,
+            vec![Step::Rotate, Step::ApplySecret { existing: true }]
+        );
+        assert_eq!(rotate.rotation_request.as_deref(), Some("2026-01-01"));
+
+        let mut owner = self::owner(3);
+        owner.spec.secret.rotate_after =
+            Some(serde_json::from_value(serde_json::json!("720h")).expect("duration"));
+        let mut old = status.clone();
+        old.last_rotation_time = Some(Time(
+            Timestamp::from_second(NOW - 31 * 24 * 3600).expect("time"),
+        ));
+        let i = input(&owner, &old, &tag, SecretView::Owned(&secret));
+        assert_eq!(
+            plan(&i, Auth0View::Trusted).expect("plan").steps[0],
+            Step::Rotate
+        );
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        assert_eq!(plan(&i, Auth0View::Trusted).expect("plan").steps, vec![]);
+    }
+
+    #[test]
+    fn the_secret_is_rewritten_from_known_credentials_or_fetched() {
+        let mut owner = owner(3);
+        let status = ready_status(3);
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        owner
+            .spec
+            .secret
+            .labels
+            .insert("team".into(), "orders".into());
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        let relabel = plan(&i, Auth0View::Trusted).expect("plan");
+        assert_eq!(relabel.steps, vec![Step::ApplySecret { existing: true }]);
+        assert_eq!(
+            relabel.credential.as_ref().map(SecretString::expose),
+            Some("s3cr3t"),
+            "read back from the owned Secret, no Auth0 call"
+        );
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        let gone = plan(&i, Auth0View::Trusted).expect("plan");
+        assert_eq!(
+            gone.steps,
+            vec![Step::FetchSecret, Step::ApplySecret { existing: false }]
+        );
+    }
+
+    #[test]
+    fn a_client_deleted_outside_is_created_again_unless_adopted() {
+        let owner = owner(3);
+        let status = ready_status(3);
+        let tag = tag();
+        let finding = ScanFinding::Missing;
+        let mut i = input(&owner, &status, &tag, SecretView::NotCached);
+        i.finding = Some(&finding);
+        assert_eq!(lookup(&i), Ok(Lookup::Known(Auth0View::Missing)));
+        let again = plan(&i, Auth0View::Missing).expect("plan");
+        assert!(again.forget_client);
+        assert!(matches!(
+            again.steps.as_slice(),
+            [Step::Mark, Step::Create(_), _]
+        ));
+        assert_eq!(again.notes[0].reason, "ClientMissing");
+        let mut adopted = owner.clone();
+        adopted.spec.client.id = Some("cid".into());
+        let i = input(&adopted, &status, &tag, SecretView::NotCached);
+        assert_eq!(
+            plan(&i, Auth0View::Missing).expect_err("adopted").reason,
+            ReadyReason::ClientNotFound
+        );
+    }
+}

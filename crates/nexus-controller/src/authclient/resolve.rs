@@ -1,0 +1,118 @@
+//! The first step of an AuthClient pass: its tenant, namespace and credentials from the
+//! caches (no API request), and the spec validation. Refusals are data ([`Failure`]).
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+
+use super::plan::Failure;
+use crate::caches::{Credentials, SecretKey};
+use crate::context::Context;
+use crate::ownership::OwnershipTag;
+use crate::tenant_access::{self, client_from_secret};
+use auth0_mgmt::TenantClient;
+use nexus_crd::conditions::{self, READY};
+use nexus_crd::validation as validate;
+use nexus_crd::{AuthClient, AuthTenant, ReadyReason};
+
+/// The tenant and its Management API client.
+pub struct Resolved {
+    /// The AuthTenant (from the cache).
+    pub tenant: Arc<AuthTenant>,
+    /// Its Management API client.
+    pub auth0: Arc<TenantClient>,
+    /// The object's ownership tag.
+    pub tag: OwnershipTag,
+}
+
+/// What resolving found.
+pub enum Resolution {
+    /// Everything needed to plan.
+    Ready(Resolved),
+    /// Ready=False with this failure.
+    Refused(Failure),
+    /// The tenant has not been checked for its current generation yet: nothing is written;
+    /// the tenant's status write wakes this object.
+    WaitForTenant,
+}
+
+/// Resolves `owner` against the caches. `None` tag means the object has no uid yet.
+pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
+    let tag = OwnershipTag::for_client(owner, &ctx.config.cluster_id)?;
+    let spec = &owner.spec;
+    let status = owner.status.clone().unwrap_or_default();
+    if let Some(recorded) = status.tenant.as_deref()
+        && recorded != spec.tenant
+    {
+        return Some(Resolution::Refused(Failure::permanent(
+            ReadyReason::InvalidSpec,
+            format!(
+                "spec.tenant changed from '{recorded}' to '{}'; the tenant of an AuthClient cannot change: set it back, or create a new AuthClient",
+                spec.tenant
+            ),
+        )));
+    }
+    let Some(tenant) = ctx.caches.tenant(&spec.tenant) else {
+        return Some(Resolution::Refused(Failure::permanent(
+            ReadyReason::TenantNotFound,
+            format!(
+                "AuthTenant '{}' does not exist; create it or fix spec.tenant",
+                spec.tenant
+            ),
+        )));
+    };
+    let namespace = owner.namespace().unwrap_or_default();
+    let labels = ctx.caches.namespace_labels(&namespace);
+    if !tenant_access::namespace_allowed(&tenant, &namespace, &labels) {
+        return Some(Resolution::Refused(Failure::permanent(
+            ReadyReason::NamespaceNotAllowed,
+            format!(
+                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant",
+                spec.tenant
+            ),
+        )));
+    }
+    let mut errors = validate::validate_client(&spec.client);
+    errors.extend(validate::validate_url_policy(
+        &spec.client,
+        &tenant.spec.url_policy,
+    ));
+    if !errors.is_empty() {
+        return Some(Resolution::Refused(Failure::permanent(
+            ReadyReason::InvalidSpec,
+            validate::summarize(&errors),
+        )));
+    }
+    let checked = tenant.status.as_ref().and_then(|s| {
+        conditions::find(&s.conditions, READY)
+            .filter(|c| c.observed_generation == tenant.metadata.generation)
+    });
+    let Some(ready) = checked else {
+        return Some(Resolution::WaitForTenant);
+    };
+    if ready.status != "True" {
+        return Some(Resolution::Refused(Failure::permanent(
+            ReadyReason::TenantNotReady,
+            format!(
+                "AuthTenant '{}' is not ready ({}): {}",
+                spec.tenant, ready.reason, ready.message
+            ),
+        )));
+    }
+    let secret = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
+        Some(Credentials::Present(secret)) => Some(secret),
+        Some(Credentials::Absent) => None,
+        Some(Credentials::Syncing) | None => return Some(Resolution::WaitForTenant),
+    };
+    match client_from_secret(&ctx.auth0, &tenant, secret.as_deref()) {
+        Ok(auth0) => Some(Resolution::Ready(Resolved { tenant, auth0, tag })),
+        Err(error) => {
+            // The tenant was Ready with credentials that are now gone: its reconciler
+            // notices (the credentials watch wakes it) and its transition wakes us.
+            Some(Resolution::Refused(Failure::permanent(
+                ReadyReason::TenantNotReady,
+                format!("AuthTenant '{}' is not ready: {error}", spec.tenant),
+            )))
+        }
+    }
+}

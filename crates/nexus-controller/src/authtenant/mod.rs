@@ -1,0 +1,140 @@
+//! Reconcile of `AuthTenant`s: `Ready` says whether the credentials (from the cached Secret)
+//! obtain a Management API token. The token call is on Auth0's Authentication API, so it costs
+//! no Management API quota. This reconciler owns the credential retries (with its own backoff);
+//! the AuthClients of a tenant that is not Ready wait for it, and its status changes (or, for
+//! clients that hit a token error, its next successful check) wake them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use crate::caches::{Credentials, SecretKey};
+use crate::context::Context;
+use crate::tenant_access::{TenantError, client_from_secret};
+use auth0_mgmt::Auth0Error;
+use nexus_crd::conditions::{self, ConditionStatus, READY};
+use nexus_crd::{AuthTenant, AuthTenantStatus, FIELD_MANAGER, TenantReason};
+
+/// How often a healthy tenant's credentials are checked again.
+pub const TENANT_RECHECK: Duration = Duration::from_secs(1800);
+
+/// How soon a tenant whose credentials watch is still starting is looked at again.
+const CREDENTIALS_SYNC: Duration = Duration::from_millis(500);
+
+/// Errors of the tenant reconcile that the error policy retries.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantReconcileError {
+    /// Writing the status failed.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// The outcome of one check of the credentials.
+struct Check {
+    status: ConditionStatus,
+    reason: TenantReason,
+    message: String,
+    retry: Option<Duration>,
+}
+
+/// Checks the tenant's credentials and writes its `Ready` condition when it changed.
+pub async fn reconcile(
+    obj: Arc<AuthTenant>,
+    ctx: Arc<Context>,
+) -> Result<Action, TenantReconcileError> {
+    let name = obj.name_any();
+    let key = format!("tenant/{name}");
+    let secret = match ctx.caches.credentials.get(&SecretKey::of(&obj)) {
+        Some(Credentials::Present(secret)) => Some(secret),
+        Some(Credentials::Absent) => None,
+        // The credentials watch has not delivered its first state yet: look again shortly.
+        Some(Credentials::Syncing) | None => return Ok(Action::requeue(CREDENTIALS_SYNC)),
+    };
+    let check = match client_from_secret(&ctx.auth0, &obj, secret.as_deref()) {
+        Err(e @ TenantError::Endpoint { .. }) => Check {
+            status: ConditionStatus::False,
+            reason: TenantReason::InvalidEndpoint,
+            message: e.to_string(),
+            retry: None,
+        },
+        // Missing Secret or keys: the credentials watch wakes us when the Secret changes.
+        Err(e) => Check {
+            status: ConditionStatus::False,
+            reason: TenantReason::CredentialsMissing,
+            message: e.to_string(),
+            retry: None,
+        },
+        Ok(client) => match client.verify_credentials().await {
+            Ok(()) => Check {
+                status: ConditionStatus::True,
+                reason: TenantReason::CredentialsValid,
+                message: format!("obtained a Management API token for {}", obj.spec.domain),
+                retry: Some(TENANT_RECHECK),
+            },
+            Err(e @ Auth0Error::Token { .. }) if !e.is_transient() => Check {
+                status: ConditionStatus::False,
+                reason: TenantReason::CredentialsRejected,
+                message: format!("Auth0 refused the credentials: {e}"),
+                retry: Some(ctx.next_backoff(&key)),
+            },
+            Err(e) => Check {
+                status: ConditionStatus::False,
+                reason: TenantReason::Auth0Unavailable,
+                message: format!("could not reach Auth0: {e}"),
+                retry: Some(ctx.next_backoff(&key)),
+            },
+        },
+    };
+    if check.status == ConditionStatus::True {
+        ctx.reset_backoff(&key);
+    }
+    let generation = obj.metadata.generation;
+    let mut status: AuthTenantStatus = obj.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    conditions::merge_condition(
+        &mut status.conditions,
+        conditions::new_condition(
+            READY,
+            check.status,
+            check.reason.as_str(),
+            check.message,
+            generation,
+            Timestamp::now(),
+        ),
+    );
+    if obj.status.as_ref() != Some(&status) {
+        let patch = json!({"apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthTenant", "status": status});
+        Api::<AuthTenant>::all(ctx.kube.clone())
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+    }
+    if check.status == ConditionStatus::True {
+        // Clients that hit a token error while the tenant looked Ready try again now.
+        for client in ctx.take_waiting(&name) {
+            ctx.wake_client(client);
+        }
+    }
+    Ok(check
+        .retry
+        .map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Error policy of the tenant controller.
+pub fn error_policy(
+    obj: Arc<AuthTenant>,
+    error: &TenantReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    let delay = ctx.next_backoff(&format!("tenant/{}", obj.name_any()));
+    tracing::warn!(tenant = %obj.name_any(), %error, retry_in = ?delay, "tenant reconcile failed");
+    Action::requeue(delay)
+}

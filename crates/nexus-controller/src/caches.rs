@@ -1,0 +1,264 @@
+//! The controller's view of the cluster: reflector stores of the AuthTenants, of exactly the
+//! credentials Secrets they reference (one watch per referenced Secret, by name), of Namespace
+//! metadata (for `allowedNamespaces.selector`) and of the Secrets the operator owns
+//! (label-selected). A reconcile reads these instead of sending GETs, so a pass that changes
+//! nothing costs no API-server request. `managedFields` are stripped before caching.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{ListParams, PartialObjectMeta};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{Lookup, ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+
+use nexus_crd::{AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+
+/// One reflector store whose writer the controller drives (from a watch, or a one-shot list).
+pub struct Cache<K>
+where
+    K: Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    writer: Mutex<Writer<K>>,
+    reader: Store<K>,
+}
+
+impl<K> Default for Cache<K>
+where
+    K: Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    fn default() -> Self {
+        let writer = Writer::default();
+        let reader = writer.as_reader();
+        Self {
+            writer: Mutex::new(writer),
+            reader,
+        }
+    }
+}
+
+impl<K> Cache<K>
+where
+    K: Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    /// Applies one watch event to the store.
+    pub fn apply(&self, event: &watcher::Event<K>) {
+        lock(&self.writer).apply_watcher_event(event);
+    }
+
+    /// Replaces the whole content (what a watch's initial list does).
+    pub fn replace(&self, objects: Vec<K>) {
+        let mut writer = lock(&self.writer);
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for object in objects {
+            writer.apply_watcher_event(&watcher::Event::InitApply(object));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+    }
+
+    /// A reader of the store.
+    pub fn reader(&self) -> Store<K> {
+        self.reader.clone()
+    }
+}
+
+impl<K> Cache<K>
+where
+    K: Lookup<DynamicType = ()> + Resource<DynamicType = ()> + Clone + 'static,
+{
+    /// The cached object `namespace/name` (namespace None for cluster-scoped kinds).
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
+        let mut reference = ObjectRef::<K>::new(name);
+        if let Some(namespace) = namespace {
+            reference = reference.within(namespace);
+        }
+        self.reader.get(&reference)
+    }
+}
+
+/// `namespace/name` of a credentials Secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl SecretKey {
+    /// The credentials Secret `tenant` references.
+    pub fn of(tenant: &AuthTenant) -> Self {
+        let reference = &tenant.spec.credentials_secret_ref;
+        Self {
+            namespace: reference.namespace.clone(),
+            name: reference.name.clone(),
+        }
+    }
+}
+
+/// What the cache knows about one credentials Secret.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// Its watch has not delivered the initial state yet.
+    Syncing,
+    /// The Secret as last seen.
+    Present(Arc<Secret>),
+    /// The Secret does not exist.
+    Absent,
+}
+
+/// The credentials Secrets referenced by AuthTenants, each kept current by its own watch
+/// (`fieldSelector=metadata.name=<name>` in its namespace), so the operator never lists or
+/// caches other Secrets.
+#[derive(Default)]
+pub struct CredentialsCache {
+    entries: Mutex<HashMap<SecretKey, Credentials>>,
+}
+
+impl CredentialsCache {
+    /// The state of `key`; None when nothing watches it.
+    pub fn get(&self, key: &SecretKey) -> Option<Credentials> {
+        lock(&self.entries).get(key).cloned()
+    }
+
+    /// Records the state of `key`; returns whether it changed (data or presence).
+    pub fn set(&self, key: &SecretKey, state: Credentials) -> bool {
+        let mut entries = lock(&self.entries);
+        let changed = match (entries.get(key), &state) {
+            (Some(Credentials::Present(old)), Credentials::Present(new)) => old.data != new.data,
+            (Some(Credentials::Absent), Credentials::Absent)
+            | (Some(Credentials::Syncing), Credentials::Syncing) => false,
+            _ => true,
+        };
+        entries.insert(key.clone(), state);
+        changed
+    }
+
+    /// Forgets `key` (its watch was stopped).
+    pub fn remove(&self, key: &SecretKey) {
+        lock(&self.entries).remove(key);
+    }
+
+    /// Every key currently tracked.
+    pub fn keys(&self) -> Vec<SecretKey> {
+        lock(&self.entries).keys().cloned().collect()
+    }
+}
+
+/// Every cache the reconcilers read.
+#[derive(Default)]
+pub struct Caches {
+    /// AuthTenants (cluster-scoped).
+    pub tenants: Cache<AuthTenant>,
+    /// Metadata of every Namespace (labels for `allowedNamespaces.selector`).
+    pub namespaces: Cache<PartialObjectMeta<Namespace>>,
+    /// Secrets carrying the operator's managed-by label (in the watched namespace, or all).
+    pub owned_secrets: Cache<Secret>,
+    /// The credentials Secrets referenced by AuthTenants.
+    pub credentials: CredentialsCache,
+}
+
+/// The label selector of the Secrets the operator owns.
+pub fn owned_secret_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+}
+
+/// Drops what the controller never reads from a cached object.
+pub fn strip<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+impl Caches {
+    /// Fills every cache with one list of each resource (and one GET of each referenced
+    /// credentials Secret), as the watches' initial lists do. For callers that reconcile
+    /// without running the watches (one-shot tools, tests that drive single passes).
+    pub async fn prime(
+        &self,
+        kube: &kube::Client,
+        namespace: Option<&str>,
+    ) -> Result<(), kube::Error> {
+        let tenants = Api::<AuthTenant>::all(kube.clone())
+            .list(&ListParams::default())
+            .await?
+            .items;
+        let namespaces = Api::<Namespace>::all(kube.clone())
+            .list_metadata(&ListParams::default())
+            .await?
+            .items;
+        let secrets_api: Api<Secret> = match namespace {
+            Some(ns) => Api::namespaced(kube.clone(), ns),
+            None => Api::all(kube.clone()),
+        };
+        let owned = secrets_api
+            .list(&ListParams::default().labels(&owned_secret_selector()))
+            .await?
+            .items;
+        let mut keys: Vec<SecretKey> = tenants.iter().map(SecretKey::of).collect();
+        keys.sort();
+        keys.dedup();
+        for key in &keys {
+            let secret = Api::<Secret>::namespaced(kube.clone(), &key.namespace)
+                .get_opt(&key.name)
+                .await?;
+            let state = match secret {
+                Some(mut secret) => {
+                    strip(&mut secret);
+                    Credentials::Present(Arc::new(secret))
+                }
+                None => Credentials::Absent,
+            };
+            self.credentials.set(key, state);
+        }
+        for stale in self.credentials.keys() {
+            if !keys.contains(&stale) {
+                self.credentials.remove(&stale);
+            }
+        }
+        self.tenants.replace(stripped(tenants));
+        self.namespaces.replace(stripped(namespaces));
+        self.owned_secrets.replace(stripped(owned));
+        Ok(())
+    }
+
+    /// The labels of namespace `name` (empty when it is not cached).
+    pub fn namespace_labels(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        self.namespaces
+            .get(None, name)
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default()
+    }
+
+    /// The cached tenant `name`.
+    pub fn tenant(&self, name: &str) -> Option<Arc<AuthTenant>> {
+        self.tenants.get(None, name)
+    }
+
+    /// Names of the tenants whose credentials Secret is `key`.
+    pub fn tenants_using(&self, key: &SecretKey) -> Vec<ObjectRef<AuthTenant>> {
+        self.tenants
+            .reader()
+            .state()
+            .iter()
+            .filter(|t| SecretKey::of(t) == *key)
+            .map(|t| ObjectRef::new(&t.name_any()))
+            .collect()
+    }
+}
+
+fn stripped<K: Resource>(mut objects: Vec<K>) -> Vec<K> {
+    objects.iter_mut().for_each(strip);
+    objects
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data are caches
+/// that stay consistent).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,480 @@
+//! The typed desired state of an Auth0 client (from the spec and the ownership tag), and the
+//! typed difference to a client as Auth0 returned it: the fields that differ and the minimal
+//! PATCH that restores them. Pure functions, no I/O.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ownership::OwnershipTag;
+use auth0_mgmt::{Auth0Client, Auth0Mobile, Auth0MobileAndroid, Auth0MobileIos};
+use nexus_crd::NexusClient;
+
+/// Metadata keys of the Nexus contract; the operator owns exactly these and its tags.
+pub const NEXUS_METADATA_KEYS: &[&str] = &[
+    "owners",
+    "productName",
+    "client_upn_key",
+    "applicationName",
+    "manuallyCreated",
+];
+
+/// Auth0 fields the drift scan needs to read (`fields=` of the paged list).
+pub const SCAN_FIELDS: &[&str] = &[
+    "client_id",
+    "name",
+    "app_type",
+    "description",
+    "logo_uri",
+    "initiate_login_uri",
+    "callbacks",
+    "allowed_origins",
+    "web_origins",
+    "allowed_logout_urls",
+    "grant_types",
+    "mobile",
+    "client_metadata",
+];
+
+/// Desired `mobile.ios`: only the fields the spec sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DesiredIos {
+    /// Apple team id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// App bundle identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_bundle_identifier: Option<String>,
+}
+
+/// Desired `mobile.android`: `keystore_hash` becomes a one-element `sha256_cert_fingerprints`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DesiredAndroid {
+    /// Android package name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_package_name: Option<String>,
+    /// `[keystore_hash]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256_cert_fingerprints: Option<Vec<String>>,
+}
+
+/// Desired `mobile`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DesiredMobile {
+    /// iOS settings, when the spec has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ios: Option<DesiredIos>,
+    /// Android settings, when the spec has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub android: Option<DesiredAndroid>,
+}
+
+/// The Auth0 representation of a spec: every field the spec sets, Auth0-shaped, with the
+/// ownership tag in `client_metadata`. Fields the spec leaves out are not managed. Serialises
+/// to the body of `POST /api/v2/clients`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DesiredClient {
+    /// Display name.
+    pub name: String,
+    /// Application type.
+    pub app_type: String,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Logo URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// Login initiation URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
+    /// Callback URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callbacks: Option<Vec<String>>,
+    /// CORS origins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Web origins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_origins: Option<Vec<String>>,
+    /// Logout URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_logout_urls: Option<Vec<String>>,
+    /// Grant types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// Mobile settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<DesiredMobile>,
+    /// The Nexus metadata (as strings) and the ownership tag.
+    pub client_metadata: BTreeMap<String, String>,
+}
+
+impl DesiredClient {
+    /// The desired state of `client` tagged with `tag`.
+    pub fn from_spec(client: &NexusClient, tag: &OwnershipTag) -> Self {
+        let mut metadata = BTreeMap::new();
+        if let Some(m) = &client.client_metadata {
+            let entries = [
+                ("owners", m.owners.clone()),
+                ("productName", m.product_name.clone()),
+                ("client_upn_key", m.client_upn_key.clone()),
+                ("applicationName", m.application_name.clone()),
+                ("manuallyCreated", m.manually_created.map(|b| b.to_string())),
+            ];
+            for (key, value) in entries {
+                if let Some(value) = value {
+                    metadata.insert(key.to_owned(), value);
+                }
+            }
+        }
+        metadata.extend(tag.to_metadata());
+        Self {
+            name: client.name.clone(),
+            app_type: client.app_type.clone(),
+            description: client.description.clone(),
+            logo_uri: client.logo_uri.clone(),
+            initiate_login_uri: client.initiate_login_uri.clone(),
+            callbacks: client.callbacks.clone(),
+            allowed_origins: client.allowed_origins.clone(),
+            web_origins: client.web_origins.clone(),
+            allowed_logout_urls: client.allowed_logout_urls.clone(),
+            grant_types: client.grant_types.clone(),
+            mobile: client.mobile.as_ref().map(|m| DesiredMobile {
+                ios: m.ios.as_ref().map(|i| DesiredIos {
+                    team_id: i.team_id.clone(),
+                    app_bundle_identifier: i.app_bundle_identifier.clone(),
+                }),
+                android: m.android.as_ref().map(|a| DesiredAndroid {
+                    app_package_name: a.app_package_name.clone(),
+                    sha256_cert_fingerprints: a.keystore_hash.clone().map(|h| vec![h]),
+                }),
+            }),
+            client_metadata: metadata,
+        }
+    }
+}
+
+/// The body of a `PATCH /api/v2/clients/{id}`: only the fields that differ. `client_metadata`
+/// is merged by Auth0, so a key to remove is sent as `null` (`None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClientPatch {
+    /// New name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New app type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<String>,
+    /// New description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New logo URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// New login initiation URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
+    /// New callbacks (replace Auth0's array).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callbacks: Option<Vec<String>>,
+    /// New CORS origins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    /// New web origins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_origins: Option<Vec<String>>,
+    /// New logout URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_logout_urls: Option<Vec<String>>,
+    /// New grant types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// New mobile settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<DesiredMobile>,
+    /// Metadata keys to set (`Some`) or remove (`None`, sent as `null`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_metadata: BTreeMap<String, Option<String>>,
+}
+
+impl ClientPatch {
+    /// The patch that removes the ownership tag (deletion with `Orphan`).
+    pub fn untag() -> Self {
+        Self {
+            client_metadata: [
+                crate::ownership::TAG_CLUSTER,
+                crate::ownership::TAG_OWNER_UID,
+                crate::ownership::TAG_OWNER_REF,
+            ]
+            .into_iter()
+            .map(|k| (k.to_owned(), None))
+            .collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The fields of the desired state that differ from Auth0, and the PATCH that sets them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Dotted paths of the fields that differ, e.g. `callbacks`, `client_metadata.owners`.
+    pub fields: Vec<String>,
+    /// The PATCH body.
+    pub patch: ClientPatch,
+}
+
+impl Drift {
+    /// True when Auth0 already matches the spec.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+/// Compares the desired state with the Auth0 client. Unset desired fields are not compared
+/// (Auth0 adds defaults the spec does not manage); objects are compared as subsets, arrays and
+/// strings must be equal.
+pub fn diff(desired: &DesiredClient, actual: &Auth0Client) -> Drift {
+    let mut drift = Drift::default();
+    let mut field = |name: &str, differs: bool| {
+        if differs {
+            drift.fields.push(name.to_owned());
+        }
+        differs
+    };
+    if field(
+        "name",
+        actual.name.as_deref() != Some(desired.name.as_str()),
+    ) {
+        drift.patch.name = Some(desired.name.clone());
+    }
+    if field(
+        "app_type",
+        actual.app_type.as_deref() != Some(desired.app_type.as_str()),
+    ) {
+        drift.patch.app_type = Some(desired.app_type.clone());
+    }
+    macro_rules! managed {
+        ($($f:ident),*) => {$(
+            if let Some(want) = &desired.$f {
+                if field(stringify!($f), actual.$f.as_ref() != Some(want)) {
+                    drift.patch.$f = Some(want.clone());
+                }
+            }
+        )*};
+    }
+    managed!(
+        description,
+        logo_uri,
+        initiate_login_uri,
+        callbacks,
+        allowed_origins,
+        web_origins,
+        allowed_logout_urls,
+        grant_types
+    );
+    if let Some(want) = &desired.mobile
+        && field("mobile", !mobile_matches(want, actual.mobile.as_ref()))
+    {
+        drift.patch.mobile = Some(want.clone());
+    }
+    let empty = BTreeMap::new();
+    let have = actual.client_metadata.as_ref().unwrap_or(&empty);
+    for (key, want) in &desired.client_metadata {
+        if have.get(key) != Some(want) {
+            drift.fields.push(format!("client_metadata.{key}"));
+            drift
+                .patch
+                .client_metadata
+                .insert(key.clone(), Some(want.clone()));
+        }
+    }
+    for key in NEXUS_METADATA_KEYS {
+        if !desired.client_metadata.contains_key(*key) && have.contains_key(*key) {
+            drift.fields.push(format!("client_metadata.{key}"));
+            drift.patch.client_metadata.insert((*key).to_owned(), None);
+        }
+    }
+    drift
+}
+
+fn mobile_matches(want: &DesiredMobile, have: Option<&Auth0Mobile>) -> bool {
+    let ios_ok = want
+        .ios
+        .as_ref()
+        .is_none_or(|w| ios_matches(w, have.and_then(|m| m.ios.as_ref())));
+    let android_ok = want
+        .android
+        .as_ref()
+        .is_none_or(|w| android_matches(w, have.and_then(|m| m.android.as_ref())));
+    ios_ok && android_ok
+}
+
+fn ios_matches(want: &DesiredIos, have: Option<&Auth0MobileIos>) -> bool {
+    let team = want
+        .team_id
+        .as_ref()
+        .is_none_or(|w| have.and_then(|h| h.team_id.as_ref()) == Some(w));
+    let bundle = want
+        .app_bundle_identifier
+        .as_ref()
+        .is_none_or(|w| have.and_then(|h| h.app_bundle_identifier.as_ref()) == Some(w));
+    team && bundle
+}
+
+fn android_matches(want: &DesiredAndroid, have: Option<&Auth0MobileAndroid>) -> bool {
+    let package = want
+        .app_package_name
+        .as_ref()
+        .is_none_or(|w| have.and_then(|h| h.app_package_name.as_ref()) == Some(w));
+    let prints = want
+        .sha256_cert_fingerprints
+        .as_ref()
+        .is_none_or(|w| have.and_then(|h| h.sha256_cert_fingerprints.as_ref()) == Some(w));
+    package && prints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ownership::{TAG_CLUSTER, TAG_OWNER_UID};
+    use nexus_crd::{ClientMetadata, Mobile, MobileAndroid, MobileIos};
+    use serde_json::json;
+
+    fn tag() -> OwnershipTag {
+        OwnershipTag {
+            cluster: "prod-eu".into(),
+            owner_uid: "0b7c-uid".into(),
+            owner_ref: "team-a/orders".into(),
+        }
+    }
+
+    fn spec() -> NexusClient {
+        NexusClient {
+            name: "Orders".into(),
+            app_type: "native".into(),
+            callbacks: Some(vec!["https://a.example/cb".into()]),
+            mobile: Some(Mobile {
+                ios: Some(MobileIos {
+                    team_id: Some("TEAM1".into()),
+                    app_bundle_identifier: Some("com.acme.orders".into()),
+                }),
+                android: Some(MobileAndroid {
+                    keystore_hash: Some("AB:CD".into()),
+                    app_package_name: Some("com.acme.orders".into()),
+                }),
+            }),
+            client_metadata: Some(ClientMetadata {
+                owners: Some("alice,bob".into()),
+                manually_created: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The client Auth0 would hold after creating `desired`, with defaults of its own.
+    fn as_created(desired: &DesiredClient) -> Auth0Client {
+        let mut value = serde_json::to_value(desired).expect("json");
+        value["client_id"] = json!("abc");
+        value["jwt_configuration"] = json!({"lifetime_in_seconds": 36000});
+        value["mobile"]["android"]["extra"] = json!(true);
+        value["client_metadata"]["someone_elses"] = json!("x");
+        serde_json::from_value(value).expect("Auth0 client")
+    }
+
+    #[test]
+    fn desired_state_is_auth0_shaped() {
+        let body = serde_json::to_value(DesiredClient::from_spec(&spec(), &tag())).expect("json");
+        assert_eq!(
+            body["mobile"]["android"]["sha256_cert_fingerprints"],
+            json!(["AB:CD"])
+        );
+        assert!(body["mobile"]["android"].get("keystore_hash").is_none());
+        assert_eq!(body["client_metadata"]["manuallyCreated"], json!("false"));
+        assert_eq!(body["client_metadata"]["owners"], json!("alice,bob"));
+        assert_eq!(body["client_metadata"][TAG_CLUSTER], json!("prod-eu"));
+        assert_eq!(body["client_metadata"][TAG_OWNER_UID], json!("0b7c-uid"));
+        assert!(
+            body.get("description").is_none(),
+            "unset fields are not managed"
+        );
+        assert!(body.get("id").is_none());
+    }
+
+    #[test]
+    fn no_drift_when_auth0_has_extra_defaults() {
+        let desired = DesiredClient::from_spec(&spec(), &tag());
+        let actual = as_created(&desired);
+        assert!(tag().matches(&actual));
+        assert_eq!(diff(&desired, &actual), Drift::default());
+    }
+
+    #[test]
+    fn drift_patch_replaces_arrays_and_nulls_removed_metadata() {
+        let desired = DesiredClient::from_spec(&spec(), &tag());
+        let mut actual = as_created(&desired);
+        actual.callbacks = Some(vec![
+            "https://a.example/cb".into(),
+            "https://evil.example/cb".into(),
+        ]);
+        let metadata = actual.client_metadata.as_mut().expect("metadata");
+        metadata.insert("owners".into(), "mallory".into());
+        metadata.insert("productName".into(), "stale".into());
+        let drift = diff(&desired, &actual);
+        assert_eq!(
+            drift.fields,
+            vec![
+                "callbacks",
+                "client_metadata.owners",
+                "client_metadata.productName"
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&drift.patch).expect("json"),
+            json!({
+                "callbacks": ["https://a.example/cb"],
+                "client_metadata": {"owners": "alice,bob", "productName": null}
+            })
+        );
+    }
+
+    #[test]
+    fn mobile_is_compared_field_by_field() {
+        let desired = DesiredClient::from_spec(&spec(), &tag());
+        let mut actual = as_created(&desired);
+        if let Some(android) = actual.mobile.as_mut().and_then(|m| m.android.as_mut()) {
+            android.sha256_cert_fingerprints = Some(vec!["EF:01".into()]);
+        }
+        let drift = diff(&desired, &actual);
+        assert_eq!(drift.fields, vec!["mobile"]);
+        assert_eq!(
+            serde_json::to_value(&drift.patch).expect("json")["mobile"]["android"]["sha256_cert_fingerprints"],
+            json!(["AB:CD"])
+        );
+        actual.mobile = None;
+        assert_eq!(diff(&desired, &actual).fields, vec!["mobile"]);
+    }
+
+    #[test]
+    fn missing_tag_and_name_are_drift() {
+        let desired = DesiredClient::from_spec(&spec(), &tag());
+        let mut actual = as_created(&desired);
+        actual.name = Some("Renamed".into());
+        actual.client_metadata = Some(BTreeMap::from([("owners".into(), "alice,bob".into())]));
+        let drift = diff(&desired, &actual);
+        assert!(drift.fields.contains(&"name".to_owned()));
+        assert!(
+            drift
+                .fields
+                .contains(&format!("client_metadata.{TAG_OWNER_UID}"))
+        );
+        assert!(!drift.fields.contains(&"client_metadata.owners".to_owned()));
+    }
+
+    #[test]
+    fn untag_sends_nulls() {
+        assert_eq!(
+            serde_json::to_value(ClientPatch::untag()).expect("json"),
+            json!({"client_metadata": {"nexus_cluster": null, "nexus_owner_uid": null, "nexus_owner": null}})
+        );
+    }
+}

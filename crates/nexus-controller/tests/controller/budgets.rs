@@ -1,0 +1,210 @@
+//! The failure budgets of issue 9, through the whole controller (watches, queue, caches)
+//! against the in-memory API (requests counted by verb and resource) and the simulator.
+//! Timing and rates are measured by the benchmark (`cargo bench --bench budgets`); these tests
+//! assert the counts, waiting for events rather than for time.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use auth0_sim::{FailAction, FailNext};
+use kube::runtime::reflector::ObjectRef;
+use kube_fake::{FakeKube, RecordedRequest};
+use nexus_controller::{self as controller, ControllerConfig};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+/// `(verb, resource)` of each request, counted. Watches are `watch`, list GETs `list`.
+fn by_verb_and_resource(requests: &[RecordedRequest]) -> BTreeMap<(String, String), usize> {
+    let mut counts = BTreeMap::new();
+    for r in requests {
+        let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        let (resource, named) = match segments.as_slice() {
+            [.., "namespaces", _, kind, _, sub] => (format!("{kind}/{sub}"), true),
+            [.., kind, name] if *kind != "namespaces" && !name.is_empty() && segments.len() > 3 => {
+                ((*kind).to_owned(), true)
+            }
+            [.., kind] => ((*kind).to_owned(), false),
+            [] => (String::new(), false),
+        };
+        let verb = match (r.method.as_str(), named) {
+            ("GET", _) if r.query.get("watch").is_some_and(|w| w == "true") => "watch",
+            ("GET", false) => "list",
+            ("GET", true) => "get",
+            (m, _) => m,
+        };
+        *counts.entry((verb.to_lowercase(), resource)).or_default() += 1;
+    }
+    counts
+}
+
+fn writes(requests: &[RecordedRequest]) -> Vec<&RecordedRequest> {
+    requests.iter().filter(|r| r.method != "GET").collect()
+}
+
+fn ready_of(object: &Value) -> Option<(String, String, String)> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+}
+
+fn start(
+    h: &Harness,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
+        let _ = stop_rx.await;
+    }));
+    (stop_tx, task)
+}
+
+fn reconciles(h: &Harness) -> u64 {
+    let mut text = String::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    h.ctx.metrics.register(&mut registry);
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("metrics");
+    text.lines()
+        .filter(|l| l.starts_with("nexus_reconciles_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition() {
+    let h = Harness::new().await;
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::Status(400),
+    ));
+    let (stop, task) = start(&h);
+    h.apply("rejected", spec("Rejected"));
+    let path = Harness::authclient_path("rejected");
+    assert!(
+        h.kube
+            .wait_until(WAIT, |k| k
+                .get(&path)
+                .and_then(|o| ready_of(&o))
+                .is_some_and(|r| r.1 == "Auth0Rejected"))
+            .await,
+        "{:?}",
+        h.kube.get(&path)
+    );
+    let status = h.kube.get(&path).expect("object")["status"].clone();
+    assert!(status["auth0Rejection"]["generation"].is_i64(), "{status}");
+    assert!(
+        status.get("pendingCreation").is_none(),
+        "a 400 created nothing"
+    );
+    h.kube.clear_requests();
+    let posts = h.sim.counters().get("POST /api/v2/clients");
+
+    // Everything that used to start another pass: the tenant's wake-ups, resyncs. Each is
+    // a real pass (counted by the metric) that must make no Auth0 call and no write.
+    let before = reconciles(&h);
+    for _ in 0..5 {
+        h.ctx.wake_client(ObjectRef::new("rejected").within(NS));
+    }
+    h.ctx.wake_tenant(TENANT);
+    let mut waited = 0;
+    while reconciles(&h) == before && waited < 1000 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += 1;
+    }
+    assert!(reconciles(&h) > before, "the wake-ups ran passes");
+    let _ = stop.send(());
+    task.await.expect("controller stopped");
+
+    assert_eq!(posts, 1, "<= 2 POSTs in total");
+    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 1);
+    let requests = h.kube.requests();
+    let after = writes(&requests);
+    assert!(
+        after.is_empty(),
+        "no API write after the condition: {:?}",
+        by_verb_and_resource(&requests)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
+    const CLIENTS: usize = 100;
+    let h = Harness::with(Options {
+        config: ControllerConfig {
+            cluster_id: "test-cluster".into(),
+            base_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            ..ControllerConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    // The credentials stop working.
+    h.kube.insert(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "acme-m2m", "namespace": CREDS_NS},
+        "data": {"client_id": b64(&h.sim.m2m().client_id), "client_secret": b64("wrong-secret-0123456789")}
+    }));
+    for i in 0..CLIENTS {
+        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
+    }
+    let (stop, task) = start(&h);
+    let collection = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients");
+    let all_waiting = |k: &FakeKube| {
+        let objects = k.list(&collection);
+        objects.len() == CLIENTS
+            && objects
+                .iter()
+                .all(|o| ready_of(o).is_some_and(|(s, r, _)| s == "False" && r == "TenantNotReady"))
+    };
+    assert!(h.kube.wait_until(WAIT, all_waiting).await);
+    let messages: std::collections::BTreeSet<String> = h
+        .kube
+        .list(&collection)
+        .iter()
+        .filter_map(|o| ready_of(o).map(|r| r.2))
+        .collect();
+    assert_eq!(messages.len(), 1, "one stable message: {messages:?}");
+    let message = messages.into_iter().next().unwrap_or_default();
+    assert!(message.contains("CredentialsRejected"), "{message}");
+
+    // The tenant reconciler keeps retrying the credentials with its backoff (the token cache
+    // spaces token requests, 1 s doubling); the clients cost the API server nothing meanwhile.
+    h.kube.clear_requests();
+    let tokens = h.sim.counters().get("POST /oauth/token");
+    let mut waited = 0;
+    while h.sim.counters().get("POST /oauth/token") < tokens + 2 && waited < 6000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += 1;
+    }
+    assert!(
+        h.sim.counters().get("POST /oauth/token") >= tokens + 2,
+        "the tenant retried its credentials"
+    );
+    let requests = h.kube.requests();
+    let counts = by_verb_and_resource(&requests);
+    let _ = stop.send(());
+    task.await.expect("controller stopped");
+    let not_watch: usize = counts
+        .iter()
+        .filter(|((verb, _), _)| verb != "watch")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(not_watch, 0, "{counts:?}");
+    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+}
