@@ -69,7 +69,7 @@ impl Store {
         }
         structural_merge(&mut candidate, &scoped);
         let (manager, sub) = (writer.manager.clone(), writer.sub().to_string());
-        self.update(rt, &key, candidate, writer, move |managers| {
+        self.update(rt, &key, candidate, writer, move |managers, _, _| {
             for (other, path) in &forced {
                 if let Some(entry) = managers
                     .iter_mut()

@@ -21,11 +21,13 @@
 //! errors as the real server words them. [`FakeKube::snapshot`] / [`FakeKube::restore`] keep the
 //! objects across processes.
 //!
-//! Every request goes through one pipeline (`routes::handle`: record, injected failure, dispatch
-//! under the store lock, response): the place for cross-cutting behaviour such as a latency or
-//! cost model.
+//! Every request goes through one pipeline (`routes::handle`: the cost model's latency, record,
+//! injected failure, dispatch under the store lock, response, the cost of the bytes and objects
+//! returned). [`cost`] describes what is charged ([`FakeKube::with_cost`]) and counts requests
+//! by verb and resource ([`FakeKube::request_counts`]).
 
 mod apply;
+pub mod cost;
 mod crd;
 mod discovery;
 mod error;
@@ -53,6 +55,7 @@ use axum::extract::{Request, State as AxumState};
 use axum::response::Response;
 use serde_json::Value;
 
+pub use cost::{CostModel, RequestCounts, Verb};
 pub use error::ApiError;
 pub use registry::{PrinterColumn, ResourceType};
 
@@ -90,6 +93,7 @@ pub(crate) struct State {
     store: Store,
     requests: Vec<RecordedRequest>,
     failures: Vec<FailRule>,
+    cost: CostModel,
 }
 
 impl State {
@@ -120,6 +124,8 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     /// Bumped after every request and every direct mutation; wakes watches and waiters.
     changes: tokio::sync::watch::Sender<u64>,
+    /// The list responses' charges not paid yet (below a millisecond).
+    debt: cost::Debt,
 }
 
 impl Inner {
@@ -152,14 +158,45 @@ impl FakeKube {
     /// An empty API server knowing the preloaded resources (core v1 secrets, configmaps,
     /// events, namespaces; events.k8s.io/v1 events; coordination.k8s.io/v1 leases;
     /// auth.nexus.dev/v1alpha1 authclients and authtenants; apiextensions.k8s.io/v1 CRDs).
+    /// It charges nothing for requests ([`CostModel::FREE`]), as tests want.
     pub fn new() -> Self {
+        Self::with_cost(CostModel::FREE)
+    }
+
+    /// Like [`FakeKube::new`], charging every request what `cost` says (the benchmarks use
+    /// [`CostModel::default`], the latency of a real API server).
+    pub fn with_cost(cost: CostModel) -> Self {
         let (changes, _) = tokio::sync::watch::channel(0);
         Self {
             inner: Arc::new(Inner {
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    cost,
+                    ..State::default()
+                }),
                 changes,
+                debt: cost::Debt::default(),
             }),
         }
+    }
+
+    /// Charges requests from now on what `cost` says (watches already open keep their model).
+    pub fn set_cost(&self, cost: CostModel) {
+        self.inner.lock().cost = cost;
+    }
+
+    /// The cost model in force.
+    pub fn cost(&self) -> CostModel {
+        self.inner.lock().cost
+    }
+
+    /// The requests received so far, counted by verb and resource.
+    pub fn request_counts(&self) -> RequestCounts {
+        RequestCounts::of(self.inner.lock().requests.iter())
+    }
+
+    /// How many requests were received so far.
+    pub fn request_count(&self) -> usize {
+        self.inner.lock().requests.len()
     }
 
     /// From now on refuse, like a real API server (NamespaceLifecycle admission), to create a
@@ -223,6 +260,12 @@ impl FakeKube {
         let restored = self.inner.lock().store.restore(snapshot);
         self.inner.notify();
         restored
+    }
+
+    /// Drops the watch event log, as etcd's compaction does: watches and continue tokens from
+    /// an older resourceVersion get `410 Expired` (watchers relist).
+    pub fn compact(&self) {
+        self.inner.lock().store.compact();
     }
 
     /// Every request received so far, in order.

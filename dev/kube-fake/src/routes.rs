@@ -9,6 +9,7 @@ use axum::extract::Query;
 use http::{Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 
+use super::cost::CostModel;
 use super::error::ApiError;
 use super::events;
 use super::merge::{merge_patch, structural_merge};
@@ -17,7 +18,8 @@ use super::path::{self, ApiPath};
 use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
-    DeleteOpts, FieldValidation, ObjKey, Store, Writer, check_precondition, touch_update,
+    DeleteOpts, FieldValidation, ObjKey, Store, Writer, check_precondition, record_update,
+    touch_update, updated_paths,
 };
 use super::table::{self, IncludeObject};
 use super::watch::{self, WatchSpec, partial_metadata};
@@ -157,22 +159,44 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
         }
     };
     let ctx = Ctx::new(&parts, bytes);
+    let cost = inner.lock().cost;
+    let latency = cost.before(ctx.method.as_str());
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let (reply, warnings) = {
         let mut state = inner.lock();
         state.requests.push(ctx.record());
         let reply = match state.take_failure(ctx.method.as_str(), &ctx.path) {
             Some(err) => Err(err),
-            None => dispatch(&inner, &mut state.store, &ctx),
+            None => dispatch(&inner, &mut state.store, &ctx, cost),
         };
         (reply, std::mem::take(&mut state.store.warnings))
     };
     inner.notify();
+    let objects = match &reply {
+        Ok(Reply::Json(_, value)) => value
+            .get("items")
+            .and_then(Value::as_array)
+            .map_or(1, Vec::len),
+        _ => 1,
+    };
     let mut response = match reply {
         Ok(Reply::Json(code, value)) => json_response(code, &value),
         Ok(Reply::Bytes(media_type, bytes)) => bytes_response(media_type, bytes),
         Ok(Reply::Stream(body)) => stream_response(body),
         Err(err) => error_response(&err),
     };
+    // A list costs per object and per byte it returns (a watch charges per event it sends).
+    let bytes = axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .and_then(|n| usize::try_from(n).ok());
+    if let Some(bytes) = bytes {
+        let transfer = inner.debt.charge(cost.transfer(objects, bytes));
+        if !transfer.is_zero() {
+            tokio::time::sleep(transfer).await;
+        }
+    }
     for warning in warnings {
         // RFC 7234 warning: code 299, agent "-", quoted text (what kubectl prints).
         let text = format!("299 - {:?}", warning);
@@ -224,7 +248,12 @@ fn not_served(path: &str) -> ApiError {
     )
 }
 
-fn dispatch(inner: &Arc<Inner>, store: &mut Store, ctx: &Ctx) -> Result<Reply, ApiError> {
+fn dispatch(
+    inner: &Arc<Inner>,
+    store: &mut Store,
+    ctx: &Ctx,
+    cost: CostModel,
+) -> Result<Reply, ApiError> {
     if ctx.method == Method::GET {
         if let Some(doc) = discovery::document(store.registry.all(), &ctx.path) {
             return Ok(Reply::Json(200, doc));
@@ -245,7 +274,7 @@ fn dispatch(inner: &Arc<Inner>, store: &mut Store, ctx: &Ctx) -> Result<Reply, A
     let name = p.name.clone();
     match (&ctx.method, name) {
         (&Method::GET, Some(name)) => get(store, &rt, &p, &name, ctx),
-        (&Method::GET, None) if ctx.flag("watch") => start_watch(inner, store, &rt, &p, ctx),
+        (&Method::GET, None) if ctx.flag("watch") => start_watch(inner, store, &rt, &p, ctx, cost),
         (&Method::GET, None) => list(store, &rt, &p, ctx),
         (&Method::POST, None) => create(store, &rt, &p, ctx),
         (&Method::PUT, Some(name)) => replace(store, &rt, &p, &name, ctx),
@@ -371,16 +400,21 @@ fn openapi_document(store: &Store, path: &str) -> Option<Result<Value, ApiError>
 
 fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
     let (labels, fields) = ctx.selectors()?;
-    let matching: Vec<Value> = collection(store, rt, p.namespace.as_deref())
+    let mut matching: Vec<Value> = collection(store, rt, p.namespace.as_deref())
         .into_iter()
         .filter(|o| labels.matches(o) && fields.matches(o))
         .collect();
+    let page = paginate(store, ctx, &mut matching)?;
+    let mut metadata = json!({ "resourceVersion": page.resource_version.to_string() });
+    if let Some(token) = page.continue_token {
+        metadata["continue"] = json!(token);
+        metadata["remainingItemCount"] = json!(page.remaining);
+    }
     if ctx.as_table() {
         let refs: Vec<&Value> = matching.iter().collect();
-        return Ok(Reply::Json(
-            200,
-            table::table(rt, &refs, ctx.include_object(), Some(store.current_rv())),
-        ));
+        let mut table = table::table(rt, &refs, ctx.include_object(), Some(page.resource_version));
+        table["metadata"] = metadata;
+        return Ok(Reply::Json(200, table));
     }
     let items: Vec<Value> = matching.iter().map(|o| view(ctx, o)).collect();
     let (api_version, kind) = if ctx.metadata_only() {
@@ -396,10 +430,109 @@ fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Repl
         json!({
             "apiVersion": api_version,
             "kind": kind,
-            "metadata": { "resourceVersion": store.current_rv().to_string() },
+            "metadata": metadata,
             "items": items,
         }),
     ))
+}
+
+/// One page of a list.
+struct Page {
+    /// The list's resourceVersion (that of the first page, for every page).
+    resource_version: u64,
+    /// The token of the next page, when objects remain.
+    continue_token: Option<String>,
+    /// How many objects remain after this page.
+    remaining: usize,
+}
+
+/// The position a continue token encodes: the list's resourceVersion and the last
+/// `namespace/name` served (what the real server's base64 JSON token holds).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: u64,
+    start: String,
+}
+
+fn identity(object: &Value) -> String {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    format!("{}/{}", text("/metadata/namespace"), text("/metadata/name"))
+}
+
+/// `limit` and `continue`, as the real API server pages a list read from storage: `objects`
+/// becomes the page. A list with an explicit `resourceVersion` (such as `0`: "any version") is
+/// served from the watch cache, which (like kube-apiserver before 1.33's snapshots) ignores
+/// `limit` and returns everything. Later pages carry the first page's resourceVersion; a
+/// token older than the event log (etcd's compaction) is `410 Expired`.
+fn paginate(store: &Store, ctx: &Ctx, objects: &mut Vec<Value>) -> Result<Page, ApiError> {
+    let from_cache = ctx.q("resourceVersion").is_some_and(|rv| !rv.is_empty());
+    let limit = match ctx.q("limit") {
+        None | Some("") | Some("0") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit {n:?}")))?,
+        ),
+    };
+    let token = match ctx.q("continue").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(text) => {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()
+                .and_then(|raw| serde_json::from_slice::<ContinueToken>(&raw).ok())
+                .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
+            if token.rv < store.compacted_rv() {
+                return Err(ApiError::new(
+                    410,
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                )
+                .with_reason("Expired"));
+            }
+            Some(token)
+        }
+    };
+    let resource_version = token.as_ref().map_or(store.current_rv(), |t| t.rv);
+    let (Some(limit), false) = (limit, from_cache) else {
+        return Ok(Page {
+            resource_version,
+            continue_token: None,
+            remaining: 0,
+        });
+    };
+    objects.sort_by_cached_key(identity);
+    if let Some(token) = &token {
+        objects.retain(|o| identity(o) > token.start);
+    }
+    if objects.len() <= limit {
+        return Ok(Page {
+            resource_version,
+            continue_token: None,
+            remaining: 0,
+        });
+    }
+    let remaining = objects.len() - limit;
+    objects.truncate(limit);
+    let start = objects.last().map(identity).unwrap_or_default();
+    let token = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv: resource_version,
+        start,
+    };
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::to_vec(&token).unwrap_or_default());
+    Ok(Page {
+        resource_version,
+        continue_token: Some(encoded),
+        remaining,
+    })
 }
 
 fn start_watch(
@@ -408,6 +541,7 @@ fn start_watch(
     rt: &ResourceType,
     p: &ApiPath,
     ctx: &Ctx,
+    cost: CostModel,
 ) -> Result<Reply, ApiError> {
     let (labels, fields) = ctx.selectors()?;
     let resource_version = match ctx.q("resourceVersion").filter(|rv| !rv.is_empty()) {
@@ -439,6 +573,7 @@ fn start_watch(
         table: ctx.as_table().then(|| (rt.clone(), ctx.include_object())),
         peer_group: events::is_events(&rt.group, &rt.plural)
             .then(|| events::peer_group(&rt.group).to_string()),
+        cost,
     };
     Ok(Reply::Stream(watch::start(inner.clone(), store, spec)))
 }
@@ -508,8 +643,8 @@ fn update_with(
 ) -> Result<Reply, ApiError> {
     let writer = ctx.writer(p.subresource.as_deref())?;
     let (manager, sub) = (writer.manager.clone(), writer.sub().to_string());
-    let updated = store.update(rt, key, candidate, &writer, |m| {
-        touch_update(m, &manager, &sub)
+    let updated = store.update(rt, key, candidate, &writer, |m, old, new| {
+        record_update(m, &manager, &sub, updated_paths(rt, &sub, old, new));
     })?;
     Ok(Reply::Json(200, updated))
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::crd;
 use super::error::ApiError;
-use super::merge::{FieldPath, parse_fields_v1, render_fields_v1};
+use super::merge::{FieldPath, PathElem, field_paths, parse_fields_v1, render_fields_v1, value_at};
 use super::registry::{Registry, ResourceType};
 use super::schema;
 
@@ -74,6 +74,71 @@ pub(crate) fn touch_update(managers: &mut Vec<ManagerEntry>, manager: &str, subr
             fields: BTreeSet::new(),
         }),
     }
+}
+
+/// The fields a non-apply write sets, as the real server's field manager records them: every
+/// leaf (and new list item) of the written object, within what the (sub)resource writes, whose
+/// value differs from `old` (`Value::Null` on create: everything it sets).
+pub(crate) fn updated_paths(
+    rt: &ResourceType,
+    subresource: &str,
+    old: &Value,
+    new: &Value,
+) -> BTreeSet<FieldPath> {
+    let mut scoped = new.clone();
+    if let Some(map) = scoped.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+        if subresource == "status" {
+            map.retain(|k, _| k == "status");
+        } else if rt.status_subresource {
+            map.remove("status");
+        }
+        let mut empty_meta = false;
+        if let Some(Value::Object(meta)) = map.get_mut("metadata") {
+            meta.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "labels" | "annotations" | "finalizers" | "ownerReferences"
+                )
+            });
+            empty_meta = meta.is_empty();
+        }
+        if empty_meta {
+            map.remove("metadata");
+        }
+    }
+    field_paths(&scoped)
+        .into_iter()
+        .filter(|path| match path.last() {
+            Some(PathElem::Field(_)) => value_at(old, path) != value_at(new, path),
+            // A list item is set by the write that added it.
+            _ => value_at(old, path).is_none(),
+        })
+        .collect()
+}
+
+/// Records an `Update` by `manager` that set `changed`: it owns them from now on and every other
+/// manager loses them; a manager left owning nothing disappears from `managedFields`.
+pub(crate) fn record_update(
+    managers: &mut Vec<ManagerEntry>,
+    manager: &str,
+    subresource: &str,
+    changed: BTreeSet<FieldPath>,
+) {
+    for entry in managers.iter_mut() {
+        if !entry.is(manager, "Update", subresource) {
+            entry.fields.retain(|p| !changed.contains(p));
+        }
+    }
+    touch_update(managers, manager, subresource);
+    if let Some(entry) = managers
+        .iter_mut()
+        .find(|e| e.is(manager, "Update", subresource))
+    {
+        entry.fields.extend(changed);
+    }
+    managers.retain(|e| !e.fields.is_empty());
 }
 
 /// Record the field set of an `Apply` by `manager`.
@@ -394,6 +459,18 @@ impl Store {
         self.rv
     }
 
+    /// Drops the event log up to now.
+    pub fn compact(&mut self) {
+        self.log.clear();
+        self.trimmed_rv = self.rv;
+    }
+
+    /// The oldest resource version the event log still covers: older watches and continue
+    /// tokens are expired (what etcd's compaction does).
+    pub fn compacted_rv(&self) -> u64 {
+        self.trimmed_rv
+    }
+
     fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
@@ -599,6 +676,12 @@ impl Store {
         if self.objects.contains_key(&key) {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
+        let mut managers = managers;
+        for entry in &mut managers {
+            if entry.operation == "Update" && entry.fields.is_empty() {
+                entry.fields = updated_paths(rt, &entry.subresource, &Value::Null, &body);
+            }
+        }
         let uid = self.next_uid();
         let meta = meta_mut(&mut body);
         meta.insert("uid".into(), json!(uid));
@@ -720,7 +803,7 @@ impl Store {
         key: &ObjKey,
         candidate: Value,
         writer: &Writer,
-        edit_managers: impl FnOnce(&mut Vec<ManagerEntry>),
+        edit_managers: impl FnOnce(&mut Vec<ManagerEntry>, &Value, &Value),
     ) -> Result<Value, ApiError> {
         check_type(rt, &candidate)?;
         let old = self
@@ -732,7 +815,7 @@ impl Store {
         self.check_schema(rt, &mut new, writer.field_validation)?;
         check_new_finalizers(rt, key, &old.value, &new)?;
         let mut managers = old.managers.clone();
-        edit_managers(&mut managers);
+        edit_managers(&mut managers, &old.value, &new);
         if content(&old.value) == content(&new) {
             return Ok(self.refresh_managers(key, managers, writer.dry_run));
         }

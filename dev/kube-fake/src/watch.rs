@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::Inner;
+use super::cost::{CostModel, Debt};
 use super::error::ApiError;
 use super::events;
 use super::registry::ResourceType;
@@ -38,6 +39,8 @@ pub(crate) struct WatchSpec {
     pub table: Option<(ResourceType, IncludeObject)>,
     /// Events: the other event API's group, whose events this watch also sees, converted.
     pub peer_group: Option<String>,
+    /// What sending each event costs.
+    pub cost: CostModel,
 }
 
 impl WatchSpec {
@@ -139,6 +142,8 @@ struct WatchStream {
     pending: VecDeque<Bytes>,
     deadline: Option<Instant>,
     finished: bool,
+    /// This watch's charges not paid yet (below a millisecond).
+    debt: Debt,
 }
 
 /// Start a watch: the initial events are computed now (under the store lock), later events are
@@ -177,6 +182,7 @@ pub(crate) fn start(inner: Arc<Inner>, store: &Store, spec: WatchSpec) -> axum::
         pending,
         deadline,
         finished: false,
+        debt: Debt::default(),
     };
     axum::body::Body::from_stream(futures::stream::unfold(state, next_chunk))
 }
@@ -184,6 +190,10 @@ pub(crate) fn start(inner: Arc<Inner>, store: &Store, spec: WatchSpec) -> axum::
 async fn next_chunk(mut st: WatchStream) -> Option<(Result<Bytes, Infallible>, WatchStream)> {
     loop {
         if let Some(chunk) = st.pending.pop_front() {
+            let transfer = st.debt.charge(st.spec.cost.transfer(1, chunk.len()));
+            if !transfer.is_zero() {
+                tokio::time::sleep(transfer).await;
+            }
             return Some((Ok(chunk), st));
         }
         if st.finished {

@@ -1,0 +1,322 @@
+//! What the fake charges, as a real API server would: latency per request and per write, lists
+//! and watches whose cost grows with what they return, paginated lists, `managedFields` with
+//! the fields each manager set, and optimistic-concurrency conflicts between concurrent
+//! writers. On tokio's paused clock, so delays are asserted exactly (virtual time).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use kube_fake::{CostModel, FakeKube, Verb};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+fn configmap(name: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([("k".to_string(), "v".to_string())])),
+        ..Default::default()
+    }
+}
+
+fn seed(kube: &FakeKube, n: usize) {
+    for i in 0..n {
+        kube.insert(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i:04}"), "namespace": "default"},
+            "data": {"k": "v".repeat(100)},
+        }));
+    }
+}
+
+const MODEL: CostModel = CostModel {
+    request_latency: Duration::from_millis(2),
+    write_latency: Duration::from_millis(3),
+    per_object: Duration::from_micros(100),
+    per_kib: Duration::from_micros(50),
+};
+
+#[tokio::test(start_paused = true)]
+async fn requests_pay_latency_and_writes_pay_the_commit() {
+    let kube = FakeKube::with_cost(MODEL);
+    let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
+    let started = Instant::now();
+    api.create(&PostParams::default(), &configmap("a"))
+        .await
+        .expect("create");
+    let write = started.elapsed();
+    // One object of well under a KiB: the write latency; the object's 100 µs are carried
+    // until they add up to a millisecond (the timer's resolution).
+    assert_eq!(write, Duration::from_millis(5));
+    let started = Instant::now();
+    api.get("a").await.expect("get");
+    assert_eq!(started.elapsed(), Duration::from_millis(2));
+
+    // Free by default, and the model can be switched.
+    assert!(FakeKube::new().cost().is_free());
+    kube.set_cost(CostModel::FREE);
+    let started = Instant::now();
+    api.get("a").await.expect("get");
+    assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_costs_more_with_more_objects() {
+    let kube = FakeKube::with_cost(MODEL);
+    seed(&kube, 10);
+    let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
+    let started = Instant::now();
+    api.list(&ListParams::default()).await.expect("list");
+    let small = started.elapsed();
+    seed(&kube, 1000);
+    let started = Instant::now();
+    let list = api.list(&ListParams::default()).await.expect("list");
+    let large = started.elapsed();
+    assert_eq!(list.items.len(), 1000);
+    // 1,000 objects cost 1,000 x per_object plus every KiB of JSON (> 100 bytes each).
+    assert!(
+        large >= Duration::from_millis(2) + MODEL.per_object * 1000 + MODEL.per_kib * 100,
+        "{large:?}"
+    );
+    assert!(large > small * 10, "{small:?} vs {large:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_pays_per_event_it_sends() {
+    let kube = FakeKube::with_cost(MODEL);
+    seed(&kube, 100);
+    let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
+    let started = Instant::now();
+    let events: Vec<_> = watcher(api, watcher::Config::default().streaming_lists())
+        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
+        .try_collect()
+        .await
+        .expect("initial events");
+    assert_eq!(events.len(), 101, "Init and 100 objects");
+    // The watch request's latency plus 100 ADDED events and the bookmark.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2) + MODEL.per_object * 100,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn lists_are_paged_like_a_real_server() {
+    let kube = FakeKube::new();
+    seed(&kube, 25);
+    let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
+    let first = api
+        .list(&ListParams::default().limit(10))
+        .await
+        .expect("page 1");
+    assert_eq!(first.items.len(), 10);
+    assert_eq!(first.metadata.remaining_item_count, Some(15));
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    // A write between pages does not change the list's resourceVersion.
+    kube.insert(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "zz", "namespace": "default"}}));
+    let second = api
+        .list(&ListParams::default().limit(10).continue_token(&token))
+        .await
+        .expect("page 2");
+    assert_eq!(
+        second.metadata.resource_version,
+        first.metadata.resource_version
+    );
+    assert_eq!(second.items[0].name_any(), "cm-0010");
+    let third = api
+        .list(
+            &ListParams::default()
+                .limit(10)
+                .continue_token(second.metadata.continue_.as_deref().expect("token")),
+        )
+        .await
+        .expect("page 3");
+    assert_eq!(
+        third.items.len(),
+        6,
+        "5 seeded and the one written between pages"
+    );
+    assert!(third.metadata.continue_.is_none());
+
+    // "Any version" lists are served from the watch cache, which ignores the limit (kube-rs
+    // leaves resourceVersion=0 out when it sets a limit, so the request is made by hand).
+    let request =
+        http::Request::get("/api/v1/namespaces/default/configmaps?limit=10&resourceVersion=0")
+            .body(Vec::new())
+            .expect("request");
+    let cached: kube::core::ObjectList<ConfigMap> =
+        kube.client().request(request).await.expect("cached list");
+    assert_eq!(cached.items.len(), 26);
+    assert!(cached.metadata.continue_.is_none());
+
+    // kube-rs' watcher pages its initial list (500 a page by default).
+    let counts_before = kube.request_counts();
+    let listed: Vec<_> = watcher(api.clone(), watcher::Config::default().page_size(10))
+        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
+        .try_collect()
+        .await
+        .expect("watcher lists");
+    assert_eq!(listed.len(), 27, "Init and 26 objects");
+    assert_eq!(
+        kube.request_counts()
+            .since(&counts_before)
+            .get(Verb::List, "configmaps"),
+        3
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_continue_token_older_than_the_event_log_is_expired() {
+    let kube = FakeKube::new();
+    seed(&kube, 3);
+    let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
+    let first = api
+        .list(&ListParams::default().limit(1))
+        .await
+        .expect("page 1");
+    let token = first.metadata.continue_.expect("token");
+    // Writes, then etcd's compaction.
+    seed(&kube, 1);
+    kube.compact();
+    let err = api
+        .list(&ListParams::default().limit(1).continue_token(&token))
+        .await
+        .expect_err("expired");
+    match err {
+        kube::Error::Api(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
+        }
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+fn managers(object: &Value) -> Vec<(String, String, Value)> {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .map(|e| {
+            (
+                e["manager"].as_str().unwrap_or_default().to_owned(),
+                e["operation"].as_str().unwrap_or_default().to_owned(),
+                e["fieldsV1"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_record_the_fields_each_manager_set() {
+    let kube = FakeKube::new();
+    let client = kube.client();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(
+        &PostParams {
+            field_manager: Some("creator".into()),
+            ..Default::default()
+        },
+        &configmap("m"),
+    )
+    .await
+    .expect("create");
+    let path = "/api/v1/namespaces/default/configmaps/m";
+    let created = kube.get(path).expect("stored");
+    assert_eq!(
+        managers(&created),
+        vec![(
+            "creator".into(),
+            "Update".into(),
+            json!({"f:data": {"f:k": {}}})
+        )]
+    );
+
+    // Another manager's merge patch owns what it changed and takes it from the creator.
+    api.patch(
+        "m",
+        &PatchParams {
+            field_manager: Some("editor".into()),
+            ..Default::default()
+        },
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}, "data": {"k": "w", "x": "1"}})),
+    )
+    .await
+    .expect("patch");
+    let patched = kube.get(path).expect("stored");
+    assert_eq!(
+        managers(&patched),
+        vec![(
+            "editor".into(),
+            "Update".into(),
+            json!({"f:data": {"f:k": {}, "f:x": {}}, "f:metadata": {"f:labels": {"f:team": {}}}})
+        )],
+        "the creator owns nothing any more and is gone"
+    );
+
+    // An applier beside the updater: one entry per manager and operation.
+    api.patch(
+        "m",
+        &PatchParams::apply("applier"),
+        &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"y": "2"}})),
+    )
+    .await
+    .expect("apply");
+    let applied = kube.get(path).expect("stored");
+    let entries = managers(&applied);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(
+        entries[1],
+        (
+            "applier".into(),
+            "Apply".into(),
+            json!({"f:data": {"f:y": {}}})
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_conditional_writers_race_and_one_gets_a_conflict() {
+    let kube = FakeKube::with_cost(MODEL);
+    let client: Client = kube.client();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &configmap("race"))
+        .await
+        .expect("create");
+    let read = api.get("race").await.expect("get");
+    let rv = read.resource_version().expect("rv");
+    let write = |value: &'static str| {
+        let api = api.clone();
+        let rv = rv.clone();
+        async move {
+            api.patch(
+                "race",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"resourceVersion": rv}, "data": {"k": value}})),
+            )
+            .await
+        }
+    };
+    // Both read the same version and write at the same time: the second commit finds the
+    // object changed.
+    let (a, b) = tokio::join!(write("a"), write("b"));
+    let outcomes = [a.is_ok(), b.is_ok()];
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "one wins");
+    let loser = a.err().or(b.err()).expect("one loses");
+    match loser {
+        kube::Error::Api(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"))
+        }
+        other => panic!("not an API error: {other}"),
+    }
+    let counts = kube.request_counts();
+    assert_eq!(counts.get(Verb::Patch, "configmaps"), 2);
+    assert_eq!(counts.writes(), 3);
+}
