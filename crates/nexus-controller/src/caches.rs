@@ -14,6 +14,7 @@ use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
+use crate::secret::ObservedSecret;
 use nexus_crd::{AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// One reflector store whose writer the controller drives (from a watch, or a one-shot list).
@@ -157,8 +158,9 @@ pub struct Caches {
     pub tenants: Cache<AuthTenant>,
     /// Metadata of every Namespace (labels for `allowedNamespaces.selector`).
     pub namespaces: Cache<PartialObjectMeta<Namespace>>,
-    /// Secrets carrying the operator's managed-by label (in the watched namespace, or all).
-    pub owned_secrets: Cache<Secret>,
+    /// Secrets carrying the operator's managed-by label (in the watched namespace, or all), as
+    /// metadata and value digests: no credential is kept.
+    pub owned_secrets: Cache<ObservedSecret>,
     /// The credentials Secrets referenced by AuthTenants.
     pub credentials: CredentialsCache,
 }
@@ -168,9 +170,37 @@ pub fn owned_secret_selector() -> String {
     format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
 }
 
-/// Drops what the controller never reads from a cached object.
+/// The annotation `kubectl apply` (client-side) writes: a copy of the whole applied object.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what the controller never reads from a cached object: `managedFields` (often the
+/// largest part of an object), the last-applied copy of client-side `kubectl apply`, and the
+/// self link.
 pub fn strip<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    meta.self_link = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
+/// A watch event of owned Secrets as the cache keeps them ([`ObservedSecret`]).
+pub fn observe_secrets(event: watcher::Event<Secret>) -> watcher::Event<ObservedSecret> {
+    let observe = |mut secret: Secret| {
+        strip(&mut secret);
+        ObservedSecret::observe(&secret)
+    };
+    match event {
+        watcher::Event::Apply(secret) => watcher::Event::Apply(observe(secret)),
+        watcher::Event::Delete(secret) => watcher::Event::Delete(observe(secret)),
+        watcher::Event::InitApply(secret) => watcher::Event::InitApply(observe(secret)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
 }
 
 impl Caches {
@@ -221,7 +251,12 @@ impl Caches {
         }
         self.tenants.replace(stripped(tenants));
         self.namespaces.replace(stripped(namespaces));
-        self.owned_secrets.replace(stripped(owned));
+        self.owned_secrets.replace(
+            stripped(owned)
+                .iter()
+                .map(ObservedSecret::observe)
+                .collect(),
+        );
         Ok(())
     }
 

@@ -30,7 +30,8 @@ pub use context::{Context, ControllerConfig};
 
 use caches::{Credentials, SecretKey, owned_secret_selector, strip};
 use nexus_crd::conditions::{self, READY};
-use nexus_crd::{AuthClient, AuthTenant, SECRET_HASH_ANNOTATION};
+use nexus_crd::{AuthClient, AuthTenant};
+use secret::ObservedSecret;
 
 /// Runs the AuthClient controller, the AuthTenant controller, the caches and the drift scan
 /// until `shutdown` completes. `namespace` limits the AuthClients (and owned Secrets) watched
@@ -165,14 +166,16 @@ pub async fn run(
             watcher::Config::default().labels(&owned_secret_selector()),
         )
         .default_backoff()
-        .modify(strip)
         .take_until(signal())
         .for_each(move |event| {
-            if let Ok(event) = &event {
-                ctx.caches.owned_secrets.apply(event);
-                match event {
+            if let Ok(event) = event {
+                // Kept as metadata and digests: each Secret's data are hashed here, once, and
+                // dropped.
+                let event = caches::observe_secrets(event);
+                ctx.caches.owned_secrets.apply(&event);
+                match &event {
                     watcher::Event::Delete(secret) => wake_owner(&ctx, secret),
-                    watcher::Event::Apply(secret) if tampered(secret) => wake_owner(&ctx, secret),
+                    watcher::Event::Apply(secret) if !secret.intact => wake_owner(&ctx, secret),
                     _ => {}
                 }
             }
@@ -211,17 +214,7 @@ pub async fn run(
     );
 }
 
-/// Whether an owned Secret's data no longer match its content-hash annotation.
-fn tampered(secret: &Secret) -> bool {
-    let empty = Default::default();
-    let data = secret.data.as_ref().unwrap_or(&empty);
-    secret
-        .annotations()
-        .get(SECRET_HASH_ANNOTATION)
-        .is_none_or(|hash| *hash != secret::content_hash(data))
-}
-
-fn wake_owner(ctx: &Context, secret: &Secret) {
+fn wake_owner(ctx: &Context, secret: &ObservedSecret) {
     let Some(namespace) = secret.namespace() else {
         return;
     };

@@ -113,12 +113,17 @@ pub fn owner_reference(owner: &AuthClient) -> Result<OwnerReference, SecretBuild
 
 /// Whether `secret` is controlled by `owner` (owner reference with the same uid).
 pub fn is_owned_by(secret: &Secret, owner: &AuthClient) -> bool {
+    owned_by(&secret.metadata, owner)
+}
+
+fn owned_by(metadata: &ObjectMeta, owner: &AuthClient) -> bool {
     let Some(uid) = owner.uid() else {
         return false;
     };
-    secret
-        .owner_references()
+    metadata
+        .owner_references
         .iter()
+        .flatten()
         .any(|r| r.uid == uid && r.controller == Some(true))
 }
 
@@ -136,27 +141,149 @@ pub fn stored_credentials(secret: &Secret, owner: &AuthClient, client_id: &str) 
         .filter(|s| !s.is_empty())
 }
 
-/// Whether `observed` already has everything `desired` sets: the same data, the same owner, and
-/// every desired label and annotation (other managers may add their own).
-pub fn is_up_to_date(observed: &Secret, desired: &Secret) -> bool {
-    let contains_all = |have: Option<&BTreeMap<String, String>>,
-                        want: Option<&BTreeMap<String, String>>| {
+/// A digest of one Secret value (the first 16 bytes of its SHA-256).
+pub type ValueDigest = [u8; 16];
+
+fn digest(value: &[u8]) -> ValueDigest {
+    let full = Sha256::digest(value);
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// An owned Secret as the controller caches it: its metadata and, instead of its data, a
+/// digest of each value and whether the data still match the content-hash annotation. The
+/// cache never holds a credential; a tampered Secret (data that no longer match the hash the
+/// operator wrote) is recognised without its data, and repaired with the secret from Auth0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedSecret {
+    /// Name, namespace, uid, resourceVersion, labels, annotations and owner references.
+    pub metadata: ObjectMeta,
+    /// A digest of each data value, by key.
+    pub digests: BTreeMap<String, ValueDigest>,
+    /// Whether the data match the content-hash annotation (as the operator wrote them).
+    pub intact: bool,
+}
+
+impl ObservedSecret {
+    /// What the cache keeps of `secret` (computed once, when the watch delivers it).
+    pub fn observe(secret: &Secret) -> Self {
         let empty = BTreeMap::new();
-        let have = have.unwrap_or(&empty);
-        want.unwrap_or(&empty)
+        let data = secret.data.as_ref().unwrap_or(&empty);
+        let intact = secret
+            .annotations()
+            .get(SECRET_HASH_ANNOTATION)
+            .is_some_and(|hash| *hash == content_hash(data));
+        let source = &secret.metadata;
+        Self {
+            metadata: ObjectMeta {
+                name: source.name.clone(),
+                namespace: source.namespace.clone(),
+                uid: source.uid.clone(),
+                resource_version: source.resource_version.clone(),
+                labels: source.labels.clone(),
+                annotations: source.annotations.clone(),
+                owner_references: source.owner_references.clone(),
+                ..ObjectMeta::default()
+            },
+            digests: data
+                .iter()
+                .map(|(key, value)| (key.clone(), digest(&value.0)))
+                .collect(),
+            intact,
+        }
+    }
+
+    /// Whether `owner` controls this Secret (owner reference with its uid).
+    pub fn is_owned_by(&self, owner: &AuthClient) -> bool {
+        owned_by(&self.metadata, owner)
+    }
+
+    /// Whether this Secret already is `desired` (built with the client secret Auth0 returned):
+    /// intact, the same data, the same owner, and every desired label and annotation (other
+    /// managers may add their own).
+    pub fn is_up_to_date(&self, desired: &Secret) -> bool {
+        let want: BTreeMap<String, ValueDigest> = desired
+            .data
             .iter()
-            .all(|(k, v)| have.get(k) == Some(v))
-    };
-    observed.data == desired.data
-        && observed.metadata.owner_references == desired.metadata.owner_references
-        && contains_all(
-            observed.metadata.labels.as_ref(),
-            desired.metadata.labels.as_ref(),
-        )
-        && contains_all(
-            observed.metadata.annotations.as_ref(),
-            desired.metadata.annotations.as_ref(),
-        )
+            .flatten()
+            .map(|(key, value)| (key.clone(), digest(&value.0)))
+            .collect();
+        self.intact && self.digests == want && self.metadata_covers(desired, None)
+    }
+
+    /// Whether this Secret already is what `owner` wants, with the client secret it holds:
+    /// intact (so its client secret is the one the operator wrote), every other value as
+    /// desired, the same keys, owner, labels and annotations. `desired` is built with any
+    /// client secret; its value and the content hash are not compared.
+    pub fn is_up_to_date_keeping_its_secret(&self, owner: &AuthClient, desired: &Secret) -> bool {
+        let secret_key = &owner.spec.secret.keys.client_secret;
+        let data = desired.data.clone().unwrap_or_default();
+        let same_keys = self.digests.keys().eq(data.keys());
+        let same_values = data
+            .iter()
+            .filter(|(key, _)| *key != secret_key)
+            .all(|(key, value)| self.digests.get(key) == Some(&digest(&value.0)));
+        self.intact
+            && same_keys
+            && same_values
+            && self.metadata_covers(desired, Some(SECRET_HASH_ANNOTATION))
+    }
+
+    fn metadata_covers(&self, desired: &Secret, except_annotation: Option<&str>) -> bool {
+        let contains_all = |have: Option<&BTreeMap<String, String>>,
+                            want: Option<&BTreeMap<String, String>>| {
+            let empty = BTreeMap::new();
+            let have = have.unwrap_or(&empty);
+            want.unwrap_or(&empty)
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != except_annotation)
+                .all(|(k, v)| have.get(k) == Some(v))
+        };
+        self.metadata.owner_references == desired.metadata.owner_references
+            && contains_all(
+                self.metadata.labels.as_ref(),
+                desired.metadata.labels.as_ref(),
+            )
+            && contains_all(
+                self.metadata.annotations.as_ref(),
+                desired.metadata.annotations.as_ref(),
+            )
+    }
+}
+
+impl kube::Resource for ObservedSecret {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        "Secret".into()
+    }
+
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        "".into()
+    }
+
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        "v1".into()
+    }
+
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        "secrets".into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// Whether the data of `secret` match its content-hash annotation (as the operator wrote them).
+pub fn is_intact(secret: &Secret) -> bool {
+    ObservedSecret::observe(secret).intact
 }
 
 /// Short, stable hash of the Secret's data (hex), for the content-hash annotation.
@@ -257,19 +384,59 @@ mod tests {
             Some("s3cr3t-value")
         );
         assert_eq!(stored_credentials(&secret, &owner, "other"), None);
-        assert!(is_up_to_date(&secret, &secret));
+        let observed = ObservedSecret::observe(&secret);
+        assert!(observed.intact && observed.is_owned_by(&owner));
+        assert!(observed.is_up_to_date(&secret));
         let mut extra = secret.clone();
         extra
             .metadata
             .labels
             .get_or_insert_with(Default::default)
             .insert("added-by".into(), "someone".into());
-        assert!(is_up_to_date(&extra, &secret), "other labels are allowed");
+        assert!(
+            ObservedSecret::observe(&extra).is_up_to_date(&secret),
+            "other labels are allowed"
+        );
         let mut tampered = secret.clone();
         if let Some(data) = tampered.data.as_mut() {
             data.insert("AUTH0_CLIENT_SECRET".into(), ByteString(b"x".to_vec()));
         }
-        assert!(!is_up_to_date(&tampered, &secret));
+        let tampered = ObservedSecret::observe(&tampered);
+        assert!(!tampered.intact && !tampered.is_up_to_date(&secret));
+        assert!(
+            !tampered.is_up_to_date_keeping_its_secret(&owner, &secret),
+            "a tampered Secret's client secret is not trusted"
+        );
+    }
+
+    #[test]
+    fn the_cache_holds_digests_not_credentials() {
+        let owner = owner();
+        let secret = build_secret(&owner, &credentials()).expect("secret");
+        let observed = ObservedSecret::observe(&secret);
+        assert!(!format!("{observed:?}").contains("s3cr3t-value"));
+        assert_eq!(observed.digests.len(), 4);
+        // Without the client secret: the same Secret with any secret value is up to date...
+        let mut other = credentials();
+        other.client_secret = "unknown".into();
+        let without_secret = build_secret(&owner, &other).expect("desired");
+        assert!(observed.is_up_to_date_keeping_its_secret(&owner, &without_secret));
+        assert!(!observed.is_up_to_date(&without_secret), "but not with it");
+        // ...and one whose domain, labels or owner changed is not.
+        let moved = Credentials {
+            domain: "login.acme.com".into(),
+            ..credentials()
+        };
+        let desired = build_secret(&owner, &moved).expect("desired");
+        assert!(!observed.is_up_to_date_keeping_its_secret(&owner, &desired));
+        let mut relabelled = owner.clone();
+        relabelled
+            .spec
+            .secret
+            .labels
+            .insert("team".into(), "b".into());
+        let desired = build_secret(&relabelled, &credentials()).expect("desired");
+        assert!(!observed.is_up_to_date_keeping_its_secret(&relabelled, &desired));
     }
 
     #[test]

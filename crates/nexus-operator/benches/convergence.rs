@@ -1,190 +1,54 @@
 //! Convergence benchmark: N AuthClients created at once against the Auth0 simulator limited to
-//! R requests/s (burst 50, Auth0 enterprise production), reconciled by the real controller
-//! (`controller::run`) over the in-process fake Kubernetes API.
+//! R requests/s (burst 50, Auth0 enterprise production) with 20-80 ms of latency per call,
+//! reconciled by the real controller (`controller::run`) over the in-process fake Kubernetes API
+//! charging what a real API server charges (`kube_fake::CostModel::default()`: 2 ms per request,
+//! 5 ms per write, per object and KiB of lists and watch events).
 //!
-//! Reports the time until every AuthClient is Ready relative to the ideal N/R seconds, the Auth0
-//! calls per client for creation, the 429s received, the calls of one drift scan (the periodic
-//! resync of Auth0 state) and of a second, no-change reconcile of every client.
+//! Reports the time until every AuthClient is Ready relative to the ideal (N - burst)/R seconds,
+//! the Auth0 calls per client for creation, the 429s received, the API-server requests by verb
+//! and resource per client, the calls of one drift scan (the periodic resync of Auth0 state)
+//! and of a second, no-change reconcile of every client.
 //!
 //! ```text
 //! cargo bench --bench convergence                       # N=1000, R=16
 //! cargo bench --bench convergence -- --clients 200 --rps 16
 //! NEXUS_BENCH_CLIENTS=200 NEXUS_BENCH_RPS=16 cargo bench --bench convergence
+//! cargo bench --bench convergence -- --free-api          # the fake API without its cost model
 //! ```
 //!
 //! Not a test: it asserts only what makes the numbers meaningless when it fails (every client
 //! Ready, exactly N clients created), and exits non-zero then.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
-use auth0_sim::{self as sim, RateLimit, RequestCounts, SimConfig, SimHandle};
+use auth0_sim::{self as sim, Faults, Latency, RateLimit, SimConfig};
 use futures::channel::mpsc;
 use kube::Api;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
-use kube_fake::FakeKube;
+use kube_fake::{CostModel, FakeKube};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig, authclient, drift};
 use nexus_crd::{AuthClient, AuthTenant};
-use serde_json::{Value, json};
+use support::{TENANT, client_name, is_ready, management_calls};
 
-const TENANT: &str = "acme";
 const NS: &str = "team-a";
-const CREDS_NS: &str = "nexus-system";
 /// Auth0 enterprise production burst.
 const BURST: u32 = 50;
 
-struct Params {
-    clients: usize,
-    rps: u32,
-}
-
-/// `--clients N` / `--rps R` (or `NEXUS_BENCH_CLIENTS` / `NEXUS_BENCH_RPS`); other arguments
-/// (cargo passes `--bench`) are ignored.
-fn params() -> Params {
-    let mut clients = env_or("NEXUS_BENCH_CLIENTS", 1000);
-    let mut rps = env_or("NEXUS_BENCH_RPS", 16);
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
-        match (args[i].as_str(), value) {
-            ("--clients", Some(v)) => {
-                clients = v;
-                i += 1;
-            }
-            ("--rps", Some(v)) => {
-                rps = v;
-                i += 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Params {
-        clients: usize::try_from(clients.max(1)).unwrap_or(1000),
-        rps: u32::try_from(rps.max(1)).unwrap_or(16),
-    }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn b64(value: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(value)
-}
-
-fn client_name(i: usize) -> String {
-    format!("app-{i:05}")
-}
-
-fn seed(kube: &FakeKube, sim: &SimHandle, n: usize, rps: u32) {
-    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "acme-m2m", "namespace": CREDS_NS},
-        "data": {
-            "client_id": b64(&sim.m2m().client_id),
-            "client_secret": b64(&sim.m2m().client_secret),
-        }
-    }));
-    kube.insert(json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1",
-        "kind": "AuthTenant",
-        "metadata": {"name": TENANT},
-        "spec": {
-            "domain": sim.domain(),
-            "endpoint": sim.base_url(),
-            "credentialsSecretRef": {"namespace": CREDS_NS, "name": "acme-m2m"},
-            "rateLimit": {"requestsPerSecond": rps, "burst": BURST},
-            "allowedNamespaces": {"names": [NS]},
-        }
-    }));
-    for i in 0..n {
-        let name = client_name(i);
-        kube.insert(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1",
-            "kind": "AuthClient",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {
-                "tenant": TENANT,
-                "client": {
-                    "name": format!("App {i}"),
-                    "app_type": "regular_web",
-                    "callbacks": [format!("https://app-{i}.example.com/callback")],
-                    "client_metadata": {"owners": "alice,bob"}
-                }
-            }
-        }));
-    }
-}
-
-fn is_ready(obj: &Value) -> bool {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-}
-
-/// Management API calls (`/api/v2`), excluding token requests.
-fn management_calls(c: &RequestCounts) -> u64 {
-    c.iter()
-        .filter(|(key, _)| {
-            key.split_once(' ')
-                .is_some_and(|(_, p)| p.starts_with("/api/v2"))
-        })
-        .map(|(_, n)| n)
-        .sum()
-}
-
-fn diff(after: &RequestCounts, before: &RequestCounts) -> BTreeMap<String, u64> {
+fn diff(
+    after: &sim::RequestCounts,
+    before: &sim::RequestCounts,
+) -> std::collections::BTreeMap<String, u64> {
     after
         .iter()
         .map(|(k, v)| (k.to_owned(), v - before.get(k)))
         .filter(|(_, v)| *v > 0)
         .collect()
-}
-
-/// Kubernetes requests by `METHOD resource[/subresource]`, from `from` on.
-fn kube_requests(kube: &FakeKube, from: usize) -> BTreeMap<String, usize> {
-    let mut by_kind = BTreeMap::new();
-    for r in kube.requests().iter().skip(from) {
-        let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-        // .../{plural}/{name}[/{sub}] or .../{plural}
-        let kind = match segments.iter().rposition(|s| {
-            matches!(
-                *s,
-                "authclients" | "authtenants" | "secrets" | "events" | "namespaces" | "leases"
-            )
-        }) {
-            Some(i) => {
-                let sub = segments
-                    .get(i + 2)
-                    .map(|s| format!("/{s}"))
-                    .unwrap_or_default();
-                format!("{}{sub}", segments[i])
-            }
-            None => r.path.clone(),
-        };
-        let watch = r
-            .query
-            .get("watch")
-            .is_some_and(|w| w == "true" || w == "1");
-        let method = if watch { "WATCH" } else { r.method.as_str() };
-        *by_kind.entry(format!("{method} {kind}")).or_insert(0) += 1;
-    }
-    by_kind
 }
 
 async fn store_of(kube: &FakeKube) -> kube::runtime::reflector::Store<AuthClient> {
@@ -208,10 +72,17 @@ fn per_client(calls: u64, n: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let Params { clients: n, rps } = params();
+    let n: usize = support::arg("clients", "NEXUS_BENCH_CLIENTS", 1000usize).max(1);
+    let rps: u32 = support::arg("rps", "NEXUS_BENCH_RPS", 16u32).max(1);
+    let free_api = std::env::args().any(|a| a == "--free-api");
+    let cost = if free_api {
+        CostModel::FREE
+    } else {
+        CostModel::default()
+    };
     let ideal = n as f64 / f64::from(rps);
     println!(
-        "convergence: {n} AuthClients, simulator and AuthTenant at {rps} req/s (burst {BURST}); ideal {ideal:.1} s"
+        "convergence: {n} AuthClients, simulator and AuthTenant at {rps} req/s (burst {BURST}), Auth0 latency 20-80 ms; fake API cost model {cost:?}"
     );
 
     let sim = sim::start(
@@ -220,6 +91,13 @@ async fn main() {
                 burst: BURST,
                 per_second: rps,
             },
+            faults: Faults {
+                latency: Latency::Uniform {
+                    min: Duration::from_millis(20),
+                    max: Duration::from_millis(80),
+                },
+                ..Faults::default()
+            },
             ..SimConfig::default()
         },
         "127.0.0.1:0".parse().expect("addr"),
@@ -227,7 +105,15 @@ async fn main() {
     .await
     .expect("simulator starts");
     let kube = FakeKube::new();
-    seed(&kube, &sim, n, rps);
+    support::seed_tenant(&kube, &sim, rps, BURST, &[NS], true);
+    {
+        // Created by a user with `kubectl apply` (free: seeding is not measured).
+        let client = kube.client();
+        for i in 0..n {
+            support::kubectl_apply(&client, &support::authclient(i, NS)).await;
+        }
+    }
+    kube.set_cost(cost);
     let registry = Auth0Registry::new(
         auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
         Auth0Metrics::new(),
@@ -295,8 +181,8 @@ async fn main() {
     };
     let (posts_at, ready_at) = tokio::join!(posts_done, all_ready);
     let creation = sim.counters();
-    let creation_kube = kube_requests(&kube, 0);
-    let creation_kube_total: usize = creation_kube.values().sum();
+    let creation_kube = kube.request_counts();
+    let creation_kube_total = creation_kube.excluding_watches();
     let Some(ready_at) = ready_at else {
         let left = kube
             .list(&format!(
@@ -315,9 +201,10 @@ async fn main() {
 
     // Let the controller finish what the last status writes triggered, then stop it, so the
     // scan and the second pass below are the only callers of Auth0.
-    let settle_from = kube.requests().len();
+    let settle_from = kube.request_counts();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after_ready_requests = kube.requests().len() - settle_from;
+    let after_ready = kube.request_counts().since(&settle_from);
+    let after_ready_requests = after_ready.excluding_watches();
     let _ = stop_tx.send(());
     let _ = controller.await;
 
@@ -352,7 +239,7 @@ async fn main() {
         .prime(&kube.client(), None)
         .await
         .expect("caches primed");
-    let kube_before = kube.requests().len();
+    let kube_before = kube.request_count();
     let pass_started = Instant::now();
     let mut pass_errors = 0;
     for obj in objects {
@@ -366,7 +253,7 @@ async fn main() {
     let pass_time = pass_started.elapsed();
     let after_pass = sim.counters();
     let pass_calls = management_calls(&after_pass) - management_calls(&after_scan);
-    let pass_kube = kube.requests().len() - kube_before;
+    let pass_kube = kube.request_count() - kube_before;
 
     // --- Report.
     let wall = ready_at.as_secs_f64();
@@ -414,10 +301,21 @@ async fn main() {
         creation_calls as f64 / wall
     );
     println!(
-        "| Kubernetes requests, creation | {creation_kube_total} = {:.2} per client |",
+        "| GET /api/v2/clients/{{id}} during creation | {} |",
+        creation.get("GET /api/v2/clients/{id}")
+    );
+    println!(
+        "| API-server requests, creation (watches excluded) | {creation_kube_total} = {:.2} per client |",
         creation_kube_total as f64 / n as f64
     );
-    println!("| Kubernetes requests in the 2 s after all Ready | {after_ready_requests} |");
+    println!(
+        "| API-server writes, creation | {} = {:.2} per client |",
+        creation_kube.writes(),
+        creation_kube.writes() as f64 / n as f64
+    );
+    println!(
+        "| API-server requests in the 2 s after all Ready (watches excluded) | {after_ready_requests} |"
+    );
     println!(
         "| drift scan (resync) | {scan_calls} calls (expected ceil({n}/100) = {expected_scan}) = {:.4} per client; {} compared, {} drifted, {scan_triggers} triggered; {:.2} s |",
         per_client(scan_calls, n),
@@ -426,7 +324,7 @@ async fn main() {
         scan_time.as_secs_f64()
     );
     println!(
-        "| second reconcile of every client, no change | {pass_calls} Auth0 calls (expected 0); {pass_kube} Kubernetes requests = {:.1} per client; {pass_errors} errors; {:.2} s |",
+        "| second reconcile of every client, no change | {pass_calls} Auth0 calls (expected 0); {pass_kube} API-server requests = {:.1} per client; {pass_errors} errors; {:.2} s |",
         pass_kube as f64 / n as f64,
         pass_time.as_secs_f64()
     );
@@ -439,10 +337,11 @@ async fn main() {
     for (key, count) in diff(&after_pass, &creation) {
         println!("  {key:<40} {count}");
     }
-    println!("Kubernetes requests during creation, by kind:");
-    for (key, count) in &creation_kube {
-        println!("  {key:<40} {count}");
-    }
+    support::print_requests(
+        "API-server requests during creation, by verb and resource",
+        &creation_kube,
+        n,
+    );
     if !duplicates_ok {
         eprintln!(
             "FAILED: {posts} POSTs and {} clients for {n} AuthClients",

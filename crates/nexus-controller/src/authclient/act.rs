@@ -239,16 +239,33 @@ pub async fn execute(
                     }
                 }
             }
-            Step::FetchSecret => {
+            Step::FetchSecret => match fetch_secret(auth0, &mut report).await {
+                Some(found) => credential = found,
+                None => break,
+            },
+            Step::ReadSecret => {
                 let id = report.client_id.clone().unwrap_or_default();
-                match auth0.get_client(&id, Priority::Normal).await {
-                    Ok(client) => credential = client.client_secret.filter(|s| !s.is_empty()),
+                let api = Api::<Secret>::namespaced(
+                    ctx.kube.clone(),
+                    &owner.namespace().unwrap_or_default(),
+                );
+                match api.get_opt(&owner.secret_name()).await {
+                    Ok(found) => {
+                        credential = found
+                            .filter(|s| secret::is_owned_by(s, owner) && secret::is_intact(s))
+                            .and_then(|s| secret::stored_credentials(&s, owner, &id))
+                            .map(SecretString::new);
+                    }
                     Err(error) => {
-                        if error.is_not_found() {
-                            report.client_gone = true;
-                        }
-                        report.failure = Some(auth0_failure("reading the client secret", &error));
+                        report.kube_error = Some(error);
                         break;
+                    }
+                }
+                if credential.is_none() {
+                    // Changed since the cache saw it: the secret comes from Auth0.
+                    match fetch_secret(auth0, &mut report).await {
+                        Some(found) => credential = found,
+                        None => break,
                     }
                 }
             }
@@ -285,6 +302,22 @@ pub async fn execute(
         ctx.wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
     }
     Ok(report)
+}
+
+/// `GET /api/v2/clients/{id}` for the client secret; `None` when it failed (recorded in
+/// `report`).
+async fn fetch_secret(auth0: &TenantClient, report: &mut Report) -> Option<Option<SecretString>> {
+    let id = report.client_id.clone().unwrap_or_default();
+    match auth0.get_client(&id, Priority::Normal).await {
+        Ok(client) => Some(client.client_secret.filter(|s| !s.is_empty())),
+        Err(error) => {
+            if error.is_not_found() {
+                report.client_gone = true;
+            }
+            report.failure = Some(auth0_failure("reading the client secret", &error));
+            None
+        }
+    }
 }
 
 /// Writes the Secret: server-side apply when the cache shows it as ours; otherwise create it,

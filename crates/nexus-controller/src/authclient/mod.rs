@@ -29,7 +29,6 @@ use kube::{Api, ResourceExt};
 
 use crate::context::Context;
 use crate::metrics::ResultLabels;
-use crate::secret;
 use act::Auth0Failure;
 use nexus_crd::{AuthClient, FINALIZER, ROTATE_ANNOTATION};
 use plan::{Input, SecretView};
@@ -131,7 +130,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         .owned_secrets
         .get(obj.namespace().as_deref(), &obj.secret_name());
     let secret = match &cached {
-        Some(s) if secret::is_owned_by(s, obj) => SecretView::Owned(s),
+        Some(s) if s.is_owned_by(obj) => SecretView::Owned(s),
         Some(_) => SecretView::Foreign,
         None => SecretView::NotCached,
     };

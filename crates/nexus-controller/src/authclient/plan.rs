@@ -5,14 +5,13 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use crate::context::ScanFinding;
 use crate::desired::{self, ClientPatch, DesiredClient};
 use crate::ownership::{OwnershipTag, tagged_owner};
-use crate::secret::{self, Credentials};
+use crate::secret::{self, Credentials, ObservedSecret};
 use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{
@@ -56,8 +55,8 @@ impl Failure {
 /// The owned Secret as the cache shows it.
 #[derive(Clone, Copy, Debug)]
 pub enum SecretView<'a> {
-    /// A Secret this AuthClient owns.
-    Owned(&'a Secret),
+    /// A Secret this AuthClient owns (as cached: metadata and digests, no data).
+    Owned(&'a ObservedSecret),
     /// A Secret of that name exists and is not owned by this AuthClient.
     Foreign,
     /// Not among the operator's Secrets: absent, or a foreign Secret without the operator's
@@ -151,6 +150,10 @@ pub enum Step {
     Rotate,
     /// `GET /api/v2/clients/{id}` for the client secret (no other source has it).
     FetchSecret,
+    /// The client secret the owned Secret holds, read with one GET of that Secret from the
+    /// API server (the cache keeps no data), for a rewrite of an intact Secret whose layout
+    /// changed (the tenant's domain, say); from Auth0 when that Secret no longer holds it.
+    ReadSecret,
     /// Write the credentials Secret: server-side apply when `existing`, else create.
     ApplySecret {
         /// Whether an owned Secret exists (apply) or not (create).
@@ -507,31 +510,44 @@ fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
     let Some(client_id) = plan.client_id.clone() else {
         return;
     };
-    if plan.credential.is_none() {
-        plan.credential = owned
-            .and_then(|s| secret::stored_credentials(s, input.owner, &client_id))
-            .map(SecretString::new);
-    }
-    let Some(credential) = plan.credential.clone() else {
-        plan.steps.push(Step::FetchSecret);
-        plan.steps.push(Step::ApplySecret { existing });
-        return;
-    };
-    let up_to_date = owned.is_some_and(|observed| {
+    let desired = |client_secret: &str| {
         secret::build_secret(
             input.owner,
-            &Credentials::for_tenant(input.tenant, client_id, credential.expose().to_owned()),
+            &Credentials::for_tenant(input.tenant, client_id.clone(), client_secret.to_owned()),
         )
-        .is_ok_and(|desired| secret::is_up_to_date(observed, &desired))
-    });
-    if !up_to_date {
-        plan.steps.push(Step::ApplySecret { existing });
+    };
+    if let Some(credential) = plan.credential.clone() {
+        // Auth0's answer carried the secret: the Secret must hold exactly that.
+        let up_to_date = owned.is_some_and(|observed| {
+            desired(credential.expose()).is_ok_and(|d| observed.is_up_to_date(&d))
+        });
+        if !up_to_date {
+            plan.steps.push(Step::ApplySecret { existing });
+        }
+        return;
+    }
+    match owned {
+        // Intact: its client secret is the one the operator wrote; keep it.
+        Some(observed) if observed.intact => {
+            let up_to_date = desired("")
+                .is_ok_and(|d| observed.is_up_to_date_keeping_its_secret(input.owner, &d));
+            if !up_to_date {
+                plan.steps.push(Step::ReadSecret);
+                plan.steps.push(Step::ApplySecret { existing });
+            }
+        }
+        // Missing or tampered: the secret comes from Auth0.
+        _ => {
+            plan.steps.push(Step::FetchSecret);
+            plan.steps.push(Step::ApplySecret { existing });
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use nexus_crd::conditions::{ConditionStatus, new_condition};
     use nexus_crd::{Auth0Rejection, AuthClientSpec, NexusClient, PendingCreation};
@@ -633,7 +649,11 @@ mod tests {
         client
     }
 
-    fn owned_secret(owner: &AuthClient, client_secret: &str) -> Secret {
+    fn owned_secret(owner: &AuthClient, client_secret: &str) -> ObservedSecret {
+        ObservedSecret::observe(&built_secret(owner, client_secret))
+    }
+
+    fn built_secret(owner: &AuthClient, client_secret: &str) -> Secret {
         secret::build_secret(
             owner,
             &Credentials::for_tenant(tenant(), "cid".into(), client_secret.into()),
@@ -911,11 +931,10 @@ mod tests {
             .insert("team".into(), "orders".into());
         let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
         let relabel = plan(&i, Auth0View::Trusted).expect("plan");
-        assert_eq!(relabel.steps, vec![Step::ApplySecret { existing: true }]);
         assert_eq!(
-            relabel.credential.as_ref().map(SecretString::expose),
-            Some("s3cr3t"),
-            "read back from the owned Secret, no Auth0 call"
+            relabel.steps,
+            vec![Step::ReadSecret, Step::ApplySecret { existing: true }],
+            "an intact Secret's own client secret is read back (one GET of the Secret), no Auth0 call"
         );
         let i = input(&owner, &status, &tag, SecretView::NotCached);
         let gone = plan(&i, Auth0View::Trusted).expect("plan");
@@ -923,6 +942,36 @@ mod tests {
             gone.steps,
             vec![Step::FetchSecret, Step::ApplySecret { existing: false }]
         );
+    }
+
+    #[test]
+    fn a_tampered_secret_is_repaired_with_the_secret_from_auth0() {
+        let owner = owner(3);
+        let status = ready_status(3);
+        let tag = tag();
+        let mut tampered = built_secret(&owner, "s3cr3t");
+        if let Some(data) = tampered.data.as_mut() {
+            data.insert(
+                owner.spec.secret.keys.client_secret.clone(),
+                k8s_openapi::ByteString(b"edited".to_vec()),
+            );
+        }
+        let observed = ObservedSecret::observe(&tampered);
+        let i = input(&owner, &status, &tag, SecretView::Owned(&observed));
+        let repair = plan(&i, Auth0View::Trusted).expect("plan");
+        assert_eq!(
+            repair.steps,
+            vec![Step::FetchSecret, Step::ApplySecret { existing: true }],
+            "the edited value is not trusted"
+        );
+        // Auth0's answer is compared value by value, the secret included.
+        let intact = owned_secret(&owner, "s3cr3t");
+        let i = input(&owner, &status, &tag, SecretView::Owned(&intact));
+        let mut stale = plan(&i, Auth0View::Trusted).expect("plan");
+        stale.steps.clear();
+        stale.credential = Some(SecretString::new("rotated-in-the-dashboard"));
+        plan_secret(&i, &mut stale);
+        assert_eq!(stale.steps, vec![Step::ApplySecret { existing: true }]);
     }
 
     #[test]

@@ -1,0 +1,400 @@
+//! Fleet benchmark: the operator binary (`nexus-operator run`, release build) as a child
+//! process, against the fake Kubernetes API served over HTTP on loopback with its cost model (a
+//! real API server's latency, `kube_fake::CostModel::default()`) and the Auth0 simulator at
+//! 1,000 requests/s with 20-80 ms of latency per call (so Auth0 is not the bound).
+//!
+//! Three runs:
+//! 1. **baseline**: no AuthClient; the operator's idle memory.
+//! 2. **creation**: N AuthClients (default 10,000; `kubectl apply`'d, with the field managers
+//!    and last-applied annotation a real object carries) exist when the operator starts; it
+//!    creates N Auth0 clients and N Secrets. Measured: the time until all are Ready (clients per
+//!    second), the API-server requests by verb and resource per client, the Auth0 calls, the
+//!    peak RSS (`VmHWM`) and the RSS once everything is Ready and quiet.
+//! 3. **restart**: a new operator process over the same, converged cluster: the Auth0 calls
+//!    and API writes it makes (0 expected), the time until it is idle (every AuthClient
+//!    reconciled and no API request for 5 s), its peak and final RSS.
+//!
+//! ```text
+//! cargo bench --bench fleet                              # N = 10,000
+//! cargo bench --bench fleet -- --clients 2000            # or NEXUS_BENCH_CLIENTS=2000
+//! ```
+//!
+//! `cargo bench` builds the operator binary (release settings) before running this; set
+//! `NEXUS_BENCH_BINARY` to measure another build. Linux only (`/proc`).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auth0_sim::{self as sim, Faults, Latency, RateLimit, SimConfig, SimHandle};
+use kube_fake::{CostModel, FakeKube, RequestCounts};
+use support::{client_name, is_ready, management_calls};
+
+const CLUSTER_ID: &str = "bench";
+const NAMESPACES: usize = 10;
+/// Longest wait for one run.
+const BUDGET: Duration = Duration::from_secs(900);
+/// The fake API must see no request for this long for the operator to count as idle.
+const QUIET: Duration = Duration::from_secs(5);
+/// How often the child's metrics, memory and the AuthClients are sampled.
+const SAMPLE: Duration = Duration::from_millis(250);
+
+fn namespace(i: usize) -> String {
+    format!("team-{:02}", i % NAMESPACES)
+}
+
+/// The operator binary: `NEXUS_BENCH_BINARY`, else the one cargo built for this bench run.
+fn operator_binary() -> PathBuf {
+    std::env::var_os("NEXUS_BENCH_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nexus-operator")))
+}
+
+/// `(VmHWM, VmRSS)` in KiB.
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Sum of `nexus_reconciles_total` over its labels, from the child's `/metrics`.
+async fn reconciles(http: &reqwest::Client, metrics: SocketAddr) -> Option<u64> {
+    let body = http
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(
+        body.lines()
+            .filter(|l| l.starts_with("nexus_reconciles_total"))
+            .filter_map(|l| l.rsplit(' ').next())
+            .filter_map(|v| v.parse::<f64>().ok())
+            .sum::<f64>() as u64,
+    )
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The world every run shares: the fake API (served over HTTP), the simulator, a kubeconfig.
+struct World {
+    kube: FakeKube,
+    sim: SimHandle,
+    kubeconfig: PathBuf,
+    dir: PathBuf,
+}
+
+async fn world(dir: &Path, name: &str) -> World {
+    let sim = sim::start(
+        SimConfig {
+            rate_limit: RateLimit {
+                burst: 1000,
+                per_second: 1000,
+            },
+            faults: Faults {
+                latency: Latency::Uniform {
+                    min: Duration::from_millis(20),
+                    max: Duration::from_millis(80),
+                },
+                ..Faults::default()
+            },
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("simulator starts");
+    let kube = FakeKube::new();
+    let namespaces: Vec<String> = (0..NAMESPACES).map(namespace).collect();
+    let refs: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+    support::seed_tenant(&kube, &sim, 1000, 1000, &refs, true);
+    let api = kube
+        .serve("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("fake API serves");
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let kubeconfig = nexus_testing::write_kubeconfig(&dir, api);
+    World {
+        kube,
+        sim,
+        kubeconfig,
+        dir,
+    }
+}
+
+/// What one run of the operator did.
+struct Run {
+    name: &'static str,
+    /// When every AuthClient was Ready (creation) or reconciled (restart).
+    done_after: Option<Duration>,
+    /// When the API server saw its last request before the quiet period.
+    idle_after: Option<Duration>,
+    hwm_kib: u64,
+    rss_at_done_kib: u64,
+    rss_end_kib: u64,
+    requests: RequestCounts,
+    auth0: sim::RequestCounts,
+    reconciles: u64,
+    log_problems: Vec<String>,
+}
+
+/// Runs the operator until `done` holds and the API server has been quiet for `QUIET`.
+async fn run_operator(
+    name: &'static str,
+    binary: &Path,
+    world: &World,
+    mut done: impl FnMut(&FakeKube, u64) -> bool,
+) -> Run {
+    world.sim.reset_counters();
+    let before = world.kube.request_counts();
+    let metrics = nexus_testing::free_port();
+    let log_path = world.dir.join(format!("operator-{name}.log"));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args([
+            "run",
+            "--leader-election=false",
+            "--cluster-id",
+            CLUSTER_ID,
+            "--metrics-addr",
+            &metrics.to_string(),
+        ])
+        .env("KUBECONFIG", &world.kubeconfig)
+        .env_remove("NEXUS_WATCH_NAMESPACE")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn the operator");
+    let child = Killed(child);
+    let pid = child.0.id();
+    let http = auth0_mgmt::default_http_client(Duration::from_secs(5)).expect("http client");
+    let mut done_after = None;
+    let mut idle_after = None;
+    let mut rss_at_done_kib = 0;
+    let mut last_count = world.kube.request_count();
+    let mut last_change = Instant::now();
+    let mut reconciled = 0;
+    while started.elapsed() < BUDGET {
+        tokio::time::sleep(SAMPLE).await;
+        let Some((_, rss)) = memory_kib(pid) else {
+            eprintln!(
+                "the operator exited; its log is {}:\n{}",
+                log_path.display(),
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+            std::process::exit(1);
+        };
+        reconciled = reconciles(&http, metrics).await.unwrap_or(reconciled);
+        if done_after.is_none() && done(&world.kube, reconciled) {
+            done_after = Some(started.elapsed());
+            rss_at_done_kib = rss;
+        }
+        let count = world.kube.request_count();
+        if count != last_count {
+            last_count = count;
+            last_change = Instant::now();
+        } else if done_after.is_some() && last_change.elapsed() >= QUIET {
+            idle_after = Some(last_change - started);
+            break;
+        }
+    }
+    let (hwm_kib, rss_end_kib) = memory_kib(pid).expect("the operator runs");
+    drop(child);
+    let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let log_problems = log_text
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .map(str::to_owned)
+        .collect();
+    Run {
+        name,
+        done_after,
+        idle_after,
+        hwm_kib,
+        rss_at_done_kib,
+        rss_end_kib,
+        requests: world.kube.request_counts().since(&before),
+        auth0: world.sim.counters(),
+        reconciles: reconciled,
+        log_problems,
+    }
+}
+
+fn report(run: &Run, clients: usize) {
+    println!();
+    println!("## {}", run.name);
+    let opt = |d: Option<Duration>| d.map_or("not reached".into(), support::secs);
+    println!("| metric | value |");
+    println!("| --- | --- |");
+    println!(
+        "| done (all Ready / all reconciled) | {} |",
+        opt(run.done_after)
+    );
+    if let Some(done) = run.done_after
+        && clients > 0
+    {
+        println!(
+            "| throughput | {:.1} AuthClients/s |",
+            clients as f64 / done.as_secs_f64()
+        );
+    }
+    println!("| idle (last API request) | {} |", opt(run.idle_after));
+    println!("| peak RSS (VmHWM) | {} |", mib(run.hwm_kib));
+    println!("| RSS when done | {} |", mib(run.rss_at_done_kib));
+    println!("| RSS at the end (idle) | {} |", mib(run.rss_end_kib));
+    println!("| reconciles | {} |", run.reconciles);
+    println!(
+        "| API-server requests (watches excluded) | {} = {:.2} per AuthClient |",
+        run.requests.excluding_watches(),
+        run.requests.excluding_watches() as f64 / clients.max(1) as f64
+    );
+    println!(
+        "| API-server writes | {} = {:.2} per AuthClient |",
+        run.requests.writes(),
+        run.requests.writes() as f64 / clients.max(1) as f64
+    );
+    println!(
+        "| Auth0 Management API calls | {} (+{} token) |",
+        management_calls(&run.auth0),
+        run.auth0.get("POST /oauth/token")
+    );
+    println!(
+        "| GET /api/v2/clients/{{id}} | {} |",
+        run.auth0.get("GET /api/v2/clients/{id}")
+    );
+    println!("| 429s | {} |", run.auth0.rate_limited());
+    println!("| log warnings/errors | {} |", run.log_problems.len());
+    for line in run.log_problems.iter().take(3) {
+        println!("    {line}");
+    }
+    println!();
+    support::print_requests(
+        "API-server requests by verb and resource",
+        &run.requests,
+        clients,
+    );
+    support::print_auth0("Auth0 calls by route", &run.auth0);
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = support::arg("clients", "NEXUS_BENCH_CLIENTS", 10_000usize);
+    let binary = operator_binary();
+    if !binary.exists() {
+        eprintln!(
+            "{} does not exist: run this through `cargo bench --bench fleet`, which builds it, or build it with `cargo build --release --bin nexus-operator` and set NEXUS_BENCH_BINARY",
+            binary.display()
+        );
+        std::process::exit(2);
+    }
+    let built = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map_or("?".into(), |age| format!("{} s ago", age.as_secs()));
+    println!(
+        "fleet: operator {} (built {built}); {n} AuthClients in {NAMESPACES} namespaces; fake API cost model {:?}; simulator 1000 req/s, 20-80 ms",
+        binary.display(),
+        CostModel::default()
+    );
+    let dir = nexus_testing::scratch_dir("nexus-bench-fleet");
+    let bench_started = Instant::now();
+
+    // 1. Baseline.
+    let empty = world(&dir, "baseline").await;
+    empty.kube.set_cost(CostModel::default());
+    let baseline = run_operator("baseline: no AuthClient", &binary, &empty, |_, _| true).await;
+    empty.sim.shutdown().await;
+
+    // 2. Creation.
+    let world = world(&dir, "fleet").await;
+    let seeding = Instant::now();
+    {
+        let client = world.kube.client();
+        for i in 0..n {
+            support::kubectl_apply(&client, &support::authclient(i, &namespace(i))).await;
+        }
+    }
+    println!(
+        "seeded {n} AuthClients in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+    world.kube.set_cost(CostModel::default());
+    let mut pending: Vec<String> = (0..n)
+        .rev()
+        .map(|i| {
+            format!(
+                "/apis/auth.nexus.dev/v1alpha1/namespaces/{}/authclients/{}",
+                namespace(i),
+                client_name(i)
+            )
+        })
+        .collect();
+    let creation = run_operator("creation", &binary, &world, |kube, _| {
+        while let Some(path) = pending.last() {
+            if kube.get(path).is_some_and(|o| is_ready(&o)) {
+                pending.pop();
+            } else {
+                break;
+            }
+        }
+        pending.is_empty()
+    })
+    .await;
+    let created = world.sim.clients().len();
+
+    // 3. Restart over the converged cluster.
+    let restart = run_operator("restart", &binary, &world, |_, reconciled| {
+        reconciled >= n as u64
+    })
+    .await;
+    world.sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    for run in [&baseline, &creation, &restart] {
+        report(
+            run,
+            if run.name.starts_with("baseline") {
+                0
+            } else {
+                n
+            },
+        );
+    }
+    println!();
+    println!(
+        "Auth0 clients in the simulator after creation: {created} (expected {n}); bench took {:.0} s",
+        bench_started.elapsed().as_secs_f64()
+    );
+    if creation.done_after.is_none() || created != n {
+        eprintln!(
+            "FAILED: the fleet did not converge to {n} Ready AuthClients and {n} Auth0 clients"
+        );
+        std::process::exit(1);
+    }
+}
