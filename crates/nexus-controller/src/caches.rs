@@ -188,6 +188,18 @@ pub fn strip<K: Resource>(object: &mut K) {
     }
 }
 
+/// Objects per page of the initial list of the watches that grow with the fleet (AuthClients,
+/// owned Secrets). A page is held twice while it is decoded (the response text and the typed
+/// objects, `managedFields` included, before they are stripped); 100 keeps that under a few
+/// MiB where kube's default of 500 made it the largest part of the peak, for one list request
+/// per 100 objects at (re)start.
+pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// The watch configuration of the caches that grow with the fleet.
+pub fn fleet_watch() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE_SIZE)
+}
+
 /// A watch event of owned Secrets as the cache keeps them ([`ObservedSecret`]).
 pub fn observe_secrets(event: watcher::Event<Secret>) -> watcher::Event<ObservedSecret> {
     let observe = |mut secret: Secret| {

@@ -7,11 +7,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::caches::{Caches, lock};
+use crate::events::EventPublisher;
 use crate::metrics::{ConditionLabels, ControllerMetrics};
 use auth0_mgmt::{Auth0Client, Auth0Registry};
 use nexus_crd::{AuthClient, AuthTenant};
@@ -87,7 +88,7 @@ pub struct Context {
     pub metrics: ControllerMetrics,
     /// What the reconcilers read instead of the API server.
     pub caches: Caches,
-    recorder: Recorder,
+    events: EventPublisher,
     triggers: Triggers,
     failures: Mutex<HashMap<String, u32>>,
     findings: Mutex<HashMap<ObjectRef<AuthClient>, ScanFinding>>,
@@ -110,7 +111,7 @@ impl Context {
         let (clients_tx, clients_rx) = mpsc::unbounded();
         let (tenants_tx, tenants_rx) = mpsc::unbounded();
         Self {
-            recorder: Recorder::new(kube.clone(), reporter),
+            events: EventPublisher::new(kube.clone(), reporter),
             kube,
             auth0,
             config,
@@ -189,7 +190,7 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+        if let Err(error) = self.events.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!(%error, object = %obj.name_any(), "could not publish event");
         }
     }

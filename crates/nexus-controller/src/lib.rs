@@ -8,6 +8,7 @@ pub mod caches;
 pub mod context;
 pub mod desired;
 pub mod drift;
+pub mod events;
 pub mod metrics;
 pub mod ownership;
 pub mod secret;
@@ -65,7 +66,7 @@ pub async fn run(
     // AuthClients: a reflector whose trigger stream passes only changes that matter (spec,
     // deletion, finalizers, rotation request), never the operator's own status writes.
     let (client_store, client_writer) = reflector::store::<AuthClient>();
-    let client_stream = watcher(clients_api, watcher::Config::default().any_semantic())
+    let client_stream = watcher(clients_api, caches::fleet_watch().any_semantic())
         .default_backoff()
         .modify(strip)
         .reflect(client_writer)
@@ -163,7 +164,7 @@ pub async fn run(
         let ctx = ctx.clone();
         watcher(
             secrets_api,
-            watcher::Config::default().labels(&owned_secret_selector()),
+            caches::fleet_watch().labels(&owned_secret_selector()),
         )
         .default_backoff()
         .take_until(signal())
@@ -215,13 +216,8 @@ pub async fn run(
 }
 
 fn wake_owner(ctx: &Context, secret: &ObservedSecret) {
-    let Some(namespace) = secret.namespace() else {
-        return;
-    };
-    for owner in secret.owner_references() {
-        if owner.kind == "AuthClient" && owner.controller == Some(true) {
-            ctx.wake_client(ObjectRef::new(&owner.name).within(&namespace));
-        }
+    if let (Some(namespace), Some(owner)) = (secret.namespace(), &secret.controller) {
+        ctx.wake_client(ObjectRef::new(&owner.name).within(&namespace));
     }
 }
 

@@ -141,28 +141,78 @@ pub fn stored_credentials(secret: &Secret, owner: &AuthClient, client_id: &str) 
         .filter(|s| !s.is_empty())
 }
 
-/// A digest of one Secret value (the first 16 bytes of its SHA-256).
+/// A digest (the first 16 bytes of a SHA-256), what the cache keeps instead of a value.
 pub type ValueDigest = [u8; 16];
 
-fn digest(value: &[u8]) -> ValueDigest {
-    let full = Sha256::digest(value);
+/// The AuthClient that controls a Secret (its controller owner reference).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Controller {
+    /// The AuthClient's name.
+    pub name: String,
+    /// Its uid.
+    pub uid: String,
+}
+
+/// An owned Secret as the controller caches it, in a few hundred bytes: its name and
+/// namespace, the AuthClient controlling it, and digests instead of its labels, annotations,
+/// owner references and data, with whether the data still match the content-hash annotation.
+/// The cache never holds a credential; a tampered Secret (data that no longer match the hash
+/// the operator wrote) is recognised without its data, and repaired with the secret from
+/// Auth0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedSecret {
+    /// Name and namespace only.
+    pub metadata: ObjectMeta,
+    /// The controller owner reference, when it names an AuthClient.
+    pub controller: Option<Controller>,
+    /// A digest of the owner references.
+    owners: ValueDigest,
+    /// Sorted digests of each label and each annotation (key and value).
+    pairs: Box<[ValueDigest]>,
+    /// Sorted digests of each data key with its value.
+    data: Box<[ValueDigest]>,
+    /// Sorted digests of each data key.
+    keys: Box<[ValueDigest]>,
+    /// Whether the data match the content-hash annotation (as the operator wrote them).
+    pub intact: bool,
+}
+
+fn digest_of(parts: &[&[u8]]) -> ValueDigest {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    let full = hasher.finalize();
     let mut out = [0; 16];
     out.copy_from_slice(&full[..16]);
     out
 }
 
-/// An owned Secret as the controller caches it: its metadata and, instead of its data, a
-/// digest of each value and whether the data still match the content-hash annotation. The
-/// cache never holds a credential; a tampered Secret (data that no longer match the hash the
-/// operator wrote) is recognised without its data, and repaired with the secret from Auth0.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ObservedSecret {
-    /// Name, namespace, uid, resourceVersion, labels, annotations and owner references.
-    pub metadata: ObjectMeta,
-    /// A digest of each data value, by key.
-    pub digests: BTreeMap<String, ValueDigest>,
-    /// Whether the data match the content-hash annotation (as the operator wrote them).
-    pub intact: bool,
+fn sorted(mut digests: Vec<ValueDigest>) -> Box<[ValueDigest]> {
+    digests.sort_unstable();
+    digests.into_boxed_slice()
+}
+
+fn label_digest(key: &str, value: &str) -> ValueDigest {
+    digest_of(&[b"label", key.as_bytes(), value.as_bytes()])
+}
+
+fn annotation_digest(key: &str, value: &str) -> ValueDigest {
+    digest_of(&[b"annotation", key.as_bytes(), value.as_bytes()])
+}
+
+fn data_digest(key: &str, value: &[u8]) -> ValueDigest {
+    digest_of(&[key.as_bytes(), value])
+}
+
+fn key_digest(key: &str) -> ValueDigest {
+    digest_of(&[key.as_bytes()])
+}
+
+fn owners_digest(owners: Option<&Vec<OwnerReference>>) -> ValueDigest {
+    let text = serde_json::to_vec(&owners).unwrap_or_default();
+    digest_of(&[&text])
 }
 
 impl ObservedSecret {
@@ -175,41 +225,57 @@ impl ObservedSecret {
             .get(SECRET_HASH_ANNOTATION)
             .is_some_and(|hash| *hash == content_hash(data));
         let source = &secret.metadata;
+        let pairs = source
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| label_digest(k, v))
+            .chain(
+                source
+                    .annotations
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| annotation_digest(k, v)),
+            )
+            .collect();
+        let controller = source
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true) && r.kind == "AuthClient")
+            .map(|r| Controller {
+                name: r.name.clone(),
+                uid: r.uid.clone(),
+            });
         Self {
             metadata: ObjectMeta {
                 name: source.name.clone(),
                 namespace: source.namespace.clone(),
-                uid: source.uid.clone(),
-                resource_version: source.resource_version.clone(),
-                labels: source.labels.clone(),
-                annotations: source.annotations.clone(),
-                owner_references: source.owner_references.clone(),
                 ..ObjectMeta::default()
             },
-            digests: data
-                .iter()
-                .map(|(key, value)| (key.clone(), digest(&value.0)))
-                .collect(),
+            controller,
+            owners: owners_digest(source.owner_references.as_ref()),
+            pairs: sorted(pairs),
+            data: sorted(data.iter().map(|(k, v)| data_digest(k, &v.0)).collect()),
+            keys: sorted(data.keys().map(|k| key_digest(k)).collect()),
             intact,
         }
     }
 
     /// Whether `owner` controls this Secret (owner reference with its uid).
     pub fn is_owned_by(&self, owner: &AuthClient) -> bool {
-        owned_by(&self.metadata, owner)
+        owner
+            .uid()
+            .is_some_and(|uid| self.controller.as_ref().is_some_and(|c| c.uid == uid))
     }
 
     /// Whether this Secret already is `desired` (built with the client secret Auth0 returned):
     /// intact, the same data, the same owner, and every desired label and annotation (other
     /// managers may add their own).
     pub fn is_up_to_date(&self, desired: &Secret) -> bool {
-        let want: BTreeMap<String, ValueDigest> = desired
-            .data
-            .iter()
-            .flatten()
-            .map(|(key, value)| (key.clone(), digest(&value.0)))
-            .collect();
-        self.intact && self.digests == want && self.metadata_covers(desired, None)
+        let data = desired.data.clone().unwrap_or_default();
+        let want = sorted(data.iter().map(|(k, v)| data_digest(k, &v.0)).collect());
+        self.intact && self.data == want && self.metadata_covers(desired, None)
     }
 
     /// Whether this Secret already is what `owner` wants, with the client secret it holds:
@@ -219,36 +285,32 @@ impl ObservedSecret {
     pub fn is_up_to_date_keeping_its_secret(&self, owner: &AuthClient, desired: &Secret) -> bool {
         let secret_key = &owner.spec.secret.keys.client_secret;
         let data = desired.data.clone().unwrap_or_default();
-        let same_keys = self.digests.keys().eq(data.keys());
+        let keys = sorted(data.keys().map(|k| key_digest(k)).collect());
         let same_values = data
             .iter()
             .filter(|(key, _)| *key != secret_key)
-            .all(|(key, value)| self.digests.get(key) == Some(&digest(&value.0)));
+            .all(|(key, value)| self.data.binary_search(&data_digest(key, &value.0)).is_ok());
         self.intact
-            && same_keys
+            && self.keys == keys
             && same_values
             && self.metadata_covers(desired, Some(SECRET_HASH_ANNOTATION))
     }
 
     fn metadata_covers(&self, desired: &Secret, except_annotation: Option<&str>) -> bool {
-        let contains_all = |have: Option<&BTreeMap<String, String>>,
-                            want: Option<&BTreeMap<String, String>>| {
-            let empty = BTreeMap::new();
-            let have = have.unwrap_or(&empty);
-            want.unwrap_or(&empty)
+        let has = |digest: ValueDigest| self.pairs.binary_search(&digest).is_ok();
+        let meta = &desired.metadata;
+        self.owners == owners_digest(meta.owner_references.as_ref())
+            && meta
+                .labels
                 .iter()
+                .flatten()
+                .all(|(k, v)| has(label_digest(k, v)))
+            && meta
+                .annotations
+                .iter()
+                .flatten()
                 .filter(|(k, _)| Some(k.as_str()) != except_annotation)
-                .all(|(k, v)| have.get(k) == Some(v))
-        };
-        self.metadata.owner_references == desired.metadata.owner_references
-            && contains_all(
-                self.metadata.labels.as_ref(),
-                desired.metadata.labels.as_ref(),
-            )
-            && contains_all(
-                self.metadata.annotations.as_ref(),
-                desired.metadata.annotations.as_ref(),
-            )
+                .all(|(k, v)| has(annotation_digest(k, v)))
     }
 }
 
@@ -415,7 +477,7 @@ mod tests {
         let secret = build_secret(&owner, &credentials()).expect("secret");
         let observed = ObservedSecret::observe(&secret);
         assert!(!format!("{observed:?}").contains("s3cr3t-value"));
-        assert_eq!(observed.digests.len(), 4);
+        assert_eq!(observed.data.len(), 4);
         // Without the client secret: the same Secret with any secret value is up to date...
         let mut other = credentials();
         other.client_secret = "unknown".into();

@@ -20,7 +20,8 @@
 //! ```
 //!
 //! `cargo bench` builds the operator binary (release settings) before running this; set
-//! `NEXUS_BENCH_BINARY` to measure another build. Linux only (`/proc`).
+//! `NEXUS_BENCH_BINARY` to measure another build, `NEXUS_BENCH_WRAP` (e.g. `heaptrack -o
+//! /tmp/op`) to run it under a profiler. Linux only (`/proc`).
 
 mod support;
 
@@ -174,7 +175,20 @@ async fn run_operator(
     let log_path = world.dir.join(format!("operator-{name}.log"));
     let log = std::fs::File::create(&log_path).expect("log file");
     let started = Instant::now();
-    let child = Command::new(binary)
+    // `NEXUS_BENCH_WRAP="heaptrack -o /tmp/operator"` runs the operator under a profiler
+    // (its memory numbers are then the wrapper's).
+    let wrap: Vec<String> = std::env::var("NEXUS_BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut command = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    let child = command
         .args([
             "run",
             "--leader-election=false",
