@@ -21,7 +21,8 @@
 //!
 //! `cargo bench` builds the operator binary (release settings) before running this; set
 //! `NEXUS_BENCH_BINARY` to measure another build, `NEXUS_BENCH_WRAP` (e.g. `heaptrack -o
-//! /tmp/op`) to run it under a profiler. Linux only (`/proc`).
+//! /tmp/op-{run}`; `{run}` becomes the run's name) to run it under a profiler. Linux only
+//! (`/proc`).
 
 mod support;
 
@@ -93,7 +94,18 @@ async fn reconciles(http: &reqwest::Client, metrics: SocketAddr) -> Option<u64> 
 struct Killed(Child);
 
 impl Drop for Killed {
+    /// SIGTERM (the operator shuts down cleanly, a profiler around it writes its data), then
+    /// SIGKILL after 10 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -175,10 +187,15 @@ async fn run_operator(
     let log_path = world.dir.join(format!("operator-{name}.log"));
     let log = std::fs::File::create(&log_path).expect("log file");
     let started = Instant::now();
-    // `NEXUS_BENCH_WRAP="heaptrack -o /tmp/operator"` runs the operator under a profiler
-    // (its memory numbers are then the wrapper's).
+    // `NEXUS_BENCH_WRAP="heaptrack -o /tmp/op-{run}"` runs the operator under a profiler (the
+    // memory numbers are then the wrapper's).
+    let tag = name.split(':').next().unwrap_or(name);
     let wrap: Vec<String> = std::env::var("NEXUS_BENCH_WRAP")
-        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .map(|w| {
+            w.split_whitespace()
+                .map(|part| part.replace("{run}", tag))
+                .collect()
+        })
         .unwrap_or_default();
     let mut command = match wrap.split_first() {
         Some((program, args)) => {
@@ -232,8 +249,11 @@ async fn run_operator(
         if count != last_count {
             last_count = count;
             last_change = Instant::now();
-        } else if done_after.is_some() && last_change.elapsed() >= QUIET {
-            idle_after = Some(last_change - started);
+        } else if let Some(done) = done_after
+            && last_change.elapsed() >= QUIET
+        {
+            // Idle: everything done, and the last API request sent.
+            idle_after = Some(done.max(last_change - started));
             break;
         }
     }
@@ -277,7 +297,10 @@ fn report(run: &Run, clients: usize) {
             clients as f64 / done.as_secs_f64()
         );
     }
-    println!("| idle (last API request) | {} |", opt(run.idle_after));
+    println!(
+        "| idle (all done and the last API request sent) | {} |",
+        opt(run.idle_after)
+    );
     println!("| peak RSS (VmHWM) | {} |", mib(run.hwm_kib));
     println!("| RSS when done | {} |", mib(run.rss_at_done_kib));
     println!("| RSS at the end (idle) | {} |", mib(run.rss_end_kib));

@@ -7,10 +7,12 @@
 //! recorder and lease-based leader election run against it unchanged. Every request is
 //! recorded ([`FakeKube::requests`]) and errors can be injected ([`FakeKube::fail_next`]).
 //!
-//! Served semantics: get/list/watch (label and field selectors, resourceVersion replay,
-//! bookmarks, `sendInitialEvents`), create (`generateName`, name validation), replace
-//! (optimistic concurrency), merge / strategic-merge / JSON / server-side-apply patches, the
-//! status subresource, `generation`, finalizers and deletion, and ownerReference garbage
+//! Served semantics: get/list/watch (label and field selectors, paged lists with `limit` and
+//! `continue`, resourceVersion replay, bookmarks, `sendInitialEvents`, `410 Expired` after
+//! [`FakeKube::compact`]), create (`generateName`, name validation), replace
+//! (optimistic concurrency), merge / strategic-merge / JSON / server-side-apply patches,
+//! `managedFields` (per manager and operation, with the fields each write set), the status
+//! subresource, `generation`, finalizers and deletion, and ownerReference garbage
 //! collection.
 //!
 //! For the real kubectl (1.27 to 1.33): stored CustomResourceDefinitions define what is served

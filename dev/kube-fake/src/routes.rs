@@ -1,5 +1,6 @@
 //! HTTP request handling: request log, injected failures, routing and the verbs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -352,25 +353,26 @@ fn events_peer(rt: &ResourceType, key: &ObjKey) -> Option<ObjKey> {
 }
 
 /// The objects of a collection; for events, those stored under either event API, as this one
-/// serves them.
-fn collection(store: &Store, rt: &ResourceType, namespace: Option<&str>) -> Vec<Value> {
-    let mut items: Vec<Value> = store
+/// serves them. Borrowed where stored as served: a list clones only the page it returns.
+fn collection<'a>(
+    store: &'a Store,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+) -> Vec<Cow<'a, Value>> {
+    let mut items: Vec<Cow<'a, Value>> = store
         .list(&rt.group, &rt.plural, namespace)
         .into_iter()
-        .cloned()
+        .map(Cow::Borrowed)
         .collect();
     if events::is_events(&rt.group, &rt.plural) {
         let peer = events::peer_group(&rt.group);
-        let identity = |o: &Value| {
-            let text = |p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_string);
-            (text("/metadata/namespace"), text("/metadata/name"))
-        };
-        let own: std::collections::BTreeSet<_> = items.iter().map(identity).collect();
+        let own: std::collections::BTreeSet<_> = items.iter().map(|o| identity(o)).collect();
         for other in store.list(peer, &rt.plural, namespace) {
             if !own.contains(&identity(other)) {
-                items.push(events::as_served_by(&rt.group, other));
+                items.push(Cow::Owned(events::as_served_by(&rt.group, other)));
             }
         }
+        items.sort_by_cached_key(|o| identity(o));
     }
     items
 }
@@ -400,7 +402,7 @@ fn openapi_document(store: &Store, path: &str) -> Option<Result<Value, ApiError>
 
 fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
     let (labels, fields) = ctx.selectors()?;
-    let mut matching: Vec<Value> = collection(store, rt, p.namespace.as_deref())
+    let mut matching: Vec<Cow<'_, Value>> = collection(store, rt, p.namespace.as_deref())
         .into_iter()
         .filter(|o| labels.matches(o) && fields.matches(o))
         .collect();
@@ -411,7 +413,7 @@ fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Repl
         metadata["remainingItemCount"] = json!(page.remaining);
     }
     if ctx.as_table() {
-        let refs: Vec<&Value> = matching.iter().collect();
+        let refs: Vec<&Value> = matching.iter().map(|o| o.as_ref()).collect();
         let mut table = table::table(rt, &refs, ctx.include_object(), Some(page.resource_version));
         table["metadata"] = metadata;
         return Ok(Reply::Json(200, table));
@@ -455,14 +457,16 @@ struct ContinueToken {
     start: String,
 }
 
-fn identity(object: &Value) -> String {
+/// `(namespace, name)`: the order of a list (and of the store's keys).
+fn identity(object: &Value) -> (String, String) {
     let text = |p: &str| {
         object
             .pointer(p)
             .and_then(Value::as_str)
             .unwrap_or_default()
+            .to_owned()
     };
-    format!("{}/{}", text("/metadata/namespace"), text("/metadata/name"))
+    (text("/metadata/namespace"), text("/metadata/name"))
 }
 
 /// `limit` and `continue`, as the real API server pages a list read from storage: `objects`
@@ -470,7 +474,7 @@ fn identity(object: &Value) -> String {
 /// served from the watch cache, which (like kube-apiserver before 1.33's snapshots) ignores
 /// `limit` and returns everything. Later pages carry the first page's resourceVersion; a
 /// token older than the event log (etcd's compaction) is `410 Expired`.
-fn paginate(store: &Store, ctx: &Ctx, objects: &mut Vec<Value>) -> Result<Page, ApiError> {
+fn paginate(store: &Store, ctx: &Ctx, objects: &mut Vec<Cow<'_, Value>>) -> Result<Page, ApiError> {
     let from_cache = ctx.q("resourceVersion").is_some_and(|rv| !rv.is_empty());
     let limit = match ctx.q("limit") {
         None | Some("") | Some("0") => None,
@@ -506,9 +510,15 @@ fn paginate(store: &Store, ctx: &Ctx, objects: &mut Vec<Value>) -> Result<Page, 
             remaining: 0,
         });
     };
-    objects.sort_by_cached_key(identity);
+    // Objects are in (namespace, name) order: the page starts after the token's position.
     if let Some(token) = &token {
-        objects.retain(|o| identity(o) > token.start);
+        let start = token
+            .start
+            .split_once('/')
+            .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
+            .unwrap_or_default();
+        let first = objects.partition_point(|o| identity(o) <= start);
+        objects.drain(..first);
     }
     if objects.len() <= limit {
         return Ok(Page {
@@ -519,7 +529,13 @@ fn paginate(store: &Store, ctx: &Ctx, objects: &mut Vec<Value>) -> Result<Page, 
     }
     let remaining = objects.len() - limit;
     objects.truncate(limit);
-    let start = objects.last().map(identity).unwrap_or_default();
+    let start = objects
+        .last()
+        .map(|o| {
+            let (namespace, name) = identity(o);
+            format!("{namespace}/{name}")
+        })
+        .unwrap_or_default();
     let token = ContinueToken {
         v: "meta.k8s.io/v1".into(),
         rv: resource_version,

@@ -493,10 +493,20 @@ impl Store {
 
     /// Objects of one resource, optionally restricted to a namespace, ordered by namespace/name.
     pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<&Value> {
+        // Keys are ordered by group, plural, namespace, name: one range of the map.
+        let from = ObjKey {
+            group: group.to_owned(),
+            plural: plural.to_owned(),
+            namespace: namespace.unwrap_or_default().to_owned(),
+            name: String::new(),
+        };
         self.objects
-            .iter()
-            .filter(|(k, _)| k.group == group && k.plural == plural)
-            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+            .range(from..)
+            .take_while(|(k, _)| {
+                k.group == group
+                    && k.plural == plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
             .map(|(_, s)| &s.value)
             .collect()
     }
