@@ -134,8 +134,9 @@ pub enum Verb {
 impl Verb {
     /// The verb of a recorded request.
     pub fn of(request: &RecordedRequest) -> Self {
-        let named = path::parse(&request.path).is_some_and(|p| p.name.is_some());
-        let resource = path::parse(&request.path).is_some();
+        let parsed = path::parse(&request.path);
+        let resource = parsed.is_some();
+        let named = parsed.is_some_and(|p| p.name.is_some());
         let watch = matches!(
             request.query.get("watch").map(String::as_str),
             Some("true" | "1")

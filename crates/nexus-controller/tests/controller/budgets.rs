@@ -3,46 +3,17 @@
 //! Timing and rates are measured by the benchmark (`cargo bench --bench budgets`); these tests
 //! assert the counts, waiting for events rather than for time.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use auth0_sim::{FailAction, FailNext};
 use kube::runtime::reflector::ObjectRef;
-use kube_fake::{FakeKube, RecordedRequest};
+use kube_fake::FakeKube;
 use nexus_controller::{self as controller, ControllerConfig};
 use serde_json::{Value, json};
 
 use crate::harness::*;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// `(verb, resource)` of each request, counted. Watches are `watch`, list GETs `list`.
-fn by_verb_and_resource(requests: &[RecordedRequest]) -> BTreeMap<(String, String), usize> {
-    let mut counts = BTreeMap::new();
-    for r in requests {
-        let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-        let (resource, named) = match segments.as_slice() {
-            [.., "namespaces", _, kind, _, sub] => (format!("{kind}/{sub}"), true),
-            [.., kind, name] if *kind != "namespaces" && !name.is_empty() && segments.len() > 3 => {
-                ((*kind).to_owned(), true)
-            }
-            [.., kind] => ((*kind).to_owned(), false),
-            [] => (String::new(), false),
-        };
-        let verb = match (r.method.as_str(), named) {
-            ("GET", _) if r.query.get("watch").is_some_and(|w| w == "true") => "watch",
-            ("GET", false) => "list",
-            ("GET", true) => "get",
-            (m, _) => m,
-        };
-        *counts.entry((verb.to_lowercase(), resource)).or_default() += 1;
-    }
-    counts
-}
-
-fn writes(requests: &[RecordedRequest]) -> Vec<&RecordedRequest> {
-    requests.iter().filter(|r| r.method != "GET").collect()
-}
 
 fn ready_of(object: &Value) -> Option<(String, String, String)> {
     object["status"]["conditions"]
@@ -132,12 +103,11 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
 
     assert_eq!(posts, 1, "<= 2 POSTs in total");
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 1);
-    let requests = h.kube.requests();
-    let after = writes(&requests);
-    assert!(
-        after.is_empty(),
-        "no API write after the condition: {:?}",
-        by_verb_and_resource(&requests)
+    let counts = h.kube.request_counts();
+    assert_eq!(
+        counts.writes(),
+        0,
+        "no API write after the condition:\n{counts}"
     );
 }
 
@@ -196,15 +166,9 @@ async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
         h.sim.counters().get("POST /oauth/token") >= tokens + 2,
         "the tenant retried its credentials"
     );
-    let requests = h.kube.requests();
-    let counts = by_verb_and_resource(&requests);
+    let counts = h.kube.request_counts();
     let _ = stop.send(());
     task.await.expect("controller stopped");
-    let not_watch: usize = counts
-        .iter()
-        .filter(|((verb, _), _)| verb != "watch")
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(not_watch, 0, "{counts:?}");
+    assert_eq!(counts.excluding_watches(), 0, "{counts}");
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
 }
