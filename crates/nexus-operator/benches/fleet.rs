@@ -94,18 +94,25 @@ async fn reconciles(http: &reqwest::Client, metrics: SocketAddr) -> Option<u64> 
 struct Killed(Child);
 
 impl Drop for Killed {
-    /// SIGTERM (the operator shuts down cleanly, a profiler around it writes its data), then
-    /// SIGKILL after 10 s.
+    /// SIGTERM to the child's process group (the operator shuts down cleanly, and a profiler
+    /// wrapping it ends with it and writes its data), then SIGKILL to the group after 10 s.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
+        let group = format!("-{}", self.0.id());
+        let signal = |name: &str| {
+            let _ = Command::new("kill")
+                .args([name, "--", group.as_str()])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("-TERM");
         for _ in 0..100 {
             if matches!(self.0.try_wait(), Ok(Some(_))) {
+                signal("-KILL");
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        signal("-KILL");
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -205,6 +212,8 @@ async fn run_operator(
         }
         None => Command::new(binary),
     };
+    // Its own process group, so that ending it ends a wrapper's children too.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command
         .args([
             "run",
