@@ -195,6 +195,9 @@ mod tests {
                 deletion_policy: Default::default(),
                 drift_policy: Default::default(),
                 adoption_policy: Default::default(),
+                settings: None,
+                grants: Vec::new(),
+                connections: Vec::new(),
             },
         );
         client.metadata.namespace = Some("team-a".into());

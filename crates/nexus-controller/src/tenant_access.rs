@@ -205,6 +205,8 @@ mod tests {
                 allowed_namespaces: Default::default(),
                 url_policy: Default::default(),
                 facade_namespace: None,
+                grantable_audiences: Vec::new(),
+                allowed_connections: None,
             },
         )
     }
