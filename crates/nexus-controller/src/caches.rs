@@ -1,6 +1,7 @@
 //! The controller's view of the cluster: reflector stores of the AuthTenants, of exactly the
 //! credentials Secrets they reference (one watch per referenced Secret, by name), of Namespace
-//! metadata (for `allowedNamespaces.selector`) and of the Secrets the operator owns
+//! metadata (for `allowedNamespaces.selector`), of the AuthResourceServers (their reconciler's
+//! store, and what grant decisions read) and of the Secrets the operator owns
 //! (label-selected). A reconcile reads these instead of sending GETs, so a pass that changes
 //! nothing costs no API-server request. `managedFields` are stripped before caching.
 
@@ -14,7 +15,7 @@ use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
-use nexus_crd::{AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// One reflector store whose writer the controller drives (from a watch, or a one-shot list).
 pub struct Cache<K>
@@ -159,6 +160,8 @@ pub struct Caches {
     pub namespaces: Cache<PartialObjectMeta<Namespace>>,
     /// Secrets carrying the operator's managed-by label (in the watched namespace, or all).
     pub owned_secrets: Cache<Secret>,
+    /// AuthResourceServers (in the watched namespace, or all).
+    pub resource_servers: Cache<AuthResourceServer>,
     /// The credentials Secrets referenced by AuthTenants.
     pub credentials: CredentialsCache,
 }
@@ -198,6 +201,11 @@ impl Caches {
             .list(&ListParams::default().labels(&owned_secret_selector()))
             .await?
             .items;
+        let servers_api: Api<AuthResourceServer> = match namespace {
+            Some(ns) => Api::namespaced(kube.clone(), ns),
+            None => Api::all(kube.clone()),
+        };
+        let servers = servers_api.list(&ListParams::default()).await?.items;
         let mut keys: Vec<SecretKey> = tenants.iter().map(SecretKey::of).collect();
         keys.sort();
         keys.dedup();
@@ -222,6 +230,7 @@ impl Caches {
         self.tenants.replace(stripped(tenants));
         self.namespaces.replace(stripped(namespaces));
         self.owned_secrets.replace(stripped(owned));
+        self.resource_servers.replace(stripped(servers));
         Ok(())
     }
 
@@ -231,6 +240,11 @@ impl Caches {
             .get(None, name)
             .and_then(|ns| ns.metadata.labels.clone())
             .unwrap_or_default()
+    }
+
+    /// Every cached AuthResourceServer.
+    pub fn servers(&self) -> Vec<Arc<AuthResourceServer>> {
+        self.resource_servers.reader().state()
     }
 
     /// The cached tenant `name`.

@@ -1,5 +1,7 @@
 //! The drift scan: per tenant, one paged list of all clients (100 per page, only the fields the
 //! spec manages) instead of one GET per AuthClient; only clients that differ are reconciled.
+//! The same for the tenant's APIs ([`scan_resource_servers`]: one paged list of resource
+//! servers).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,13 +11,13 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::caches::{Credentials, SecretKey};
-use crate::context::{Context, ScanFinding};
+use crate::context::{Context, ScanFinding, ServerFinding};
 use crate::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::ownership::OwnershipTag;
 use crate::tenant_access::{TenantError, client_from_secret};
 use auth0_mgmt::{Auth0Client, Priority};
 use nexus_crd::conditions::{self, READY};
-use nexus_crd::{AuthClient, AuthTenant, DriftPolicy};
+use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, DriftPolicy};
 
 /// What one scan of one tenant did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,6 +133,96 @@ pub async fn scan_tenant(
         ctx.record_finding(reference.clone(), finding);
         if trigger.unbounded_send(reference).is_err() {
             tracing::debug!("drift scan: controller stopped");
+        }
+    }
+    Ok(report)
+}
+
+/// Scans the APIs of every cached tenant once; drifted or missing ones are recorded in the
+/// context and sent to `trigger`.
+pub async fn scan_all_resource_servers(
+    ctx: &Context,
+    trigger: &mpsc::UnboundedSender<ObjectRef<AuthResourceServer>>,
+) -> HashMap<String, ScanReport> {
+    let mut reports = HashMap::new();
+    for tenant in ctx.caches.tenants.reader().state() {
+        let name = tenant.name_any();
+        match scan_resource_servers(ctx, &tenant, trigger).await {
+            Ok(report) => {
+                reports.insert(name, report);
+            }
+            Err(error) => {
+                tracing::warn!(tenant = %name, %error, "API drift scan failed; next scan retries")
+            }
+        }
+    }
+    reports
+}
+
+/// Scans one tenant's APIs: compares every Ready AuthResourceServer of the tenant with the
+/// listed API (one paged list, 100 per page; nothing when the tenant has none).
+pub async fn scan_resource_servers(
+    ctx: &Context,
+    tenant: &AuthTenant,
+    trigger: &mpsc::UnboundedSender<ObjectRef<AuthResourceServer>>,
+) -> Result<ScanReport, ScanError> {
+    let tenant_name = tenant.name_any();
+    let candidates: Vec<Arc<AuthResourceServer>> = ctx
+        .caches
+        .servers()
+        .into_iter()
+        .filter(|s| s.spec.tenant == tenant_name && s.metadata.deletion_timestamp.is_none())
+        .filter(|s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.resource_server_id.is_some()
+                    && conditions::find(&st.conditions, READY).is_some_and(|r| r.status == "True")
+            })
+        })
+        .collect();
+    let mut report = ScanReport::default();
+    if candidates.is_empty() {
+        return Ok(report);
+    }
+    let credentials = match ctx.caches.credentials.get(&SecretKey::of(tenant)) {
+        Some(Credentials::Present(secret)) => Some(secret),
+        _ => None,
+    };
+    let auth0 = client_from_secret(&ctx.auth0, tenant, credentials.as_deref())?;
+    let listed: HashMap<String, auth0_mgmt::ResourceServer> = auth0
+        .list_all_resource_servers(Priority::Background)
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    for server in candidates {
+        let Some(status) = server.status.as_ref() else {
+            continue;
+        };
+        let Some(id) = status.resource_server_id.as_deref() else {
+            continue;
+        };
+        report.compared += 1;
+        let finding = match listed.get(id) {
+            None => ServerFinding::Missing,
+            Some(actual) => {
+                let drift = crate::resourceserver::desired::diff(&server.spec, actual);
+                if drift.is_empty()
+                    || (server.spec.drift_policy == DriftPolicy::Report
+                        && drift.fields == status.reported_drift)
+                {
+                    continue;
+                }
+                ServerFinding::Drifted(Box::new(actual.clone()))
+            }
+        };
+        if finding == ServerFinding::Missing {
+            report.missing += 1;
+        }
+        report.drifted += 1;
+        let reference = ObjectRef::from_obj(&*server);
+        ctx.record_server_finding(reference.clone(), finding);
+        if trigger.unbounded_send(reference).is_err() {
+            tracing::debug!("API drift scan: controller stopped");
         }
     }
     Ok(report)

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
 
 use auth0_mgmt::{Auth0Registry, SecretString, TenantClient, TenantConfig};
-use nexus_crd::AuthTenant;
+use nexus_crd::{AllowedNamespaces, AuthTenant};
 
 /// Why a tenant cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +150,16 @@ pub fn namespace_allowed(
     namespace: &str,
     labels: &BTreeMap<String, String>,
 ) -> bool {
-    let allowed = &tenant.spec.allowed_namespaces;
+    namespaces_match(&tenant.spec.allowed_namespaces, namespace, labels)
+}
+
+/// Whether `namespace` (with `labels`) is in the set: named (or `*`), or matching the
+/// selector.
+pub fn namespaces_match(
+    allowed: &AllowedNamespaces,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     if allowed.names.iter().any(|n| n == namespace || n == "*") {
         return true;
     }

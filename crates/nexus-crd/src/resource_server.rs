@@ -63,8 +63,8 @@ pub struct AuthResourceServerSpec {
     pub identifier: String,
 
     /// Display name of the API in the Auth0 dashboard. Required: at least one character that
-    /// is not white space, no `<` or `>`, no control characters, at most 255 UTF-16 code units.
-    #[schemars(length(min = 1, max = 255), regex(pattern = crate::validation::patterns::NAME))]
+    /// is not white space, no `<` or `>`, no control characters, at most 200 UTF-16 code units.
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::validation::patterns::NAME))]
     pub name: String,
 
     /// The permissions (scopes) the API defines, each with a value such as `read:orders` and

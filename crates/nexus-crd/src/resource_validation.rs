@@ -22,8 +22,8 @@ pub const MAX_IDENTIFIER: usize = 600;
 pub const MAX_SCOPE_VALUE: usize = 280;
 /// Longest scope description Auth0 accepts, in UTF-16 code units.
 pub const MAX_SCOPE_DESCRIPTION: usize = 500;
-/// Longest API name (Auth0 documents none; the same limit as client names).
-pub const MAX_API_NAME: usize = 255;
+/// Longest API name Auth0 accepts, in UTF-16 code units.
+pub const MAX_API_NAME: usize = 200;
 /// Longest access-token lifetime of an API (30 days).
 pub const MAX_TOKEN_LIFETIME: u32 = 2_592_000;
 /// Auth0's default access-token lifetime of an API (and the bound of the browser-flow

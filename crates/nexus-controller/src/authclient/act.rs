@@ -69,7 +69,7 @@ pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
 }
 
 /// Whether a failed create certainly created nothing (the marker can go).
-fn created_nothing(error: &Auth0Error) -> bool {
+pub fn created_nothing(error: &Auth0Error) -> bool {
     match error {
         Auth0Error::RateLimited { .. } | Auth0Error::Token { .. } | Auth0Error::Config { .. } => {
             true
@@ -121,12 +121,12 @@ pub async fn observe(
 
 /// What the pending-creation marker becomes.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub enum Pending {
+pub enum Pending<T = PendingCreation> {
     /// As it was.
     #[default]
     Unchanged,
     /// Written this pass (the create may have reached Auth0).
-    Set(PendingCreation),
+    Set(T),
     /// Gone: the create succeeded, or certainly created nothing.
     Cleared,
 }

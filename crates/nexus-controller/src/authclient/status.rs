@@ -2,7 +2,7 @@
 //! status, the plan and what the steps did), its one write when the content changed, the one
 //! event of the pass, and when to look again.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -101,7 +101,14 @@ pub fn compute(
             status.secret_name = Some(owner.secret_name());
             status.auth0_rejection = None;
             let drift = plan.map(|p| p.drift.clone()).unwrap_or_default();
-            apply_drift(&mut status, &drift, generation, now);
+            apply_drift(
+                &mut status.conditions,
+                &mut status.reported_drift,
+                &drift,
+                generation,
+                now,
+                "the Auth0 client",
+            );
             (
                 ConditionStatus::True,
                 ReadyReason::Synced,
@@ -160,17 +167,21 @@ pub fn failed(
     status
 }
 
-fn apply_drift(
-    status: &mut AuthClientStatus,
+/// Sets the `Drifted` condition (and the reported fields) from a drift verdict; `subject`
+/// names what was compared ("the Auth0 client").
+pub fn apply_drift(
+    conditions_list: &mut Vec<Condition>,
+    reported_drift: &mut Vec<String>,
     drift: &DriftVerdict,
     generation: Option<i64>,
     now: k8s_openapi::jiff::Timestamp,
+    subject: &str,
 ) {
-    let drifted = conditions::find(&status.conditions, DRIFTED)
+    let drifted = conditions::find(conditions_list, DRIFTED)
         .is_some_and(|c| c.status == ConditionStatus::True.as_str());
     let mut set = |condition: ConditionStatus, reason: &str, message: String| {
         conditions::merge_condition(
-            &mut status.conditions,
+            conditions_list,
             conditions::new_condition(DRIFTED, condition, reason, message, generation, now),
         );
     };
@@ -181,7 +192,7 @@ fn apply_drift(
                 set(
                     ConditionStatus::False,
                     "InSync",
-                    "the Auth0 client matches the spec".into(),
+                    format!("{subject} matches the spec"),
                 );
             }
         }
@@ -199,17 +210,32 @@ fn apply_drift(
                 "ChangedOutsideOperator",
                 drift_report_message(fields),
             );
-            status.reported_drift = fields.clone();
+            *reported_drift = fields.clone();
             return;
         }
     }
-    status.reported_drift.clear();
+    reported_drift.clear();
 }
 
 /// The one event of the pass: what it did, or else a transition of Ready.
 pub fn event_of(
     previous: &AuthClientStatus,
     next: &AuthClientStatus,
+    plan_notes: &[Note],
+    report_notes: &[Note],
+) -> Option<Note> {
+    event_from(
+        &previous.conditions,
+        &next.conditions,
+        plan_notes,
+        report_notes,
+    )
+}
+
+/// [`event_of`] on the conditions of any kind.
+pub fn event_from(
+    previous: &[Condition],
+    next: &[Condition],
     plan_notes: &[Note],
     report_notes: &[Note],
 ) -> Option<Note> {
@@ -222,14 +248,13 @@ pub fn event_of(
         }
         return Some(note);
     }
-    let ready = |s: &AuthClientStatus| {
-        conditions::find(&s.conditions, READY).map(|c| (c.status.clone(), c.reason.clone()))
-    };
+    let ready =
+        |s: &[Condition]| conditions::find(s, READY).map(|c| (c.status.clone(), c.reason.clone()));
     let (before, after) = (ready(previous), ready(next));
     if before == after {
         return None;
     }
-    let condition = conditions::find(&next.conditions, READY)?;
+    let condition = conditions::find(next, READY)?;
     let reason = ReadyReason::parse(&condition.reason)?;
     Some(Note {
         reason: reason.as_str(),
