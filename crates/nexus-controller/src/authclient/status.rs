@@ -10,7 +10,9 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::act::{Auth0Failure, Pending, Report};
-use super::plan::{DriftVerdict, Failure, Input, Note, Plan, Retry, drift_report_message};
+use super::plan::{
+    DriftVerdict, Failure, HELD_REASONS, Input, Note, Plan, Retry, drift_report_message,
+};
 use crate::context::Context;
 use crate::metrics::ConditionLabels;
 use nexus_crd::conditions::{self, ConditionStatus, DRIFTED, READY};
@@ -30,8 +32,8 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict of a pass that ran `report`.
-    pub fn of(report: &Report, owner: &AuthClient) -> Self {
+    /// The verdict of a pass that ran `plan` with `report`.
+    pub fn of(report: &Report, plan: &Plan, owner: &AuthClient) -> Self {
         if report.client_gone {
             return Verdict::Failed(Failure {
                 reason: ReadyReason::ClientNotFound,
@@ -47,7 +49,10 @@ impl Verdict {
             Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
             Some(Auth0Failure::Tenant) => Verdict::Unchanged,
             None if report.kube_error.is_some() => Verdict::Unchanged,
-            None => Verdict::Synced,
+            None => match &plan.refusal {
+                Some(refusal) => Verdict::Failed(refusal.clone()),
+                None => Verdict::Synced,
+            },
         }
     }
 }
@@ -89,6 +94,14 @@ pub fn compute(
             status.last_rotation_time = Some(Time(input.now));
             status.rotation_request = plan.rotation_request.clone();
         }
+        if !report.client_gone {
+            status.grants = report.grants.clone();
+            status.connections = report.connections.clone();
+        } else {
+            // Auth0 deleted the client's grants and enablements with it.
+            status.grants.clear();
+            status.connections.clear();
+        }
     }
     let now = input.now;
     let (ready, reason, message) = match verdict {
@@ -121,7 +134,7 @@ pub fn compute(
         }
         Verdict::Failed(failure) => {
             status.auth0_rejection =
-                (failure.reason == ReadyReason::Auth0Rejected).then(|| Auth0Rejection {
+                HELD_REASONS.contains(&failure.reason).then(|| Auth0Rejection {
                     generation: generation.unwrap_or(0),
                     tenant_generation: input.tenant_generation,
                 });
@@ -150,7 +163,7 @@ pub fn failed(
     let mut status = base.clone();
     let generation = owner.metadata.generation;
     status.observed_generation = generation;
-    if failure.reason != ReadyReason::Auth0Rejected {
+    if !HELD_REASONS.contains(&failure.reason) {
         status.auth0_rejection = None;
     }
     conditions::merge_condition(

@@ -65,6 +65,12 @@ impl Harness {
             .await
             .expect("simulator starts");
         let kube = FakeKube::new();
+        // FakeKube serves AuthClient and AuthTenant itself; AuthResourceServer from its CRD.
+        for crd in nexus_crd::crds() {
+            if crd.spec.names.kind == "AuthResourceServer" {
+                kube.insert(serde_json::to_value(&crd).expect("CRD as JSON"));
+            }
+        }
         kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {"team": "a"}}}));
         kube.insert(json!({
             "apiVersion": "v1", "kind": "Secret",
