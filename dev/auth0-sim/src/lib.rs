@@ -128,7 +128,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Machine-to-machine credentials allowed to obtain Management API tokens, with their scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` redacts the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct M2mCredential {
     /// The M2M application's client id.
     pub client_id: String,
@@ -136,6 +137,16 @@ pub struct M2mCredential {
     pub client_secret: String,
     /// Management API scopes granted to it (an empty list means no client grant: `403`).
     pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for M2mCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("M2mCredential")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 impl Default for M2mCredential {

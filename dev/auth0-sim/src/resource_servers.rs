@@ -344,7 +344,8 @@ fn apply_fields(rs: &mut ResourceServer, obj: &Map<String, Value>) -> Result<(),
             _ => {}
         }
     }
-    if rs.token_lifetime_for_web > rs.token_lifetime {
+    // Checked when the body sets it (a lower `token_lifetime` alone leaves the stored value).
+    if obj.contains_key("token_lifetime_for_web") && rs.token_lifetime_for_web > rs.token_lifetime {
         return Err(ApiError::invalid_body(format!(
             "token_lifetime_for_web ({}) cannot be larger than token_lifetime ({})",
             rs.token_lifetime_for_web, rs.token_lifetime
@@ -696,6 +697,11 @@ mod tests {
         assert_eq!(up.id, rs.id);
         assert_eq!(up.identifier, rs.identifier);
         assert!(build_updated(&rs, &json!({"token_lifetime_for_web": 90000})).is_err());
+        let shorter = build_updated(&rs, &json!({"token_lifetime": 600})).expect("valid");
+        assert_eq!(
+            (shorter.token_lifetime, shorter.token_lifetime_for_web),
+            (600, 7200)
+        );
         let hs = build_updated(&rs, &json!({"signing_alg": "HS256"})).expect("valid");
         assert!(hs.signing_secret.is_some());
     }

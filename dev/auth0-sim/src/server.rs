@@ -41,10 +41,18 @@ struct IssuedToken {
     expires_at: Instant,
 }
 
-/// Management tokens issued by `/oauth/token`.
-#[derive(Debug, Default)]
+/// Management tokens issued by `/oauth/token`. `Debug` prints the count only.
+#[derive(Default)]
 pub(crate) struct TokenStore {
     tokens: HashMap<String, IssuedToken>,
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenStore")
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
 }
 
 /// How long an expired token is still recognised (answered "Expired token", not "Invalid token").
