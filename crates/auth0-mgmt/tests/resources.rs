@@ -716,3 +716,66 @@ async fn requests_are_shaped_like_auth0_expects() {
     );
     assert_eq!(seen.len(), 10);
 }
+
+#[tokio::test(start_paused = true)]
+async fn typed_token_settings_round_trip() {
+    use auth0_mgmt::{
+        JwtConfiguration, RefreshTokenExpiration, RefreshTokenRotation, RefreshTokenSettings,
+    };
+    let sim = unlimited().await;
+    let c = client(&sim);
+    let created = c
+        .create_client(&json!({"name": "web", "app_type": "regular_web"}), P)
+        .await
+        .unwrap();
+    let defaults = created
+        .refresh_token
+        .clone()
+        .expect("Auth0 reports the defaults");
+    assert_eq!(
+        defaults.rotation_type,
+        Some(RefreshTokenRotation::NonRotating)
+    );
+    assert_eq!(
+        created
+            .jwt_configuration
+            .as_ref()
+            .and_then(|j| j.lifetime_in_seconds),
+        Some(36000)
+    );
+
+    #[derive(serde::Serialize)]
+    struct Patch {
+        refresh_token: RefreshTokenSettings,
+        jwt_configuration: JwtConfiguration,
+    }
+    let patched = c
+        .patch_client(
+            &created.client_id,
+            &Patch {
+                refresh_token: RefreshTokenSettings {
+                    rotation_type: Some(RefreshTokenRotation::Rotating),
+                    expiration_type: Some(RefreshTokenExpiration::Expiring),
+                    leeway: Some(5),
+                    ..defaults
+                },
+                jwt_configuration: JwtConfiguration {
+                    lifetime_in_seconds: Some(600),
+                    ..Default::default()
+                },
+            },
+            P,
+        )
+        .await
+        .unwrap();
+    let rt = patched.refresh_token.expect("refresh_token");
+    assert_eq!(rt.rotation_type, Some(RefreshTokenRotation::Rotating));
+    assert_eq!(rt.expiration_type, Some(RefreshTokenExpiration::Expiring));
+    assert_eq!(rt.leeway, Some(5));
+    assert_eq!(
+        patched
+            .jwt_configuration
+            .and_then(|j| j.lifetime_in_seconds),
+        Some(600)
+    );
+}
