@@ -283,8 +283,9 @@ pub enum RefreshTokenExpiration {
     Other(String),
 }
 
-/// `refresh_token` of an Auth0 client. Every field is optional: in a PATCH body only the fields
-/// set are sent (Auth0 merges the object).
+/// `refresh_token` of an Auth0 client. Every field is optional and only the fields set are
+/// serialised; in a PATCH, send the complete object (the one read back, with the managed fields
+/// changed): whether Auth0 merges a partial one is not verified.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct RefreshTokenSettings {
     /// `rotating` or `non-rotating`.
