@@ -255,13 +255,13 @@ pub struct ClientPatch {
     /// New token endpoint authentication method.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
-    /// New ID token lifetime (Auth0 merges `jwt_configuration` key by key).
+    /// The client's `jwt_configuration` with the managed ID token lifetime.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_configuration: Option<JwtConfiguration>,
     /// New cross-origin authentication flag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_origin_authentication: Option<bool>,
-    /// The managed refresh-token fields (Auth0 merges `refresh_token` key by key).
+    /// The client's `refresh_token` with the managed fields.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshTokenSettings>,
 }
@@ -388,7 +388,11 @@ fn diff_settings(desired: &DesiredClient, actual: &Auth0Client, drift: &mut Drif
         drift
             .fields
             .push("jwt_configuration.lifetime_in_seconds".into());
-        drift.patch.jwt_configuration = desired.jwt_configuration.clone();
+        // The whole object, as Auth0 holds it, with the managed field changed (whether Auth0
+        // merges a partial object is not documented).
+        let mut jwt = actual.jwt_configuration.clone().unwrap_or_default();
+        jwt.lifetime_in_seconds = Some(want);
+        drift.patch.jwt_configuration = Some(jwt);
     }
     if let Some(want) = desired.cross_origin_authentication
         && actual
@@ -422,7 +426,25 @@ fn diff_settings(desired: &DesiredClient, actual: &Auth0Client, drift: &mut Drif
         infinite_idle_token_lifetime
     );
     if drift.fields.len() > before {
-        drift.patch.refresh_token = Some(want.clone());
+        // The whole object, as Auth0 holds it, with the managed fields changed.
+        let mut merged = have.clone();
+        macro_rules! set {
+            ($($f:ident),*) => {$(
+                if want.$f.is_some() {
+                    merged.$f = want.$f.clone();
+                }
+            )*};
+        }
+        set!(
+            rotation_type,
+            expiration_type,
+            leeway,
+            token_lifetime,
+            infinite_token_lifetime,
+            idle_token_lifetime,
+            infinite_idle_token_lifetime
+        );
+        drift.patch.refresh_token = Some(merged);
     }
 }
 
@@ -670,7 +692,11 @@ mod tests {
         let patch = serde_json::to_value(&drift.patch).expect("json");
         assert_eq!(
             patch["refresh_token"],
-            json!({"rotation_type": "rotating", "expiration_type": "expiring", "leeway": 10, "token_lifetime": 86400})
+            json!({
+                "rotation_type": "rotating", "expiration_type": "expiring", "leeway": 10,
+                "token_lifetime": 86400, "idle_token_lifetime": 1_296_000, "policies": []
+            }),
+            "the whole object, with the managed fields changed"
         );
         assert_eq!(
             patch["jwt_configuration"],
