@@ -244,12 +244,22 @@ fn access_finding(
         let listed = grants.get(client_id).cloned().unwrap_or_default();
         let have: BTreeMap<&str, BTreeSet<&str>> = listed
             .iter()
-            .map(|g| (g.audience.as_str(), g.scope.iter().map(String::as_str).collect()))
+            .map(|g| {
+                (
+                    g.audience.as_str(),
+                    g.scope.iter().map(String::as_str).collect(),
+                )
+            })
             .collect();
         let recorded: BTreeMap<&str, BTreeSet<&str>> = status
             .grants
             .iter()
-            .map(|g| (g.audience.as_str(), g.scopes.iter().map(String::as_str).collect()))
+            .map(|g| {
+                (
+                    g.audience.as_str(),
+                    g.scopes.iter().map(String::as_str).collect(),
+                )
+            })
             .collect();
         if have != recorded {
             let audiences: BTreeSet<&str> = have.keys().chain(recorded.keys()).copied().collect();

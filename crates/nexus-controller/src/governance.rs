@@ -23,7 +23,7 @@ use crate::authclient::plan::Failure;
 use crate::tenant_access::namespaces_match;
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::resource_validation::management_audience;
-use nexus_crd::{AuthResourceServer, AuthTenant, ClientGrantSpec, ReadyReason};
+use nexus_crd::{AuthResourceServer, AuthTenant, ClientGrantSpec, GrantStatus, ReadyReason};
 
 /// A set of scopes a namespace may hold on one audience.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -300,6 +300,16 @@ impl Governance<'_> {
         ))
     }
 
+    /// Whether `held` has exactly the requested grant, and the namespace may keep it.
+    fn holds_as_requested(&self, grant: &ClientGrantSpec, held: &[GrantStatus]) -> bool {
+        let requested: BTreeSet<&String> = grant.scopes.iter().collect();
+        held.iter().any(|h| {
+            h.audience == grant.audience && h.scopes.iter().collect::<BTreeSet<_>>() == requested
+        }) && self
+            .may_hold(&grant.audience)
+            .is_some_and(|may| grant.scopes.iter().all(|s| may.contains(s)))
+    }
+
     /// Whether the namespace may enable its clients on connection `name`.
     pub fn connection_allowed(&self, name: &str) -> bool {
         match &self.tenant.spec.allowed_connections {
@@ -311,13 +321,21 @@ impl Governance<'_> {
     }
 
     /// The refusal of a spec whose grants or connections are not (yet) allowed: one failure
-    /// naming every problem, in spec order. `None`: everything is allowed.
-    pub fn refusal(&self, grants: &[ClientGrantSpec], connections: &[String]) -> Option<Failure> {
+    /// naming every problem, in spec order. `None`: everything is allowed. A grant that waits
+    /// for its AuthResourceServer but is already `held` exactly as requested does not wait
+    /// (an API being updated does not disturb its clients).
+    pub fn refusal(
+        &self,
+        grants: &[ClientGrantSpec],
+        connections: &[String],
+        held: &[GrantStatus],
+    ) -> Option<Failure> {
         let mut denied = Vec::new();
         let mut pending = Vec::new();
         for grant in grants {
             match self.decide(grant) {
                 GrantDecision::Allowed => {}
+                GrantDecision::Pending(_) if self.holds_as_requested(grant, held) => {}
                 GrantDecision::Pending(message) => pending.push(message),
                 GrantDecision::NotAllowed(message) => denied.push(message),
             }
@@ -521,9 +539,24 @@ mod tests {
         );
         assert!(gov.may_hold("https://orders/api").is_some());
         let refusal = gov
-            .refusal(&[grant("https://orders/api", &["read"])], &[])
+            .refusal(&[grant("https://orders/api", &["read"])], &[], &[])
             .expect("refusal");
         assert_eq!(refusal.reason, ReadyReason::ResourceServerNotReady);
+        let held = [GrantStatus {
+            audience: "https://orders/api".into(),
+            grant_id: "g1".into(),
+            scopes: vec!["read".into()],
+        }];
+        assert_eq!(
+            gov.refusal(&[grant("https://orders/api", &["read"])], &[], &held),
+            None,
+            "a grant held as requested does not wait for an API being updated"
+        );
+        assert!(
+            gov.refusal(&[grant("https://orders/api", &["read", "x"])], &[], &held)
+                .is_some(),
+            "a change does"
+        );
 
         // An API another tenant declares, or one being deleted, grants nothing.
         let mut deleting = (*servers[0]).clone();
@@ -614,7 +647,7 @@ mod tests {
         assert!(!gov.connection_allowed("corp-saml"));
         assert!(!gov.connection_allowed("github"));
         let refusal = gov
-            .refusal(&[], &["google-oauth2".into(), "corp-saml".into()])
+            .refusal(&[], &["google-oauth2".into(), "corp-saml".into()], &[])
             .expect("refused");
         assert_eq!(refusal.reason, ReadyReason::ConnectionNotAllowed);
         assert!(
@@ -640,10 +673,10 @@ mod tests {
             grant("https://orders/api", &["read"]),
             grant("https://orders/api/v2", &[]),
         ];
-        let first = gov.refusal(&grants, &[]).expect("refused");
+        let first = gov.refusal(&grants, &[], &[]).expect("refused");
         assert_eq!(first.reason, ReadyReason::GrantNotAllowed);
         assert!(first.message.contains("https://orders/api/v2"));
-        assert_eq!(gov.refusal(&grants, &[]), Some(first));
-        assert_eq!(gov.refusal(&grants[..1], &[]), None);
+        assert_eq!(gov.refusal(&grants, &[], &[]), Some(first));
+        assert_eq!(gov.refusal(&grants[..1], &[], &[]), None);
     }
 }

@@ -346,7 +346,10 @@ pub fn revocations(
                 continue;
             }
         };
-        if set(&kept) != set(&held.scopes) {
+        if kept.is_empty() && !held.scopes.is_empty() {
+            // Every scope it held is refused: the grant goes.
+            steps.push(revoke_delete(held));
+        } else if set(&kept) != set(&held.scopes) {
             steps.push(revoke_patch(held, kept));
         }
     }
@@ -484,7 +487,9 @@ pub fn merge_drift(
         fields
     };
     match client {
-        DriftVerdict::Updated(fields) => DriftVerdict::Updated(extend(extend(fields, updated), drifted)),
+        DriftVerdict::Updated(fields) => {
+            DriftVerdict::Updated(extend(extend(fields, updated), drifted))
+        }
         DriftVerdict::Corrected(fields) => DriftVerdict::Corrected(extend(fields, drifted)),
         DriftVerdict::Reported(fields) => DriftVerdict::Reported(extend(fields, drifted)),
         DriftVerdict::InSync | DriftVerdict::Unchanged if !drifted.is_empty() => {

@@ -272,7 +272,10 @@ pub async fn execute(
                 grant_id,
                 audience,
                 note,
-            } => match auth0.delete_client_grant(grant_id, Priority::Critical).await {
+            } => match auth0
+                .delete_client_grant(grant_id, Priority::Critical)
+                .await
+            {
                 Ok(()) => {
                     grants.remove(audience);
                     report.notes.push(note.clone());

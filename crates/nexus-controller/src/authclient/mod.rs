@@ -29,8 +29,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use crate::context::Context;
-use crate::metrics::ResultLabels;
 use crate::governance::Governance;
+use crate::metrics::ResultLabels;
 use crate::secret;
 use act::Auth0Failure;
 use nexus_crd::{AuthClient, FINALIZER, ROTATE_ANNOTATION};

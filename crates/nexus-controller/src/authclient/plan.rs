@@ -128,9 +128,10 @@ pub enum Lookup {
 }
 
 /// What is known about the Auth0 client when planning.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Auth0View {
     /// Not read: the status is trusted (Ready, spec unchanged, no drift finding).
+    #[default]
     Trusted,
     /// No client was ever created for this object.
     Absent,
@@ -224,12 +225,6 @@ pub struct Observed {
     pub grants: GrantsView,
     /// `find_connection` results by name (None: no such connection).
     pub connections: BTreeMap<String, Option<String>>,
-}
-
-impl Default for Auth0View {
-    fn default() -> Self {
-        Auth0View::Trusted
-    }
 }
 
 impl From<Auth0View> for Observed {
@@ -1211,10 +1206,7 @@ mod tests {
 
     #[test]
     fn scope_changes_are_patches_and_removed_grants_are_deleted() {
-        let before = with_grants(
-            3,
-            vec![grant("https://orders/api", &["read", "write"])],
-        );
+        let before = with_grants(3, vec![grant("https://orders/api", &["read", "write"])]);
         let owner = with_grants(4, vec![grant("https://orders/api", &["read"])]);
         let status = ready_status(3);
         let tag = tag();
@@ -1289,10 +1281,14 @@ mod tests {
             },
         )
         .expect("plan");
-        assert!(matches!(
-            corrected.steps.as_slice(),
-            [Step::PatchGrant { scopes, note, .. }] if scopes == &["read".to_owned()] && note.reason == "DriftCorrected"
-        ), "{:?}", corrected.steps);
+        assert!(
+            matches!(
+                corrected.steps.as_slice(),
+                [Step::PatchGrant { scopes, note, .. }] if scopes == &["read".to_owned()] && note.reason == "DriftCorrected"
+            ),
+            "{:?}",
+            corrected.steps
+        );
         assert_eq!(
             corrected.drift,
             DriftVerdict::Corrected(vec!["grants[https://orders/api]".into()])
@@ -1312,11 +1308,15 @@ mod tests {
         .expect("plan");
         // "admin" is not grantable to the namespace: revoked even in Report mode; "write" is
         // allowed, so it is only reported.
-        assert!(matches!(
-            reported.steps.as_slice(),
-            [Step::PatchGrant { scopes, note, .. }]
-                if scopes == &["read".to_owned(), "write".to_owned()] && note.reason == "GrantRevoked"
-        ), "{:?}", reported.steps);
+        assert!(
+            matches!(
+                reported.steps.as_slice(),
+                [Step::PatchGrant { scopes, note, .. }]
+                    if scopes == &["read".to_owned(), "write".to_owned()] && note.reason == "GrantRevoked"
+            ),
+            "{:?}",
+            reported.steps
+        );
         assert_eq!(
             reported.drift,
             DriftVerdict::Reported(vec!["grants[https://orders/api]".into()])
@@ -1346,19 +1346,27 @@ mod tests {
         let i = input(&owner, &status, &tag, SecretView::NotCached);
         let refusal = i
             .governance
-            .refusal(&owner.spec.grants, &owner.spec.connections)
+            .refusal(&owner.spec.grants, &owner.spec.connections, &status.grants)
             .expect("billing and delete are not grantable");
         assert_eq!(refusal.reason, ReadyReason::GrantNotAllowed);
         let plan = revoke(&i, refusal);
-        assert!(matches!(
-            plan.steps.as_slice(),
-            [
-                Step::PatchGrant { grant_id: g1, scopes, .. },
-                Step::DeleteGrant { grant_id: g2, .. },
-                Step::DisableConnection { name, .. },
-            ] if g1 == "g1" && scopes == &["read".to_owned()] && g2 == "g2" && name == "google"
-        ), "{:?}", plan.steps);
-        assert!(plan.steps.iter().all(|s| !matches!(s, Step::CreateGrant { .. } | Step::Create(_))));
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::PatchGrant { grant_id: g1, scopes, .. },
+                    Step::DeleteGrant { grant_id: g2, .. },
+                    Step::DisableConnection { name, .. },
+                ] if g1 == "g1" && scopes == &["read".to_owned()] && g2 == "g2" && name == "google"
+            ),
+            "{:?}",
+            plan.steps
+        );
+        assert!(
+            plan.steps
+                .iter()
+                .all(|s| !matches!(s, Step::CreateGrant { .. } | Step::Create(_)))
+        );
     }
 
     #[test]
@@ -1390,13 +1398,17 @@ mod tests {
             },
         )
         .expect("plan");
-        assert!(matches!(
-            plan.steps.as_slice(),
-            [
-                Step::EnableConnection { connection_id: on, .. },
-                Step::DisableConnection { connection_id: off, .. },
-            ] if on == "con_gh" && off == "con_l"
-        ), "{:?}", plan.steps);
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::EnableConnection { connection_id: on, .. },
+                    Step::DisableConnection { connection_id: off, .. },
+                ] if on == "con_gh" && off == "con_l"
+            ),
+            "{:?}",
+            plan.steps
+        );
         let missing = super::plan(
             &i,
             Observed {
@@ -1427,9 +1439,13 @@ mod tests {
         let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
         i.access = &disabled;
         let corrected = super::plan(&i, Auth0View::Trusted).expect("plan");
-        assert!(matches!(
-            corrected.steps.as_slice(),
-            [Step::EnableConnection { connection_id, note, .. }] if connection_id == "con_c" && note.reason == "DriftCorrected"
-        ), "{:?}", corrected.steps);
+        assert!(
+            matches!(
+                corrected.steps.as_slice(),
+                [Step::EnableConnection { connection_id, note, .. }] if connection_id == "con_c" && note.reason == "DriftCorrected"
+            ),
+            "{:?}",
+            corrected.steps
+        );
     }
 }

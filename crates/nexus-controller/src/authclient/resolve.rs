@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 
+use super::access;
 use super::plan::Failure;
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
@@ -14,7 +15,6 @@ use crate::ownership::OwnershipTag;
 use crate::tenant_access::{self, client_from_secret};
 use auth0_mgmt::TenantClient;
 use nexus_crd::conditions::{self, READY};
-use super::access;
 use nexus_crd::resource_validation as rules;
 use nexus_crd::validation::{self as validate, FieldError};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, ReadyReason};
@@ -116,7 +116,7 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
         labels: &labels,
         servers: &servers,
     };
-    let refusal = governance.refusal(&spec.grants, &spec.connections);
+    let refusal = governance.refusal(&spec.grants, &spec.connections, &status.grants);
     if let Some(refusal) = &refusal
         && access::revocations(spec, &status, &governance).is_empty()
     {

@@ -134,10 +134,12 @@ pub fn compute(
         }
         Verdict::Failed(failure) => {
             status.auth0_rejection =
-                HELD_REASONS.contains(&failure.reason).then(|| Auth0Rejection {
-                    generation: generation.unwrap_or(0),
-                    tenant_generation: input.tenant_generation,
-                });
+                HELD_REASONS
+                    .contains(&failure.reason)
+                    .then(|| Auth0Rejection {
+                        generation: generation.unwrap_or(0),
+                        tenant_generation: input.tenant_generation,
+                    });
             (
                 ConditionStatus::False,
                 failure.reason,
