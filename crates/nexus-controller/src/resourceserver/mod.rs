@@ -195,3 +195,35 @@ pub fn servers_of(ctx: &Context, tenant: &str) -> Vec<ObjectRef<AuthResourceServ
         .map(|s| ObjectRef::from_obj(&**s))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_crd::AuthResourceServerStatus;
+    use serde_json::json;
+
+    #[test]
+    fn only_spec_deletion_and_finalizers_trigger_a_pass() {
+        let mut server = AuthResourceServer::new(
+            "api",
+            serde_json::from_value(
+                json!({"tenant": "acme", "identifier": "https://x/api", "name": "X"}),
+            )
+            .expect("spec"),
+        );
+        server.metadata.generation = Some(1);
+        let before = trigger_hash(&server);
+        server.status = Some(AuthResourceServerStatus {
+            resource_server_id: Some("rs1".into()),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        server.metadata.resource_version = Some("42".into());
+        assert_eq!(trigger_hash(&server), before, "its own status write");
+        server.metadata.generation = Some(2);
+        assert_ne!(trigger_hash(&server), before, "a spec change");
+        let spec_changed = trigger_hash(&server);
+        server.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        assert_ne!(trigger_hash(&server), spec_changed, "the finalizer");
+    }
+}

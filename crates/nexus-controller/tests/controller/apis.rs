@@ -46,6 +46,11 @@ async fn with_api(allowed: &[&str]) -> Harness {
     h.apply_server(TEAM_B, "orders-api", api_spec(allowed));
     h.converge_server(TEAM_B, "orders-api").await;
     assert_eq!(
+        h.sim.counters().get("POST /api/v2/resource-servers"),
+        1,
+        "creating an API is one POST"
+    );
+    assert_eq!(
         h.server_ready(TEAM_B, "orders-api").1,
         "Synced",
         "{:?}",
@@ -128,6 +133,20 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
         (status.as_str(), reason.as_str()),
         ("True", "Synced"),
         "{message}"
+    );
+    let counters = h.sim.counters();
+    assert_eq!(
+        (
+            counters.get("POST /api/v2/clients"),
+            counters.get("POST /api/v2/client-grants")
+        ),
+        (1, 1),
+        "{counters:?}"
+    );
+    assert_eq!(
+        counters.total(),
+        2,
+        "a client with one grant costs two calls: {counters:?}"
     );
     let client_id = h.client_id("worker").await;
     let grants = grants_in_sim(&h, &client_id);
@@ -253,7 +272,16 @@ async fn a_grant_that_stops_being_allowed_is_revoked_in_auth0() {
     let mut spec = api_spec(&[NS]);
     spec["scopes"] = json!([{"value": "read:orders"}]);
     h.update_server_spec(TEAM_B, "orders-api", spec).await;
+    h.sim.reset_counters();
     h.reconcile_server(TEAM_B, "orders-api").await.expect("api");
+    assert_eq!(
+        (
+            h.sim.counters().get("GET /api/v2/resource-servers/{id}"),
+            h.sim.counters().get("PATCH /api/v2/resource-servers/{id}")
+        ),
+        (1, 1),
+        "an API's spec change is one GET and one PATCH"
+    );
     h.sim.reset_counters();
     h.reconcile("worker").await.expect("reconcile");
     let (_, reason, message) = h.ready("worker").await;
@@ -261,7 +289,8 @@ async fn a_grant_that_stops_being_allowed_is_revoked_in_auth0() {
     let grants = grants_in_sim(&h, &client_id);
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0]["scope"], json!(["read:orders"]), "PATCHed down");
-    // (The simulator also drops a removed scope from grants; the operator does not rely on it.)
+    // Whatever Auth0 does with the grants of a scope removed from an API, the operator PATCHes
+    // them down itself.
     assert_eq!(h.sim.counters().get("PATCH /api/v2/client-grants/{id}"), 1);
     assert_eq!(
         h.sim.counters().get("GET /api/v2/client-grants"),
@@ -831,8 +860,15 @@ async fn connections_are_enabled_and_disabled_for_this_client_only() {
     let mut spec = spec("Portal");
     spec["connections"] = json!(["github", "corp-saml"]);
     h.apply("portal", spec.clone());
+    h.sim.reset_counters();
     h.converge("portal").await;
     assert_eq!(h.ready("portal").await.1, "Synced");
+    assert_eq!(
+        h.sim.counters().total(),
+        5,
+        "one POST, and a look-up and a PATCH per connection: {:?}",
+        h.sim.counters()
+    );
     let id = h.client_id("portal").await;
     let on = |c: &str| h.sim.connection_clients(c).unwrap_or_default();
     assert!(on(&github).contains(&id) && on(&corp).contains(&id));
@@ -972,9 +1008,16 @@ async fn deleting_an_api_deletes_it_and_its_grants_or_leaves_it_when_orphaned() 
     api.delete("orders-api", &Default::default())
         .await
         .expect("delete");
+    h.sim.reset_counters();
     h.reconcile_server(TEAM_B, "orders-api")
         .await
         .expect("cleanup");
+    assert_eq!(
+        h.sim.counters().total(),
+        1,
+        "one DELETE: {:?}",
+        h.sim.counters()
+    );
     assert!(
         h.kube
             .get(&Harness::server_path(TEAM_B, "orders-api"))
