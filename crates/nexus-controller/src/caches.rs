@@ -180,8 +180,8 @@ pub fn strip<K: Resource>(object: &mut K) {
 }
 
 impl Caches {
-    /// Fills every cache with one list of each resource over `scope` (and one GET of each
-    /// referenced credentials Secret), as the watches' initial lists do. For callers that
+    /// Fills every cache with one list of each resource over `scope` (and one list by name of
+    /// each referenced credentials Secret), as the watches' initial lists do. For callers that
     /// reconcile without running the watches (one-shot tools, tests that drive single passes).
     /// `scope` is a [`WatchScope`] or the old `Option<String>` (None: all namespaces).
     pub async fn prime(
@@ -227,9 +227,11 @@ impl Caches {
         keys.sort();
         keys.dedup();
         for key in &keys {
+            // A list by name, as the credentials watch's initial list: the same grant suffices.
             let secret = Api::<Secret>::namespaced(kube.clone(), &key.namespace)
-                .get_opt(&key.name)
-                .await;
+                .list(&ListParams::default().fields(&format!("metadata.name={}", key.name)))
+                .await
+                .map(|list| list.items.into_iter().next());
             let state = match secret {
                 Ok(Some(mut secret)) => {
                     strip(&mut secret);
