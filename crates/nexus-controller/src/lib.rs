@@ -373,7 +373,7 @@ fn prune_watches(ctx: &Context, watches: &mut HashMap<SecretKey, tokio::task::Jo
 /// which RBAC authorizes with `resourceNames`) into the cache; a change wakes the tenants that
 /// use it. A 403 (the operator may not read that Secret) is recorded as
 /// [`Credentials::Forbidden`], which the tenant reports; the watch retries with its backoff
-/// (at most every 30 s), so a grant added later is picked up.
+/// (capped at about 30 s between attempts), so a grant added later is picked up.
 fn watch_credentials(ctx: Arc<Context>, key: SecretKey) -> tokio::task::JoinHandle<()> {
     let api = Api::<Secret>::namespaced(ctx.kube.clone(), &key.namespace);
     let config = scope::by_name(&key.name);
