@@ -174,7 +174,10 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
         "{:?}",
         kube.get(&tenant_path)
     );
-    assert!(sim.counters().get("POST /oauth/token") >= 1, "the token is requested now");
+    assert!(
+        sim.counters().get("POST /oauth/token") >= 1,
+        "the token is requested now"
+    );
     assert!(
         kube.wait_until(WAIT, reason_is(&client_path, "Synced"))
             .await,
