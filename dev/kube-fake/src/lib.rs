@@ -21,9 +21,13 @@
 //! errors as the real server words them. [`FakeKube::snapshot`] / [`FakeKube::restore`] keep the
 //! objects across processes.
 //!
-//! Every request goes through one pipeline (`routes::handle`: record, injected failure, dispatch
-//! under the store lock, response): the place for cross-cutting behaviour such as a latency or
-//! cost model.
+//! Tests can hold a client to exactly a set of Roles and ClusterRoles: [`FakeKube::authorize`]
+//! gives a subject an [`rbac::RbacPolicy`], [`FakeKube::client_as`] makes that subject's client,
+//! and its requests outside the policy get the real API server's 403 ([`rbac`]).
+//!
+//! Every request goes through one pipeline (`routes::handle`: record, injected failure, RBAC,
+//! dispatch under the store lock, response): the place for cross-cutting behaviour such as a
+//! latency or cost model.
 
 mod apply;
 mod crd;
