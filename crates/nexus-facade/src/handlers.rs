@@ -247,7 +247,7 @@ async fn create(
     // 4. Does the tenant exist, is it served here, does the body pass its URL policy, and can
     //    it be used at all? Everything that can be refused is refused before an object exists.
     let tenant_obj = load_tenant(state, tenant).await?;
-    let namespace = facade_namespace(&tenant_obj, tenant)?;
+    let namespace = facade_namespace(state, &tenant_obj, tenant)?;
     let policy = rules::validate_url_policy(&client, &tenant_obj.spec.url_policy);
     if !policy.is_empty() {
         return Err(Problem::invalid_request(validate::field_errors(policy)));
@@ -374,7 +374,7 @@ async fn fetch(
         return Err(no_client());
     }
     let tenant_obj = load_tenant(state, tenant).await?;
-    let namespace = facade_namespace(&tenant_obj, tenant)?;
+    let namespace = facade_namespace(state, &tenant_obj, tenant)?;
     let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), &namespace);
     let selector = format!("{CREATED_BY_LABEL}=facade");
     let objects = api
@@ -534,8 +534,15 @@ async fn load_tenant(state: &AppState, tenant: &str) -> Result<AuthTenant, Probl
     }
 }
 
-fn facade_namespace(tenant_obj: &AuthTenant, tenant: &str) -> Result<String, Problem> {
-    tenant_obj
+/// The tenant's facadeNamespace; a 500 naming the misconfiguration when the operator does not
+/// serve that namespace (`--watch-namespaces`): an AuthClient there would never be reconciled,
+/// and the operator may not write there.
+fn facade_namespace(
+    state: &AppState,
+    tenant_obj: &AuthTenant,
+    tenant: &str,
+) -> Result<String, Problem> {
+    let namespace = tenant_obj
         .spec
         .facade_namespace
         .clone()
@@ -544,7 +551,21 @@ fn facade_namespace(tenant_obj: &AuthTenant, tenant: &str) -> Result<String, Pro
             Problem::tenant_not_found(format!(
                 "Tenant '{tenant}' is not served by this API (its AuthTenant has no facadeNamespace)."
             ))
-        })
+        })?;
+    if !state.config.served.serves(&namespace) {
+        tracing::warn!(tenant, namespace, served = %state.config.served, "facadeNamespace is not served");
+        return Err(Problem::misconfigured(
+            "The tenant is misconfigured",
+            format!(
+                "AuthTenant '{}' names facadeNamespace '{namespace}', which this operator does not serve \
+                 (it serves {}); an administrator must add '{namespace}' to the served namespaces \
+                 (--watch-namespaces; Helm: watchNamespaces) or change the AuthTenant.",
+                tenant_obj.name_any(),
+                state.config.served
+            ),
+        ));
+    }
+    Ok(namespace)
 }
 
 /// The tenant's Management API client, or a 500 naming what an administrator must fix: the

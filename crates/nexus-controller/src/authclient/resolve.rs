@@ -9,7 +9,7 @@ use super::plan::Failure;
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
 use crate::ownership::OwnershipTag;
-use crate::tenant_access::{self, client_from_secret};
+use crate::tenant_access::{self, client_from_cache};
 use auth0_mgmt::TenantClient;
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::validation as validate;
@@ -99,12 +99,11 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
             ),
         )));
     }
-    let secret = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        Some(Credentials::Absent) => None,
+    let credentials = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
         Some(Credentials::Syncing) | None => return Some(Resolution::WaitForTenant),
+        Some(state) => state,
     };
-    match client_from_secret(&ctx.auth0, &tenant, secret.as_deref()) {
+    match client_from_cache(&ctx.auth0, &tenant, Some(&credentials)) {
         Ok(auth0) => Some(Resolution::Ready(Resolved { tenant, auth0, tag })),
         Err(error) => {
             // The tenant was Ready with credentials that are now gone: its reconciler

@@ -6,3 +6,4 @@ mod budgets;
 mod convergence;
 mod harness;
 mod safety;
+mod scoped;
