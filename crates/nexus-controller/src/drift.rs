@@ -13,11 +13,11 @@ use futures::channel::mpsc;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::caches::{Credentials, SecretKey};
+use crate::caches::SecretKey;
 use crate::context::{AccessFinding, Context, ScanFinding, ServerFinding};
 use crate::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::ownership::OwnershipTag;
-use crate::tenant_access::{TenantError, client_from_secret};
+use crate::tenant_access::{TenantError, client_from_cache};
 use auth0_mgmt::{Auth0Client, ClientGrant, Priority};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, DriftPolicy};
@@ -90,11 +90,8 @@ pub async fn scan_tenant(
     if candidates.is_empty() {
         return Ok(report);
     }
-    let credentials = match ctx.caches.credentials.get(&SecretKey::of(tenant)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        _ => None,
-    };
-    let auth0 = client_from_secret(&ctx.auth0, tenant, credentials.as_deref())?;
+    let credentials = ctx.caches.credentials.get(&SecretKey::of(tenant));
+    let auth0 = client_from_cache(&ctx.auth0, tenant, credentials.as_ref())?;
     let listed: HashMap<String, Auth0Client> = auth0
         .list_all_clients(SCAN_FIELDS, Priority::Background)
         .await?
@@ -336,11 +333,8 @@ pub async fn scan_resource_servers(
     if candidates.is_empty() {
         return Ok(report);
     }
-    let credentials = match ctx.caches.credentials.get(&SecretKey::of(tenant)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        _ => None,
-    };
-    let auth0 = client_from_secret(&ctx.auth0, tenant, credentials.as_deref())?;
+    let credentials = ctx.caches.credentials.get(&SecretKey::of(tenant));
+    let auth0 = client_from_cache(&ctx.auth0, tenant, credentials.as_ref())?;
     let listed: HashMap<String, auth0_mgmt::ResourceServer> = auth0
         .list_all_resource_servers(Priority::Background)
         .await?

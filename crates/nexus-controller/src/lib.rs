@@ -13,6 +13,7 @@ pub mod governance;
 pub mod metrics;
 pub mod ownership;
 pub mod resourceserver;
+pub mod scope;
 pub mod secret;
 pub mod tenant_access;
 
@@ -23,13 +24,13 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use futures::{StreamExt, channel::mpsc, future};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::PartialObjectMeta;
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 pub use context::{Context, ControllerConfig};
+pub use scope::WatchScope;
 
 use caches::{Credentials, SecretKey, owned_secret_selector, strip};
 use context::AccessFinding;
@@ -37,13 +38,17 @@ use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, SECRET_HASH_ANNOTATION};
 
 /// Runs the AuthClient, AuthResourceServer and AuthTenant controllers, the caches and the
-/// drift scan until `shutdown` completes. `namespace` limits the AuthClients,
-/// AuthResourceServers (and owned Secrets) watched (None: all namespaces).
+/// drift scan until `shutdown` completes. `scope` is what is served: the AuthClients,
+/// AuthResourceServers, owned Secrets and Namespace metadata watched (a [`WatchScope`], or the
+/// old `Option<String>`: None for all namespaces). AuthTenants are cluster-scoped and always
+/// watched; each credentials Secret is watched by name wherever it is.
 pub async fn run(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    scope: impl Into<WatchScope>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let scope: WatchScope = scope.into();
+    tracing::info!(%scope, "controller serves");
     let kube = ctx.kube.clone();
     let Some(triggers) = ctx.take_triggers() else {
         tracing::error!("the controller of this context is already running");
@@ -56,24 +61,15 @@ pub async fn run(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let clients_api: Api<AuthClient> = match &namespace {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
-    };
-    let secrets_api: Api<Secret> = match &namespace {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
-    };
-    let servers_api: Api<AuthResourceServer> = match &namespace {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
-    };
-
     // AuthClients: a reflector whose trigger stream passes only changes that matter (spec,
     // deletion, finalizers, rotation request), never the operator's own status writes.
     let (client_store, client_writer) = reflector::store::<AuthClient>();
-    let client_stream = watcher(clients_api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let client_stream = scope
+        .watch(
+            &kube,
+            watcher::Config::default().any_semantic(),
+            client_store.clone(),
+        )
         .modify(strip)
         .reflect(client_writer)
         .applied_objects()
@@ -108,10 +104,17 @@ pub async fn run(
     // AuthResourceServers: the cache (which grant decisions read), the controller's triggers,
     // and the AuthClients woken when an API they grant to changes.
     let (server_tx, server_rx) = mpsc::unbounded::<Result<AuthResourceServer, watcher::Error>>();
+    let servers_events = scope
+        .watch(
+            &kube,
+            watcher::Config::default(),
+            ctx.caches.resource_servers.reader(),
+        )
+        .modify(strip);
     let servers_cache = drive_resource_servers(
         ctx.clone(),
         client_store.clone(),
-        servers_api,
+        servers_events,
         server_tx,
         signal(),
     );
@@ -156,34 +159,33 @@ pub async fn run(
             }
         });
 
-    // Namespace metadata (labels for allowedNamespaces.selector).
+    // Namespace metadata (labels for allowedNamespaces.selector): every Namespace, or each
+    // served one by name.
     let namespaces_cache = {
         let ctx = ctx.clone();
         let store = client_store.clone();
         let mut labels_seen: HashMap<String, u64> = HashMap::new();
-        watcher(
-            Api::<PartialObjectMeta<Namespace>>::all(kube.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(strip)
-        .take_until(signal())
-        .for_each(move |event| {
-            if let Ok(event) = &event {
-                ctx.caches.namespaces.apply(event);
-                if let watcher::Event::Apply(ns) = event {
-                    let hash = predicates::labels(ns).unwrap_or(0);
-                    let name = ns.name_any();
-                    if labels_seen
-                        .insert(name.clone(), hash)
-                        .is_some_and(|h| h != hash)
-                    {
-                        for client in store
-                            .state()
-                            .iter()
-                            .filter(|c| c.namespace().as_deref() == Some(name.as_str()))
+        scope
+            .watch_namespaces(&kube, ctx.caches.namespaces.reader())
+            .modify(strip)
+            .take_until(signal())
+            .for_each(move |event| {
+                if let Ok(event) = &event {
+                    ctx.caches.namespaces.apply(event);
+                    if let watcher::Event::Apply(ns) = event {
+                        let hash = predicates::labels(ns).unwrap_or(0);
+                        let name = ns.name_any();
+                        if labels_seen
+                            .insert(name.clone(), hash)
+                            .is_some_and(|h| h != hash)
                         {
-                            ctx.wake_client(ObjectRef::from_obj(&**client));
+                            for client in store
+                                .state()
+                                .iter()
+                                .filter(|c| c.namespace().as_deref() == Some(name.as_str()))
+                            {
+                                ctx.wake_client(ObjectRef::from_obj(&**client));
+                            }
                         }
                         for server in ctx
                             .caches
@@ -195,33 +197,35 @@ pub async fn run(
                         }
                     }
                 }
-            }
-            future::ready(())
-        })
+                future::ready(())
+            })
     };
 
     // Owned Secrets: cached; a deleted or tampered Secret wakes its owner (the operator's own
     // writes do not: their content hash matches their data).
     let secrets_cache = {
         let ctx = ctx.clone();
-        watcher(
-            secrets_api,
-            watcher::Config::default().labels(&owned_secret_selector()),
-        )
-        .default_backoff()
-        .modify(strip)
-        .take_until(signal())
-        .for_each(move |event| {
-            if let Ok(event) = &event {
-                ctx.caches.owned_secrets.apply(event);
-                match event {
-                    watcher::Event::Delete(secret) => wake_owner(&ctx, secret),
-                    watcher::Event::Apply(secret) if tampered(secret) => wake_owner(&ctx, secret),
-                    _ => {}
+        scope
+            .watch(
+                &kube,
+                watcher::Config::default().labels(&owned_secret_selector()),
+                ctx.caches.owned_secrets.reader(),
+            )
+            .modify(strip)
+            .take_until(signal())
+            .for_each(move |event| {
+                if let Ok(event) = &event {
+                    ctx.caches.owned_secrets.apply(event);
+                    match event {
+                        watcher::Event::Delete(secret) => wake_owner(&ctx, secret),
+                        watcher::Event::Apply(secret) if tampered(secret) => {
+                            wake_owner(&ctx, secret)
+                        }
+                        _ => {}
+                    }
                 }
-            }
-            future::ready(())
-        })
+                future::ready(())
+            })
     };
 
     let scan_ctx = ctx.clone();
@@ -354,7 +358,9 @@ fn wake_dependents(
 async fn drive_resource_servers(
     ctx: Arc<Context>,
     clients: Store<AuthClient>,
-    api: Api<AuthResourceServer>,
+    events: impl futures::Stream<Item = watcher::Result<watcher::Event<AuthResourceServer>>>
+    + Send
+    + 'static,
     tx: mpsc::UnboundedSender<Result<AuthResourceServer, watcher::Error>>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -363,10 +369,7 @@ async fn drive_resource_servers(
         HashMap::new();
     let mut warned = false;
     let mut listed = false;
-    let events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(strip)
-        .take_until(stop);
+    let events = events.take_until(stop);
     tokio::pin!(events);
     while let Some(event) = events.next().await {
         let event = match event {
@@ -636,18 +639,35 @@ fn prune_watches(ctx: &Context, watches: &mut HashMap<SecretKey, tokio::task::Jo
     });
 }
 
-/// Watches exactly one credentials Secret (by name) into the cache; a change wakes the tenants
-/// that use it.
+/// Watches exactly one credentials Secret (by name: `fieldSelector=metadata.name=<name>`,
+/// which RBAC authorizes with `resourceNames`) into the cache; a change wakes the tenants that
+/// use it. A 403 (the operator may not read that Secret) is recorded as
+/// [`Credentials::Forbidden`], which the tenant reports; the watch retries with its backoff
+/// (capped at about 30 s between attempts), so a grant added later is picked up.
 fn watch_credentials(ctx: Arc<Context>, key: SecretKey) -> tokio::task::JoinHandle<()> {
     let api = Api::<Secret>::namespaced(ctx.kube.clone(), &key.namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={}", key.name));
+    let config = scope::by_name(&key.name);
     tokio::spawn(async move {
         let events = watcher(api, config).default_backoff().modify(strip);
         tokio::pin!(events);
         let mut seen = false;
         while let Some(event) = events.next().await {
-            let Ok(event) = event else {
-                continue;
+            let event = match event {
+                Ok(event) => event,
+                Err(error) if scope::is_forbidden(&error) => {
+                    if ctx.caches.credentials.set(&key, Credentials::Forbidden) {
+                        tracing::warn!(
+                            namespace = %key.namespace,
+                            name = %key.name,
+                            "the operator may not read this credentials Secret (403); its AuthTenants report CredentialsForbidden"
+                        );
+                        for tenant in ctx.caches.tenants_using(&key) {
+                            ctx.wake_tenant(&tenant.name);
+                        }
+                    }
+                    continue;
+                }
+                Err(_) => continue,
             };
             let changed = match event {
                 watcher::Event::Init => {

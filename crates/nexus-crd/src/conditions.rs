@@ -176,6 +176,10 @@ pub enum TenantReason {
     CredentialsMissing,
     /// Auth0's token endpoint refused the credentials.
     CredentialsRejected,
+    /// The API server refuses the operator's read of the credentials Secret (403): its
+    /// ServiceAccount has no grant for that Secret (with the Helm chart's namespaced RBAC, the
+    /// Secret is missing from `credentialsSecrets`).
+    CredentialsForbidden,
     /// `spec.endpoint` is not acceptable (plain http to a host that is not loopback...).
     InvalidEndpoint,
     /// The token endpoint did not answer, or answered 5xx or 429; retried with backoff.
@@ -184,10 +188,11 @@ pub enum TenantReason {
 
 impl TenantReason {
     /// Every reason, in declaration order.
-    pub const ALL: [TenantReason; 5] = [
+    pub const ALL: [TenantReason; 6] = [
         Self::CredentialsValid,
         Self::CredentialsMissing,
         Self::CredentialsRejected,
+        Self::CredentialsForbidden,
         Self::InvalidEndpoint,
         Self::Auth0Unavailable,
     ];
@@ -198,6 +203,7 @@ impl TenantReason {
             Self::CredentialsValid => "CredentialsValid",
             Self::CredentialsMissing => "CredentialsMissing",
             Self::CredentialsRejected => "CredentialsRejected",
+            Self::CredentialsForbidden => "CredentialsForbidden",
             Self::InvalidEndpoint => "InvalidEndpoint",
             Self::Auth0Unavailable => "Auth0Unavailable",
         }
@@ -206,9 +212,10 @@ impl TenantReason {
     /// How GitOps tools read `Ready=False` with this reason.
     pub fn health(self) -> Health {
         match self {
-            Self::CredentialsMissing | Self::CredentialsRejected | Self::InvalidEndpoint => {
-                Health::Degraded
-            }
+            Self::CredentialsMissing
+            | Self::CredentialsRejected
+            | Self::CredentialsForbidden
+            | Self::InvalidEndpoint => Health::Degraded,
             Self::CredentialsValid | Self::Auth0Unavailable => Health::Progressing,
         }
     }

@@ -304,6 +304,7 @@ async fn measure(binary: &Path, dir: &Path, n: usize) -> Run {
         ])
         .env("KUBECONFIG", &kubeconfig)
         .env_remove("NEXUS_WATCH_NAMESPACE")
+        .env_remove("NEXUS_WATCH_NAMESPACES")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)

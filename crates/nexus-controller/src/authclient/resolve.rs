@@ -12,7 +12,7 @@ use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
 use crate::governance::Governance;
 use crate::ownership::OwnershipTag;
-use crate::tenant_access::{self, client_from_secret};
+use crate::tenant_access::{self, client_from_cache};
 use auth0_mgmt::TenantClient;
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::resource_validation as rules;
@@ -139,12 +139,11 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
             ),
         )));
     }
-    let secret = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        Some(Credentials::Absent) => None,
+    let credentials = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
         Some(Credentials::Syncing) | None => return Some(Resolution::WaitForTenant),
+        Some(state) => state,
     };
-    match client_from_secret(&ctx.auth0, &tenant, secret.as_deref()) {
+    match client_from_cache(&ctx.auth0, &tenant, Some(&credentials)) {
         Ok(auth0) => Some(Resolution::Ready(Resolved {
             tenant,
             auth0,

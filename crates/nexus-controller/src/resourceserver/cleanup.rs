@@ -10,9 +10,9 @@ use kube::runtime::reflector::ObjectRef;
 use super::{ResourceServerError, object_key, status};
 use crate::authclient::act::{Auth0Failure, auth0_failure};
 use crate::authclient::plan::Failure;
-use crate::caches::{Credentials, SecretKey};
+use crate::caches::SecretKey;
 use crate::context::Context;
-use crate::tenant_access::client_from_secret;
+use crate::tenant_access::client_from_cache;
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
 
@@ -77,11 +77,8 @@ async fn delete(
             format!("AuthTenant '{tenant_name}' does not exist"),
         ));
     };
-    let secret = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        _ => None,
-    };
-    let auth0 = client_from_secret(&ctx.auth0, &tenant, secret.as_deref()).map_err(|e| {
+    let credentials = ctx.caches.credentials.get(&SecretKey::of(&tenant));
+    let auth0 = client_from_cache(&ctx.auth0, &tenant, credentials.as_ref()).map_err(|e| {
         Failure::permanent(
             ReadyReason::TenantNotReady,
             format!("AuthTenant '{tenant_name}' is not ready: {e}"),

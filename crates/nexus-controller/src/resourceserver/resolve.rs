@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use crate::authclient::plan::Failure;
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
-use crate::tenant_access::{self, client_from_secret};
+use crate::tenant_access::{self, client_from_cache};
 use auth0_mgmt::TenantClient;
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::resource_validation::{management_audience, validate_resource_server};
@@ -107,12 +107,11 @@ pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
             ),
         ));
     }
-    let secret = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        Some(Credentials::Absent) => None,
+    let credentials = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
         Some(Credentials::Syncing) | None => return Resolution::WaitForTenant,
+        Some(state) => state,
     };
-    match client_from_secret(&ctx.auth0, &tenant, secret.as_deref()) {
+    match client_from_cache(&ctx.auth0, &tenant, Some(&credentials)) {
         Ok(auth0) => Resolution::Ready(Resolved { tenant, auth0 }),
         Err(error) => Resolution::Refused(Failure::permanent(
             ReadyReason::TenantNotReady,

@@ -7,3 +7,4 @@ mod budgets;
 mod convergence;
 mod harness;
 mod safety;
+mod scoped;
