@@ -171,6 +171,12 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     assert_eq!(h.ready("worker").await.1, "Synced");
     assert_eq!(h.sim.counters().get("PATCH /api/v2/client-grants/{id}"), 1);
     assert_eq!(h.sim.counters().get("POST /api/v2/client-grants"), 0);
+    assert_eq!(
+        h.sim.counters().total(),
+        3,
+        "a spec change reads the client and its grants, then PATCHes the grant: {:?}",
+        h.sim.counters()
+    );
     let (code, body) = token_from_secret(&h, "worker-auth0").await;
     assert_eq!(code, 200, "{body}");
     let claims = verified_claims(&h, body["access_token"].as_str().expect("token"), API).await;
