@@ -289,8 +289,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
     let settled = |h: &Harness| {
         h.ctx.caches.servers().iter().any(|s| {
             nexus_controller::governance::server_ready(s)
-                && s.status.as_ref().and_then(|st| st.observed_generation)
-                    == s.metadata.generation
+                && s.status.as_ref().and_then(|st| st.observed_generation) == s.metadata.generation
         })
     };
     let mut waited = 0;
