@@ -42,22 +42,17 @@ STANDARD_LABELS = (
     "helm.sh/chart",
 )
 CLUSTER_SCOPED_KINDS = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Namespace"}
-# Permissions granted by the namespaced leader-election Role (release namespace only); every other
-# permission is cluster-wide (ClusterRole).
-NAMESPACED_ONLY = {("coordination.k8s.io", "leases")}
-# Permissions only the HTTP facade uses: granted only when facade.enabled=true.
-FACADE_ONLY = {("auth.nexus.dev", "authclients", "create")}
+# The scopes of tests/rbac/api-calls.txt (its header says what each mode grants for each).
+SCOPES = {"cluster", "served", "served-namespaces", "credentials", "facade-credentials", "release", "lease"}
+USERS = {"controller", "facade"}
+# A grant: (namespace, or None for cluster-wide; apiGroup ("core" for ""); resource; verb;
+# resourceName, or "*" for every name).
+Grant = tuple
 # Schema objects that mirror a Kubernetes type (EnvVar) rather than a structure the chart defines.
 FREE_FORM_SCHEMA_PATHS = {"extraEnv[]"}
-PERMANENT_REASONS = (
-    "InvalidSpec",
-    "Auth0Rejected",
-    "TenantNotFound",
-    "NamespaceNotAllowed",
-    "SecretConflict",
-    "AdoptionRefused",
-    "ClientNotFound",
-)
+# The reasons come from the script's own `permanent` and `progressing` tables, which
+# crates/nexus-crd/tests/gitops_health.rs proves equal to the reason enums (ReadyReason::health,
+# TenantReason::health): one source of truth, checked there; evaluated here.
 
 try:
     import helm_python as helm
@@ -162,22 +157,64 @@ def env_map(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-def parse_api_calls() -> set[tuple[str, str, str]]:
-    calls: set[tuple[str, str, str]] = set()
+def parse_api_calls() -> list[dict[str, Any]]:
+    """The lines of tests/rbac/api-calls.txt: scope, apiGroup, resource, verb, users."""
+    lines: list[dict[str, Any]] = []
     for number, raw in enumerate(API_CALLS.read_text().splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) != 3:
-            raise ValueError(f"{API_CALLS.name}:{number}: expected `apiGroup resource verb`, got {raw!r}")
-        calls.add((parts[0], parts[1], parts[2]))
-    return calls
+        if len(parts) != 5:
+            raise ValueError(f"{API_CALLS.name}:{number}: expected `scope apiGroup resource verb users`, got {raw!r}")
+        scope, group, resource, verb, users = parts
+        user_set = set(users.split(","))
+        if scope not in SCOPES or not user_set <= USERS:
+            raise ValueError(f"{API_CALLS.name}:{number}: unknown scope or user in {raw!r}")
+        lines.append({"number": number, "scope": scope, "group": group, "resource": resource, "verb": verb, "users": user_set})
+    return lines
 
 
-def granted(rules: list[dict[str, Any]]) -> tuple[set[tuple[str, str, str]], list[str]]:
-    """Expand RBAC rules into (apiGroup, resource, verb) triples; also report forbidden shapes."""
-    triples: set[tuple[str, str, str]] = set()
+def fullname(merged: dict[str, Any]) -> str:
+    """The chart's `nexus-operator.fullname` for RELEASE."""
+    if merged["fullnameOverride"]:
+        return merged["fullnameOverride"][:63].rstrip("-")
+    name = merged["nameOverride"] or "nexus-operator"
+    return (RELEASE if name in RELEASE else f"{RELEASE}-{name}")[:63].rstrip("-")
+
+
+def expected_grants(merged: dict[str, Any]) -> set[Grant]:
+    """What api-calls.txt grants for these values (the table in its header)."""
+    served = merged["watchNamespaces"]
+    namespaced = bool(served)
+    facade = merged["facade"]["enabled"]
+    lease = merged["leaderElection"]["leaseName"] or fullname(merged)
+    grants: set[Grant] = set()
+    for line in parse_api_calls():
+        if line["users"] == {"facade"} and not facade:
+            continue
+        scope, g, r, v = line["scope"], line["group"], line["resource"], line["verb"]
+        if scope == "cluster" or (not namespaced and scope in ("served", "served-namespaces", "credentials", "facade-credentials")):
+            grants.add((None, g, r, v, "*"))
+        elif scope == "served":
+            grants |= {(ns, g, r, v, "*") for ns in served}
+        elif scope == "served-namespaces":
+            grants |= {(None, g, r, v, ns) for ns in served}
+        elif scope == "credentials":
+            grants |= {(c["namespace"], g, r, v, c["name"]) for c in merged["credentialsSecrets"]}
+        elif scope == "facade-credentials":
+            grants.add((NAMESPACE, g, r, v, merged["facade"]["credentialsSecret"]))
+        elif scope == "release":
+            grants.add((NAMESPACE, g, r, v, "*"))
+        elif scope == "lease":
+            grants.add((NAMESPACE, g, r, v, lease))
+    return grants
+
+
+def granted(rules: list[dict[str, Any]], namespace: str | None) -> tuple[set[Grant], list[str]]:
+    """Expand RBAC rules bound in `namespace` (None: cluster-wide) into grants; also report
+    forbidden shapes."""
+    triples: set[Grant] = set()
     problems: list[str] = []
     for rule in rules:
         if rule.get("nonResourceURLs"):
@@ -188,15 +225,22 @@ def granted(rules: list[dict[str, Any]]) -> tuple[set[tuple[str, str, str]], lis
         for field, items in (("apiGroups", groups), ("resources", resources), ("verbs", verbs)):
             if any("*" in str(i) for i in items):
                 problems.append(f"wildcard in {field}: {items}")
+        names = rule.get("resourceNames") or ["*"]
         for group in groups:
             for resource in resources:
                 for verb in verbs:
-                    triples.add(("core" if group == "" else group, resource, verb))
+                    for name in names:
+                        triples.add((namespace, "core" if group == "" else group, resource, verb, name))
     return triples, problems
 
 
-def fmt(triples: Iterable[tuple[str, str, str]]) -> str:
-    return ", ".join(" ".join(t) for t in sorted(triples)) or "(none)"
+def fmt(grants: Iterable[Grant]) -> str:
+    def one(g: Grant) -> str:
+        where = "cluster-wide" if g[0] is None else f"in {g[0]}"
+        name = "" if g[4] == "*" else f" (name {g[4]})"
+        return f"{g[1]} {g[2]} {g[3]}{name} {where}"
+
+    return ", ".join(one(g) for g in sorted(grants, key=lambda g: (g[0] or "", *g[1:]))) or "(none)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,6 +420,34 @@ def check_bad_values(chart: "helm.Chart") -> None:
     expect_render_failure(
         chart, "ingress without facade", {"facade": {"ingress": {"enabled": True}}}, "facade.enabled"
     )
+    creds = [{"namespace": "nexus-system", "name": "acme-m2m"}]
+    expect_render_failure(
+        chart, "watchNamespaces without credentialsSecrets", {"watchNamespaces": ["team-a"]}, "credentialsSecrets"
+    )
+    expect_render_failure(
+        chart, "credentialsSecrets without watchNamespaces", {"credentialsSecrets": creds}, "watchNamespaces"
+    )
+    expect_render_failure(
+        chart,
+        "watchNamespace and watchNamespaces together",
+        {"watchNamespace": "team-a", "watchNamespaces": ["team-b"], "credentialsSecrets": creds},
+        "watchNamespaces only",
+    )
+    expect_render_failure(
+        chart, "watchNamespaces: invalid name (schema)", {"watchNamespaces": ["Team_A"], "credentialsSecrets": creds}, "watchNamespaces"
+    )
+    expect_render_failure(
+        chart,
+        "watchNamespaces: duplicate (schema)",
+        {"watchNamespaces": ["team-a", "team-a"], "credentialsSecrets": creds},
+        "watchNamespaces",
+    )
+    expect_render_failure(
+        chart,
+        "credentialsSecrets without a name (schema)",
+        {"watchNamespaces": ["team-a"], "credentialsSecrets": [{"namespace": "nexus-system"}]},
+        "name",
+    )
 
 
 def check_common(label: str, chart: "helm.Chart", objects: list[dict[str, Any]], values: dict[str, Any]) -> None:
@@ -400,13 +472,21 @@ def check_common(label: str, chart: "helm.Chart", objects: list[dict[str, Any]],
         ):
             missing.append(f"{name} has wrong label values {labels}")
         namespace = obj["metadata"].get("namespace")
+        rbac_namespaces = {NAMESPACE, *merged["watchNamespaces"], *(c["namespace"] for c in merged["credentialsSecrets"])}
         if obj["kind"] in CLUSTER_SCOPED_KINDS:
             if namespace is not None:
                 wrong_ns.append(f"{name} is cluster-scoped but has namespace {namespace}")
+        elif obj["kind"] in ("Role", "RoleBinding"):
+            if namespace not in rbac_namespaces:
+                wrong_ns.append(f"{name} namespace {namespace!r} is neither the release, a served nor a credentials namespace")
         elif namespace != NAMESPACE:
             wrong_ns.append(f"{name} namespace {namespace!r}")
     C.check(f"[{label}] every object has the standard labels", not missing, "; ".join(missing))
-    C.check(f"[{label}] namespaced objects are in the release namespace", not wrong_ns, "; ".join(wrong_ns))
+    C.check(
+        f"[{label}] namespaced objects are in the release namespace (Roles: also served and credentials namespaces)",
+        not wrong_ns,
+        "; ".join(wrong_ns),
+    )
 
     names = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
     C.check(f"[{label}] no duplicate objects", len(names) == len(set(names)), str(names))
@@ -503,6 +583,11 @@ def check_common(label: str, chart: "helm.Chart", objects: list[dict[str, Any]],
         "NEXUS_LEASE_NAMESPACE": NAMESPACE,
         "NEXUS_FACADE": str(merged["facade"]["enabled"]).lower(),
     }
+    served = ",".join(merged["watchNamespaces"]) or merged["watchNamespace"]
+    if served:
+        expected_env["NEXUS_WATCH_NAMESPACES"] = served
+    elif "NEXUS_WATCH_NAMESPACES" in env:
+        expected_env["NEXUS_WATCH_NAMESPACES (should be unset)"] = None
     wrong = {k: env.get(k, {}).get("value") for k, v in expected_env.items() if env.get(k, {}).get("value") != v}
     if merged["logLevel"]:
         if env.get("RUST_LOG", {}).get("value") != merged["logLevel"]:
@@ -664,55 +749,61 @@ def check_rbac(label: str, objects: list[dict[str, Any]], merged: dict[str, Any]
         C.check(f"[{label}] rbac.create=false renders no RBAC objects", not rbac, str([o["kind"] for o in rbac]))
         return
 
-    expected = parse_api_calls()
-    if not merged["facade"]["enabled"]:
-        expected -= FACADE_ONLY
-    cluster_roles = by_kind(objects, "ClusterRole")
-    roles = by_kind(objects, "Role")
-    cluster_granted: set[tuple[str, str, str]] = set()
-    role_granted: set[tuple[str, str, str]] = set()
+    namespaced = bool(merged["watchNamespaces"])
+    mode = "namespaced" if namespaced else "cluster-wide"
+    expected = expected_grants(merged)
+    cluster_roles = {r["metadata"]["name"]: r for r in by_kind(objects, "ClusterRole")}
+    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in by_kind(objects, "Role")}
     problems: list[str] = []
-    for cr in cluster_roles:
-        t, p = granted(cr.get("rules", []))
-        cluster_granted |= t
-        problems += p
+    for cr in cluster_roles.values():
         if cr.get("aggregationRule"):
-            problems.append("aggregationRule on ClusterRole")
-    for role in roles:
-        t, p = granted(role.get("rules", []))
-        role_granted |= t
-        problems += p
-    C.check(f"[{label}] RBAC rules have no wildcards or nonResourceURLs", not problems, "; ".join(problems))
+            problems.append(f"aggregationRule on ClusterRole {cr['metadata']['name']}")
 
-    total = cluster_granted | role_granted
-    missing = expected - total
-    extra = total - expected
-    C.check(f"[{label}] RBAC grants every call in tests/rbac/api-calls.txt", not missing, f"missing: {fmt(missing)}")
-    C.check(f"[{label}] RBAC grants nothing beyond tests/rbac/api-calls.txt", not extra, f"extra: {fmt(extra)}")
-
-    misplaced_cluster = {t for t in cluster_granted if (t[0], t[1]) in NAMESPACED_ONLY}
-    misplaced_role = {t for t in role_granted if (t[0], t[1]) not in NAMESPACED_ONLY}
-    C.check(
-        f"[{label}] leases only in the namespaced Role, everything else in the ClusterRole",
-        not misplaced_cluster and not misplaced_role,
-        f"cluster-wide leases: {fmt(misplaced_cluster)}; namespaced non-leases: {fmt(misplaced_role)}",
-    )
-
-    # Bindings point at the rendered roles and the operator's ServiceAccount.
+    # What the bindings grant, and where.
+    total: set[Grant] = set()
     binding_problems: list[str] = []
-    role_names = {(r["kind"], r["metadata"]["name"]) for r in cluster_roles + roles}
+    bound: set[tuple[str, str | None, str]] = set()
     bindings = by_kind(objects, "ClusterRoleBinding") + by_kind(objects, "RoleBinding")
     for binding in bindings:
-        ref = (binding["roleRef"]["kind"], binding["roleRef"]["name"])
-        if ref not in role_names:
-            binding_problems.append(f"{binding['metadata']['name']} refers to missing {ref}")
+        where = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        ref_kind, ref_name = binding["roleRef"]["kind"], binding["roleRef"]["name"]
+        role = cluster_roles.get(ref_name) if ref_kind == "ClusterRole" else roles.get((where, ref_name))
+        if role is None:
+            binding_problems.append(f"{binding['kind']} {where}/{binding['metadata']['name']} refers to missing {ref_kind} {ref_name}")
+            continue
+        bound.add((ref_kind, role["metadata"].get("namespace"), ref_name))
+        grants, shape = granted(role.get("rules", []), where)
+        total |= grants
+        problems += shape
         subjects = binding.get("subjects") or []
         if subjects != [{"kind": "ServiceAccount", "name": sa_name, "namespace": NAMESPACE}]:
             binding_problems.append(f"{binding['metadata']['name']} subjects {subjects}")
-    bound = {(b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings}
-    if role_names - bound:
-        binding_problems.append(f"unbound roles {role_names - bound}")
-    C.check(f"[{label}] (Cluster)RoleBindings bind each role to the operator ServiceAccount only", not binding_problems, "; ".join(binding_problems))
+    rendered_roles = {("ClusterRole", None, n) for n in cluster_roles} | {("Role", ns, n) for ns, n in roles}
+    if rendered_roles - bound:
+        binding_problems.append(f"unbound roles {sorted(rendered_roles - bound, key=str)}")
+    C.check(f"[{label}] RBAC rules have no wildcards or nonResourceURLs", not problems, "; ".join(problems))
+    C.check(
+        f"[{label}] (Cluster)RoleBindings bind each role to the operator ServiceAccount only",
+        not binding_problems,
+        "; ".join(binding_problems),
+    )
+
+    missing = expected - total
+    extra = total - expected
+    C.check(f"[{label}] {mode} RBAC grants every call of tests/rbac/api-calls.txt where it is made", not missing, f"missing: {fmt(missing)}")
+    C.check(f"[{label}] {mode} RBAC grants nothing beyond tests/rbac/api-calls.txt", not extra, f"extra: {fmt(extra)}")
+    if namespaced:
+        cluster_secrets = {g for g in total if g[0] is None and g[1] == "core" and g[2] == "secrets"}
+        C.check(f"[{label}] namespaced RBAC: no cluster-wide access to Secrets", not cluster_secrets, fmt(cluster_secrets))
+        unnamed = {
+            g for g in total
+            if g[1] == "core" and g[2] == "secrets" and g[4] == "*" and g[0] not in merged["watchNamespaces"]
+        }
+        C.check(
+            f"[{label}] namespaced RBAC: Secrets outside the served namespaces only by name",
+            not unnamed,
+            fmt(unnamed),
+        )
 
 
 def check_crds(chart: "helm.Chart") -> None:
@@ -736,8 +827,13 @@ def check_crds(chart: "helm.Chart") -> None:
             if doc:
                 kinds.add((doc.get("kind"), doc.get("spec", {}).get("group"), doc.get("spec", {}).get("names", {}).get("kind")))
     C.check(
-        "chart CRDs define AuthClient and AuthTenant in auth.nexus.dev",
-        {("CustomResourceDefinition", "auth.nexus.dev", "AuthClient"), ("CustomResourceDefinition", "auth.nexus.dev", "AuthTenant")} <= kinds,
+        "chart CRDs define AuthClient, AuthResourceServer and AuthTenant in auth.nexus.dev",
+        {
+            ("CustomResourceDefinition", "auth.nexus.dev", "AuthClient"),
+            ("CustomResourceDefinition", "auth.nexus.dev", "AuthResourceServer"),
+            ("CustomResourceDefinition", "auth.nexus.dev", "AuthTenant"),
+        }
+        <= kinds,
         str(sorted(map(str, kinds))),
     )
     loaded = {c.get("filename") or c.get("name") for c in chart.crds}
@@ -752,6 +848,12 @@ def check_notes(chart: "helm.Chart") -> None:
     )
     text = notes(chart, {"facade": {"enabled": True, "credentialsSecret": "creds"}})
     C.check("NOTES.txt mentions the facade when enabled", "/v1/tenants/" in text)
+    text = notes(chart, load_values_file("namespaced-values.yaml"))
+    C.check(
+        "NOTES.txt names the served namespaces and the readable credentials Secrets in the namespaced mode",
+        "team-orders, team-billing" in text and "nexus-system/acme-auth0-m2m" in text and "CredentialsForbidden" in text,
+        text,
+    )
 
 
 def check_values_docs() -> None:
@@ -801,7 +903,7 @@ def check_health_lua() -> None:
     if not C.check("docs/gitops-health.md has an argocd-cm ConfigMap", len(configmaps) == 1):
         return
     data = configmaps[0].get("data", {})
-    for kind in ("AuthClient", "AuthTenant"):
+    for kind in ("AuthClient", "AuthResourceServer", "AuthTenant"):
         key = f"resource.customizations.health.auth.nexus.dev_{kind}"
         script = data.get(key)
         if not C.check(f"argocd-cm has {key}", bool(script)):
@@ -812,6 +914,13 @@ def check_health_lua() -> None:
             runtime.globals()["obj"] = runtime.table_from(obj, recursive=True)
             result = runtime.execute(script)
             return result["status"], result["message"]
+
+        def reasons(table: str) -> list[str]:
+            body = re.search(r"local %s = \{(.*?)\}" % table, script, re.S)
+            return re.findall(r"(\w+)\s*=\s*true", body.group(1)) if body else []
+
+        permanent, progressing = reasons("permanent"), reasons("progressing")
+        C.check(f"Argo CD health Lua for {kind} has permanent and progressing reason tables", bool(permanent) and bool(progressing))
 
         def obj(generation: int, observed: int | None, ready: str | None, reason: str = "") -> dict[str, Any]:
             o: dict[str, Any] = {"apiVersion": "auth.nexus.dev/v1alpha1", "kind": kind, "metadata": {"name": "x", "generation": generation}}
@@ -838,7 +947,9 @@ def check_health_lua() -> None:
             ("Ready=False Deleting", obj(2, 2, "False", "Deleting"), "Progressing"),
             ("Ready=Unknown", obj(2, 2, "Unknown", "Reconciling"), "Progressing"),
             ("stale generation with Ready=False InvalidSpec", obj(5, 4, "False", "InvalidSpec"), "Progressing"),
-        ] + [(f"Ready=False {r}", obj(2, 2, "False", r), "Degraded") for r in PERMANENT_REASONS]
+        ] + [(f"Ready=False {r}", obj(2, 2, "False", r), "Degraded") for r in permanent] + [
+            (f"Ready=False {r}", obj(2, 2, "False", r), "Progressing") for r in progressing
+        ]
         wrong = []
         for name, o, want in cases:
             try:
@@ -867,8 +978,8 @@ def main() -> int:
 
     values_files = sorted(p.name for p in (CHART_DIR / "ci").glob("*.yaml"))
     C.check(
-        "ci/ has default-values.yaml and all-features-values.yaml",
-        {"default-values.yaml", "all-features-values.yaml"} <= set(values_files),
+        "ci/ has default-values.yaml, all-features-values.yaml and namespaced-values.yaml (both RBAC modes)",
+        {"default-values.yaml", "all-features-values.yaml", "namespaced-values.yaml"} <= set(values_files),
         str(values_files),
     )
 
@@ -883,6 +994,19 @@ def main() -> int:
         ("facade only", {"facade": {"enabled": True, "credentialsSecret": "nexus-facade-credentials"}}),
         ("rbac.create=false", {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "custom"}}),
         ("custom fullname", {"fullnameOverride": "auth-operator", "image": {"tag": "0.1.0-rc.1"}}),
+        (
+            "namespaced without the facade",
+            {
+                "watchNamespaces": ["team-a"],
+                "credentialsSecrets": [{"namespace": "nexus-system", "name": "acme-m2m"}],
+                "leaderElection": {"leaseName": "custom-lease"},
+            },
+        ),
+        (
+            "namespaced, rbac.create=false",
+            {"watchNamespaces": ["team-a", "team-b"], "rbac": {"create": False}},
+        ),
+        ("deprecated watchNamespace (cluster-wide RBAC)", {"watchNamespace": "team-a"}),
     ]
     for label, values in scenarios:
         objects = C.run(f"[{label}] render", lambda v=values: render(chart, v))

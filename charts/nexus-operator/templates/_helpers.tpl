@@ -60,6 +60,50 @@ helm.sh/chart: {{ include "nexus-operator.chart" . }}
 {{- end }}
 {{- end }}
 
+{{/* The served namespaces for NEXUS_WATCH_NAMESPACES (comma-separated; empty: all). */}}
+{{- define "nexus-operator.watchNamespaces" -}}
+{{- if .Values.watchNamespaces }}
+{{- join "," .Values.watchNamespaces }}
+{{- else }}
+{{- .Values.watchNamespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+  Rules of the served namespaces (the `served` lines of tests/rbac/api-calls.txt): in the
+  ClusterRole in the cluster-wide mode, in a Role in each of watchNamespaces in the namespaced mode.
+  A namespaced kind the operator serves is added here.
+*/}}
+{{- define "nexus-operator.servedRules" -}}
+# AuthClients: the controller's watch and cache, the finalizer (JSON patch){{ if .Values.facade.enabled }}; the facade
+# creates them (POST), reads them, replaces a refused spec (patch) and waits for Ready (watch){{ end }}.
+- apiGroups: ["auth.nexus.dev"]
+  resources: ["authclients"]
+  verbs: [{{ if .Values.facade.enabled }}"get", "create", {{ end }}"list", "watch", "patch"]
+# AuthResourceServers (Auth0 APIs): the controller's watch and cache, the finalizer (patch).
+- apiGroups: ["auth.nexus.dev"]
+  resources: ["authresourceservers"]
+  verbs: ["list", "watch", "patch"]
+# Status is written with server-side apply (no read of the subresource).
+- apiGroups: ["auth.nexus.dev"]
+  resources: ["authclients/status", "authresourceservers/status"]
+  verbs: ["patch"]
+# Each AuthClient's Secret: created (never overwriting a foreign one), then server-side applied;
+# owned Secrets watched by label selector; a GET after a 409 on create{{ if .Values.facade.enabled }} and by the facade{{ end }}.
+{{- if not .Values.watchNamespaces }}
+# Cluster-wide, this also covers each AuthTenant's credentials Secret (watched by name){{ if .Values.facade.enabled }} and
+# the facade's Secret{{ end }}.
+{{- end }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Events on the AuthClients and AuthResourceServers (kube's Recorder writes events.k8s.io/v1;
+# patch extends a series).
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
 {{/* Facade JWT settings are all-or-nothing; the facade needs its credentials Secret. */}}
 {{- define "nexus-operator.validateValues" -}}
 {{- if .Values.facade.enabled }}
@@ -73,6 +117,15 @@ helm.sh/chart: {{ include "nexus-operator.chart" . }}
 {{- end }}
 {{- if and .Values.facade.ingress.enabled (not .Values.facade.enabled) }}
 {{- fail "facade.ingress.enabled=true needs facade.enabled=true" }}
+{{- end }}
+{{- if and .Values.watchNamespace .Values.watchNamespaces }}
+{{- fail "set watchNamespaces only (watchNamespace is its deprecated single-namespace form with cluster-wide RBAC)" }}
+{{- end }}
+{{- if and .Values.watchNamespaces .Values.rbac.create (not .Values.credentialsSecrets) }}
+{{- fail "watchNamespaces is set (namespaced RBAC) but credentialsSecrets is empty: list the credentials Secret of every AuthTenant ([{namespace, name}]) so the operator may read them" }}
+{{- end }}
+{{- if and .Values.credentialsSecrets (not .Values.watchNamespaces) }}
+{{- fail "credentialsSecrets only applies with watchNamespaces (the namespaced RBAC mode); the cluster-wide mode reads every Secret" }}
 {{- end }}
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicas > 1 needs leaderElection.enabled=true (otherwise every replica would reconcile)" }}

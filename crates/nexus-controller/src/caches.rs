@@ -1,6 +1,7 @@
 //! The controller's view of the cluster: reflector stores of the AuthTenants, of exactly the
 //! credentials Secrets they reference (one watch per referenced Secret, by name), of Namespace
-//! metadata (for `allowedNamespaces.selector`) and of the Secrets the operator owns
+//! metadata (for `allowedNamespaces.selector`), of the AuthResourceServers (their reconciler's
+//! store, and what grant decisions read) and of the Secrets the operator owns
 //! (label-selected). A reconcile reads these instead of sending GETs, so a pass that changes
 //! nothing costs no API-server request. `managedFields` are stripped before caching.
 
@@ -14,8 +15,9 @@ use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
+use crate::scope::WatchScope;
 use crate::secret::ObservedSecret;
-use nexus_crd::{AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// One reflector store whose writer the controller drives (from a watch, or a one-shot list).
 pub struct Cache<K>
@@ -111,6 +113,10 @@ pub enum Credentials {
     Present(Arc<Secret>),
     /// The Secret does not exist.
     Absent,
+    /// The API server refuses the operator's list/watch of the Secret (403): the operator's
+    /// ServiceAccount lacks the grant. The watch keeps retrying (with backoff), so a grant
+    /// added later is picked up.
+    Forbidden,
 }
 
 /// The credentials Secrets referenced by AuthTenants, each kept current by its own watch
@@ -133,7 +139,8 @@ impl CredentialsCache {
         let changed = match (entries.get(key), &state) {
             (Some(Credentials::Present(old)), Credentials::Present(new)) => old.data != new.data,
             (Some(Credentials::Absent), Credentials::Absent)
-            | (Some(Credentials::Syncing), Credentials::Syncing) => false,
+            | (Some(Credentials::Syncing), Credentials::Syncing)
+            | (Some(Credentials::Forbidden), Credentials::Forbidden) => false,
             _ => true,
         };
         entries.insert(key.clone(), state);
@@ -156,11 +163,13 @@ impl CredentialsCache {
 pub struct Caches {
     /// AuthTenants (cluster-scoped).
     pub tenants: Cache<AuthTenant>,
-    /// Metadata of every Namespace (labels for `allowedNamespaces.selector`).
+    /// Metadata of the served Namespaces (labels for `allowedNamespaces.selector`).
     pub namespaces: Cache<PartialObjectMeta<Namespace>>,
-    /// Secrets carrying the operator's managed-by label (in the watched namespace, or all), as
+    /// Secrets carrying the operator's managed-by label (in the served namespaces), as
     /// metadata and value digests: no credential is kept.
     pub owned_secrets: Cache<ObservedSecret>,
+    /// AuthResourceServers (in the served namespaces).
+    pub resource_servers: Cache<AuthResourceServer>,
     /// The credentials Secrets referenced by AuthTenants.
     pub credentials: CredentialsCache,
 }
@@ -216,43 +225,72 @@ pub fn observe_secrets(event: watcher::Event<Secret>) -> watcher::Event<Observed
 }
 
 impl Caches {
-    /// Fills every cache with one list of each resource (and one GET of each referenced
-    /// credentials Secret), as the watches' initial lists do. For callers that reconcile
-    /// without running the watches (one-shot tools, tests that drive single passes).
+    /// Fills every cache with one list of each resource over `scope` (and one list by name of
+    /// each referenced credentials Secret), as the watches' initial lists do. For callers that
+    /// reconcile without running the watches (one-shot tools, tests that drive single passes).
+    /// `scope` is a [`WatchScope`] or the old `Option<String>` (None: all namespaces).
     pub async fn prime(
         &self,
         kube: &kube::Client,
-        namespace: Option<&str>,
+        scope: impl Into<WatchScope>,
     ) -> Result<(), kube::Error> {
+        let scope = scope.into();
         let tenants = Api::<AuthTenant>::all(kube.clone())
             .list(&ListParams::default())
             .await?
             .items;
-        let namespaces = Api::<Namespace>::all(kube.clone())
-            .list_metadata(&ListParams::default())
-            .await?
-            .items;
-        let secrets_api: Api<Secret> = match namespace {
-            Some(ns) => Api::namespaced(kube.clone(), ns),
-            None => Api::all(kube.clone()),
+        let namespaces_api = Api::<Namespace>::all(kube.clone());
+        let owned_params = ListParams::default().labels(&owned_secret_selector());
+        let (namespaces, owned) = match scope.namespaces() {
+            None => (
+                namespaces_api
+                    .list_metadata(&ListParams::default())
+                    .await?
+                    .items,
+                Api::<Secret>::all(kube.clone())
+                    .list(&owned_params)
+                    .await?
+                    .items,
+            ),
+            Some(served) => {
+                let mut namespaces = Vec::new();
+                let mut owned = Vec::new();
+                for ns in served {
+                    let by_name = ListParams::default().fields(&format!("metadata.name={ns}"));
+                    namespaces.extend(namespaces_api.list_metadata(&by_name).await?.items);
+                    owned.extend(
+                        Api::<Secret>::namespaced(kube.clone(), ns)
+                            .list(&owned_params)
+                            .await?
+                            .items,
+                    );
+                }
+                (namespaces, owned)
+            }
         };
-        let owned = secrets_api
-            .list(&ListParams::default().labels(&owned_secret_selector()))
-            .await?
-            .items;
+        let servers = match list_servers(kube, &scope).await {
+            Ok(servers) => servers,
+            // The AuthResourceServer CRD is not installed: there is none.
+            Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+            Err(error) => return Err(error),
+        };
         let mut keys: Vec<SecretKey> = tenants.iter().map(SecretKey::of).collect();
         keys.sort();
         keys.dedup();
         for key in &keys {
+            // A list by name, as the credentials watch's initial list: the same grant suffices.
             let secret = Api::<Secret>::namespaced(kube.clone(), &key.namespace)
-                .get_opt(&key.name)
-                .await?;
+                .list(&ListParams::default().fields(&format!("metadata.name={}", key.name)))
+                .await
+                .map(|list| list.items.into_iter().next());
             let state = match secret {
-                Some(mut secret) => {
+                Ok(Some(mut secret)) => {
                     strip(&mut secret);
                     Credentials::Present(Arc::new(secret))
                 }
-                None => Credentials::Absent,
+                Ok(None) => Credentials::Absent,
+                Err(kube::Error::Api(status)) if status.code == 403 => Credentials::Forbidden,
+                Err(error) => return Err(error),
             };
             self.credentials.set(key, state);
         }
@@ -269,6 +307,7 @@ impl Caches {
                 .map(ObservedSecret::observe)
                 .collect(),
         );
+        self.resource_servers.replace(stripped(servers));
         Ok(())
     }
 
@@ -278,6 +317,11 @@ impl Caches {
             .get(None, name)
             .and_then(|ns| ns.metadata.labels.clone())
             .unwrap_or_default()
+    }
+
+    /// Every cached AuthResourceServer.
+    pub fn servers(&self) -> Vec<Arc<AuthResourceServer>> {
+        self.resource_servers.reader().state()
     }
 
     /// The cached tenant `name`.
@@ -295,6 +339,29 @@ impl Caches {
             .map(|t| ObjectRef::new(&t.name_any()))
             .collect()
     }
+}
+
+/// The AuthResourceServers of the served namespaces.
+async fn list_servers(
+    kube: &kube::Client,
+    scope: &WatchScope,
+) -> Result<Vec<AuthResourceServer>, kube::Error> {
+    let Some(served) = scope.namespaces() else {
+        return Ok(Api::<AuthResourceServer>::all(kube.clone())
+            .list(&ListParams::default())
+            .await?
+            .items);
+    };
+    let mut servers = Vec::new();
+    for ns in served {
+        servers.extend(
+            Api::<AuthResourceServer>::namespaced(kube.clone(), ns)
+                .list(&ListParams::default())
+                .await?
+                .items,
+        );
+    }
+    Ok(servers)
 }
 
 fn stripped<K: Resource>(mut objects: Vec<K>) -> Vec<K> {

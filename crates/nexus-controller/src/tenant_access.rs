@@ -8,8 +8,9 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
 
+use crate::caches::Credentials;
 use auth0_mgmt::{Auth0Registry, SecretString, TenantClient, TenantConfig};
-use nexus_crd::AuthTenant;
+use nexus_crd::{AllowedNamespaces, AuthTenant};
 
 /// Why a tenant cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,20 @@ pub enum TenantError {
         name: String,
         /// What is wrong with it.
         problem: String,
+    },
+    /// The API server refuses the operator's read of the credentials Secret (403).
+    #[error(
+        "credentials Secret {namespace}/{name} of AuthTenant '{tenant}' may not be read by the operator \
+         (403 Forbidden: its ServiceAccount has no get/list/watch on this Secret); with the Helm chart's \
+         namespaced RBAC (watchNamespaces), add {{namespace: {namespace}, name: {name}}} to credentialsSecrets"
+    )]
+    Forbidden {
+        /// Tenant name.
+        tenant: String,
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
     },
     /// The endpoint override is not acceptable.
     #[error("AuthTenant '{tenant}' endpoint {problem}")]
@@ -91,11 +106,45 @@ pub async fn tenant_client(
 ) -> Result<Arc<TenantClient>, TenantError> {
     check_endpoint(tenant)?;
     let reference = &tenant.spec.credentials_secret_ref;
-    let secret = Api::<Secret>::namespaced(kube.clone(), &reference.namespace)
+    let secret = match Api::<Secret>::namespaced(kube.clone(), &reference.namespace)
         .get_opt(&reference.name)
         .await
-        .map_err(TenantError::Kube)?;
+    {
+        Ok(secret) => secret,
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            return Err(forbidden(tenant));
+        }
+        Err(error) => return Err(TenantError::Kube(error)),
+    };
     client_from_secret(auth0, tenant, secret.as_ref())
+}
+
+/// Builds (or reuses) the Management API client of the tenant from the cached state of its
+/// credentials Secret (`None`, or still syncing: treated as absent).
+pub fn client_from_cache(
+    auth0: &Auth0Registry,
+    tenant: &AuthTenant,
+    credentials: Option<&Credentials>,
+) -> Result<Arc<TenantClient>, TenantError> {
+    match credentials {
+        Some(Credentials::Present(secret)) => client_from_secret(auth0, tenant, Some(secret)),
+        Some(Credentials::Forbidden) => {
+            check_endpoint(tenant)?;
+            Err(forbidden(tenant))
+        }
+        Some(Credentials::Absent | Credentials::Syncing) | None => {
+            client_from_secret(auth0, tenant, None)
+        }
+    }
+}
+
+fn forbidden(tenant: &AuthTenant) -> TenantError {
+    let reference = &tenant.spec.credentials_secret_ref;
+    TenantError::Forbidden {
+        tenant: kube::ResourceExt::name_any(tenant),
+        namespace: reference.namespace.clone(),
+        name: reference.name.clone(),
+    }
 }
 
 /// Builds (or reuses) the Management API client of the tenant from its credentials Secret
@@ -150,7 +199,16 @@ pub fn namespace_allowed(
     namespace: &str,
     labels: &BTreeMap<String, String>,
 ) -> bool {
-    let allowed = &tenant.spec.allowed_namespaces;
+    namespaces_match(&tenant.spec.allowed_namespaces, namespace, labels)
+}
+
+/// Whether `namespace` (with `labels`) is in the set: named (or `*`), or matching the
+/// selector.
+pub fn namespaces_match(
+    allowed: &AllowedNamespaces,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     if allowed.names.iter().any(|n| n == namespace || n == "*") {
         return true;
     }
@@ -205,6 +263,8 @@ mod tests {
                 allowed_namespaces: Default::default(),
                 url_policy: Default::default(),
                 facade_namespace: None,
+                grantable_audiences: Vec::new(),
+                allowed_connections: None,
             },
         )
     }

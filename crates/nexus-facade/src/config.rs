@@ -154,6 +154,9 @@ pub struct FacadeConfig {
     pub request_timeout: Duration,
     /// Most concurrent argon2 verifications (each costs ~19 MiB and tens of milliseconds).
     pub max_concurrent_password_checks: usize,
+    /// The namespaces the operator serves; a tenant whose facadeNamespace is outside them is
+    /// refused (500, naming it) before anything is created.
+    pub served: nexus_controller::WatchScope,
 }
 
 impl FacadeConfig {
@@ -173,6 +176,7 @@ impl FacadeConfig {
             max_concurrent_password_checks: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            served: nexus_controller::WatchScope::All,
         }
     }
 

@@ -34,9 +34,9 @@ use crate::problem::Problem;
 use crate::validate;
 use auth0_mgmt::{Auth0Registry, Priority, TenantClient};
 use nexus_controller::tenant_access::{self, TenantError};
-use nexus_crd::conditions::{self, READY};
+use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::validation::{self as rules, shown};
-use nexus_crd::{AuthClient, AuthClientSpec, AuthTenant, NexusClient};
+use nexus_crd::{AuthClient, AuthClientSpec, AuthTenant, NexusClient, ReadyReason};
 
 /// Field manager of the facade's writes (distinct from the controller's).
 pub const FACADE_FIELD_MANAGER: &str = "nexus-facade";
@@ -247,7 +247,7 @@ async fn create(
     // 4. Does the tenant exist, is it served here, does the body pass its URL policy, and can
     //    it be used at all? Everything that can be refused is refused before an object exists.
     let tenant_obj = load_tenant(state, tenant).await?;
-    let namespace = facade_namespace(&tenant_obj, tenant)?;
+    let namespace = facade_namespace(state, &tenant_obj, tenant)?;
     let policy = rules::validate_url_policy(&client, &tenant_obj.spec.url_policy);
     if !policy.is_empty() {
         return Err(Problem::invalid_request(validate::field_errors(policy)));
@@ -374,7 +374,7 @@ async fn fetch(
         return Err(no_client());
     }
     let tenant_obj = load_tenant(state, tenant).await?;
-    let namespace = facade_namespace(&tenant_obj, tenant)?;
+    let namespace = facade_namespace(state, &tenant_obj, tenant)?;
     let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), &namespace);
     let selector = format!("{CREATED_BY_LABEL}=facade");
     let objects = api
@@ -393,7 +393,7 @@ async fn fetch(
                 && o.status
                     .as_ref()
                     .and_then(|s| conditions::find(&s.conditions, READY))
-                    .is_some_and(|c| c.status == "True")
+                    .is_some_and(|c| c.status == ConditionStatus::True.as_str())
         })
         .ok_or_else(no_client)?;
     let tenant_client = usable_tenant(state, &tenant_obj, &namespace).await?;
@@ -534,8 +534,15 @@ async fn load_tenant(state: &AppState, tenant: &str) -> Result<AuthTenant, Probl
     }
 }
 
-fn facade_namespace(tenant_obj: &AuthTenant, tenant: &str) -> Result<String, Problem> {
-    tenant_obj
+/// The tenant's facadeNamespace; a 500 naming the misconfiguration when the operator does not
+/// serve that namespace (`--watch-namespaces`): an AuthClient there would never be reconciled,
+/// and the operator may not write there.
+fn facade_namespace(
+    state: &AppState,
+    tenant_obj: &AuthTenant,
+    tenant: &str,
+) -> Result<String, Problem> {
+    let namespace = tenant_obj
         .spec
         .facade_namespace
         .clone()
@@ -544,7 +551,21 @@ fn facade_namespace(tenant_obj: &AuthTenant, tenant: &str) -> Result<String, Pro
             Problem::tenant_not_found(format!(
                 "Tenant '{tenant}' is not served by this API (its AuthTenant has no facadeNamespace)."
             ))
-        })
+        })?;
+    if !state.config.served.serves(&namespace) {
+        tracing::warn!(tenant, namespace, served = %state.config.served, "facadeNamespace is not served");
+        return Err(Problem::misconfigured(
+            "The tenant is misconfigured",
+            format!(
+                "AuthTenant '{}' names facadeNamespace '{namespace}', which this operator does not serve \
+                 (it serves {}); an administrator must add '{namespace}' to the served namespaces \
+                 (--watch-namespaces; Helm: watchNamespaces) or change the AuthTenant.",
+                tenant_obj.name_any(),
+                state.config.served
+            ),
+        ));
+    }
+    Ok(namespace)
 }
 
 /// The tenant's Management API client, or a 500 naming what an administrator must fix: the
@@ -665,6 +686,9 @@ async fn ensure_auth_client(
             deletion_policy: Default::default(),
             drift_policy: Default::default(),
             adoption_policy: Default::default(),
+            settings: None,
+            grants: Vec::new(),
+            connections: Vec::new(),
         },
     );
     let mut labels = BTreeMap::from([(CREATED_BY_LABEL.to_owned(), "facade".to_owned())]);
@@ -865,7 +889,11 @@ fn correctable(existing: &AuthClient) -> bool {
     let refused = status
         .and_then(|s| conditions::find(&s.conditions, READY))
         .is_some_and(|c| {
-            c.status == "False" && matches!(c.reason.as_str(), "InvalidSpec" | "Auth0Rejected")
+            c.status == ConditionStatus::False.as_str()
+                && matches!(
+                    ReadyReason::parse(&c.reason),
+                    Some(ReadyReason::InvalidSpec | ReadyReason::Auth0Rejected)
+                )
         });
     no_client && refused
 }
@@ -943,8 +971,9 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
     {
         return WaitState::Pending;
     }
-    match (ready.status.as_str(), ready.reason.as_str()) {
-        ("True", _) => match &status.client_id {
+    let reason = ReadyReason::parse(&ready.reason);
+    if ready.status == ConditionStatus::True.as_str() {
+        return match &status.client_id {
             Some(client_id) => WaitState::Ready {
                 client_id: client_id.clone(),
                 secret_name: status
@@ -953,19 +982,28 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
                     .unwrap_or_else(|| object.secret_name()),
             },
             None => WaitState::Pending,
-        },
-        (
-            "False",
-            reason @ ("InvalidSpec" | "Auth0Rejected" | "ClientNotFound" | "AdoptionRefused"),
+        };
+    }
+    if ready.status != ConditionStatus::False.as_str() {
+        return WaitState::Pending;
+    }
+    match reason {
+        Some(
+            reason @ (ReadyReason::InvalidSpec
+            | ReadyReason::Auth0Rejected
+            | ReadyReason::ClientNotFound
+            | ReadyReason::AdoptionRefused),
         ) => WaitState::Rejected {
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
             message: ready.message.clone(),
         },
-        ("False", "TenantNotFound") => WaitState::TenantGone,
-        ("False", reason @ ("NamespaceNotAllowed" | "SecretConflict")) => WaitState::Failed {
-            reason: reason.to_owned(),
-            message: ready.message.clone(),
-        },
+        Some(ReadyReason::TenantNotFound) => WaitState::TenantGone,
+        Some(reason @ (ReadyReason::NamespaceNotAllowed | ReadyReason::SecretConflict)) => {
+            WaitState::Failed {
+                reason: reason.as_str().to_owned(),
+                message: ready.message.clone(),
+            }
+        }
         _ => WaitState::Pending,
     }
 }
@@ -1222,6 +1260,9 @@ mod tests {
                 deletion_policy: Default::default(),
                 drift_policy: Default::default(),
                 adoption_policy: Default::default(),
+                settings: None,
+                grants: Vec::new(),
+                connections: Vec::new(),
             },
         );
         o.metadata.generation = Some(generation);

@@ -99,6 +99,8 @@ struct Options {
     /// Latency of every Kubernetes API request the facade makes (a real API server is not
     /// in-process).
     api_latency: Duration,
+    /// The namespaces the operator serves (`--watch-namespaces`).
+    served: nexus_controller::WatchScope,
 }
 
 impl Default for Options {
@@ -111,6 +113,7 @@ impl Default for Options {
             max_body_bytes: 16 * 1024,
             body_timeout: Duration::from_secs(10),
             api_latency: Duration::ZERO,
+            served: nexus_controller::WatchScope::All,
         }
     }
 }
@@ -249,6 +252,7 @@ async fn env(options: Options) -> Env {
     config.request_timeout = options.ready_timeout + Duration::from_secs(10);
     config.max_body_bytes = options.max_body_bytes;
     config.body_timeout = options.body_timeout;
+    config.served = options.served;
     let metrics = FacadeMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -1583,6 +1587,38 @@ async fn misconfiguration_is_500_naming_it_at_once() {
         env.kube
             .list("/apis/auth.nexus.dev/v1alpha1/namespaces/missing-ns/authclients")
             .is_empty()
+    );
+}
+
+/// With `--watch-namespaces`, a tenant whose facadeNamespace is not served is a
+/// misconfiguration: 500 naming the namespace and the setting, at once, nothing created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facade_namespace_the_operator_does_not_serve_is_500_naming_it() {
+    let env = env(Options {
+        ready_timeout: Duration::from_secs(60),
+        served: nexus_controller::WatchScope::from_names(["team-a", "team-b"]).expect("names"),
+        ..Options::default()
+    })
+    .await;
+    let (status, headers, problem) = env
+        .post("acme", Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
+        .await;
+    assert_problem(status, &headers, &problem, 500);
+    assert_eq!(problem["type"], "urn:nexus-operator:problem:misconfigured");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("facadeNamespace '{FACADE_NS}'"))
+            && detail.contains("serves namespaces team-a, team-b")
+            && detail.contains("watchNamespaces"),
+        "{problem}"
+    );
+    assert!(env.authclients().is_empty());
+    assert!(
+        env.kube
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("/authclients")),
+        "no AuthClient request at all"
     );
 }
 

@@ -225,6 +225,7 @@ async fn run_operator(
         ])
         .env("KUBECONFIG", &world.kubeconfig)
         .env_remove("NEXUS_WATCH_NAMESPACE")
+        .env_remove("NEXUS_WATCH_NAMESPACES")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)

@@ -52,6 +52,9 @@ pub enum AppError {
     /// The CRDs could not be printed.
     #[error("CRD serialization: {0}")]
     Yaml(#[from] serde_saphyr::SerializeError),
+    /// The namespace flags are invalid.
+    #[error("{0}")]
+    WatchArgs(#[from] crate::cli::WatchArgsError),
     /// Waiting for the CRDs to be established failed.
     #[error("waiting for CRDs: {0}")]
     Wait(#[from] kube::runtime::wait::Error),
@@ -169,6 +172,7 @@ pub(crate) fn common_with(kube: kube::Client, auth0_timeout: Duration) -> Result
 }
 
 async fn run_operator(args: RunArgs) -> Result<(), AppError> {
+    let scope = args.controller.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.controller.auth0_timeout_seconds)).await?;
     let metrics_server = tokio::spawn(crate::health::serve(
@@ -178,7 +182,8 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         shutdown.clone().wait(),
     ));
     let facade_server = if args.facade {
-        let config = facade::FacadeConfig::from_args(&args.facade_args)?;
+        let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
+        config.served = scope.clone();
         let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
         Some(tokio::spawn(facade::serve(
             config,
@@ -205,14 +210,9 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
     };
     let ctx = common.controller_context(config);
     let result = if args.leader.leader_election {
-        run_as_leader(ctx, &args, shutdown.clone()).await
+        run_as_leader(ctx, &args, scope, shutdown.clone()).await
     } else {
-        controller::run(
-            ctx,
-            args.controller.watch_namespace.clone(),
-            shutdown.clone().wait(),
-        )
-        .await;
+        controller::run(ctx, scope, shutdown.clone().wait()).await;
         Ok(())
     };
     common.health.set_ready(false);
@@ -230,6 +230,7 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
 async fn run_as_leader(
     ctx: Arc<Context>,
     args: &RunArgs,
+    scope: controller::WatchScope,
     shutdown: Shutdown,
 ) -> Result<(), AppError> {
     let identity = args
@@ -265,7 +266,7 @@ async fn run_as_leader(
         }
     };
     let mut stop_rx2 = stop_rx.clone();
-    let run = controller::run(ctx, args.controller.watch_namespace.clone(), async move {
+    let run = controller::run(ctx, scope, async move {
         let _ = stop_rx2.wait_for(|s| *s).await;
     });
     let (lost_leadership, ()) = tokio::join!(stopper, run);
@@ -278,6 +279,7 @@ async fn run_as_leader(
 }
 
 async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
+    let scope = args.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.auth0_timeout_seconds)).await?;
     let metrics_server = tokio::spawn(crate::health::serve(
@@ -286,7 +288,8 @@ async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
         common.health.clone(),
         shutdown.clone().wait(),
     ));
-    let config = facade::FacadeConfig::from_args(&args.facade_args)?;
+    let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
+    config.served = scope;
     let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
     common.health.set_ready(true);
     let result = facade::serve(

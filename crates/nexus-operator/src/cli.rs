@@ -45,9 +45,8 @@ pub struct ControllerArgs {
     /// clusters sharing a tenant never adopt each other's clients.
     #[arg(long, env = "NEXUS_CLUSTER_ID", default_value = "default")]
     pub cluster_id: String,
-    /// Watch AuthClients in this namespace only (default: all namespaces).
-    #[arg(long, env = "NEXUS_WATCH_NAMESPACE")]
-    pub watch_namespace: Option<String>,
+    #[command(flatten)]
+    pub watch: WatchArgs,
     /// Seconds between revisits of a Ready AuthClient (no Auth0 call is made for them).
     #[arg(long, env = "NEXUS_RESYNC_INTERVAL_SECONDS", default_value_t = 3600)]
     pub resync_interval_seconds: u64,
@@ -60,6 +59,73 @@ pub struct ControllerArgs {
     /// AuthClients reconciled concurrently.
     #[arg(long, env = "NEXUS_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+}
+
+/// Which namespaces are served.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WatchArgs {
+    /// Serve only these namespaces (comma-separated): AuthClients, the Secrets the operator
+    /// owns, events and Namespace metadata are watched there only, so Roles in these
+    /// namespaces suffice (no cluster-wide Secret access). Default: all namespaces. With the
+    /// facade, every tenant's facadeNamespace must be one of them.
+    #[arg(
+        long = "watch-namespaces",
+        env = "NEXUS_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NAMESPACES"
+    )]
+    pub watch_namespaces: Vec<String>,
+    /// Deprecated alias of --watch-namespaces with one namespace (kept so that upgrades from
+    /// versions that had only it keep working).
+    #[arg(
+        long = "watch-namespace",
+        env = "NEXUS_WATCH_NAMESPACE",
+        value_name = "NAMESPACE",
+        hide = true
+    )]
+    pub watch_namespace: Option<String>,
+}
+
+/// The namespace flags disagree or name something that is not a namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchArgsError {
+    /// A name is not a valid namespace name.
+    #[error("--watch-namespaces (NEXUS_WATCH_NAMESPACES): {0}")]
+    Invalid(#[from] nexus_controller::scope::InvalidNamespace),
+    /// Both the list and the deprecated single namespace are set, to different things.
+    #[error(
+        "--watch-namespace (NEXUS_WATCH_NAMESPACE, deprecated) is '{single}' but --watch-namespaces \
+         (NEXUS_WATCH_NAMESPACES) is '{list}'; set only --watch-namespaces"
+    )]
+    Conflict {
+        /// The deprecated single namespace.
+        single: String,
+        /// The list, comma-separated.
+        list: String,
+    },
+}
+
+impl WatchArgs {
+    /// The served namespaces: the list, or the deprecated single namespace, or all.
+    pub fn scope(&self) -> Result<nexus_controller::WatchScope, WatchArgsError> {
+        use nexus_controller::WatchScope;
+        let list = WatchScope::from_names(&self.watch_namespaces)?;
+        let single = WatchScope::from_names(self.watch_namespace.iter())?;
+        match (&list, &single) {
+            (_, WatchScope::All) => Ok(list),
+            (WatchScope::All, _) => {
+                tracing::warn!(
+                    "--watch-namespace / NEXUS_WATCH_NAMESPACE is deprecated; use --watch-namespaces / NEXUS_WATCH_NAMESPACES"
+                );
+                Ok(single)
+            }
+            _ if list == single => Ok(list),
+            _ => Err(WatchArgsError::Conflict {
+                single: self.watch_namespace.clone().unwrap_or_default(),
+                list: self.watch_namespaces.join(","),
+            }),
+        }
+    }
 }
 
 /// Flags of leader election.
@@ -108,6 +174,10 @@ pub struct FacadeOnlyArgs {
     /// Timeout of one Auth0 request, in seconds.
     #[arg(long, env = "NEXUS_AUTH0_TIMEOUT_SECONDS", default_value_t = 15)]
     pub auth0_timeout_seconds: u64,
+    /// The namespaces the operator serves (the facade refuses tenants whose facadeNamespace
+    /// is not one of them).
+    #[command(flatten)]
+    pub watch: WatchArgs,
     #[command(flatten)]
     pub facade_args: nexus_facade::FacadeArgs,
 }
@@ -146,4 +216,86 @@ pub struct DevArgs {
     /// Requests per second the simulator allows (Auth0 free plan: 2).
     #[arg(long, env = "NEXUS_DEV_RATE_LIMIT", default_value_t = 2)]
     pub rate_limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_controller::WatchScope;
+
+    fn watch(args: &[&str]) -> Result<WatchScope, String> {
+        let mut argv = vec!["nexus-operator", "run"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let Command::Run(run) = cli.command else {
+            return Err("not run".into());
+        };
+        run.controller.watch.scope().map_err(|e| e.to_string())
+    }
+
+    fn names(list: &[&str]) -> WatchScope {
+        WatchScope::from_names(list).expect("valid")
+    }
+
+    // The environment variables are read by clap too; these tests pass flags only, and the
+    // variables are not set in the test environment (checked here so a set one cannot make a
+    // test pass by accident).
+    fn no_env() {
+        for var in ["NEXUS_WATCH_NAMESPACES", "NEXUS_WATCH_NAMESPACE"] {
+            assert!(
+                std::env::var_os(var).is_none(),
+                "{var} is set in the test environment"
+            );
+        }
+    }
+
+    #[test]
+    fn watch_namespaces_is_a_comma_separated_list() {
+        no_env();
+        assert_eq!(watch(&[]), Ok(WatchScope::All));
+        assert_eq!(
+            watch(&["--watch-namespaces", "team-b,team-a"]),
+            Ok(names(&["team-a", "team-b"]))
+        );
+        assert_eq!(
+            watch(&[
+                "--watch-namespaces",
+                "team-a",
+                "--watch-namespaces",
+                "team-c"
+            ]),
+            Ok(names(&["team-a", "team-c"]))
+        );
+        let bad = watch(&["--watch-namespaces", "team-a,Team_B"]).expect_err("invalid");
+        assert!(bad.contains("'Team_B' is not a namespace name"), "{bad}");
+    }
+
+    #[test]
+    fn the_old_single_namespace_flag_still_works() {
+        no_env();
+        assert_eq!(
+            watch(&["--watch-namespace", "team-a"]),
+            Ok(names(&["team-a"]))
+        );
+        assert_eq!(
+            watch(&[
+                "--watch-namespace",
+                "team-a",
+                "--watch-namespaces",
+                "team-a"
+            ]),
+            Ok(names(&["team-a"]))
+        );
+        let conflict = watch(&[
+            "--watch-namespace",
+            "team-a",
+            "--watch-namespaces",
+            "team-b",
+        ])
+        .expect_err("conflict");
+        assert!(
+            conflict.contains("set only --watch-namespaces"),
+            "{conflict}"
+        );
+    }
 }

@@ -1,78 +1,144 @@
-//! Operational hygiene of the controller, checked over one full lifecycle run in-process
-//! against the in-memory Kubernetes API and the Auth0 simulator:
+//! Operational hygiene of the operator, checked over one full lifecycle (controller and
+//! facade) run in-process against the in-memory Kubernetes API and the Auth0 simulator, once
+//! for each RBAC mode of the chart (cluster-wide, and namespaced: `watchNamespaces` with
+//! `credentialsSecrets`):
 //!
-//! * RBAC: every Kubernetes API call the operator makes is granted by `tests/rbac/api-calls.txt`
-//!   (which the Helm chart must grant exactly), and every line of that file is used.
+//! * RBAC: the API server authorizes the controller's and the facade's requests with exactly
+//!   the grants `tests/rbac/api-calls.txt` gives each of them in that mode (the grants the Helm
+//!   chart renders, checked by hack/chart-check.py), so the lifecycle proves they suffice; and
+//!   every line of the file is used by each of its users, so none is superfluous. In the
+//!   namespaced mode a tenant whose credentials Secret is not granted is reported
+//!   (`CredentialsForbidden`) and an AuthClient outside the served namespaces is never touched.
 //! * Secrets never leak: no Auth0 client secret (before and after rotation), no M2M secret (good
-//!   or wrong) and no Management API access token appears in the logs (TRACE, every target),
-//!   in Kubernetes Events, in AuthClient/AuthTenant objects, in any request body sent to the
+//!   or wrong), no API's HS256 signing secret and no Management API access token appears in the
+//!   logs (TRACE, every target), in Kubernetes Events, in AuthClient/AuthTenant/
+//!   AuthResourceServer objects, in any request body sent to the
 //!   API server outside Secrets, or in the `Display`/`Debug` of any error - including error
 //!   paths where Auth0 echoes the credentials and the token back in its error bodies.
 //!
-//! All checks share one lifecycle (and the process-wide log capture), so they are one test.
+//! All checks of a mode share one lifecycle (and the process-wide log capture), so each mode
+//! is one test.
+
+mod rbac;
 
 use nexus_testing as support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
 use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry, Priority};
 use auth0_sim::{self as sim, FailAction, FailNext, M2mCredential, RateLimit, SimConfig};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use kube::runtime::controller::Action;
-use kube_fake::{FakeKube, RecordedRequest};
+use kube_fake::FakeKube;
+use kube_fake::rbac::Attributes;
 use nexus_controller::authclient::{self, ReconcileError};
 use nexus_controller::metrics::ControllerMetrics;
-use nexus_controller::{self as controller, Context, ControllerConfig, tenant_access as tenant};
+use nexus_controller::{
+    self as controller, Context, ControllerConfig, WatchScope, tenant_access as tenant,
+};
 use nexus_crd::{AuthClient, AuthTenant, ROTATE_ANNOTATION};
+use nexus_facade::{self as facade, FacadeConfig, FacadeMetrics, ObjectRef};
 use nexus_leader::{LeaderElector, LeaseConfig};
+use rbac::{Install, Mode, User};
 use serde_json::{Value, json};
 
+/// Served in both modes; the facade's namespace.
 const NS: &str = "team-a";
+/// Served in both modes (the namespaced install serves two namespaces).
+const NS_B: &str = "team-b";
+/// Allowed by no tenant, served only by the cluster-wide install.
+const NS_OTHER: &str = "team-c";
+/// The release namespace: the operator's Lease, the credentials Secrets, the facade's Secret.
 const CREDS_NS: &str = "nexus-system";
-/// Query parameter marking the test's own writes (the "user"), excluded from the RBAC check.
-const ACTOR: &str = "nexus-test-actor";
+const LEASE: &str = "nexus-operator";
+const FACADE_CREDENTIALS: &str = "facade-credentials";
+/// A credentials Secret that exists but is not in `credentialsSecrets`.
+const LOCKED_SECRET: &str = "locked-m2m";
+/// The RBAC subjects of the two users (the same ServiceAccount in a real install; separate here
+/// so that each is held to its own lines).
+const CONTROLLER: &str = "system:serviceaccount:nexus-system:nexus-operator(controller)";
+const FACADE: &str = "system:serviceaccount:nexus-system:nexus-operator(facade)";
 const WAIT: Duration = Duration::from_secs(30);
-const API_CALLS: &str = include_str!("rbac/api-calls.txt");
-
-/// Lines of `api-calls.txt` the lifecycle cannot exercise, each with the reason.
-const NOT_EXERCISED: &[(&str, &str)] = &[
-    (
-        "auth.nexus.dev authclients create",
-        "used only by the HTTP facade (the file says so): server-side apply of a new AuthClient",
-    ),
-    (
-        "auth.nexus.dev authtenants get",
-        "used only by the HTTP facade (reads the tenant of a request); the controller reads \
-         AuthTenants from its watch cache",
-    ),
-    (
-        "auth.nexus.dev authclients get",
-        "used only by the HTTP facade (reads the AuthClient it applied); the controller reads \
-         AuthClients from its watch cache",
-    ),
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lifecycle_uses_only_granted_api_calls_and_never_leaks_secrets() {
+async fn cluster_wide_lifecycle_needs_exactly_its_grants_and_never_leaks_secrets() {
+    hygiene(Mode::ClusterWide).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_lifecycle_needs_exactly_its_grants_and_never_leaks_secrets() {
+    hygiene(Mode::Namespaced).await;
+}
+
+async fn hygiene(mode: Mode) {
     let logs = capture_logs();
-    let world = World::new().await;
+    let world = World::new(mode).await;
     let errors = world.lifecycle().await;
 
     let mut failures = Vec::new();
-    failures.extend(check_rbac(&world.kube.requests()));
+    failures.extend(world.check_rbac());
     failures.extend(world.check_leaks(&logs_text(&logs), &errors));
     assert!(
         failures.is_empty(),
-        "{} hygiene failure(s):\n\n{}",
+        "{mode:?}: {} hygiene failure(s):\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each user's requests, as sent and as answered.
+
+#[derive(Clone, Debug)]
+struct Call {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    /// A server-side apply.
+    apply: bool,
+    status: u16,
+}
+
+type Calls = Arc<Mutex<Vec<Call>>>;
+
+/// `client` with every request and its status recorded into `calls`.
+fn recorded(client: kube::Client, calls: Calls) -> kube::Client {
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let client = client.clone();
+        let calls = calls.clone();
+        async move {
+            let method = request.method().to_string();
+            let path = request.uri().path().to_owned();
+            let query = request
+                .uri()
+                .query()
+                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default();
+            let apply = request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.starts_with("application/apply-patch"));
+            let response = client.send(request).await?;
+            calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call {
+                method,
+                path,
+                query,
+                apply,
+                status: response.status().as_u16(),
+            });
+            Ok::<_, kube::Error>(response)
+        }
+    });
+    kube::Client::new(service, "default")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,9 +252,17 @@ async fn start_echo(echo: Arc<Echo>) -> SocketAddr {
 // The lifecycle.
 
 struct World {
+    mode: Mode,
+    install: Install,
+    scope: WatchScope,
     kube: FakeKube,
     sim: sim::SimHandle,
     ctx: Arc<Context>,
+    /// The controller's client (the context's) and the facade's.
+    controller_kube: kube::Client,
+    facade_kube: kube::Client,
+    calls: BTreeMap<User, Calls>,
+    facade_password: Mutex<String>,
     /// Every secret value that must never show up, with a label for the report.
     secrets: Mutex<BTreeMap<String, String>>,
 }
@@ -202,7 +276,8 @@ fn tenant_json(name: &str, base_url: &str, domain: &str, secret: &str) -> Value 
             "endpoint": base_url,
             "credentialsSecretRef": {"namespace": CREDS_NS, "name": secret},
             "rateLimit": {"requestsPerSecond": 100, "burst": 100},
-            "allowedNamespaces": {"names": [NS]},
+            "allowedNamespaces": {"names": [NS, NS_B]},
+            "facadeNamespace": NS,
         }
     })
 }
@@ -216,6 +291,10 @@ fn creds_json(name: &str, id: &str, secret: &str) -> Value {
 }
 
 fn client_json(name: &str, tenant: &str, extra: Value) -> Value {
+    client_json_in(NS, name, tenant, extra)
+}
+
+fn client_json_in(namespace: &str, name: &str, tenant: &str, extra: Value) -> Value {
     let mut spec = json!({
         "tenant": tenant,
         "client": {
@@ -229,21 +308,48 @@ fn client_json(name: &str, tenant: &str, extra: Value) -> Value {
     }
     json!({
         "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     })
 }
 
 fn client_path(name: &str) -> String {
-    format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/{name}")
+    client_path_in(NS, name)
+}
+
+fn client_path_in(namespace: &str, name: &str) -> String {
+    format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{namespace}/authclients/{name}")
 }
 
 fn random_secret(prefix: &str) -> String {
     format!("{prefix}-{:032x}", rand::random::<u128>())
 }
 
+/// The install of a mode: the namespaced one serves NS and NS_B and may read the credentials
+/// Secrets of every tenant but `locked` (and `no-such-secret`, which does not exist).
+fn install(mode: Mode) -> Install {
+    Install {
+        mode,
+        served: vec![NS.into(), NS_B.into()],
+        credentials: [
+            "acme-m2m",
+            "flaky-m2m",
+            "bad-m2m",
+            "echo-m2m",
+            "echo-bad-m2m",
+            "no-such-secret",
+        ]
+        .iter()
+        .map(|name| (CREDS_NS.to_owned(), (*name).to_owned()))
+        .collect(),
+        release: CREDS_NS.into(),
+        lease: LEASE.into(),
+        facade_credentials: FACADE_CREDENTIALS.into(),
+    }
+}
+
 impl World {
-    async fn new() -> Self {
+    async fn new(mode: Mode) -> Self {
         let m2m = M2mCredential {
             client_id: "HygieneM2mClient0000000000000001".into(),
             client_secret: random_secret("m2m"),
@@ -263,14 +369,34 @@ impl World {
         .await
         .expect("simulator");
         let kube = FakeKube::new();
-        for ns in [CREDS_NS, NS] {
+        // AuthResourceServers are served from their CRD (FakeKube preloads the other kinds).
+        for crd in nexus_crd::crds() {
+            if crd.spec.names.kind == "AuthResourceServer" {
+                kube.insert(serde_json::to_value(&crd).expect("CRD"));
+            }
+        }
+        for (ns, team) in [(CREDS_NS, "ops"), (NS, "a"), (NS_B, "b"), (NS_OTHER, "c")] {
             kube.insert(json!({
                 "apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns, "labels": {"team": if ns == NS { "a" } else { "ops" }}},
+                "metadata": {"name": ns, "labels": {"team": team}},
             }));
         }
+        let install = install(mode);
+        let scope = match mode {
+            Mode::ClusterWide => WatchScope::All,
+            Mode::Namespaced => WatchScope::from_names(&install.served).expect("names"),
+        };
+        let calls: BTreeMap<User, Calls> = User::ALL
+            .into_iter()
+            .map(|user| (user, Calls::default()))
+            .collect();
+        kube.authorize(CONTROLLER, install.policy(User::Controller));
+        kube.authorize(FACADE, install.policy(User::Facade));
+        let controller_kube =
+            recorded(kube.client_as(CONTROLLER), calls[&User::Controller].clone());
+        let facade_kube = recorded(kube.client_as(FACADE), calls[&User::Facade].clone());
         let ctx = Arc::new(Context::new(
-            kube.client(),
+            controller_kube.clone(),
             Auth0Registry::new(
                 auth0::default_http_client(Duration::from_secs(5)).expect("http"),
                 Auth0Metrics::new(),
@@ -283,9 +409,16 @@ impl World {
             ControllerMetrics::default(),
         ));
         let world = Self {
+            mode,
+            install,
+            scope,
             kube,
             sim,
             ctx,
+            controller_kube,
+            facade_kube,
+            calls,
+            facade_password: Mutex::default(),
             secrets: Mutex::default(),
         };
         world.secret(&m2m.client_secret, "the M2M client secret");
@@ -316,7 +449,7 @@ impl World {
         }
     }
 
-    /// A write by the test itself (the user), marked so the RBAC check skips it.
+    /// A write by the test itself (the user, an unrestricted client).
     async fn user(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let content_type = if method == "PATCH" {
             "application/merge-patch+json"
@@ -325,7 +458,7 @@ impl World {
         };
         let request = http::Request::builder()
             .method(method)
-            .uri(format!("{path}?{ACTOR}=true"))
+            .uri(path)
             .header(http::header::CONTENT_TYPE, content_type)
             .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
             .expect("request");
@@ -337,19 +470,47 @@ impl World {
     }
 
     async fn create(&self, object: Value) {
-        let path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients");
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .expect("namespace")
+            .to_owned();
+        let path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{namespace}/authclients");
         self.user("POST", &path, Some(object)).await;
     }
 
     async fn wait(&self, what: &str, predicate: impl Fn(&FakeKube) -> bool) {
         assert!(
             self.kube.wait_until(WAIT, predicate).await,
-            "timed out waiting for {what}"
+            "timed out waiting for {what}{}",
+            self.denied()
         );
     }
 
+    /// The requests the API server refused so far, for a timeout's message.
+    fn denied(&self) -> String {
+        let denials = self.kube.denials();
+        if denials.is_empty() {
+            return String::new();
+        }
+        let lines: Vec<String> = denials
+            .iter()
+            .map(|d| format!("  {} {} ({:?})", d.method, d.path, d.attributes))
+            .collect();
+        format!("; the API server refused:\n{}", lines.join("\n"))
+    }
+
     async fn wait_ready(&self, name: &str, status: &str, reason: &str) -> Value {
-        let path = client_path(name);
+        self.wait_ready_in(NS, name, status, reason).await
+    }
+
+    async fn wait_ready_in(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &str,
+        reason: &str,
+    ) -> Value {
+        let path = client_path_in(namespace, name);
         let matches = |k: &FakeKube| {
             k.get(&path).is_some_and(|o| {
                 o["status"]["conditions"]
@@ -361,14 +522,19 @@ impl World {
         };
         assert!(
             self.kube.wait_until(WAIT, matches).await,
-            "{name}: Ready={status} {reason} expected; object: {:?}",
-            self.kube.get(&path)
+            "{name}: Ready={status} {reason} expected; object: {:?}{}",
+            self.kube.get(&path),
+            self.denied()
         );
         self.kube.get(&path).expect("object")
     }
 
     async fn delete_and_wait(&self, name: &str) {
-        let path = client_path(name);
+        self.delete_and_wait_in(NS, name).await;
+    }
+
+    async fn delete_and_wait_in(&self, namespace: &str, name: &str) {
+        let path = client_path_in(namespace, name);
         self.user("DELETE", &path, None).await;
         self.wait(&format!("{name} gone"), |k| k.get(&path).is_none())
             .await;
@@ -406,7 +572,13 @@ impl World {
         k.insert(creds_json("bad-m2m", &m2m.client_id, &wrong));
         k.insert(creds_json("echo-m2m", "echo-m2m", &echo.m2m_secret));
         k.insert(creds_json("echo-bad-m2m", "echo-m2m", &wrong));
+        k.insert(creds_json(
+            LOCKED_SECRET,
+            &m2m.client_id,
+            &m2m.client_secret,
+        ));
         k.insert(tenant_json("acme", &base, &domain, "acme-m2m"));
+        k.insert(tenant_json("locked", &base, &domain, LOCKED_SECRET));
         k.insert(tenant_json("flaky", &base, &domain, "flaky-m2m"));
         k.insert(tenant_json("bad", &base, &domain, "bad-m2m"));
         k.insert(tenant_json(
@@ -428,24 +600,34 @@ impl World {
         // Leader election: acquire (create), release (update), acquire again (update), release.
         for _ in 0..2 {
             let elector = LeaderElector::new(
-                k.client(),
-                LeaseConfig::new("nexus-operator", CREDS_NS, "hygiene-0"),
+                self.controller_kube.clone(),
+                LeaseConfig::new(LEASE, CREDS_NS, "hygiene-0"),
             );
             let leadership = elector.acquire().await.expect("leadership");
             leadership.release().await.expect("release");
         }
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let controller = tokio::spawn(controller::run(self.ctx.clone(), None, async move {
-            let _ = stop_rx.await;
-        }));
+        let controller = tokio::spawn(controller::run(
+            self.ctx.clone(),
+            self.scope.clone(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let (facade_base, stop_facade) = self.start_facade().await;
 
         // Tenants: Ready, or not with the reason.
+        let locked = match self.mode {
+            Mode::ClusterWide => ("locked", "True", "CredentialsValid"),
+            Mode::Namespaced => ("locked", "False", "CredentialsForbidden"),
+        };
         for (name, status, reason) in [
             ("acme", "True", "CredentialsValid"),
             ("bad", "False", "CredentialsRejected"),
             ("echo", "True", "CredentialsValid"),
             ("echo-bad", "False", "CredentialsRejected"),
+            locked,
         ] {
             let path = format!("/apis/auth.nexus.dev/v1alpha1/authtenants/{name}");
             self.wait(&format!("tenant {name} {status} {reason}"), |k| {
@@ -458,6 +640,19 @@ impl World {
                 })
             })
             .await;
+        }
+        if self.mode == Mode::Namespaced {
+            let tenant = k
+                .get("/apis/auth.nexus.dev/v1alpha1/authtenants/locked")
+                .expect("tenant");
+            let message = tenant["status"]["conditions"][0]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                message.contains(&format!("{CREDS_NS}/{LOCKED_SECRET}"))
+                    && message.contains("credentialsSecrets"),
+                "the message names the Secret and the missing grant: {message}"
+            );
         }
 
         // Create.
@@ -532,11 +727,124 @@ impl World {
         })
         .await;
 
+        // An API (HS256: it has a signing secret that must never leak), a machine-to-machine
+        // client granted it, a grant changed, then both deleted.
+        let api_path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authresourceservers");
+        self.user(
+            "POST",
+            &api_path,
+            Some(json!({
+                "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthResourceServer",
+                "metadata": {"name": "orders-api", "namespace": NS},
+                "spec": {"tenant": "acme", "identifier": "https://orders.example.com/api",
+                         "name": "Orders", "signingAlg": "HS256",
+                         "scopes": [{"value": "read:orders"}, {"value": "write:orders"}]},
+            })),
+        )
+        .await;
+        let api_object = format!("{api_path}/orders-api");
+        self.wait("the API Ready", |k| {
+            k.get(&api_object).is_some_and(|o| {
+                o["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .await;
+        for api in self.sim.resource_servers() {
+            if let Some(secret) = api["signing_secret"].as_str() {
+                self.secret(secret, "an API's HS256 signing secret");
+            }
+        }
+        self.create(client_json(
+            "worker",
+            "acme",
+            json!({"grants": [{"audience": "https://orders.example.com/api", "scopes": ["read:orders"]}],
+                   "client": {"name": "worker", "app_type": "non_interactive"}}),
+        ))
+        .await;
+        let worker = self.wait_ready("worker", "True", "Synced").await;
+        let worker_id = worker["status"]["clientId"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        self.snapshot_sim("with the worker");
+        self.user(
+            "PATCH",
+            &client_path("worker"),
+            Some(json!({"spec": {"grants": [{"audience": "https://orders.example.com/api", "scopes": ["read:orders", "write:orders"]}]}})),
+        )
+        .await;
+        self.wait("the grant extended", |_| {
+            self.sim
+                .client_grant(&worker_id, "https://orders.example.com/api")
+                .is_some_and(|g| g["scope"].as_array().is_some_and(|a| a.len() == 2))
+        })
+        .await;
+        self.delete_and_wait("worker").await;
+        self.user("DELETE", &api_object, None).await;
+        self.wait("the API gone", |k| k.get(&api_object).is_none())
+            .await;
+        assert!(
+            self.sim
+                .resource_servers()
+                .iter()
+                .all(|rs| rs["identifier"] != "https://orders.example.com/api")
+        );
+
         // A tenant that allows namespaces by label selector.
         self.create(client_json("selected", "labelled", json!({})))
             .await;
         self.wait_ready("selected", "True", "Synced").await;
         self.snapshot_sim("with selected");
+
+        // Another served namespace.
+        self.create(client_json_in(NS_B, "web-b", "acme", json!({})))
+            .await;
+        self.wait_ready_in(NS_B, "web-b", "True", "Synced").await;
+        self.snapshot_sim("with web-b");
+        // A namespace no tenant allows: refused when served, never touched otherwise (checked
+        // at the end, when everything else is done).
+        self.create(client_json_in(NS_OTHER, "stray", "acme", json!({})))
+            .await;
+        if self.mode == Mode::ClusterWide {
+            self.wait_ready_in(NS_OTHER, "stray", "False", "NamespaceNotAllowed")
+                .await;
+        }
+        // A tenant whose credentials Secret the namespaced install may not read.
+        self.create(client_json("locked-client", "locked", json!({})))
+            .await;
+        match self.mode {
+            Mode::ClusterWide => {
+                self.wait_ready("locked-client", "True", "Synced").await;
+                self.snapshot_sim("with locked-client");
+            }
+            Mode::Namespaced => {
+                let object = self
+                    .wait_ready("locked-client", "False", "TenantNotReady")
+                    .await;
+                let message = object["status"]["conditions"][0]["message"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(message.contains("CredentialsForbidden"), "{message}");
+            }
+        }
+        // A foreign Secret with the target name: created (409), read (is it ours?), refused.
+        k.insert(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "conflict-auth0", "namespace": NS},
+            "data": {"owner": support::b64("someone else")},
+        }));
+        self.create(client_json("conflict", "acme", json!({})))
+            .await;
+        self.wait_ready("conflict", "False", "SecretConflict").await;
+        self.snapshot_sim("with conflict");
+
+        // The facade: a POST that Auth0 refuses (400), its corrected retry (the refused
+        // AuthClient's spec replaced: 201), and the GET of its Location.
+        let facade_client = self.facade_round(&facade_base).await;
 
         // Error paths the controller reports in conditions and events.
         self.create(client_json("bad-tenant", "bad", json!({})))
@@ -584,9 +892,30 @@ impl World {
         );
         self.delete_and_wait("web").await;
         assert!(self.sim.client(&web_id).is_none(), "web's client deleted");
-        for name in ["bad-tenant", "echoed", "echo-token", "refused", "selected"] {
+        for name in [
+            "bad-tenant",
+            "echoed",
+            "echo-token",
+            "refused",
+            "selected",
+            "locked-client",
+            "conflict",
+            &facade_client,
+        ] {
             self.delete_and_wait(name).await;
         }
+        self.delete_and_wait_in(NS_B, "web-b").await;
+        let _ = stop_facade.send(());
+        if self.mode == Mode::Namespaced {
+            let stray = k
+                .get(&client_path_in(NS_OTHER, "stray"))
+                .expect("stray is still there");
+            assert!(
+                stray.get("status").is_none() && stray["metadata"].get("finalizers").is_none(),
+                "an AuthClient outside the served namespaces is never touched: {stray}"
+            );
+        }
+        self.delete_and_wait_in(NS_OTHER, "stray").await;
 
         // A client whose tenant credentials break before it is deleted (driven by hand).
         self.create(client_json("doomed", "flaky", json!({}))).await;
@@ -627,7 +956,7 @@ impl World {
                     .expect("tenant"),
             )
             .expect("AuthTenant");
-            let client = tenant::tenant_client(&k.client(), &self.ctx.auth0, &tenant)
+            let client = tenant::tenant_client(&self.facade_kube, &self.ctx.auth0, &tenant)
                 .await
                 .expect("the credentials Secret is readable");
             for error in [
@@ -651,11 +980,31 @@ impl World {
         let missing: AuthTenant =
             serde_json::from_value(tenant_json("missing", &base, &domain, "no-such-secret"))
                 .expect("tenant");
-        let error = tenant::tenant_client(&k.client(), &self.ctx.auth0, &missing)
+        let error = tenant::tenant_client(&self.facade_kube, &self.ctx.auth0, &missing)
             .await
             .expect_err("no credentials Secret");
+        assert!(error.to_string().contains("does not exist"), "{error}");
         errors.push(format!("{error}"));
         errors.push(format!("{error:?}"));
+        let locked: AuthTenant = serde_json::from_value(
+            k.get("/apis/auth.nexus.dev/v1alpha1/authtenants/locked")
+                .expect("tenant"),
+        )
+        .expect("AuthTenant");
+        match (
+            self.mode,
+            tenant::tenant_client(&self.facade_kube, &self.ctx.auth0, &locked).await,
+        ) {
+            (Mode::ClusterWide, result) => {
+                result.expect("the cluster-wide install reads every Secret");
+            }
+            (Mode::Namespaced, Err(error @ tenant::TenantError::Forbidden { .. })) => {
+                assert!(error.to_string().contains("credentialsSecrets"), "{error}");
+                errors.push(format!("{error}"));
+                errors.push(format!("{error:?}"));
+            }
+            (Mode::Namespaced, other) => panic!("not Forbidden: {:?}", other.err()),
+        }
         assert!(errors.len() >= 10, "errors were collected: {errors:#?}");
 
         self.snapshot_sim("at the end");
@@ -667,6 +1016,119 @@ impl World {
         errors
     }
 
+    /// Starts the facade (Basic user `root` with `client.write.all`, from its Secret in the
+    /// release namespace) on the facade's client; returns its base URL and its stop switch.
+    async fn start_facade(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let password = random_secret("facade-root-password");
+        self.secret(&password, "the facade user's password");
+        let salt = SaltString::from_b64("aHlnaWVuZS1zYWx0LTE").expect("salt");
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("hash")
+            .to_string();
+        let users = json!([{
+            "username": "root", "passwordHash": hash,
+            "permissions": ["client.write.all"], "tenants": [],
+        }]);
+        self.kube.insert(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": FACADE_CREDENTIALS, "namespace": CREDS_NS},
+            "data": {"users.json": support::b64(&users.to_string())},
+        }));
+        *self.facade_password.lock().expect("password") = password;
+        let mut config = FacadeConfig::new(
+            None,
+            Some(ObjectRef {
+                namespace: CREDS_NS.into(),
+                name: FACADE_CREDENTIALS.into(),
+            }),
+        );
+        config.ready_timeout = WAIT;
+        config.request_timeout = WAIT + Duration::from_secs(10);
+        config.served = self.scope.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(facade::serve(
+            config,
+            self.facade_kube.clone(),
+            Auth0Registry::new(
+                auth0::default_http_client(Duration::from_secs(5)).expect("http"),
+                Auth0Metrics::new(),
+            ),
+            FacadeMetrics::default(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        (base, tx)
+    }
+
+    /// One POST that Auth0 refuses (400), the corrected retry of the same client (201: the
+    /// refused AuthClient's spec is replaced) and the GET of its Location. Returns the name of
+    /// the AuthClient.
+    async fn facade_round(&self, base: &str) -> String {
+        let http = reqwest::Client::new();
+        let password = self.facade_password.lock().expect("password").clone();
+        let post = |body: Value| {
+            http.post(format!("{base}/v1/tenants/acme/clients"))
+                .basic_auth("root", Some(&password))
+                .json(&body)
+                .send()
+        };
+        self.sim.fail_next(FailNext::new(
+            "POST",
+            "/api/v2/clients",
+            1,
+            FailAction::Status(400),
+        ));
+        let refused = post(json!({"name": "Facade app", "app_type": "spa"}))
+            .await
+            .expect("POST");
+        assert_eq!(refused.status(), 400, "{:?}", refused.text().await);
+        let created = post(json!({"name": "Facade app", "app_type": "regular_web"}))
+            .await
+            .expect("POST");
+        assert_eq!(created.status(), 201);
+        let location = created
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .expect("Location")
+            .to_owned();
+        let body: Value = created.json().await.expect("JSON");
+        let secret = body["secret"]
+            .as_str()
+            .or_else(|| body["clientSecret"].as_str())
+            .or_else(|| body["client_secret"].as_str());
+        if let Some(secret) = secret {
+            self.secret(secret, "the facade client's secret (in its 201 answer)");
+        }
+        self.snapshot_sim("with the facade's client");
+        let again = http
+            .get(format!("{base}{location}"))
+            .basic_auth("root", Some(&password))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(again.status(), 200);
+        let objects = self.kube.list(&format!(
+            "/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients"
+        ));
+        let facade_made: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["metadata"]["labels"]["auth.nexus.dev/created-by"] == "facade")
+            .collect();
+        assert_eq!(facade_made.len(), 1, "one AuthClient for both attempts");
+        facade_made[0]["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_owned()
+    }
+
     async fn reconcile(&self, name: &str) -> Result<Action, ReconcileError> {
         let object: AuthClient =
             serde_json::from_value(self.kube.get(&client_path(name)).expect("object"))
@@ -674,7 +1136,7 @@ impl World {
         // The controller is stopped: bring its caches up to date as its watches would.
         self.ctx
             .caches
-            .prime(&self.kube.client(), None)
+            .prime(&self.controller_kube, self.scope.clone())
             .await
             .expect("caches primed");
         authclient::reconcile(Arc::new(object), self.ctx.clone()).await
@@ -697,6 +1159,7 @@ impl World {
         for path in [
             "/apis/auth.nexus.dev/v1alpha1/authclients",
             "/apis/auth.nexus.dev/v1alpha1/authtenants",
+            "/apis/auth.nexus.dev/v1alpha1/authresourceservers",
         ] {
             for object in self.kube.list(path) {
                 sources.push((
@@ -768,141 +1231,120 @@ fn snippet(text: &str, at: usize, len: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // RBAC.
 
-/// `group resource[/subresource] verb` of one request, or `None` for the test's own writes.
-/// A server-side apply (`PATCH`, `application/apply-patch+yaml`) of a main resource creates the
-/// object when it does not exist, and the API server then also authorizes the `create` verb, so
-/// such a request needs both `patch` and `create`.
-fn api_calls(request: &RecordedRequest) -> Vec<Result<String, String>> {
-    let Some(call) = api_call(request) else {
-        return Vec::new();
-    };
-    let apply = request.method == "PATCH"
-        && request
-            .content_type
-            .as_deref()
-            .is_some_and(|c| c.starts_with("application/apply-patch"));
-    match call {
-        Ok(call) if apply && !call.contains('/') => {
-            let create = call.replace(" patch", " create");
-            vec![Ok(call), Ok(create)]
-        }
-        other => vec![other],
-    }
-}
+impl World {
+    /// The lifecycle needed each line of `tests/rbac/api-calls.txt` for each of its users, and
+    /// nothing the mode does not grant (the API server refused only the reads of the Secret the
+    /// namespaced install deliberately does not grant).
+    fn check_rbac(&self) -> Vec<String> {
+        let lines = rbac::lines();
+        let mut failures = Vec::new();
 
-fn api_call(request: &RecordedRequest) -> Option<Result<String, String>> {
-    if request.query.contains_key(ACTOR) {
-        return None;
-    }
-    let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
-    let (group, rest) = match segments.as_slice() {
-        ["api", _version, rest @ ..] => ("core", rest),
-        ["apis", group, _version, rest @ ..] => (*group, rest),
-        _ => {
-            return Some(Err(format!(
-                "non-resource request {} {}",
-                request.method, request.path
-            )));
-        }
-    };
-    // (resource, name, subresource)
-    let (resource, name, sub) = match rest {
-        ["namespaces"] => ("namespaces", None, None),
-        ["namespaces", name] => ("namespaces", Some(*name), None),
-        ["namespaces", _, resource, tail @ ..] | [resource, tail @ ..] => match tail {
-            [] => (*resource, None, None),
-            [name] => (*resource, Some(*name), None),
-            [name, sub] => (*resource, Some(*name), Some(*sub)),
-            _ => return Some(Err(format!("unexpected path {}", request.path))),
-        },
-        [] => {
-            return Some(Err(format!(
-                "discovery request {} {}",
-                request.method, request.path
-            )));
-        }
-    };
-    let watch = matches!(
-        request.query.get("watch").map(String::as_str),
-        Some("true" | "1")
-    );
-    let verb = match (request.method.as_str(), name.is_some()) {
-        ("GET", true) => "get",
-        ("GET", false) if watch => "watch",
-        ("GET", false) => "list",
-        ("POST", false) => "create",
-        ("PATCH", true) => "patch",
-        ("PUT", true) => "update",
-        ("DELETE", true) => "delete",
-        ("DELETE", false) => "deletecollection",
-        (method, _) => return Some(Err(format!("unexpected {method} {}", request.path))),
-    };
-    let resource = match sub {
-        Some(sub) => format!("{resource}/{sub}"),
-        None => resource.to_owned(),
-    };
-    Some(Ok(format!("{group} {resource} {verb}")))
-}
-
-fn granted() -> BTreeSet<String> {
-    API_CALLS
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
-fn check_rbac(requests: &[RecordedRequest]) -> Vec<String> {
-    let granted = granted();
-    let mut used: BTreeMap<String, usize> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut user_writes = 0;
-    for request in requests {
-        let calls = api_calls(request);
-        if calls.is_empty() {
-            user_writes += 1;
-        }
-        for call in calls {
-            match call {
-                Ok(call) => *used.entry(call).or_default() += 1,
-                Err(problem) => failures.push(format!("RBAC: {problem}")),
-            }
-        }
-    }
-    assert!(user_writes >= 10, "the test's own writes were recognised");
-    assert!(
-        used.values().sum::<usize>() > 50,
-        "the operator's requests were recorded: {used:?}"
-    );
-    println!("API calls made by the operator (count):");
-    for (call, count) in &used {
-        println!("  {call:<45} {count}");
-    }
-    for call in used.keys() {
-        if !granted.contains(call) {
+        let denials = self.kube.denials();
+        let expected_denial = |d: &kube_fake::rbac::Denial| {
+            self.mode == Mode::Namespaced
+                && d.attributes.api_group.is_empty()
+                && d.attributes.resource == "secrets"
+                && d.attributes.namespace.as_deref() == Some(CREDS_NS)
+                && d.attributes.name.as_deref() == Some(LOCKED_SECRET)
+        };
+        for denial in denials.iter().filter(|d| !expected_denial(d)) {
             failures.push(format!(
-                "RBAC: the operator calls `{call}`, which tests/rbac/api-calls.txt (and so the chart) does not grant"
+                "RBAC: the API server refused {} {} of {} ({:?}): the {:?} install does not grant what the code needs",
+                denial.method, denial.path, denial.subject, denial.attributes, self.mode
             ));
         }
-    }
-    let excused: BTreeMap<&str, &str> = NOT_EXERCISED.iter().copied().collect();
-    for line in &granted {
-        match (used.contains_key(line), excused.get(line.as_str())) {
-            (false, None) => failures.push(format!(
-                "RBAC: tests/rbac/api-calls.txt grants `{line}`, but the operator never makes that call: remove it (and from the chart) or explain it in NOT_EXERCISED"
-            )),
-            (true, Some(reason)) => failures.push(format!(
-                "RBAC: `{line}` is listed in NOT_EXERCISED ({reason}) but the lifecycle made that call: update the list"
-            )),
-            _ => {}
+        if self.mode == Mode::Namespaced {
+            assert!(
+                denials
+                    .iter()
+                    .any(|d| d.subject == CONTROLLER && d.attributes.verb == "list"),
+                "the locked tenant's Secret was refused to the controller: {denials:?}"
+            );
         }
-    }
-    for line in excused.keys() {
-        assert!(
-            granted.contains(*line),
-            "NOT_EXERCISED names `{line}`, which the file does not list"
+
+        let mut used: BTreeMap<(usize, User), usize> = BTreeMap::new();
+        for user in User::ALL {
+            let calls = self.calls[&user].lock().expect("calls").clone();
+            assert!(
+                calls.len() > if user == User::Controller { 50 } else { 5 },
+                "the {}'s requests were recorded: {}",
+                user.name(),
+                calls.len()
+            );
+            if self.mode == Mode::Namespaced {
+                for call in calls
+                    .iter()
+                    .filter(|c| c.path.contains(&format!("/namespaces/{NS_OTHER}/")))
+                {
+                    failures.push(format!(
+                        "RBAC: the {} sent {} {} into a namespace the install does not serve",
+                        user.name(),
+                        call.method,
+                        call.path
+                    ));
+                }
+            }
+            for call in calls.iter().filter(|c| c.status != 403) {
+                let Some(attributes) = Attributes::of(&call.method, &call.path, &call.query) else {
+                    failures.push(format!(
+                        "RBAC: the {} sent a non-resource request {} {}",
+                        user.name(),
+                        call.method,
+                        call.path
+                    ));
+                    continue;
+                };
+                let mut needed = vec![attributes.clone()];
+                // A server-side apply that created the object (201) needed `create` too.
+                if call.apply && call.status == 201 && attributes.subresource.is_none() {
+                    needed.push(attributes.with_verb("create"));
+                }
+                for request in needed {
+                    let granting: Vec<&rbac::Line> = lines
+                        .iter()
+                        .filter(|l| l.users.contains(&user) && l.allows(&self.install, &request))
+                        .collect();
+                    if granting.is_empty() {
+                        failures.push(format!(
+                            "RBAC: the {} made {request:?} ({} {}), which no line of tests/rbac/api-calls.txt grants it",
+                            user.name(),
+                            call.method,
+                            call.path
+                        ));
+                    }
+                    for line in granting {
+                        *used.entry((line.number, user)).or_default() += 1;
+                    }
+                }
+            }
+        }
+
+        println!(
+            "{:?}: calls per line of tests/rbac/api-calls.txt (controller / facade):",
+            self.mode
         );
+        for line in &lines {
+            let count = |user| used.get(&(line.number, user)).copied().unwrap_or(0);
+            println!(
+                "  {:>3} {:<50} {:>5} / {:>5}",
+                line.number,
+                line.text,
+                count(User::Controller),
+                count(User::Facade)
+            );
+            for user in &line.users {
+                if count(*user) == 0 {
+                    failures.push(format!(
+                        "RBAC: api-calls.txt:{} `{}` ({:?}) grants the {} a call it never made in the {:?} lifecycle: remove the user (or the line, and from the chart), or exercise it",
+                        line.number,
+                        line.text,
+                        line.scope,
+                        user.name(),
+                        self.mode
+                    ));
+                }
+            }
+        }
+        failures
     }
-    failures
 }

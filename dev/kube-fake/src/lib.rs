@@ -23,10 +23,14 @@
 //! errors as the real server words them. [`FakeKube::snapshot`] / [`FakeKube::restore`] keep the
 //! objects across processes.
 //!
+//! Tests can hold a client to exactly a set of Roles and ClusterRoles: [`FakeKube::authorize`]
+//! gives a subject an [`rbac::RbacPolicy`], [`FakeKube::client_as`] makes that subject's client,
+//! and its requests outside the policy get the real API server's 403 ([`rbac`]).
+//!
 //! Every request goes through one pipeline (`routes::handle`: the cost model's latency, record,
-//! injected failure, dispatch under the store lock, response, the cost of the bytes and objects
-//! returned). [`cost`] describes what is charged ([`FakeKube::with_cost`]) and counts requests
-//! by verb and resource ([`FakeKube::request_counts`]).
+//! injected failure, RBAC, dispatch under the store lock, response, the cost of the bytes and
+//! objects returned). [`cost`] describes what is charged ([`FakeKube::with_cost`]) and counts
+//! requests by verb and resource ([`FakeKube::request_counts`]).
 
 mod apply;
 pub mod cost;
@@ -39,6 +43,7 @@ mod openapi;
 mod openapi_v2;
 mod patch;
 mod path;
+pub mod rbac;
 mod registry;
 mod routes;
 pub mod schema;
@@ -96,6 +101,7 @@ pub(crate) struct State {
     requests: Vec<RecordedRequest>,
     failures: Vec<FailRule>,
     cost: CostModel,
+    authorizer: rbac::Authorizer,
 }
 
 impl State {
@@ -211,6 +217,36 @@ impl FakeKube {
     /// Serve an additional resource type (replaces one with the same group/version/plural).
     pub fn register(&self, resource: ResourceType) {
         self.inner.lock().store.registry.register(resource);
+    }
+
+    /// Authorizes the requests of `subject` (a [`FakeKube::client_as`] client) against
+    /// `policy` from now on, as the API server's RBAC authorizer does (see [`rbac`]); replaces
+    /// an earlier policy of the subject. Requests of [`FakeKube::client`] stay unrestricted.
+    pub fn authorize(&self, subject: &str, policy: rbac::RbacPolicy) {
+        self.inner.lock().authorizer.set(subject, policy);
+    }
+
+    /// A `kube::Client` (default namespace `default`) whose requests are those of `subject`:
+    /// authorized against the policy given with [`FakeKube::authorize`] (every resource
+    /// request is refused while there is none).
+    pub fn client_as(&self, subject: &str) -> kube::Client {
+        use tower::ServiceExt;
+        let value = http::HeaderValue::from_str(subject)
+            .unwrap_or_else(|_| http::HeaderValue::from_static("invalid-subject"));
+        let service =
+            self.router()
+                .map_request(move |mut request: http::Request<kube::client::Body>| {
+                    request
+                        .headers_mut()
+                        .insert(rbac::SUBJECT_HEADER, value.clone());
+                    request
+                });
+        kube::Client::new(service, "default")
+    }
+
+    /// Every request the authorizer refused so far (403), in order.
+    pub fn denials(&self) -> Vec<rbac::Denial> {
+        self.inner.lock().authorizer.denials.clone()
     }
 
     /// The HTTP handler as an axum router.

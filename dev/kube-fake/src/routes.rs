@@ -38,6 +38,8 @@ pub(crate) struct Ctx {
     content_type: Option<String>,
     accept: String,
     user_agent: Option<String>,
+    /// The RBAC subject of a `client_as` client.
+    subject: Option<String>,
     body: Bytes,
 }
 
@@ -60,6 +62,11 @@ impl Ctx {
             content_type: header_str(header::CONTENT_TYPE),
             accept: header_str(header::ACCEPT).unwrap_or_default(),
             user_agent: header_str(header::USER_AGENT),
+            subject: parts
+                .headers
+                .get(super::rbac::SUBJECT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             body,
         }
     }
@@ -170,7 +177,8 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
         state.requests.push(ctx.record());
         let reply = match state.take_failure(ctx.method.as_str(), &ctx.path) {
             Some(err) => Err(err),
-            None => dispatch(&inner, &mut state.store, &ctx, cost),
+            None => authorize(&mut state, &ctx)
+                .and_then(|()| dispatch(&inner, &mut state.store, &ctx, cost)),
         };
         (reply, std::mem::take(&mut state.store.warnings))
     };
@@ -206,6 +214,30 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
         }
     }
     response
+}
+
+/// The opt-in RBAC check (`FakeKube::authorize`); requests without a subject pass.
+fn authorize(state: &mut super::State, ctx: &Ctx) -> Result<(), ApiError> {
+    let super::State {
+        store, authorizer, ..
+    } = state;
+    let request = super::rbac::Request {
+        subject: ctx.subject.as_deref(),
+        method: ctx.method.as_str(),
+        path: &ctx.path,
+        query: &ctx.query,
+        content_type: ctx.content_type.as_deref(),
+    };
+    authorizer.authorize(&request, || {
+        path::parse(&ctx.path).is_some_and(|p| {
+            let (Some(rt), Some(name)) = (resolve(store, &p), p.name.as_deref()) else {
+                return false;
+            };
+            store
+                .get(&ObjKey::new(&rt, p.namespace.as_deref(), name))
+                .is_some()
+        })
+    })
 }
 
 fn json_response(code: u16, value: &Value) -> Response<Body> {

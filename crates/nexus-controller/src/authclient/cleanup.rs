@@ -9,11 +9,11 @@ use kube::runtime::reflector::ObjectRef;
 use super::act::{Auth0Failure, auth0_failure};
 use super::plan::Failure;
 use super::{ReconcileError, object_key, status};
-use crate::caches::{Credentials, SecretKey};
+use crate::caches::SecretKey;
 use crate::context::Context;
 use crate::desired::ClientPatch;
 use crate::ownership::OwnershipTag;
-use crate::tenant_access::client_from_secret;
+use crate::tenant_access::client_from_cache;
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
 
@@ -67,11 +67,8 @@ async fn release(
             format!("AuthTenant '{tenant_name}' does not exist"),
         ));
     };
-    let secret = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        _ => None,
-    };
-    let auth0 = client_from_secret(&ctx.auth0, &tenant, secret.as_deref()).map_err(|e| {
+    let credentials = ctx.caches.credentials.get(&SecretKey::of(&tenant));
+    let auth0 = client_from_cache(&ctx.auth0, &tenant, credentials.as_ref()).map_err(|e| {
         Failure::permanent(
             ReadyReason::TenantNotReady,
             format!("AuthTenant '{tenant_name}' is not ready: {e}"),

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
-use crate::tenant_access::{TenantError, client_from_secret};
+use crate::tenant_access::{TenantError, client_from_cache};
 use auth0_mgmt::Auth0Error;
 use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::{AuthTenant, AuthTenantStatus, FIELD_MANAGER, TenantReason};
@@ -49,16 +49,22 @@ pub async fn reconcile(
 ) -> Result<Action, TenantReconcileError> {
     let name = obj.name_any();
     let key = format!("tenant/{name}");
-    let secret = match ctx.caches.credentials.get(&SecretKey::of(&obj)) {
-        Some(Credentials::Present(secret)) => Some(secret),
-        Some(Credentials::Absent) => None,
+    let credentials = match ctx.caches.credentials.get(&SecretKey::of(&obj)) {
         // The credentials watch has not delivered its first state yet: look again shortly.
         Some(Credentials::Syncing) | None => return Ok(Action::requeue(CREDENTIALS_SYNC)),
+        Some(state) => state,
     };
-    let check = match client_from_secret(&ctx.auth0, &obj, secret.as_deref()) {
+    let check = match client_from_cache(&ctx.auth0, &obj, Some(&credentials)) {
         Err(e @ TenantError::Endpoint { .. }) => Check {
             status: ConditionStatus::False,
             reason: TenantReason::InvalidEndpoint,
+            message: e.to_string(),
+            retry: None,
+        },
+        // Not readable: the credentials watch keeps retrying and wakes us when it can read.
+        Err(e @ TenantError::Forbidden { .. }) => Check {
+            status: ConditionStatus::False,
+            reason: TenantReason::CredentialsForbidden,
             message: e.to_string(),
             retry: None,
         },
@@ -121,6 +127,9 @@ pub async fn reconcile(
         // Clients that hit a token error while the tenant looked Ready try again now.
         for client in ctx.take_waiting(&name) {
             ctx.wake_client(client);
+        }
+        for server in ctx.take_waiting_servers(&name) {
+            ctx.wake_resource_server(server);
         }
     }
     Ok(check

@@ -1,0 +1,207 @@
+//! The controller serving a list of namespaces under exactly the namespaced RBAC (FakeKube
+//! authorizes its requests): a credentials Secret it may not read is reported, not retried in a
+//! tight loop, and picked up once it is granted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
+use auth0_sim::{self as sim, RateLimit, SimConfig};
+use kube_fake::FakeKube;
+use kube_fake::rbac::{PolicyRule, RbacPolicy};
+use nexus_controller::metrics::ControllerMetrics;
+use nexus_controller::{self as controller, Context, ControllerConfig, WatchScope};
+use serde_json::{Value, json};
+
+use crate::harness::{CREDS_NS, NS, TENANT, b64, spec, tenant_object};
+
+const SUBJECT: &str = "system:serviceaccount:nexus-system:nexus-operator";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The namespaced mode's grants for serving `NS`, with the credentials Secrets `credentials`.
+fn policy(credentials: &[&str]) -> RbacPolicy {
+    let mut policy = RbacPolicy::new()
+        .cluster(PolicyRule::new(
+            &["auth.nexus.dev"],
+            &["authtenants"],
+            &["list", "watch"],
+        ))
+        .cluster(PolicyRule::new(
+            &["auth.nexus.dev"],
+            &["authtenants/status"],
+            &["patch"],
+        ))
+        .cluster(PolicyRule::new(&[""], &["namespaces"], &["list", "watch"]).named(&[NS]))
+        .namespaced(
+            NS,
+            PolicyRule::new(
+                &["auth.nexus.dev"],
+                &["authclients"],
+                &["list", "watch", "patch"],
+            ),
+        )
+        .namespaced(
+            NS,
+            PolicyRule::new(&["auth.nexus.dev"], &["authclients/status"], &["patch"]),
+        )
+        .namespaced(
+            NS,
+            PolicyRule::new(
+                &["auth.nexus.dev"],
+                &["authresourceservers"],
+                &["list", "watch", "patch"],
+            ),
+        )
+        .namespaced(
+            NS,
+            PolicyRule::new(
+                &["auth.nexus.dev"],
+                &["authresourceservers/status"],
+                &["patch"],
+            ),
+        )
+        .namespaced(
+            NS,
+            PolicyRule::new(
+                &[""],
+                &["secrets"],
+                &["get", "list", "watch", "create", "patch"],
+            ),
+        )
+        .namespaced(
+            NS,
+            PolicyRule::new(&["events.k8s.io"], &["events"], &["create", "patch"]),
+        );
+    if !credentials.is_empty() {
+        policy = policy.namespaced(
+            CREDS_NS,
+            PolicyRule::new(&[""], &["secrets"], &["list", "watch"]).named(credentials),
+        );
+    }
+    policy
+}
+
+fn ready(object: &Value) -> Option<(String, String, String)> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (text("status"), text("reason"), text("message"))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_up_once_granted() {
+    let sim = sim::start(
+        SimConfig {
+            rate_limit: RateLimit {
+                burst: 1000,
+                per_second: 1000,
+            },
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("simulator");
+    let kube = FakeKube::new();
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    kube.insert(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "acme-m2m", "namespace": CREDS_NS},
+        "data": {"client_id": b64(&sim.m2m().client_id), "client_secret": b64(&sim.m2m().client_secret)},
+    }));
+    kube.insert(tenant_object(TENANT, &sim, 1000, &[NS]));
+    kube.insert(json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+        "metadata": {"name": "web", "namespace": NS}, "spec": spec("Web"),
+    }));
+    kube.authorize(SUBJECT, policy(&["other-m2m"]));
+    let ctx = Arc::new(Context::new(
+        kube.client_as(SUBJECT),
+        Auth0Registry::new(
+            auth0::default_http_client(Duration::from_secs(5)).expect("http"),
+            Auth0Metrics::new(),
+        ),
+        ControllerConfig {
+            cluster_id: "scoped".into(),
+            ..ControllerConfig::default()
+        },
+        ControllerMetrics::default(),
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(
+        ctx,
+        WatchScope::from_names([NS]).expect("names"),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let tenant_path = format!("/apis/auth.nexus.dev/v1alpha1/authtenants/{TENANT}");
+    let client_path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/web");
+    let reason_is = |path: &str, reason: &'static str| {
+        let path = path.to_owned();
+        move |k: &FakeKube| {
+            k.get(&path)
+                .and_then(|o| ready(&o))
+                .is_some_and(|r| r.1 == reason)
+        }
+    };
+    assert!(
+        kube.wait_until(WAIT, reason_is(&tenant_path, "CredentialsForbidden"))
+            .await,
+        "{:?}",
+        kube.get(&tenant_path)
+    );
+    let (status, _, message) = ready(&kube.get(&tenant_path).expect("tenant")).expect("Ready");
+    assert_eq!(status, "False");
+    assert!(
+        message.contains(&format!("{CREDS_NS}/acme-m2m")) && message.contains("credentialsSecrets"),
+        "{message}"
+    );
+    assert!(
+        kube.wait_until(WAIT, reason_is(&client_path, "TenantNotReady"))
+            .await,
+        "{:?}",
+        kube.get(&client_path)
+    );
+    let denials = kube.denials();
+    assert!(!denials.is_empty());
+    assert!(
+        denials.iter().all(|d| d.attributes.resource == "secrets"
+            && d.attributes.name.as_deref() == Some("acme-m2m")),
+        "only the ungranted Secret is refused: {denials:?}"
+    );
+    assert_eq!(
+        sim.counters().get("POST /oauth/token"),
+        0,
+        "no token request with credentials the operator cannot read"
+    );
+
+    // The administrator grants it (helm upgrade with the Secret in credentialsSecrets): the
+    // credentials watch's next attempt reads it, the tenant becomes Ready, the client follows.
+    kube.authorize(SUBJECT, policy(&["other-m2m", "acme-m2m"]));
+    assert!(
+        kube.wait_until(WAIT, reason_is(&tenant_path, "CredentialsValid"))
+            .await,
+        "{:?}",
+        kube.get(&tenant_path)
+    );
+    assert!(
+        sim.counters().get("POST /oauth/token") >= 1,
+        "the token is requested now"
+    );
+    assert!(
+        kube.wait_until(WAIT, reason_is(&client_path, "Synced"))
+            .await,
+        "{:?}",
+        kube.get(&client_path)
+    );
+    let after = kube.denials().len();
+    let _ = stop_tx.send(());
+    task.await.expect("controller stops");
+    assert_eq!(kube.denials().len(), after, "nothing refused once granted");
+}
