@@ -50,16 +50,9 @@ USERS = {"controller", "facade"}
 Grant = tuple
 # Schema objects that mirror a Kubernetes type (EnvVar) rather than a structure the chart defines.
 FREE_FORM_SCHEMA_PATHS = {"extraEnv[]"}
-PERMANENT_REASONS = (
-    "CredentialsForbidden",
-    "InvalidSpec",
-    "Auth0Rejected",
-    "TenantNotFound",
-    "NamespaceNotAllowed",
-    "SecretConflict",
-    "AdoptionRefused",
-    "ClientNotFound",
-)
+# The reasons come from the script's own `permanent` and `progressing` tables, which
+# crates/nexus-crd/tests/gitops_health.rs proves equal to the reason enums (ReadyReason::health,
+# TenantReason::health): one source of truth, checked there; evaluated here.
 
 try:
     import helm_python as helm
@@ -917,6 +910,13 @@ def check_health_lua() -> None:
             result = runtime.execute(script)
             return result["status"], result["message"]
 
+        def reasons(table: str) -> list[str]:
+            body = re.search(r"local %s = \{(.*?)\}" % table, script, re.S)
+            return re.findall(r"(\w+)\s*=\s*true", body.group(1)) if body else []
+
+        permanent, progressing = reasons("permanent"), reasons("progressing")
+        C.check(f"Argo CD health Lua for {kind} has permanent and progressing reason tables", bool(permanent) and bool(progressing))
+
         def obj(generation: int, observed: int | None, ready: str | None, reason: str = "") -> dict[str, Any]:
             o: dict[str, Any] = {"apiVersion": "auth.nexus.dev/v1alpha1", "kind": kind, "metadata": {"name": "x", "generation": generation}}
             status_: dict[str, Any] = {}
@@ -942,7 +942,9 @@ def check_health_lua() -> None:
             ("Ready=False Deleting", obj(2, 2, "False", "Deleting"), "Progressing"),
             ("Ready=Unknown", obj(2, 2, "Unknown", "Reconciling"), "Progressing"),
             ("stale generation with Ready=False InvalidSpec", obj(5, 4, "False", "InvalidSpec"), "Progressing"),
-        ] + [(f"Ready=False {r}", obj(2, 2, "False", r), "Degraded") for r in PERMANENT_REASONS]
+        ] + [(f"Ready=False {r}", obj(2, 2, "False", r), "Degraded") for r in permanent] + [
+            (f"Ready=False {r}", obj(2, 2, "False", r), "Progressing") for r in progressing
+        ]
         wrong = []
         for name, o, want in cases:
             try:

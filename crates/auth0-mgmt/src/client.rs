@@ -13,7 +13,7 @@ use super::TenantConfig;
 use super::clock::wall_now;
 use super::error::Auth0Error;
 use super::metrics::Auth0Metrics;
-use super::model::{Auth0Client, ClientPage};
+use super::model::{Auth0Client, ClientPage, Page};
 use super::ratelimit::{
     MAX_PAUSE, PauseReason, Priority, RateLimiter, parse_rate_limit_headers, parse_retry_after,
     until_epoch,
@@ -29,9 +29,9 @@ const MAX_TRANSIENT_RETRIES: u32 = 2;
 /// Base of the jittered exponential back-off between those retries.
 const TRANSIENT_BACKOFF: Duration = Duration::from_millis(250);
 /// Largest page Auth0 serves.
-const MAX_PER_PAGE: u32 = 100;
-/// Safety stop for `list_all_clients` (100 000 clients at 100 per page).
-const MAX_PAGES: u32 = 1000;
+pub(crate) const MAX_PER_PAGE: u32 = 100;
+/// Safety stop for the `list_all_*` calls (100 000 items at 100 per page).
+pub(crate) const MAX_PAGES: u32 = 1000;
 
 /// The Management API client of one Auth0 tenant. Obtain it from
 /// [`Auth0Registry::tenant`](super::Auth0Registry::tenant) so that every caller of the tenant
@@ -122,7 +122,9 @@ struct ApiErrorBody {
 }
 
 /// A request body as JSON; a type that cannot be serialised is a configuration error.
-fn to_body<B: serde::Serialize + ?Sized>(body: &B) -> Result<serde_json::Value, Auth0Error> {
+pub(crate) fn to_body<B: serde::Serialize + ?Sized>(
+    body: &B,
+) -> Result<serde_json::Value, Auth0Error> {
     serde_json::to_value(body).map_err(|e| Auth0Error::Config {
         message: format!("request body cannot be serialised: {e}"),
     })
@@ -314,8 +316,54 @@ impl TenantClient {
         Ok(all)
     }
 
+    /// One page of an offset-paged list at `path` (`page`, `per_page` clamped to 1..=100,
+    /// `include_totals=true`, plus `query`), its items under `key`.
+    pub(crate) async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        what: &'static str,
+        (page, per_page): (u32, u32),
+        query: &[(&str, String)],
+        p: Priority,
+    ) -> Result<Page<T>, Auth0Error> {
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let mut q = vec![
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+            ("include_totals", "true".to_owned()),
+        ];
+        q.extend(query.iter().cloned());
+        let bytes = self.call(Method::GET, path, &q, None, p).await?;
+        decode_page(&bytes, key, page, per_page, what)
+    }
+
+    /// Every item of an offset-paged list, 100 per page until a short page or the total.
+    pub(crate) async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        what: &'static str,
+        query: &[(&str, String)],
+        p: Priority,
+    ) -> Result<Vec<T>, Auth0Error> {
+        let mut all = Vec::new();
+        for page in 0..MAX_PAGES {
+            let pg: Page<T> = self
+                .list_page(path, key, what, (page, MAX_PER_PAGE), query, p)
+                .await?;
+            let n = pg.items.len();
+            all.extend(pg.items);
+            if n < MAX_PER_PAGE as usize || all.len() as u64 >= pg.total {
+                return Ok(all);
+            }
+        }
+        tracing::warn!(tenant = %self.config.tenant, what, "stopped listing after {MAX_PAGES} pages");
+        Ok(all)
+    }
+
     /// Sends one Management API request with token handling, rate limiting and retries.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -497,8 +545,60 @@ fn api_error(status: StatusCode, bytes: &[u8], secrets: &[&str]) -> Auth0Error {
     }
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, Auth0Error> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, Auth0Error> {
     serde_json::from_slice(bytes).map_err(|source| Auth0Error::Decode { what, source })
+}
+
+/// The totals of an offset-paged answer (`include_totals=true`).
+#[derive(Deserialize)]
+struct Totals {
+    #[serde(default)]
+    total: u64,
+    #[serde(default)]
+    start: u64,
+    #[serde(default)]
+    limit: u64,
+}
+
+/// Decodes one page of an offset-paged list: `{"total","start","limit","<key>":[...]}`, or a bare
+/// array (an answer without totals; they are synthesised from `page` and `per_page`).
+pub(crate) fn decode_page<T: DeserializeOwned>(
+    bytes: &[u8],
+    key: &str,
+    page: u32,
+    per_page: u32,
+    what: &'static str,
+) -> Result<Page<T>, Auth0Error> {
+    let value: serde_json::Value = decode(bytes, what)?;
+    let from_value = |v: serde_json::Value| {
+        serde_json::from_value::<Vec<T>>(v).map_err(|source| Auth0Error::Decode { what, source })
+    };
+    if value.is_array() {
+        let items = from_value(value)?;
+        let start = u64::from(page) * u64::from(per_page);
+        return Ok(Page {
+            total: start + items.len() as u64,
+            start,
+            limit: u64::from(per_page),
+            items,
+        });
+    }
+    let mut value = value;
+    let items = match value.get_mut(key).map(serde_json::Value::take) {
+        Some(v) => from_value(v)?,
+        None => Vec::new(),
+    };
+    let totals: Totals =
+        serde_json::from_value(value).map_err(|source| Auth0Error::Decode { what, source })?;
+    Ok(Page {
+        total: totals.total,
+        start: totals.start,
+        limit: totals.limit,
+        items,
+    })
 }
 
 #[cfg(test)]
@@ -523,6 +623,44 @@ mod tests {
         assert!(validate_base_url("https://u:p@acme.eu.auth0.com").is_err());
         assert!(validate_base_url("ftp://acme").is_err());
         assert!(validate_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn pages_decode_in_both_shapes() {
+        let page: Page<serde_json::Value> = decode_page(
+            br#"{"total":3,"start":2,"limit":2,"things":[{"a":1}]}"#,
+            "things",
+            1,
+            2,
+            "things",
+        )
+        .unwrap();
+        assert_eq!(
+            (page.total, page.start, page.limit, page.items.len()),
+            (3, 2, 2, 1)
+        );
+        let bare: Page<serde_json::Value> =
+            decode_page(br#"[{"a":1},{"a":2}]"#, "things", 1, 2, "things").unwrap();
+        assert_eq!(
+            (bare.total, bare.start, bare.limit, bare.items.len()),
+            (4, 2, 2, 2)
+        );
+        assert!(matches!(
+            decode_page::<serde_json::Value>(br#"{"things":3}"#, "things", 0, 2, "things"),
+            Err(Auth0Error::Decode { what: "things", .. })
+        ));
+    }
+
+    #[test]
+    fn conflicts_are_recognised() {
+        let e = api_error(
+            StatusCode::CONFLICT,
+            br#"{"statusCode":409,"error":"Conflict","message":"exists"}"#,
+            &[],
+        );
+        assert!(e.is_conflict() && !e.is_not_found() && !e.is_transient());
+        let e = api_error(StatusCode::NOT_FOUND, b"{}", &[]);
+        assert!(!e.is_conflict() && e.is_not_found());
     }
 
     #[test]

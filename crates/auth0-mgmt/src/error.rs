@@ -109,6 +109,12 @@ impl Auth0Error {
         matches!(self, Auth0Error::Api { status: 404, .. })
     }
 
+    /// True for a Management API 409: the resource exists already (a resource server with that
+    /// identifier, a grant for that client and audience, ...).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Auth0Error::Api { status: 409, .. })
+    }
+
     /// How long to wait before retrying, when Auth0 said so (`RateLimited`).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -14,13 +14,20 @@
 //! - Time: tokio's clock for every wait and timeout, and a wall clock derived from it for Auth0's
 //!   epoch headers, so tests can run on tokio's paused clock.
 //! - Secrets never appear in `Debug`/`Display`, errors or logs.
+//!
+//! Resources: clients (`client.rs`), resource servers (`resource_servers.rs`), client grants
+//! (`client_grants.rs`) and connections with their enabled clients (`connections.rs`); every
+//! family is an `impl TenantClient` block next to its models. `docs/auth0-api.md` lists them.
 
 mod client;
+mod client_grants;
 mod clock;
+mod connections;
 mod error;
 mod metrics;
 mod model;
 mod ratelimit;
+mod resource_servers;
 mod token;
 
 use std::collections::HashMap;
@@ -28,12 +35,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use client::{DEFAULT_WAIT_BUDGET, TenantClient};
+pub use client_grants::ClientGrant;
+pub use connections::{Connection, EnabledClient, EnabledClientsPage, MAX_CLIENTS_PER_PATCH};
 pub use error::Auth0Error;
 pub use metrics::Auth0Metrics;
 pub use model::{
-    Auth0Client, Auth0Mobile, Auth0MobileAndroid, Auth0MobileIos, ClientPage, SecretString,
+    Auth0Client, Auth0Mobile, Auth0MobileAndroid, Auth0MobileIos, ClientPage, JwtConfiguration,
+    Page, RefreshTokenExpiration, RefreshTokenRotation, RefreshTokenSettings, SecretString,
 };
 pub use ratelimit::Priority;
+pub use resource_servers::{
+    NewResourceServer, ResourceServer, ResourceServerPatch, ResourceServerScope, SigningAlg,
+    TokenDialect,
+};
 
 use ratelimit::RateLimiter;
 

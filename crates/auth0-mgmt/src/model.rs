@@ -126,12 +126,12 @@ pub struct Auth0Client {
     /// `none`, `client_secret_post`, `client_secret_basic`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
-    /// ID token settings (`lifetime_in_seconds`, ...).
+    /// ID token settings (`lifetime_in_seconds`, `alg`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwt_configuration: Option<serde_json::Value>,
-    /// Refresh token settings.
+    pub jwt_configuration: Option<JwtConfiguration>,
+    /// Refresh token settings (rotation, expiration, lifetimes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<serde_json::Value>,
+    pub refresh_token: Option<RefreshTokenSettings>,
     /// Cross-origin authentication (newer tenants).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_origin_authentication: Option<bool>,
@@ -236,4 +236,150 @@ pub struct ClientPage {
     /// The clients of this page.
     #[serde(default)]
     pub clients: Vec<Auth0Client>,
+}
+
+/// `jwt_configuration` of an Auth0 client: how its ID tokens are issued.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct JwtConfiguration {
+    /// ID token lifetime in seconds (Auth0's default: 36000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_in_seconds: Option<i64>,
+    /// Whether the client secret is base64 encoded (legacy HS256 ID tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_encoded: Option<bool>,
+    /// ID token signing algorithm (`RS256`, `HS256`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// Every other field Auth0 returned (e.g. `scopes`).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `refresh_token.rotation_type` of an Auth0 client.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RefreshTokenRotation {
+    /// Every use of a refresh token returns a new one (the old one is invalidated after `leeway`).
+    #[serde(rename = "rotating")]
+    Rotating,
+    /// The refresh token stays the same.
+    #[serde(rename = "non-rotating")]
+    NonRotating,
+    /// A value this client does not know (kept as sent).
+    #[serde(untagged)]
+    Other(String),
+}
+
+/// `refresh_token.expiration_type` of an Auth0 client.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RefreshTokenExpiration {
+    /// Refresh tokens expire (absolute and/or idle lifetime apply).
+    #[serde(rename = "expiring")]
+    Expiring,
+    /// Refresh tokens never expire.
+    #[serde(rename = "non-expiring")]
+    NonExpiring,
+    /// A value this client does not know (kept as sent).
+    #[serde(untagged)]
+    Other(String),
+}
+
+/// `refresh_token` of an Auth0 client. Every field is optional and only the fields set are
+/// serialised; in a PATCH, send the complete object (the one read back, with the managed fields
+/// changed): whether Auth0 merges a partial one is not verified.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct RefreshTokenSettings {
+    /// `rotating` or `non-rotating`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_type: Option<RefreshTokenRotation>,
+    /// `expiring` or `non-expiring`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_type: Option<RefreshTokenExpiration>,
+    /// Seconds a rotated refresh token can still be reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway: Option<i64>,
+    /// Absolute lifetime of a refresh token, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime: Option<i64>,
+    /// Whether the absolute lifetime is unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infinite_token_lifetime: Option<bool>,
+    /// Idle lifetime of a refresh token, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_token_lifetime: Option<i64>,
+    /// Whether the idle lifetime is unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infinite_idle_token_lifetime: Option<bool>,
+    /// Every other field Auth0 returned (e.g. `policies`).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One page of a Management API offset-paged list (`include_totals=true`), whatever the
+/// resource: `{"total", "start", "limit", "<items>": [...]}`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page<T> {
+    /// Total number of items matching.
+    pub total: u64,
+    /// Index of the first item of this page.
+    pub start: u64,
+    /// Page size Auth0 applied.
+    pub limit: u64,
+    /// The items of this page.
+    pub items: Vec<T>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn client_token_settings_are_typed_and_keep_unknown_fields() {
+        let c: Auth0Client = serde_json::from_value(json!({
+            "client_id": "abc",
+            "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": 36000, "secret_encoded": false, "scopes": {}},
+            "refresh_token": {
+                "rotation_type": "rotating", "expiration_type": "expiring", "leeway": 3,
+                "token_lifetime": 2592000, "infinite_token_lifetime": false,
+                "idle_token_lifetime": 1296000, "infinite_idle_token_lifetime": false,
+                "policies": [{"audience": "x"}]
+            }
+        }))
+        .unwrap();
+        let jwt = c.jwt_configuration.as_ref().unwrap();
+        assert_eq!(jwt.lifetime_in_seconds, Some(36000));
+        assert!(jwt.extra.contains_key("scopes"));
+        let rt = c.refresh_token.as_ref().unwrap();
+        assert_eq!(rt.rotation_type, Some(RefreshTokenRotation::Rotating));
+        assert_eq!(rt.expiration_type, Some(RefreshTokenExpiration::Expiring));
+        assert_eq!(rt.leeway, Some(3));
+        assert!(rt.extra.contains_key("policies"));
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["refresh_token"]["rotation_type"], "rotating");
+        assert_eq!(
+            back["refresh_token"]["policies"],
+            json!([{"audience": "x"}])
+        );
+
+        // A PATCH body carries only what is set.
+        let patch = RefreshTokenSettings {
+            rotation_type: Some(RefreshTokenRotation::NonRotating),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            json!({"rotation_type": "non-rotating"})
+        );
+        // Values Auth0 may add later do not break decoding.
+        let odd: RefreshTokenSettings =
+            serde_json::from_value(json!({"rotation_type": "someday"})).unwrap();
+        assert_eq!(
+            odd.rotation_type,
+            Some(RefreshTokenRotation::Other("someday".into()))
+        );
+        // `null` objects decode as absent.
+        let null: Auth0Client =
+            serde_json::from_value(json!({"client_id": "x", "refresh_token": null})).unwrap();
+        assert_eq!(null.refresh_token, None);
+    }
 }

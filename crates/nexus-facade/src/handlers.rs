@@ -34,9 +34,9 @@ use crate::problem::Problem;
 use crate::validate;
 use auth0_mgmt::{Auth0Registry, Priority, TenantClient};
 use nexus_controller::tenant_access::{self, TenantError};
-use nexus_crd::conditions::{self, READY};
+use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::validation::{self as rules, shown};
-use nexus_crd::{AuthClient, AuthClientSpec, AuthTenant, NexusClient};
+use nexus_crd::{AuthClient, AuthClientSpec, AuthTenant, NexusClient, ReadyReason};
 
 /// Field manager of the facade's writes (distinct from the controller's).
 pub const FACADE_FIELD_MANAGER: &str = "nexus-facade";
@@ -393,7 +393,7 @@ async fn fetch(
                 && o.status
                     .as_ref()
                     .and_then(|s| conditions::find(&s.conditions, READY))
-                    .is_some_and(|c| c.status == "True")
+                    .is_some_and(|c| c.status == ConditionStatus::True.as_str())
         })
         .ok_or_else(no_client)?;
     let tenant_client = usable_tenant(state, &tenant_obj, &namespace).await?;
@@ -886,7 +886,11 @@ fn correctable(existing: &AuthClient) -> bool {
     let refused = status
         .and_then(|s| conditions::find(&s.conditions, READY))
         .is_some_and(|c| {
-            c.status == "False" && matches!(c.reason.as_str(), "InvalidSpec" | "Auth0Rejected")
+            c.status == ConditionStatus::False.as_str()
+                && matches!(
+                    ReadyReason::parse(&c.reason),
+                    Some(ReadyReason::InvalidSpec | ReadyReason::Auth0Rejected)
+                )
         });
     no_client && refused
 }
@@ -964,8 +968,9 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
     {
         return WaitState::Pending;
     }
-    match (ready.status.as_str(), ready.reason.as_str()) {
-        ("True", _) => match &status.client_id {
+    let reason = ReadyReason::parse(&ready.reason);
+    if ready.status == ConditionStatus::True.as_str() {
+        return match &status.client_id {
             Some(client_id) => WaitState::Ready {
                 client_id: client_id.clone(),
                 secret_name: status
@@ -974,19 +979,28 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
                     .unwrap_or_else(|| object.secret_name()),
             },
             None => WaitState::Pending,
-        },
-        (
-            "False",
-            reason @ ("InvalidSpec" | "Auth0Rejected" | "ClientNotFound" | "AdoptionRefused"),
+        };
+    }
+    if ready.status != ConditionStatus::False.as_str() {
+        return WaitState::Pending;
+    }
+    match reason {
+        Some(
+            reason @ (ReadyReason::InvalidSpec
+            | ReadyReason::Auth0Rejected
+            | ReadyReason::ClientNotFound
+            | ReadyReason::AdoptionRefused),
         ) => WaitState::Rejected {
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
             message: ready.message.clone(),
         },
-        ("False", "TenantNotFound") => WaitState::TenantGone,
-        ("False", reason @ ("NamespaceNotAllowed" | "SecretConflict")) => WaitState::Failed {
-            reason: reason.to_owned(),
-            message: ready.message.clone(),
-        },
+        Some(ReadyReason::TenantNotFound) => WaitState::TenantGone,
+        Some(reason @ (ReadyReason::NamespaceNotAllowed | ReadyReason::SecretConflict)) => {
+            WaitState::Failed {
+                reason: reason.as_str().to_owned(),
+                message: ready.message.clone(),
+            }
+        }
         _ => WaitState::Pending,
     }
 }

@@ -58,8 +58,14 @@ impl From<&auth0_mgmt::Auth0Client> for ClientFacts {
             mobile: c.mobile.as_ref().and_then(|m| serde_json::to_value(m).ok()),
             client_metadata: c.client_metadata.clone(),
             token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
-            jwt_configuration: c.jwt_configuration.clone(),
-            refresh_token: c.refresh_token.clone(),
+            jwt_configuration: c
+                .jwt_configuration
+                .as_ref()
+                .and_then(|j| serde_json::to_value(j).ok()),
+            refresh_token: c
+                .refresh_token
+                .as_ref()
+                .and_then(|r| serde_json::to_value(r).ok()),
             cross_origin_authentication: c.cross_origin_authentication,
             cross_origin_auth: c.cross_origin_auth,
         }

@@ -20,9 +20,15 @@ use sha2::{Digest as _, Sha256};
 use crate::app::{AppError, Shutdown, common, common_with, install_crds};
 use crate::cli::DevArgs;
 
-/// The API every application of the simulated tenant may obtain a client-credentials token for
-/// (the simulator's default audience), so an app's Secret alone gets it a token.
+/// An API (resource server) of the simulated tenant that every application gets a client grant
+/// for (without scopes), and the tenant's default audience, so an app's Secret alone gets it a
+/// token (`SimConfig::app_audience`).
 pub const DEV_API_AUDIENCE: &str = "https://api.nexus.dev/";
+/// Connections the simulated tenant has, like a new Auth0 tenant.
+pub const DEV_CONNECTIONS: &[(&str, &str)] = &[
+    ("Username-Password-Authentication", "auth0"),
+    ("google-oauth2", "google-oauth2"),
+];
 /// The audience the facade accepts in dev mode (the simulator mints the printed token for it).
 pub const FACADE_AUDIENCE: &str = "https://nexus-facade.dev/";
 /// How long the printed facade token is valid.
@@ -143,11 +149,14 @@ struct WorkDir {
 #[derive(Default)]
 struct Saved {
     kube_resource_version: Option<u64>,
-    auth0_clients: Option<Value>,
+    auth0_state: Option<Value>,
 }
 
 const KUBE_STATE: &str = "kube-objects.json";
-const AUTH0_STATE: &str = "auth0-clients.json";
+/// The simulated tenant: clients, resource servers, client grants, connections.
+const AUTH0_STATE: &str = "auth0-state.json";
+/// What older versions kept (clients only); read when there is no `AUTH0_STATE`.
+const LEGACY_AUTH0_CLIENTS: &str = "auth0-clients.json";
 const FACADE_CREDENTIALS: &str = "nexus-dev-facade-credentials";
 
 impl WorkDir {
@@ -212,11 +221,17 @@ impl WorkDir {
                 }
             }
         }
-        let clients = Value::Array(sim.clients());
-        if saved.auth0_clients.as_ref() != Some(&clients) {
-            match self.write(AUTH0_STATE, &clients.to_string()) {
-                Ok(_) => saved.auth0_clients = Some(clients),
-                Err(error) => tracing::warn!(%error, "cannot save the simulated Auth0 clients"),
+        let state = match serde_json::to_value(sim.snapshot()) {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%error, "cannot serialise the simulated Auth0 tenant");
+                return;
+            }
+        };
+        if saved.auth0_state.as_ref() != Some(&state) {
+            match self.write(AUTH0_STATE, &state.to_string()) {
+                Ok(_) => saved.auth0_state = Some(state),
+                Err(error) => tracing::warn!(%error, "cannot save the simulated Auth0 tenant"),
             }
         }
     }
@@ -317,7 +332,18 @@ async fn start_simulator(args: &DevArgs, dir: &WorkDir) -> Result<sim::SimHandle
         ..sim::SimConfig::default()
     };
     let sim = sim::start(config, args.sim_listen).await?;
-    if let Some(Value::Array(clients)) = dir.load(AUTH0_STATE)? {
+    if let Some(state) = dir.load(AUTH0_STATE)? {
+        let snapshot: sim::tenant::Snapshot = serde_json::from_value(state)
+            .map_err(|e| io_error(dir.file(AUTH0_STATE).display(), e))?;
+        let restored = sim.restore(snapshot);
+        tracing::info!(
+            clients = restored.clients,
+            resource_servers = restored.resource_servers,
+            client_grants = restored.client_grants,
+            connections = restored.connections,
+            "simulated Auth0 tenant restored from the state directory"
+        );
+    } else if let Some(Value::Array(clients)) = dir.load(LEGACY_AUTH0_CLIENTS)? {
         let count = clients.len();
         for client in clients.into_iter().filter(Value::is_object) {
             sim.insert_client(client);
@@ -326,6 +352,9 @@ async fn start_simulator(args: &DevArgs, dir: &WorkDir) -> Result<sim::SimHandle
             clients = count,
             "simulated Auth0 clients restored from the state directory"
         );
+    }
+    for (name, strategy) in DEV_CONNECTIONS {
+        sim.insert_connection(name, strategy);
     }
     Ok(sim)
 }

@@ -7,7 +7,15 @@
 //! | `POST /__sim/clients` | insert a client as is -> `{"client_id"}` |
 //! | `GET /__sim/clients/{id}` | one client |
 //! | `PATCH /__sim/clients/{id}` | out-of-band change (PATCH semantics, no validation) |
-//! | `DELETE /__sim/clients/{id}` | out-of-band delete |
+//! | `DELETE /__sim/clients/{id}` | out-of-band delete (with its grants and connection enablement) |
+//! | `GET`, `POST /__sim/resource-servers` | every resource server / insert one as is -> `{"id"}` |
+//! | `GET`, `PATCH`, `DELETE /__sim/resource-servers/{id}` | one (by id or URL-encoded identifier) / out-of-band change / delete (with its grants) |
+//! | `GET`, `POST /__sim/client-grants` | every grant / insert `{"client_id", "audience", "scope"}` -> `{"id"}` |
+//! | `PATCH`, `DELETE /__sim/client-grants/{id}` | replace the scopes (`{"scope": [...]}`) / delete |
+//! | `GET`, `POST /__sim/connections` | every connection / create `{"name", "strategy"}` -> `{"id"}` |
+//! | `DELETE /__sim/connections/{id}` | delete a connection |
+//! | `GET`, `PATCH /__sim/connections/{id}/clients` | enabled client ids / `[{"client_id", "status"}]` without checks |
+//! | `GET`, `PUT /__sim/state` | the tenant's objects as one JSON snapshot / replace them with one |
 //! | `GET`, `DELETE /__sim/counters` | read / reset the request counters |
 //! | `GET`, `PUT /__sim/faults` | read / replace the faults ([`FaultsSpec`]) |
 //! | `GET`, `PUT /__sim/rate-limit` | read / replace the rate limit (`{"burst", "per_second"}`) |
@@ -32,7 +40,8 @@ use super::faults::{FailAction, FailNext, FaultScope, Faults, Latency};
 use super::jwt::SigningKey;
 use super::ratelimit::RateLimit;
 use super::server::Shared;
-use super::{lock, store};
+use super::tenant::Snapshot;
+use super::{SimHandle, connections, lock, resource_servers, store};
 
 /// The JSON form of [`Faults`] used by `/__sim/faults` and the CLI flags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -163,6 +172,34 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             "/__sim/clients/{id}",
             get(get_one).patch(modify).delete(remove),
         )
+        .route(
+            "/__sim/resource-servers",
+            get(list_resource_servers).post(insert_resource_server),
+        )
+        .route(
+            "/__sim/resource-servers/{id}",
+            get(get_resource_server)
+                .patch(modify_resource_server)
+                .delete(remove_resource_server),
+        )
+        .route("/__sim/client-grants", get(list_grants).post(insert_grant))
+        .route(
+            "/__sim/client-grants/{id}",
+            axum::routing::patch(modify_grant).delete(remove_grant),
+        )
+        .route(
+            "/__sim/connections",
+            get(list_connections).post(insert_connection),
+        )
+        .route(
+            "/__sim/connections/{id}",
+            axum::routing::delete(remove_connection),
+        )
+        .route(
+            "/__sim/connections/{id}/clients",
+            get(connection_clients).patch(set_connection_clients),
+        )
+        .route("/__sim/state", get(get_state).put(put_state))
         .route("/__sim/counters", get(counters).delete(reset_counters))
         .route("/__sim/faults", get(get_faults).put(put_faults))
         .route("/__sim/rate-limit", get(get_rate_limit).put(put_rate_limit))
@@ -173,6 +210,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 
 async fn list(State(sh): State<Arc<Shared>>) -> Response {
     let clients: Vec<Value> = lock(&sh.store)
+        .clients
         .iter()
         .map(|c| Value::Object(c.clone()))
         .collect();
@@ -182,7 +220,7 @@ async fn list(State(sh): State<Arc<Shared>>) -> Response {
 async fn insert(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(client)) => {
-            let id = lock(&sh.store).insert(client);
+            let id = lock(&sh.store).insert_client(client);
             (StatusCode::CREATED, axum::Json(json!({ "client_id": id }))).into_response()
         }
         _ => bad_request("body must be a JSON object"),
@@ -190,7 +228,7 @@ async fn insert(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Respo
 }
 
 async fn get_one(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match lock(&sh.store).get(&id) {
+    match lock(&sh.store).clients.get(&id) {
         Some(c) => axum::Json(Value::Object(c.clone())).into_response(),
         None => not_found(),
     }
@@ -205,7 +243,7 @@ async fn modify(
         return bad_request("body must be a JSON object");
     };
     let mut store = lock(&sh.store);
-    match store.get_mut(&id) {
+    match store.clients.get_mut(&id) {
         Some(client) => {
             store::apply_patch(client, &patch);
             axum::Json(Value::Object(client.clone())).into_response()
@@ -215,10 +253,214 @@ async fn modify(
 }
 
 async fn remove(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    if lock(&sh.store).remove(&id) {
+    if lock(&sh.store).remove_client(&id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         not_found()
+    }
+}
+
+fn missing(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({ "error": format!("no such {what}") })),
+    )
+        .into_response()
+}
+
+/// The back door shares the in-process API: a handle view over the same state, never started or
+/// stopped from here.
+fn handle(sh: &Arc<Shared>) -> SimHandle {
+    SimHandle::view(Arc::clone(sh))
+}
+
+async fn list_resource_servers(State(sh): State<Arc<Shared>>) -> Response {
+    axum::Json(handle(&sh).resource_servers()).into_response()
+}
+
+async fn insert_resource_server(
+    State(sh): State<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("body must be a JSON object");
+    };
+    match resource_servers::from_loose_json(value) {
+        Some(rs) => {
+            let id = rs.id.clone();
+            lock(&sh.store).replace_resource_server(rs);
+            (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
+        }
+        None => bad_request("a resource server needs a string identifier and valid field types"),
+    }
+}
+
+async fn get_resource_server(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match handle(&sh).resource_server(&id) {
+        Some(rs) => axum::Json(rs).into_response(),
+        None => missing("resource server"),
+    }
+}
+
+async fn modify_resource_server(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(patch @ Value::Object(_)) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("body must be a JSON object");
+    };
+    let h = handle(&sh);
+    if h.modify_resource_server(&id, patch) {
+        h.resource_server(&id).map_or_else(
+            || missing("resource server"),
+            |rs| axum::Json(rs).into_response(),
+        )
+    } else {
+        bad_request("no such (non-system) resource server, or the change does not fit")
+    }
+}
+
+async fn remove_resource_server(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    if handle(&sh).remove_resource_server(&id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        missing("resource server")
+    }
+}
+
+async fn list_grants(State(sh): State<Arc<Shared>>) -> Response {
+    axum::Json(handle(&sh).client_grants()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantSpec {
+    client_id: String,
+    audience: String,
+    #[serde(default)]
+    scope: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeSpec {
+    scope: Vec<String>,
+}
+
+async fn insert_grant(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<GrantSpec>(&body) {
+        Ok(g) => {
+            let scope: Vec<&str> = g.scope.iter().map(String::as_str).collect();
+            let id = handle(&sh).insert_client_grant(&g.client_id, &g.audience, &scope);
+            (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
+        }
+        Err(e) => bad_request(e.to_string()),
+    }
+}
+
+async fn modify_grant(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    match serde_json::from_slice::<ScopeSpec>(&body) {
+        Ok(spec) => {
+            let scope: Vec<&str> = spec.scope.iter().map(String::as_str).collect();
+            if handle(&sh).modify_client_grant(&id, &scope) {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                missing("client grant")
+            }
+        }
+        Err(e) => bad_request(e.to_string()),
+    }
+}
+
+async fn remove_grant(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    if handle(&sh).remove_client_grant(&id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        missing("client grant")
+    }
+}
+
+async fn list_connections(State(sh): State<Arc<Shared>>) -> Response {
+    axum::Json(handle(&sh).connections()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionSpec {
+    name: String,
+    strategy: String,
+}
+
+async fn insert_connection(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<ConnectionSpec>(&body) {
+        Ok(c) if connections::is_valid_name(&c.name) => {
+            let id = handle(&sh).insert_connection(&c.name, &c.strategy);
+            (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
+        }
+        Ok(c) => bad_request(format!("invalid connection name {:?}", c.name)),
+        Err(e) => bad_request(e.to_string()),
+    }
+}
+
+async fn remove_connection(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    if handle(&sh).remove_connection(&id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        missing("connection")
+    }
+}
+
+async fn connection_clients(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match handle(&sh).connection_clients(&id) {
+        Some(ids) => axum::Json(ids).into_response(),
+        None => missing("connection"),
+    }
+}
+
+async fn set_connection_clients(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("body must be a JSON array");
+    };
+    let changes = match connections::parse_enablement(&value) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e.message),
+    };
+    let h = handle(&sh);
+    if h.connection_clients(&id).is_none() {
+        return missing("connection");
+    }
+    for (client_id, enabled) in changes {
+        h.set_connection_client(&id, &client_id, enabled);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_state(State(sh): State<Arc<Shared>>) -> Response {
+    axum::Json(handle(&sh).snapshot()).into_response()
+}
+
+async fn put_state(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Snapshot>(&body) {
+        Ok(snapshot) => {
+            let r = handle(&sh).restore(snapshot);
+            axum::Json(json!({
+                "clients": r.clients,
+                "resource_servers": r.resource_servers,
+                "client_grants": r.client_grants,
+                "connections": r.connections,
+            }))
+            .into_response()
+        }
+        Err(e) => bad_request(e.to_string()),
     }
 }
 

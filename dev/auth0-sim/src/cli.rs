@@ -29,8 +29,9 @@ pub struct SimArgs {
     #[arg(long, env = "NEXUS_SIM_CLIENT_SECRET", default_value = DEFAULT_M2M_CLIENT_SECRET, hide_env_values = true)]
     pub client_secret: String,
 
-    /// Scopes granted to the M2M credential (comma separated). Default: the four client
-    /// scopes plus `read:client_keys` and `update:client_keys`.
+    /// Scopes granted to the M2M credential (comma separated). Default: every scope the operator
+    /// needs (clients and client keys, resource servers, client grants, `read:connections`,
+    /// `update:connections`).
     #[arg(long, env = "NEXUS_SIM_SCOPES", value_delimiter = ',')]
     pub scopes: Option<Vec<String>>,
 
@@ -78,6 +79,46 @@ pub struct SimArgs {
     /// Do not serve the `/__sim/` back door.
     #[arg(long, env = "NEXUS_SIM_NO_ADMIN_API", default_value_t = false)]
     pub no_admin_api: bool,
+
+    /// Connections the tenant starts with, as `NAME` or `NAME:STRATEGY` (strategy `auth0` by
+    /// default); comma separated or repeated.
+    #[arg(
+        long = "connection",
+        env = "NEXUS_SIM_CONNECTIONS",
+        value_delimiter = ','
+    )]
+    pub connections: Vec<String>,
+
+    /// Enable every new application on every connection (Auth0's tenant flag
+    /// `enable_client_connections`).
+    #[arg(
+        long,
+        env = "NEXUS_SIM_ENABLE_CLIENT_CONNECTIONS",
+        default_value_t = false
+    )]
+    pub enable_client_connections: bool,
+
+    /// An API every application gets a client grant (without scopes) for, also the tenant's
+    /// default audience (a development convenience).
+    #[arg(long, env = "NEXUS_SIM_APP_AUDIENCE")]
+    pub app_audience: Option<String>,
+}
+
+/// `NAME` or `NAME:STRATEGY` -> (name, strategy).
+fn parse_connection(spec: &str) -> Result<(String, String), SimError> {
+    let (name, strategy) = spec.split_once(':').unwrap_or((spec, "auth0"));
+    let (name, strategy) = (name.trim(), strategy.trim());
+    if !crate::connections::is_valid_name(name) {
+        return Err(SimError::Config(format!(
+            "invalid connection name {name:?} (letters, digits and '-', not at either end)"
+        )));
+    }
+    if !crate::connections::STRATEGIES.contains(&strategy) {
+        return Err(SimError::Config(format!(
+            "unknown connection strategy {strategy:?}"
+        )));
+    }
+    Ok((name.to_owned(), strategy.to_owned()))
 }
 
 impl SimArgs {
@@ -113,8 +154,18 @@ impl SimArgs {
             seed: self.seed,
             max_clients: self.max_clients,
             admin_api: !self.no_admin_api,
-            app_audience: None,
+            app_audience: self.app_audience.clone(),
+            enable_client_connections: self.enable_client_connections,
         })
+    }
+
+    /// The connections of `--connection`, checked.
+    pub fn seed_connections(&self) -> Result<Vec<(String, String)>, SimError> {
+        self.connections
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_connection(s))
+            .collect()
     }
 }
 
@@ -137,7 +188,11 @@ async fn shutdown_signal() -> Result<(), SimError> {
 /// Runs the simulator until Ctrl-C or SIGTERM. Prints where it listens and the M2M credentials.
 pub async fn run(args: SimArgs) -> Result<(), SimError> {
     let config = args.to_config()?;
+    let seeds = args.seed_connections()?;
     let mut handle = start(config, args.listen).await?;
+    for (name, strategy) in &seeds {
+        handle.insert_connection(name, strategy);
+    }
     let m2m = handle.m2m();
     println!(
         "Auth0 SIMULATOR (not Auth0!) for domain {domain} listening on {base}\n  \
@@ -184,7 +239,15 @@ mod tests {
         assert_eq!(cli.sim.listen.to_string(), "127.0.0.1:8089");
         assert_eq!(config.domain, DEFAULT_DOMAIN);
         assert_eq!(config.m2m_clients[0].client_id, DEFAULT_M2M_CLIENT_ID);
-        assert_eq!(config.m2m_clients[0].scopes.len(), 6);
+        assert_eq!(config.m2m_clients[0].scopes.len(), DEFAULT_SCOPES.len());
+        assert!(
+            config.m2m_clients[0]
+                .scopes
+                .iter()
+                .any(|s| s == "create:client_grants")
+        );
+        assert!(cli.sim.seed_connections().expect("none").is_empty());
+        assert!(!config.enable_client_connections);
         assert_eq!(config.rate_limit, RateLimit::FREE);
         assert_eq!(config.token_ttl, Duration::from_secs(86400));
         assert!(config.admin_api);
@@ -212,5 +275,28 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["x", "--drop-rate", "2"]).expect("parses");
         assert!(matches!(cli.sim.to_config(), Err(SimError::Config(_))));
+        let cli = Cli::try_parse_from([
+            "x",
+            "--connection",
+            "Username-Password-Authentication,google-oauth2:google-oauth2",
+            "--connection",
+            "corp:samlp",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.sim.seed_connections().expect("valid"),
+            [
+                (
+                    "Username-Password-Authentication".to_owned(),
+                    "auth0".to_owned()
+                ),
+                ("google-oauth2".to_owned(), "google-oauth2".to_owned()),
+                ("corp".to_owned(), "samlp".to_owned()),
+            ]
+        );
+        let cli = Cli::try_parse_from(["x", "--connection", "bad name"]).expect("parses");
+        assert!(cli.sim.seed_connections().is_err());
+        let cli = Cli::try_parse_from(["x", "--connection", "x:pigeon"]).expect("parses");
+        assert!(cli.sim.seed_connections().is_err());
     }
 }

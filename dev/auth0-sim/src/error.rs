@@ -80,6 +80,24 @@ impl ApiError {
         )
     }
 
+    /// 404 `inexistent_resource_server`.
+    pub fn inexistent_resource_server() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "The resource server does not exist",
+            "inexistent_resource_server",
+        )
+    }
+
+    /// 404 `inexistent_connection`.
+    pub fn inexistent_connection() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "The connection does not exist",
+            "inexistent_connection",
+        )
+    }
+
     /// 403 `insufficient_scope` naming the scopes that would have been accepted.
     pub fn insufficient_scope(expected: &[&str]) -> Self {
         Self::new(

@@ -75,10 +75,30 @@ impl SigningKey {
         claims: &Value,
         kid: Option<&str>,
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        let mut header = Header::new(Algorithm::RS256);
+        self.sign_with(Algorithm::RS256, claims, kid)
+    }
+
+    /// Signs `claims` with an RSA algorithm (`RS256`, `RS512`, `PS256`, ...) and this key; the
+    /// header carries `kid` (the key's own unless overridden).
+    pub fn sign_with(
+        &self,
+        alg: Algorithm,
+        claims: &Value,
+        kid: Option<&str>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(alg);
         header.kid = Some(kid.unwrap_or(&self.kid).to_owned());
         jsonwebtoken::encode(&header, claims, &self.encoding)
     }
+}
+
+/// Signs `claims` with HS256 and a shared secret (an HS256 API's `signing_secret`); no `kid`.
+pub fn sign_hs256(claims: &Value, secret: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
 }
 
 /// The keys published in the JWKS; one of them is current (signs new tokens).

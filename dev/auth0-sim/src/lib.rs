@@ -7,6 +7,12 @@
 //! - `GET|POST /api/v2/clients`, `GET|PATCH|DELETE /api/v2/clients/{id}`,
 //!   `POST /api/v2/clients/{id}/rotate-secret`, with Auth0's validation, defaults, error bodies,
 //!   scope checks and a tenant-wide token-bucket rate limit;
+//! - resource servers (`/api/v2/resource-servers`, the Management API as a system resource
+//!   server), client grants (`/api/v2/client-grants`) and connections with their enabled clients
+//!   (`/api/v2/connections`, `/api/v2/connections/{id}/clients` with checkpoint pagination),
+//!   with Auth0's cascades (see [`tenant`]);
+//! - client-credentials tokens for the tenant's applications, for an API they hold a client
+//!   grant for, with the granted scopes (see `apps.rs`);
 //! - an OIDC-like side for the facade: `GET /.well-known/jwks.json`,
 //!   `GET /.well-known/openid-configuration`, and [`SimHandle::mint_jwt`] for RS256 tokens;
 //! - fault injection (latency, 5xx share, dropped connections, "fail the next N requests") and
@@ -19,22 +25,28 @@
 //! One simulator instance is one tenant (one domain). Every answer carries
 //! `x-auth0-simulator: true`, and starting one logs a warning.
 //!
-//! Not simulated: other Management API resources (client grants, connections, users, ...),
-//! checkpoint pagination, `q` searches, the global "All Applications" client, Auth0's 409 answers,
-//! rate limits on `/oauth/token`, per-endpoint limits, token revocation lists, HTTPS.
+//! Not simulated: other Management API resources (users, roles, organizations, ...), checkpoint
+//! pagination of the offset-paged lists, `q` searches, the global "All Applications" client,
+//! organization-bound grants and `default_for` grants, rate limits on `/oauth/token`,
+//! per-endpoint limits, token revocation lists, HTTPS. The configured M2M credentials are not
+//! clients of the store (they do not appear in `GET /api/v2/clients` or in client grants).
 
 pub mod admin;
 mod apps;
 mod cli;
 pub mod clock;
+pub mod connections;
 pub mod counters;
 pub mod error;
 pub mod faults;
+pub mod grants;
 pub mod jwt;
 mod net;
 pub mod ratelimit;
+pub mod resource_servers;
 mod server;
 pub mod store;
+pub mod tenant;
 pub mod validation;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -58,7 +70,7 @@ use faults::FaultEngine;
 use jwt::{KeyRing, SigningKey};
 use ratelimit::TokenBucket;
 use server::{Shared, TokenStore};
-use store::ClientStore;
+use tenant::{Restored, Snapshot, TenantStore};
 
 /// Default domain of a simulated tenant.
 pub const DEFAULT_DOMAIN: &str = "sim.auth0.local";
@@ -67,7 +79,7 @@ pub const DEFAULT_M2M_CLIENT_ID: &str = "NexusSimulatorM2mClient000000001";
 /// Default M2M client secret. Public knowledge: the simulator is never production.
 pub const DEFAULT_M2M_CLIENT_SECRET: &str =
     "nexus-simulator-secret-NOT-FOR-PRODUCTION-0123456789abcdef";
-/// The scopes the default M2M credential holds.
+/// The scopes the default M2M credential holds: exactly what the operator needs.
 pub const DEFAULT_SCOPES: &[&str] = &[
     "create:clients",
     "read:clients",
@@ -75,6 +87,38 @@ pub const DEFAULT_SCOPES: &[&str] = &[
     "delete:clients",
     "read:client_keys",
     "update:client_keys",
+    "read:resource_servers",
+    "create:resource_servers",
+    "update:resource_servers",
+    "delete:resource_servers",
+    "read:client_grants",
+    "create:client_grants",
+    "update:client_grants",
+    "delete:client_grants",
+    "read:connections",
+    "update:connections",
+];
+/// The scopes the simulated Management API (its system resource server) defines: what a client
+/// grant to it may hold.
+pub const MANAGEMENT_SCOPES: &[&str] = &[
+    "create:clients",
+    "read:clients",
+    "update:clients",
+    "delete:clients",
+    "read:client_keys",
+    "update:client_keys",
+    "read:resource_servers",
+    "create:resource_servers",
+    "update:resource_servers",
+    "delete:resource_servers",
+    "read:client_grants",
+    "create:client_grants",
+    "update:client_grants",
+    "delete:client_grants",
+    "read:connections",
+    "create:connections",
+    "update:connections",
+    "delete:connections",
 ];
 /// Default management-token lifetime (Auth0's default).
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(86400);
@@ -84,7 +128,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Machine-to-machine credentials allowed to obtain Management API tokens, with their scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` redacts the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct M2mCredential {
     /// The M2M application's client id.
     pub client_id: String,
@@ -92,6 +137,16 @@ pub struct M2mCredential {
     pub client_secret: String,
     /// Management API scopes granted to it (an empty list means no client grant: `403`).
     pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for M2mCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("M2mCredential")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 impl Default for M2mCredential {
@@ -124,10 +179,14 @@ pub struct SimConfig {
     pub max_clients: Option<usize>,
     /// Serve the HTTP back door under `/__sim/`.
     pub admin_api: bool,
-    /// An API every application of the tenant may obtain a client-credentials token for, and
-    /// the tenant's default audience (a stand-in for client grants, which are not simulated).
-    /// `None`: applications obtain no token.
+    /// A convenience for development: the identifier of an API (resource server, RS256, no
+    /// scopes) created at start, made the tenant's default audience (used when a token request
+    /// names none), and granted (with a real client grant, without scopes) to every application
+    /// the tenant gets afterwards. `None`: no such API, no default audience.
     pub app_audience: Option<String>,
+    /// Enable every new application on every existing connection, like Auth0's tenant flag
+    /// `enable_client_connections`. Off by default.
+    pub enable_client_connections: bool,
 }
 
 impl Default for SimConfig {
@@ -144,6 +203,7 @@ impl Default for SimConfig {
             max_clients: None,
             admin_api: true,
             app_audience: None,
+            enable_client_connections: false,
         }
     }
 }
@@ -169,6 +229,16 @@ impl SimConfig {
             return Err(SimError::Config(
                 "M2M client ids and secrets must not be empty".into(),
             ));
+        }
+        if let Some(audience) = &self.app_audience
+            && (audience.is_empty()
+                || audience.chars().count() > resource_servers::IDENTIFIER_MAX_LEN
+                || *audience == format!("https://{}/api/v2/", self.domain))
+        {
+            return Err(SimError::Config(format!(
+                "app_audience must be a new API identifier of 1 to {} characters, got {audience:?}",
+                resource_servers::IDENTIFIER_MAX_LEN
+            )));
         }
         self.faults.validate().map_err(SimError::Config)
     }
@@ -203,15 +273,28 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle, S
     })?;
     let base_url = base_url_for(addr);
     let clock = SimClock::start();
+    let mut tenant = TenantStore::new(&config.domain, config.token_ttl.as_secs());
+    tenant.enable_new_clients_on_connections = config.enable_client_connections;
+    if let Some(audience) = &config.app_audience {
+        let api = resource_servers::build_created(&serde_json::json!({
+            "identifier": audience,
+            "name": "Development API",
+            "signing_alg": "RS256",
+        }))
+        .map_err(|e| SimError::Config(format!("app_audience: {}", e.message)))?;
+        tenant.resource_servers.upsert(api);
+        tenant.auto_grant_audience = Some(audience.clone());
+    }
     let shared = Arc::new(Shared {
         clock,
         domain: config.domain.clone(),
+        addr,
         base_url: base_url.clone(),
         m2m: config.m2m_clients,
         token_ttl: Mutex::new(config.token_ttl),
         max_clients: config.max_clients,
-        app_audience: config.app_audience,
-        store: Mutex::new(ClientStore::default()),
+        default_audience: config.app_audience,
+        store: Mutex::new(tenant),
         tokens: Mutex::new(TokenStore::default()),
         bucket: Mutex::new(TokenBucket::new(config.rate_limit, clock.now())),
         faults: Mutex::new(FaultEngine::new(config.faults, config.seed)),
@@ -261,6 +344,17 @@ fn object_or_panic(v: Value, what: &str) -> serde_json::Map<String, Value> {
 }
 
 impl SimHandle {
+    /// A handle over the state of a running simulator that neither stops nor waits for it (for
+    /// the `/__sim/` back door, which serves the same operations).
+    pub(crate) fn view(shared: Arc<Shared>) -> Self {
+        Self {
+            addr: shared.addr,
+            shared,
+            stop: None,
+            task: None,
+        }
+    }
+
     /// `http://IP:PORT` (an unspecified listen IP is reported as loopback).
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
@@ -302,6 +396,7 @@ impl SimHandle {
     /// All clients in creation order, complete (including `client_secret`).
     pub fn clients(&self) -> Vec<Value> {
         lock(&self.shared.store)
+            .clients
             .iter()
             .map(|c| Value::Object(c.clone()))
             .collect()
@@ -310,19 +405,22 @@ impl SimHandle {
     /// One client, complete.
     pub fn client(&self, id: &str) -> Option<Value> {
         lock(&self.shared.store)
+            .clients
             .get(id)
             .map(|c| Value::Object(c.clone()))
     }
 
     /// Inserts a client as is (no validation, no defaults, not counted), as if created in the
     /// Auth0 dashboard. `client_id` and `client_secret` are generated when absent; an existing
-    /// `client_id` is replaced in place. Returns the `client_id`.
+    /// `client_id` is replaced in place. A new client gets the automatic grant of
+    /// [`SimConfig::app_audience`] and, with [`SimConfig::enable_client_connections`], every
+    /// connection. Returns the `client_id`.
     ///
     /// # Panics
     /// If `client` is not a JSON object (a bug in the calling test).
     pub fn insert_client(&self, client: Value) -> String {
         let client = object_or_panic(client, "insert_client: the client");
-        lock(&self.shared.store).insert(client)
+        lock(&self.shared.store).insert_client(client)
     }
 
     /// Changes a client out of band (dashboard drift) with PATCH semantics (arrays replaced,
@@ -332,7 +430,7 @@ impl SimHandle {
         let Value::Object(patch) = patch else {
             return false;
         };
-        match lock(&self.shared.store).get_mut(id) {
+        match lock(&self.shared.store).clients.get_mut(id) {
             Some(client) => {
                 store::apply_patch(client, &patch);
                 true
@@ -341,9 +439,233 @@ impl SimHandle {
         }
     }
 
-    /// Deletes a client out of band. Returns whether it existed.
+    /// Deletes a client out of band, with its grants and its connection enablement (as a delete
+    /// in the Auth0 dashboard does). Returns whether it existed.
     pub fn remove_client(&self, id: &str) -> bool {
-        lock(&self.shared.store).remove(id)
+        lock(&self.shared.store).remove_client(id)
+    }
+
+    // --- resource servers ----------------------------------------------------------------------
+
+    /// Every resource server in creation order (the system Management API first), complete
+    /// (including HS256 `signing_secret`s).
+    pub fn resource_servers(&self) -> Vec<Value> {
+        lock(&self.shared.store)
+            .resource_servers
+            .iter()
+            .map(resource_servers::public_json)
+            .collect()
+    }
+
+    /// One resource server, by id or identifier.
+    pub fn resource_server(&self, id_or_identifier: &str) -> Option<Value> {
+        lock(&self.shared.store)
+            .resource_servers
+            .get(id_or_identifier)
+            .map(resource_servers::public_json)
+    }
+
+    /// Inserts a resource server as if created in the dashboard (no validation; missing fields
+    /// get Auth0's create defaults, except `signing_alg` which defaults to RS256 here). An existing
+    /// id or identifier is replaced in place. Returns the id.
+    ///
+    /// # Panics
+    /// If `rs` has no string `identifier` or does not fit the resource-server shape.
+    pub fn insert_resource_server(&self, rs: Value) -> String {
+        let rs = resource_servers::from_loose_json(rs).unwrap_or_else(|| {
+            panic!("insert_resource_server: needs an identifier and valid field types")
+        });
+        let id = rs.id.clone();
+        lock(&self.shared.store).replace_resource_server(rs);
+        id
+    }
+
+    /// Changes a resource server out of band (dashboard drift): top-level fields of `patch`
+    /// replace the stored ones (`scopes` replaces the list and, as in Auth0, scopes no longer
+    /// defined leave its grants). No validation. Returns `false` when there is no such resource
+    /// server, `patch` does not fit, or it is the system API.
+    pub fn modify_resource_server(&self, id_or_identifier: &str, patch: Value) -> bool {
+        let Value::Object(patch) = patch else {
+            return false;
+        };
+        let mut store = lock(&self.shared.store);
+        let Some(current) = store.resource_servers.get(id_or_identifier) else {
+            return false;
+        };
+        if current.is_system {
+            return false;
+        }
+        let mut merged = current.to_json();
+        for (k, v) in patch {
+            if k != "id" && k != "identifier" {
+                merged.insert(k, v);
+            }
+        }
+        match serde_json::from_value(Value::Object(merged)) {
+            Ok(updated) => {
+                store.replace_resource_server(updated);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Deletes a resource server out of band, with its grants. Returns whether it existed
+    /// (the system API is never removed).
+    pub fn remove_resource_server(&self, id_or_identifier: &str) -> bool {
+        let mut store = lock(&self.shared.store);
+        if store
+            .resource_servers
+            .get(id_or_identifier)
+            .is_none_or(|r| r.is_system)
+        {
+            return false;
+        }
+        store.remove_resource_server(id_or_identifier).is_some()
+    }
+
+    // --- client grants -------------------------------------------------------------------------
+
+    /// Every client grant in creation order.
+    pub fn client_grants(&self) -> Vec<Value> {
+        lock(&self.shared.store)
+            .grants
+            .iter()
+            .map(grants::ClientGrant::to_json)
+            .collect()
+    }
+
+    /// The grant of (client, audience).
+    pub fn client_grant(&self, client_id: &str, audience: &str) -> Option<Value> {
+        lock(&self.shared.store)
+            .grants
+            .find(client_id, audience)
+            .map(grants::ClientGrant::to_json)
+    }
+
+    /// Creates a grant out of band (dashboard), without checking the client, the API or the
+    /// scopes; replaces the scopes of an existing grant of the same pair. Returns its id.
+    pub fn insert_client_grant(&self, client_id: &str, audience: &str, scope: &[&str]) -> String {
+        let mut store = lock(&self.shared.store);
+        let scope: Vec<String> = scope.iter().map(|s| (*s).to_owned()).collect();
+        let existing = store.grants.find(client_id, audience).map(|g| g.id.clone());
+        if let Some(id) = existing {
+            if let Some(g) = store.grants.get_mut(&id) {
+                g.scope = scope;
+            }
+            return id;
+        }
+        let grant = grants::ClientGrant {
+            id: grants::generate_id(),
+            client_id: client_id.to_owned(),
+            audience: audience.to_owned(),
+            scope,
+            organization_usage: None,
+            allow_any_organization: None,
+        };
+        let id = grant.id.clone();
+        store.grants.insert(grant);
+        id
+    }
+
+    /// Replaces a grant's scopes out of band. Returns whether the grant exists.
+    pub fn modify_client_grant(&self, id: &str, scope: &[&str]) -> bool {
+        match lock(&self.shared.store).grants.get_mut(id) {
+            Some(g) => {
+                g.scope = scope.iter().map(|s| (*s).to_owned()).collect();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a grant out of band. Returns whether it existed.
+    pub fn remove_client_grant(&self, id: &str) -> bool {
+        lock(&self.shared.store).grants.remove(id).is_some()
+    }
+
+    // --- connections ---------------------------------------------------------------------------
+
+    /// Every connection in creation order, as the Management API shows it.
+    pub fn connections(&self) -> Vec<Value> {
+        lock(&self.shared.store)
+            .connections
+            .iter()
+            .map(|c| Value::Object(c.to_api_json()))
+            .collect()
+    }
+
+    /// Creates a connection (as the dashboard would), or returns the id of the one with that
+    /// name. No client is enabled on it.
+    ///
+    /// # Panics
+    /// If `name` is not a valid connection name (a bug in the calling test).
+    pub fn insert_connection(&self, name: &str, strategy: &str) -> String {
+        assert!(
+            connections::is_valid_name(name),
+            "insert_connection: invalid connection name {name:?}"
+        );
+        let mut store = lock(&self.shared.store);
+        if let Some(c) = store.connections.by_name(name) {
+            return c.id.clone();
+        }
+        let c = connections::Connection::new(name, strategy);
+        let id = c.id.clone();
+        store.connections.upsert(c);
+        id
+    }
+
+    /// The id of the connection named `name`.
+    pub fn connection_id(&self, name: &str) -> Option<String> {
+        lock(&self.shared.store)
+            .connections
+            .by_name(name)
+            .map(|c| c.id.clone())
+    }
+
+    /// The client ids enabled on connection `id` (sorted).
+    pub fn connection_clients(&self, id: &str) -> Option<Vec<String>> {
+        lock(&self.shared.store)
+            .connections
+            .get(id)
+            .map(|c| c.enabled_clients.iter().cloned().collect())
+    }
+
+    /// Enables or disables one client on a connection out of band (no check that the client
+    /// exists). Returns whether the connection exists.
+    pub fn set_connection_client(&self, id: &str, client_id: &str, enabled: bool) -> bool {
+        match lock(&self.shared.store).connections.get_mut(id) {
+            Some(c) => {
+                if enabled {
+                    c.enabled_clients.insert(client_id.to_owned());
+                } else {
+                    c.enabled_clients.remove(client_id);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a connection out of band. Returns whether it existed.
+    pub fn remove_connection(&self, id: &str) -> bool {
+        lock(&self.shared.store).connections.remove(id).is_some()
+    }
+
+    // --- persistence ---------------------------------------------------------------------------
+
+    /// Everything the tenant stores but its system Management API: clients (with secrets),
+    /// resource servers, client grants and connections with their enabled clients. The JSON
+    /// form ([`Snapshot`] serialises with serde) is what `nexus-operator dev --state-dir` keeps.
+    pub fn snapshot(&self) -> Snapshot {
+        lock(&self.shared.store).snapshot()
+    }
+
+    /// Replaces the tenant's objects with `snapshot`'s (the system Management API and the
+    /// counters, faults, keys and tokens stay). Grants and enablement that refer to missing
+    /// clients or APIs are dropped.
+    pub fn restore(&self, snapshot: Snapshot) -> Restored {
+        lock(&self.shared.store).restore(snapshot)
     }
 
     // --- counters ------------------------------------------------------------------------------

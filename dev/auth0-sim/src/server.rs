@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
@@ -21,9 +21,10 @@ use super::faults::{FaultEngine, FaultScope, Injected};
 use super::jwt::{KeyRing, SigningKey};
 use super::net::ConnHandle;
 use super::ratelimit::{Decision, TokenBucket};
-use super::store::{self, ClientStore, FieldFilter};
+use super::store::{self, FieldFilter};
+use super::tenant::TenantStore;
 use super::validation::{self, Mode};
-use super::{M2mCredential, SimClock, lock};
+use super::{M2mCredential, SimClock, connections, grants, lock, resource_servers};
 
 /// Header carried by every answer.
 pub const SIMULATOR_HEADER: &str = "x-auth0-simulator";
@@ -40,10 +41,18 @@ struct IssuedToken {
     expires_at: Instant,
 }
 
-/// Management tokens issued by `/oauth/token`.
-#[derive(Debug, Default)]
+/// Management tokens issued by `/oauth/token`. `Debug` prints the count only.
+#[derive(Default)]
 pub(crate) struct TokenStore {
     tokens: HashMap<String, IssuedToken>,
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenStore")
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
 }
 
 /// How long an expired token is still recognised (answered "Expired token", not "Invalid token").
@@ -70,12 +79,14 @@ pub(crate) struct Shared {
     /// Tokio's clock (token expiry, rate limit, latency) and the wall clock derived from it.
     pub clock: SimClock,
     pub domain: String,
+    pub addr: std::net::SocketAddr,
     pub base_url: String,
     pub m2m: Vec<M2mCredential>,
     pub token_ttl: Mutex<Duration>,
     pub max_clients: Option<usize>,
-    pub app_audience: Option<String>,
-    pub store: Mutex<ClientStore>,
+    /// The tenant's default audience (`SimConfig::app_audience`).
+    pub default_audience: Option<String>,
+    pub store: Mutex<TenantStore>,
     pub tokens: Mutex<TokenStore>,
     pub bucket: Mutex<TokenBucket>,
     pub faults: Mutex<FaultEngine>,
@@ -117,7 +128,37 @@ pub(crate) fn router(shared: Arc<Shared>, admin_api: bool) -> Router {
             "/api/v2/clients/{id}",
             get(get_client).patch(patch_client).delete(delete_client),
         )
-        .route("/api/v2/clients/{id}/rotate-secret", post(rotate_secret));
+        .route("/api/v2/clients/{id}/rotate-secret", post(rotate_secret))
+        .route(
+            "/api/v2/resource-servers",
+            get(resource_servers::list).post(resource_servers::create),
+        )
+        .route(
+            "/api/v2/resource-servers/{id}",
+            get(resource_servers::get_one)
+                .patch(resource_servers::patch)
+                .delete(resource_servers::delete),
+        )
+        .route(
+            "/api/v2/client-grants",
+            get(grants::list).post(grants::create),
+        )
+        .route(
+            "/api/v2/client-grants/{id}",
+            patch(grants::patch).delete(grants::delete),
+        )
+        .route(
+            "/api/v2/connections",
+            get(connections::list).post(connections::create),
+        )
+        .route(
+            "/api/v2/connections/{id}",
+            get(connections::get_one).delete(connections::delete),
+        )
+        .route(
+            "/api/v2/connections/{id}/clients",
+            get(connections::list_clients).patch(connections::patch_clients),
+        );
     if admin_api {
         router = router.merge(super::admin::router());
     }
@@ -291,7 +332,21 @@ async fn with_rate_limit(sh: &Shared, req: Request, next: Next, api: bool) -> Re
 // Authentication API
 // ---------------------------------------------------------------------------------------------
 
-fn token_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+/// How the caller authenticated at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    /// `client_id` and `client_secret` in the body (`client_secret_post`).
+    Post,
+    /// HTTP Basic (`client_secret_basic`).
+    Basic,
+}
+
+/// The parameters of a token request; the client credentials are taken from the body, else
+/// from an HTTP Basic header.
+fn token_params(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(HashMap<String, String>, Option<ClientAuth>), OAuthError> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -317,12 +372,17 @@ fn token_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, Stri
             }
         }
     };
-    // client_secret_basic: credentials in the Authorization header.
-    if let Some((id, secret)) = basic_credentials(headers) {
-        params.entry("client_id".into()).or_insert(id);
-        params.entry("client_secret".into()).or_insert(secret);
-    }
-    Ok(params)
+    let in_body = params.get("client_secret").is_some_and(|s| !s.is_empty());
+    let auth = if in_body {
+        Some(ClientAuth::Post)
+    } else if let Some((id, secret)) = basic_credentials(headers) {
+        params.insert("client_id".into(), id);
+        params.insert("client_secret".into(), secret);
+        Some(ClientAuth::Basic)
+    } else {
+        None
+    };
+    Ok((params, auth))
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -340,8 +400,48 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
-fn access_denied(status: StatusCode, description: impl Into<String>) -> OAuthError {
+pub(crate) fn access_denied(status: StatusCode, description: impl Into<String>) -> OAuthError {
     OAuthError::new(status, "access_denied", description)
+}
+
+/// The scopes of a token: all of `granted`, or the requested ones when `requested` is given
+/// (403 naming any requested scope that is not granted).
+pub(crate) fn token_scopes(
+    granted: &[String],
+    requested: Option<&str>,
+) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_vec());
+    };
+    let mut wanted: Vec<&str> = Vec::new();
+    for s in requested.split_whitespace() {
+        if !wanted.contains(&s) {
+            wanted.push(s);
+        }
+    }
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|s| !granted.iter().any(|g| g == s))
+        .collect();
+    if !missing.is_empty() {
+        return Err(access_denied(
+            StatusCode::FORBIDDEN,
+            format!("Client has not been granted scopes: {}", missing.join(", ")),
+        ));
+    }
+    Ok(wanted.into_iter().map(str::to_owned).collect())
+}
+
+/// 403 for a client without a grant for `audience`, in Auth0's words.
+pub(crate) fn not_authorized_for(audience: &str) -> OAuthError {
+    access_denied(
+        StatusCode::FORBIDDEN,
+        format!(
+            "Client is not authorized to access \"{audience}\". You need to create a \
+             \"client-grant\" associated to this API."
+        ),
+    )
 }
 
 /// `POST /oauth/token`, client-credentials grant only.
@@ -358,7 +458,7 @@ async fn token(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
 }
 
 fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
-    let params = token_params(headers, body)?;
+    let (params, auth) = token_params(headers, body)?;
     let param = |name: &str| {
         params
             .get(name)
@@ -382,14 +482,25 @@ fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
             ));
         }
     }
-    let (Some(client_id), Some(secret)) = (param("client_id"), param("client_secret")) else {
+    let (Some(client_id), Some(secret), Some(auth)) =
+        (param("client_id"), param("client_secret"), auth)
+    else {
         return Err(access_denied(StatusCode::UNAUTHORIZED, "Unauthorized"));
     };
     let Some(credential) = sh.m2m.iter().find(|c| {
         c.client_id == client_id && bool::from(c.client_secret.as_bytes().ct_eq(secret.as_bytes()))
     }) else {
-        // Not a Management API credential: one of the tenant's applications, perhaps.
-        return super::apps::app_token(sh, client_id, secret, param("audience"));
+        // Not a configured Management API credential: one of the tenant's applications.
+        return super::apps::app_token(
+            sh,
+            super::apps::AppTokenRequest {
+                client_id,
+                secret,
+                auth,
+                audience: param("audience"),
+                scope: param("scope"),
+            },
+        );
     };
     let audience = sh.audience();
     match param("audience") {
@@ -408,45 +519,32 @@ fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
         }
     }
     if credential.scopes.is_empty() {
-        return Err(access_denied(
-            StatusCode::FORBIDDEN,
-            format!(
-                "Client is not authorized to access \"{audience}\". You need to create a \
-                 \"client-grant\" associated to this API."
-            ),
-        ));
+        return Err(not_authorized_for(&audience));
     }
-    let scopes: Vec<String> = match param("scope") {
-        None => credential.scopes.clone(),
-        Some(requested) => {
-            let requested: Vec<&str> = requested.split_whitespace().collect();
-            let missing: Vec<&str> = requested
-                .iter()
-                .copied()
-                .filter(|s| !credential.scopes.iter().any(|g| g == s))
-                .collect();
-            if !missing.is_empty() {
-                return Err(access_denied(
-                    StatusCode::FORBIDDEN,
-                    format!("Client has not been granted scopes: {}", missing.join(", ")),
-                ));
-            }
-            requested.into_iter().map(str::to_owned).collect()
-        }
-    };
-
+    let scopes = token_scopes(&credential.scopes, param("scope"))?;
     let ttl = *lock(&sh.token_ttl);
+    issue_management_token(sh, &credential.client_id, scopes, ttl)
+}
+
+/// Signs and records a Management API token for `client_id` with `scopes`.
+pub(crate) fn issue_management_token(
+    sh: &Shared,
+    client_id: &str,
+    scopes: Vec<String>,
+    ttl: Duration,
+) -> Result<Value, OAuthError> {
+    let audience = sh.audience();
     let now_epoch = sh.clock.since_epoch().as_secs();
     let scope = scopes.join(" ");
     let claims = json!({
         "iss": format!("https://{}/", sh.domain),
-        "sub": format!("{}@clients", credential.client_id),
+        "sub": format!("{client_id}@clients"),
         "aud": audience,
         "iat": now_epoch,
         "exp": now_epoch + ttl.as_secs(),
         "scope": scope,
         "gty": "client-credentials",
-        "azp": credential.client_id,
+        "azp": client_id,
         "jti": store::generate_client_id(),
     });
     let access_token = sh.current_key().sign(&claims, None).map_err(|e| {
@@ -502,7 +600,7 @@ async fn openid_configuration(State(sh): State<Arc<Shared>>) -> Response {
 // ---------------------------------------------------------------------------------------------
 
 /// The scopes of the caller's token.
-struct Grant {
+pub(crate) struct Grant {
     scopes: Vec<String>,
 }
 
@@ -528,7 +626,11 @@ impl Grant {
     }
 }
 
-fn authorize(sh: &Shared, headers: &HeaderMap, any_of: &[&str]) -> Result<Grant, ApiError> {
+pub(crate) fn authorize(
+    sh: &Shared,
+    headers: &HeaderMap,
+    any_of: &[&str],
+) -> Result<Grant, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized("Missing authentication"));
     };
@@ -557,7 +659,7 @@ fn authorize(sh: &Shared, headers: &HeaderMap, any_of: &[&str]) -> Result<Grant,
     Ok(grant)
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|_| ApiError {
         status: StatusCode::BAD_REQUEST,
         message: "Invalid request payload JSON format".into(),
@@ -571,7 +673,10 @@ fn json_response(status: StatusCode, body: Map<String, Value>) -> Response {
 }
 
 /// Parsed query string: every parameter once, in a map; repeated parameters are rejected.
-fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn parse_query(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
     let mut params = HashMap::new();
     let mut unknown = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -594,7 +699,10 @@ fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, St
     Ok(params)
 }
 
-fn query_bool(params: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
+pub(crate) fn query_bool(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<bool>, ApiError> {
     match params.get(name).map(String::as_str) {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
@@ -605,7 +713,7 @@ fn query_bool(params: &HashMap<String, String>, name: &str) -> Result<Option<boo
     }
 }
 
-fn query_uint(
+pub(crate) fn query_uint(
     params: &HashMap<String, String>,
     name: &str,
     max: Option<u64>,
@@ -633,7 +741,7 @@ fn query_uint(
     Ok(Some(n))
 }
 
-fn field_filter(params: &HashMap<String, String>) -> Result<FieldFilter, ApiError> {
+pub(crate) fn field_filter(params: &HashMap<String, String>) -> Result<FieldFilter, ApiError> {
     let include = query_bool(params, "include_fields")?.unwrap_or(true);
     Ok(FieldFilter::new(
         params.get("fields").map(String::as_str),
@@ -645,6 +753,31 @@ fn field_filter(params: &HashMap<String, String>) -> Result<FieldFilter, ApiErro
 pub const MAX_PER_PAGE: u64 = 100;
 /// `per_page` when absent.
 pub const DEFAULT_PER_PAGE: u64 = 50;
+
+/// One page of `items` as Auth0 answers a list: a bare array, or with `include_totals`
+/// `{"total", "start", "limit", "<key>": [...]}`.
+pub(crate) fn paged(
+    items: Vec<Value>,
+    key: &str,
+    page: u64,
+    per_page: u64,
+    include_totals: bool,
+) -> Value {
+    let total = items.len();
+    let start = page.saturating_mul(per_page);
+    let page_items: Vec<Value> = items
+        .into_iter()
+        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+        .collect();
+    if include_totals {
+        let mut body = json!({ "total": total, "start": start, "limit": per_page });
+        body[key] = Value::Array(page_items);
+        body
+    } else {
+        Value::Array(page_items)
+    }
+}
 
 async fn list_clients(
     State(sh): State<Arc<Shared>>,
@@ -681,6 +814,7 @@ async fn list_clients(
     let matching: Vec<Map<String, Value>> = {
         let store = lock(&sh.store);
         store
+            .clients
             .iter()
             .filter(|c| match &app_types {
                 None => true,
@@ -700,21 +834,11 @@ async fn list_clients(
             .cloned()
             .collect()
     };
-    let total = matching.len();
-    let start = usize::try_from(page.saturating_mul(per_page)).unwrap_or(usize::MAX);
-    let take = usize::try_from(per_page).unwrap_or(usize::MAX);
     let clients: Vec<Value> = matching
         .into_iter()
-        .skip(start)
-        .take(take)
         .map(|c| Value::Object(filter.apply(grant.visible(c))))
         .collect();
-    let body = if include_totals {
-        json!({ "total": total, "start": page.saturating_mul(per_page), "limit": per_page, "clients": clients })
-    } else {
-        Value::Array(clients)
-    };
-    Ok(axum::Json(body).into_response())
+    Ok(axum::Json(paged(clients, "clients", page, per_page, include_totals)).into_response())
 }
 
 async fn create_client(
@@ -735,7 +859,7 @@ async fn create_client(
     {
         let mut store = lock(&sh.store);
         if let Some(max) = sh.max_clients
-            && store.len() >= max
+            && store.clients.len() >= max
         {
             return Err(ApiError {
                 status: StatusCode::FORBIDDEN,
@@ -744,7 +868,7 @@ async fn create_client(
                 attributes: None,
             });
         }
-        store.insert(client.clone());
+        store.insert_client(client.clone());
     }
     // The create answer always carries the new secret.
     Ok(json_response(StatusCode::CREATED, client))
@@ -768,6 +892,7 @@ async fn get_client(
     let filter = field_filter(&params)?;
     let id = client_id_from(path)?;
     let client = lock(&sh.store)
+        .clients
         .get(&id)
         .cloned()
         .ok_or_else(ApiError::inexistent_client)?;
@@ -797,7 +922,10 @@ async fn patch_client(
     let id = client_id_from(path)?;
     let updated = {
         let mut store = lock(&sh.store);
-        let client = store.get_mut(&id).ok_or_else(ApiError::inexistent_client)?;
+        let client = store
+            .clients
+            .get_mut(&id)
+            .ok_or_else(ApiError::inexistent_client)?;
         let mut updated = client.clone();
         store::apply_patch(&mut updated, &patch);
         if let Some(Value::Object(m)) = updated.get("client_metadata") {
@@ -816,7 +944,8 @@ async fn delete_client(
 ) -> Result<Response, ApiError> {
     authorize(&sh, &headers, &["delete:clients"])?;
     if let Ok(Path(id)) = path {
-        lock(&sh.store).remove(&id);
+        // Its grants and its enablement on every connection go with it.
+        lock(&sh.store).remove_client(&id);
     }
     // Auth0 answers 204 whether or not the client (still) existed.
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -831,7 +960,10 @@ async fn rotate_secret(
     let id = client_id_from(path)?;
     let client = {
         let mut store = lock(&sh.store);
-        let client = store.get_mut(&id).ok_or_else(ApiError::inexistent_client)?;
+        let client = store
+            .clients
+            .get_mut(&id)
+            .ok_or_else(ApiError::inexistent_client)?;
         client.insert(
             "client_secret".into(),
             Value::String(store::generate_client_secret()),

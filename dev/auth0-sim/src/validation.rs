@@ -159,11 +159,11 @@ pub fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn js_len(s: &str) -> usize {
+pub(crate) fn js_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-fn payload_error(detail: impl AsRef<str>, property: Option<&str>) -> ApiError {
+pub(crate) fn payload_error(detail: impl AsRef<str>, property: Option<&str>) -> ApiError {
     let message = match property {
         Some(p) => format!(
             "Payload validation error: '{}' on property {p}.",
@@ -174,7 +174,7 @@ fn payload_error(detail: impl AsRef<str>, property: Option<&str>) -> ApiError {
     ApiError::invalid_body(message)
 }
 
-fn type_error(expected: &str, found: &Value, property: &str) -> ApiError {
+pub(crate) fn type_error(expected: &str, found: &Value, property: &str) -> ApiError {
     payload_error(
         format!(
             "Expected type {expected} but found type {}",
@@ -184,7 +184,7 @@ fn type_error(expected: &str, found: &Value, property: &str) -> ApiError {
     )
 }
 
-fn check_enum(value: &str, allowed: &[&str], property: &str) -> Result<(), ApiError> {
+pub(crate) fn check_enum(value: &str, allowed: &[&str], property: &str) -> Result<(), ApiError> {
     if allowed.contains(&value) {
         Ok(())
     } else {
@@ -530,10 +530,169 @@ pub fn check_metadata_count(n: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Small schema checks shared by the resource-server, client-grant and connection bodies.
+// ---------------------------------------------------------------------------------------------
+
+/// The body as an object, or Auth0's "Expected type object" answer.
+pub(crate) fn expect_object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object().ok_or_else(|| {
+        payload_error(
+            format!("Expected type object but found type {}", type_name(body)),
+            None,
+        )
+    })
+}
+
+/// Refuses properties not in `known` ("Additional properties not allowed: a,b").
+pub(crate) fn reject_unknown(
+    obj: &Map<String, Value>,
+    known: &[&str],
+    property: Option<&str>,
+) -> Result<(), ApiError> {
+    let unknown: Vec<&str> = obj
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(payload_error(
+            format!("Additional properties not allowed: {}", unknown.join(",")),
+            property,
+        ))
+    }
+}
+
+/// Requires every property of `required` ("Missing required property: x").
+pub(crate) fn require(
+    obj: &Map<String, Value>,
+    required: &[&str],
+    property: Option<&str>,
+) -> Result<(), ApiError> {
+    match required.iter().find(|r| !obj.contains_key(**r)) {
+        Some(missing) => Err(payload_error(
+            format!("Missing required property: {missing}"),
+            property,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A string of `min..=max` characters (UTF-16 units, as Auth0 counts).
+pub(crate) fn string_in<'a>(
+    v: &'a Value,
+    property: &str,
+    min: usize,
+    max: usize,
+) -> Result<&'a str, ApiError> {
+    let Value::String(s) = v else {
+        return Err(type_error("string", v, property));
+    };
+    let len = js_len(s);
+    if len < min {
+        return Err(payload_error(
+            format!("String is too short ({len} chars), minimum {min}"),
+            Some(property),
+        ));
+    }
+    if len > max {
+        return Err(payload_error(
+            format!("String is too long ({len} chars), maximum {max}"),
+            Some(property),
+        ));
+    }
+    Ok(s)
+}
+
+/// A boolean.
+pub(crate) fn boolean(v: &Value, property: &str) -> Result<bool, ApiError> {
+    v.as_bool()
+        .ok_or_else(|| type_error("boolean", v, property))
+}
+
+/// An integer in `min..=max`.
+pub(crate) fn integer_in(v: &Value, property: &str, min: i64, max: i64) -> Result<i64, ApiError> {
+    let n = match v {
+        Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or_default(),
+        Value::Number(n) if n.is_u64() => i64::MAX,
+        other => return Err(type_error("integer", other, property)),
+    };
+    if n < min {
+        return Err(payload_error(
+            format!("Value {n} is less than minimum {min}"),
+            Some(property),
+        ));
+    }
+    if n > max {
+        return Err(payload_error(
+            format!("Value {n} is greater than maximum {max}"),
+            Some(property),
+        ));
+    }
+    Ok(n)
+}
+
+/// An array of strings of `min..=max` characters each.
+pub(crate) fn string_array(
+    v: &Value,
+    property: &str,
+    min: usize,
+    max: usize,
+) -> Result<Vec<String>, ApiError> {
+    let Value::Array(items) = v else {
+        return Err(type_error("array", v, property));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| string_in(item, &format!("{property}[{i}]"), min, max).map(str::to_owned))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn schema_helpers_word_errors_like_auth0() {
+        let obj = json!({"a": 1, "b": "x"});
+        let obj = expect_object(&obj).expect("object");
+        let e = reject_unknown(obj, &["a"], None).expect_err("b is unknown");
+        assert_eq!(
+            e.message,
+            "Payload validation error: 'Additional properties not allowed: b'."
+        );
+        let e = require(obj, &["a", "c"], None).expect_err("c is missing");
+        assert_eq!(
+            e.message,
+            "Payload validation error: 'Missing required property: c'."
+        );
+        let e = string_in(&json!(""), "name", 1, 3).expect_err("too short");
+        assert_eq!(
+            e.message,
+            "Payload validation error: 'String is too short (0 chars), minimum 1' on property name."
+        );
+        assert!(string_in(&json!("abcd"), "name", 1, 3).is_err());
+        assert_eq!(string_in(&json!("abc"), "name", 1, 3).ok(), Some("abc"));
+        let e = integer_in(&json!(3), "n", 0, 2).expect_err("too big");
+        assert_eq!(
+            e.message,
+            "Payload validation error: 'Value 3 is greater than maximum 2' on property n."
+        );
+        assert!(integer_in(&json!(-1), "n", 0, 2).is_err());
+        assert!(integer_in(&json!(1.5), "n", 0, 2).is_err());
+        assert!(integer_in(&json!(u64::MAX), "n", 0, 2).is_err());
+        assert!(boolean(&json!("true"), "b").is_err());
+        let e = string_array(&json!(["a", 2]), "scope", 1, 5).expect_err("not a string");
+        assert_eq!(
+            e.message,
+            "Payload validation error: 'Expected type string but found type integer' on property scope[1]."
+        );
+        assert!(expect_object(&json!([])).is_err());
+    }
 
     fn create(v: Value) -> Result<(), ApiError> {
         validate_client_body(&v, Mode::Create)
