@@ -58,7 +58,7 @@ async fn real_cluster_lifecycle() {
 /// (`nexus_testing::paused`).
 #[tokio::test(start_paused = true)]
 async fn fake_api_server_over_http() {
-    let _watchdog = support::paused::Watchdog::arm(Duration::from_secs(300));
+    let _watchdog = support::paused::Watchdog::arm(Duration::from_secs(600));
     let fake = FakeKube::new();
     let addr = fake
         .serve("127.0.0.1:0".parse().expect("addr"))

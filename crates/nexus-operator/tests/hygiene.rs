@@ -72,7 +72,7 @@ const FACADE: &str = "system:serviceaccount:nexus-system:nexus-operator(facade)"
 /// Guard of every wait, in virtual time.
 const WAIT: Duration = Duration::from_secs(120);
 /// Real time after which a lifecycle is taken to hang.
-const HANG: Duration = Duration::from_secs(300);
+const HANG: Duration = Duration::from_secs(600);
 
 #[tokio::test(start_paused = true)]
 async fn cluster_wide_lifecycle_needs_exactly_its_grants_and_never_leaks_secrets() {

@@ -38,7 +38,7 @@ pub struct Harness {
 
 /// Real time after which a test of this binary is taken to hang (far above the slowest test's
 /// real duration on a busy machine).
-pub const HANG: Duration = Duration::from_secs(300);
+pub const HANG: Duration = Duration::from_secs(600);
 
 /// Options of a harness.
 pub struct Options {
