@@ -827,8 +827,13 @@ def check_crds(chart: "helm.Chart") -> None:
             if doc:
                 kinds.add((doc.get("kind"), doc.get("spec", {}).get("group"), doc.get("spec", {}).get("names", {}).get("kind")))
     C.check(
-        "chart CRDs define AuthClient and AuthTenant in auth.nexus.dev",
-        {("CustomResourceDefinition", "auth.nexus.dev", "AuthClient"), ("CustomResourceDefinition", "auth.nexus.dev", "AuthTenant")} <= kinds,
+        "chart CRDs define AuthClient, AuthResourceServer and AuthTenant in auth.nexus.dev",
+        {
+            ("CustomResourceDefinition", "auth.nexus.dev", "AuthClient"),
+            ("CustomResourceDefinition", "auth.nexus.dev", "AuthResourceServer"),
+            ("CustomResourceDefinition", "auth.nexus.dev", "AuthTenant"),
+        }
+        <= kinds,
         str(sorted(map(str, kinds))),
     )
     loaded = {c.get("filename") or c.get("name") for c in chart.crds}
@@ -898,7 +903,7 @@ def check_health_lua() -> None:
     if not C.check("docs/gitops-health.md has an argocd-cm ConfigMap", len(configmaps) == 1):
         return
     data = configmaps[0].get("data", {})
-    for kind in ("AuthClient", "AuthTenant"):
+    for kind in ("AuthClient", "AuthResourceServer", "AuthTenant"):
         key = f"resource.customizations.health.auth.nexus.dev_{kind}"
         script = data.get(key)
         if not C.check(f"argocd-cm has {key}", bool(script)):

@@ -80,9 +80,13 @@ helm.sh/chart: {{ include "nexus-operator.chart" . }}
 - apiGroups: ["auth.nexus.dev"]
   resources: ["authclients"]
   verbs: [{{ if .Values.facade.enabled }}"get", "create", {{ end }}"list", "watch", "patch"]
+# AuthResourceServers (Auth0 APIs): the controller's watch and cache, the finalizer (patch).
+- apiGroups: ["auth.nexus.dev"]
+  resources: ["authresourceservers"]
+  verbs: ["list", "watch", "patch"]
 # Status is written with server-side apply (no read of the subresource).
 - apiGroups: ["auth.nexus.dev"]
-  resources: ["authclients/status"]
+  resources: ["authclients/status", "authresourceservers/status"]
   verbs: ["patch"]
 # Each AuthClient's Secret: created (never overwriting a foreign one), then server-side applied;
 # owned Secrets watched by label selector; a GET after a 409 on create{{ if .Values.facade.enabled }} and by the facade{{ end }}.
@@ -93,7 +97,8 @@ helm.sh/chart: {{ include "nexus-operator.chart" . }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# Events on the AuthClients (kube's Recorder writes events.k8s.io/v1; patch extends a series).
+# Events on the AuthClients and AuthResourceServers (kube's Recorder writes events.k8s.io/v1;
+# patch extends a series).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -1,6 +1,7 @@
 //! The controller's view of the cluster: reflector stores of the AuthTenants, of exactly the
 //! credentials Secrets they reference (one watch per referenced Secret, by name), of Namespace
-//! metadata (for `allowedNamespaces.selector`) and of the Secrets the operator owns
+//! metadata (for `allowedNamespaces.selector`), of the AuthResourceServers (their reconciler's
+//! store, and what grant decisions read) and of the Secrets the operator owns
 //! (label-selected). A reconcile reads these instead of sending GETs, so a pass that changes
 //! nothing costs no API-server request. `managedFields` are stripped before caching.
 
@@ -15,7 +16,7 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::scope::WatchScope;
-use nexus_crd::{AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// One reflector store whose writer the controller drives (from a watch, or a one-shot list).
 pub struct Cache<K>
@@ -165,6 +166,8 @@ pub struct Caches {
     pub namespaces: Cache<PartialObjectMeta<Namespace>>,
     /// Secrets carrying the operator's managed-by label (in the served namespaces).
     pub owned_secrets: Cache<Secret>,
+    /// AuthResourceServers (in the served namespaces).
+    pub resource_servers: Cache<AuthResourceServer>,
     /// The credentials Secrets referenced by AuthTenants.
     pub credentials: CredentialsCache,
 }
@@ -223,6 +226,12 @@ impl Caches {
                 (namespaces, owned)
             }
         };
+        let servers = match list_servers(kube, &scope).await {
+            Ok(servers) => servers,
+            // The AuthResourceServer CRD is not installed: there is none.
+            Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+            Err(error) => return Err(error),
+        };
         let mut keys: Vec<SecretKey> = tenants.iter().map(SecretKey::of).collect();
         keys.sort();
         keys.dedup();
@@ -251,6 +260,7 @@ impl Caches {
         self.tenants.replace(stripped(tenants));
         self.namespaces.replace(stripped(namespaces));
         self.owned_secrets.replace(stripped(owned));
+        self.resource_servers.replace(stripped(servers));
         Ok(())
     }
 
@@ -260,6 +270,11 @@ impl Caches {
             .get(None, name)
             .and_then(|ns| ns.metadata.labels.clone())
             .unwrap_or_default()
+    }
+
+    /// Every cached AuthResourceServer.
+    pub fn servers(&self) -> Vec<Arc<AuthResourceServer>> {
+        self.resource_servers.reader().state()
     }
 
     /// The cached tenant `name`.
@@ -277,6 +292,29 @@ impl Caches {
             .map(|t| ObjectRef::new(&t.name_any()))
             .collect()
     }
+}
+
+/// The AuthResourceServers of the served namespaces.
+async fn list_servers(
+    kube: &kube::Client,
+    scope: &WatchScope,
+) -> Result<Vec<AuthResourceServer>, kube::Error> {
+    let Some(served) = scope.namespaces() else {
+        return Ok(Api::<AuthResourceServer>::all(kube.clone())
+            .list(&ListParams::default())
+            .await?
+            .items);
+    };
+    let mut servers = Vec::new();
+    for ns in served {
+        servers.extend(
+            Api::<AuthResourceServer>::namespaced(kube.clone(), ns)
+                .list(&ListParams::default())
+                .await?
+                .items,
+        );
+    }
+    Ok(servers)
 }
 
 fn stripped<K: Resource>(mut objects: Vec<K>) -> Vec<K> {

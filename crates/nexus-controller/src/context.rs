@@ -13,8 +13,8 @@ use kube::{Resource, ResourceExt};
 
 use crate::caches::{Caches, lock};
 use crate::metrics::{ConditionLabels, ControllerMetrics};
-use auth0_mgmt::{Auth0Client, Auth0Registry};
-use nexus_crd::{AuthClient, AuthTenant};
+use auth0_mgmt::{Auth0Client, Auth0Registry, ClientGrant, ResourceServer};
+use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};
 
 /// Settings of the controller.
 #[derive(Clone, Debug)]
@@ -62,10 +62,40 @@ pub enum ScanFinding {
     Missing,
 }
 
+/// What the drift scan found for one `AuthResourceServer`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerFinding {
+    /// The API as listed; it differs from the spec.
+    Drifted(Box<ResourceServer>),
+    /// The API id was not in the tenant's list.
+    Missing,
+}
+
+/// What the drift scan (or an API's change) found about an `AuthClient`'s grants and
+/// connections.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccessFinding {
+    /// The client's grants as the scan listed them (they differ from its status).
+    pub grants: Option<Vec<ClientGrant>>,
+    /// Read the client's grants from Auth0 on the next pass (an API it grants to was created
+    /// again, so Auth0 dropped the grants with the old one).
+    pub recheck_grants: bool,
+    /// Connections of `status.connections` the client is no longer enabled on.
+    pub disabled_connections: Vec<String>,
+}
+
+impl AccessFinding {
+    /// Whether the finding says anything.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Senders that wake a reconciler, and their receivers until [`crate::run`] takes them.
 struct Triggers {
     clients: mpsc::UnboundedSender<ObjectRef<AuthClient>>,
     tenants: mpsc::UnboundedSender<ObjectRef<AuthTenant>>,
+    servers: mpsc::UnboundedSender<ObjectRef<AuthResourceServer>>,
     receivers: Mutex<Option<TriggerReceivers>>,
 }
 
@@ -73,6 +103,7 @@ struct Triggers {
 pub(crate) struct TriggerReceivers {
     pub clients: mpsc::UnboundedReceiver<ObjectRef<AuthClient>>,
     pub tenants: mpsc::UnboundedReceiver<ObjectRef<AuthTenant>>,
+    pub servers: mpsc::UnboundedReceiver<ObjectRef<AuthResourceServer>>,
 }
 
 /// Everything a reconcile needs.
@@ -91,8 +122,12 @@ pub struct Context {
     triggers: Triggers,
     failures: Mutex<HashMap<String, u32>>,
     findings: Mutex<HashMap<ObjectRef<AuthClient>, ScanFinding>>,
+    access_findings: Mutex<HashMap<ObjectRef<AuthClient>, AccessFinding>>,
+    server_findings: Mutex<HashMap<ObjectRef<AuthResourceServer>, ServerFinding>>,
     ready_states: Mutex<HashMap<String, ConditionLabels>>,
+    server_ready_states: Mutex<HashMap<String, ConditionLabels>>,
     waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<AuthClient>>>>,
+    servers_waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<AuthResourceServer>>>>,
 }
 
 impl Context {
@@ -109,6 +144,7 @@ impl Context {
         };
         let (clients_tx, clients_rx) = mpsc::unbounded();
         let (tenants_tx, tenants_rx) = mpsc::unbounded();
+        let (servers_tx, servers_rx) = mpsc::unbounded();
         Self {
             recorder: Recorder::new(kube.clone(), reporter),
             kube,
@@ -119,15 +155,21 @@ impl Context {
             triggers: Triggers {
                 clients: clients_tx,
                 tenants: tenants_tx,
+                servers: servers_tx,
                 receivers: Mutex::new(Some(TriggerReceivers {
                     clients: clients_rx,
                     tenants: tenants_rx,
+                    servers: servers_rx,
                 })),
             },
             failures: Mutex::default(),
             findings: Mutex::default(),
+            access_findings: Mutex::default(),
+            server_findings: Mutex::default(),
             ready_states: Mutex::default(),
+            server_ready_states: Mutex::default(),
             waiting_for_tenant: Mutex::default(),
+            servers_waiting_for_tenant: Mutex::default(),
         }
     }
 
@@ -140,6 +182,13 @@ impl Context {
     pub fn wake_client(&self, client: ObjectRef<AuthClient>) {
         if self.triggers.clients.unbounded_send(client).is_err() {
             tracing::debug!("AuthClient controller stopped; wake-up dropped");
+        }
+    }
+
+    /// Asks the AuthResourceServer controller to reconcile `server`.
+    pub fn wake_resource_server(&self, server: ObjectRef<AuthResourceServer>) {
+        if self.triggers.servers.unbounded_send(server).is_err() {
+            tracing::debug!("AuthResourceServer controller stopped; wake-up dropped");
         }
     }
 
@@ -168,6 +217,23 @@ impl Context {
     /// Takes the clients waiting for `tenant` (see [`Context::wait_for_tenant`]).
     pub fn take_waiting(&self, tenant: &str) -> Vec<ObjectRef<AuthClient>> {
         lock(&self.waiting_for_tenant)
+            .remove(tenant)
+            .map(|set| set.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// [`Context::wait_for_tenant`] for an AuthResourceServer.
+    pub fn server_waits_for_tenant(&self, tenant: &str, server: ObjectRef<AuthResourceServer>) {
+        lock(&self.servers_waiting_for_tenant)
+            .entry(tenant.to_owned())
+            .or_default()
+            .insert(server);
+        self.wake_tenant(tenant);
+    }
+
+    /// Takes the AuthResourceServers waiting for `tenant`.
+    pub fn take_waiting_servers(&self, tenant: &str) -> Vec<ObjectRef<AuthResourceServer>> {
+        lock(&self.servers_waiting_for_tenant)
             .remove(tenant)
             .map(|set| set.into_iter().collect())
             .unwrap_or_default()
@@ -225,6 +291,61 @@ impl Context {
     /// Takes the drift-scan finding of an object, if any.
     pub fn take_finding(&self, obj: &ObjectRef<AuthClient>) -> Option<ScanFinding> {
         lock(&self.findings).remove(obj)
+    }
+
+    /// Merges a finding about a client's grants or connections; its next reconcile acts on it.
+    pub fn record_access_finding(&self, obj: ObjectRef<AuthClient>, finding: AccessFinding) {
+        let mut findings = lock(&self.access_findings);
+        let entry = findings.entry(obj).or_default();
+        if finding.grants.is_some() {
+            entry.grants = finding.grants;
+        }
+        entry.recheck_grants |= finding.recheck_grants;
+        for name in finding.disabled_connections {
+            if !entry.disabled_connections.contains(&name) {
+                entry.disabled_connections.push(name);
+            }
+        }
+    }
+
+    /// Takes the grants/connections finding of a client (empty when there is none).
+    pub fn take_access_finding(&self, obj: &ObjectRef<AuthClient>) -> AccessFinding {
+        lock(&self.access_findings).remove(obj).unwrap_or_default()
+    }
+
+    /// Records what the drift scan found about an AuthResourceServer.
+    pub fn record_server_finding(
+        &self,
+        obj: ObjectRef<AuthResourceServer>,
+        finding: ServerFinding,
+    ) {
+        lock(&self.server_findings).insert(obj, finding);
+    }
+
+    /// Takes the drift-scan finding of an AuthResourceServer, if any.
+    pub fn take_server_finding(
+        &self,
+        obj: &ObjectRef<AuthResourceServer>,
+    ) -> Option<ServerFinding> {
+        lock(&self.server_findings).remove(obj)
+    }
+
+    /// Updates the `nexus_authresourceservers` gauge for `key` (None: the object is gone).
+    pub fn set_server_ready_state(&self, key: &str, state: Option<ConditionLabels>) {
+        let mut states = lock(&self.server_ready_states);
+        let previous = match &state {
+            Some(state) => states.insert(key.to_owned(), state.clone()),
+            None => states.remove(key),
+        };
+        if previous == state {
+            return;
+        }
+        if let Some(previous) = previous {
+            self.metrics.resource_servers.get_or_create(&previous).dec();
+        }
+        if let Some(state) = state {
+            self.metrics.resource_servers.get_or_create(&state).inc();
+        }
     }
 
     /// Updates the `nexus_authclients` gauge for `key` (None: the object is gone).

@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::ownership::OwnershipTag;
-use auth0_mgmt::{Auth0Client, Auth0Mobile, Auth0MobileAndroid, Auth0MobileIos};
-use nexus_crd::NexusClient;
+use auth0_mgmt::{
+    Auth0Client, Auth0Mobile, Auth0MobileAndroid, Auth0MobileIos, JwtConfiguration,
+    RefreshTokenExpiration, RefreshTokenRotation, RefreshTokenSettings,
+};
+use nexus_crd::{ClientSettings, ExpirationType, NexusClient, RotationType};
 
 /// Metadata keys of the Nexus contract; the operator owns exactly these and its tags.
 pub const NEXUS_METADATA_KEYS: &[&str] = &[
@@ -34,6 +37,10 @@ pub const SCAN_FIELDS: &[&str] = &[
     "grant_types",
     "mobile",
     "client_metadata",
+    "token_endpoint_auth_method",
+    "jwt_configuration",
+    "refresh_token",
+    "cross_origin_authentication",
 ];
 
 /// Desired `mobile.ios`: only the fields the spec sets.
@@ -72,7 +79,7 @@ pub struct DesiredMobile {
 /// The Auth0 representation of a spec: every field the spec sets, Auth0-shaped, with the
 /// ownership tag in `client_metadata`. Fields the spec leaves out are not managed. Serialises
 /// to the body of `POST /api/v2/clients`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct DesiredClient {
     /// Display name.
     pub name: String,
@@ -107,6 +114,18 @@ pub struct DesiredClient {
     pub mobile: Option<DesiredMobile>,
     /// The Nexus metadata (as strings) and the ownership tag.
     pub client_metadata: BTreeMap<String, String>,
+    /// `spec.settings.tokenEndpointAuthMethod`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    /// `spec.settings.idTokenLifetimeSeconds` as `{lifetime_in_seconds}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_configuration: Option<JwtConfiguration>,
+    /// `spec.settings.crossOriginAuthentication`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_origin_authentication: Option<bool>,
+    /// `spec.settings.refreshToken`: only the fields set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshTokenSettings>,
 }
 
 impl DesiredClient {
@@ -150,13 +169,52 @@ impl DesiredClient {
                 }),
             }),
             client_metadata: metadata,
+            ..Self::default()
         }
+    }
+
+    /// Adds what `spec.settings` manages.
+    pub fn with_settings(mut self, settings: Option<&ClientSettings>) -> Self {
+        let Some(settings) = settings else {
+            return self;
+        };
+        self.token_endpoint_auth_method = settings
+            .token_endpoint_auth_method
+            .map(|m| m.as_str().to_owned());
+        self.jwt_configuration =
+            settings
+                .id_token_lifetime_seconds
+                .map(|lifetime| JwtConfiguration {
+                    lifetime_in_seconds: Some(i64::from(lifetime)),
+                    ..JwtConfiguration::default()
+                });
+        self.cross_origin_authentication = settings.cross_origin_authentication;
+        self.refresh_token = settings
+            .refresh_token
+            .as_ref()
+            .map(|r| RefreshTokenSettings {
+                rotation_type: Some(match r.rotation_type {
+                    RotationType::Rotating => RefreshTokenRotation::Rotating,
+                    RotationType::NonRotating => RefreshTokenRotation::NonRotating,
+                }),
+                expiration_type: Some(match r.expiration_type {
+                    ExpirationType::Expiring => RefreshTokenExpiration::Expiring,
+                    ExpirationType::NonExpiring => RefreshTokenExpiration::NonExpiring,
+                }),
+                leeway: r.leeway_seconds.map(i64::from),
+                token_lifetime: r.token_lifetime_seconds.map(i64::from),
+                infinite_token_lifetime: r.infinite_token_lifetime,
+                idle_token_lifetime: r.idle_token_lifetime_seconds.map(i64::from),
+                infinite_idle_token_lifetime: r.infinite_idle_token_lifetime,
+                extra: Default::default(),
+            });
+        self
     }
 }
 
 /// The body of a `PATCH /api/v2/clients/{id}`: only the fields that differ. `client_metadata`
 /// is merged by Auth0, so a key to remove is sent as `null` (`None`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ClientPatch {
     /// New name.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,6 +252,18 @@ pub struct ClientPatch {
     /// Metadata keys to set (`Some`) or remove (`None`, sent as `null`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub client_metadata: BTreeMap<String, Option<String>>,
+    /// New token endpoint authentication method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's `jwt_configuration` with the managed ID token lifetime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_configuration: Option<JwtConfiguration>,
+    /// New cross-origin authentication flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_origin_authentication: Option<bool>,
+    /// The client's `refresh_token` with the managed fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshTokenSettings>,
 }
 
 impl ClientPatch {
@@ -214,7 +284,7 @@ impl ClientPatch {
 }
 
 /// The fields of the desired state that differ from Auth0, and the PATCH that sets them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Drift {
     /// Dotted paths of the fields that differ, e.g. `callbacks`, `client_metadata.owners`.
     pub fields: Vec<String>,
@@ -293,7 +363,89 @@ pub fn diff(desired: &DesiredClient, actual: &Auth0Client) -> Drift {
             drift.patch.client_metadata.insert((*key).to_owned(), None);
         }
     }
+    diff_settings(desired, actual, &mut drift);
     drift
+}
+
+/// The `spec.settings` part of [`diff`].
+fn diff_settings(desired: &DesiredClient, actual: &Auth0Client, drift: &mut Drift) {
+    if let Some(want) = &desired.token_endpoint_auth_method
+        && actual.token_endpoint_auth_method.as_ref() != Some(want)
+    {
+        drift.fields.push("token_endpoint_auth_method".into());
+        drift.patch.token_endpoint_auth_method = Some(want.clone());
+    }
+    if let Some(want) = desired
+        .jwt_configuration
+        .as_ref()
+        .and_then(|j| j.lifetime_in_seconds)
+        && actual
+            .jwt_configuration
+            .as_ref()
+            .and_then(|j| j.lifetime_in_seconds)
+            != Some(want)
+    {
+        drift
+            .fields
+            .push("jwt_configuration.lifetime_in_seconds".into());
+        // The whole object, as Auth0 holds it, with the managed field changed (whether Auth0
+        // merges a partial object is not documented).
+        let mut jwt = actual.jwt_configuration.clone().unwrap_or_default();
+        jwt.lifetime_in_seconds = Some(want);
+        drift.patch.jwt_configuration = Some(jwt);
+    }
+    if let Some(want) = desired.cross_origin_authentication
+        && actual
+            .cross_origin_authentication
+            .or(actual.cross_origin_auth)
+            != Some(want)
+    {
+        drift.fields.push("cross_origin_authentication".into());
+        drift.patch.cross_origin_authentication = Some(want);
+    }
+    let Some(want) = &desired.refresh_token else {
+        return;
+    };
+    let empty = RefreshTokenSettings::default();
+    let have = actual.refresh_token.as_ref().unwrap_or(&empty);
+    let before = drift.fields.len();
+    macro_rules! refresh {
+        ($($f:ident),*) => {$(
+            if want.$f.is_some() && have.$f != want.$f {
+                drift.fields.push(concat!("refresh_token.", stringify!($f)).to_owned());
+            }
+        )*};
+    }
+    refresh!(
+        rotation_type,
+        expiration_type,
+        leeway,
+        token_lifetime,
+        infinite_token_lifetime,
+        idle_token_lifetime,
+        infinite_idle_token_lifetime
+    );
+    if drift.fields.len() > before {
+        // The whole object, as Auth0 holds it, with the managed fields changed.
+        let mut merged = have.clone();
+        macro_rules! set {
+            ($($f:ident),*) => {$(
+                if want.$f.is_some() {
+                    merged.$f = want.$f.clone();
+                }
+            )*};
+        }
+        set!(
+            rotation_type,
+            expiration_type,
+            leeway,
+            token_lifetime,
+            infinite_token_lifetime,
+            idle_token_lifetime,
+            infinite_idle_token_lifetime
+        );
+        drift.patch.refresh_token = Some(merged);
+    }
 }
 
 fn mobile_matches(want: &DesiredMobile, have: Option<&Auth0Mobile>) -> bool {
@@ -375,7 +527,9 @@ mod tests {
     fn as_created(desired: &DesiredClient) -> Auth0Client {
         let mut value = serde_json::to_value(desired).expect("json");
         value["client_id"] = json!("abc");
-        value["jwt_configuration"] = json!({"lifetime_in_seconds": 36000});
+        if value.get("jwt_configuration").is_none() {
+            value["jwt_configuration"] = json!({"lifetime_in_seconds": 36000});
+        }
         value["mobile"]["android"]["extra"] = json!(true);
         value["client_metadata"]["someone_elses"] = json!("x");
         serde_json::from_value(value).expect("Auth0 client")
@@ -468,6 +622,87 @@ mod tests {
                 .contains(&format!("client_metadata.{TAG_OWNER_UID}"))
         );
         assert!(!drift.fields.contains(&"client_metadata.owners".to_owned()));
+    }
+
+    fn settings() -> ClientSettings {
+        serde_json::from_value(json!({
+            "tokenEndpointAuthMethod": "client_secret_basic",
+            "idTokenLifetimeSeconds": 3600,
+            "crossOriginAuthentication": false,
+            "refreshToken": {"rotationType": "rotating", "expirationType": "expiring", "leewaySeconds": 10, "tokenLifetimeSeconds": 86400},
+        }))
+        .expect("settings")
+    }
+
+    #[test]
+    fn settings_are_auth0_shaped_and_only_set_fields_are_sent() {
+        let desired = DesiredClient::from_spec(&spec(), &tag()).with_settings(Some(&settings()));
+        let body = serde_json::to_value(&desired).expect("json");
+        assert_eq!(
+            body["token_endpoint_auth_method"],
+            json!("client_secret_basic")
+        );
+        assert_eq!(
+            body["jwt_configuration"],
+            json!({"lifetime_in_seconds": 3600})
+        );
+        assert_eq!(body["cross_origin_authentication"], json!(false));
+        assert_eq!(
+            body["refresh_token"],
+            json!({"rotation_type": "rotating", "expiration_type": "expiring", "leeway": 10, "token_lifetime": 86400})
+        );
+        let plain =
+            serde_json::to_value(DesiredClient::from_spec(&spec(), &tag()).with_settings(None))
+                .expect("json");
+        assert!(plain.get("refresh_token").is_none() && plain.get("jwt_configuration").is_none());
+    }
+
+    #[test]
+    fn settings_drift_is_found_field_by_field_and_patched_with_the_managed_fields() {
+        let desired = DesiredClient::from_spec(&spec(), &tag()).with_settings(Some(&settings()));
+        let mut actual = as_created(&desired);
+        // Auth0 adds defaults of its own: not drift.
+        let refresh = actual.refresh_token.as_mut().expect("refresh");
+        refresh.idle_token_lifetime = Some(1_296_000);
+        refresh.extra.insert("policies".into(), json!([]));
+        actual.jwt_configuration.as_mut().expect("jwt").alg = Some("RS256".into());
+        assert_eq!(diff(&desired, &actual), Drift::default());
+
+        let refresh = actual.refresh_token.as_mut().expect("refresh");
+        refresh.rotation_type = Some(RefreshTokenRotation::NonRotating);
+        refresh.leeway = Some(0);
+        actual.token_endpoint_auth_method = Some("client_secret_post".into());
+        actual.jwt_configuration = Some(JwtConfiguration {
+            lifetime_in_seconds: Some(36000),
+            ..Default::default()
+        });
+        actual.cross_origin_authentication = None;
+        actual.cross_origin_auth = Some(true);
+        let drift = diff(&desired, &actual);
+        assert_eq!(
+            drift.fields,
+            vec![
+                "token_endpoint_auth_method",
+                "jwt_configuration.lifetime_in_seconds",
+                "cross_origin_authentication",
+                "refresh_token.rotation_type",
+                "refresh_token.leeway"
+            ]
+        );
+        let patch = serde_json::to_value(&drift.patch).expect("json");
+        assert_eq!(
+            patch["refresh_token"],
+            json!({
+                "rotation_type": "rotating", "expiration_type": "expiring", "leeway": 10,
+                "token_lifetime": 86400, "idle_token_lifetime": 1_296_000, "policies": []
+            }),
+            "the whole object, with the managed fields changed"
+        );
+        assert_eq!(
+            patch["jwt_configuration"],
+            json!({"lifetime_in_seconds": 3600})
+        );
+        assert!(patch.get("callbacks").is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The reconcilers of nexus-operator: `AuthClient`s ([`authclient`], a resolve -> plan -> act
-//! -> status pipeline), `AuthTenant`s ([`authtenant`]), and the periodic drift scan
-//! ([`drift`]), over the caches of [`caches`].
+//! -> status pipeline), `AuthResourceServer`s ([`resourceserver`], the same pipeline),
+//! `AuthTenant`s ([`authtenant`]), and the periodic drift scan ([`drift`]), over the caches of
+//! [`caches`]; [`governance`] decides which grants and connections a namespace may hold.
 
 pub mod authclient;
 pub mod authtenant;
@@ -8,8 +9,10 @@ pub mod caches;
 pub mod context;
 pub mod desired;
 pub mod drift;
+pub mod governance;
 pub mod metrics;
 pub mod ownership;
+pub mod resourceserver;
 pub mod scope;
 pub mod secret;
 pub mod tenant_access;
@@ -30,14 +33,15 @@ pub use context::{Context, ControllerConfig};
 pub use scope::WatchScope;
 
 use caches::{Credentials, SecretKey, owned_secret_selector, strip};
+use context::AccessFinding;
 use nexus_crd::conditions::{self, READY};
-use nexus_crd::{AuthClient, AuthTenant, SECRET_HASH_ANNOTATION};
+use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, SECRET_HASH_ANNOTATION};
 
-/// Runs the AuthClient controller, the AuthTenant controller, the caches and the drift scan
-/// until `shutdown` completes. `scope` is what is served: the AuthClients, owned Secrets and
-/// Namespace metadata watched (a [`WatchScope`], or the old `Option<String>`: None for all
-/// namespaces). AuthTenants are cluster-scoped and always watched; each credentials Secret is
-/// watched by name wherever it is.
+/// Runs the AuthClient, AuthResourceServer and AuthTenant controllers, the caches and the
+/// drift scan until `shutdown` completes. `scope` is what is served: the AuthClients,
+/// AuthResourceServers, owned Secrets and Namespace metadata watched (a [`WatchScope`], or the
+/// old `Option<String>`: None for all namespaces). AuthTenants are cluster-scoped and always
+/// watched; each credentials Secret is watched by name wherever it is.
 pub async fn run(
     ctx: Arc<Context>,
     scope: impl Into<WatchScope>,
@@ -73,19 +77,9 @@ pub async fn run(
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
     // AuthClients are reconciled only once the caches they read hold the cluster's state, so a
-    // (re)start never reports a tenant as missing that is merely not listed yet.
-    let caches_ready = {
-        let stores = (
-            ctx.caches.tenants.reader(),
-            ctx.caches.namespaces.reader(),
-            ctx.caches.owned_secrets.reader(),
-        );
-        async move {
-            let _ = stores.0.wait_until_ready().await;
-            let _ = stores.1.wait_until_ready().await;
-            let _ = stores.2.wait_until_ready().await;
-        }
-    };
+    // (re)start never reports a tenant as missing that is merely not listed yet (nor revokes a
+    // grant whose AuthResourceServer is merely not listed yet).
+    let clients_ready = caches_ready(&ctx);
     let clients_controller = Controller::for_stream(client_stream, client_store.clone())
         .with_config(
             kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
@@ -102,8 +96,53 @@ pub async fn run(
     let clients_stop = signal();
     let clients_loop = async move {
         tokio::select! {
-            _ = caches_ready => clients_controller.await,
+            _ = clients_ready => clients_controller.await,
             _ = clients_stop => {}
+        }
+    };
+
+    // AuthResourceServers: the cache (which grant decisions read), the controller's triggers,
+    // and the AuthClients woken when an API they grant to changes.
+    let (server_tx, server_rx) = mpsc::unbounded::<Result<AuthResourceServer, watcher::Error>>();
+    let servers_events = scope
+        .watch(
+            &kube,
+            watcher::Config::default(),
+            ctx.caches.resource_servers.reader(),
+        )
+        .modify(strip);
+    let servers_cache = drive_resource_servers(
+        ctx.clone(),
+        client_store.clone(),
+        servers_events,
+        server_tx,
+        signal(),
+    );
+    let (server_drift_tx, server_drift_rx) = mpsc::unbounded::<ObjectRef<AuthResourceServer>>();
+    let servers_controller =
+        Controller::for_stream(server_rx, ctx.caches.resource_servers.reader())
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
+            )
+            .reconcile_on(triggers.servers)
+            .reconcile_on(server_drift_rx)
+            .graceful_shutdown_on(signal())
+            .run(
+                resourceserver::reconcile,
+                resourceserver::error_policy,
+                ctx.clone(),
+            )
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "AuthResourceServer controller event");
+                }
+            });
+    let servers_ready = caches_ready(&ctx);
+    let servers_stop = signal();
+    let servers_loop = async move {
+        tokio::select! {
+            _ = servers_ready => servers_controller.await,
+            _ = servers_stop => {}
         }
     };
 
@@ -147,6 +186,14 @@ pub async fn run(
                             {
                                 ctx.wake_client(ObjectRef::from_obj(&**client));
                             }
+                        }
+                        for server in ctx
+                            .caches
+                            .servers()
+                            .iter()
+                            .filter(|s| s.namespace().as_deref() == Some(name.as_str()))
+                        {
+                            ctx.wake_resource_server(ObjectRef::from_obj(&**server));
                         }
                     }
                 }
@@ -192,6 +239,7 @@ pub async fn run(
             tokio::select! {
                 _ = interval.tick() => {
                     drift::scan_all(&scan_ctx, &client_store, &drift_tx).await;
+                    drift::scan_all_resource_servers(&scan_ctx, &server_drift_tx).await;
                 }
                 _ = &mut scan_stop => break,
             }
@@ -203,13 +251,226 @@ pub async fn run(
     };
     tokio::join!(
         clients_loop,
+        servers_loop,
         tenants_loop,
         tenants_cache,
+        servers_cache,
         namespaces_cache,
         secrets_cache,
         scan_loop,
         stop
     );
+}
+
+/// Completes once the caches a reconcile reads hold the cluster's state.
+fn caches_ready(ctx: &Context) -> impl Future<Output = ()> + Send + 'static {
+    let stores = (
+        ctx.caches.tenants.reader(),
+        ctx.caches.namespaces.reader(),
+        ctx.caches.owned_secrets.reader(),
+        ctx.caches.resource_servers.reader(),
+    );
+    async move {
+        let _ = stores.0.wait_until_ready().await;
+        let _ = stores.1.wait_until_ready().await;
+        let _ = stores.2.wait_until_ready().await;
+        let _ = stores.3.wait_until_ready().await;
+    }
+}
+
+/// Whether a watch failed because the API server does not serve the kind (its CRD is not
+/// installed).
+fn kind_not_served(error: &watcher::Error) -> bool {
+    matches!(
+        error,
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+            if status.code == 404
+    )
+}
+
+/// What, of an AuthResourceServer, the AuthClients granting to it depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct GrantState {
+    generation: Option<i64>,
+    ready: bool,
+    holds: bool,
+    resource_server_id: Option<String>,
+    deleting: bool,
+}
+
+impl GrantState {
+    fn of(server: &AuthResourceServer) -> Self {
+        Self {
+            generation: server.metadata.generation,
+            ready: governance::server_ready(server),
+            holds: server.holds_identifier(),
+            resource_server_id: server
+                .status
+                .as_ref()
+                .and_then(|s| s.resource_server_id.clone()),
+            deleting: server.metadata.deletion_timestamp.is_some(),
+        }
+    }
+}
+
+/// Wakes what depends on `server`: the AuthClients of its tenant that request or hold a grant
+/// to its identifier (told to re-read their grants when the API was created again: Auth0
+/// dropped the grants with the old one), and the other AuthResourceServers claiming the same
+/// identifier.
+fn wake_dependents(
+    ctx: &Context,
+    clients: &Store<AuthClient>,
+    server: &AuthResourceServer,
+    recreated: bool,
+) {
+    let (tenant, identifier) = (&server.spec.tenant, &server.spec.identifier);
+    for client in clients.state().iter().filter(|c| {
+        c.spec.tenant == *tenant
+            && (c.spec.grants.iter().any(|g| g.audience == *identifier)
+                || c.status
+                    .as_ref()
+                    .is_some_and(|s| s.grants.iter().any(|g| g.audience == *identifier)))
+    }) {
+        let reference = ObjectRef::from_obj(&**client);
+        if recreated {
+            ctx.record_access_finding(
+                reference.clone(),
+                AccessFinding {
+                    recheck_grants: true,
+                    ..AccessFinding::default()
+                },
+            );
+        }
+        ctx.wake_client(reference);
+    }
+    for rival in ctx.caches.servers().iter().filter(|s| {
+        s.spec.tenant == *tenant && s.spec.identifier == *identifier && s.uid() != server.uid()
+    }) {
+        ctx.wake_resource_server(ObjectRef::from_obj(&**rival));
+    }
+}
+
+/// Watches AuthResourceServers into the cache; sends the controller the objects whose spec,
+/// deletion or finalizers changed (not its own status writes); wakes the dependents of an API
+/// whose state changed ([`wake_dependents`]). When the CRD is not installed, the cache is empty
+/// (there can be no AuthResourceServer) and the watch keeps retrying.
+async fn drive_resource_servers(
+    ctx: Arc<Context>,
+    clients: Store<AuthClient>,
+    events: impl futures::Stream<Item = watcher::Result<watcher::Event<AuthResourceServer>>>
+    + Send
+    + 'static,
+    tx: mpsc::UnboundedSender<Result<AuthResourceServer, watcher::Error>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut triggers: HashMap<ObjectRef<AuthResourceServer>, u64> = HashMap::new();
+    let mut states: HashMap<ObjectRef<AuthResourceServer>, (GrantState, AuthResourceServer)> =
+        HashMap::new();
+    let mut warned = false;
+    let mut listed = false;
+    let events = events.take_until(stop);
+    tokio::pin!(events);
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                if kind_not_served(&error) && !listed {
+                    if !warned {
+                        tracing::warn!(
+                            "the AuthResourceServer CRD is not installed (apply charts/nexus-operator/crds/); AuthClients can be granted only the tenant's grantableAudiences until it is"
+                        );
+                        warned = true;
+                    }
+                    ctx.caches.resource_servers.replace(Vec::new());
+                    listed = true;
+                }
+                continue;
+            }
+        };
+        ctx.caches.resource_servers.apply(&event);
+        match event {
+            watcher::Event::Apply(server) => {
+                observe_server(
+                    &ctx,
+                    &clients,
+                    &tx,
+                    &mut triggers,
+                    &mut states,
+                    server,
+                    true,
+                );
+            }
+            watcher::Event::InitApply(server) => {
+                observe_server(
+                    &ctx,
+                    &clients,
+                    &tx,
+                    &mut triggers,
+                    &mut states,
+                    server,
+                    false,
+                );
+            }
+            watcher::Event::Delete(server) => {
+                let reference = ObjectRef::from_obj(&server);
+                triggers.remove(&reference);
+                states.remove(&reference);
+                wake_dependents(&ctx, &clients, &server, false);
+            }
+            watcher::Event::Init => {}
+            watcher::Event::InitDone => {
+                listed = true;
+                let present: HashSet<ObjectRef<AuthResourceServer>> = ctx
+                    .caches
+                    .servers()
+                    .iter()
+                    .map(|s| ObjectRef::from_obj(&**s))
+                    .collect();
+                triggers.retain(|r, _| present.contains(r));
+                let gone: Vec<ObjectRef<AuthResourceServer>> = states
+                    .keys()
+                    .filter(|r| !present.contains(*r))
+                    .cloned()
+                    .collect();
+                for reference in gone {
+                    if let Some((_, server)) = states.remove(&reference) {
+                        wake_dependents(&ctx, &clients, &server, false);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One listed or changed AuthResourceServer (see [`drive_resource_servers`]). `live`: a change
+/// seen by the watch, not the (re)list.
+fn observe_server(
+    ctx: &Context,
+    clients: &Store<AuthClient>,
+    tx: &mpsc::UnboundedSender<Result<AuthResourceServer, watcher::Error>>,
+    triggers: &mut HashMap<ObjectRef<AuthResourceServer>, u64>,
+    states: &mut HashMap<ObjectRef<AuthResourceServer>, (GrantState, AuthResourceServer)>,
+    server: AuthResourceServer,
+    live: bool,
+) {
+    let reference = ObjectRef::from_obj(&server);
+    let hash = resourceserver::trigger_hash(&server);
+    if triggers.insert(reference.clone(), hash) != Some(hash) {
+        let _ = tx.unbounded_send(Ok(server.clone()));
+    }
+    let state = GrantState::of(&server);
+    let previous = states.insert(reference, (state.clone(), server.clone()));
+    let changed = match &previous {
+        Some((old, _)) => *old != state,
+        None => live,
+    };
+    if changed {
+        let recreated = previous.as_ref().is_some_and(|(old, _)| {
+            old.resource_server_id.is_some() && old.resource_server_id != state.resource_server_id
+        });
+        wake_dependents(ctx, clients, &server, recreated);
+    }
 }
 
 /// Whether an owned Secret's data no longer match its content-hash annotation.
@@ -305,6 +566,9 @@ async fn drive_tenants(
                     for client in authclient::clients_of(&clients, &name) {
                         ctx.wake_client(client);
                     }
+                    for server in resourceserver::servers_of(&ctx, &name) {
+                        ctx.wake_resource_server(server);
+                    }
                 }
             }
             watcher::Event::Delete(tenant) => {
@@ -315,6 +579,9 @@ async fn drive_tenants(
                 prune_watches(&ctx, &mut watches);
                 for client in authclient::clients_of(&clients, &name) {
                     ctx.wake_client(client);
+                }
+                for server in resourceserver::servers_of(&ctx, &name) {
+                    ctx.wake_resource_server(server);
                 }
             }
             watcher::Event::Init => {}
@@ -338,6 +605,9 @@ async fn drive_tenants(
                     ctx.auth0.remove(&gone);
                     for client in authclient::clients_of(&clients, &gone) {
                         ctx.wake_client(client);
+                    }
+                    for server in resourceserver::servers_of(&ctx, &gone) {
+                        ctx.wake_resource_server(server);
                     }
                 }
                 prune_watches(&ctx, &mut watches);

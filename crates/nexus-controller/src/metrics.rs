@@ -31,6 +31,8 @@ pub struct ControllerMetrics {
     pub reconcile_duration: Histogram,
     /// AuthClients by Ready status and reason (as last reconciled by this replica).
     pub authclients: Family<ConditionLabels, Gauge>,
+    /// AuthResourceServers by Ready status and reason (as last reconciled by this replica).
+    pub resource_servers: Family<ConditionLabels, Gauge>,
 }
 
 impl Default for ControllerMetrics {
@@ -41,6 +43,7 @@ impl Default for ControllerMetrics {
                 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]),
             authclients: Family::default(),
+            resource_servers: Family::default(),
         }
     }
 }
@@ -62,6 +65,11 @@ impl ControllerMetrics {
             "nexus_authclients",
             "AuthClients by Ready status and reason",
             self.authclients.clone(),
+        );
+        registry.register(
+            "nexus_authresourceservers",
+            "AuthResourceServers by Ready status and reason",
+            self.resource_servers.clone(),
         );
     }
 }

@@ -60,7 +60,8 @@ pub enum SecretBuildError {
     MissingUid,
 }
 
-/// The Secret to server-side apply: the four keys (names from `spec.secret.keys`), the user's
+/// The Secret to server-side apply: the four keys (names from `spec.secret.keys`; a fifth, the
+/// audience of the first grant, when the client has grants), the user's
 /// labels and annotations, the managed-by label the controller watches, a content hash for
 /// rollouts, and a controller owner reference to the `AuthClient`.
 pub fn build_secret(
@@ -76,6 +77,12 @@ pub fn build_secret(
         (&keys.issuer_base_url, credentials.issuer_base_url.as_str()),
     ] {
         data.insert(key.clone(), ByteString(value.as_bytes().to_vec()));
+    }
+    if let Some(grant) = owner.spec.grants.first() {
+        data.insert(
+            keys.audience.clone(),
+            ByteString(grant.audience.as_bytes().to_vec()),
+        );
     }
 
     let mut labels = owner.spec.secret.labels.clone();
@@ -195,6 +202,9 @@ mod tests {
                 deletion_policy: Default::default(),
                 drift_policy: Default::default(),
                 adoption_policy: Default::default(),
+                settings: None,
+                grants: Vec::new(),
+                connections: Vec::new(),
             },
         );
         client.metadata.namespace = Some("team-a".into());
@@ -270,6 +280,30 @@ mod tests {
             data.insert("AUTH0_CLIENT_SECRET".into(), ByteString(b"x".to_vec()));
         }
         assert!(!is_up_to_date(&tampered, &secret));
+    }
+
+    #[test]
+    fn a_client_with_grants_advertises_the_first_audience() {
+        let mut owner = owner();
+        let plain = build_secret(&owner, &credentials()).expect("secret");
+        assert!(!plain.data.expect("data").contains_key("AUTH0_AUDIENCE"));
+        owner.spec.grants = vec![
+            nexus_crd::ClientGrantSpec {
+                audience: "https://orders/api".into(),
+                scopes: vec!["read:orders".into()],
+            },
+            nexus_crd::ClientGrantSpec {
+                audience: "https://billing/api".into(),
+                scopes: vec![],
+            },
+        ];
+        owner.spec.secret.keys.audience = "API_AUDIENCE".into();
+        let data = build_secret(&owner, &credentials())
+            .expect("secret")
+            .data
+            .expect("data");
+        assert_eq!(data["API_AUDIENCE"].0, b"https://orders/api");
+        assert_eq!(data.len(), 5);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use kube::Api;
 
 use crate::caches::Credentials;
 use auth0_mgmt::{Auth0Registry, SecretString, TenantClient, TenantConfig};
-use nexus_crd::AuthTenant;
+use nexus_crd::{AllowedNamespaces, AuthTenant};
 
 /// Why a tenant cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +199,16 @@ pub fn namespace_allowed(
     namespace: &str,
     labels: &BTreeMap<String, String>,
 ) -> bool {
-    let allowed = &tenant.spec.allowed_namespaces;
+    namespaces_match(&tenant.spec.allowed_namespaces, namespace, labels)
+}
+
+/// Whether `namespace` (with `labels`) is in the set: named (or `*`), or matching the
+/// selector.
+pub fn namespaces_match(
+    allowed: &AllowedNamespaces,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     if allowed.names.iter().any(|n| n == namespace || n == "*") {
         return true;
     }
@@ -254,6 +263,8 @@ mod tests {
                 allowed_namespaces: Default::default(),
                 url_policy: Default::default(),
                 facade_namespace: None,
+                grantable_audiences: Vec::new(),
+                allowed_connections: None,
             },
         )
     }

@@ -75,6 +75,178 @@ pub struct AuthClientSpec {
     /// other AuthClient or cluster has tagged it, `TakeOver` adopts it regardless.
     #[serde(default)]
     pub adoption_policy: AdoptionPolicy,
+
+    /// Auth0 settings of the client beyond the Nexus request body (token endpoint
+    /// authentication, token lifetimes, refresh tokens, cross-origin authentication). Only
+    /// the fields set here are managed; the others are left as Auth0 has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ClientSettings>,
+
+    /// The APIs this client may call with the client-credentials grant, each an `audience`
+    /// (an API identifier) with the scopes to grant. The operator keeps exactly these Auth0
+    /// client grants for the client: scope changes update the grant, a grant removed from
+    /// this list (or created in the dashboard) is deleted.
+    ///
+    /// A grant is allowed only when an `AuthResourceServer` of the same tenant with that
+    /// identifier is Ready, allows this namespace in `spec.grants.allowedNamespaces` and
+    /// declares every requested scope; or when the AuthTenant's `spec.grantableAudiences`
+    /// lists the audience for this namespace (and, if it lists scopes, the requested scopes
+    /// are among them). Anything else is `Ready=False` with reason `GrantNotAllowed`, and
+    /// nothing is sent to Auth0 for it. When a grant stops being allowed, the operator
+    /// revokes it (deletes it, or reduces its scopes) in Auth0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["audience"]))]
+    pub grants: Vec<ClientGrantSpec>,
+
+    /// Names of the Auth0 connections (databases, social and enterprise identity providers)
+    /// users of this client may log in with. The operator enables the client on each and
+    /// disables it on names removed from this list, touching only this client's enablement;
+    /// connections not named here and never named before are left as they are. The
+    /// AuthTenant's `spec.allowedConnections` may restrict which connections a namespace may
+    /// use (`Ready=False`, reason `ConnectionNotAllowed`); an unknown name is reported with
+    /// reason `ConnectionNotFound`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 128), regex(pattern = crate::validation::patterns::CONNECTION_NAME)), extend("x-kubernetes-list-type" = "set"))]
+    pub connections: Vec<String>,
+}
+
+/// Client settings outside the Nexus request body.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSettings {
+    /// How the client authenticates at the token endpoint: `client_secret_post` (credentials
+    /// in the request body), `client_secret_basic` (HTTP Basic) or `none` (public clients:
+    /// single-page and native apps). A client with `spec.grants` needs its secret, so `none`
+    /// is refused for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Lifetime of the ID tokens issued to the client, in seconds (1 to 2592000, 30 days;
+    /// Auth0's default is 36000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2592000))]
+    pub id_token_lifetime_seconds: Option<u32>,
+    /// Whether the client may authenticate users cross-origin (embedded login forms calling
+    /// Auth0 from another origin; the origins go into `client.web_origins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_origin_authentication: Option<bool>,
+    /// Refresh token behaviour. When set, `rotationType` and `expirationType` are required
+    /// (Auth0 requires both in the object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshTokenSettings>,
+}
+
+/// The token endpoint authentication method of a client.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// A public client: no secret at the token endpoint.
+    None,
+    /// Client id and secret in the request body.
+    ClientSecretPost,
+    /// Client id and secret as HTTP Basic authentication.
+    ClientSecretBasic,
+}
+
+impl TokenEndpointAuthMethod {
+    /// Auth0's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretBasic => "client_secret_basic",
+        }
+    }
+}
+
+/// Refresh token settings of a client (Auth0's `refresh_token` object).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshTokenSettings {
+    /// `rotating`: every exchange returns a new refresh token and invalidates the old one
+    /// (reuse is detected); `non-rotating`: the same refresh token is used until it expires.
+    /// Rotation requires `expirationType: expiring`.
+    pub rotation_type: RotationType,
+    /// `expiring`: refresh tokens expire (`tokenLifetimeSeconds`, `idleTokenLifetimeSeconds`);
+    /// `non-expiring`: they never do.
+    pub expiration_type: ExpirationType,
+    /// With rotation, how long (in seconds, 0 to 60) the previous refresh token may still be
+    /// exchanged without being treated as reuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 60))]
+    pub leeway_seconds: Option<u32>,
+    /// Absolute lifetime of a refresh token (or of a rotation family), in seconds (1 to
+    /// 157788000, five years).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 157788000))]
+    pub token_lifetime_seconds: Option<u32>,
+    /// When true, refresh tokens have no absolute lifetime (takes precedence over
+    /// `tokenLifetimeSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infinite_token_lifetime: Option<bool>,
+    /// How long, in seconds, a refresh token stays valid without being used (1 to 157788000;
+    /// at most `tokenLifetimeSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 157788000))]
+    pub idle_token_lifetime_seconds: Option<u32>,
+    /// When true, refresh tokens do not expire when unused (takes precedence over
+    /// `idleTokenLifetimeSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infinite_idle_token_lifetime: Option<bool>,
+}
+
+/// Refresh token rotation.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationType {
+    /// A new refresh token on every exchange.
+    Rotating,
+    /// The same refresh token until it expires (Auth0's default for new clients).
+    #[default]
+    NonRotating,
+}
+
+impl RotationType {
+    /// Auth0's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rotating => "rotating",
+            Self::NonRotating => "non-rotating",
+        }
+    }
+}
+
+/// Refresh token expiration.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpirationType {
+    /// Refresh tokens expire.
+    Expiring,
+    /// Refresh tokens never expire (Auth0's default for new clients).
+    #[default]
+    NonExpiring,
+}
+
+impl ExpirationType {
+    /// Auth0's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expiring => "expiring",
+            Self::NonExpiring => "non-expiring",
+        }
+    }
+}
+
+/// One API the client may call, with the scopes to grant.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct ClientGrantSpec {
+    /// The API's identifier (the `audience` of its tokens), e.g. `https://orders.acme.com/api`.
+    #[schemars(length(min = 1, max = 600), regex(pattern = crate::validation::patterns::IDENTIFIER))]
+    pub audience: String,
+    /// The scopes to grant, each declared by the API (no white space). An empty list grants
+    /// the audience without scopes.
+    #[serde(default)]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 280), regex(pattern = crate::validation::patterns::SCOPE)), extend("x-kubernetes-list-type" = "set"))]
+    pub scopes: Vec<String>,
 }
 
 /// The Nexus client request body (snake_case field names, as in the REST contract).
@@ -265,6 +437,10 @@ pub struct SecretKeys {
     /// Key for the issuer base URL (`https://{domain}/`).
     #[serde(default = "default_issuer_key")]
     pub issuer_base_url: String,
+    /// Key for the audience of the client's first grant (`spec.grants[0].audience`); written
+    /// only when the client has grants.
+    #[serde(default = "default_audience_key")]
+    pub audience: String,
 }
 
 fn default_client_id_key() -> String {
@@ -279,6 +455,9 @@ fn default_domain_key() -> String {
 fn default_issuer_key() -> String {
     "AUTH0_ISSUER_BASE_URL".into()
 }
+fn default_audience_key() -> String {
+    "AUTH0_AUDIENCE".into()
+}
 
 impl Default for SecretKeys {
     fn default() -> Self {
@@ -287,6 +466,7 @@ impl Default for SecretKeys {
             client_secret: default_client_secret_key(),
             domain: default_domain_key(),
             issuer_base_url: default_issuer_key(),
+            audience: default_audience_key(),
         }
     }
 }
@@ -329,8 +509,9 @@ pub struct AuthClientStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready` (reasons: Synced, TenantNotFound, TenantNotReady, NamespaceNotAllowed,
-    /// InvalidSpec, Auth0Rejected, Auth0Refused, RateLimited, Auth0Unavailable, SecretConflict,
-    /// ClientNotFound, AdoptionRefused, Deleting) and `Drifted` (ChangedOutsideOperator,
+    /// InvalidSpec, GrantNotAllowed, ResourceServerNotReady, ConnectionNotAllowed,
+    /// ConnectionNotFound, Auth0Rejected, Auth0Refused, RateLimited, Auth0Unavailable,
+    /// SecretConflict, ClientNotFound, AdoptionRefused, Deleting) and `Drifted` (ChangedOutsideOperator,
     /// Corrected, InSync).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -366,6 +547,37 @@ pub struct AuthClientStatus {
     /// (dotted paths such as `callbacks` or `client_metadata.owners`). Empty when in sync.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reported_drift: Vec<String>,
+    /// The client's grants in Auth0 as the operator last applied or observed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["audience"]))]
+    pub grants: Vec<GrantStatus>,
+    /// The connections the operator enabled the client on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub connections: Vec<ConnectionStatus>,
+}
+
+/// One Auth0 client grant of the client.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantStatus {
+    /// The API's identifier.
+    pub audience: String,
+    /// Auth0's id of the grant.
+    pub grant_id: String,
+    /// The scopes granted.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// One connection the client is enabled on.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionStatus {
+    /// The connection's name.
+    pub name: String,
+    /// Auth0's id of the connection.
+    pub connection_id: String,
 }
 
 /// The spec and tenant a permanent Auth0 refusal was observed for.

@@ -6,7 +6,8 @@ use k8s_openapi::jiff::Timestamp;
 
 /// Condition type that says whether the resource is fully reconciled.
 pub const READY: &str = "Ready";
-/// Condition type that says whether the Auth0 client was changed outside the operator.
+/// Condition type that says whether the Auth0 object (client, grants, API) was changed outside
+/// the operator.
 pub const DRIFTED: &str = "Drifted";
 
 /// Status of a condition, as the API writes it.
@@ -37,8 +38,9 @@ pub enum Health {
     Progressing,
 }
 
-/// Reasons of the `Ready` condition of an `AuthClient`. They are stable API: dashboards,
-/// alerts, the HTTP facade and the Argo CD health check match on them.
+/// Reasons of the `Ready` condition of an `AuthClient` and of an `AuthResourceServer` (which
+/// uses the subset that applies to it). They are stable API: dashboards, alerts, the HTTP
+/// facade and the Argo CD health check match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReadyReason {
     /// The Auth0 client matches the spec and the Secret is up to date.
@@ -71,11 +73,26 @@ pub enum ReadyReason {
     AdoptionRefused,
     /// The `AuthClient` is being deleted and the deletion cannot finish yet.
     Deleting,
+    /// A grant of `spec.grants` is not allowed for the client's namespace (no Ready
+    /// `AuthResourceServer` allows it, and the tenant's `grantableAudiences` does not list it),
+    /// or asks for a scope the API does not declare; nothing was sent to Auth0 for it.
+    GrantNotAllowed,
+    /// A grant's `AuthResourceServer` allows it but is not Ready yet (its API is being created
+    /// or updated); the client is reconciled again when it is.
+    ResourceServerNotReady,
+    /// A connection of `spec.connections` is not allowed for the namespace by the tenant's
+    /// `allowedConnections`; nothing was sent to Auth0 for it.
+    ConnectionNotAllowed,
+    /// A connection of `spec.connections` does not exist in the tenant.
+    ConnectionNotFound,
+    /// (`AuthResourceServer`) the identifier is already used in the tenant by an API this
+    /// resource did not create, or by another `AuthResourceServer` of the cluster.
+    IdentifierInUse,
 }
 
 impl ReadyReason {
     /// Every reason, in declaration order.
-    pub const ALL: [ReadyReason; 13] = [
+    pub const ALL: [ReadyReason; 18] = [
         Self::Synced,
         Self::TenantNotFound,
         Self::TenantNotReady,
@@ -89,6 +106,11 @@ impl ReadyReason {
         Self::ClientNotFound,
         Self::AdoptionRefused,
         Self::Deleting,
+        Self::GrantNotAllowed,
+        Self::ResourceServerNotReady,
+        Self::ConnectionNotAllowed,
+        Self::ConnectionNotFound,
+        Self::IdentifierInUse,
     ];
 
     /// The reason as written into the condition.
@@ -107,6 +129,11 @@ impl ReadyReason {
             Self::ClientNotFound => "ClientNotFound",
             Self::AdoptionRefused => "AdoptionRefused",
             Self::Deleting => "Deleting",
+            Self::GrantNotAllowed => "GrantNotAllowed",
+            Self::ResourceServerNotReady => "ResourceServerNotReady",
+            Self::ConnectionNotAllowed => "ConnectionNotAllowed",
+            Self::ConnectionNotFound => "ConnectionNotFound",
+            Self::IdentifierInUse => "IdentifierInUse",
         }
     }
 
@@ -124,13 +151,18 @@ impl ReadyReason {
             | Self::Auth0Rejected
             | Self::SecretConflict
             | Self::ClientNotFound
-            | Self::AdoptionRefused => Health::Degraded,
+            | Self::AdoptionRefused
+            | Self::GrantNotAllowed
+            | Self::ConnectionNotAllowed
+            | Self::ConnectionNotFound
+            | Self::IdentifierInUse => Health::Degraded,
             Self::Synced
             | Self::TenantNotReady
             | Self::Auth0Refused
             | Self::RateLimited
             | Self::Auth0Unavailable
-            | Self::Deleting => Health::Progressing,
+            | Self::Deleting
+            | Self::ResourceServerNotReady => Health::Progressing,
         }
     }
 }

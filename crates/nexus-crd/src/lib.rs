@@ -1,22 +1,30 @@
-//! Custom resources served by the operator: [`AuthTenant`] and [`AuthClient`] (group
-//! `auth.nexus.dev`, version `v1alpha1`), the condition helpers they share, and the validation of
-//! a client spec used by the controller and the facade.
+//! Custom resources served by the operator: [`AuthTenant`], [`AuthClient`] and
+//! [`AuthResourceServer`] (group `auth.nexus.dev`, version `v1alpha1`), the condition helpers
+//! they share, the validation of a client spec used by the controller and the facade, and the
+//! validation of the other specs ([`resource_validation`]).
 
 pub mod client;
 pub mod conditions;
 pub mod docs;
+pub mod resource_server;
+pub mod resource_validation;
 pub mod tenant;
 pub mod validation;
 
 pub use client::{
-    AdoptionPolicy, Auth0Rejection, AuthClient, AuthClientSpec, AuthClientStatus, ClientMetadata,
-    DeletionPolicy, DriftPolicy, Mobile, MobileAndroid, MobileIos, NexusClient, PendingCreation,
-    SecretKeys, SecretSpec,
+    AdoptionPolicy, Auth0Rejection, AuthClient, AuthClientSpec, AuthClientStatus, ClientGrantSpec,
+    ClientMetadata, ClientSettings, ConnectionStatus, DeletionPolicy, DriftPolicy, ExpirationType,
+    GrantStatus, Mobile, MobileAndroid, MobileIos, NexusClient, PendingCreation,
+    RefreshTokenSettings, RotationType, SecretKeys, SecretSpec, TokenEndpointAuthMethod,
 };
 pub use conditions::{ConditionStatus, Health, ReadyReason, TenantReason};
+pub use resource_server::{
+    ApiAuthorization, AuthResourceServer, AuthResourceServerSpec, AuthResourceServerStatus,
+    GrantPolicy, PendingResourceServer, ResourceServerScope, SigningAlg, TokenDialect,
+};
 pub use tenant::{
-    AllowedNamespaces, AuthTenant, AuthTenantSpec, AuthTenantStatus, CredentialsSecretRef,
-    RateLimit, UrlPolicy,
+    AllowedConnection, AllowedNamespaces, AuthTenant, AuthTenantSpec, AuthTenantStatus,
+    CredentialsSecretRef, GrantableAudience, RateLimit, UrlPolicy,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -28,7 +36,8 @@ use kube::CustomResourceExt;
 pub const GROUP: &str = "auth.nexus.dev";
 /// API version served and stored.
 pub const VERSION: &str = "v1alpha1";
-/// Name of the finalizer that guards deletion of the Auth0 client.
+/// Name of the finalizer that guards deletion of the Auth0 client (and of the Auth0 API of an
+/// `AuthResourceServer`).
 pub const FINALIZER: &str = "auth.nexus.dev/cleanup";
 /// Field manager used for every server-side apply of the controller.
 pub const FIELD_MANAGER: &str = "nexus-operator";
@@ -41,24 +50,29 @@ pub const MANAGED_BY_VALUE: &str = "nexus-operator";
 /// Annotation on owned Secrets carrying a hash of their data, so consumers can roll on change.
 pub const SECRET_HASH_ANNOTATION: &str = "auth.nexus.dev/content-hash";
 
-/// The CRDs as installed and published: [`AuthTenant`] then [`AuthClient`], with every field
+/// The CRDs as installed and published: [`AuthTenant`], [`AuthClient`] then
+/// [`AuthResourceServer`], with every field
 /// description reflowed into paragraphs ([`docs::reflow_schema`]) for `kubectl explain`.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    [AuthTenant::crd(), AuthClient::crd()]
-        .into_iter()
-        .map(|mut crd| {
-            for version in &mut crd.spec.versions {
-                if let Some(schema) = version
-                    .schema
-                    .as_mut()
-                    .and_then(|s| s.open_api_v3_schema.as_mut())
-                {
-                    reflow_props(schema);
-                }
+    [
+        AuthTenant::crd(),
+        AuthClient::crd(),
+        AuthResourceServer::crd(),
+    ]
+    .into_iter()
+    .map(|mut crd| {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                reflow_props(schema);
             }
-            crd
-        })
-        .collect()
+        }
+        crd
+    })
+    .collect()
 }
 
 /// Reflows a typed schema through its JSON form (the typed form has no generic walker).
@@ -75,7 +89,11 @@ fn reflow_props(schema: &mut JSONSchemaProps) {
 /// The CRDs as `(file name, YAML document)`, in the order `nexus-operator crd` prints them;
 /// `crds/` holds exactly these files.
 pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_saphyr::SerializeError> {
-    let names = ["authtenants.yaml", "authclients.yaml"];
+    let names = [
+        "authtenants.yaml",
+        "authclients.yaml",
+        "authresourceservers.yaml",
+    ];
     names
         .into_iter()
         .zip(crds())
@@ -131,10 +149,23 @@ mod tests {
             adoption.contains("adopts it only if no other AuthClient"),
             "{adoption}"
         );
-        let wrapped: Vec<&String> = all.iter().filter(|d| d.contains('\n')).collect();
+        // Paragraphs are separated by one blank line; inside a paragraph there is no break.
+        let wrapped: Vec<&String> = all
+            .iter()
+            .filter(|d| d.split("\n\n").any(|p| p.is_empty() || p.contains('\n')))
+            .collect();
         assert!(
             wrapped.is_empty(),
-            "descriptions with line breaks: {wrapped:#?}"
+            "descriptions with line breaks inside a paragraph: {wrapped:#?}"
+        );
+        let identifier = all
+            .iter()
+            .find(|d| d.starts_with("The API's unique identifier"))
+            .expect("identifier description");
+        assert_eq!(
+            identifier.matches("\n\n").count(),
+            1,
+            "two paragraphs: {identifier}"
         );
     }
 }

@@ -84,6 +84,50 @@ pub struct AuthTenantSpec {
     /// facade refuses requests for the tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facade_namespace: Option<String>,
+
+    /// Audiences that `AuthClient`s may be granted without an `AuthResourceServer`: APIs
+    /// managed outside this cluster, or Auth0's own Management API
+    /// (`https://{domain}/api/v2/`), which is grantable only when listed here. Each entry
+    /// names the namespaces that may request it and, optionally, the scopes they may
+    /// request (without `scopes`, any scope). Removing an entry revokes what it allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["audience"]))]
+    pub grantable_audiences: Vec<GrantableAudience>,
+
+    /// Which connections the clients of each namespace may be enabled on (`spec.connections`
+    /// of an `AuthClient`). When unset, every connection is allowed; when set, a connection
+    /// not listed for the client's namespace is refused (`ConnectionNotAllowed`) and a client
+    /// already enabled on it is disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub allowed_connections: Option<Vec<AllowedConnection>>,
+}
+
+/// An audience the tenant lets some namespaces be granted directly.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantableAudience {
+    /// The API identifier (token audience).
+    #[schemars(length(min = 1, max = 600))]
+    pub audience: String,
+    /// Namespaces whose `AuthClient`s may request grants to it.
+    #[serde(default)]
+    pub namespaces: AllowedNamespaces,
+    /// The scopes they may request; when unset, any scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A connection some namespaces may use.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowedConnection {
+    /// The connection's name in Auth0.
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    /// Namespaces whose `AuthClient`s may be enabled on it.
+    #[serde(default)]
+    pub namespaces: AllowedNamespaces,
 }
 
 /// Where the M2M credentials live.
@@ -141,11 +185,11 @@ impl Default for RateLimit {
     }
 }
 
-/// Which namespaces may use the tenant: those named, plus those matching the selector.
+/// A set of namespaces: those named (`*` for all), plus those matching the selector.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AllowedNamespaces {
-    /// Namespace names allowed explicitly.
+    /// Namespace names allowed explicitly; `*` allows every namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
     /// Namespaces whose labels match this selector are allowed.

@@ -137,6 +137,11 @@ pub mod patterns {
             "[\\x21-\\x3b\\x3d\\x3f-\\x7e\\xa1-\u{167f}\u{1681}-\u{1fff}\u{200b}-\u{2027}\u{202a}-\u{202e}\u{2030}-\u{205e}\u{2060}-\u{2fff}\u{3001}-\u{d7ff}\u{e000}-\u{fffd}]"
         };
     }
+    macro_rules! solid {
+        () => {
+            "[^\\x00-\\x20\\x7f-\\xa0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}\u{fffe}\u{ffff}]"
+        };
+    }
     macro_rules! host {
         () => {
             "[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
@@ -204,6 +209,14 @@ pub mod patterns {
     pub const SHA256_FINGERPRINT: &str = "^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}$";
     /// `id`: an Auth0 client id.
     pub const CLIENT_ID: &str = "^[A-Za-z0-9_-]+$";
+    /// An API identifier (token audience): at least one character, no white space, no control
+    /// characters (nor U+2028, U+2029, U+FFFE, U+FFFF).
+    pub const IDENTIFIER: &str = concat!("^", solid!(), "+$");
+    /// A scope value: the same characters as [`IDENTIFIER`] (scopes are space separated in
+    /// tokens, so a scope has no white space).
+    pub const SCOPE: &str = concat!("^", solid!(), "+$");
+    /// An Auth0 connection name: letters, digits and single `-` between them.
+    pub const CONNECTION_NAME: &str = "^[A-Za-z0-9](?:-[A-Za-z0-9]|[A-Za-z0-9])*$";
 }
 
 fn compiled(pattern: &str) -> Regex {
@@ -591,12 +604,17 @@ fn glob(pattern: &[u8], value: &[u8]) -> (bool, usize) {
 }
 
 /// One message listing the errors (at most [`MAX_SUMMARIZED_ERRORS`], then a count), for a
-/// condition or an event.
+/// condition or an event; paths are relative to `spec.client`.
 pub fn summarize(errors: &[FieldError]) -> String {
+    summarize_under("spec.client.", errors)
+}
+
+/// [`summarize`] for errors whose paths are relative to `prefix` (e.g. `spec.`).
+pub fn summarize_under(prefix: &str, errors: &[FieldError]) -> String {
     let mut parts: Vec<String> = errors
         .iter()
         .take(MAX_SUMMARIZED_ERRORS)
-        .map(|e| format!("spec.client.{e}"))
+        .map(|e| format!("{prefix}{e}"))
         .collect();
     if errors.len() > MAX_SUMMARIZED_ERRORS {
         parts.push(format!(

@@ -26,7 +26,7 @@ fn table(script: &str, name: &str) -> BTreeSet<String> {
 
 /// Each health script of the ConfigMap (one per kind).
 fn scripts() -> Vec<(&'static str, &'static str)> {
-    ["AuthClient", "AuthTenant"]
+    ["AuthClient", "AuthResourceServer", "AuthTenant"]
         .into_iter()
         .map(|kind| {
             let key = format!("resource.customizations.health.auth.nexus.dev_{kind}: |");
@@ -63,7 +63,7 @@ fn the_argo_cd_health_script_knows_every_reason() {
         degraded.intersection(&progressing).collect::<Vec<_>>()
     );
     let scripts = scripts();
-    assert_eq!(scripts.len(), 2);
+    assert_eq!(scripts.len(), 3);
     for (kind, script) in scripts {
         assert_eq!(table(script, "permanent"), degraded, "{kind}: permanent");
         assert_eq!(

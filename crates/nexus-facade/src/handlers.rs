@@ -686,6 +686,9 @@ async fn ensure_auth_client(
             deletion_policy: Default::default(),
             drift_policy: Default::default(),
             adoption_policy: Default::default(),
+            settings: None,
+            grants: Vec::new(),
+            connections: Vec::new(),
         },
     );
     let mut labels = BTreeMap::from([(CREATED_BY_LABEL.to_owned(), "facade".to_owned())]);
@@ -1257,6 +1260,9 @@ mod tests {
                 deletion_policy: Default::default(),
                 drift_policy: Default::default(),
                 adoption_policy: Default::default(),
+                settings: None,
+                grants: Vec::new(),
+                connections: Vec::new(),
             },
         );
         o.metadata.generation = Some(generation);

@@ -36,14 +36,21 @@ fn crd_subcommand_prints_the_committed_crds() {
         std::fs::read_to_string(Path::new(ROOT).join(path))
             .unwrap_or_else(|e| panic!("read {path}: {e}"))
     };
-    let committed = read("crds/authtenants.yaml") + &read("crds/authclients.yaml");
+    let committed = read("crds/authtenants.yaml")
+        + &read("crds/authclients.yaml")
+        + &read("crds/authresourceservers.yaml");
     assert!(
         printed == committed,
         "crds/ is stale: write the AuthTenant document of `cargo run -- crd` to \
-         crds/authtenants.yaml and the AuthClient one to crds/authclients.yaml, then run \
+         crds/authtenants.yaml, the AuthClient one to crds/authclients.yaml and the \
+         AuthResourceServer one to crds/authresourceservers.yaml, then run \
          hack/sync-chart-crds.sh\n--- printed ---\n{printed}\n--- committed ---\n{committed}"
     );
-    for file in ["authtenants.yaml", "authclients.yaml"] {
+    for file in [
+        "authtenants.yaml",
+        "authclients.yaml",
+        "authresourceservers.yaml",
+    ] {
         assert_eq!(
             read(&format!("charts/nexus-operator/crds/{file}")),
             read(&format!("crds/{file}")),

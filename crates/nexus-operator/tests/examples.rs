@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nexus_crd::{AuthClient, AuthTenant};
+use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};
 use serde_json::Value;
 
 /// A path relative to the workspace root (this package lives in `crates/nexus-operator`).
@@ -29,6 +29,7 @@ fn crd_schema(kind: &str) -> Value {
     let file = match kind {
         "AuthClient" => "crds/authclients.yaml",
         "AuthTenant" => "crds/authtenants.yaml",
+        "AuthResourceServer" => "crds/authresourceservers.yaml",
         other => panic!("no CRD for {other}"),
     };
     let crd = yaml_documents(&root(file)).remove(0);
@@ -73,6 +74,10 @@ fn every_example_validates_against_its_crd_and_the_typed_resource() {
                 "AuthTenant" => {
                     drop(serde_json::from_value::<AuthTenant>(doc).expect("typed AuthTenant"))
                 }
+                "AuthResourceServer" => drop(
+                    serde_json::from_value::<AuthResourceServer>(doc)
+                        .expect("typed AuthResourceServer"),
+                ),
                 other => panic!("unexpected kind {other}"),
             }
             checked += 1;

@@ -10,8 +10,9 @@
 //!   namespaced mode a tenant whose credentials Secret is not granted is reported
 //!   (`CredentialsForbidden`) and an AuthClient outside the served namespaces is never touched.
 //! * Secrets never leak: no Auth0 client secret (before and after rotation), no M2M secret (good
-//!   or wrong) and no Management API access token appears in the logs (TRACE, every target),
-//!   in Kubernetes Events, in AuthClient/AuthTenant objects, in any request body sent to the
+//!   or wrong), no API's HS256 signing secret and no Management API access token appears in the
+//!   logs (TRACE, every target), in Kubernetes Events, in AuthClient/AuthTenant/
+//!   AuthResourceServer objects, in any request body sent to the
 //!   API server outside Secrets, or in the `Display`/`Debug` of any error - including error
 //!   paths where Auth0 echoes the credentials and the token back in its error bodies.
 //!
@@ -376,6 +377,12 @@ impl World {
         .await
         .expect("simulator");
         let kube = FakeKube::new();
+        // AuthResourceServers are served from their CRD (FakeKube preloads the other kinds).
+        for crd in nexus_crd::crds() {
+            if crd.spec.names.kind == "AuthResourceServer" {
+                kube.insert(serde_json::to_value(&crd).expect("CRD"));
+            }
+        }
         for (ns, team) in [(CREDS_NS, "ops"), (NS, "a"), (NS_B, "b"), (NS_OTHER, "c")] {
             kube.insert(json!({
                 "apiVersion": "v1", "kind": "Namespace",
@@ -727,6 +734,73 @@ impl World {
             })
         })
         .await;
+
+        // An API (HS256: it has a signing secret that must never leak), a machine-to-machine
+        // client granted it, a grant changed, then both deleted.
+        let api_path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authresourceservers");
+        self.user(
+            "POST",
+            &api_path,
+            Some(json!({
+                "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthResourceServer",
+                "metadata": {"name": "orders-api", "namespace": NS},
+                "spec": {"tenant": "acme", "identifier": "https://orders.example.com/api",
+                         "name": "Orders", "signingAlg": "HS256",
+                         "scopes": [{"value": "read:orders"}, {"value": "write:orders"}]},
+            })),
+        )
+        .await;
+        let api_object = format!("{api_path}/orders-api");
+        self.wait("the API Ready", |k| {
+            k.get(&api_object).is_some_and(|o| {
+                o["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .await;
+        for api in self.sim.resource_servers() {
+            if let Some(secret) = api["signing_secret"].as_str() {
+                self.secret(secret, "an API's HS256 signing secret");
+            }
+        }
+        self.create(client_json(
+            "worker",
+            "acme",
+            json!({"grants": [{"audience": "https://orders.example.com/api", "scopes": ["read:orders"]}],
+                   "client": {"name": "worker", "app_type": "non_interactive"}}),
+        ))
+        .await;
+        let worker = self.wait_ready("worker", "True", "Synced").await;
+        let worker_id = worker["status"]["clientId"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        self.snapshot_sim("with the worker");
+        self.user(
+            "PATCH",
+            &client_path("worker"),
+            Some(json!({"spec": {"grants": [{"audience": "https://orders.example.com/api", "scopes": ["read:orders", "write:orders"]}]}})),
+        )
+        .await;
+        self.wait("the grant extended", |_| {
+            self.sim
+                .client_grant(&worker_id, "https://orders.example.com/api")
+                .is_some_and(|g| g["scope"].as_array().is_some_and(|a| a.len() == 2))
+        })
+        .await;
+        self.delete_and_wait("worker").await;
+        self.user("DELETE", &api_object, None).await;
+        self.wait("the API gone", |k| k.get(&api_object).is_none())
+            .await;
+        assert!(
+            self.sim
+                .resource_servers()
+                .iter()
+                .all(|rs| rs["identifier"] != "https://orders.example.com/api")
+        );
 
         // A tenant that allows namespaces by label selector.
         self.create(client_json("selected", "labelled", json!({})))
@@ -1093,6 +1167,7 @@ impl World {
         for path in [
             "/apis/auth.nexus.dev/v1alpha1/authclients",
             "/apis/auth.nexus.dev/v1alpha1/authtenants",
+            "/apis/auth.nexus.dev/v1alpha1/authresourceservers",
         ] {
             for object in self.kube.list(path) {
                 sources.push((

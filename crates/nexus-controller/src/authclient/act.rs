@@ -8,13 +8,18 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
-use super::plan::{Auth0View, Failure, Lookup, Note, Plan, Retry, Step};
+use std::collections::BTreeMap;
+
+use super::access::{self, GrantsLookup, GrantsView};
+use super::plan::{Auth0View, Failure, Lookup, Note, Observed, Plan, Retry, Step};
 use super::status;
 use super::{Input, ReconcileError};
 use crate::context::Context;
 use crate::secret::{self, Credentials};
 use auth0_mgmt::{Auth0Error, Priority, SecretString, TenantClient};
-use nexus_crd::{AuthClient, AuthClientStatus, PendingCreation, ReadyReason};
+use nexus_crd::{
+    AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, PendingCreation, ReadyReason,
+};
 
 /// A failed Auth0 call, as the pass sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +74,7 @@ pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
 }
 
 /// Whether a failed create certainly created nothing (the marker can go).
-fn created_nothing(error: &Auth0Error) -> bool {
+pub fn created_nothing(error: &Auth0Error) -> bool {
     match error {
         Auth0Error::RateLimited { .. } | Auth0Error::Token { .. } | Auth0Error::Config { .. } => {
             true
@@ -119,14 +124,44 @@ pub async fn observe(
     }
 }
 
+/// Reads the client's grants and looks up the connections the spec names for the first time,
+/// after the client lookup found `view`.
+pub async fn observe_access(
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    view: Auth0View,
+) -> Result<Observed, Auth0Failure> {
+    let grants = match access::grants_lookup(input, &view) {
+        GrantsLookup::Known(grants) => grants,
+        GrantsLookup::Read(client_id) => auth0
+            .list_client_grants(Some(&client_id), None, Priority::Normal)
+            .await
+            .map(GrantsView::Listed)
+            .map_err(|e| auth0_failure("reading the client's grants", &e))?,
+    };
+    let mut connections = BTreeMap::new();
+    for name in access::connections_lookup(input) {
+        let found = auth0
+            .find_connection(&name, Priority::Normal)
+            .await
+            .map_err(|e| auth0_failure(&format!("looking up connection '{name}'"), &e))?;
+        connections.insert(name, found.map(|c| c.id));
+    }
+    Ok(Observed {
+        client: view,
+        grants,
+        connections,
+    })
+}
+
 /// What the pending-creation marker becomes.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub enum Pending {
+pub enum Pending<T = PendingCreation> {
     /// As it was.
     #[default]
     Unchanged,
     /// Written this pass (the create may have reached Auth0).
-    Set(PendingCreation),
+    Set(T),
     /// Gone: the create succeeded, or certainly created nothing.
     Cleared,
 }
@@ -153,6 +188,10 @@ pub struct Report {
     pub kube_error: Option<kube::Error>,
     /// The recorded client is gone (a PATCH or rotation answered 404).
     pub client_gone: bool,
+    /// The client's grants after the steps.
+    pub grants: Vec<GrantStatus>,
+    /// The connections the client is enabled on after the steps.
+    pub connections: Vec<ConnectionStatus>,
 }
 
 /// Runs the steps of `plan` in order; stops at the first failure.
@@ -168,8 +207,138 @@ pub async fn execute(
         ..Report::default()
     };
     let mut credential: Option<SecretString> = plan.credential.clone();
+    let mut grants: BTreeMap<String, GrantStatus> = plan
+        .grants_before
+        .iter()
+        .map(|g| (g.audience.clone(), g.clone()))
+        .collect();
+    let mut connections: BTreeMap<String, ConnectionStatus> = plan
+        .connections_before
+        .iter()
+        .map(|c| (c.name.clone(), c.clone()))
+        .collect();
     for step in &plan.steps {
         match step {
+            Step::CreateGrant {
+                audience,
+                scopes,
+                note,
+            } => {
+                let client_id = report.client_id.clone().unwrap_or_default();
+                match create_grant(auth0, &client_id, audience, scopes).await {
+                    Ok(grant) => {
+                        grants.insert(audience.clone(), grant);
+                        report.notes.push(note.clone());
+                    }
+                    Err(failure) => {
+                        report.failure = Some(failure);
+                        break;
+                    }
+                }
+            }
+            Step::PatchGrant {
+                grant_id,
+                audience,
+                scopes,
+                note,
+            } => match auth0
+                .patch_client_grant(grant_id, scopes, Priority::Normal)
+                .await
+            {
+                Ok(grant) => {
+                    grants.insert(
+                        audience.clone(),
+                        GrantStatus {
+                            audience: audience.clone(),
+                            grant_id: grant.id,
+                            scopes: grant.scope,
+                        },
+                    );
+                    report.notes.push(note.clone());
+                }
+                Err(error) => {
+                    if error.is_not_found() {
+                        // Deleted outside the operator: the next pass reads the grants.
+                        grants.remove(audience);
+                    }
+                    report.failure = Some(auth0_failure(
+                        &format!("updating the grant to {audience}"),
+                        &error,
+                    ));
+                    break;
+                }
+            },
+            Step::DeleteGrant {
+                grant_id,
+                audience,
+                note,
+            } => match auth0
+                .delete_client_grant(grant_id, Priority::Critical)
+                .await
+            {
+                Ok(()) => {
+                    grants.remove(audience);
+                    report.notes.push(note.clone());
+                }
+                Err(error) => {
+                    report.failure = Some(auth0_failure(
+                        &format!("deleting the grant to {audience}"),
+                        &error,
+                    ));
+                    break;
+                }
+            },
+            Step::EnableConnection {
+                name,
+                connection_id,
+                note,
+            }
+            | Step::DisableConnection {
+                name,
+                connection_id,
+                note,
+            } => {
+                let enable = matches!(step, Step::EnableConnection { .. });
+                let client_id = report.client_id.clone().unwrap_or_default();
+                match auth0
+                    .set_connection_clients(
+                        connection_id,
+                        &[(client_id.as_str(), enable)],
+                        Priority::Normal,
+                    )
+                    .await
+                {
+                    Ok(()) => {
+                        if enable {
+                            connections.insert(
+                                name.clone(),
+                                ConnectionStatus {
+                                    name: name.clone(),
+                                    connection_id: connection_id.clone(),
+                                },
+                            );
+                        } else {
+                            connections.remove(name);
+                        }
+                        report.notes.push(note.clone());
+                    }
+                    Err(error) if error.is_not_found() && !enable => {
+                        // The connection is gone, and the client with it.
+                        connections.remove(name);
+                    }
+                    Err(error) => {
+                        if error.is_not_found() {
+                            connections.remove(name);
+                        }
+                        let what = if enable { "enabling" } else { "disabling" };
+                        report.failure = Some(auth0_failure(
+                            &format!("{what} the client on connection '{name}'"),
+                            &error,
+                        ));
+                        break;
+                    }
+                }
+            }
             Step::Mark => {
                 let mut marked = input.status.clone();
                 if plan.forget_client {
@@ -281,10 +450,64 @@ pub async fn execute(
             }
         }
     }
+    report.grants = grants.into_values().collect();
+    report.connections = connections.into_values().collect();
     if let Some(Auth0Failure::Tenant) = report.failure {
         ctx.wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
     }
     Ok(report)
+}
+
+/// `POST /api/v2/client-grants`; a 409 (the grant exists: an interrupted pass created it, or
+/// someone did in the dashboard) finds it by (client, audience) and brings its scopes in line.
+async fn create_grant(
+    auth0: &TenantClient,
+    client_id: &str,
+    audience: &str,
+    scopes: &[String],
+) -> Result<GrantStatus, Auth0Failure> {
+    let action = format!("granting {audience}");
+    let existing = match auth0
+        .create_client_grant(client_id, audience, scopes, Priority::Critical)
+        .await
+    {
+        Ok(grant) => {
+            return Ok(GrantStatus {
+                audience: audience.to_owned(),
+                grant_id: grant.id,
+                scopes: grant.scope,
+            });
+        }
+        Err(error) if error.is_conflict() => auth0
+            .list_client_grants(Some(client_id), Some(audience), Priority::Critical)
+            .await
+            .map_err(|e| auth0_failure(&action, &e))?
+            .into_iter()
+            .find(|g| g.client_id == client_id && g.audience == audience)
+            .ok_or_else(|| auth0_failure(&action, &error))?,
+        Err(error) => return Err(auth0_failure(&action, &error)),
+    };
+    let same = {
+        let have: std::collections::BTreeSet<&String> = existing.scope.iter().collect();
+        let want: std::collections::BTreeSet<&String> = scopes.iter().collect();
+        have == want
+    };
+    if same {
+        return Ok(GrantStatus {
+            audience: audience.to_owned(),
+            grant_id: existing.id,
+            scopes: existing.scope,
+        });
+    }
+    let patched = auth0
+        .patch_client_grant(&existing.id, scopes, Priority::Critical)
+        .await
+        .map_err(|e| auth0_failure(&action, &e))?;
+    Ok(GrantStatus {
+        audience: audience.to_owned(),
+        grant_id: patched.id,
+        scopes: patched.scope,
+    })
 }
 
 /// Writes the Secret: server-side apply when the cache shows it as ours; otherwise create it,

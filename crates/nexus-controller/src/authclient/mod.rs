@@ -10,6 +10,7 @@
 //! Every failure a user can act on is data (a reason, a stable message and when to look
 //! again); only Kubernetes API errors abort a pass and go to the error policy.
 
+pub mod access;
 pub mod act;
 pub mod cleanup;
 pub mod plan;
@@ -28,6 +29,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use crate::context::Context;
+use crate::governance::Governance;
 use crate::metrics::ResultLabels;
 use crate::secret;
 use act::Auth0Failure;
@@ -112,6 +114,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
     let stored = obj.status.clone().unwrap_or_default();
     let now = Timestamp::now();
     let finding = ctx.take_finding(&ObjectRef::from_obj(obj));
+    let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
     let resolved = match resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)? {
         Resolution::WaitForTenant => {
             // Nothing is written; the tenant's next check (or its status change) wakes us.
@@ -126,10 +129,11 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         }
         Resolution::Ready(resolved) => resolved,
     };
+    let namespace = obj.namespace().unwrap_or_default();
     let cached = ctx
         .caches
         .owned_secrets
-        .get(obj.namespace().as_deref(), &obj.secret_name());
+        .get(Some(&namespace), &obj.secret_name());
     let secret = match &cached {
         Some(s) if secret::is_owned_by(s, obj) => SecretView::Owned(s),
         Some(_) => SecretView::Foreign,
@@ -144,13 +148,20 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         now,
         secret,
         finding: finding.as_ref(),
+        access: &access_finding,
+        governance: Governance {
+            tenant: &resolved.tenant,
+            namespace: &namespace,
+            labels: &resolved.labels,
+            servers: &resolved.servers,
+        },
     };
-    let planned = plan::lookup(&input).map_err(Auth0Failure::Failed);
-    let view = match planned {
-        Ok(lookup) => act::observe(&resolved.auth0, &input, lookup).await,
-        Err(failure) => Err(failure),
+    let planned = match resolved.refusal.clone() {
+        // The governance refuses the spec: only what the namespace may no longer hold is
+        // taken back (from the status, without a read).
+        Some(refusal) => Ok(plan::revoke(&input, refusal)),
+        None => plan_pass(&resolved, &input).await,
     };
-    let planned = view.and_then(|view| plan::plan(&input, view).map_err(Auth0Failure::Failed));
     let plan = match planned {
         Ok(plan) => plan,
         Err(failure) => {
@@ -174,7 +185,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         }
     };
     let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
-    let verdict = Verdict::of(&report, obj);
+    let verdict = Verdict::of(&report, &plan, obj);
     let base = report
         .written
         .as_ref()
@@ -196,6 +207,17 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         return Err(error.into());
     }
     Ok(action)
+}
+
+/// Reads what the pass needs (the client, its grants, new connections) and plans it.
+async fn plan_pass(
+    resolved: &resolve::Resolved,
+    input: &Input<'_>,
+) -> Result<plan::Plan, Auth0Failure> {
+    let lookup = plan::lookup(input).map_err(Auth0Failure::Failed)?;
+    let view = act::observe(&resolved.auth0, input, lookup).await?;
+    let observed = act::observe_access(&resolved.auth0, input, view).await?;
+    plan::plan(input, observed).map_err(Auth0Failure::Failed)
 }
 
 /// Names of the AuthClients of `tenant` in `store` (for wake-ups on tenant changes).

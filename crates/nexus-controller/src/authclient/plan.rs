@@ -9,15 +9,19 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use crate::context::ScanFinding;
+use std::collections::BTreeMap;
+
+use super::access::{self, GrantsView};
+use crate::context::{AccessFinding, ScanFinding};
 use crate::desired::{self, ClientPatch, DesiredClient};
+use crate::governance::Governance;
 use crate::ownership::{OwnershipTag, tagged_owner};
 use crate::secret::{self, Credentials};
 use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{
-    AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, DriftPolicy, ROTATE_ANNOTATION,
-    ReadyReason,
+    AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, ConnectionStatus, DriftPolicy,
+    GrantStatus, ROTATE_ANNOTATION, ReadyReason,
 };
 
 /// When to look at the object again after a failure.
@@ -84,6 +88,10 @@ pub struct Input<'a> {
     pub secret: SecretView<'a>,
     /// What the drift scan found, if it triggered this pass.
     pub finding: Option<&'a ScanFinding>,
+    /// What was found about the client's grants and connections.
+    pub access: &'a AccessFinding,
+    /// What the namespace may hold (grants, connections).
+    pub governance: Governance<'a>,
 }
 
 impl Input<'_> {
@@ -92,7 +100,8 @@ impl Input<'_> {
         self.owner.metadata.generation.unwrap_or(0)
     }
 
-    fn spec_changed(&self) -> bool {
+    /// Whether the spec changed since the status was written.
+    pub fn spec_changed(&self) -> bool {
         self.status.observed_generation != Some(self.generation())
     }
 
@@ -119,9 +128,10 @@ pub enum Lookup {
 }
 
 /// What is known about the Auth0 client when planning.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Auth0View {
     /// Not read: the status is trusted (Ready, spec unchanged, no drift finding).
+    #[default]
     Trusted,
     /// No client was ever created for this object.
     Absent,
@@ -156,6 +166,74 @@ pub enum Step {
         /// Whether an owned Secret exists (apply) or not (create).
         existing: bool,
     },
+    /// `POST /api/v2/client-grants` (a 409 finds the existing grant and adopts it).
+    CreateGrant {
+        /// The API identifier.
+        audience: String,
+        /// The scopes.
+        scopes: Vec<String>,
+        /// The event of this step.
+        note: Note,
+    },
+    /// `PATCH /api/v2/client-grants/{id}` with the full scope list.
+    PatchGrant {
+        /// The grant.
+        grant_id: String,
+        /// Its audience.
+        audience: String,
+        /// The new scopes.
+        scopes: Vec<String>,
+        /// The event of this step.
+        note: Note,
+    },
+    /// `DELETE /api/v2/client-grants/{id}` (404 counts as done).
+    DeleteGrant {
+        /// The grant.
+        grant_id: String,
+        /// Its audience.
+        audience: String,
+        /// The event of this step.
+        note: Note,
+    },
+    /// `PATCH /api/v2/connections/{id}/clients` enabling only this client.
+    EnableConnection {
+        /// The connection's name.
+        name: String,
+        /// Its id.
+        connection_id: String,
+        /// The event of this step.
+        note: Note,
+    },
+    /// `PATCH /api/v2/connections/{id}/clients` disabling only this client.
+    DisableConnection {
+        /// The connection's name.
+        name: String,
+        /// Its id.
+        connection_id: String,
+        /// The event of this step.
+        note: Note,
+    },
+}
+
+/// Everything read before planning: the client, its grants, and the ids of the connections
+/// named by the spec for the first time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// The client.
+    pub client: Auth0View,
+    /// Its grants.
+    pub grants: GrantsView,
+    /// `find_connection` results by name (None: no such connection).
+    pub connections: BTreeMap<String, Option<String>>,
+}
+
+impl From<Auth0View> for Observed {
+    fn from(client: Auth0View) -> Self {
+        Observed {
+            client,
+            ..Observed::default()
+        }
+    }
 }
 
 /// What the `Drifted` condition says after the pass.
@@ -228,6 +306,13 @@ pub struct Plan {
     pub notes: Vec<Note>,
     /// When rotating: the annotation value to record as `rotationRequest`.
     pub rotation_request: Option<String>,
+    /// The grants known before the steps (what the grant steps start from).
+    pub grants_before: Vec<GrantStatus>,
+    /// The connections known before the steps.
+    pub connections_before: Vec<ConnectionStatus>,
+    /// A refusal by the governance: the steps only revoke, and the pass ends Ready=False with
+    /// this failure.
+    pub refusal: Option<Failure>,
 }
 
 impl Plan {
@@ -276,6 +361,12 @@ pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
     })
 }
 
+/// Reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0 call) until
+/// the spec or the tenant changes: Auth0's permanent refusal of the spec, and connections the
+/// tenant does not have.
+pub const HELD_REASONS: [ReadyReason; 2] =
+    [ReadyReason::Auth0Rejected, ReadyReason::ConnectionNotFound];
+
 /// The refusal recorded in status, while the spec and the tenant are the ones refused.
 fn rejection_hold(input: &Input<'_>) -> Option<Failure> {
     let rejection = input.status.auth0_rejection.as_ref()?;
@@ -284,11 +375,18 @@ fn rejection_hold(input: &Input<'_>) -> Option<Failure> {
     {
         return None;
     }
-    let message = conditions::find(&input.status.conditions, READY)
-        .filter(|c| c.reason == ReadyReason::Auth0Rejected.as_str())
-        .map(|c| c.message.clone())
-        .unwrap_or_else(|| "Auth0 refused this spec; change the spec".to_owned());
-    Some(Failure::permanent(ReadyReason::Auth0Rejected, message))
+    let held = conditions::find(&input.status.conditions, READY).and_then(|c| {
+        ReadyReason::parse(&c.reason)
+            .filter(|r| HELD_REASONS.contains(r))
+            .map(|r| (r, c.message.clone()))
+    });
+    let (reason, message) = held.unwrap_or_else(|| {
+        (
+            ReadyReason::Auth0Rejected,
+            "Auth0 refused this spec; change the spec".to_owned(),
+        )
+    });
+    Some(Failure::permanent(reason, message))
 }
 
 fn secret_conflict(owner: &AuthClient) -> Failure {
@@ -311,11 +409,30 @@ enum Cause {
     Outside,
 }
 
-/// Plans the pass from what is known about the Auth0 client.
-pub fn plan(input: &Input<'_>, view: Auth0View) -> Result<Plan, Failure> {
+/// The plan of a pass whose grants or connections the governance refuses: only revocations
+/// (from the status, no read), then `Ready=False` with `refusal`.
+pub fn revoke(input: &Input<'_>, refusal: Failure) -> Plan {
+    Plan {
+        steps: access::revocations(&input.owner.spec, input.status, &input.governance),
+        client_id: input.status.client_id.clone(),
+        grants_before: input.status.grants.clone(),
+        connections_before: input.status.connections.clone(),
+        refusal: Some(refusal),
+        ..Plan::default()
+    }
+}
+
+/// Plans the pass from what is known about the Auth0 client, its grants and connections.
+pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Failure> {
+    let observed = observed.into();
+    let view = observed.client;
     let owner = input.owner;
     let spec = &owner.spec;
-    let desired = DesiredClient::from_spec(&spec.client, input.tag);
+    let desired =
+        DesiredClient::from_spec(&spec.client, input.tag).with_settings(spec.settings.as_ref());
+    let outside = matches!(view, Auth0View::Found(_) | Auth0View::Trusted)
+        && !input.spec_changed()
+        && !input.access.recheck_grants;
     let mut plan = Plan::default();
     match view {
         Auth0View::Trusted => {
@@ -366,17 +483,8 @@ pub fn plan(input: &Input<'_>, view: Auth0View) -> Result<Plan, Failure> {
             ));
         }
         Auth0View::Adoptable(found) => {
-            if let Some(tagged) = tagged_owner(&found)
-                && (tagged.cluster != input.tag.cluster || tagged.owner_uid != input.tag.owner_uid)
-                && spec.adoption_policy != AdoptionPolicy::TakeOver
-            {
-                return Err(Failure::permanent(
-                    ReadyReason::AdoptionRefused,
-                    format!(
-                        "Auth0 client {} is owned by AuthClient '{}' in cluster '{}'; set spec.adoptionPolicy: TakeOver to adopt it anyway",
-                        found.client_id, tagged.owner_ref, tagged.cluster
-                    ),
-                ));
+            if let Some(refused) = adoption_refusal(input, &found) {
+                return Err(refused);
             }
             plan.notes.push(Note::normal(
                 "Adopted",
@@ -392,15 +500,6 @@ pub fn plan(input: &Input<'_>, view: Auth0View) -> Result<Plan, Failure> {
                 Cause::Outside
             };
             adopt_view(&mut plan, &desired, *found, cause, spec.drift_policy);
-            if let DriftVerdict::Reported(fields) = &plan.drift
-                && *fields != input.status.reported_drift
-            {
-                plan.notes.push(Note::warning(
-                    "DriftDetected",
-                    "Compare",
-                    drift_report_message(fields),
-                ));
-            }
         }
     }
     if !plan.creates()
@@ -410,8 +509,51 @@ pub fn plan(input: &Input<'_>, view: Auth0View) -> Result<Plan, Failure> {
         plan.rotation_request = request;
         plan.credential = None;
     }
+    let known = access::known_grants(input, &observed.grants);
+    let grants = access::plan_grants(input, &known, outside);
+    let connections = access::plan_connections(input, &observed.connections)?;
+    plan.grants_before = known.into_values().collect();
+    plan.connections_before = input.status.connections.clone();
+    plan.steps.extend(grants.steps);
+    plan.steps.extend(connections.steps);
+    let mut drifted = grants.drifted;
+    drifted.extend(connections.drifted);
+    let mut updated = grants.updated;
+    updated.extend(connections.updated);
+    plan.drift = access::merge_drift(
+        std::mem::take(&mut plan.drift),
+        drifted,
+        updated,
+        spec.drift_policy,
+    );
+    if let DriftVerdict::Reported(fields) = &plan.drift
+        && *fields != input.status.reported_drift
+    {
+        plan.notes.push(Note::warning(
+            "DriftDetected",
+            "Compare",
+            drift_report_message(fields),
+        ));
+    }
     plan_secret(input, &mut plan);
     Ok(plan)
+}
+
+/// Why the client named by `spec.client.id` may not be adopted: it is tagged by another
+/// AuthClient or cluster and `adoptionPolicy` is not `TakeOver`.
+pub fn adoption_refusal(input: &Input<'_>, found: &Auth0Client) -> Option<Failure> {
+    let tagged = tagged_owner(found)?;
+    let ours = tagged.cluster == input.tag.cluster && tagged.owner_uid == input.tag.owner_uid;
+    if ours || input.owner.spec.adoption_policy == AdoptionPolicy::TakeOver {
+        return None;
+    }
+    Some(Failure::permanent(
+        ReadyReason::AdoptionRefused,
+        format!(
+            "Auth0 client {} is owned by AuthClient '{}' in cluster '{}'; set spec.adoptionPolicy: TakeOver to adopt it anyway",
+            found.client_id, tagged.owner_ref, tagged.cluster
+        ),
+    ))
 }
 
 fn create(input: &Input<'_>, plan: &mut Plan, desired: DesiredClient, mark: bool) {
@@ -557,6 +699,9 @@ mod tests {
                 deletion_policy: Default::default(),
                 drift_policy: Default::default(),
                 adoption_policy: Default::default(),
+                settings: None,
+                grants: Vec::new(),
+                connections: Vec::new(),
             },
         );
         client.metadata.namespace = Some("team-a".into());
@@ -606,6 +751,26 @@ mod tests {
             now: now(),
             secret,
             finding: None,
+            access: no_finding(),
+            governance: governance(),
+        }
+    }
+
+    fn no_finding() -> &'static AccessFinding {
+        static NONE: std::sync::LazyLock<AccessFinding> =
+            std::sync::LazyLock::new(AccessFinding::default);
+        &NONE
+    }
+
+    /// No AuthResourceServer, no namespace labels, the test tenant.
+    fn governance() -> Governance<'static> {
+        static LABELS: std::sync::LazyLock<std::collections::BTreeMap<String, String>> =
+            std::sync::LazyLock::new(Default::default);
+        Governance {
+            tenant: tenant(),
+            namespace: "team-a",
+            labels: &LABELS,
+            servers: &[],
         }
     }
 
@@ -616,7 +781,12 @@ mod tests {
                 "apiVersion": "auth.nexus.dev/v1alpha1",
                 "kind": "AuthTenant",
                 "metadata": {"name": "acme"},
-                "spec": {"domain": "acme.example", "credentialsSecretRef": {"namespace": "ops", "name": "m2m"}}
+                "spec": {
+                    "domain": "acme.example",
+                    "credentialsSecretRef": {"namespace": "ops", "name": "m2m"},
+                    "grantableAudiences": [{"audience": "https://orders/api", "namespaces": {"names": ["team-a"]}, "scopes": ["read", "write"]}],
+                    "allowedConnections": [{"name": "corp", "namespaces": {"names": ["team-a"]}}, {"name": "github", "namespaces": {"names": ["team-a"]}}]
+                }
             }))
             .expect("tenant")
         });
@@ -625,7 +795,8 @@ mod tests {
 
     /// The Auth0 client exactly as the spec wants it.
     fn matching(owner: &AuthClient, secret: Option<&str>) -> Auth0Client {
-        let desired = DesiredClient::from_spec(&owner.spec.client, &tag());
+        let desired = DesiredClient::from_spec(&owner.spec.client, &tag())
+            .with_settings(owner.spec.settings.as_ref());
         let mut value = serde_json::to_value(desired).expect("json");
         value["client_id"] = serde_json::json!("cid");
         let mut client: Auth0Client = serde_json::from_value(value).expect("client");
@@ -947,6 +1118,334 @@ mod tests {
         assert_eq!(
             plan(&i, Auth0View::Missing).expect_err("adopted").reason,
             ReadyReason::ClientNotFound
+        );
+    }
+
+    fn grant(audience: &str, scopes: &[&str]) -> nexus_crd::ClientGrantSpec {
+        nexus_crd::ClientGrantSpec {
+            audience: audience.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn held(audience: &str, id: &str, scopes: &[&str]) -> GrantStatus {
+        GrantStatus {
+            audience: audience.into(),
+            grant_id: id.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn listed(audience: &str, id: &str, scopes: &[&str]) -> auth0_mgmt::ClientGrant {
+        auth0_mgmt::ClientGrant {
+            id: id.into(),
+            client_id: "cid".into(),
+            audience: audience.into(),
+            scope: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            extra: Default::default(),
+        }
+    }
+
+    fn with_grants(generation: i64, grants: Vec<nexus_crd::ClientGrantSpec>) -> AuthClient {
+        let mut owner = owner(generation);
+        owner.spec.client.app_type = "non_interactive".into();
+        owner.spec.grants = grants;
+        owner
+    }
+
+    #[test]
+    fn a_new_m2m_client_is_created_then_granted_then_its_secret_written() {
+        let owner = with_grants(1, vec![grant("https://orders/api", &["read"])]);
+        let status = AuthClientStatus::default();
+        let tag = tag();
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        assert_eq!(
+            access::grants_lookup(&i, &Auth0View::Absent),
+            access::GrantsLookup::Known(GrantsView::Empty)
+        );
+        let plan = plan(
+            &i,
+            Observed {
+                client: Auth0View::Absent,
+                grants: GrantsView::Empty,
+                ..Observed::default()
+            },
+        )
+        .expect("plan");
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::Mark,
+                    Step::Create(_),
+                    Step::CreateGrant { audience, scopes, .. },
+                    Step::ApplySecret { existing: false }
+                ] if audience == "https://orders/api" && scopes == &["read".to_owned()]
+            ),
+            "{:?}",
+            plan.steps
+        );
+    }
+
+    #[test]
+    fn a_ready_client_with_its_grants_reads_and_plans_nothing() {
+        let owner = with_grants(3, vec![grant("https://orders/api", &["read"])]);
+        let mut status = ready_status(3);
+        status.grants = vec![held("https://orders/api", "g1", &["read"])];
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        assert_eq!(lookup(&i), Ok(Lookup::Known(Auth0View::Trusted)));
+        assert_eq!(
+            access::grants_lookup(&i, &Auth0View::Trusted),
+            access::GrantsLookup::Known(GrantsView::Trusted)
+        );
+        assert_eq!(access::connections_lookup(&i), Vec::<String>::new());
+        assert_eq!(plan(&i, Auth0View::Trusted).expect("plan").steps, vec![]);
+    }
+
+    #[test]
+    fn scope_changes_are_patches_and_removed_grants_are_deleted() {
+        let before = with_grants(3, vec![grant("https://orders/api", &["read", "write"])]);
+        let owner = with_grants(4, vec![grant("https://orders/api", &["read"])]);
+        let status = ready_status(3);
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        let found = Auth0View::Found(Box::new(matching(&before, None)));
+        assert_eq!(
+            access::grants_lookup(&i, &found),
+            access::GrantsLookup::Read("cid".into()),
+            "a spec change reads the grants"
+        );
+        let plan = plan(
+            &i,
+            Observed {
+                client: found,
+                grants: GrantsView::Listed(vec![
+                    listed("https://orders/api", "g1", &["read", "write"]),
+                    listed("https://old/api", "g0", &[]),
+                ]),
+                ..Observed::default()
+            },
+        )
+        .expect("plan");
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::DeleteGrant { grant_id: old, .. },
+                    Step::PatchGrant { grant_id, scopes, .. },
+                ] if old == "g0" && grant_id == "g1" && scopes == &["read".to_owned()]
+            ),
+            "{:?}",
+            plan.steps
+        );
+        assert_eq!(
+            plan.drift,
+            DriftVerdict::Updated(vec![
+                "grants[https://old/api]".into(),
+                "grants[https://orders/api]".into()
+            ])
+        );
+        assert_eq!(plan.grants_before.len(), 2);
+    }
+
+    #[test]
+    fn grant_drift_is_corrected_or_reported_but_never_kept_beyond_what_is_allowed() {
+        let mut owner = with_grants(3, vec![grant("https://orders/api", &["read"])]);
+        let mut status = ready_status(3);
+        status.grants = vec![held("https://orders/api", "g1", &["read"])];
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        let scanned = AccessFinding {
+            grants: Some(vec![listed(
+                "https://orders/api",
+                "g1",
+                &["read", "write", "admin"],
+            )]),
+            ..AccessFinding::default()
+        };
+        let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        i.access = &scanned;
+        let view = match access::grants_lookup(&i, &Auth0View::Trusted) {
+            access::GrantsLookup::Known(view) => view,
+            other => panic!("the scanned grants are used: {other:?}"),
+        };
+        let corrected = plan(
+            &i,
+            Observed {
+                client: Auth0View::Trusted,
+                grants: view.clone(),
+                ..Observed::default()
+            },
+        )
+        .expect("plan");
+        assert!(
+            matches!(
+                corrected.steps.as_slice(),
+                [Step::PatchGrant { scopes, note, .. }] if scopes == &["read".to_owned()] && note.reason == "DriftCorrected"
+            ),
+            "{:?}",
+            corrected.steps
+        );
+        assert_eq!(
+            corrected.drift,
+            DriftVerdict::Corrected(vec!["grants[https://orders/api]".into()])
+        );
+
+        owner.spec.drift_policy = DriftPolicy::Report;
+        let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        i.access = &scanned;
+        let reported = plan(
+            &i,
+            Observed {
+                client: Auth0View::Trusted,
+                grants: view,
+                ..Observed::default()
+            },
+        )
+        .expect("plan");
+        // "admin" is not grantable to the namespace: revoked even in Report mode; "write" is
+        // allowed, so it is only reported.
+        assert!(
+            matches!(
+                reported.steps.as_slice(),
+                [Step::PatchGrant { scopes, note, .. }]
+                    if scopes == &["read".to_owned(), "write".to_owned()] && note.reason == "GrantRevoked"
+            ),
+            "{:?}",
+            reported.steps
+        );
+        assert_eq!(
+            reported.drift,
+            DriftVerdict::Reported(vec!["grants[https://orders/api]".into()])
+        );
+        assert!(reported.notes.iter().any(|n| n.reason == "DriftDetected"));
+    }
+
+    #[test]
+    fn a_refused_spec_only_takes_back_what_may_no_longer_be_held() {
+        let owner = with_grants(
+            4,
+            vec![
+                grant("https://orders/api", &["read", "delete"]),
+                grant("https://billing/api", &[]),
+            ],
+        );
+        let mut status = ready_status(3);
+        status.grants = vec![
+            held("https://orders/api", "g1", &["read", "write", "admin"]),
+            held("https://billing/api", "g2", &["pay"]),
+        ];
+        status.connections = vec![nexus_crd::ConnectionStatus {
+            name: "google".into(),
+            connection_id: "con_g".into(),
+        }];
+        let tag = tag();
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        let refusal = i
+            .governance
+            .refusal(&owner.spec.grants, &owner.spec.connections, &status.grants)
+            .expect("billing and delete are not grantable");
+        assert_eq!(refusal.reason, ReadyReason::GrantNotAllowed);
+        let plan = revoke(&i, refusal);
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::PatchGrant { grant_id: g1, scopes, .. },
+                    Step::DeleteGrant { grant_id: g2, .. },
+                    Step::DisableConnection { name, .. },
+                ] if g1 == "g1" && scopes == &["read".to_owned()] && g2 == "g2" && name == "google"
+            ),
+            "{:?}",
+            plan.steps
+        );
+        assert!(
+            plan.steps
+                .iter()
+                .all(|s| !matches!(s, Step::CreateGrant { .. } | Step::Create(_)))
+        );
+    }
+
+    #[test]
+    fn connections_are_enabled_disabled_and_unknown_names_fail() {
+        let mut owner = owner(4);
+        owner.spec.connections = vec!["corp".into(), "github".into()];
+        let mut status = ready_status(3);
+        status.connections = vec![
+            nexus_crd::ConnectionStatus {
+                name: "corp".into(),
+                connection_id: "con_c".into(),
+            },
+            nexus_crd::ConnectionStatus {
+                name: "legacy".into(),
+                connection_id: "con_l".into(),
+            },
+        ];
+        let tag = tag();
+        let secret = owned_secret(&owner, "s3cr3t");
+        let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        assert_eq!(access::connections_lookup(&i), vec!["github".to_owned()]);
+        let found = Auth0View::Found(Box::new(matching(&owner, None)));
+        let plan = plan(
+            &i,
+            Observed {
+                client: found.clone(),
+                connections: [("github".to_owned(), Some("con_gh".to_owned()))].into(),
+                ..Observed::default()
+            },
+        )
+        .expect("plan");
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::EnableConnection { connection_id: on, .. },
+                    Step::DisableConnection { connection_id: off, .. },
+                ] if on == "con_gh" && off == "con_l"
+            ),
+            "{:?}",
+            plan.steps
+        );
+        let missing = super::plan(
+            &i,
+            Observed {
+                client: found,
+                connections: [("github".to_owned(), None)].into(),
+                ..Observed::default()
+            },
+        )
+        .expect_err("unknown");
+        assert_eq!(missing.reason, ReadyReason::ConnectionNotFound);
+        assert!(missing.message.contains("'github'"), "{}", missing.message);
+
+        let disabled = AccessFinding {
+            disabled_connections: vec!["corp".into()],
+            ..AccessFinding::default()
+        };
+        let mut status = ready_status(4);
+        status.connections = vec![
+            nexus_crd::ConnectionStatus {
+                name: "corp".into(),
+                connection_id: "con_c".into(),
+            },
+            nexus_crd::ConnectionStatus {
+                name: "github".into(),
+                connection_id: "con_gh".into(),
+            },
+        ];
+        let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
+        i.access = &disabled;
+        let corrected = super::plan(&i, Auth0View::Trusted).expect("plan");
+        assert!(
+            matches!(
+                corrected.steps.as_slice(),
+                [Step::EnableConnection { connection_id, note, .. }] if connection_id == "con_c" && note.reason == "DriftCorrected"
+            ),
+            "{:?}",
+            corrected.steps
         );
     }
 }

@@ -1,19 +1,23 @@
 //! The first step of an AuthClient pass: its tenant, namespace and credentials from the
 //! caches (no API request), and the spec validation. Refusals are data ([`Failure`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
 
+use super::access;
 use super::plan::Failure;
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
+use crate::governance::Governance;
 use crate::ownership::OwnershipTag;
 use crate::tenant_access::{self, client_from_cache};
 use auth0_mgmt::TenantClient;
 use nexus_crd::conditions::{self, READY};
-use nexus_crd::validation as validate;
-use nexus_crd::{AuthClient, AuthTenant, ReadyReason};
+use nexus_crd::resource_validation as rules;
+use nexus_crd::validation::{self as validate, FieldError};
+use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, ReadyReason};
 
 /// The tenant and its Management API client.
 pub struct Resolved {
@@ -23,6 +27,12 @@ pub struct Resolved {
     pub auth0: Arc<TenantClient>,
     /// The object's ownership tag.
     pub tag: OwnershipTag,
+    /// The labels of the object's namespace.
+    pub labels: BTreeMap<String, String>,
+    /// The cached AuthResourceServers (for the grant decisions).
+    pub servers: Vec<Arc<AuthResourceServer>>,
+    /// The governance's refusal of the spec's grants or connections: the pass only revokes.
+    pub refusal: Option<Failure>,
 }
 
 /// What resolving found.
@@ -77,11 +87,41 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
         &spec.client,
         &tenant.spec.url_policy,
     ));
+    let mut errors: Vec<FieldError> = errors
+        .into_iter()
+        .map(|e| FieldError {
+            path: format!("client.{}", e.path),
+            message: e.message,
+        })
+        .collect();
+    if let Some(settings) = &spec.settings {
+        errors.extend(rules::validate_settings(settings));
+    }
+    errors.extend(rules::validate_grants(
+        &spec.grants,
+        &spec.client,
+        spec.settings.as_ref(),
+    ));
+    errors.extend(rules::validate_connections(&spec.connections));
     if !errors.is_empty() {
         return Some(Resolution::Refused(Failure::permanent(
             ReadyReason::InvalidSpec,
-            validate::summarize(&errors),
+            validate::summarize_under("spec.", &errors),
         )));
+    }
+    let servers = ctx.caches.servers();
+    let governance = Governance {
+        tenant: &tenant,
+        namespace: &namespace,
+        labels: &labels,
+        servers: &servers,
+    };
+    let refusal = governance.refusal(&spec.grants, &spec.connections, &status.grants);
+    if let Some(refusal) = &refusal
+        && access::revocations(spec, &status, &governance).is_empty()
+    {
+        // Nothing to take back: refused without any Auth0 call.
+        return Some(Resolution::Refused(refusal.clone()));
     }
     let checked = tenant.status.as_ref().and_then(|s| {
         conditions::find(&s.conditions, READY)
@@ -104,7 +144,14 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
         Some(state) => state,
     };
     match client_from_cache(&ctx.auth0, &tenant, Some(&credentials)) {
-        Ok(auth0) => Some(Resolution::Ready(Resolved { tenant, auth0, tag })),
+        Ok(auth0) => Some(Resolution::Ready(Resolved {
+            tenant,
+            auth0,
+            tag,
+            labels,
+            servers,
+            refusal,
+        })),
         Err(error) => {
             // The tenant was Ready with credentials that are now gone: its reconciler
             // notices (the credentials watch wakes it) and its transition wakes us.

@@ -2,7 +2,7 @@
 //! status, the plan and what the steps did), its one write when the content changed, the one
 //! event of the pass, and when to look again.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -10,7 +10,9 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::act::{Auth0Failure, Pending, Report};
-use super::plan::{DriftVerdict, Failure, Input, Note, Plan, Retry, drift_report_message};
+use super::plan::{
+    DriftVerdict, Failure, HELD_REASONS, Input, Note, Plan, Retry, drift_report_message,
+};
 use crate::context::Context;
 use crate::metrics::ConditionLabels;
 use nexus_crd::conditions::{self, ConditionStatus, DRIFTED, READY};
@@ -30,8 +32,8 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict of a pass that ran `report`.
-    pub fn of(report: &Report, owner: &AuthClient) -> Self {
+    /// The verdict of a pass that ran `plan` with `report`.
+    pub fn of(report: &Report, plan: &Plan, owner: &AuthClient) -> Self {
         if report.client_gone {
             return Verdict::Failed(Failure {
                 reason: ReadyReason::ClientNotFound,
@@ -47,7 +49,10 @@ impl Verdict {
             Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
             Some(Auth0Failure::Tenant) => Verdict::Unchanged,
             None if report.kube_error.is_some() => Verdict::Unchanged,
-            None => Verdict::Synced,
+            None => match &plan.refusal {
+                Some(refusal) => Verdict::Failed(refusal.clone()),
+                None => Verdict::Synced,
+            },
         }
     }
 }
@@ -89,6 +94,14 @@ pub fn compute(
             status.last_rotation_time = Some(Time(input.now));
             status.rotation_request = plan.rotation_request.clone();
         }
+        if !report.client_gone {
+            status.grants = report.grants.clone();
+            status.connections = report.connections.clone();
+        } else {
+            // Auth0 deleted the client's grants and enablements with it.
+            status.grants.clear();
+            status.connections.clear();
+        }
     }
     let now = input.now;
     let (ready, reason, message) = match verdict {
@@ -101,7 +114,14 @@ pub fn compute(
             status.secret_name = Some(owner.secret_name());
             status.auth0_rejection = None;
             let drift = plan.map(|p| p.drift.clone()).unwrap_or_default();
-            apply_drift(&mut status, &drift, generation, now);
+            apply_drift(
+                &mut status.conditions,
+                &mut status.reported_drift,
+                &drift,
+                generation,
+                now,
+                "the Auth0 client",
+            );
             (
                 ConditionStatus::True,
                 ReadyReason::Synced,
@@ -114,10 +134,12 @@ pub fn compute(
         }
         Verdict::Failed(failure) => {
             status.auth0_rejection =
-                (failure.reason == ReadyReason::Auth0Rejected).then(|| Auth0Rejection {
-                    generation: generation.unwrap_or(0),
-                    tenant_generation: input.tenant_generation,
-                });
+                HELD_REASONS
+                    .contains(&failure.reason)
+                    .then(|| Auth0Rejection {
+                        generation: generation.unwrap_or(0),
+                        tenant_generation: input.tenant_generation,
+                    });
             (
                 ConditionStatus::False,
                 failure.reason,
@@ -143,7 +165,7 @@ pub fn failed(
     let mut status = base.clone();
     let generation = owner.metadata.generation;
     status.observed_generation = generation;
-    if failure.reason != ReadyReason::Auth0Rejected {
+    if !HELD_REASONS.contains(&failure.reason) {
         status.auth0_rejection = None;
     }
     conditions::merge_condition(
@@ -160,17 +182,21 @@ pub fn failed(
     status
 }
 
-fn apply_drift(
-    status: &mut AuthClientStatus,
+/// Sets the `Drifted` condition (and the reported fields) from a drift verdict; `subject`
+/// names what was compared ("the Auth0 client").
+pub fn apply_drift(
+    conditions_list: &mut Vec<Condition>,
+    reported_drift: &mut Vec<String>,
     drift: &DriftVerdict,
     generation: Option<i64>,
     now: k8s_openapi::jiff::Timestamp,
+    subject: &str,
 ) {
-    let drifted = conditions::find(&status.conditions, DRIFTED)
+    let drifted = conditions::find(conditions_list, DRIFTED)
         .is_some_and(|c| c.status == ConditionStatus::True.as_str());
     let mut set = |condition: ConditionStatus, reason: &str, message: String| {
         conditions::merge_condition(
-            &mut status.conditions,
+            conditions_list,
             conditions::new_condition(DRIFTED, condition, reason, message, generation, now),
         );
     };
@@ -181,7 +207,7 @@ fn apply_drift(
                 set(
                     ConditionStatus::False,
                     "InSync",
-                    "the Auth0 client matches the spec".into(),
+                    format!("{subject} matches the spec"),
                 );
             }
         }
@@ -199,17 +225,32 @@ fn apply_drift(
                 "ChangedOutsideOperator",
                 drift_report_message(fields),
             );
-            status.reported_drift = fields.clone();
+            *reported_drift = fields.clone();
             return;
         }
     }
-    status.reported_drift.clear();
+    reported_drift.clear();
 }
 
 /// The one event of the pass: what it did, or else a transition of Ready.
 pub fn event_of(
     previous: &AuthClientStatus,
     next: &AuthClientStatus,
+    plan_notes: &[Note],
+    report_notes: &[Note],
+) -> Option<Note> {
+    event_from(
+        &previous.conditions,
+        &next.conditions,
+        plan_notes,
+        report_notes,
+    )
+}
+
+/// [`event_of`] on the conditions of any kind.
+pub fn event_from(
+    previous: &[Condition],
+    next: &[Condition],
     plan_notes: &[Note],
     report_notes: &[Note],
 ) -> Option<Note> {
@@ -222,14 +263,13 @@ pub fn event_of(
         }
         return Some(note);
     }
-    let ready = |s: &AuthClientStatus| {
-        conditions::find(&s.conditions, READY).map(|c| (c.status.clone(), c.reason.clone()))
-    };
+    let ready =
+        |s: &[Condition]| conditions::find(s, READY).map(|c| (c.status.clone(), c.reason.clone()));
     let (before, after) = (ready(previous), ready(next));
     if before == after {
         return None;
     }
-    let condition = conditions::find(&next.conditions, READY)?;
+    let condition = conditions::find(next, READY)?;
     let reason = ReadyReason::parse(&condition.reason)?;
     Some(Note {
         reason: reason.as_str(),

@@ -128,6 +128,9 @@ pub async fn reconcile(
         for client in ctx.take_waiting(&name) {
             ctx.wake_client(client);
         }
+        for server in ctx.take_waiting_servers(&name) {
+            ctx.wake_resource_server(server);
+        }
     }
     Ok(check
         .retry

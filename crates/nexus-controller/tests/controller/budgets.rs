@@ -205,3 +205,126 @@ async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
     assert_eq!(not_watch, 0, "{counts:?}");
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
+    const API: &str = "https://orders.example.com/api";
+    let h = Harness::new().await;
+    h.allow_namespace("team-b", "b");
+    h.sync().await;
+    let (stop, task) = start(&h);
+    // The client and the API arrive together (as in one GitOps sync): the client waits for
+    // the API, and the API's Ready transition wakes it; no pass is driven by hand.
+    h.apply(
+        "worker",
+        json!({"tenant": TENANT, "client": {"name": "Worker", "app_type": "non_interactive"},
+               "grants": [{"audience": API, "scopes": ["read:orders"]}]}),
+    );
+    h.apply(
+        "intruder",
+        json!({"tenant": TENANT, "client": {"name": "Intruder", "app_type": "non_interactive"},
+               "grants": [{"audience": API, "scopes": ["write:orders"]}]}),
+    );
+    h.apply_server(
+        "team-b",
+        "orders-api",
+        json!({"tenant": TENANT, "identifier": API, "name": "Orders",
+               "scopes": [{"value": "read:orders"}, {"value": "write:orders"}],
+               "grants": {"allowedNamespaces": {"names": [NS]}}}),
+    );
+    let worker = Harness::authclient_path("worker");
+    let intruder = Harness::authclient_path("intruder");
+    assert!(
+        h.kube
+            .wait_until(WAIT, |k| k
+                .get(&worker)
+                .and_then(|o| ready_of(&o))
+                .is_some_and(|r| r.1 == "Synced"))
+            .await,
+        "{:?}",
+        h.kube.get(&worker)
+    );
+    // Revoke write for everyone but the API's namespace: the intruder only ever asked for it.
+    h.update_server_spec(
+        "team-b",
+        "orders-api",
+        json!({"tenant": TENANT, "identifier": API, "name": "Orders",
+               "scopes": [{"value": "read:orders"}],
+               "grants": {"allowedNamespaces": {"names": [NS]}}}),
+    )
+    .await;
+    assert!(
+        h.kube
+            .wait_until(WAIT, |k| k
+                .get(&intruder)
+                .and_then(|o| ready_of(&o))
+                .is_some_and(|r| r.1 == "GrantNotAllowed"))
+            .await,
+        "{:?}",
+        h.kube.get(&intruder)
+    );
+    assert!(
+        h.sim.client_grants().len() == 1,
+        "{:?}",
+        h.sim.client_grants()
+    );
+
+    // Settled: wake-ups of every kind are real passes that cost no Auth0 call and no write.
+    let server_path = Harness::server_path("team-b", "orders-api");
+    assert!(
+        h.kube
+            .wait_until(WAIT, |k| k
+                .get(&server_path)
+                .and_then(|o| ready_of(&o))
+                .is_some_and(|r| r.0 == "True"
+                    && k.get(&server_path).is_some_and(
+                        |o| o["status"]["observedGeneration"] == o["metadata"]["generation"]
+                    )))
+            .await
+    );
+    // The controller's own cache has the settled API too (its watch may lag the store).
+    let settled = |h: &Harness| {
+        h.ctx.caches.servers().iter().any(|s| {
+            nexus_controller::governance::server_ready(s)
+                && s.status.as_ref().and_then(|st| st.observed_generation) == s.metadata.generation
+        })
+    };
+    settle().await;
+    assert!(settled(&h), "the controller's cache shows the API settled");
+    // Two rounds of wake-ups of every kind: the first absorbs a pass that may still have read a
+    // cache older than the last write; the second is counted. Each is a real pass (counted by
+    // the metric) that must cost no Auth0 call and no write.
+    let wake_all = |h: &Harness| {
+        for name in ["worker", "intruder"] {
+            h.ctx.wake_client(ObjectRef::new(name).within(NS));
+        }
+        h.ctx
+            .wake_resource_server(ObjectRef::new("orders-api").within("team-b"));
+        h.ctx.wake_tenant(TENANT);
+    };
+    for round in 0..2 {
+        if round == 1 {
+            h.kube.clear_requests();
+            h.sim.reset_counters();
+        }
+        let before = reconciles(&h);
+        wake_all(&h);
+        settle().await;
+        assert!(reconciles(&h) >= before + 3, "the wake-ups ran passes");
+    }
+    let _ = stop.send(());
+    task.await.expect("controller stopped");
+    assert_eq!(h.sim.counters().total(), 0, "{:?}", h.sim.counters());
+    let requests = h.kube.requests();
+    assert!(
+        writes(&requests).is_empty(),
+        "{:?}",
+        by_verb_and_resource(&requests)
+    );
+    let not_watch: usize = by_verb_and_resource(&requests)
+        .iter()
+        .filter(|((verb, _), _)| verb != "watch")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(not_watch, 0, "{:?}", by_verb_and_resource(&requests));
+}

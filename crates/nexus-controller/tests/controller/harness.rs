@@ -19,9 +19,10 @@ use kube_fake::FakeKube;
 use nexus_controller::authclient::{self, ReconcileError};
 use nexus_controller::authtenant;
 use nexus_controller::metrics::ControllerMetrics;
+use nexus_controller::resourceserver::{self, ResourceServerError};
 use nexus_controller::{Context, ControllerConfig};
-use nexus_crd::AuthClient;
 use nexus_crd::conditions::{self, READY};
+use nexus_crd::{AuthClient, AuthResourceServer};
 use nexus_testing::paused::Watchdog;
 use serde_json::{Value, json};
 
@@ -79,6 +80,12 @@ impl Harness {
             .await
             .expect("simulator starts");
         let kube = FakeKube::new();
+        // FakeKube serves AuthClient and AuthTenant itself; AuthResourceServer from its CRD.
+        for crd in nexus_crd::crds() {
+            if crd.spec.names.kind == "AuthResourceServer" {
+                kube.insert(serde_json::to_value(&crd).expect("CRD as JSON"));
+            }
+        }
         kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {"team": "a"}}}));
         kube.insert(json!({
             "apiVersion": "v1", "kind": "Secret",
@@ -291,4 +298,93 @@ pub fn spec(name: &str) -> Value {
             "client_metadata": {"owners": "alice,bob", "manuallyCreated": false}
         }
     })
+}
+
+impl Harness {
+    /// Creates an AuthResourceServer in the fake API.
+    pub fn apply_server(&self, namespace: &str, name: &str, spec: Value) {
+        self.kube.insert(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1",
+            "kind": "AuthResourceServer",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }));
+    }
+
+    /// The stored AuthResourceServer (read from the fake directly, not an API request).
+    pub fn get_server(&self, namespace: &str, name: &str) -> AuthResourceServer {
+        let path = Self::server_path(namespace, name);
+        serde_json::from_value(self.kube.get(&path).expect("AuthResourceServer exists"))
+            .expect("an AuthResourceServer")
+    }
+
+    pub fn server_path(namespace: &str, name: &str) -> String {
+        format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{namespace}/authresourceservers/{name}")
+    }
+
+    /// Changes an AuthResourceServer's spec through the API.
+    pub async fn update_server_spec(&self, namespace: &str, name: &str, spec: Value) {
+        let api = Api::<AuthResourceServer>::namespaced(self.kube.client(), namespace);
+        let mut obj = api.get(name).await.expect("AuthResourceServer exists");
+        obj.spec = serde_json::from_value(spec).expect("valid spec");
+        api.replace(name, &Default::default(), &obj)
+            .await
+            .expect("spec updated");
+    }
+
+    /// One reconcile of the AuthResourceServer, after [`Harness::sync`].
+    pub async fn reconcile_server(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Action, ResourceServerError> {
+        self.sync().await;
+        let obj = self.get_server(namespace, name);
+        resourceserver::reconcile(Arc::new(obj), self.ctx.clone()).await
+    }
+
+    /// Reconciles until the finalizer is in place and one full pass ran.
+    pub async fn converge_server(&self, namespace: &str, name: &str) {
+        self.reconcile_server(namespace, name)
+            .await
+            .expect("first pass adds the finalizer");
+        self.reconcile_server(namespace, name)
+            .await
+            .expect("second pass reconciles");
+    }
+
+    /// `(status, reason, message)` of the AuthResourceServer's Ready condition.
+    pub fn server_ready(&self, namespace: &str, name: &str) -> (String, String, String) {
+        let status = self.get_server(namespace, name).status.unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready condition");
+        (
+            ready.status.clone(),
+            ready.reason.clone(),
+            ready.message.clone(),
+        )
+    }
+
+    /// Adds a namespace the tenant allows.
+    pub fn allow_namespace(&self, namespace: &str, team: &str) {
+        self.kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"team": team}}}));
+        let mut tenant = self
+            .kube
+            .get(&format!(
+                "/apis/auth.nexus.dev/v1alpha1/authtenants/{TENANT}"
+            ))
+            .expect("tenant");
+        let names = tenant["spec"]["allowedNamespaces"]["names"]
+            .as_array_mut()
+            .expect("names");
+        names.push(json!(namespace));
+        tenant["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("resourceVersion");
+        self.kube.insert(tenant);
+    }
 }

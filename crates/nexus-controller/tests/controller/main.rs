@@ -1,6 +1,7 @@
 //! Controller tests: the reconciler against an in-memory Kubernetes API (requests asserted at
 //! the HTTP boundary) with Auth0 served by the embedded simulator on a loopback port.
 
+mod apis;
 mod basics;
 mod budgets;
 mod convergence;

@@ -47,6 +47,22 @@ fn policy(credentials: &[&str]) -> RbacPolicy {
         .namespaced(
             NS,
             PolicyRule::new(
+                &["auth.nexus.dev"],
+                &["authresourceservers"],
+                &["list", "watch", "patch"],
+            ),
+        )
+        .namespaced(
+            NS,
+            PolicyRule::new(
+                &["auth.nexus.dev"],
+                &["authresourceservers/status"],
+                &["patch"],
+            ),
+        )
+        .namespaced(
+            NS,
+            PolicyRule::new(
                 &[""],
                 &["secrets"],
                 &["get", "list", "watch", "create", "patch"],

@@ -1,0 +1,200 @@
+//! The I/O of an AuthResourceServer pass: the read a [`Lookup`] asks for, then the [`Step`]s
+//! (the crash-safety marker, the create, the PATCH). An Auth0 failure stops the steps and
+//! becomes data in the [`Report`].
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::desired;
+use super::plan::{Input, Lookup, Plan, Step, View};
+use super::status;
+use crate::authclient::act::{Auth0Failure, Pending, auth0_failure, created_nothing};
+use crate::authclient::plan::{DriftVerdict, Failure, Note, Retry};
+use crate::context::Context;
+use auth0_mgmt::{Auth0Error, Priority, TenantClient};
+use nexus_crd::{AuthResourceServerStatus, PendingResourceServer, ReadyReason};
+
+/// Reads what `lookup` asks for.
+pub async fn observe(auth0: &TenantClient, lookup: Lookup) -> Result<View, Auth0Failure> {
+    match lookup {
+        Lookup::Known(view) => Ok(view),
+        Lookup::Get(id) => match auth0.get_resource_server(&id, Priority::Normal).await {
+            Ok(found) => Ok(View::Found(Box::new(found))),
+            Err(e) if e.is_not_found() => Ok(View::Missing),
+            Err(e) => Err(auth0_failure("reading the Auth0 API", &e)),
+        },
+    }
+}
+
+/// What the steps did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The API id after the steps.
+    pub resource_server_id: Option<String>,
+    /// The marker.
+    pub pending: Pending<PendingResourceServer>,
+    /// The status and resourceVersion written by the marker step.
+    pub written: Option<(AuthResourceServerStatus, Option<String>)>,
+    /// Events of what was done.
+    pub notes: Vec<Note>,
+    /// The Auth0 failure that stopped the steps.
+    pub failure: Option<Auth0Failure>,
+    /// The `Drifted` verdict when a recovered API was compared during the steps.
+    pub drift: Option<DriftVerdict>,
+    /// The recorded API is gone (the PATCH answered 404).
+    pub gone: bool,
+}
+
+fn in_use(input: &Input<'_>) -> Auth0Failure {
+    Auth0Failure::Failed(Failure::permanent(
+        ReadyReason::IdentifierInUse,
+        format!(
+            "identifier '{}' is already used in tenant '{}' by an API this AuthResourceServer did not create; the operator does not take over existing APIs: use another identifier, or delete the existing API",
+            input.owner.spec.identifier, input.owner.spec.tenant
+        ),
+    ))
+}
+
+/// Runs the steps of `plan` in order; stops at the first failure.
+pub async fn execute(
+    ctx: &Context,
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    plan: &Plan,
+) -> Result<Report, kube::Error> {
+    let owner = input.owner;
+    let mut report = Report {
+        resource_server_id: plan.resource_server_id.clone(),
+        ..Report::default()
+    };
+    for step in &plan.steps {
+        match step {
+            Step::Mark => {
+                let mut marked = input.status.clone();
+                if plan.forget {
+                    marked.resource_server_id = None;
+                }
+                let marker = PendingResourceServer {
+                    identifier: owner.spec.identifier.clone(),
+                    started_at: Time(input.now),
+                };
+                marked.pending_creation = Some(marker.clone());
+                // Conditional on the resourceVersion the pass planned from: a stale cache gets
+                // 409 and nothing is sent to Auth0.
+                let written = status::write(ctx, owner, &marked, owner.resource_version()).await?;
+                report.written = Some((marked, written));
+                report.pending = Pending::Set(marker);
+            }
+            Step::Create { body, uncertain } => {
+                match auth0.create_resource_server(body, Priority::Critical).await {
+                    Ok(created) => {
+                        report.notes.push(Note::normal(
+                            "Created",
+                            "Create",
+                            format!("created Auth0 API {} ({})", created.id, created.identifier),
+                        ));
+                        report.resource_server_id = Some(created.id);
+                        report.pending = Pending::Cleared;
+                    }
+                    Err(error) if error.is_conflict() && *uncertain => {
+                        match recover(auth0, input, &mut report).await {
+                            Ok(()) => {}
+                            Err(failure) => {
+                                report.failure = Some(failure);
+                                break;
+                            }
+                        }
+                    }
+                    Err(error) if error.is_conflict() => {
+                        report.pending = Pending::Cleared;
+                        report.failure = Some(in_use(input));
+                        break;
+                    }
+                    Err(error) => {
+                        if created_nothing(&error) {
+                            report.pending = Pending::Cleared;
+                        }
+                        report.failure = Some(auth0_failure("creating the Auth0 API", &error));
+                        break;
+                    }
+                }
+            }
+            Step::Patch(patch, note) => {
+                let id = report.resource_server_id.clone().unwrap_or_default();
+                if let Err(error) = auth0
+                    .patch_resource_server(&id, patch, Priority::Normal)
+                    .await
+                {
+                    report.gone = error.is_not_found();
+                    report.failure = Some(auth0_failure("updating the Auth0 API", &error));
+                    break;
+                }
+                report.notes.extend(note.clone());
+            }
+        }
+    }
+    if let Some(Auth0Failure::Tenant) = report.failure {
+        ctx.server_waits_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+    }
+    Ok(report)
+}
+
+/// A 409 after an attempt whose outcome was unknown: the API with our identifier is ours when
+/// its name is the spec's (an API created by someone else is not taken over). Brings it in
+/// line with the spec.
+async fn recover(
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    report: &mut Report,
+) -> Result<(), Auth0Failure> {
+    let spec = &input.owner.spec;
+    let found = match auth0
+        .get_resource_server(&spec.identifier, Priority::Critical)
+        .await
+    {
+        Ok(found) => found,
+        // Deleted between the 409 and the GET: the next pass creates it.
+        Err(e) if e.is_not_found() => {
+            return Err(Auth0Failure::Failed(Failure {
+                reason: ReadyReason::Auth0Refused,
+                message: format!(
+                    "the Auth0 API '{}' disappeared while it was being recovered; it is created again",
+                    spec.identifier
+                ),
+                retry: Retry::Backoff,
+            }));
+        }
+        Err(e) => {
+            return Err(auth0_failure(
+                "looking up the API of an interrupted create",
+                &e,
+            ));
+        }
+    };
+    if found.is_system || found.name.as_deref() != Some(spec.name.as_str()) {
+        report.pending = Pending::Cleared;
+        return Err(in_use(input));
+    }
+    report.resource_server_id = Some(found.id.clone());
+    report.pending = Pending::Cleared;
+    report.notes.push(Note::normal(
+        "Recovered",
+        "Create",
+        format!(
+            "found Auth0 API {} created by an interrupted attempt",
+            found.id
+        ),
+    ));
+    let drift = desired::diff(spec, &found);
+    if drift.is_empty() {
+        report.drift = Some(DriftVerdict::InSync);
+        return Ok(());
+    }
+    auth0
+        .patch_resource_server(&found.id, &drift.patch, Priority::Critical)
+        .await
+        .map_err(|e: Auth0Error| auth0_failure("updating the recovered Auth0 API", &e))?;
+    report.drift = Some(DriftVerdict::Updated(drift.fields));
+    Ok(())
+}

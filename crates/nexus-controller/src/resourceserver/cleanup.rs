@@ -1,0 +1,130 @@
+//! The cleanup branch of an AuthResourceServer (deletion under the finalizer): delete the Auth0
+//! API (`Delete`; Auth0 deletes its client grants with it) or leave it (`Orphan`), then let
+//! the finalizer go.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+
+use super::{ResourceServerError, object_key, status};
+use crate::authclient::act::{Auth0Failure, auth0_failure};
+use crate::authclient::plan::Failure;
+use crate::caches::SecretKey;
+use crate::context::Context;
+use crate::tenant_access::client_from_cache;
+use auth0_mgmt::Priority;
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
+
+/// Deletes or leaves the Auth0 API; on failure writes `Ready=False, Deleting` (when it
+/// changed) and fails so the error policy retries with backoff.
+pub async fn cleanup(
+    obj: &AuthResourceServer,
+    ctx: &Context,
+) -> Result<Action, ResourceServerError> {
+    let key = object_key(obj);
+    let stored = obj.status.clone().unwrap_or_default();
+    let owns_something = stored.resource_server_id.is_some() || stored.pending_creation.is_some();
+    if !owns_something || obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        ctx.set_server_ready_state(&key, None);
+        if owns_something {
+            ctx.event(
+                obj,
+                EventType::Normal,
+                "Deleted",
+                "Delete",
+                format!(
+                    "left Auth0 API '{}' in place (deletionPolicy Orphan)",
+                    obj.spec.identifier
+                ),
+            )
+            .await;
+        }
+        return Ok(Action::await_change());
+    }
+    match delete(obj, ctx, &stored).await {
+        Ok(note) => {
+            ctx.reset_backoff(&key);
+            ctx.set_server_ready_state(&key, None);
+            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note)
+                .await;
+            Ok(Action::await_change())
+        }
+        Err(failure) => {
+            let message = format!(
+                "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave the Auth0 API",
+                failure.message
+            );
+            let deleting = Failure::permanent(ReadyReason::Deleting, message.clone());
+            let next = status::failed(&stored, obj, &deleting, Timestamp::now());
+            if next != stored {
+                status::write(ctx, obj, &next, None).await?;
+            }
+            Err(ResourceServerError::CleanupPending(message))
+        }
+    }
+}
+
+async fn delete(
+    obj: &AuthResourceServer,
+    ctx: &Context,
+    status: &AuthResourceServerStatus,
+) -> Result<String, Failure> {
+    let tenant_name = &obj.spec.tenant;
+    let Some(tenant) = ctx.caches.tenant(tenant_name) else {
+        return Err(Failure::permanent(
+            ReadyReason::TenantNotFound,
+            format!("AuthTenant '{tenant_name}' does not exist"),
+        ));
+    };
+    let credentials = ctx.caches.credentials.get(&SecretKey::of(&tenant));
+    let auth0 = client_from_cache(&ctx.auth0, &tenant, credentials.as_ref()).map_err(|e| {
+        Failure::permanent(
+            ReadyReason::TenantNotReady,
+            format!("AuthTenant '{tenant_name}' is not ready: {e}"),
+        )
+    })?;
+    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| match auth0_failure(action, e) {
+        Auth0Failure::Failed(f) => f,
+        Auth0Failure::Tenant => {
+            ctx.server_waits_for_tenant(tenant_name, ObjectRef::from_obj(obj));
+            Failure::permanent(
+                ReadyReason::TenantNotReady,
+                format!(
+                    "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {e}"
+                ),
+            )
+        }
+    };
+    let id = match status.resource_server_id.clone() {
+        Some(id) => id,
+        // A create was interrupted: the API with this identifier is ours when its name is the
+        // spec's (the same proof as a recovery).
+        None => match auth0
+            .get_resource_server(&obj.spec.identifier, Priority::Critical)
+            .await
+        {
+            Ok(found)
+                if !found.is_system && found.name.as_deref() == Some(obj.spec.name.as_str()) =>
+            {
+                found.id
+            }
+            Ok(_) => return Ok("no Auth0 API was created".into()),
+            Err(e) if e.is_not_found() => return Ok("no Auth0 API was created".into()),
+            Err(e) => {
+                return Err(failure(
+                    "looking for an API created by an interrupted attempt",
+                    &e,
+                ));
+            }
+        },
+    };
+    auth0
+        .delete_resource_server(&id, Priority::Critical)
+        .await
+        .map_err(|e| failure("deleting the Auth0 API", &e))?;
+    Ok(format!(
+        "deleted Auth0 API {id} ({}) and, with it, its client grants",
+        obj.spec.identifier
+    ))
+}

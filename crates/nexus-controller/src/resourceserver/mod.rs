@@ -1,0 +1,229 @@
+//! Reconcile of one `AuthResourceServer` (an Auth0 API), the same pipeline as an AuthClient:
+//!
+//! 1. [`resolve`]: tenant, namespace, validation, the identifier's owner in the cluster and
+//!    the credentials, from the caches.
+//! 2. [`plan::lookup`] (pure): what to read from Auth0, if anything.
+//! 3. [`act::observe`]: that read.
+//! 4. [`plan::plan`] (pure): the steps.
+//! 5. [`act::execute`]: the crash-safety marker, the create (a 409 after an uncertain attempt
+//!    is recovered, any other 409 is `IdentifierInUse`), the PATCH.
+//! 6. [`status`]: one status write at the end, only when its content changed.
+
+pub mod act;
+pub mod cleanup;
+pub mod desired;
+pub mod plan;
+pub mod resolve;
+pub mod status;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+use crate::authclient::act::Auth0Failure;
+use crate::context::Context;
+use crate::metrics::ResultLabels;
+use nexus_crd::{AuthResourceServer, FINALIZER};
+use plan::Input;
+use resolve::Resolution;
+use status::Verdict;
+
+/// Errors that abort a pass and are retried by the error policy.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceServerError {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    /// Adding or removing the finalizer failed, or the cleanup failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<ResourceServerError>>),
+    /// The object is missing a namespace (impossible for a namespaced resource).
+    #[error("AuthResourceServer has no namespace")]
+    MissingNamespace,
+    /// The cleanup could not finish yet (its condition says why).
+    #[error("cleanup pending: {0}")]
+    CleanupPending(String),
+}
+
+/// `ars/namespace/name` of the object (metrics and backoff key).
+pub fn object_key(obj: &AuthResourceServer) -> String {
+    format!(
+        "ars/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+/// What wakes the AuthResourceServer controller: the spec (generation, also bumped when
+/// deletion starts) and the finalizers; never its own status writes.
+pub fn trigger_hash(obj: &AuthResourceServer) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    obj.metadata.generation.hash(&mut hasher);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    obj.metadata.finalizers.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Entry point for the controller: runs the apply or cleanup branch under the finalizer.
+pub async fn reconcile(
+    obj: Arc<AuthResourceServer>,
+    ctx: Arc<Context>,
+) -> Result<Action, ResourceServerError> {
+    let namespace = obj
+        .namespace()
+        .ok_or(ResourceServerError::MissingNamespace)?;
+    let api = Api::<AuthResourceServer>::namespaced(ctx.kube.clone(), &namespace);
+    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| ResourceServerError::Finalizer(Box::new(e)));
+    let label = if result.is_ok() { "ok" } else { "error" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels {
+            result: label.into(),
+        })
+        .inc();
+    result
+}
+
+/// Error policy: Kubernetes API failures retry with backoff.
+pub fn error_policy(
+    obj: Arc<AuthResourceServer>,
+    error: &ResourceServerError,
+    ctx: Arc<Context>,
+) -> Action {
+    let delay = ctx.next_backoff(&object_key(&obj));
+    tracing::warn!(object = %object_key(&obj), %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, ResourceServerError> {
+    let stored = obj.status.clone().unwrap_or_default();
+    let now = Timestamp::now();
+    let reference = ObjectRef::from_obj(obj);
+    let finding = ctx.take_server_finding(&reference);
+    let resolved = match resolve::resolve(obj, ctx) {
+        Resolution::WaitForTenant => {
+            ctx.server_waits_for_tenant(&obj.spec.tenant, reference);
+            return Ok(Action::await_change());
+        }
+        Resolution::Refused(failure) => {
+            let next = status::failed(&stored, obj, &failure, now);
+            let event = crate::authclient::status::event_from(
+                &stored.conditions,
+                &next.conditions,
+                &[],
+                &[],
+            );
+            let verdict = Verdict::Failed(failure);
+            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+        }
+        Resolution::Ready(resolved) => resolved,
+    };
+    let input = Input {
+        owner: obj,
+        status: &stored,
+        tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
+        now,
+        finding: finding.as_ref(),
+    };
+    let view = match plan::lookup(&input) {
+        Ok(lookup) => act::observe(&resolved.auth0, lookup).await,
+        Err(failure) => Err(Auth0Failure::Failed(failure)),
+    };
+    let view = match view {
+        Ok(view) => view,
+        Err(Auth0Failure::Tenant) => {
+            ctx.server_waits_for_tenant(&obj.spec.tenant, reference);
+            return Ok(Action::await_change());
+        }
+        Err(Auth0Failure::Failed(failure)) => {
+            let verdict = Verdict::Failed(failure);
+            let next = status::compute(&stored, &input, None, None, &verdict);
+            let event = crate::authclient::status::event_from(
+                &stored.conditions,
+                &next.conditions,
+                &[],
+                &[],
+            );
+            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+        }
+    };
+    let plan = plan::plan(&input, view);
+    let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
+    let verdict = Verdict::of(&report, obj);
+    let base = report
+        .written
+        .as_ref()
+        .map_or_else(|| stored.clone(), |(s, _)| s.clone());
+    let next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
+    let event = crate::authclient::status::event_from(
+        &stored.conditions,
+        &next.conditions,
+        &plan.notes,
+        &report.notes,
+    );
+    Ok(status::finish(
+        ctx,
+        obj,
+        &stored,
+        report.written.take(),
+        next,
+        event,
+        &verdict,
+    )
+    .await?)
+}
+
+/// The AuthResourceServers of `tenant` in the cache (for wake-ups on tenant changes).
+pub fn servers_of(ctx: &Context, tenant: &str) -> Vec<ObjectRef<AuthResourceServer>> {
+    ctx.caches
+        .servers()
+        .iter()
+        .filter(|s| s.spec.tenant == tenant)
+        .map(|s| ObjectRef::from_obj(&**s))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_crd::AuthResourceServerStatus;
+    use serde_json::json;
+
+    #[test]
+    fn only_spec_deletion_and_finalizers_trigger_a_pass() {
+        let mut server = AuthResourceServer::new(
+            "api",
+            serde_json::from_value(
+                json!({"tenant": "acme", "identifier": "https://x/api", "name": "X"}),
+            )
+            .expect("spec"),
+        );
+        server.metadata.generation = Some(1);
+        let before = trigger_hash(&server);
+        server.status = Some(AuthResourceServerStatus {
+            resource_server_id: Some("rs1".into()),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        server.metadata.resource_version = Some("42".into());
+        assert_eq!(trigger_hash(&server), before, "its own status write");
+        server.metadata.generation = Some(2);
+        assert_ne!(trigger_hash(&server), before, "a spec change");
+        let spec_changed = trigger_hash(&server);
+        server.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        assert_ne!(trigger_hash(&server), spec_changed, "the finalizer");
+    }
+}

@@ -1,0 +1,442 @@
+//! The pure heart of an AuthResourceServer reconcile: from the spec, the stored status and what
+//! is known about the Auth0 API, decide what to read ([`lookup`]) and then what to do
+//! ([`plan`]). No I/O.
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::desired::{self, ApiDrift};
+use crate::authclient::plan::{DriftVerdict, Failure, Note, drift_report_message};
+use crate::context::ServerFinding;
+use auth0_mgmt::{NewResourceServer, ResourceServer, ResourceServerPatch};
+use nexus_crd::conditions::{self, READY};
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DriftPolicy, ReadyReason};
+
+/// Reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0 call) until
+/// the spec or the tenant changes.
+pub const HELD_REASONS: [ReadyReason; 2] =
+    [ReadyReason::Auth0Rejected, ReadyReason::IdentifierInUse];
+
+/// Everything a plan is made from.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// The AuthResourceServer.
+    pub owner: &'a AuthResourceServer,
+    /// Its status as stored.
+    pub status: &'a AuthResourceServerStatus,
+    /// `metadata.generation` of its AuthTenant.
+    pub tenant_generation: i64,
+    /// The current time.
+    pub now: Timestamp,
+    /// What the drift scan found, if it triggered this pass.
+    pub finding: Option<&'a ServerFinding>,
+}
+
+impl Input<'_> {
+    /// `metadata.generation` (0 if the server gave none).
+    pub fn generation(&self) -> i64 {
+        self.owner.metadata.generation.unwrap_or(0)
+    }
+
+    fn spec_changed(&self) -> bool {
+        self.status.observed_generation != Some(self.generation())
+    }
+
+    fn was_ready(&self) -> bool {
+        conditions::find(&self.status.conditions, READY).is_some_and(|c| c.status == "True")
+    }
+}
+
+/// What must be read from Auth0 before planning.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup {
+    /// Nothing.
+    Known(View),
+    /// `GET /api/v2/resource-servers/{id}`.
+    Get(String),
+}
+
+/// What is known about the Auth0 API when planning.
+#[derive(Clone, Debug, PartialEq)]
+pub enum View {
+    /// Not read: the status is trusted (Ready, spec unchanged, no drift finding).
+    Trusted,
+    /// No API was ever recorded for this object.
+    Absent,
+    /// The API as Auth0 returned it.
+    Found(Box<ResourceServer>),
+    /// The recorded API no longer exists.
+    Missing,
+}
+
+/// One thing to do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Write the crash-safety marker (`status.pendingCreation`) before the create request.
+    Mark,
+    /// `POST /api/v2/resource-servers`. `uncertain`: an earlier attempt's outcome is unknown
+    /// (the marker was already there), so a 409 may be our own API.
+    Create {
+        /// The body.
+        body: Box<NewResourceServer>,
+        /// Whether a 409 may answer an earlier attempt of ours.
+        uncertain: bool,
+    },
+    /// `PATCH /api/v2/resource-servers/{id}` with only the differing fields.
+    Patch(Box<ResourceServerPatch>, Option<Note>),
+}
+
+/// What a pass will do.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// The API id known before any step.
+    pub resource_server_id: Option<String>,
+    /// The recorded API is gone (the status loses its id before the marker is written).
+    pub forget: bool,
+    /// Whether Auth0 was compared with the spec.
+    pub consulted: bool,
+    /// The `Drifted` condition.
+    pub drift: DriftVerdict,
+    /// Events of what the plan found.
+    pub notes: Vec<Note>,
+}
+
+/// Decides what to read, or fails without any call (a refusal recorded for this spec and
+/// tenant).
+pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
+    if let Some(held) = hold(input) {
+        return Err(held);
+    }
+    let Some(id) = input.status.resource_server_id.as_deref() else {
+        return Ok(Lookup::Known(View::Absent));
+    };
+    let spec_changed = input.spec_changed();
+    Ok(match input.finding {
+        Some(ServerFinding::Missing) => Lookup::Known(View::Missing),
+        Some(ServerFinding::Drifted(listed)) if !spec_changed => {
+            Lookup::Known(View::Found(listed.clone()))
+        }
+        finding if spec_changed || !input.was_ready() || finding.is_some() => {
+            Lookup::Get(id.to_owned())
+        }
+        _ => Lookup::Known(View::Trusted),
+    })
+}
+
+fn hold(input: &Input<'_>) -> Option<Failure> {
+    let rejection = input.status.auth0_rejection.as_ref()?;
+    if rejection.generation != input.generation()
+        || rejection.tenant_generation != input.tenant_generation
+    {
+        return None;
+    }
+    let ready = conditions::find(&input.status.conditions, READY)?;
+    let reason = ReadyReason::parse(&ready.reason).filter(|r| HELD_REASONS.contains(r))?;
+    Some(Failure::permanent(reason, ready.message.clone()))
+}
+
+/// Plans the pass from what is known about the Auth0 API.
+pub fn plan(input: &Input<'_>, view: View) -> Plan {
+    let spec = &input.owner.spec;
+    let mut plan = Plan::default();
+    match view {
+        View::Trusted => plan.resource_server_id = input.status.resource_server_id.clone(),
+        View::Absent => create(input, &mut plan),
+        View::Missing => {
+            plan.notes.push(Note::warning(
+                "ResourceServerMissing",
+                "Recreate",
+                format!(
+                    "Auth0 API {} was deleted outside the operator; creating it again",
+                    input
+                        .status
+                        .resource_server_id
+                        .as_deref()
+                        .unwrap_or_default()
+                ),
+            ));
+            plan.forget = true;
+            create(input, &mut plan);
+        }
+        View::Found(found) => {
+            let spec_cause = input.spec_changed();
+            let drift = desired::diff(spec, &found);
+            plan.resource_server_id = Some(found.id.clone());
+            plan.consulted = true;
+            plan.drift = verdict(&mut plan, drift, spec_cause, spec.drift_policy, &found.id);
+            if let DriftVerdict::Reported(fields) = &plan.drift
+                && *fields != input.status.reported_drift
+            {
+                plan.notes.push(Note::warning(
+                    "DriftDetected",
+                    "Compare",
+                    drift_report_message(fields),
+                ));
+            }
+        }
+    }
+    plan
+}
+
+fn create(input: &Input<'_>, plan: &mut Plan) {
+    // The marker of an earlier attempt is kept (after a missing API it was cleared with the id
+    // when that API was recorded, so a new one is written).
+    let uncertain = input.status.pending_creation.is_some() && !plan.forget;
+    if !uncertain {
+        plan.steps.push(Step::Mark);
+    }
+    plan.steps.push(Step::Create {
+        body: Box::new(desired::create_body(&input.owner.spec)),
+        uncertain,
+    });
+    plan.resource_server_id = None;
+    plan.consulted = true;
+    plan.drift = DriftVerdict::InSync;
+}
+
+/// The steps and verdict for a difference found in Auth0: pushed when the spec changed (or
+/// `driftPolicy` is Correct), reported otherwise.
+pub fn verdict(
+    plan: &mut Plan,
+    drift: ApiDrift,
+    spec_cause: bool,
+    policy: DriftPolicy,
+    id: &str,
+) -> DriftVerdict {
+    if drift.is_empty() {
+        return DriftVerdict::InSync;
+    }
+    let fields = drift.fields.join(", ");
+    if spec_cause {
+        let note = Note::normal(
+            "Updated",
+            "Update",
+            format!("updated Auth0 API {id}: {fields}"),
+        );
+        plan.steps
+            .push(Step::Patch(Box::new(drift.patch), Some(note)));
+        DriftVerdict::Updated(drift.fields)
+    } else if policy == DriftPolicy::Correct {
+        let note = Note::warning(
+            "DriftCorrected",
+            "Update",
+            format!("restored fields changed outside the operator: {fields}"),
+        );
+        plan.steps
+            .push(Step::Patch(Box::new(drift.patch), Some(note)));
+        DriftVerdict::Corrected(drift.fields)
+    } else {
+        DriftVerdict::Reported(drift.fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use nexus_crd::conditions::{ConditionStatus, new_condition};
+    use nexus_crd::{Auth0Rejection, PendingResourceServer};
+    use serde_json::json;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).expect("time")
+    }
+
+    fn owner(generation: i64) -> AuthResourceServer {
+        let mut owner = AuthResourceServer::new(
+            "orders-api",
+            serde_json::from_value(json!({
+                "tenant": "acme",
+                "identifier": "https://orders/api",
+                "name": "Orders",
+                "scopes": [{"value": "read:orders"}],
+            }))
+            .expect("spec"),
+        );
+        owner.metadata.namespace = Some("team-b".into());
+        owner.metadata.generation = Some(generation);
+        owner
+    }
+
+    fn ready(generation: i64) -> AuthResourceServerStatus {
+        AuthResourceServerStatus {
+            observed_generation: Some(generation),
+            resource_server_id: Some("rs1".into()),
+            identifier: Some("https://orders/api".into()),
+            tenant: Some("acme".into()),
+            conditions: vec![new_condition(
+                READY,
+                ConditionStatus::True,
+                "Synced",
+                "",
+                Some(generation),
+                now(),
+            )],
+            ..Default::default()
+        }
+    }
+
+    fn input<'a>(owner: &'a AuthResourceServer, status: &'a AuthResourceServerStatus) -> Input<'a> {
+        Input {
+            owner,
+            status,
+            tenant_generation: 1,
+            now: now(),
+            finding: None,
+        }
+    }
+
+    fn matching(owner: &AuthResourceServer) -> ResourceServer {
+        let mut value = serde_json::to_value(desired::create_body(&owner.spec)).expect("json");
+        value["id"] = json!("rs1");
+        serde_json::from_value(value).expect("api")
+    }
+
+    #[test]
+    fn a_new_api_is_marked_then_created() {
+        let owner = owner(1);
+        let status = AuthResourceServerStatus::default();
+        let i = input(&owner, &status);
+        assert_eq!(lookup(&i), Ok(Lookup::Known(View::Absent)));
+        let plan = plan(&i, View::Absent);
+        assert!(matches!(
+            plan.steps.as_slice(),
+            [
+                Step::Mark,
+                Step::Create {
+                    uncertain: false,
+                    ..
+                }
+            ]
+        ));
+    }
+
+    #[test]
+    fn after_an_uncertain_attempt_the_marker_stays_and_a_409_may_be_ours() {
+        let owner = owner(1);
+        let status = AuthResourceServerStatus {
+            pending_creation: Some(PendingResourceServer {
+                identifier: "https://orders/api".into(),
+                started_at: Time(now()),
+            }),
+            ..Default::default()
+        };
+        let plan = plan(&input(&owner, &status), View::Absent);
+        assert!(matches!(
+            plan.steps.as_slice(),
+            [Step::Create {
+                uncertain: true,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_ready_unchanged_api_reads_nothing_and_a_spec_change_reads_then_patches() {
+        let owner1 = owner(3);
+        let status = ready(3);
+        assert_eq!(
+            lookup(&input(&owner1, &status)),
+            Ok(Lookup::Known(View::Trusted))
+        );
+        assert_eq!(plan(&input(&owner1, &status), View::Trusted).steps, vec![]);
+        let mut changed = owner(4);
+        let before = matching(&changed);
+        changed.spec.name = "Orders v2".into();
+        let i = input(&changed, &status);
+        assert_eq!(lookup(&i), Ok(Lookup::Get("rs1".into())));
+        let plan = plan(&i, View::Found(Box::new(before)));
+        let [Step::Patch(patch, Some(note))] = plan.steps.as_slice() else {
+            panic!("one patch: {:?}", plan.steps);
+        };
+        assert_eq!(patch.name.as_deref(), Some("Orders v2"));
+        assert_eq!(note.reason, "Updated");
+        assert_eq!(plan.drift, DriftVerdict::Updated(vec!["name".into()]));
+    }
+
+    #[test]
+    fn drift_is_corrected_or_reported_once() {
+        let mut owner = owner(3);
+        let mut status = ready(3);
+        let mut changed = matching(&owner);
+        changed.scopes = Some(vec![]);
+        let finding = ServerFinding::Drifted(Box::new(changed.clone()));
+        let mut i = input(&owner, &status);
+        i.finding = Some(&finding);
+        assert_eq!(
+            lookup(&i),
+            Ok(Lookup::Known(View::Found(Box::new(changed.clone())))),
+            "the scanned copy is used"
+        );
+        let corrected = plan(&i, View::Found(Box::new(changed.clone())));
+        assert_eq!(
+            corrected.drift,
+            DriftVerdict::Corrected(vec!["scopes".into()])
+        );
+        owner.spec.drift_policy = DriftPolicy::Report;
+        let reported = plan(
+            &input(&owner, &status),
+            View::Found(Box::new(changed.clone())),
+        );
+        assert_eq!(reported.steps, vec![]);
+        assert_eq!(reported.notes[0].reason, "DriftDetected");
+        status.reported_drift = vec!["scopes".into()];
+        let again = plan(&input(&owner, &status), View::Found(Box::new(changed)));
+        assert!(again.notes.is_empty());
+    }
+
+    #[test]
+    fn a_missing_api_is_created_again_with_a_new_marker() {
+        let owner = owner(3);
+        let status = ready(3);
+        let finding = ServerFinding::Missing;
+        let mut i = input(&owner, &status);
+        i.finding = Some(&finding);
+        assert_eq!(lookup(&i), Ok(Lookup::Known(View::Missing)));
+        let plan = plan(&i, View::Missing);
+        assert!(plan.forget);
+        assert!(matches!(
+            plan.steps.as_slice(),
+            [
+                Step::Mark,
+                Step::Create {
+                    uncertain: false,
+                    ..
+                }
+            ]
+        ));
+        assert_eq!(plan.notes[0].reason, "ResourceServerMissing");
+    }
+
+    #[test]
+    fn identifier_in_use_and_rejections_are_held_until_the_spec_or_tenant_changes() {
+        let owner = owner(2);
+        let mut status = AuthResourceServerStatus {
+            observed_generation: Some(2),
+            auth0_rejection: Some(Auth0Rejection {
+                generation: 2,
+                tenant_generation: 1,
+            }),
+            conditions: vec![new_condition(
+                READY,
+                ConditionStatus::False,
+                "IdentifierInUse",
+                "identifier 'https://orders/api' is already used in tenant 'acme'",
+                Some(2),
+                now(),
+            )],
+            ..Default::default()
+        };
+        let held = lookup(&input(&owner, &status)).expect_err("held");
+        assert_eq!(held.reason, ReadyReason::IdentifierInUse);
+        let mut tenant_changed = input(&owner, &status);
+        tenant_changed.tenant_generation = 2;
+        assert!(lookup(&tenant_changed).is_ok());
+        status.auth0_rejection = Some(Auth0Rejection {
+            generation: 1,
+            tenant_generation: 1,
+        });
+        assert!(lookup(&input(&owner, &status)).is_ok(), "a new generation");
+    }
+}

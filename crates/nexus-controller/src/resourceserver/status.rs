@@ -1,0 +1,347 @@
+//! The end of an AuthResourceServer pass: the status the pass leads to (pure), its one write
+//! when the content changed, the one event of the pass, and when to look again.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::act::Report;
+use super::plan::{HELD_REASONS, Input, Plan};
+use crate::authclient::act::{Auth0Failure, Pending};
+use crate::authclient::plan::{Failure, Note, Retry};
+use crate::authclient::status::apply_drift;
+use crate::context::Context;
+use crate::metrics::ConditionLabels;
+use nexus_crd::conditions::{self, ConditionStatus, READY};
+use nexus_crd::{
+    Auth0Rejection, AuthResourceServer, AuthResourceServerStatus, FIELD_MANAGER, ReadyReason,
+};
+
+/// How the pass ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything matches.
+    Synced,
+    /// Ready=False.
+    Failed(Failure),
+    /// The Ready condition stays as it is (waiting for the tenant).
+    Unchanged,
+}
+
+impl Verdict {
+    /// The verdict of a pass that ran `report`.
+    pub fn of(report: &Report, owner: &AuthResourceServer) -> Self {
+        if report.gone {
+            return Verdict::Failed(Failure {
+                reason: ReadyReason::Auth0Refused,
+                message: format!(
+                    "the Auth0 API of '{}' was deleted outside the operator while it was being updated; it is created again",
+                    owner.spec.identifier
+                ),
+                retry: Retry::Backoff,
+            });
+        }
+        match &report.failure {
+            Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
+            Some(Auth0Failure::Tenant) => Verdict::Unchanged,
+            None => Verdict::Synced,
+        }
+    }
+}
+
+/// The status after the pass. `base` is what is stored (including a marker this pass wrote).
+pub fn compute(
+    base: &AuthResourceServerStatus,
+    input: &Input<'_>,
+    plan: Option<&Plan>,
+    report: Option<&Report>,
+    verdict: &Verdict,
+) -> AuthResourceServerStatus {
+    let owner = input.owner;
+    let generation = owner.metadata.generation;
+    let mut status = base.clone();
+    if let (Some(plan), Some(report)) = (plan, report) {
+        if plan.forget || report.gone {
+            status.resource_server_id = None;
+        }
+        if let Some(id) = &report.resource_server_id
+            && !report.gone
+        {
+            status.resource_server_id = Some(id.clone());
+            status.identifier = Some(owner.spec.identifier.clone());
+            status.tenant = Some(owner.spec.tenant.clone());
+        }
+        match &report.pending {
+            Pending::Unchanged => {}
+            Pending::Set(marker) => status.pending_creation = Some(marker.clone()),
+            Pending::Cleared => status.pending_creation = None,
+        }
+        if status.resource_server_id.is_some() && !matches!(report.pending, Pending::Set(_)) {
+            status.pending_creation = None;
+        }
+    }
+    let now = input.now;
+    let (ready, reason, message) = match verdict {
+        Verdict::Unchanged => return status,
+        Verdict::Synced => {
+            if plan.is_some_and(|p| p.consulted) || status.last_sync_time.is_none() {
+                status.last_sync_time = Some(Time(now));
+            }
+            status.auth0_rejection = None;
+            let drift = report
+                .and_then(|r| r.drift.clone())
+                .or_else(|| plan.map(|p| p.drift.clone()))
+                .unwrap_or_default();
+            apply_drift(
+                &mut status.conditions,
+                &mut status.reported_drift,
+                &drift,
+                generation,
+                now,
+                "the Auth0 API",
+            );
+            (
+                ConditionStatus::True,
+                ReadyReason::Synced,
+                format!(
+                    "Auth0 API {} ({}) matches the spec",
+                    status.resource_server_id.as_deref().unwrap_or_default(),
+                    owner.spec.identifier
+                ),
+            )
+        }
+        Verdict::Failed(failure) => {
+            status.auth0_rejection =
+                HELD_REASONS
+                    .contains(&failure.reason)
+                    .then(|| Auth0Rejection {
+                        generation: generation.unwrap_or(0),
+                        tenant_generation: input.tenant_generation,
+                    });
+            (
+                ConditionStatus::False,
+                failure.reason,
+                failure.message.clone(),
+            )
+        }
+    };
+    status.observed_generation = generation;
+    conditions::merge_condition(
+        &mut status.conditions,
+        conditions::new_condition(READY, ready, reason.as_str(), message, generation, now),
+    );
+    status
+}
+
+/// A Ready=False status for a failure found before any plan.
+pub fn failed(
+    base: &AuthResourceServerStatus,
+    owner: &AuthResourceServer,
+    failure: &Failure,
+    now: Timestamp,
+) -> AuthResourceServerStatus {
+    let mut status = base.clone();
+    let generation = owner.metadata.generation;
+    status.observed_generation = generation;
+    if !HELD_REASONS.contains(&failure.reason) {
+        status.auth0_rejection = None;
+    }
+    conditions::merge_condition(
+        &mut status.conditions,
+        conditions::new_condition(
+            READY,
+            ConditionStatus::False,
+            failure.reason.as_str(),
+            failure.message.clone(),
+            generation,
+            now,
+        ),
+    );
+    status
+}
+
+/// Writes the whole status with server-side apply on the status subresource, conditional on
+/// `resource_version` when given. Returns the new resourceVersion.
+pub async fn write(
+    ctx: &Context,
+    owner: &AuthResourceServer,
+    status: &AuthResourceServerStatus,
+    resource_version: Option<String>,
+) -> Result<Option<String>, kube::Error> {
+    let namespace = owner.namespace().unwrap_or_default();
+    let api = Api::<AuthResourceServer>::namespaced(ctx.kube.clone(), &namespace);
+    let mut metadata = json!({"name": owner.name_any()});
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = json!(rv);
+    }
+    let patch = json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthResourceServer",
+        "metadata": metadata,
+        "status": status,
+    });
+    let written = api
+        .patch_status(
+            &owner.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(written.resource_version())
+}
+
+/// Publishes the event, writes the status when it changed, updates the gauge, and says when
+/// to look again.
+pub async fn finish(
+    ctx: &Context,
+    owner: &AuthResourceServer,
+    stored: &AuthResourceServerStatus,
+    written: Option<(AuthResourceServerStatus, Option<String>)>,
+    next: AuthResourceServerStatus,
+    event: Option<Note>,
+    verdict: &Verdict,
+) -> Result<Action, kube::Error> {
+    let key = super::object_key(owner);
+    if let Some(note) = event {
+        let type_ = if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        ctx.event(owner, type_, note.reason, note.action, note.message)
+            .await;
+    }
+    let (current, rv) = match written {
+        Some((status, rv)) => (status, rv),
+        None => (stored.clone(), owner.resource_version()),
+    };
+    if current != next {
+        write(ctx, owner, &next, rv).await?;
+    }
+    if let Some(ready) = conditions::find(&next.conditions, READY) {
+        ctx.set_server_ready_state(
+            &key,
+            Some(ConditionLabels {
+                ready: ready.status.clone(),
+                reason: ready.reason.clone(),
+            }),
+        );
+    }
+    Ok(match verdict {
+        Verdict::Synced => {
+            ctx.reset_backoff(&key);
+            Action::requeue(ctx.config.resync_interval)
+        }
+        Verdict::Unchanged => Action::await_change(),
+        Verdict::Failed(failure) => match failure.retry {
+            Retry::AwaitChange => {
+                ctx.reset_backoff(&key);
+                Action::await_change()
+            }
+            Retry::Backoff => Action::requeue(ctx.next_backoff(&key)),
+            Retry::After(delay) => {
+                Action::requeue(delay.max(std::time::Duration::from_millis(200)))
+            }
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authclient::plan::DriftVerdict;
+    use serde_json::json;
+
+    fn owner() -> AuthResourceServer {
+        let mut owner = AuthResourceServer::new(
+            "api",
+            serde_json::from_value(
+                json!({"tenant": "acme", "identifier": "https://x/api", "name": "X"}),
+            )
+            .expect("spec"),
+        );
+        owner.metadata.generation = Some(3);
+        owner
+    }
+
+    fn input<'a>(owner: &'a AuthResourceServer, status: &'a AuthResourceServerStatus) -> Input<'a> {
+        Input {
+            owner,
+            status,
+            tenant_generation: 7,
+            now: Timestamp::from_second(1_800_000_000).expect("time"),
+            finding: None,
+        }
+    }
+
+    #[test]
+    fn a_created_api_is_recorded_and_its_marker_cleared() {
+        let owner = owner();
+        let base = AuthResourceServerStatus {
+            pending_creation: Some(nexus_crd::PendingResourceServer {
+                identifier: "https://x/api".into(),
+                started_at: Time(Timestamp::UNIX_EPOCH),
+            }),
+            ..Default::default()
+        };
+        let plan = Plan {
+            drift: DriftVerdict::InSync,
+            consulted: true,
+            ..Default::default()
+        };
+        let report = Report {
+            resource_server_id: Some("rs1".into()),
+            pending: Pending::Cleared,
+            ..Default::default()
+        };
+        let next = compute(
+            &base,
+            &input(&owner, &base),
+            Some(&plan),
+            Some(&report),
+            &Verdict::Synced,
+        );
+        assert_eq!(next.resource_server_id.as_deref(), Some("rs1"));
+        assert_eq!(next.identifier.as_deref(), Some("https://x/api"));
+        assert_eq!(next.tenant.as_deref(), Some("acme"));
+        assert!(next.pending_creation.is_none());
+        assert_eq!(next.observed_generation, Some(3));
+        let ready = conditions::find(&next.conditions, READY).expect("ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Synced")
+        );
+    }
+
+    #[test]
+    fn identifier_in_use_is_recorded_to_be_held() {
+        let owner = owner();
+        let base = AuthResourceServerStatus::default();
+        let failure = Failure::permanent(ReadyReason::IdentifierInUse, "taken");
+        let next = compute(
+            &base,
+            &input(&owner, &base),
+            None,
+            None,
+            &Verdict::Failed(failure.clone()),
+        );
+        assert_eq!(
+            next.auth0_rejection,
+            Some(Auth0Rejection {
+                generation: 3,
+                tenant_generation: 7
+            })
+        );
+        let unrelated = failed(
+            &next,
+            &owner,
+            &Failure::permanent(ReadyReason::TenantNotFound, "gone"),
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(unrelated.auth0_rejection, None);
+    }
+}

@@ -1,0 +1,569 @@
+//! Validation of what issue 13 added: the `AuthResourceServer` spec, and an `AuthClient`'s
+//! `settings`, `grants` and `connections`. Same conventions as [`crate::validation`]: Auth0's
+//! documented rules, stricter where Auth0's exact rule is not documented, and field paths
+//! relative to `spec` (e.g. `scopes[1].value`, `settings.refreshToken.leewaySeconds`).
+//! [`summarize_under`](crate::validation::summarize_under) with `"spec."` turns them into one
+//! message.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::validation::{FieldError, is_forbidden_char, patterns, shown, utf16_len};
+use crate::{
+    AuthResourceServerSpec, ClientGrantSpec, ClientSettings, ExpirationType, NexusClient,
+    RotationType, TokenEndpointAuthMethod,
+};
+
+/// Longest API identifier Auth0 accepts.
+pub const MAX_IDENTIFIER: usize = 600;
+/// Longest scope value Auth0 accepts.
+pub const MAX_SCOPE_VALUE: usize = 280;
+/// Longest scope description Auth0 accepts, in UTF-16 code units.
+pub const MAX_SCOPE_DESCRIPTION: usize = 500;
+/// Longest API name Auth0 accepts, in UTF-16 code units.
+pub const MAX_API_NAME: usize = 200;
+/// Longest access-token lifetime of an API (30 days).
+pub const MAX_TOKEN_LIFETIME: u32 = 2_592_000;
+/// Auth0's default access-token lifetime of an API (and the bound of the browser-flow
+/// lifetime when none is set).
+pub const DEFAULT_TOKEN_LIFETIME: u32 = 86_400;
+/// Longest ID-token lifetime (30 days, the dashboard's limit).
+pub const MAX_ID_TOKEN_LIFETIME: u32 = 2_592_000;
+/// Longest refresh-token lifetime Auth0 accepts (five years).
+pub const MAX_REFRESH_TOKEN_LIFETIME: u32 = 157_788_000;
+/// Longest rotation leeway.
+pub const MAX_REFRESH_TOKEN_LEEWAY: u32 = 60;
+/// Longest connection name Auth0 accepts.
+pub const MAX_CONNECTION_NAME: usize = 128;
+/// Most grants (and most connections) one AuthClient may declare.
+pub const MAX_GRANTS: usize = 100;
+
+static IDENTIFIER: LazyLock<Regex> = LazyLock::new(|| compiled(patterns::IDENTIFIER));
+static SCOPE: LazyLock<Regex> = LazyLock::new(|| compiled(patterns::SCOPE));
+static CONNECTION_NAME: LazyLock<Regex> = LazyLock::new(|| compiled(patterns::CONNECTION_NAME));
+
+fn compiled(pattern: &str) -> Regex {
+    // The patterns are constants covered by the tests of this module.
+    Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern {pattern:?}: {e}"))
+}
+
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn fail(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn identifier(&mut self, path: &str, value: &str) {
+        if value.is_empty() {
+            self.fail(path, "is required and must not be empty");
+        } else if value.len() > MAX_IDENTIFIER {
+            self.fail(
+                path,
+                format!(
+                    "must be at most {MAX_IDENTIFIER} characters (has {})",
+                    value.chars().count()
+                ),
+            );
+        } else if !IDENTIFIER.is_match(value) {
+            self.fail(path, "must not contain white space or control characters");
+        }
+    }
+
+    fn scope(&mut self, path: &str, value: &str) {
+        if value.is_empty() {
+            self.fail(path, "must not be empty");
+        } else if value.chars().count() > MAX_SCOPE_VALUE {
+            self.fail(
+                path,
+                format!("must be at most {MAX_SCOPE_VALUE} characters"),
+            );
+        } else if !SCOPE.is_match(value) {
+            self.fail(
+                path,
+                format!(
+                    "'{}' must not contain white space or control characters (scopes are space separated in tokens)",
+                    shown(value)
+                ),
+            );
+        }
+    }
+}
+
+/// The audience of the Management API of a tenant with `domain`: `https://{domain}/api/v2/`.
+pub fn management_audience(domain: &str) -> String {
+    format!("https://{domain}/api/v2/")
+}
+
+/// Checks an `AuthResourceServer` spec. `management_audience` is the identifier of the
+/// tenant's Management API, which no AuthResourceServer may claim.
+pub fn validate_resource_server(
+    spec: &AuthResourceServerSpec,
+    management_audience: &str,
+) -> Vec<FieldError> {
+    let mut errors = Errors::default();
+    errors.identifier("identifier", &spec.identifier);
+    if spec.identifier.trim_end_matches('/') == management_audience.trim_end_matches('/') {
+        errors.fail(
+            "identifier",
+            format!(
+                "'{}' is the tenant's Management API, a system API of Auth0 that cannot be managed; grant it through the AuthTenant's spec.grantableAudiences instead",
+                shown(&spec.identifier)
+            ),
+        );
+    }
+    if spec.name.trim().is_empty() {
+        errors.fail("name", "is required and must not be empty");
+    } else {
+        if spec.name.contains(['<', '>']) {
+            errors.fail("name", "must not contain '<' or '>'");
+        }
+        if spec.name.chars().any(is_forbidden_char) {
+            errors.fail("name", NO_CONTROL);
+        }
+        let len = utf16_len(&spec.name);
+        if len > MAX_API_NAME {
+            errors.fail(
+                "name",
+                format!("must be at most {MAX_API_NAME} UTF-16 code units (has {len})"),
+            );
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (index, scope) in spec.scopes.iter().enumerate() {
+        let path = format!("scopes[{index}].value");
+        errors.scope(&path, &scope.value);
+        if !seen.insert(scope.value.as_str()) {
+            errors.fail(&path, format!("'{}' is listed twice", shown(&scope.value)));
+        }
+        if let Some(description) = &scope.description {
+            let path = format!("scopes[{index}].description");
+            if description.chars().any(is_forbidden_char) {
+                errors.fail(&path, NO_CONTROL);
+            }
+            let len = utf16_len(description);
+            if len > MAX_SCOPE_DESCRIPTION {
+                errors.fail(
+                    &path,
+                    format!(
+                        "must be at most {MAX_SCOPE_DESCRIPTION} UTF-16 code units (has {len})"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(lifetime) = spec.token_lifetime_seconds
+        && !(1..=MAX_TOKEN_LIFETIME).contains(&lifetime)
+    {
+        errors.fail(
+            "tokenLifetimeSeconds",
+            format!("must be between 1 and {MAX_TOKEN_LIFETIME} (30 days); is {lifetime}"),
+        );
+    }
+    if let Some(web) = spec.token_lifetime_for_web_seconds {
+        let bound = spec
+            .token_lifetime_seconds
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            .min(DEFAULT_TOKEN_LIFETIME);
+        if web == 0 || web > bound {
+            errors.fail(
+                "tokenLifetimeForWebSeconds",
+                format!(
+                    "must be between 1 and {bound} (at most tokenLifetimeSeconds and 86400); is {web}"
+                ),
+            );
+        }
+    }
+    errors.0
+}
+
+const NO_CONTROL: &str = "must not contain control characters, U+2028, U+2029, U+FFFE or U+FFFF";
+
+/// Checks `spec.settings`.
+pub fn validate_settings(settings: &ClientSettings) -> Vec<FieldError> {
+    let mut errors = Errors::default();
+    if let Some(lifetime) = settings.id_token_lifetime_seconds
+        && !(1..=MAX_ID_TOKEN_LIFETIME).contains(&lifetime)
+    {
+        errors.fail(
+            "settings.idTokenLifetimeSeconds",
+            format!("must be between 1 and {MAX_ID_TOKEN_LIFETIME} (30 days); is {lifetime}"),
+        );
+    }
+    let Some(refresh) = &settings.refresh_token else {
+        return errors.0;
+    };
+    let path = |field: &str| format!("settings.refreshToken.{field}");
+    if refresh.rotation_type == RotationType::Rotating
+        && refresh.expiration_type == ExpirationType::NonExpiring
+    {
+        errors.fail(
+            path("rotationType"),
+            "rotating refresh tokens must expire: set expirationType: expiring, or rotationType: non-rotating",
+        );
+    }
+    if let Some(leeway) = refresh.leeway_seconds
+        && leeway > MAX_REFRESH_TOKEN_LEEWAY
+    {
+        errors.fail(
+            path("leewaySeconds"),
+            format!("must be between 0 and {MAX_REFRESH_TOKEN_LEEWAY}; is {leeway}"),
+        );
+    }
+    for (field, value) in [
+        ("tokenLifetimeSeconds", refresh.token_lifetime_seconds),
+        (
+            "idleTokenLifetimeSeconds",
+            refresh.idle_token_lifetime_seconds,
+        ),
+    ] {
+        if let Some(value) = value
+            && !(1..=MAX_REFRESH_TOKEN_LIFETIME).contains(&value)
+        {
+            errors.fail(
+                path(field),
+                format!(
+                    "must be between 1 and {MAX_REFRESH_TOKEN_LIFETIME} (five years); is {value}"
+                ),
+            );
+        }
+    }
+    if let (Some(idle), Some(absolute)) = (
+        refresh.idle_token_lifetime_seconds,
+        refresh.token_lifetime_seconds,
+    ) && idle > absolute
+        && refresh.infinite_token_lifetime != Some(true)
+    {
+        errors.fail(
+            path("idleTokenLifetimeSeconds"),
+            format!("must not exceed tokenLifetimeSeconds ({absolute}); is {idle}"),
+        );
+    }
+    if refresh.expiration_type == ExpirationType::NonExpiring {
+        for (field, set) in [
+            (
+                "tokenLifetimeSeconds",
+                refresh.token_lifetime_seconds.is_some(),
+            ),
+            (
+                "idleTokenLifetimeSeconds",
+                refresh.idle_token_lifetime_seconds.is_some(),
+            ),
+        ] {
+            if set {
+                errors.fail(
+                    path(field),
+                    "has no effect with expirationType: non-expiring; remove it or set expirationType: expiring",
+                );
+            }
+        }
+    }
+    errors.0
+}
+
+/// Checks `spec.grants` (and what grants need of the rest of the spec: a client that can
+/// authenticate with its secret and may use the client-credentials grant).
+pub fn validate_grants(
+    grants: &[ClientGrantSpec],
+    client: &NexusClient,
+    settings: Option<&ClientSettings>,
+) -> Vec<FieldError> {
+    let mut errors = Errors::default();
+    if grants.len() > MAX_GRANTS {
+        errors.fail(
+            "grants",
+            format!(
+                "must have at most {MAX_GRANTS} entries (has {})",
+                grants.len()
+            ),
+        );
+    }
+    let mut audiences = BTreeSet::new();
+    for (index, grant) in grants.iter().enumerate().take(MAX_GRANTS) {
+        let path = format!("grants[{index}].audience");
+        errors.identifier(&path, &grant.audience);
+        if !audiences.insert(grant.audience.as_str()) {
+            errors.fail(
+                &path,
+                format!(
+                    "'{}' is listed twice; list each audience once with all its scopes",
+                    shown(&grant.audience)
+                ),
+            );
+        }
+        let mut scopes = BTreeSet::new();
+        for (s, scope) in grant.scopes.iter().enumerate() {
+            let path = format!("grants[{index}].scopes[{s}]");
+            errors.scope(&path, scope);
+            if !scopes.insert(scope.as_str()) {
+                errors.fail(&path, format!("'{}' is listed twice", shown(scope)));
+            }
+        }
+    }
+    if grants.is_empty() {
+        return errors.0;
+    }
+    if let Some(types) = &client.grant_types
+        && !types.iter().any(|t| t == "client_credentials")
+    {
+        errors.fail(
+            "client.grant_types",
+            "must contain client_credentials: spec.grants authorise the client-credentials grant",
+        );
+    }
+    if settings.and_then(|s| s.token_endpoint_auth_method) == Some(TokenEndpointAuthMethod::None) {
+        errors.fail(
+            "settings.tokenEndpointAuthMethod",
+            "must not be none for a client with spec.grants: the client-credentials grant authenticates with the client secret",
+        );
+    }
+    errors.0
+}
+
+/// Checks `spec.connections`.
+pub fn validate_connections(connections: &[String]) -> Vec<FieldError> {
+    let mut errors = Errors::default();
+    if connections.len() > MAX_GRANTS {
+        errors.fail(
+            "connections",
+            format!(
+                "must have at most {MAX_GRANTS} entries (has {})",
+                connections.len()
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (index, name) in connections.iter().enumerate().take(MAX_GRANTS) {
+        let path = format!("connections[{index}]");
+        if name.len() > MAX_CONNECTION_NAME || !CONNECTION_NAME.is_match(name) {
+            errors.fail(
+                &path,
+                format!(
+                    "'{}' is not a connection name (1 to {MAX_CONNECTION_NAME} letters, digits and single '-' between them)",
+                    shown(name)
+                ),
+            );
+        } else if !seen.insert(name.as_str()) {
+            errors.fail(&path, format!("'{name}' is listed twice"));
+        }
+    }
+    errors.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::summarize_under;
+    use crate::{RefreshTokenSettings, ResourceServerScope};
+
+    fn api() -> AuthResourceServerSpec {
+        serde_json::from_value(serde_json::json!({
+            "tenant": "acme",
+            "identifier": "https://orders.acme.com/api",
+            "name": "Orders API",
+            "scopes": [{"value": "read:orders", "description": "Read orders"}, {"value": "write:orders"}],
+        }))
+        .expect("spec")
+    }
+
+    const MGMT: &str = "https://acme.eu.auth0.com/api/v2/";
+
+    fn paths(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn a_valid_api_passes_and_defaults_are_auth0s() {
+        let spec = api();
+        assert_eq!(validate_resource_server(&spec, MGMT), vec![]);
+        assert_eq!(spec.signing_alg.as_str(), "RS256");
+        assert!(
+            spec.grants.allowed_namespaces.names.is_empty(),
+            "deny by default"
+        );
+    }
+
+    #[test]
+    fn api_rules() {
+        let mut spec = api();
+        spec.identifier = "https://acme.eu.auth0.com/api/v2".into();
+        spec.name = "<Orders>".into();
+        spec.scopes.push(ResourceServerScope {
+            value: "read orders".into(),
+            description: Some("x".repeat(501)),
+        });
+        spec.scopes.push(ResourceServerScope {
+            value: "read:orders".into(),
+            description: None,
+        });
+        spec.token_lifetime_seconds = Some(3600);
+        spec.token_lifetime_for_web_seconds = Some(7200);
+        let errors = validate_resource_server(&spec, MGMT);
+        assert_eq!(
+            paths(&errors),
+            vec![
+                "identifier",
+                "name",
+                "scopes[2].value",
+                "scopes[2].description",
+                "scopes[3].value",
+                "tokenLifetimeForWebSeconds"
+            ],
+            "{errors:?}"
+        );
+        assert!(errors[0].message.contains("Management API"), "{errors:?}");
+        assert!(errors[4].message.contains("listed twice"));
+        let summary = summarize_under("spec.", &errors);
+        assert!(summary.starts_with("spec.identifier: "), "{summary}");
+
+        let mut long = api();
+        long.identifier = format!("https://{}", "a".repeat(600));
+        long.token_lifetime_seconds = Some(0);
+        assert_eq!(
+            paths(&validate_resource_server(&long, MGMT)),
+            vec!["identifier", "tokenLifetimeSeconds"]
+        );
+        long.identifier = "urn:orders\tapi".into();
+        long.token_lifetime_seconds = None;
+        assert_eq!(
+            paths(&validate_resource_server(&long, MGMT)),
+            vec!["identifier"]
+        );
+    }
+
+    #[test]
+    fn patterns_agree_with_the_rules() {
+        let identifier = Regex::new(patterns::IDENTIFIER).unwrap();
+        let mut buffer = [0u8; 4];
+        for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
+            let s: &str = c.encode_utf8(&mut buffer);
+            let ok = !is_forbidden_char(c) && !c.is_whitespace();
+            assert_eq!(identifier.is_match(s), ok, "IDENTIFIER {c:?}");
+        }
+        assert_eq!(patterns::IDENTIFIER, patterns::SCOPE);
+        let connection = Regex::new(patterns::CONNECTION_NAME).unwrap();
+        for (name, ok) in [
+            ("Username-Password-Authentication", true),
+            ("google-oauth2", true),
+            ("a", true),
+            ("-a", false),
+            ("a-", false),
+            ("a--b", false),
+            ("a_b", false),
+            ("", false),
+        ] {
+            assert_eq!(connection.is_match(name), ok, "{name}");
+            assert_eq!(
+                validate_connections(&[name.to_owned()]).is_empty(),
+                ok,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_rules() {
+        let mut settings = ClientSettings {
+            id_token_lifetime_seconds: Some(2_592_001),
+            refresh_token: Some(RefreshTokenSettings {
+                rotation_type: RotationType::Rotating,
+                expiration_type: ExpirationType::NonExpiring,
+                leeway_seconds: Some(61),
+                token_lifetime_seconds: Some(100),
+                idle_token_lifetime_seconds: Some(200),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let errors = validate_settings(&settings);
+        assert_eq!(
+            paths(&errors),
+            vec![
+                "settings.idTokenLifetimeSeconds",
+                "settings.refreshToken.rotationType",
+                "settings.refreshToken.leewaySeconds",
+                "settings.refreshToken.idleTokenLifetimeSeconds",
+                "settings.refreshToken.tokenLifetimeSeconds",
+                "settings.refreshToken.idleTokenLifetimeSeconds",
+            ],
+            "{errors:?}"
+        );
+        settings.id_token_lifetime_seconds = Some(3600);
+        settings.refresh_token = Some(RefreshTokenSettings {
+            rotation_type: RotationType::Rotating,
+            expiration_type: ExpirationType::Expiring,
+            leeway_seconds: Some(0),
+            token_lifetime_seconds: Some(2_592_000),
+            idle_token_lifetime_seconds: Some(1_296_000),
+            ..Default::default()
+        });
+        assert_eq!(validate_settings(&settings), vec![]);
+    }
+
+    #[test]
+    fn grant_rules() {
+        let client = NexusClient {
+            name: "Worker".into(),
+            app_type: "non_interactive".into(),
+            ..Default::default()
+        };
+        let grant = |audience: &str, scopes: &[&str]| ClientGrantSpec {
+            audience: audience.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        assert_eq!(
+            validate_grants(
+                &[grant("https://orders/api", &["read:orders"])],
+                &client,
+                None
+            ),
+            vec![]
+        );
+        let errors = validate_grants(
+            &[
+                grant("https://orders/api", &["read:orders", "read:orders", "a b"]),
+                grant("https://orders/api", &[]),
+                grant("", &[]),
+            ],
+            &client,
+            None,
+        );
+        assert_eq!(
+            paths(&errors),
+            vec![
+                "grants[0].scopes[1]",
+                "grants[0].scopes[2]",
+                "grants[1].audience",
+                "grants[2].audience"
+            ],
+            "{errors:?}"
+        );
+        let mut interactive = client.clone();
+        interactive.grant_types = Some(vec!["authorization_code".into()]);
+        let public = ClientSettings {
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::None),
+            ..Default::default()
+        };
+        let errors = validate_grants(&[grant("https://a", &[])], &interactive, Some(&public));
+        assert_eq!(
+            paths(&errors),
+            vec!["client.grant_types", "settings.tokenEndpointAuthMethod"]
+        );
+        assert!(
+            validate_grants(&[], &interactive, Some(&public)).is_empty(),
+            "without grants nothing is required"
+        );
+    }
+
+    #[test]
+    fn connection_names_are_unique() {
+        let errors = validate_connections(&["github".into(), "github".into()]);
+        assert_eq!(paths(&errors), vec!["connections[1]"]);
+    }
+}
