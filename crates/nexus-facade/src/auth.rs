@@ -3,10 +3,13 @@
 //!
 //! Nothing in here logs or returns a credential: failures carry a fixed, machine-readable
 //! reason and a short human text.
+//!
+//! The cache ages (credentials TTL, JWKS TTL, the JWKS refresh limit) are measured on tokio's
+//! clock, so tests on a paused clock can let them pass in virtual time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -24,6 +27,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tokio::sync::{Mutex, RwLock, Semaphore};
+use tokio::time::Instant;
 
 use crate::config::{FacadeConfig, JwtConfig, ObjectRef};
 

@@ -1,5 +1,12 @@
 //! Facade tests: real HTTP on a loopback port; Kubernetes is the in-memory `FakeKube`, Auth0 and
 //! the JWT issuer are the embedded simulator. The 201 path runs the real controller.
+//!
+//! Every test runs on tokio's paused clock, everything (facade, controller, FakeKube, simulator,
+//! the test's HTTP client) on the test's current-thread runtime: the ready, body and request
+//! timeouts, the JWKS refresh limit and the injected API latency are virtual time, exact and
+//! independent of the machine's speed (`nexus_testing::paused`). Argon2 runs on the blocking
+//! pool, which holds the paused clock while it works. Throughput and latency are measured by
+//! the benchmark (`cargo bench -p nexus-facade --bench throughput`), not here.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -398,7 +405,7 @@ const MINIMAL: &str = r#"{"name": "Minimal app", "app_type": "spa"}"#;
 // ------------------------------------------------------------------------------------------
 // Tests
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn creates_client_with_exact_response_shape_and_is_idempotent() {
     let env = env(Options {
         operator: true,
@@ -700,7 +707,7 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
     ]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn invalid_requests_are_400_and_create_nothing() {
     let env = env(Options::default()).await;
     let cred = || Cred::Basic("root", ROOT_PASSWORD);
@@ -833,7 +840,7 @@ async fn invalid_requests_are_400_and_create_nothing() {
     assert!(env.authclients().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn unknown_tenants_are_404() {
     let env = env(Options::default()).await;
     for tenant in ["nope", "hidden", "Bad_Name"] {
@@ -845,7 +852,7 @@ async fn unknown_tenants_are_404() {
     assert_eq!(env.authclient_writes(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn auth_matrix_refuses_without_creating_anything() {
     let env = env(Options::default()).await;
     let good = env.claims(&["client.write"], &["acme"]);
@@ -1000,7 +1007,7 @@ fn b64url(text: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn es256_tokens_from_the_issuer_jwks() {
     use p256::ecdsa::SigningKey;
     use p256::pkcs8::{EncodePrivateKey, LineEnding};
@@ -1073,7 +1080,7 @@ async fn es256_tokens_from_the_issuer_jwks() {
     assert_eq!(status, 401);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn jwks_is_refreshed_on_unknown_kid() {
     let env = env(Options::default()).await;
     let claims = env.claims(&["client.write.all"], &[]);
@@ -1086,30 +1093,44 @@ async fn jwks_is_refreshed_on_unknown_kid() {
         )
         .await;
     assert_eq!(status, 404, "keys fetched");
+    let fetches = || env.sim.counters().get("GET /.well-known/jwks.json");
+    assert_eq!(fetches(), 1);
     env.sim.rotate_key();
-    tokio::time::sleep(Duration::from_millis(300)).await; // past the refresh rate limit
+    let token = env.sim.mint_jwt(claims);
+    // Within the refresh limit (200 ms) of the last fetch, an unknown kid does not make the
+    // facade fetch again: callers cannot drive fetches.
     let (status, _, problem) = env
-        .post(
-            "nope",
-            Cred::Bearer(&env.sim.mint_jwt(claims), Some(APP_TOKEN)),
-            None,
-            MINIMAL,
-        )
+        .post("nope", Cred::Bearer(&token, Some(APP_TOKEN)), None, MINIMAL)
+        .await;
+    assert_eq!(status, 401, "unknown kid, no refresh yet: {problem}");
+    assert_eq!(fetches(), 1);
+    // Once the limit has passed (virtual time), the unknown kid triggers one refresh.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _, problem) = env
+        .post("nope", Cred::Bearer(&token, Some(APP_TOKEN)), None, MINIMAL)
         .await;
     assert_eq!(status, 404, "new kid picked up after a refresh: {problem}");
+    assert_eq!(fetches(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn timeout_answer_names_the_authclient_and_retry_creates_no_duplicate() {
+    let ready_timeout = Duration::from_millis(800);
     let env = env(Options {
-        ready_timeout: Duration::from_millis(800),
+        ready_timeout,
         ..Options::default()
     })
     .await;
+    let asked = tokio::time::Instant::now();
     let (status, headers, problem) = env
         .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, MINIMAL)
         .await;
     assert_problem(status, &headers, &problem, 504);
+    assert!(
+        asked.elapsed() >= ready_timeout,
+        "answered after the ready timeout (virtual time), not before: {:?}",
+        asked.elapsed()
+    );
     assert!(headers.get("retry-after").is_some());
     let name = problem["authClient"]["name"]
         .as_str()
@@ -1133,7 +1154,7 @@ async fn timeout_answer_names_the_authclient_and_retry_creates_no_duplicate() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn operator_rejection_is_400_with_auth0_message() {
     let env = env(Options {
         ready_timeout: Duration::from_secs(10),
@@ -1143,33 +1164,35 @@ async fn operator_rejection_is_400_with_auth0_message() {
     // The test plays the operator: when the AuthClient appears, it reports Auth0's refusal.
     let kube = env.kube.clone();
     let operator = tokio::spawn(async move {
+        let collection =
+            format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{FACADE_NS}/authclients");
+        assert!(
+            kube.wait_until(Duration::from_secs(10), |k| !k.list(&collection).is_empty())
+                .await,
+            "the facade created an AuthClient"
+        );
         let api: kube::Api<nexus_crd::AuthClient> = kube::Api::namespaced(kube.client(), FACADE_NS);
-        loop {
-            if let Some(object) = api
-                .list(&Default::default())
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .next()
-            {
-                let name = kube::ResourceExt::name_any(&object);
-                let status = json!({"status": {"observedGeneration": object.metadata.generation, "conditions": [{
-                    "type": "Ready", "status": "False", "reason": "Auth0Rejected",
-                    "message": "Payload validation error: 'Invalid callback URL'",
-                    "observedGeneration": object.metadata.generation,
-                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-                api.patch_status(
-                    &name,
-                    &Default::default(),
-                    &kube::api::Patch::Merge(&status),
-                )
-                .await
-                .unwrap();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let object = api
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .next()
+            .expect("the AuthClient");
+        let name = kube::ResourceExt::name_any(&object);
+        let status = json!({"status": {"observedGeneration": object.metadata.generation, "conditions": [{
+            "type": "Ready", "status": "False", "reason": "Auth0Rejected",
+            "message": "Payload validation error: 'Invalid callback URL'",
+            "observedGeneration": object.metadata.generation,
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+        api.patch_status(
+            &name,
+            &Default::default(),
+            &kube::api::Patch::Merge(&status),
+        )
+        .await
+        .unwrap();
     });
     let (status, headers, problem) = env
         .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, MINIMAL)
@@ -1199,7 +1222,7 @@ async fn operator_rejection_is_400_with_auth0_message() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn health_readiness_openapi_and_unknown_routes() {
     let env = env(Options::default()).await;
     let get = |path: &str| env.http.get(format!("{}{path}", env.base)).send();
@@ -1224,114 +1247,13 @@ async fn health_readiness_openapi_and_unknown_routes() {
     );
 }
 
-/// Throughput and latency of refused (403) and validated requests. Run with
-/// `cargo test --release --test facade bench -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark; run with --release"]
-async fn bench() {
-    let env = env(Options {
-        capture_logs: false,
-        ..Options::default()
-    })
-    .await;
-    let token = env.token(&["client.write"], &["acme"]);
-    let all = env.token(&["client.write.all"], &[]);
-    let invalid = r#"{"name": "", "app_type": "webapp", "callbacks": "x"}"#;
-    let valid = r#"{"name": "Bench app", "app_type": "spa", "callbacks": ["https://bench.example/cb"], "client_metadata": {"owners": "a, b"}}"#;
-    let scenarios: Vec<(&str, &str, String, &str, u16, usize)> = vec![
-        (
-            "403 refused (JWT client.write, other tenant)",
-            "globex",
-            token.clone(),
-            valid,
-            403,
-            20_000,
-        ),
-        (
-            "400 validated (JWT, invalid body)",
-            "acme",
-            token.clone(),
-            invalid,
-            400,
-            20_000,
-        ),
-        (
-            "404 validated (JWT client.write.all, valid body, unknown tenant)",
-            "nope",
-            all.clone(),
-            valid,
-            404,
-            20_000,
-        ),
-        (
-            "403 refused (Basic, argon2id verify)",
-            "globex",
-            String::new(),
-            valid,
-            403,
-            400,
-        ),
-    ];
-    let concurrency = 32;
-    for (label, tenant, token, body, expected, total) in scenarios {
-        let env = &env;
-        // warm-up (JWKS fetch, credentials cache, connection pool)
-        for _ in 0..20 {
-            let cred = if token.is_empty() {
-                Cred::Basic("alice", ALICE_PASSWORD)
-            } else {
-                Cred::Bearer(&token, Some(APP_TOKEN))
-            };
-            let (status, _, _) = env.post(tenant, cred, None, body).await;
-            assert_eq!(status, expected, "{label}");
-        }
-        let started = std::time::Instant::now();
-        let per_worker = total / concurrency;
-        let workers = (0..concurrency).map(|_| {
-            let token = token.clone();
-            async move {
-                let mut latencies = Vec::with_capacity(per_worker);
-                for _ in 0..per_worker {
-                    let cred = if token.is_empty() {
-                        Cred::Basic("alice", ALICE_PASSWORD)
-                    } else {
-                        Cred::Bearer(&token, Some(APP_TOKEN))
-                    };
-                    let t = std::time::Instant::now();
-                    let (status, _, _) = env.post(tenant, cred, None, body).await;
-                    latencies.push(t.elapsed());
-                    assert_eq!(status, expected);
-                }
-                latencies
-            }
-        });
-        let mut latencies: Vec<Duration> = futures::future::join_all(workers)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        let elapsed = started.elapsed();
-        latencies.sort();
-        let pct =
-            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-        println!(
-            "{label}: {} requests, concurrency {concurrency}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-            latencies.len(),
-            latencies.len() as f64 / elapsed.as_secs_f64(),
-            pct(0.50).as_secs_f64() * 1e3,
-            pct(0.99).as_secs_f64() * 1e3,
-        );
-    }
-    assert_eq!(env.authclient_writes(), 0);
-}
-
 // ------------------------------------------------------------------------------------------
 // The findings of the facade review (issue 10), one test each.
 
 /// Finding 1: two callers, one client name, the same moment. The name is claimed by an atomic
 /// create that records its caller: one caller gets the client (every one of its requests the
 /// same), the other gets 409 and never the secret.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn concurrent_callers_of_one_name_never_share_a_client() {
     let env = env(Options {
         operator: true,
@@ -1404,7 +1326,7 @@ async fn concurrent_callers_of_one_name_never_share_a_client() {
 
 /// Finding 2 (and 3) over HTTP: generated bodies, each either answered 201 with a client the
 /// simulator (Auth0) holds, or refused with 400 before any AuthClient exists.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn every_accepted_body_is_created_and_every_refused_one_creates_nothing() {
     let env = env(Options {
         operator: true,
@@ -1497,7 +1419,7 @@ fn whatever_the_facade_accepts_auth0_accepts() {
 
 /// Finding 2: a callback outside the tenant's URL policy, and an `id: ""` that the contract
 /// says is accepted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn url_policy_and_empty_id_are_settled_before_anything_exists() {
     let env = env(Options::default()).await;
     let body = r#"{"name": "Policed", "app_type": "spa", "callbacks": ["https://app.acme.com/cb", "https://evil.example/cb"]}"#;
@@ -1526,7 +1448,7 @@ async fn url_policy_and_empty_id_are_settled_before_anything_exists() {
 
 /// Finding 3: control characters are a 400 naming the field (not a retryable 503, not silently
 /// rewritten), and so is a body the API server refuses.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn control_characters_and_api_refusals_are_400() {
     let env = env(Options::default()).await;
     let cred = || Cred::Basic("root", ROOT_PASSWORD);
@@ -1558,7 +1480,7 @@ async fn control_characters_and_api_refusals_are_400() {
 
 /// Finding 4: a facade namespace that does not exist, a credentials Secret that does not
 /// exist, a facade namespace the tenant does not allow: 500 naming it, at once, nothing created.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn misconfiguration_is_500_naming_it_at_once() {
     let env = env(Options {
         // Far longer than the test may take: a 504 would mean it waited.
@@ -1592,7 +1514,7 @@ async fn misconfiguration_is_500_naming_it_at_once() {
 
 /// With `--watch-namespaces`, a tenant whose facadeNamespace is not served is a
 /// misconfiguration: 500 naming the namespace and the setting, at once, nothing created.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_facade_namespace_the_operator_does_not_serve_is_500_naming_it() {
     let env = env(Options {
         ready_timeout: Duration::from_secs(60),
@@ -1623,7 +1545,7 @@ async fn a_facade_namespace_the_operator_does_not_serve_is_500_naming_it() {
 }
 
 /// Finding 6: 10,000 empty callbacks (a 40 KB request) get an answer of a few KB.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn error_answers_are_capped() {
     let env = env(Options {
         max_body_bytes: 64 * 1024,
@@ -1648,7 +1570,7 @@ async fn error_answers_are_capped() {
 }
 
 /// Finding 8: a JWT without `sub` (or with an empty one) is not an identity.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn jwt_without_subject_is_401() {
     let env = env(Options::default()).await;
     for sub in [None, Some(""), Some("  ")] {
@@ -1675,7 +1597,7 @@ async fn jwt_without_subject_is_401() {
 
 /// Finding 9: a body that stops arriving is answered 408 (and the connection closed), not a
 /// retryable 503 after the request timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn stalled_body_is_408() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let env = env(Options {

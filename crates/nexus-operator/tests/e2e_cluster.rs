@@ -52,9 +52,13 @@ async fn real_cluster_lifecycle() {
     lifecycle(Path::new(&path)).await;
 }
 
-/// The same suite against the in-memory API server over HTTP, through a kubeconfig file.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The same suite against the in-memory API server over HTTP, through a kubeconfig file. On the
+/// paused clock: the API server, the simulator and the controller are tasks of the test's
+/// runtime and talk over loopback, so the waits' bounds are virtual time
+/// (`nexus_testing::paused`).
+#[tokio::test(start_paused = true)]
 async fn fake_api_server_over_http() {
+    let _watchdog = support::paused::Watchdog::arm(Duration::from_secs(600));
     let fake = FakeKube::new();
     let addr = fake
         .serve("127.0.0.1:0".parse().expect("addr"))

@@ -17,7 +17,11 @@
 //!   paths where Auth0 echoes the credentials and the token back in its error bodies.
 //!
 //! All checks of a mode share one lifecycle (and the process-wide log capture), so each mode
-//! is one test.
+//! is one test. Both run on tokio's paused clock: the controller, the facade, the leader
+//! election, FakeKube and the simulators are tasks of the test's current-thread runtime, so
+//! back-offs, the drift scan's interval and the guards' timeouts are virtual time
+//! (`nexus_testing::paused`), and a busy machine cannot make a wait time out. A real-time
+//! watchdog guards against a livelock, which a virtual timeout cannot catch.
 
 mod rbac;
 
@@ -66,19 +70,23 @@ const LOCKED_SECRET: &str = "locked-m2m";
 /// so that each is held to its own lines).
 const CONTROLLER: &str = "system:serviceaccount:nexus-system:nexus-operator(controller)";
 const FACADE: &str = "system:serviceaccount:nexus-system:nexus-operator(facade)";
-const WAIT: Duration = Duration::from_secs(30);
+/// Guard of every wait, in virtual time.
+const WAIT: Duration = Duration::from_secs(120);
+/// Real time after which a lifecycle is taken to hang.
+const HANG: Duration = Duration::from_secs(600);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn cluster_wide_lifecycle_needs_exactly_its_grants_and_never_leaks_secrets() {
     hygiene(Mode::ClusterWide).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn namespaced_lifecycle_needs_exactly_its_grants_and_never_leaks_secrets() {
     hygiene(Mode::Namespaced).await;
 }
 
 async fn hygiene(mode: Mode) {
+    let _watchdog = support::paused::Watchdog::arm(HANG);
     let logs = capture_logs();
     let world = World::new(mode).await;
     let errors = world.lifecycle().await;

@@ -264,9 +264,18 @@ impl FakeKube {
 
     /// Serve the same API over plain HTTP on `addr` (use port 0 for an ephemeral port) until
     /// the runtime shuts down. Returns the bound address, for a `kube::Config` `cluster_url`.
+    ///
+    /// Connections are `TCP_NODELAY`: a watch answers with many small writes, which Nagle's
+    /// algorithm would hold back until the peer's delayed ACK (tens of milliseconds of real
+    /// time). That would slow every watch event down, and on a paused test clock the runtime
+    /// would go idle meanwhile and jump to its next timer (see `auth0_sim::clock`).
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        use axum::serve::ListenerExt as _;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let router = self.router();
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {

@@ -2,6 +2,7 @@
 //! directories, kubeconfig files for a plain-HTTP API server, base64 helpers, secret detectors
 //! and a bare HTTP GET. Never a dependency of a production crate.
 
+pub mod paused;
 pub mod process;
 
 use std::net::SocketAddr;

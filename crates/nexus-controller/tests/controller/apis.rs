@@ -123,7 +123,7 @@ fn grants_in_sim(h: &Harness, client_id: &str) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_scopes() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders", "write:orders"]));
@@ -200,7 +200,7 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_grant_to_another_teams_api_is_refused_without_any_auth0_call() {
     // The API allows only its own namespace.
     let h = with_api(&[]).await;
@@ -266,7 +266,7 @@ async fn a_grant_to_another_teams_api_is_refused_without_any_auth0_call() {
     assert_eq!(h.sim.counters().total(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_grant_that_stops_being_allowed_is_revoked_in_auth0() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders", "write:orders"]));
@@ -335,7 +335,7 @@ async fn a_grant_that_stops_being_allowed_is_revoked_in_auth0() {
     assert_eq!(grants_in_sim(&h, &client_id).len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_grant_waits_for_an_api_that_is_not_ready_yet() {
     let h = Harness::new().await;
     h.allow_namespace(TEAM_B, "b");
@@ -354,7 +354,7 @@ async fn a_grant_waits_for_an_api_that_is_not_ready_yet() {
     assert_eq!(h.ready("worker").await.1, "Synced");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tenant_grantable_audiences_allow_apis_without_an_authresourceserver() {
     let h = Harness::new().await;
     // An API managed elsewhere, and the tenant's own list.
@@ -438,7 +438,7 @@ async fn new_api_harness() -> Harness {
     h
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn api_crash_before_the_post_reaches_auth0() {
     let h = new_api_harness().await;
     h.sim.fail_next(FailNext::new(
@@ -455,7 +455,7 @@ async fn api_crash_before_the_post_reaches_auth0() {
     assert_exactly_one_api(&h);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn api_crash_after_auth0_created_it_but_the_answer_was_lost() {
     let h = new_api_harness().await;
     h.sim.fail_next(FailNext::new(
@@ -482,7 +482,7 @@ async fn api_crash_after_auth0_created_it_but_the_answer_was_lost() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn api_crash_after_the_answer_before_the_id_reached_status() {
     let h = new_api_harness().await;
     // The marker write succeeds; the status write after the POST fails.
@@ -500,7 +500,7 @@ async fn api_crash_after_the_answer_before_the_id_reached_status() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn api_crash_at_every_step_in_a_row_still_yields_one_api() {
     let h = new_api_harness().await;
     for action in [
@@ -519,7 +519,7 @@ async fn api_crash_at_every_step_in_a_row_still_yields_one_api() {
     assert_exactly_one_api(&h);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_identifier_used_by_an_api_we_did_not_create_is_not_taken_over() {
     let h = Harness::new().await;
     h.allow_namespace(TEAM_B, "b");
@@ -547,7 +547,7 @@ async fn an_identifier_used_by_an_api_we_did_not_create_is_not_taken_over() {
     assert!(h.kube.requests().iter().all(|r| r.method == "GET"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn two_authresourceservers_with_one_identifier_the_younger_waits_without_auth0_calls() {
     let h = with_api(&[NS]).await;
     h.apply_server(NS, "copy", {
@@ -573,7 +573,7 @@ async fn two_authresourceservers_with_one_identifier_the_younger_waits_without_a
     assert_eq!(apis_with(&h, API).len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
@@ -605,7 +605,7 @@ async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
     assert_eq!(recorded[0].grant_id, grants[0]["id"].as_str().expect("id"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn grant_crash_before_the_status_write_after_everything_was_created() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
@@ -678,7 +678,7 @@ async fn scan_clients(h: &Harness) -> usize {
     triggered
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
     let h = with_api(&[NS]).await;
     let id = h
@@ -751,7 +751,7 @@ async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
     assert!(triggered.is_empty(), "already reported");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_api_deleted_outside_is_created_again_and_its_clients_granted_again() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
@@ -788,7 +788,7 @@ async fn an_api_deleted_outside_is_created_again_and_its_clients_granted_again()
     assert_eq!(grants_in_sim(&h, &client_id).len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn grant_drift_is_found_by_the_scan_and_corrected_or_reported() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
@@ -854,7 +854,7 @@ async fn grant_drift_is_found_by_the_scan_and_corrected_or_reported() {
 // ---------------------------------------------------------------------------------------------
 // Connections and settings.
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn connections_are_enabled_and_disabled_for_this_client_only() {
     let h = Harness::new().await;
     let github = h.sim.insert_connection("github", "github");
@@ -904,7 +904,7 @@ async fn connections_are_enabled_and_disabled_for_this_client_only() {
     assert_eq!(h.sim.counters().total(), 0, "held");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_tenant_restricts_connections_with_no_auth0_call_for_a_refused_one() {
     let h = Harness::new().await;
     h.sim.insert_connection("corp-saml", "samlp");
@@ -934,7 +934,7 @@ async fn the_tenant_restricts_connections_with_no_auth0_call_for_a_refused_one()
     assert_eq!(h.sim.counters().total(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn client_settings_are_applied_and_their_drift_corrected() {
     let h = Harness::new().await;
     let mut s = spec("Mobile");
@@ -1004,7 +1004,7 @@ async fn client_settings_are_applied_and_their_drift_corrected() {
 // ---------------------------------------------------------------------------------------------
 // Deletion and costs.
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deleting_an_api_deletes_it_and_its_grants_or_leaves_it_when_orphaned() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
@@ -1055,7 +1055,7 @@ async fn deleting_an_api_deletes_it_and_its_grants_or_leaves_it_when_orphaned() 
     assert_eq!(apis_with(&h, API).len(), 1, "left in Auth0");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unchanged_passes_cost_nothing_for_apis_and_clients_with_grants() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::harness::*;
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn create_writes_client_secret_and_status_with_ssa() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -162,7 +162,7 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn second_pass_makes_no_auth0_call_and_no_write() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -212,7 +212,7 @@ async fn second_pass_makes_no_auth0_call_and_no_write() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn spec_change_patches_only_the_changed_fields() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -243,7 +243,7 @@ async fn spec_change_patches_only_the_changed_fields() {
     assert_eq!(h.ready("orders").await.1, "Synced");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn auth0_400_becomes_auth0_rejected_and_waits_for_a_change() {
     let h = Harness::new().await;
     h.sim.fail_next(FailNext::new(
@@ -272,7 +272,7 @@ async fn auth0_400_becomes_auth0_rejected_and_waits_for_a_change() {
     assert_eq!(warnings.len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rate_limit_429_requeues_after_the_advertised_reset() {
     let h = Harness::with(Options {
         wait_budget: Some(Duration::ZERO),
@@ -299,11 +299,13 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
     let requeue = format!("{action:?}");
     assert!(requeue.contains("requeue_after: Some("), "{requeue}");
     let delay = action_delay(&action).expect("requeue delay");
-    assert!(
-        delay <= Duration::from_secs(2),
-        "waits for the reset, not a long backoff: {delay:?}"
+    // On the paused clock nothing moves between the answer and the requeue: the delay is
+    // exactly the simulator's `Retry-After: 1` (not a backoff of its own).
+    assert_eq!(
+        delay,
+        Duration::from_secs(1),
+        "waits for the advertised Retry-After, not a long backoff"
     );
-    assert!(delay >= Duration::from_millis(200));
     assert!(h.sim.clients().is_empty());
     // The next pass, at the requeue time the operator chose, creates the client.
     tokio::time::sleep(delay).await;
@@ -327,7 +329,7 @@ fn action_delay(action: &Action) -> Option<Duration> {
     None
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unknown_tenant_and_forbidden_namespace_make_no_auth0_call() {
     let h = Harness::new().await;
     let mut unknown = spec("Orders");
@@ -365,7 +367,7 @@ async fn unknown_tenant_and_forbidden_namespace_make_no_auth0_call() {
     assert!(h.sim.clients().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn namespace_allowed_by_label_selector() {
     let h = Harness::new().await;
     let mut tenant = tenant_object("labelled", &h.sim, 1000, &[]);
@@ -378,7 +380,7 @@ async fn namespace_allowed_by_label_selector() {
     assert_eq!(h.ready("orders").await.1, "Synced");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invalid_spec_is_reported_without_calling_auth0() {
     let h = Harness::new().await;
     let mut bad = spec("Orders <script>");
@@ -392,7 +394,7 @@ async fn invalid_spec_is_reported_without_calling_auth0() {
     assert_eq!(h.sim.counters().total(), 0, "not even a token request");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn foreign_secret_is_never_overwritten() {
     let h = Harness::new().await;
     h.kube.insert(json!({
@@ -420,7 +422,7 @@ async fn foreign_secret_is_never_overwritten() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn delete_policy_removes_the_auth0_client() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -446,7 +448,7 @@ async fn delete_policy_removes_the_auth0_client() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     let h = Harness::new().await;
     let mut s = spec("Orders");
@@ -470,7 +472,7 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     assert!(h.kube.get(&Harness::authclient_path("orders")).is_none());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn client_deleted_out_of_band_is_recreated() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -505,7 +507,7 @@ async fn client_deleted_out_of_band_is_recreated() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tenant_change_is_refused() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));

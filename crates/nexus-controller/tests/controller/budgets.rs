@@ -1,7 +1,7 @@
 //! The failure budgets of issue 9, through the whole controller (watches, queue, caches)
 //! against the in-memory API (requests counted by verb and resource) and the simulator.
 //! Timing and rates are measured by the benchmark (`cargo bench --bench budgets`); these tests
-//! assert the counts, waiting for events rather than for time.
+//! assert the counts, waiting for events rather than for time, on the paused clock.
 
 use std::time::Duration;
 
@@ -9,11 +9,13 @@ use auth0_sim::{FailAction, FailNext};
 use kube::runtime::reflector::ObjectRef;
 use kube_fake::FakeKube;
 use nexus_controller::{self as controller, ControllerConfig};
+use nexus_testing::paused::settle;
 use serde_json::{Value, json};
 
 use crate::harness::*;
 
-const WAIT: Duration = Duration::from_secs(120);
+/// Guard of every wait, in virtual time.
+const WAIT: Duration = Duration::from_secs(600);
 
 fn ready_of(object: &Value) -> Option<(String, String, String)> {
     object["status"]["conditions"]
@@ -53,7 +55,7 @@ fn reconciles(h: &Harness) -> u64 {
         .sum::<f64>() as u64
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition() {
     let h = Harness::new().await;
     h.sim.fail_next(FailNext::new(
@@ -91,12 +93,9 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
         h.ctx.wake_client(ObjectRef::new("rejected").within(NS));
     }
     h.ctx.wake_tenant(TENANT);
-    let mut waited = 0;
-    while reconciles(&h) == before && waited < 1000 {
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        waited += 1;
-    }
+    // A pass that does nothing leaves no trace to await: let everything the wake-ups started
+    // run to the end (the runtime idles), then count.
+    settle().await;
     assert!(reconciles(&h) > before, "the wake-ups ran passes");
     let _ = stop.send(());
     task.await.expect("controller stopped");
@@ -111,7 +110,7 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
     const CLIENTS: usize = 100;
     let h = Harness::with(Options {
@@ -157,15 +156,13 @@ async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
     // spaces token requests, 1 s doubling); the clients cost the API server nothing meanwhile.
     h.kube.clear_requests();
     let tokens = h.sim.counters().get("POST /oauth/token");
-    let mut waited = 0;
-    while h.sim.counters().get("POST /oauth/token") < tokens + 2 && waited < 6000 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        waited += 1;
-    }
-    assert!(
-        h.sim.counters().get("POST /oauth/token") >= tokens + 2,
-        "the tenant retried its credentials"
-    );
+    let retried = tokio::time::timeout(
+        WAIT,
+        h.sim
+            .wait_for_counters(|c| c.get("POST /oauth/token") >= tokens + 2),
+    )
+    .await;
+    assert!(retried.is_ok(), "the tenant retried its credentials");
     let counts = h.kube.request_counts();
     let _ = stop.send(());
     task.await.expect("controller stopped");
@@ -173,7 +170,7 @@ async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
     const API: &str = "https://orders.example.com/api";
     let h = Harness::new().await;
@@ -256,11 +253,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
                 && s.status.as_ref().and_then(|st| st.observed_generation) == s.metadata.generation
         })
     };
-    let mut waited = 0;
-    while !settled(&h) && waited < 2000 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        waited += 1;
-    }
+    settle().await;
     assert!(settled(&h), "the controller's cache shows the API settled");
     // Two rounds of wake-ups of every kind: the first absorbs a pass that may still have read a
     // cache older than the last write; the second is counted. Each is a real pass (counted by
@@ -280,11 +273,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
         }
         let before = reconciles(&h);
         wake_all(&h);
-        let mut waited = 0;
-        while reconciles(&h) < before + 3 && waited < 2000 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            waited += 1;
-        }
+        settle().await;
         assert!(reconciles(&h) >= before + 3, "the wake-ups ran passes");
     }
     let _ = stop.send(());

@@ -24,7 +24,7 @@ fn ready_count(objects: &[Value]) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() {
     let h = Harness::with(Options {
         sim: SimConfig {
@@ -62,13 +62,16 @@ async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() 
         let _ = stop_rx.await;
     }));
 
+    let started = tokio::time::Instant::now();
     let collection = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients");
+    // A guard in virtual time (the limiter's waits and the injected latency are virtual).
     let converged = h
         .kube
-        .wait_until(Duration::from_secs(400), |kube| {
+        .wait_until(Duration::from_secs(1800), |kube| {
             ready_count(&kube.list(&collection)) == CLIENTS
         })
         .await;
+    let took = started.elapsed();
     let objects = h.kube.list(&collection);
     assert!(
         converged,
@@ -107,11 +110,20 @@ async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() 
         counters.injected_errors() > 0,
         "the faults were really injected: {counters:?}"
     );
+    // And without idling: at two requests per second the calls need `calls / 2` seconds; the
+    // whole convergence (virtual time: the limiter's waits, the latency, the back-offs after
+    // the injected errors) takes little more.
+    let needed = Duration::from_secs_f64(counters.total() as f64 / 2.0);
+    assert!(
+        took <= needed + Duration::from_secs(30),
+        "{took:?} for {} calls: the limiter or the back-offs waited for nothing",
+        counters.total()
+    );
     // Every create beyond one per AuthClient is explained by an injected failure.
     let extra_creates = counters.get("POST /api/v2/clients") - CLIENTS as u64;
     assert!(extra_creates <= counters.injected_errors(), "{counters:?}");
     println!(
-        "converged {CLIENTS} clients: {} Management API calls ({:.2} per client), {} injected errors, {} 429s",
+        "converged {CLIENTS} clients in {took:?} (virtual): {} Management API calls ({:.2} per client), {} injected errors, {} 429s",
         counters.total(),
         counters.total() as f64 / CLIENTS as f64,
         counters.injected_errors(),

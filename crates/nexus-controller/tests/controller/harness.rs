@@ -1,5 +1,12 @@
 //! Test harness: the in-memory Kubernetes API (`FakeKube`) plus the Auth0 simulator on a
 //! loopback port, and a controller `Context` wired to both.
+//!
+//! Every test runs on tokio's paused clock (`#[tokio::test(start_paused = true)]`, a
+//! current-thread runtime): the fake API, the simulator and the controller are all tasks of the
+//! test's runtime, so back-offs, requeues, rate-limit refills and the guards' timeouts are
+//! virtual time, and the tests neither wait for real time nor depend on the machine's speed
+//! (`nexus_testing::paused`). Each harness arms a real-time [`Watchdog`] against a livelock,
+//! which a virtual timeout cannot catch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +23,7 @@ use nexus_controller::resourceserver::{self, ResourceServerError};
 use nexus_controller::{Context, ControllerConfig};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthClient, AuthResourceServer};
+use nexus_testing::paused::Watchdog;
 use serde_json::{Value, json};
 
 pub const TENANT: &str = "acme";
@@ -26,7 +34,12 @@ pub struct Harness {
     pub kube: FakeKube,
     pub sim: SimHandle,
     pub ctx: Arc<Context>,
+    _watchdog: Watchdog,
 }
+
+/// Real time after which a test of this binary is taken to hang (far above the slowest test's
+/// real duration on a busy machine).
+pub const HANG: Duration = Duration::from_secs(600);
 
 /// Options of a harness.
 pub struct Options {
@@ -62,6 +75,7 @@ impl Harness {
     }
 
     pub async fn with(options: Options) -> Self {
+        let watchdog = Watchdog::arm(HANG);
         let sim = sim::start(options.sim, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("simulator starts");
@@ -95,7 +109,12 @@ impl Harness {
             options.config,
             ControllerMetrics::default(),
         ));
-        let h = Self { kube, sim, ctx };
+        let h = Self {
+            kube,
+            sim,
+            ctx,
+            _watchdog: watchdog,
+        };
         // The tenant is checked (one token request) before the test starts counting.
         h.sync().await;
         h.sim.reset_counters();

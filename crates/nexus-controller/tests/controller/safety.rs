@@ -47,7 +47,7 @@ fn assert_exactly_one_client_for(h: &Harness, obj: &AuthClient) -> String {
     id
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn crash_before_the_post_reaches_auth0() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -69,7 +69,7 @@ async fn crash_before_the_post_reaches_auth0() {
     assert_exactly_one_client_for(&h, &h.get("orders").await);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -119,7 +119,7 @@ async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn crash_after_the_answer_before_the_client_id_reached_status() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -143,7 +143,7 @@ async fn crash_after_the_answer_before_the_client_id_reached_status() {
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn crash_after_the_client_id_before_the_secret() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -166,7 +166,7 @@ async fn crash_after_the_client_id_before_the_secret() {
     assert!(h.secret("orders-auth0").is_some());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn crash_at_every_step_in_a_row_still_yields_one_client() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -195,7 +195,7 @@ async fn crash_at_every_step_in_a_row_still_yields_one_client() {
     assert_exactly_one_client_for(&h, &h.get("orders").await);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -224,7 +224,7 @@ async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn adoption_of_an_untagged_client() {
     let h = Harness::new().await;
     let id = h.sim.insert_client(
@@ -264,7 +264,7 @@ async fn adoption_of_an_untagged_client() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn adoption_refused_when_owned_elsewhere_unless_take_over() {
     let h = Harness::new().await;
     let id = h.sim.insert_client(json!({
@@ -297,7 +297,7 @@ async fn adoption_refused_when_owned_elsewhere_unless_take_over() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn adoption_of_a_missing_client() {
     let h = Harness::new().await;
     let mut s = spec("Ghost");
@@ -348,7 +348,7 @@ async fn scan(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthClient>>) {
     (report, triggered)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
     let h = Harness::new().await;
     for i in 0..5 {
@@ -420,7 +420,7 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn drift_report_mode_reports_without_overwriting() {
     let h = Harness::new().await;
     let mut s = spec("Reported");
@@ -459,7 +459,7 @@ async fn drift_report_mode_reports_without_overwriting() {
     assert!(triggered.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn drift_scan_finds_a_client_deleted_out_of_band() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -475,7 +475,7 @@ async fn drift_scan_finds_a_client_deleted_out_of_band() {
     assert_eq!(h.sim.clients().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rotation_by_annotation_updates_secret_hash_and_status() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
@@ -539,7 +539,7 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rotation_by_age() {
     let h = Harness::new().await;
     let mut s = spec("Orders");
@@ -575,7 +575,7 @@ async fn rotation_by_age() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn url_policy_is_checked_before_any_auth0_call() {
     let h = Harness::new().await;
     let mut tenant = tenant_object(TENANT, &h.sim, 1000, &[NS]);

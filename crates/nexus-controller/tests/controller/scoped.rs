@@ -92,7 +92,7 @@ fn ready(object: &Value) -> Option<(String, String, String)> {
         })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_up_once_granted() {
     let sim = sim::start(
         SimConfig {
