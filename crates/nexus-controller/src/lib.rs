@@ -220,9 +220,7 @@ pub async fn run(
                     ctx.caches.owned_secrets.apply(event);
                     match event {
                         watcher::Event::Delete(secret) => wake_owner(&ctx, secret),
-                        watcher::Event::Apply(secret) if !secret.intact => {
-                            wake_owner(&ctx, secret)
-                        }
+                        watcher::Event::Apply(secret) if !secret.intact => wake_owner(&ctx, secret),
                         _ => {}
                     }
                 }
