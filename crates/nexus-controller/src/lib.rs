@@ -5,6 +5,7 @@
 
 pub mod authclient;
 pub mod authtenant;
+pub mod backoff;
 pub mod caches;
 pub mod context;
 pub mod desired;
@@ -512,11 +513,10 @@ async fn drive_tenants(
     let mut generations: HashMap<String, Option<i64>> = HashMap::new();
     let mut states: HashMap<String, u64> = HashMap::new();
     let mut watches: HashMap<SecretKey, tokio::task::JoinHandle<()>> = HashMap::new();
-    let events = watcher(
+    let events = backoff::backoff(watcher(
         Api::<AuthTenant>::all(ctx.kube.clone()),
         watcher::Config::default(),
-    )
-    .default_backoff()
+    ))
     .modify(strip)
     .take_until(stop);
     tokio::pin!(events);
@@ -633,7 +633,7 @@ fn watch_credentials(ctx: Arc<Context>, key: SecretKey) -> tokio::task::JoinHand
     let api = Api::<Secret>::namespaced(ctx.kube.clone(), &key.namespace);
     let config = scope::by_name(&key.name);
     tokio::spawn(async move {
-        let events = watcher(api, config).default_backoff().modify(strip);
+        let events = backoff::backoff(watcher(api, config)).modify(strip);
         tokio::pin!(events);
         let mut seen = false;
         while let Some(event) = events.next().await {

@@ -17,9 +17,11 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::Store;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+
+use crate::backoff::backoff;
 
 /// The namespaces the controller serves: all of them, or exactly the listed ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,7 +82,7 @@ impl WatchScope {
         }
     }
 
-    /// A watch of the namespaced kind `K` over the scope (with the watcher's default backoff),
+    /// A watch of the namespaced kind `K` over the scope (with [`backoff`](crate::backoff::backoff)),
     /// to be fed into a reflector whose reader is `store`.
     pub fn watch<K>(
         &self,
@@ -123,8 +125,7 @@ impl WatchScope {
         T: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         match self {
-            Self::All => watcher(Api::<K>::all(kube.clone()), config)
-                .default_backoff()
+            Self::All => backoff(watcher(Api::<K>::all(kube.clone()), config))
                 .map(move |event| event.map(convert))
                 .boxed(),
             Self::Namespaces(set) => merged(
@@ -154,9 +155,7 @@ impl WatchScope {
     ) -> BoxStream<'static, watcher::Result<watcher::Event<PartialObjectMeta<Namespace>>>> {
         let api = Api::<PartialObjectMeta<Namespace>>::all(kube.clone());
         match self {
-            Self::All => watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed(),
+            Self::All => backoff(watcher(api, watcher::Config::default())).boxed(),
             Self::Namespaces(set) => merged(
                 set.iter()
                     .map(|ns| (ns.clone(), api.clone(), by_name(ns)))
@@ -238,8 +237,7 @@ where
 {
     let names: HashSet<String> = partitions.iter().map(|(p, _, _)| p.clone()).collect();
     let sources = partitions.into_iter().map(move |(partition, api, config)| {
-        watcher(api, config)
-            .default_backoff()
+        backoff(watcher(api, config))
             .map(move |event| (partition.clone(), event.map(convert)))
             .boxed()
     });

@@ -240,7 +240,12 @@ async fn run_operator(
     let mut last_count = world.kube.request_count();
     let mut last_change = Instant::now();
     let mut reconciled = 0;
-    while started.elapsed() < BUDGET {
+    let budget = Duration::from_secs(support::arg(
+        "budget",
+        "NEXUS_BENCH_BUDGET",
+        BUDGET.as_secs(),
+    ));
+    while started.elapsed() < budget {
         tokio::time::sleep(SAMPLE).await;
         let Some((_, rss)) = memory_kib(pid) else {
             eprintln!(

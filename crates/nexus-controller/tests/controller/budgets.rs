@@ -283,3 +283,36 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
     assert_eq!(counts.writes(), 0, "{counts}");
     assert_eq!(counts.excluding_watches(), 0, "{counts}");
 }
+
+/// kube's default watch backoff resets on the `Init` event that starts every relist, so a list
+/// that keeps failing was retried every 0.8 s: with the AuthResourceServer CRD missing (an
+/// upgrade that did not apply it), 1 list per second for as long as the operator ran. The
+/// controller's backoff grows to 30 s between attempts, and the clients keep working.
+#[tokio::test(start_paused = true)]
+async fn a_missing_crd_costs_a_list_every_30_seconds_not_every_second() {
+    let h = Harness::with(Options {
+        resource_server_crd: false,
+        ..Options::default()
+    })
+    .await;
+    let (stop, task) = start(&h);
+    h.apply("app", spec("App"));
+    let path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/app");
+    let ready = |k: &FakeKube| {
+        k.get(&path)
+            .is_some_and(|o| ready_of(&o).is_some_and(|(s, _, _)| s == "True"))
+    };
+    assert!(h.kube.wait_until(WAIT, ready).await, "the client is served");
+    h.kube.clear_requests();
+    // Ten minutes of virtual time (the paused clock jumps from timer to timer).
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let counts = h.kube.request_counts();
+    let _ = stop.send(());
+    task.await.expect("controller stopped");
+    let lists = counts.get(kube_fake::Verb::List, "authresourceservers");
+    // 600 s at 30-60 s a pause (the cap with its jitter): 10 to 20 attempts; every 0.8 s, 750.
+    assert!(
+        (5..=25).contains(&lists),
+        "{lists} lists in 10 minutes:\n{counts}"
+    );
+}

@@ -51,6 +51,7 @@ async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() 
             max_backoff: Duration::from_secs(20),
             ..ControllerConfig::default()
         },
+        ..Options::default()
     })
     .await;
     for i in 0..CLIENTS {

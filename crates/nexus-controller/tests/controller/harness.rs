@@ -47,6 +47,9 @@ pub struct Options {
     pub tenant_rps: u32,
     pub wait_budget: Option<Duration>,
     pub config: ControllerConfig,
+    /// Install the AuthResourceServer CRD (as the chart does); false plays an upgrade whose
+    /// CRDs were not applied.
+    pub resource_server_crd: bool,
 }
 
 impl Default for Options {
@@ -65,6 +68,7 @@ impl Default for Options {
                 cluster_id: "test-cluster".into(),
                 ..ControllerConfig::default()
             },
+            resource_server_crd: true,
         }
     }
 }
@@ -82,7 +86,7 @@ impl Harness {
         let kube = FakeKube::new();
         // FakeKube serves AuthClient and AuthTenant itself; AuthResourceServer from its CRD.
         for crd in nexus_crd::crds() {
-            if crd.spec.names.kind == "AuthResourceServer" {
+            if options.resource_server_crd && crd.spec.names.kind == "AuthResourceServer" {
                 kube.insert(serde_json::to_value(&crd).expect("CRD as JSON"));
             }
         }
