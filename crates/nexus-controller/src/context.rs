@@ -3,7 +3,7 @@
 //! (backoff, drift-scan findings) that does not belong in the API.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -107,6 +107,39 @@ pub(crate) struct TriggerReceivers {
     pub servers: mpsc::UnboundedReceiver<ObjectRef<AuthResourceServer>>,
 }
 
+/// The Ready state of each object (`namespace/name`), for the gauges. The few distinct states
+/// are shared, so 10,000 objects hold 10,000 keys and pointers, not 20,000 more strings.
+#[derive(Default)]
+struct ReadyStates {
+    by_object: HashMap<Box<str>, Arc<ConditionLabels>>,
+    distinct: HashSet<Arc<ConditionLabels>>,
+}
+
+impl ReadyStates {
+    /// Records `state` for `key`; returns the previous state and the new one.
+    fn set(
+        &mut self,
+        key: &str,
+        state: Option<ConditionLabels>,
+    ) -> (Option<Arc<ConditionLabels>>, Option<Arc<ConditionLabels>>) {
+        match state {
+            Some(state) => {
+                let shared = match self.distinct.get(&state) {
+                    Some(shared) => shared.clone(),
+                    None => {
+                        let shared = Arc::new(state);
+                        self.distinct.insert(shared.clone());
+                        shared
+                    }
+                };
+                let previous = self.by_object.insert(key.into(), shared.clone());
+                (previous, Some(shared))
+            }
+            None => (self.by_object.remove(key), None),
+        }
+    }
+}
+
 /// Everything a reconcile needs.
 pub struct Context {
     /// Kubernetes client.
@@ -125,8 +158,8 @@ pub struct Context {
     findings: Mutex<HashMap<ObjectRef<AuthClient>, ScanFinding>>,
     access_findings: Mutex<HashMap<ObjectRef<AuthClient>, AccessFinding>>,
     server_findings: Mutex<HashMap<ObjectRef<AuthResourceServer>, ServerFinding>>,
-    ready_states: Mutex<HashMap<String, ConditionLabels>>,
-    server_ready_states: Mutex<HashMap<String, ConditionLabels>>,
+    ready_states: Mutex<ReadyStates>,
+    server_ready_states: Mutex<ReadyStates>,
     waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<AuthClient>>>>,
     servers_waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<AuthResourceServer>>>>,
 }
@@ -334,36 +367,33 @@ impl Context {
     /// Updates the `nexus_authresourceservers` gauge for `key` (None: the object is gone).
     pub fn set_server_ready_state(&self, key: &str, state: Option<ConditionLabels>) {
         let mut states = lock(&self.server_ready_states);
-        let previous = match &state {
-            Some(state) => states.insert(key.to_owned(), state.clone()),
-            None => states.remove(key),
-        };
+        let (previous, state) = states.set(key, state);
         if previous == state {
             return;
         }
         if let Some(previous) = previous {
-            self.metrics.resource_servers.get_or_create(&previous).dec();
+            self.metrics
+                .resource_servers
+                .get_or_create(&*previous)
+                .dec();
         }
         if let Some(state) = state {
-            self.metrics.resource_servers.get_or_create(&state).inc();
+            self.metrics.resource_servers.get_or_create(&*state).inc();
         }
     }
 
     /// Updates the `nexus_authclients` gauge for `key` (None: the object is gone).
     pub fn set_ready_state(&self, key: &str, state: Option<ConditionLabels>) {
         let mut states = lock(&self.ready_states);
-        let previous = match &state {
-            Some(state) => states.insert(key.to_owned(), state.clone()),
-            None => states.remove(key),
-        };
+        let (previous, state) = states.set(key, state);
         if previous == state {
             return;
         }
         if let Some(previous) = previous {
-            self.metrics.authclients.get_or_create(&previous).dec();
+            self.metrics.authclients.get_or_create(&*previous).dec();
         }
         if let Some(state) = state {
-            self.metrics.authclients.get_or_create(&state).inc();
+            self.metrics.authclients.get_or_create(&*state).inc();
         }
     }
 }

@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::channel::mpsc;
-use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
 
+use crate::cached::CachedAuthClient;
 use crate::caches::SecretKey;
 use crate::context::{AccessFinding, Context, ScanFinding, ServerFinding};
 use crate::desired::{DesiredClient, SCAN_FIELDS, diff};
@@ -37,7 +38,7 @@ pub struct ScanReport {
 /// sent to `trigger` so the controller reconciles them.
 pub async fn scan_all(
     ctx: &Context,
-    store: &Store<AuthClient>,
+    store: &Store<CachedAuthClient>,
     trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>,
 ) -> HashMap<String, ScanReport> {
     let mut reports = HashMap::new();
@@ -70,7 +71,7 @@ pub enum ScanError {
 /// Scans one tenant: compares every Ready AuthClient that uses it with the listed client.
 pub async fn scan_tenant(
     ctx: &Context,
-    store: &Store<AuthClient>,
+    store: &Store<CachedAuthClient>,
     tenant: &AuthTenant,
     trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>,
 ) -> Result<ScanReport, ScanError> {
@@ -78,7 +79,14 @@ pub async fn scan_tenant(
     let candidates: Vec<Arc<AuthClient>> = store
         .state()
         .into_iter()
-        .filter(|c| c.spec.tenant == tenant_name && c.metadata.deletion_timestamp.is_none())
+        .filter(|c| c.tenant() == tenant_name && c.meta().deletion_timestamp.is_none())
+        .filter_map(|c| match c.decode() {
+            Ok(client) => Some(Arc::new(client)),
+            Err(error) => {
+                tracing::warn!(%error, "skipped by the drift scan");
+                None
+            }
+        })
         .filter(|c| {
             c.status.as_ref().is_some_and(|s| {
                 s.client_id.is_some()

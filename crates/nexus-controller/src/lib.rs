@@ -6,6 +6,7 @@
 pub mod authclient;
 pub mod authtenant;
 pub mod backoff;
+pub mod cached;
 pub mod caches;
 pub mod context;
 pub mod desired;
@@ -34,6 +35,7 @@ use kube::{Api, ResourceExt};
 pub use context::{Context, ControllerConfig};
 pub use scope::WatchScope;
 
+use cached::{CachedAuthClient, cached_ref};
 use caches::{Credentials, SecretKey, owned_secret_selector, strip};
 use context::AccessFinding;
 use nexus_crd::conditions::{self, READY};
@@ -66,17 +68,18 @@ pub async fn run(
     };
     // AuthClients: a reflector whose trigger stream passes only changes that matter (spec,
     // deletion, finalizers, rotation request), never the operator's own status writes.
-    let (client_store, client_writer) = reflector::store::<AuthClient>();
+    // Kept compact (`cached::CachedAuthClient`): stripped, the rest of the object as JSON.
+    let (client_store, client_writer) = reflector::store::<CachedAuthClient>();
     let client_stream = scope
-        .watch(
+        .watch_as(
             &kube,
             caches::fleet_watch().any_semantic(),
             client_store.clone(),
+            cached::cache_event,
         )
-        .modify(strip)
         .reflect(client_writer)
         .applied_objects()
-        .predicate_filter(authclient::trigger_hash, Default::default());
+        .predicate_filter(CachedAuthClient::trigger, Default::default());
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
     // AuthClients are reconciled only once the caches they read hold the cluster's state, so a
@@ -87,10 +90,14 @@ pub async fn run(
         .with_config(
             kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
         )
-        .reconcile_on(triggers.clients)
-        .reconcile_on(drift_rx)
+        .reconcile_on(triggers.clients.map(cached_ref))
+        .reconcile_on(drift_rx.map(cached_ref))
         .graceful_shutdown_on(signal())
-        .run(authclient::reconcile, authclient::error_policy, ctx.clone())
+        .run(
+            authclient::reconcile_cached,
+            authclient::error_policy_cached,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "AuthClient controller event");
@@ -187,7 +194,7 @@ pub async fn run(
                                 .iter()
                                 .filter(|c| c.namespace().as_deref() == Some(name.as_str()))
                             {
-                                ctx.wake_client(ObjectRef::from_obj(&**client));
+                                ctx.wake_client(client.reference());
                             }
                         }
                         for server in ctx
@@ -321,19 +328,21 @@ impl GrantState {
 /// identifier.
 fn wake_dependents(
     ctx: &Context,
-    clients: &Store<AuthClient>,
+    clients: &Store<CachedAuthClient>,
     server: &AuthResourceServer,
     recreated: bool,
 ) {
     let (tenant, identifier) = (&server.spec.tenant, &server.spec.identifier);
+    let grants_to = |c: &AuthClient| {
+        c.spec.grants.iter().any(|g| g.audience == *identifier)
+            || c.status
+                .as_ref()
+                .is_some_and(|s| s.grants.iter().any(|g| g.audience == *identifier))
+    };
     for client in clients.state().iter().filter(|c| {
-        c.spec.tenant == *tenant
-            && (c.spec.grants.iter().any(|g| g.audience == *identifier)
-                || c.status
-                    .as_ref()
-                    .is_some_and(|s| s.grants.iter().any(|g| g.audience == *identifier)))
+        c.tenant() == tenant.as_str() && c.decode().is_ok_and(|decoded| grants_to(&decoded))
     }) {
-        let reference = ObjectRef::from_obj(&**client);
+        let reference = client.reference();
         if recreated {
             ctx.record_access_finding(
                 reference.clone(),
@@ -358,7 +367,7 @@ fn wake_dependents(
 /// (there can be no AuthResourceServer) and the watch keeps retrying.
 async fn drive_resource_servers(
     ctx: Arc<Context>,
-    clients: Store<AuthClient>,
+    clients: Store<CachedAuthClient>,
     events: impl futures::Stream<Item = watcher::Result<watcher::Event<AuthResourceServer>>>
     + Send
     + 'static,
@@ -448,7 +457,7 @@ async fn drive_resource_servers(
 /// seen by the watch, not the (re)list.
 fn observe_server(
     ctx: &Context,
-    clients: &Store<AuthClient>,
+    clients: &Store<CachedAuthClient>,
     tx: &mpsc::UnboundedSender<Result<AuthResourceServer, watcher::Error>>,
     triggers: &mut HashMap<ObjectRef<AuthResourceServer>, u64>,
     states: &mut HashMap<ObjectRef<AuthResourceServer>, (GrantState, AuthResourceServer)>,
@@ -506,7 +515,7 @@ fn tenant_state_hash(tenant: &AuthTenant) -> u64 {
 /// forgets the Auth0 client and rate limiter of a deleted tenant.
 async fn drive_tenants(
     ctx: Arc<Context>,
-    clients: Store<AuthClient>,
+    clients: Store<CachedAuthClient>,
     tenant_tx: mpsc::UnboundedSender<Result<AuthTenant, watcher::Error>>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {

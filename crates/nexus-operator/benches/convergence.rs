@@ -31,6 +31,7 @@ use kube::Api;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use kube_fake::{CostModel, FakeKube};
+use nexus_controller::cached::CachedAuthClient;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig, authclient, drift};
 use nexus_crd::{AuthClient, AuthTenant};
@@ -51,10 +52,10 @@ fn diff(
         .collect()
 }
 
-async fn store_of(kube: &FakeKube) -> kube::runtime::reflector::Store<AuthClient> {
-    let mut writer: Writer<AuthClient> = Writer::default();
+async fn store_of(kube: &FakeKube) -> kube::runtime::reflector::Store<CachedAuthClient> {
+    let mut writer: Writer<CachedAuthClient> = Writer::default();
     let reader = writer.as_reader();
-    let list = Api::<AuthClient>::all(kube.client())
+    let list = Api::<CachedAuthClient>::all(kube.client())
         .list(&Default::default())
         .await
         .expect("list AuthClients");

@@ -28,6 +28,7 @@ use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
+use crate::cached::{CachedAuthClient, DecodeError};
 use crate::context::Context;
 use crate::governance::Governance;
 use crate::metrics::ResultLabels;
@@ -56,10 +57,13 @@ pub enum ReconcileError {
     /// The cleanup could not finish yet (its condition says why).
     #[error("cleanup pending: {0}")]
     CleanupPending(String),
+    /// The cached object could not be decoded.
+    #[error(transparent)]
+    Cache(#[from] DecodeError),
 }
 
 /// `namespace/name` of the object (metrics and backoff key).
-pub fn object_key(obj: &AuthClient) -> String {
+pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
@@ -103,8 +107,29 @@ pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action
 
 /// Error policy: unexpected errors (Kubernetes API failures) retry with backoff.
 pub fn error_policy(obj: Arc<AuthClient>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let delay = ctx.next_backoff(&object_key(&obj));
-    tracing::warn!(object = %object_key(&obj), %error, retry_in = ?delay, "reconcile failed");
+    retry_later(&object_key(&*obj), error, &ctx)
+}
+
+/// [`reconcile`] of an AuthClient from the controller's cache (decoded for the pass).
+pub async fn reconcile_cached(
+    obj: Arc<CachedAuthClient>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    reconcile(Arc::new(obj.decode()?), ctx).await
+}
+
+/// [`error_policy`] of an AuthClient from the controller's cache.
+pub fn error_policy_cached(
+    obj: Arc<CachedAuthClient>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    retry_later(&object_key(&*obj), error, &ctx)
+}
+
+fn retry_later(key: &str, error: &ReconcileError, ctx: &Context) -> Action {
+    let delay = ctx.next_backoff(key);
+    tracing::warn!(object = %key, %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
@@ -221,13 +246,13 @@ async fn plan_pass(
 
 /// Names of the AuthClients of `tenant` in `store` (for wake-ups on tenant changes).
 pub fn clients_of(
-    store: &kube::runtime::reflector::Store<AuthClient>,
+    store: &kube::runtime::reflector::Store<CachedAuthClient>,
     tenant: &str,
 ) -> Vec<ObjectRef<AuthClient>> {
     store
         .state()
         .iter()
-        .filter(|c| c.spec.tenant == tenant)
-        .map(|c| ObjectRef::from_obj(&**c))
+        .filter(|c| c.tenant() == tenant)
+        .map(|c| c.reference())
         .collect()
 }

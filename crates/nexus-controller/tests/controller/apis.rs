@@ -8,6 +8,7 @@ use auth0_sim::{FailAction, FailNext};
 use futures::channel::mpsc;
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
+use nexus_controller::cached::CachedAuthClient;
 use nexus_controller::drift;
 use nexus_crd::{AuthResourceServer, AuthTenant};
 use serde_json::{Value, json};
@@ -649,9 +650,9 @@ async fn scan_apis(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthResourc
 async fn scan_clients(h: &Harness) -> usize {
     h.sync().await;
     let store = {
-        let mut writer = kube::runtime::reflector::store::Writer::default();
+        let mut writer = kube::runtime::reflector::store::Writer::<CachedAuthClient>::default();
         let reader = writer.as_reader();
-        let list = Api::<nexus_crd::AuthClient>::all(h.kube.client())
+        let list = Api::<CachedAuthClient>::all(h.kube.client())
             .list(&Default::default())
             .await
             .expect("list");

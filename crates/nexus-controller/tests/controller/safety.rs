@@ -7,6 +7,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, store::Writer};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
+use nexus_controller::cached::CachedAuthClient;
 use nexus_controller::drift;
 use nexus_crd::{AuthClient, AuthTenant};
 use serde_json::{Value, json};
@@ -314,10 +315,10 @@ async fn adoption_of_a_missing_client() {
 }
 
 /// A reflector store with the current AuthClients, as the controller has.
-async fn store_of(h: &Harness) -> kube::runtime::reflector::Store<AuthClient> {
-    let mut writer: Writer<AuthClient> = Writer::default();
+async fn store_of(h: &Harness) -> kube::runtime::reflector::Store<CachedAuthClient> {
+    let mut writer: Writer<CachedAuthClient> = Writer::default();
     let reader = writer.as_reader();
-    let list = Api::<AuthClient>::all(h.kube.client())
+    let list = Api::<CachedAuthClient>::all(h.kube.client())
         .list(&Default::default())
         .await
         .expect("list");

@@ -1,0 +1,234 @@
+//! The AuthClient as the controller's cache holds it.
+//!
+//! A typed [`AuthClient`] takes about 2.7 KB in memory (1.3 KB of mostly-`None` fields stored
+//! inline, as much again for its strings and vectors); with 10,000 AuthClients the store was
+//! the largest part of the operator's heap. [`CachedAuthClient`] keeps what the controller's
+//! machinery reads on every event (name, namespace, uid, resourceVersion, generation,
+//! deletion, finalizers), the tenant and the trigger hash that wake-ups filter on, and the rest
+//! of the object as compact JSON, decoded only when the object is reconciled or inspected.
+
+use std::borrow::Cow;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use nexus_crd::AuthClient;
+use serde::{Deserialize, Deserializer};
+
+use crate::authclient::trigger_hash;
+use crate::caches::strip;
+
+/// An AuthClient in the controller's cache (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct CachedAuthClient {
+    /// The metadata kube's controller and reflector read; the rest is in `encoded`.
+    metadata: ObjectMeta,
+    tenant: Box<str>,
+    trigger: Option<u64>,
+    /// The object without the fields kept in `metadata`, as JSON.
+    encoded: Box<[u8]>,
+}
+
+/// The cached object could not be decoded (it was encoded from a typed AuthClient, so this is
+/// a defect, not a user error).
+#[derive(Debug, thiserror::Error)]
+#[error("decoding the cached AuthClient: {0}")]
+pub struct DecodeError(#[source] serde_json::Error);
+
+impl CachedAuthClient {
+    /// Keeps `client` (already stripped of what the controller never reads).
+    pub fn new(mut client: AuthClient) -> Self {
+        let trigger = trigger_hash(&client);
+        let meta = &mut client.metadata;
+        let metadata = ObjectMeta {
+            name: meta.name.take(),
+            namespace: meta.namespace.take(),
+            uid: meta.uid.take(),
+            resource_version: meta.resource_version.take(),
+            generation: meta.generation.take(),
+            deletion_timestamp: meta.deletion_timestamp.take(),
+            finalizers: meta.finalizers.take(),
+            ..ObjectMeta::default()
+        };
+        let tenant = client.spec.tenant.as_str().into();
+        // Serialising a typed object cannot fail (all its map keys are strings); if it ever
+        // did, decoding the empty body reports it.
+        let encoded = serde_json::to_vec(&client).unwrap_or_default().into();
+        Self {
+            metadata,
+            tenant,
+            trigger,
+            encoded,
+        }
+    }
+
+    /// The whole AuthClient.
+    pub fn decode(&self) -> Result<AuthClient, DecodeError> {
+        let mut client: AuthClient = serde_json::from_slice(&self.encoded).map_err(DecodeError)?;
+        let meta = &mut client.metadata;
+        meta.name.clone_from(&self.metadata.name);
+        meta.namespace.clone_from(&self.metadata.namespace);
+        meta.uid.clone_from(&self.metadata.uid);
+        meta.resource_version
+            .clone_from(&self.metadata.resource_version);
+        meta.generation = self.metadata.generation;
+        meta.deletion_timestamp
+            .clone_from(&self.metadata.deletion_timestamp);
+        meta.finalizers.clone_from(&self.metadata.finalizers);
+        Ok(client)
+    }
+
+    /// `spec.tenant`.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// [`trigger_hash`] of the object: what wakes the controller.
+    pub fn trigger(&self) -> Option<u64> {
+        self.trigger
+    }
+
+    /// The reference of the AuthClient (for wake-ups and findings).
+    pub fn reference(&self) -> ObjectRef<AuthClient> {
+        client_ref(&ObjectRef::from_obj(self))
+    }
+}
+
+/// The same object reference, typed for the cache.
+pub fn cached_ref(reference: ObjectRef<AuthClient>) -> ObjectRef<CachedAuthClient> {
+    let cached = ObjectRef::new(&reference.name);
+    match reference.namespace {
+        Some(namespace) => cached.within(&namespace),
+        None => cached,
+    }
+}
+
+/// The same object reference, typed as the AuthClient.
+pub fn client_ref(reference: &ObjectRef<CachedAuthClient>) -> ObjectRef<AuthClient> {
+    let client = ObjectRef::new(&reference.name);
+    match &reference.namespace {
+        Some(namespace) => client.within(namespace),
+        None => client,
+    }
+}
+
+/// A watch event of AuthClients as the cache keeps them: stripped, then compacted.
+pub fn cache_event(event: watcher::Event<AuthClient>) -> watcher::Event<CachedAuthClient> {
+    let keep = |mut client: AuthClient| {
+        strip(&mut client);
+        CachedAuthClient::new(client)
+    };
+    match event {
+        watcher::Event::Apply(c) => watcher::Event::Apply(keep(c)),
+        watcher::Event::Delete(c) => watcher::Event::Delete(keep(c)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(c) => watcher::Event::InitApply(keep(c)),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+impl Resource for CachedAuthClient {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        AuthClient::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        AuthClient::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        AuthClient::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        AuthClient::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl<'de> Deserialize<'de> for CachedAuthClient {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut client = AuthClient::deserialize(deserializer)?;
+        strip(&mut client);
+        Ok(Self::new(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client() -> AuthClient {
+        serde_json::from_value(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+            "metadata": {
+                "name": "web", "namespace": "team-a", "uid": "u-1", "resourceVersion": "42",
+                "generation": 3, "finalizers": ["auth.nexus.dev/cleanup"],
+                "labels": {"app": "web"}, "annotations": {"auth.nexus.dev/rotate-secret": "1"},
+                "creationTimestamp": "2026-12-01T00:00:00Z"
+            },
+            "spec": {"tenant": "acme", "client": {"name": "Web", "app_type": "spa",
+                     "callbacks": ["https://web.example/cb"]}},
+            "status": {"observedGeneration": 3, "clientId": "abc", "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Synced", "message": "in sync",
+                 "lastTransitionTime": "2026-12-01T00:00:00Z", "observedGeneration": 3}]}
+        }))
+        .expect("a valid AuthClient")
+    }
+
+    #[test]
+    fn decoding_gives_back_the_object() {
+        let original = client();
+        let cached = CachedAuthClient::new(original.clone());
+        let decoded = cached.decode().expect("decodes");
+        assert_eq!(
+            serde_json::to_value(&decoded).expect("json"),
+            serde_json::to_value(&original).expect("json")
+        );
+        assert_eq!(cached.tenant(), "acme");
+        assert_eq!(cached.meta().name.as_deref(), Some("web"));
+        assert_eq!(cached.meta().resource_version.as_deref(), Some("42"));
+        assert_eq!(cached.reference(), ObjectRef::from_obj(&original));
+    }
+
+    #[test]
+    fn the_trigger_is_the_objects_trigger_hash() {
+        let original = client();
+        let cached = CachedAuthClient::new(original.clone());
+        assert_eq!(cached.trigger(), trigger_hash(&original));
+        let mut rotated = original.clone();
+        rotated
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(nexus_crd::ROTATE_ANNOTATION.into(), "2".into());
+        assert_ne!(CachedAuthClient::new(rotated).trigger(), cached.trigger());
+        let mut status_only = original;
+        status_only.status = None;
+        assert_eq!(
+            CachedAuthClient::new(status_only).trigger(),
+            cached.trigger()
+        );
+    }
+
+    #[test]
+    fn the_cached_entry_is_smaller_than_the_typed_object() {
+        let cached = CachedAuthClient::new(client());
+        let typed = std::mem::size_of::<AuthClient>();
+        let compact = std::mem::size_of::<CachedAuthClient>() + cached.encoded.len();
+        assert!(compact < typed, "{compact} >= {typed}");
+    }
+}
