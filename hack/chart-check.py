@@ -888,7 +888,11 @@ def check_dockerfile(chart: "helm.Chart") -> None:
         re.search(r'^ENTRYPOINT\s+\["/nexus-operator"\]', text, re.M) is not None
         and re.search(r'^CMD\s+\["run"\]', text, re.M) is not None,
     )
-    C.check("Dockerfile builds with --locked", "cargo build --release --locked" in text)
+    C.check(
+        "Dockerfile builds the production profile with --locked and without the dev feature",
+        re.search(r"cargo build --profile production --locked .*--no-default-features", text) is not None
+        and "target/production/nexus-operator" in text,
+    )
 
 
 def check_health_lua() -> None:
