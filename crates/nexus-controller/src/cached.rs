@@ -18,7 +18,7 @@ use nexus_crd::AuthClient;
 use serde::{Deserialize, Deserializer};
 
 use crate::authclient::trigger_hash;
-use crate::caches::strip;
+use crate::caches::{map_event, strip};
 
 /// An AuthClient in the controller's cache (see the module documentation).
 #[derive(Clone, Debug)]
@@ -38,8 +38,9 @@ pub struct CachedAuthClient {
 pub struct DecodeError(#[source] serde_json::Error);
 
 impl CachedAuthClient {
-    /// Keeps `client` (already stripped of what the controller never reads).
+    /// Keeps `client`, stripped of what the controller never reads ([`strip`]).
     pub fn new(mut client: AuthClient) -> Self {
+        strip(&mut client);
         let trigger = trigger_hash(&client);
         let meta = &mut client.metadata;
         let metadata = ObjectMeta {
@@ -92,7 +93,11 @@ impl CachedAuthClient {
 
     /// The reference of the AuthClient (for wake-ups and findings).
     pub fn reference(&self) -> ObjectRef<AuthClient> {
-        client_ref(&ObjectRef::from_obj(self))
+        let client = ObjectRef::new(self.metadata.name.as_deref().unwrap_or_default());
+        match &self.metadata.namespace {
+            Some(namespace) => client.within(namespace),
+            None => client,
+        }
     }
 }
 
@@ -105,28 +110,9 @@ pub fn cached_ref(reference: ObjectRef<AuthClient>) -> ObjectRef<CachedAuthClien
     }
 }
 
-/// The same object reference, typed as the AuthClient.
-pub fn client_ref(reference: &ObjectRef<CachedAuthClient>) -> ObjectRef<AuthClient> {
-    let client = ObjectRef::new(&reference.name);
-    match &reference.namespace {
-        Some(namespace) => client.within(namespace),
-        None => client,
-    }
-}
-
 /// A watch event of AuthClients as the cache keeps them: stripped, then compacted.
 pub fn cache_event(event: watcher::Event<AuthClient>) -> watcher::Event<CachedAuthClient> {
-    let keep = |mut client: AuthClient| {
-        strip(&mut client);
-        CachedAuthClient::new(client)
-    };
-    match event {
-        watcher::Event::Apply(c) => watcher::Event::Apply(keep(c)),
-        watcher::Event::Delete(c) => watcher::Event::Delete(keep(c)),
-        watcher::Event::Init => watcher::Event::Init,
-        watcher::Event::InitApply(c) => watcher::Event::InitApply(keep(c)),
-        watcher::Event::InitDone => watcher::Event::InitDone,
-    }
+    map_event(event, CachedAuthClient::new)
 }
 
 impl Resource for CachedAuthClient {
@@ -160,9 +146,7 @@ impl Resource for CachedAuthClient {
 
 impl<'de> Deserialize<'de> for CachedAuthClient {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut client = AuthClient::deserialize(deserializer)?;
-        strip(&mut client);
-        Ok(Self::new(client))
+        AuthClient::deserialize(deserializer).map(Self::new)
     }
 }
 

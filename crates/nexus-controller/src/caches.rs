@@ -211,14 +211,22 @@ pub fn fleet_watch() -> watcher::Config {
 
 /// A watch event of owned Secrets as the cache keeps them ([`ObservedSecret`]).
 pub fn observe_secrets(event: watcher::Event<Secret>) -> watcher::Event<ObservedSecret> {
-    let observe = |mut secret: Secret| {
+    map_event(event, |mut secret| {
         strip(&mut secret);
         ObservedSecret::observe(&secret)
-    };
+    })
+}
+
+/// `event` with its object, if it carries one, converted by `convert` (kube's `Event::modify`
+/// changes an object in place; a cache that keeps another type needs this).
+pub fn map_event<K, T>(
+    event: watcher::Event<K>,
+    mut convert: impl FnMut(K) -> T,
+) -> watcher::Event<T> {
     match event {
-        watcher::Event::Apply(secret) => watcher::Event::Apply(observe(secret)),
-        watcher::Event::Delete(secret) => watcher::Event::Delete(observe(secret)),
-        watcher::Event::InitApply(secret) => watcher::Event::InitApply(observe(secret)),
+        watcher::Event::Apply(obj) => watcher::Event::Apply(convert(obj)),
+        watcher::Event::Delete(obj) => watcher::Event::Delete(convert(obj)),
+        watcher::Event::InitApply(obj) => watcher::Event::InitApply(convert(obj)),
         watcher::Event::Init => watcher::Event::Init,
         watcher::Event::InitDone => watcher::Event::InitDone,
     }

@@ -95,7 +95,7 @@ pub async fn run(
         .graceful_shutdown_on(signal())
         .run(
             authclient::reconcile_cached,
-            authclient::error_policy_cached,
+            authclient::error_policy,
             ctx.clone(),
         )
         .for_each(|result| async move {

@@ -105,11 +105,6 @@ pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action
     result
 }
 
-/// Error policy: unexpected errors (Kubernetes API failures) retry with backoff.
-pub fn error_policy(obj: Arc<AuthClient>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    retry_later(&object_key(&*obj), error, &ctx)
-}
-
 /// [`reconcile`] of an AuthClient from the controller's cache (decoded for the pass).
 pub async fn reconcile_cached(
     obj: Arc<CachedAuthClient>,
@@ -118,17 +113,14 @@ pub async fn reconcile_cached(
     reconcile(Arc::new(obj.decode()?), ctx).await
 }
 
-/// [`error_policy`] of an AuthClient from the controller's cache.
-pub fn error_policy_cached(
+/// Error policy: unexpected errors (Kubernetes API failures) retry with backoff.
+pub fn error_policy(
     obj: Arc<CachedAuthClient>,
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
-    retry_later(&object_key(&*obj), error, &ctx)
-}
-
-fn retry_later(key: &str, error: &ReconcileError, ctx: &Context) -> Action {
-    let delay = ctx.next_backoff(key);
+    let key = object_key(&*obj);
+    let delay = ctx.next_backoff(&key);
     tracing::warn!(object = %key, %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
