@@ -101,45 +101,48 @@ pub const MAX_ID: usize = 128;
 /// Most errors [`summarize`] spells out; the rest are counted.
 pub const MAX_SUMMARIZED_ERRORS: usize = 50;
 
-/// Regular expressions of the rules a schema can express, written in the subset on which
-/// ECMA-262 (OpenAPI), Python `re` (Schemathesis), Go RE2 (the API server's CRD validation) and
-/// Rust `regex` agree: `\xHH` escapes, literal non-ASCII characters, classes, `(?:…)`, counted
-/// repetitions, and `^…$` anchors. Each class is tested against the predicate the code uses, for
-/// every Unicode scalar value.
+/// Regular expressions of the rules a schema can express, in the dialect Go RE2 (the API
+/// server's CRD validation) and Rust `regex` share: `\xHH` and `\x{HHHH}` escapes, classes,
+/// `(?:…)`, counted repetitions and `^…$` anchors. The pattern text is printable ASCII: every
+/// non-ASCII character is written `\x{HHHH}`, so a CRD carries no character that YAML (which the
+/// API server decodes server-side apply bodies and builds its OpenAPI documents with) refuses or
+/// rewrites. [`patterns::ecma`] gives the same pattern for ECMA-262 and Python `re` (the facade's
+/// `/openapi.json`). Each class is tested against the predicate the code uses, for every Unicode
+/// scalar value.
 pub mod patterns {
     macro_rules! text_char {
         () => {
-            "[^\\x00-\\x1f\\x7f-\\x9f\u{2028}\u{2029}\u{fffe}\u{ffff}]"
+            "[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{FFFE}\\x{FFFF}]"
         };
     }
     macro_rules! text_char_bmp {
         () => {
-            "[\\x20-\\x7e\\xa0-\u{2027}\u{202a}-\u{d7ff}\u{e000}-\u{fffd}]"
+            "[\\x20-\\x7e\\xa0-\\x{2027}\\x{202A}-\\x{D7FF}\\x{E000}-\\x{FFFD}]"
         };
     }
     macro_rules! name_char {
         () => {
-            "[^<>\\x00-\\x1f\\x7f-\\x9f\u{2028}\u{2029}\u{fffe}\u{ffff}]"
+            "[^<>\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{FFFE}\\x{FFFF}]"
         };
     }
     macro_rules! name_char_bmp {
         () => {
-            "[\\x20-\\x3b\\x3d\\x3f-\\x7e\\xa0-\u{2027}\u{202a}-\u{d7ff}\u{e000}-\u{fffd}]"
+            "[\\x20-\\x3b\\x3d\\x3f-\\x7e\\xa0-\\x{2027}\\x{202A}-\\x{D7FF}\\x{E000}-\\x{FFFD}]"
         };
     }
     macro_rules! name_solid {
         () => {
-            "[^<>\\x00-\\x20\\x7f-\\xa0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}\u{fffe}\u{ffff}]"
+            "[^<>\\x00-\\x20\\x7f-\\xa0\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FFFE}\\x{FFFF}]"
         };
     }
     macro_rules! name_solid_bmp {
         () => {
-            "[\\x21-\\x3b\\x3d\\x3f-\\x7e\\xa1-\u{167f}\u{1681}-\u{1fff}\u{200b}-\u{2027}\u{202a}-\u{202e}\u{2030}-\u{205e}\u{2060}-\u{2fff}\u{3001}-\u{d7ff}\u{e000}-\u{fffd}]"
+            "[\\x21-\\x3b\\x3d\\x3f-\\x7e\\xa1-\\x{167F}\\x{1681}-\\x{1FFF}\\x{200B}-\\x{2027}\\x{202A}-\\x{202E}\\x{2030}-\\x{205E}\\x{2060}-\\x{2FFF}\\x{3001}-\\x{D7FF}\\x{E000}-\\x{FFFD}]"
         };
     }
     macro_rules! solid {
         () => {
-            "[^\\x00-\\x20\\x7f-\\xa0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}\u{fffe}\u{ffff}]"
+            "[^\\x00-\\x20\\x7f-\\xa0\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FFFE}\\x{FFFF}]"
         };
     }
     macro_rules! host {
@@ -217,6 +220,51 @@ pub mod patterns {
     pub const SCOPE: &str = concat!("^", solid!(), "+$");
     /// An Auth0 connection name: letters, digits and single `-` between them.
     pub const CONNECTION_NAME: &str = "^[A-Za-z0-9](?:-[A-Za-z0-9]|[A-Za-z0-9])*$";
+
+    /// Every pattern of this module, for the tests that hold them to their dialect.
+    pub const ALL: &[&str] = &[
+        TEXT,
+        TEXT_BMP,
+        NAME,
+        NAME_BMP,
+        LOGO_URI,
+        LOGIN_URI,
+        URL_ENTRY,
+        SHA256_FINGERPRINT,
+        CLIENT_ID,
+        IDENTIFIER,
+        SCOPE,
+        CONNECTION_NAME,
+    ];
+
+    /// `pattern` for ECMA-262 and Python `re` (neither knows RE2's `\x{HHHH}`): each
+    /// `\x{HHHH}` of the Basic Multilingual Plane becomes `\uHHHH`, which both read (and Rust
+    /// `regex` too). The patterns of this module name no character outside that plane.
+    pub fn ecma(pattern: &str) -> String {
+        let mut out = String::with_capacity(pattern.len());
+        let mut rest = pattern;
+        while let Some(at) = rest.find("\\x{") {
+            let escaped = rest[..at].chars().rev().take_while(|&c| c == '\\').count() % 2 == 1;
+            out.push_str(&rest[..at]);
+            let tail = &rest[at + 3..];
+            let code = tail
+                .find('}')
+                .map(|end| (&tail[..end], &tail[end + 1..]))
+                .filter(|(hex, _)| hex.len() <= 4 && hex.chars().all(|c| c.is_ascii_hexdigit()));
+            match code {
+                Some((hex, after)) if !escaped => {
+                    out.push_str(&format!("\\u{hex:0>4}"));
+                    rest = after;
+                }
+                _ => {
+                    out.push_str("\\x{");
+                    rest = tail;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
 }
 
 fn compiled(pattern: &str) -> Regex {
@@ -922,6 +970,44 @@ mod tests {
         assert!(!name.is_match("   "));
         assert!(!name.is_match(""));
         assert!(!class_matches(patterns::NAME, '\u{3000}'));
+    }
+
+    /// Issue 18: the pattern text is printable ASCII (non-ASCII characters are `\x{HHHH}`
+    /// escapes), so the CRDs carry nothing YAML refuses; the ECMA-262 form has no RE2-only
+    /// escape and matches exactly what the RE2 form matches, for every scalar value.
+    #[test]
+    fn patterns_are_ascii_and_their_ecma_form_agrees() {
+        for pattern in patterns::ALL {
+            assert!(
+                pattern.bytes().all(|b| b.is_ascii_graphic()),
+                "not printable ASCII: {pattern}"
+            );
+            let ecma = patterns::ecma(pattern);
+            assert!(!ecma.contains("\\x{"), "{ecma}");
+            assert!(ecma.bytes().all(|b| b.is_ascii_graphic()), "{ecma}");
+            Regex::new(&ecma).expect("the ECMA form compiles");
+        }
+        assert_eq!(
+            patterns::ecma("[\\x{a0}-\\x{FFFD}]\\\\x{41}"),
+            "[\\u00a0-\\uFFFD]\\\\x{41}"
+        );
+        let mut buffer = [0u8; 4];
+        for pattern in [
+            patterns::TEXT,
+            patterns::TEXT_BMP,
+            patterns::NAME,
+            patterns::NAME_BMP,
+            patterns::IDENTIFIER,
+        ] {
+            let (re2, ecma) = (
+                Regex::new(pattern).unwrap(),
+                Regex::new(&patterns::ecma(pattern)).unwrap(),
+            );
+            for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
+                let s: &str = c.encode_utf8(&mut buffer);
+                assert_eq!(re2.is_match(s), ecma.is_match(s), "{pattern} {c:?}");
+            }
+        }
     }
 
     /// The names the code gives and the schemas agree: a name is valid exactly when it matches

@@ -5,9 +5,9 @@
 //! The request schema is generated from the rules the server applies
 //! ([`nexus_crd::validation`]: the same patterns, the same limits), so that every body the
 //! schema allows is one the server accepts:
-//! - the patterns are written in the regex subset on which ECMA-262, Python and Rust agree, and
-//!   they exclude control characters (C0, DEL, C1), U+2028/U+2029 and U+FFFE/U+FFFF as the
-//!   server does;
+//! - the patterns are the server's, in the regex subset on which ECMA-262, Python and Rust agree
+//!   (non-ASCII characters written `\uHHHH`: [`patterns::ecma`]), and they exclude control
+//!   characters (C0, DEL, C1), U+2028/U+2029 and U+FFFE/U+FFFF as the server does;
 //! - URLs are ASCII, so their `maxLength` in characters is their length in bytes too;
 //! - Auth0 counts text lengths in UTF-16 code units, which JSON Schema cannot state. A text of
 //!   at most N units is described as "at most N characters, all in the Basic Multilingual Plane,
@@ -33,8 +33,8 @@ fn utf16_text(description: &str, max: usize, pattern: &str, bmp: &str, nullable:
         ),
         "x-maxUtf16Units": max,
         "anyOf": [
-            {"maxLength": max, "pattern": bmp},
-            {"maxLength": max / 2, "pattern": pattern},
+            {"maxLength": max, "pattern": patterns::ecma(bmp)},
+            {"maxLength": max / 2, "pattern": patterns::ecma(pattern)},
         ],
     });
     if nullable {
@@ -343,8 +343,10 @@ mod tests {
             "^[\\x21-\\x7e]+$",
         ];
         assert!(found.len() >= 20, "{found:?}");
+        let known: Vec<String> = known.into_iter().map(patterns::ecma).collect();
         for pattern in found {
-            assert!(known.contains(&pattern.as_str()), "{pattern}");
+            assert!(known.contains(&pattern), "{pattern}");
+            assert!(!pattern.contains("\\x{"), "RE2-only escape: {pattern}");
             Regex::new(&pattern).expect("compiles");
         }
     }
