@@ -11,13 +11,16 @@
 //! `continue`, resourceVersion replay, bookmarks, `sendInitialEvents`, `410 Expired` after
 //! [`FakeKube::compact`]), create (`generateName`, name validation), replace
 //! (optimistic concurrency), merge / strategic-merge / JSON / server-side-apply patches,
-//! `managedFields` (per manager and operation, with the fields each write set), the status
+//! `managedFields` (per manager and operation, with the fields each write set), server-side
+//! apply bodies read with the real YAML reader's character rule ([`yaml_reader`]: a raw
+//! character outside YAML's printable set is the real 400), the status
 //! subresource, `generation`, finalizers and deletion, and ownerReference garbage
 //! collection.
 //!
 //! For the real kubectl (1.27 to 1.33): stored CustomResourceDefinitions define what is served
 //! (names, short names, categories, scope, status subresource, printer columns, schema; deleting
-//! one removes its objects); discovery; OpenAPI v3 and v2 (protobuf); `Table` responses; writes
+//! one removes its objects); discovery; OpenAPI v3 and v2 (protobuf, a 503 while a schema holds
+//! a character YAML refuses, as kube-openapi answers); `Table` responses; writes
 //! of custom resources defaulted, pruned (or refused under `fieldValidation=Strict`) and
 //! validated against the schema ([`schema`]); events served through both event APIs; `Status`
 //! errors as the real server words them. [`FakeKube::snapshot`] / [`FakeKube::restore`] keep the
@@ -51,6 +54,7 @@ mod selector;
 mod store;
 mod table;
 mod watch;
+pub mod yaml_reader;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

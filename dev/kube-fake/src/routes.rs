@@ -25,7 +25,7 @@ use super::store::{
 use super::table::{self, IncludeObject};
 use super::watch::{self, WatchSpec, partial_metadata};
 use super::{Inner, RecordedRequest};
-use super::{discovery, openapi, openapi_v2};
+use super::{discovery, openapi, openapi_v2, yaml_reader};
 
 /// Request bodies larger than this are rejected.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -152,6 +152,9 @@ enum Reply {
     /// 200 with a body of the given media type.
     Bytes(&'static str, Vec<u8>),
     Stream(Body),
+    /// A status code with an empty body (what kube-openapi answers when it cannot build a
+    /// document).
+    Empty(u16),
 }
 
 /// Handle one request end to end.
@@ -194,6 +197,12 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
         Ok(Reply::Json(code, value)) => json_response(code, &value),
         Ok(Reply::Bytes(media_type, bytes)) => bytes_response(media_type, bytes),
         Ok(Reply::Stream(body)) => stream_response(body),
+        Ok(Reply::Empty(code)) => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() =
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            response
+        }
         Err(err) => error_response(&err),
     };
     // A list costs per object and per byte it returns (a watch charges per event it sends).
@@ -297,6 +306,15 @@ fn dispatch(
         if ctx.path == "/openapi/v2" {
             let doc = openapi_v2::document(store.registry.all());
             if ctx.accept.contains("protobuf") {
+                // kube-openapi builds the protobuf form by reading the JSON one with go-yaml:
+                // a schema string holding a character YAML refuses makes it fail, and the
+                // handler answers 503 (`Error in OpenAPI handler: yaml: control characters are
+                // not allowed` in the server's log). The JSON form is still served.
+                let json = serde_json::to_vec(&doc).unwrap_or_default();
+                if let Err(problem) = yaml_reader::check(&json) {
+                    tracing::warn!("Error in OpenAPI handler: yaml: {problem}");
+                    return Ok(Reply::Empty(503));
+                }
                 return Ok(Reply::Bytes(openapi_v2::PROTOBUF, openapi_v2::encode(&doc)));
             }
             return Ok(Reply::Json(200, doc));
@@ -754,6 +772,13 @@ fn server_side_apply(
         return Err(ApiError::bad_request(
             "PATCH, application/apply-patch+yaml requires fieldManager parameter",
         ));
+    }
+    // The real server reads the body with go-yaml (JSON included), whose reader refuses a raw
+    // character outside YAML's printable set before anything is parsed.
+    if let Err(problem) = yaml_reader::check(&ctx.body) {
+        return Err(ApiError::bad_request(format!(
+            "error decoding YAML: error converting YAML to JSON: yaml: {problem}"
+        )));
     }
     let applied = serde_json::from_slice::<Value>(&ctx.body).or_else(|_| {
         let text = String::from_utf8_lossy(&ctx.body);
