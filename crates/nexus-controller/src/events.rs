@@ -163,7 +163,11 @@ impl EventPublisher {
             reason: Some(event.reason.clone()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
-            note: event.note.clone(),
+            // Notes quote Auth0 and users: nothing the API server's YAML reader refuses.
+            note: event
+                .note
+                .as_deref()
+                .map(|note| nexus_crd::printable::printable(note).into_owned()),
             metadata: ObjectMeta {
                 namespace: regarding.namespace.clone(),
                 name: Some(format!(

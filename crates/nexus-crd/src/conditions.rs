@@ -221,7 +221,8 @@ impl TenantReason {
     }
 }
 
-/// Builds a condition stamped with `now`.
+/// Builds a condition stamped with `now`; the message goes through
+/// [`printable`](crate::printable::printable).
 pub fn new_condition(
     type_: &str,
     status: ConditionStatus,
@@ -234,7 +235,8 @@ pub fn new_condition(
         type_: type_.to_owned(),
         status: status.as_str().to_owned(),
         reason: reason.to_owned(),
-        message: message.into(),
+        // Messages quote Auth0 and users: nothing the API server's YAML reader refuses.
+        message: crate::printable::printable(&message.into()).into_owned(),
         observed_generation,
         last_transition_time: Time(now),
     }

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod conditions;
 pub mod docs;
+pub mod printable;
 pub mod resource_server;
 pub mod resource_validation;
 pub mod tenant;
@@ -130,6 +131,85 @@ mod tests {
                 }
             }
             serde_json::Value::Array(items) => items.iter().for_each(|i| descriptions(i, out)),
+            _ => {}
+        }
+    }
+
+    /// Every string of `value` (keys and values) that holds a character YAML refuses.
+    fn unprintable(value: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        let bad = |text: &str| !text.chars().all(printable::is_yaml_printable);
+        match value {
+            serde_json::Value::String(text) if bad(text) => out.push(format!("{path}: {text:?}")),
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    if bad(key) {
+                        out.push(format!("{path}: key {key:?}"));
+                    }
+                    unprintable(child, &format!("{path}.{key}"), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    unprintable(item, &format!("{path}[{index}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Issue 18: a real API server refuses a server-side apply carrying a character outside
+    /// YAML's printable set, and cannot build its OpenAPI v2 document from a schema holding one.
+    /// Neither the published YAML text nor any string of the schemas (what the YAML decodes to,
+    /// escapes such as `\uFFFE` included) may hold one; patterns are printable ASCII.
+    #[test]
+    fn published_crds_hold_only_yaml_printable_characters() {
+        for ((file, text), crd) in crd_documents().expect("documents").into_iter().zip(crds()) {
+            let raw: Vec<char> = text
+                .chars()
+                .filter(|c| !printable::is_yaml_printable(*c))
+                .collect();
+            assert!(raw.is_empty(), "{file}: raw characters {raw:?}");
+            let mut found = Vec::new();
+            unprintable(&serde_json::to_value(&crd).expect("CRD"), file, &mut found);
+            let decoded: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+            unprintable(&decoded, file, &mut found);
+            assert!(found.is_empty(), "{found:#?}");
+            assert_eq!(
+                decoded,
+                serde_json::to_value(&crd).expect("CRD"),
+                "{file} round-trips"
+            );
+            let mut patterns = Vec::new();
+            collect_patterns(&decoded, &mut patterns);
+            assert!(!patterns.is_empty() || file == "authtenants.yaml");
+            for pattern in patterns {
+                assert!(
+                    pattern.bytes().all(|b| b.is_ascii_graphic()),
+                    "{file}: {pattern}"
+                );
+            }
+        }
+        // The walk finds what it is for.
+        let mut found = Vec::new();
+        unprintable(
+            &serde_json::json!({"p": "^[\u{fffe}]$", "k\u{7f}": 1}),
+            "x",
+            &mut found,
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    fn collect_patterns(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    match child {
+                        serde_json::Value::String(p) if key == "pattern" => out.push(p.clone()),
+                        _ => collect_patterns(child, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect_patterns(i, out)),
             _ => {}
         }
     }

@@ -623,7 +623,12 @@ pub fn drift_report_message(fields: &[String]) -> String {
 
 /// Whether a rotation is due; returns the annotation value to record.
 fn rotation_due(input: &Input<'_>) -> Option<Option<String>> {
-    let request = input.owner.annotations().get(ROTATE_ANNOTATION).cloned();
+    // Stored in the status as printable text, so compared in that form.
+    let request = input
+        .owner
+        .annotations()
+        .get(ROTATE_ANNOTATION)
+        .map(|value| nexus_crd::printable::printable(value).into_owned());
     if request.is_some() && request != input.status.rotation_request {
         return Some(request);
     }

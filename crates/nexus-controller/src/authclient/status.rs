@@ -88,7 +88,10 @@ pub fn compute(
         }
         if report.created {
             status.last_rotation_time = Some(Time(input.now));
-            status.rotation_request = owner.annotations().get(ROTATE_ANNOTATION).cloned();
+            status.rotation_request = owner
+                .annotations()
+                .get(ROTATE_ANNOTATION)
+                .map(|value| nexus_crd::printable::printable(value).into_owned());
         }
         if report.rotated {
             status.last_rotation_time = Some(Time(input.now));

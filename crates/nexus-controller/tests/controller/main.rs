@@ -6,6 +6,7 @@ mod basics;
 mod budgets;
 mod convergence;
 mod harness;
+mod printable;
 mod safety;
 mod scoped;
 mod secrets;
