@@ -2,7 +2,11 @@
 //!
 //! Runs against the cluster of the kubeconfig named by `NEXUS_E2E_KUBECONFIG` (kind, k3d, any
 //! conformant cluster; the identity needs cluster-admin: it installs CRDs and creates a
-//! namespace) and is skipped otherwise. The operator (the controller, in-process) and the Auth0
+//! namespace); without it the test is ignored (`cargo test` lists it as ignored, with the
+//! reason), and run with `--ignored` it fails rather than pass without a cluster. The CRDs are
+//! installed as the README says: the files of `charts/nexus-operator/crds/`, server-side
+//! applied (like `kubectl apply --server-side`) with the operator's field manager; then
+//! `nexus-operator dev`'s own installer applies them again. The operator (the controller, in-process) and the Auth0
 //! simulator run inside the test process, so the AuthTenant's loopback endpoint works. Use a
 //! cluster where the operator is not deployed (a second controller would reconcile the test's
 //! AuthClient too). Everything is created under a unique name and removed at the end, on failure
@@ -15,7 +19,7 @@
 //! ```sh
 //! kind create cluster --name nexus-e2e
 //! kind get kubeconfig --name nexus-e2e > /tmp/nexus-e2e.kubeconfig
-//! NEXUS_E2E_KUBECONFIG=/tmp/nexus-e2e.kubeconfig cargo test --test e2e_cluster -- --nocapture
+//! NEXUS_E2E_KUBECONFIG=/tmp/nexus-e2e.kubeconfig cargo test --test e2e_cluster -- --ignored --nocapture
 //! ```
 
 use nexus_testing as support;
@@ -44,11 +48,11 @@ const ENV: &str = "NEXUS_E2E_KUBECONFIG";
 const WAIT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NEXUS_E2E_KUBECONFIG: a real cluster (run with -- --ignored)"]
 async fn real_cluster_lifecycle() {
-    let Some(path) = std::env::var_os(ENV).filter(|p| !p.is_empty()) else {
-        println!("skipped: set {ENV} to run the real-cluster suite");
-        return;
-    };
+    let path = std::env::var_os(ENV)
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| panic!("set {ENV} to the kubeconfig of a real cluster"));
     lifecycle(Path::new(&path)).await;
 }
 
@@ -101,8 +105,44 @@ struct Fixture {
     sim: SimHandle,
 }
 
+/// The README's install command, `kubectl apply --server-side -f charts/nexus-operator/crds/`:
+/// each file as kubectl reads it (YAML) and sends it (JSON in an `application/apply-patch+yaml`
+/// body, raw UTF-8), with the operator's field manager. Waits until each CRD is established.
+async fn install_crds_as_the_readme_says(kube: &kube::Client) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../charts/nexus-operator/crds");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("chart CRDs")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let api = Api::<CustomResourceDefinition>::all(kube.clone());
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("CRD file");
+        let crd: serde_json::Value = serde_saphyr::from_str(&text).expect("CRD YAML");
+        let name = crd["metadata"]["name"].as_str().expect("name").to_owned();
+        api.patch(
+            &name,
+            &PatchParams::apply(nexus_crd::FIELD_MANAGER),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("server-side apply of {}: {e}", file.display()));
+        tokio::time::timeout(
+            WAIT,
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .expect("established in time")
+        .expect("watch");
+    }
+}
+
 async fn lifecycle(kubeconfig: &Path) {
     let kube = support::client_from_kubeconfig(kubeconfig).await;
+    install_crds_as_the_readme_says(&kube).await;
+    // `nexus-operator dev` installs them the same way: applying again is accepted.
     nexus_operator::app::install_crds(&kube)
         .await
         .expect("CRDs installed and established");

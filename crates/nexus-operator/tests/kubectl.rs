@@ -2,7 +2,8 @@
 //! machine (`kubectl` and `kubectl.1.NN` on the PATH, and `kubectl.1.NN` beside the resolved
 //! `kubectl`) applies the examples, waits for Ready, reads the printer columns, explains a field,
 //! describes, reads the Secret, gets the API server's errors and deletes. Also the README
-//! quickstart as a script (`hack/quickstart.sh`).
+//! quickstart as a script (`hack/quickstart.sh`), and the README's CRD install command
+//! (`kubectl apply --server-side -f charts/nexus-operator/crds/`) against kube-fake.
 //!
 //! No kubectl on the machine: both tests say so and pass (skipped); a kubectl that is there but
 //! fails is a failure.
@@ -570,6 +571,105 @@ async fn the_readme_quickstart_works_on_a_machine_without_a_cluster() {
         "{stdout}"
     );
     assert!(stdout.contains("quickstart: ok"), "{stdout}");
+}
+
+/// A CRD whose pattern holds U+FFFE, written as a YAML escape (as the CRDs before issue 18
+/// were): kubectl decodes the escape and sends the character as raw UTF-8.
+const CRD_WITH_FFFE: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: string
+            pattern: "^[^\x00-\x1f\uFFFE\uFFFF]*$"
+"#;
+
+/// Issue 18: the README's install command, `kubectl apply --server-side -f
+/// charts/nexus-operator/crds/`, with every kubectl on the machine against kube-fake, which
+/// reads apply bodies with the real API server's YAML rule; and the refusal a real server gives
+/// to a CRD holding U+FFFE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_install_command_applies_the_crds_server_side() {
+    let found = kubectls();
+    if skip_without_kubectl(&found, "the README install command") {
+        return;
+    }
+    let state = support::scratch_dir("kubectl-install");
+    let bad = state.join("widgets.yaml");
+    std::fs::write(&bad, CRD_WITH_FFFE).expect("write CRD");
+    for (index, kubectl) in found.iter().enumerate() {
+        let fake = kube_fake::FakeKube::new();
+        let addr = fake
+            .serve("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("serve fake API");
+        let dir = state.join(format!("run-{index}"));
+        std::fs::create_dir_all(dir.join("home")).expect("dirs");
+        let session = Session {
+            kubectl,
+            kubeconfig: support::write_kubeconfig(&dir, addr),
+            home: dir.join("home"),
+        };
+        let out = session
+            .ok(&[
+                "apply",
+                "--server-side",
+                "-f",
+                "charts/nexus-operator/crds/",
+            ])
+            .await;
+        for name in [
+            "authclients.auth.nexus.dev",
+            "authresourceservers.auth.nexus.dev",
+            "authtenants.auth.nexus.dev",
+        ] {
+            assert!(
+                out.contains(&format!(
+                    "customresourcedefinition.apiextensions.k8s.io/{name} serverside-applied"
+                )),
+                "kubectl {}: {out}",
+                kubectl.version
+            );
+        }
+        // kubectl sent apply-patch+yaml (JSON inside), which kube-fake read with the real rule.
+        let applies = fake
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.method == "PATCH"
+                    && r.path.contains("/customresourcedefinitions/")
+                    && r.content_type.as_deref() == Some("application/apply-patch+yaml")
+                    && r.query.get("fieldManager").map(String::as_str) == Some("kubectl")
+            })
+            .count();
+        assert_eq!(applies, 3, "kubectl {}", kubectl.version);
+        let stderr = session
+            .fails(
+                &["apply", "--server-side", "-f", bad.to_str().expect("path")],
+                None,
+            )
+            .await;
+        assert!(
+            stderr.contains(
+                "Error from server (BadRequest): error decoding YAML: error converting YAML to JSON: yaml: control characters are not allowed"
+            ),
+            "kubectl {}: {stderr}",
+            kubectl.version
+        );
+    }
+    let _ = std::fs::remove_dir_all(state);
 }
 
 #[test]
