@@ -11,6 +11,8 @@
 //!   server), client grants (`/api/v2/client-grants`) and connections with their enabled clients
 //!   (`/api/v2/connections`, `/api/v2/connections/{id}/clients` with checkpoint pagination),
 //!   with Auth0's cascades (see [`tenant`]);
+//! - client credentials for `private_key_jwt` (`/api/v2/clients/{id}/credentials`, see
+//!   [`credentials`]) and `client_authentication_methods` on clients;
 //! - client-credentials tokens for the tenant's applications, for an API they hold a client
 //!   grant for, with the granted scopes (see `apps.rs`);
 //! - an OIDC-like side for the facade: `GET /.well-known/jwks.json`,

@@ -51,8 +51,10 @@ fn refresh_token_lifetimes(auth_method: Option<&str>) -> (u64, u64) {
 /// (see `contract/auth0-management-api.md` and `shared/recordings/auth0/`). They depend on the
 /// create body: public application types (`native`, `spa`) get the grants
 /// `authorization_code`, `implicit`, `refresh_token`, `resource_server` clients none, every
-/// other type (or none) `client_credentials` too. `token_endpoint_auth_method` is not added:
-/// Auth0 answers without it unless the body sets it. `jwt_configuration` is
+/// other type (or none) `client_credentials` too. `token_endpoint_auth_method`: Auth0 answers
+/// without it when the body has no `app_type` or `resource_server` (recorded); public types get
+/// `none` and other types `client_secret_post` (documented defaults; every recorded create of
+/// such a type sent one, so these are not contradicted by the recordings). `jwt_configuration` is
 /// `{"secret_encoded": false}` plus `lifetime_in_seconds: 36000` when the body sends none
 /// (`alg: RS256` for `resource_server` clients).
 pub fn create_defaults(body: &Map<String, Value>) -> Map<String, Value> {
@@ -80,7 +82,12 @@ pub fn create_defaults(body: &Map<String, Value>) -> Map<String, Value> {
         body.get("token_endpoint_auth_method")
             .and_then(Value::as_str),
     );
-    let Value::Object(m) = json!({
+    let auth_method = match app_type {
+        None | Some("resource_server") => None,
+        Some(t) if is_public_app_type(Some(t)) => Some("none"),
+        Some(_) => Some("client_secret_post"),
+    };
+    let Value::Object(mut m) = json!({
         "grant_types": grant_types,
         "jwt_configuration": jwt_configuration,
         "refresh_token": {
@@ -101,6 +108,9 @@ pub fn create_defaults(body: &Map<String, Value>) -> Map<String, Value> {
     }) else {
         unreachable!("a json! object literal is an object")
     };
+    if let Some(method) = auth_method {
+        m.insert("token_endpoint_auth_method".into(), json!(method));
+    }
     m
 }
 
@@ -354,15 +364,23 @@ mod tests {
             "client_credentials"
         ]);
         let public = json!(["authorization_code", "implicit", "refresh_token"]);
-        for (app_type, grants) in [
-            ("spa", public.clone()),
-            ("native", public),
-            ("regular_web", confidential.clone()),
-            ("non_interactive", confidential),
-            ("resource_server", json!([])),
+        for (app_type, method, grants) in [
+            ("spa", Some("none"), public.clone()),
+            ("native", Some("none"), public),
+            (
+                "regular_web",
+                Some("client_secret_post"),
+                confidential.clone(),
+            ),
+            ("non_interactive", Some("client_secret_post"), confidential),
+            ("resource_server", None, json!([])),
         ] {
             let c = build_created(obj(json!({"name": "a", "app_type": app_type})));
-            assert!(!c.contains_key("token_endpoint_auth_method"), "{app_type}");
+            assert_eq!(
+                c.get("token_endpoint_auth_method").and_then(Value::as_str),
+                method,
+                "{app_type}"
+            );
             assert_eq!(c["grant_types"], grants, "{app_type}");
             assert_eq!(c["cross_origin_authentication"], false);
             assert_eq!(c["oidc_conformant"], app_type == "resource_server");
