@@ -173,13 +173,15 @@ async fn hs256_resource_servers_keep_their_secret_out_of_debug() {
         .create_resource_server(
             &NewResourceServer {
                 identifier: "https://hs/".into(),
+                // Not Auth0's default: recorded creates without it answer RS256.
+                signing_alg: Some(SigningAlg::Hs256),
                 ..Default::default()
             },
             P,
         )
         .await
         .unwrap();
-    assert_eq!(rs.signing_alg, Some(SigningAlg::Hs256), "Auth0's default");
+    assert_eq!(rs.signing_alg, Some(SigningAlg::Hs256));
     let secret = rs.signing_secret.clone().expect("HS256 secret");
     assert!(secret.expose().len() >= 16);
     assert!(!format!("{rs:?}").contains(secret.expose()));

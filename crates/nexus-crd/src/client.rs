@@ -352,8 +352,9 @@ pub struct MobileIos {
 /// Android app identity.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct MobileAndroid {
-    /// SHA-256 fingerprint of the app's signing certificate, as `keytool -list -v` prints it:
-    /// 32 hexadecimal pairs separated by colons. Becomes Auth0's `sha256_cert_fingerprints`.
+    /// Fingerprint of the app's signing certificate: hexadecimal pairs separated by colons,
+    /// one or more (the SHA-256 fingerprint `keytool -list -v` prints has 32). Becomes Auth0's
+    /// `sha256_cert_fingerprints` (a one-element list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = crate::validation::patterns::SHA256_FINGERPRINT))]
     pub keystore_hash: Option<String>,

@@ -245,25 +245,9 @@ pub fn validate_settings(settings: &ClientSettings) -> Vec<FieldError> {
             format!("must not exceed tokenLifetimeSeconds ({absolute}); is {idle}"),
         );
     }
-    if refresh.expiration_type == ExpirationType::NonExpiring {
-        for (field, set) in [
-            (
-                "tokenLifetimeSeconds",
-                refresh.token_lifetime_seconds.is_some(),
-            ),
-            (
-                "idleTokenLifetimeSeconds",
-                refresh.idle_token_lifetime_seconds.is_some(),
-            ),
-        ] {
-            if set {
-                errors.fail(
-                    path(field),
-                    "has no effect with expirationType: non-expiring; remove it or set expirationType: expiring",
-                );
-            }
-        }
-    }
+    // Lifetimes with `expirationType: non-expiring` are not refused: Auth0 answered 201 to
+    // `{"expiration_type": "non-expiring", "token_lifetime": 256000, "idle_token_lifetime":
+    // 128000, ...}` (recorded: TestAccClientRefreshToken#5) and keeps them.
     errors.0
 }
 
@@ -489,11 +473,24 @@ mod tests {
                 "settings.refreshToken.rotationType",
                 "settings.refreshToken.leewaySeconds",
                 "settings.refreshToken.idleTokenLifetimeSeconds",
-                "settings.refreshToken.tokenLifetimeSeconds",
-                "settings.refreshToken.idleTokenLifetimeSeconds",
             ],
             "{errors:?}"
         );
+        // Auth0 accepts lifetimes with non-expiring tokens (recorded:
+        // TestAccClientRefreshToken#5): not refused.
+        let recorded = ClientSettings {
+            refresh_token: Some(RefreshTokenSettings {
+                rotation_type: RotationType::NonRotating,
+                expiration_type: ExpirationType::NonExpiring,
+                leeway_seconds: Some(60),
+                token_lifetime_seconds: Some(256_000),
+                infinite_token_lifetime: Some(true),
+                idle_token_lifetime_seconds: Some(128_000),
+                infinite_idle_token_lifetime: Some(true),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(validate_settings(&recorded), vec![]);
         settings.id_token_lifetime_seconds = Some(3600);
         settings.refresh_token = Some(RefreshTokenSettings {
             rotation_type: RotationType::Rotating,

@@ -12,7 +12,9 @@
 //! - no text may contain control characters (C0, DEL, C1), the line and paragraph separators
 //!   U+2028/U+2029 or the non-characters U+FFFE/U+FFFF: YAML, which the Kubernetes API server
 //!   speaks for server-side apply, refuses or rewrites them (U+0085 becomes a space);
-//! - `mobile.android.keystore_hash` is a SHA-256 certificate fingerprint (`AB:CD:…`, 32 pairs);
+//! - `mobile.android.keystore_hash` is hexadecimal pairs separated by colons (`AB:CD:…`, one or
+//!   more: Auth0 was recorded accepting `DE:AD:BE:EF`, so a full 32-pair SHA-256 fingerprint is
+//!   not required);
 //! - lists have at most [`MAX_LIST_ITEMS`] entries and URLs at most [`MAX_URL`] characters.
 
 use std::fmt;
@@ -207,9 +209,9 @@ pub mod patterns {
     /// apps and `[…]` IPv6 hosts included).
     pub const URL_ENTRY: &str =
         "^[A-Za-z][A-Za-z0-9+.-]*://(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~!$&'()*+,;=:@/?#\\[\\]-])+$";
-    /// `mobile.android.keystore_hash`: a SHA-256 certificate fingerprint, 32 hexadecimal pairs
-    /// separated by colons.
-    pub const SHA256_FINGERPRINT: &str = "^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}$";
+    /// `mobile.android.keystore_hash`: hexadecimal pairs separated by colons, one or more (a
+    /// SHA-256 certificate fingerprint has 32; Auth0 was recorded accepting `DE:AD:BE:EF`).
+    pub const SHA256_FINGERPRINT: &str = "^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*$";
     /// `id`: an Auth0 client id.
     pub const CLIENT_ID: &str = "^[A-Za-z0-9_-]+$";
     /// An API identifier (token audience): at least one character, no white space, no control
@@ -480,7 +482,7 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
             {
                 errors.fail(
                     "mobile.android.keystore_hash",
-                    "must be the SHA-256 fingerprint of the signing certificate: 32 hexadecimal pairs separated by colons (AB:CD:...; `keytool -list -v` prints it)",
+                    "must be hexadecimal pairs separated by colons, such as the SHA-256 fingerprint of the signing certificate that `keytool -list -v` prints (AB:CD:...)",
                 );
             }
         }
@@ -883,20 +885,31 @@ mod tests {
                 "{errors:?}"
             );
         }
-        let short_fingerprint = NexusClient {
+        let fingerprint = |hash: &str| NexusClient {
             mobile: Some(Mobile {
                 ios: None,
                 android: Some(MobileAndroid {
-                    keystore_hash: Some("AB:CD:EF".into()),
+                    keystore_hash: Some(hash.into()),
                     app_package_name: None,
                 }),
             }),
             ..valid()
         };
-        assert_eq!(
-            paths(&validate_client(&short_fingerprint)),
-            vec!["mobile.android.keystore_hash"]
-        );
+        // Auth0 answered 201 to `["DE:AD:BE:EF"]` and 200 to `["DE:AD:BE:EF","CA:DE:FF:AA"]`
+        // (recorded, TestAccClientMobile): short fingerprints are accepted.
+        for accepted in ["DE:AD:BE:EF", "CA:DE:FF:AA", "ab", FINGERPRINT] {
+            assert!(
+                validate_client(&fingerprint(accepted)).is_empty(),
+                "{accepted}"
+            );
+        }
+        for refused in ["AB:CD:E", "AB-CD", "ABCD", "AB:", ":AB", "GG:00", "AB::CD"] {
+            assert_eq!(
+                paths(&validate_client(&fingerprint(refused))),
+                vec!["mobile.android.keystore_hash"],
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn client_request_schema() -> Value {
                         "app_bundle_identifier": text("App bundle identifier.", MAX_MOBILE_TEXT)}},
                     "android": {"type": "object", "additionalProperties": false, "properties": {
                         "keystore_hash": {"type": "string", "pattern": patterns::SHA256_FINGERPRINT,
-                                          "description": "SHA-256 fingerprint of the app's signing certificate: 32 hexadecimal pairs separated by colons."},
+                                          "description": "Fingerprint of the app's signing certificate: hexadecimal pairs separated by colons, one or more (a SHA-256 fingerprint has 32)."},
                         "app_package_name": text("Android package name.", MAX_MOBILE_TEXT)}}
                 }
             },

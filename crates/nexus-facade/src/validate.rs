@@ -496,6 +496,31 @@ mod tests {
         }
     }
 
+    /// Issue 18: Auth0 was recorded accepting short Android fingerprints (201 to
+    /// `["DE:AD:BE:EF"]`, 200 to `["DE:AD:BE:EF","CA:DE:FF:AA"]`), so the REST path takes them.
+    #[test]
+    fn short_android_fingerprints_are_accepted() {
+        for hash in ["DE:AD:BE:EF", "CA:DE:FF:AA", FINGERPRINT] {
+            let body = json!({"name": "a", "app_type": "native",
+                              "mobile": {"android": {"keystore_hash": hash, "app_package_name": "com.example"}}});
+            assert!(paths(body.clone()).is_empty(), "{body}");
+            let client = parse_request(body.to_string().as_bytes()).unwrap();
+            assert_eq!(
+                client
+                    .mobile
+                    .unwrap()
+                    .android
+                    .unwrap()
+                    .keystore_hash
+                    .as_deref(),
+                Some(hash)
+            );
+        }
+        let body = json!({"name": "a", "app_type": "native",
+                          "mobile": {"android": {"keystore_hash": "DE:AD:BE:E"}}});
+        assert_eq!(paths(body), vec!["mobile.android.keystore_hash"]);
+    }
+
     /// Finding 6: 10,000 empty callbacks are reported as the count plus the first 100 entries.
     #[test]
     fn huge_lists_are_bounded() {

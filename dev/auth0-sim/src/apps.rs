@@ -73,10 +73,20 @@ pub(crate) fn app_token(sh: &Shared, req: AppTokenRequest<'_>) -> Result<Value, 
                     .is_some_and(|s| bool::from(s.as_bytes().ct_eq(req.secret.as_bytes())))
             })
             .ok_or_else(|| access_denied(StatusCode::UNAUTHORIZED, "Unauthorized"))?;
+        // A client that authenticates with private_key_jwt does not authenticate with a secret.
+        if super::server::uses_private_key_jwt(client) {
+            return Err(auth_method_error("private_key_jwt"));
+        }
+        // Auth0 answers a client created without `token_endpoint_auth_method` without one
+        // (recorded); a confidential one then authenticates with `client_secret_post` (the
+        // documented default; not recorded), a public one is not restricted here.
+        let app_type = client.get("app_type").and_then(Value::as_str);
+        let implied = (!super::store::is_public_app_type(app_type)).then_some("client_secret_post");
         match (
             client
                 .get("token_endpoint_auth_method")
-                .and_then(Value::as_str),
+                .and_then(Value::as_str)
+                .or(implied),
             req.auth,
         ) {
             (None, _)

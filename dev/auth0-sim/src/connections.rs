@@ -101,13 +101,16 @@ impl Connection {
         }
     }
 
-    /// The JSON the Management API answers with (without `enabled_clients`).
+    /// The JSON the Management API answers with: with the deprecated `enabled_clients` (Auth0
+    /// still answers it, recorded: TestAccConnectionClients) and Auth0's `authentication` and
+    /// `connected_accounts` defaults.
     pub fn to_api_json(&self) -> Map<String, Value> {
         let mut m = match serde_json::to_value(self) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        m.remove("enabled_clients");
+        m.insert("authentication".into(), json!({"active": true}));
+        m.insert("connected_accounts".into(), json!({"active": false}));
         m
     }
 }
@@ -411,7 +414,21 @@ pub(crate) async fn get_one(
         .get(&id)
         .map(Connection::to_api_json)
         .ok_or_else(ApiError::inexistent_connection)?;
-    Ok(axum::Json(Value::Object(filter.apply(c))).into_response())
+    let mut answer = filter.apply(c.clone());
+    if filter.fields.is_some() && filter.include {
+        // Recorded: Auth0 answers these with any `fields` selection.
+        for key in [
+            "id",
+            "is_domain_connection",
+            "authentication",
+            "connected_accounts",
+        ] {
+            if let Some(v) = c.get(key) {
+                answer.insert(key.into(), v.clone());
+            }
+        }
+    }
+    Ok(axum::Json(Value::Object(answer)).into_response())
 }
 
 /// `DELETE /api/v2/connections/{id}` (needs `delete:connections`).
@@ -426,7 +443,12 @@ pub(crate) async fn delete(
         .connections
         .remove(&id)
         .ok_or_else(ApiError::inexistent_connection)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    // Recorded (TestAccConnectionClient): 202 with the time of the deletion.
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "deleted_at": super::credentials::rfc3339(sh.clock.wall()) })),
+    )
+        .into_response())
 }
 
 /// `GET /api/v2/connections/{id}/clients?take&from`.
@@ -613,7 +635,7 @@ mod tests {
         assert!(build_created(&json!({"name": "x", "strategy": "carrier-pigeon"})).is_err());
         assert!(build_created(&json!({"name": "x", "strategy": "auth0", "bogus": 1})).is_err());
         let json = c.to_api_json();
-        assert!(!json.contains_key("enabled_clients"));
+        assert_eq!(json["enabled_clients"], json!([]));
         assert_eq!(json["strategy"], "samlp");
     }
 }

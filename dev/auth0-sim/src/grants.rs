@@ -48,13 +48,60 @@ pub struct ClientGrant {
     /// Whether any organization may be used with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_any_organization: Option<bool>,
+    /// Properties stored and answered as sent ([`EXTRA_FIELDS`]: `subject_type`,
+    /// `authorization_details_types`, `allow_all_scopes`); the simulator gives them no meaning.
+    #[serde(default, flatten)]
+    pub extra: Map<String, Value>,
 }
 
+/// Grant properties the simulator stores and answers without giving them a meaning (recorded:
+/// TestAccClientGrant).
+pub const EXTRA_FIELDS: &[&str] = &[
+    "subject_type",
+    "authorization_details_types",
+    "allow_all_scopes",
+];
+
 impl ClientGrant {
-    /// The JSON Auth0 answers with.
+    /// The JSON Auth0 answers with: without `scope` while `allow_all_scopes` is `true`
+    /// (recorded).
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if self.extra.get("allow_all_scopes") == Some(&Value::Bool(true))
+            && let Some(m) = v.as_object_mut()
+        {
+            m.remove("scope");
+        }
+        v
     }
+}
+
+/// Checks the types of the [`EXTRA_FIELDS`] of a body and copies them into `extra` (`null`
+/// removes one).
+fn extra_fields(obj: &Map<String, Value>, extra: &mut Map<String, Value>) -> Result<(), ApiError> {
+    for (key, v) in obj {
+        match key.as_str() {
+            "subject_type" if !v.is_null() => {
+                let s = string_in(v, key, 1, usize::MAX)?;
+                check_enum(s, &["client", "user"], key)?;
+            }
+            "authorization_details_types" if !v.is_null() => {
+                string_array(v, key, 1, usize::MAX)?;
+            }
+            "allow_all_scopes" if !v.is_null() => {
+                boolean(v, key)?;
+            }
+            _ => {}
+        }
+        if EXTRA_FIELDS.contains(&key.as_str()) {
+            if v.is_null() {
+                extra.remove(key);
+            } else {
+                extra.insert(key.clone(), v.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A random grant id like Auth0's: `cgr_` and 16 alphanumeric characters.
@@ -208,10 +255,15 @@ pub fn build_created(store: &TenantStore, body: &Value) -> Result<ClientGrant, A
             "scope",
             "organization_usage",
             "allow_any_organization",
+            "subject_type",
+            "authorization_details_types",
+            "allow_all_scopes",
         ],
         None,
     )?;
     require(obj, &["client_id", "audience", "scope"], None)?;
+    let mut extra = Map::new();
+    extra_fields(obj, &mut extra)?;
     let client_id = string_in(&obj["client_id"], "client_id", 1, usize::MAX)?.to_owned();
     let audience = string_in(&obj["audience"], "audience", 1, usize::MAX)?.to_owned();
     let scope = dedup(string_array(&obj["scope"], "scope", 1, SCOPE_MAX_LEN)?);
@@ -239,6 +291,7 @@ pub fn build_created(store: &TenantStore, body: &Value) -> Result<ClientGrant, A
         scope,
         organization_usage,
         allow_any_organization,
+        extra,
     })
 }
 
@@ -269,7 +322,14 @@ pub fn build_updated(
     let obj = expect_object(body)?;
     reject_unknown(
         obj,
-        &["scope", "organization_usage", "allow_any_organization"],
+        &[
+            "scope",
+            "organization_usage",
+            "allow_any_organization",
+            "subject_type",
+            "authorization_details_types",
+            "allow_all_scopes",
+        ],
         None,
     )?;
     if obj.is_empty() {
@@ -284,6 +344,7 @@ pub fn build_updated(
         Some(Value::Null) => grant.scope = Vec::new(),
         Some(v) => grant.scope = dedup(string_array(v, "scope", 1, SCOPE_MAX_LEN)?),
     }
+    extra_fields(obj, &mut grant.extra)?;
     let (usage, any) = organization_fields(obj)?;
     if obj.contains_key("organization_usage") {
         grant.organization_usage = usage;
@@ -348,6 +409,24 @@ pub(crate) async fn list(
     .into_response())
 }
 
+/// `GET /api/v2/client-grants/{id}`.
+pub(crate) async fn get_one(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    path: PathResult,
+) -> Result<Response, ApiError> {
+    authorize(&sh, &headers, &["read:client_grants"])?;
+    let Ok(Path(id)) = path else {
+        return Err(inexistent_grant());
+    };
+    let grant = lock(&sh.store)
+        .grants
+        .get(&id)
+        .map(ClientGrant::to_json)
+        .ok_or_else(inexistent_grant)?;
+    Ok(axum::Json(grant).into_response())
+}
+
 /// `POST /api/v2/client-grants`.
 pub(crate) async fn create(
     State(sh): State<Arc<Shared>>,
@@ -390,20 +469,17 @@ pub(crate) async fn patch(
     Ok(axum::Json(updated.to_json()).into_response())
 }
 
-/// `DELETE /api/v2/client-grants/{id}`.
+/// `DELETE /api/v2/client-grants/{id}`: 204, also for a grant that does not exist (recorded:
+/// TestAccClientGrant deletes the same grant twice, both answered 204).
 pub(crate) async fn delete(
     State(sh): State<Arc<Shared>>,
     headers: HeaderMap,
     path: PathResult,
 ) -> Result<Response, ApiError> {
     authorize(&sh, &headers, &["delete:client_grants"])?;
-    let Ok(Path(id)) = path else {
-        return Err(inexistent_grant());
-    };
-    lock(&sh.store)
-        .grants
-        .remove(&id)
-        .ok_or_else(inexistent_grant)?;
+    if let Ok(Path(id)) = path {
+        lock(&sh.store).grants.remove(&id);
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -419,6 +495,7 @@ mod tests {
             scope: vec![],
             organization_usage: None,
             allow_any_organization: None,
+            extra: serde_json::Map::new(),
         }
     }
 

@@ -11,6 +11,8 @@
 //!   server), client grants (`/api/v2/client-grants`) and connections with their enabled clients
 //!   (`/api/v2/connections`, `/api/v2/connections/{id}/clients` with checkpoint pagination),
 //!   with Auth0's cascades (see [`tenant`]);
+//! - client credentials for `private_key_jwt` (`/api/v2/clients/{id}/credentials`, see
+//!   [`credentials`]) and `client_authentication_methods` on clients;
 //! - client-credentials tokens for the tenant's applications, for an API they hold a client
 //!   grant for, with the granted scopes (see `apps.rs`);
 //! - an OIDC-like side for the facade: `GET /.well-known/jwks.json`,
@@ -37,12 +39,14 @@ mod cli;
 pub mod clock;
 pub mod connections;
 pub mod counters;
+pub mod credentials;
 pub mod error;
 pub mod faults;
 pub mod grants;
 pub mod jwt;
 mod net;
 pub mod ratelimit;
+pub mod recordings;
 pub mod resource_servers;
 mod server;
 pub mod store;
@@ -119,6 +123,10 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "create:connections",
     "update:connections",
     "delete:connections",
+    "read:client_credentials",
+    "create:client_credentials",
+    "update:client_credentials",
+    "delete:client_credentials",
 ];
 /// Default management-token lifetime (Auth0's default).
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(86400);
@@ -524,6 +532,36 @@ impl SimHandle {
         store.remove_resource_server(id_or_identifier).is_some()
     }
 
+    // --- client credentials ------------------------------------------------------------------
+
+    /// The credentials of a client, as the Management API answers them.
+    pub fn client_credentials(&self, client_id: &str) -> Vec<Value> {
+        lock(&self.shared.store)
+            .credentials
+            .get(client_id)
+            .map(|l| l.iter().map(credentials::Credential::to_json).collect())
+            .unwrap_or_default()
+    }
+
+    /// Adds a credential to a client out of band, from its Management API JSON (`id`,
+    /// `credential_type`, `kid`, `alg`, `name`, `created_at`, `updated_at`, `expires_at`).
+    /// Returns whether the client exists and the JSON is a credential.
+    pub fn insert_client_credential(&self, client_id: &str, credential: Value) -> bool {
+        let Ok(credential) = serde_json::from_value::<credentials::Credential>(credential) else {
+            return false;
+        };
+        let mut store = lock(&self.shared.store);
+        if store.clients.get(client_id).is_none() {
+            return false;
+        }
+        store
+            .credentials
+            .entry(client_id.to_owned())
+            .or_default()
+            .push(credential);
+        true
+    }
+
     // --- client grants -------------------------------------------------------------------------
 
     /// Every client grant in creation order.
@@ -562,6 +600,7 @@ impl SimHandle {
             scope,
             organization_usage: None,
             allow_any_organization: None,
+            extra: serde_json::Map::new(),
         };
         let id = grant.id.clone();
         store.grants.insert(grant);

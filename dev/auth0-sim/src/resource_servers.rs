@@ -49,6 +49,11 @@ const TOKEN_DIALECTS: &[&str] = &[
     "rfc9068_profile_authz",
 ];
 const CREATE_FIELDS: &[&str] = &[
+    "subject_type_authorization",
+    "authorization_details",
+    "consent_policy",
+    "token_encryption",
+    "proof_of_possession",
     "identifier",
     "name",
     "scopes",
@@ -72,21 +77,24 @@ pub struct Scope {
     pub description: Option<String>,
 }
 
-/// A stored resource server, as Auth0 answers it. `Debug` redacts `signing_secret`.
+/// A stored resource server, as Auth0 answers it: fields that were never set are absent
+/// (recorded: a create with only `identifier` is answered without `name`, `scopes`,
+/// `enforce_policies`, `token_dialect` and `is_system`). `Debug` redacts `signing_secret`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceServer {
     /// Auth0's id (24 hexadecimal characters).
     pub id: String,
-    /// Display name.
-    pub name: String,
-    /// `true` for the Management API.
-    #[serde(default)]
+    /// Display name (absent when none was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `true` for the Management API (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_system: bool,
     /// The audience.
     pub identifier: String,
-    /// The permissions it defines.
-    #[serde(default)]
-    pub scopes: Vec<Scope>,
+    /// The permissions it defines (absent until set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<Scope>>,
     /// `HS256`, `RS256`, `RS512` or `PS256`.
     pub signing_alg: String,
     /// The HS256 secret.
@@ -102,11 +110,33 @@ pub struct ResourceServer {
     pub token_lifetime: u64,
     /// Access token lifetime for browser flows, in seconds.
     pub token_lifetime_for_web: u64,
-    /// Whether RBAC policies are enforced.
-    #[serde(default)]
-    pub enforce_policies: bool,
-    /// Access token dialect.
-    pub token_dialect: String,
+    /// Whether RBAC policies are enforced (absent until set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_policies: Option<bool>,
+    /// Access token dialect (absent until set; `access_token` applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_dialect: Option<String>,
+    /// Properties stored and answered without a meaning in the simulator: [`EXTRA_FIELDS`],
+    /// `subject_type_authorization` (with Auth0's default) and `client_id` (the application of
+    /// a `resource_server` client that names this API).
+    #[serde(default, flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Resource-server properties the simulator accepts, stores and answers (recorded:
+/// TestAccResourceServer, TestAccClientGrant); `token_encryption.encryption_key.pem` is answered
+/// as its `thumbprint_sha256`.
+pub const EXTRA_FIELDS: &[&str] = &[
+    "subject_type_authorization",
+    "authorization_details",
+    "consent_policy",
+    "token_encryption",
+    "proof_of_possession",
+];
+
+/// `subject_type_authorization` of a new API (recorded).
+fn default_subject_type_authorization() -> Value {
+    json!({"client": {"policy": "require_client_grant"}, "user": {"policy": "allow_all"}})
 }
 
 impl std::fmt::Debug for ResourceServer {
@@ -130,7 +160,7 @@ impl std::fmt::Debug for ResourceServer {
 impl ResourceServer {
     /// Whether the API defines `scope`.
     pub fn defines(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s.value == scope)
+        self.scopes.iter().flatten().any(|s| s.value == scope)
     }
 
     /// The JSON Auth0 answers with.
@@ -163,24 +193,27 @@ pub fn generate_signing_secret() -> String {
 pub fn management_api(domain: &str, token_lifetime: u64) -> ResourceServer {
     ResourceServer {
         id: generate_id(),
-        name: "Auth0 Management API".into(),
+        name: Some("Auth0 Management API".into()),
         is_system: true,
         identifier: format!("https://{domain}/api/v2/"),
-        scopes: MANAGEMENT_SCOPES
-            .iter()
-            .map(|s| Scope {
-                value: (*s).to_owned(),
-                description: None,
-            })
-            .collect(),
+        scopes: Some(
+            MANAGEMENT_SCOPES
+                .iter()
+                .map(|s| Scope {
+                    value: (*s).to_owned(),
+                    description: None,
+                })
+                .collect(),
+        ),
         signing_alg: "RS256".into(),
         signing_secret: None,
         allow_offline_access: false,
         skip_consent_for_verifiable_first_party_clients: false,
         token_lifetime,
         token_lifetime_for_web: DEFAULT_TOKEN_LIFETIME_FOR_WEB.min(token_lifetime),
-        enforce_policies: false,
-        token_dialect: "access_token".into(),
+        enforce_policies: Some(false),
+        token_dialect: Some("access_token".into()),
+        extra: Map::new(),
     }
 }
 
@@ -307,13 +340,34 @@ fn validate_name(v: &Value) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
+/// `token_encryption` as Auth0 answers it: the `encryption_key`'s `pem` becomes its
+/// `thumbprint_sha256` (the RFC 7638 thumbprint of the key, recorded).
+fn token_encryption(v: &Value) -> Result<Value, ApiError> {
+    let mut v = v.clone();
+    if let Some(key) = v.get_mut("encryption_key").and_then(Value::as_object_mut)
+        && let Some(Value::String(pem)) = key.remove("pem")
+    {
+        let parsed = super::credentials::parse_pem(&pem).ok_or_else(|| {
+            payload_error(
+                "The pem must be an X.509 certificate or an RSA public key",
+                Some("token_encryption.encryption_key.pem"),
+            )
+        })?;
+        key.insert(
+            "thumbprint_sha256".into(),
+            Value::String(super::credentials::jwk_thumbprint(&parsed.key)),
+        );
+    }
+    Ok(v)
+}
+
 /// Applies the validated properties of a create or update body to `rs`.
 fn apply_fields(rs: &mut ResourceServer, obj: &Map<String, Value>) -> Result<(), ApiError> {
     for (key, v) in obj {
         match key.as_str() {
             "identifier" => {}
-            "name" => rs.name = validate_name(v)?,
-            "scopes" => rs.scopes = validate_scopes(v)?,
+            "name" => rs.name = Some(validate_name(v)?),
+            "scopes" => rs.scopes = Some(validate_scopes(v)?),
             "signing_alg" => {
                 let alg = string_in(v, "signing_alg", 0, usize::MAX)?;
                 check_enum(alg, SIGNING_ALGS, "signing_alg")?;
@@ -335,11 +389,21 @@ fn apply_fields(rs: &mut ResourceServer, obj: &Map<String, Value>) -> Result<(),
             "skip_consent_for_verifiable_first_party_clients" => {
                 rs.skip_consent_for_verifiable_first_party_clients = boolean(v, key)?;
             }
-            "enforce_policies" => rs.enforce_policies = boolean(v, key)?,
+            "enforce_policies" => rs.enforce_policies = Some(boolean(v, key)?),
             "token_dialect" => {
                 let dialect = string_in(v, "token_dialect", 0, usize::MAX)?;
                 check_enum(dialect, TOKEN_DIALECTS, "token_dialect")?;
-                rs.token_dialect = dialect.to_owned();
+                rs.token_dialect = Some(dialect.to_owned());
+            }
+            "token_encryption" => {
+                rs.extra.insert(key.clone(), token_encryption(v)?);
+            }
+            extra if EXTRA_FIELDS.contains(&extra) => {
+                if v.is_null() {
+                    rs.extra.remove(extra);
+                } else {
+                    rs.extra.insert(key.clone(), v.clone());
+                }
             }
             _ => {}
         }
@@ -370,19 +434,24 @@ pub fn build_created(body: &Value) -> Result<ResourceServer, ApiError> {
     };
     let mut rs = ResourceServer {
         id: generate_id(),
-        name: identifier.to_owned(),
+        name: None,
         is_system: false,
         identifier: identifier.to_owned(),
-        scopes: Vec::new(),
-        signing_alg: "HS256".into(),
+        scopes: None,
+        signing_alg: "RS256".into(),
         signing_secret: None,
         allow_offline_access: false,
         skip_consent_for_verifiable_first_party_clients: false,
         token_lifetime,
         token_lifetime_for_web: DEFAULT_TOKEN_LIFETIME_FOR_WEB.min(token_lifetime),
-        enforce_policies: false,
-        token_dialect: "access_token".into(),
+        enforce_policies: None,
+        token_dialect: None,
+        extra: Map::new(),
     };
+    rs.extra.insert(
+        "subject_type_authorization".into(),
+        default_subject_type_authorization(),
+    );
     apply_fields(&mut rs, obj)?;
     Ok(rs)
 }
@@ -579,17 +648,25 @@ mod tests {
     #[test]
     fn create_applies_auth0_defaults() {
         let rs = created(json!({"identifier": "https://orders/"})).expect("valid");
-        assert_eq!(rs.name, "https://orders/");
+        // Recorded (TestAccResourceServer#0): no name, RS256 without a secret, no scopes,
+        // dialect or enforce_policies until set, Auth0's subject_type_authorization.
+        assert_eq!(rs.name, None);
         assert_eq!(rs.id.len(), 24);
         assert!(rs.id.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(rs.signing_alg, "HS256");
-        assert_eq!(rs.signing_secret.as_ref().map(String::len), Some(32));
+        assert_eq!(rs.signing_alg, "RS256");
+        assert_eq!(rs.signing_secret, None);
         assert_eq!(
             (rs.token_lifetime, rs.token_lifetime_for_web),
             (86400, 7200)
         );
-        assert_eq!(rs.token_dialect, "access_token");
-        assert!(rs.scopes.is_empty() && !rs.is_system && !rs.enforce_policies);
+        assert_eq!(rs.token_dialect, None);
+        assert!(rs.scopes.is_none() && !rs.is_system && rs.enforce_policies.is_none());
+        assert_eq!(
+            rs.extra["subject_type_authorization"],
+            json!({"client": {"policy": "require_client_grant"}, "user": {"policy": "allow_all"}})
+        );
+        let hs = created(json!({"identifier": "h", "signing_alg": "HS256"})).expect("valid");
+        assert_eq!(hs.signing_secret.as_ref().map(String::len), Some(32));
         let short =
             created(json!({"identifier": "a", "token_lifetime": 600, "signing_alg": "RS256"}))
                 .expect("valid");
@@ -692,8 +769,8 @@ mod tests {
         assert!(build_updated(&rs, &json!({})).is_err());
         let up = build_updated(&rs, &json!({"scopes": [{"value": "read:a"}], "name": "B"}))
             .expect("valid");
-        assert_eq!(up.scopes.len(), 1);
-        assert_eq!(up.name, "B");
+        assert_eq!(up.scopes.as_ref().map(Vec::len), Some(1));
+        assert_eq!(up.name.as_deref(), Some("B"));
         assert_eq!(up.id, rs.id);
         assert_eq!(up.identifier, rs.identifier);
         assert!(build_updated(&rs, &json!({"token_lifetime_for_web": 90000})).is_err());
@@ -730,7 +807,7 @@ mod tests {
     fn loose_json_gets_defaults() {
         let rs = from_loose_json(json!({"identifier": "https://x/", "scopes": [{"value": "a"}]}))
             .expect("usable");
-        assert_eq!(rs.scopes.len(), 1);
+        assert_eq!(rs.scopes.as_ref().map(Vec::len), Some(1));
         assert_eq!(rs.signing_alg, "RS256");
         assert_eq!(rs.id.len(), 24);
         assert!(from_loose_json(json!({"name": "no identifier"})).is_none());

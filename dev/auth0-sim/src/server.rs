@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
@@ -130,6 +130,16 @@ pub(crate) fn router(shared: Arc<Shared>, admin_api: bool) -> Router {
         )
         .route("/api/v2/clients/{id}/rotate-secret", post(rotate_secret))
         .route(
+            "/api/v2/clients/{id}/credentials",
+            get(super::credentials::list).post(super::credentials::create),
+        )
+        .route(
+            "/api/v2/clients/{id}/credentials/{cred_id}",
+            get(super::credentials::get_one)
+                .patch(super::credentials::patch)
+                .delete(super::credentials::delete),
+        )
+        .route(
             "/api/v2/resource-servers",
             get(resource_servers::list).post(resource_servers::create),
         )
@@ -145,7 +155,9 @@ pub(crate) fn router(shared: Arc<Shared>, admin_api: bool) -> Router {
         )
         .route(
             "/api/v2/client-grants/{id}",
-            patch(grants::patch).delete(grants::delete),
+            get(grants::get_one)
+                .patch(grants::patch)
+                .delete(grants::delete),
         )
         .route(
             "/api/v2/connections",
@@ -617,13 +629,61 @@ impl Grant {
         }
     }
 
-    /// Hides `client_secret` unless the token may read client keys.
+    /// Hides `client_secret` unless the token may read client keys, and for a client that
+    /// authenticates with `private_key_jwt` (recorded: Auth0 answers such a client without
+    /// its secret, and with it again once `client_authentication_methods` is cleared).
     fn visible(&self, mut client: Map<String, Value>) -> Map<String, Value> {
-        if !self.has(READ_KEYS) {
+        if !self.has(READ_KEYS) || uses_private_key_jwt(&client) {
             client.remove("client_secret");
         }
         client
     }
+}
+
+/// Whether the client lists credentials under `client_authentication_methods.private_key_jwt`.
+pub(crate) fn uses_private_key_jwt(client: &Map<String, Value>) -> bool {
+    client
+        .get("client_authentication_methods")
+        .and_then(|m| m.get("private_key_jwt"))
+        .is_some_and(Value::is_object)
+}
+
+/// Checks `client_authentication_methods` of a PATCH: every listed credential must be one of
+/// the client's (the check and its message are the simulator's choice; Auth0's answer to an
+/// unknown id is not recorded).
+fn check_authentication_methods(
+    store: &super::tenant::TenantStore,
+    client_id: &str,
+    patch: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let Some(methods) = patch.get("client_authentication_methods") else {
+        return Ok(());
+    };
+    let Some(pkj) = methods.get("private_key_jwt") else {
+        return Ok(());
+    };
+    let Some(list) = pkj.get("credentials").and_then(Value::as_array) else {
+        return Err(validation::payload_error(
+            "Missing required property: credentials",
+            Some("client_authentication_methods.private_key_jwt"),
+        ));
+    };
+    for (i, item) in list.iter().enumerate() {
+        let id = item.get("id").and_then(Value::as_str).ok_or_else(|| {
+            validation::payload_error(
+                "Missing required property: id",
+                Some(&format!(
+                    "client_authentication_methods.private_key_jwt.credentials[{i}]"
+                )),
+            )
+        })?;
+        if store.credential(client_id, id).is_none() {
+            return Err(ApiError::invalid_body(format!(
+                "The credential {id} does not exist for this client"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn authorize(
@@ -869,6 +929,16 @@ async fn create_client(
             });
         }
         store.insert_client(client.clone());
+        // Recorded (TestAccClientResourceServer): the API a `resource_server` client names
+        // answers with that client's id.
+        if let (Some(Value::String(identifier)), Some(Value::String(id))) = (
+            client.get("resource_server_identifier"),
+            client.get("client_id"),
+        ) && let Some(rs) = store.resource_servers.get_mut(identifier)
+        {
+            rs.extra
+                .insert("client_id".into(), Value::String(id.clone()));
+        }
     }
     // The create answer always carries the new secret.
     Ok(json_response(StatusCode::CREATED, client))
@@ -922,6 +992,10 @@ async fn patch_client(
     let id = client_id_from(path)?;
     let updated = {
         let mut store = lock(&sh.store);
+        if store.clients.get(&id).is_none() {
+            return Err(ApiError::inexistent_client());
+        }
+        check_authentication_methods(&store, &id, &patch)?;
         let client = store
             .clients
             .get_mut(&id)

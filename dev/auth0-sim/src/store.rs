@@ -36,49 +36,81 @@ pub fn is_public_app_type(app_type: Option<&str>) -> bool {
     matches!(app_type, Some("native" | "spa"))
 }
 
-/// The defaults Auth0 adds to a new client (see the contract file). They depend on the
-/// application type: public clients (`native`, `spa`) get `token_endpoint_auth_method: none` and
-/// the grants `implicit`, `authorization_code`, `refresh_token`; confidential ones (any other
-/// type, or none) `client_secret_post` and `client_credentials` on top.
-pub fn create_defaults(app_type: Option<&str>) -> Map<String, Value> {
-    let public = is_public_app_type(app_type);
-    let (auth_method, grant_types) = if public {
-        (
-            "none",
-            json!(["implicit", "authorization_code", "refresh_token"]),
-        )
+/// Refresh-token lifetimes (absolute, idle) Auth0 gives a new client: a year and 30 days when
+/// the create body names a confidential `token_endpoint_auth_method`, 30 and 15 days otherwise
+/// (recorded: TestAccClientCanSetDefaultAuthMethodOnCreate, TestAccClientJWTConfiguration and
+/// TestAccClientConfig of `shared/recordings/auth0/`).
+fn refresh_token_lifetimes(auth_method: Option<&str>) -> (u64, u64) {
+    match auth_method {
+        Some(m) if m != "none" => (31_557_600, 2_592_000),
+        _ => (2_592_000, 1_296_000),
+    }
+}
+
+/// The defaults Auth0 adds to a new client, as the recordings of the real service show them
+/// (see `contract/auth0-management-api.md` and `shared/recordings/auth0/`). They depend on the
+/// create body: public application types (`native`, `spa`) get the grants
+/// `authorization_code`, `implicit`, `refresh_token`, `resource_server` clients none, every
+/// other type (or none) `client_credentials` too. `token_endpoint_auth_method`: Auth0 answers
+/// without it when the body has no `app_type` or `resource_server` (recorded); public types get
+/// `none` and other types `client_secret_post` (documented defaults; every recorded create of
+/// such a type sent one, so these are not contradicted by the recordings). `jwt_configuration` is
+/// `{"secret_encoded": false}` plus `lifetime_in_seconds: 36000` when the body sends none
+/// (`alg: RS256` for `resource_server` clients).
+pub fn create_defaults(body: &Map<String, Value>) -> Map<String, Value> {
+    let app_type = body.get("app_type").and_then(Value::as_str);
+    let grant_types = if is_public_app_type(app_type) {
+        json!(["authorization_code", "implicit", "refresh_token"])
+    } else if app_type == Some("resource_server") {
+        json!([])
     } else {
-        (
-            "client_secret_post",
-            json!([
-                "authorization_code",
-                "implicit",
-                "refresh_token",
-                "client_credentials"
-            ]),
-        )
+        json!([
+            "authorization_code",
+            "implicit",
+            "refresh_token",
+            "client_credentials"
+        ])
     };
-    let Value::Object(m) = json!({
-        "token_endpoint_auth_method": auth_method,
+    let jwt_configuration = if body.contains_key("jwt_configuration") {
+        json!({"secret_encoded": false})
+    } else if app_type == Some("resource_server") {
+        json!({"secret_encoded": false, "alg": "RS256"})
+    } else {
+        json!({"secret_encoded": false, "lifetime_in_seconds": 36000})
+    };
+    let (token_lifetime, idle_token_lifetime) = refresh_token_lifetimes(
+        body.get("token_endpoint_auth_method")
+            .and_then(Value::as_str),
+    );
+    let auth_method = match app_type {
+        None | Some("resource_server") => None,
+        Some(t) if is_public_app_type(Some(t)) => Some("none"),
+        Some(_) => Some("client_secret_post"),
+    };
+    let Value::Object(mut m) = json!({
         "grant_types": grant_types,
-        "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": 36000, "secret_encoded": false},
+        "jwt_configuration": jwt_configuration,
         "refresh_token": {
             "rotation_type": "non-rotating",
             "expiration_type": "non-expiring",
             "leeway": 0,
-            "token_lifetime": 2592000,
+            "token_lifetime": token_lifetime,
             "infinite_token_lifetime": true,
             "infinite_idle_token_lifetime": true,
-            "idle_token_lifetime": 1296000
+            "idle_token_lifetime": idle_token_lifetime
         },
         "cross_origin_authentication": false,
         "is_first_party": true,
-        "oidc_conformant": false,
+        "is_token_endpoint_ip_header_trusted": false,
+        "oidc_conformant": app_type == Some("resource_server"),
         "sso_disabled": false,
         "custom_login_page_on": true
     }) else {
         unreachable!("a json! object literal is an object")
     };
+    if let Some(method) = auth_method {
+        m.insert("token_endpoint_auth_method".into(), json!(method));
+    }
     m
 }
 
@@ -92,10 +124,11 @@ pub fn build_created(body: Map<String, Value>) -> Map<String, Value> {
         "client_secret".into(),
         Value::String(generate_client_secret()),
     );
-    client.extend(create_defaults(
-        body.get("app_type").and_then(Value::as_str),
-    ));
+    client.extend(create_defaults(&body));
     for (key, value) in body {
+        if key == "initiate_login_uri" && value.as_str() == Some("") {
+            continue;
+        }
         match (client.get_mut(&key), value) {
             (Some(Value::Object(default)), Value::Object(sent)) => default.extend(sent),
             (_, value) => {
@@ -107,12 +140,18 @@ pub fn build_created(body: Map<String, Value>) -> Map<String, Value> {
 }
 
 /// Applies a PATCH body: top-level properties are replaced (arrays too, `[]` clears),
-/// `client_metadata` is merged key by key with `null` deleting a key, and a top-level `null`
-/// removes the property.
+/// `client_metadata` is merged key by key with `null` deleting a key, `jwt_configuration` is
+/// merged key by key, and so are `mobile` and `native_social_login` (recorded: a PATCH of
+/// `{"alg": "RS256"}` kept `lifetime_in_seconds` and `secret_encoded`; one of `mobile` without
+/// `ios` kept `ios`), and a top-level `null` removes the property.
 pub fn apply_patch(client: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (key, value) in patch {
         match (key.as_str(), value) {
             ("client_id", _) => {}
+            // Recorded (TestAccClientConfig): an empty `initiate_login_uri` is not kept.
+            ("initiate_login_uri", Value::String(s)) if s.is_empty() => {
+                client.remove(key);
+            }
             ("client_metadata", Value::Object(changes)) => {
                 let entry = client
                     .entry("client_metadata")
@@ -127,6 +166,18 @@ pub fn apply_patch(client: &mut Map<String, Value>, patch: &Map<String, Value>) 
                         } else {
                             metadata.insert(k.clone(), v.clone());
                         }
+                    }
+                }
+            }
+            ("jwt_configuration" | "mobile" | "native_social_login", Value::Object(changes)) => {
+                match client.get_mut(key.as_str()) {
+                    Some(Value::Object(current)) => {
+                        for (k, v) in changes {
+                            current.insert(k.clone(), v.clone());
+                        }
+                    }
+                    _ => {
+                        client.insert(key.clone(), value.clone());
                     }
                 }
             }
@@ -284,60 +335,55 @@ mod tests {
         })));
         assert_eq!(c["name"], "a");
         assert_eq!(c["grant_types"], json!(["client_credentials"]));
+        // Recorded: a sent jwt_configuration gets only `secret_encoded: false` added.
         assert_eq!(
             c["jwt_configuration"],
-            json!({"alg": "RS256", "lifetime_in_seconds": 60, "secret_encoded": false})
+            json!({"lifetime_in_seconds": 60, "secret_encoded": false})
         );
         assert_eq!(c["is_first_party"], true);
+        assert_eq!(c["is_token_endpoint_ip_header_trusted"], false);
         assert_eq!(c["custom_login_page_on"], true);
         assert_eq!(c["refresh_token"]["token_lifetime"], 2592000);
-        assert_eq!(c["token_endpoint_auth_method"], "client_secret_post");
+        // Recorded: no token_endpoint_auth_method unless the body sets one.
+        assert!(!c.contains_key("token_endpoint_auth_method"));
         assert_eq!(c["cross_origin_authentication"], false);
         assert!(!c.contains_key("app_type"));
         assert_eq!(c["client_id"].as_str().map(str::len), Some(32));
         assert_eq!(c["client_secret"].as_str().map(str::len), Some(64));
     }
 
-    /// Real Auth0 answers every new client with its token endpoint method, cross-origin setting
-    /// and the grants of its application type.
+    /// The defaults the recordings of real Auth0 show for each application type
+    /// (`shared/recordings/auth0/`: TestAccClientCanSetDefaultAuthMethodOnCreate,
+    /// TestAccClientMobile, TestAccClientRefreshToken, TestAccClientResourceServer).
     #[test]
     fn defaults_depend_on_the_application_type() {
+        let confidential = json!([
+            "authorization_code",
+            "implicit",
+            "refresh_token",
+            "client_credentials"
+        ]);
+        let public = json!(["authorization_code", "implicit", "refresh_token"]);
         for (app_type, method, grants) in [
-            (
-                "spa",
-                "none",
-                json!(["implicit", "authorization_code", "refresh_token"]),
-            ),
-            (
-                "native",
-                "none",
-                json!(["implicit", "authorization_code", "refresh_token"]),
-            ),
+            ("spa", Some("none"), public.clone()),
+            ("native", Some("none"), public),
             (
                 "regular_web",
-                "client_secret_post",
-                json!([
-                    "authorization_code",
-                    "implicit",
-                    "refresh_token",
-                    "client_credentials"
-                ]),
+                Some("client_secret_post"),
+                confidential.clone(),
             ),
-            (
-                "non_interactive",
-                "client_secret_post",
-                json!([
-                    "authorization_code",
-                    "implicit",
-                    "refresh_token",
-                    "client_credentials"
-                ]),
-            ),
+            ("non_interactive", Some("client_secret_post"), confidential),
+            ("resource_server", None, json!([])),
         ] {
             let c = build_created(obj(json!({"name": "a", "app_type": app_type})));
-            assert_eq!(c["token_endpoint_auth_method"], method, "{app_type}");
+            assert_eq!(
+                c.get("token_endpoint_auth_method").and_then(Value::as_str),
+                method,
+                "{app_type}"
+            );
             assert_eq!(c["grant_types"], grants, "{app_type}");
             assert_eq!(c["cross_origin_authentication"], false);
+            assert_eq!(c["oidc_conformant"], app_type == "resource_server");
             assert!(c["refresh_token"].is_object() && c["jwt_configuration"].is_object());
         }
         let explicit = build_created(obj(
@@ -347,6 +393,9 @@ mod tests {
             explicit["token_endpoint_auth_method"],
             "client_secret_basic"
         );
+        // A confidential method on create: a year of refresh-token lifetime, 30 days idle.
+        assert_eq!(explicit["refresh_token"]["token_lifetime"], 31_557_600);
+        assert_eq!(explicit["refresh_token"]["idle_token_lifetime"], 2_592_000);
     }
 
     #[test]

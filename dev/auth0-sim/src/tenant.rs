@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::connections::{Connection, Connections};
+use super::credentials::Credential;
 use super::grants::{self, ClientGrant, ClientGrants};
 use super::resource_servers::{self, ResourceServer, ResourceServers};
 use super::store::ClientStore;
@@ -27,6 +28,9 @@ pub struct TenantStore {
     pub grants: ClientGrants,
     /// Connections with their enabled clients.
     pub connections: Connections,
+    /// Client credentials (public keys for `private_key_jwt`) by `client_id`, in creation
+    /// order.
+    pub credentials: std::collections::HashMap<String, Vec<Credential>>,
     /// `SimConfig::app_audience`: every new application gets a grant (no scopes) for it.
     pub auto_grant_audience: Option<String>,
     /// Enable every new application on every connection (Auth0's tenant flag
@@ -117,6 +121,7 @@ impl TenantStore {
                 scope: Vec::new(),
                 organization_usage: None,
                 allow_any_organization: None,
+                extra: serde_json::Map::new(),
             });
         }
         if self.enable_new_clients_on_connections {
@@ -129,9 +134,23 @@ impl TenantStore {
     /// Deletes a client with its grants and its enablement on every connection.
     pub fn remove_client(&mut self, client_id: &str) -> bool {
         let existed = self.clients.remove(client_id);
+        self.credentials.remove(client_id);
         self.grants.remove_where(|g| g.client_id == client_id);
         self.connections.forget_client(client_id);
         existed
+    }
+
+    /// One credential of a client.
+    pub fn credential(&self, client_id: &str, id: &str) -> Option<&Credential> {
+        self.credentials.get(client_id)?.iter().find(|c| c.id == id)
+    }
+
+    /// One credential of a client, mutable.
+    pub fn credential_mut(&mut self, client_id: &str, id: &str) -> Option<&mut Credential> {
+        self.credentials
+            .get_mut(client_id)?
+            .iter_mut()
+            .find(|c| c.id == id)
     }
 
     /// Deletes a resource server (by id or identifier) with its grants.
@@ -256,6 +275,7 @@ mod tests {
             scope: vec!["a".into(), "b".into()],
             organization_usage: None,
             allow_any_organization: None,
+            extra: serde_json::Map::new(),
         });
         (t, client, "https://api/".into())
     }
@@ -274,7 +294,9 @@ mod tests {
     fn deleting_or_narrowing_a_resource_server_cascades_to_grants() {
         let (mut t, _, api) = tenant();
         let mut rs = t.resource_servers.by_identifier(&api).cloned().expect("rs");
-        rs.scopes.retain(|s| s.value == "b");
+        if let Some(scopes) = rs.scopes.as_mut() {
+            scopes.retain(|s| s.value == "b");
+        }
         t.replace_resource_server(rs);
         assert_eq!(
             t.grants.get("cgr_1").map(|g| g.scope.clone()),

@@ -32,6 +32,7 @@ enum Kind {
     Bool,
     Int,
     StrArray,
+    Array,
     Object,
 }
 
@@ -76,7 +77,10 @@ const FIELDS: &[(&str, Kind, bool)] = &[
     ("client_authentication_methods", Kind::Object, true),
     ("require_pushed_authorization_requests", Kind::Bool, false),
     ("require_proof_of_possession", Kind::Bool, false),
-    ("signed_request_object", Kind::Object, false),
+    ("signed_request_object", Kind::Object, true),
+    ("token_exchange", Kind::Object, false),
+    // Creates only (a `resource_server` client names its API).
+    ("resource_server_identifier", Kind::Str, false),
     ("compliance_level", Kind::Str, true),
     ("par_request_expiry", Kind::Int, true),
     (
@@ -201,6 +205,7 @@ fn check_kind(kind: Kind, v: &Value, property: &str) -> Result<(), ApiError> {
         Kind::Bool => v.is_boolean(),
         Kind::Int => v.is_i64() || v.is_u64(),
         Kind::Object => v.is_object(),
+        Kind::Array => v.is_array(),
         Kind::StrArray => match v.as_array() {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -220,7 +225,7 @@ fn check_kind(kind: Kind, v: &Value, property: &str) -> Result<(), ApiError> {
         Kind::Str => "string",
         Kind::Bool => "boolean",
         Kind::Int => "integer",
-        Kind::StrArray => "array",
+        Kind::StrArray | Kind::Array => "array",
         Kind::Object => "object",
     };
     Err(type_error(expected, v, property))
@@ -281,6 +286,7 @@ pub fn validate_client_body(body: &Value, mode: Mode) -> Result<(), ApiError> {
         .filter(|k| {
             !FIELDS.iter().any(|(name, _, _)| name == k)
                 || (mode == Mode::Create && *k == "client_secret")
+                || (mode == Mode::Update && *k == "resource_server_identifier")
         })
         .collect();
     if !unknown.is_empty() {
@@ -400,6 +406,7 @@ fn check_property(property: &str, v: &Value, mode: Mode) -> Result<(), ApiError>
                     ("infinite_token_lifetime", Kind::Bool),
                     ("idle_token_lifetime", Kind::Int),
                     ("infinite_idle_token_lifetime", Kind::Bool),
+                    ("policies", Kind::Array),
                 ],
             )?;
             if let Some(Value::String(s)) = m.get("rotation_type") {

@@ -281,9 +281,10 @@ async fn create_get_patch_delete_a_resource_server() {
         created["skip_consent_for_verifiable_first_party_clients"],
         false
     );
-    assert_eq!(created["enforce_policies"], false);
-    assert_eq!(created["token_dialect"], "access_token");
-    assert_eq!(created["is_system"], false);
+    // Recorded (TestAccResourceServer): answered without what was never set.
+    for absent in ["enforce_policies", "token_dialect", "is_system"] {
+        assert!(created.get(absent).is_none(), "{absent}: {created}");
+    }
     assert!(
         created.get("signing_secret").is_none(),
         "RS256 has no secret"
@@ -532,11 +533,12 @@ async fn client_grants_follow_auth0s_rules() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-    // DELETE: 204, then 404.
+    // DELETE: 204, and 204 again (recorded: TestAccClientGrant deletes a grant twice).
     let (status, _) = t.delete(&format!("/api/v2/client-grants/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(t.sim.client_grants().is_empty());
     let (status, _) = t.delete(&format!("/api/v2/client-grants/{id}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test(start_paused = true)]
@@ -666,7 +668,8 @@ async fn connections_are_found_by_name_and_seeded_through_the_handle() {
         .await;
     assert_eq!(all["total"], 2);
     assert_eq!(all["connections"][0]["id"], db);
-    assert!(all["connections"][0].get("enabled_clients").is_none());
+    // Auth0 still answers the deprecated `enabled_clients` (recorded: TestAccConnectionClients).
+    assert_eq!(all["connections"][0]["enabled_clients"], json!([]));
     let (_, by_strategy) = t.get("/api/v2/connections?strategy=auth0").await;
     assert_eq!(by_strategy.as_array().map(Vec::len), Some(1));
     let (status, one) = t.get(&format!("/api/v2/connections/{db}")).await;
@@ -842,7 +845,8 @@ async fn creating_connections_needs_its_own_scope() {
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Recorded (TestAccConnectionClient): 202 with `deleted_at`.
+    assert_eq!(status, StatusCode::ACCEPTED);
     assert!(sim.connections().is_empty());
 }
 
@@ -1247,11 +1251,11 @@ async fn tokens_follow_the_apis_signing_algorithm() {
         );
         verify(&t.sim, &t.http, jwt, identifier).await;
     }
-    // HS256 (Auth0's default): signed with the API's own signing_secret.
+    // HS256: signed with the API's own signing_secret.
     let (_, hs) = t
         .post(
             "/api/v2/resource-servers",
-            json!({"identifier": "https://hs/"}),
+            json!({"identifier": "https://hs/", "signing_alg": "HS256"}),
         )
         .await;
     assert_eq!(hs["signing_alg"], "HS256");
@@ -1561,7 +1565,7 @@ async fn no_secret_in_debug_output_or_error_answers() {
     let (_, hs) = t
         .post(
             "/api/v2/resource-servers",
-            json!({"identifier": "https://hs/"}),
+            json!({"identifier": "https://hs/", "signing_alg": "HS256"}),
         )
         .await;
     let signing_secret = hs["signing_secret"].as_str().expect("secret").to_owned();
@@ -1627,4 +1631,120 @@ async fn default_m2m_scopes_cover_what_the_operator_needs() {
     let body: Value = res.json().await.expect("json");
     let granted: Vec<&str> = body["scope"].as_str().expect("scope").split(' ').collect();
     assert_eq!(granted, DEFAULT_SCOPES);
+}
+
+/// RFC 7638 thumbprint of an RSA public key, computed here independently of the simulator.
+fn thumbprint(key: &rsa::RsaPublicKey) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use rsa::traits::PublicKeyParts;
+    use sha2::Digest;
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+        URL_SAFE_NO_PAD.encode(key.n().to_bytes_be())
+    );
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+/// private_key_jwt: a credential is created with Auth0's shape, listed by the client, and from
+/// then on the client's secret no longer obtains tokens (attack: a leaked secret of a client
+/// that moved to private_key_jwt); clearing the methods restores the secret.
+#[tokio::test(start_paused = true)]
+async fn private_key_jwt_credentials_replace_the_secret() {
+    let t = T::with(SimConfig {
+        m2m_clients: vec![M2mCredential {
+            scopes: sim::MANAGEMENT_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            ..M2mCredential::default()
+        }],
+        ..unlimited()
+    })
+    .await;
+    t.orders_api().await;
+    let (client, secret) = t.m2m_client("signer").await;
+    t.grant(&client, API, &["read:orders"]).await;
+    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let key = tokio::task::spawn_blocking(|| {
+        rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("key")
+    })
+    .await
+    .expect("keygen");
+    let public = rsa::RsaPublicKey::from(&key);
+    let pem =
+        rsa::pkcs8::EncodePublicKey::to_public_key_pem(&public, Default::default()).expect("pem");
+    let (status, cred) = t
+        .post(
+            &format!("/api/v2/clients/{client}/credentials"),
+            json!({"name": "signer key", "credential_type": "public_key", "pem": pem,
+                   "alg": "RS256", "expires_at": "2096-05-13T09:33:13Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cred}");
+    let cred_id = cred["id"].as_str().expect("id").to_owned();
+    assert!(
+        cred_id.starts_with("cred_") && cred_id.len() == 27,
+        "{cred_id}"
+    );
+    assert_eq!(cred["kid"], thumbprint(&public));
+    assert_eq!(cred["expires_at"], "2096-05-13T09:33:13.000Z");
+    assert_eq!(cred["credential_type"], "public_key");
+    assert!(cred.get("pem").is_none(), "{cred}");
+    // A public key has no certificate to take the expiry from.
+    let (status, _) = t
+        .post(
+            &format!("/api/v2/clients/{client}/credentials"),
+            json!({"credential_type": "public_key", "pem": pem, "parse_expiry_from_cert": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Listing an unknown credential is refused; listing its own switches the client over.
+    let (status, _) = t
+        .patch(
+            &format!("/api/v2/clients/{client}"),
+            json!({"client_authentication_methods": {"private_key_jwt": {"credentials": [{"id": "cred_unknown"}]}},
+                   "token_endpoint_auth_method": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, patched) = t
+        .patch(
+            &format!("/api/v2/clients/{client}"),
+            json!({"client_authentication_methods": {"private_key_jwt": {"credentials": [{"id": cred_id}]}},
+                   "token_endpoint_auth_method": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert!(patched.get("client_secret").is_none(), "{patched}");
+    assert!(patched.get("token_endpoint_auth_method").is_none());
+    let (status, body) =
+        app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // Back to the secret, then the credential can go.
+    let (status, back) = t
+        .patch(
+            &format!("/api/v2/clients/{client}"),
+            json!({"client_authentication_methods": null, "token_endpoint_auth_method": "client_secret_post"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(back["client_secret"], secret);
+    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, list) = t
+        .get(&format!("/api/v2/clients/{client}/credentials"))
+        .await;
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1))
+    );
+    let path = format!("/api/v2/clients/{client}/credentials/{cred_id}");
+    assert_eq!(t.delete(&path).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(t.get(&path).await.0, StatusCode::NOT_FOUND);
 }

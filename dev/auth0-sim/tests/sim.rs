@@ -406,10 +406,10 @@ async fn create_answers_exactly_auth0s_defaults() {
         without_generated,
         json!({
             "name": "My App",
-            "token_endpoint_auth_method": "client_secret_post",
             "cross_origin_authentication": false,
             "grant_types": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
-            "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": 36000, "secret_encoded": false},
+            "jwt_configuration": {"lifetime_in_seconds": 36000, "secret_encoded": false},
+            "is_token_endpoint_ip_header_trusted": false,
             "refresh_token": {
                 "rotation_type": "non-rotating", "expiration_type": "non-expiring", "leeway": 0,
                 "token_lifetime": 2592000, "infinite_token_lifetime": true,
