@@ -168,6 +168,12 @@ impl TenantClient {
         &self.config.tenant
     }
 
+    /// The client id of the Management API credentials this client authenticates with (the
+    /// tenant's own machine-to-machine application: never to be adopted by an AuthClient).
+    pub fn client_id(&self) -> &str {
+        &self.config.client_id
+    }
+
     /// The Auth0 domain (e.g. `acme.eu.auth0.com`).
     pub fn domain(&self) -> &str {
         &self.config.domain
@@ -214,6 +220,22 @@ impl TenantClient {
     pub async fn get_client(&self, id: &str, p: Priority) -> Result<Auth0Client, Auth0Error> {
         let path = format!("/clients/{}", encode_segment(id));
         let bytes = self.call(Method::GET, &path, &[], None, p).await?;
+        decode(&bytes, "client")
+    }
+
+    /// `GET /api/v2/clients/{id}?fields=client_secret&include_fields=false`: the client
+    /// without its secret (what is read before deciding whether it may be adopted).
+    pub async fn get_client_without_secret(
+        &self,
+        id: &str,
+        p: Priority,
+    ) -> Result<Auth0Client, Auth0Error> {
+        let path = format!("/clients/{}", encode_segment(id));
+        let query = [
+            ("fields", "client_secret".to_owned()),
+            ("include_fields", "false".to_owned()),
+        ];
+        let bytes = self.call(Method::GET, &path, &query, None, p).await?;
         decode(&bytes, "client")
     }
 

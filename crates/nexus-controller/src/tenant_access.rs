@@ -261,6 +261,7 @@ mod tests {
                 },
                 rate_limit: Default::default(),
                 allowed_namespaces: Default::default(),
+                adoption: None,
                 url_policy: Default::default(),
                 facade_namespace: None,
                 grantable_audiences: Vec::new(),

@@ -71,8 +71,16 @@ pub struct AuthClientSpec {
     #[serde(default)]
     pub drift_policy: DriftPolicy,
 
-    /// When `client.id` names an existing client: `IfUnowned` (default) adopts it only if no
-    /// other AuthClient or cluster has tagged it, `TakeOver` adopts it regardless.
+    /// When `client.id` names an existing client the operator did not create for this object
+    /// (adoption). Adoption is allowed only in namespaces the AuthTenant lists in
+    /// `spec.adoption.allowedNamespaces` (otherwise `Ready=False` with reason
+    /// `AdoptionNotAllowed`, and nothing is sent to Auth0); the tenant's own Management API
+    /// client is never adopted, and neither is a client tagged by an AuthClient of another
+    /// namespace of this cluster.
+    ///
+    /// `IfUnowned` (default) adopts only a client no AuthClient or cluster has tagged.
+    /// `TakeOver` also adopts a client tagged by another cluster (another `--cluster-id`), or
+    /// by another AuthClient of this same namespace, and moves its tag to this object.
     #[serde(default)]
     pub adoption_policy: AdoptionPolicy,
 
@@ -498,7 +506,8 @@ pub enum AdoptionPolicy {
     /// Adopt only clients that no other AuthClient or cluster has tagged.
     #[default]
     IfUnowned,
-    /// Adopt the client even if another AuthClient or cluster tagged it.
+    /// Also adopt a client tagged by another cluster, or by another AuthClient of the same
+    /// namespace (never one of another namespace of this cluster).
     TakeOver,
 }
 
@@ -512,7 +521,7 @@ pub struct AuthClientStatus {
     /// `Ready` (reasons: Synced, TenantNotFound, TenantNotReady, NamespaceNotAllowed,
     /// InvalidSpec, GrantNotAllowed, ResourceServerNotReady, ConnectionNotAllowed,
     /// ConnectionNotFound, Auth0Rejected, Auth0Refused, RateLimited, Auth0Unavailable,
-    /// SecretConflict, ClientNotFound, AdoptionRefused, Deleting) and `Drifted` (ChangedOutsideOperator,
+    /// SecretConflict, ClientNotFound, AdoptionRefused, AdoptionNotAllowed, Deleting) and `Drifted` (ChangedOutsideOperator,
     /// Corrected, InSync).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

@@ -69,8 +69,14 @@ pub enum ReadyReason {
     SecretConflict,
     /// `spec.client.id` names a client that does not exist in the tenant.
     ClientNotFound,
-    /// The client to adopt is tagged as owned by another `AuthClient` or cluster.
+    /// The client to adopt is tagged as owned by another `AuthClient` or cluster (and
+    /// `adoptionPolicy: TakeOver` does not apply), or is tagged by an `AuthClient` of another
+    /// namespace of this cluster (never adopted).
     AdoptionRefused,
+    /// The `AuthTenant` does not let this namespace adopt existing clients
+    /// (`spec.adoption.allowedNamespaces`), or the client named is the tenant's own Management
+    /// API client; nothing was read or written in Auth0 for it.
+    AdoptionNotAllowed,
     /// The `AuthClient` is being deleted and the deletion cannot finish yet.
     Deleting,
     /// A grant of `spec.grants` is not allowed for the client's namespace (no Ready
@@ -92,7 +98,7 @@ pub enum ReadyReason {
 
 impl ReadyReason {
     /// Every reason, in declaration order.
-    pub const ALL: [ReadyReason; 18] = [
+    pub const ALL: [ReadyReason; 19] = [
         Self::Synced,
         Self::TenantNotFound,
         Self::TenantNotReady,
@@ -105,6 +111,7 @@ impl ReadyReason {
         Self::SecretConflict,
         Self::ClientNotFound,
         Self::AdoptionRefused,
+        Self::AdoptionNotAllowed,
         Self::Deleting,
         Self::GrantNotAllowed,
         Self::ResourceServerNotReady,
@@ -128,6 +135,7 @@ impl ReadyReason {
             Self::SecretConflict => "SecretConflict",
             Self::ClientNotFound => "ClientNotFound",
             Self::AdoptionRefused => "AdoptionRefused",
+            Self::AdoptionNotAllowed => "AdoptionNotAllowed",
             Self::Deleting => "Deleting",
             Self::GrantNotAllowed => "GrantNotAllowed",
             Self::ResourceServerNotReady => "ResourceServerNotReady",
@@ -152,6 +160,7 @@ impl ReadyReason {
             | Self::SecretConflict
             | Self::ClientNotFound
             | Self::AdoptionRefused
+            | Self::AdoptionNotAllowed
             | Self::GrantNotAllowed
             | Self::ConnectionNotAllowed
             | Self::ConnectionNotFound
@@ -182,18 +191,22 @@ pub enum TenantReason {
     CredentialsForbidden,
     /// `spec.endpoint` is not acceptable (plain http to a host that is not loopback...).
     InvalidEndpoint,
+    /// A pattern of `spec.urlPolicy` is not a URL pattern (no `scheme://`, user information,
+    /// a malformed host or port); the message names it. The tenant's clients wait.
+    InvalidUrlPolicy,
     /// The token endpoint did not answer, or answered 5xx or 429; retried with backoff.
     Auth0Unavailable,
 }
 
 impl TenantReason {
     /// Every reason, in declaration order.
-    pub const ALL: [TenantReason; 6] = [
+    pub const ALL: [TenantReason; 7] = [
         Self::CredentialsValid,
         Self::CredentialsMissing,
         Self::CredentialsRejected,
         Self::CredentialsForbidden,
         Self::InvalidEndpoint,
+        Self::InvalidUrlPolicy,
         Self::Auth0Unavailable,
     ];
 
@@ -205,6 +218,7 @@ impl TenantReason {
             Self::CredentialsRejected => "CredentialsRejected",
             Self::CredentialsForbidden => "CredentialsForbidden",
             Self::InvalidEndpoint => "InvalidEndpoint",
+            Self::InvalidUrlPolicy => "InvalidUrlPolicy",
             Self::Auth0Unavailable => "Auth0Unavailable",
         }
     }
@@ -215,7 +229,8 @@ impl TenantReason {
             Self::CredentialsMissing
             | Self::CredentialsRejected
             | Self::CredentialsForbidden
-            | Self::InvalidEndpoint => Health::Degraded,
+            | Self::InvalidEndpoint
+            | Self::InvalidUrlPolicy => Health::Degraded,
             Self::CredentialsValid | Self::Auth0Unavailable => Health::Progressing,
         }
     }

@@ -10,6 +10,7 @@ pub mod printable;
 pub mod resource_server;
 pub mod resource_validation;
 pub mod tenant;
+pub mod url_pattern;
 pub mod validation;
 
 pub use client::{
@@ -24,7 +25,7 @@ pub use resource_server::{
     GrantPolicy, PendingResourceServer, ResourceServerScope, SigningAlg, TokenDialect,
 };
 pub use tenant::{
-    AllowedConnection, AllowedNamespaces, AuthTenant, AuthTenantSpec, AuthTenantStatus,
+    Adoption, AllowedConnection, AllowedNamespaces, AuthTenant, AuthTenantSpec, AuthTenantStatus,
     CredentialsSecretRef, GrantableAudience, RateLimit, UrlPolicy,
 };
 
@@ -226,7 +227,7 @@ mod tests {
             .find(|d| d.starts_with("When `client.id` names an existing client"))
             .expect("adoptionPolicy description");
         assert!(
-            adoption.contains("adopts it only if no other AuthClient"),
+            adoption.contains("adopts only a client no AuthClient or cluster has tagged"),
             "{adoption}"
         );
         // Paragraphs are separated by one blank line; inside a paragraph there is no break.

@@ -262,6 +262,11 @@ pub struct PendingResourceServer {
     pub identifier: String,
     /// When the create was first attempted.
     pub started_at: Time,
+    /// The identifier was looked up in Auth0 just before this marker was written and no API
+    /// had it: an API found with it after an uncertain create is this object's. A marker
+    /// without it (written by an older operator) recovers nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probed: bool,
 }
 
 impl AuthResourceServer {

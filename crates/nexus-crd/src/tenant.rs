@@ -75,8 +75,25 @@ pub struct AuthTenantSpec {
     #[serde(default)]
     pub allowed_namespaces: AllowedNamespaces,
 
+    /// Which namespaces may manage Auth0 clients they did not create (adoption with
+    /// `spec.client.id` of an `AuthClient`). Unset: no namespace may adopt, and an
+    /// `AuthClient` naming an existing client reports `Ready=False` with reason
+    /// `AdoptionNotAllowed` without any Auth0 call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<Adoption>,
+
     /// URL patterns that callbacks, origins and logout URLs of this tenant's clients must
     /// match. Empty lists allow every URL.
+    ///
+    /// Each pattern is `scheme://host[:port][path]`, and URLs are parsed before they are
+    /// matched: the scheme is literal; the host is matched label by label (a first label `*`
+    /// stands for one or more labels, so `https://*.acme.com/**` matches
+    /// `https://app.acme.com/cb` but neither `https://acme.com/` nor
+    /// `https://evil.example?.acme.com/`; a `*` inside a label matches within that label); no
+    /// port means the scheme's default and `:*` any port; in the path `*` matches any run
+    /// without `/` and `**` anything, the query included. A URL with user information
+    /// (`user@host`) matches nothing. A pattern that is not of this form makes the tenant
+    /// `Ready=False` with reason `InvalidUrlPolicy`.
     #[serde(default)]
     pub url_policy: UrlPolicy,
 
@@ -101,6 +118,19 @@ pub struct AuthTenantSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub allowed_connections: Option<Vec<AllowedConnection>>,
+}
+
+/// Who may adopt existing Auth0 clients.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Adoption {
+    /// Namespaces whose `AuthClient`s may adopt an existing Auth0 client (`spec.client.id`):
+    /// one created in the dashboard, by another tool, by another cluster (with
+    /// `adoptionPolicy: TakeOver`), or left behind by a deleted AuthClient. A client tagged by
+    /// an AuthClient of another namespace of this cluster, and the tenant's own Management
+    /// API client, are never adopted, whatever this says.
+    #[serde(default)]
+    pub allowed_namespaces: AllowedNamespaces,
 }
 
 /// An audience the tenant lets some namespaces be granted directly.
@@ -197,7 +227,8 @@ pub struct AllowedNamespaces {
     pub selector: Option<LabelSelector>,
 }
 
-/// URL patterns; `*` matches any run of characters except `/`, `**` matches anything.
+/// URL patterns, each `scheme://host[:port][path]`, matched against parsed URLs
+/// ([`crate::url_pattern`]).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct UrlPolicy {

@@ -564,10 +564,18 @@ fn shown_patterns(patterns: &[String]) -> String {
     list.join(", ")
 }
 
+/// Whether the URL `value` matches the URL pattern `pattern`: both parsed, then scheme, host
+/// (label-wise), port and path matched separately ([`crate::url_pattern`]); an invalid
+/// pattern, an unparsable URL or one with user information matches nothing.
+pub fn url_matches(pattern: &str, value: &str) -> bool {
+    crate::url_pattern::url_matches(pattern, value)
+}
+
 /// Glob match: `**` matches anything, `*` matches any run without `/`, everything else is
 /// literal (case-sensitive). Linear in the value: at most `(tokens + 1) * value length` steps,
-/// whatever the pattern (a simulation of the pattern's automaton, no backtracking).
-pub fn url_matches(pattern: &str, value: &str) -> bool {
+/// whatever the pattern (a simulation of the pattern's automaton, no backtracking). Used for
+/// the path of a URL pattern and within one host label.
+pub(crate) fn glob_matches(pattern: &str, value: &str) -> bool {
     glob(pattern.as_bytes(), value.as_bytes()).0
 }
 
@@ -1063,9 +1071,9 @@ mod tests {
         ));
         assert!(url_matches("http://localhost:*", "http://localhost:3000"));
         assert!(!url_matches("https://acme.com", "https://acme.com.evil.io"));
-        assert!(url_matches("**", ""));
-        assert!(url_matches("a***b", "a/x/b"));
-        assert!(!url_matches("", "a"));
+        assert!(glob_matches("**", ""));
+        assert!(glob_matches("a***b", "a/x/b"));
+        assert!(!glob_matches("", "a"));
     }
 
     /// The backtracking matcher this replaced, as the reference for the semantics.

@@ -370,6 +370,28 @@ pub fn revocations(
     steps
 }
 
+/// The steps of a pass whose namespace the tenant no longer allows: every recorded grant is
+/// deleted and the client is disabled on every recorded connection (the client and its Secret
+/// stay: an allow-list typo must not delete production clients).
+pub fn revoke_all(status: &AuthClientStatus) -> Vec<Step> {
+    let mut steps: Vec<Step> = status.grants.iter().map(revoke_delete).collect();
+    steps.extend(
+        status
+            .connections
+            .iter()
+            .map(|connection| Step::DisableConnection {
+                name: connection.name.clone(),
+                connection_id: connection.connection_id.clone(),
+                note: Note::warning(
+                    "ConnectionDisabled",
+                    "Revoke",
+                    format!("disabled the client on connection {}", connection.name),
+                ),
+            }),
+    );
+    steps
+}
+
 /// What the connection steps found.
 #[derive(Debug, Default)]
 pub struct ConnectionPlan {

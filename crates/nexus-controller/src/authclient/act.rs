@@ -98,7 +98,14 @@ pub async fn observe(
             } else {
                 Priority::Normal
             };
-            match auth0.get_client(&id, priority).await {
+            // A client to adopt is read without its secret: whether it may be adopted is
+            // decided first (plan::adoption_refusal), and the secret is fetched only then.
+            let read = if adopting {
+                auth0.get_client_without_secret(&id, priority).await
+            } else {
+                auth0.get_client(&id, priority).await
+            };
+            match read {
                 Ok(client) if adopting => Ok(Auth0View::Adoptable(Box::new(client))),
                 Ok(client) => Ok(Auth0View::Found(Box::new(client))),
                 Err(e) if e.is_not_found() && adopting => Ok(Auth0View::AdoptMissing(id)),

@@ -171,11 +171,16 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
             labels: &resolved.labels,
             servers: &resolved.servers,
         },
+        adoption: plan::AdoptionRights {
+            allowed: resolved.adoption_allowed,
+            management_client_id: resolved.auth0.client_id(),
+        },
     };
     let planned = match resolved.refusal.clone() {
-        // The governance refuses the spec: only what the namespace may no longer hold is
-        // taken back (from the status, without a read).
-        Some(refusal) => Ok(plan::revoke(&input, refusal)),
+        // The spec is refused (governance, validation, or the namespace no longer allowed):
+        // only what the namespace may no longer hold is taken back (from the status, without
+        // a read).
+        Some(refusal) => Ok(plan::revoke(&input, refusal, resolved.revoke_everything)),
         None => plan_pass(&resolved, &input).await,
     };
     let plan = match planned {

@@ -91,6 +91,17 @@ pub struct Input<'a> {
     pub access: &'a AccessFinding,
     /// What the namespace may hold (grants, connections).
     pub governance: Governance<'a>,
+    /// What the tenant lets this object adopt.
+    pub adoption: AdoptionRights<'a>,
+}
+
+/// What the tenant lets an `AuthClient` adopt (issue 17: adoption is the tenant's decision).
+#[derive(Clone, Copy, Debug)]
+pub struct AdoptionRights<'a> {
+    /// The tenant lists the namespace in `spec.adoption.allowedNamespaces`.
+    pub allowed: bool,
+    /// The client id of the tenant's Management API credentials: never adoptable.
+    pub management_client_id: &'a str,
 }
 
 impl Input<'_> {
@@ -331,10 +342,17 @@ pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
     if let Some(held) = rejection_hold(input) {
         return Err(held);
     }
+    let status = input.status;
+    if let Some(adopt) = input.owner.spec.client.id.as_deref()
+        && status.client_id.as_deref() != Some(adopt)
+        && let Some(refused) = adoption_not_allowed(input, adopt)
+    {
+        // Decided before any read: nothing is asked of Auth0 about that client.
+        return Err(refused);
+    }
     if matches!(input.secret, SecretView::Foreign) {
         return Err(secret_conflict(input.owner));
     }
-    let status = input.status;
     if let Some(adopt) = input.owner.spec.client.id.as_deref()
         && status.client_id.as_deref() != Some(adopt)
     {
@@ -365,10 +383,13 @@ pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
 }
 
 /// Reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0 call) until
-/// the spec or the tenant changes: Auth0's permanent refusal of the spec, and connections the
-/// tenant does not have.
-pub const HELD_REASONS: [ReadyReason; 2] =
-    [ReadyReason::Auth0Rejected, ReadyReason::ConnectionNotFound];
+/// the spec or the tenant changes: Auth0's permanent refusal of the spec, connections the
+/// tenant does not have, and a client whose ownership tag refuses its adoption (read once).
+pub const HELD_REASONS: [ReadyReason; 3] = [
+    ReadyReason::Auth0Rejected,
+    ReadyReason::ConnectionNotFound,
+    ReadyReason::AdoptionRefused,
+];
 
 /// The refusal recorded in status, while the spec and the tenant are the ones refused.
 fn rejection_hold(input: &Input<'_>) -> Option<Failure> {
@@ -412,11 +433,18 @@ enum Cause {
     Outside,
 }
 
-/// The plan of a pass whose grants or connections the governance refuses: only revocations
-/// (from the status, no read), then `Ready=False` with `refusal`.
-pub fn revoke(input: &Input<'_>, refusal: Failure) -> Plan {
+/// The plan of a pass whose spec is refused (by the governance, the validation, or the
+/// tenant no longer allowing the namespace): only revocations (from the status, no read),
+/// then `Ready=False` with `refusal`. `everything`: the namespace may hold nothing of the
+/// tenant any more (every recorded grant and connection goes).
+pub fn revoke(input: &Input<'_>, refusal: Failure, everything: bool) -> Plan {
+    let steps = if everything {
+        access::revoke_all(input.status)
+    } else {
+        access::revocations(&input.owner.spec, input.status, &input.governance)
+    };
     Plan {
-        steps: access::revocations(&input.owner.spec, input.status, &input.governance),
+        steps,
         client_id: input.status.client_id.clone(),
         grants_before: input.status.grants.clone(),
         connections_before: input.status.connections.clone(),
@@ -542,12 +570,58 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
     Ok(plan)
 }
 
-/// Why the client named by `spec.client.id` may not be adopted: it is tagged by another
-/// AuthClient or cluster and `adoptionPolicy` is not `TakeOver`.
+/// Why the client `id` may not be adopted, decided without reading it: the tenant does not
+/// let the namespace adopt, or `id` is the tenant's own Management API client.
+pub fn adoption_not_allowed(input: &Input<'_>, id: &str) -> Option<Failure> {
+    let tenant = &input.owner.spec.tenant;
+    if id == input.adoption.management_client_id {
+        return Some(Failure::permanent(
+            ReadyReason::AdoptionNotAllowed,
+            format!(
+                "spec.client.id '{id}' is the Management API client of AuthTenant '{tenant}' (its credentials Secret); it is never adopted"
+            ),
+        ));
+    }
+    if !input.adoption.allowed {
+        return Some(Failure::permanent(
+            ReadyReason::AdoptionNotAllowed,
+            format!(
+                "AuthTenant '{tenant}' does not let namespace '{}' adopt existing Auth0 clients; a cluster admin may add it to spec.adoption.allowedNamespaces of the AuthTenant, or remove spec.client.id to create a new client",
+                input.governance.namespace
+            ),
+        ));
+    }
+    None
+}
+
+/// Why the client named by `spec.client.id`, as read (without its secret), may not be
+/// adopted: the checks of [`adoption_not_allowed`] again, then its ownership tag. A client
+/// tagged by an AuthClient of another namespace of this cluster is never adopted; one tagged
+/// by another cluster, or by another AuthClient of this namespace, only with
+/// `adoptionPolicy: TakeOver`.
 pub fn adoption_refusal(input: &Input<'_>, found: &Auth0Client) -> Option<Failure> {
+    if let Some(refused) = adoption_not_allowed(input, &found.client_id) {
+        return Some(refused);
+    }
     let tagged = tagged_owner(found)?;
     let ours = tagged.cluster == input.tag.cluster && tagged.owner_uid == input.tag.owner_uid;
-    if ours || input.owner.spec.adoption_policy == AdoptionPolicy::TakeOver {
+    if ours {
+        return None;
+    }
+    let namespace = input.governance.namespace;
+    if tagged.cluster == input.tag.cluster {
+        let owner_namespace = tagged.owner_ref.split_once('/').map(|(ns, _)| ns);
+        if owner_namespace != Some(namespace) {
+            return Some(Failure::permanent(
+                ReadyReason::AdoptionRefused,
+                format!(
+                    "Auth0 client {} is owned by AuthClient '{}' of another namespace of this cluster; ownership never crosses namespaces, whatever spec.adoptionPolicy says",
+                    found.client_id, tagged.owner_ref
+                ),
+            ));
+        }
+    }
+    if input.owner.spec.adoption_policy == AdoptionPolicy::TakeOver {
         return None;
     }
     Some(Failure::permanent(
@@ -774,6 +848,10 @@ mod tests {
             finding: None,
             access: no_finding(),
             governance: governance(),
+            adoption: AdoptionRights {
+                allowed: true,
+                management_client_id: "m2m-client",
+            },
         }
     }
 
@@ -1022,6 +1100,61 @@ mod tests {
         assert_eq!(taken.notes[0].reason, "Adopted");
         let missing = plan(&i, Auth0View::AdoptMissing("legacy".into())).expect_err("missing");
         assert_eq!(missing.reason, ReadyReason::ClientNotFound);
+    }
+
+    #[test]
+    fn adoption_needs_the_tenants_opt_in_and_never_crosses_namespaces() {
+        let mut owner = owner(1);
+        owner.spec.client.id = Some("legacy".into());
+        owner.spec.adoption_policy = AdoptionPolicy::TakeOver;
+        let status = AuthClientStatus::default();
+        let tag = tag();
+        let mut i = input(&owner, &status, &tag, SecretView::NotCached);
+        i.adoption.allowed = false;
+        let refused = lookup(&i).expect_err("not allowed");
+        assert_eq!(refused.reason, ReadyReason::AdoptionNotAllowed);
+        assert!(refused.message.contains("spec.adoption.allowedNamespaces"));
+        i.adoption.allowed = true;
+        i.adoption.management_client_id = "legacy";
+        let refused = lookup(&i).expect_err("the management client");
+        assert_eq!(refused.reason, ReadyReason::AdoptionNotAllowed);
+        assert!(refused.message.contains("Management API client"));
+
+        let i = input(&owner, &status, &tag, SecretView::NotCached);
+        let tagged_by = |cluster: &str, owner_ref: &str| {
+            let mut found = matching(&owner, None);
+            found.client_id = "legacy".into();
+            if let Some(m) = found.client_metadata.as_mut() {
+                m.insert("nexus_cluster".into(), cluster.into());
+                m.insert("nexus_owner_uid".into(), "uid-other".into());
+                m.insert("nexus_owner".into(), owner_ref.into());
+            }
+            found
+        };
+        // Another namespace of this cluster: never, TakeOver or not.
+        let other_ns = tagged_by("c1", "team-b/orders");
+        let refused = adoption_refusal(&i, &other_ns).expect("refused");
+        assert_eq!(refused.reason, ReadyReason::AdoptionRefused);
+        assert!(refused.message.contains("never crosses namespaces"));
+        // The same namespace, or another cluster: with TakeOver.
+        assert_eq!(adoption_refusal(&i, &tagged_by("c1", "team-a/old")), None);
+        assert_eq!(adoption_refusal(&i, &tagged_by("c2", "team-b/x")), None);
+        let mut if_unowned = owner.clone();
+        if_unowned.spec.adoption_policy = AdoptionPolicy::IfUnowned;
+        let i = input(&if_unowned, &status, &tag, SecretView::NotCached);
+        assert!(adoption_refusal(&i, &tagged_by("c1", "team-a/old")).is_some());
+        // Adopted without its secret: the secret is fetched in a step after the decision.
+        let untagged = Auth0Client {
+            client_id: "legacy".into(),
+            client_metadata: None,
+            ..matching(&if_unowned, None)
+        };
+        let adopted = plan(&i, Auth0View::Adoptable(Box::new(untagged))).expect("adopted");
+        assert!(
+            adopted.steps.contains(&Step::FetchSecret),
+            "{:?}",
+            adopted.steps
+        );
     }
 
     #[test]
@@ -1403,7 +1536,7 @@ mod tests {
             .refusal(&owner.spec.grants, &owner.spec.connections, &status.grants)
             .expect("billing and delete are not grantable");
         assert_eq!(refusal.reason, ReadyReason::GrantNotAllowed);
-        let plan = revoke(&i, refusal);
+        let plan = revoke(&i, refusal, false);
         assert!(
             matches!(
                 plan.steps.as_slice(),

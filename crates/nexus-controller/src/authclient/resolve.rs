@@ -31,8 +31,14 @@ pub struct Resolved {
     pub labels: BTreeMap<String, String>,
     /// The cached AuthResourceServers (for the grant decisions).
     pub servers: Vec<Arc<AuthResourceServer>>,
-    /// The governance's refusal of the spec's grants or connections: the pass only revokes.
+    /// A refusal of the spec (the governance's refusal of its grants or connections, an
+    /// invalid spec, the namespace no longer allowed): the pass only revokes.
     pub refusal: Option<Failure>,
+    /// With `refusal`: the namespace may hold nothing of the tenant (every recorded grant and
+    /// connection is revoked).
+    pub revoke_everything: bool,
+    /// The tenant lets the namespace adopt existing clients.
+    pub adoption_allowed: bool,
 }
 
 /// What resolving found.
@@ -73,20 +79,109 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
     };
     let namespace = owner.namespace().unwrap_or_default();
     let labels = ctx.caches.namespace_labels(&namespace);
-    if !tenant_access::namespace_allowed(&tenant, &namespace, &labels) {
-        return Some(Resolution::Refused(Failure::permanent(
+    let servers = ctx.caches.servers();
+    let governance = Governance {
+        tenant: &tenant,
+        namespace: &namespace,
+        labels: &labels,
+        servers: &servers,
+    };
+    // Revocation first (issue 17): whatever refuses the spec, what the namespace may no longer
+    // hold is taken back from the status before the pass ends Ready=False.
+    let (refusal, revoke_everything) = if !tenant_access::namespace_allowed(
+        &tenant, &namespace, &labels,
+    ) {
+        let failure = Failure::permanent(
             ReadyReason::NamespaceNotAllowed,
             format!(
-                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant",
+                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant (the Auth0 client and the Secret are kept; its grants and connections are revoked)",
                 spec.tenant
             ),
-        )));
+        );
+        (Some(failure), true)
+    } else if let Some(invalid) = invalid_spec(owner, &tenant) {
+        (Some(invalid), false)
+    } else {
+        (
+            governance.refusal(&spec.grants, &spec.connections, &status.grants),
+            false,
+        )
+    };
+    if let Some(refusal) = &refusal {
+        let revocations = if revoke_everything {
+            access::revoke_all(&status)
+        } else {
+            access::revocations(spec, &status, &governance)
+        };
+        if revocations.is_empty() {
+            // Nothing to take back: refused without any Auth0 call.
+            return Some(Resolution::Refused(refusal.clone()));
+        }
     }
+    let adoption_allowed = tenant.spec.adoption.as_ref().is_some_and(|adoption| {
+        tenant_access::namespaces_match(&adoption.allowed_namespaces, &namespace, &labels)
+    });
+    let checked = tenant.status.as_ref().and_then(|s| {
+        conditions::find(&s.conditions, READY)
+            .filter(|c| c.observed_generation == tenant.metadata.generation)
+    });
+    let Some(ready) = checked else {
+        return Some(Resolution::WaitForTenant);
+    };
+    if ready.status != "True" {
+        // Revocations wait for the tenant (its status change wakes this object); the spec's
+        // own refusal, when there is one, is what the user must act on.
+        return Some(Resolution::Refused(refusal.unwrap_or_else(|| {
+            Failure::permanent(
+                ReadyReason::TenantNotReady,
+                format!(
+                    "AuthTenant '{}' is not ready ({}): {}",
+                    spec.tenant, ready.reason, ready.message
+                ),
+            )
+        })));
+    }
+    let credentials = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
+        Some(Credentials::Syncing) | None => return Some(Resolution::WaitForTenant),
+        Some(state) => state,
+    };
+    match client_from_cache(&ctx.auth0, &tenant, Some(&credentials)) {
+        Ok(auth0) => Some(Resolution::Ready(Resolved {
+            tenant,
+            auth0,
+            tag,
+            labels,
+            servers,
+            refusal,
+            revoke_everything,
+            adoption_allowed,
+        })),
+        Err(error) => {
+            // The tenant was Ready with credentials that are now gone: its reconciler
+            // notices (the credentials watch wakes it) and its transition wakes us.
+            Some(Resolution::Refused(refusal.unwrap_or_else(|| {
+                Failure::permanent(
+                    ReadyReason::TenantNotReady,
+                    format!("AuthTenant '{}' is not ready: {error}", spec.tenant),
+                )
+            })))
+        }
+    }
+}
+
+/// The validation of the spec (the Nexus contract, the tenant's URL policy, settings, grants
+/// and connections): `InvalidSpec` naming every failing field, or None.
+fn invalid_spec(owner: &AuthClient, tenant: &AuthTenant) -> Option<Failure> {
+    let spec = &owner.spec;
     let mut errors = validate::validate_client(&spec.client);
-    errors.extend(validate::validate_url_policy(
-        &spec.client,
-        &tenant.spec.url_policy,
-    ));
+    // An invalid policy matches nothing; the tenant reports it (InvalidUrlPolicy) and is not
+    // Ready, which is what its clients then say (TenantNotReady), not InvalidSpec.
+    if crate::authtenant::url_policy_problem(tenant).is_none() {
+        errors.extend(validate::validate_url_policy(
+            &spec.client,
+            &tenant.spec.url_policy,
+        ));
+    }
     let mut errors: Vec<FieldError> = errors
         .into_iter()
         .map(|e| FieldError {
@@ -103,62 +198,10 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
         spec.settings.as_ref(),
     ));
     errors.extend(rules::validate_connections(&spec.connections));
-    if !errors.is_empty() {
-        return Some(Resolution::Refused(Failure::permanent(
+    (!errors.is_empty()).then(|| {
+        Failure::permanent(
             ReadyReason::InvalidSpec,
             validate::summarize_under("spec.", &errors),
-        )));
-    }
-    let servers = ctx.caches.servers();
-    let governance = Governance {
-        tenant: &tenant,
-        namespace: &namespace,
-        labels: &labels,
-        servers: &servers,
-    };
-    let refusal = governance.refusal(&spec.grants, &spec.connections, &status.grants);
-    if let Some(refusal) = &refusal
-        && access::revocations(spec, &status, &governance).is_empty()
-    {
-        // Nothing to take back: refused without any Auth0 call.
-        return Some(Resolution::Refused(refusal.clone()));
-    }
-    let checked = tenant.status.as_ref().and_then(|s| {
-        conditions::find(&s.conditions, READY)
-            .filter(|c| c.observed_generation == tenant.metadata.generation)
-    });
-    let Some(ready) = checked else {
-        return Some(Resolution::WaitForTenant);
-    };
-    if ready.status != "True" {
-        return Some(Resolution::Refused(Failure::permanent(
-            ReadyReason::TenantNotReady,
-            format!(
-                "AuthTenant '{}' is not ready ({}): {}",
-                spec.tenant, ready.reason, ready.message
-            ),
-        )));
-    }
-    let credentials = match ctx.caches.credentials.get(&SecretKey::of(&tenant)) {
-        Some(Credentials::Syncing) | None => return Some(Resolution::WaitForTenant),
-        Some(state) => state,
-    };
-    match client_from_cache(&ctx.auth0, &tenant, Some(&credentials)) {
-        Ok(auth0) => Some(Resolution::Ready(Resolved {
-            tenant,
-            auth0,
-            tag,
-            labels,
-            servers,
-            refusal,
-        })),
-        Err(error) => {
-            // The tenant was Ready with credentials that are now gone: its reconciler
-            // notices (the credentials watch wakes it) and its transition wakes us.
-            Some(Resolution::Refused(Failure::permanent(
-                ReadyReason::TenantNotReady,
-                format!("AuthTenant '{}' is not ready: {error}", spec.tenant),
-            )))
-        }
-    }
+        )
+    })
 }

@@ -18,6 +18,7 @@ use crate::context::Context;
 use crate::tenant_access::{TenantError, client_from_cache};
 use auth0_mgmt::Auth0Error;
 use nexus_crd::conditions::{self, ConditionStatus, READY};
+use nexus_crd::url_pattern::UrlPattern;
 use nexus_crd::{AuthTenant, AuthTenantStatus, FIELD_MANAGER, TenantReason};
 
 /// How often a healthy tenant's credentials are checked again.
@@ -54,7 +55,67 @@ pub async fn reconcile(
         Some(Credentials::Syncing) | None => return Ok(Action::requeue(CREDENTIALS_SYNC)),
         Some(state) => state,
     };
-    let check = match client_from_cache(&ctx.auth0, &obj, Some(&credentials)) {
+    let check = if let Some(message) = url_policy_problem(&obj) {
+        // Checked before the credentials: no token request for a spec that must change.
+        Check {
+            status: ConditionStatus::False,
+            reason: TenantReason::InvalidUrlPolicy,
+            message,
+            retry: None,
+        }
+    } else {
+        check_credentials(&ctx, &obj, &credentials, &key).await
+    };
+    if check.status == ConditionStatus::True {
+        ctx.reset_backoff(&key);
+    }
+    write_status(&ctx, &obj, check).await
+}
+
+/// What is wrong with the tenant's `urlPolicy` (its invalid patterns, named), if anything.
+pub fn url_policy_problem(tenant: &AuthTenant) -> Option<String> {
+    let policy = &tenant.spec.url_policy;
+    let fields = [
+        ("callbacks", &policy.callbacks),
+        ("origins", &policy.origins),
+        ("logoutUrls", &policy.logout_urls),
+    ];
+    let problems: Vec<String> = fields
+        .iter()
+        .flat_map(|(field, patterns)| {
+            patterns
+                .iter()
+                .enumerate()
+                .filter_map(move |(index, pattern)| {
+                    UrlPattern::parse(pattern)
+                        .err()
+                        .map(|e| format!("spec.urlPolicy.{field}[{index}]: {e}"))
+                })
+        })
+        .collect();
+    if problems.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = problems.iter().take(5).map(String::as_str).collect();
+    let more = problems.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{}{tail}; a pattern is scheme://host[:port][path] (see kubectl explain authtenant.spec.urlPolicy)",
+        shown.join("; ")
+    ))
+}
+
+async fn check_credentials(
+    ctx: &Context,
+    obj: &AuthTenant,
+    credentials: &Credentials,
+    key: &str,
+) -> Check {
+    match client_from_cache(&ctx.auth0, obj, Some(credentials)) {
         Err(e @ TenantError::Endpoint { .. }) => Check {
             status: ConditionStatus::False,
             reason: TenantReason::InvalidEndpoint,
@@ -86,19 +147,25 @@ pub async fn reconcile(
                 status: ConditionStatus::False,
                 reason: TenantReason::CredentialsRejected,
                 message: format!("Auth0 refused the credentials: {e}"),
-                retry: Some(ctx.next_backoff(&key)),
+                retry: Some(ctx.next_backoff(key)),
             },
             Err(e) => Check {
                 status: ConditionStatus::False,
                 reason: TenantReason::Auth0Unavailable,
                 message: format!("could not reach Auth0: {e}"),
-                retry: Some(ctx.next_backoff(&key)),
+                retry: Some(ctx.next_backoff(key)),
             },
         },
-    };
-    if check.status == ConditionStatus::True {
-        ctx.reset_backoff(&key);
     }
+}
+
+/// Writes the tenant's `Ready` condition when it changed, and wakes what waited for it.
+async fn write_status(
+    ctx: &Context,
+    obj: &AuthTenant,
+    check: Check,
+) -> Result<Action, TenantReconcileError> {
+    let name = obj.name_any();
     let generation = obj.metadata.generation;
     let mut status: AuthTenantStatus = obj.status.clone().unwrap_or_default();
     status.observed_generation = generation;

@@ -70,6 +70,26 @@ pub async fn execute(
     };
     for step in &plan.steps {
         match step {
+            Step::Probe => {
+                match auth0
+                    .get_resource_server(&owner.spec.identifier, Priority::Critical)
+                    .await
+                {
+                    // Someone else's API: never taken over, nothing is created.
+                    Ok(_) => {
+                        report.failure = Some(in_use(input));
+                        break;
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        report.failure = Some(auth0_failure(
+                            "looking up the identifier before creating the Auth0 API",
+                            &e,
+                        ));
+                        break;
+                    }
+                }
+            }
             Step::Mark => {
                 let mut marked = input.status.clone();
                 if plan.forget {
@@ -78,6 +98,7 @@ pub async fn execute(
                 let marker = PendingResourceServer {
                     identifier: owner.spec.identifier.clone(),
                     started_at: Time(input.now),
+                    probed: plan.steps.contains(&Step::Probe),
                 };
                 marked.pending_creation = Some(marker.clone());
                 // Conditional on the resourceVersion the pass planned from: a stale cache gets
@@ -140,15 +161,27 @@ pub async fn execute(
     Ok(report)
 }
 
-/// A 409 after an attempt whose outcome was unknown: the API with our identifier is ours when
-/// its name is the spec's (an API created by someone else is not taken over). Brings it in
-/// line with the spec.
+/// A 409 after an attempt whose outcome was unknown. Auth0 APIs carry no metadata to tag, so
+/// ownership rests on the marker: it was written only after a probe found the identifier free
+/// (`probed`), for exactly this identifier, so an API that has it now was created by that
+/// attempt (the identifier is unique in the tenant). Never by name: a name is anyone's to
+/// copy. The system API (the Management API) is never ours. Brings it in line with the spec.
 async fn recover(
     auth0: &TenantClient,
     input: &Input<'_>,
     report: &mut Report,
 ) -> Result<(), Auth0Failure> {
     let spec = &input.owner.spec;
+    let marked_free = input
+        .status
+        .pending_creation
+        .as_ref()
+        .is_some_and(|marker| marker.probed && marker.identifier == spec.identifier);
+    if !marked_free {
+        // A marker of an older operator (no probe): whose API this is cannot be told.
+        report.pending = Pending::Cleared;
+        return Err(in_use(input));
+    }
     let found = match auth0
         .get_resource_server(&spec.identifier, Priority::Critical)
         .await
@@ -172,7 +205,7 @@ async fn recover(
             ));
         }
     };
-    if found.is_system || found.name.as_deref() != Some(spec.name.as_str()) {
+    if found.is_system || found.identifier != spec.identifier {
         report.pending = Pending::Cleared;
         return Err(in_use(input));
     }

@@ -71,6 +71,11 @@ pub enum View {
 /// One thing to do, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
+    /// `GET /api/v2/resource-servers/{identifier}` before the marker: an API that already has
+    /// the identifier is someone else's (`IdentifierInUse`, nothing created). Resource servers
+    /// carry no metadata to tag, so this is what later lets an uncertain create recover its
+    /// own API (the identifier is the tenant's unique key, and it was free just before).
+    Probe,
     /// Write the crash-safety marker (`status.pendingCreation`) before the create request.
     Mark,
     /// `POST /api/v2/resource-servers`. `uncertain`: an earlier attempt's outcome is unknown
@@ -184,6 +189,7 @@ fn create(input: &Input<'_>, plan: &mut Plan) {
     // when that API was recorded, so a new one is written).
     let uncertain = input.status.pending_creation.is_some() && !plan.forget;
     if !uncertain {
+        plan.steps.push(Step::Probe);
         plan.steps.push(Step::Mark);
     }
     plan.steps.push(Step::Create {
@@ -303,6 +309,7 @@ mod tests {
         assert!(matches!(
             plan.steps.as_slice(),
             [
+                Step::Probe,
                 Step::Mark,
                 Step::Create {
                     uncertain: false,
@@ -319,6 +326,7 @@ mod tests {
             pending_creation: Some(PendingResourceServer {
                 identifier: "https://orders/api".into(),
                 started_at: Time(now()),
+                probed: true,
             }),
             ..Default::default()
         };
@@ -399,6 +407,7 @@ mod tests {
         assert!(matches!(
             plan.steps.as_slice(),
             [
+                Step::Probe,
                 Step::Mark,
                 Step::Create {
                     uncertain: false,

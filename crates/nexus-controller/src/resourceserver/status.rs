@@ -285,6 +285,7 @@ mod tests {
             pending_creation: Some(nexus_crd::PendingResourceServer {
                 identifier: "https://x/api".into(),
                 started_at: Time(Timestamp::UNIX_EPOCH),
+                probed: true,
             }),
             ..Default::default()
         };

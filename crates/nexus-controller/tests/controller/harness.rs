@@ -392,3 +392,55 @@ impl Harness {
         self.kube.insert(tenant);
     }
 }
+
+impl Harness {
+    /// Changes the tenant's spec in the fake API (its generation moves; the next
+    /// [`Harness::sync`] checks it again).
+    pub fn edit_tenant(&self, edit: impl FnOnce(&mut Value)) {
+        let mut tenant = self
+            .kube
+            .get(&format!(
+                "/apis/auth.nexus.dev/v1alpha1/authtenants/{TENANT}"
+            ))
+            .expect("tenant");
+        edit(&mut tenant["spec"]);
+        let generation = tenant["metadata"]["generation"].as_i64().unwrap_or(1);
+        let metadata = tenant["metadata"].as_object_mut().expect("metadata");
+        metadata.remove("resourceVersion");
+        // A spec change, as the API server records it.
+        metadata.insert("generation".into(), json!(generation + 1));
+        self.kube.insert(tenant);
+    }
+
+    /// Lets `namespaces` adopt existing Auth0 clients (`spec.adoption.allowedNamespaces`).
+    pub fn allow_adoption(&self, namespaces: &[&str]) {
+        self.edit_tenant(|spec| {
+            spec["adoption"] = json!({"allowedNamespaces": {"names": namespaces}});
+        });
+    }
+
+    /// A Secret of `namespace`, read from the fake directly.
+    pub fn secret_in(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.kube
+            .get(&format!("/api/v1/namespaces/{namespace}/secrets/{name}"))
+    }
+
+    /// `(status, reason, message)` of the Ready condition of an AuthClient of `namespace`.
+    pub async fn ready_in(&self, namespace: &str, name: &str) -> (String, String, String) {
+        let status = self
+            .get_in(namespace, name)
+            .await
+            .status
+            .unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready condition");
+        (
+            ready.status.clone(),
+            ready.reason.clone(),
+            ready.message.clone(),
+        )
+    }
+}

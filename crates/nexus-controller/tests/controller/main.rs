@@ -2,6 +2,7 @@
 //! the HTTP boundary) with Auth0 served by the embedded simulator on a loopback port.
 
 mod apis;
+mod attacks;
 mod basics;
 mod budgets;
 mod convergence;

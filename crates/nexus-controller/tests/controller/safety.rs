@@ -228,6 +228,7 @@ async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
 #[tokio::test(start_paused = true)]
 async fn adoption_of_an_untagged_client() {
     let h = Harness::new().await;
+    h.allow_adoption(&[NS]);
     let id = h.sim.insert_client(
         json!({"name": "Legacy", "app_type": "spa", "callbacks": ["https://old.example.com/cb"]}),
     );
@@ -268,6 +269,7 @@ async fn adoption_of_an_untagged_client() {
 #[tokio::test(start_paused = true)]
 async fn adoption_refused_when_owned_elsewhere_unless_take_over() {
     let h = Harness::new().await;
+    h.allow_adoption(&[NS]);
     let id = h.sim.insert_client(json!({
         "name": "Shared", "app_type": "spa",
         "client_metadata": {"nexus_cluster": "cluster-b", "nexus_owner_uid": "someone-else", "nexus_owner": "team-b/shared"}
@@ -301,6 +303,7 @@ async fn adoption_refused_when_owned_elsewhere_unless_take_over() {
 #[tokio::test(start_paused = true)]
 async fn adoption_of_a_missing_client() {
     let h = Harness::new().await;
+    h.allow_adoption(&[NS]);
     let mut s = spec("Ghost");
     s["client"]["id"] = json!("doesnotexist123");
     h.apply("ghost", s);
