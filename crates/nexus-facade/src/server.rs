@@ -374,8 +374,12 @@ mod tests {
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();
-        // Never read: the server's writes block once the socket buffers are full. Shutdown
-        // then waits for that connection, which only the idle timeout ends.
+        // The response has started; from now on the client reads nothing, so the server's
+        // writes block once the socket buffers are full. Shutdown then waits for that
+        // connection, which only the idle timeout ends.
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
         let _ = tx.send(());
         let started = Instant::now();
         tokio::time::timeout(Duration::from_secs(3600), server)
