@@ -287,7 +287,7 @@ pub struct Authenticator {
     credentials: CredentialStore,
     tenant_claim: String,
     permissions_claim: String,
-    password_permits: Semaphore,
+    password_permits: Arc<Semaphore>,
     dummy_hash: String,
     failures_by_user: FailureTable,
     failures_by_address: FailureTable,
@@ -317,7 +317,9 @@ impl Authenticator {
             ),
             tenant_claim: config.tenant_claim.clone(),
             permissions_claim: config.permissions_claim.clone(),
-            password_permits: Semaphore::new(config.max_concurrent_password_checks.max(1)),
+            password_permits: Arc::new(Semaphore::new(
+                config.max_concurrent_password_checks.max(1),
+            )),
             dummy_hash,
             failures_by_user: FailureTable::new(
                 config.failed_logins.per_user,
@@ -331,6 +333,12 @@ impl Authenticator {
             ),
             verifications,
         })
+    }
+
+    /// Free password-verification slots.
+    #[cfg(test)]
+    pub(crate) fn free_password_checks(&self) -> usize {
+        self.password_permits.available_permits()
     }
 
     /// Takes `n` password-verification slots (tests: verifications in flight).
@@ -430,10 +438,14 @@ impl Authenticator {
             });
         }
         // 2. A verification slot, or 503 at once: waiting callers would hold their requests
-        //    (and the memory they bring) for as long as the attack lasts.
-        let _permit = self
+        //    (and the memory they bring) for as long as the attack lasts. The slot moves into
+        //    the verification itself: a request that is cancelled (client gone, request
+        //    timeout) cannot stop argon2 on the blocking pool, so it must not free the slot
+        //    before argon2 has finished.
+        let permit = self
             .password_permits
-            .try_acquire()
+            .clone()
+            .try_acquire_owned()
             .map_err(|_| AuthFailure::PasswordChecksBusy)?;
         let credentials = self.credentials.get().await?;
         let user = credentials.users.get(username).cloned();
@@ -447,6 +459,7 @@ impl Authenticator {
         let password = password.as_bytes().to_vec();
         self.verifications.inc();
         let verified = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             PasswordHash::new(&hash)
                 .map(|parsed| {
                     Argon2::default()

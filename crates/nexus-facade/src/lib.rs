@@ -236,6 +236,41 @@ mod tests {
         assert_eq!(metrics.password_verifications.get(), 1);
     }
 
+    /// Item 8: a Basic request that is cancelled while argon2 runs (client gone, request
+    /// timeout) keeps its verification slot until argon2 has finished: cancelled requests
+    /// cannot pile up verifications on the blocking pool.
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_request_keeps_its_slot_until_argon2_finishes() {
+        let (router, state, metrics) = facade(config());
+        // Credentials cached first, so that the request below reaches argon2 at once.
+        let (status, _, _) = basic(&router, "192.0.2.1:4000", "alice", "wrong").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(state.auth.free_password_checks(), 2);
+        let credentials = base64::engine::general_purpose::STANDARD.encode("alice:wrong-again");
+        let request = Request::get("/v1/tenants/acme/clients/abc")
+            .header("authorization", format!("Basic {credentials}"))
+            .body(Body::empty())
+            .unwrap();
+        let mut call = Box::pin(router.clone().oneshot(request));
+        // Poll until the verification started, then cancel the request.
+        while metrics.password_verifications.get() < 2 {
+            assert!(futures::poll!(call.as_mut()).is_pending());
+        }
+        drop(call);
+        assert_eq!(
+            state.auth.free_password_checks(),
+            1,
+            "the slot is held while argon2 runs"
+        );
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while state.auth.free_password_checks() < 2 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the slot is freed once argon2 finished");
+    }
+
     /// Item 8: failed logins are limited per user and per source address (429 with
     /// Retry-After, no verification), until the window passes.
     #[tokio::test(start_paused = true)]
