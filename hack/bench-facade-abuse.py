@@ -7,13 +7,15 @@ Kubernetes API and Auth0 simulator: one process) on loopback, once per scenario,
   basic   N connections, each sending bad Basic requests (random username and password) back
           to back for --seconds, from N distinct loopback source addresses (127.0.x.y), so that
           the per-address failed-login limit does not shield the facade by itself;
+  abort   as basic, but every connection closes right after sending its request (the request
+          is cancelled while its password may be being verified);
   slow    N connections that send a request head one byte a second for --seconds.
 
 It prints the answers seen and the process's peak RSS (VmHWM) per scenario. Loopback only,
 bounded in time. Not a test: numbers go to docs/benchmarks.md.
 
   hack/bench-facade-abuse.py --binary target/debug/nexus-operator [--connections 1000]
-                             [--seconds 30] [--scenario basic|slow|both]
+                             [--seconds 30] [--scenario basic|abort|slow|all]
 """
 
 import argparse
@@ -69,6 +71,31 @@ def start(binary, state_dir):
 
 def random_text(n):
     return "".join(random.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+async def aborted_basic(index, stop_at, answers):
+    source = (f"127.0.{1 + index // 250}.{1 + index % 250}", 0)
+    while time.monotonic() < stop_at:
+        try:
+            _, writer = await asyncio.open_connection(*FACADE, local_addr=source)
+        except OSError as error:
+            answers[f"connect error {error.errno}"] += 1
+            await asyncio.sleep(0.1)
+            continue
+        credentials = base64.b64encode(f"{random_text(12)}:{random_text(16)}".encode()).decode()
+        writer.write(
+            (
+                "GET /v1/tenants/dev/clients/abc HTTP/1.1\r\n"
+                f"Host: {FACADE[0]}\r\nAuthorization: Basic {credentials}\r\n\r\n"
+            ).encode()
+        )
+        try:
+            await writer.drain()
+            answers["sent and closed"] += 1
+        except OSError:
+            answers["reset"] += 1
+        writer.close()
+        await asyncio.sleep(0.05)
 
 
 async def bad_basic(index, stop_at, answers):
@@ -147,6 +174,8 @@ async def drive(scenario, pid, connections, seconds):
     stop_at = time.monotonic() + seconds
     if scenario == "basic":
         tasks = [bad_basic(i, stop_at, answers) for i in range(connections)]
+    elif scenario == "abort":
+        tasks = [aborted_basic(i, stop_at, answers) for i in range(connections)]
     else:
         tasks = [slow_headers(stop_at, answers) for _ in range(connections)]
     await asyncio.gather(sample(pid, stop_at + 2, peak), *tasks)
@@ -178,7 +207,7 @@ def main():
     parser.add_argument("--binary", default="target/debug/nexus-operator")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--scenario", choices=["basic", "slow", "both"], default="both")
+    parser.add_argument("--scenario", choices=["basic", "abort", "slow", "all"], default="all")
     args = parser.parse_args()
     try:
         import resource
@@ -187,7 +216,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.connections + 256)), hard))
     except (ImportError, ValueError):
         pass
-    scenarios = ["basic", "slow"] if args.scenario == "both" else [args.scenario]
+    scenarios = ["basic", "abort", "slow"] if args.scenario == "all" else [args.scenario]
     for scenario in scenarios:
         run(args.binary, scenario, args.connections, args.seconds)
 
