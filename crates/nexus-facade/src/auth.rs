@@ -921,6 +921,31 @@ mod tests {
         assert_eq!(creds.counts(), (0, 1));
     }
 
+    /// Unknown users are verified against a stored user's hash (same argon2 parameters, so the
+    /// same cost), the first by name.
+    #[test]
+    fn the_decoy_hash_is_a_stored_users() {
+        let params = argon2::Params::new(8 * 1024, 3, 1, None).unwrap();
+        let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let strong = argon.hash_password(b"pw", &salt).unwrap().to_string();
+        let weak = Argon2::default()
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        let users = serde_json::json!([
+            {"username": "zed", "passwordHash": weak},
+            {"username": "amy", "passwordHash": strong}
+        ]);
+        let data = BTreeMap::from([(
+            USERS_KEY.to_owned(),
+            ByteString(users.to_string().into_bytes()),
+        )]);
+        let creds = Credentials::from_data(&data);
+        assert_eq!(creds.decoy_hash.as_deref(), Some(strong.as_str()));
+        assert_eq!(Credentials::default().decoy_hash, None);
+    }
+
     #[test]
     fn hex_decoding() {
         assert!(decode_hex32(&"ab".repeat(32)).is_some());
