@@ -99,7 +99,7 @@ async fn main() {
         "data": {"application-tokens": b64(format!("{token_hash}\n")), "users.json": b64(users.to_string())}
     }));
 
-    let config = FacadeConfig::new(
+    let mut config = FacadeConfig::new(
         Some(JwtConfig::new(
             sim.issuer(),
             AUDIENCE.to_owned(),
@@ -110,6 +110,9 @@ async fn main() {
             name: "facade-creds".into(),
         }),
     );
+    // The Basic scenario measures how fast verifications run, so every client gets a slot; with
+    // the default (2) the others would be answered 503 at once (docs/facade.md).
+    config.max_concurrent_password_checks = CONCURRENCY;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -8,6 +8,7 @@
 //! clock, so tests on a paused clock can let them pass in virtual time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ use tokio::sync::{Mutex, RwLock, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::{FacadeConfig, JwtConfig, ObjectRef};
+use crate::throttle::{FailureTable, address_key};
+use prometheus_client::metrics::counter::Counter;
 
 /// Permission to create clients in the tenants the caller is bound to.
 pub const CLIENT_WRITE: &str = "client.write";
@@ -105,6 +108,13 @@ pub enum AuthFailure {
     JwksUnavailable,
     /// The credentials Secret could not be read.
     CredentialsUnavailable,
+    /// Every password-verification slot is taken (503 at once, no queue).
+    PasswordChecksBusy,
+    /// The username or the source address used up its failed logins for the window (429).
+    TooManyFailures {
+        /// Seconds until the window ends.
+        retry_after_secs: u64,
+    },
 }
 
 impl AuthFailure {
@@ -129,12 +139,26 @@ impl AuthFailure {
             Self::InvalidUserOrPassword => "invalid_user_or_password",
             Self::JwksUnavailable => "jwks_unavailable",
             Self::CredentialsUnavailable => "credentials_unavailable",
+            Self::PasswordChecksBusy => "password_checks_busy",
+            Self::TooManyFailures { .. } => "too_many_failures",
         }
     }
 
     /// True when the failure is ours (503), not the caller's (401).
     pub fn is_unavailable(self) -> bool {
-        matches!(self, Self::JwksUnavailable | Self::CredentialsUnavailable)
+        matches!(
+            self,
+            Self::JwksUnavailable | Self::CredentialsUnavailable | Self::PasswordChecksBusy
+        )
+    }
+
+    /// Seconds the caller should wait before retrying (`Retry-After`).
+    pub fn retry_after_secs(self) -> u64 {
+        match self {
+            Self::PasswordChecksBusy => 1,
+            Self::TooManyFailures { retry_after_secs } => retry_after_secs.max(1),
+            _ => 5,
+        }
     }
 
     /// Text for the problem `detail`.
@@ -172,15 +196,23 @@ impl AuthFailure {
             Self::CredentialsUnavailable => {
                 "The credential store cannot be read right now; retry later."
             }
+            Self::PasswordChecksBusy => {
+                "Too many password checks are in progress; retry after the Retry-After delay."
+            }
+            Self::TooManyFailures { .. } => {
+                "Too many failed logins for this user or from this address; retry after the Retry-After delay."
+            }
         }
     }
 
     /// RFC 6750 error code for the Bearer challenge, when the failure concerns the token.
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
-            Self::MissingCredentials | Self::MalformedCredentials | Self::InvalidUserOrPassword => {
-                None
-            }
+            Self::MissingCredentials
+            | Self::MalformedCredentials
+            | Self::InvalidUserOrPassword
+            | Self::PasswordChecksBusy
+            | Self::TooManyFailures { .. } => None,
             Self::MissingApplicationToken | Self::BearerDisabled => Some("invalid_request"),
             _ => Some("invalid_token"),
         }
@@ -244,18 +276,32 @@ pub enum AuthSetupError {
 }
 
 /// Verifies credentials. Cheap to share (`Arc`).
+///
+/// Basic authentication is the expensive path (one argon2 verification: ~19 MiB and tens of
+/// milliseconds), so it is bounded three ways: at most `max_concurrent_password_checks`
+/// verifications at once (the rest answered 503 at once, no queue), failed logins limited per
+/// username and per source address (429, bounded-memory tables, checked before any
+/// verification), and unknown users verified at the same cost as known ones.
 pub struct Authenticator {
     jwt: Option<JwtVerifier>,
     credentials: CredentialStore,
     tenant_claim: String,
     permissions_claim: String,
-    password_permits: Semaphore,
+    password_permits: Arc<Semaphore>,
     dummy_hash: String,
+    failures_by_user: FailureTable,
+    failures_by_address: FailureTable,
+    verifications: Counter,
 }
 
 impl Authenticator {
-    /// Builds the authenticator; the credentials Secret is read through `kube`.
-    pub fn new(config: &FacadeConfig, kube: kube::Client) -> Result<Self, AuthSetupError> {
+    /// Builds the authenticator; the credentials Secret is read through `kube`; every argon2
+    /// verification is counted in `verifications`.
+    pub fn new(
+        config: &FacadeConfig,
+        kube: kube::Client,
+        verifications: Counter,
+    ) -> Result<Self, AuthSetupError> {
         let jwt = config.jwt.clone().map(JwtVerifier::new).transpose()?;
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let dummy_hash = Argon2::default()
@@ -271,13 +317,45 @@ impl Authenticator {
             ),
             tenant_claim: config.tenant_claim.clone(),
             permissions_claim: config.permissions_claim.clone(),
-            password_permits: Semaphore::new(config.max_concurrent_password_checks.max(1)),
+            password_permits: Arc::new(Semaphore::new(
+                config.max_concurrent_password_checks.max(1),
+            )),
             dummy_hash,
+            failures_by_user: FailureTable::new(
+                config.failed_logins.per_user,
+                config.failed_logins.window,
+                config.failed_logins.capacity,
+            ),
+            failures_by_address: FailureTable::new(
+                config.failed_logins.per_address,
+                config.failed_logins.window,
+                config.failed_logins.capacity,
+            ),
+            verifications,
         })
     }
 
-    /// Authenticates the request from its headers.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthFailure> {
+    /// Free password-verification slots.
+    #[cfg(test)]
+    pub(crate) fn free_password_checks(&self) -> usize {
+        self.password_permits.available_permits()
+    }
+
+    /// Takes `n` password-verification slots (tests: verifications in flight).
+    #[cfg(test)]
+    pub(crate) fn hold_password_checks(&self, n: u32) -> tokio::sync::SemaphorePermit<'_> {
+        self.password_permits
+            .try_acquire_many(n)
+            .expect("free verification slots")
+    }
+
+    /// Authenticates the request from its headers; `peer` is the connection's source address
+    /// (failed Basic logins are limited per address).
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<Principal, AuthFailure> {
         let Some(value) = headers.get(AUTHORIZATION) else {
             return Err(AuthFailure::MissingCredentials);
         };
@@ -294,7 +372,7 @@ impl Authenticator {
         if scheme.eq_ignore_ascii_case("bearer") {
             self.bearer(rest, headers).await
         } else if scheme.eq_ignore_ascii_case("basic") {
-            self.basic(rest).await
+            self.basic(rest, peer).await
         } else {
             Err(AuthFailure::MalformedCredentials)
         }
@@ -337,7 +415,7 @@ impl Authenticator {
         })
     }
 
-    async fn basic(&self, encoded: &str) -> Result<Principal, AuthFailure> {
+    async fn basic(&self, encoded: &str, peer: Option<IpAddr>) -> Result<Principal, AuthFailure> {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|_| AuthFailure::MalformedCredentials)?;
@@ -345,20 +423,43 @@ impl Authenticator {
         let (username, password) = decoded
             .split_once(':')
             .ok_or(AuthFailure::MalformedCredentials)?;
+        let address = peer.map(address_key);
+        // 1. A username or address that used up its failures is refused before any work.
+        let blocked = [
+            self.failures_by_user.blocked(&username),
+            address.and_then(|a| self.failures_by_address.blocked(&a)),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(wait) = blocked {
+            return Err(AuthFailure::TooManyFailures {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+        // 2. A verification slot, or 503 at once: waiting callers would hold their requests
+        //    (and the memory they bring) for as long as the attack lasts. The slot moves into
+        //    the verification itself: a request that is cancelled (client gone, request
+        //    timeout) cannot stop argon2 on the blocking pool, so it must not free the slot
+        //    before argon2 has finished.
+        let permit = self
+            .password_permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AuthFailure::PasswordChecksBusy)?;
         let credentials = self.credentials.get().await?;
         let user = credentials.users.get(username).cloned();
-        // Unknown users cost the same argon2 work as known ones (no user enumeration by timing).
+        // Unknown users cost the same argon2 work as known ones: they are verified against a
+        // stored user's hash (same parameters), and refused whatever the outcome.
         let hash = user
             .as_ref()
             .map(|u| u.password_hash.clone())
+            .or_else(|| credentials.decoy_hash.clone())
             .unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.as_bytes().to_vec();
-        let _permit = self
-            .password_permits
-            .acquire()
-            .await
-            .map_err(|_| AuthFailure::CredentialsUnavailable)?;
+        self.verifications.inc();
         let verified = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             PasswordHash::new(&hash)
                 .map(|parsed| {
                     Argon2::default()
@@ -370,13 +471,22 @@ impl Authenticator {
         .await
         .unwrap_or(false);
         match user {
-            Some(user) if verified => Ok(Principal {
-                id: format!("basic:{}", user.username),
-                scheme: Scheme::Basic,
-                permissions: user.permissions.iter().cloned().collect(),
-                tenants: user.tenants.iter().cloned().collect(),
-            }),
-            _ => Err(AuthFailure::InvalidUserOrPassword),
+            Some(user) if verified => {
+                self.failures_by_user.forget(&username);
+                Ok(Principal {
+                    id: format!("basic:{}", user.username),
+                    scheme: Scheme::Basic,
+                    permissions: user.permissions.iter().cloned().collect(),
+                    tenants: user.tenants.iter().cloned().collect(),
+                })
+            }
+            _ => {
+                self.failures_by_user.record_failure(&username);
+                if let Some(address) = address {
+                    self.failures_by_address.record_failure(&address);
+                }
+                Err(AuthFailure::InvalidUserOrPassword)
+            }
         }
     }
 }
@@ -422,6 +532,9 @@ pub struct BasicUser {
 pub struct Credentials {
     application_token_hashes: Vec<[u8; 32]>,
     users: HashMap<String, BasicUser>,
+    /// The hash unknown users are verified against: the first user's (by name), so that its
+    /// cost is a real user's.
+    decoy_hash: Option<String>,
 }
 
 impl Credentials {
@@ -457,6 +570,11 @@ impl Credentials {
                         }
                         credentials.users.insert(user.username.clone(), user);
                     }
+                    credentials.decoy_hash = credentials
+                        .users
+                        .values()
+                        .min_by(|a, b| a.username.cmp(&b.username))
+                        .map(|u| u.password_hash.clone());
                 }
                 // serde_json's message names a position, not the content.
                 Err(e) => tracing::warn!(error = %e, "ignored users.json: not a list of users"),
@@ -801,6 +919,31 @@ mod tests {
         )]);
         let creds = Credentials::from_data(&data);
         assert_eq!(creds.counts(), (0, 1));
+    }
+
+    /// Unknown users are verified against a stored user's hash (same argon2 parameters, so the
+    /// same cost), the first by name.
+    #[test]
+    fn the_decoy_hash_is_a_stored_users() {
+        let params = argon2::Params::new(8 * 1024, 3, 1, None).unwrap();
+        let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let strong = argon.hash_password(b"pw", &salt).unwrap().to_string();
+        let weak = Argon2::default()
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        let users = serde_json::json!([
+            {"username": "zed", "passwordHash": weak},
+            {"username": "amy", "passwordHash": strong}
+        ]);
+        let data = BTreeMap::from([(
+            USERS_KEY.to_owned(),
+            ByteString(users.to_string().into_bytes()),
+        )]);
+        let creds = Credentials::from_data(&data);
+        assert_eq!(creds.decoy_hash.as_deref(), Some(strong.as_str()));
+        assert_eq!(Credentials::default().decoy_hash, None);
     }
 
     #[test]

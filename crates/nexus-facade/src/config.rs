@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use crate::server::ServerLimits;
+pub use crate::throttle::FailureLimits;
+
 /// Flags of `nexus-operator run --facade` / `nexus-operator facade` (each also read from the
 /// environment).
 #[derive(clap::Args, Clone, Debug)]
@@ -75,6 +78,89 @@ pub struct FacadeArgs {
         env = "NEXUS_FACADE_REQUEST_TIMEOUT_SECONDS"
     )]
     pub request_timeout_seconds: Option<u64>,
+    /// Most argon2 password verifications at once (each holds ~19 MiB while it runs); Basic
+    /// requests beyond them are answered 503 with Retry-After at once, never queued.
+    #[arg(
+        long = "facade-max-password-checks",
+        env = "NEXUS_FACADE_MAX_PASSWORD_CHECKS",
+        default_value_t = 2
+    )]
+    pub max_password_checks: usize,
+    /// Failed Basic logins one username may have per window; further attempts get 429 without
+    /// a verification. 0 disables the per-user limit.
+    #[arg(
+        long = "facade-max-failed-logins-per-user",
+        env = "NEXUS_FACADE_MAX_FAILED_LOGINS_PER_USER",
+        default_value_t = 5
+    )]
+    pub max_failed_logins_per_user: u32,
+    /// Failed Basic logins one source address (IPv6: its /64) may have per window. Behind a
+    /// proxy every caller has the proxy's address: raise it, or 0 to disable.
+    #[arg(
+        long = "facade-max-failed-logins-per-address",
+        env = "NEXUS_FACADE_MAX_FAILED_LOGINS_PER_ADDRESS",
+        default_value_t = 20
+    )]
+    pub max_failed_logins_per_address: u32,
+    /// Length of the failed-login window.
+    #[arg(
+        long = "facade-failed-login-window-seconds",
+        env = "NEXUS_FACADE_FAILED_LOGIN_WINDOW_SECONDS",
+        default_value_t = 60
+    )]
+    pub failed_login_window_seconds: u64,
+    /// Connection limits and timeouts of the facade's HTTP server.
+    #[command(flatten)]
+    pub http: FacadeHttpArgs,
+}
+
+/// Connection limits and timeouts of the facade's HTTP server.
+#[derive(clap::Args, Clone, Debug)]
+pub struct FacadeHttpArgs {
+    /// Most open connections; further ones wait in the kernel's accept queue until one closes.
+    #[arg(
+        long = "facade-max-connections",
+        env = "NEXUS_FACADE_MAX_CONNECTIONS",
+        default_value_t = 256
+    )]
+    pub max_connections: usize,
+    /// A connection must deliver a complete request head within this time of opening (or of
+    /// its previous response: it also bounds idle keep-alive connections); it is closed
+    /// otherwise.
+    #[arg(
+        long = "facade-header-read-timeout-seconds",
+        env = "NEXUS_FACADE_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout_seconds: u64,
+    /// A connection on which nothing is read or written for this long is closed (a client
+    /// that stops reading its response, a body that stalls). Must exceed the request timeout.
+    #[arg(
+        long = "facade-idle-timeout-seconds",
+        env = "NEXUS_FACADE_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    pub idle_timeout_seconds: u64,
+}
+
+impl FacadeHttpArgs {
+    /// The server limits of these flags.
+    pub fn limits(&self) -> Result<ServerLimits, ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError::Zero("--facade-max-connections"));
+        }
+        if self.header_read_timeout_seconds == 0 {
+            return Err(ConfigError::Zero("--facade-header-read-timeout-seconds"));
+        }
+        if self.idle_timeout_seconds == 0 {
+            return Err(ConfigError::Zero("--facade-idle-timeout-seconds"));
+        }
+        Ok(ServerLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+        })
+    }
 }
 
 /// Invalid facade configuration.
@@ -100,6 +186,9 @@ pub enum ConfigError {
     /// The body timeout does not fit in the request timeout.
     #[error("--facade-body-timeout-seconds must be shorter than the request timeout")]
     BodyTimeout,
+    /// The idle timeout would cut requests that are still within their time.
+    #[error("--facade-idle-timeout-seconds must be longer than the request timeout")]
+    IdleTimeout,
 }
 
 /// Where a Kubernetes object lives.
@@ -152,8 +241,13 @@ pub struct FacadeConfig {
     pub body_timeout: Duration,
     /// Hard limit of one request.
     pub request_timeout: Duration,
-    /// Most concurrent argon2 verifications (each costs ~19 MiB and tens of milliseconds).
+    /// Most concurrent argon2 verifications (each costs ~19 MiB and tens of milliseconds);
+    /// requests beyond them are answered 503 at once.
     pub max_concurrent_password_checks: usize,
+    /// Failed-login limits (429).
+    pub failed_logins: FailureLimits,
+    /// Connection cap and timeouts of the HTTP server.
+    pub server: ServerLimits,
     /// The namespaces the operator serves; a tenant whose facadeNamespace is outside them is
     /// refused (500, naming it) before anything is created.
     pub served: nexus_controller::WatchScope,
@@ -173,9 +267,9 @@ impl FacadeConfig {
             max_body_bytes: 64 * 1024,
             body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
-            max_concurrent_password_checks: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            max_concurrent_password_checks: 2,
+            failed_logins: FailureLimits::default(),
+            server: ServerLimits::default(),
             served: nexus_controller::WatchScope::All,
         }
     }
@@ -221,6 +315,16 @@ impl FacadeConfig {
         if body_timeout >= request_timeout {
             return Err(ConfigError::BodyTimeout);
         }
+        if args.max_password_checks == 0 {
+            return Err(ConfigError::Zero("--facade-max-password-checks"));
+        }
+        if args.failed_login_window_seconds == 0 {
+            return Err(ConfigError::Zero("--facade-failed-login-window-seconds"));
+        }
+        let server = args.http.limits()?;
+        if server.idle_timeout <= request_timeout {
+            return Err(ConfigError::IdleTimeout);
+        }
         Ok(Self {
             addr: args.facade_addr,
             tenant_claim: args.tenant_claim.clone(),
@@ -229,6 +333,14 @@ impl FacadeConfig {
             max_body_bytes: args.max_body_bytes,
             body_timeout,
             request_timeout,
+            max_concurrent_password_checks: args.max_password_checks,
+            failed_logins: FailureLimits {
+                per_user: args.max_failed_logins_per_user,
+                per_address: args.max_failed_logins_per_address,
+                window: Duration::from_secs(args.failed_login_window_seconds),
+                ..FailureLimits::default()
+            },
+            server,
             ..Self::new(jwt, credentials_secret)
         })
     }
@@ -316,6 +428,12 @@ mod tests {
         assert_eq!(config.max_body_bytes, 65536);
         assert_eq!(config.body_timeout, Duration::from_secs(10));
         assert_eq!(config.tenant_claim, "tenants");
+        assert_eq!(config.max_concurrent_password_checks, 2);
+        assert_eq!(config.failed_logins.per_user, 5);
+        assert_eq!(config.failed_logins.per_address, 20);
+        assert_eq!(config.server.max_connections, 256);
+        assert_eq!(config.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.server.idle_timeout, Duration::from_secs(60));
         assert_eq!(
             config.credentials_secret.unwrap(),
             ObjectRef {
@@ -343,6 +461,9 @@ mod tests {
             ])
             .is_err()
         );
+        assert!(parse(&["--facade-max-password-checks", "0"]).is_err());
+        assert!(parse(&["--facade-max-connections", "0"]).is_err());
+        assert!(parse(&["--facade-idle-timeout-seconds", "30"]).is_err());
         assert!(
             parse(&[
                 "--facade-issuer",

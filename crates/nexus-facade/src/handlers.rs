@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use crate::config::FacadeConfig;
 use crate::mapping::{self, ClientFacts, ClientResponse};
 use crate::metrics::FacadeMetrics;
 use crate::problem::Problem;
+use crate::server::PeerAddr;
 use crate::validate;
 use auth0_mgmt::{Auth0Registry, Priority, TenantClient};
 use nexus_controller::tenant_access::{self, TenantError};
@@ -46,6 +48,9 @@ pub const CREATED_BY_LABEL: &str = "auth.nexus.dev/created-by";
 pub const TENANT_LABEL: &str = "auth.nexus.dev/tenant";
 /// Annotation: what the object name was derived from (`key:<sha256>` or `name:<sha256>`).
 pub const IDEMPOTENCY_ANNOTATION: &str = "auth.nexus.dev/facade-idempotency";
+/// Label with the Auth0 client id of a Ready facade-created AuthClient (see
+/// [`client_id_label`]): `GET /v1/tenants/{t}/clients/{id}` finds the object by it.
+pub const CLIENT_ID_LABEL: &str = "auth.nexus.dev/client-id";
 /// Annotation: SHA-256 of the canonical request body.
 pub const REQUEST_HASH_ANNOTATION: &str = "auth.nexus.dev/facade-request-hash";
 /// Annotation: caller that created the object (`jwt:<sub>` / `basic:<user>`), written once, at
@@ -187,6 +192,7 @@ pub async fn client_method_not_allowed(Extension(id): Extension<RequestId>) -> R
 pub async fn create_client(
     State(state): State<Arc<AppState>>,
     Extension(id): Extension<RequestId>,
+    peer: Option<Extension<PeerAddr>>,
     tenant: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
@@ -199,7 +205,8 @@ pub async fn create_client(
                 .into_response();
         }
     };
-    match create(&state, &id, &tenant, &headers, body).await {
+    let peer = peer.map(|Extension(PeerAddr(addr))| addr.ip());
+    match create(&state, &id, peer, &tenant, &headers, body).await {
         Ok(response) => response,
         Err(problem) => problem.with_instance(id.urn()).into_response(),
     }
@@ -209,6 +216,7 @@ pub async fn create_client(
 pub async fn get_client(
     State(state): State<Arc<AppState>>,
     Extension(id): Extension<RequestId>,
+    peer: Option<Extension<PeerAddr>>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
@@ -216,7 +224,8 @@ pub async fn get_client(
         Ok(Path(parts)) => parts,
         Err(_) => return Problem::not_found().with_instance(id.urn()).into_response(),
     };
-    match fetch(&state, &id, &tenant, &client_id, &headers).await {
+    let peer = peer.map(|Extension(PeerAddr(addr))| addr.ip());
+    match fetch(&state, &id, peer, &tenant, &client_id, &headers).await {
         Ok(response) => response,
         Err(problem) => problem.with_instance(id.urn()).into_response(),
     }
@@ -225,12 +234,13 @@ pub async fn get_client(
 async fn create(
     state: &AppState,
     id: &RequestId,
+    peer: Option<IpAddr>,
     tenant: &str,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
     // 1. Who is calling? (No Kubernetes write, no body read before this succeeds.)
-    let principal = authenticate(state, id, headers).await?;
+    let principal = authenticate(state, id, peer, headers).await?;
     // 2. May they act on this tenant?
     authorize(state, id, &principal, tenant).map_err(|f| Problem::forbidden(f.detail()))?;
     if !is_object_name(tenant) {
@@ -272,6 +282,13 @@ async fn create(
     match outcome {
         WaitState::Ready { client_id, .. } => {
             let object = last.ok_or_else(|| read_later(&reference))?;
+            // The label GET finds the client by: without it the Location would not lead to it.
+            label_client_id(&api, &object, &client_id)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%error, "cannot label the AuthClient with its client id");
+                    read_later(&reference)
+                })?;
             let body = client_body(state, &tenant_client, &namespace, &object, &client_id)
                 .await
                 .map_err(|_| read_later(&reference))?;
@@ -345,25 +362,46 @@ async fn create(
     }
 }
 
-/// `GET`: the 201 body of a client the facade created in this tenant, to callers who may
-/// create clients in the tenant; 404 to everyone else (existence is not revealed).
+/// The problem of `GET` for a client the caller may not see, and for one that does not exist:
+/// one and the same answer, so that a 404 does not reveal whether the id exists.
+pub fn client_not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "client-not-found",
+        "Client not found",
+        "No client with this id was created through this API in this tenant.",
+    )
+}
+
+/// Whether `principal` may read the client (and its secret) that `caller` created: only the
+/// creator, or a `client.write.all` caller.
+pub fn may_read(principal: &Principal, creator: Option<&str>) -> bool {
+    principal.permissions.contains(auth::CLIENT_WRITE_ALL) || creator == Some(principal.id.as_str())
+}
+
+/// Value of [`CLIENT_ID_LABEL`] for `client_id`: the id itself when it is a valid label value
+/// (Auth0's ids are), else `h-` and 40 hex digits of its SHA-256.
+pub fn client_id_label(client_id: &str) -> String {
+    if is_label_value(client_id) {
+        client_id.to_owned()
+    } else {
+        format!("h-{}", &hex(&Sha256::digest(client_id.as_bytes()))[..40])
+    }
+}
+
+/// `GET`: the 200 body of a client the facade created in this tenant, to the caller recorded at
+/// its creation or a `client.write.all` caller; 404 (the same body as a missing client) to
+/// everyone else. The object is found by its client-id label, never by listing the namespace.
 async fn fetch(
     state: &AppState,
     id: &RequestId,
+    peer: Option<IpAddr>,
     tenant: &str,
     client_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, Problem> {
-    let principal = authenticate(state, id, headers).await?;
-    let no_client = || {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "client-not-found",
-            "Client not found",
-            "No client with this id was created through this API in this tenant.",
-        )
-    };
-    authorize(state, id, &principal, tenant).map_err(|_| no_client())?;
+    let principal = authenticate(state, id, peer, headers).await?;
+    authorize(state, id, &principal, tenant).map_err(|_| client_not_found())?;
     if !is_object_name(tenant)
         || client_id.is_empty()
         || client_id.len() > rules::MAX_ID
@@ -371,17 +409,20 @@ async fn fetch(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(no_client());
+        return Err(client_not_found());
     }
     let tenant_obj = load_tenant(state, tenant).await?;
     let namespace = facade_namespace(state, &tenant_obj, tenant)?;
     let api: Api<AuthClient> = Api::namespaced(state.kube.clone(), &namespace);
-    let selector = format!("{CREATED_BY_LABEL}=facade");
+    let selector = format!(
+        "{CREATED_BY_LABEL}=facade,{CLIENT_ID_LABEL}={}",
+        client_id_label(client_id)
+    );
     let objects = api
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(|error| {
-            tracing::warn!(%error, "cannot list AuthClients");
+            tracing::warn!(%error, "cannot look up the AuthClient");
             Problem::unavailable("The Kubernetes API is unavailable; retry later.", 2)
         })?;
     let object = objects
@@ -395,7 +436,20 @@ async fn fetch(
                     .and_then(|s| conditions::find(&s.conditions, READY))
                     .is_some_and(|c| c.status == ConditionStatus::True.as_str())
         })
-        .ok_or_else(no_client)?;
+        .ok_or_else(client_not_found)?;
+    if !may_read(
+        &principal,
+        object
+            .annotations()
+            .get(CALLER_ANNOTATION)
+            .map(String::as_str),
+    ) {
+        state
+            .metrics
+            .observe_decision("forbidden", "not_the_creator");
+        tracing::info!(request_id = %id.0, decision = "forbidden", reason = "not_the_creator", caller = %principal.id, "auth decision");
+        return Err(client_not_found());
+    }
     let tenant_client = usable_tenant(state, &tenant_obj, &namespace).await?;
     let reference = json!({"namespace": namespace, "name": object.name_any()});
     let body = client_body(state, &tenant_client, &namespace, &object, client_id)
@@ -404,27 +458,58 @@ async fn fetch(
     Ok(client_answer(StatusCode::OK, tenant, client_id, body))
 }
 
+/// Puts [`CLIENT_ID_LABEL`] on a Ready AuthClient (once), so that `GET` finds it by label.
+async fn label_client_id(
+    api: &Api<AuthClient>,
+    object: &AuthClient,
+    client_id: &str,
+) -> Result<(), kube::Error> {
+    let value = client_id_label(client_id);
+    if object.labels().get(CLIENT_ID_LABEL) == Some(&value) {
+        return Ok(());
+    }
+    let patch = json!({"metadata": {"labels": {CLIENT_ID_LABEL: value}}});
+    let params = PatchParams {
+        field_manager: Some(FACADE_FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(&object.name_any(), &params, &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
 async fn authenticate(
     state: &AppState,
     id: &RequestId,
+    peer: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Result<Principal, Problem> {
-    match state.auth.authenticate(headers).await {
+    match state.auth.authenticate(headers, peer).await {
         Ok(principal) => Ok(principal),
         Err(failure) => {
             let decision = if failure.is_unavailable() {
                 "unavailable"
+            } else if matches!(failure, auth::AuthFailure::TooManyFailures { .. }) {
+                "throttled"
             } else {
                 "unauthenticated"
             };
             state.metrics.observe_decision(decision, failure.reason());
             tracing::info!(request_id = %id.0, decision, reason = failure.reason(), "auth decision");
-            Err(if failure.is_unavailable() {
-                Problem::unavailable(failure.detail(), 5)
-            } else {
-                Problem::unauthorized(failure.detail(), failure.bearer_error())
-            })
+            Err(auth_problem(failure))
         }
+    }
+}
+
+/// The answer to a failed authentication: 503 (ours, retry after `Retry-After`), 429 (too many
+/// failed logins, retry after `Retry-After`) or 401.
+pub fn auth_problem(failure: auth::AuthFailure) -> Problem {
+    if failure.is_unavailable() {
+        Problem::unavailable(failure.detail(), failure.retry_after_secs())
+    } else if matches!(failure, auth::AuthFailure::TooManyFailures { .. }) {
+        Problem::too_many_requests(failure.detail(), failure.retry_after_secs())
+    } else {
+        Problem::unauthorized(failure.detail(), failure.bearer_error())
     }
 }
 

@@ -29,6 +29,9 @@ pub struct FacadeMetrics {
     pub auth_decisions: Family<DecisionLabels, Counter>,
     /// Request duration in seconds (all routes).
     pub request_duration: Histogram,
+    /// Argon2 password verifications performed (unknown users included: they are verified
+    /// against a decoy hash at the same cost).
+    pub password_verifications: Counter,
 }
 
 impl Default for FacadeMetrics {
@@ -39,6 +42,7 @@ impl Default for FacadeMetrics {
             request_duration: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]),
+            password_verifications: Counter::default(),
         }
     }
 }
@@ -60,6 +64,11 @@ impl FacadeMetrics {
             "nexus_facade_request_duration_seconds",
             "Duration of facade requests",
             self.request_duration.clone(),
+        );
+        registry.register(
+            "nexus_facade_password_verifications",
+            "Argon2 password verifications performed by the facade",
+            self.password_verifications.clone(),
         );
     }
 
@@ -95,6 +104,7 @@ mod tests {
         metrics.observe_status(201);
         metrics.observe_decision("forbidden", "tenant_not_bound");
         metrics.request_duration.observe(0.01);
+        metrics.password_verifications.inc();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(
@@ -105,5 +115,6 @@ mod tests {
             "nexus_facade_auth_decisions_total{decision=\"forbidden\",reason=\"tenant_not_bound\"} 1"
         ));
         assert!(text.contains("nexus_facade_request_duration_seconds_count 1"));
+        assert!(text.contains("nexus_facade_password_verifications_total 1"));
     }
 }

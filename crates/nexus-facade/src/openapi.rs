@@ -184,8 +184,9 @@ pub fn document() -> Value {
                         "413": problem("The body is larger than the server accepts."),
                         "415": problem("The body is not application/json."),
                         "422": problem("The Idempotency-Key was already used with a different body."),
+                        "429": problem_with_headers("Too many failed Basic logins for this username or from this address; retry after Retry-After.", retry_after.clone()),
                         "500": problem("The tenant or the facade is misconfigured (the detail names what an administrator must fix), or an unexpected failure."),
-                        "503": problem_with_headers("A dependency (Kubernetes, token issuer, Auth0) is unavailable; retry later.", retry_after.clone()),
+                        "503": problem_with_headers("A dependency (Kubernetes, token issuer, Auth0) is unavailable, or every password-verification slot is busy; retry after Retry-After.", retry_after.clone()),
                         "504": problem_with_headers("The client is still being created; retry the same request to get it (no duplicate is created). The authClient member names the AuthClient resource.", retry_after.clone())
                     },
                     "security": security.clone()
@@ -195,7 +196,7 @@ pub fn document() -> Value {
                 "get": {
                     "operationId": "getClient",
                     "summary": "The client created through this API, as the 201 answer had it.",
-                    "description": "Requires the permission to create clients in the tenant; any other caller, and any id this API did not create in the tenant, gets 404.",
+                    "description": "Only the caller that created the client (or a client.write.all caller) gets it; any other caller, and any id this API did not create in the tenant, gets the same 404.",
                     "parameters": [
                         tenant_parameter,
                         {"name": "clientId", "in": "path", "required": true,
@@ -209,9 +210,10 @@ pub fn document() -> Value {
                             "content": {"application/json": {"schema": client_response}}
                         },
                         "401": unauthorized,
-                        "404": problem("No such client in this tenant, no such tenant, or the caller may not create clients in it."),
+                        "404": problem("No such client in this tenant, no such tenant, or the caller did not create it (and lacks client.write.all): the same answer in every case."),
+                        "429": problem_with_headers("Too many failed Basic logins for this username or from this address; retry after Retry-After.", retry_after.clone()),
                         "500": problem("The tenant or the facade is misconfigured (the detail names what an administrator must fix)."),
-                        "503": problem_with_headers("A dependency (Kubernetes, Auth0) is unavailable; retry later.", retry_after)
+                        "503": problem_with_headers("A dependency (Kubernetes, Auth0) is unavailable, or every password-verification slot is busy; retry after Retry-After.", retry_after)
                     },
                     "security": security
                 }
@@ -297,11 +299,13 @@ mod tests {
     fn document_describes_the_contract() {
         let doc = document();
         let op = &doc["paths"]["/v1/tenants/{tenantId}/clients"]["post"];
-        for status in ["201", "400", "401", "403", "404", "408", "500"] {
+        for status in [
+            "201", "400", "401", "403", "404", "408", "429", "500", "503",
+        ] {
             assert!(op["responses"][status].is_object(), "{status}");
         }
         let get = &doc["paths"]["/v1/tenants/{tenantId}/clients/{clientId}"]["get"];
-        for status in ["200", "401", "404"] {
+        for status in ["200", "401", "404", "429", "503"] {
             assert!(get["responses"][status].is_object(), "{status}");
         }
         let req = &doc["components"]["schemas"]["ClientRequest"];

@@ -187,6 +187,18 @@ impl Problem {
         .with_header(header::RETRY_AFTER, &retry_after_secs.to_string())
     }
 
+    /// 429 when a username or source address used up its failed logins; `Retry-After` says
+    /// when the window ends.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-requests",
+            "Too many requests",
+            detail,
+        )
+        .with_header(header::RETRY_AFTER, &retry_after_secs.max(1).to_string())
+    }
+
     /// Adds a header (ignored if the value is not a valid header value).
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {

@@ -1784,3 +1784,98 @@ mod generated {
         Value::Object(body)
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Issue 17: no caller reaches another caller's credentials.
+
+/// Item 5: `GET /v1/tenants/{t}/clients/{id}` answers the client and its secret only to the
+/// caller that created it, or to a `client.write.all` caller. Another caller bound to the same
+/// tenant gets exactly the answer of an id that does not exist, with nothing of the client in
+/// it. The object is found by its client-id label, never by listing the namespace.
+#[tokio::test(start_paused = true)]
+async fn get_gives_a_client_only_to_its_creator_or_an_admin() {
+    let env = env(Options {
+        operator: true,
+        ready_timeout: Duration::from_secs(15),
+        ..Options::default()
+    })
+    .await;
+    let token_of = |sub: &str| {
+        let mut claims = env.claims(&["client.write"], &["acme"]);
+        claims["sub"] = json!(sub);
+        env.sim.mint_jwt(claims)
+    };
+    let (team_a, team_b) = (token_of("team-a"), token_of("team-b"));
+    let body = json!({"name": "Team A payroll", "app_type": "regular_web"}).to_string();
+    let (status, headers, created) = env
+        .post("acme", Cred::Bearer(&team_a, Some(APP_TOKEN)), None, &body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    let location = format!("{}{}", env.base, headers["location"].to_str().unwrap());
+    let missing = format!("{}/v1/tenants/acme/clients/nosuchclient0123", env.base);
+
+    // The creator and a client.write.all caller get it.
+    let (status, _, got) = env
+        .get(&location, Cred::Bearer(&team_a, Some(APP_TOKEN)))
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got, created);
+    let (status, _, got) = env.get(&location, Cred::Basic("root", ROOT_PASSWORD)).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["secret"], created["secret"]);
+
+    // Everyone else bound to the tenant: the missing-client answer, nothing of the client.
+    let without_instance = |mut problem: Value| {
+        problem
+            .as_object_mut()
+            .expect("problem object")
+            .remove("instance");
+        problem
+    };
+    let (status, missing_headers, missing_body) = env
+        .get(&missing, Cred::Bearer(&team_b, Some(APP_TOKEN)))
+        .await;
+    assert_problem(status, &missing_headers, &missing_body, 404);
+    for cred in [
+        Cred::Bearer(&team_b, Some(APP_TOKEN)),
+        Cred::Basic("alice", ALICE_PASSWORD),
+    ] {
+        let (status, headers, problem) = env.get(&location, cred).await;
+        assert_problem(status, &headers, &problem, 404);
+        assert_eq!(
+            without_instance(problem.clone()),
+            without_instance(missing_body.clone())
+        );
+        assert_eq!(
+            headers.get("content-type"),
+            missing_headers.get("content-type")
+        );
+        let text = problem.to_string();
+        for leaked in [id.as_str(), secret.as_str(), "Team A payroll", "team-a"] {
+            assert!(!text.contains(leaked), "{leaked} in {text}");
+        }
+    }
+
+    // Found by label: the object carries its client id, and the facade never lists the
+    // namespace's facade clients without it.
+    let objects = env.authclients();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(
+        objects[0]["metadata"]["labels"]["auth.nexus.dev/client-id"],
+        id
+    );
+    let lookups: Vec<String> = env
+        .kube
+        .requests()
+        .iter()
+        .filter_map(|r| r.query.get("labelSelector").cloned())
+        .filter(|selector| selector.contains("auth.nexus.dev/created-by=facade"))
+        .collect();
+    assert!(!lookups.is_empty());
+    for selector in &lookups {
+        assert!(selector.contains("auth.nexus.dev/client-id="), "{selector}");
+    }
+    assert_not_logged(&[&secret]);
+}

@@ -179,6 +179,7 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         args.metrics_addr,
         common.registry.clone(),
         common.health.clone(),
+        args.metrics_server.limits(),
         shutdown.clone().wait(),
     ));
     let facade_server = if args.facade {
@@ -286,6 +287,7 @@ async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
         args.metrics_addr,
         common.registry.clone(),
         common.health.clone(),
+        args.metrics_server.limits(),
         shutdown.clone().wait(),
     ));
     let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;

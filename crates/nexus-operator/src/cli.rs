@@ -148,6 +148,36 @@ pub struct LeaderArgs {
     pub pod_namespace: Option<String>,
 }
 
+/// Connection limits and timeouts of the `/metrics`, `/healthz` and `/readyz` server.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsServerArgs {
+    /// Most open connections to the metrics/health server; further ones wait in the kernel's
+    /// accept queue.
+    #[arg(long = "metrics-max-connections", env = "NEXUS_METRICS_MAX_CONNECTIONS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub metrics_max_connections: u32,
+    /// Time a metrics/health connection has to send a complete request head (from opening or
+    /// from its previous response, so it also bounds idle keep-alive connections).
+    #[arg(long = "metrics-header-read-timeout-seconds", env = "NEXUS_METRICS_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub metrics_header_read_timeout_seconds: u64,
+    /// A metrics/health connection on which nothing is read or written for this long is
+    /// closed.
+    #[arg(long = "metrics-idle-timeout-seconds", env = "NEXUS_METRICS_IDLE_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub metrics_idle_timeout_seconds: u64,
+}
+
+impl MetricsServerArgs {
+    /// The server limits of these flags.
+    pub fn limits(&self) -> nexus_facade::server::ServerLimits {
+        nexus_facade::server::ServerLimits {
+            max_connections: self.metrics_max_connections as usize,
+            header_read_timeout: std::time::Duration::from_secs(
+                self.metrics_header_read_timeout_seconds,
+            ),
+            idle_timeout: std::time::Duration::from_secs(self.metrics_idle_timeout_seconds),
+        }
+    }
+}
+
 /// Flags of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -163,6 +193,8 @@ pub struct RunArgs {
     pub leader: LeaderArgs,
     #[command(flatten)]
     pub facade_args: nexus_facade::FacadeArgs,
+    #[command(flatten)]
+    pub metrics_server: MetricsServerArgs,
 }
 
 /// Flags of `facade`.
@@ -180,6 +212,8 @@ pub struct FacadeOnlyArgs {
     pub watch: WatchArgs,
     #[command(flatten)]
     pub facade_args: nexus_facade::FacadeArgs,
+    #[command(flatten)]
+    pub metrics_server: MetricsServerArgs,
 }
 
 /// Flags of `dev`.
@@ -216,6 +250,8 @@ pub struct DevArgs {
     /// Requests per second the simulator allows (Auth0 free plan: 2).
     #[arg(long, env = "NEXUS_DEV_RATE_LIMIT", default_value_t = 2)]
     pub rate_limit: u32,
+    #[command(flatten)]
+    pub metrics_server: MetricsServerArgs,
 }
 
 #[cfg(test)]
@@ -296,6 +332,40 @@ mod tests {
         assert!(
             conflict.contains("set only --watch-namespaces"),
             "{conflict}"
+        );
+    }
+
+    /// The facade's and the metrics server's connection flags live side by side in `run` and
+    /// `facade`, each with its own default, and 0 is refused.
+    #[test]
+    fn server_limits_of_each_server() {
+        let cli = Cli::try_parse_from([
+            "nexus-operator",
+            "run",
+            "--metrics-max-connections",
+            "7",
+            "--facade-max-connections",
+            "9",
+        ])
+        .expect("parses");
+        let Command::Run(run) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(run.metrics_server.limits().max_connections, 7);
+        assert_eq!(
+            run.metrics_server.limits().header_read_timeout,
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(run.facade_args.http.max_connections, 9);
+        let cli = Cli::try_parse_from(["nexus-operator", "facade"]).expect("parses");
+        let Command::Facade(facade) = cli.command else {
+            panic!("not facade");
+        };
+        assert_eq!(facade.metrics_server.limits().max_connections, 32);
+        assert_eq!(facade.facade_args.http.max_connections, 256);
+        assert!(
+            Cli::try_parse_from(["nexus-operator", "run", "--metrics-max-connections", "0"])
+                .is_err()
         );
     }
 }

@@ -66,6 +66,7 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
         args.metrics_addr,
         common.registry.clone(),
         common.health.clone(),
+        args.metrics_server.limits(),
         shutdown.clone().wait(),
     ));
     let facade_login = facade_credentials(&common.kube, &args, &sim, &dir).await?;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::{
     Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get,
 };
+use nexus_facade::server::ServerLimits;
 use prometheus_client::registry::Registry;
 use tokio::sync::RwLock;
 
@@ -67,17 +68,103 @@ async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
     }
 }
 
-/// Serves [`router`] on `addr` until `shutdown` completes.
+/// Serves [`router`] on `addr` within `limits` (connection cap, header-read and idle
+/// timeouts: the facade's server loop, `nexus_facade::server`) until `shutdown` completes.
 pub async fn serve(
     addr: SocketAddr,
     registry: Arc<RwLock<Registry>>,
     health: Health,
+    limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(listener, registry, health, limits, shutdown).await
+}
+
+/// [`serve`] on a bound listener.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    registry: Arc<RwLock<Registry>>,
+    health: Health,
+    limits: ServerLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-    axum::serve(listener, router(registry, health))
-        .with_graceful_shutdown(shutdown)
-        .await
+    nexus_facade::server::serve(listener, router(registry, health), limits, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// The metrics/health server closes a connection that sends its headers one byte a second
+    /// once the header-read timeout passed, and holds the connection beyond its cap.
+    #[tokio::test(start_paused = true)]
+    async fn slow_headers_are_cut_and_connections_capped() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ServerLimits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+        };
+        let health = Health::default();
+        health.set_ready(true);
+        tokio::spawn(serve_on(
+            listener,
+            Arc::new(RwLock::new(Registry::default())),
+            health,
+            limits,
+            std::future::pending(),
+        ));
+        let slow = TcpStream::connect(addr).await.unwrap();
+        let (mut read, mut write) = slow.into_split();
+        write
+            .write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        let dribble = tokio::spawn(async move {
+            while write.write_all(b"a").await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        // The cap is 1: a second connection waits while the slow one is open.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        second
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(Duration::from_secs(3600), async {
+            while let Ok(n) = read.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        dribble.abort();
+        assert!(
+            closed.is_ok(),
+            "the slow connection is still open after an hour"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        // Its slot is free: the waiting connection is served.
+        let n = tokio::time::timeout(Duration::from_secs(1), second.read(&mut buf))
+            .await
+            .expect("served")
+            .unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
 }
