@@ -1077,7 +1077,8 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
             reason @ (ReadyReason::InvalidSpec
             | ReadyReason::Auth0Rejected
             | ReadyReason::ClientNotFound
-            | ReadyReason::AdoptionRefused),
+            | ReadyReason::AdoptionRefused
+            | ReadyReason::AdoptionNotAllowed),
         ) => WaitState::Rejected {
             reason: reason.as_str().to_owned(),
             message: ready.message.clone(),
@@ -1409,6 +1410,22 @@ mod tests {
                 reason: "Auth0Rejected".into(),
                 message: "Auth0 says no".into()
             }
+        );
+        assert_eq!(
+            classify(
+                Some(&object(
+                    "h",
+                    1,
+                    Some(("False", "AdoptionNotAllowed", 1)),
+                    None
+                )),
+                "h"
+            ),
+            WaitState::Rejected {
+                reason: "AdoptionNotAllowed".into(),
+                message: "Auth0 says no".into()
+            },
+            "a refused adoption answers at once instead of after the ready timeout"
         );
         assert_eq!(
             classify(
