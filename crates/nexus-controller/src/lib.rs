@@ -13,6 +13,7 @@ pub mod desired;
 pub mod drift;
 pub mod events;
 pub mod governance;
+pub mod liveness;
 pub mod metrics;
 pub mod ownership;
 pub mod resourceserver;
@@ -26,13 +27,14 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::{StreamExt, channel::mpsc, future};
+use futures::{FutureExt as _, StreamExt, channel::mpsc, future};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 pub use context::{Context, ControllerConfig};
+pub use liveness::{Liveness, LivenessLimits};
 pub use scope::WatchScope;
 
 use cached::{CachedAuthClient, cached_ref};
@@ -52,6 +54,19 @@ pub async fn run(
     scope: impl Into<WatchScope>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    run_with(ctx, scope, shutdown, Liveness::default()).await;
+}
+
+/// [`run`], reporting its progress to `liveness` (see [`liveness`]): running from the start,
+/// a heartbeat while the loop is polled, each reconcile's start and end, stopped when it
+/// returns or is dropped.
+pub async fn run_with(
+    ctx: Arc<Context>,
+    scope: impl Into<WatchScope>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    liveness: Liveness,
+) {
+    let _running = liveness.running();
     let scope: WatchScope = scope.into();
     tracing::info!(%scope, "controller serves");
     let kube = ctx.kube.clone();
@@ -94,7 +109,7 @@ pub async fn run(
         .reconcile_on(drift_rx.map(cached_ref))
         .graceful_shutdown_on(signal())
         .run(
-            authclient::reconcile_cached,
+            observed(liveness.clone(), authclient::reconcile_cached),
             authclient::error_policy,
             ctx.clone(),
         )
@@ -138,7 +153,7 @@ pub async fn run(
             .reconcile_on(server_drift_rx)
             .graceful_shutdown_on(signal())
             .run(
-                resourceserver::reconcile,
+                observed(liveness.clone(), resourceserver::reconcile),
                 resourceserver::error_policy,
                 ctx.clone(),
             )
@@ -162,7 +177,11 @@ pub async fn run(
     let tenants_loop = Controller::for_stream(tenant_rx, ctx.caches.tenants.reader())
         .reconcile_on(triggers.tenants)
         .graceful_shutdown_on(signal())
-        .run(authtenant::reconcile, authtenant::error_policy, ctx.clone())
+        .run(
+            observed(liveness.clone(), authtenant::reconcile),
+            authtenant::error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "AuthTenant controller event");
@@ -257,6 +276,13 @@ pub async fn run(
         shutdown.await;
         let _ = shutdown_tx.send(true);
     };
+    let heartbeat_stop = signal();
+    let heartbeat = async move {
+        tokio::select! {
+            () = liveness.heartbeat() => {}
+            () = heartbeat_stop => {}
+        }
+    };
     tokio::join!(
         clients_loop,
         servers_loop,
@@ -266,8 +292,32 @@ pub async fn run(
         namespaces_cache,
         secrets_cache,
         scan_loop,
+        heartbeat,
         stop
     );
+}
+
+/// `reconcile`, counted by `liveness` (in flight from its start until it finishes or is
+/// dropped).
+fn observed<K, C, F, Fut>(
+    liveness: Liveness,
+    mut reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<C>) -> future::BoxFuture<'static, Fut::Output>
+where
+    F: FnMut(Arc<K>, Arc<C>) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send,
+{
+    move |object, ctx| {
+        let guard = liveness.reconcile();
+        let reconciling = reconcile(object, ctx);
+        async move {
+            let outcome = reconciling.await;
+            drop(guard);
+            outcome
+        }
+        .boxed()
+    }
 }
 
 /// Completes once the caches a reconcile reads hold the cluster's state.
