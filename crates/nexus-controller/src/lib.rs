@@ -571,7 +571,7 @@ async fn drive_tenants(
 ) {
     let mut generations: HashMap<String, Option<i64>> = HashMap::new();
     let mut states: HashMap<String, u64> = HashMap::new();
-    let mut watches: HashMap<SecretKey, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut watches = CredentialWatches::default();
     let events = backoff::backoff(watcher(
         Api::<AuthTenant>::all(ctx.kube.clone()),
         watcher::Config::default(),
@@ -658,8 +658,32 @@ async fn drive_tenants(
             }
         }
     }
-    for (_, task) in watches {
-        task.abort();
+    drop(watches);
+}
+
+/// The credentials watches of [`drive_tenants`], stopped when it ends or is dropped (a
+/// controller abandoned after its stop grace leaves no watch behind).
+#[derive(Default)]
+struct CredentialWatches(HashMap<SecretKey, tokio::task::JoinHandle<()>>);
+
+impl std::ops::Deref for CredentialWatches {
+    type Target = HashMap<SecretKey, tokio::task::JoinHandle<()>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CredentialWatches {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for CredentialWatches {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
     }
 }
 

@@ -510,13 +510,16 @@ impl ServedApi {
 
     /// Whether the listener is up.
     pub fn is_serving(&self) -> bool {
-        self.task_slot().is_some()
+        self.task_slot()
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
     }
 
-    /// Closes the listener and every open connection at once (no graceful close: the client
-    /// sees its connections reset, as when the API server's process dies).
+    /// Closes the listener and every open connection (no graceful close: the client sees its
+    /// connections reset, as when the API server's process dies). The listener is closed once
+    /// the runtime has run the aborted accept loop's drop, at its next turn.
     pub fn stop(&self) {
-        if let Some(task) = self.task_slot().take() {
+        if let Some(task) = self.task_slot().as_ref() {
             task.abort();
         }
     }
@@ -526,7 +529,12 @@ impl ServedApi {
     /// # Errors
     /// When the address cannot be bound again.
     pub async fn start(&self) -> std::io::Result<()> {
-        self.stop();
+        let previous = self.task_slot().take();
+        if let Some(task) = previous {
+            task.abort();
+            // The old listener is closed once its task is gone.
+            let _ = task.await;
+        }
         let listener = tokio::net::TcpListener::bind(self.addr).await?;
         self.run(listener);
         Ok(())
