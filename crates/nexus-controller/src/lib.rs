@@ -92,6 +92,7 @@ pub async fn run_with(
             client_store.clone(),
             cached::cache_event,
         )
+        .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()))
         .reflect(client_writer)
         .applied_objects()
         .predicate_filter(CachedAuthClient::trigger, Default::default());
@@ -295,6 +296,44 @@ pub async fn run_with(
         heartbeat,
         stop
     );
+}
+
+/// Watches the AuthClient watch's events for the end of an outage: the first event after
+/// errors that says the API server answers again wakes every AuthClient that is not Ready.
+/// Their reconciles failed during the outage and wait on their backoff (5 s doubling to
+/// 5 min), which would otherwise delay convergence by minutes after a long outage.
+fn wake_unready_after_outage(
+    ctx: Arc<Context>,
+    clients: Store<CachedAuthClient>,
+) -> impl FnMut(&watcher::Result<watcher::Event<CachedAuthClient>>) + Send + 'static {
+    let mut failing = false;
+    move |event| match event {
+        Err(_) => failing = true,
+        // The start of a relist says nothing about whether it works.
+        Ok(watcher::Event::Init) => {}
+        Ok(_) if failing => {
+            failing = false;
+            let mut woken = 0;
+            for client in clients.state() {
+                let ready = client.decode().is_ok_and(|client| {
+                    client
+                        .status
+                        .as_ref()
+                        .and_then(|s| conditions::find(&s.conditions, READY))
+                        .is_some_and(|c| c.status == "True")
+                });
+                if !ready {
+                    ctx.wake_client(client.reference());
+                    woken += 1;
+                }
+            }
+            tracing::info!(
+                woken,
+                "the API server answers again; retrying the AuthClients that are not Ready"
+            );
+        }
+        Ok(_) => {}
+    }
 }
 
 /// `reconcile`, counted by `liveness` (in flight from its start until it finishes or is
