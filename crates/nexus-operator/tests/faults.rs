@@ -4,7 +4,7 @@
 //! which `docs/benchmarks.md` gathers:
 //!
 //! ```sh
-//! cargo test -p nexus-operator --test faults -- --nocapture --test-threads 1 2>/dev/null | grep FAULT-BENCH
+//! cargo test -p nexus-operator --test faults -- --nocapture 2>/dev/null | grep FAULT-BENCH
 //! ```
 //!
 //! Everything runs in the test process on tokio's paused clock (`nexus_testing::paused`): the
