@@ -320,7 +320,11 @@ impl RateLimiter {
                         }
                         continue;
                     }
+                    // At least 1 ms: a deficit of a few ulps rounds to a zero Duration, and
+                    // sleeping until `now` would spin without letting time pass (a livelock on
+                    // tokio's paused clock).
                     now + Duration::from_secs_f64((1.0 - st.tokens) / st.rate)
+                        .max(Duration::from_millis(1))
                 }
             };
             tokio::select! {

@@ -13,6 +13,7 @@ pub mod desired;
 pub mod drift;
 pub mod events;
 pub mod governance;
+pub mod liveness;
 pub mod metrics;
 pub mod ownership;
 pub mod resourceserver;
@@ -26,13 +27,14 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::{StreamExt, channel::mpsc, future};
+use futures::{FutureExt as _, StreamExt, channel::mpsc, future};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 pub use context::{Context, ControllerConfig};
+pub use liveness::{Liveness, LivenessLimits};
 pub use scope::WatchScope;
 
 use cached::{CachedAuthClient, cached_ref};
@@ -52,6 +54,19 @@ pub async fn run(
     scope: impl Into<WatchScope>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    run_with(ctx, scope, shutdown, Liveness::default()).await;
+}
+
+/// [`run`], reporting its progress to `liveness` (see [`liveness`]): running from the start,
+/// a heartbeat while the loop is polled, each reconcile's start and end, stopped when it
+/// returns or is dropped.
+pub async fn run_with(
+    ctx: Arc<Context>,
+    scope: impl Into<WatchScope>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    liveness: Liveness,
+) {
+    let _running = liveness.running();
     let scope: WatchScope = scope.into();
     tracing::info!(%scope, "controller serves");
     let kube = ctx.kube.clone();
@@ -77,6 +92,7 @@ pub async fn run(
             client_store.clone(),
             cached::cache_event,
         )
+        .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()))
         .reflect(client_writer)
         .applied_objects()
         .predicate_filter(CachedAuthClient::trigger, Default::default());
@@ -94,7 +110,7 @@ pub async fn run(
         .reconcile_on(drift_rx.map(cached_ref))
         .graceful_shutdown_on(signal())
         .run(
-            authclient::reconcile_cached,
+            observed(liveness.clone(), authclient::reconcile_cached),
             authclient::error_policy,
             ctx.clone(),
         )
@@ -138,7 +154,7 @@ pub async fn run(
             .reconcile_on(server_drift_rx)
             .graceful_shutdown_on(signal())
             .run(
-                resourceserver::reconcile,
+                observed(liveness.clone(), resourceserver::reconcile),
                 resourceserver::error_policy,
                 ctx.clone(),
             )
@@ -162,7 +178,11 @@ pub async fn run(
     let tenants_loop = Controller::for_stream(tenant_rx, ctx.caches.tenants.reader())
         .reconcile_on(triggers.tenants)
         .graceful_shutdown_on(signal())
-        .run(authtenant::reconcile, authtenant::error_policy, ctx.clone())
+        .run(
+            observed(liveness.clone(), authtenant::reconcile),
+            authtenant::error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "AuthTenant controller event");
@@ -257,6 +277,13 @@ pub async fn run(
         shutdown.await;
         let _ = shutdown_tx.send(true);
     };
+    let heartbeat_stop = signal();
+    let heartbeat = async move {
+        tokio::select! {
+            () = liveness.heartbeat() => {}
+            () = heartbeat_stop => {}
+        }
+    };
     tokio::join!(
         clients_loop,
         servers_loop,
@@ -266,8 +293,70 @@ pub async fn run(
         namespaces_cache,
         secrets_cache,
         scan_loop,
+        heartbeat,
         stop
     );
+}
+
+/// Watches the AuthClient watch's events for the end of an outage: the first event after
+/// errors that says the API server answers again wakes every AuthClient that is not Ready.
+/// Their reconciles failed during the outage and wait on their backoff (5 s doubling to
+/// 5 min), which would otherwise delay convergence by minutes after a long outage.
+fn wake_unready_after_outage(
+    ctx: Arc<Context>,
+    clients: Store<CachedAuthClient>,
+) -> impl FnMut(&watcher::Result<watcher::Event<CachedAuthClient>>) + Send + 'static {
+    let mut failing = false;
+    move |event| match event {
+        Err(_) => failing = true,
+        // The start of a relist says nothing about whether it works.
+        Ok(watcher::Event::Init) => {}
+        Ok(_) if failing => {
+            failing = false;
+            let mut woken = 0;
+            for client in clients.state() {
+                let ready = client.decode().is_ok_and(|client| {
+                    client
+                        .status
+                        .as_ref()
+                        .and_then(|s| conditions::find(&s.conditions, READY))
+                        .is_some_and(|c| c.status == "True")
+                });
+                if !ready {
+                    ctx.wake_client(client.reference());
+                    woken += 1;
+                }
+            }
+            tracing::info!(
+                woken,
+                "the API server answers again; retrying the AuthClients that are not Ready"
+            );
+        }
+        Ok(_) => {}
+    }
+}
+
+/// `reconcile`, counted by `liveness` (in flight from its start until it finishes or is
+/// dropped).
+fn observed<K, C, F, Fut>(
+    liveness: Liveness,
+    mut reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<C>) -> future::BoxFuture<'static, Fut::Output>
+where
+    F: FnMut(Arc<K>, Arc<C>) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send,
+{
+    move |object, ctx| {
+        let guard = liveness.reconcile();
+        let reconciling = reconcile(object, ctx);
+        async move {
+            let outcome = reconciling.await;
+            drop(guard);
+            outcome
+        }
+        .boxed()
+    }
 }
 
 /// Completes once the caches a reconcile reads hold the cluster's state.
@@ -521,7 +610,7 @@ async fn drive_tenants(
 ) {
     let mut generations: HashMap<String, Option<i64>> = HashMap::new();
     let mut states: HashMap<String, u64> = HashMap::new();
-    let mut watches: HashMap<SecretKey, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut watches = CredentialWatches::default();
     let events = backoff::backoff(watcher(
         Api::<AuthTenant>::all(ctx.kube.clone()),
         watcher::Config::default(),
@@ -608,8 +697,32 @@ async fn drive_tenants(
             }
         }
     }
-    for (_, task) in watches {
-        task.abort();
+    drop(watches);
+}
+
+/// The credentials watches of [`drive_tenants`], stopped when it ends or is dropped (a
+/// controller abandoned after its stop grace leaves no watch behind).
+#[derive(Default)]
+struct CredentialWatches(HashMap<SecretKey, tokio::task::JoinHandle<()>>);
+
+impl std::ops::Deref for CredentialWatches {
+    type Target = HashMap<SecretKey, tokio::task::JoinHandle<()>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CredentialWatches {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for CredentialWatches {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
     }
 }
 

@@ -76,25 +76,45 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     }
 }
 
-/// A future that completes on SIGTERM or Ctrl-C, shared by every task.
+/// A future that completes on SIGTERM or Ctrl-C (or [`Shutdown::trigger`]), shared by every
+/// task.
 #[derive(Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+    tx: Arc<watch::Sender<bool>>,
+}
 
 impl Shutdown {
     /// Starts listening for the signals.
     pub fn on_signals() -> Self {
-        let (tx, rx) = watch::channel(false);
+        let shutdown = Self::manual();
+        let trigger = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutdown requested");
-            let _ = tx.send(true);
+            trigger.trigger();
         });
-        Self(rx)
+        shutdown
+    }
+
+    /// A shutdown that only [`trigger`](Self::trigger) requests.
+    pub fn manual() -> Self {
+        let (tx, rx) = watch::channel(false);
+        Self {
+            rx,
+            tx: Arc::new(tx),
+        }
+    }
+
+    /// Requests shutdown (the process is stopping for a reason of its own, such as a lost
+    /// lease).
+    pub fn trigger(&self) {
+        self.tx.send_replace(true);
     }
 
     /// Completes when shutdown was requested.
     pub async fn wait(mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
+        let _ = self.rx.wait_for(|stop| *stop).await;
     }
 }
 
@@ -198,6 +218,10 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         None
     };
     common.health.set_ready(true);
+    let liveness = controller::Liveness::default();
+    common
+        .health
+        .watch_controller(liveness.clone(), args.liveness_limits());
 
     let config = ControllerConfig {
         cluster_id: args.controller.cluster_id.clone(),
@@ -210,30 +234,134 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
         ..ControllerConfig::default()
     };
     let ctx = common.controller_context(config);
+    let grace = args.stop_grace();
     let result = if args.leader.leader_election {
-        run_as_leader(ctx, &args, scope, shutdown.clone()).await
+        let elector = elector(&ctx, &args);
+        lead(
+            ctx,
+            scope,
+            elector,
+            shutdown.clone().wait(),
+            grace,
+            liveness,
+        )
+        .await
     } else {
-        controller::run(ctx, scope, shutdown.clone().wait()).await;
+        reconcile(ctx, scope, shutdown.clone().wait(), grace, liveness).await;
         Ok(())
     };
+    // The servers stop too, also when the process stops for a reason of its own (a lost
+    // lease): a process that neither leads nor campaigns must not linger.
+    shutdown.trigger();
     common.health.set_ready(false);
-    if let Some(server) = facade_server
-        && let Ok(Err(error)) = server.await
-    {
-        tracing::error!(%error, "facade stopped with an error");
+    if let Some(server) = facade_server {
+        match tokio::time::timeout(grace, server).await {
+            Ok(Ok(Err(error))) => tracing::error!(%error, "facade stopped with an error"),
+            Err(_) => tracing::warn!(?grace, "the facade did not stop in time; leaving it"),
+            _ => {}
+        }
     }
-    if let Ok(Err(error)) = metrics_server.await {
-        tracing::error!(%error, "metrics server stopped with an error");
+    match tokio::time::timeout(grace, metrics_server).await {
+        Ok(Ok(Err(error))) => tracing::error!(%error, "metrics server stopped with an error"),
+        Err(_) => tracing::warn!(
+            ?grace,
+            "the metrics server did not stop in time; leaving it"
+        ),
+        _ => {}
     }
     result
 }
 
-async fn run_as_leader(
+/// Runs the controller (without leader election) until `shutdown` completes, then gives it
+/// `grace` to stop before abandoning its reconciles (see [`lead`]).
+pub async fn reconcile(
     ctx: Arc<Context>,
-    args: &RunArgs,
     scope: controller::WatchScope,
-    shutdown: Shutdown,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    liveness: controller::Liveness,
+) {
+    run_controller(ctx, scope, shutdown, grace, liveness).await;
+}
+
+/// Campaigns for the Lease of `elector` and, once it holds it, runs the controller until
+/// `shutdown` completes (then releases the Lease: `Ok`) or the Lease is lost
+/// ([`AppError::LeadershipLost`], so that the process exits and restarts to campaign again).
+///
+/// Either way the controller gets `grace` to stop; reconciles still running after it (blocked
+/// on an API server or an Auth0 tenant that does not answer) are dropped, which is safe (every
+/// Auth0 write is crash-safe) and keeps the process from lingering as one that neither leads
+/// nor campaigns: it returns within `renew_deadline + grace` of the last successful renewal.
+pub async fn lead(
+    ctx: Arc<Context>,
+    scope: controller::WatchScope,
+    elector: leader::LeaderElector,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    liveness: controller::Liveness,
 ) -> Result<(), AppError> {
+    tokio::pin!(shutdown);
+    let leadership = tokio::select! {
+        leadership = elector.acquire() => leadership?,
+        () = &mut shutdown => return Ok(()),
+    };
+    let lost = leadership.clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => false,
+            () = lost.lost() => true,
+        }
+    };
+    if run_controller(ctx, scope, stop, grace, liveness).await == Some(true) {
+        return Err(AppError::LeadershipLost);
+    }
+    match tokio::time::timeout(grace, leadership.release()).await {
+        Ok(released) => released?,
+        Err(_) => tracing::warn!(
+            ?grace,
+            "could not release the lease in time; it expires after its duration"
+        ),
+    }
+    Ok(())
+}
+
+/// Runs the controller until `stop` completes (its output is returned), then signals it to
+/// stop and waits at most `grace` before dropping it, in-flight reconciles and all. `None`:
+/// the controller returned by itself.
+async fn run_controller<R>(
+    ctx: Arc<Context>,
+    scope: controller::WatchScope,
+    stop: impl std::future::Future<Output = R>,
+    grace: Duration,
+    liveness: controller::Liveness,
+) -> Option<R> {
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let controller = controller::run_with(
+        ctx,
+        scope,
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        },
+        liveness,
+    );
+    tokio::pin!(controller);
+    tokio::pin!(stop);
+    let reason = tokio::select! {
+        () = &mut controller => return None,
+        reason = &mut stop => reason,
+    };
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(grace, &mut controller).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "the controller did not stop in time; abandoning its in-flight reconciles (every Auth0 write is crash-safe)"
+        );
+    }
+    Some(reason)
+}
+
+/// The elector of `run --leader-election`.
+fn elector(ctx: &Context, args: &RunArgs) -> leader::LeaderElector {
     let identity = args
         .leader
         .pod_name
@@ -245,38 +373,10 @@ async fn run_as_leader(
         .clone()
         .or_else(|| args.leader.pod_namespace.clone())
         .unwrap_or_else(|| "default".into());
-    let elector = leader::LeaderElector::new(
+    leader::LeaderElector::new(
         ctx.kube.clone(),
         leader::LeaseConfig::new(args.leader.lease_name.clone(), namespace, identity),
-    );
-    let leadership = tokio::select! {
-        leadership = elector.acquire() => leadership?,
-        _ = shutdown.clone().wait() => return Ok(()),
-    };
-    let lost = leadership.clone();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopper = {
-        let shutdown = shutdown.clone();
-        async move {
-            let reason = tokio::select! {
-                _ = shutdown.wait() => false,
-                _ = lost.lost() => true,
-            };
-            let _ = stop_tx.send(true);
-            reason
-        }
-    };
-    let mut stop_rx2 = stop_rx.clone();
-    let run = controller::run(ctx, scope, async move {
-        let _ = stop_rx2.wait_for(|s| *s).await;
-    });
-    let (lost_leadership, ()) = tokio::join!(stopper, run);
-    drop(stop_rx);
-    if lost_leadership {
-        return Err(AppError::LeadershipLost);
-    }
-    leadership.release().await?;
-    Ok(())
+    )
 }
 
 async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {

@@ -191,10 +191,38 @@ pub struct RunArgs {
     pub controller: ControllerArgs,
     #[command(flatten)]
     pub leader: LeaderArgs,
+    /// Seconds the controller gets to stop after the lease is lost or shutdown is requested.
+    /// Reconciles still running then (waiting on an API server or an Auth0 tenant that does not
+    /// answer) are abandoned, which is safe: every Auth0 write is crash-safe. After losing the
+    /// lease the process then exits with an error, so that Kubernetes restarts it and it
+    /// campaigns again.
+    #[arg(long, env = "NEXUS_STOP_GRACE_SECONDS", default_value_t = 5)]
+    pub stop_grace_seconds: u64,
+    /// `/healthz` (liveness) fails when reconciles are in flight and none has finished for
+    /// this many seconds: the controller is stuck, not slow (each Kubernetes request times out
+    /// after 295 s, each Auth0 request after --auth0-timeout-seconds).
+    #[arg(long, env = "NEXUS_LIVENESS_STALL_SECONDS", default_value_t = 600)]
+    pub liveness_stall_seconds: u64,
     #[command(flatten)]
     pub facade_args: nexus_facade::FacadeArgs,
     #[command(flatten)]
     pub metrics_server: MetricsServerArgs,
+}
+
+impl RunArgs {
+    /// `--stop-grace-seconds`.
+    pub fn stop_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stop_grace_seconds)
+    }
+
+    /// The liveness limits: `--liveness-stall-seconds`, and the controller loop's heartbeat
+    /// at most a minute old.
+    pub fn liveness_limits(&self) -> nexus_controller::LivenessLimits {
+        nexus_controller::LivenessLimits {
+            stall: std::time::Duration::from_secs(self.liveness_stall_seconds.max(1)),
+            ..nexus_controller::LivenessLimits::default()
+        }
+    }
 }
 
 /// Flags of `facade`.

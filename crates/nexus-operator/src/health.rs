@@ -1,8 +1,22 @@
 //! The `/metrics`, `/healthz` and `/readyz` server.
+//!
+//! What the probes mean (the chart's liveness probe is `/healthz`, its readiness probe
+//! `/readyz`):
+//!
+//! * `/healthz` (liveness): the process can still do its job by itself. It fails (503, naming
+//!   the check) when a registered check fails: the controller has stopped while the process
+//!   lives on, its loop has not run for a minute, or reconciles are in flight and none has
+//!   finished for `--liveness-stall-seconds` ([`nexus_controller::liveness`]). It does not
+//!   fail while the API server or Auth0 is unreachable: the watches and reconciles retry by
+//!   themselves and resume when it returns, and a restart would not help. A standby replica
+//!   (campaigning for the lease, controller not started) is alive.
+//! * `/readyz` (readiness): the HTTP servers are up and the process is not stopping. A
+//!   standby replica is ready (it serves the facade and its metrics); readiness says nothing
+//!   about leadership.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::{
     Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get,
@@ -11,20 +25,66 @@ use nexus_facade::server::ServerLimits;
 use prometheus_client::registry::Registry;
 use tokio::sync::RwLock;
 
-/// Readiness shared between the subsystems and the health endpoints.
+/// One liveness check: `Err(reason)` when the process can no longer do its job.
+type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Readiness and liveness shared between the subsystems and the health endpoints.
 #[derive(Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    checks: Arc<Mutex<Vec<(&'static str, Check)>>>,
 }
 
 impl Health {
-    /// Marks the process ready (caches synced, servers bound) or not.
+    /// Marks the process ready (servers bound, not stopping) or not.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
     /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Adds a check `/healthz` runs on every probe, named `name` in its answer.
+    pub fn add_liveness_check(
+        &self,
+        name: &'static str,
+        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((name, Arc::new(check)));
+    }
+
+    /// Makes `/healthz` fail when the controller reporting to `liveness` stalls or stops
+    /// (see [`nexus_controller::liveness`]).
+    pub fn watch_controller(
+        &self,
+        liveness: nexus_controller::Liveness,
+        limits: nexus_controller::LivenessLimits,
+    ) {
+        self.add_liveness_check("controller", move || {
+            liveness.check(limits).map_err(|error| error.to_string())
+        });
+    }
+
+    /// `Ok` when every liveness check passes; otherwise the failures, `name: reason` each.
+    pub fn liveness(&self) -> Result<(), String> {
+        let checks = self
+            .checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let failures: Vec<String> = checks
+            .iter()
+            .filter_map(|(name, check)| check().err().map(|reason| format!("{name}: {reason}")))
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
     }
 }
 
@@ -38,7 +98,7 @@ struct ServerState {
 pub fn router(registry: Arc<RwLock<Registry>>, health: Health) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(ServerState { registry, health })
 }
@@ -57,6 +117,16 @@ async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse 
         )
             .into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response(),
+    }
+}
+
+async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
+    match state.health.liveness() {
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
+        Err(failures) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {failures}"),
+        ),
     }
 }
 

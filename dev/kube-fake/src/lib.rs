@@ -104,6 +104,8 @@ pub(crate) struct State {
     store: Store,
     requests: Vec<RecordedRequest>,
     failures: Vec<FailRule>,
+    /// While set, every request is answered with this status ([`FakeKube::set_outage`]).
+    outage: Option<u16>,
     cost: CostModel,
     authorizer: rbac::Authorizer,
 }
@@ -405,6 +407,30 @@ impl FakeKube {
         self.inner.notify();
     }
 
+    /// From now on answer every request (watches included, open ones are not touched) with a
+    /// `Status` error of code `status` (429, 500, 503, ...), before any state change, until
+    /// `set_outage(None)`: an API server that is up but refuses or fails everything. The
+    /// refused requests are recorded and counted.
+    pub fn set_outage(&self, status: Option<u16>) {
+        self.inner.lock().outage = status;
+        self.inner.notify();
+    }
+
+    /// Serves the API over plain HTTP on `addr` like [`FakeKube::serve`], behind a
+    /// [`ServedApi`] that can stop and start the listener on the same address, the objects kept:
+    /// an API server that goes away and comes back (a crash, a control-plane upgrade).
+    pub async fn serve_stoppable(&self, addr: SocketAddr) -> std::io::Result<ServedApi> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let served = ServedApi {
+            router: self.router(),
+            addr,
+            task: Mutex::new(None),
+        };
+        served.run(listener);
+        Ok(served)
+    }
+
     /// Answer the next `times` requests whose method matches (`"*"` for any) and whose path
     /// contains `path_suffix_or_substring` with a `Status` error of code `status`, before any
     /// state change. The failed requests are still recorded.
@@ -464,6 +490,96 @@ impl FakeKube {
                 _ => return predicate(self),
             }
         }
+    }
+}
+
+/// The HTTP listener of [`FakeKube::serve_stoppable`]: [`stop`](Self::stop) makes the address
+/// refuse connections and drops the open ones (watches end mid-stream, requests in flight get
+/// no answer); [`start`](Self::start) listens on the same address again. The objects, their
+/// resource versions and the watch event log survive, as etcd's do when an API server
+/// restarts. Dropping it stops the listener.
+#[derive(Debug)]
+pub struct ServedApi {
+    router: Router,
+    addr: SocketAddr,
+    /// The accept loop; it owns every connection's task, so aborting it drops them all.
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl ServedApi {
+    /// The address served (the same after a restart).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the listener is up.
+    pub fn is_serving(&self) -> bool {
+        self.task_slot()
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+    }
+
+    /// Closes the listener and every open connection (no graceful close: the client sees its
+    /// connections reset, as when the API server's process dies). The listener is closed once
+    /// the runtime has run the aborted accept loop's drop, at its next turn.
+    pub fn stop(&self) {
+        if let Some(task) = self.task_slot().as_ref() {
+            task.abort();
+        }
+    }
+
+    /// Listens on the address again (stopping first if still up).
+    ///
+    /// # Errors
+    /// When the address cannot be bound again.
+    pub async fn start(&self) -> std::io::Result<()> {
+        let previous = self.task_slot().take();
+        if let Some(task) = previous {
+            task.abort();
+            // The old listener is closed once its task is gone.
+            let _ = task.await;
+        }
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        self.run(listener);
+        Ok(())
+    }
+
+    fn task_slot(&self) -> MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+        self.task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn run(&self, listener: tokio::net::TcpListener) {
+        let router = self.router.clone();
+        let task = tokio::spawn(async move {
+            // Aborting this task drops the set, which aborts every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((tcp, _)) = accepted else { continue };
+                        // As in `FakeKube::serve`: watch events are many small writes.
+                        let _ = tcp.set_nodelay(true);
+                        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                        connections.spawn(async move {
+                            let io = hyper_util::rt::TokioIo::new(tcp);
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(io, service)
+                                .await;
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        *self.task_slot() = Some(task);
+    }
+}
+
+impl Drop for ServedApi {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -178,7 +178,11 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
     let (reply, warnings) = {
         let mut state = inner.lock();
         state.requests.push(ctx.record());
-        let reply = match state.take_failure(ctx.method.as_str(), &ctx.path) {
+        let injected = state
+            .outage
+            .map(|status| ApiError::new(status, outage_message(status)))
+            .or_else(|| state.take_failure(ctx.method.as_str(), &ctx.path));
+        let reply = match injected {
             Some(err) => Err(err),
             None => authorize(&mut state, &ctx)
                 .and_then(|()| dispatch(&inner, &mut state.store, &ctx, cost)),
@@ -223,6 +227,16 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
         }
     }
     response
+}
+
+/// The message of an answer during [`FakeKube::set_outage`](super::FakeKube::set_outage), as
+/// the real API server (or the load balancer in front of it) words it.
+fn outage_message(status: u16) -> String {
+    match status {
+        429 => "Too many requests, please try again later.".into(),
+        503 => "the server is currently unable to handle the request".into(),
+        _ => format!("injected outage: every request is answered {status}"),
+    }
 }
 
 /// The opt-in RBAC check (`FakeKube::authorize`); requests without a subject pass.
