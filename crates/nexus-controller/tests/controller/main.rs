@@ -6,6 +6,7 @@ mod basics;
 mod budgets;
 mod convergence;
 mod harness;
+mod paging;
 mod safety;
 mod scoped;
 mod secrets;
