@@ -128,16 +128,17 @@ pub async fn scan_tenant(
             let Some(claims) = pending.remove(actual.client_id.as_str()) else {
                 continue;
             };
-            for cached in claims {
+            // Moved into the last claim's finding (cloned only when several claim it).
+            let last = claims.len().saturating_sub(1);
+            let mut actual = Some(actual);
+            for (i, cached) in claims.into_iter().enumerate() {
+                let listed = if i == last {
+                    actual.take()
+                } else {
+                    actual.clone()
+                };
                 if let Some(client) = decode(cached) {
-                    judge(
-                        ctx,
-                        &client,
-                        Some(actual.clone()),
-                        &access,
-                        trigger,
-                        &mut report,
-                    );
+                    judge(ctx, &client, listed, &access, trigger, &mut report);
                 }
             }
         }
