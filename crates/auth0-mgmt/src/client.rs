@@ -270,9 +270,10 @@ impl TenantClient {
         decode(&bytes, "client")
     }
 
-    /// One page of `GET /api/v2/clients` with `include_totals=true`. `per_page` is clamped to
-    /// 1..=100; `fields` (when not empty) restricts the returned fields (`client_id` is always
-    /// added).
+    /// One offset page of `GET /api/v2/clients` with `include_totals=true`. `per_page` is
+    /// clamped to 1..=100; `fields` (when not empty) restricts the returned fields (`client_id`
+    /// is always added). Auth0 serves offset pages only within the first 1,000 clients: to
+    /// list a whole tenant use [`TenantClient::client_pages`] (checkpoint paging).
     pub async fn list_clients_page(
         &self,
         page: u32,
@@ -286,14 +287,7 @@ impl TenantClient {
             ("per_page", per_page.to_string()),
             ("include_totals", "true".to_owned()),
         ];
-        if !fields.is_empty() {
-            let mut f: Vec<&str> = fields.to_vec();
-            if !f.contains(&"client_id") {
-                f.push("client_id");
-            }
-            query.push(("fields", f.join(",")));
-            query.push(("include_fields", "true".to_owned()));
-        }
+        query.extend(super::checkpoint::fields_query(fields));
         let bytes = self.call(Method::GET, "/clients", &query, None, p).await?;
         let value: serde_json::Value = decode(&bytes, "client list")?;
         if value.is_array() {
@@ -317,24 +311,19 @@ impl TenantClient {
         })
     }
 
-    /// Every client of the tenant, paging (100 per page) until done.
+    /// Every client of the tenant, collected from the checkpoint pages (100 per page) of
+    /// [`TenantClient::client_pages`]. Callers that only search or compare should walk the
+    /// pages instead, which keeps one page in memory.
     pub async fn list_all_clients(
         &self,
         fields: &[&str],
         p: Priority,
     ) -> Result<Vec<Auth0Client>, Auth0Error> {
         let mut all = Vec::new();
-        for page in 0..MAX_PAGES {
-            let pg = self
-                .list_clients_page(page, MAX_PER_PAGE, fields, p)
-                .await?;
-            let n = pg.clients.len();
-            all.extend(pg.clients);
-            if n < MAX_PER_PAGE as usize || all.len() as u64 >= pg.total {
-                return Ok(all);
-            }
+        let mut pages = self.client_pages(fields, p);
+        while let Some(page) = pages.next_page().await? {
+            all.extend(page);
         }
-        tracing::warn!(tenant = %self.config.tenant, "stopped listing clients after {MAX_PAGES} pages");
         Ok(all)
     }
 

@@ -66,32 +66,25 @@ impl TenantClient {
         decode(&bytes, "client grant")
     }
 
-    /// Every client grant matching the filters (each `None` = no filter), 100 per page. With
-    /// both set the answer has at most one grant.
+    /// Every client grant matching the filters (each `None` = no filter), collected from the
+    /// checkpoint pages (100 per page) of [`TenantClient::client_grant_pages`]. With both set
+    /// the answer has at most one grant.
     pub async fn list_client_grants(
         &self,
         client_id: Option<&str>,
         audience: Option<&str>,
         p: Priority,
     ) -> Result<Vec<ClientGrant>, Auth0Error> {
-        let mut query = Vec::new();
-        if let Some(c) = client_id {
-            query.push(("client_id", c.to_owned()));
+        let mut all = Vec::new();
+        let mut pages = self.client_grant_pages(client_id, audience, p);
+        while let Some(page) = pages.next_page().await? {
+            all.extend(page);
         }
-        if let Some(a) = audience {
-            query.push(("audience", a.to_owned()));
-        }
-        self.list_all(
-            "/client-grants",
-            "client_grants",
-            "client grant list",
-            &query,
-            p,
-        )
-        .await
+        Ok(all)
     }
 
-    /// One page of `GET /api/v2/client-grants` with the same filters.
+    /// One offset page of `GET /api/v2/client-grants` with the same filters (Auth0 serves
+    /// offset pages only within the first 1,000 grants).
     pub async fn list_client_grants_page(
         &self,
         client_id: Option<&str>,

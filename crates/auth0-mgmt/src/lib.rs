@@ -19,6 +19,7 @@
 //! (`client_grants.rs`) and connections with their enabled clients (`connections.rs`); every
 //! family is an `impl TenantClient` block next to its models. `docs/auth0-api.md` lists them.
 
+mod checkpoint;
 mod client;
 mod client_grants;
 mod clock;
@@ -34,6 +35,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use checkpoint::{CheckpointPage, MAX_CHECKPOINT_TAKE, Pager};
 pub use client::{DEFAULT_WAIT_BUDGET, TenantClient};
 pub use client_grants::ClientGrant;
 pub use connections::{Connection, EnabledClient, EnabledClientsPage, MAX_CLIENTS_PER_PATCH};

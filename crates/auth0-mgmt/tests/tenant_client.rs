@@ -792,7 +792,7 @@ async fn delete_treats_404_as_done() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn list_all_clients_pages_until_done() {
+async fn list_all_clients_follows_the_checkpoint_until_next_is_absent() {
     let h = harness(|seen: &Seen, _| {
         let q: Vec<(String, String)> = seen
             .query
@@ -800,23 +800,31 @@ async fn list_all_clients_pages_until_done() {
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let get = |k: &str| {
-            q.iter()
-                .find(|(kk, _)| kk == k)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
-        let page: usize = get("page").parse().unwrap();
-        let per_page: usize = get("per_page").parse().unwrap();
-        let total = 250;
-        let start = page * per_page;
-        let clients: Vec<Value> = (start..(start + per_page).min(total))
+        let get = |k: &str| q.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+        if seen.path == "/api/v2/clients" && get("take").is_none() {
+            // The offset form (list_clients_page).
+            let page: usize = get("page").unwrap().parse().unwrap();
+            let per_page: usize = get("per_page").unwrap().parse().unwrap();
+            let start = page * per_page;
+            let clients: Vec<Value> = (start..(start + per_page).min(250))
+                .map(|i| json!({"client_id": format!("c{i}")}))
+                .collect();
+            return Reply::json(
+                200,
+                json!({"total": 250, "start": start, "limit": per_page, "clients": clients}),
+            );
+        }
+        let take: usize = get("take").unwrap().parse().unwrap();
+        let start: usize = get("from").map_or(0, |f| f.trim_start_matches("cp").parse().unwrap());
+        let end = (start + take).min(250);
+        let clients: Vec<Value> = (start..end)
             .map(|i| json!({"client_id": format!("c{i}"), "client_metadata": {"n": i.to_string()}}))
             .collect();
-        Reply::json(
-            200,
-            json!({"total": total, "start": start, "limit": per_page, "clients": clients}),
-        )
+        let mut body = json!({ "clients": clients });
+        if end < 250 {
+            body["next"] = json!(format!("cp{end}"));
+        }
+        Reply::json(200, body)
     })
     .await;
     let all = h
@@ -830,9 +838,18 @@ async fn list_all_clients_pages_until_done() {
     assert_eq!(seen.len(), 3);
     for (i, s) in seen.iter().enumerate() {
         assert_eq!(s.path, "/api/v2/clients");
-        assert!(s.query.contains(&format!("page={i}")), "{}", s.query);
-        assert!(s.query.contains("per_page=100"));
-        assert!(s.query.contains("include_totals=true"));
+        assert!(s.query.contains("take=100"), "{}", s.query);
+        if i == 0 {
+            assert!(!s.query.contains("from="), "{}", s.query);
+        } else {
+            assert!(
+                s.query.contains(&format!("from=cp{}", i * 100)),
+                "{}",
+                s.query
+            );
+        }
+        assert!(!s.query.contains("page="), "no offset paging: {}", s.query);
+        assert!(!s.query.contains("include_totals"), "{}", s.query);
         assert!(s.query.contains("include_fields=true"));
         assert!(
             s.query.contains("fields=client_metadata%2Cclient_id"),
@@ -840,7 +857,15 @@ async fn list_all_clients_pages_until_done() {
             s.query
         );
     }
-    // per_page is clamped
+    // find_client stops at the page holding the match.
+    let found = h
+        .client
+        .find_client(&[], Priority::Critical, |c| c.client_id == "c120")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|c| c.client_id).as_deref(), Some("c120"));
+    assert_eq!(h.stub.seen().len(), 5, "two pages, not three");
+    // The offset form still exists, per_page clamped.
     let page: ClientPage = h
         .client
         .list_clients_page(2, 500, &[], Priority::Background)
@@ -850,19 +875,22 @@ async fn list_all_clients_pages_until_done() {
         (page.total, page.start, page.limit, page.clients.len()),
         (250, 200, 100, 50)
     );
-    assert!(h.stub.seen()[3].query.contains("per_page=100"));
+    assert!(h.stub.seen()[5].query.contains("per_page=100"));
 }
 
 #[tokio::test(start_paused = true)]
-async fn bare_array_list_is_accepted() {
+async fn an_offset_style_answer_to_a_checkpoint_list_is_an_error_not_a_short_list() {
     let h =
         harness(|_: &Seen, _| Reply::json(200, json!([{"client_id":"a"},{"client_id":"b"}]))).await;
-    let all = h
+    let err = h
         .client
         .list_all_clients(&[], Priority::Background)
         .await
-        .unwrap();
-    assert_eq!(all.len(), 2);
+        .unwrap_err();
+    assert!(
+        matches!(err, auth0_mgmt::Auth0Error::Decode { .. }),
+        "{err:?}"
+    );
     assert_eq!(h.stub.api_calls(), 1);
 }
 
@@ -1255,14 +1283,22 @@ mod simulator {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn list_pages_through_many_clients() {
+    async fn list_pages_through_many_clients_past_the_offset_ceiling() {
         let sim = start(RateLimit::unlimited()).await;
-        for i in 0..230 {
+        for i in 0..1500 {
             sim.insert_client(json!({"name": format!("bulk-{i}")}));
         }
         let expected = sim.clients().len();
-        assert!(expected >= 230);
+        assert!(expected >= 1500);
         let c = registry().tenant(tenant_config(&sim, 50, 50));
+        // Offset paging stops at the 1,000th record, as on Auth0.
+        let refused = c
+            .list_clients_page(10, 100, &[], Priority::Background)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(400));
+        assert_eq!(refused.error_code(), Some("invalid_paging"));
+        sim.reset_counters();
         let all = c
             .list_all_clients(&["client_metadata"], Priority::Background)
             .await
@@ -1274,6 +1310,13 @@ mod simulator {
             sim.counters().get("GET /api/v2/clients"),
             expected.div_ceil(100) as u64
         );
+        // The last client is found, one page at a time.
+        let last = all.last().unwrap().client_id.clone();
+        let found = c
+            .find_client(&[], Priority::Critical, |x| x.client_id == last)
+            .await
+            .unwrap();
+        assert_eq!(found.map(|x| x.client_id), Some(last));
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,6 +15,7 @@ use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use nexus_crd::AuthClient;
+use nexus_crd::conditions::{self, READY};
 use serde::{Deserialize, Deserializer};
 
 use crate::authclient::trigger_hash;
@@ -27,6 +28,9 @@ pub struct CachedAuthClient {
     metadata: ObjectMeta,
     tenant: Box<str>,
     trigger: Option<u64>,
+    /// `status.clientId` while the AuthClient is Ready: what the drift scan matches listed
+    /// clients with, without decoding the object.
+    ready_client_id: Option<Box<str>>,
     /// The object without the fields kept in `metadata`, as JSON.
     encoded: Box<[u8]>,
 }
@@ -54,6 +58,10 @@ impl CachedAuthClient {
             ..ObjectMeta::default()
         };
         let tenant = client.spec.tenant.as_str().into();
+        let ready_client_id = client.status.as_ref().and_then(|s| {
+            let ready = conditions::find(&s.conditions, READY).is_some_and(|r| r.status == "True");
+            s.client_id.as_deref().filter(|_| ready).map(Box::from)
+        });
         // Serialising a typed object cannot fail (all its map keys are strings); if it ever
         // did, decoding the empty body reports it.
         let encoded = serde_json::to_vec(&client).unwrap_or_default().into();
@@ -61,6 +69,7 @@ impl CachedAuthClient {
             metadata,
             tenant,
             trigger,
+            ready_client_id,
             encoded,
         }
     }
@@ -84,6 +93,12 @@ impl CachedAuthClient {
     /// `spec.tenant`.
     pub fn tenant(&self) -> &str {
         &self.tenant
+    }
+
+    /// `status.clientId` when the AuthClient is Ready (its Auth0 client exists and matched
+    /// the spec when last reconciled); `None` otherwise.
+    pub fn ready_client_id(&self) -> Option<&str> {
+        self.ready_client_id.as_deref()
     }
 
     /// [`trigger_hash`] of the object: what wakes the controller.
@@ -186,6 +201,24 @@ mod tests {
         assert_eq!(cached.meta().name.as_deref(), Some("web"));
         assert_eq!(cached.meta().resource_version.as_deref(), Some("42"));
         assert_eq!(cached.reference(), ObjectRef::from_obj(&original));
+    }
+
+    #[test]
+    fn the_client_id_is_kept_only_while_ready() {
+        assert_eq!(
+            CachedAuthClient::new(client()).ready_client_id(),
+            Some("abc")
+        );
+        let mut not_ready = client();
+        if let Some(status) = not_ready.status.as_mut() {
+            status.conditions[0].status = "False".into();
+        }
+        assert_eq!(CachedAuthClient::new(not_ready).ready_client_id(), None);
+        let mut no_id = client();
+        if let Some(status) = no_id.status.as_mut() {
+            status.client_id = None;
+        }
+        assert_eq!(CachedAuthClient::new(no_id).ready_client_id(), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The drift scan: per tenant, one paged list of all clients (100 per page, only the fields the
-//! spec manages) instead of one GET per AuthClient; only clients that differ are reconciled.
-//! When a client of the tenant declares or holds grants, also one paged list of the tenant's
-//! client grants; for the connections clients are recorded on, one list of each connection's
-//! enabled clients.
+//! The drift scan: per tenant, one checkpoint-paged list of all clients (100 per page, only the
+//! fields the spec manages) instead of one GET per AuthClient, compared page by page with the
+//! cache (memory: one page, not the tenant); only clients that differ are reconciled.
+//! When a client of the tenant declares or holds grants, also one checkpoint-paged list of the
+//! tenant's client grants; for the connections clients are recorded on, one list of each
+//! connection's enabled clients (both keep only what concerns the scanned AuthClients).
 //! The same for the tenant's APIs ([`scan_resource_servers`]: one paged list of resource
 //! servers).
 
@@ -32,6 +33,13 @@ pub struct ScanReport {
     pub drifted: usize,
     /// Of those, how many are missing from Auth0.
     pub missing: usize,
+    /// Auth0 clients listed (every client of the tenant, managed or not).
+    pub listed: usize,
+    /// List pages requested.
+    pub pages: usize,
+    /// Most listed clients the scan held at once: one page (the scan compares each page
+    /// with the cache and drops it before the next; only differences are kept, as findings).
+    pub peak_held: usize,
 }
 
 /// Scans every cached tenant once; drifted or missing clients are recorded in the context and
@@ -68,7 +76,23 @@ pub enum ScanError {
     Auth0(#[from] auth0_mgmt::Auth0Error),
 }
 
+/// What the scan needs to know about the grants and connections of the tenant's candidates,
+/// read before the clients are listed.
+struct Access {
+    grants: Option<HashMap<String, Vec<ClientGrant>>>,
+    connections: Option<HashMap<String, HashSet<String>>>,
+}
+
+/// The tenant's Ready AuthClients not yet matched with a listed client, by client id.
+type Pending<'a> = HashMap<&'a str, Vec<&'a CachedAuthClient>>;
+
 /// Scans one tenant: compares every Ready AuthClient that uses it with the listed client.
+///
+/// The clients are listed with checkpoint paging (100 per page, only the fields the spec
+/// manages), and each page is compared with the cache as it arrives and then dropped: the scan
+/// holds one page, the index of the tenant's Ready AuthClients by client id (references into
+/// the cache) and the findings, never the whole tenant. AuthClients whose client was not
+/// listed at all are missing.
 pub async fn scan_tenant(
     ctx: &Context,
     store: &Store<CachedAuthClient>,
@@ -76,97 +100,168 @@ pub async fn scan_tenant(
     trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>,
 ) -> Result<ScanReport, ScanError> {
     let tenant_name = tenant.name_any();
-    let candidates: Vec<Arc<AuthClient>> = store
-        .state()
-        .into_iter()
+    let state = store.state();
+    // Ready AuthClients of the tenant by client id (several only if they claim the same
+    // client); removed as their client is listed.
+    let mut pending: Pending<'_> = HashMap::new();
+    for c in state
+        .iter()
         .filter(|c| c.tenant() == tenant_name && c.meta().deletion_timestamp.is_none())
-        .filter_map(|c| match c.decode() {
-            Ok(client) => Some(Arc::new(client)),
-            Err(error) => {
-                tracing::warn!(%error, "skipped by the drift scan");
-                None
-            }
-        })
-        .filter(|c| {
-            c.status.as_ref().is_some_and(|s| {
-                s.client_id.is_some()
-                    && conditions::find(&s.conditions, READY).is_some_and(|r| r.status == "True")
-            })
-        })
-        .collect();
+    {
+        if let Some(id) = c.ready_client_id() {
+            pending.entry(id).or_default().push(&**c);
+        }
+    }
     let mut report = ScanReport::default();
-    if candidates.is_empty() {
+    if pending.is_empty() {
         return Ok(report);
     }
     let credentials = ctx.caches.credentials.get(&SecretKey::of(tenant));
     let auth0 = client_from_cache(&ctx.auth0, tenant, credentials.as_ref())?;
-    let listed: HashMap<String, Auth0Client> = auth0
-        .list_all_clients(SCAN_FIELDS, Priority::Background)
-        .await?
-        .into_iter()
-        .map(|c| (c.client_id.clone(), c))
-        .collect();
-    let grants = list_grants_if_needed(&auth0, &candidates).await?;
-    let connections = list_connections_if_needed(&auth0, &candidates).await?;
-    for client in candidates {
-        let (Some(tag), Some(status)) = (
-            OwnershipTag::for_client(&client, &ctx.config.cluster_id),
-            client.status.as_ref(),
-        ) else {
-            continue;
-        };
-        let Some(client_id) = status.client_id.as_deref() else {
-            continue;
-        };
-        report.compared += 1;
-        let reported_client: Vec<&String> = status
-            .reported_drift
-            .iter()
-            .filter(|f| !is_access_field(f))
-            .collect();
-        let finding = match listed.get(client_id) {
-            None => Some(ScanFinding::Missing),
-            Some(actual) => {
-                let desired = DesiredClient::from_spec(&client.spec.client, &tag)
-                    .with_settings(client.spec.settings.as_ref());
-                let drift = diff(&desired, actual);
-                // Already reported (driftPolicy Report): decided by the recorded fields.
-                let reported = client.spec.drift_policy == DriftPolicy::Report
-                    && drift.fields.iter().collect::<Vec<_>>() == reported_client;
-                (!drift.is_empty() && !reported)
-                    .then(|| ScanFinding::Drifted(Box::new(actual.clone())))
+    let access = read_access(&auth0, &pending).await?;
+    let mut pages = auth0.client_pages(SCAN_FIELDS, Priority::Background);
+    while let Some(page) = pages.next_page().await? {
+        report.pages += 1;
+        report.listed += page.len();
+        report.peak_held = report.peak_held.max(page.len());
+        for actual in page {
+            let Some(claims) = pending.remove(actual.client_id.as_str()) else {
+                continue;
+            };
+            // Moved into the last claim's finding (cloned only when several claim it).
+            let last = claims.len().saturating_sub(1);
+            let mut actual = Some(actual);
+            for (i, cached) in claims.into_iter().enumerate() {
+                let listed = if i == last {
+                    actual.take()
+                } else {
+                    actual.clone()
+                };
+                if let Some(client) = decode(cached) {
+                    judge(ctx, &client, listed, &access, trigger, &mut report);
+                }
             }
-        };
-        let mut access = match &finding {
-            // A missing client is created again, with its grants.
-            Some(ScanFinding::Missing) => AccessFinding::default(),
-            _ => access_finding(&client, client_id, grants.as_ref(), connections.as_ref()),
-        };
-        if let (Some(ScanFinding::Drifted(_)), None, Some(grants)) =
-            (&finding, &access.grants, &grants)
-        {
-            // The pass compares the grants too: with the listed copy, not another read.
-            access.grants = Some(grants.get(client_id).cloned().unwrap_or_default());
         }
-        if finding.is_none() && access.is_empty() {
-            continue;
-        }
-        if matches!(finding, Some(ScanFinding::Missing)) {
-            report.missing += 1;
-        }
-        report.drifted += 1;
-        let reference = ObjectRef::from_obj(&*client);
-        if let Some(finding) = finding {
-            ctx.record_finding(reference.clone(), finding);
-        }
-        if !access.is_empty() {
-            ctx.record_access_finding(reference.clone(), access);
-        }
-        if trigger.unbounded_send(reference).is_err() {
-            tracing::debug!("drift scan: controller stopped");
+    }
+    for cached in pending.into_values().flatten() {
+        if let Some(client) = decode(cached) {
+            judge(ctx, &client, None, &access, trigger, &mut report);
         }
     }
     Ok(report)
+}
+
+/// The AuthClient of a cache entry; `None` (logged) when it cannot be decoded.
+fn decode(cached: &CachedAuthClient) -> Option<AuthClient> {
+    match cached.decode() {
+        Ok(client) => Some(client),
+        Err(error) => {
+            tracing::warn!(%error, "skipped by the drift scan");
+            None
+        }
+    }
+}
+
+/// Compares one Ready AuthClient with its listed client (`None`: not listed, so missing),
+/// records what differs and wakes the AuthClient.
+fn judge(
+    ctx: &Context,
+    client: &AuthClient,
+    listed: Option<Auth0Client>,
+    access: &Access,
+    trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>,
+    report: &mut ScanReport,
+) {
+    let (Some(tag), Some(status)) = (
+        OwnershipTag::for_client(client, &ctx.config.cluster_id),
+        client.status.as_ref(),
+    ) else {
+        return;
+    };
+    let Some(client_id) = status.client_id.as_deref() else {
+        return;
+    };
+    report.compared += 1;
+    let reported_client: Vec<&String> = status
+        .reported_drift
+        .iter()
+        .filter(|f| !is_access_field(f))
+        .collect();
+    let finding = match listed {
+        None => Some(ScanFinding::Missing),
+        Some(actual) => {
+            let desired = DesiredClient::from_spec(&client.spec.client, &tag)
+                .with_settings(client.spec.settings.as_ref());
+            let drift = diff(&desired, &actual);
+            // Already reported (driftPolicy Report): decided by the recorded fields.
+            let reported = client.spec.drift_policy == DriftPolicy::Report
+                && drift.fields.iter().collect::<Vec<_>>() == reported_client;
+            (!drift.is_empty() && !reported).then(|| ScanFinding::Drifted(Box::new(actual)))
+        }
+    };
+    let grants = access.grants.as_ref();
+    let mut found_access = match &finding {
+        // A missing client is created again, with its grants.
+        Some(ScanFinding::Missing) => AccessFinding::default(),
+        _ => access_finding(client, client_id, grants, access.connections.as_ref()),
+    };
+    if let (Some(ScanFinding::Drifted(_)), None, Some(grants)) =
+        (&finding, &found_access.grants, grants)
+    {
+        // The pass compares the grants too: with the listed copy, not another read.
+        found_access.grants = Some(grants.get(client_id).cloned().unwrap_or_default());
+    }
+    if finding.is_none() && found_access.is_empty() {
+        return;
+    }
+    if matches!(finding, Some(ScanFinding::Missing)) {
+        report.missing += 1;
+    }
+    report.drifted += 1;
+    let reference = ObjectRef::from_obj(client);
+    if let Some(finding) = finding {
+        ctx.record_finding(reference.clone(), finding);
+    }
+    if !found_access.is_empty() {
+        ctx.record_access_finding(reference.clone(), found_access);
+    }
+    if trigger.unbounded_send(reference).is_err() {
+        tracing::debug!("drift scan: controller stopped");
+    }
+}
+
+/// Reads the candidates' grants and connections (one pass over the cache, decoding one
+/// AuthClient at a time), keeping only what concerns the candidates.
+async fn read_access(
+    auth0: &auth0_mgmt::TenantClient,
+    pending: &Pending<'_>,
+) -> Result<Access, auth0_mgmt::Auth0Error> {
+    let mut grants_involved = false;
+    let mut connection_ids = BTreeSet::new();
+    for cached in pending.values().flatten() {
+        let Ok(client) = cached.decode() else {
+            continue;
+        };
+        grants_involved |= !client.spec.grants.is_empty()
+            || client.status.as_ref().is_some_and(|s| !s.grants.is_empty());
+        if let Some(status) = &client.status {
+            connection_ids.extend(status.connections.iter().map(|c| c.connection_id.clone()));
+        }
+    }
+    let grants = if grants_involved {
+        Some(list_grants(auth0, pending).await?)
+    } else {
+        None
+    };
+    let connections = if connection_ids.is_empty() {
+        None
+    } else {
+        Some(list_connections(auth0, connection_ids, pending).await?)
+    };
+    Ok(Access {
+        grants,
+        connections,
+    })
 }
 
 /// Whether a drift field is about grants or connections (not the client's own fields).
@@ -174,45 +269,34 @@ fn is_access_field(field: &str) -> bool {
     field.starts_with("grants[") || field.starts_with("connections[")
 }
 
-/// Every grant of the tenant, by client id: one paged list, only when a candidate declares or
-/// holds grants (a tenant without grants costs nothing more).
-async fn list_grants_if_needed(
+/// The grants of the candidates, by client id: one checkpoint-paged list of the tenant's
+/// grants, keeping only the candidates' (the others are dropped page by page).
+async fn list_grants(
     auth0: &auth0_mgmt::TenantClient,
-    candidates: &[Arc<AuthClient>],
-) -> Result<Option<HashMap<String, Vec<ClientGrant>>>, auth0_mgmt::Auth0Error> {
-    let involved = candidates.iter().any(|c| {
-        !c.spec.grants.is_empty() || c.status.as_ref().is_some_and(|s| !s.grants.is_empty())
-    });
-    if !involved {
-        return Ok(None);
-    }
+    pending: &Pending<'_>,
+) -> Result<HashMap<String, Vec<ClientGrant>>, auth0_mgmt::Auth0Error> {
     let mut by_client: HashMap<String, Vec<ClientGrant>> = HashMap::new();
-    for grant in auth0
-        .list_client_grants(None, None, Priority::Background)
-        .await?
-    {
-        by_client
-            .entry(grant.client_id.clone())
-            .or_default()
-            .push(grant);
+    let mut pages = auth0.client_grant_pages(None, None, Priority::Background);
+    while let Some(page) = pages.next_page().await? {
+        for grant in page {
+            if pending.contains_key(grant.client_id.as_str()) {
+                by_client
+                    .entry(grant.client_id.clone())
+                    .or_default()
+                    .push(grant);
+            }
+        }
     }
-    Ok(Some(by_client))
+    Ok(by_client)
 }
 
-/// The enabled clients of every connection a candidate is recorded on (one checkpoint-paged
-/// list per connection).
-async fn list_connections_if_needed(
+/// Which candidates are enabled on each connection a candidate is recorded on (one
+/// checkpoint-paged list per connection; clients that are not candidates are dropped).
+async fn list_connections(
     auth0: &auth0_mgmt::TenantClient,
-    candidates: &[Arc<AuthClient>],
-) -> Result<Option<HashMap<String, HashSet<String>>>, auth0_mgmt::Auth0Error> {
-    let ids: BTreeSet<String> = candidates
-        .iter()
-        .filter_map(|c| c.status.as_ref())
-        .flat_map(|s| s.connections.iter().map(|c| c.connection_id.clone()))
-        .collect();
-    if ids.is_empty() {
-        return Ok(None);
-    }
+    ids: BTreeSet<String>,
+    pending: &Pending<'_>,
+) -> Result<HashMap<String, HashSet<String>>, auth0_mgmt::Auth0Error> {
     let mut enabled = HashMap::new();
     for id in ids {
         match auth0
@@ -220,7 +304,11 @@ async fn list_connections_if_needed(
             .await
         {
             Ok(clients) => {
-                enabled.insert(id, clients.into_iter().collect());
+                let candidates = clients
+                    .into_iter()
+                    .filter(|c| pending.contains_key(c.as_str()))
+                    .collect();
+                enabled.insert(id, candidates);
             }
             // The connection was deleted: nobody is enabled on it.
             Err(e) if e.is_not_found() => {
@@ -229,7 +317,7 @@ async fn list_connections_if_needed(
             Err(e) => return Err(e),
         }
     }
-    Ok(Some(enabled))
+    Ok(enabled)
 }
 
 /// What differs in one client's grants and connections from its status (nothing when the

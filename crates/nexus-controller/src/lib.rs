@@ -265,10 +265,17 @@ pub async fn run_with(
         interval.tick().await; // the first tick is immediate: reconciles run first anyway
         loop {
             tokio::select! {
-                _ = interval.tick() => {
-                    drift::scan_all(&scan_ctx, &client_store, &drift_tx).await;
-                    drift::scan_all_resource_servers(&scan_ctx, &server_drift_tx).await;
-                }
+                _ = interval.tick() => {}
+                _ = &mut scan_stop => break,
+            }
+            // A scan in flight is abandoned at shutdown (it only reads; the next start scans
+            // again), so a scan of a large tenant never holds the process past its grace period.
+            let scan = async {
+                drift::scan_all(&scan_ctx, &client_store, &drift_tx).await;
+                drift::scan_all_resource_servers(&scan_ctx, &server_drift_tx).await;
+            };
+            tokio::select! {
+                _ = scan => {}
                 _ = &mut scan_stop => break,
             }
         }

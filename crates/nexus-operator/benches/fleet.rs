@@ -3,7 +3,7 @@
 //! real API server's latency, `kube_fake::CostModel::default()`) and the Auth0 simulator at
 //! 1,000 requests/s with 20-80 ms of latency per call (so Auth0 is not the bound).
 //!
-//! Three runs:
+//! Four runs:
 //! 1. **baseline**: no AuthClient; the operator's idle memory.
 //! 2. **creation**: N AuthClients (default 10,000; `kubectl apply`'d, with the field managers
 //!    and last-applied annotation a real object carries) exist when the operator starts; it
@@ -13,6 +13,10 @@
 //! 3. **restart**: a new operator process over the same, converged cluster: the Auth0 calls
 //!    and API writes it makes (0 expected), the time until it is idle (every AuthClient
 //!    reconciled and no API request for 5 s), its peak and final RSS.
+//! 4. **restart and drift scan**: the same with a drift scan every 5 s, until one whole scan
+//!    of the tenant was listed (checkpoint pages of 100): the scan's memory on top of the fleet.
+//!
+//! The creation run also reports when the first AuthClient was Ready.
 //!
 //! ```text
 //! cargo bench --bench fleet                              # N = 10,000
@@ -170,6 +174,8 @@ struct Run {
     name: &'static str,
     /// When every AuthClient was Ready (creation) or reconciled (restart).
     done_after: Option<Duration>,
+    /// When the first AuthClient was Ready (creation only).
+    first_ready_after: Option<Duration>,
     /// When the API server saw its last request before the quiet period.
     idle_after: Option<Duration>,
     hwm_kib: u64,
@@ -181,11 +187,15 @@ struct Run {
     log_problems: Vec<String>,
 }
 
-/// Runs the operator until `done` holds and the API server has been quiet for `QUIET`.
+/// Runs the operator (with `extra` arguments) until `done` holds and the API server has been
+/// quiet for `QUIET`; `first` tells when the first AuthClient is Ready (always false: not
+/// measured).
 async fn run_operator(
     name: &'static str,
     binary: &Path,
     world: &World,
+    extra: &[&str],
+    mut first: impl FnMut(&FakeKube) -> bool,
     mut done: impl FnMut(&FakeKube, u64) -> bool,
 ) -> Run {
     world.sim.reset_counters();
@@ -223,6 +233,7 @@ async fn run_operator(
             "--metrics-addr",
             &metrics.to_string(),
         ])
+        .args(extra)
         .env("KUBECONFIG", &world.kubeconfig)
         .env_remove("NEXUS_WATCH_NAMESPACE")
         .env_remove("NEXUS_WATCH_NAMESPACES")
@@ -235,6 +246,7 @@ async fn run_operator(
     let pid = child.0.id();
     let http = auth0_mgmt::default_http_client(Duration::from_secs(5)).expect("http client");
     let mut done_after = None;
+    let mut first_ready_after = None;
     let mut idle_after = None;
     let mut rss_at_done_kib = 0;
     let mut last_count = world.kube.request_count();
@@ -256,6 +268,9 @@ async fn run_operator(
             std::process::exit(1);
         };
         reconciled = reconciles(&http, metrics).await.unwrap_or(reconciled);
+        if first_ready_after.is_none() && first(&world.kube) {
+            first_ready_after = Some(started.elapsed());
+        }
         if done_after.is_none() && done(&world.kube, reconciled) {
             done_after = Some(started.elapsed());
             rss_at_done_kib = rss;
@@ -283,6 +298,7 @@ async fn run_operator(
     Run {
         name,
         done_after,
+        first_ready_after,
         idle_after,
         hwm_kib,
         rss_at_done_kib,
@@ -304,6 +320,13 @@ fn report(run: &Run, clients: usize) {
         "| done (all Ready / all reconciled) | {} |",
         opt(run.done_after)
     );
+    if run.first_ready_after.is_some() {
+        println!(
+            "| first AuthClient Ready (sampled every {} ms) | {} |",
+            SAMPLE.as_millis(),
+            opt(run.first_ready_after)
+        );
+    }
     if let Some(done) = run.done_after
         && clients > 0
     {
@@ -380,7 +403,15 @@ async fn main() {
     // 1. Baseline.
     let empty = world(&dir, "baseline").await;
     empty.kube.set_cost(CostModel::default());
-    let baseline = run_operator("baseline: no AuthClient", &binary, &empty, |_, _| true).await;
+    let baseline = run_operator(
+        "baseline: no AuthClient",
+        &binary,
+        &empty,
+        &[],
+        |_| false,
+        |_, _| true,
+    )
+    .await;
     empty.sim.shutdown().await;
 
     // 2. Creation.
@@ -407,7 +438,13 @@ async fn main() {
             )
         })
         .collect();
-    let creation = run_operator("creation", &binary, &world, |kube, _| {
+    let all_paths = pending.clone();
+    let first_ready = |kube: &FakeKube| {
+        all_paths
+            .iter()
+            .any(|path| kube.get(path).is_some_and(|o| is_ready(&o)))
+    };
+    let creation = run_operator("creation", &binary, &world, &[], first_ready, |kube, _| {
         while let Some(path) = pending.last() {
             if kube.get(path).is_some_and(|o| is_ready(&o)) {
                 pending.pop();
@@ -421,14 +458,34 @@ async fn main() {
     let created = world.sim.clients().len();
 
     // 3. Restart over the converged cluster.
-    let restart = run_operator("restart", &binary, &world, |_, reconciled| {
-        reconciled >= n as u64
-    })
+    let restart = run_operator(
+        "restart",
+        &binary,
+        &world,
+        &[],
+        |_| false,
+        |_, reconciled| reconciled >= n as u64,
+    )
+    .await;
+
+    // 4. Restart with a drift scan every 5 s: done when one whole scan of the tenant (one
+    // checkpoint page per 100 clients) was listed.
+    let pages = n.div_ceil(100) as u64;
+    let scan = run_operator(
+        "restart and drift scan",
+        &binary,
+        &world,
+        &["--drift-scan-interval-seconds", "5"],
+        |_| false,
+        |_, reconciled| {
+            reconciled >= n as u64 && world.sim.counters().get("GET /api/v2/clients") >= pages
+        },
+    )
     .await;
     world.sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 
-    for run in [&baseline, &creation, &restart] {
+    for run in [&baseline, &creation, &restart, &scan] {
         report(
             run,
             if run.name.starts_with("baseline") {

@@ -357,7 +357,7 @@ pub(crate) async fn list(
         page,
         per_page,
         include_totals,
-    ))
+    )?)
     .into_response())
 }
 

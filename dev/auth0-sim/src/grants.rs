@@ -370,7 +370,8 @@ fn inexistent_grant() -> ApiError {
     )
 }
 
-/// `GET /api/v2/client-grants?client_id&audience&page&per_page&include_totals`.
+/// `GET /api/v2/client-grants?client_id&audience&page&per_page&include_totals`, or with
+/// `take` checkpoint paging (`from`, `take`; answer `{"client_grants": [...], "next"}`).
 pub(crate) async fn list(
     State(sh): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -385,11 +386,14 @@ pub(crate) async fn list(
             "page",
             "per_page",
             "include_totals",
+            "from",
+            "take",
         ],
     )?;
     let page = query_uint(&params, "page", None)?.unwrap_or(0);
     let per_page = query_uint(&params, "per_page", Some(MAX_PER_PAGE))?.unwrap_or(DEFAULT_PER_PAGE);
     let include_totals = query_bool(&params, "include_totals")?.unwrap_or(false);
+    let take = super::server::checkpoint_take(&params)?;
     let client_id = params.get("client_id");
     let audience = params.get("audience");
     let matching: Vec<Value> = lock(&sh.store)
@@ -399,13 +403,18 @@ pub(crate) async fn list(
         .filter(|g| audience.is_none_or(|a| &g.audience == a))
         .map(ClientGrant::to_json)
         .collect();
+    if let Some(take) = take {
+        let from = params.get("from").map(String::as_str);
+        let body = super::server::checkpoint_by_id(matching, "client_grants", from, take)?;
+        return Ok(axum::Json(body).into_response());
+    }
     Ok(axum::Json(paged(
         matching,
         "client_grants",
         page,
         per_page,
         include_totals,
-    ))
+    )?)
     .into_response())
 }
 

@@ -814,15 +814,42 @@ pub const MAX_PER_PAGE: u64 = 100;
 /// `per_page` when absent.
 pub const DEFAULT_PER_PAGE: u64 = 50;
 
+/// Most records Auth0 serves through offset paging (`page`/`per_page`); past them only
+/// checkpoint paging (`from`/`take`) lists.
+pub const MAX_OFFSET_RECORDS: u64 = 1000;
+/// Largest `take` of the checkpoint-paged lists of clients and client grants.
+pub const MAX_CHECKPOINT_TAKE: u64 = 100;
+
+/// Auth0's refusal of an offset page that reaches past the first 1,000 records:
+/// `400 invalid_paging`, `Requesting page {page} exceeds the allowed maximum of 1000 records.
+/// To fetch results beyond 1000, use the checkpoint pagination method.` The simulator refuses
+/// every page whose last record would lie past record 1,000 (`(page + 1) * per_page > 1000`),
+/// whatever the list holds, as Auth0 did for `page=10&per_page=100`.
+pub(crate) fn check_offset_ceiling(page: u64, per_page: u64) -> Result<(), ApiError> {
+    if page.saturating_add(1).saturating_mul(per_page) > MAX_OFFSET_RECORDS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Requesting page {page} exceeds the allowed maximum of {MAX_OFFSET_RECORDS} records. \
+                 To fetch results beyond {MAX_OFFSET_RECORDS}, use the checkpoint pagination method."
+            ),
+            "invalid_paging",
+        ));
+    }
+    Ok(())
+}
+
 /// One page of `items` as Auth0 answers a list: a bare array, or with `include_totals`
-/// `{"total", "start", "limit", "<key>": [...]}`.
+/// `{"total", "start", "limit", "<key>": [...]}`; refused past the first 1,000 records
+/// ([`check_offset_ceiling`]).
 pub(crate) fn paged(
     items: Vec<Value>,
     key: &str,
     page: u64,
     per_page: u64,
     include_totals: bool,
-) -> Value {
+) -> Result<Value, ApiError> {
+    check_offset_ceiling(page, per_page)?;
     let total = items.len();
     let start = page.saturating_mul(per_page);
     let page_items: Vec<Value> = items
@@ -833,12 +860,90 @@ pub(crate) fn paged(
     if include_totals {
         let mut body = json!({ "total": total, "start": start, "limit": per_page });
         body[key] = Value::Array(page_items);
-        body
+        Ok(body)
     } else {
-        Value::Array(page_items)
+        Ok(Value::Array(page_items))
     }
 }
 
+/// `take` of a checkpoint-paged list (1..=100), or `None` for an offset-paged request.
+pub(crate) fn checkpoint_take(params: &HashMap<String, String>) -> Result<Option<usize>, ApiError> {
+    match query_uint(params, "take", Some(MAX_CHECKPOINT_TAKE))? {
+        None => Ok(None),
+        Some(0) => Err(ApiError::invalid_query(
+            "Query validation error: 'Value 0 is less than minimum 1' on property take.",
+        )),
+        Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+    }
+}
+
+/// An opaque checkpoint: the position after which the next page starts.
+pub(crate) fn encode_checkpoint(position: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{position}"))
+}
+
+/// The position a `from` checkpoint names; 400 when it is not one of ours.
+pub(crate) fn decode_checkpoint(from: &str) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(from)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("after:").map(str::to_owned))
+        .ok_or_else(|| {
+            ApiError::invalid_query(
+                "Query validation error: 'Invalid checkpoint' on property from.",
+            )
+        })
+}
+
+/// A checkpoint-paged answer: `{"<key>": [...], "next": "..."}`, `next` only when more remain.
+pub(crate) fn checkpoint_body(key: &str, items: Vec<Value>, next: Option<String>) -> Value {
+    let mut body = Map::new();
+    body.insert(key.to_owned(), Value::Array(items));
+    if let Some(next) = next {
+        body.insert("next".to_owned(), Value::String(next));
+    }
+    Value::Object(body)
+}
+
+/// One checkpoint page of `items` (in list order) identified by their `id` field: the items
+/// after the one `from` names, at most `take`.
+pub(crate) fn checkpoint_by_id(
+    items: Vec<Value>,
+    key: &str,
+    from: Option<&str>,
+    take: usize,
+) -> Result<Value, ApiError> {
+    let id_of = |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_owned);
+    let skip = match from {
+        None => 0,
+        Some(f) => {
+            let after = decode_checkpoint(f)?;
+            items
+                .iter()
+                .position(|v| id_of(v).as_deref() == Some(after.as_str()))
+                .map(|i| i + 1)
+                .ok_or_else(|| {
+                    ApiError::invalid_query(
+                        "Query validation error: 'Invalid checkpoint' on property from.",
+                    )
+                })?
+        }
+    };
+    let mut rest = items.into_iter().skip(skip);
+    let page: Vec<Value> = rest.by_ref().take(take).collect();
+    let next = match (rest.next(), page.last().and_then(id_of)) {
+        (Some(_), Some(last)) => Some(encode_checkpoint(&last)),
+        _ => None,
+    };
+    Ok(checkpoint_body(key, page, next))
+}
+
+/// `GET /api/v2/clients`: offset paging (`page`, `per_page`, `include_totals`; refused past
+/// 1,000 records) or, with `take`, checkpoint paging (`from`, `take`; answer
+/// `{"clients": [...], "next"}`).
 async fn list_clients(
     State(sh): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -856,11 +961,14 @@ async fn list_clients(
             "app_type",
             "is_first_party",
             "is_global",
+            "from",
+            "take",
         ],
     )?;
     let page = query_uint(&params, "page", None)?.unwrap_or(0);
     let per_page = query_uint(&params, "per_page", Some(MAX_PER_PAGE))?.unwrap_or(DEFAULT_PER_PAGE);
     let include_totals = query_bool(&params, "include_totals")?.unwrap_or(false);
+    let take = checkpoint_take(&params)?;
     let is_first_party = query_bool(&params, "is_first_party")?;
     let is_global = query_bool(&params, "is_global")?;
     let filter = field_filter(&params)?;
@@ -870,35 +978,62 @@ async fn list_clients(
             .filter(|s| !s.is_empty())
             .collect()
     });
+    let keep = |c: &Map<String, Value>| {
+        let app_type_ok = match &app_types {
+            None => true,
+            Some(types) => c
+                .get("app_type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| types.contains(&t)),
+        };
+        let first_party_ok = match is_first_party {
+            None => true,
+            Some(want) => c.get("is_first_party").and_then(Value::as_bool) == Some(want),
+        };
+        let global_ok = match is_global {
+            None => true,
+            Some(want) => c.get("global").and_then(Value::as_bool).unwrap_or(false) == want,
+        };
+        app_type_ok && first_party_ok && global_ok
+    };
+    let shape = |c: Map<String, Value>| Value::Object(filter.apply(grant.visible(c)));
 
+    if let Some(take) = take {
+        let after = match params.get("from") {
+            None => None,
+            Some(f) => Some(decode_checkpoint(f)?.parse::<u64>().map_err(|_| {
+                ApiError::invalid_query(
+                    "Query validation error: 'Invalid checkpoint' on property from.",
+                )
+            })?),
+        };
+        let (page, more) = {
+            let store = lock(&sh.store);
+            let mut rest = store.clients.iter_after(after).filter(|(_, c)| keep(c));
+            let page: Vec<(u64, Map<String, Value>)> = rest
+                .by_ref()
+                .take(take)
+                .map(|(seq, c)| (seq, c.clone()))
+                .collect();
+            let more = rest.next().is_some();
+            (page, more)
+        };
+        let next = match (more, page.last()) {
+            (true, Some((seq, _))) => Some(encode_checkpoint(&seq.to_string())),
+            _ => None,
+        };
+        let clients: Vec<Value> = page.into_iter().map(|(_, c)| shape(c)).collect();
+        return Ok(axum::Json(checkpoint_body("clients", clients, next)).into_response());
+    }
+
+    // Refused before the clients are copied.
+    check_offset_ceiling(page, per_page)?;
     let matching: Vec<Map<String, Value>> = {
         let store = lock(&sh.store);
-        store
-            .clients
-            .iter()
-            .filter(|c| match &app_types {
-                None => true,
-                Some(types) => c
-                    .get("app_type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| types.contains(&t)),
-            })
-            .filter(|c| match is_first_party {
-                None => true,
-                Some(want) => c.get("is_first_party").and_then(Value::as_bool) == Some(want),
-            })
-            .filter(|c| match is_global {
-                None => true,
-                Some(want) => c.get("global").and_then(Value::as_bool).unwrap_or(false) == want,
-            })
-            .cloned()
-            .collect()
+        store.clients.iter().filter(|c| keep(c)).cloned().collect()
     };
-    let clients: Vec<Value> = matching
-        .into_iter()
-        .map(|c| Value::Object(filter.apply(grant.visible(c))))
-        .collect();
-    Ok(axum::Json(paged(clients, "clients", page, per_page, include_totals)).into_response())
+    let clients: Vec<Value> = matching.into_iter().map(shape).collect();
+    Ok(axum::Json(paged(clients, "clients", page, per_page, include_totals)?).into_response())
 }
 
 async fn create_client(

@@ -289,6 +289,22 @@ impl ClientStore {
         self.by_seq.values()
     }
 
+    /// The clients created after position `after` (every client when `None`), in creation
+    /// order, each with its position (the checkpoint of `GET /clients?from=`).
+    pub fn iter_after(
+        &self,
+        after: Option<u64>,
+    ) -> impl Iterator<Item = (u64, &Map<String, Value>)> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        self.by_seq
+            .range((start, Bound::Unbounded))
+            .map(|(seq, c)| (*seq, c))
+    }
+
     /// Number of clients.
     pub fn len(&self) -> usize {
         self.by_seq.len()

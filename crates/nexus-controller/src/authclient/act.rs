@@ -114,16 +114,17 @@ pub async fn observe(
             }
         }
         Lookup::FindByTag => {
-            let clients = auth0
-                .list_all_clients(
+            // Checkpoint pages, one at a time, stopping at the tagged client.
+            let found = auth0
+                .find_client(
                     &["client_id", "client_metadata", "client_secret"],
                     Priority::Critical,
+                    |c| input.tag.matches(c),
                 )
                 .await
                 .map_err(|e| {
                     auth0_failure("looking for a client created by an interrupted attempt", &e)
                 })?;
-            let found = clients.into_iter().find(|c| input.tag.matches(c));
             // The list carries the secret only with read:client_keys; the Secret step reads
             // it with a GET when it is missing.
             Ok(Auth0View::Recovered(found.map(Box::new)))

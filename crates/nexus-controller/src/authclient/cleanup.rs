@@ -91,11 +91,11 @@ async fn release(
     let id = match status.client_id.clone() {
         Some(id) => Some(id),
         None => auth0
-            .list_all_clients(&["client_id", "client_metadata"], Priority::Critical)
+            .find_client(&["client_id", "client_metadata"], Priority::Critical, |c| {
+                tag.matches(c)
+            })
             .await
             .map_err(|e| failure("looking for a client created by an interrupted attempt", &e))?
-            .into_iter()
-            .find(|c| tag.matches(c))
             .map(|c| c.client_id),
     };
     let Some(id) = id else {

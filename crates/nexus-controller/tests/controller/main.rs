@@ -7,6 +7,7 @@ mod basics;
 mod budgets;
 mod convergence;
 mod harness;
+mod paging;
 mod printable;
 mod safety;
 mod scoped;

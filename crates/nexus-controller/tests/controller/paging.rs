@@ -1,0 +1,236 @@
+//! Issue 23: tenants past 1,000 clients. The simulator refuses offset paging past record 1,000
+//! as Auth0 does, so every listing here must use checkpoint paging: the drift scan (which
+//! streams, one page at a time), crash recovery (finding a client by its ownership tag) and
+//! shutdown while a long scan is in flight.
+
+use std::time::Duration;
+
+use auth0_sim::{FailAction, FailNext, Faults, Latency};
+use futures::channel::mpsc;
+use kube::runtime::reflector::{ObjectRef, store::Writer};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use nexus_controller::cached::CachedAuthClient;
+use nexus_controller::{self as controller, ControllerConfig, drift};
+use nexus_crd::{AuthClient, AuthTenant};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// Clients already in the tenant, none of them managed by the operator.
+const TENANT_SIZE: usize = 1500;
+
+fn fill(h: &Harness) {
+    for i in 0..TENANT_SIZE {
+        h.sim.insert_client(json!({"name": format!("other-{i}")}));
+    }
+}
+
+/// Where `client_id` lies in Auth0's list order.
+fn position(h: &Harness, client_id: &str) -> usize {
+    h.sim
+        .clients()
+        .iter()
+        .position(|c| c["client_id"] == json!(client_id))
+        .expect("listed")
+}
+
+async fn store_of(h: &Harness) -> kube::runtime::reflector::Store<CachedAuthClient> {
+    let mut writer: Writer<CachedAuthClient> = Writer::default();
+    let reader = writer.as_reader();
+    let list = Api::<CachedAuthClient>::all(h.kube.client())
+        .list(&Default::default())
+        .await
+        .expect("list");
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for obj in list.items {
+        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    reader
+}
+
+async fn scan(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthClient>>) {
+    h.sync().await;
+    let store = store_of(h).await;
+    let tenant = Api::<AuthTenant>::all(h.kube.client())
+        .get(TENANT)
+        .await
+        .expect("tenant");
+    let (tx, mut rx) = mpsc::unbounded();
+    let report = drift::scan_tenant(&h.ctx, &store, &tenant, &tx)
+        .await
+        .expect("scan");
+    drop(tx);
+    let mut triggered = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        triggered.push(r);
+    }
+    (report, triggered)
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_past_the_first_thousand_clients_is_found_and_corrected_page_by_page() {
+    let h = Harness::new().await;
+    h.apply("early", spec("Early"));
+    h.converge("early").await;
+    fill(&h);
+    for name in ["late", "gone"] {
+        h.apply(name, spec(name));
+        h.converge(name).await;
+    }
+    let late = h.client_id("late").await;
+    let gone = h.client_id("gone").await;
+    assert!(position(&h, &late) >= 1000, "past the offset ceiling");
+    assert!(
+        h.sim
+            .modify_client(&late, json!({"callbacks": ["https://evil.example.com/cb"]}))
+    );
+    assert!(h.sim.remove_client(&gone));
+    let listed = h.sim.clients().len();
+    h.sim.reset_counters();
+
+    let (report, triggered) = scan(&h).await;
+    assert_eq!(
+        (report.compared, report.drifted, report.missing),
+        (3, 2, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.listed, listed, "every client of the tenant was seen");
+    assert_eq!(report.pages, listed.div_ceil(100));
+    assert!(
+        report.peak_held <= 100,
+        "the scan held one page at a time, not the tenant: {report:?}"
+    );
+    assert_eq!(
+        h.sim.counters().get("GET /api/v2/clients"),
+        listed.div_ceil(100) as u64
+    );
+    let mut names: Vec<&str> = triggered.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["gone", "late"]);
+
+    h.reconcile("late").await.expect("reconcile");
+    assert_eq!(
+        h.sim.client(&late).expect("client")["callbacks"],
+        json!(["https://app.example.com/callback"]),
+        "corrected"
+    );
+}
+
+/// Runs reconciles until Ready=True, ignoring the failed passes a crash test provokes.
+async fn settle(h: &Harness, name: &str) {
+    for _ in 0..4 {
+        let _ = h.reconcile(name).await;
+        if h.get(name).await.status.is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }) {
+            return;
+        }
+    }
+    panic!("{name} not Ready: {:?}", h.get(name).await.status);
+}
+
+/// Exactly one Auth0 client carries the AuthClient's tag, and its status names it.
+fn assert_one_owned_client(h: &Harness, obj: &AuthClient) -> String {
+    let uid = json!(obj.uid().expect("uid"));
+    let owned: Vec<Value> = h
+        .sim
+        .clients()
+        .into_iter()
+        .filter(|c| c["client_metadata"]["nexus_owner_uid"] == uid)
+        .collect();
+    assert_eq!(owned.len(), 1, "no duplicate: {owned:#?}");
+    let id = owned[0]["client_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        obj.status.as_ref().and_then(|s| s.client_id.as_deref()),
+        Some(id.as_str())
+    );
+    assert_eq!(h.sim.clients().len(), TENANT_SIZE + 1);
+    id
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_between_the_post_and_the_status_write_past_the_first_thousand_clients() {
+    let h = Harness::new().await;
+    fill(&h);
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    // The marker write goes through; the write of the client id right after the POST fails.
+    h.kube
+        .fail_after("PATCH", "/authclients/orders/status", 500, 1);
+    assert!(h.reconcile("orders").await.is_err());
+    assert_eq!(h.sim.clients().len(), TENANT_SIZE + 1, "Auth0 created it");
+    h.sim.reset_counters();
+
+    settle(&h, "orders").await;
+    let id = assert_one_owned_client(&h, &h.get("orders").await);
+    assert!(position(&h, &id) >= 1000, "found past the offset ceiling");
+    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+    assert!(
+        h.sim.counters().get("GET /api/v2/clients") > 10,
+        "paged past record 1,000"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_answer_to_the_post_past_the_first_thousand_clients() {
+    let h = Harness::new().await;
+    fill(&h);
+    h.apply("orders", spec("Orders"));
+    h.reconcile("orders").await.expect("finalizer");
+    h.sim.fail_next(FailNext::new(
+        "POST",
+        "/api/v2/clients",
+        1,
+        FailAction::DropAfterProcessing,
+    ));
+    let _ = h.reconcile("orders").await;
+    h.sim.reset_counters();
+    settle(&h, "orders").await;
+    assert_one_owned_client(&h, &h.get("orders").await);
+    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_does_not_wait_for_a_drift_scan_in_flight() {
+    let h = Harness::with(Options {
+        config: ControllerConfig {
+            cluster_id: "test-cluster".into(),
+            drift_scan_interval: Duration::from_secs(10),
+            ..ControllerConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    fill(&h);
+    h.apply("orders", spec("Orders"));
+    h.converge("orders").await;
+    // Each Management API call now takes 4 s: a scan of this tenant (16 pages) takes over a
+    // minute, twice the chart's default grace period (30 s).
+    h.sim.set_faults(Faults {
+        latency: Latency::Fixed(Duration::from_secs(4)),
+        ..Faults::default()
+    });
+    h.sim.reset_counters();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
+        let _ = stop_rx.await;
+    }));
+    // The scan is in flight once its first page was asked for.
+    h.sim
+        .wait_for_counters(|c| c.get("GET /api/v2/clients") >= 1)
+        .await;
+    let _ = stop_tx.send(());
+    let stopped = tokio::time::timeout(Duration::from_secs(30), task).await;
+    assert!(
+        stopped.is_ok(),
+        "the controller stopped within the grace period"
+    );
+    assert!(
+        h.sim.counters().get("GET /api/v2/clients") < 16,
+        "the scan was abandoned, not finished"
+    );
+}
