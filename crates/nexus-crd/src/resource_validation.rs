@@ -10,10 +10,11 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::printable::is_yaml_printable;
 use crate::validation::{FieldError, is_forbidden_char, patterns, shown, utf16_len};
 use crate::{
     AuthResourceServerSpec, ClientGrantSpec, ClientSettings, ExpirationType, NexusClient,
-    RotationType, TokenEndpointAuthMethod,
+    RotationType, SecretSpec, TokenEndpointAuthMethod,
 };
 
 /// Longest API identifier Auth0 accepts.
@@ -340,6 +341,29 @@ pub fn validate_connections(connections: &[String]) -> Vec<FieldError> {
     errors.0
 }
 
+/// Checks `spec.secret`'s extra labels and annotations: the operator copies them into the
+/// Secret it applies, and the Kubernetes API server refuses a server-side apply body that holds a
+/// character outside YAML's printable set (`yaml: control characters are not allowed`). Refusing
+/// them here names the field instead of failing every Secret write.
+pub fn validate_secret_metadata(secret: &SecretSpec) -> Vec<FieldError> {
+    let mut errors = Errors::default();
+    for (what, map) in [
+        ("labels", &secret.labels),
+        ("annotations", &secret.annotations),
+    ] {
+        for (key, value) in map {
+            let path = format!("secret.{what}[{}]", shown(key));
+            if !key.chars().chain(value.chars()).all(is_yaml_printable) {
+                errors.fail(
+                    path,
+                    "holds a character the Kubernetes API server refuses (control characters, U+FFFE or U+FFFF)",
+                );
+            }
+        }
+    }
+    errors.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,5 +586,30 @@ mod tests {
     fn connection_names_are_unique() {
         let errors = validate_connections(&["github".into(), "github".into()]);
         assert_eq!(paths(&errors), vec!["connections[1]"]);
+    }
+
+    #[test]
+    fn secret_metadata_must_be_printable_for_the_api_server() {
+        let mut secret = SecretSpec::default();
+        secret.labels.insert("team".into(), "a".into());
+        secret
+            .annotations
+            .insert("note".into(), "caf\u{e9} \u{1f600}\ttab".into());
+        assert!(validate_secret_metadata(&secret).is_empty());
+        secret
+            .annotations
+            .insert("evil".into(), "a\u{fffe}b".into());
+        secret.labels.insert("k\u{1b}".into(), "v".into());
+        let errors = validate_secret_metadata(&secret);
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["secret.labels[k\\u{1b}]", "secret.annotations[evil]"],
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().all(|e| !e.message.contains('\u{fffe}')),
+            "the message never carries the character it complains about"
+        );
     }
 }

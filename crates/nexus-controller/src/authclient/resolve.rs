@@ -198,6 +198,7 @@ fn invalid_spec(owner: &AuthClient, tenant: &AuthTenant) -> Option<Failure> {
         spec.settings.as_ref(),
     ));
     errors.extend(rules::validate_connections(&spec.connections));
+    errors.extend(rules::validate_secret_metadata(&spec.secret));
     (!errors.is_empty()).then(|| {
         Failure::permanent(
             ReadyReason::InvalidSpec,
