@@ -86,10 +86,11 @@ pub struct AuthResourceServerSpec {
     pub token_lifetime_seconds: Option<u32>,
 
     /// Lifetime, in seconds, of access tokens issued through browser flows (implicit and
-    /// hybrid). At most `tokenLifetimeSeconds` (or 86400 when that is unset). Auth0's default,
-    /// 7200, applies when unset.
+    /// hybrid). At most `tokenLifetimeSeconds` (or Auth0's default of 86400 when that is unset),
+    /// which Auth0 enforces ("cannot be larger than token_lifetime"). Auth0's default, 7200,
+    /// applies when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 86400))]
+    #[schemars(range(min = 1, max = 2592000))]
     pub token_lifetime_for_web_seconds: Option<u32>,
 
     /// Whether refresh tokens may be issued for the API (`offline_access`). Left as Auth0 has
