@@ -444,9 +444,8 @@ async fn fetch(
             .get(CALLER_ANNOTATION)
             .map(String::as_str),
     ) {
-        state
-            .metrics
-            .observe_decision("forbidden", "not_the_creator");
+        // Not counted in a metric: the metrics port would then tell a caller who can scrape it
+        // whether another caller's client id exists. The log (operators only) keeps the decision.
         tracing::info!(request_id = %id.0, decision = "forbidden", reason = "not_the_creator", caller = %principal.id, "auth decision");
         return Err(client_not_found());
     }
