@@ -444,3 +444,44 @@ impl Harness {
         )
     }
 }
+
+impl Harness {
+    /// One drift scan of the tenant [`TENANT`] over a reflector store of the current
+    /// AuthClients (as the controller has it, after [`Harness::sync`]): its report and the
+    /// AuthClients it triggered.
+    pub async fn scan_drift(
+        &self,
+    ) -> (
+        nexus_controller::drift::ScanReport,
+        Vec<kube::runtime::reflector::ObjectRef<AuthClient>>,
+    ) {
+        use kube::runtime::{reflector::store::Writer, watcher};
+        use nexus_controller::cached::CachedAuthClient;
+        self.sync().await;
+        let mut writer: Writer<CachedAuthClient> = Writer::default();
+        let store = writer.as_reader();
+        let list = Api::<CachedAuthClient>::all(self.kube.client())
+            .list(&Default::default())
+            .await
+            .expect("list");
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for obj in list.items {
+            writer.apply_watcher_event(&watcher::Event::InitApply(obj));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let tenant = Api::<nexus_crd::AuthTenant>::all(self.kube.client())
+            .get(TENANT)
+            .await
+            .expect("tenant");
+        let (tx, mut rx) = futures::channel::mpsc::unbounded();
+        let report = nexus_controller::drift::scan_tenant(&self.ctx, &store, &tenant, &tx)
+            .await
+            .expect("scan");
+        drop(tx);
+        let mut triggered = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            triggered.push(r);
+        }
+        (report, triggered)
+    }
+}

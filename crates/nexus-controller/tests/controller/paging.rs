@@ -6,13 +6,9 @@
 use std::time::Duration;
 
 use auth0_sim::{FailAction, FailNext, Faults, Latency};
-use futures::channel::mpsc;
-use kube::runtime::reflector::{ObjectRef, store::Writer};
-use kube::runtime::watcher;
-use kube::{Api, ResourceExt};
-use nexus_controller::cached::CachedAuthClient;
-use nexus_controller::{self as controller, ControllerConfig, drift};
-use nexus_crd::{AuthClient, AuthTenant};
+use kube::ResourceExt;
+use nexus_controller::{self as controller, ControllerConfig};
+use nexus_crd::AuthClient;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -33,40 +29,6 @@ fn position(h: &Harness, client_id: &str) -> usize {
         .iter()
         .position(|c| c["client_id"] == json!(client_id))
         .expect("listed")
-}
-
-async fn store_of(h: &Harness) -> kube::runtime::reflector::Store<CachedAuthClient> {
-    let mut writer: Writer<CachedAuthClient> = Writer::default();
-    let reader = writer.as_reader();
-    let list = Api::<CachedAuthClient>::all(h.kube.client())
-        .list(&Default::default())
-        .await
-        .expect("list");
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for obj in list.items {
-        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    reader
-}
-
-async fn scan(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthClient>>) {
-    h.sync().await;
-    let store = store_of(h).await;
-    let tenant = Api::<AuthTenant>::all(h.kube.client())
-        .get(TENANT)
-        .await
-        .expect("tenant");
-    let (tx, mut rx) = mpsc::unbounded();
-    let report = drift::scan_tenant(&h.ctx, &store, &tenant, &tx)
-        .await
-        .expect("scan");
-    drop(tx);
-    let mut triggered = Vec::new();
-    while let Ok(r) = rx.try_recv() {
-        triggered.push(r);
-    }
-    (report, triggered)
 }
 
 #[tokio::test(start_paused = true)]
@@ -90,7 +52,7 @@ async fn drift_past_the_first_thousand_clients_is_found_and_corrected_page_by_pa
     let listed = h.sim.clients().len();
     h.sim.reset_counters();
 
-    let (report, triggered) = scan(&h).await;
+    let (report, triggered) = h.scan_drift().await;
     assert_eq!(
         (report.compared, report.drifted, report.missing),
         (3, 2, 1),

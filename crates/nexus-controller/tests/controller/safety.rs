@@ -2,14 +2,9 @@
 //! rotation, URL policy.
 
 use auth0_sim::{FailAction, FailNext};
-use futures::channel::mpsc;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, store::Writer};
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use nexus_controller::cached::CachedAuthClient;
-use nexus_controller::drift;
-use nexus_crd::{AuthClient, AuthTenant};
+use nexus_crd::AuthClient;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -317,41 +312,6 @@ async fn adoption_of_a_missing_client() {
     assert!(h.sim.clients().is_empty());
 }
 
-/// A reflector store with the current AuthClients, as the controller has.
-async fn store_of(h: &Harness) -> kube::runtime::reflector::Store<CachedAuthClient> {
-    let mut writer: Writer<CachedAuthClient> = Writer::default();
-    let reader = writer.as_reader();
-    let list = Api::<CachedAuthClient>::all(h.kube.client())
-        .list(&Default::default())
-        .await
-        .expect("list");
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for obj in list.items {
-        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    reader
-}
-
-async fn scan(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthClient>>) {
-    h.sync().await;
-    let store = store_of(h).await;
-    let tenant = Api::<AuthTenant>::all(h.kube.client())
-        .get(TENANT)
-        .await
-        .expect("tenant");
-    let (tx, mut rx) = mpsc::unbounded();
-    let report = drift::scan_tenant(&h.ctx, &store, &tenant, &tx)
-        .await
-        .expect("scan");
-    drop(tx);
-    let mut triggered = Vec::new();
-    while let Ok(r) = rx.try_recv() {
-        triggered.push(r);
-    }
-    (report, triggered)
-}
-
 #[tokio::test(start_paused = true)]
 async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
     let h = Harness::new().await;
@@ -369,7 +329,7 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
     ));
     h.sim.reset_counters();
 
-    let (report, triggered) = scan(&h).await;
+    let (report, triggered) = h.scan_drift().await;
     assert_eq!(
         (report.compared, report.drifted, report.missing),
         (5, 1, 0),
@@ -433,7 +393,7 @@ async fn drift_report_mode_reports_without_overwriting() {
         .modify_client(&id, json!({"name": "Renamed in the dashboard"}));
     h.sim.reset_counters();
 
-    let (_, triggered) = scan(&h).await;
+    let (_, triggered) = h.scan_drift().await;
     assert_eq!(triggered.len(), 1);
     h.reconcile("reported").await.expect("reconcile");
     assert_eq!(h.sim.counters().writes(), 0, "not overwritten");
@@ -456,7 +416,7 @@ async fn drift_report_mode_reports_without_overwriting() {
     );
 
     // Already reported: the next scan does not trigger again.
-    let (_, triggered) = scan(&h).await;
+    let (_, triggered) = h.scan_drift().await;
     assert!(triggered.is_empty());
 }
 
@@ -467,7 +427,7 @@ async fn drift_scan_finds_a_client_deleted_out_of_band() {
     h.converge("orders").await;
     let old = h.client_id("orders").await;
     h.sim.remove_client(&old);
-    let (report, triggered) = scan(&h).await;
+    let (report, triggered) = h.scan_drift().await;
     assert_eq!(report.missing, 1);
     assert_eq!(triggered.len(), 1);
     h.reconcile("orders").await.expect("reconcile");
