@@ -62,7 +62,7 @@ fn auth_method_error(expected: &str) -> OAuthError {
 
 /// A token for the application `req.client_id`, if it may obtain one.
 pub(crate) fn app_token(sh: &Shared, req: AppTokenRequest<'_>) -> Result<Value, OAuthError> {
-    let issue = {
+    {
         let store = lock(&sh.store);
         let client = store
             .clients
@@ -100,6 +100,24 @@ pub(crate) fn app_token(sh: &Shared, req: AppTokenRequest<'_>) -> Result<Value, 
             }
             (Some(other), _) => return Err(auth_method_error(other)),
         }
+    }
+    authorized_app_token(sh, req.client_id, req.audience, req.scope)
+}
+
+/// A token for `client_id`, already authenticated (by its secret or a client assertion):
+/// checks 3 to 7 of the module documentation, then issues it.
+pub(crate) fn authorized_app_token(
+    sh: &Shared,
+    client_id: &str,
+    audience: Option<&str>,
+    scope: Option<&str>,
+) -> Result<Value, OAuthError> {
+    let issue = {
+        let store = lock(&sh.store);
+        let client = store
+            .clients
+            .get(client_id)
+            .ok_or_else(|| access_denied(StatusCode::UNAUTHORIZED, "Unauthorized"))?;
         let allows_client_credentials = client
             .get("grant_types")
             .and_then(Value::as_array)
@@ -111,7 +129,7 @@ pub(crate) fn app_token(sh: &Shared, req: AppTokenRequest<'_>) -> Result<Value, 
                 "Grant type 'client_credentials' not allowed for the client.",
             ));
         }
-        let audience = match req.audience.or(sh.default_audience.as_deref()) {
+        let audience = match audience.or(sh.default_audience.as_deref()) {
             Some(a) => a.to_owned(),
             None => {
                 return Err(access_denied(
@@ -131,7 +149,7 @@ pub(crate) fn app_token(sh: &Shared, req: AppTokenRequest<'_>) -> Result<Value, 
             })?;
         let grant = store
             .grants
-            .find(req.client_id, &audience)
+            .find(client_id, &audience)
             .ok_or_else(|| not_authorized_for(&audience))?;
         let granted: Vec<String> = grant
             .scope
@@ -140,7 +158,7 @@ pub(crate) fn app_token(sh: &Shared, req: AppTokenRequest<'_>) -> Result<Value, 
             .cloned()
             .collect();
         Issue {
-            scopes: token_scopes(&granted, req.scope)?,
+            scopes: token_scopes(&granted, scope)?,
             audience,
             is_system: rs.is_system,
             signing_alg: rs.signing_alg.clone(),
@@ -150,17 +168,17 @@ pub(crate) fn app_token(sh: &Shared, req: AppTokenRequest<'_>) -> Result<Value, 
     };
     if issue.is_system {
         let ttl = *lock(&sh.token_ttl);
-        return issue_management_token(sh, req.client_id, issue.scopes, ttl);
+        return issue_management_token(sh, client_id, issue.scopes, ttl);
     }
     let now = sh.clock.since_epoch().as_secs();
     let mut claims = json!({
         "iss": sh.issuer(),
-        "sub": format!("{}@clients", req.client_id),
+        "sub": format!("{client_id}@clients"),
         "aud": issue.audience,
         "iat": now,
         "exp": now + issue.lifetime,
         "gty": "client-credentials",
-        "azp": req.client_id,
+        "azp": client_id,
         "jti": crate::store::generate_client_id(),
     });
     let scope = issue.scopes.join(" ");

@@ -14,7 +14,8 @@
 //! - client credentials for `private_key_jwt` (`/api/v2/clients/{id}/credentials`, see
 //!   [`credentials`]) and `client_authentication_methods` on clients;
 //! - client-credentials tokens for the tenant's applications, for an API they hold a client
-//!   grant for, with the granted scopes (see `apps.rs`);
+//!   grant for, with the granted scopes (see `apps.rs`), authenticated with their secret or with
+//!   a `private_key_jwt` client assertion (see [`assertion`]);
 //! - an OIDC-like side for the facade: `GET /.well-known/jwks.json`,
 //!   `GET /.well-known/openid-configuration`, and [`SimHandle::mint_jwt`] for RS256 tokens;
 //! - fault injection (latency, 5xx share, dropped connections, "fail the next N requests") and
@@ -35,6 +36,7 @@
 
 pub mod admin;
 mod apps;
+pub mod assertion;
 mod cli;
 pub mod clock;
 pub mod connections;
@@ -309,6 +311,7 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle, S
         counters: Counters::default(),
         keys: RwLock::new(keys),
         unknown_key: Mutex::new(None),
+        jtis: Mutex::new(assertion::JtiCache::default()),
     });
     let app = server::router(Arc::clone(&shared), config.admin_api)
         .into_make_service_with_connect_info::<net::ConnHandle>();

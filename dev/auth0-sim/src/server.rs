@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub keys: RwLock<KeyRing>,
     pub unknown_key: Mutex<Option<Arc<SigningKey>>>,
+    /// `jti`s of accepted client assertions (replay protection).
+    pub jtis: Mutex<super::assertion::JtiCache>,
 }
 
 impl Shared {
@@ -494,6 +496,21 @@ fn issue_token(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
             ));
         }
     }
+    if param("client_assertion").is_some() || param("client_assertion_type").is_some() {
+        let client_id = super::assertion::authenticate(
+            sh,
+            param("client_assertion_type"),
+            param("client_assertion"),
+            param("client_id"),
+            param("client_secret").is_some(),
+        )?;
+        return super::apps::authorized_app_token(
+            sh,
+            &client_id,
+            param("audience"),
+            param("scope"),
+        );
+    }
     let (Some(client_id), Some(secret), Some(auth)) =
         (param("client_id"), param("client_secret"), auth)
     else {
@@ -602,7 +619,7 @@ async fn openid_configuration(State(sh): State<Arc<Shared>>) -> Response {
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
     }))
     .into_response()
 }
