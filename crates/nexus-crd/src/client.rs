@@ -116,6 +116,11 @@ pub struct AuthClientSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100), inner(length(min = 1, max = 128), regex(pattern = crate::validation::patterns::CONNECTION_NAME)), extend("x-kubernetes-list-type" = "set"))]
     pub connections: Vec<String>,
+    /// How the client authenticates at Auth0's token endpoint: with the client secret
+    /// (`type: clientSecret`, the default) or with a private key the operator generates,
+    /// registers and rotates (`type: privateKeyJwt`). See `CredentialsSpec`.
+    #[serde(default, skip_serializing_if = "crate::credentials::is_default")]
+    pub credentials: crate::credentials::CredentialsSpec,
 }
 
 /// Client settings outside the Nexus request body.
@@ -450,6 +455,12 @@ pub struct SecretKeys {
     /// only when the client has grants.
     #[serde(default = "default_audience_key")]
     pub audience: String,
+    /// Key for the private key (PEM, PKCS #8) of a `privateKeyJwt` client.
+    #[serde(default = "default_assertion_key_key")]
+    pub client_assertion_key: String,
+    /// Key for the key id (`kid`) of that private key, for the header of client assertions.
+    #[serde(default = "default_assertion_kid_key")]
+    pub client_assertion_kid: String,
 }
 
 fn default_client_id_key() -> String {
@@ -467,6 +478,12 @@ fn default_issuer_key() -> String {
 fn default_audience_key() -> String {
     "AUTH0_AUDIENCE".into()
 }
+fn default_assertion_key_key() -> String {
+    "AUTH0_CLIENT_ASSERTION_KEY".into()
+}
+fn default_assertion_kid_key() -> String {
+    "AUTH0_CLIENT_ASSERTION_KID".into()
+}
 
 impl Default for SecretKeys {
     fn default() -> Self {
@@ -476,6 +493,8 @@ impl Default for SecretKeys {
             domain: default_domain_key(),
             issuer_base_url: default_issuer_key(),
             audience: default_audience_key(),
+            client_assertion_key: default_assertion_key_key(),
+            client_assertion_kid: default_assertion_kid_key(),
         }
     }
 }
@@ -565,6 +584,10 @@ pub struct AuthClientStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub connections: Vec<ConnectionStatus>,
+    /// The key credentials of a `privateKeyJwt` client: the active key and the retiring one
+    /// with their Auth0 credential ids, key ids and times (never key material).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<crate::credentials::CredentialsStatus>,
 }
 
 /// One Auth0 client grant of the client.

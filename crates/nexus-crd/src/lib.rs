@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod conditions;
+pub mod credentials;
 pub mod docs;
 pub mod printable;
 pub mod resource_server;
@@ -20,6 +21,10 @@ pub use client::{
     RefreshTokenSettings, RotationType, SecretKeys, SecretSpec, TokenEndpointAuthMethod,
 };
 pub use conditions::{ConditionStatus, Health, ReadyReason, TenantReason};
+pub use credentials::{
+    AssertionAlgorithm, CredentialsSpec, CredentialsStatus, CredentialsType, KeyCredential,
+    KeyRotation,
+};
 pub use resource_server::{
     ApiAuthorization, AuthResourceServer, AuthResourceServerSpec, AuthResourceServerStatus,
     GrantPolicy, PendingResourceServer, ResourceServerScope, SigningAlg, TokenDialect,

@@ -773,6 +773,7 @@ async fn ensure_auth_client(
             settings: None,
             grants: Vec::new(),
             connections: Vec::new(),
+            credentials: Default::default(),
         },
     );
     let mut labels = BTreeMap::from([(CREATED_BY_LABEL.to_owned(), "facade".to_owned())]);
@@ -1348,6 +1349,7 @@ mod tests {
                 settings: None,
                 grants: Vec::new(),
                 connections: Vec::new(),
+                credentials: Default::default(),
             },
         );
         o.metadata.generation = Some(generation);

@@ -797,6 +797,7 @@ mod tests {
                 settings: None,
                 grants: Vec::new(),
                 connections: Vec::new(),
+                credentials: Default::default(),
             },
         );
         client.metadata.namespace = Some("team-a".into());
