@@ -24,6 +24,7 @@ mod client;
 mod client_grants;
 mod clock;
 mod connections;
+mod credentials;
 mod error;
 mod metrics;
 mod model;
@@ -39,6 +40,9 @@ pub use checkpoint::{CheckpointPage, MAX_CHECKPOINT_TAKE, Pager};
 pub use client::{DEFAULT_WAIT_BUDGET, TenantClient};
 pub use client_grants::ClientGrant;
 pub use connections::{Connection, EnabledClient, EnabledClientsPage, MAX_CLIENTS_PER_PATCH};
+pub use credentials::{
+    AuthenticationMethods, ClientCredential, CredentialRef, ListedCredentials, NewPublicKey,
+};
 pub use error::Auth0Error;
 pub use metrics::Auth0Metrics;
 pub use model::{

@@ -103,6 +103,9 @@ pub const DEFAULT_SCOPES: &[&str] = &[
     "delete:client_grants",
     "read:connections",
     "update:connections",
+    "read:client_credentials",
+    "create:client_credentials",
+    "delete:client_credentials",
 ];
 /// The scopes the simulated Management API (its system resource server) defines: what a client
 /// grant to it may hold.
