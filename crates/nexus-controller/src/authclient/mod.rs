@@ -13,6 +13,7 @@
 pub mod access;
 pub mod act;
 pub mod cleanup;
+pub mod credentials;
 pub mod plan;
 pub mod resolve;
 pub mod status;
