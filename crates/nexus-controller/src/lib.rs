@@ -13,6 +13,7 @@ pub mod desired;
 pub mod drift;
 pub mod events;
 pub mod governance;
+pub mod keypair;
 pub mod liveness;
 pub mod metrics;
 pub mod ownership;

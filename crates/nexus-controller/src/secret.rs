@@ -26,6 +26,25 @@ pub struct Credentials {
     pub domain: String,
     /// What the Secret advertises as the issuer ([`AuthTenant::issuer_base_url`]).
     pub issuer_base_url: String,
+    /// The private key of a `privateKeyJwt` client and its kid, when it has one.
+    pub assertion: Option<AssertionKey>,
+}
+
+/// The private key (PEM) of a `privateKeyJwt` client and its key id. `Debug` shows the kid only.
+#[derive(Clone)]
+pub struct AssertionKey {
+    /// RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    /// PKCS #8 PEM.
+    pub pem: auth0_mgmt::SecretString,
+}
+
+impl std::fmt::Debug for AssertionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssertionKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Credentials {
@@ -37,6 +56,7 @@ impl Credentials {
             client_secret,
             domain: tenant.advertised_domain(),
             issuer_base_url: tenant.issuer_base_url(),
+            assertion: None,
         }
     }
 }
@@ -48,6 +68,7 @@ impl std::fmt::Debug for Credentials {
             .field("client_secret", &"[redacted]")
             .field("domain", &self.domain)
             .field("issuer_base_url", &self.issuer_base_url)
+            .field("assertion", &self.assertion)
             .finish()
     }
 }
@@ -82,6 +103,16 @@ pub fn build_secret(
         data.insert(
             keys.audience.clone(),
             ByteString(grant.audience.as_bytes().to_vec()),
+        );
+    }
+    if let Some(key) = &credentials.assertion {
+        data.insert(
+            keys.client_assertion_key.clone(),
+            ByteString(key.pem.expose().as_bytes().to_vec()),
+        );
+        data.insert(
+            keys.client_assertion_kid.clone(),
+            ByteString(key.kid.as_bytes().to_vec()),
         );
     }
 
@@ -146,6 +177,21 @@ pub fn stored_credentials(secret: &Secret, owner: &AuthClient, client_id: &str) 
     String::from_utf8(stored_secret.0.clone())
         .ok()
         .filter(|s| !s.is_empty())
+}
+
+/// Reads the private key and kid back from an owned Secret, if it holds both.
+pub fn stored_assertion(secret: &Secret, owner: &AuthClient) -> Option<AssertionKey> {
+    let keys = &owner.spec.secret.keys;
+    let data = secret.data.as_ref()?;
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+            .filter(|s| !s.is_empty())
+    };
+    Some(AssertionKey {
+        kid: text(&keys.client_assertion_kid)?,
+        pem: auth0_mgmt::SecretString::new(text(&keys.client_assertion_key)?),
+    })
 }
 
 /// A digest (the first 16 bytes of a SHA-256), what the cache keeps instead of a value.
@@ -291,16 +337,24 @@ impl ObservedSecret {
     /// client secret; its value and the content hash are not compared.
     pub fn is_up_to_date_keeping_its_secret(&self, owner: &AuthClient, desired: &Secret) -> bool {
         let secret_key = &owner.spec.secret.keys.client_secret;
+        let private_key = &owner.spec.secret.keys.client_assertion_key;
         let data = desired.data.clone().unwrap_or_default();
         let keys = sorted(data.keys().map(|k| key_digest(k)).collect());
         let same_values = data
             .iter()
-            .filter(|(key, _)| *key != secret_key)
+            .filter(|(key, _)| *key != secret_key && *key != private_key)
             .all(|(key, value)| self.data.binary_search(&data_digest(key, &value.0)).is_ok());
         self.intact
             && self.keys == keys
             && same_values
             && self.metadata_covers(desired, Some(SECRET_HASH_ANNOTATION))
+    }
+
+    /// Whether the data hold `value` under `key` (compared by digest; the cache keeps no value).
+    pub fn holds(&self, key: &str, value: &str) -> bool {
+        self.data
+            .binary_search(&data_digest(key, value.as_bytes()))
+            .is_ok()
     }
 
     fn metadata_covers(&self, desired: &Secret, except_annotation: Option<&str>) -> bool {

@@ -456,9 +456,23 @@ pub async fn execute(
                     break;
                 };
                 let client_id = report.client_id.clone().unwrap_or_default();
+                let assertion = match super::keys::carry_over(ctx, input).await {
+                    Ok(key) => key,
+                    Err(error) => {
+                        report.kube_error = Some(error);
+                        break;
+                    }
+                };
                 let desired = secret::build_secret(
                     owner,
-                    &Credentials::for_tenant(input.tenant, client_id, value.expose().to_owned()),
+                    &Credentials {
+                        assertion,
+                        ..Credentials::for_tenant(
+                            input.tenant,
+                            client_id,
+                            value.expose().to_owned(),
+                        )
+                    },
                 )
                 .map_err(|secret::SecretBuildError::MissingUid| ReconcileError::MissingUid)?;
                 match write_secret(ctx, owner, &desired, *existing).await {

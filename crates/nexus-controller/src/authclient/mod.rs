@@ -14,6 +14,7 @@ pub mod access;
 pub mod act;
 pub mod cleanup;
 pub mod credentials;
+pub mod keys;
 pub mod plan;
 pub mod resolve;
 pub mod status;
@@ -207,12 +208,19 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         }
     };
     let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
+    let key_pass = match plan.refusal {
+        None => keys::run(ctx, &resolved.auth0, &input, &mut report).await?,
+        Some(_) => None,
+    };
     let verdict = Verdict::of(&report, &plan, obj);
     let base = report
         .written
         .as_ref()
         .map_or_else(|| stored.clone(), |(s, _)| s.clone());
-    let next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
+    let mut next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
+    if let Some(pass) = &key_pass {
+        pass.apply_to(&mut next);
+    }
     let event = status::event_of(&stored, &next, &plan.notes, &report.notes);
     let kube_error = report.kube_error.take();
     let action = status::finish(
@@ -227,6 +235,9 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
     .await?;
     if let Some(error) = kube_error {
         return Err(error.into());
+    }
+    if let (Some(wake), Verdict::Synced) = (key_pass.and_then(|p| p.requeue(now)), &verdict) {
+        return Ok(Action::requeue(wake.min(ctx.config.resync_interval)));
     }
     Ok(action)
 }

@@ -697,6 +697,9 @@ pub fn drift_report_message(fields: &[String]) -> String {
 
 /// Whether a rotation is due; returns the annotation value to record.
 fn rotation_due(input: &Input<'_>) -> Option<Option<String>> {
+    if input.owner.spec.credentials.is_private_key_jwt() {
+        return None; // the key rotates instead (super::keys)
+    }
     // Stored in the status as printable text, so compared in that form.
     let request = input
         .owner
@@ -734,7 +737,10 @@ fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
     let desired = |client_secret: &str| {
         secret::build_secret(
             input.owner,
-            &Credentials::for_tenant(input.tenant, client_id.clone(), client_secret.to_owned()),
+            &Credentials {
+                assertion: super::keys::expected_assertion(input),
+                ..Credentials::for_tenant(input.tenant, client_id.clone(), client_secret.to_owned())
+            },
         )
     };
     if let Some(credential) = plan.credential.clone() {

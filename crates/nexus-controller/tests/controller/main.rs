@@ -9,6 +9,7 @@ mod convergence;
 mod harness;
 mod paging;
 mod printable;
+mod private_key_jwt;
 mod safety;
 mod scoped;
 mod secrets;

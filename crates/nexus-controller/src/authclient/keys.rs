@@ -1,0 +1,434 @@
+//! The executor of the key state machine ([`super::credentials`]): after the client pass, it
+//! observes the client's credentials in Auth0 and the key id the Secret holds, asks
+//! [`credentials::next`] for a step, performs it, and asks again until it is done.
+//!
+//! It runs only when something may be due ([`needs_pass`]): the spec's credentials type or
+//! algorithm changed, a rotation or the end of an overlap is due, the rotate annotation has a
+//! new value, or a marker of an interrupted pass is left. A pass that finds nothing to do costs
+//! two Auth0 reads (the client and its credentials) and one Secret read.
+//!
+//! The private key goes from [`keypair::generate`] straight into the Secret; only its public
+//! half and kid reach Auth0, the status, events and logs.
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+
+use auth0_mgmt::{ClientCredential, CredentialRef, NewPublicKey, Priority, TenantClient};
+use nexus_crd::{AuthClientStatus, CredentialsStatus, ROTATE_ANNOTATION, ReadyReason};
+
+use super::ReconcileError;
+use super::act::{Auth0Failure, Report, auth0_failure};
+use super::credentials::{self, Decision, Desired, Fresh, KeyStep, View};
+use super::plan::{Failure, Input, Note, Retry};
+use super::status;
+use crate::context::Context;
+use crate::keypair::{self, KeyPair};
+use crate::secret::{self, AssertionKey, Credentials};
+
+/// Most steps one pass takes (a rotation with cleanup takes about ten).
+const MAX_STEPS: usize = 24;
+
+/// What a key pass leaves for the status and the requeue.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyPass {
+    /// `status.credentials` after the pass (`None`: a client-secret client without keys).
+    pub status: Option<CredentialsStatus>,
+    /// When to look again (next rotation, end of an overlap).
+    pub wake_at: Option<Timestamp>,
+}
+
+impl KeyPass {
+    /// Puts the pass's result into the status about to be written.
+    pub fn apply_to(&self, next: &mut AuthClientStatus) {
+        next.credentials = self.status.clone();
+    }
+
+    /// The requeue: at the wake time when there is one and it comes before `action`'s.
+    pub fn requeue(&self, now: Timestamp) -> Option<std::time::Duration> {
+        let wake = self.wake_at?;
+        let d = now.duration_until(wake);
+        Some(
+            std::time::Duration::try_from(d)
+                .unwrap_or_default()
+                .max(std::time::Duration::from_secs(1)),
+        )
+    }
+}
+
+/// The rotate annotation as the status records it (printable text).
+fn rotate_request(input: &Input<'_>) -> Option<String> {
+    input
+        .owner
+        .annotations()
+        .get(ROTATE_ANNOTATION)
+        .map(|v| nexus_crd::printable::printable(v).into_owned())
+}
+
+/// Whether the key machine may have something to do (pure; the common Ready pass answers
+/// false and costs nothing).
+pub fn needs_pass(input: &Input<'_>) -> bool {
+    let spec = &input.owner.spec.credentials;
+    let stored = input.status.credentials.as_ref();
+    if !spec.is_private_key_jwt() {
+        return stored.is_some();
+    }
+    let Some(stored) = stored else {
+        return true;
+    };
+    let due = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.is_some_and(|t| t.0 <= input.now)
+    };
+    let request = rotate_request(input);
+    input.spec_changed()
+        || input.finding.is_some()
+        || stored.active.is_none()
+        || stored.pending_kid.is_some()
+        || stored
+            .active
+            .as_ref()
+            .is_some_and(|a| due(a.until.as_ref()) || a.algorithm != spec.algorithm().as_str())
+        || stored
+            .retiring
+            .as_ref()
+            .is_some_and(|r| due(r.until.as_ref()))
+        || (request.is_some() && request != stored.rotation_request)
+}
+
+/// The private key the owned Secret holds, for a rewrite of the Secret by the client pass (the
+/// cache keeps no data, so it is read; only for clients that have or had keys).
+pub async fn carry_over(
+    ctx: &Context,
+    input: &Input<'_>,
+) -> Result<Option<AssertionKey>, kube::Error> {
+    let owner = input.owner;
+    if !owner.spec.credentials.is_private_key_jwt() && input.status.credentials.is_none() {
+        return Ok(None);
+    }
+    let api = Api::<Secret>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+    Ok(api
+        .get_opt(&owner.secret_name())
+        .await?
+        .filter(|s| secret::is_owned_by(s, owner))
+        .and_then(|s| secret::stored_assertion(&s, owner)))
+}
+
+/// The key the Secret is expected to hold (kid from the status; the PEM is never compared),
+/// for the client pass's "is the Secret up to date" check.
+pub fn expected_assertion(input: &Input<'_>) -> Option<AssertionKey> {
+    let active = input.status.credentials.as_ref()?.active.as_ref()?;
+    Some(AssertionKey {
+        kid: active.kid.clone(),
+        pem: auth0_mgmt::SecretString::default(),
+    })
+}
+
+fn failed(reason: ReadyReason, message: impl Into<String>) -> Auth0Failure {
+    Auth0Failure::Failed(Failure {
+        reason,
+        message: message.into(),
+        retry: Retry::Backoff,
+    })
+}
+
+/// What the executor holds between steps.
+struct State {
+    status: CredentialsStatus,
+    registered: Vec<ClientCredential>,
+    listed: Option<Vec<String>>,
+    secret: Option<Secret>,
+    fresh: Option<KeyPair>,
+}
+
+impl State {
+    fn secret_kid(&self, owner: &nexus_crd::AuthClient) -> Option<String> {
+        self.secret
+            .as_ref()
+            .and_then(|s| secret::stored_assertion(s, owner))
+            .map(|k| k.kid)
+    }
+}
+
+/// Runs the key machine for the client of `report` (after a successful client pass). Auth0
+/// failures go into `report.failure`; a Kubernetes error aborts the pass.
+pub async fn run(
+    ctx: &Context,
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    report: &mut Report,
+) -> Result<Option<KeyPass>, ReconcileError> {
+    if report.failure.is_some()
+        || report.kube_error.is_some()
+        || report.client_gone
+        || !needs_pass(input)
+    {
+        return Ok(None);
+    }
+    let Some(client_id) = report.client_id.clone() else {
+        return Ok(None);
+    };
+    let owner = input.owner;
+    let uid = owner.uid().ok_or(ReconcileError::MissingUid)?;
+    let desired = Desired::of(&owner.spec.credentials);
+    let request = rotate_request(input);
+    let secret_method = owner
+        .spec
+        .settings
+        .as_ref()
+        .and_then(|s| s.token_endpoint_auth_method)
+        .map_or("client_secret_post", |m| m.as_str());
+    let api = Api::<Secret>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+
+    let observed = async {
+        let registered = auth0.list_credentials(&client_id, Priority::Normal).await?;
+        let client = auth0
+            .get_client_without_secret(&client_id, Priority::Normal)
+            .await?;
+        Ok::<_, auth0_mgmt::Auth0Error>((registered, client.private_key_jwt_ids()))
+    };
+    let (registered, listed) = match observed.await {
+        Ok(found) => found,
+        Err(error) => {
+            report.failure = Some(auth0_failure(
+                "reading the client's key credentials",
+                &error,
+            ));
+            return Ok(None);
+        }
+    };
+    let mut state = State {
+        status: input.status.credentials.clone().unwrap_or_default(),
+        registered,
+        listed,
+        secret: api
+            .get_opt(&owner.secret_name())
+            .await?
+            .filter(|s| secret::is_owned_by(s, owner)),
+        fresh: None,
+    };
+    for _ in 0..MAX_STEPS {
+        let secret_kid = state.secret_kid(owner);
+        let fresh = state.fresh.as_ref().map(|k| Fresh {
+            kid: k.kid.clone(),
+            alg: k.alg,
+        });
+        let Decision { step, status } = credentials::next(&View {
+            desired: desired.as_ref(),
+            status: &state.status,
+            registered: &state.registered,
+            listed: state.listed.as_deref(),
+            secret_kid: secret_kid.as_deref(),
+            fresh: fresh.as_ref(),
+            uid: &uid,
+            rotate_request: request.as_deref(),
+            now: input.now,
+        });
+        state.status = status;
+        match step {
+            KeyStep::Done(outcome) => {
+                if !outcome.foreign.is_empty() {
+                    tracing::info!(
+                        authclient = %super::object_key(owner),
+                        credentials = ?outcome.foreign,
+                        "client credentials not registered by the operator are left in place"
+                    );
+                }
+                let keep = desired.is_some() || state.status != CredentialsStatus::default();
+                return Ok(Some(KeyPass {
+                    status: keep.then_some(state.status),
+                    wake_at: outcome.wake_at,
+                }));
+            }
+            step => {
+                if let Err(failure) = perform(
+                    ctx,
+                    auth0,
+                    input,
+                    report,
+                    &client_id,
+                    &uid,
+                    secret_method,
+                    &api,
+                    &mut state,
+                    step,
+                )
+                .await?
+                {
+                    report.failure = Some(failure);
+                    return Ok(Some(KeyPass {
+                        status: Some(state.status),
+                        wake_at: None,
+                    }));
+                }
+            }
+        }
+    }
+    report.failure = Some(failed(
+        ReadyReason::Auth0Unavailable,
+        "the key credentials did not settle within one pass; retrying",
+    ));
+    Ok(Some(KeyPass {
+        status: Some(state.status),
+        wake_at: None,
+    }))
+}
+
+/// Performs one step; `Ok(Err(_))` is an Auth0 failure (recorded, the pass stops).
+#[allow(clippy::too_many_arguments)]
+async fn perform(
+    ctx: &Context,
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    report: &mut Report,
+    client_id: &str,
+    uid: &str,
+    secret_method: &str,
+    api: &Api<Secret>,
+    state: &mut State,
+    step: KeyStep,
+) -> Result<Result<(), Auth0Failure>, ReconcileError> {
+    let owner = input.owner;
+    match step {
+        KeyStep::Done(_) => {}
+        KeyStep::Generate { alg } => {
+            let pair = tokio::task::spawn_blocking(move || keypair::generate(alg))
+                .await
+                .map_err(|e| {
+                    failed(
+                        ReadyReason::Auth0Unavailable,
+                        format!("key generation: {e}"),
+                    )
+                });
+            match pair {
+                Ok(Ok(pair)) => state.fresh = Some(pair),
+                Ok(Err(error)) => {
+                    return Ok(Err(failed(
+                        ReadyReason::Auth0Unavailable,
+                        format!("generating the key pair failed: {error}"),
+                    )));
+                }
+                Err(failure) => return Ok(Err(failure)),
+            }
+        }
+        KeyStep::Mark => {
+            let (mut marked, rv) = match report.written.take() {
+                Some((status, rv)) => (status, rv),
+                None => (input.status.clone(), owner.resource_version()),
+            };
+            marked.credentials = Some(state.status.clone());
+            // Conditional on the resourceVersion the pass started from (a stale pass writes
+            // nothing and registers nothing).
+            let written = status::write(ctx, owner, &marked, rv).await?;
+            report.written = Some((marked, written));
+        }
+        KeyStep::Register => {
+            let Some(pair) = &state.fresh else {
+                return Ok(Ok(()));
+            };
+            let name = credentials::credential_name(uid);
+            let body = NewPublicKey {
+                name: &name,
+                credential_type: "public_key",
+                pem: &pair.public_pem,
+                alg: pair.alg,
+            };
+            match auth0
+                .create_credential(client_id, &body, Priority::Critical)
+                .await
+            {
+                Ok(created) => {
+                    report.notes.push(Note::normal(
+                        "KeyRegistered",
+                        "RegisterKey",
+                        format!(
+                            "registered public key {} ({}) as credential {}",
+                            pair.kid, pair.alg, created.id
+                        ),
+                    ));
+                    state.registered.push(created);
+                }
+                Err(error) => return Ok(Err(auth0_failure("registering the public key", &error))),
+            }
+        }
+        KeyStep::List(ids) => {
+            let refs: Option<Vec<CredentialRef>> =
+                ids.map(|ids| ids.into_iter().map(|id| CredentialRef { id }).collect());
+            match auth0
+                .set_private_key_jwt(client_id, refs.as_deref(), secret_method, Priority::Normal)
+                .await
+            {
+                Ok(client) => state.listed = client.private_key_jwt_ids(),
+                Err(error) => {
+                    return Ok(Err(auth0_failure(
+                        "listing the client's key credentials",
+                        &error,
+                    )));
+                }
+            }
+        }
+        KeyStep::WriteKey | KeyStep::RemoveKey => {
+            let assertion = match (&step, &state.fresh) {
+                (KeyStep::WriteKey, Some(pair)) => Some(AssertionKey {
+                    kid: pair.kid.clone(),
+                    pem: pair.private_pem.clone(),
+                }),
+                _ => None,
+            };
+            let Some(client_secret) = state
+                .secret
+                .as_ref()
+                .and_then(|s| secret::stored_credentials(s, owner, client_id))
+            else {
+                return Ok(Err(failed(
+                    ReadyReason::Auth0Refused,
+                    format!(
+                        "Secret {} holds no client secret for {client_id} to keep beside the key; \
+                         delete the Secret so that it is written again",
+                        owner.secret_name()
+                    ),
+                )));
+            };
+            let credentials = Credentials {
+                assertion,
+                ..Credentials::for_tenant(input.tenant, client_id.to_owned(), client_secret)
+            };
+            let desired = secret::build_secret(owner, &credentials)
+                .map_err(|secret::SecretBuildError::MissingUid| ReconcileError::MissingUid)?;
+            let written = api
+                .patch(
+                    &owner.secret_name(),
+                    &PatchParams::apply(nexus_crd::FIELD_MANAGER).force(),
+                    &Patch::Apply(&desired),
+                )
+                .await?;
+            if let Some(pair) = state.fresh.take()
+                && matches!(step, KeyStep::WriteKey)
+            {
+                report.notes.push(Note::normal(
+                    "KeyRotated",
+                    "WriteKey",
+                    format!("Secret {} now holds key {}", owner.secret_name(), pair.kid),
+                ));
+            }
+            state.secret = Some(written);
+        }
+        KeyStep::Delete(id) => {
+            match auth0
+                .delete_credential(client_id, &id, Priority::Normal)
+                .await
+            {
+                Ok(()) => {
+                    state.registered.retain(|c| c.id != id);
+                    report.notes.push(Note::normal(
+                        "KeyRetired",
+                        "DeleteKey",
+                        format!("deleted credential {id}"),
+                    ));
+                }
+                Err(error) => return Ok(Err(auth0_failure("deleting a key credential", &error))),
+            }
+        }
+    }
+    Ok(Ok(()))
+}

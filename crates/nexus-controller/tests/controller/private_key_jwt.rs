@@ -1,0 +1,246 @@
+//! `spec.credentials.type: privateKeyJwt` end to end: the operator generates the key, registers
+//! only its public half, writes the private key into the Secret, and an application holding
+//! nothing but that Secret obtains tokens from the simulator's `/oauth/token` with client
+//! assertions — through a migration from the client secret and a zero-downtime rotation.
+
+use std::time::UNIX_EPOCH;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use nexus_crd::{AuthClient, ROTATE_ANNOTATION};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const API: &str = "https://orders.api.test/";
+const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+async fn harness() -> Harness {
+    let mut options = Options::default();
+    options.sim.app_audience = Some(API.into());
+    Harness::with(options).await
+}
+
+fn worker_spec(credentials: Value) -> Value {
+    json!({
+        "tenant": TENANT,
+        "client": {
+            "name": "worker",
+            "app_type": "non_interactive",
+            "grant_types": ["client_credentials"],
+        },
+        "credentials": credentials,
+    })
+}
+
+/// What an application reads from the Secret.
+struct Mounted {
+    client_id: String,
+    client_secret: String,
+    domain: String,
+    key: Option<String>,
+    kid: Option<String>,
+}
+
+fn mounted(h: &Harness, name: &str) -> Mounted {
+    let secret = h.secret(&format!("{name}-auth0")).expect("Secret");
+    let field = |k: &str| secret["data"].get(k).map(unb64);
+    Mounted {
+        client_id: field("AUTH0_CLIENT_ID").expect("client id"),
+        client_secret: field("AUTH0_CLIENT_SECRET").unwrap_or_default(),
+        domain: field("AUTH0_DOMAIN").expect("domain"),
+        key: field("AUTH0_CLIENT_ASSERTION_KEY"),
+        kid: field("AUTH0_CLIENT_ASSERTION_KID"),
+    }
+}
+
+async fn post_token(h: &Harness, form: &[(&str, &str)]) -> (u16, Value) {
+    let body: serde_json::Map<String, Value> = form
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    let res = reqwest::Client::new()
+        .post(h.sim.token_url())
+        .json(&body)
+        .send()
+        .await
+        .expect("token request");
+    (res.status().as_u16(), res.json().await.expect("json"))
+}
+
+/// A token request as an application does it with the Secret's key: a fresh assertion each
+/// time.
+async fn token_with_key(h: &Harness, m: &Mounted) -> (u16, Value) {
+    let now = h
+        .sim
+        .wall_time()
+        .duration_since(UNIX_EPOCH)
+        .expect("epoch")
+        .as_secs();
+    let claims = json!({
+        "iss": m.client_id, "sub": m.client_id, "aud": format!("https://{}/", m.domain),
+        "iat": now, "exp": now + 60, "jti": format!("{}-{}", now, rand::random::<u64>()),
+    });
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = m.kid.clone();
+    let key = EncodingKey::from_rsa_pem(m.key.as_deref().expect("a key in the Secret").as_bytes())
+        .expect("PEM");
+    let assertion = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
+    post_token(
+        h,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", BEARER),
+            ("client_assertion", &assertion),
+            ("audience", API),
+        ],
+    )
+    .await
+}
+
+async fn token_with_secret(h: &Harness, m: &Mounted) -> u16 {
+    post_token(
+        h,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &m.client_id),
+            ("client_secret", &m.client_secret),
+            ("audience", API),
+        ],
+    )
+    .await
+    .0
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotation() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let (ready, reason, message) = h.ready("worker").await;
+    assert_eq!(
+        (ready.as_str(), reason.as_str()),
+        ("True", "Synced"),
+        "{message}"
+    );
+
+    let first = mounted(&h, "worker");
+    let (status, body) = token_with_key(&h, &first).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string());
+    // Listed: Auth0 no longer takes the secret.
+    assert_eq!(token_with_secret(&h, &first).await, 401);
+
+    // Only the public key reached Auth0; the status names it without key material.
+    let creds = h.sim.client_credentials(&first.client_id);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0]["kid"].as_str(), first.kid.as_deref());
+    let st = h.get("worker").await.status.expect("status");
+    let active = st
+        .credentials
+        .as_ref()
+        .and_then(|c| c.active.clone())
+        .expect("active");
+    assert_eq!(Some(active.kid.clone()), first.kid);
+    assert_eq!(active.id, creds[0]["id"].as_str().expect("id"));
+    let status_text = serde_json::to_string(&st).expect("json");
+    assert!(!status_text.contains("PRIVATE KEY"), "{status_text}");
+
+    // Rotation on the annotation: the new key is listed before it is written; the old one
+    // keeps working (a pod that has not reloaded the Secret).
+    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
+    api.patch(
+        "worker",
+        &PatchParams::apply("test"),
+        &Patch::Apply(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+            "metadata": {"annotations": {ROTATE_ANNOTATION: "2026-12-06"}},
+        })),
+    )
+    .await
+    .expect("annotate");
+    h.reconcile("worker").await.expect("rotation pass");
+    let second = mounted(&h, "worker");
+    assert_ne!(second.kid, first.kid, "a new key in the Secret");
+    assert_eq!(token_with_key(&h, &second).await.0, 200);
+    assert_eq!(
+        token_with_key(&h, &first).await.0,
+        200,
+        "old key still valid"
+    );
+    assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
+    let st = h.get("worker").await.status.expect("status");
+    let retiring = st
+        .credentials
+        .as_ref()
+        .and_then(|c| c.retiring.clone())
+        .expect("retiring");
+    assert_eq!(Some(retiring.kid), first.kid);
+    assert!(retiring.until.is_some());
+
+    // Another pass inside the overlap changes nothing.
+    h.sim.reset_counters();
+    h.reconcile("worker").await.expect("pass");
+    assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
+
+    // The overlap ends (the operator's own status, as it would stand 24 hours later): the old
+    // key is unlisted and deleted; the new one works.
+    let mut later = serde_json::to_value(&st).expect("status json");
+    later["credentials"]["retiring"]["until"] = json!("2020-01-01T00:00:00Z");
+    api.patch_status(
+        "worker",
+        &PatchParams::apply(nexus_crd::FIELD_MANAGER).force(),
+        &Patch::Apply(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": later,
+        })),
+    )
+    .await
+    .expect("status patch");
+    h.reconcile("worker").await.expect("retire pass");
+    assert_eq!(token_with_key(&h, &first).await.0, 401, "old key retired");
+    assert_eq!(token_with_key(&h, &second).await.0, 200);
+    let creds = h.sim.client_credentials(&first.client_id);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0]["kid"].as_str(), second.kid.as_deref());
+    let st = h.get("worker").await.status.expect("status");
+    assert_eq!(st.credentials.and_then(|c| c.retiring), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_secret_client_migrates_in_place_and_back() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "clientSecret"})));
+    h.converge("worker").await;
+    let before = mounted(&h, "worker");
+    assert_eq!(before.key, None);
+    assert_eq!(token_with_secret(&h, &before).await, 200);
+
+    h.update_spec(
+        "worker",
+        worker_spec(json!({"type": "privateKeyJwt", "algorithm": "RS256"})),
+    )
+    .await;
+    h.reconcile("worker").await.expect("migration pass");
+    let after = mounted(&h, "worker");
+    assert_eq!(after.client_id, before.client_id, "the same client");
+    assert_eq!(token_with_key(&h, &after).await.0, 200);
+    let (ready, _, message) = h.ready("worker").await;
+    assert_eq!(ready, "True", "{message}");
+
+    h.update_spec("worker", worker_spec(json!({"type": "clientSecret"})))
+        .await;
+    h.reconcile("worker").await.expect("back pass");
+    let back = mounted(&h, "worker");
+    assert_eq!(back.key, None, "the key left the Secret");
+    assert_eq!(
+        token_with_secret(&h, &back).await,
+        200,
+        "the secret works again"
+    );
+    assert!(h.sim.client_credentials(&back.client_id).is_empty());
+    assert_eq!(
+        h.get("worker").await.status.and_then(|s| s.credentials),
+        None
+    );
+}
