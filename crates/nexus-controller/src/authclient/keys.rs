@@ -96,6 +96,33 @@ pub fn needs_pass(input: &Input<'_>) -> bool {
         || (request.is_some() && request != stored.rotation_request)
 }
 
+/// The checks of `spec.credentials` the schema cannot make (see
+/// [`nexus_crd::CredentialsSpec::validate`]), and `settings.tokenEndpointAuthMethod` left unset
+/// with `privateKeyJwt` (Auth0 answers a client that lists credentials without one, recorded).
+pub fn validate(spec: &nexus_crd::AuthClientSpec) -> Vec<nexus_crd::validation::FieldError> {
+    let mut errors = Vec::new();
+    if let Err(message) = spec.credentials.validate() {
+        errors.push(nexus_crd::validation::FieldError {
+            path: "credentials".into(),
+            message,
+        });
+    }
+    if spec.credentials.is_private_key_jwt()
+        && spec
+            .settings
+            .as_ref()
+            .is_some_and(|s| s.token_endpoint_auth_method.is_some())
+    {
+        errors.push(nexus_crd::validation::FieldError {
+            path: "settings.tokenEndpointAuthMethod".into(),
+            message: "must be unset with credentials.type privateKeyJwt (the client then \
+                      authenticates with its key, and Auth0 clears the method)"
+                .into(),
+        });
+    }
+    errors
+}
+
 /// The private key the owned Secret holds, for a rewrite of the Secret by the client pass (the
 /// cache keeps no data, so it is read; only for clients that have or had keys).
 pub async fn carry_over(

@@ -199,6 +199,7 @@ fn invalid_spec(owner: &AuthClient, tenant: &AuthTenant) -> Option<Failure> {
     ));
     errors.extend(rules::validate_connections(&spec.connections));
     errors.extend(rules::validate_secret_metadata(&spec.secret));
+    errors.extend(super::keys::validate(spec));
     (!errors.is_empty()).then(|| {
         Failure::permanent(
             ReadyReason::InvalidSpec,

@@ -244,3 +244,21 @@ async fn a_client_secret_client_migrates_in_place_and_back() {
         None
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
+    let h = harness().await;
+    h.apply(
+        "worker",
+        worker_spec(json!({"type": "privateKeyJwt", "rotation": {"every": "12h", "overlap": "24h"}})),
+    );
+    h.converge("worker").await;
+    let (ready, reason, message) = h.ready("worker").await;
+    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(
+        message.contains("rotation.overlap") && message.contains("rotation.every"),
+        "{message}"
+    );
+    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+    assert!(h.sim.clients().is_empty());
+}
