@@ -261,9 +261,9 @@ pub async fn run(
                         "client credentials not registered by the operator are left in place"
                     );
                 }
-                let keep = desired.is_some() || state.status != CredentialsStatus::default();
+                // A client-secret client keeps no key status (so its passes skip this).
                 return Ok(Some(KeyPass {
-                    status: keep.then_some(state.status),
+                    status: desired.is_some().then_some(state.status),
                     wake_at: outcome.wake_at,
                 }));
             }

@@ -250,7 +250,9 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
     let h = harness().await;
     h.apply(
         "worker",
-        worker_spec(json!({"type": "privateKeyJwt", "rotation": {"every": "12h", "overlap": "24h"}})),
+        worker_spec(
+            json!({"type": "privateKeyJwt", "rotation": {"every": "12h", "overlap": "24h"}}),
+        ),
     );
     h.converge("worker").await;
     let (ready, reason, message) = h.ready("worker").await;
