@@ -55,6 +55,14 @@ pub fn thumbprint(key: &rsa::RsaPublicKey) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
+/// The RFC 7638 thumbprint of the public half of a PKCS #8 PEM private key (`None` when it is
+/// not one: a Secret's content is the team's to write).
+pub fn thumbprint_of_private_pem(pem: &str) -> Option<String> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).ok()?;
+    Some(thumbprint(&rsa::RsaPublicKey::from(&private)))
+}
+
 /// Generates a key pair for `alg` (CPU-bound: call it on a blocking thread).
 pub fn generate(alg: &'static str) -> Result<KeyPair, KeyError> {
     let private =
@@ -87,6 +95,11 @@ mod tests {
         assert_eq!(rsa::RsaPublicKey::from(&private), public);
         assert_eq!(pair.kid, thumbprint(&public));
         assert_eq!(pair.kid.len(), 43);
+        assert_eq!(
+            thumbprint_of_private_pem(pair.private_pem.expose()).as_deref(),
+            Some(pair.kid.as_str())
+        );
+        assert_eq!(thumbprint_of_private_pem("not a key"), None);
         assert!(pair.public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
         let debug = format!("{pair:?}");
         assert!(!debug.contains("PRIVATE"), "{debug}");

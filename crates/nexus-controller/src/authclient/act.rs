@@ -447,7 +447,18 @@ pub async fn execute(
                 }
             }
             Step::ApplySecret { existing } => {
-                let Some(value) = credential.clone() else {
+                // A client that authenticates with its key: Auth0 no longer answers its secret
+                // (recorded), and the Secret is rebuilt without it (the key pass writes the key).
+                let key_only = owner.spec.credentials.is_private_key_jwt()
+                    && input
+                        .status
+                        .credentials
+                        .as_ref()
+                        .is_some_and(|c| c.active.is_some());
+                let Some(value) = credential
+                    .clone()
+                    .or_else(|| key_only.then(SecretString::default))
+                else {
                     report.failure = Some(Auth0Failure::Failed(Failure {
                         reason: ReadyReason::Auth0Refused,
                         message: "Auth0 did not return the client secret; grant the tenant's M2M application the read:client_keys scope".into(),

@@ -75,8 +75,12 @@ pub struct View<'a> {
     /// `client_authentication_methods.private_key_jwt.credentials` ids; `None` when the client
     /// authenticates with its secret.
     pub listed: Option<&'a [String]>,
-    /// The key id the Secret holds.
+    /// The key id the Secret holds (written by the team as much as by the operator).
     pub secret_kid: Option<&'a str>,
+    /// The RFC 7638 thumbprint of the private key the Secret holds (`None`: none, or not a
+    /// key). The Secret's key is trusted only when this equals its kid and the kid is the
+    /// status's active or pending one ([`trusts`]).
+    pub secret_thumbprint: Option<&'a str>,
     /// The key generated in this pass and not yet in the Secret (lost with the process).
     pub fresh: Option<&'a Fresh>,
     /// The uid of the AuthClient (names its credentials).
@@ -137,6 +141,22 @@ pub struct Decision {
     pub step: KeyStep,
     /// `status.credentials` after it (persist it at [`KeyStep::Mark`] and at the end).
     pub status: CredentialsStatus,
+}
+
+/// The least time between two rotations that `rotation.every` does not schedule (the rotate
+/// annotation, an algorithm change, the repair of a Secret that lost or altered its key),
+/// counted from `status.credentials.active.since`. Each rotation costs about eight Auth0 calls
+/// and an RSA key generation on the tenant's shared rate limit: the operator's protection of
+/// the other teams, not an Auth0 rule.
+pub const MIN_ROTATION_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Whether the Secret's key (`kid`, and the thumbprint of its private key) is one the operator
+/// wrote: the kid is the status's active or pending one, and the private key's thumbprint is
+/// that kid. The Secret is the team's to write; the status is the operator's.
+pub fn trusts(status: &CredentialsStatus, kid: &str, thumbprint: Option<&str>) -> bool {
+    thumbprint == Some(kid)
+        && (status.active.as_ref().is_some_and(|a| a.kid == kid)
+            || status.pending_kid.as_deref() == Some(kid))
 }
 
 fn ours(c: &ClientCredential, uid: &str) -> bool {
@@ -213,6 +233,14 @@ fn with(view: &View<'_>, id: &str) -> Vec<String> {
     ids
 }
 
+fn registered_id(view: &View<'_>, kid: &str) -> String {
+    view.registered
+        .iter()
+        .find(|c| c.kid.as_deref() == Some(kid))
+        .map(|c| c.id.clone())
+        .unwrap_or_default()
+}
+
 fn key_credential(
     c: &ClientCredential,
     since: Option<Time>,
@@ -229,10 +257,29 @@ fn key_credential(
 
 fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsStatus) -> KeyStep {
     let fresh_kid = view.fresh.map(|f| f.kid.as_str());
+    // 0. The Secret's key counts only when trusted. A Secret that lost or altered its key gets
+    // a new one (a rotation, so no sooner than MIN_ROTATION_INTERVAL after the last); until
+    // then the Auth0 side keeps the status's active key, whatever the Secret claims.
+    let held = view
+        .secret_kid
+        .filter(|kid| trusts(status, kid, view.secret_thumbprint));
+    let earliest = status
+        .active
+        .as_ref()
+        .and_then(|a| a.since.as_ref())
+        .map(|s| plus(s.0, MIN_ROTATION_INTERVAL));
+    let limited = earliest.is_some_and(|t| t > view.now);
+    let repair = held.is_none() && status.active.is_some();
+    let secret_kid: Option<String> = match held {
+        Some(kid) => Some(kid.to_owned()),
+        None if limited => status.active.as_ref().map(|a| a.kid.clone()),
+        None => None,
+    };
+    let secret_kid = secret_kid.as_deref();
     // 1. Keys whose private half is lost (pending, or never listed) and unlisted retired keys.
     for c in view.registered.iter().filter(|c| ours(c, view.uid)) {
         let kid = c.kid.as_deref();
-        if kid.is_some() && (kid == view.secret_kid || kid == fresh_kid) {
+        if kid.is_some() && (kid == secret_kid || kid == fresh_kid) {
             continue;
         }
         let pending = kid.is_some() && kid == status.pending_kid.as_deref();
@@ -245,7 +292,7 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         }
         return KeyStep::Delete(c.id.clone());
     }
-    let active = view.secret_kid.and_then(|kid| {
+    let active = secret_kid.and_then(|kid| {
         view.registered
             .iter()
             .find(|c| c.kid.as_deref() == Some(kid))
@@ -257,6 +304,14 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         return match view.fresh {
             None => KeyStep::Generate { alg: desired.alg },
             Some(fresh) => fresh_step(view, fresh, status).unwrap_or_else(|| {
+                // Other keys listed (the Secret lost or altered its key): the client secret no
+                // longer works, so list the new key before writing it, as in a rotation.
+                if view.listed.is_some() {
+                    let fresh_id = registered_id(view, &fresh.kid);
+                    if !listed_has(view, &fresh_id) {
+                        return KeyStep::List(Some(with(view, &fresh_id)));
+                    }
+                }
                 status.rotation_request = view.rotate_request.map(str::to_owned);
                 KeyStep::WriteKey
             }),
@@ -310,12 +365,7 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         if let Some(step) = fresh_step(view, fresh, status) {
             return step;
         }
-        let fresh_id = view
-            .registered
-            .iter()
-            .find(|c| c.kid.as_deref() == Some(fresh.kid.as_str()))
-            .map(|c| c.id.clone())
-            .unwrap_or_default();
+        let fresh_id = registered_id(view, &fresh.kid);
         if !listed_has(view, &fresh_id) {
             return KeyStep::List(Some(with(view, &fresh_id)));
         }
@@ -331,7 +381,8 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         .retiring
         .as_ref()
         .and_then(|r| r.until.as_ref().map(|t| t.0));
-    if (requested || aged || alg_changed) && retiring_until.is_none() {
+    let wanted = requested || aged || alg_changed;
+    if wanted && retiring_until.is_none() && !limited {
         return KeyStep::Generate { alg: desired.alg };
     }
     if status
@@ -341,7 +392,13 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
     {
         status.pending_kid = None;
     }
-    let wake_at = [retiring_until, next_rotation].into_iter().flatten().min();
+    let held_back = (((wanted && retiring_until.is_none()) || repair) && limited)
+        .then_some(earliest)
+        .flatten();
+    let wake_at = [retiring_until, next_rotation, held_back]
+        .into_iter()
+        .flatten()
+        .min();
     KeyStep::Done(Outcome {
         wake_at,
         foreign: foreign(view),

@@ -81,7 +81,18 @@ pub fn needs_pass(input: &Input<'_>) -> bool {
         t.is_some_and(|t| t.0 <= input.now)
     };
     let request = rotate_request(input);
-    input.spec_changed()
+    // The Secret must hold the active key, unaltered (the cache keeps digests: the kid is
+    // compared, the content hash covers the private key). A Secret deleted or stripped of its
+    // key gets a new one.
+    let kid_key = &input.owner.spec.secret.keys.client_assertion_kid;
+    let secret_lost_key = stored.active.as_ref().is_some_and(|a| match input.secret {
+        super::plan::SecretView::Owned(observed) => {
+            !observed.intact || !observed.holds(kid_key, &a.kid)
+        }
+        _ => true,
+    });
+    secret_lost_key
+        || input.spec_changed()
         || input.finding.is_some()
         || stored.active.is_none()
         || stored.pending_kid.is_some()
@@ -124,7 +135,9 @@ pub fn validate(spec: &nexus_crd::AuthClientSpec) -> Vec<nexus_crd::validation::
 }
 
 /// The private key the owned Secret holds, for a rewrite of the Secret by the client pass (the
-/// cache keeps no data, so it is read; only for clients that have or had keys).
+/// cache keeps no data, so it is read; only for clients that have or had keys). Only a
+/// [`trusted`] key is carried over: a key the team put there is dropped, and the key pass
+/// writes a new one.
 pub async fn carry_over(
     ctx: &Context,
     input: &Input<'_>,
@@ -138,7 +151,8 @@ pub async fn carry_over(
         .get_opt(&owner.secret_name())
         .await?
         .filter(|s| secret::is_owned_by(s, owner))
-        .and_then(|s| secret::stored_assertion(&s, owner)))
+        .and_then(|s| secret::stored_assertion(&s, owner))
+        .filter(|key| trusted(key, input.status.credentials.as_ref())))
 }
 
 /// The key the Secret is expected to hold (kid from the status; the PEM is never compared),
@@ -169,12 +183,33 @@ struct State {
 }
 
 impl State {
-    fn secret_kid(&self, owner: &nexus_crd::AuthClient) -> Option<String> {
-        self.secret
+    /// The Secret's kid and the thumbprint of its private key (the machine decides whether to
+    /// trust them).
+    fn secret_key(&self, owner: &nexus_crd::AuthClient) -> (Option<String>, Option<String>) {
+        let stored = self
+            .secret
             .as_ref()
-            .and_then(|s| secret::stored_assertion(s, owner))
-            .map(|k| k.kid)
+            .and_then(|s| secret::stored_assertion(s, owner));
+        match stored {
+            Some(key) => {
+                let thumbprint = keypair::thumbprint_of_private_pem(key.pem.expose());
+                (Some(key.kid), thumbprint)
+            }
+            None => (None, None),
+        }
     }
+}
+
+/// Whether `key`, read from the Secret, is one the operator wrote (see
+/// [`credentials::trusts`]): only such a key is carried over into a rewritten Secret.
+pub fn trusted(key: &AssertionKey, status: Option<&CredentialsStatus>) -> bool {
+    status.is_some_and(|status| {
+        credentials::trusts(
+            status,
+            &key.kid,
+            keypair::thumbprint_of_private_pem(key.pem.expose()).as_deref(),
+        )
+    })
 }
 
 /// Runs the key machine for the client of `report` (after a successful client pass). Auth0
@@ -235,7 +270,7 @@ pub async fn run(
         fresh: None,
     };
     for _ in 0..MAX_STEPS {
-        let secret_kid = state.secret_kid(owner);
+        let (secret_kid, secret_thumbprint) = state.secret_key(owner);
         let fresh = state.fresh.as_ref().map(|k| Fresh {
             kid: k.kid.clone(),
             alg: k.alg,
@@ -246,6 +281,7 @@ pub async fn run(
             registered: &state.registered,
             listed: state.listed.as_deref(),
             secret_kid: secret_kid.as_deref(),
+            secret_thumbprint: secret_thumbprint.as_deref(),
             fresh: fresh.as_ref(),
             uid: &uid,
             rotate_request: request.as_deref(),
@@ -361,7 +397,7 @@ async fn perform(
                 alg: pair.alg,
             };
             match auth0
-                .create_credential(client_id, &body, Priority::Critical)
+                .create_credential(client_id, &body, Priority::Normal)
                 .await
             {
                 Ok(created) => {
@@ -406,6 +442,8 @@ async fn perform(
                 .secret
                 .as_ref()
                 .and_then(|s| secret::stored_credentials(s, owner, client_id))
+                // Keys listed: the client secret no longer authenticates (Auth0 hides it).
+                .or_else(|| state.listed.is_some().then(String::new))
             else {
                 return Ok(Err(failed(
                     ReadyReason::Auth0Refused,

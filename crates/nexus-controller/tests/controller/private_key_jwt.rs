@@ -99,6 +99,43 @@ async fn token_with_key(h: &Harness, m: &Mounted) -> (u16, Value) {
     .await
 }
 
+/// Edits the AuthClient's status as the operator would find it later (time passed).
+async fn edit_status(h: &Harness, edit: impl FnOnce(&mut Value)) {
+    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
+    let st = h.get("worker").await.status.expect("status");
+    let mut value = serde_json::to_value(&st).expect("status json");
+    edit(&mut value);
+    api.patch_status(
+        "worker",
+        &PatchParams::apply(nexus_crd::FIELD_MANAGER).force(),
+        &Patch::Apply(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": value,
+        })),
+    )
+    .await
+    .expect("status patch");
+}
+
+/// The last key was written long ago (no minimum interval holds a rotation back).
+async fn age_the_key(h: &Harness) {
+    edit_status(h, |st| {
+        st["credentials"]["active"]["since"] = json!("2020-01-01T00:00:00Z");
+    })
+    .await;
+}
+
+/// The team writes a key (kid and private key) into the Secret, as `kubectl edit` would.
+fn put_key(h: &Harness, key: &Mounted) {
+    let mut object = h.secret("worker-auth0").expect("Secret");
+    object["data"]["AUTH0_CLIENT_ASSERTION_KID"] = json!(b64(key.kid.as_deref().expect("kid")));
+    object["data"]["AUTH0_CLIENT_ASSERTION_KEY"] = json!(b64(key.key.as_deref().expect("key")));
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        meta.remove("managedFields");
+        meta.remove("resourceVersion");
+    }
+    h.kube.insert(object);
+}
+
 async fn token_with_secret(h: &Harness, m: &Mounted) -> u16 {
     post_token(
         h,
@@ -149,6 +186,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
 
     // Rotation on the annotation: the new key is listed before it is written; the old one
     // keeps working (a pod that has not reloaded the Secret).
+    age_the_key(&h).await;
     let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
     api.patch(
         "worker",
@@ -263,4 +301,90 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
     );
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
     assert!(h.sim.clients().is_empty());
+}
+
+/// The attack: after a rotation, the team puts the old (leaked) key back into the Secret,
+/// hoping the operator makes it active again and retires the new one — and repeats it to keep
+/// the old key alive. The Secret's kid never decides what Auth0 keeps.
+#[tokio::test(start_paused = true)]
+async fn the_old_key_put_back_into_the_secret_is_never_revived() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let first = mounted(&h, "worker");
+    age_the_key(&h).await;
+    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
+    api.patch(
+        "worker",
+        &PatchParams::apply("test"),
+        &Patch::Apply(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+            "metadata": {"annotations": {ROTATE_ANNOTATION: "leak"}},
+        })),
+    )
+    .await
+    .expect("annotate");
+    h.reconcile("worker").await.expect("rotation pass");
+    let second = mounted(&h, "worker");
+    assert_ne!(second.kid, first.kid);
+
+    put_key(&h, &first);
+    h.reconcile("worker").await.expect("pass");
+    let st = h.get("worker").await.status.expect("status");
+    let creds = st.credentials.expect("credentials");
+    assert_eq!(
+        creds.active.map(|a| a.kid),
+        second.kid,
+        "the new key stays active"
+    );
+    assert_eq!(
+        creds.retiring.map(|r| r.kid),
+        first.kid,
+        "the old one retires"
+    );
+    assert_eq!(token_with_key(&h, &second).await.0, 200);
+
+    // The overlap ends; the team puts the old key back once more: it is deleted all the same,
+    // and the Secret gets a working key.
+    edit_status(&h, |st| {
+        st["credentials"]["retiring"]["until"] = json!("2020-01-01T00:00:00Z");
+        st["credentials"]["active"]["since"] = json!("2020-01-01T00:00:00Z");
+    })
+    .await;
+    put_key(&h, &first);
+    h.reconcile("worker").await.expect("pass");
+    assert_eq!(
+        token_with_key(&h, &first).await.0,
+        401,
+        "the old key is gone"
+    );
+    let creds = h.sim.client_credentials(&first.client_id);
+    assert!(
+        creds
+            .iter()
+            .all(|c| c["kid"].as_str() != first.kid.as_deref())
+    );
+    let now = mounted(&h, "worker");
+    assert_ne!(now.kid, first.kid);
+    assert_eq!(token_with_key(&h, &now).await.0, 200);
+}
+
+/// A Secret deleted after the key was listed (so the client secret no longer works) gets a new
+/// key instead of leaving every pod without a credential.
+#[tokio::test(start_paused = true)]
+async fn a_deleted_secret_gets_a_new_key() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let first = mounted(&h, "worker");
+    age_the_key(&h).await;
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(h.kube.client(), NS)
+        .delete("worker-auth0", &Default::default())
+        .await
+        .expect("delete the Secret");
+    h.reconcile("worker").await.expect("pass");
+    let now = mounted(&h, "worker");
+    assert!(now.kid.is_some(), "a key in the Secret again");
+    assert_ne!(now.kid, first.kid);
+    assert_eq!(token_with_key(&h, &now).await.0, 200);
 }

@@ -29,6 +29,8 @@ struct World {
     registered: Vec<ClientCredential>,
     listed: Option<Vec<String>>,
     secret_kid: Option<String>,
+    /// The thumbprint of the private key the Secret holds (equal to its kid unless edited).
+    secret_thumbprint: Option<String>,
     persisted: CredentialsStatus,
     now: Timestamp,
     serial: u32,
@@ -39,6 +41,9 @@ struct World {
     writes: u32,
     /// A kid made unknown by drift (deleted in the dashboard), not by the operator.
     drifted: Option<String>,
+    /// The team edited or emptied the Secret (the invariants hold again once the operator
+    /// writes it).
+    tampered: bool,
 }
 
 impl World {
@@ -47,6 +52,7 @@ impl World {
             registered: Vec::new(),
             listed: None,
             secret_kid: None,
+            secret_thumbprint: None,
             persisted: CredentialsStatus::default(),
             now: "2026-01-01T00:00:00Z".parse().expect("time"),
             serial: 0,
@@ -54,6 +60,7 @@ impl World {
             ever_in_secret: HashSet::new(),
             writes: 0,
             drifted: None,
+            tampered: false,
         }
     }
 
@@ -73,6 +80,9 @@ impl World {
     }
 
     fn check(&self, desired: Option<&Desired>, what: &str) {
+        if self.tampered {
+            return;
+        }
         if let Some(kid) = &self.secret_kid
             && self.drifted.as_ref() != Some(kid)
         {
@@ -136,6 +146,7 @@ fn pass(
             registered: &w.registered,
             listed: listed.as_deref(),
             secret_kid: w.secret_kid.as_deref(),
+            secret_thumbprint: w.secret_thumbprint.as_deref(),
             fresh: fresh.as_ref(),
             uid: UID,
             rotate_request: rotate,
@@ -190,12 +201,18 @@ fn pass(
             }
             KeyStep::WriteKey => {
                 let f = fresh.take().expect("a fresh key to write");
-                if let Some(old) = w.secret_kid.replace(f.kid.clone()) {
+                w.secret_thumbprint = Some(f.kid.clone());
+                // A key the team put back owes its pods no overlap.
+                if let Some(old) = w.secret_kid.replace(f.kid.clone())
+                    && !w.tampered
+                {
                     w.left_secret.insert(old, w.now);
                 }
+                w.tampered = false;
                 w.ever_in_secret.insert(f.kid);
             }
             KeyStep::RemoveKey => {
+                w.secret_thumbprint = None;
                 if let Some(old) = w.secret_kid.take() {
                     w.left_secret.insert(old, w.now);
                 }
@@ -340,7 +357,8 @@ fn scheduled_rotation_overlaps_then_retires_the_old_key() {
 #[test]
 fn the_rotate_annotation_rotates_once_per_value() {
     let d = desired("RS256");
-    let start = with_first_key();
+    let mut start = with_first_key();
+    start.advance(MIN_ROTATION_INTERVAL);
     let first = start.secret_kid.clone();
     exhaustively(&start, Some(&d), Some("r1"), |w, what| {
         assert_ne!(w.secret_kid, first, "{what}");
@@ -360,7 +378,9 @@ fn the_rotate_annotation_rotates_once_per_value() {
 #[test]
 fn changing_the_algorithm_rotates_the_key() {
     let d = desired("PS256");
-    exhaustively(&with_first_key(), Some(&d), None, |w, what| {
+    let mut start = with_first_key();
+    start.advance(MIN_ROTATION_INTERVAL);
+    exhaustively(&start, Some(&d), None, |w, what| {
         assert_eq!(
             w.persisted.active.as_ref().map(|a| a.algorithm.as_str()),
             Some("PS256"),
@@ -434,4 +454,105 @@ fn a_rotation_due_during_an_overlap_waits_for_it() {
     settle(&mut w, Some(&d), Some("now"));
     settle(&mut w, Some(&d), Some("now"));
     assert_ne!(w.secret_kid, second, "then rotates");
+}
+
+#[test]
+fn requested_rotations_wait_for_the_minimum_interval() {
+    let d = desired("RS256");
+    let mut w = with_first_key();
+    let first = w.secret_kid.clone();
+    let since = w
+        .persisted
+        .active
+        .clone()
+        .and_then(|a| a.since)
+        .expect("since")
+        .0;
+    w.advance(MIN_ROTATION_INTERVAL / 2);
+    let writes = w.writes;
+    let outcome = settle(&mut w, Some(&d), Some("r1"));
+    assert_eq!(w.secret_kid, first, "too soon: no rotation");
+    assert_eq!(w.writes, writes, "no Auth0 write");
+    assert_eq!(outcome.wake_at, Some(plus(since, MIN_ROTATION_INTERVAL)));
+    // An algorithm change waits as well.
+    settle(&mut w, Some(&desired("PS256")), None);
+    assert_eq!(w.secret_kid, first);
+    w.advance(MIN_ROTATION_INTERVAL / 2);
+    settle(&mut w, Some(&d), Some("r1"));
+    assert_ne!(w.secret_kid, first, "then it rotates");
+}
+
+/// The attack: after a rotation, the team puts the old key (kid and private key) back into
+/// the Secret, hoping the operator keeps it listed and retires the new one.
+#[test]
+fn an_edited_secret_kid_never_decides_what_auth0_keeps() {
+    let d = desired("RS256");
+    let mut w = with_first_key();
+    let first = w.secret_kid.clone().expect("first");
+    let first_id = w.id_of(&first).expect("registered");
+    w.advance(721 * HOUR);
+    settle(&mut w, Some(&d), None);
+    let second = w.secret_kid.clone().expect("second");
+    let second_id = w.id_of(&second).expect("registered");
+    for thumbprint in [first.clone(), second.clone()] {
+        // The old kid, with the old private key, or with the new one.
+        let mut t = w.clone();
+        t.secret_kid = Some(first.clone());
+        t.secret_thumbprint = Some(thumbprint);
+        t.tampered = true;
+        let outcome = settle(&mut t, Some(&d), None);
+        let active = t.persisted.active.clone().expect("active");
+        assert_eq!(active.kid, second, "the new key stays active: {t:#?}");
+        assert!(t.listed.as_ref().is_some_and(|l| l.contains(&second_id)));
+        assert_eq!(
+            t.persisted.retiring.as_ref().map(|r| r.kid.as_str()),
+            Some(first.as_str())
+        );
+        assert!(
+            outcome
+                .wake_at
+                .is_some_and(|at| at <= plus(t.now, MIN_ROTATION_INTERVAL))
+        );
+        // The old key still retires when its overlap ends, and the Secret gets a new key.
+        t.advance(24 * HOUR);
+        t.secret_kid = Some(first.clone());
+        settle(&mut t, Some(&d), None);
+        settle(&mut t, Some(&d), None);
+        assert!(t.id_of(&first).is_none(), "the old key is deleted: {t:#?}");
+        assert!(!t.listed.as_ref().is_some_and(|l| l.contains(&first_id)));
+        let active = t.persisted.active.clone().expect("active");
+        assert_eq!(
+            Some(&active.kid),
+            t.secret_kid.as_ref(),
+            "a trusted key again"
+        );
+        assert_ne!(active.kid, first);
+        assert!(!t.tampered);
+    }
+}
+
+#[test]
+fn a_secret_that_lost_its_key_gets_a_new_one_no_sooner_than_the_interval() {
+    let d = desired("RS256");
+    let mut w = with_first_key();
+    let first = w.secret_kid.clone().expect("first");
+    w.secret_kid = None;
+    w.secret_thumbprint = None;
+    w.tampered = true;
+    let writes = w.writes;
+    let outcome = settle(&mut w, Some(&d), None);
+    assert_eq!(w.writes, writes, "too soon after the last key");
+    assert_eq!(w.secret_kid, None);
+    assert_eq!(
+        w.persisted.active.as_ref().map(|a| a.kid.as_str()),
+        Some(first.as_str()),
+        "Auth0 keeps the active key meanwhile"
+    );
+    let wake = outcome.wake_at.expect("wake");
+    w.now = wake;
+    exhaustively(&w, Some(&d), None, |w, what| {
+        let active = w.persisted.active.as_ref().expect("active");
+        assert_eq!(Some(&active.kid), w.secret_kid.as_ref(), "{what}");
+        assert_ne!(active.kid, first, "{what}");
+    });
 }
