@@ -100,6 +100,17 @@ pub fn is_default(spec: &CredentialsSpec) -> bool {
 /// Default of `rotation.overlap`.
 pub const DEFAULT_OVERLAP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
+/// The shortest `rotation.every` the operator accepts (1h). Each rotation costs about eight
+/// Management API calls and an RSA key generation on the tenant's rate limit, shared by every
+/// team: the operator's protection of that limit, not an Auth0 rule.
+pub const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The shortest `rotation.overlap` the operator accepts (5m): a mounted Secret reaches pods
+/// only after the kubelet's sync period (about a minute, plus its cache TTL), so a shorter
+/// overlap retires the old key while pods still sign with it. The operator's rule, not
+/// Auth0's.
+pub const MIN_OVERLAP: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl CredentialsSpec {
     /// Whether the client authenticates with a private key.
     pub fn is_private_key_jwt(&self) -> bool {
@@ -126,7 +137,8 @@ impl CredentialsSpec {
     }
 
     /// Checks what the schema cannot: `algorithm` and `rotation` only with `privateKeyJwt`,
-    /// positive durations, `overlap` shorter than `every`. The message names the field.
+    /// positive durations, `every` at least [`MIN_EVERY`], `overlap` at least [`MIN_OVERLAP`]
+    /// and shorter than `every`. The message names the field.
     pub fn validate(&self) -> Result<(), String> {
         if !self.is_private_key_jwt() {
             if self.algorithm.is_some() || self.rotation.is_some() {
@@ -152,6 +164,22 @@ impl CredentialsSpec {
         };
         let every = positive(rotation.every, "every")?;
         let overlap = positive(rotation.overlap, "overlap")?.unwrap_or(DEFAULT_OVERLAP);
+        if let Some(every) = every
+            && every < MIN_EVERY
+        {
+            return Err(format!(
+                "spec.credentials.rotation.every ({}s) must be at least 1h: each rotation costs \
+                 Auth0 calls on the tenant's shared rate limit",
+                every.as_secs()
+            ));
+        }
+        if overlap < MIN_OVERLAP {
+            return Err(format!(
+                "spec.credentials.rotation.overlap ({}s) must be at least 5m: pods read a \
+                 rewritten Secret only after the kubelet's sync",
+                overlap.as_secs()
+            ));
+        }
         if let Some(every) = every
             && overlap >= every
         {
@@ -233,9 +261,24 @@ mod tests {
             serde_json::json!({"type": "privateKeyJwt", "rotation": {"every": "1h", "overlap": "2h"}}),
             serde_json::json!({"type": "privateKeyJwt", "rotation": {"every": "12h"}}),
             serde_json::json!({"type": "privateKeyJwt", "rotation": {"every": "0s"}}),
+            // The operator's floors (the tenant's shared rate limit, the kubelet's sync).
+            serde_json::json!({"type": "privateKeyJwt", "rotation": {"every": "2s", "overlap": "1s"}}),
+            serde_json::json!({"type": "privateKeyJwt", "rotation": {"every": "59m", "overlap": "5m"}}),
+            serde_json::json!({"type": "privateKeyJwt", "rotation": {"every": "2h", "overlap": "4m"}}),
         ] {
             assert!(spec(bad.clone()).validate().is_err(), "{bad}");
         }
+        let floor = spec(serde_json::json!({"type": "privateKeyJwt",
+            "rotation": {"every": "1h", "overlap": "5m"}}));
+        assert_eq!(floor.validate(), Ok(()));
+        let message = spec(serde_json::json!({"type": "privateKeyJwt",
+            "rotation": {"every": "2s", "overlap": "1s"}}))
+        .validate()
+        .expect_err("too short");
+        assert!(
+            message.contains("rotation.every") && message.contains("1h"),
+            "{message}"
+        );
         assert!(
             serde_json::from_value::<CredentialsSpec>(serde_json::json!({"algorithm": "ES256"}))
                 .is_err()

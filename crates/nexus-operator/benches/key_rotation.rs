@@ -12,8 +12,12 @@
 //! API calls each rotation cost (reads and writes, by route), through `--rotations` rotations.
 //!
 //! This bench runs on real time: the controller reads the wall clock to decide that a rotation
-//! or the end of an overlap is due, so the schedule is shortened (`every` 6 s, `overlap` 2 s by
-//! default) instead of paused. The controller is woken every `--tick-ms` (as its requeue would).
+//! or the end of an overlap is due. The spec holds the operator's floors (`every: 1h`,
+//! `overlap: 5m`: shorter schedules are refused), so the bench compresses time instead: once a
+//! key has been in the Secret for `--every-s` (6 s) it moves `status.credentials.active.since`
+//! and `until` into the past, and once the old key has been retiring for `--overlap-s` (2 s) it
+//! moves `retiring.until` into the past (as the status would stand that much later). The
+//! controller is woken every `--tick-ms` (as its requeue would).
 //!
 //! ```text
 //! cargo bench --bench key_rotation
@@ -28,13 +32,15 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
 use kube_fake::FakeKube;
 use nexus_controller::authclient;
 use nexus_controller::authtenant;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{Context, ControllerConfig};
 use nexus_crd::AuthClient;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const NS: &str = "team-a";
 const API: &str = "https://orders.api.bench/";
@@ -49,6 +55,27 @@ struct Held {
     key: String,
     kid: String,
 }
+
+/// Edits the status as it would stand later (compressed time).
+async fn age(kube: &FakeKube, edit: impl FnOnce(&mut Value)) {
+    let api = Api::<AuthClient>::namespaced(kube.client(), NS);
+    let Some(status) = api.get(NAME).await.ok().and_then(|o| o.status) else {
+        return;
+    };
+    let mut value = serde_json::to_value(&status).expect("status json");
+    edit(&mut value);
+    api.patch_status(
+        NAME,
+        &PatchParams::apply(nexus_crd::FIELD_MANAGER).force(),
+        &Patch::Apply(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": value,
+        })),
+    )
+    .await
+    .expect("status patch");
+}
+
+const PAST: &str = "2020-01-01T00:00:00Z";
 
 fn read_secret(kube: &FakeKube) -> Option<Held> {
     let secret = kube.get(&format!("/api/v1/namespaces/{NS}/secrets/{NAME}-auth0"))?;
@@ -177,7 +204,7 @@ async fn main() {
             "tenant": support::TENANT,
             "client": {"name": NAME, "app_type": "non_interactive", "grant_types": ["client_credentials"]},
             "credentials": {"type": "privateKeyJwt",
-                            "rotation": {"every": format!("{every}s"), "overlap": format!("{overlap}s")}},
+                            "rotation": {"every": "1h", "overlap": "5m"}},
         },
     }));
     let started = Instant::now();
@@ -201,15 +228,34 @@ async fn main() {
     sim.reset_counters();
     let mut per_rotation: Vec<Vec<(String, u64)>> = Vec::new();
     let mut retired = 0usize;
+    let mut key_since = Instant::now();
+    let mut retiring_since: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs((every + overlap) * (rotations as u64 + 2));
     while retired < rotations && Instant::now() < deadline {
         if Instant::now() >= next_tick {
+            if key_since.elapsed() >= Duration::from_secs(every) {
+                age(&kube, |st| {
+                    st["credentials"]["active"]["since"] = json!(PAST);
+                    st["credentials"]["active"]["until"] = json!(PAST);
+                })
+                .await;
+            }
+            if retiring_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(overlap)) {
+                age(&kube, |st| {
+                    if st["credentials"]["retiring"].is_object() {
+                        st["credentials"]["retiring"]["until"] = json!(PAST);
+                    }
+                })
+                .await;
+            }
             reconcile(&kube, &ctx).await;
             next_tick = Instant::now() + tick;
             if let Some(kid) = kid_of(&kube)
                 && !seen_kids.contains(&kid)
             {
                 seen_kids.push(kid);
+                key_since = Instant::now();
+                retiring_since = Some(Instant::now());
             }
             // A rotation is complete when its old key is deleted: one credential again.
             let creds = read_secret(&kube)
@@ -217,6 +263,7 @@ async fn main() {
                 .unwrap_or_default();
             if creds == 1 && seen_kids.len() > retired + 1 {
                 retired += 1;
+                retiring_since = None;
                 per_rotation.push(calls(&sim));
                 sim.reset_counters();
             }

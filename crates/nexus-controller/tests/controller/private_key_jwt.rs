@@ -301,6 +301,21 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
     );
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
     assert!(h.sim.clients().is_empty());
+
+    // The operator's floors protect the tenant's shared rate limit.
+    h.update_spec(
+        "worker",
+        worker_spec(json!({"type": "privateKeyJwt", "rotation": {"every": "2s", "overlap": "1s"}})),
+    )
+    .await;
+    h.reconcile("worker").await.expect("pass");
+    let (ready, reason, message) = h.ready("worker").await;
+    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(
+        message.contains("rotation.every") && message.contains("at least 1h"),
+        "{message}"
+    );
+    assert!(h.sim.clients().is_empty());
 }
 
 /// The attack: after a rotation, the team puts the old (leaked) key back into the Secret,
