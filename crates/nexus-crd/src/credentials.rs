@@ -79,14 +79,15 @@ impl AssertionAlgorithm {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyRotation {
-    /// Replace the key when it is older than this (Go duration, e.g. `720h`). The new key is
-    /// registered and listed with Auth0 before it is written into the Secret, so pods that
-    /// reload the Secret switch keys without a failed token request.
+    /// Replace the key when it is older than this (Go duration, e.g. `720h`; at least `1h`, to
+    /// protect the tenant's shared rate limit). The new key is registered and listed with Auth0
+    /// before it is written into the Secret, so pods that reload the Secret switch keys without
+    /// a failed token request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<kube::core::Duration>,
     /// How long the previous key stays valid after the new one is written into the Secret
     /// (Go duration, default `24h`), so pods still holding it keep obtaining tokens until they
-    /// reload the Secret. Must be shorter than `every`.
+    /// reload the Secret. At least `5m` (the kubelet's Secret sync) and shorter than `every`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<kube::core::Duration>,
 }
