@@ -68,6 +68,22 @@ pub(crate) async fn label_client_id(
         .map(|_| ())
 }
 
+/// The spec of a facade-created AuthClient: the tenant and the client of the request, every
+/// policy at its default, no settings, grants or connections.
+pub fn facade_spec(tenant: &str, client: NexusClient) -> AuthClientSpec {
+    AuthClientSpec {
+        tenant: tenant.to_owned(),
+        client,
+        secret: Default::default(),
+        deletion_policy: Default::default(),
+        drift_policy: Default::default(),
+        adoption_policy: Default::default(),
+        settings: None,
+        grants: Vec::new(),
+        connections: Vec::new(),
+    }
+}
+
 /// The AuthClient of this request, created with the name only if no object has it: the API
 /// server's create is atomic, so of two callers racing for one name exactly one creates it
 /// and is recorded as its caller; the other gets 409 and never the secret.
@@ -82,17 +98,7 @@ pub(crate) async fn ensure_auth_client(
 ) -> Result<(), Problem> {
     let mut object = AuthClient::new(
         &identity.object_name,
-        AuthClientSpec {
-            tenant: identity.tenant.clone(),
-            client: client.clone(),
-            secret: Default::default(),
-            deletion_policy: Default::default(),
-            drift_policy: Default::default(),
-            adoption_policy: Default::default(),
-            settings: None,
-            grants: Vec::new(),
-            connections: Vec::new(),
-        },
+        facade_spec(&identity.tenant, client.clone()),
     );
     let mut labels = BTreeMap::from([(CREATED_BY_LABEL.to_owned(), "facade".to_owned())]);
     if is_label_value(&identity.tenant) {
@@ -299,4 +305,47 @@ pub(crate) fn correctable(existing: &AuthClient) -> bool {
                 )
         });
     no_client && refused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::object;
+
+    #[test]
+    fn only_a_refusal_that_created_nothing_is_correctable() {
+        assert!(correctable(&object(
+            "h",
+            1,
+            Some((ConditionStatus::False, ReadyReason::InvalidSpec, 1)),
+            None
+        )));
+        assert!(!correctable(&object(
+            "h",
+            1,
+            Some((ConditionStatus::False, ReadyReason::InvalidSpec, 1)),
+            Some("id")
+        )));
+        assert!(!correctable(&object(
+            "h",
+            1,
+            Some((ConditionStatus::True, ReadyReason::Synced, 1)),
+            Some("id")
+        )));
+        assert!(correctable(&object(
+            "h",
+            1,
+            Some((ConditionStatus::False, ReadyReason::Auth0Rejected, 1)),
+            None
+        )));
+        assert!(
+            !correctable(&object(
+                "h",
+                1,
+                Some((ConditionStatus::False, ReadyReason::RateLimited, 1)),
+                None
+            )),
+            "a transient failure is not corrected by another body"
+        );
+    }
 }

@@ -6,15 +6,13 @@
 // boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use crate::body::{check_content_type, read_body};
 use crate::caller::{authenticate, authorize, may_read};
@@ -23,9 +21,13 @@ use crate::claim::{
     label_client_id,
 };
 use crate::idempotency::{Identity, idempotency_key};
+use crate::metrics::Decision;
 use crate::names::{is_object_name, shorten};
 use crate::problem::Problem;
-use crate::responses::{client_answer, client_body, client_not_found, conflict, read_later};
+use crate::responses::{
+    AuthClientRef, client_answer, client_body, client_not_found, conflict, in_progress,
+    operator_failed, read_later, rejected,
+};
 use crate::routes::{AppState, RequestId};
 use crate::tenant::{facade_namespace, load_tenant, usable_tenant};
 use crate::validate;
@@ -81,7 +83,8 @@ pub(crate) async fn create(
     .await?;
     let (outcome, last) =
         wait_ready(state, &api, &identity.object_name, &identity.request_hash).await;
-    let reference = json!({"namespace": namespace, "name": identity.object_name});
+    let reference = AuthClientRef::new(&namespace, &identity.object_name);
+    let authclient = &identity.object_name;
     match outcome {
         WaitState::Ready { client_id, .. } => {
             let object = last.ok_or_else(|| read_later(&reference))?;
@@ -96,36 +99,21 @@ pub(crate) async fn create(
                 .await
                 .map_err(|_| read_later(&reference))?;
             tracing::info!(
-                request_id = %id.0, tenant, caller = %principal.id, authclient = %identity.object_name,
+                request_id = %id.0, tenant, caller = %principal.id, %authclient,
                 client_id = %client_id, "client ready"
             );
             Ok(client_answer(StatusCode::CREATED, tenant, &client_id, body))
         }
         WaitState::Rejected { reason, message } => {
-            tracing::info!(request_id = %id.0, tenant, authclient = %identity.object_name, %reason, "operator rejected the client");
-            let mut errors = BTreeMap::new();
-            errors.insert("$".to_owned(), vec![message.clone()]);
-            let mut p = Problem::new(
-                StatusCode::BAD_REQUEST,
-                "rejected",
-                "The client was rejected",
-                format!("{reason}: {message}"),
-            );
-            p.errors = Some(errors);
-            Err(p.with_extension("authClient", reference))
+            tracing::info!(request_id = %id.0, tenant, %authclient, reason = %reason.as_str(), "operator rejected the client");
+            Err(rejected(reason, &message, &reference))
         }
         WaitState::TenantGone => Err(Problem::tenant_not_found(format!(
             "No tenant named '{tenant}'."
         ))),
         WaitState::Failed { reason, message } => {
-            tracing::warn!(request_id = %id.0, tenant, authclient = %identity.object_name, %reason, %message, "operator cannot create the client");
-            Err(Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "operator-failed",
-                "The operator cannot create this client",
-                format!("{reason}: {message}"),
-            )
-            .with_extension("authClient", reference))
+            tracing::warn!(request_id = %id.0, tenant, %authclient, reason = %reason.as_str(), %message, "operator cannot create the client");
+            Err(operator_failed(reason, &message, &reference))
         }
         WaitState::Superseded => Err(conflict(
             "Another request with the same idempotency basis but a different body replaced this one; retry to get the current client.",
@@ -138,29 +126,8 @@ pub(crate) async fn create(
             2,
         )),
         WaitState::Pending => {
-            let condition = last
-                .as_ref()
-                .and_then(|o| o.status.as_ref())
-                .and_then(|s| conditions::find(&s.conditions, READY))
-                .map(|c| json!({"reason": c.reason, "message": c.message}));
-            tracing::info!(request_id = %id.0, tenant, authclient = %identity.object_name, "timed out waiting for Ready");
-            let mut reference = reference;
-            if let Some(condition) = condition {
-                reference["ready"] = condition;
-            }
-            Err(Problem::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "creation-in-progress",
-                "The client is still being created",
-                format!(
-                    "The operator has not finished creating the client yet. It is AuthClient {namespace}/{} \
-                     (kubectl -n {namespace} get authclient {}). Retry the same request (same Idempotency-Key, \
-                     or the same client name) to receive it; no duplicate will be created.",
-                    identity.object_name, identity.object_name
-                ),
-            )
-            .with_header(header::RETRY_AFTER, "5")
-            .with_extension("authClient", reference))
+            tracing::info!(request_id = %id.0, tenant, %authclient, "timed out waiting for Ready");
+            Err(in_progress(last.as_ref(), &reference))
         }
     }
 }
@@ -222,11 +189,11 @@ pub(crate) async fn fetch(
     ) {
         // Not counted in a metric: the metrics port would then tell a caller who can scrape it
         // whether another caller's client id exists. The log (operators only) keeps the decision.
-        tracing::info!(request_id = %id.0, decision = "forbidden", reason = "not_the_creator", caller = %principal.id, "auth decision");
+        tracing::info!(request_id = %id.0, decision = Decision::Forbidden.as_str(), reason = "not_the_creator", caller = %principal.id, "auth decision");
         return Err(client_not_found());
     }
     let tenant_client = usable_tenant(state, &tenant_obj, &namespace).await?;
-    let reference = json!({"namespace": namespace, "name": object.name_any()});
+    let reference = AuthClientRef::new(&namespace, &object.name_any());
     let body = client_body(state, &tenant_client, &namespace, &object, client_id)
         .await
         .map_err(|_| read_later(&reference))?;

@@ -97,6 +97,7 @@ fn canonical(client: &NexusClient) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::auth;
+    use crate::fixtures::client;
 
     fn principal(id: &str) -> Principal {
         Principal {
@@ -104,14 +105,6 @@ mod tests {
             scheme: auth::Scheme::Basic,
             permissions: Default::default(),
             tenants: Default::default(),
-        }
-    }
-
-    fn client(name: &str) -> NexusClient {
-        NexusClient {
-            name: name.into(),
-            app_type: "spa".into(),
-            ..Default::default()
         }
     }
 

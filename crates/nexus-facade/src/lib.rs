@@ -12,6 +12,8 @@ pub mod body;
 pub mod caller;
 pub mod claim;
 pub mod config;
+#[cfg(test)]
+mod fixtures;
 pub mod flow;
 pub mod idempotency;
 pub mod mapping;

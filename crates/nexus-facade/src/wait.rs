@@ -23,17 +23,18 @@ pub enum WaitState {
     },
     /// Refused for a reason the caller can fix (400).
     Rejected {
-        /// Condition reason.
-        reason: String,
+        /// Condition reason: `InvalidSpec`, `Auth0Rejected`, `ClientNotFound`,
+        /// `AdoptionRefused` or `AdoptionNotAllowed`.
+        reason: ReadyReason,
         /// Condition message (Auth0's message for `Auth0Rejected`).
         message: String,
     },
     /// The tenant disappeared.
     TenantGone,
-    /// Refused for a reason the caller cannot fix.
+    /// Refused for a reason the caller cannot fix (500).
     Failed {
-        /// Condition reason.
-        reason: String,
+        /// Condition reason: `NamespaceNotAllowed` or `SecretConflict`.
+        reason: ReadyReason,
         /// Condition message.
         message: String,
     },
@@ -94,13 +95,13 @@ pub fn classify(object: Option<&AuthClient>, request_hash: &str) -> WaitState {
             | ReadyReason::AdoptionRefused
             | ReadyReason::AdoptionNotAllowed),
         ) => WaitState::Rejected {
-            reason: reason.as_str().to_owned(),
+            reason,
             message: ready.message.clone(),
         },
         Some(ReadyReason::TenantNotFound) => WaitState::TenantGone,
         Some(reason @ (ReadyReason::NamespaceNotAllowed | ReadyReason::SecretConflict)) => {
             WaitState::Failed {
-                reason: reason.as_str().to_owned(),
+                reason,
                 message: ready.message.clone(),
             }
         }
@@ -137,58 +138,7 @@ pub(crate) async fn wait_ready(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claim::correctable;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-    use nexus_crd::{AuthClientSpec, NexusClient};
-
-    fn client(name: &str) -> NexusClient {
-        NexusClient {
-            name: name.into(),
-            app_type: "spa".into(),
-            ..Default::default()
-        }
-    }
-
-    fn object(
-        hash: &str,
-        generation: i64,
-        cond: Option<(&str, &str, i64)>,
-        client_id: Option<&str>,
-    ) -> AuthClient {
-        let mut o = AuthClient::new(
-            "n",
-            AuthClientSpec {
-                tenant: "t1".into(),
-                client: client("x"),
-                secret: Default::default(),
-                deletion_policy: Default::default(),
-                drift_policy: Default::default(),
-                adoption_policy: Default::default(),
-                settings: None,
-                grants: Vec::new(),
-                connections: Vec::new(),
-            },
-        );
-        o.metadata.generation = Some(generation);
-        o.metadata.annotations =
-            Some([(REQUEST_HASH_ANNOTATION.to_owned(), hash.to_owned())].into());
-        let mut status = nexus_crd::AuthClientStatus {
-            client_id: client_id.map(str::to_owned),
-            ..Default::default()
-        };
-        if let Some((s, reason, observed)) = cond {
-            status.conditions.push(Condition {
-                type_: READY.into(),
-                status: s.into(),
-                reason: reason.into(),
-                message: "Auth0 says no".into(),
-                observed_generation: Some(observed),
-                last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
-            });
-        }
-        o.status = Some(status);
-        o
-    }
+    use crate::fixtures::object;
 
     #[test]
     fn classification() {
@@ -203,7 +153,12 @@ mod tests {
         );
         assert_eq!(
             classify(
-                Some(&object("h", 2, Some(("True", "Synced", 1)), Some("id"))),
+                Some(&object(
+                    "h",
+                    2,
+                    Some((ConditionStatus::True, ReadyReason::Synced, 1)),
+                    Some("id")
+                )),
                 "h"
             ),
             WaitState::Pending,
@@ -211,7 +166,12 @@ mod tests {
         );
         assert_eq!(
             classify(
-                Some(&object("h", 2, Some(("True", "Synced", 2)), Some("id"))),
+                Some(&object(
+                    "h",
+                    2,
+                    Some((ConditionStatus::True, ReadyReason::Synced, 2)),
+                    Some("id")
+                )),
                 "h"
             ),
             WaitState::Ready {
@@ -221,11 +181,16 @@ mod tests {
         );
         assert_eq!(
             classify(
-                Some(&object("h", 1, Some(("False", "Auth0Rejected", 1)), None)),
+                Some(&object(
+                    "h",
+                    1,
+                    Some((ConditionStatus::False, ReadyReason::Auth0Rejected, 1)),
+                    None
+                )),
                 "h"
             ),
             WaitState::Rejected {
-                reason: "Auth0Rejected".into(),
+                reason: ReadyReason::Auth0Rejected,
                 message: "Auth0 says no".into()
             }
         );
@@ -234,41 +199,28 @@ mod tests {
                 Some(&object(
                     "h",
                     1,
-                    Some(("False", "AdoptionNotAllowed", 1)),
+                    Some((ConditionStatus::False, ReadyReason::AdoptionNotAllowed, 1)),
                     None
                 )),
                 "h"
             ),
             WaitState::Rejected {
-                reason: "AdoptionNotAllowed".into(),
+                reason: ReadyReason::AdoptionNotAllowed,
                 message: "Auth0 says no".into()
             },
             "a refused adoption answers at once instead of after the ready timeout"
         );
         assert_eq!(
             classify(
-                Some(&object("h", 1, Some(("False", "RateLimited", 1)), None)),
+                Some(&object(
+                    "h",
+                    1,
+                    Some((ConditionStatus::False, ReadyReason::RateLimited, 1)),
+                    None
+                )),
                 "h"
             ),
             WaitState::Pending
         );
-        assert!(correctable(&object(
-            "h",
-            1,
-            Some(("False", "InvalidSpec", 1)),
-            None
-        )));
-        assert!(!correctable(&object(
-            "h",
-            1,
-            Some(("False", "InvalidSpec", 1)),
-            Some("id")
-        )));
-        assert!(!correctable(&object(
-            "h",
-            1,
-            Some(("True", "Synced", 1)),
-            Some("id")
-        )));
     }
 }

@@ -12,7 +12,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube_fake::FakeKube;
 use nexus_controller::{self as controller, ControllerConfig};
-use nexus_crd::{AuthTenant, FIELD_MANAGER};
+use nexus_crd::{AuthTenant, FIELD_MANAGER, GROUP, VERSION};
 use nexus_facade as facade;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -381,7 +381,7 @@ async fn create_tenant(
         .patch(&secret_name, &params, &Patch::Apply(&secret))
         .await?;
     let tenant = json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "apiVersion": format!("{GROUP}/{VERSION}"),
         "kind": "AuthTenant",
         "metadata": {"name": args.tenant},
         "spec": {
