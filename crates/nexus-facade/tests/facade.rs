@@ -8,28 +8,25 @@
 //! pool, which holds the paused clock while it works. Throughput and latency are measured by
 //! the benchmark (`cargo bench -p nexus-facade --bench throughput`), not here.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, SaltString};
 use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
-use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
+use auth0_sim::{self as sim, SimHandle};
 use axum::routing::get;
 use base64::Engine;
 use kube_fake::FakeKube;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig};
 use nexus_facade::{self as facade, FacadeConfig, FacadeMetrics, JwtConfig, ObjectRef};
+use nexus_testing::facade::{self as callers, AUDIENCE, now};
+use nexus_testing::{b64, world};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 const FACADE_NS: &str = "nexus-clients";
 const CREDS_NS: &str = "nexus-system";
-const AUDIENCE: &str = "https://nexus.example/api";
 const APP_TOKEN: &str = "app-token-0123456789-abcdef";
 const ALICE_PASSWORD: &str = "alice-password-Zq8";
 const ROOT_PASSWORD: &str = "root-password-Xv2";
@@ -37,42 +34,12 @@ const ROOT_PASSWORD: &str = "root-password-Xv2";
 // ------------------------------------------------------------------------------------------
 // Log capture: every log line of the whole test binary, checked for secrets.
 
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static LogBuffer {
-    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = LogBuffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "trace,hyper=debug,h2=info,rustls=info",
-            ))
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buffer
-    })
+fn logs() -> &'static nexus_testing::logs::Logs {
+    nexus_testing::logs::capture("trace,hyper=debug,h2=info,rustls=info")
 }
 
 fn assert_not_logged(secrets: &[&str]) {
-    let text =
-        String::from_utf8_lossy(&logs().0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let text = logs().text();
     assert!(text.contains("facade request"), "logs are captured");
     for secret in secrets {
         assert!(secret.len() >= 8, "meaningful secret");
@@ -142,56 +109,24 @@ fn with_latency(client: kube::Client, latency: Duration) -> kube::Client {
     kube::Client::new(service, "default")
 }
 
-fn b64(value: impl AsRef<[u8]>) -> String {
-    base64::engine::general_purpose::STANDARD.encode(value)
-}
-
-fn hash(password: &str) -> String {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("hash")
-        .to_string()
-}
-
 fn tenant(name: &str, sim: &SimHandle, facade_namespace: Option<&str>) -> Value {
-    let mut spec = json!({
-        "domain": sim.domain(),
-        "endpoint": sim.base_url(),
-        "credentialsSecretRef": {"namespace": CREDS_NS, "name": "m2m"},
-        "rateLimit": {"requestsPerSecond": 1000, "burst": 1000},
-        "allowedNamespaces": {"names": [FACADE_NS]},
-    });
+    let mut tenant = world::tenant(name, sim, (CREDS_NS, "m2m"), (1000, 1000), &[FACADE_NS]);
     if let Some(ns) = facade_namespace {
-        spec["facadeNamespace"] = json!(ns);
+        tenant["spec"]["facadeNamespace"] = json!(ns);
     }
-    json!({"apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthTenant", "metadata": {"name": name}, "spec": spec})
+    tenant
 }
 
 async fn env(options: Options) -> Env {
     if options.capture_logs {
         logs();
     }
-    let sim = sim::start(
-        SimConfig {
-            rate_limit: RateLimit {
-                burst: 1000,
-                per_second: 1000,
-            },
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("simulator");
+    let sim = world::start_sim(world::sim_config(1000)).await;
     let kube = FakeKube::new();
     // As a real API server: no object in a namespace that does not exist.
     kube.require_namespaces();
-    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FACADE_NS}}));
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m2m", "namespace": CREDS_NS},
-        "data": {"client_id": b64(&sim.m2m().client_id), "client_secret": b64(&sim.m2m().client_secret)}
-    }));
+    kube.insert(world::namespace(FACADE_NS));
+    kube.insert(world::sim_m2m_secret(&sim, CREDS_NS, "m2m"));
     kube.insert(tenant("acme", &sim, Some(FACADE_NS)));
     kube.insert(tenant("globex", &sim, Some(FACADE_NS)));
     kube.insert(tenant("hidden", &sim, None));
@@ -209,19 +144,17 @@ async fn env(options: Options) -> Env {
     let mut policed = tenant("policed", &sim, Some(FACADE_NS));
     policed["spec"]["urlPolicy"] = json!({"callbacks": ["https://*.acme.com/**"]});
     kube.insert(policed);
-    let token_hash: String = Sha256::digest(APP_TOKEN.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     let users = json!([
-        {"username": "alice", "passwordHash": hash(ALICE_PASSWORD), "permissions": ["client.write"], "tenants": ["acme"]},
-        {"username": "root", "passwordHash": hash(ROOT_PASSWORD), "permissions": ["client.write.all"], "tenants": []},
-        {"username": "reader", "passwordHash": hash(ALICE_PASSWORD), "permissions": ["client.read"], "tenants": ["acme"]}
+        callers::user("alice", ALICE_PASSWORD, &["client.write"], &["acme"]),
+        callers::user("root", ROOT_PASSWORD, &["client.write.all"], &[]),
+        callers::user("reader", ALICE_PASSWORD, &["client.read"], &["acme"]),
     ]);
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "facade-creds", "namespace": CREDS_NS},
-        "data": {"application-tokens": b64(format!("# facade tokens\n{token_hash}\n")), "users.json": b64(users.to_string())}
-    }));
+    kube.insert(callers::credentials_secret(
+        CREDS_NS,
+        "facade-creds",
+        &[APP_TOKEN],
+        Some(&users),
+    ));
 
     let mut stop = Vec::new();
     let http_client = || auth0::default_http_client(Duration::from_secs(5)).expect("http client");
@@ -297,12 +230,13 @@ enum Cred<'a> {
 
 impl Env {
     fn claims(&self, permissions: &[&str], tenants: &[&str]) -> Value {
-        let now = now();
-        json!({
-            "iss": self.sim.issuer(), "aud": AUDIENCE, "sub": "svc-ci@clients",
-            "iat": now, "nbf": now - 5, "exp": now + 300,
-            "permissions": permissions, "tenants": tenants,
-        })
+        callers::claims(
+            &self.sim,
+            "svc-ci@clients",
+            permissions,
+            tenants,
+            Duration::from_secs(300),
+        )
     }
 
     fn token(&self, permissions: &[&str], tenants: &[&str]) -> String {
@@ -344,9 +278,7 @@ impl Env {
     }
 
     fn authclients(&self) -> Vec<Value> {
-        self.kube.list(&format!(
-            "/apis/auth.nexus.dev/v1alpha1/namespaces/{FACADE_NS}/authclients"
-        ))
+        self.kube.list(&world::authclients_path(FACADE_NS))
     }
 
     fn authclient_writes(&self) -> usize {
@@ -376,16 +308,9 @@ fn with_cred(request: reqwest::RequestBuilder, cred: Cred<'_>) -> reqwest::Reque
         }
         Cred::Basic(user, password) => request.header(
             "authorization",
-            format!("Basic {}", b64(format!("{user}:{password}"))),
+            format!("Basic {}", b64(&format!("{user}:{password}"))),
         ),
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
 }
 
 fn assert_problem(status: u16, headers: &reqwest::header::HeaderMap, body: &Value, expected: u16) {
@@ -816,7 +741,7 @@ async fn invalid_requests_are_400_and_create_nothing() {
         .post(format!("{}/v1/tenants/acme/clients", env.base))
         .header(
             "authorization",
-            format!("Basic {}", b64(format!("root:{ROOT_PASSWORD}"))),
+            format!("Basic {}", b64(&format!("root:{ROOT_PASSWORD}"))),
         )
         .header("content-type", "text/plain")
         .body(MINIMAL)
@@ -1164,8 +1089,7 @@ async fn operator_rejection_is_400_with_auth0_message() {
     // The test plays the operator: when the AuthClient appears, it reports Auth0's refusal.
     let kube = env.kube.clone();
     let operator = tokio::spawn(async move {
-        let collection =
-            format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{FACADE_NS}/authclients");
+        let collection = world::authclients_path(FACADE_NS);
         assert!(
             kube.wait_until(Duration::from_secs(10), |k| !k.list(&collection).is_empty())
                 .await,
@@ -1507,7 +1431,7 @@ async fn misconfiguration_is_500_naming_it_at_once() {
     assert!(env.authclients().is_empty());
     assert!(
         env.kube
-            .list("/apis/auth.nexus.dev/v1alpha1/namespaces/missing-ns/authclients")
+            .list(&world::authclients_path("missing-ns"))
             .is_empty()
     );
 }
@@ -1610,7 +1534,7 @@ async fn stalled_body_is_408() {
     let head = format!(
         "POST /v1/tenants/acme/clients HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {}\r\n\
          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\": ",
-        b64(format!("root:{ROOT_PASSWORD}"))
+        b64(&format!("root:{ROOT_PASSWORD}"))
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     // The rest of the body never comes; the server answers and closes.

@@ -35,8 +35,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use auth0_sim::{self as sim, Faults, Latency, RateLimit, SimConfig, SimHandle};
+use auth0_sim::{self as sim, SimConfig, SimHandle};
 use kube_fake::{CostModel, FakeKube, RequestCounts};
+use nexus_testing::world;
 use support::{client_name, is_ready, management_calls};
 
 const CLUSTER_ID: &str = "bench";
@@ -131,25 +132,11 @@ struct World {
 }
 
 async fn world(dir: &Path, name: &str) -> World {
-    let sim = sim::start(
-        SimConfig {
-            rate_limit: RateLimit {
-                burst: 1000,
-                per_second: 1000,
-            },
-            faults: Faults {
-                latency: Latency::Uniform {
-                    min: Duration::from_millis(20),
-                    max: Duration::from_millis(80),
-                },
-                ..Faults::default()
-            },
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("simulator starts");
+    let sim = world::start_sim(SimConfig {
+        faults: world::auth0_latency(),
+        ..world::sim_config(1000)
+    })
+    .await;
     let kube = FakeKube::new();
     let namespaces: Vec<String> = (0..NAMESPACES).map(namespace).collect();
     let refs: Vec<&str> = namespaces.iter().map(String::as_str).collect();
@@ -445,14 +432,7 @@ async fn main() {
             .any(|path| kube.get(path).is_some_and(|o| is_ready(&o)))
     };
     let creation = run_operator("creation", &binary, &world, &[], first_ready, |kube, _| {
-        while let Some(path) = pending.last() {
-            if kube.get(path).is_some_and(|o| is_ready(&o)) {
-                pending.pop();
-            } else {
-                break;
-            }
-        }
-        pending.is_empty()
+        support::pop_ready(kube, &mut pending)
     })
     .await;
     let created = world.sim.clients().len();

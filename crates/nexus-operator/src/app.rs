@@ -151,6 +151,23 @@ pub(crate) struct Common {
 }
 
 impl Common {
+    /// Spawns the `/metrics`, `/healthz` and `/readyz` server on `addr` with `limits`, until
+    /// `shutdown`.
+    pub(crate) fn spawn_metrics_server(
+        &self,
+        addr: std::net::SocketAddr,
+        limits: nexus_facade::server::ServerLimits,
+        shutdown: &Shutdown,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        tokio::spawn(crate::health::serve(
+            addr,
+            self.registry.clone(),
+            self.health.clone(),
+            limits,
+            shutdown.clone().wait(),
+        ))
+    }
+
     /// The controller's context on these clients and metrics.
     pub(crate) fn controller_context(&self, config: ControllerConfig) -> Arc<Context> {
         Arc::new(Context::new(
@@ -195,13 +212,8 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
     let scope = args.controller.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.controller.auth0_timeout_seconds)).await?;
-    let metrics_server = tokio::spawn(crate::health::serve(
-        args.metrics_addr,
-        common.registry.clone(),
-        common.health.clone(),
-        args.metrics_server.limits(),
-        shutdown.clone().wait(),
-    ));
+    let metrics_server =
+        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
     let facade_server = if args.facade {
         let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
         config.served = scope.clone();
@@ -383,13 +395,8 @@ async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
     let scope = args.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.auth0_timeout_seconds)).await?;
-    let metrics_server = tokio::spawn(crate::health::serve(
-        args.metrics_addr,
-        common.registry.clone(),
-        common.health.clone(),
-        args.metrics_server.limits(),
-        shutdown.clone().wait(),
-    ));
+    let metrics_server =
+        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
     let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
     config.served = scope;
     let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;

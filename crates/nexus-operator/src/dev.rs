@@ -62,13 +62,8 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
         args.tenant
     );
 
-    let metrics_server = tokio::spawn(crate::health::serve(
-        args.metrics_addr,
-        common.registry.clone(),
-        common.health.clone(),
-        args.metrics_server.limits(),
-        shutdown.clone().wait(),
-    ));
+    let metrics_server =
+        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
     let facade_login = facade_credentials(&common.kube, &args, &sim, &dir).await?;
     let listener = tokio::net::TcpListener::bind(args.facade_addr).await?;
     let facade_addr = listener.local_addr()?;
