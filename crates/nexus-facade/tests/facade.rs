@@ -77,6 +77,17 @@ struct Options {
     served: nexus_controller::WatchScope,
 }
 
+impl Options {
+    /// With the real controller, waiting up to `ready_timeout` for Ready.
+    fn with_operator(ready_timeout: Duration) -> Self {
+        Self {
+            operator: true,
+            ready_timeout,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
@@ -222,6 +233,7 @@ async fn env(options: Options) -> Env {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Cred<'a> {
     None,
     Bearer(&'a str, Option<&'a str>),
@@ -241,6 +253,13 @@ impl Env {
 
     fn token(&self, permissions: &[&str], tenants: &[&str]) -> String {
         self.sim.mint_jwt(self.claims(permissions, tenants))
+    }
+
+    /// A `client.write` token of `acme` for the subject `sub`.
+    fn writer_token(&self, sub: &str) -> String {
+        let mut claims = self.claims(&["client.write"], &["acme"]);
+        claims["sub"] = json!(sub);
+        self.sim.mint_jwt(claims)
     }
 
     async fn post(
@@ -325,6 +344,9 @@ fn assert_problem(status: u16, headers: &reqwest::header::HeaderMap, body: &Valu
     }
 }
 
+/// Basic `root` (`client.write.all`).
+const ROOT: Cred<'static> = Cred::Basic("root", ROOT_PASSWORD);
+
 const MINIMAL: &str = r#"{"name": "Minimal app", "app_type": "spa"}"#;
 
 // ------------------------------------------------------------------------------------------
@@ -332,12 +354,7 @@ const MINIMAL: &str = r#"{"name": "Minimal app", "app_type": "spa"}"#;
 
 #[tokio::test(start_paused = true)]
 async fn creates_client_with_exact_response_shape_and_is_idempotent() {
-    let env = env(Options {
-        operator: true,
-        ready_timeout: Duration::from_secs(15),
-        ..Options::default()
-    })
-    .await;
+    let env = env(Options::with_operator(Duration::from_secs(15))).await;
     let body = json!({
         "name": "Billing Portal", "app_type": "native", "description": "Pays bills",
         "logo_uri": "https://billing.example/logo.png",
@@ -515,7 +532,7 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
     assert_eq!(status, 200, "{got}");
     assert_eq!(got, created);
     assert_eq!(got_headers["cache-control"], "no-store");
-    let (status, _, got) = env.get(&location, Cred::Basic("root", ROOT_PASSWORD)).await;
+    let (status, _, got) = env.get(&location, ROOT).await;
     assert_eq!(status, 200, "client.write.all: {got}");
     assert_eq!(got["secret"], created["secret"]);
     let other_tenant = env.token(&["client.write"], &["globex"]);
@@ -532,11 +549,7 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
             format!("{}/v1/tenants/acme/clients/nosuchclient", env.base),
             404,
         ),
-        (
-            Cred::Basic("root", ROOT_PASSWORD),
-            location.replace("/acme/", "/globex/"),
-            404,
-        ),
+        (ROOT, location.replace("/acme/", "/globex/"), 404),
     ] {
         let (status, headers, problem) = env.get(&url, cred).await;
         assert_problem(status, &headers, &problem, expected);
@@ -570,42 +583,19 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
     assert_problem(status, &h, &p, 409);
 
     // Idempotency-Key: same key = same client; same key + other body = 422.
-    let (status, _, first) = env
-        .post(
-            "acme",
-            Cred::Basic("root", ROOT_PASSWORD),
-            Some("key-1"),
-            MINIMAL,
-        )
-        .await;
+    let (status, _, first) = env.post("acme", ROOT, Some("key-1"), MINIMAL).await;
     assert_eq!(status, 201, "{first}");
-    let (status, _, second) = env
-        .post(
-            "acme",
-            Cred::Basic("root", ROOT_PASSWORD),
-            Some("key-1"),
-            MINIMAL,
-        )
-        .await;
+    let (status, _, second) = env.post("acme", ROOT, Some("key-1"), MINIMAL).await;
     assert_eq!(status, 201);
     assert_eq!(first["id"], second["id"]);
     assert_eq!(first["secret"], second["secret"]);
     let other = r#"{"name": "Other app", "app_type": "spa"}"#;
-    let (status, h, p) = env
-        .post(
-            "acme",
-            Cred::Basic("root", ROOT_PASSWORD),
-            Some("key-1"),
-            other,
-        )
-        .await;
+    let (status, h, p) = env.post("acme", ROOT, Some("key-1"), other).await;
     assert_problem(status, &h, &p, 422);
     assert_eq!(env.authclients().len(), 2);
 
     // client.write.all may use any tenant.
-    let (status, _, g) = env
-        .post("globex", Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
-        .await;
+    let (status, _, g) = env.post("globex", ROOT, None, MINIMAL).await;
     assert_eq!(status, 201, "{g}");
     assert_eq!(g["manuallyCreated"], false);
 
@@ -635,7 +625,7 @@ async fn creates_client_with_exact_response_shape_and_is_idempotent() {
 #[tokio::test(start_paused = true)]
 async fn invalid_requests_are_400_and_create_nothing() {
     let env = env(Options::default()).await;
-    let cred = || Cred::Basic("root", ROOT_PASSWORD);
+    let cred = || ROOT;
     let cases: Vec<(&str, &[&str])> = vec![
         ("{", &["$"]),
         ("", &["$"]),
@@ -647,82 +637,58 @@ async fn invalid_requests_are_400_and_create_nothing() {
         (r#"{"name": null, "app_type": "spa"}"#, &["name"]),
         (r#"{"name": "a<script>", "app_type": "spa"}"#, &["name"]),
         (r#"{"name": "a", "app_type": "webapp"}"#, &["app_type"]),
-        (
-            r#"{"name": "a", "app_type": "spa", "callbacks": "https://x.example"}"#,
-            &["callbacks"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "callbacks": [1]}"#,
-            &["callbacks[0]"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "grant_types": [""]}"#,
-            &["grant_types[0]"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "web_origins": {}}"#,
-            &["web_origins"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "allowed_origins": ["a b"]}"#,
-            &["allowed_origins[0]"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "allowed_logout_urls": [null]}"#,
-            &["allowed_logout_urls[0]"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "description": 1}"#,
-            &["description"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "logo_uri": "not a uri"}"#,
-            &["logo_uri"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "initiate_login_uri": "http://x.example"}"#,
-            &["initiate_login_uri"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "id": "existing-client"}"#,
-            &["id"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "mobile": []}"#,
-            &["mobile"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "mobile": {"ios": {"team_id": 1}}}"#,
-            &["mobile.ios.team_id"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "mobile": {"android": {"keystore_hash": []}}}"#,
-            &["mobile.android.keystore_hash"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "client_metadata": "x"}"#,
-            &["client_metadata"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "client_metadata": {"manuallyCreated": "false"}}"#,
-            &["client_metadata.manuallyCreated"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "client_metadata": {"owners": ["a"]}}"#,
-            &["client_metadata.owners"],
-        ),
-        (
-            r#"{"name": "a", "app_type": "spa", "client_secret": "x"}"#,
-            &["client_secret"],
-        ),
     ];
-    let long = format!(
-        r#"{{"name": "a", "app_type": "spa", "description": "{}"}}"#,
-        "d".repeat(141)
-    );
-    let mut all = cases.clone();
-    all.push((&long, &["description"]));
+    // One member added to a valid body: (the member, the field the errors name).
+    let members: &[(&str, &str)] = &[
+        (r#""callbacks": "https://x.example""#, "callbacks"),
+        (r#""callbacks": [1]"#, "callbacks[0]"),
+        (r#""grant_types": [""]"#, "grant_types[0]"),
+        (r#""web_origins": {}"#, "web_origins"),
+        (r#""allowed_origins": ["a b"]"#, "allowed_origins[0]"),
+        (r#""allowed_logout_urls": [null]"#, "allowed_logout_urls[0]"),
+        (r#""description": 1"#, "description"),
+        (r#""logo_uri": "not a uri""#, "logo_uri"),
+        (
+            r#""initiate_login_uri": "http://x.example""#,
+            "initiate_login_uri",
+        ),
+        (r#""id": "existing-client""#, "id"),
+        (r#""mobile": []"#, "mobile"),
+        (r#""mobile": {"ios": {"team_id": 1}}"#, "mobile.ios.team_id"),
+        (
+            r#""mobile": {"android": {"keystore_hash": []}}"#,
+            "mobile.android.keystore_hash",
+        ),
+        (r#""client_metadata": "x""#, "client_metadata"),
+        (
+            r#""client_metadata": {"manuallyCreated": "false"}"#,
+            "client_metadata.manuallyCreated",
+        ),
+        (
+            r#""client_metadata": {"owners": ["a"]}"#,
+            "client_metadata.owners",
+        ),
+        (r#""client_secret": "x""#, "client_secret"),
+    ];
+    let mut all: Vec<(String, Vec<&str>)> = cases
+        .iter()
+        .map(|(body, fields)| ((*body).to_owned(), fields.to_vec()))
+        .collect();
+    for (member, field) in members {
+        all.push((
+            format!(r#"{{"name": "a", "app_type": "spa", {member}}}"#),
+            vec![*field],
+        ));
+    }
+    all.push((
+        format!(
+            r#"{{"name": "a", "app_type": "spa", "description": "{}"}}"#,
+            "d".repeat(141)
+        ),
+        vec!["description"],
+    ));
     for (body, fields) in all {
+        let body = body.as_str();
         let (status, headers, problem) = env.post("acme", cred(), None, body).await;
         assert_problem(status, &headers, &problem, 400);
         let errors = problem["errors"]
@@ -730,7 +696,7 @@ async fn invalid_requests_are_400_and_create_nothing() {
             .unwrap_or_else(|| panic!("errors for {body}: {problem}"));
         for field in fields {
             assert!(
-                errors.contains_key(*field),
+                errors.contains_key(field),
                 "{body}: {field} not in {problem}"
             );
         }
@@ -769,9 +735,7 @@ async fn invalid_requests_are_400_and_create_nothing() {
 async fn unknown_tenants_are_404() {
     let env = env(Options::default()).await;
     for tenant in ["nope", "hidden", "Bad_Name"] {
-        let (status, headers, problem) = env
-            .post(tenant, Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
-            .await;
+        let (status, headers, problem) = env.post(tenant, ROOT, None, MINIMAL).await;
         assert_problem(status, &headers, &problem, 404);
     }
     assert_eq!(env.authclient_writes(), 0);
@@ -1189,11 +1153,7 @@ async fn concurrent_callers_of_one_name_never_share_a_client() {
     .await;
     // Two callers whose authentication is equally fast (two JWT subjects), so their requests
     // really meet at the API server.
-    let token_of = |sub: &str| {
-        let mut claims = env.claims(&["client.write"], &["acme"]);
-        claims["sub"] = json!(sub);
-        env.sim.mint_jwt(claims)
-    };
+    let token_of = |sub: &str| env.writer_token(sub);
     let (x, y) = (token_of("caller-x"), token_of("caller-y"));
     let (status, _, _) = env
         .post("acme", Cred::Bearer(&x, Some(APP_TOKEN)), None, "{}")
@@ -1252,12 +1212,7 @@ async fn concurrent_callers_of_one_name_never_share_a_client() {
 /// simulator (Auth0) holds, or refused with 400 before any AuthClient exists.
 #[tokio::test(start_paused = true)]
 async fn every_accepted_body_is_created_and_every_refused_one_creates_nothing() {
-    let env = env(Options {
-        operator: true,
-        ready_timeout: Duration::from_secs(20),
-        ..Options::default()
-    })
-    .await;
+    let env = env(Options::with_operator(Duration::from_secs(20))).await;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(10);
     let (mut accepted, mut refused) = (0, 0);
     for index in 0..60 {
@@ -1265,14 +1220,7 @@ async fn every_accepted_body_is_created_and_every_refused_one_creates_nothing() 
         let objects_before = env.authclients().len();
         let clients_before = env.sim.clients().len();
         let key = format!("gen-{index}");
-        let (status, _, answer) = env
-            .post(
-                "acme",
-                Cred::Basic("root", ROOT_PASSWORD),
-                Some(&key),
-                &body.to_string(),
-            )
-            .await;
+        let (status, _, answer) = env.post("acme", ROOT, Some(&key), &body.to_string()).await;
         match status {
             201 => {
                 accepted += 1;
@@ -1347,9 +1295,7 @@ fn whatever_the_facade_accepts_auth0_accepts() {
 async fn url_policy_and_empty_id_are_settled_before_anything_exists() {
     let env = env(Options::default()).await;
     let body = r#"{"name": "Policed", "app_type": "spa", "callbacks": ["https://app.acme.com/cb", "https://evil.example/cb"]}"#;
-    let (status, headers, problem) = env
-        .post("policed", Cred::Basic("root", ROOT_PASSWORD), None, body)
-        .await;
+    let (status, headers, problem) = env.post("policed", ROOT, None, body).await;
     assert_problem(status, &headers, &problem, 400);
     assert!(problem["errors"]["callbacks[1]"].is_array(), "{problem}");
     assert!(problem["errors"].get("callbacks[0]").is_none());
@@ -1359,7 +1305,7 @@ async fn url_policy_and_empty_id_are_settled_before_anything_exists() {
     let (status, _, problem) = env
         .post(
             "acme",
-            Cred::Basic("root", ROOT_PASSWORD),
+            ROOT,
             None,
             r#"{"name": "Empty id", "app_type": "spa", "id": ""}"#,
         )
@@ -1375,7 +1321,7 @@ async fn url_policy_and_empty_id_are_settled_before_anything_exists() {
 #[tokio::test(start_paused = true)]
 async fn control_characters_and_api_refusals_are_400() {
     let env = env(Options::default()).await;
-    let cred = || Cred::Basic("root", ROOT_PASSWORD);
+    let cred = || ROOT;
     for (body, field) in [
         (
             json!({"name": "a", "app_type": "spa", "description": "\u{97}"}),
@@ -1417,9 +1363,7 @@ async fn misconfiguration_is_500_naming_it_at_once() {
         ("nocreds", "absent-m2m"),
         ("notallowed", FACADE_NS),
     ] {
-        let (status, headers, problem) = env
-            .post(tenant, Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
-            .await;
+        let (status, headers, problem) = env.post(tenant, ROOT, None, MINIMAL).await;
         assert_problem(status, &headers, &problem, 500);
         assert_eq!(problem["type"], "urn:nexus-operator:problem:misconfigured");
         assert!(
@@ -1446,9 +1390,7 @@ async fn a_facade_namespace_the_operator_does_not_serve_is_500_naming_it() {
         ..Options::default()
     })
     .await;
-    let (status, headers, problem) = env
-        .post("acme", Cred::Basic("root", ROOT_PASSWORD), None, MINIMAL)
-        .await;
+    let (status, headers, problem) = env.post("acme", ROOT, None, MINIMAL).await;
     assert_problem(status, &headers, &problem, 500);
     assert_eq!(problem["type"], "urn:nexus-operator:problem:misconfigured");
     let detail = problem["detail"].as_str().unwrap_or_default();
@@ -1479,9 +1421,7 @@ async fn error_answers_are_capped() {
     let body = json!({"name": "a", "app_type": "spa", "callbacks": vec![""; 10_000], "web_origins": vec!["x"; 3_000]});
     let text = body.to_string();
     assert!(text.len() > 40_000);
-    let (status, headers, problem) = env
-        .post("acme", Cred::Basic("root", ROOT_PASSWORD), None, &text)
-        .await;
+    let (status, headers, problem) = env.post("acme", ROOT, None, &text).await;
     assert_problem(status, &headers, &problem, 400);
     let size = serde_json::to_vec(&problem).unwrap().len();
     assert!(size < 16 * 1024, "{size} bytes");
@@ -1718,17 +1658,8 @@ mod generated {
 /// it. The object is found by its client-id label, never by listing the namespace.
 #[tokio::test(start_paused = true)]
 async fn get_gives_a_client_only_to_its_creator_or_an_admin() {
-    let env = env(Options {
-        operator: true,
-        ready_timeout: Duration::from_secs(15),
-        ..Options::default()
-    })
-    .await;
-    let token_of = |sub: &str| {
-        let mut claims = env.claims(&["client.write"], &["acme"]);
-        claims["sub"] = json!(sub);
-        env.sim.mint_jwt(claims)
-    };
+    let env = env(Options::with_operator(Duration::from_secs(15))).await;
+    let token_of = |sub: &str| env.writer_token(sub);
     let (team_a, team_b) = (token_of("team-a"), token_of("team-b"));
     let body = json!({"name": "Team A payroll", "app_type": "regular_web"}).to_string();
     let (status, headers, created) = env
@@ -1746,7 +1677,7 @@ async fn get_gives_a_client_only_to_its_creator_or_an_admin() {
         .await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(got, created);
-    let (status, _, got) = env.get(&location, Cred::Basic("root", ROOT_PASSWORD)).await;
+    let (status, _, got) = env.get(&location, ROOT).await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["secret"], created["secret"]);
 

@@ -77,6 +77,21 @@ pub fn unb64(value: &serde_json::Value) -> String {
     String::from_utf8(bytes).expect("utf8")
 }
 
+/// Status, reason and message of the `Ready` condition of `object` (an object as JSON).
+pub fn ready_condition(object: &serde_json::Value) -> Option<(String, String, String)> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+}
+
 /// A free loopback port (bound, then released: only for addresses a child process must bind).
 pub fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

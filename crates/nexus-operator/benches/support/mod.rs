@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use auth0_sim::{RequestCounts as SimCounts, SimHandle};
 use kube_fake::{FakeKube, RequestCounts};
+pub use nexus_testing::ready_condition;
 use nexus_testing::world;
 use serde_json::{Value, json};
 
@@ -100,20 +101,6 @@ pub async fn kubectl_apply(client: &kube::Client, object: &Value) {
     )
     .await
     .expect("create the AuthClient");
-}
-
-pub fn ready_condition(object: &Value) -> Option<(String, String, String)> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-                c["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
 }
 
 /// Pops the paths of `pending` that are Ready, from the back, up to the first that is not;
