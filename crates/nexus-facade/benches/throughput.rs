@@ -13,7 +13,6 @@
 
 use std::time::{Duration, Instant};
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use kube_fake::FakeKube;
 use nexus_facade::{self as facade, FacadeConfig, FacadeMetrics, JwtConfig, ObjectRef};
 use nexus_testing::facade::{self as callers, AUDIENCE};
@@ -83,10 +82,7 @@ async fn main() {
     tokio::spawn(facade::serve(
         config,
         kube.client(),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(5)).expect("http client"),
-            Auth0Metrics::new(),
-        ),
+        world::auth0_registry(Duration::from_secs(5)),
         FacadeMetrics::default(),
         listener,
         async move {

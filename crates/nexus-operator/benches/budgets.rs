@@ -25,7 +25,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::{FailAction, FailNext, RateLimit, SimConfig, SimHandle};
 use kube_fake::{CostModel, FakeKube, RequestCounts};
 use nexus_controller::metrics::ControllerMetrics;
@@ -37,10 +36,7 @@ use tokio::time::Instant;
 const NS: &str = "team-a";
 
 fn context(kube: &FakeKube, config: ControllerConfig) -> Arc<Context> {
-    let registry = Auth0Registry::new(
-        auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
-        Auth0Metrics::new(),
-    );
+    let registry = world::auth0_registry(Duration::from_secs(15));
     Arc::new(Context::new(
         kube.client(),
         registry,

@@ -24,7 +24,6 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::{self as sim, RateLimit, SimConfig};
 use futures::channel::mpsc;
 use kube::Api;
@@ -106,10 +105,7 @@ async fn main() {
         }
     }
     kube.set_cost(cost);
-    let registry = Auth0Registry::new(
-        auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
-        Auth0Metrics::new(),
-    );
+    let registry = world::auth0_registry(Duration::from_secs(15));
     let config = ControllerConfig {
         cluster_id: "bench".into(),
         // No drift scan while the clients are created: the bench runs one by hand afterwards.

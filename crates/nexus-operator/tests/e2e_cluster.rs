@@ -29,7 +29,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::SimHandle;
 use futures::FutureExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -167,10 +166,7 @@ async fn lifecycle(kubeconfig: &Path) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let ctx = Arc::new(Context::new(
         kube.clone(),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(10)).expect("http client"),
-            Auth0Metrics::new(),
-        ),
+        support::world::auth0_registry(Duration::from_secs(10)),
         ControllerConfig {
             cluster_id: support::unique("e2e-cluster"),
             ..ControllerConfig::default()

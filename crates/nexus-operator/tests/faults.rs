@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::{FaultScope, Faults, SimHandle};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -118,10 +117,7 @@ impl World {
         let client = support::client_from_kubeconfig(&self.kubeconfig).await;
         Arc::new(Context::new(
             client,
-            Auth0Registry::new(
-                auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
-                Auth0Metrics::new(),
-            ),
+            world::auth0_registry(Duration::from_secs(15)),
             ControllerConfig {
                 cluster_id: "faults".into(),
                 instance: Some("nexus-operator-0".into()),
@@ -256,11 +252,7 @@ impl Operator {
                             let client = support::client_from_kubeconfig(&kubeconfig).await;
                             ctx = Arc::new(Context::new(
                                 client,
-                                Auth0Registry::new(
-                                    auth0::default_http_client(Duration::from_secs(15))
-                                        .expect("http client"),
-                                    Auth0Metrics::new(),
-                                ),
+                                world::auth0_registry(Duration::from_secs(15)),
                                 config.clone(),
                                 ControllerMetrics::default(),
                             ));
@@ -603,10 +595,7 @@ fn stuck_world(hole: std::net::SocketAddr) -> (FakeKube, Arc<Context>) {
     }));
     let ctx = Arc::new(Context::new(
         kube.client(),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(3600)).expect("http client"),
-            Auth0Metrics::new(),
-        ),
+        world::auth0_registry(Duration::from_secs(3600)),
         ControllerConfig {
             cluster_id: "faults".into(),
             ..ControllerConfig::default()

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry, Priority};
+use auth0_mgmt::Priority;
 use auth0_sim::{self as sim, FailAction, FailNext, M2mCredential, SimConfig};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -350,10 +350,7 @@ impl World {
         let facade_kube = recorded(kube.client_as(FACADE), calls[&User::Facade].clone());
         let ctx = Arc::new(Context::new(
             controller_kube.clone(),
-            Auth0Registry::new(
-                auth0::default_http_client(Duration::from_secs(5)).expect("http"),
-                Auth0Metrics::new(),
-            ),
+            world::auth0_registry(Duration::from_secs(5)),
             ControllerConfig {
                 cluster_id: "hygiene".into(),
                 drift_scan_interval: Duration::from_millis(500),
@@ -1007,10 +1004,7 @@ impl World {
         tokio::spawn(facade::serve(
             config,
             self.facade_kube.clone(),
-            Auth0Registry::new(
-                auth0::default_http_client(Duration::from_secs(5)).expect("http"),
-                Auth0Metrics::new(),
-            ),
+            world::auth0_registry(Duration::from_secs(5)),
             FacadeMetrics::default(),
             listener,
             async move {

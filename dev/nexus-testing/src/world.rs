@@ -50,6 +50,15 @@ pub fn auth0_latency() -> Faults {
     }
 }
 
+/// A Management API registry (as the operator builds it) whose HTTP requests time out after
+/// `timeout`.
+pub fn auth0_registry(timeout: Duration) -> auth0_mgmt::Auth0Registry {
+    auth0_mgmt::Auth0Registry::new(
+        auth0_mgmt::default_http_client(timeout).expect("http client"),
+        auth0_mgmt::Auth0Metrics::new(),
+    )
+}
+
 /// The simulator with `config`, listening on a loopback port.
 pub async fn start_sim(config: SimConfig) -> SimHandle {
     auth0_sim::start(config, "127.0.0.1:0".parse().expect("addr"))
