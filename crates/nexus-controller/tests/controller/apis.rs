@@ -1204,7 +1204,7 @@ async fn a_client_auth0_accepts_is_created_and_a_blank_name_is_a_warning() {
             "client": {
                 "name": "   ",
                 "app_type": "regular_web",
-                "logo_uri": "ftp://cdn.example.com/logo.png",
+                "logo_uri": "urn:acme:logo",
                 "callbacks": vec![long_url; 150],
             },
             "settings": {"idTokenLifetimeSeconds": 5_000_000},
@@ -1221,7 +1221,7 @@ async fn a_client_auth0_accepts_is_created_and_a_blank_name_is_a_warning() {
     let client = h.sim.client(&client_id).expect("created");
     assert_eq!(client["name"], json!("   "));
     assert_eq!(client["callbacks"].as_array().map(Vec::len), Some(150));
-    assert_eq!(client["logo_uri"], json!("ftp://cdn.example.com/logo.png"));
+    assert_eq!(client["logo_uri"], json!("urn:acme:logo"));
     assert_eq!(
         client["jwt_configuration"]["lifetime_in_seconds"],
         json!(5_000_000)
