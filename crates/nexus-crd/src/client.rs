@@ -103,7 +103,7 @@ pub struct AuthClientSpec {
     /// nothing is sent to Auth0 for it. When a grant stops being allowed, the operator
     /// revokes it (deletes it, or reduces its scopes) in Auth0.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 100), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["audience"]))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["audience"]))]
     pub grants: Vec<ClientGrantSpec>,
 
     /// Names of the Auth0 connections (databases, social and enterprise identity providers)
@@ -114,7 +114,7 @@ pub struct AuthClientSpec {
     /// use (`Ready=False`, reason `ConnectionNotAllowed`); an unknown name is reported with
     /// reason `ConnectionNotFound`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 128), regex(pattern = crate::validation::patterns::CONNECTION_NAME)), extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(inner(length(min = 1, max = 128), regex(pattern = crate::validation::patterns::CONNECTION_NAME)), extend("x-kubernetes-list-type" = "set"))]
     pub connections: Vec<String>,
 }
 
@@ -253,7 +253,7 @@ pub struct ClientGrantSpec {
     /// The scopes to grant, each declared by the API (no white space). An empty list grants
     /// the audience without scopes.
     #[serde(default)]
-    #[schemars(length(max = 1000), inner(length(min = 1, max = 280), regex(pattern = crate::validation::patterns::SCOPE)), extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(inner(length(min = 1, max = 280), regex(pattern = crate::validation::patterns::SCOPE)), extend("x-kubernetes-list-type" = "set"))]
     pub scopes: Vec<String>,
 }
 

@@ -35,10 +35,9 @@ pub const DEFAULT_TOKEN_LIFETIME: u32 = 86_400;
 pub const MAX_REFRESH_TOKEN_LIFETIME: u32 = 157_788_000;
 /// Longest rotation leeway.
 pub const MAX_REFRESH_TOKEN_LEEWAY: u32 = 60;
-/// Longest connection name Auth0 accepts.
+/// Longest connection name Auth0 accepts (its `ConnectionName` schema: `maxLength: 128`, pattern
+/// `^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$`).
 pub const MAX_CONNECTION_NAME: usize = 128;
-/// Most grants (and most connections) one AuthClient may declare.
-pub const MAX_GRANTS: usize = 100;
 
 static IDENTIFIER: LazyLock<Regex> = LazyLock::new(|| compiled(patterns::IDENTIFIER));
 static SCOPE: LazyLock<Regex> = LazyLock::new(|| compiled(patterns::SCOPE));
@@ -280,17 +279,11 @@ pub fn validate_grants(
     settings: Option<&ClientSettings>,
 ) -> Vec<FieldError> {
     let mut errors = Errors::default();
-    if grants.len() > MAX_GRANTS {
-        errors.fail(
-            "grants",
-            format!(
-                "must have at most {MAX_GRANTS} entries (has {})",
-                grants.len()
-            ),
-        );
-    }
+    // No count limit: Auth0 documents none for the grants of a client. Audiences and scopes
+    // are unique because the API server makes them so (`grants` is a list-map keyed by
+    // `audience`, `scopes` a set); these checks mirror it for objects from elsewhere.
     let mut audiences = BTreeSet::new();
-    for (index, grant) in grants.iter().enumerate().take(MAX_GRANTS) {
+    for (index, grant) in grants.iter().enumerate() {
         let path = format!("grants[{index}].audience");
         errors.identifier(&path, &grant.audience);
         if !audiences.insert(grant.audience.as_str()) {
@@ -334,17 +327,10 @@ pub fn validate_grants(
 /// Checks `spec.connections`.
 pub fn validate_connections(connections: &[String]) -> Vec<FieldError> {
     let mut errors = Errors::default();
-    if connections.len() > MAX_GRANTS {
-        errors.fail(
-            "connections",
-            format!(
-                "must have at most {MAX_GRANTS} entries (has {})",
-                connections.len()
-            ),
-        );
-    }
+    // No count limit (Auth0 documents none); names are unique because `connections` is a
+    // set for the API server.
     let mut seen = BTreeSet::new();
-    for (index, name) in connections.iter().enumerate().take(MAX_GRANTS) {
+    for (index, name) in connections.iter().enumerate() {
         let path = format!("connections[{index}]");
         if name.len() > MAX_CONNECTION_NAME || !CONNECTION_NAME.is_match(name) {
             errors.fail(
@@ -493,6 +479,25 @@ mod tests {
         // A name Auth0 refuses ('<', more than 200 units) is still refused when set.
         spec.name = "a".repeat(MAX_API_NAME + 1);
         assert_eq!(paths(&validate_resource_server(&spec, MGMT)), vec!["name"]);
+    }
+
+    /// Auth0 documents no limit on a client's grants or connections: 150 of each pass.
+    #[test]
+    fn grants_and_connections_have_no_count_limit() {
+        let client = NexusClient {
+            name: "Worker".into(),
+            app_type: "non_interactive".into(),
+            ..Default::default()
+        };
+        let grants: Vec<ClientGrantSpec> = (0..150)
+            .map(|i| ClientGrantSpec {
+                audience: format!("https://api-{i}.example.com/"),
+                scopes: (0..1500).map(|s| format!("scope:{s}")).collect(),
+            })
+            .collect();
+        assert_eq!(validate_grants(&grants, &client, None), vec![]);
+        let connections: Vec<String> = (0..150).map(|i| format!("db-{i}")).collect();
+        assert_eq!(validate_connections(&connections), vec![]);
     }
 
     #[test]
