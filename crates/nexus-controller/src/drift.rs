@@ -406,7 +406,8 @@ pub async fn scan_all_resource_servers(
 }
 
 /// Scans one tenant's APIs: compares every Ready AuthResourceServer of the tenant with the
-/// listed API (one paged list, 100 per page; nothing when the tenant has none).
+/// API Auth0 lists for its identifier (10 identifiers per request; nothing when the tenant has
+/// no Ready AuthResourceServer).
 pub async fn scan_resource_servers(
     ctx: &Context,
     tenant: &AuthTenant,
@@ -431,8 +432,14 @@ pub async fn scan_resource_servers(
     }
     let credentials = ctx.caches.credentials.get(&SecretKey::of(tenant));
     let auth0 = client_from_cache(&ctx.auth0, tenant, credentials.as_ref())?;
+    // Listed by identifier, 10 per request: however many APIs the tenant holds, no request
+    // comes near Auth0's 1,000-record offset ceiling (this endpoint has no checkpoint paging).
+    let identifiers: Vec<&str> = candidates
+        .iter()
+        .map(|s| s.spec.identifier.as_str())
+        .collect();
     let listed: HashMap<String, auth0_mgmt::ResourceServer> = auth0
-        .list_all_resource_servers(Priority::Background)
+        .list_resource_servers_by_identifier(&identifiers, Priority::Background)
         .await?
         .into_iter()
         .map(|s| (s.id.clone(), s))

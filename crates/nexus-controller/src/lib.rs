@@ -19,6 +19,7 @@ pub mod ownership;
 pub mod resourceserver;
 pub mod scope;
 pub mod secret;
+pub mod spec_warnings;
 pub mod tenant_access;
 
 use std::collections::hash_map::DefaultHasher;

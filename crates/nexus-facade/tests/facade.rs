@@ -1734,3 +1734,53 @@ async fn get_gives_a_client_only_to_its_creator_or_an_admin() {
     }
     assert_not_logged(&[&secret]);
 }
+
+/// Issue 18, never stricter than Auth0: bodies with values Auth0 accepts and the former rules
+/// refused (a name of white space only, a 300-character name, 150 callbacks, a 3,000-character
+/// URL, a logo URI without a host) are created and become Synced; 101 web origins
+/// (Auth0 documents 100 as the limit) are still a 400.
+#[tokio::test(start_paused = true)]
+async fn values_auth0_accepts_are_created() {
+    let env = env(Options {
+        operator: true,
+        ready_timeout: Duration::from_secs(20),
+        ..Options::default()
+    })
+    .await;
+    let cred = || Cred::Basic("root", ROOT_PASSWORD);
+    let long_url = format!("https://app.example.com/{}", "a".repeat(3000));
+    let callbacks: Vec<String> = (0..150)
+        .map(|i| format!("https://app.example.com/cb/{i}"))
+        .collect();
+    for (index, body) in [
+        json!({"name": "   ", "app_type": "spa"}),
+        json!({"name": "n".repeat(300), "app_type": "regular_web",
+               "callbacks": callbacks, "allowed_logout_urls": [long_url],
+               "logo_uri": "urn:acme:logo"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = format!("lenient-{index}");
+        let (status, _, answer) = env
+            .post("acme", cred(), Some(&key), &body.to_string())
+            .await;
+        assert_eq!(status, 201, "{body}: {answer}");
+        let id = answer["id"].as_str().expect("id");
+        let auth0 = env.sim.client(id).expect("created in Auth0");
+        assert_eq!(auth0["name"], body["name"]);
+    }
+    for object in env.authclients() {
+        assert_eq!(
+            object["status"]["conditions"][0]["reason"], "Synced",
+            "{object}"
+        );
+    }
+    let before = env.authclients().len();
+    let body = json!({"name": "a", "app_type": "spa",
+                      "web_origins": vec!["https://app.example.com"; 101]});
+    let (status, headers, problem) = env.post("acme", cred(), None, &body.to_string()).await;
+    assert_problem(status, &headers, &problem, 400);
+    assert!(problem["errors"]["web_origins"].is_array(), "{problem}");
+    assert_eq!(env.authclients().len(), before);
+}

@@ -131,6 +131,15 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
     let now = Timestamp::now();
     let finding = ctx.take_finding(&ObjectRef::from_obj(obj));
     let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
+    let warnings = nexus_crd::validation::client_warnings(&obj.spec.client);
+    crate::spec_warnings::publish(
+        ctx,
+        obj,
+        stored.observed_generation,
+        "spec.client.",
+        &warnings,
+    )
+    .await;
     let resolved = match resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)? {
         Resolution::WaitForTenant => {
             // Nothing is written; the tenant's next check (or its status change) wakes us.

@@ -99,13 +99,14 @@ async fn delete(
     let id = match status.resource_server_id.clone() {
         Some(id) => id,
         // A create was interrupted: the API with this identifier is ours when its name is the
-        // spec's (the same proof as a recovery).
+        // spec's, or it has none when the spec sets none (the same proof as a recovery).
         None => match auth0
             .get_resource_server(&obj.spec.identifier, Priority::Critical)
             .await
         {
             Ok(found)
-                if !found.is_system && found.name.as_deref() == Some(obj.spec.name.as_str()) =>
+                if !found.is_system
+                    && found.name.as_deref().unwrap_or_default() == obj.spec.name.as_str() =>
             {
                 found.id
             }

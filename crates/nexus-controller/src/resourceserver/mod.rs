@@ -113,6 +113,8 @@ async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, Resour
     let now = Timestamp::now();
     let reference = ObjectRef::from_obj(obj);
     let finding = ctx.take_server_finding(&reference);
+    let warnings = nexus_crd::resource_validation::resource_server_warnings(&obj.spec);
+    crate::spec_warnings::publish(ctx, obj, stored.observed_generation, "spec.", &warnings).await;
     let resolved = match resolve::resolve(obj, ctx) {
         Resolution::WaitForTenant => {
             ctx.server_waits_for_tenant(&obj.spec.tenant, reference);
