@@ -59,7 +59,7 @@ impl CachedAuthClient {
         };
         let tenant = client.spec.tenant.as_str().into();
         let ready_client_id = client.status.as_ref().and_then(|s| {
-            let ready = conditions::find(&s.conditions, READY).is_some_and(|r| r.status == "True");
+            let ready = conditions::is_true(&s.conditions, READY);
             s.client_id.as_deref().filter(|_| ready).map(Box::from)
         });
         // Serialising a typed object cannot fail (all its map keys are strings); if it ever

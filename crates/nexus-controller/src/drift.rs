@@ -420,8 +420,7 @@ pub async fn scan_resource_servers(
         .filter(|s| s.spec.tenant == tenant_name && s.metadata.deletion_timestamp.is_none())
         .filter(|s| {
             s.status.as_ref().is_some_and(|st| {
-                st.resource_server_id.is_some()
-                    && conditions::find(&st.conditions, READY).is_some_and(|r| r.status == "True")
+                st.resource_server_id.is_some() && conditions::is_true(&st.conditions, READY)
             })
         })
         .collect();

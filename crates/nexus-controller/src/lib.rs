@@ -16,6 +16,7 @@ pub mod governance;
 pub mod liveness;
 pub mod metrics;
 pub mod ownership;
+pub mod pass;
 pub mod resourceserver;
 pub mod scope;
 pub mod secret;
@@ -326,8 +327,7 @@ fn wake_unready_after_outage(
                     client
                         .status
                         .as_ref()
-                        .and_then(|s| conditions::find(&s.conditions, READY))
-                        .is_some_and(|c| c.status == "True")
+                        .is_some_and(|s| conditions::is_true(&s.conditions, READY))
                 });
                 if !ready {
                     ctx.wake_client(client.reference());

@@ -11,78 +11,18 @@ use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsLookup, GrantsView};
-use super::plan::{Auth0View, Failure, Lookup, Note, Observed, Plan, Retry, Step};
-use super::status;
+use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
 use super::{Input, ReconcileError};
 use crate::context::Context;
+use crate::pass::{
+    Auth0Failure, EventAction, EventReason, Failure, Note, Pending, Retry, auth0_failure,
+    created_nothing,
+};
 use crate::secret::{self, Credentials};
-use auth0_mgmt::{Auth0Error, Priority, SecretString, TenantClient};
+use auth0_mgmt::{Priority, SecretString, TenantClient};
 use nexus_crd::{
     AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, PendingCreation, ReadyReason,
 };
-
-/// A failed Auth0 call, as the pass sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Auth0Failure {
-    /// Ready=False with this failure.
-    Failed(Failure),
-    /// Auth0 refused the tenant's credentials: the AuthTenant reconciler checks them and wakes
-    /// this client; the client does not retry on its own.
-    Tenant,
-}
-
-/// Maps an Auth0 error to what the pass reports. `action` says what was attempted; the message
-/// holds Auth0's answer and nothing that changes from one attempt to the next.
-pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
-    let failed = |reason, retry| {
-        Auth0Failure::Failed(Failure {
-            reason,
-            message: format!("{action}: {error}"),
-            retry,
-        })
-    };
-    match error {
-        Auth0Error::RateLimited { retry_after } => Auth0Failure::Failed(Failure {
-            reason: ReadyReason::RateLimited,
-            message: format!(
-                "{action}: the tenant's Management API rate limit is reached; retried at the advertised reset"
-            ),
-            retry: Retry::After(*retry_after),
-        }),
-        Auth0Error::Token { status, .. }
-            if status.is_some_and(|s| (400..500).contains(&s) && s != 429) =>
-        {
-            Auth0Failure::Tenant
-        }
-        Auth0Error::Api { status: 401, .. } => Auth0Failure::Tenant,
-        Auth0Error::Api { status: 429, .. } => Auth0Failure::Failed(Failure {
-            reason: ReadyReason::RateLimited,
-            message: format!(
-                "{action}: the tenant's Management API rate limit is reached; retried at the advertised reset"
-            ),
-            retry: Retry::Backoff,
-        }),
-        Auth0Error::Api {
-            status: 403 | 404 | 409,
-            ..
-        } => failed(ReadyReason::Auth0Refused, Retry::Backoff),
-        Auth0Error::Api { status, .. } if (400..500).contains(status) => {
-            failed(ReadyReason::Auth0Rejected, Retry::AwaitChange)
-        }
-        _ => failed(ReadyReason::Auth0Unavailable, Retry::Backoff),
-    }
-}
-
-/// Whether a failed create certainly created nothing (the marker can go).
-pub fn created_nothing(error: &Auth0Error) -> bool {
-    match error {
-        Auth0Error::RateLimited { .. } | Auth0Error::Token { .. } | Auth0Error::Config { .. } => {
-            true
-        }
-        Auth0Error::Api { status, .. } => *status < 500,
-        Auth0Error::Transport { .. } | Auth0Error::Decode { .. } => false,
-    }
-}
 
 /// Reads what `lookup` asks for.
 pub async fn observe(
@@ -162,18 +102,6 @@ pub async fn observe_access(
     })
 }
 
-/// What the pending-creation marker becomes.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Pending<T = PendingCreation> {
-    /// As it was.
-    #[default]
-    Unchanged,
-    /// Written this pass (the create may have reached Auth0).
-    Set(T),
-    /// Gone: the create succeeded, or certainly created nothing.
-    Cleared,
-}
-
 /// What the steps did.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -184,7 +112,7 @@ pub struct Report {
     /// The secret was rotated.
     pub rotated: bool,
     /// The marker.
-    pub pending: Pending,
+    pub pending: Pending<PendingCreation>,
     /// The status and resourceVersion written by the marker step.
     pub written: Option<(AuthClientStatus, Option<String>)>,
     /// Events of what was done.
@@ -360,15 +288,17 @@ pub async fn execute(
                 // Conditional on the resourceVersion the pass planned from: on a stale cache
                 // (a status this pass has not seen) the write fails with 409 and nothing is
                 // sent to Auth0, so a stale pass can never create a second client.
-                let written = status::write(ctx, owner, &marked, owner.resource_version()).await?;
+                let written =
+                    crate::pass::write_status(ctx, owner, &marked, owner.resource_version())
+                        .await?;
                 report.written = Some((marked, written));
                 report.pending = Pending::Set(marker);
             }
             Step::Create(desired) => match auth0.create_client(desired, Priority::Critical).await {
                 Ok(created) => {
                     report.notes.push(Note::normal(
-                        "Created",
-                        "Create",
+                        EventReason::Created,
+                        EventAction::Create,
                         format!("created Auth0 client {}", created.client_id),
                     ));
                     report.client_id = Some(created.client_id);
@@ -402,8 +332,8 @@ pub async fn execute(
                         credential = rotated.client_secret.filter(|s| !s.is_empty());
                         report.rotated = true;
                         report.notes.push(Note::normal(
-                            "SecretRotated",
-                            "Rotate",
+                            EventReason::SecretRotated,
+                            EventAction::Rotate,
                             format!("client secret of {id} rotated"),
                         ));
                     }

@@ -3,16 +3,14 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
-use super::act::{Auth0Failure, auth0_failure};
-use super::plan::Failure;
 use super::{ReconcileError, object_key, status};
 use crate::caches::SecretKey;
 use crate::context::Context;
 use crate::desired::ClientPatch;
 use crate::ownership::OwnershipTag;
+use crate::pass::{self, Auth0Failure, EventAction, EventReason, Failure, Note, auth0_failure};
 use crate::tenant_access::client_from_cache;
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
@@ -30,8 +28,12 @@ pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, Reconcil
         Ok(note) => {
             ctx.reset_backoff(&key);
             ctx.set_ready_state(&key, None);
-            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note)
-                .await;
+            pass::publish(
+                ctx,
+                obj,
+                Note::normal(EventReason::Deleted, EventAction::Delete, note),
+            )
+            .await;
             Ok(Action::await_change())
         }
         Err(failure) => {
@@ -42,7 +44,7 @@ pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, Reconcil
             let deleting = Failure::permanent(ReadyReason::Deleting, message.clone());
             let next = status::failed(&stored, obj, &deleting, Timestamp::now());
             if next != stored {
-                status::write(ctx, obj, &next, None).await?;
+                crate::pass::write_status(ctx, obj, &next, None).await?;
             }
             Err(ReconcileError::CleanupPending(message))
         }

@@ -32,11 +32,10 @@ use crate::cached::{CachedAuthClient, DecodeError};
 use crate::context::Context;
 use crate::governance::Governance;
 use crate::metrics::ResultLabels;
-use act::Auth0Failure;
+use crate::pass::{self, Auth0Failure, Verdict};
 use nexus_crd::{AuthClient, FINALIZER, ROTATE_ANNOTATION};
 use plan::{Input, SecretView};
 use resolve::Resolution;
-use status::Verdict;
 
 /// Errors that abort a pass and are retried by the error policy. Failures the user can act on
 /// (bad spec, Auth0 refusals, throttling) are not errors: they become conditions.
@@ -141,7 +140,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
             let next = status::failed(&stored, obj, &failure, now);
             let verdict = Verdict::Failed(failure);
             let event = status::event_of(&stored, &next, &[], &[]);
-            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
         }
         Resolution::Ready(resolved) => resolved,
     };
@@ -202,11 +201,11 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
             );
             let verdict = Verdict::Failed(failure);
             let event = status::event_of(&stored, &next, &[], &[]);
-            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
         }
     };
     let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
-    let verdict = Verdict::of(&report, &plan, obj);
+    let verdict = status::verdict(&report, &plan, obj);
     let base = report
         .written
         .as_ref()
@@ -214,7 +213,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
     let next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
     let event = status::event_of(&stored, &next, &plan.notes, &report.notes);
     let kube_error = report.kube_error.take();
-    let action = status::finish(
+    let action = pass::finish(
         ctx,
         obj,
         &stored,

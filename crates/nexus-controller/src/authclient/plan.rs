@@ -15,6 +15,7 @@ use crate::context::{AccessFinding, ScanFinding};
 use crate::desired::{self, ClientPatch, DesiredClient};
 use crate::governance::Governance;
 use crate::ownership::{OwnershipTag, tagged_owner};
+use crate::pass::{DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message};
 use crate::secret::{self, Credentials, ObservedSecret};
 use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
@@ -22,39 +23,6 @@ use nexus_crd::{
     AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, ConnectionStatus, DriftPolicy,
     GrantStatus, ROTATE_ANNOTATION, ReadyReason,
 };
-
-/// When to look at the object again after a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retry {
-    /// Nothing will change until the spec, the tenant or the Secret does (a watch wakes us).
-    AwaitChange,
-    /// Transient: exponential backoff.
-    Backoff,
-    /// Transient with a known time (rate-limit reset).
-    After(Duration),
-}
-
-/// A failure that becomes `Ready=False`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// The reason.
-    pub reason: ReadyReason,
-    /// A message that names what to do and does not change from pass to pass.
-    pub message: String,
-    /// When to look again.
-    pub retry: Retry,
-}
-
-impl Failure {
-    /// A failure that waits for a change.
-    pub fn permanent(reason: ReadyReason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-            retry: Retry::AwaitChange,
-        }
-    }
-}
 
 /// The owned Secret as the cache shows it.
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +84,7 @@ impl Input<'_> {
     }
 
     fn was_ready(&self) -> bool {
-        conditions::find(&self.status.conditions, READY).is_some_and(|c| c.status == "True")
+        conditions::is_true(&self.status.conditions, READY)
     }
 }
 
@@ -246,57 +214,6 @@ impl From<Auth0View> for Observed {
         Observed {
             client,
             ..Observed::default()
-        }
-    }
-}
-
-/// What the `Drifted` condition says after the pass.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum DriftVerdict {
-    /// Auth0 was not compared: keep the condition as it is.
-    #[default]
-    Unchanged,
-    /// Auth0 matches the spec.
-    InSync,
-    /// The spec changed and these fields were updated.
-    Updated(Vec<String>),
-    /// These fields were changed outside the operator and are restored.
-    Corrected(Vec<String>),
-    /// These fields were changed outside the operator and are left (`driftPolicy: Report`).
-    Reported(Vec<String>),
-}
-
-/// An event to publish (at most one per pass is published; see `status`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Note {
-    /// Event reason.
-    pub reason: &'static str,
-    /// Event action.
-    pub action: &'static str,
-    /// Event note (stable text).
-    pub message: String,
-    /// Warning rather than Normal.
-    pub warning: bool,
-}
-
-impl Note {
-    /// A Normal event.
-    pub fn normal(reason: &'static str, action: &'static str, message: String) -> Self {
-        Self {
-            reason,
-            action,
-            message,
-            warning: false,
-        }
-    }
-
-    /// A Warning event.
-    pub fn warning(reason: &'static str, action: &'static str, message: String) -> Self {
-        Self {
-            reason,
-            action,
-            message,
-            warning: true,
         }
     }
 }
@@ -473,8 +390,8 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
         Auth0View::Recovered(None) => create(input, &mut plan, desired.clone(), false),
         Auth0View::Recovered(Some(found)) => {
             plan.notes.push(Note::normal(
-                "Recovered",
-                "Create",
+                EventReason::Recovered,
+                EventAction::Create,
                 format!(
                     "found Auth0 client {} created by an interrupted attempt",
                     found.client_id
@@ -494,8 +411,8 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
                 ));
             }
             plan.notes.push(Note::warning(
-                "ClientMissing",
-                "Recreate",
+                EventReason::ClientMissing,
+                EventAction::Recreate,
                 format!(
                     "Auth0 client {} was deleted outside the operator; creating it again",
                     input.status.client_id.as_deref().unwrap_or_default()
@@ -518,8 +435,8 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
                 return Err(refused);
             }
             plan.notes.push(Note::normal(
-                "Adopted",
-                "Adopt",
+                EventReason::Adopted,
+                EventAction::Adopt,
                 format!("adopted existing Auth0 client {}", found.client_id),
             ));
             adopt_view(&mut plan, &desired, *found, Cause::Spec, spec.drift_policy);
@@ -561,8 +478,8 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
         && *fields != input.status.reported_drift
     {
         plan.notes.push(Note::warning(
-            "DriftDetected",
-            "Compare",
+            EventReason::DriftDetected,
+            EventAction::Compare,
             drift_report_message(fields),
         ));
     }
@@ -666,8 +583,8 @@ fn adopt_view(
     } else if cause == Cause::Spec {
         let note = (!announced).then(|| {
             Note::normal(
-                "Updated",
-                "Update",
+                EventReason::Updated,
+                EventAction::Update,
                 format!("updated Auth0 client {id}: {fields}"),
             )
         });
@@ -675,8 +592,8 @@ fn adopt_view(
         DriftVerdict::Updated(drift.fields)
     } else if policy == DriftPolicy::Correct {
         let note = Note::warning(
-            "DriftCorrected",
-            "Update",
+            EventReason::DriftCorrected,
+            EventAction::Update,
             format!("restored fields changed outside the operator: {fields}"),
         );
         plan.steps
@@ -685,14 +602,6 @@ fn adopt_view(
     } else {
         DriftVerdict::Reported(drift.fields)
     };
-}
-
-/// The message of a drift left in place.
-pub fn drift_report_message(fields: &[String]) -> String {
-    format!(
-        "changed outside the operator (not corrected, driftPolicy is Report): {}",
-        fields.join(", ")
-    )
 }
 
 /// Whether a rotation is due; returns the annotation value to record.
@@ -768,6 +677,7 @@ fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pass::Retry;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use nexus_crd::conditions::{ConditionStatus, new_condition};
@@ -1053,7 +963,7 @@ mod tests {
         )
         .expect("plan");
         assert_eq!(found.client_id.as_deref(), Some("cid"));
-        assert_eq!(found.notes[0].reason, "Recovered");
+        assert_eq!(found.notes[0].reason, EventReason::Recovered);
         assert_eq!(found.steps, vec![Step::ApplySecret { existing: false }]);
         let none = plan(&i, Auth0View::Recovered(None)).expect("plan");
         assert!(
@@ -1097,7 +1007,7 @@ mod tests {
             matches!(taken.steps.first(), Some(Step::Patch(_, None))),
             "re-tagged"
         );
-        assert_eq!(taken.notes[0].reason, "Adopted");
+        assert_eq!(taken.notes[0].reason, EventReason::Adopted);
         let missing = plan(&i, Auth0View::AdoptMissing("legacy".into())).expect_err("missing");
         assert_eq!(missing.reason, ReadyReason::ClientNotFound);
     }
@@ -1187,7 +1097,7 @@ mod tests {
         let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
         let reported = plan(&i, Auth0View::Found(Box::new(changed.clone()))).expect("plan");
         assert_eq!(reported.steps, vec![]);
-        assert_eq!(reported.notes[0].reason, "DriftDetected");
+        assert_eq!(reported.notes[0].reason, EventReason::DriftDetected);
         status.reported_drift = vec!["callbacks".into()];
         let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
         let again = plan(&i, Auth0View::Found(Box::new(changed))).expect("plan");
@@ -1298,7 +1208,7 @@ mod tests {
             again.steps.as_slice(),
             [Step::Mark, Step::Create(_), _]
         ));
-        assert_eq!(again.notes[0].reason, "ClientMissing");
+        assert_eq!(again.notes[0].reason, EventReason::ClientMissing);
         let mut adopted = owner.clone();
         adopted.spec.client.id = Some("cid".into());
         let i = input(&adopted, &status, &tag, SecretView::NotCached);
@@ -1471,7 +1381,7 @@ mod tests {
         assert!(
             matches!(
                 corrected.steps.as_slice(),
-                [Step::PatchGrant { scopes, note, .. }] if scopes == &["read".to_owned()] && note.reason == "DriftCorrected"
+                [Step::PatchGrant { scopes, note, .. }] if scopes == &["read".to_owned()] && note.reason == EventReason::DriftCorrected
             ),
             "{:?}",
             corrected.steps
@@ -1499,7 +1409,7 @@ mod tests {
             matches!(
                 reported.steps.as_slice(),
                 [Step::PatchGrant { scopes, note, .. }]
-                    if scopes == &["read".to_owned(), "write".to_owned()] && note.reason == "GrantRevoked"
+                    if scopes == &["read".to_owned(), "write".to_owned()] && note.reason == EventReason::GrantRevoked
             ),
             "{:?}",
             reported.steps
@@ -1508,7 +1418,12 @@ mod tests {
             reported.drift,
             DriftVerdict::Reported(vec!["grants[https://orders/api]".into()])
         );
-        assert!(reported.notes.iter().any(|n| n.reason == "DriftDetected"));
+        assert!(
+            reported
+                .notes
+                .iter()
+                .any(|n| n.reason == EventReason::DriftDetected)
+        );
     }
 
     #[test]
@@ -1629,7 +1544,7 @@ mod tests {
         assert!(
             matches!(
                 corrected.steps.as_slice(),
-                [Step::EnableConnection { connection_id, note, .. }] if connection_id == "con_c" && note.reason == "DriftCorrected"
+                [Step::EnableConnection { connection_id, note, .. }] if connection_id == "con_c" && note.reason == EventReason::DriftCorrected
             ),
             "{:?}",
             corrected.steps

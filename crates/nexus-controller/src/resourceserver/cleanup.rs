@@ -4,14 +4,12 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
 use super::{ResourceServerError, object_key, status};
-use crate::authclient::act::{Auth0Failure, auth0_failure};
-use crate::authclient::plan::Failure;
 use crate::caches::SecretKey;
 use crate::context::Context;
+use crate::pass::{self, Auth0Failure, EventAction, EventReason, Failure, Note, auth0_failure};
 use crate::tenant_access::client_from_cache;
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
@@ -28,14 +26,16 @@ pub async fn cleanup(
     if !owns_something || obj.spec.deletion_policy == DeletionPolicy::Orphan {
         ctx.set_server_ready_state(&key, None);
         if owns_something {
-            ctx.event(
+            pass::publish(
+                ctx,
                 obj,
-                EventType::Normal,
-                "Deleted",
-                "Delete",
-                format!(
-                    "left Auth0 API '{}' in place (deletionPolicy Orphan)",
-                    obj.spec.identifier
+                Note::normal(
+                    EventReason::Deleted,
+                    EventAction::Delete,
+                    format!(
+                        "left Auth0 API '{}' in place (deletionPolicy Orphan)",
+                        obj.spec.identifier
+                    ),
                 ),
             )
             .await;
@@ -46,8 +46,12 @@ pub async fn cleanup(
         Ok(note) => {
             ctx.reset_backoff(&key);
             ctx.set_server_ready_state(&key, None);
-            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note)
-                .await;
+            pass::publish(
+                ctx,
+                obj,
+                Note::normal(EventReason::Deleted, EventAction::Delete, note),
+            )
+            .await;
             Ok(Action::await_change())
         }
         Err(failure) => {
@@ -58,7 +62,7 @@ pub async fn cleanup(
             let deleting = Failure::permanent(ReadyReason::Deleting, message.clone());
             let next = status::failed(&stored, obj, &deleting, Timestamp::now());
             if next != stored {
-                status::write(ctx, obj, &next, None).await?;
+                crate::pass::write_status(ctx, obj, &next, None).await?;
             }
             Err(ResourceServerError::CleanupPending(message))
         }
