@@ -3,7 +3,6 @@
 //! a [`Report`]; an Auth0 failure stops the steps and becomes data in the report.
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
@@ -11,6 +10,7 @@ use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsLookup, GrantsView};
+use super::marker;
 use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
 use super::{Input, ReconcileError};
 use crate::context::Context;
@@ -20,9 +20,7 @@ use crate::pass::{
 };
 use crate::secret::{self, Credentials};
 use auth0_mgmt::{Priority, SecretString, TenantClient};
-use nexus_crd::{
-    AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, PendingCreation, ReadyReason,
-};
+use nexus_crd::{AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, ReadyReason};
 
 /// Reads what `lookup` asks for.
 pub async fn observe(
@@ -111,9 +109,12 @@ pub struct Report {
     pub created: bool,
     /// The secret was rotated.
     pub rotated: bool,
-    /// The marker.
-    pub pending: Pending<PendingCreation>,
-    /// The status and resourceVersion written by the marker step.
+    /// The crash-safety marker: written this pass, settled, or as it was.
+    pub pending: Pending<()>,
+    /// The crash-safety marker this pass wrote (the annotation value).
+    pub marker: Option<String>,
+    /// The status as stored and the resourceVersion after the metadata write of the pass
+    /// (the marker or the finalizer), which the status write is conditional on.
     pub written: Option<(AuthClientStatus, Option<String>)>,
     /// Events of what was done.
     pub notes: Vec<Note>,
@@ -276,23 +277,18 @@ pub async fn execute(
                 }
             }
             Step::Mark => {
-                let mut marked = input.status.clone();
-                if plan.forget_client {
-                    marked.client_id = None;
-                }
-                let marker = PendingCreation {
-                    tag: format!("{}/{}", input.tag.cluster, input.tag.owner_uid),
-                    started_at: Time(input.now),
-                };
-                marked.pending_creation = Some(marker.clone());
+                let value = marker::new_value(owner, input.tag, input.now);
                 // Conditional on the resourceVersion the pass planned from: on a stale cache
-                // (a status this pass has not seen) the write fails with 409 and nothing is
+                // (an object this pass has not seen) the write fails with 409 and nothing is
                 // sent to Auth0, so a stale pass can never create a second client.
-                let written =
-                    crate::pass::write_status(ctx, owner, &marked, owner.resource_version())
-                        .await?;
-                report.written = Some((marked, written));
-                report.pending = Pending::Set(marker);
+                let rv = marker::claim(ctx, owner, Some(&value)).await?;
+                report.written = Some((input.status.clone(), rv));
+                report.pending = Pending::Set(());
+                report.marker = Some(value);
+            }
+            Step::Finalize => {
+                let rv = marker::claim(ctx, owner, None).await?;
+                report.written = Some((input.status.clone(), rv));
             }
             Step::Create(desired) => match auth0.create_client(desired, Priority::Critical).await {
                 Ok(created) => {

@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use super::{ReconcileError, object_key, status};
+use super::{ReconcileError, marker, object_key, status};
 use crate::caches::SecretKey;
 use crate::context::Context;
 use crate::desired::ClientPatch;
@@ -20,7 +20,9 @@ use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
 pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
-    if stored.client_id.is_none() && stored.pending_creation.is_none() {
+    let pending = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
+        .is_some_and(|tag| marker::pending(obj, &stored, &tag));
+    if stored.client_id.is_none() && !pending {
         ctx.set_ready_state(&key, None);
         return Ok(Action::await_change());
     }

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod act;
 pub mod cleanup;
+pub mod marker;
 pub mod plan;
 pub mod resolve;
 pub mod status;
@@ -23,10 +24,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, ResourceExt};
 
 use crate::cached::{CachedAuthClient, DecodeError};
 use crate::context::Context;
@@ -44,9 +44,6 @@ pub enum ReconcileError {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
-    /// Adding or removing the finalizer failed, or the cleanup failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<finalizer::Error<ReconcileError>>),
     /// The object is missing a namespace (impossible for a namespaced resource).
     #[error("AuthClient has no namespace")]
     MissingNamespace,
@@ -67,30 +64,28 @@ pub fn object_key<K: kube::Resource>(obj: &K) -> String {
 }
 
 /// What wakes the AuthClient controller: the spec (generation, which the API server also bumps
-/// when it sets `deletionTimestamp`), the finalizers and the rotate annotation. The operator's
-/// own status writes change none of these, so they never start another pass.
+/// when it sets `deletionTimestamp`), the deletion and the rotate annotation. The operator's
+/// own writes (the finalizer and crash-safety marker, the status) change none of these, so
+/// they never start another pass; a finalizer removed by hand is put back by the resync.
 pub fn trigger_hash(obj: &AuthClient) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     obj.metadata.generation.hash(&mut hasher);
     obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
-    obj.metadata.finalizers.hash(&mut hasher);
     obj.annotations().get(ROTATE_ANNOTATION).hash(&mut hasher);
     Some(hasher.finish())
 }
 
-/// Entry point for the controller: runs the apply or cleanup branch under the finalizer.
+/// Entry point for the controller: the apply branch, or, once the object is being deleted,
+/// the cleanup under the finalizer. The finalizer is put in place by the pass that first
+/// claims something in Auth0, in the same write as the crash-safety marker ([`marker`]).
 pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
-    let namespace = obj.namespace().ok_or(ReconcileError::MissingNamespace)?;
-    let api = Api::<AuthClient>::namespaced(ctx.kube.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| ReconcileError::Finalizer(Box::new(e)));
+    obj.namespace().ok_or(ReconcileError::MissingNamespace)?;
+    let result = if obj.metadata.deletion_timestamp.is_some() {
+        delete(&obj, &ctx).await
+    } else {
+        apply(&obj, &ctx).await
+    };
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
@@ -102,6 +97,16 @@ pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action
         })
         .inc();
     result
+}
+
+/// The deletion of an object under the finalizer: the cleanup, then the finalizer goes.
+async fn delete(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let action = cleanup::cleanup(obj, ctx).await?;
+    marker::release(ctx, obj).await?;
+    Ok(action)
 }
 
 /// [`reconcile`] of an AuthClient from the controller's cache (decoded for the pass).

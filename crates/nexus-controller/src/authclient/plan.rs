@@ -11,6 +11,7 @@ use kube::ResourceExt;
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsView};
+use super::marker;
 use crate::context::{AccessFinding, ScanFinding};
 use crate::desired::{self, ClientPatch, DesiredClient};
 use crate::governance::Governance;
@@ -21,7 +22,7 @@ use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{
     AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, ConnectionStatus, DriftPolicy,
-    GrantStatus, ROTATE_ANNOTATION, ReadyReason,
+    FINALIZER, GrantStatus, ROTATE_ANNOTATION, ReadyReason,
 };
 
 /// The owned Secret as the cache shows it.
@@ -83,6 +84,12 @@ impl Input<'_> {
         self.status.observed_generation != Some(self.generation())
     }
 
+    /// Whether a create may have reached Auth0 without its outcome being recorded (see
+    /// [`marker`]).
+    pub fn pending(&self) -> bool {
+        marker::pending(self.owner, self.status, self.tag)
+    }
+
     fn was_ready(&self) -> bool {
         conditions::is_true(&self.status.conditions, READY)
     }
@@ -128,8 +135,13 @@ pub enum Auth0View {
 /// One thing to do, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    /// Write the crash-safety marker (`status.pendingCreation`) before the create request.
+    /// One metadata write before the create request: the crash-safety marker (the
+    /// `auth.nexus.dev/creation-attempt` annotation) and the finalizer when it is missing,
+    /// conditional on the resourceVersion the pass planned from.
     Mark,
+    /// One metadata write of the finalizer alone, before anything in Auth0 becomes this
+    /// object's (an adoption, a grant...) when no create marks it; conditional like [`Step::Mark`].
+    Finalize,
     /// `POST /api/v2/clients`.
     Create(Box<DesiredClient>),
     /// `PATCH /api/v2/clients/{id}` with only the fields that differ; the event to publish
@@ -278,12 +290,13 @@ pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
             adopting: true,
         });
     }
+    if input.pending() {
+        // A create may have reached Auth0 unrecorded (even when a client id is recorded: the
+        // one it replaces, deleted outside the operator).
+        return Ok(Lookup::FindByTag);
+    }
     let Some(id) = status.client_id.as_deref() else {
-        return Ok(if status.pending_creation.is_some() {
-            Lookup::FindByTag
-        } else {
-            Lookup::Known(Auth0View::Absent)
-        });
+        return Ok(Lookup::Known(Auth0View::Absent));
     };
     let spec_changed = input.spec_changed();
     Ok(match input.finding {
@@ -360,14 +373,32 @@ pub fn revoke(input: &Input<'_>, refusal: Failure, everything: bool) -> Plan {
     } else {
         access::revocations(&input.owner.spec, input.status, &input.governance)
     };
-    Plan {
+    let mut plan = Plan {
         steps,
         client_id: input.status.client_id.clone(),
         grants_before: input.status.grants.clone(),
         connections_before: input.status.connections.clone(),
         refusal: Some(refusal),
         ..Plan::default()
+    };
+    finalize(input, &mut plan);
+    plan
+}
+
+/// Puts the finalizer in place before anything in Auth0 is this object's: with the marker
+/// of a create ([`Step::Mark`] adds it), else by a [`Step::Finalize`] first. An object that
+/// holds nothing in Auth0 (a refused spec, never created) gets no finalizer: its deletion has
+/// nothing to clean up.
+fn finalize(input: &Input<'_>, plan: &mut Plan) {
+    let finalized = input.owner.finalizers().iter().any(|f| f == FINALIZER);
+    let holds = input.status.client_id.is_some()
+        || plan.client_id.is_some()
+        || input.pending()
+        || !plan.steps.is_empty();
+    if finalized || !holds || plan.steps.contains(&Step::Mark) {
+        return;
     }
+    plan.steps.insert(0, Step::Finalize);
 }
 
 /// Plans the pass from what is known about the Auth0 client, its grants and connections.
@@ -484,6 +515,7 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
         ));
     }
     plan_secret(input, &mut plan);
+    finalize(input, &mut plan);
     Ok(plan)
 }
 
@@ -551,7 +583,7 @@ pub fn adoption_refusal(input: &Input<'_>, found: &Auth0Client) -> Option<Failur
 }
 
 fn create(input: &Input<'_>, plan: &mut Plan, desired: DesiredClient, mark: bool) {
-    if mark || input.status.pending_creation.is_none() {
+    if mark || !input.pending() {
         plan.steps.push(Step::Mark);
     }
     plan.steps.push(Step::Create(Box::new(desired)));
@@ -712,6 +744,7 @@ mod tests {
         client.metadata.namespace = Some("team-a".into());
         client.metadata.uid = Some("uid-1".into());
         client.metadata.generation = Some(generation);
+        client.metadata.finalizers = Some(vec![FINALIZER.into()]);
         client
     }
 
@@ -1548,6 +1581,44 @@ mod tests {
             ),
             "{:?}",
             corrected.steps
+        );
+    }
+
+    #[test]
+    fn the_finalizer_comes_before_anything_in_auth0_is_this_objects() {
+        let mut o = owner(1);
+        o.metadata.finalizers = None;
+        let fresh = AuthClientStatus::default();
+        let t = tag();
+        let created = plan(
+            &input(&o, &fresh, &t, SecretView::NotCached),
+            Auth0View::Absent,
+        )
+        .expect("plan");
+        assert!(
+            matches!(created.steps.as_slice(), [Step::Mark, Step::Create(_), ..]),
+            "the marker's write carries the finalizer: {:?}",
+            created.steps
+        );
+        let ready = ready_status(1);
+        let trusted = plan(
+            &input(&o, &ready, &t, SecretView::NotCached),
+            Auth0View::Trusted,
+        )
+        .expect("plan");
+        assert_eq!(
+            trusted.steps.first(),
+            Some(&Step::Finalize),
+            "a recorded client without the finalizer gets it back first"
+        );
+        let refused = revoke(
+            &input(&o, &fresh, &t, SecretView::NotCached),
+            Failure::permanent(ReadyReason::InvalidSpec, "invalid"),
+            false,
+        );
+        assert!(
+            refused.steps.is_empty(),
+            "nothing in Auth0: no finalizer, no write but the status"
         );
     }
 }

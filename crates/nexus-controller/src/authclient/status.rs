@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
 use super::act::Report;
+use super::marker;
 use super::plan::{HELD_REASONS, Input, Plan};
 use crate::pass::{Auth0Failure, Failure, Note, Pending, Retry, Verdict, apply_drift, event_from};
 use nexus_crd::conditions::{self, ConditionStatus, READY};
@@ -56,12 +57,18 @@ pub fn compute(
             status.client_id = Some(id.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        match &report.pending {
-            Pending::Unchanged => {}
-            Pending::Set(marker) => status.pending_creation = Some(marker.clone()),
-            Pending::Cleared => status.pending_creation = None,
-        }
-        if status.client_id.is_some() && !matches!(report.pending, Pending::Set(_)) {
+        // The marker is settled once the create's outcome is recorded: the client it made
+        // (or found), or the certainty that it made nothing. A marker written this pass whose
+        // create may have reached Auth0 stays unsettled.
+        let settled = match &report.pending {
+            Pending::Set(_) => false,
+            Pending::Cleared => true,
+            Pending::Unchanged => status.client_id.is_some(),
+        };
+        if settled {
+            if let Some(value) = marker::current(owner, report.marker.as_ref()) {
+                status.last_creation_attempt = Some(value.clone());
+            }
             status.pending_creation = None;
         }
         if report.created {

@@ -220,11 +220,10 @@ impl Harness {
         authclient::reconcile(Arc::new(obj), self.ctx.clone()).await
     }
 
-    /// Reconciles until the finalizer is in place and one full pass ran (two passes).
+    /// Two passes: the first does the work (the finalizer comes with the crash-safety
+    /// marker), the second finds it done; returns the second's action.
     pub async fn converge(&self, name: &str) -> Action {
-        self.reconcile(name)
-            .await
-            .expect("first pass adds the finalizer");
+        self.reconcile(name).await.expect("first pass reconciles");
         self.reconcile(name).await.expect("second pass reconciles")
     }
 

@@ -119,10 +119,10 @@ async fn crash_between_the_post_and_the_status_write_past_the_first_thousand_cli
     let h = Harness::new().await;
     fill(&h);
     h.apply("orders", spec("Orders"));
-    h.reconcile("orders").await.expect("finalizer");
-    // The marker write goes through; the write of the client id right after the POST fails.
+    // The marker write goes through; the status write with the client id, at the end of the
+    // pass, fails.
     h.kube
-        .fail_after("PATCH", "/authclients/orders/status", 500, 1);
+        .fail_next("PATCH", "/authclients/orders/status", 500, 1);
     assert!(h.reconcile("orders").await.is_err());
     assert_eq!(h.sim.clients().len(), TENANT_SIZE + 1, "Auth0 created it");
     h.sim.reset_counters();
@@ -142,7 +142,6 @@ async fn lost_answer_to_the_post_past_the_first_thousand_clients() {
     let h = Harness::new().await;
     fill(&h);
     h.apply("orders", spec("Orders"));
-    h.reconcile("orders").await.expect("finalizer");
     h.sim.fail_next(FailNext::new(
         "POST",
         "/api/v2/clients",
