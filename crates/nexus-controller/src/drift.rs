@@ -14,10 +14,10 @@ use futures::channel::mpsc;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
-use crate::cached::CachedAuthClient;
+use crate::authclient::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::caches::SecretKey;
+use crate::compact::CachedAuthClient;
 use crate::context::{AccessFinding, Context, ScanFinding, ServerFinding};
-use crate::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::ownership::OwnershipTag;
 use crate::tenant_access::{TenantError, client_from_cache};
 use auth0_mgmt::{Auth0Client, ClientGrant, Priority};

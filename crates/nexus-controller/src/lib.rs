@@ -5,11 +5,9 @@
 
 pub mod authclient;
 pub mod authtenant;
-pub mod backoff;
-pub mod cached;
 pub mod caches;
+pub mod compact;
 pub mod context;
-pub mod desired;
 pub mod drift;
 pub mod events;
 pub mod governance;
@@ -19,8 +17,8 @@ pub mod ownership;
 pub mod pass;
 pub mod resourceserver;
 pub mod scope;
-pub mod secret;
 pub mod tenant_access;
+pub mod watch_backoff;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -38,12 +36,12 @@ pub use context::{Context, ControllerConfig};
 pub use liveness::{Liveness, LivenessLimits};
 pub use scope::WatchScope;
 
-use cached::{CachedAuthClient, cached_ref};
+use authclient::secret::ObservedSecret;
 use caches::{Credentials, SecretKey, owned_secret_selector, strip};
+use compact::{CachedAuthClient, cached_ref};
 use context::AccessFinding;
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};
-use secret::ObservedSecret;
 
 /// Runs the AuthClient, AuthResourceServer and AuthTenant controllers, the caches and the
 /// drift scan until `shutdown` completes. `scope` is what is served: the AuthClients,
@@ -84,14 +82,14 @@ pub async fn run_with(
     };
     // AuthClients: a reflector whose trigger stream passes only changes that matter (spec,
     // deletion, finalizers, rotation request), never the operator's own status writes.
-    // Kept compact (`cached::CachedAuthClient`): stripped, the rest of the object as JSON.
+    // Kept compact (`compact::CachedAuthClient`): stripped, the rest of the object as JSON.
     let (client_store, client_writer) = reflector::store::<CachedAuthClient>();
     let client_stream = scope
         .watch_as(
             &kube,
             caches::fleet_watch().any_semantic(),
             client_store.clone(),
-            cached::cache_event,
+            compact::cache_event,
         )
         .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()))
         .reflect(client_writer)
@@ -618,7 +616,7 @@ async fn drive_tenants(
     let mut generations: HashMap<String, Option<i64>> = HashMap::new();
     let mut states: HashMap<String, u64> = HashMap::new();
     let mut watches = CredentialWatches::default();
-    let events = backoff::backoff(watcher(
+    let events = watch_backoff::backoff(watcher(
         Api::<AuthTenant>::all(ctx.kube.clone()),
         watcher::Config::default(),
     ))
@@ -762,7 +760,7 @@ fn watch_credentials(ctx: Arc<Context>, key: SecretKey) -> tokio::task::JoinHand
     let api = Api::<Secret>::namespaced(ctx.kube.clone(), &key.namespace);
     let config = scope::by_name(&key.name);
     tokio::spawn(async move {
-        let events = backoff::backoff(watcher(api, config)).modify(strip);
+        let events = watch_backoff::backoff(watcher(api, config)).modify(strip);
         tokio::pin!(events);
         let mut seen = false;
         while let Some(event) = events.next().await {

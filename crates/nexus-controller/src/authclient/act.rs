@@ -13,12 +13,12 @@ use super::access::{self, GrantsLookup, GrantsView};
 use super::marker;
 use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
 use super::{Input, ReconcileError};
+use crate::authclient::secret::{self, Credentials};
 use crate::context::Context;
 use crate::pass::{
     Auth0Failure, EventAction, EventReason, Failure, Note, Pending, Retry, auth0_failure,
     created_nothing,
 };
-use crate::secret::{self, Credentials};
 use auth0_mgmt::{Priority, SecretString, TenantClient};
 use nexus_crd::{AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, ReadyReason};
 

@@ -6,9 +6,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use super::{ReconcileError, marker, object_key, status};
+use crate::authclient::desired::ClientPatch;
 use crate::caches::SecretKey;
 use crate::context::Context;
-use crate::desired::ClientPatch;
 use crate::ownership::OwnershipTag;
 use crate::pass::{self, Auth0Failure, EventAction, EventReason, Failure, Note, auth0_failure};
 use crate::tenant_access::client_from_cache;

@@ -13,9 +13,11 @@
 pub mod access;
 pub mod act;
 pub mod cleanup;
+pub mod desired;
 pub mod marker;
 pub mod plan;
 pub mod resolve;
+pub mod secret;
 pub mod status;
 
 use std::collections::hash_map::DefaultHasher;
@@ -28,7 +30,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::cached::{CachedAuthClient, DecodeError};
+use crate::compact::{CachedAuthClient, DecodeError};
 use crate::context::Context;
 use crate::governance::Governance;
 use crate::metrics::ResultLabels;

@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 
 use super::access::{self, GrantsView};
 use super::marker;
+use crate::authclient::desired::{self, ClientPatch, DesiredClient};
+use crate::authclient::secret::{self, Credentials, ObservedSecret};
 use crate::context::{AccessFinding, ScanFinding};
-use crate::desired::{self, ClientPatch, DesiredClient};
 use crate::governance::Governance;
 use crate::ownership::{OwnershipTag, tagged_owner};
 use crate::pass::{DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message};
-use crate::secret::{self, Credentials, ObservedSecret};
 use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{

@@ -8,7 +8,7 @@ use auth0_sim::{FailAction, FailNext};
 use futures::channel::mpsc;
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
-use nexus_controller::cached::CachedAuthClient;
+use nexus_controller::compact::CachedAuthClient;
 use nexus_controller::drift;
 use nexus_crd::{AuthResourceServer, AuthTenant};
 use serde_json::{Value, json};

@@ -455,7 +455,7 @@ impl Harness {
         Vec<kube::runtime::reflector::ObjectRef<AuthClient>>,
     ) {
         use kube::runtime::{reflector::store::Writer, watcher};
-        use nexus_controller::cached::CachedAuthClient;
+        use nexus_controller::compact::CachedAuthClient;
         self.sync().await;
         let mut writer: Writer<CachedAuthClient> = Writer::default();
         let store = writer.as_reader();
