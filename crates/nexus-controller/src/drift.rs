@@ -220,7 +220,7 @@ fn judge(
     report.drifted += 1;
     let reference = ObjectRef::from_obj(client);
     if let Some(finding) = finding {
-        ctx.record_finding(reference.clone(), finding);
+        ctx.clients.record_finding(reference.clone(), finding);
     }
     if !found_access.is_empty() {
         ctx.record_access_finding(reference.clone(), found_access);
@@ -462,7 +462,7 @@ pub async fn scan_resource_servers(
         }
         report.drifted += 1;
         let reference = ObjectRef::from_obj(&*server);
-        ctx.record_server_finding(reference.clone(), finding);
+        ctx.servers.record_finding(reference.clone(), finding);
         if trigger.unbounded_send(reference).is_err() {
             tracing::debug!("API drift scan: controller stopped");
         }

@@ -213,7 +213,7 @@ pub async fn run_with(
                                 .iter()
                                 .filter(|c| c.namespace().as_deref() == Some(name.as_str()))
                             {
-                                ctx.wake_client(client.reference());
+                                ctx.clients.wake(client.reference());
                             }
                         }
                         for server in ctx
@@ -222,7 +222,7 @@ pub async fn run_with(
                             .iter()
                             .filter(|s| s.namespace().as_deref() == Some(name.as_str()))
                         {
-                            ctx.wake_resource_server(ObjectRef::from_obj(&**server));
+                            ctx.servers.wake(ObjectRef::from_obj(&**server));
                         }
                     }
                 }
@@ -328,7 +328,7 @@ fn wake_unready_after_outage(
                         .is_some_and(|s| conditions::is_true(&s.conditions, READY))
                 });
                 if !ready {
-                    ctx.wake_client(client.reference());
+                    ctx.clients.wake(client.reference());
                     woken += 1;
                 }
             }
@@ -446,12 +446,12 @@ fn wake_dependents(
                 },
             );
         }
-        ctx.wake_client(reference);
+        ctx.clients.wake(reference);
     }
     for rival in ctx.caches.servers().iter().filter(|s| {
         s.spec.tenant == *tenant && s.spec.identifier == *identifier && s.uid() != server.uid()
     }) {
-        ctx.wake_resource_server(ObjectRef::from_obj(&**rival));
+        ctx.servers.wake(ObjectRef::from_obj(&**rival));
     }
 }
 
@@ -579,7 +579,8 @@ fn observe_server(
 
 fn wake_owner(ctx: &Context, secret: &ObservedSecret) {
     if let (Some(namespace), Some(owner)) = (secret.namespace(), &secret.controller) {
-        ctx.wake_client(ObjectRef::new(&owner.name).within(&namespace));
+        ctx.clients
+            .wake(ObjectRef::new(&owner.name).within(&namespace));
     }
 }
 
@@ -652,10 +653,10 @@ async fn drive_tenants(
                     .is_some_and(|s| s != state)
                 {
                     for client in authclient::clients_of(&clients, &name) {
-                        ctx.wake_client(client);
+                        ctx.clients.wake(client);
                     }
                     for server in resourceserver::servers_of(&ctx, &name) {
-                        ctx.wake_resource_server(server);
+                        ctx.servers.wake(server);
                     }
                 }
             }
@@ -666,10 +667,10 @@ async fn drive_tenants(
                 ctx.auth0.remove(&name);
                 prune_watches(&ctx, &mut watches);
                 for client in authclient::clients_of(&clients, &name) {
-                    ctx.wake_client(client);
+                    ctx.clients.wake(client);
                 }
                 for server in resourceserver::servers_of(&ctx, &name) {
-                    ctx.wake_resource_server(server);
+                    ctx.servers.wake(server);
                 }
             }
             watcher::Event::Init => {}
@@ -692,10 +693,10 @@ async fn drive_tenants(
                     states.remove(&gone);
                     ctx.auth0.remove(&gone);
                     for client in authclient::clients_of(&clients, &gone) {
-                        ctx.wake_client(client);
+                        ctx.clients.wake(client);
                     }
                     for server in resourceserver::servers_of(&ctx, &gone) {
-                        ctx.wake_resource_server(server);
+                        ctx.servers.wake(server);
                     }
                 }
                 prune_watches(&ctx, &mut watches);

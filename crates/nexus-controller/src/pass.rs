@@ -4,8 +4,7 @@
 //! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), and the one exit
 //! of a pass ([`finish`]: the event, the one status write, the gauge, the requeue).
 //!
-//! The reconcilers ([`crate::authclient`], [`crate::resourceserver`]) import this module and
-//! never each other.
+//! The AuthClient and AuthResourceServer reconcilers import this module and never each other.
 
 use std::fmt;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::context::Context;
+use crate::context::{Context, PerKind, ScanFinding, ServerFinding};
 use crate::metrics::ConditionLabels;
 use auth0_mgmt::Auth0Error;
 use nexus_crd::conditions::{self, ConditionStatus, DRIFTED, READY};
@@ -444,7 +443,7 @@ pub enum Pending<T> {
     Cleared,
 }
 
-/// A kind reconciled by a pass: its status type, and the gauge of its Ready states.
+/// A kind reconciled by a pass: its status type, and what the context keeps for it.
 pub trait Kind:
     Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
     + Clone
@@ -456,35 +455,39 @@ pub trait Kind:
 {
     /// The status of the kind.
     type Status: Clone + PartialEq + Serialize + Default + Send + Sync;
+    /// What the drift scan finds about an object of the kind.
+    type Finding;
 
     /// The conditions of `status`.
     fn conditions(status: &Self::Status) -> &[Condition];
 
-    /// Records the Ready state of `key` in the kind's gauge.
-    fn set_ready_state(ctx: &Context, key: &str, state: Option<ConditionLabels>);
+    /// The context's wake-ups, findings, Ready states and tenant waits of the kind.
+    fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding>;
 }
 
 impl Kind for AuthClient {
     type Status = AuthClientStatus;
+    type Finding = ScanFinding;
 
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
     }
 
-    fn set_ready_state(ctx: &Context, key: &str, state: Option<ConditionLabels>) {
-        ctx.set_ready_state(key, state);
+    fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
+        &ctx.clients
     }
 }
 
 impl Kind for AuthResourceServer {
     type Status = AuthResourceServerStatus;
+    type Finding = ServerFinding;
 
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
     }
 
-    fn set_ready_state(ctx: &Context, key: &str, state: Option<ConditionLabels>) {
-        ctx.set_server_ready_state(key, state);
+    fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
+        &ctx.servers
     }
 }
 
@@ -565,8 +568,7 @@ pub async fn finish<K: Kind>(
         write_status(ctx, owner, &next, rv).await?;
     }
     if let Some(ready) = conditions::find(K::conditions(&next), READY) {
-        K::set_ready_state(
-            ctx,
+        K::per_kind(ctx).set_ready_state(
             &key,
             Some(ConditionLabels {
                 ready: ready.status.clone(),
@@ -575,6 +577,60 @@ pub async fn finish<K: Kind>(
         );
     }
     Ok(verdict.action(ctx, &key))
+}
+
+/// The end of a cleanup under the finalizer. `released`: `Ok` with what was done (the object
+/// leaves the gauge, its backoff is forgotten, one `Deleted` event), or the failure that
+/// stops it (`Ready=False, Deleting`, from `deleting`, written when it changed; the message is
+/// returned for the error policy to retry). `subject` names what stays in Auth0 under
+/// `deletionPolicy: Orphan` ("the Auth0 client").
+pub async fn finish_cleanup<K: Kind>(
+    ctx: &Context,
+    owner: &K,
+    key: &str,
+    stored: &K::Status,
+    released: Result<String, Failure>,
+    subject: &str,
+    deleting: impl FnOnce(&Failure) -> K::Status,
+) -> Result<Result<Action, String>, kube::Error> {
+    match released {
+        Ok(note) => {
+            ctx.reset_backoff(key);
+            K::per_kind(ctx).set_ready_state(key, None);
+            publish(
+                ctx,
+                owner,
+                Note::normal(EventReason::Deleted, EventAction::Delete, note),
+            )
+            .await;
+            Ok(Ok(Action::await_change()))
+        }
+        Err(failure) => {
+            let message = format!(
+                "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave {subject}",
+                failure.message
+            );
+            let next = deleting(&Failure::permanent(ReadyReason::Deleting, message.clone()));
+            if next != *stored {
+                write_status(ctx, owner, &next, None).await?;
+            }
+            Ok(Err(message))
+        }
+    }
+}
+
+/// Counts a finished reconcile in the controller's metrics (its duration, ok or error).
+pub fn record_reconcile(ctx: &Context, started: std::time::Instant, ok: bool) {
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    let label = if ok { "ok" } else { "error" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&crate::metrics::ResultLabels {
+            result: label.into(),
+        })
+        .inc();
 }
 
 #[cfg(test)]

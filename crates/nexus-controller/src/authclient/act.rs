@@ -404,7 +404,8 @@ pub async fn execute(
     report.grants = grants.into_values().collect();
     report.connections = connections.into_values().collect();
     if let Some(Auth0Failure::Tenant) = report.failure {
-        ctx.wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+        ctx.clients
+            .wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
     }
     Ok(report)
 }

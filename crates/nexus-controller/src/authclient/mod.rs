@@ -20,8 +20,6 @@ pub mod resolve;
 pub mod secret;
 pub mod status;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,9 +31,8 @@ use kube::runtime::reflector::ObjectRef;
 use crate::compact::{CachedAuthClient, DecodeError};
 use crate::context::Context;
 use crate::governance::Governance;
-use crate::metrics::ResultLabels;
 use crate::pass::{self, Auth0Failure, Verdict};
-use nexus_crd::{AuthClient, FINALIZER, ROTATE_ANNOTATION};
+use nexus_crd::{AuthClient, FINALIZER};
 use plan::{Input, SecretView};
 use resolve::Resolution;
 
@@ -65,18 +62,6 @@ pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// What wakes the AuthClient controller: the spec (generation, which the API server also bumps
-/// when it sets `deletionTimestamp`), the deletion and the rotate annotation. The operator's
-/// own writes (the finalizer and crash-safety marker, the status) change none of these, so
-/// they never start another pass; a finalizer removed by hand is put back by the resync.
-pub fn trigger_hash(obj: &AuthClient) -> Option<u64> {
-    let mut hasher = DefaultHasher::new();
-    obj.metadata.generation.hash(&mut hasher);
-    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
-    obj.annotations().get(ROTATE_ANNOTATION).hash(&mut hasher);
-    Some(hasher.finish())
-}
-
 /// Entry point for the controller: the apply branch, or, once the object is being deleted,
 /// the cleanup under the finalizer. The finalizer is put in place by the pass that first
 /// claims something in Auth0, in the same write as the crash-safety marker ([`marker`]).
@@ -88,16 +73,7 @@ pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action
     } else {
         apply(&obj, &ctx).await
     };
-    ctx.metrics
-        .reconcile_duration
-        .observe(started.elapsed().as_secs_f64());
-    let label = if result.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels {
-            result: label.into(),
-        })
-        .inc();
+    pass::record_reconcile(&ctx, started, result.is_ok());
     result
 }
 
@@ -135,12 +111,13 @@ pub fn error_policy(
 async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
     let stored = obj.status.clone().unwrap_or_default();
     let now = Timestamp::now();
-    let finding = ctx.take_finding(&ObjectRef::from_obj(obj));
+    let finding = ctx.clients.take_finding(&ObjectRef::from_obj(obj));
     let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
     let resolved = match resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)? {
         Resolution::WaitForTenant => {
             // Nothing is written; the tenant's next check (or its status change) wakes us.
-            ctx.wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
+            ctx.clients
+                .wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
             return Ok(Action::await_change());
         }
         Resolution::Refused(failure) => {
@@ -193,7 +170,8 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         Ok(plan) => plan,
         Err(failure) => {
             if failure == Auth0Failure::Tenant {
-                ctx.wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
+                ctx.clients
+                    .wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
                 return Ok(Action::await_change());
             }
             let Auth0Failure::Failed(failure) = failure else {

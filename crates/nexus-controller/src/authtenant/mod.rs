@@ -192,11 +192,11 @@ async fn write_status(
     }
     if check.status == ConditionStatus::True {
         // Clients that hit a token error while the tenant looked Ready try again now.
-        for client in ctx.take_waiting(&name) {
-            ctx.wake_client(client);
+        for client in ctx.clients.take_waiting(&name) {
+            ctx.clients.wake(client);
         }
-        for server in ctx.take_waiting_servers(&name) {
-            ctx.wake_resource_server(server);
+        for server in ctx.servers.take_waiting(&name) {
+            ctx.servers.wake(server);
         }
     }
     Ok(check

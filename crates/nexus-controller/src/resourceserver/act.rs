@@ -159,7 +159,8 @@ pub async fn execute(
         }
     }
     if let Some(Auth0Failure::Tenant) = report.failure {
-        ctx.server_waits_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+        ctx.servers
+            .wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
     }
     Ok(report)
 }

@@ -111,10 +111,10 @@ async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, Resour
     let stored = obj.status.clone().unwrap_or_default();
     let now = Timestamp::now();
     let reference = ObjectRef::from_obj(obj);
-    let finding = ctx.take_server_finding(&reference);
+    let finding = ctx.servers.take_finding(&reference);
     let resolved = match resolve::resolve(obj, ctx) {
         Resolution::WaitForTenant => {
-            ctx.server_waits_for_tenant(&obj.spec.tenant, reference);
+            ctx.servers.wait_for_tenant(&obj.spec.tenant, reference);
             return Ok(Action::await_change());
         }
         Resolution::Refused(failure) => {
@@ -139,7 +139,7 @@ async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, Resour
     let view = match view {
         Ok(view) => view,
         Err(Auth0Failure::Tenant) => {
-            ctx.server_waits_for_tenant(&obj.spec.tenant, reference);
+            ctx.servers.wait_for_tenant(&obj.spec.tenant, reference);
             return Ok(Action::await_change());
         }
         Err(Auth0Failure::Failed(failure)) => {

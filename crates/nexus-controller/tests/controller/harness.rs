@@ -227,6 +227,26 @@ impl Harness {
         self.reconcile(name).await.expect("second pass reconciles")
     }
 
+    /// Runs reconciles until Ready=True (at most `passes`), ignoring the failed passes a
+    /// crash test provokes.
+    pub async fn settle(&self, name: &str, passes: usize) {
+        for _ in 0..passes {
+            let _ = self.reconcile(name).await;
+            if self
+                .get(name)
+                .await
+                .status
+                .is_some_and(|s| conditions::is_true(&s.conditions, conditions::READY))
+            {
+                return;
+            }
+        }
+        panic!(
+            "{name} not Ready after {passes} passes: {:?}",
+            self.get(name).await.status
+        );
+    }
+
     /// `(status, reason, message)` of the Ready condition.
     pub async fn ready(&self, name: &str) -> (String, String, String) {
         let obj = self.get(name).await;

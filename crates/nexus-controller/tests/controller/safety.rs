@@ -9,25 +9,6 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// Runs reconciles until Ready=True (at most `passes`), ignoring the failed passes a crash
-/// test provokes.
-async fn settle(h: &Harness, name: &str, passes: usize) {
-    for _ in 0..passes {
-        let _ = h.reconcile(name).await;
-        if h.get(name).await.status.is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        }) {
-            return;
-        }
-    }
-    panic!(
-        "{name} not Ready after {passes} passes: {:?}",
-        h.get(name).await.status
-    );
-}
-
 fn assert_exactly_one_client_for(h: &Harness, obj: &AuthClient) -> String {
     let clients = h.sim.clients();
     assert_eq!(clients.len(), 1, "exactly one Auth0 client: {clients:#?}");
@@ -66,7 +47,7 @@ async fn crash_before_the_post_reaches_auth0() {
         "not settled: the POST may have reached Auth0"
     );
     assert!(h.sim.clients().is_empty());
-    settle(&h, "orders", 3).await;
+    h.settle("orders", 3).await;
     assert_exactly_one_client_for(&h, &h.get("orders").await);
 }
 
@@ -92,7 +73,7 @@ async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
         "the operator never heard"
     );
     h.sim.reset_counters();
-    settle(&h, "orders", 3).await;
+    h.settle("orders", 3).await;
     let obj = h.get("orders").await;
     assert_exactly_one_client_for(&h, &obj);
     assert_eq!(
@@ -138,7 +119,7 @@ async fn crash_after_the_answer_before_the_client_id_reached_status() {
         "no status was written"
     );
     h.sim.reset_counters();
-    settle(&h, "orders", 3).await;
+    h.settle("orders", 3).await;
     assert_exactly_one_client_for(&h, &h.get("orders").await);
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
 }
@@ -159,7 +140,7 @@ async fn crash_after_the_client_id_before_the_secret() {
             .is_some()
     );
     h.sim.reset_counters();
-    settle(&h, "orders", 3).await;
+    h.settle("orders", 3).await;
     assert_exactly_one_client_for(&h, &h.get("orders").await);
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
     assert!(h.secret("orders-auth0").is_some());
@@ -189,7 +170,7 @@ async fn crash_at_every_step_in_a_row_still_yields_one_client() {
     h.kube
         .fail_next("POST", &format!("/namespaces/{NS}/secrets"), 500, 1);
     let _ = h.reconcile("orders").await;
-    settle(&h, "orders", 4).await;
+    h.settle("orders", 4).await;
     assert_exactly_one_client_for(&h, &h.get("orders").await);
 }
 
@@ -211,7 +192,7 @@ async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
         FailAction::Status(503),
     ));
     let _ = h.reconcile("orders").await;
-    settle(&h, "orders", 3).await;
+    h.settle("orders", 3).await;
     let ours = h.client_id("orders").await;
     assert_ne!(ours, foreign, "cluster B's client was left alone");
     assert_eq!(h.sim.clients().len(), 2);
