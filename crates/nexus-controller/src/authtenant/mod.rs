@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::caches::{Credentials, SecretKey};
@@ -181,7 +181,11 @@ async fn write_status(
         ),
     );
     if obj.status.as_ref() != Some(&status) {
-        let patch = json!({"apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthTenant", "status": status});
+        let patch = json!({
+            "apiVersion": AuthTenant::api_version(&()),
+            "kind": AuthTenant::kind(&()),
+            "status": status,
+        });
         Api::<AuthTenant>::all(ctx.kube.clone())
             .patch_status(
                 &name,
