@@ -260,6 +260,39 @@ pub fn drift_report_message(fields: &[String]) -> String {
     )
 }
 
+/// What a difference between the spec and Auth0 (`fields`, the dotted paths that differ)
+/// leads to: the `Drifted` verdict, and the event of the PATCH to send (None: no PATCH). A
+/// changed spec (`spec_changed`) is pushed; a change made outside the operator is undone under
+/// `driftPolicy: Correct` and reported otherwise. `what` names the object ("Auth0 client X").
+pub fn drift_response(
+    fields: Vec<String>,
+    spec_changed: bool,
+    policy: nexus_crd::DriftPolicy,
+    what: &str,
+) -> (DriftVerdict, Option<Note>) {
+    if fields.is_empty() {
+        return (DriftVerdict::InSync, None);
+    }
+    let shown = fields.join(", ");
+    if spec_changed {
+        let note = Note::normal(
+            EventReason::Updated,
+            EventAction::Update,
+            format!("updated {what}: {shown}"),
+        );
+        (DriftVerdict::Updated(fields), Some(note))
+    } else if policy == nexus_crd::DriftPolicy::Correct {
+        let note = Note::warning(
+            EventReason::DriftCorrected,
+            EventAction::Update,
+            format!("restored fields changed outside the operator: {shown}"),
+        );
+        (DriftVerdict::Corrected(fields), Some(note))
+    } else {
+        (DriftVerdict::Reported(fields), None)
+    }
+}
+
 /// The reason of the `Drifted` condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriftedReason {

@@ -17,7 +17,9 @@ use crate::authclient::secret::{self, Credentials, ObservedSecret};
 use crate::context::{AccessFinding, ScanFinding};
 use crate::governance::Governance;
 use crate::ownership::{OwnershipTag, tagged_owner};
-use crate::pass::{DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message};
+use crate::pass::{
+    self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
+};
 use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{
@@ -608,32 +610,15 @@ fn adopt_view(
     plan.client_id = Some(found.client_id.clone());
     plan.credential = found.client_secret.filter(|s| !s.is_empty());
     plan.consulted = true;
-    let id = &found.client_id;
-    let fields = drift.fields.join(", ");
-    plan.drift = if drift.is_empty() {
-        DriftVerdict::InSync
-    } else if cause == Cause::Spec {
-        let note = (!announced).then(|| {
-            Note::normal(
-                EventReason::Updated,
-                EventAction::Update,
-                format!("updated Auth0 client {id}: {fields}"),
-            )
-        });
+    let what = format!("Auth0 client {}", found.client_id);
+    let (verdict, note) = pass::drift_response(drift.fields, cause == Cause::Spec, policy, &what);
+    if let Some(note) = note {
+        // An update that comes with the adoption or recovery is part of its event.
+        let updated = matches!(verdict, DriftVerdict::Updated(_));
+        let note = (!(announced && updated)).then_some(note);
         plan.steps.push(Step::Patch(Box::new(drift.patch), note));
-        DriftVerdict::Updated(drift.fields)
-    } else if policy == DriftPolicy::Correct {
-        let note = Note::warning(
-            EventReason::DriftCorrected,
-            EventAction::Update,
-            format!("restored fields changed outside the operator: {fields}"),
-        );
-        plan.steps
-            .push(Step::Patch(Box::new(drift.patch), Some(note)));
-        DriftVerdict::Corrected(drift.fields)
-    } else {
-        DriftVerdict::Reported(drift.fields)
-    };
+    }
+    plan.drift = verdict;
 }
 
 /// Whether a rotation is due; returns the annotation value to record.

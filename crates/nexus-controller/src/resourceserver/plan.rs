@@ -6,7 +6,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::desired::{self, ApiDrift};
 use crate::context::ServerFinding;
-use crate::pass::{DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message};
+use crate::pass::{
+    self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
+};
 use auth0_mgmt::{NewResourceServer, ResourceServer, ResourceServerPatch};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DriftPolicy, ReadyReason};
@@ -210,31 +212,13 @@ pub fn verdict(
     policy: DriftPolicy,
     id: &str,
 ) -> DriftVerdict {
-    if drift.is_empty() {
-        return DriftVerdict::InSync;
-    }
-    let fields = drift.fields.join(", ");
-    if spec_cause {
-        let note = Note::normal(
-            EventReason::Updated,
-            EventAction::Update,
-            format!("updated Auth0 API {id}: {fields}"),
-        );
+    let what = format!("Auth0 API {id}");
+    let (verdict, note) = pass::drift_response(drift.fields, spec_cause, policy, &what);
+    if let Some(note) = note {
         plan.steps
             .push(Step::Patch(Box::new(drift.patch), Some(note)));
-        DriftVerdict::Updated(drift.fields)
-    } else if policy == DriftPolicy::Correct {
-        let note = Note::warning(
-            EventReason::DriftCorrected,
-            EventAction::Update,
-            format!("restored fields changed outside the operator: {fields}"),
-        );
-        plan.steps
-            .push(Step::Patch(Box::new(drift.patch), Some(note)));
-        DriftVerdict::Corrected(drift.fields)
-    } else {
-        DriftVerdict::Reported(drift.fields)
     }
+    verdict
 }
 
 #[cfg(test)]
