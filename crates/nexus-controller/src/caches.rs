@@ -15,8 +15,8 @@ use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
+use crate::authclient::secret::ObservedSecret;
 use crate::scope::WatchScope;
-use crate::secret::ObservedSecret;
 use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// One reflector store whose writer the controller drives (from a watch, or a one-shot list).

@@ -14,10 +14,10 @@ use futures::channel::mpsc;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
-use crate::cached::CachedAuthClient;
+use crate::authclient::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::caches::SecretKey;
+use crate::compact::CachedAuthClient;
 use crate::context::{AccessFinding, Context, ScanFinding, ServerFinding};
-use crate::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::ownership::OwnershipTag;
 use crate::tenant_access::{TenantError, client_from_cache};
 use auth0_mgmt::{Auth0Client, ClientGrant, Priority};
@@ -220,7 +220,7 @@ fn judge(
     report.drifted += 1;
     let reference = ObjectRef::from_obj(client);
     if let Some(finding) = finding {
-        ctx.record_finding(reference.clone(), finding);
+        ctx.clients.record_finding(reference.clone(), finding);
     }
     if !found_access.is_empty() {
         ctx.record_access_finding(reference.clone(), found_access);
@@ -421,8 +421,7 @@ pub async fn scan_resource_servers(
         .filter(|s| s.spec.tenant == tenant_name && s.metadata.deletion_timestamp.is_none())
         .filter(|s| {
             s.status.as_ref().is_some_and(|st| {
-                st.resource_server_id.is_some()
-                    && conditions::find(&st.conditions, READY).is_some_and(|r| r.status == "True")
+                st.resource_server_id.is_some() && conditions::is_true(&st.conditions, READY)
             })
         })
         .collect();
@@ -470,7 +469,7 @@ pub async fn scan_resource_servers(
         }
         report.drifted += 1;
         let reference = ObjectRef::from_obj(&*server);
-        ctx.record_server_finding(reference.clone(), finding);
+        ctx.servers.record_finding(reference.clone(), finding);
         if trigger.unbounded_send(reference).is_err() {
             tracing::debug!("API drift scan: controller stopped");
         }

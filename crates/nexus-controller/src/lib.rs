@@ -5,22 +5,21 @@
 
 pub mod authclient;
 pub mod authtenant;
-pub mod backoff;
-pub mod cached;
 pub mod caches;
+pub mod compact;
 pub mod context;
-pub mod desired;
 pub mod drift;
 pub mod events;
 pub mod governance;
 pub mod liveness;
 pub mod metrics;
 pub mod ownership;
+pub mod pass;
 pub mod resourceserver;
 pub mod scope;
-pub mod secret;
 pub mod spec_warnings;
 pub mod tenant_access;
+pub mod watch_backoff;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -38,12 +37,12 @@ pub use context::{Context, ControllerConfig};
 pub use liveness::{Liveness, LivenessLimits};
 pub use scope::WatchScope;
 
-use cached::{CachedAuthClient, cached_ref};
+use authclient::secret::ObservedSecret;
 use caches::{Credentials, SecretKey, owned_secret_selector, strip};
+use compact::{CachedAuthClient, cached_ref};
 use context::AccessFinding;
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};
-use secret::ObservedSecret;
 
 /// Runs the AuthClient, AuthResourceServer and AuthTenant controllers, the caches and the
 /// drift scan until `shutdown` completes. `scope` is what is served: the AuthClients,
@@ -84,14 +83,14 @@ pub async fn run_with(
     };
     // AuthClients: a reflector whose trigger stream passes only changes that matter (spec,
     // deletion, finalizers, rotation request), never the operator's own status writes.
-    // Kept compact (`cached::CachedAuthClient`): stripped, the rest of the object as JSON.
+    // Kept compact (`compact::CachedAuthClient`): stripped, the rest of the object as JSON.
     let (client_store, client_writer) = reflector::store::<CachedAuthClient>();
     let client_stream = scope
         .watch_as(
             &kube,
             caches::fleet_watch().any_semantic(),
             client_store.clone(),
-            cached::cache_event,
+            compact::cache_event,
         )
         .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()))
         .reflect(client_writer)
@@ -215,7 +214,7 @@ pub async fn run_with(
                                 .iter()
                                 .filter(|c| c.namespace().as_deref() == Some(name.as_str()))
                             {
-                                ctx.wake_client(client.reference());
+                                ctx.clients.wake(client.reference());
                             }
                         }
                         for server in ctx
@@ -224,7 +223,7 @@ pub async fn run_with(
                             .iter()
                             .filter(|s| s.namespace().as_deref() == Some(name.as_str()))
                         {
-                            ctx.wake_resource_server(ObjectRef::from_obj(&**server));
+                            ctx.servers.wake(ObjectRef::from_obj(&**server));
                         }
                     }
                 }
@@ -327,11 +326,10 @@ fn wake_unready_after_outage(
                     client
                         .status
                         .as_ref()
-                        .and_then(|s| conditions::find(&s.conditions, READY))
-                        .is_some_and(|c| c.status == "True")
+                        .is_some_and(|s| conditions::is_true(&s.conditions, READY))
                 });
                 if !ready {
-                    ctx.wake_client(client.reference());
+                    ctx.clients.wake(client.reference());
                     woken += 1;
                 }
             }
@@ -449,12 +447,12 @@ fn wake_dependents(
                 },
             );
         }
-        ctx.wake_client(reference);
+        ctx.clients.wake(reference);
     }
     for rival in ctx.caches.servers().iter().filter(|s| {
         s.spec.tenant == *tenant && s.spec.identifier == *identifier && s.uid() != server.uid()
     }) {
-        ctx.wake_resource_server(ObjectRef::from_obj(&**rival));
+        ctx.servers.wake(ObjectRef::from_obj(&**rival));
     }
 }
 
@@ -582,7 +580,8 @@ fn observe_server(
 
 fn wake_owner(ctx: &Context, secret: &ObservedSecret) {
     if let (Some(namespace), Some(owner)) = (secret.namespace(), &secret.controller) {
-        ctx.wake_client(ObjectRef::new(&owner.name).within(&namespace));
+        ctx.clients
+            .wake(ObjectRef::new(&owner.name).within(&namespace));
     }
 }
 
@@ -619,7 +618,7 @@ async fn drive_tenants(
     let mut generations: HashMap<String, Option<i64>> = HashMap::new();
     let mut states: HashMap<String, u64> = HashMap::new();
     let mut watches = CredentialWatches::default();
-    let events = backoff::backoff(watcher(
+    let events = watch_backoff::backoff(watcher(
         Api::<AuthTenant>::all(ctx.kube.clone()),
         watcher::Config::default(),
     ))
@@ -655,10 +654,10 @@ async fn drive_tenants(
                     .is_some_and(|s| s != state)
                 {
                     for client in authclient::clients_of(&clients, &name) {
-                        ctx.wake_client(client);
+                        ctx.clients.wake(client);
                     }
                     for server in resourceserver::servers_of(&ctx, &name) {
-                        ctx.wake_resource_server(server);
+                        ctx.servers.wake(server);
                     }
                 }
             }
@@ -669,10 +668,10 @@ async fn drive_tenants(
                 ctx.auth0.remove(&name);
                 prune_watches(&ctx, &mut watches);
                 for client in authclient::clients_of(&clients, &name) {
-                    ctx.wake_client(client);
+                    ctx.clients.wake(client);
                 }
                 for server in resourceserver::servers_of(&ctx, &name) {
-                    ctx.wake_resource_server(server);
+                    ctx.servers.wake(server);
                 }
             }
             watcher::Event::Init => {}
@@ -695,10 +694,10 @@ async fn drive_tenants(
                     states.remove(&gone);
                     ctx.auth0.remove(&gone);
                     for client in authclient::clients_of(&clients, &gone) {
-                        ctx.wake_client(client);
+                        ctx.clients.wake(client);
                     }
                     for server in resourceserver::servers_of(&ctx, &gone) {
-                        ctx.wake_resource_server(server);
+                        ctx.servers.wake(server);
                     }
                 }
                 prune_watches(&ctx, &mut watches);
@@ -763,7 +762,7 @@ fn watch_credentials(ctx: Arc<Context>, key: SecretKey) -> tokio::task::JoinHand
     let api = Api::<Secret>::namespaced(ctx.kube.clone(), &key.namespace);
     let config = scope::by_name(&key.name);
     tokio::spawn(async move {
-        let events = backoff::backoff(watcher(api, config)).modify(strip);
+        let events = watch_backoff::backoff(watcher(api, config)).modify(strip);
         tokio::pin!(events);
         let mut seen = false;
         while let Some(event) = events.next().await {

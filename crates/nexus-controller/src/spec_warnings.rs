@@ -1,18 +1,14 @@
 //! Warnings about a spec Auth0 accepts but that is most likely a mistake (a name of white
 //! space only, an API token lifetime of 0): never a refusal (the rule "never stricter than
 //! Auth0", issue 18), so the object still becomes Ready; a `Warning` event with reason
-//! [`REASON`] names the fields, once per generation.
+//! [`EventReason::SpecWarning`] names the fields, once per generation.
 
 use kube::Resource;
 use kube::runtime::events::EventType;
 use nexus_crd::validation::{FieldError, summarize_under};
 
 use crate::context::Context;
-
-/// Event reason of a spec warning.
-pub const REASON: &str = "SpecWarning";
-/// Event action of a spec warning.
-pub const ACTION: &str = "Validate";
+use crate::pass::{EventAction, EventReason};
 
 /// The event note for `warnings` (paths relative to `prefix`, e.g. `spec.`), or None when
 /// there is nothing to say or `observed_generation` shows this generation was already
@@ -41,8 +37,14 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
     warnings: &[FieldError],
 ) {
     if let Some(message) = note(obj.meta().generation, observed_generation, prefix, warnings) {
-        ctx.event(obj, EventType::Warning, REASON, ACTION, message)
-            .await;
+        ctx.event(
+            obj,
+            EventType::Warning,
+            EventReason::SpecWarning.as_str(),
+            EventAction::Validate.as_str(),
+            message,
+        )
+        .await;
     }
 }
 

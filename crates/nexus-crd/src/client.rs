@@ -546,10 +546,19 @@ pub struct AuthClientStatus {
     /// Value of the rotate-secret annotation that was last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_request: Option<String>,
-    /// Set before a create request is sent; lets a retry find a client whose creation was
-    /// sent but not recorded (never two clients for one AuthClient).
+    /// Written by operator versions before the `auth.nexus.dev/creation-attempt` annotation:
+    /// a create request that may have reached Auth0. Still honoured (the next pass looks for
+    /// the client it may have created), and cleared once settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_creation: Option<PendingCreation>,
+    /// The last create attempt (the value of the `auth.nexus.dev/creation-attempt`
+    /// annotation) whose outcome this status records: the client it created, or the
+    /// certainty that it created nothing. An annotation with another value means a create may
+    /// have reached Auth0 without being recorded; the next pass then looks for the client
+    /// carrying this object's ownership tag before it creates one, so one AuthClient never
+    /// gets two Auth0 clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_creation_attempt: Option<String>,
     /// Set when Auth0 refused this spec permanently (a 4xx such as 400 `invalid_body`): the
     /// operator makes no further Auth0 call for this AuthClient until its spec (generation) or
     /// its AuthTenant (generation) changes. The Ready condition carries Auth0's message.

@@ -1268,7 +1268,7 @@ fn whatever_the_facade_accepts_auth0_accepts() {
             Ok(client) => {
                 accepted += 1;
                 let sent = serde_json::to_value(
-                    nexus_controller::desired::DesiredClient::from_spec(&client, &tag),
+                    nexus_controller::authclient::desired::DesiredClient::from_spec(&client, &tag),
                 )
                 .expect("the desired client serialises");
                 if let Err(error) =

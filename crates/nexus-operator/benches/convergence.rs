@@ -30,7 +30,7 @@ use kube::Api;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use kube_fake::{CostModel, FakeKube};
-use nexus_controller::cached::CachedAuthClient;
+use nexus_controller::compact::CachedAuthClient;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig, authclient, drift};
 use nexus_crd::{AuthClient, AuthTenant};

@@ -885,7 +885,10 @@ impl World {
         self.user("DELETE", &client_path("doomed"), None).await;
         let result = self.reconcile("doomed").await;
         let error = result.expect_err("cleanup cannot finish with rejected credentials");
-        assert!(matches!(error, ReconcileError::Finalizer(_)), "{error:?}");
+        assert!(
+            matches!(error, ReconcileError::CleanupPending(_)),
+            "{error:?}"
+        );
         errors.push(format!("{error}"));
         errors.push(format!("{error:?}"));
         assert!(

@@ -8,7 +8,7 @@ use auth0_sim::{FailAction, FailNext};
 use futures::channel::mpsc;
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
-use nexus_controller::cached::CachedAuthClient;
+use nexus_controller::compact::CachedAuthClient;
 use nexus_controller::drift;
 use nexus_crd::{AuthResourceServer, AuthTenant};
 use serde_json::{Value, json};
@@ -578,7 +578,6 @@ async fn two_authresourceservers_with_one_identifier_the_younger_waits_without_a
 async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
-    h.reconcile("worker").await.expect("finalizer");
     h.sim.fail_next(FailNext::new(
         "POST",
         "/api/v2/client-grants",
@@ -610,11 +609,10 @@ async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
 async fn grant_crash_before_the_status_write_after_everything_was_created() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
-    h.reconcile("worker").await.expect("finalizer");
     // The marker write goes through; the final status write fails: the client and its grant
     // exist in Auth0, the status knows neither.
     h.kube
-        .fail_after("PATCH", "/authclients/worker/status", 500, 1);
+        .fail_next("PATCH", "/authclients/worker/status", 500, 1);
     assert!(h.reconcile("worker").await.is_err());
     assert_eq!(h.sim.clients().len(), 1);
     assert_eq!(h.sim.client_grants().len(), 1);

@@ -8,17 +8,18 @@
 //! of the object as compact JSON, decoded only when the object is reconciled or inspected.
 
 use std::borrow::Cow;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use nexus_crd::AuthClient;
+use kube::{Resource, ResourceExt};
 use nexus_crd::conditions::{self, READY};
+use nexus_crd::{AuthClient, ROTATE_ANNOTATION};
 use serde::{Deserialize, Deserializer};
 
-use crate::authclient::trigger_hash;
 use crate::caches::{map_event, strip};
 
 /// An AuthClient in the controller's cache (see the module documentation).
@@ -59,7 +60,7 @@ impl CachedAuthClient {
         };
         let tenant = client.spec.tenant.as_str().into();
         let ready_client_id = client.status.as_ref().and_then(|s| {
-            let ready = conditions::find(&s.conditions, READY).is_some_and(|r| r.status == "True");
+            let ready = conditions::is_true(&s.conditions, READY);
             s.client_id.as_deref().filter(|_| ready).map(Box::from)
         });
         // Serialising a typed object cannot fail (all its map keys are strings); if it ever
@@ -163,6 +164,18 @@ impl<'de> Deserialize<'de> for CachedAuthClient {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         AuthClient::deserialize(deserializer).map(Self::new)
     }
+}
+
+/// What wakes the AuthClient controller: the spec (generation, which the API server also bumps
+/// when it sets `deletionTimestamp`), the deletion and the rotate annotation. The operator's
+/// own writes (the finalizer and crash-safety marker, the status) change none of these, so
+/// they never start another pass; a finalizer removed by hand is put back by the resync.
+pub fn trigger_hash(obj: &AuthClient) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    obj.metadata.generation.hash(&mut hasher);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    obj.annotations().get(ROTATE_ANNOTATION).hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 #[cfg(test)]
