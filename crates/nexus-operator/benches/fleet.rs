@@ -1,7 +1,9 @@
 //! Fleet benchmark: the operator binary (`nexus-operator run`, release build) as a child
-//! process, against the fake Kubernetes API served over HTTP on loopback with its cost model (a
-//! real API server's latency, `kube_fake::CostModel::default()`) and the Auth0 simulator at
-//! 1,000 requests/s with 20-80 ms of latency per call (so Auth0 is not the bound).
+//! process, against the fake Kubernetes API served over HTTP on loopback with its cost model
+//! calibrated to a real API server on 2 cores (`kube_fake::CostModel::real_two_cores()`: its
+//! latencies, and a write lane that bounds the write throughput as issue 23 measured it) and
+//! the Auth0 simulator at 1,000 requests/s with 20-80 ms of latency per call (so Auth0 is not
+//! the bound).
 //!
 //! Four runs:
 //! 1. **baseline**: no AuthClient; the operator's idle memory.
@@ -41,8 +43,20 @@ use support::{client_name, is_ready, management_calls};
 
 const CLUSTER_ID: &str = "bench";
 const NAMESPACES: usize = 10;
-/// Longest wait for one run.
+/// Longest wait for one run, at least (more for large fleets: see [`budget`]).
 const BUDGET: Duration = Duration::from_secs(900);
+
+/// The longest wait for one run with `clients` AuthClients (`--budget` overrides it): 900 s,
+/// or twice the calibrated API server's creation time (about 81 AuthClients/s at 100,000).
+fn budget(clients: usize) -> Duration {
+    let default = BUDGET.as_secs().max(clients as u64 / 40);
+    Duration::from_secs(support::arg("budget", "NEXUS_BENCH_BUDGET", default))
+}
+
+/// The fake API's cost model in every run.
+fn cost() -> CostModel {
+    CostModel::real_two_cores()
+}
 /// The fake API must see no request for this long for the operator to count as idle.
 const QUIET: Duration = Duration::from_secs(5);
 /// How often the child's metrics, memory and the AuthClients are sampled.
@@ -124,13 +138,14 @@ impl Drop for Killed {
 
 /// The world every run shares: the fake API (served over HTTP), the simulator, a kubeconfig.
 struct World {
+    budget: Duration,
     kube: FakeKube,
     sim: SimHandle,
     kubeconfig: PathBuf,
     dir: PathBuf,
 }
 
-async fn world(dir: &Path, name: &str) -> World {
+async fn world(dir: &Path, name: &str, budget: Duration) -> World {
     let sim = sim::start(
         SimConfig {
             rate_limit: RateLimit {
@@ -162,6 +177,7 @@ async fn world(dir: &Path, name: &str) -> World {
     std::fs::create_dir_all(&dir).expect("dir");
     let kubeconfig = nexus_testing::write_kubeconfig(&dir, api);
     World {
+        budget,
         kube,
         sim,
         kubeconfig,
@@ -252,11 +268,7 @@ async fn run_operator(
     let mut last_count = world.kube.request_count();
     let mut last_change = Instant::now();
     let mut reconciled = 0;
-    let budget = Duration::from_secs(support::arg(
-        "budget",
-        "NEXUS_BENCH_BUDGET",
-        BUDGET.as_secs(),
-    ));
+    let budget = world.budget;
     while started.elapsed() < budget {
         tokio::time::sleep(SAMPLE).await;
         let Some((_, rss)) = memory_kib(pid) else {
@@ -395,14 +407,14 @@ async fn main() {
     println!(
         "fleet: operator {} (built {built}); {n} AuthClients in {NAMESPACES} namespaces; fake API cost model {:?}; simulator 1000 req/s, 20-80 ms",
         binary.display(),
-        CostModel::default()
+        cost()
     );
     let dir = nexus_testing::scratch_dir("nexus-bench-fleet");
     let bench_started = Instant::now();
 
     // 1. Baseline.
-    let empty = world(&dir, "baseline").await;
-    empty.kube.set_cost(CostModel::default());
+    let empty = world(&dir, "baseline", budget(n)).await;
+    empty.kube.set_cost(cost());
     let baseline = run_operator(
         "baseline: no AuthClient",
         &binary,
@@ -415,7 +427,7 @@ async fn main() {
     empty.sim.shutdown().await;
 
     // 2. Creation.
-    let world = world(&dir, "fleet").await;
+    let world = world(&dir, "fleet", budget(n)).await;
     let seeding = Instant::now();
     {
         let client = world.kube.client();
@@ -427,7 +439,7 @@ async fn main() {
         "seeded {n} AuthClients in {:.1} s",
         seeding.elapsed().as_secs_f64()
     );
-    world.kube.set_cost(CostModel::default());
+    world.kube.set_cost(cost());
     let mut pending: Vec<String> = (0..n)
         .rev()
         .map(|i| {

@@ -84,14 +84,31 @@ pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action
     let started = Instant::now();
     let namespace = obj.namespace().ok_or(ReconcileError::MissingNamespace)?;
     let api = Api::<AuthClient>::namespaced(ctx.kube.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| ReconcileError::Finalizer(Box::new(e)));
+    let result = if obj.metadata.deletion_timestamp.is_none()
+        && !obj.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        // The pass that adds the finalizer ends there, as with kube's helper; the patched
+        // object the API server answered goes into the cache at once (rather than when the
+        // watch delivers it), which starts the next pass: while a large fleet's initial list
+        // pages in, the watch has not started yet, and each AuthClient would otherwise wait
+        // for the whole list (issue 23).
+        add_finalizer(&api, &obj)
+            .await
+            .map(|patched| {
+                ctx.caches.own_clients.observe(patched);
+                Action::await_change()
+            })
+            .map_err(ReconcileError::Kube)
+    } else {
+        finalizer::finalizer(&api, FINALIZER, obj, |event| async {
+            match event {
+                FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
+                FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| ReconcileError::Finalizer(Box::new(e)))
+    };
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
@@ -103,6 +120,31 @@ pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action
         })
         .inc();
     result
+}
+
+/// Adds [`FINALIZER`] with the JSON patch kube's finalizer helper sends (a `test` of the
+/// current finalizers first, so a concurrent change fails the patch instead of being
+/// overwritten); returns the patched object.
+async fn add_finalizer(api: &Api<AuthClient>, obj: &AuthClient) -> Result<AuthClient, kube::Error> {
+    let patch = if obj.finalizers().is_empty() {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ])
+    } else {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": obj.finalizers()},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ])
+    };
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(kube::Error::SerdeError)?;
+    api.patch(
+        &obj.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Json::<()>(patch),
+    )
+    .await
 }
 
 /// [`reconcile`] of an AuthClient from the controller's cache (decoded for the pass).

@@ -352,7 +352,8 @@ pub async fn finish(
     Ok(match verdict {
         Verdict::Synced => {
             ctx.reset_backoff(&key);
-            Action::requeue(ctx.config.resync_interval)
+            // Revisited by `resync::sweep`, not by a scheduled requeue per object.
+            Action::await_change()
         }
         Verdict::Unchanged => Action::await_change(),
         Verdict::Failed(failure) => match failure.retry {
