@@ -4,7 +4,7 @@
 //! the fleet benchmark's (docs/scaling.md):
 //!
 //! ```text
-//! cargo run --release -p nexus-controller --example cache_memory
+//! cargo run -p nexus-controller --example cache_memory
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -10,8 +10,8 @@
 //! The JSON is stored with the keys and defaults every AuthClient repeats (`"apiVersion":...`,
 //! the default `secret.keys`, the Ready condition's shape, ...) replaced by one byte each
 //! ([`pack`]; a byte below 0x20 never occurs in serde_json's output, control characters in
-//! strings are escaped): about 1.2 KB becomes about 0.6 KB, which at 100,000 AuthClients is
-//! tens of MiB of the operator's memory (docs/scaling.md).
+//! strings are escaped): the fleet benchmark's 1.2 KB become about 0.5 KB, which at 100,000
+//! AuthClients is tens of MiB of the operator's memory (docs/scaling.md).
 
 use std::borrow::Cow;
 
