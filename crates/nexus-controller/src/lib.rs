@@ -9,6 +9,7 @@ pub mod caches;
 pub mod compact;
 pub mod context;
 pub mod drift;
+pub mod eager;
 pub mod events;
 pub mod governance;
 pub mod liveness;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod ownership;
 pub mod pass;
 pub mod resourceserver;
+pub mod resync;
 pub mod scope;
 pub mod spec_warnings;
 pub mod tenant_access;
@@ -92,10 +94,21 @@ pub async fn run_with(
             client_store.clone(),
             compact::cache_event,
         )
-        .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()))
-        .reflect(client_writer)
-        .applied_objects()
-        .predicate_filter(CachedAuthClient::trigger, Default::default());
+        .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()));
+    // Stored and reconciled as the initial list pages in, not after it, and the operator's own
+    // finalizer writes without waiting for the watch (`eager`).
+    let own_writes = ctx
+        .caches
+        .own_clients
+        .subscribe()
+        .map(|client| Ok(watcher::Event::Apply(CachedAuthClient::new(client))));
+    let client_stream = eager::eager(
+        futures::stream::select(client_stream, own_writes),
+        client_store.clone(),
+    )
+    .reflect(client_writer)
+    .applied_objects()
+    .predicate_filter(CachedAuthClient::trigger, Default::default());
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
     // AuthClients are reconciled only once the caches they read hold the cluster's state, so a
@@ -256,6 +269,7 @@ pub async fn run_with(
             })
     };
 
+    let resync = resync::sweep(ctx.clone(), client_store.clone(), signal());
     let scan_ctx = ctx.clone();
     let scan_stop = signal();
     let scan_loop = async move {
@@ -300,6 +314,7 @@ pub async fn run_with(
         namespaces_cache,
         secrets_cache,
         scan_loop,
+        resync,
         heartbeat,
         stop
     );
