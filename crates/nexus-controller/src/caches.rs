@@ -15,8 +15,8 @@ use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
+use crate::authclient::secret::ObservedSecret;
 use crate::scope::WatchScope;
-use crate::secret::ObservedSecret;
 use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// One reflector store whose writer the controller drives (from a watch, or a one-shot list).
@@ -158,6 +158,30 @@ impl CredentialsCache {
     }
 }
 
+/// The AuthClients as the operator's own metadata writes left them (the API server's answer),
+/// passed to the AuthClient cache without waiting for the watch to deliver them
+/// ([`crate::eager`]). Nothing is kept unless the controller runs ([`OwnWrites::subscribe`]).
+#[derive(Default)]
+pub struct OwnWrites {
+    tx: Mutex<Option<futures::channel::mpsc::UnboundedSender<nexus_crd::AuthClient>>>,
+}
+
+impl OwnWrites {
+    /// The stream of the writes observed from now on (replaces an earlier subscriber).
+    pub fn subscribe(&self) -> futures::channel::mpsc::UnboundedReceiver<nexus_crd::AuthClient> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        *lock(&self.tx) = Some(tx);
+        rx
+    }
+
+    /// Passes `client`, as the API server answered a write of the operator, to the subscriber.
+    pub fn observe(&self, client: nexus_crd::AuthClient) {
+        if let Some(tx) = lock(&self.tx).as_ref() {
+            let _ = tx.unbounded_send(client);
+        }
+    }
+}
+
 /// Every cache the reconcilers read.
 #[derive(Default)]
 pub struct Caches {
@@ -172,6 +196,8 @@ pub struct Caches {
     pub resource_servers: Cache<AuthResourceServer>,
     /// The credentials Secrets referenced by AuthTenants.
     pub credentials: CredentialsCache,
+    /// The operator's own AuthClient metadata writes, for the AuthClient cache.
+    pub own_clients: OwnWrites,
 }
 
 /// The label selector of the Secrets the operator owns.

@@ -16,6 +16,8 @@ use crate::events::EventPublisher;
 use crate::metrics::{ConditionLabels, ControllerMetrics};
 use auth0_mgmt::{Auth0Client, Auth0Registry, ClientGrant, ResourceServer};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Settings of the controller.
 #[derive(Clone, Debug)]
@@ -92,11 +94,10 @@ impl AccessFinding {
     }
 }
 
-/// Senders that wake a reconciler, and their receivers until [`crate::run`] takes them.
+/// The sender that wakes the AuthTenant reconciler, and the receivers of every kind until
+/// [`crate::run`] takes them.
 struct Triggers {
-    clients: mpsc::UnboundedSender<ObjectRef<AuthClient>>,
     tenants: mpsc::UnboundedSender<ObjectRef<AuthTenant>>,
-    servers: mpsc::UnboundedSender<ObjectRef<AuthResourceServer>>,
     receivers: Mutex<Option<TriggerReceivers>>,
 }
 
@@ -140,6 +141,88 @@ impl ReadyStates {
     }
 }
 
+/// What the context keeps for one reconciled kind `K`: the channel that wakes its
+/// reconciler, what the drift scan found (`F`), the Ready state of each object behind the
+/// kind's gauge, and the objects waiting for their tenant's credentials.
+pub struct PerKind<K: Resource<DynamicType = ()>, F> {
+    wake: mpsc::UnboundedSender<ObjectRef<K>>,
+    tenants: mpsc::UnboundedSender<ObjectRef<AuthTenant>>,
+    gauge: Family<ConditionLabels, Gauge>,
+    findings: Mutex<HashMap<ObjectRef<K>, F>>,
+    ready_states: Mutex<ReadyStates>,
+    waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<K>>>>,
+}
+
+impl<K: Resource<DynamicType = ()>, F> PerKind<K, F> {
+    fn new(
+        wake: mpsc::UnboundedSender<ObjectRef<K>>,
+        tenants: mpsc::UnboundedSender<ObjectRef<AuthTenant>>,
+        gauge: Family<ConditionLabels, Gauge>,
+    ) -> Self {
+        Self {
+            wake,
+            tenants,
+            gauge,
+            findings: Mutex::default(),
+            ready_states: Mutex::default(),
+            waiting_for_tenant: Mutex::default(),
+        }
+    }
+
+    /// Asks the kind's controller to reconcile `obj`.
+    pub fn wake(&self, obj: ObjectRef<K>) {
+        if self.wake.unbounded_send(obj).is_err() {
+            tracing::debug!(kind = %K::kind(&()), "controller stopped; wake-up dropped");
+        }
+    }
+
+    /// Records that `obj` failed on `tenant`'s credentials and waits for the tenant: the
+    /// tenant reconciler checks the credentials and wakes the object once they work.
+    pub fn wait_for_tenant(&self, tenant: &str, obj: ObjectRef<K>) {
+        lock(&self.waiting_for_tenant)
+            .entry(tenant.to_owned())
+            .or_default()
+            .insert(obj);
+        if self.tenants.unbounded_send(ObjectRef::new(tenant)).is_err() {
+            tracing::debug!("AuthTenant controller stopped; wake-up dropped");
+        }
+    }
+
+    /// Takes the objects waiting for `tenant` (see [`PerKind::wait_for_tenant`]).
+    pub fn take_waiting(&self, tenant: &str) -> Vec<ObjectRef<K>> {
+        lock(&self.waiting_for_tenant)
+            .remove(tenant)
+            .map(|set| set.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Records what the drift scan found; the next reconcile of the object acts on it.
+    pub fn record_finding(&self, obj: ObjectRef<K>, finding: F) {
+        lock(&self.findings).insert(obj, finding);
+    }
+
+    /// Takes the drift-scan finding of an object, if any.
+    pub fn take_finding(&self, obj: &ObjectRef<K>) -> Option<F> {
+        lock(&self.findings).remove(obj)
+    }
+
+    /// Updates the kind's gauge (`nexus_authclients`, `nexus_authresourceservers`) for `key`
+    /// (None: the object is gone).
+    pub fn set_ready_state(&self, key: &str, state: Option<ConditionLabels>) {
+        let mut states = lock(&self.ready_states);
+        let (previous, state) = states.set(key, state);
+        if previous == state {
+            return;
+        }
+        if let Some(previous) = previous {
+            self.gauge.get_or_create(&*previous).dec();
+        }
+        if let Some(state) = state {
+            self.gauge.get_or_create(&*state).inc();
+        }
+    }
+}
+
 /// Everything a reconcile needs.
 pub struct Context {
     /// Kubernetes client.
@@ -152,16 +235,14 @@ pub struct Context {
     pub metrics: ControllerMetrics,
     /// What the reconcilers read instead of the API server.
     pub caches: Caches,
+    /// The AuthClients' wake-ups, drift findings, Ready states and tenant waits.
+    pub clients: PerKind<AuthClient, ScanFinding>,
+    /// The AuthResourceServers' wake-ups, drift findings, Ready states and tenant waits.
+    pub servers: PerKind<AuthResourceServer, ServerFinding>,
     events: EventPublisher,
     triggers: Triggers,
     failures: Mutex<HashMap<String, u32>>,
-    findings: Mutex<HashMap<ObjectRef<AuthClient>, ScanFinding>>,
     access_findings: Mutex<HashMap<ObjectRef<AuthClient>, AccessFinding>>,
-    server_findings: Mutex<HashMap<ObjectRef<AuthResourceServer>, ServerFinding>>,
-    ready_states: Mutex<ReadyStates>,
-    server_ready_states: Mutex<ReadyStates>,
-    waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<AuthClient>>>>,
-    servers_waiting_for_tenant: Mutex<HashMap<String, HashSet<ObjectRef<AuthResourceServer>>>>,
 }
 
 impl Context {
@@ -181,15 +262,19 @@ impl Context {
         let (servers_tx, servers_rx) = mpsc::unbounded();
         Self {
             events: EventPublisher::new(kube.clone(), reporter),
+            clients: PerKind::new(clients_tx, tenants_tx.clone(), metrics.authclients.clone()),
+            servers: PerKind::new(
+                servers_tx,
+                tenants_tx.clone(),
+                metrics.resource_servers.clone(),
+            ),
             kube,
             auth0,
             config,
             metrics,
             caches: Caches::default(),
             triggers: Triggers {
-                clients: clients_tx,
                 tenants: tenants_tx,
-                servers: servers_tx,
                 receivers: Mutex::new(Some(TriggerReceivers {
                     clients: clients_rx,
                     tenants: tenants_rx,
@@ -197,33 +282,13 @@ impl Context {
                 })),
             },
             failures: Mutex::default(),
-            findings: Mutex::default(),
             access_findings: Mutex::default(),
-            server_findings: Mutex::default(),
-            ready_states: Mutex::default(),
-            server_ready_states: Mutex::default(),
-            waiting_for_tenant: Mutex::default(),
-            servers_waiting_for_tenant: Mutex::default(),
         }
     }
 
     /// The trigger receivers (once: the running controller owns them).
     pub(crate) fn take_triggers(&self) -> Option<TriggerReceivers> {
         lock(&self.triggers.receivers).take()
-    }
-
-    /// Asks the AuthClient controller to reconcile `client`.
-    pub fn wake_client(&self, client: ObjectRef<AuthClient>) {
-        if self.triggers.clients.unbounded_send(client).is_err() {
-            tracing::debug!("AuthClient controller stopped; wake-up dropped");
-        }
-    }
-
-    /// Asks the AuthResourceServer controller to reconcile `server`.
-    pub fn wake_resource_server(&self, server: ObjectRef<AuthResourceServer>) {
-        if self.triggers.servers.unbounded_send(server).is_err() {
-            tracing::debug!("AuthResourceServer controller stopped; wake-up dropped");
-        }
     }
 
     /// Asks the AuthTenant controller to check `tenant` again.
@@ -236,41 +301,6 @@ impl Context {
         {
             tracing::debug!("AuthTenant controller stopped; wake-up dropped");
         }
-    }
-
-    /// Records that `client` failed on `tenant`'s credentials and waits for the tenant: the
-    /// tenant reconciler checks the credentials and wakes the client once they work.
-    pub fn wait_for_tenant(&self, tenant: &str, client: ObjectRef<AuthClient>) {
-        lock(&self.waiting_for_tenant)
-            .entry(tenant.to_owned())
-            .or_default()
-            .insert(client);
-        self.wake_tenant(tenant);
-    }
-
-    /// Takes the clients waiting for `tenant` (see [`Context::wait_for_tenant`]).
-    pub fn take_waiting(&self, tenant: &str) -> Vec<ObjectRef<AuthClient>> {
-        lock(&self.waiting_for_tenant)
-            .remove(tenant)
-            .map(|set| set.into_iter().collect())
-            .unwrap_or_default()
-    }
-
-    /// [`Context::wait_for_tenant`] for an AuthResourceServer.
-    pub fn server_waits_for_tenant(&self, tenant: &str, server: ObjectRef<AuthResourceServer>) {
-        lock(&self.servers_waiting_for_tenant)
-            .entry(tenant.to_owned())
-            .or_default()
-            .insert(server);
-        self.wake_tenant(tenant);
-    }
-
-    /// Takes the AuthResourceServers waiting for `tenant`.
-    pub fn take_waiting_servers(&self, tenant: &str) -> Vec<ObjectRef<AuthResourceServer>> {
-        lock(&self.servers_waiting_for_tenant)
-            .remove(tenant)
-            .map(|set| set.into_iter().collect())
-            .unwrap_or_default()
     }
 
     /// Publishes an event about `obj`; failures are logged, never fatal.
@@ -317,16 +347,6 @@ impl Context {
         lock(&self.failures).remove(key);
     }
 
-    /// Records what the drift scan found; the next reconcile of the object acts on it.
-    pub fn record_finding(&self, obj: ObjectRef<AuthClient>, finding: ScanFinding) {
-        lock(&self.findings).insert(obj, finding);
-    }
-
-    /// Takes the drift-scan finding of an object, if any.
-    pub fn take_finding(&self, obj: &ObjectRef<AuthClient>) -> Option<ScanFinding> {
-        lock(&self.findings).remove(obj)
-    }
-
     /// Merges a finding about a client's grants or connections; its next reconcile acts on it.
     pub fn record_access_finding(&self, obj: ObjectRef<AuthClient>, finding: AccessFinding) {
         let mut findings = lock(&self.access_findings);
@@ -345,55 +365,5 @@ impl Context {
     /// Takes the grants/connections finding of a client (empty when there is none).
     pub fn take_access_finding(&self, obj: &ObjectRef<AuthClient>) -> AccessFinding {
         lock(&self.access_findings).remove(obj).unwrap_or_default()
-    }
-
-    /// Records what the drift scan found about an AuthResourceServer.
-    pub fn record_server_finding(
-        &self,
-        obj: ObjectRef<AuthResourceServer>,
-        finding: ServerFinding,
-    ) {
-        lock(&self.server_findings).insert(obj, finding);
-    }
-
-    /// Takes the drift-scan finding of an AuthResourceServer, if any.
-    pub fn take_server_finding(
-        &self,
-        obj: &ObjectRef<AuthResourceServer>,
-    ) -> Option<ServerFinding> {
-        lock(&self.server_findings).remove(obj)
-    }
-
-    /// Updates the `nexus_authresourceservers` gauge for `key` (None: the object is gone).
-    pub fn set_server_ready_state(&self, key: &str, state: Option<ConditionLabels>) {
-        let mut states = lock(&self.server_ready_states);
-        let (previous, state) = states.set(key, state);
-        if previous == state {
-            return;
-        }
-        if let Some(previous) = previous {
-            self.metrics
-                .resource_servers
-                .get_or_create(&*previous)
-                .dec();
-        }
-        if let Some(state) = state {
-            self.metrics.resource_servers.get_or_create(&*state).inc();
-        }
-    }
-
-    /// Updates the `nexus_authclients` gauge for `key` (None: the object is gone).
-    pub fn set_ready_state(&self, key: &str, state: Option<ConditionLabels>) {
-        let mut states = lock(&self.ready_states);
-        let (previous, state) = states.set(key, state);
-        if previous == state {
-            return;
-        }
-        if let Some(previous) = previous {
-            self.metrics.authclients.get_or_create(&*previous).dec();
-        }
-        if let Some(state) = state {
-            self.metrics.authclients.get_or_create(&*state).inc();
-        }
     }
 }

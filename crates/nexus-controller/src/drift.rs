@@ -14,10 +14,10 @@ use futures::channel::mpsc;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
-use crate::cached::CachedAuthClient;
+use crate::authclient::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::caches::SecretKey;
+use crate::compact::CachedAuthClient;
 use crate::context::{AccessFinding, Context, ScanFinding, ServerFinding};
-use crate::desired::{DesiredClient, SCAN_FIELDS, diff};
 use crate::ownership::OwnershipTag;
 use crate::tenant_access::{TenantError, client_from_cache};
 use auth0_mgmt::{Auth0Client, ClientGrant, Priority};
@@ -220,7 +220,7 @@ fn judge(
     report.drifted += 1;
     let reference = ObjectRef::from_obj(client);
     if let Some(finding) = finding {
-        ctx.record_finding(reference.clone(), finding);
+        ctx.clients.record_finding(reference.clone(), finding);
     }
     if !found_access.is_empty() {
         ctx.record_access_finding(reference.clone(), found_access);
@@ -406,7 +406,8 @@ pub async fn scan_all_resource_servers(
 }
 
 /// Scans one tenant's APIs: compares every Ready AuthResourceServer of the tenant with the
-/// listed API (one paged list, 100 per page; nothing when the tenant has none).
+/// API Auth0 lists for its identifier (10 identifiers per request; nothing when the tenant has
+/// no Ready AuthResourceServer).
 pub async fn scan_resource_servers(
     ctx: &Context,
     tenant: &AuthTenant,
@@ -420,8 +421,7 @@ pub async fn scan_resource_servers(
         .filter(|s| s.spec.tenant == tenant_name && s.metadata.deletion_timestamp.is_none())
         .filter(|s| {
             s.status.as_ref().is_some_and(|st| {
-                st.resource_server_id.is_some()
-                    && conditions::find(&st.conditions, READY).is_some_and(|r| r.status == "True")
+                st.resource_server_id.is_some() && conditions::is_true(&st.conditions, READY)
             })
         })
         .collect();
@@ -431,8 +431,14 @@ pub async fn scan_resource_servers(
     }
     let credentials = ctx.caches.credentials.get(&SecretKey::of(tenant));
     let auth0 = client_from_cache(&ctx.auth0, tenant, credentials.as_ref())?;
+    // Listed by identifier, 10 per request: however many APIs the tenant holds, no request
+    // comes near Auth0's 1,000-record offset ceiling (this endpoint has no checkpoint paging).
+    let identifiers: Vec<&str> = candidates
+        .iter()
+        .map(|s| s.spec.identifier.as_str())
+        .collect();
     let listed: HashMap<String, auth0_mgmt::ResourceServer> = auth0
-        .list_all_resource_servers(Priority::Background)
+        .list_resource_servers_by_identifier(&identifiers, Priority::Background)
         .await?
         .into_iter()
         .map(|s| (s.id.clone(), s))
@@ -463,7 +469,7 @@ pub async fn scan_resource_servers(
         }
         report.drifted += 1;
         let reference = ObjectRef::from_obj(&*server);
-        ctx.record_server_finding(reference.clone(), finding);
+        ctx.servers.record_finding(reference.clone(), finding);
         if trigger.unbounded_send(reference).is_err() {
             tracing::debug!("API drift scan: controller stopped");
         }

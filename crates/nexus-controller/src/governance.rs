@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 
-use crate::authclient::plan::Failure;
+use crate::pass::Failure;
 use crate::tenant_access::namespaces_match;
-use nexus_crd::conditions::{self, READY};
+use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::resource_validation::management_audience;
 use nexus_crd::{AuthResourceServer, AuthTenant, ClientGrantSpec, GrantStatus, ReadyReason};
 
@@ -102,7 +102,8 @@ pub fn server_ready(server: &AuthResourceServer) -> bool {
     server.holds_identifier()
         && server.status.as_ref().is_some_and(|s| {
             conditions::find(&s.conditions, READY).is_some_and(|c| {
-                c.status == "True" && c.observed_generation == server.metadata.generation
+                ConditionStatus::of(c) == Some(ConditionStatus::True)
+                    && c.observed_generation == server.metadata.generation
             })
         })
 }
@@ -368,7 +369,7 @@ mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
     use k8s_openapi::jiff::Timestamp;
-    use nexus_crd::conditions::{ConditionStatus, new_condition};
+    use nexus_crd::conditions::new_condition;
     use serde_json::json;
 
     fn tenant(extra: serde_json::Value) -> AuthTenant {

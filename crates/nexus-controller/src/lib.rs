@@ -5,22 +5,24 @@
 
 pub mod authclient;
 pub mod authtenant;
-pub mod backoff;
-pub mod cached;
 pub mod caches;
+pub mod compact;
 pub mod context;
-pub mod desired;
 pub mod drift;
+pub mod eager;
 pub mod events;
 pub mod governance;
 pub mod keypair;
 pub mod liveness;
 pub mod metrics;
 pub mod ownership;
+pub mod pass;
 pub mod resourceserver;
+pub mod resync;
 pub mod scope;
-pub mod secret;
+pub mod spec_warnings;
 pub mod tenant_access;
+pub mod watch_backoff;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -38,12 +40,12 @@ pub use context::{Context, ControllerConfig};
 pub use liveness::{Liveness, LivenessLimits};
 pub use scope::WatchScope;
 
-use cached::{CachedAuthClient, cached_ref};
+use authclient::secret::ObservedSecret;
 use caches::{Credentials, SecretKey, owned_secret_selector, strip};
+use compact::{CachedAuthClient, cached_ref};
 use context::AccessFinding;
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};
-use secret::ObservedSecret;
 
 /// Runs the AuthClient, AuthResourceServer and AuthTenant controllers, the caches and the
 /// drift scan until `shutdown` completes. `scope` is what is served: the AuthClients,
@@ -84,19 +86,30 @@ pub async fn run_with(
     };
     // AuthClients: a reflector whose trigger stream passes only changes that matter (spec,
     // deletion, finalizers, rotation request), never the operator's own status writes.
-    // Kept compact (`cached::CachedAuthClient`): stripped, the rest of the object as JSON.
+    // Kept compact (`compact::CachedAuthClient`): stripped, the rest of the object as JSON.
     let (client_store, client_writer) = reflector::store::<CachedAuthClient>();
     let client_stream = scope
         .watch_as(
             &kube,
             caches::fleet_watch().any_semantic(),
             client_store.clone(),
-            cached::cache_event,
+            compact::cache_event,
         )
-        .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()))
-        .reflect(client_writer)
-        .applied_objects()
-        .predicate_filter(CachedAuthClient::trigger, Default::default());
+        .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()));
+    // Stored and reconciled as the initial list pages in, not after it, and the operator's own
+    // finalizer writes without waiting for the watch (`eager`).
+    let own_writes = ctx
+        .caches
+        .own_clients
+        .subscribe()
+        .map(|client| Ok(watcher::Event::Apply(CachedAuthClient::new(client))));
+    let client_stream = eager::eager(
+        futures::stream::select(client_stream, own_writes),
+        client_store.clone(),
+    )
+    .reflect(client_writer)
+    .applied_objects()
+    .predicate_filter(CachedAuthClient::trigger, Default::default());
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
     // AuthClients are reconciled only once the caches they read hold the cluster's state, so a
@@ -215,7 +228,7 @@ pub async fn run_with(
                                 .iter()
                                 .filter(|c| c.namespace().as_deref() == Some(name.as_str()))
                             {
-                                ctx.wake_client(client.reference());
+                                ctx.clients.wake(client.reference());
                             }
                         }
                         for server in ctx
@@ -224,7 +237,7 @@ pub async fn run_with(
                             .iter()
                             .filter(|s| s.namespace().as_deref() == Some(name.as_str()))
                         {
-                            ctx.wake_resource_server(ObjectRef::from_obj(&**server));
+                            ctx.servers.wake(ObjectRef::from_obj(&**server));
                         }
                     }
                 }
@@ -257,6 +270,7 @@ pub async fn run_with(
             })
     };
 
+    let resync = resync::sweep(ctx.clone(), client_store.clone(), signal());
     let scan_ctx = ctx.clone();
     let scan_stop = signal();
     let scan_loop = async move {
@@ -301,6 +315,7 @@ pub async fn run_with(
         namespaces_cache,
         secrets_cache,
         scan_loop,
+        resync,
         heartbeat,
         stop
     );
@@ -327,11 +342,10 @@ fn wake_unready_after_outage(
                     client
                         .status
                         .as_ref()
-                        .and_then(|s| conditions::find(&s.conditions, READY))
-                        .is_some_and(|c| c.status == "True")
+                        .is_some_and(|s| conditions::is_true(&s.conditions, READY))
                 });
                 if !ready {
-                    ctx.wake_client(client.reference());
+                    ctx.clients.wake(client.reference());
                     woken += 1;
                 }
             }
@@ -449,12 +463,12 @@ fn wake_dependents(
                 },
             );
         }
-        ctx.wake_client(reference);
+        ctx.clients.wake(reference);
     }
     for rival in ctx.caches.servers().iter().filter(|s| {
         s.spec.tenant == *tenant && s.spec.identifier == *identifier && s.uid() != server.uid()
     }) {
-        ctx.wake_resource_server(ObjectRef::from_obj(&**rival));
+        ctx.servers.wake(ObjectRef::from_obj(&**rival));
     }
 }
 
@@ -582,7 +596,8 @@ fn observe_server(
 
 fn wake_owner(ctx: &Context, secret: &ObservedSecret) {
     if let (Some(namespace), Some(owner)) = (secret.namespace(), &secret.controller) {
-        ctx.wake_client(ObjectRef::new(&owner.name).within(&namespace));
+        ctx.clients
+            .wake(ObjectRef::new(&owner.name).within(&namespace));
     }
 }
 
@@ -619,7 +634,7 @@ async fn drive_tenants(
     let mut generations: HashMap<String, Option<i64>> = HashMap::new();
     let mut states: HashMap<String, u64> = HashMap::new();
     let mut watches = CredentialWatches::default();
-    let events = backoff::backoff(watcher(
+    let events = watch_backoff::backoff(watcher(
         Api::<AuthTenant>::all(ctx.kube.clone()),
         watcher::Config::default(),
     ))
@@ -655,10 +670,10 @@ async fn drive_tenants(
                     .is_some_and(|s| s != state)
                 {
                     for client in authclient::clients_of(&clients, &name) {
-                        ctx.wake_client(client);
+                        ctx.clients.wake(client);
                     }
                     for server in resourceserver::servers_of(&ctx, &name) {
-                        ctx.wake_resource_server(server);
+                        ctx.servers.wake(server);
                     }
                 }
             }
@@ -669,10 +684,10 @@ async fn drive_tenants(
                 ctx.auth0.remove(&name);
                 prune_watches(&ctx, &mut watches);
                 for client in authclient::clients_of(&clients, &name) {
-                    ctx.wake_client(client);
+                    ctx.clients.wake(client);
                 }
                 for server in resourceserver::servers_of(&ctx, &name) {
-                    ctx.wake_resource_server(server);
+                    ctx.servers.wake(server);
                 }
             }
             watcher::Event::Init => {}
@@ -695,10 +710,10 @@ async fn drive_tenants(
                     states.remove(&gone);
                     ctx.auth0.remove(&gone);
                     for client in authclient::clients_of(&clients, &gone) {
-                        ctx.wake_client(client);
+                        ctx.clients.wake(client);
                     }
                     for server in resourceserver::servers_of(&ctx, &gone) {
-                        ctx.wake_resource_server(server);
+                        ctx.servers.wake(server);
                     }
                 }
                 prune_watches(&ctx, &mut watches);
@@ -763,7 +778,7 @@ fn watch_credentials(ctx: Arc<Context>, key: SecretKey) -> tokio::task::JoinHand
     let api = Api::<Secret>::namespaced(ctx.kube.clone(), &key.namespace);
     let config = scope::by_name(&key.name);
     tokio::spawn(async move {
-        let events = backoff::backoff(watcher(api, config)).modify(strip);
+        let events = watch_backoff::backoff(watcher(api, config)).modify(strip);
         tokio::pin!(events);
         let mut seen = false;
         while let Some(event) = events.next().await {

@@ -21,7 +21,7 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::backoff::backoff;
+use crate::watch_backoff::backoff;
 
 /// The namespaces the controller serves: all of them, or exactly the listed ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl WatchScope {
         }
     }
 
-    /// A watch of the namespaced kind `K` over the scope (with [`backoff`](crate::backoff::backoff)),
+    /// A watch of the namespaced kind `K` over the scope (with [`backoff`](crate::watch_backoff::backoff)),
     /// to be fed into a reflector whose reader is `store`.
     pub fn watch<K>(
         &self,

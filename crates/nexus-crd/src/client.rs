@@ -103,7 +103,7 @@ pub struct AuthClientSpec {
     /// nothing is sent to Auth0 for it. When a grant stops being allowed, the operator
     /// revokes it (deletes it, or reduces its scopes) in Auth0.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 100), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["audience"]))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["audience"]))]
     pub grants: Vec<ClientGrantSpec>,
 
     /// Names of the Auth0 connections (databases, social and enterprise identity providers)
@@ -114,7 +114,7 @@ pub struct AuthClientSpec {
     /// use (`Ready=False`, reason `ConnectionNotAllowed`); an unknown name is reported with
     /// reason `ConnectionNotFound`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 128), regex(pattern = crate::validation::patterns::CONNECTION_NAME)), extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(inner(length(min = 1, max = 128), regex(pattern = crate::validation::patterns::CONNECTION_NAME)), extend("x-kubernetes-list-type" = "set"))]
     pub connections: Vec<String>,
     /// How the client authenticates at Auth0's token endpoint: with the client secret
     /// (`type: clientSecret`, the default) or with a private key the operator generates,
@@ -133,10 +133,10 @@ pub struct ClientSettings {
     /// is refused for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    /// Lifetime of the ID tokens issued to the client, in seconds (1 to 2592000, 30 days;
-    /// Auth0's default is 36000).
+    /// Lifetime of the ID tokens issued to the client, in seconds (Auth0's
+    /// `jwt_configuration.lifetime_in_seconds`; its default is 36000). Auth0 documents no
+    /// bound for it, so none is imposed here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 2592000))]
     pub id_token_lifetime_seconds: Option<u32>,
     /// Whether the client may authenticate users cross-origin (embedded login forms calling
     /// Auth0 from another origin; the origins go into `client.web_origins`).
@@ -258,7 +258,7 @@ pub struct ClientGrantSpec {
     /// The scopes to grant, each declared by the API (no white space). An empty list grants
     /// the audience without scopes.
     #[serde(default)]
-    #[schemars(length(max = 1000), inner(length(min = 1, max = 280), regex(pattern = crate::validation::patterns::SCOPE)), extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(inner(length(min = 1, max = 280), regex(pattern = crate::validation::patterns::SCOPE)), extend("x-kubernetes-list-type" = "set"))]
     pub scopes: Vec<String>,
 }
 
@@ -270,9 +270,10 @@ pub struct ClientGrantSpec {
 /// reason `InvalidSpec`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct NexusClient {
-    /// Name of the client. Required: at least one character that is not white space, no `<`
-    /// or `>`, no control characters, at most 255 UTF-16 code units.
-    #[schemars(length(min = 1, max = 255), regex(pattern = crate::validation::patterns::NAME))]
+    /// Name of the client. Required: at least one character, no `<` or `>` (Auth0's rule), no
+    /// control characters. Auth0 documents no maximum length. A name of white space only is
+    /// accepted (Auth0 takes it) with a `Warning` event.
+    #[schemars(length(min = 1), regex(pattern = crate::validation::patterns::NAME))]
     pub name: String,
     /// Application type: `regular_web`, `spa`, `native`, `non_interactive` or another Auth0
     /// application type. Required.
@@ -288,37 +289,39 @@ pub struct NexusClient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 140), regex(pattern = crate::validation::patterns::TEXT))]
     pub description: Option<String>,
-    /// URL of the client logo: an absolute `http(s)` URL in ASCII (an internationalised host in
-    /// its `xn--` form), or empty.
+    /// URL of the client logo: an absolute URI (`scheme:...`, e.g.
+    /// `https://cdn.example.com/logo.png`) in ASCII (an internationalised host in its `xn--`
+    /// form), or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), regex(pattern = crate::validation::patterns::LOGO_URI))]
+    #[schemars(regex(pattern = crate::validation::patterns::LOGO_URI))]
     pub logo_uri: Option<String>,
-    /// OAuth2 callback URLs (at most 100, each an absolute `scheme://` URL in printable ASCII;
-    /// `*` wildcards allowed).
+    /// OAuth2 callback URLs, each an absolute `scheme://` URL in printable ASCII (`*`
+    /// wildcards allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
+    #[schemars(inner(length(min = 1), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub callbacks: Option<Vec<String>>,
     /// Extra CORS origins (same rules as `callbacks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
+    #[schemars(inner(length(min = 1), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub allowed_origins: Option<Vec<String>>,
     /// Origins for cross-origin authentication, device flow and web_message (same rules as
-    /// `callbacks`).
+    /// `callbacks`; at most 100, Auth0's documented limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
+    #[schemars(length(max = 100), inner(length(min = 1), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub web_origins: Option<Vec<String>>,
-    /// URLs valid to redirect to after logout (same rules as `callbacks`).
+    /// URLs valid to redirect to after logout (same rules as `callbacks`; at most 100, Auth0's
+    /// documented limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 2048), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
+    #[schemars(length(max = 100), inner(length(min = 1), regex(pattern = crate::validation::patterns::URL_ENTRY)))]
     pub allowed_logout_urls: Option<Vec<String>>,
-    /// OAuth2 grant types the client may use (at most 100), e.g. `authorization_code`,
-    /// `refresh_token`, `client_credentials`.
+    /// OAuth2 grant types the client may use, e.g. `authorization_code`, `refresh_token`,
+    /// `client_credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "grant_types_schema")]
     pub grant_types: Option<Vec<String>>,
     /// Login initiation URL: an `https` URL in ASCII without a `#fragment`, or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), regex(pattern = crate::validation::patterns::LOGIN_URI))]
+    #[schemars(regex(pattern = crate::validation::patterns::LOGIN_URI))]
     pub initiate_login_uri: Option<String>,
     /// Native mobile app settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,12 +331,11 @@ pub struct NexusClient {
     pub client_metadata: Option<ClientMetadata>,
 }
 
-/// `grant_types`: at most 100 of Auth0's grant types.
+/// `grant_types`: Auth0's grant types.
 fn grant_types_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "array",
         "nullable": true,
-        "maxItems": crate::validation::MAX_LIST_ITEMS,
         "items": {"type": "string", "enum": crate::validation::GRANT_TYPES},
     })
 }
@@ -354,11 +356,11 @@ pub struct Mobile {
 pub struct MobileIos {
     /// Apple team id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
+    #[schemars(regex(pattern = crate::validation::patterns::TEXT))]
     pub team_id: Option<String>,
     /// App bundle identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
+    #[schemars(regex(pattern = crate::validation::patterns::TEXT))]
     pub app_bundle_identifier: Option<String>,
 }
 
@@ -373,7 +375,7 @@ pub struct MobileAndroid {
     pub keystore_hash: Option<String>,
     /// Android package name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255), regex(pattern = crate::validation::patterns::TEXT))]
+    #[schemars(regex(pattern = crate::validation::patterns::TEXT))]
     pub app_package_name: Option<String>,
 }
 
@@ -563,10 +565,19 @@ pub struct AuthClientStatus {
     /// Value of the rotate-secret annotation that was last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_request: Option<String>,
-    /// Set before a create request is sent; lets a retry find a client whose creation was
-    /// sent but not recorded (never two clients for one AuthClient).
+    /// Written by operator versions before the `auth.nexus.dev/creation-attempt` annotation:
+    /// a create request that may have reached Auth0. Still honoured (the next pass looks for
+    /// the client it may have created), and cleared once settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_creation: Option<PendingCreation>,
+    /// The last create attempt (the value of the `auth.nexus.dev/creation-attempt`
+    /// annotation) whose outcome this status records: the client it created, or the
+    /// certainty that it created nothing. An annotation with another value means a create may
+    /// have reached Auth0 without being recorded; the next pass then looks for the client
+    /// carrying this object's ownership tag before it creates one, so one AuthClient never
+    /// gets two Auth0 clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_creation_attempt: Option<String>,
     /// Set when Auth0 refused this spec permanently (a 4xx such as 400 `invalid_body`): the
     /// operator makes no further Auth0 call for this AuthClient until its spec (generation) or
     /// its AuthTenant (generation) changes. The Ready condition carries Auth0's message.

@@ -27,6 +27,16 @@ impl ConditionStatus {
             Self::Unknown => "Unknown",
         }
     }
+
+    /// The status of `condition` (None when it is not one of the three API spellings).
+    pub fn of(condition: &Condition) -> Option<Self> {
+        match condition.status.as_str() {
+            "True" => Some(Self::True),
+            "False" => Some(Self::False),
+            "Unknown" => Some(Self::Unknown),
+            _ => None,
+        }
+    }
 }
 
 /// How a GitOps tool should read a `Ready=False` reason (docs/gitops-health.md).
@@ -270,6 +280,11 @@ pub fn merge_condition(conditions: &mut Vec<Condition>, mut update: Condition) {
         }
         None => conditions.push(update),
     }
+}
+
+/// Whether the condition of type `type_` is present with status `True`.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    find(conditions, type_).is_some_and(|c| ConditionStatus::of(c) == Some(ConditionStatus::True))
 }
 
 /// Finds a condition by type.

@@ -50,6 +50,12 @@ pub const FINALIZER: &str = "auth.nexus.dev/cleanup";
 pub const FIELD_MANAGER: &str = "nexus-operator";
 /// Annotation whose new value asks for a client-secret rotation.
 pub const ROTATE_ANNOTATION: &str = "auth.nexus.dev/rotate-secret";
+/// Annotation the operator writes on an `AuthClient`, together with its finalizer and in the
+/// same write, just before it asks Auth0 to create the client: `<ownership tag> <time>` (the
+/// crash-safety marker). Until `status.lastCreationAttempt` records that value, a create may
+/// have reached Auth0 without its answer being recorded, and the next pass looks for the
+/// tagged client before creating one.
+pub const CREATION_ANNOTATION: &str = "auth.nexus.dev/creation-attempt";
 /// Label put on every Secret the operator owns (the controller watches only these).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`] on owned Secrets.

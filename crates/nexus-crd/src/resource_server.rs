@@ -62,8 +62,12 @@ pub struct AuthResourceServerSpec {
     #[schemars(length(min = 1, max = 600), regex(pattern = crate::validation::patterns::IDENTIFIER))]
     pub identifier: String,
 
-    /// Display name of the API in the Auth0 dashboard. Required: at least one character that
-    /// is not white space, no `<` or `>`, no control characters, at most 200 UTF-16 code units.
+    /// Display name of the API in the Auth0 dashboard: at least one character, no `<` or `>`,
+    /// no control characters, at most 200 UTF-16 code units. Optional, as in Auth0 (which
+    /// creates an API without a name): when unset the API is created without one, and a name
+    /// given in the dashboard is left alone. A name of white space only is accepted (Auth0
+    /// takes it) with a `Warning` event.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(length(min = 1, max = 200), regex(pattern = crate::validation::patterns::NAME))]
     pub name: String,
 
@@ -79,10 +83,10 @@ pub struct AuthResourceServerSpec {
     #[serde(default)]
     pub signing_alg: SigningAlg,
 
-    /// Lifetime, in seconds, of the access tokens issued for the API (1 to 2592000, 30 days).
-    /// Auth0's default, 86400, applies when unset.
+    /// Lifetime, in seconds, of the access tokens issued for the API (0 to 2592000, 30 days:
+    /// Auth0's documented maximum). Auth0's default, 86400, applies when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 2592000))]
+    #[schemars(range(min = 0, max = 2592000))]
     pub token_lifetime_seconds: Option<u32>,
 
     /// Lifetime, in seconds, of access tokens issued through browser flows (implicit and

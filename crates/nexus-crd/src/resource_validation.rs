@@ -1,6 +1,6 @@
 //! Validation of what issue 13 added: the `AuthResourceServer` spec, and an `AuthClient`'s
-//! `settings`, `grants` and `connections`. Same conventions as [`crate::validation`]: Auth0's
-//! documented rules, stricter where Auth0's exact rule is not documented, and field paths
+//! `settings`, `grants` and `connections`. Same conventions as [`crate::validation`]: a value is
+//! refused only with evidence that Auth0 (or the Kubernetes API server) refuses it, and field paths
 //! relative to `spec` (e.g. `scopes[1].value`, `settings.refreshToken.leewaySeconds`).
 //! [`summarize_under`](crate::validation::summarize_under) with `"spec."` turns them into one
 //! message.
@@ -25,21 +25,19 @@ pub const MAX_SCOPE_VALUE: usize = 280;
 pub const MAX_SCOPE_DESCRIPTION: usize = 500;
 /// Longest API name Auth0 accepts, in UTF-16 code units.
 pub const MAX_API_NAME: usize = 200;
-/// Longest access-token lifetime of an API (30 days).
+/// Longest access-token lifetime of an API (30 days: Auth0's reference, "maximum value of
+/// 2592000 seconds", and its dashboard documentation).
 pub const MAX_TOKEN_LIFETIME: u32 = 2_592_000;
 /// Auth0's default access-token lifetime of an API (and the bound of the browser-flow
 /// lifetime when none is set).
 pub const DEFAULT_TOKEN_LIFETIME: u32 = 86_400;
-/// Longest ID-token lifetime (30 days, the dashboard's limit).
-pub const MAX_ID_TOKEN_LIFETIME: u32 = 2_592_000;
 /// Longest refresh-token lifetime Auth0 accepts (five years).
 pub const MAX_REFRESH_TOKEN_LIFETIME: u32 = 157_788_000;
 /// Longest rotation leeway.
 pub const MAX_REFRESH_TOKEN_LEEWAY: u32 = 60;
-/// Longest connection name Auth0 accepts.
+/// Longest connection name Auth0 accepts (its `ConnectionName` schema: `maxLength: 128`, pattern
+/// `^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$`).
 pub const MAX_CONNECTION_NAME: usize = 128;
-/// Most grants (and most connections) one AuthClient may declare.
-pub const MAX_GRANTS: usize = 100;
 
 static IDENTIFIER: LazyLock<Regex> = LazyLock::new(|| compiled(patterns::IDENTIFIER));
 static SCOPE: LazyLock<Regex> = LazyLock::new(|| compiled(patterns::SCOPE));
@@ -119,9 +117,8 @@ pub fn validate_resource_server(
             ),
         );
     }
-    if spec.name.trim().is_empty() {
-        errors.fail("name", "is required and must not be empty");
-    } else {
+    // Optional (Auth0 creates an API without a name: TestAccResourceServer#0); empty = unset.
+    if !spec.name.is_empty() {
         if spec.name.contains(['<', '>']) {
             errors.fail("name", "must not contain '<' or '>'");
         }
@@ -136,6 +133,9 @@ pub fn validate_resource_server(
             );
         }
     }
+    // Scope values are the keys of the list (`x-kubernetes-list-map-keys: [value]`): the API
+    // server refuses a duplicate (`Duplicate value`) before the operator sees it, so this
+    // check only mirrors a Kubernetes rule (for objects from elsewhere, such as tests).
     let mut seen = BTreeSet::new();
     for (index, scope) in spec.scopes.iter().enumerate() {
         let path = format!("scopes[{index}].value");
@@ -160,11 +160,13 @@ pub fn validate_resource_server(
         }
     }
     if let Some(lifetime) = spec.token_lifetime_seconds
-        && !(1..=MAX_TOKEN_LIFETIME).contains(&lifetime)
+        && lifetime > MAX_TOKEN_LIFETIME
     {
         errors.fail(
             "tokenLifetimeSeconds",
-            format!("must be between 1 and {MAX_TOKEN_LIFETIME} (30 days); is {lifetime}"),
+            format!(
+                "must be at most {MAX_TOKEN_LIFETIME} (30 days, Auth0's maximum); is {lifetime}"
+            ),
         );
     }
     if let Some(web) = spec.token_lifetime_for_web_seconds {
@@ -187,17 +189,33 @@ pub fn validate_resource_server(
 
 const NO_CONTROL: &str = "must not contain control characters, U+2028, U+2029, U+FFFE or U+FFFF";
 
+/// What Auth0 accepts in an `AuthResourceServer` spec but is most likely a mistake: a `name` of
+/// white space only, a `tokenLifetimeSeconds` of 0 (Auth0's schema allows it; every token
+/// would be expired when issued). Not a refusal: the controller publishes these as a `Warning`
+/// event (reason `SpecWarning`) and the API is created. Paths are relative to `spec`.
+pub fn resource_server_warnings(spec: &AuthResourceServerSpec) -> Vec<FieldError> {
+    let mut warnings = Vec::new();
+    if !spec.name.is_empty() && spec.name.trim().is_empty() {
+        warnings.push(FieldError {
+            path: "name".into(),
+            message: "is only white space: Auth0 accepts it, but the API shows without a name in the dashboard".into(),
+        });
+    }
+    if spec.token_lifetime_seconds == Some(0) {
+        warnings.push(FieldError {
+            path: "tokenLifetimeSeconds".into(),
+            message: "is 0: Auth0 accepts it, but the access tokens it issues for this API are expired when issued".into(),
+        });
+    }
+    warnings
+}
+
 /// Checks `spec.settings`.
 pub fn validate_settings(settings: &ClientSettings) -> Vec<FieldError> {
     let mut errors = Errors::default();
-    if let Some(lifetime) = settings.id_token_lifetime_seconds
-        && !(1..=MAX_ID_TOKEN_LIFETIME).contains(&lifetime)
-    {
-        errors.fail(
-            "settings.idTokenLifetimeSeconds",
-            format!("must be between 1 and {MAX_ID_TOKEN_LIFETIME} (30 days); is {lifetime}"),
-        );
-    }
+    // `idTokenLifetimeSeconds` has no bound: Auth0's schema gives `lifetime_in_seconds` none
+    // (the 30-day figure is the dashboard's), and Auth0 was recorded accepting 1
+    // (TestAccClientJWTConfiguration).
     let Some(refresh) = &settings.refresh_token else {
         return errors.0;
     };
@@ -261,17 +279,11 @@ pub fn validate_grants(
     settings: Option<&ClientSettings>,
 ) -> Vec<FieldError> {
     let mut errors = Errors::default();
-    if grants.len() > MAX_GRANTS {
-        errors.fail(
-            "grants",
-            format!(
-                "must have at most {MAX_GRANTS} entries (has {})",
-                grants.len()
-            ),
-        );
-    }
+    // No count limit: Auth0 documents none for the grants of a client. Audiences and scopes
+    // are unique because the API server makes them so (`grants` is a list-map keyed by
+    // `audience`, `scopes` a set); these checks mirror it for objects from elsewhere.
     let mut audiences = BTreeSet::new();
-    for (index, grant) in grants.iter().enumerate().take(MAX_GRANTS) {
+    for (index, grant) in grants.iter().enumerate() {
         let path = format!("grants[{index}].audience");
         errors.identifier(&path, &grant.audience);
         if !audiences.insert(grant.audience.as_str()) {
@@ -315,17 +327,10 @@ pub fn validate_grants(
 /// Checks `spec.connections`.
 pub fn validate_connections(connections: &[String]) -> Vec<FieldError> {
     let mut errors = Errors::default();
-    if connections.len() > MAX_GRANTS {
-        errors.fail(
-            "connections",
-            format!(
-                "must have at most {MAX_GRANTS} entries (has {})",
-                connections.len()
-            ),
-        );
-    }
+    // No count limit (Auth0 documents none); names are unique because `connections` is a
+    // set for the API server.
     let mut seen = BTreeSet::new();
-    for (index, name) in connections.iter().enumerate().take(MAX_GRANTS) {
+    for (index, name) in connections.iter().enumerate() {
         let path = format!("connections[{index}]");
         if name.len() > MAX_CONNECTION_NAME || !CONNECTION_NAME.is_match(name) {
             errors.fail(
@@ -440,7 +445,7 @@ mod tests {
 
         let mut long = api();
         long.identifier = format!("https://{}", "a".repeat(600));
-        long.token_lifetime_seconds = Some(0);
+        long.token_lifetime_seconds = Some(MAX_TOKEN_LIFETIME + 1);
         assert_eq!(
             paths(&validate_resource_server(&long, MGMT)),
             vec!["identifier", "tokenLifetimeSeconds"]
@@ -451,6 +456,48 @@ mod tests {
             paths(&validate_resource_server(&long, MGMT)),
             vec!["identifier"]
         );
+    }
+
+    /// The values Auth0 accepts without evidence of a refusal pass (issue 18): no name (Auth0
+    /// created an API without one, TestAccResourceServer#0), a name of white space only (its
+    /// pattern allows it), a token lifetime of 0 (its schema's minimum); the likely mistakes
+    /// among them are warnings, not errors.
+    #[test]
+    fn what_auth0_accepts_passes_and_the_likely_mistakes_are_warnings() {
+        let mut spec = api();
+        spec.name = String::new();
+        assert_eq!(validate_resource_server(&spec, MGMT), vec![]);
+        assert_eq!(resource_server_warnings(&spec), vec![]);
+        spec.name = "   ".into();
+        spec.token_lifetime_seconds = Some(0);
+        assert_eq!(validate_resource_server(&spec, MGMT), vec![]);
+        assert_eq!(
+            paths(&resource_server_warnings(&spec)),
+            vec!["name", "tokenLifetimeSeconds"]
+        );
+        assert_eq!(resource_server_warnings(&api()), vec![]);
+        // A name Auth0 refuses ('<', more than 200 units) is still refused when set.
+        spec.name = "a".repeat(MAX_API_NAME + 1);
+        assert_eq!(paths(&validate_resource_server(&spec, MGMT)), vec!["name"]);
+    }
+
+    /// Auth0 documents no limit on a client's grants or connections: 150 of each pass.
+    #[test]
+    fn grants_and_connections_have_no_count_limit() {
+        let client = NexusClient {
+            name: "Worker".into(),
+            app_type: "non_interactive".into(),
+            ..Default::default()
+        };
+        let grants: Vec<ClientGrantSpec> = (0..150)
+            .map(|i| ClientGrantSpec {
+                audience: format!("https://api-{i}.example.com/"),
+                scopes: (0..1500).map(|s| format!("scope:{s}")).collect(),
+            })
+            .collect();
+        assert_eq!(validate_grants(&grants, &client, None), vec![]);
+        let connections: Vec<String> = (0..150).map(|i| format!("db-{i}")).collect();
+        assert_eq!(validate_connections(&connections), vec![]);
     }
 
     #[test]
@@ -486,7 +533,8 @@ mod tests {
     #[test]
     fn settings_rules() {
         let mut settings = ClientSettings {
-            id_token_lifetime_seconds: Some(2_592_001),
+            // No bound without evidence: the 30-day figure is the dashboard's only.
+            id_token_lifetime_seconds: Some(u32::MAX),
             refresh_token: Some(RefreshTokenSettings {
                 rotation_type: RotationType::Rotating,
                 expiration_type: ExpirationType::NonExpiring,
@@ -501,7 +549,6 @@ mod tests {
         assert_eq!(
             paths(&errors),
             vec![
-                "settings.idTokenLifetimeSeconds",
                 "settings.refreshToken.rotationType",
                 "settings.refreshToken.leewaySeconds",
                 "settings.refreshToken.idleTokenLifetimeSeconds",
@@ -523,7 +570,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(validate_settings(&recorded), vec![]);
-        settings.id_token_lifetime_seconds = Some(3600);
+        settings.id_token_lifetime_seconds = Some(0);
         settings.refresh_token = Some(RefreshTokenSettings {
             rotation_type: RotationType::Rotating,
             expiration_type: ExpirationType::Expiring,

@@ -3,19 +3,21 @@
 //! where a schema can express a rule, by the CRD schema and the facade's `/openapi.json` (both
 //! built from the [`patterns`] and limits of this module).
 //!
-//! The rules are Auth0's own (`name` without `<`/`>`, `description` at most 140 and metadata
-//! values at most 255 characters *counted in UTF-16 code units* as Auth0 counts them, absolute
-//! URIs, https login URIs without fragment, non-empty Android fingerprints, known application and
-//! grant types), made stricter where Auth0's exact rule is not documented, so that whatever passes
-//! here Auth0 accepts:
-//! - URLs are ASCII (RFC 3986): an internationalised host must be sent in its `xn--` form;
-//! - no text may contain control characters (C0, DEL, C1), the line and paragraph separators
-//!   U+2028/U+2029 or the non-characters U+FFFE/U+FFFF: YAML, which the Kubernetes API server
-//!   speaks for server-side apply, refuses or rewrites them (U+0085 becomes a space);
-//! - `mobile.android.keystore_hash` is hexadecimal pairs separated by colons (`AB:CD:…`, one or
-//!   more: Auth0 was recorded accepting `DE:AD:BE:EF`, so a full 32-pair SHA-256 fingerprint is
-//!   not required);
-//! - lists have at most [`MAX_LIST_ITEMS`] entries and URLs at most [`MAX_URL`] characters.
+//! A value is refused only with evidence that Auth0 refuses it (docs/auth0-api.md, "Validation
+//! rules and their evidence", names it per rule) or that the Kubernetes API server does:
+//! - Auth0's own rules: `name` required, without `<`/`>`; `description` at most 140 and metadata
+//!   values at most 255 characters *counted in UTF-16 code units* as Auth0 counts them;
+//!   `logo_uri` an absolute URI; https login URIs without fragment; at most 100 web origins
+//!   and 100 logout URLs; colon-separated hexadecimal pairs as Android fingerprints; known
+//!   application and grant types;
+//! - the Kubernetes API server's: no text may contain control characters (C0, DEL, C1), the line
+//!   and paragraph separators U+2028/U+2029 or the non-characters U+FFFE/U+FFFF (YAML, which it
+//!   speaks for server-side apply, refuses or rewrites them);
+//! - URLs are ASCII (RFC 3986 defines URIs over ASCII): an internationalised host must be sent
+//!   in its `xn--` form.
+//!
+//! What Auth0 accepts but is most likely a mistake (a name of white space only) is not refused:
+//! [`client_warnings`] names it, and the controller publishes it as a `Warning` event.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -86,17 +88,14 @@ pub const GRANT_TYPES: &[&str] = &[
     "http://auth0.com/oauth/grant-type/passwordless/otp",
 ];
 
-/// Longest `name`, in UTF-16 code units.
-pub const MAX_NAME: usize = 255;
 /// Longest `description` Auth0 accepts, in UTF-16 code units.
 pub const MAX_DESCRIPTION: usize = 140;
 /// Longest `client_metadata` value Auth0 accepts, in UTF-16 code units.
 pub const MAX_METADATA_VALUE: usize = 255;
-/// Longest `mobile` string (team id, bundle identifier, package name), in UTF-16 code units.
-pub const MAX_MOBILE_TEXT: usize = 255;
-/// Longest URL (URLs are ASCII, so characters, bytes and UTF-16 units agree).
-pub const MAX_URL: usize = 2048;
-/// Most entries of one list (`callbacks`, `web_origins`, ...).
+/// Most entries of `web_origins` and of `allowed_logout_urls`: Auth0 documents "You can provide
+/// up to 100 URLs" for both fields
+/// (<https://auth0.com/docs/get-started/applications/application-settings>). `callbacks`,
+/// `allowed_origins` and `grant_types` have no documented limit and none is imposed.
 pub const MAX_LIST_ITEMS: usize = 100;
 /// Longest `id` (an Auth0 client id has 32 characters).
 pub const MAX_ID: usize = 128;
@@ -130,16 +129,6 @@ pub mod patterns {
     macro_rules! name_char_bmp {
         () => {
             "[\\x20-\\x3b\\x3d\\x3f-\\x7e\\xa0-\\x{2027}\\x{202A}-\\x{D7FF}\\x{E000}-\\x{FFFD}]"
-        };
-    }
-    macro_rules! name_solid {
-        () => {
-            "[^<>\\x00-\\x20\\x7f-\\xa0\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FFFE}\\x{FFFF}]"
-        };
-    }
-    macro_rules! name_solid_bmp {
-        () => {
-            "[\\x21-\\x3b\\x3d\\x3f-\\x7e\\xa1-\\x{167F}\\x{1681}-\\x{1FFF}\\x{200B}-\\x{2027}\\x{202A}-\\x{202E}\\x{2030}-\\x{205E}\\x{2060}-\\x{2FFF}\\x{3001}-\\x{D7FF}\\x{E000}-\\x{FFFD}]"
         };
     }
     macro_rules! solid {
@@ -180,28 +169,15 @@ pub mod patterns {
     /// [`TEXT`] restricted to the Basic Multilingual Plane (where characters and UTF-16 units
     /// agree, so a `maxLength` in characters is exact).
     pub const TEXT_BMP: &str = concat!("^", text_char_bmp!(), "*$");
-    /// `name`: free text without `<` and `>`, with at least one character that is not white
-    /// space.
-    pub const NAME: &str = concat!("^", name_char!(), "*", name_solid!(), name_char!(), "*$");
+    /// `name`: free text without `<` and `>`, at least one character (Auth0's `ClientCreate`
+    /// schema: pattern `^[^<>]+$`; white space alone is accepted by Auth0, so it is too).
+    pub const NAME: &str = concat!("^", name_char!(), "+$");
     /// [`NAME`] restricted to the Basic Multilingual Plane.
-    pub const NAME_BMP: &str = concat!(
-        "^",
-        name_char_bmp!(),
-        "*",
-        name_solid_bmp!(),
-        name_char_bmp!(),
-        "*$"
-    );
-    /// `logo_uri`: empty, or an absolute `http(s)` URL with a host name.
-    pub const LOGO_URI: &str = concat!(
-        "^(?:https?://",
-        host!(),
-        port!(),
-        path_query!(),
-        "(?:#(?:",
-        pchar!(),
-        "|[/?])*)?)?$"
-    );
+    pub const NAME_BMP: &str = concat!("^", name_char_bmp!(), "+$");
+    /// `logo_uri`: empty, or an absolute URI (RFC 3986: `scheme:` then URI characters, ASCII;
+    /// Auth0's format `absolute-uri-or-empty`). Any scheme, with or without a host.
+    pub const LOGO_URI: &str =
+        "^(?:[A-Za-z][A-Za-z0-9+.-]*:(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~!$&'()*+,;=:@/?#\\[\\]-])*)?$";
     /// `initiate_login_uri`: empty, or an `https` URL with a host name and no fragment.
     pub const LOGIN_URI: &str = concat!("^(?:https://", host!(), port!(), path_query!(), ")?$");
     /// Entries of `callbacks`, `allowed_origins`, `web_origins` and `allowed_logout_urls`: an
@@ -339,15 +315,9 @@ impl Errors {
         }
     }
 
-    /// A URL of at most [`MAX_URL`] characters matching `rule`.
+    /// A URL (printable ASCII) matching `rule`.
     fn url(&mut self, path: &str, value: &str, rule: &Regex, what: &str) -> bool {
-        if value.len() > MAX_URL {
-            self.fail(
-                path,
-                format!("must be at most {MAX_URL} characters (has {})", value.len()),
-            );
-            false
-        } else if !is_url_text(value) {
+        if !is_url_text(value) {
             self.fail(path, NOT_ASCII_URL);
             false
         } else if !rule.is_match(value) {
@@ -370,13 +340,14 @@ fn too_long(max: usize, len: usize) -> String {
 pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
     let mut errors = Errors(Vec::new());
 
-    if client.name.trim().is_empty() {
+    if client.name.is_empty() {
         errors.fail("name", "is required and must not be empty");
     } else {
         if client.name.contains(['<', '>']) {
             errors.fail("name", "must not contain '<' or '>'");
         }
-        errors.text("name", &client.name, MAX_NAME);
+        // No length limit: Auth0 documents none for a client name.
+        errors.text("name", &client.name, usize::MAX);
     }
     if client.app_type.trim().is_empty() {
         errors.fail("app_type", "is required and must not be empty");
@@ -405,7 +376,7 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
             "logo_uri",
             logo,
             &LOGO_URI,
-            "an absolute http(s) URL with a host name (e.g. https://example.com/logo.png) or empty",
+            "an absolute URI (scheme:..., e.g. https://example.com/logo.png) or empty",
         );
     }
     if let Some(uri) = client
@@ -428,16 +399,18 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
         ("grant_types", &client.grant_types),
     ] {
         let Some(list) = list else { continue };
-        if list.len() > MAX_LIST_ITEMS {
+        // Auth0 documents the limit of these two lists only (see [`MAX_LIST_ITEMS`]).
+        let limited = matches!(field, "web_origins" | "allowed_logout_urls");
+        if limited && list.len() > MAX_LIST_ITEMS {
             errors.fail(
                 field,
                 format!(
-                    "must have at most {MAX_LIST_ITEMS} entries (has {}); only the first {MAX_LIST_ITEMS} were checked",
+                    "must have at most {MAX_LIST_ITEMS} entries, Auth0's limit (has {})",
                     list.len()
                 ),
             );
         }
-        for (index, value) in list.iter().take(MAX_LIST_ITEMS).enumerate() {
+        for (index, value) in list.iter().enumerate() {
             let path = format!("{field}[{index}]");
             if value.is_empty() {
                 errors.fail(path, "must not be empty");
@@ -469,13 +442,13 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
                 ("app_bundle_identifier", &ios.app_bundle_identifier),
             ] {
                 if let Some(value) = value {
-                    errors.text(&format!("mobile.ios.{key}"), value, MAX_MOBILE_TEXT);
+                    errors.text(&format!("mobile.ios.{key}"), value, usize::MAX);
                 }
             }
         }
         if let Some(android) = &mobile.android {
             if let Some(package) = &android.app_package_name {
-                errors.text("mobile.android.app_package_name", package, MAX_MOBILE_TEXT);
+                errors.text("mobile.android.app_package_name", package, usize::MAX);
             }
             if let Some(hash) = &android.keystore_hash
                 && !SHA256_FINGERPRINT.is_match(hash)
@@ -502,6 +475,21 @@ pub fn validate_client(client: &NexusClient) -> Vec<FieldError> {
     errors.0
 }
 
+/// What Auth0 accepts in `client` but is most likely a mistake: a `name` of white space only
+/// (Auth0's pattern `^[^<>]+$` takes it; the dashboard then lists a blank application). Not a
+/// refusal: the controller publishes these as a `Warning` event (reason `SpecWarning`) and the
+/// client is created. Paths are relative to `spec.client`.
+pub fn client_warnings(client: &NexusClient) -> Vec<FieldError> {
+    let mut warnings = Vec::new();
+    if !client.name.is_empty() && client.name.trim().is_empty() {
+        warnings.push(FieldError {
+            path: "name".into(),
+            message: "is only white space: Auth0 accepts it, but the application shows without a name in the dashboard and on consent screens".into(),
+        });
+    }
+    warnings
+}
+
 /// Checks the client's URLs against the tenant's URL policy. Empty result = allowed.
 pub fn validate_url_policy(client: &NexusClient, policy: &UrlPolicy) -> Vec<FieldError> {
     let mut errors = Vec::new();
@@ -510,7 +498,7 @@ pub fn validate_url_policy(client: &NexusClient, policy: &UrlPolicy) -> Vec<Fiel
             return;
         }
         let allowed = shown_patterns(patterns);
-        for (index, value) in values.iter().take(MAX_LIST_ITEMS).enumerate() {
+        for (index, value) in values.iter().enumerate() {
             if !patterns.iter().any(|p| url_matches(p, value)) {
                 errors.push(FieldError {
                     path: if field == "initiate_login_uri" {
@@ -815,11 +803,12 @@ mod tests {
             vec!["description"]
         );
         assert_eq!(utf16_len("a😀é"), 4);
+        // Auth0 documents no maximum for a client name: none is imposed.
         let long_name = NexusClient {
-            name: emoji(128),
+            name: emoji(1000),
             ..valid()
         };
-        assert_eq!(paths(&validate_client(&long_name)), vec!["name"]);
+        assert!(validate_client(&long_name).is_empty());
     }
 
     /// Findings 2 and 3: non-ASCII hosts, an empty fingerprint, control characters.
@@ -831,9 +820,10 @@ mod tests {
                 "https://bücher.example/login",
             ),
             ("https://x.example/a b", "https://x.example/login#fragment"),
-            ("https://x.example:70000/", "https://"),
-            ("ftp://x.example/logo.png", "https://x.example/\u{85}"),
-            ("https://-x.example/", "https://x.example/\"q\""),
+            ("https:// x.example/", "https://"),
+            ("/relative/logo.png", "https://x.example/\u{85}"),
+            ("1https://x.example/", "https://x.example/\"q\""),
+            ("https://x.example/%zz", "ftp://x.example/login"),
         ] {
             let client = NexusClient {
                 logo_uri: Some(logo.into()),
@@ -852,6 +842,22 @@ mod tests {
             ..valid()
         };
         assert!(validate_client(&punycode).is_empty());
+        // `logo_uri` is Auth0's `absolute-uri-or-empty`: any scheme, with or without a host
+        // (no longer only http(s) with a host name: issue 18).
+        for logo in [
+            "ftp://x.example/logo.png",
+            "https://x.example:70000/",
+            "https://-x.example/",
+            "data:image/png;base64,iVBORw0KGgo=",
+            "urn:isbn:0451450523",
+            "https://[2001:db8::1]/logo.png",
+        ] {
+            let client = NexusClient {
+                logo_uri: Some(logo.into()),
+                ..valid()
+            };
+            assert!(validate_client(&client).is_empty(), "{logo}");
+        }
         for text in [
             "\u{97}",
             "x\u{85}y",
@@ -926,15 +932,52 @@ mod tests {
             id: Some(String::new()),
             grant_types: Some(vec!["authorization_code".into(), "magic".into()]),
             web_origins: Some(vec!["*.svc.cluster.local/callback".into()]),
-            callbacks: Some(vec!["https://x.example/cb".into(); 150]),
+            allowed_logout_urls: Some(vec!["https://x.example/bye".into(); 101]),
             ..valid()
         };
         let errors = validate_client(&client);
         assert_eq!(
             paths(&errors),
-            vec!["id", "callbacks", "web_origins[0]", "grant_types[1]"]
+            vec![
+                "id",
+                "web_origins[0]",
+                "allowed_logout_urls",
+                "grant_types[1]"
+            ]
         );
-        assert!(errors[1].message.contains("has 150"));
+        assert!(errors[2].message.contains("has 101"));
+        // Auth0 documents 100 as the limit of web origins and logout URLs only; callbacks,
+        // CORS origins and grant types have none, and URLs no length limit (issue 18).
+        let long_url = format!("https://x.example/{}", "a".repeat(5000));
+        let client = NexusClient {
+            callbacks: Some(vec![long_url.clone(); 150]),
+            allowed_origins: Some(vec!["https://x.example".into(); 150]),
+            web_origins: Some(vec![long_url; 100]),
+            allowed_logout_urls: Some(vec!["https://x.example/bye".into(); 100]),
+            grant_types: Some(vec!["refresh_token".into(); 150]),
+            logo_uri: Some(format!("https://x.example/{}", "l".repeat(3000))),
+            ..valid()
+        };
+        assert!(validate_client(&client).is_empty());
+    }
+
+    /// Auth0's name pattern is `^[^<>]+$`: white space only is accepted, with a warning.
+    #[test]
+    fn a_blank_name_is_a_warning_not_an_error() {
+        for blank in [" ", "   ", "\u{3000}", " \u{a0} "] {
+            let client = NexusClient {
+                name: blank.into(),
+                ..valid()
+            };
+            assert!(validate_client(&client).is_empty(), "{blank:?}");
+            assert_eq!(paths(&client_warnings(&client)), vec!["name"], "{blank:?}");
+        }
+        assert_eq!(client_warnings(&valid()), vec![]);
+        let empty = NexusClient {
+            name: String::new(),
+            ..valid()
+        };
+        assert_eq!(paths(&validate_client(&empty)), vec!["name"]);
     }
 
     #[test]
@@ -983,14 +1026,14 @@ mod tests {
             let bmp = c.len_utf16() == 1;
             assert_eq!(text.is_match(s), allowed, "TEXT {c:?}");
             assert_eq!(text_bmp.is_match(s), allowed && bmp, "TEXT_BMP {c:?}");
-            let name_ok = allowed && c != '<' && c != '>' && !c.is_whitespace();
+            let name_ok = allowed && c != '<' && c != '>';
             assert_eq!(name.is_match(s), name_ok, "NAME {c:?}");
             assert_eq!(name_bmp.is_match(s), name_ok && bmp, "NAME_BMP {c:?}");
         }
         assert!(name.is_match("  a b  "));
-        assert!(!name.is_match("   "));
+        assert!(name.is_match("   "));
         assert!(!name.is_match(""));
-        assert!(!class_matches(patterns::NAME, '\u{3000}'));
+        assert!(class_matches(patterns::NAME, '\u{3000}'));
     }
 
     /// Issue 18: the pattern text is printable ASCII (non-ASCII characters are `\x{HHHH}`
@@ -1153,17 +1196,17 @@ mod tests {
 
     #[test]
     fn url_rules_equal_their_patterns_on_a_corpus() {
-        // The code checks length and ASCII before the pattern; on short ASCII strings it is
-        // exactly the pattern.
+        // The code checks ASCII before the pattern; on ASCII strings it is exactly the pattern.
         for (value, logo, login, entry) in [
             ("https://a.example", true, true, true),
             ("http://a.example/x", true, false, true),
             ("https://a.example/x#f", true, false, true),
             ("https://a.example/%zz", false, false, false),
             ("https://a.example/%2F", true, true, true),
-            ("https://*.a.example/cb", false, false, true),
-            ("myapp://cb", false, false, true),
-            ("https://a.example:0/", false, false, true),
+            ("https://*.a.example/cb", true, false, true),
+            ("myapp://cb", true, false, true),
+            ("urn:acme:logo", true, false, false),
+            ("https://a.example:0/", true, false, true),
             ("https://a.example:65535/", true, true, true),
             ("https://a.example/{x}", false, false, false),
         ] {

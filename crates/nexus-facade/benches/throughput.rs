@@ -13,33 +13,17 @@
 
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, SaltString};
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
-use auth0_sim::{self as sim, RateLimit, SimConfig};
-use base64::Engine;
 use kube_fake::FakeKube;
 use nexus_facade::{self as facade, FacadeConfig, FacadeMetrics, JwtConfig, ObjectRef};
+use nexus_testing::facade::{self as callers, AUDIENCE};
+use nexus_testing::world;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 const FACADE_NS: &str = "nexus-clients";
 const CREDS_NS: &str = "nexus-system";
-const AUDIENCE: &str = "https://nexus.example/api";
 const APP_TOKEN: &str = "app-token-0123456789-abcdef";
 const PASSWORD: &str = "alice-password-Zq8";
 const CONCURRENCY: usize = 32;
-
-fn b64(value: impl AsRef<[u8]>) -> String {
-    base64::engine::general_purpose::STANDARD.encode(value)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
 
 /// One kind of request: where it goes, how it authenticates, what it sends and must get.
 struct Scenario {
@@ -54,50 +38,27 @@ struct Scenario {
 
 #[tokio::main]
 async fn main() {
-    let sim = sim::start(
-        SimConfig {
-            rate_limit: RateLimit {
-                burst: 1000,
-                per_second: 1000,
-            },
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("simulator");
+    let sim = world::start_sim(world::sim_config(1000)).await;
     let kube = FakeKube::new();
-    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FACADE_NS}}));
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m2m", "namespace": CREDS_NS},
-        "data": {"client_id": b64(&sim.m2m().client_id), "client_secret": b64(&sim.m2m().client_secret)}
-    }));
+    kube.insert(world::namespace(FACADE_NS));
+    kube.insert(world::sim_m2m_secret(&sim, CREDS_NS, "m2m"));
     for tenant in ["acme", "globex"] {
-        kube.insert(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthTenant", "metadata": {"name": tenant},
-            "spec": {
-                "domain": sim.domain(), "endpoint": sim.base_url(),
-                "credentialsSecretRef": {"namespace": CREDS_NS, "name": "m2m"},
-                "rateLimit": {"requestsPerSecond": 1000, "burst": 1000},
-                "allowedNamespaces": {"names": [FACADE_NS]},
-                "facadeNamespace": FACADE_NS,
-            }
-        }));
+        let mut tenant = world::tenant(tenant, &sim, (CREDS_NS, "m2m"), (1000, 1000), &[FACADE_NS]);
+        tenant["spec"]["facadeNamespace"] = json!(FACADE_NS);
+        kube.insert(tenant);
     }
-    let token_hash: String = Sha256::digest(APP_TOKEN.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    let hash = Argon2::default()
-        .hash_password(PASSWORD.as_bytes(), &salt)
-        .expect("hash")
-        .to_string();
-    let users = json!([{"username": "alice", "passwordHash": hash, "permissions": ["client.write"], "tenants": ["acme"]}]);
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "facade-creds", "namespace": CREDS_NS},
-        "data": {"application-tokens": b64(format!("{token_hash}\n")), "users.json": b64(users.to_string())}
-    }));
+    let users = json!([callers::user(
+        "alice",
+        PASSWORD,
+        &["client.write"],
+        &["acme"]
+    )]);
+    kube.insert(callers::credentials_secret(
+        CREDS_NS,
+        "facade-creds",
+        &[APP_TOKEN],
+        Some(&users),
+    ));
 
     let mut config = FacadeConfig::new(
         Some(JwtConfig::new(
@@ -121,10 +82,7 @@ async fn main() {
     tokio::spawn(facade::serve(
         config,
         kube.client(),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(5)).expect("http client"),
-            Auth0Metrics::new(),
-        ),
+        world::auth0_registry(Duration::from_secs(5)),
         FacadeMetrics::default(),
         listener,
         async move {
@@ -133,12 +91,13 @@ async fn main() {
     ));
 
     let token = |permissions: &[&str], tenants: &[&str]| {
-        let now = now();
-        sim.mint_jwt(json!({
-            "iss": sim.issuer(), "aud": AUDIENCE, "sub": "svc-bench@clients",
-            "iat": now, "nbf": now - 5, "exp": now + 3600,
-            "permissions": permissions, "tenants": tenants,
-        }))
+        sim.mint_jwt(callers::claims(
+            &sim,
+            "svc-bench@clients",
+            permissions,
+            tenants,
+            Duration::from_secs(3600),
+        ))
     };
     let write = token(&["client.write"], &["acme"]);
     let write_all = token(&["client.write.all"], &[]);

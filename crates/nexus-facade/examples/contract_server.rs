@@ -14,24 +14,18 @@
 use std::time::Duration;
 
 use auth0_mgmt::{Auth0Metrics, Auth0Registry};
-use auth0_sim::{RateLimit, SimConfig};
 use kube_fake::FakeKube;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{Context, ControllerConfig};
 use nexus_facade::{FacadeConfig, FacadeMetrics, JwtConfig, ObjectRef};
+use nexus_testing::facade::{self as callers, AUDIENCE};
+use nexus_testing::world;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 const TENANT: &str = "acme";
 const FACADE_NS: &str = "nexus-clients";
 const CREDS_NS: &str = "nexus-system";
-const AUDIENCE: &str = "https://nexus.example/api";
 const APPLICATION_TOKEN: &str = "contract-test-application-token";
-
-fn b64(value: impl AsRef<[u8]>) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(value)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,44 +41,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
 
-    let sim = auth0_sim::start(
-        SimConfig {
-            rate_limit: RateLimit {
-                burst: 10_000,
-                per_second: 10_000,
-            },
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse()?,
-    )
-    .await?;
+    let sim = world::start_sim(world::sim_config(10_000)).await;
 
     let kube = FakeKube::new();
     kube.require_namespaces();
-    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FACADE_NS}}));
-    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CREDS_NS}}));
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m2m", "namespace": CREDS_NS},
-        "data": {"client_id": b64(&sim.m2m().client_id), "client_secret": b64(&sim.m2m().client_secret)}
-    }));
-    kube.insert(json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthTenant", "metadata": {"name": TENANT},
-        "spec": {
-            "domain": sim.domain(), "endpoint": sim.base_url(),
-            "credentialsSecretRef": {"namespace": CREDS_NS, "name": "m2m"},
-            "rateLimit": {"requestsPerSecond": 10000, "burst": 10000},
-            "allowedNamespaces": {"names": [FACADE_NS]},
-            "facadeNamespace": FACADE_NS,
-        }
-    }));
-    let token_hash: String = Sha256::digest(APPLICATION_TOKEN.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "facade-creds", "namespace": CREDS_NS},
-        "data": {"application-tokens": b64(format!("{token_hash}\n"))}
-    }));
+    kube.insert(world::namespace(FACADE_NS));
+    kube.insert(world::namespace(CREDS_NS));
+    kube.insert(world::sim_m2m_secret(&sim, CREDS_NS, "m2m"));
+    let mut tenant = world::tenant(
+        TENANT,
+        &sim,
+        (CREDS_NS, "m2m"),
+        (10_000, 10_000),
+        &[FACADE_NS],
+    );
+    tenant["spec"]["facadeNamespace"] = json!(FACADE_NS);
+    kube.insert(tenant);
+    kube.insert(callers::credentials_secret(
+        CREDS_NS,
+        "facade-creds",
+        &[APPLICATION_TOKEN],
+        None,
+    ));
     let api_addr = kube.serve("127.0.0.1:0".parse()?).await?;
     let client = || -> Result<kube::Client, Box<dyn std::error::Error>> {
         let config = kube::Config::new(format!("http://{api_addr}").parse()?);
@@ -130,14 +108,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stopped(stop_rx.clone()),
     ));
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    let bearer = sim.mint_jwt(json!({
-        "iss": sim.issuer(), "aud": AUDIENCE, "sub": "schemathesis@contract-test",
-        "iat": now, "nbf": now, "exp": now + max_seconds + 300,
-        "permissions": ["client.write.all"], "tenants": [],
-    }));
+    let bearer = sim.mint_jwt(callers::claims(
+        &sim,
+        "schemathesis@contract-test",
+        &["client.write.all"],
+        &[],
+        Duration::from_secs(max_seconds + 300),
+    ));
     let ready = json!({
         "base": base, "bearer": bearer, "application_token": APPLICATION_TOKEN, "tenant": TENANT,
     });
@@ -163,10 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await;
     eprintln!(
         "contract server: {} AuthClients, {} Auth0 clients",
-        kube.list(&format!(
-            "/apis/auth.nexus.dev/v1alpha1/namespaces/{FACADE_NS}/authclients"
-        ))
-        .len(),
+        kube.list(&world::authclients_path(FACADE_NS)).len(),
         sim.clients().len()
     );
     Ok(())

@@ -8,24 +8,33 @@
 //! `docs/facade.md`.
 
 pub mod auth;
+pub mod body;
+pub mod caller;
+pub mod claim;
 pub mod config;
-pub mod handlers;
+#[cfg(test)]
+mod fixtures;
+pub mod flow;
+pub mod idempotency;
 pub mod mapping;
 pub mod metrics;
+pub mod names;
 pub mod openapi;
 pub mod problem;
+pub mod responses;
+pub mod routes;
 pub mod server;
+pub mod tenant;
 pub mod throttle;
 pub mod validate;
+pub mod wait;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::routing::{get, post};
 use thiserror::Error;
-use tower_http::catch_panic::CatchPanicLayer;
 
 pub use config::{ConfigError, FacadeArgs, FacadeConfig, FacadeHttpArgs, JwtConfig, ObjectRef};
 pub use metrics::FacadeMetrics;
@@ -52,14 +61,14 @@ pub fn router(
     kube: kube::Client,
     auth0: Auth0Registry,
     metrics: FacadeMetrics,
-) -> Result<(Router, Arc<handlers::AppState>), FacadeError> {
+) -> Result<(Router, Arc<routes::AppState>), FacadeError> {
     let auth = auth::Authenticator::new(
         &config,
         kube.clone(),
         metrics.password_verifications.clone(),
     )?;
     let openapi = serde_json::to_vec(&openapi::document()).unwrap_or_default();
-    let state = Arc::new(handlers::AppState {
+    let state = Arc::new(routes::AppState {
         config,
         kube,
         auth0,
@@ -68,25 +77,7 @@ pub fn router(
         ready: AtomicBool::new(false),
         openapi: openapi.into(),
     });
-    let router = Router::new()
-        .route(
-            "/v1/tenants/{tenant_id}/clients",
-            post(handlers::create_client).fallback(handlers::collection_method_not_allowed),
-        )
-        .route(
-            "/v1/tenants/{tenant_id}/clients/{client_id}",
-            get(handlers::get_client).fallback(handlers::client_method_not_allowed),
-        )
-        .route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz))
-        .route("/openapi.json", get(handlers::openapi))
-        .fallback(handlers::not_found)
-        .layer(CatchPanicLayer::custom(handlers::panic_response))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            handlers::observe,
-        ))
-        .with_state(state.clone());
+    let router = routes::router(state.clone());
     Ok((router, state))
 }
 
@@ -124,8 +115,10 @@ mod tests {
     use argon2::password_hash::{PasswordHasher, SaltString};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
+    use axum::routing::get;
     use base64::Engine;
     use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
 
     use super::*;
 
@@ -158,7 +151,7 @@ mod tests {
             .to_string()
     }
 
-    fn facade(config: FacadeConfig) -> (Router, Arc<handlers::AppState>, FacadeMetrics) {
+    fn facade(config: FacadeConfig) -> (Router, Arc<routes::AppState>, FacadeMetrics) {
         let users = serde_json::json!([{
             "username": "alice", "passwordHash": hash("right-password"),
             "permissions": ["client.write"], "tenants": ["acme"]
@@ -339,7 +332,7 @@ mod tests {
                     "unreachable"
                 }),
             )
-            .layer(CatchPanicLayer::custom(handlers::panic_response));
+            .layer(CatchPanicLayer::custom(routes::panic_response));
         let response = app
             .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
             .await

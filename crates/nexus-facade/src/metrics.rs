@@ -14,10 +14,39 @@ pub struct StatusLabels {
 /// Labels of `nexus_facade_auth_decisions_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
-    /// `allow`, `unauthenticated` (401), `forbidden` (403) or `unavailable` (503).
+    /// `allow`, `unauthenticated` (401), `forbidden` (403), `throttled` (429) or `unavailable`
+    /// (503): [`Decision::as_str`].
     pub decision: String,
     /// Machine-readable reason, e.g. `expired`, `wrong_audience`, `tenant_not_bound`.
     pub reason: String,
+}
+
+/// An authentication or authorization decision (the `decision` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Authenticated and authorized.
+    Allow,
+    /// No valid credentials (401).
+    Unauthenticated,
+    /// Authenticated, but not allowed (403; a GET of another caller's client: 404).
+    Forbidden,
+    /// Too many failed logins (429).
+    Throttled,
+    /// The facade cannot decide now (503).
+    Unavailable,
+}
+
+impl Decision {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::Throttled => "throttled",
+            Self::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// Metrics of the facade; cheap to clone (shared counters).
@@ -82,10 +111,10 @@ impl FacadeMetrics {
     }
 
     /// Counts one auth decision.
-    pub fn observe_decision(&self, decision: &str, reason: &str) {
+    pub fn observe_decision(&self, decision: Decision, reason: &str) {
         self.auth_decisions
             .get_or_create(&DecisionLabels {
-                decision: decision.to_owned(),
+                decision: decision.as_str().to_owned(),
                 reason: reason.to_owned(),
             })
             .inc();
@@ -102,7 +131,7 @@ mod tests {
         let mut registry = Registry::default();
         metrics.register(&mut registry);
         metrics.observe_status(201);
-        metrics.observe_decision("forbidden", "tenant_not_bound");
+        metrics.observe_decision(Decision::Forbidden, "tenant_not_bound");
         metrics.request_duration.observe(0.01);
         metrics.password_verifications.inc();
         let mut text = String::new();

@@ -142,25 +142,14 @@ impl Shape {
             Some(Value::Array(items)) => Some(
                 items
                     .iter()
-                    .take(rules::MAX_LIST_ITEMS + 1)
                     .enumerate()
                     .map(|(index, item)| match item {
                         Value::String(s) => s.clone(),
                         other => {
-                            if index < rules::MAX_LIST_ITEMS {
-                                self.add(&format!("{field}[{index}]"), expected("a string", other));
-                            }
+                            self.add(&format!("{field}[{index}]"), expected("a string", other));
                             String::new()
                         }
                     })
-                    .chain(
-                        // Beyond the limit only the count matters (reported by the content
-                        // rules); keep the length without copying the entries.
-                        std::iter::repeat_n(
-                            String::new(),
-                            items.len().saturating_sub(rules::MAX_LIST_ITEMS + 1),
-                        ),
-                    )
                     .collect(),
             ),
             Some(other) => {
@@ -521,12 +510,33 @@ mod tests {
         assert_eq!(paths(body), vec!["mobile.android.keystore_hash"]);
     }
 
-    /// Finding 6: 10,000 empty callbacks are reported as the count plus the first 100 entries.
+    /// Finding 6: a list of 10,000 empty entries gives one error per entry, which the problem
+    /// document caps (`problem::MAX_FIELD_ERRORS`); the body itself is bounded by
+    /// `max_body_bytes`.
     #[test]
-    fn huge_lists_are_bounded() {
+    fn huge_lists_are_reported_entry_by_entry() {
         let body = json!({"name": "a", "app_type": "spa", "callbacks": vec![""; 10_000]});
         let errors = validate_value(&body);
-        assert_eq!(errors.len(), 101);
-        assert!(errors["callbacks"][0].contains("has 10000"));
+        assert_eq!(errors.len(), 10_000);
+        assert_eq!(errors["callbacks[9999]"], vec!["must not be empty"]);
+    }
+
+    /// Issue 18: no limit Auth0 does not document. 150 callbacks, long URLs, a long name, a
+    /// name of white space only and any absolute URI as logo are accepted; 101 web origins
+    /// (Auth0's documented limit is 100) are not.
+    #[test]
+    fn what_auth0_accepts_is_accepted() {
+        let long_url = format!("https://app.example/{}", "a".repeat(3000));
+        let body = json!({"name": "x".repeat(300), "app_type": "spa",
+                          "callbacks": vec![long_url.as_str(); 150],
+                          "allowed_origins": vec!["https://app.example"; 150],
+                          "logo_uri": "urn:acme:logo",
+                          "mobile": {"ios": {"team_id": "t".repeat(300)}}});
+        assert!(paths(body).is_empty());
+        let blank = json!({"name": "   ", "app_type": "spa"});
+        assert!(paths(blank).is_empty());
+        let body = json!({"name": "a", "app_type": "spa",
+                          "web_origins": vec!["https://app.example"; 101]});
+        assert_eq!(paths(body), vec!["web_origins"]);
     }
 }

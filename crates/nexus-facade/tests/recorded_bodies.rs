@@ -46,20 +46,13 @@ fn nexus_bodies(body: &Map<String, Value>) -> Vec<Value> {
             .cloned()
             .unwrap_or_else(|| json!("regular_web")),
     );
-    copy(
-        body,
-        &mut base,
-        &[
-            "description",
-            "logo_uri",
-            "callbacks",
-            "allowed_origins",
-            "web_origins",
-            "allowed_logout_urls",
-            "grant_types",
-            "initiate_login_uri",
-        ],
-    );
+    // The plain members of the request (name, app_type, id and the objects are mapped apart).
+    let plain: Vec<&str> = nexus_facade::validate::TOP_LEVEL
+        .iter()
+        .copied()
+        .filter(|f| !["name", "app_type", "id", "mobile", "client_metadata"].contains(f))
+        .collect();
+    copy(body, &mut base, &plain);
     let mobile = body.get("mobile").and_then(Value::as_object);
     let mut ios = Map::new();
     if let Some(recorded) = mobile.and_then(|m| m.get("ios")).and_then(Value::as_object) {

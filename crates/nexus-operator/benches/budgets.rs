@@ -25,21 +25,18 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
-use auth0_sim::{self as sim, FailAction, FailNext, RateLimit, SimConfig, SimHandle};
+use auth0_sim::{FailAction, FailNext, RateLimit, SimConfig, SimHandle};
 use kube_fake::{CostModel, FakeKube, RequestCounts};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig};
+use nexus_testing::world;
 use support::ready_condition;
 use tokio::time::Instant;
 
 const NS: &str = "team-a";
 
 fn context(kube: &FakeKube, config: ControllerConfig) -> Arc<Context> {
-    let registry = Auth0Registry::new(
-        auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
-        Auth0Metrics::new(),
-    );
+    let registry = world::auth0_registry(Duration::from_secs(15));
     Arc::new(Context::new(
         kube.client(),
         registry,
@@ -70,15 +67,11 @@ impl Running {
 }
 
 async fn simulator() -> SimHandle {
-    sim::start(
-        SimConfig {
-            rate_limit: RateLimit::ENTERPRISE,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
+    world::start_sim(SimConfig {
+        rate_limit: RateLimit::ENTERPRISE,
+        ..SimConfig::default()
+    })
     .await
-    .expect("simulator starts")
 }
 
 /// Requests per minute over `minutes`, sampled on the (paused) clock.

@@ -24,17 +24,17 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
-use auth0_sim::{self as sim, Faults, Latency, RateLimit, SimConfig};
+use auth0_sim::{self as sim, RateLimit, SimConfig};
 use futures::channel::mpsc;
 use kube::Api;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use kube_fake::{CostModel, FakeKube};
-use nexus_controller::cached::CachedAuthClient;
+use nexus_controller::compact::CachedAuthClient;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig, authclient, drift};
 use nexus_crd::{AuthClient, AuthTenant};
+use nexus_testing::world;
 use support::{TENANT, client_name, is_ready, management_calls};
 
 const NS: &str = "team-a";
@@ -86,25 +86,15 @@ async fn main() {
         "convergence: {n} AuthClients, simulator and AuthTenant at {rps} req/s (burst {BURST}), Auth0 latency 20-80 ms; fake API cost model {cost:?}"
     );
 
-    let sim = sim::start(
-        SimConfig {
-            rate_limit: RateLimit {
-                burst: BURST,
-                per_second: rps,
-            },
-            faults: Faults {
-                latency: Latency::Uniform {
-                    min: Duration::from_millis(20),
-                    max: Duration::from_millis(80),
-                },
-                ..Faults::default()
-            },
-            ..SimConfig::default()
+    let sim = world::start_sim(SimConfig {
+        rate_limit: RateLimit {
+            burst: BURST,
+            per_second: rps,
         },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("simulator starts");
+        faults: world::auth0_latency(),
+        ..SimConfig::default()
+    })
+    .await;
     let kube = FakeKube::new();
     support::seed_tenant(&kube, &sim, rps, BURST, &[NS], true);
     {
@@ -115,10 +105,7 @@ async fn main() {
         }
     }
     kube.set_cost(cost);
-    let registry = Auth0Registry::new(
-        auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
-        Auth0Metrics::new(),
-    );
+    let registry = world::auth0_registry(Duration::from_secs(15));
     let config = ControllerConfig {
         cluster_id: "bench".into(),
         // No drift scan while the clients are created: the bench runs one by hand afterwards.
@@ -167,15 +154,7 @@ async fn main() {
     let all_ready = async {
         let ok = kube
             .wait_until(budget, |kube| {
-                let mut pending = pending.lock().expect("pending");
-                while let Some(path) = pending.last() {
-                    if kube.get(path).is_some_and(|o| is_ready(&o)) {
-                        pending.pop();
-                    } else {
-                        break;
-                    }
-                }
-                pending.is_empty()
+                support::pop_ready(kube, &mut pending.lock().expect("pending"))
             })
             .await;
         ok.then(|| started.elapsed())

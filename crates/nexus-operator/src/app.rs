@@ -151,6 +151,23 @@ pub(crate) struct Common {
 }
 
 impl Common {
+    /// Spawns the `/metrics`, `/healthz` and `/readyz` server on `addr` with `limits`, until
+    /// `shutdown`.
+    pub(crate) fn spawn_metrics_server(
+        &self,
+        addr: std::net::SocketAddr,
+        limits: nexus_facade::server::ServerLimits,
+        shutdown: &Shutdown,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        tokio::spawn(crate::health::serve(
+            addr,
+            self.registry.clone(),
+            self.health.clone(),
+            limits,
+            shutdown.clone().wait(),
+        ))
+    }
+
     /// The controller's context on these clients and metrics.
     pub(crate) fn controller_context(&self, config: ControllerConfig) -> Arc<Context> {
         Arc::new(Context::new(
@@ -195,13 +212,8 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
     let scope = args.controller.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.controller.auth0_timeout_seconds)).await?;
-    let metrics_server = tokio::spawn(crate::health::serve(
-        args.metrics_addr,
-        common.registry.clone(),
-        common.health.clone(),
-        args.metrics_server.limits(),
-        shutdown.clone().wait(),
-    ));
+    let metrics_server =
+        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
     let facade_server = if args.facade {
         let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
         config.served = scope.clone();
@@ -235,6 +247,15 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
     };
     let ctx = common.controller_context(config);
     let grace = args.stop_grace();
+    // When shutdown was requested: every step of the stop (controller, Lease, servers) ends
+    // within `grace` of it, so the process exits within its grace whatever is in flight.
+    let requested = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.wait().await;
+            tokio::time::Instant::now()
+        })
+    };
     let result = if args.leader.leader_election {
         let elector = elector(&ctx, &args);
         lead(
@@ -254,14 +275,18 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
     // lease): a process that neither leads nor campaigns must not linger.
     shutdown.trigger();
     common.health.set_ready(false);
+    let deadline = requested
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now())
+        + grace;
     if let Some(server) = facade_server {
-        match tokio::time::timeout(grace, server).await {
+        match tokio::time::timeout_at(deadline, server).await {
             Ok(Ok(Err(error))) => tracing::error!(%error, "facade stopped with an error"),
             Err(_) => tracing::warn!(?grace, "the facade did not stop in time; leaving it"),
             _ => {}
         }
     }
-    match tokio::time::timeout(grace, metrics_server).await {
+    match tokio::time::timeout_at(deadline, metrics_server).await {
         Ok(Ok(Err(error))) => tracing::error!(%error, "metrics server stopped with an error"),
         Err(_) => tracing::warn!(
             ?grace,
@@ -312,10 +337,14 @@ pub async fn lead(
             () = lost.lost() => true,
         }
     };
-    if run_controller(ctx, scope, stop, grace, liveness).await == Some(true) {
-        return Err(AppError::LeadershipLost);
-    }
-    match tokio::time::timeout(grace, leadership.release()).await {
+    let deadline = match run_controller(ctx, scope, stop, grace, liveness).await {
+        Some((true, _)) => return Err(AppError::LeadershipLost),
+        Some((false, deadline)) => deadline,
+        None => tokio::time::Instant::now() + grace,
+    };
+    // The release shares the controller's grace (one deadline from the shutdown request): a
+    // stalled API server cannot hold the process for a second grace.
+    match tokio::time::timeout_at(deadline, leadership.release()).await {
         Ok(released) => released?,
         Err(_) => tracing::warn!(
             ?grace,
@@ -325,16 +354,17 @@ pub async fn lead(
     Ok(())
 }
 
-/// Runs the controller until `stop` completes (its output is returned), then signals it to
-/// stop and waits at most `grace` before dropping it, in-flight reconciles and all. `None`:
-/// the controller returned by itself.
+/// Runs the controller until `stop` completes (its output is returned, with the deadline of
+/// the stop: `grace` after `stop` completed), then signals it to stop and waits until that
+/// deadline at most before dropping it, in-flight reconciles and all. `None`: the controller
+/// returned by itself.
 async fn run_controller<R>(
     ctx: Arc<Context>,
     scope: controller::WatchScope,
     stop: impl std::future::Future<Output = R>,
     grace: Duration,
     liveness: controller::Liveness,
-) -> Option<R> {
+) -> Option<(R, tokio::time::Instant)> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let controller = controller::run_with(
         ctx,
@@ -350,14 +380,18 @@ async fn run_controller<R>(
         () = &mut controller => return None,
         reason = &mut stop => reason,
     };
+    let deadline = tokio::time::Instant::now() + grace;
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(grace, &mut controller).await.is_err() {
+    if tokio::time::timeout_at(deadline, &mut controller)
+        .await
+        .is_err()
+    {
         tracing::warn!(
             ?grace,
             "the controller did not stop in time; abandoning its in-flight reconciles (every Auth0 write is crash-safe)"
         );
     }
-    Some(reason)
+    Some((reason, deadline))
 }
 
 /// The elector of `run --leader-election`.
@@ -383,13 +417,8 @@ async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
     let scope = args.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.auth0_timeout_seconds)).await?;
-    let metrics_server = tokio::spawn(crate::health::serve(
-        args.metrics_addr,
-        common.registry.clone(),
-        common.health.clone(),
-        args.metrics_server.limits(),
-        shutdown.clone().wait(),
-    ));
+    let metrics_server =
+        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
     let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
     config.served = scope;
     let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;

@@ -12,7 +12,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube_fake::FakeKube;
 use nexus_controller::{self as controller, ControllerConfig};
-use nexus_crd::{AuthTenant, FIELD_MANAGER};
+use nexus_crd::{AuthTenant, FIELD_MANAGER, GROUP, VERSION};
 use nexus_facade as facade;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -62,13 +62,8 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
         args.tenant
     );
 
-    let metrics_server = tokio::spawn(crate::health::serve(
-        args.metrics_addr,
-        common.registry.clone(),
-        common.health.clone(),
-        args.metrics_server.limits(),
-        shutdown.clone().wait(),
-    ));
+    let metrics_server =
+        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
     let facade_login = facade_credentials(&common.kube, &args, &sim, &dir).await?;
     let listener = tokio::net::TcpListener::bind(args.facade_addr).await?;
     let facade_addr = listener.local_addr()?;
@@ -381,7 +376,7 @@ async fn create_tenant(
         .patch(&secret_name, &params, &Patch::Apply(&secret))
         .await?;
     let tenant = json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "apiVersion": format!("{GROUP}/{VERSION}"),
         "kind": "AuthTenant",
         "metadata": {"name": args.tenant},
         "spec": {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use auth0_sim::{self as sim, M2mCredential, RateLimit, SimConfig};
+use auth0_sim::{self as sim, M2mCredential, SimConfig};
 use kube_fake::FakeKube;
 use nexus_testing::process::Child;
 use serde_json::{Value, json};
@@ -378,19 +378,11 @@ async fn run_with_leader_election_holds_the_lease_reconciles_serves_metrics_and_
         client_secret: format!("m2m-secret-{:032x}", rand::random::<u128>()),
         ..M2mCredential::default()
     };
-    let sim = sim::start(
-        SimConfig {
-            m2m_clients: vec![m2m.clone()],
-            rate_limit: RateLimit {
-                burst: 100,
-                per_second: 100,
-            },
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("simulator");
+    let sim = support::world::start_sim(SimConfig {
+        m2m_clients: vec![m2m.clone()],
+        ..support::world::sim_config(100)
+    })
+    .await;
     let fake = FakeKube::new();
     for ns in [POD_NS, "team-a"] {
         fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));

@@ -29,8 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
-use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
+use auth0_sim::SimHandle;
 use futures::FutureExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -156,18 +155,7 @@ async fn lifecycle(kubeconfig: &Path) {
         )
         .await
         .expect("test namespace created");
-    let sim = sim::start(
-        SimConfig {
-            rate_limit: RateLimit {
-                burst: 100,
-                per_second: 100,
-            },
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("simulator starts");
+    let sim = support::world::start_sim(support::world::sim_config(100)).await;
     let fixture = Fixture {
         kube: kube.clone(),
         namespace,
@@ -178,10 +166,7 @@ async fn lifecycle(kubeconfig: &Path) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let ctx = Arc::new(Context::new(
         kube.clone(),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(10)).expect("http client"),
-            Auth0Metrics::new(),
-        ),
+        support::world::auth0_registry(Duration::from_secs(10)),
         ControllerConfig {
             cluster_id: support::unique("e2e-cluster"),
             ..ControllerConfig::default()

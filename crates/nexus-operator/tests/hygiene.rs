@@ -26,17 +26,17 @@
 mod rbac;
 
 use nexus_testing as support;
+use nexus_testing::world;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry, Priority};
-use auth0_sim::{self as sim, FailAction, FailNext, M2mCredential, RateLimit, SimConfig};
+use auth0_mgmt::Priority;
+use auth0_sim::{self as sim, FailAction, FailNext, M2mCredential, SimConfig};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -87,13 +87,13 @@ async fn namespaced_lifecycle_needs_exactly_its_grants_and_never_leaks_secrets()
 
 async fn hygiene(mode: Mode) {
     let _watchdog = support::paused::Watchdog::arm(HANG);
-    let logs = capture_logs();
+    let logs = support::logs::capture("trace");
     let world = World::new(mode).await;
     let errors = world.lifecycle().await;
 
     let mut failures = Vec::new();
     failures.extend(world.check_rbac());
-    failures.extend(world.check_leaks(&logs_text(&logs), &errors));
+    failures.extend(world.check_leaks(&logs.text(), &errors));
     assert!(
         failures.is_empty(),
         "{mode:?}: {} hygiene failure(s):\n\n{}",
@@ -147,49 +147,6 @@ fn recorded(client: kube::Client, calls: Calls) -> kube::Client {
         }
     });
     kube::Client::new(service, "default")
-}
-
-// ---------------------------------------------------------------------------------------------
-// Log capture: one global TRACE subscriber (all threads, all spawned tasks, `log` records too).
-
-#[derive(Clone)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        use tracing_subscriber::prelude::*;
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = Buffer(buffer.clone());
-        tracing_subscriber::registry()
-            .with(tracing_subscriber::filter::LevelFilter::TRACE)
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(move || writer.clone()),
-            )
-            .try_init()
-            .expect("the hygiene test owns the global subscriber");
-        buffer
-    })
-    .clone()
-}
-
-fn logs_text(logs: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,26 +320,14 @@ impl World {
             client_secret: random_secret("m2m"),
             ..M2mCredential::default()
         };
-        let sim = sim::start(
-            SimConfig {
-                m2m_clients: vec![m2m.clone()],
-                rate_limit: RateLimit {
-                    burst: 1000,
-                    per_second: 1000,
-                },
-                ..SimConfig::default()
-            },
-            "127.0.0.1:0".parse().expect("addr"),
-        )
-        .await
-        .expect("simulator");
+        let sim = world::start_sim(SimConfig {
+            m2m_clients: vec![m2m.clone()],
+            ..world::sim_config(1000)
+        })
+        .await;
         let kube = FakeKube::new();
         // AuthResourceServers are served from their CRD (FakeKube preloads the other kinds).
-        for crd in nexus_crd::crds() {
-            if crd.spec.names.kind == "AuthResourceServer" {
-                kube.insert(serde_json::to_value(&crd).expect("CRD"));
-            }
-        }
+        world::serve_resource_servers(&kube);
         for (ns, team) in [(CREDS_NS, "ops"), (NS, "a"), (NS_B, "b"), (NS_OTHER, "c")] {
             kube.insert(json!({
                 "apiVersion": "v1", "kind": "Namespace",
@@ -405,10 +350,7 @@ impl World {
         let facade_kube = recorded(kube.client_as(FACADE), calls[&User::Facade].clone());
         let ctx = Arc::new(Context::new(
             controller_kube.clone(),
-            Auth0Registry::new(
-                auth0::default_http_client(Duration::from_secs(5)).expect("http"),
-                Auth0Metrics::new(),
-            ),
+            world::auth0_registry(Duration::from_secs(5)),
             ControllerConfig {
                 cluster_id: "hygiene".into(),
                 drift_scan_interval: Duration::from_millis(500),
@@ -735,6 +677,15 @@ impl World {
         self.wait("signer's key in its Secret", |k| key_of(k).is_some())
             .await;
         let first_key = key_of(&self.kube).expect("key");
+        // The key as it would stand 10 minutes later (a requested rotation waits that long
+        // after the last key), edited in the store as time passing would.
+        let mut signer = self.kube.get(&client_path("signer")).expect("signer");
+        signer["status"]["credentials"]["active"]["since"] = json!("2020-01-01T00:00:00Z");
+        if let Some(meta) = signer["metadata"].as_object_mut() {
+            meta.remove("managedFields");
+            meta.remove("resourceVersion");
+        }
+        self.kube.insert(signer);
         self.user(
             "PATCH",
             &client_path("signer"),
@@ -988,7 +939,10 @@ impl World {
         self.user("DELETE", &client_path("doomed"), None).await;
         let result = self.reconcile("doomed").await;
         let error = result.expect_err("cleanup cannot finish with rejected credentials");
-        assert!(matches!(error, ReconcileError::Finalizer(_)), "{error:?}");
+        assert!(
+            matches!(error, ReconcileError::CleanupPending(_)),
+            "{error:?}"
+        );
         errors.push(format!("{error}"));
         errors.push(format!("{error:?}"));
         assert!(
@@ -1107,10 +1061,7 @@ impl World {
         tokio::spawn(facade::serve(
             config,
             self.facade_kube.clone(),
-            Auth0Registry::new(
-                auth0::default_http_client(Duration::from_secs(5)).expect("http"),
-                Auth0Metrics::new(),
-            ),
+            world::auth0_registry(Duration::from_secs(5)),
             FacadeMetrics::default(),
             listener,
             async move {

@@ -201,3 +201,78 @@ async fn checkpoint_paging_lists_every_client_grant() {
     assert_eq!(ids.len(), 1200);
     assert_eq!(ids.into_iter().collect::<HashSet<_>>(), created);
 }
+
+/// `GET /resource-servers` has no checkpoint paging: past 1,000 APIs the operator lists by
+/// `identifiers` (at most 10 per request), which the simulator serves as a filter whatever the
+/// tenant's size.
+#[tokio::test(start_paused = true)]
+async fn resource_servers_are_found_by_identifier_past_the_thousandth_record() {
+    let sim = start().await;
+    let http = http();
+    let t = token(&sim, &http).await;
+    for i in 0..TENANT_SIZE {
+        sim.insert_resource_server(json!({"identifier": format!("https://api-{i}.example/")}));
+    }
+    let (status, _) = get(
+        &sim,
+        &http,
+        &t,
+        "/api/v2/resource-servers?page=10&per_page=100",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "offset paging stops at 1,000"
+    );
+    let wanted = [
+        "https://api-1499.example/",
+        "https://api-3.example/",
+        "https://absent.example/",
+    ];
+    let query: String = wanted
+        .iter()
+        .map(|i| format!("identifiers={}&", urlencode(i)))
+        .collect();
+    let (status, body) = get(
+        &sim,
+        &http,
+        &t,
+        &format!("/api/v2/resource-servers?{query}page=0&per_page=10&include_totals=true"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut found: Vec<&str> = body["resource_servers"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["identifier"].as_str().expect("identifier"))
+        .collect();
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        ["https://api-1499.example/", "https://api-3.example/"]
+    );
+    assert_eq!(body["total"], json!(2));
+    let eleven: String = (0..11)
+        .map(|i| {
+            format!(
+                "identifiers={}&",
+                urlencode(&format!("https://api-{i}.example/"))
+            )
+        })
+        .collect();
+    let (status, body) = get(
+        &sim,
+        &http,
+        &t,
+        &format!("/api/v2/resource-servers?{eleven}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errorCode"], json!("invalid_query_string"), "{body}");
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

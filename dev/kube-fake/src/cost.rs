@@ -9,8 +9,16 @@
 //! and per KiB of every list response and watch event. The delays are taken outside the store
 //! lock, so concurrent requests overlap as they do on a real server.
 //!
+//! Latency alone does not bound throughput: with enough concurrent writers a latency model
+//! serves any number of writes per second, where a real API server on a small machine commits
+//! a few hundred. The **write lane** ([`CostModel::write_service`]) models that bound: writes
+//! are served one at a time, each occupying the lane for `write_service` plus
+//! `write_service_per_thousand` per 1,000 objects stored (a larger etcd and watch cache cost more per
+//! commit), so concurrent writers queue. [`CostModel::real_two_cores`] is calibrated to the
+//! real API server figures of issue 23 (docs/kube-fake.md, "Cost").
+//!
 //! [`crate::FakeKube::new`] charges nothing (tests); [`crate::FakeKube::with_cost`] with
-//! [`CostModel::default`] is what the benchmarks use.
+//! [`CostModel::default`] or [`CostModel::real_two_cores`] is what the benchmarks use.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +39,14 @@ pub struct CostModel {
     pub per_object: Duration,
     /// Per KiB of every response body and watch event (serialisation and transfer).
     pub per_kib: Duration,
+    /// Time each write occupies the write lane, which serves one write at a time (zero: no
+    /// lane, writes only pay their latency). Bounds the write throughput at
+    /// `1 / write_service` whatever the concurrency.
+    pub write_service: Duration,
+    /// Added to `write_service` per 1,000 objects stored (of every kind) when the write is
+    /// served (per thousand, because the calibrated cost is a fraction of a nanosecond per
+    /// object).
+    pub write_service_per_thousand: Duration,
 }
 
 impl CostModel {
@@ -40,21 +56,56 @@ impl CostModel {
         write_latency: Duration::ZERO,
         per_object: Duration::ZERO,
         per_kib: Duration::ZERO,
+        write_service: Duration::ZERO,
+        write_service_per_thousand: Duration::ZERO,
     };
+
+    /// A kube-apiserver with etcd on a 2-core machine, calibrated to issue 23's measurements
+    /// with the operator's fleet (5 writes per AuthClient): 10,000 AuthClients Ready in 103 s
+    /// and 100,000 in 1,240 s, i.e. 2.06 ms and 2.48 ms per write. With the lane's time per
+    /// write `a + b * stored objects`, and about 2N objects stored on average while N
+    /// AuthClients are created (N AuthClients, and up to N Secrets and N Events):
+    /// `a + b * 20,000 = 2.06 ms` and `a + b * 200,000 = 2.48 ms`, so `b = 2.333 ns` (2.333 µs
+    /// per 1,000) and `a = 2.013 ms`. The latencies are [`CostModel::default`]'s.
+    pub const fn real_two_cores() -> Self {
+        Self {
+            request_latency: Duration::from_millis(2),
+            write_latency: Duration::from_millis(3),
+            per_object: Duration::from_micros(10),
+            per_kib: Duration::from_micros(20),
+            write_service: Duration::from_micros(2013),
+            write_service_per_thousand: Duration::from_nanos(2_333),
+        }
+    }
 
     /// Whether every charge is zero.
     pub fn is_free(&self) -> bool {
         *self == Self::FREE
     }
 
+    /// Whether a request with this method writes.
+    pub(crate) fn is_write(&self, method: &str) -> bool {
+        matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+    }
+
     /// The delay before a request with this method is served.
     pub(crate) fn before(&self, method: &str) -> Duration {
-        let write = matches!(method, "POST" | "PUT" | "PATCH" | "DELETE");
-        if write {
+        if self.is_write(method) {
             self.request_latency + self.write_latency
         } else {
             self.request_latency
         }
+    }
+
+    /// How long a write occupies the write lane when `stored` objects are stored (zero: no
+    /// lane).
+    pub(crate) fn lane_time(&self, stored: usize) -> Duration {
+        if self.write_service.is_zero() {
+            return Duration::ZERO;
+        }
+        let stored = u64::try_from(stored).unwrap_or(u64::MAX);
+        let per_thousand = u64::try_from(self.write_service_per_thousand.as_nanos()).unwrap_or(0);
+        self.write_service + Duration::from_nanos(per_thousand.saturating_mul(stored) / 1000)
     }
 
     /// The delay of sending `objects` objects in `bytes` bytes.
@@ -102,6 +153,8 @@ impl Default for CostModel {
             write_latency: Duration::from_millis(3),
             per_object: Duration::from_micros(10),
             per_kib: Duration::from_micros(20),
+            write_service: Duration::ZERO,
+            write_service_per_thousand: Duration::ZERO,
         }
     }
 }
@@ -375,6 +428,20 @@ mod tests {
             debt.charge(Duration::from_millis(3)),
             Duration::from_millis(3)
         );
+    }
+
+    #[test]
+    fn the_calibrated_lane_matches_issue_23s_write_rates() {
+        let model = CostModel::real_two_cores();
+        // About 2N objects stored on average while N AuthClients are created.
+        let at_10k = model.lane_time(20_000).as_secs_f64() * 1000.0;
+        let at_100k = model.lane_time(200_000).as_secs_f64() * 1000.0;
+        assert!((at_10k - 2.06).abs() < 0.005, "{at_10k}");
+        assert!((at_100k - 2.48).abs() < 0.005, "{at_100k}");
+        // 5 writes per AuthClient: 103 s for 10,000 and 1,240 s for 100,000.
+        assert!((at_10k * 50_000.0 / 1000.0 - 103.0).abs() < 1.0);
+        assert!((at_100k * 500_000.0 / 1000.0 - 1240.0).abs() < 5.0);
+        assert_eq!(CostModel::default().lane_time(1_000_000), Duration::ZERO);
     }
 
     #[test]

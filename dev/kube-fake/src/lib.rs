@@ -107,6 +107,8 @@ pub(crate) struct State {
     /// While set, every request is answered with this status ([`FakeKube::set_outage`]).
     outage: Option<u16>,
     cost: CostModel,
+    /// When the write lane is free again ([`CostModel::write_service`]).
+    lane_free: Option<tokio::time::Instant>,
     authorizer: rbac::Authorizer,
 }
 

@@ -175,6 +175,25 @@ pub(crate) async fn handle(inner: Arc<Inner>, request: Request<Body>) -> Respons
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    if cost.is_write(ctx.method.as_str()) {
+        // The write lane: one write at a time, in arrival order.
+        let served = {
+            let mut state = inner.lock();
+            let busy = cost.lane_time(state.store.len());
+            if busy.is_zero() {
+                None
+            } else {
+                let now = tokio::time::Instant::now();
+                let start = state.lane_free.map_or(now, |free| free.max(now));
+                let done = start + busy;
+                state.lane_free = Some(done);
+                Some(done)
+            }
+        };
+        if let Some(done) = served {
+            tokio::time::sleep_until(done).await;
+        }
+    }
     let (reply, warnings) = {
         let mut state = inner.lock();
         state.requests.push(ctx.record());

@@ -482,6 +482,12 @@ impl Store {
     }
 
     /// A stored object.
+    /// How many objects are stored (of every kind).
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
     pub fn get(&self, key: &ObjKey) -> Option<&Value> {
         self.objects.get(key).map(|s| &s.value)
     }

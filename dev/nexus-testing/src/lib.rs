@@ -1,9 +1,14 @@
-//! Test support shared by the workspace's test suites and benchmarks: unique names, scratch
-//! directories, kubeconfig files for a plain-HTTP API server, base64 helpers, secret detectors
-//! and a bare HTTP GET. Never a dependency of a production crate.
+//! Test support shared by the workspace's test suites and benchmarks: the simulator and
+//! in-memory API server world ([`world`]), the facade's callers ([`facade`]), log capture
+//! ([`logs`]), unique names, scratch directories, kubeconfig files for a plain-HTTP API server,
+//! base64 helpers, secret detectors and a bare HTTP GET. Never a dependency of a production
+//! crate.
 
+pub mod facade;
+pub mod logs;
 pub mod paused;
 pub mod process;
+pub mod world;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +75,21 @@ pub fn unb64(value: &serde_json::Value) -> String {
         .decode(value.as_str().expect("base64 string"))
         .expect("valid base64");
     String::from_utf8(bytes).expect("utf8")
+}
+
+/// Status, reason and message of the `Ready` condition of `object` (an object as JSON).
+pub fn ready_condition(object: &serde_json::Value) -> Option<(String, String, String)> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
 }
 
 /// A free loopback port (bound, then released: only for addresses a child process must bind).

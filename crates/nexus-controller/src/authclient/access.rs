@@ -5,8 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::plan::{Auth0View, DriftVerdict, Failure, Input, Note, Step, adoption_refusal};
+use super::plan::{Auth0View, Input, Step, adoption_refusal};
 use crate::governance::{Governance, Scopes};
+use crate::pass::{DriftVerdict, EventAction, EventReason, Failure, Note};
 use auth0_mgmt::ClientGrant;
 use nexus_crd::{
     AuthClientSpec, AuthClientStatus, ConnectionStatus, DriftPolicy, GrantStatus, ReadyReason,
@@ -187,14 +188,14 @@ pub fn plan_grants(
             None => {
                 let note = if outside {
                     Note::warning(
-                        "DriftCorrected",
-                        "Update",
+                        EventReason::DriftCorrected,
+                        EventAction::Update,
                         format!("deleted the grant to {audience}, created outside the operator"),
                     )
                 } else {
                     Note::normal(
-                        "GrantDeleted",
-                        "Update",
+                        EventReason::GrantDeleted,
+                        EventAction::Update,
                         format!("deleted the grant to {audience}"),
                     )
                 };
@@ -208,8 +209,8 @@ pub fn plan_grants(
             Some(wanted) if set(wanted) != set(&held.scopes) => {
                 let note = if outside {
                     Note::warning(
-                        "DriftCorrected",
-                        "Update",
+                        EventReason::DriftCorrected,
+                        EventAction::Update,
                         format!(
                             "restored the scopes of the grant to {audience} ({})",
                             shown(wanted)
@@ -217,8 +218,8 @@ pub fn plan_grants(
                     )
                 } else {
                     Note::normal(
-                        "GrantUpdated",
-                        "Update",
+                        EventReason::GrantUpdated,
+                        EventAction::Update,
                         format!("granted {} on {audience}", shown(wanted)),
                     )
                 };
@@ -251,8 +252,8 @@ pub fn plan_grants(
         }
         let note = if outside {
             Note::warning(
-                "DriftCorrected",
-                "Update",
+                EventReason::DriftCorrected,
+                EventAction::Update,
                 format!(
                     "created again the grant to {}, deleted outside the operator",
                     grant.audience
@@ -260,8 +261,8 @@ pub fn plan_grants(
             )
         } else {
             Note::normal(
-                "GrantCreated",
-                "Update",
+                EventReason::GrantCreated,
+                EventAction::Update,
                 format!("granted {} on {}", shown(&grant.scopes), grant.audience),
             )
         };
@@ -288,8 +289,8 @@ fn revoke_delete(held: &GrantStatus) -> Step {
         grant_id: held.grant_id.clone(),
         audience: held.audience.clone(),
         note: Note::warning(
-            "GrantRevoked",
-            "Revoke",
+            EventReason::GrantRevoked,
+            EventAction::Revoke,
             format!(
                 "revoked the grant to {}: the namespace may no longer hold it",
                 held.audience
@@ -309,8 +310,8 @@ fn revoke_patch(held: &GrantStatus, kept: Vec<String>) -> Step {
         grant_id: held.grant_id.clone(),
         audience: held.audience.clone(),
         note: Note::warning(
-            "GrantRevoked",
-            "Revoke",
+            EventReason::GrantRevoked,
+            EventAction::Revoke,
             format!(
                 "revoked {} on {}: the namespace may no longer hold them",
                 removed.join(" "),
@@ -360,8 +361,8 @@ pub fn revocations(
                 name: connection.name.clone(),
                 connection_id: connection.connection_id.clone(),
                 note: Note::warning(
-                    "ConnectionDisabled",
-                    "Revoke",
+                    EventReason::ConnectionDisabled,
+                    EventAction::Revoke,
                     format!("disabled the client on connection {}", connection.name),
                 ),
             });
@@ -383,8 +384,8 @@ pub fn revoke_all(status: &AuthClientStatus) -> Vec<Step> {
                 name: connection.name.clone(),
                 connection_id: connection.connection_id.clone(),
                 note: Note::warning(
-                    "ConnectionDisabled",
-                    "Revoke",
+                    EventReason::ConnectionDisabled,
+                    EventAction::Revoke,
                     format!("disabled the client on connection {}", connection.name),
                 ),
             }),
@@ -450,8 +451,8 @@ pub fn plan_connections(
                             name: name.clone(),
                             connection_id: recorded.connection_id.clone(),
                             note: Note::warning(
-                                "DriftCorrected",
-                                "Update",
+                                EventReason::DriftCorrected,
+                                EventAction::Update,
                                 format!(
                                     "enabled the client again on connection {name}, disabled outside the operator"
                                 ),
@@ -471,8 +472,8 @@ pub fn plan_connections(
                     name: name.clone(),
                     connection_id: id,
                     note: Note::normal(
-                        "ConnectionEnabled",
-                        "Update",
+                        EventReason::ConnectionEnabled,
+                        EventAction::Update,
                         format!("enabled the client on connection {name}"),
                     ),
                 });
@@ -486,8 +487,8 @@ pub fn plan_connections(
                 name: recorded.name.clone(),
                 connection_id: recorded.connection_id.clone(),
                 note: Note::normal(
-                    "ConnectionDisabled",
-                    "Update",
+                    EventReason::ConnectionDisabled,
+                    EventAction::Update,
                     format!("disabled the client on connection {}", recorded.name),
                 ),
             });

@@ -3,7 +3,6 @@
 //! a [`Report`]; an Auth0 failure stops the steps and becomes data in the report.
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
@@ -11,78 +10,17 @@ use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsLookup, GrantsView};
-use super::plan::{Auth0View, Failure, Lookup, Note, Observed, Plan, Retry, Step};
-use super::status;
+use super::marker;
+use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
 use super::{Input, ReconcileError};
+use crate::authclient::secret::{self, Credentials};
 use crate::context::Context;
-use crate::secret::{self, Credentials};
-use auth0_mgmt::{Auth0Error, Priority, SecretString, TenantClient};
-use nexus_crd::{
-    AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, PendingCreation, ReadyReason,
+use crate::pass::{
+    Auth0Failure, EventAction, EventReason, Failure, Note, Pending, Retry, auth0_failure,
+    created_nothing,
 };
-
-/// A failed Auth0 call, as the pass sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Auth0Failure {
-    /// Ready=False with this failure.
-    Failed(Failure),
-    /// Auth0 refused the tenant's credentials: the AuthTenant reconciler checks them and wakes
-    /// this client; the client does not retry on its own.
-    Tenant,
-}
-
-/// Maps an Auth0 error to what the pass reports. `action` says what was attempted; the message
-/// holds Auth0's answer and nothing that changes from one attempt to the next.
-pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
-    let failed = |reason, retry| {
-        Auth0Failure::Failed(Failure {
-            reason,
-            message: format!("{action}: {error}"),
-            retry,
-        })
-    };
-    match error {
-        Auth0Error::RateLimited { retry_after } => Auth0Failure::Failed(Failure {
-            reason: ReadyReason::RateLimited,
-            message: format!(
-                "{action}: the tenant's Management API rate limit is reached; retried at the advertised reset"
-            ),
-            retry: Retry::After(*retry_after),
-        }),
-        Auth0Error::Token { status, .. }
-            if status.is_some_and(|s| (400..500).contains(&s) && s != 429) =>
-        {
-            Auth0Failure::Tenant
-        }
-        Auth0Error::Api { status: 401, .. } => Auth0Failure::Tenant,
-        Auth0Error::Api { status: 429, .. } => Auth0Failure::Failed(Failure {
-            reason: ReadyReason::RateLimited,
-            message: format!(
-                "{action}: the tenant's Management API rate limit is reached; retried at the advertised reset"
-            ),
-            retry: Retry::Backoff,
-        }),
-        Auth0Error::Api {
-            status: 403 | 404 | 409,
-            ..
-        } => failed(ReadyReason::Auth0Refused, Retry::Backoff),
-        Auth0Error::Api { status, .. } if (400..500).contains(status) => {
-            failed(ReadyReason::Auth0Rejected, Retry::AwaitChange)
-        }
-        _ => failed(ReadyReason::Auth0Unavailable, Retry::Backoff),
-    }
-}
-
-/// Whether a failed create certainly created nothing (the marker can go).
-pub fn created_nothing(error: &Auth0Error) -> bool {
-    match error {
-        Auth0Error::RateLimited { .. } | Auth0Error::Token { .. } | Auth0Error::Config { .. } => {
-            true
-        }
-        Auth0Error::Api { status, .. } => *status < 500,
-        Auth0Error::Transport { .. } | Auth0Error::Decode { .. } => false,
-    }
-}
+use auth0_mgmt::{Priority, SecretString, TenantClient};
+use nexus_crd::{AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, ReadyReason};
 
 /// Reads what `lookup` asks for.
 pub async fn observe(
@@ -162,18 +100,6 @@ pub async fn observe_access(
     })
 }
 
-/// What the pending-creation marker becomes.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Pending<T = PendingCreation> {
-    /// As it was.
-    #[default]
-    Unchanged,
-    /// Written this pass (the create may have reached Auth0).
-    Set(T),
-    /// Gone: the create succeeded, or certainly created nothing.
-    Cleared,
-}
-
 /// What the steps did.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -183,9 +109,12 @@ pub struct Report {
     pub created: bool,
     /// The secret was rotated.
     pub rotated: bool,
-    /// The marker.
-    pub pending: Pending,
-    /// The status and resourceVersion written by the marker step.
+    /// The crash-safety marker: written this pass, settled, or as it was.
+    pub pending: Pending<()>,
+    /// The crash-safety marker this pass wrote (the annotation value).
+    pub marker: Option<String>,
+    /// The status as stored and the resourceVersion after the metadata write of the pass
+    /// (the marker or the finalizer), which the status write is conditional on.
     pub written: Option<(AuthClientStatus, Option<String>)>,
     /// Events of what was done.
     pub notes: Vec<Note>,
@@ -348,27 +277,24 @@ pub async fn execute(
                 }
             }
             Step::Mark => {
-                let mut marked = input.status.clone();
-                if plan.forget_client {
-                    marked.client_id = None;
-                }
-                let marker = PendingCreation {
-                    tag: format!("{}/{}", input.tag.cluster, input.tag.owner_uid),
-                    started_at: Time(input.now),
-                };
-                marked.pending_creation = Some(marker.clone());
+                let value = marker::new_value(owner, input.tag, input.now);
                 // Conditional on the resourceVersion the pass planned from: on a stale cache
-                // (a status this pass has not seen) the write fails with 409 and nothing is
+                // (an object this pass has not seen) the write fails with 409 and nothing is
                 // sent to Auth0, so a stale pass can never create a second client.
-                let written = status::write(ctx, owner, &marked, owner.resource_version()).await?;
-                report.written = Some((marked, written));
-                report.pending = Pending::Set(marker);
+                let rv = marker::claim(ctx, owner, Some(&value)).await?;
+                report.written = Some((input.status.clone(), rv));
+                report.pending = Pending::Set(());
+                report.marker = Some(value);
+            }
+            Step::Finalize => {
+                let rv = marker::claim(ctx, owner, None).await?;
+                report.written = Some((input.status.clone(), rv));
             }
             Step::Create(desired) => match auth0.create_client(desired, Priority::Critical).await {
                 Ok(created) => {
                     report.notes.push(Note::normal(
-                        "Created",
-                        "Create",
+                        EventReason::Created,
+                        EventAction::Create,
                         format!("created Auth0 client {}", created.client_id),
                     ));
                     report.client_id = Some(created.client_id);
@@ -402,8 +328,8 @@ pub async fn execute(
                         credential = rotated.client_secret.filter(|s| !s.is_empty());
                         report.rotated = true;
                         report.notes.push(Note::normal(
-                            "SecretRotated",
-                            "Rotate",
+                            EventReason::SecretRotated,
+                            EventAction::Rotate,
                             format!("client secret of {id} rotated"),
                         ));
                     }
@@ -503,7 +429,8 @@ pub async fn execute(
     report.grants = grants.into_values().collect();
     report.connections = connections.into_values().collect();
     if let Some(Auth0Failure::Tenant) = report.failure {
-        ctx.wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+        ctx.clients
+            .wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
     }
     Ok(report)
 }

@@ -3,16 +3,14 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
-use super::act::{Auth0Failure, auth0_failure};
-use super::plan::Failure;
-use super::{ReconcileError, object_key, status};
+use super::{ReconcileError, marker, object_key, status};
+use crate::authclient::desired::ClientPatch;
 use crate::caches::SecretKey;
 use crate::context::Context;
-use crate::desired::ClientPatch;
 use crate::ownership::OwnershipTag;
+use crate::pass::{self, Auth0Failure, Failure, auth0_failure};
 use crate::tenant_access::client_from_cache;
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
@@ -22,31 +20,25 @@ use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
 pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
-    if stored.client_id.is_none() && stored.pending_creation.is_none() {
-        ctx.set_ready_state(&key, None);
+    let pending = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
+        .is_some_and(|tag| marker::pending(obj, &stored, &tag));
+    if stored.client_id.is_none() && !pending {
+        ctx.clients.set_ready_state(&key, None);
         return Ok(Action::await_change());
     }
-    match release(obj, ctx, &stored).await {
-        Ok(note) => {
-            ctx.reset_backoff(&key);
-            ctx.set_ready_state(&key, None);
-            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note)
-                .await;
-            Ok(Action::await_change())
-        }
-        Err(failure) => {
-            let message = format!(
-                "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave the Auth0 client",
-                failure.message
-            );
-            let deleting = Failure::permanent(ReadyReason::Deleting, message.clone());
-            let next = status::failed(&stored, obj, &deleting, Timestamp::now());
-            if next != stored {
-                status::write(ctx, obj, &next, None).await?;
-            }
-            Err(ReconcileError::CleanupPending(message))
-        }
-    }
+    let released = release(obj, ctx, &stored).await;
+    let now = Timestamp::now();
+    pass::finish_cleanup(
+        ctx,
+        obj,
+        &key,
+        &stored,
+        released,
+        "the Auth0 client",
+        |deleting| status::failed(&stored, obj, deleting, now),
+    )
+    .await?
+    .map_err(ReconcileError::CleanupPending)
 }
 
 async fn release(
@@ -77,7 +69,8 @@ async fn release(
     let failure = |action: &str, e: &auth0_mgmt::Auth0Error| match auth0_failure(action, e) {
         Auth0Failure::Failed(f) => f,
         Auth0Failure::Tenant => {
-            ctx.wait_for_tenant(tenant_name, ObjectRef::from_obj(obj));
+            ctx.clients
+                .wait_for_tenant(tenant_name, ObjectRef::from_obj(obj));
             Failure::permanent(
                 ReadyReason::TenantNotReady,
                 format!(

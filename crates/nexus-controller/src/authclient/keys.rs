@@ -19,13 +19,15 @@ use auth0_mgmt::{ClientCredential, CredentialRef, NewPublicKey, Priority, Tenant
 use nexus_crd::{AuthClientStatus, CredentialsStatus, ROTATE_ANNOTATION, ReadyReason};
 
 use super::ReconcileError;
-use super::act::{Auth0Failure, Report, auth0_failure};
+use super::act::Report;
 use super::credentials::{self, Decision, Desired, Fresh, KeyStep, View};
-use super::plan::{Failure, Input, Note, Retry};
-use super::status;
+use super::plan::Input;
+use super::secret::{self, AssertionKey, Credentials};
 use crate::context::Context;
 use crate::keypair::{self, KeyPair};
-use crate::secret::{self, AssertionKey, Credentials};
+use crate::pass::{
+    self, Auth0Failure, EventAction, EventReason, Failure, Note, Retry, auth0_failure,
+};
 
 /// Most steps one pass takes (a rotation with cleanup takes about ten).
 const MAX_STEPS: usize = 24;
@@ -382,7 +384,7 @@ async fn perform(
             marked.credentials = Some(state.status.clone());
             // Conditional on the resourceVersion the pass started from (a stale pass writes
             // nothing and registers nothing).
-            let written = status::write(ctx, owner, &marked, rv).await?;
+            let written = pass::write_status(ctx, owner, &marked, rv).await?;
             report.written = Some((marked, written));
         }
         KeyStep::Register => {
@@ -402,8 +404,8 @@ async fn perform(
             {
                 Ok(created) => {
                     report.notes.push(Note::normal(
-                        "KeyRegistered",
-                        "RegisterKey",
+                        EventReason::KeyRegistered,
+                        EventAction::RegisterKey,
                         format!(
                             "registered public key {} ({}) as credential {}",
                             pair.kid, pair.alg, created.id
@@ -471,8 +473,8 @@ async fn perform(
                 && matches!(step, KeyStep::WriteKey)
             {
                 report.notes.push(Note::normal(
-                    "KeyRotated",
-                    "WriteKey",
+                    EventReason::KeyRotated,
+                    EventAction::WriteKey,
                     format!("Secret {} now holds key {}", owner.secret_name(), pair.kid),
                 ));
             }
@@ -486,8 +488,8 @@ async fn perform(
                 Ok(()) => {
                     state.registered.retain(|c| c.id != id);
                     report.notes.push(Note::normal(
-                        "KeyRetired",
-                        "DeleteKey",
+                        EventReason::KeyRetired,
+                        EventAction::DeleteKey,
                         format!("deleted credential {id}"),
                     ));
                 }

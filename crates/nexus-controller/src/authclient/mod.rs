@@ -14,31 +14,29 @@ pub mod access;
 pub mod act;
 pub mod cleanup;
 pub mod credentials;
+pub mod desired;
 pub mod keys;
+pub mod marker;
 pub mod plan;
 pub mod resolve;
+pub mod secret;
 pub mod status;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, ResourceExt};
 
-use crate::cached::{CachedAuthClient, DecodeError};
+use crate::compact::{CachedAuthClient, DecodeError};
 use crate::context::Context;
 use crate::governance::Governance;
-use crate::metrics::ResultLabels;
-use act::Auth0Failure;
-use nexus_crd::{AuthClient, FINALIZER, ROTATE_ANNOTATION};
+use crate::pass::{self, Auth0Failure, Verdict};
+use nexus_crd::{AuthClient, FINALIZER};
 use plan::{Input, SecretView};
 use resolve::Resolution;
-use status::Verdict;
 
 /// Errors that abort a pass and are retried by the error policy. Failures the user can act on
 /// (bad spec, Auth0 refusals, throttling) are not errors: they become conditions.
@@ -47,9 +45,6 @@ pub enum ReconcileError {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
-    /// Adding or removing the finalizer failed, or the cleanup failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<finalizer::Error<ReconcileError>>),
     /// The object is missing a namespace (impossible for a namespaced resource).
     #[error("AuthClient has no namespace")]
     MissingNamespace,
@@ -69,42 +64,29 @@ pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// What wakes the AuthClient controller: the spec (generation, which the API server also bumps
-/// when it sets `deletionTimestamp`), the finalizers and the rotate annotation. The operator's
-/// own status writes change none of these, so they never start another pass.
-pub fn trigger_hash(obj: &AuthClient) -> Option<u64> {
-    let mut hasher = DefaultHasher::new();
-    obj.metadata.generation.hash(&mut hasher);
-    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
-    obj.metadata.finalizers.hash(&mut hasher);
-    obj.annotations().get(ROTATE_ANNOTATION).hash(&mut hasher);
-    Some(hasher.finish())
-}
-
-/// Entry point for the controller: runs the apply or cleanup branch under the finalizer.
+/// Entry point for the controller: the apply branch, or, once the object is being deleted,
+/// the cleanup under the finalizer. The finalizer is put in place by the pass that first
+/// claims something in Auth0, in the same write as the crash-safety marker ([`marker`]).
 pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
-    let namespace = obj.namespace().ok_or(ReconcileError::MissingNamespace)?;
-    let api = Api::<AuthClient>::namespaced(ctx.kube.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| ReconcileError::Finalizer(Box::new(e)));
-    ctx.metrics
-        .reconcile_duration
-        .observe(started.elapsed().as_secs_f64());
-    let label = if result.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels {
-            result: label.into(),
-        })
-        .inc();
+    obj.namespace().ok_or(ReconcileError::MissingNamespace)?;
+    let result = if obj.metadata.deletion_timestamp.is_some() {
+        delete(&obj, &ctx).await
+    } else {
+        apply(&obj, &ctx).await
+    };
+    pass::record_reconcile(&ctx, started, result.is_ok());
     result
+}
+
+/// The deletion of an object under the finalizer: the cleanup, then the finalizer goes.
+async fn delete(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let action = cleanup::cleanup(obj, ctx).await?;
+    marker::release(ctx, obj).await?;
+    Ok(action)
 }
 
 /// [`reconcile`] of an AuthClient from the controller's cache (decoded for the pass).
@@ -131,19 +113,29 @@ pub fn error_policy(
 async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
     let stored = obj.status.clone().unwrap_or_default();
     let now = Timestamp::now();
-    let finding = ctx.take_finding(&ObjectRef::from_obj(obj));
+    let finding = ctx.clients.take_finding(&ObjectRef::from_obj(obj));
     let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
+    let warnings = nexus_crd::validation::client_warnings(&obj.spec.client);
+    crate::spec_warnings::publish(
+        ctx,
+        obj,
+        stored.observed_generation,
+        "spec.client.",
+        &warnings,
+    )
+    .await;
     let resolved = match resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)? {
         Resolution::WaitForTenant => {
             // Nothing is written; the tenant's next check (or its status change) wakes us.
-            ctx.wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
+            ctx.clients
+                .wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
             return Ok(Action::await_change());
         }
         Resolution::Refused(failure) => {
             let next = status::failed(&stored, obj, &failure, now);
             let verdict = Verdict::Failed(failure);
             let event = status::event_of(&stored, &next, &[], &[]);
-            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
         }
         Resolution::Ready(resolved) => resolved,
     };
@@ -189,7 +181,8 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         Ok(plan) => plan,
         Err(failure) => {
             if failure == Auth0Failure::Tenant {
-                ctx.wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
+                ctx.clients
+                    .wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
                 return Ok(Action::await_change());
             }
             let Auth0Failure::Failed(failure) = failure else {
@@ -204,7 +197,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
             );
             let verdict = Verdict::Failed(failure);
             let event = status::event_of(&stored, &next, &[], &[]);
-            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
         }
     };
     let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
@@ -212,7 +205,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
         None => keys::run(ctx, &resolved.auth0, &input, &mut report).await?,
         Some(_) => None,
     };
-    let verdict = Verdict::of(&report, &plan, obj);
+    let verdict = status::verdict(&report, &plan, obj);
     let base = report
         .written
         .as_ref()
@@ -223,7 +216,7 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
     }
     let event = status::event_of(&stored, &next, &plan.notes, &report.notes);
     let kube_error = report.kube_error.take();
-    let action = status::finish(
+    let action = pass::finish(
         ctx,
         obj,
         &stored,
@@ -236,8 +229,12 @@ async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError
     if let Some(error) = kube_error {
         return Err(error.into());
     }
-    if let (Some(wake), Verdict::Synced) = (key_pass.and_then(|p| p.requeue(now)), &verdict) {
-        return Ok(Action::requeue(wake.min(ctx.config.resync_interval)));
+    // Synced AuthClients are revisited by the resync sweep; a key deadline (a rotation, the end
+    // of an overlap) due sooner than that keeps its own requeue.
+    if let (Some(wake), Verdict::Synced) = (key_pass.and_then(|p| p.requeue(now)), &verdict)
+        && wake < ctx.config.resync_interval
+    {
+        return Ok(Action::requeue(wake));
     }
     Ok(action)
 }

@@ -11,50 +11,21 @@ use kube::ResourceExt;
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsView};
+use super::marker;
+use crate::authclient::desired::{self, ClientPatch, DesiredClient};
+use crate::authclient::secret::{self, Credentials, ObservedSecret};
 use crate::context::{AccessFinding, ScanFinding};
-use crate::desired::{self, ClientPatch, DesiredClient};
 use crate::governance::Governance;
 use crate::ownership::{OwnershipTag, tagged_owner};
-use crate::secret::{self, Credentials, ObservedSecret};
+use crate::pass::{
+    self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
+};
 use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{
     AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, ConnectionStatus, DriftPolicy,
-    GrantStatus, ROTATE_ANNOTATION, ReadyReason,
+    FINALIZER, GrantStatus, ROTATE_ANNOTATION, ReadyReason,
 };
-
-/// When to look at the object again after a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retry {
-    /// Nothing will change until the spec, the tenant or the Secret does (a watch wakes us).
-    AwaitChange,
-    /// Transient: exponential backoff.
-    Backoff,
-    /// Transient with a known time (rate-limit reset).
-    After(Duration),
-}
-
-/// A failure that becomes `Ready=False`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// The reason.
-    pub reason: ReadyReason,
-    /// A message that names what to do and does not change from pass to pass.
-    pub message: String,
-    /// When to look again.
-    pub retry: Retry,
-}
-
-impl Failure {
-    /// A failure that waits for a change.
-    pub fn permanent(reason: ReadyReason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-            retry: Retry::AwaitChange,
-        }
-    }
-}
 
 /// The owned Secret as the cache shows it.
 #[derive(Clone, Copy, Debug)]
@@ -115,8 +86,14 @@ impl Input<'_> {
         self.status.observed_generation != Some(self.generation())
     }
 
+    /// Whether a create may have reached Auth0 without its outcome being recorded (see
+    /// [`marker`]).
+    pub fn pending(&self) -> bool {
+        marker::pending(self.owner, self.status, self.tag)
+    }
+
     fn was_ready(&self) -> bool {
-        conditions::find(&self.status.conditions, READY).is_some_and(|c| c.status == "True")
+        conditions::is_true(&self.status.conditions, READY)
     }
 }
 
@@ -160,8 +137,13 @@ pub enum Auth0View {
 /// One thing to do, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    /// Write the crash-safety marker (`status.pendingCreation`) before the create request.
+    /// One metadata write before the create request: the crash-safety marker (the
+    /// `auth.nexus.dev/creation-attempt` annotation) and the finalizer when it is missing,
+    /// conditional on the resourceVersion the pass planned from.
     Mark,
+    /// One metadata write of the finalizer alone, before anything in Auth0 becomes this
+    /// object's (an adoption, a grant...) when no create marks it; conditional like [`Step::Mark`].
+    Finalize,
     /// `POST /api/v2/clients`.
     Create(Box<DesiredClient>),
     /// `PATCH /api/v2/clients/{id}` with only the fields that differ; the event to publish
@@ -250,57 +232,6 @@ impl From<Auth0View> for Observed {
     }
 }
 
-/// What the `Drifted` condition says after the pass.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum DriftVerdict {
-    /// Auth0 was not compared: keep the condition as it is.
-    #[default]
-    Unchanged,
-    /// Auth0 matches the spec.
-    InSync,
-    /// The spec changed and these fields were updated.
-    Updated(Vec<String>),
-    /// These fields were changed outside the operator and are restored.
-    Corrected(Vec<String>),
-    /// These fields were changed outside the operator and are left (`driftPolicy: Report`).
-    Reported(Vec<String>),
-}
-
-/// An event to publish (at most one per pass is published; see `status`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Note {
-    /// Event reason.
-    pub reason: &'static str,
-    /// Event action.
-    pub action: &'static str,
-    /// Event note (stable text).
-    pub message: String,
-    /// Warning rather than Normal.
-    pub warning: bool,
-}
-
-impl Note {
-    /// A Normal event.
-    pub fn normal(reason: &'static str, action: &'static str, message: String) -> Self {
-        Self {
-            reason,
-            action,
-            message,
-            warning: false,
-        }
-    }
-
-    /// A Warning event.
-    pub fn warning(reason: &'static str, action: &'static str, message: String) -> Self {
-        Self {
-            reason,
-            action,
-            message,
-            warning: true,
-        }
-    }
-}
-
 /// What a pass will do and what the status says if it all succeeds.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
@@ -361,12 +292,13 @@ pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
             adopting: true,
         });
     }
+    if input.pending() {
+        // A create may have reached Auth0 unrecorded (even when a client id is recorded: the
+        // one it replaces, deleted outside the operator).
+        return Ok(Lookup::FindByTag);
+    }
     let Some(id) = status.client_id.as_deref() else {
-        return Ok(if status.pending_creation.is_some() {
-            Lookup::FindByTag
-        } else {
-            Lookup::Known(Auth0View::Absent)
-        });
+        return Ok(Lookup::Known(Auth0View::Absent));
     };
     let spec_changed = input.spec_changed();
     Ok(match input.finding {
@@ -443,14 +375,32 @@ pub fn revoke(input: &Input<'_>, refusal: Failure, everything: bool) -> Plan {
     } else {
         access::revocations(&input.owner.spec, input.status, &input.governance)
     };
-    Plan {
+    let mut plan = Plan {
         steps,
         client_id: input.status.client_id.clone(),
         grants_before: input.status.grants.clone(),
         connections_before: input.status.connections.clone(),
         refusal: Some(refusal),
         ..Plan::default()
+    };
+    finalize(input, &mut plan);
+    plan
+}
+
+/// Puts the finalizer in place before anything in Auth0 is this object's: with the marker
+/// of a create ([`Step::Mark`] adds it), else by a [`Step::Finalize`] first. An object that
+/// holds nothing in Auth0 (a refused spec, never created) gets no finalizer: its deletion has
+/// nothing to clean up.
+fn finalize(input: &Input<'_>, plan: &mut Plan) {
+    let finalized = input.owner.finalizers().iter().any(|f| f == FINALIZER);
+    let holds = input.status.client_id.is_some()
+        || plan.client_id.is_some()
+        || input.pending()
+        || !plan.steps.is_empty();
+    if finalized || !holds || plan.steps.contains(&Step::Mark) {
+        return;
     }
+    plan.steps.insert(0, Step::Finalize);
 }
 
 /// Plans the pass from what is known about the Auth0 client, its grants and connections.
@@ -473,8 +423,8 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
         Auth0View::Recovered(None) => create(input, &mut plan, desired.clone(), false),
         Auth0View::Recovered(Some(found)) => {
             plan.notes.push(Note::normal(
-                "Recovered",
-                "Create",
+                EventReason::Recovered,
+                EventAction::Create,
                 format!(
                     "found Auth0 client {} created by an interrupted attempt",
                     found.client_id
@@ -494,8 +444,8 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
                 ));
             }
             plan.notes.push(Note::warning(
-                "ClientMissing",
-                "Recreate",
+                EventReason::ClientMissing,
+                EventAction::Recreate,
                 format!(
                     "Auth0 client {} was deleted outside the operator; creating it again",
                     input.status.client_id.as_deref().unwrap_or_default()
@@ -518,8 +468,8 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
                 return Err(refused);
             }
             plan.notes.push(Note::normal(
-                "Adopted",
-                "Adopt",
+                EventReason::Adopted,
+                EventAction::Adopt,
                 format!("adopted existing Auth0 client {}", found.client_id),
             ));
             adopt_view(&mut plan, &desired, *found, Cause::Spec, spec.drift_policy);
@@ -561,12 +511,13 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
         && *fields != input.status.reported_drift
     {
         plan.notes.push(Note::warning(
-            "DriftDetected",
-            "Compare",
+            EventReason::DriftDetected,
+            EventAction::Compare,
             drift_report_message(fields),
         ));
     }
     plan_secret(input, &mut plan);
+    finalize(input, &mut plan);
     Ok(plan)
 }
 
@@ -634,7 +585,7 @@ pub fn adoption_refusal(input: &Input<'_>, found: &Auth0Client) -> Option<Failur
 }
 
 fn create(input: &Input<'_>, plan: &mut Plan, desired: DesiredClient, mark: bool) {
-    if mark || input.status.pending_creation.is_none() {
+    if mark || !input.pending() {
         plan.steps.push(Step::Mark);
     }
     plan.steps.push(Step::Create(Box::new(desired)));
@@ -659,40 +610,15 @@ fn adopt_view(
     plan.client_id = Some(found.client_id.clone());
     plan.credential = found.client_secret.filter(|s| !s.is_empty());
     plan.consulted = true;
-    let id = &found.client_id;
-    let fields = drift.fields.join(", ");
-    plan.drift = if drift.is_empty() {
-        DriftVerdict::InSync
-    } else if cause == Cause::Spec {
-        let note = (!announced).then(|| {
-            Note::normal(
-                "Updated",
-                "Update",
-                format!("updated Auth0 client {id}: {fields}"),
-            )
-        });
+    let what = format!("Auth0 client {}", found.client_id);
+    let (verdict, note) = pass::drift_response(drift.fields, cause == Cause::Spec, policy, &what);
+    if let Some(note) = note {
+        // An update that comes with the adoption or recovery is part of its event.
+        let updated = matches!(verdict, DriftVerdict::Updated(_));
+        let note = (!(announced && updated)).then_some(note);
         plan.steps.push(Step::Patch(Box::new(drift.patch), note));
-        DriftVerdict::Updated(drift.fields)
-    } else if policy == DriftPolicy::Correct {
-        let note = Note::warning(
-            "DriftCorrected",
-            "Update",
-            format!("restored fields changed outside the operator: {fields}"),
-        );
-        plan.steps
-            .push(Step::Patch(Box::new(drift.patch), Some(note)));
-        DriftVerdict::Corrected(drift.fields)
-    } else {
-        DriftVerdict::Reported(drift.fields)
-    };
-}
-
-/// The message of a drift left in place.
-pub fn drift_report_message(fields: &[String]) -> String {
-    format!(
-        "changed outside the operator (not corrected, driftPolicy is Report): {}",
-        fields.join(", ")
-    )
+    }
+    plan.drift = verdict;
 }
 
 /// Whether a rotation is due; returns the annotation value to record.
@@ -774,6 +700,7 @@ fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pass::Retry;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use nexus_crd::conditions::{ConditionStatus, new_condition};
@@ -809,6 +736,7 @@ mod tests {
         client.metadata.namespace = Some("team-a".into());
         client.metadata.uid = Some("uid-1".into());
         client.metadata.generation = Some(generation);
+        client.metadata.finalizers = Some(vec![FINALIZER.into()]);
         client
     }
 
@@ -1060,7 +988,7 @@ mod tests {
         )
         .expect("plan");
         assert_eq!(found.client_id.as_deref(), Some("cid"));
-        assert_eq!(found.notes[0].reason, "Recovered");
+        assert_eq!(found.notes[0].reason, EventReason::Recovered);
         assert_eq!(found.steps, vec![Step::ApplySecret { existing: false }]);
         let none = plan(&i, Auth0View::Recovered(None)).expect("plan");
         assert!(
@@ -1104,7 +1032,7 @@ mod tests {
             matches!(taken.steps.first(), Some(Step::Patch(_, None))),
             "re-tagged"
         );
-        assert_eq!(taken.notes[0].reason, "Adopted");
+        assert_eq!(taken.notes[0].reason, EventReason::Adopted);
         let missing = plan(&i, Auth0View::AdoptMissing("legacy".into())).expect_err("missing");
         assert_eq!(missing.reason, ReadyReason::ClientNotFound);
     }
@@ -1194,7 +1122,7 @@ mod tests {
         let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
         let reported = plan(&i, Auth0View::Found(Box::new(changed.clone()))).expect("plan");
         assert_eq!(reported.steps, vec![]);
-        assert_eq!(reported.notes[0].reason, "DriftDetected");
+        assert_eq!(reported.notes[0].reason, EventReason::DriftDetected);
         status.reported_drift = vec!["callbacks".into()];
         let i = input(&owner, &status, &tag, SecretView::Owned(&secret));
         let again = plan(&i, Auth0View::Found(Box::new(changed))).expect("plan");
@@ -1305,7 +1233,7 @@ mod tests {
             again.steps.as_slice(),
             [Step::Mark, Step::Create(_), _]
         ));
-        assert_eq!(again.notes[0].reason, "ClientMissing");
+        assert_eq!(again.notes[0].reason, EventReason::ClientMissing);
         let mut adopted = owner.clone();
         adopted.spec.client.id = Some("cid".into());
         let i = input(&adopted, &status, &tag, SecretView::NotCached);
@@ -1478,7 +1406,7 @@ mod tests {
         assert!(
             matches!(
                 corrected.steps.as_slice(),
-                [Step::PatchGrant { scopes, note, .. }] if scopes == &["read".to_owned()] && note.reason == "DriftCorrected"
+                [Step::PatchGrant { scopes, note, .. }] if scopes == &["read".to_owned()] && note.reason == EventReason::DriftCorrected
             ),
             "{:?}",
             corrected.steps
@@ -1506,7 +1434,7 @@ mod tests {
             matches!(
                 reported.steps.as_slice(),
                 [Step::PatchGrant { scopes, note, .. }]
-                    if scopes == &["read".to_owned(), "write".to_owned()] && note.reason == "GrantRevoked"
+                    if scopes == &["read".to_owned(), "write".to_owned()] && note.reason == EventReason::GrantRevoked
             ),
             "{:?}",
             reported.steps
@@ -1515,7 +1443,12 @@ mod tests {
             reported.drift,
             DriftVerdict::Reported(vec!["grants[https://orders/api]".into()])
         );
-        assert!(reported.notes.iter().any(|n| n.reason == "DriftDetected"));
+        assert!(
+            reported
+                .notes
+                .iter()
+                .any(|n| n.reason == EventReason::DriftDetected)
+        );
     }
 
     #[test]
@@ -1636,10 +1569,48 @@ mod tests {
         assert!(
             matches!(
                 corrected.steps.as_slice(),
-                [Step::EnableConnection { connection_id, note, .. }] if connection_id == "con_c" && note.reason == "DriftCorrected"
+                [Step::EnableConnection { connection_id, note, .. }] if connection_id == "con_c" && note.reason == EventReason::DriftCorrected
             ),
             "{:?}",
             corrected.steps
+        );
+    }
+
+    #[test]
+    fn the_finalizer_comes_before_anything_in_auth0_is_this_objects() {
+        let mut o = owner(1);
+        o.metadata.finalizers = None;
+        let fresh = AuthClientStatus::default();
+        let t = tag();
+        let created = plan(
+            &input(&o, &fresh, &t, SecretView::NotCached),
+            Auth0View::Absent,
+        )
+        .expect("plan");
+        assert!(
+            matches!(created.steps.as_slice(), [Step::Mark, Step::Create(_), ..]),
+            "the marker's write carries the finalizer: {:?}",
+            created.steps
+        );
+        let ready = ready_status(1);
+        let trusted = plan(
+            &input(&o, &ready, &t, SecretView::NotCached),
+            Auth0View::Trusted,
+        )
+        .expect("plan");
+        assert_eq!(
+            trusted.steps.first(),
+            Some(&Step::Finalize),
+            "a recorded client without the finalizer gets it back first"
+        );
+        let refused = revoke(
+            &input(&o, &fresh, &t, SecretView::NotCached),
+            Failure::permanent(ReadyReason::InvalidSpec, "invalid"),
+            false,
+        );
+        assert!(
+            refused.steps.is_empty(),
+            "nothing in Auth0: no finalizer, no write but the status"
         );
     }
 }

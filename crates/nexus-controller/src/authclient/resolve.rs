@@ -7,14 +7,14 @@ use std::sync::Arc;
 use kube::ResourceExt;
 
 use super::access;
-use super::plan::Failure;
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
 use crate::governance::Governance;
 use crate::ownership::OwnershipTag;
+use crate::pass::Failure;
 use crate::tenant_access::{self, client_from_cache};
 use auth0_mgmt::TenantClient;
-use nexus_crd::conditions::{self, READY};
+use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::resource_validation as rules;
 use nexus_crd::validation::{self as validate, FieldError};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, ReadyReason};
@@ -128,7 +128,7 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
     let Some(ready) = checked else {
         return Some(Resolution::WaitForTenant);
     };
-    if ready.status != "True" {
+    if ConditionStatus::of(ready) != Some(ConditionStatus::True) {
         // Revocations wait for the tenant (its status change wakes this object); the spec's
         // own refusal, when there is one, is what the user must act on.
         return Some(Resolution::Refused(refusal.unwrap_or_else(|| {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::caches::{Credentials, SecretKey};
@@ -181,7 +181,11 @@ async fn write_status(
         ),
     );
     if obj.status.as_ref() != Some(&status) {
-        let patch = json!({"apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthTenant", "status": status});
+        let patch = json!({
+            "apiVersion": AuthTenant::api_version(&()),
+            "kind": AuthTenant::kind(&()),
+            "status": status,
+        });
         Api::<AuthTenant>::all(ctx.kube.clone())
             .patch_status(
                 &name,
@@ -192,11 +196,11 @@ async fn write_status(
     }
     if check.status == ConditionStatus::True {
         // Clients that hit a token error while the tenant looked Ready try again now.
-        for client in ctx.take_waiting(&name) {
-            ctx.wake_client(client);
+        for client in ctx.clients.take_waiting(&name) {
+            ctx.clients.wake(client);
         }
-        for server in ctx.take_waiting_servers(&name) {
-            ctx.wake_resource_server(server);
+        for server in ctx.servers.take_waiting(&name) {
+            ctx.servers.wake(server);
         }
     }
     Ok(check

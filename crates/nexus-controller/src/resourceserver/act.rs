@@ -8,10 +8,11 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::desired;
 use super::plan::{Input, Lookup, Plan, Step, View};
-use super::status;
-use crate::authclient::act::{Auth0Failure, Pending, auth0_failure, created_nothing};
-use crate::authclient::plan::{DriftVerdict, Failure, Note, Retry};
 use crate::context::Context;
+use crate::pass::{
+    Auth0Failure, DriftVerdict, EventAction, EventReason, Failure, Note, Pending, Retry,
+    auth0_failure, created_nothing,
+};
 use auth0_mgmt::{Auth0Error, Priority, TenantClient};
 use nexus_crd::{AuthResourceServerStatus, PendingResourceServer, ReadyReason};
 
@@ -103,7 +104,9 @@ pub async fn execute(
                 marked.pending_creation = Some(marker.clone());
                 // Conditional on the resourceVersion the pass planned from: a stale cache gets
                 // 409 and nothing is sent to Auth0.
-                let written = status::write(ctx, owner, &marked, owner.resource_version()).await?;
+                let written =
+                    crate::pass::write_status(ctx, owner, &marked, owner.resource_version())
+                        .await?;
                 report.written = Some((marked, written));
                 report.pending = Pending::Set(marker);
             }
@@ -111,8 +114,8 @@ pub async fn execute(
                 match auth0.create_resource_server(body, Priority::Critical).await {
                     Ok(created) => {
                         report.notes.push(Note::normal(
-                            "Created",
-                            "Create",
+                            EventReason::Created,
+                            EventAction::Create,
                             format!("created Auth0 API {} ({})", created.id, created.identifier),
                         ));
                         report.resource_server_id = Some(created.id);
@@ -156,7 +159,8 @@ pub async fn execute(
         }
     }
     if let Some(Auth0Failure::Tenant) = report.failure {
-        ctx.server_waits_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+        ctx.servers
+            .wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
     }
     Ok(report)
 }
@@ -212,8 +216,8 @@ async fn recover(
     report.resource_server_id = Some(found.id.clone());
     report.pending = Pending::Cleared;
     report.notes.push(Note::normal(
-        "Recovered",
-        "Create",
+        EventReason::Recovered,
+        EventAction::Create,
         format!(
             "found Auth0 API {} created by an interrupted attempt",
             found.id

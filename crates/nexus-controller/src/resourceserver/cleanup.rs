@@ -4,14 +4,12 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
 use super::{ResourceServerError, object_key, status};
-use crate::authclient::act::{Auth0Failure, auth0_failure};
-use crate::authclient::plan::Failure;
 use crate::caches::SecretKey;
 use crate::context::Context;
+use crate::pass::{self, Auth0Failure, EventAction, EventReason, Failure, Note, auth0_failure};
 use crate::tenant_access::client_from_cache;
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
@@ -26,43 +24,37 @@ pub async fn cleanup(
     let stored = obj.status.clone().unwrap_or_default();
     let owns_something = stored.resource_server_id.is_some() || stored.pending_creation.is_some();
     if !owns_something || obj.spec.deletion_policy == DeletionPolicy::Orphan {
-        ctx.set_server_ready_state(&key, None);
+        ctx.servers.set_ready_state(&key, None);
         if owns_something {
-            ctx.event(
+            pass::publish(
+                ctx,
                 obj,
-                EventType::Normal,
-                "Deleted",
-                "Delete",
-                format!(
-                    "left Auth0 API '{}' in place (deletionPolicy Orphan)",
-                    obj.spec.identifier
+                Note::normal(
+                    EventReason::Deleted,
+                    EventAction::Delete,
+                    format!(
+                        "left Auth0 API '{}' in place (deletionPolicy Orphan)",
+                        obj.spec.identifier
+                    ),
                 ),
             )
             .await;
         }
         return Ok(Action::await_change());
     }
-    match delete(obj, ctx, &stored).await {
-        Ok(note) => {
-            ctx.reset_backoff(&key);
-            ctx.set_server_ready_state(&key, None);
-            ctx.event(obj, EventType::Normal, "Deleted", "Delete", note)
-                .await;
-            Ok(Action::await_change())
-        }
-        Err(failure) => {
-            let message = format!(
-                "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave the Auth0 API",
-                failure.message
-            );
-            let deleting = Failure::permanent(ReadyReason::Deleting, message.clone());
-            let next = status::failed(&stored, obj, &deleting, Timestamp::now());
-            if next != stored {
-                status::write(ctx, obj, &next, None).await?;
-            }
-            Err(ResourceServerError::CleanupPending(message))
-        }
-    }
+    let released = delete(obj, ctx, &stored).await;
+    let now = Timestamp::now();
+    pass::finish_cleanup(
+        ctx,
+        obj,
+        &key,
+        &stored,
+        released,
+        "the Auth0 API",
+        |deleting| status::failed(&stored, obj, deleting, now),
+    )
+    .await?
+    .map_err(ResourceServerError::CleanupPending)
 }
 
 async fn delete(
@@ -87,7 +79,8 @@ async fn delete(
     let failure = |action: &str, e: &auth0_mgmt::Auth0Error| match auth0_failure(action, e) {
         Auth0Failure::Failed(f) => f,
         Auth0Failure::Tenant => {
-            ctx.server_waits_for_tenant(tenant_name, ObjectRef::from_obj(obj));
+            ctx.servers
+                .wait_for_tenant(tenant_name, ObjectRef::from_obj(obj));
             Failure::permanent(
                 ReadyReason::TenantNotReady,
                 format!(
@@ -99,13 +92,14 @@ async fn delete(
     let id = match status.resource_server_id.clone() {
         Some(id) => id,
         // A create was interrupted: the API with this identifier is ours when its name is the
-        // spec's (the same proof as a recovery).
+        // spec's, or it has none when the spec sets none (the same proof as a recovery).
         None => match auth0
             .get_resource_server(&obj.spec.identifier, Priority::Critical)
             .await
         {
             Ok(found)
-                if !found.is_system && found.name.as_deref() == Some(obj.spec.name.as_str()) =>
+                if !found.is_system
+                    && found.name.as_deref().unwrap_or_default() == obj.spec.name.as_str() =>
             {
                 found.id
             }

@@ -43,7 +43,8 @@ pub fn create_body(spec: &AuthResourceServerSpec) -> NewResourceServer {
     let authorization = spec.authorization.clone().unwrap_or_default();
     NewResourceServer {
         identifier: spec.identifier.clone(),
-        name: Some(spec.name.clone()),
+        // An unset name (empty) is not sent: Auth0 creates the API without one.
+        name: (!spec.name.is_empty()).then(|| spec.name.clone()),
         scopes: Some(scopes(spec)),
         signing_alg: Some(signing_alg(spec.signing_alg)),
         token_lifetime: spec.token_lifetime_seconds,
@@ -83,7 +84,8 @@ pub fn diff(spec: &AuthResourceServerSpec, actual: &ResourceServer) -> ApiDrift 
         }
         different
     };
-    if differs("name", actual.name.as_deref() != Some(spec.name.as_str())) {
+    if !spec.name.is_empty() && differs("name", actual.name.as_deref() != Some(spec.name.as_str()))
+    {
         drift.patch.name = want.name.clone();
     }
     let have: BTreeSet<(&str, Option<&str>)> = actual
@@ -208,5 +210,23 @@ mod tests {
                 "token_lifetime": 3600,
             })
         );
+    }
+
+    /// Auth0 creates an API without a name (TestAccResourceServer#0): a spec without one
+    /// sends none and leaves the name Auth0 holds (one given in the dashboard) alone.
+    #[test]
+    fn an_unset_name_is_not_sent_nor_compared() {
+        let mut value = serde_json::to_value(spec()).expect("json");
+        value.as_object_mut().expect("object").remove("name");
+        let mut unnamed: AuthResourceServerSpec =
+            serde_json::from_value(value).expect("a spec without a name");
+        assert_eq!(unnamed.name, "");
+        let body = serde_json::to_value(create_body(&unnamed)).expect("json");
+        assert_eq!(body.get("name"), None, "{body}");
+        let mut actual = created(&unnamed);
+        actual.name = Some("Named in the dashboard".into());
+        assert_eq!(diff(&unnamed, &actual), ApiDrift::default());
+        unnamed.name = "Orders".into();
+        assert_eq!(diff(&unnamed, &actual).fields, vec!["name"]);
     }
 }

@@ -26,13 +26,12 @@ use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
-use crate::authclient::act::Auth0Failure;
 use crate::context::Context;
 use crate::metrics::ResultLabels;
+use crate::pass::{self, Auth0Failure, Verdict, event_from};
 use nexus_crd::{AuthResourceServer, FINALIZER};
 use plan::Input;
 use resolve::Resolution;
-use status::Verdict;
 
 /// Errors that abort a pass and are retried by the error policy.
 #[derive(Debug, thiserror::Error)]
@@ -112,22 +111,19 @@ async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, Resour
     let stored = obj.status.clone().unwrap_or_default();
     let now = Timestamp::now();
     let reference = ObjectRef::from_obj(obj);
-    let finding = ctx.take_server_finding(&reference);
+    let finding = ctx.servers.take_finding(&reference);
+    let warnings = nexus_crd::resource_validation::resource_server_warnings(&obj.spec);
+    crate::spec_warnings::publish(ctx, obj, stored.observed_generation, "spec.", &warnings).await;
     let resolved = match resolve::resolve(obj, ctx) {
         Resolution::WaitForTenant => {
-            ctx.server_waits_for_tenant(&obj.spec.tenant, reference);
+            ctx.servers.wait_for_tenant(&obj.spec.tenant, reference);
             return Ok(Action::await_change());
         }
         Resolution::Refused(failure) => {
             let next = status::failed(&stored, obj, &failure, now);
-            let event = crate::authclient::status::event_from(
-                &stored.conditions,
-                &next.conditions,
-                &[],
-                &[],
-            );
+            let event = event_from(&stored.conditions, &next.conditions, &[], &[]);
             let verdict = Verdict::Failed(failure);
-            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
         }
         Resolution::Ready(resolved) => resolved,
     };
@@ -145,36 +141,31 @@ async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, Resour
     let view = match view {
         Ok(view) => view,
         Err(Auth0Failure::Tenant) => {
-            ctx.server_waits_for_tenant(&obj.spec.tenant, reference);
+            ctx.servers.wait_for_tenant(&obj.spec.tenant, reference);
             return Ok(Action::await_change());
         }
         Err(Auth0Failure::Failed(failure)) => {
             let verdict = Verdict::Failed(failure);
             let next = status::compute(&stored, &input, None, None, &verdict);
-            let event = crate::authclient::status::event_from(
-                &stored.conditions,
-                &next.conditions,
-                &[],
-                &[],
-            );
-            return Ok(status::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
+            let event = event_from(&stored.conditions, &next.conditions, &[], &[]);
+            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
         }
     };
     let plan = plan::plan(&input, view);
     let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
-    let verdict = Verdict::of(&report, obj);
+    let verdict = status::verdict(&report, obj);
     let base = report
         .written
         .as_ref()
         .map_or_else(|| stored.clone(), |(s, _)| s.clone());
     let next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
-    let event = crate::authclient::status::event_from(
+    let event = event_from(
         &stored.conditions,
         &next.conditions,
         &plan.notes,
         &report.notes,
     );
-    Ok(status::finish(
+    Ok(pass::finish(
         ctx,
         obj,
         &stored,

@@ -5,8 +5,10 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::desired::{self, ApiDrift};
-use crate::authclient::plan::{DriftVerdict, Failure, Note, drift_report_message};
 use crate::context::ServerFinding;
+use crate::pass::{
+    self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
+};
 use auth0_mgmt::{NewResourceServer, ResourceServer, ResourceServerPatch};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DriftPolicy, ReadyReason};
@@ -42,7 +44,7 @@ impl Input<'_> {
     }
 
     fn was_ready(&self) -> bool {
-        conditions::find(&self.status.conditions, READY).is_some_and(|c| c.status == "True")
+        conditions::is_true(&self.status.conditions, READY)
     }
 }
 
@@ -150,8 +152,8 @@ pub fn plan(input: &Input<'_>, view: View) -> Plan {
         View::Absent => create(input, &mut plan),
         View::Missing => {
             plan.notes.push(Note::warning(
-                "ResourceServerMissing",
-                "Recreate",
+                EventReason::ResourceServerMissing,
+                EventAction::Recreate,
                 format!(
                     "Auth0 API {} was deleted outside the operator; creating it again",
                     input
@@ -174,8 +176,8 @@ pub fn plan(input: &Input<'_>, view: View) -> Plan {
                 && *fields != input.status.reported_drift
             {
                 plan.notes.push(Note::warning(
-                    "DriftDetected",
-                    "Compare",
+                    EventReason::DriftDetected,
+                    EventAction::Compare,
                     drift_report_message(fields),
                 ));
             }
@@ -210,31 +212,13 @@ pub fn verdict(
     policy: DriftPolicy,
     id: &str,
 ) -> DriftVerdict {
-    if drift.is_empty() {
-        return DriftVerdict::InSync;
-    }
-    let fields = drift.fields.join(", ");
-    if spec_cause {
-        let note = Note::normal(
-            "Updated",
-            "Update",
-            format!("updated Auth0 API {id}: {fields}"),
-        );
+    let what = format!("Auth0 API {id}");
+    let (verdict, note) = pass::drift_response(drift.fields, spec_cause, policy, &what);
+    if let Some(note) = note {
         plan.steps
             .push(Step::Patch(Box::new(drift.patch), Some(note)));
-        DriftVerdict::Updated(drift.fields)
-    } else if policy == DriftPolicy::Correct {
-        let note = Note::warning(
-            "DriftCorrected",
-            "Update",
-            format!("restored fields changed outside the operator: {fields}"),
-        );
-        plan.steps
-            .push(Step::Patch(Box::new(drift.patch), Some(note)));
-        DriftVerdict::Corrected(drift.fields)
-    } else {
-        DriftVerdict::Reported(drift.fields)
     }
+    verdict
 }
 
 #[cfg(test)]
@@ -359,7 +343,7 @@ mod tests {
             panic!("one patch: {:?}", plan.steps);
         };
         assert_eq!(patch.name.as_deref(), Some("Orders v2"));
-        assert_eq!(note.reason, "Updated");
+        assert_eq!(note.reason, EventReason::Updated);
         assert_eq!(plan.drift, DriftVerdict::Updated(vec!["name".into()]));
     }
 
@@ -388,7 +372,7 @@ mod tests {
             View::Found(Box::new(changed.clone())),
         );
         assert_eq!(reported.steps, vec![]);
-        assert_eq!(reported.notes[0].reason, "DriftDetected");
+        assert_eq!(reported.notes[0].reason, EventReason::DriftDetected);
         status.reported_drift = vec!["scopes".into()];
         let again = plan(&input(&owner, &status), View::Found(Box::new(changed)));
         assert!(again.notes.is_empty());
@@ -415,7 +399,7 @@ mod tests {
                 }
             ]
         ));
-        assert_eq!(plan.notes[0].reason, "ResourceServerMissing");
+        assert_eq!(plan.notes[0].reason, EventReason::ResourceServerMissing);
     }
 
     #[test]

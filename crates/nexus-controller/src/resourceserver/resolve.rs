@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 
-use crate::authclient::plan::Failure;
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
+use crate::pass::Failure;
 use crate::tenant_access::{self, client_from_cache};
 use auth0_mgmt::TenantClient;
-use nexus_crd::conditions::{self, READY};
+use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::resource_validation::{management_audience, validate_resource_server};
 use nexus_crd::validation::summarize_under;
 use nexus_crd::{AuthResourceServer, AuthTenant, ReadyReason};
@@ -98,7 +98,7 @@ pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
     let Some(ready) = checked else {
         return Resolution::WaitForTenant;
     };
-    if ready.status != "True" {
+    if ConditionStatus::of(ready) != Some(ConditionStatus::True) {
         return Resolution::Refused(Failure::permanent(
             ReadyReason::TenantNotReady,
             format!(

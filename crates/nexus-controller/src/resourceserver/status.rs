@@ -1,55 +1,31 @@
-//! The end of an AuthResourceServer pass: the status the pass leads to (pure), its one write
-//! when the content changed, the one event of the pass, and when to look again.
+//! The end of an AuthResourceServer pass: the status the pass leads to (pure);
+//! [`crate::pass::finish`] writes it.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
-use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use super::act::Report;
 use super::plan::{HELD_REASONS, Input, Plan};
-use crate::authclient::act::{Auth0Failure, Pending};
-use crate::authclient::plan::{Failure, Note, Retry};
-use crate::authclient::status::apply_drift;
-use crate::context::Context;
-use crate::metrics::ConditionLabels;
+use crate::pass::{Auth0Failure, Failure, Pending, Retry, Verdict, apply_drift};
 use nexus_crd::conditions::{self, ConditionStatus, READY};
-use nexus_crd::{
-    Auth0Rejection, AuthResourceServer, AuthResourceServerStatus, FIELD_MANAGER, ReadyReason,
-};
+use nexus_crd::{Auth0Rejection, AuthResourceServer, AuthResourceServerStatus, ReadyReason};
 
-/// How the pass ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Everything matches.
-    Synced,
-    /// Ready=False.
-    Failed(Failure),
-    /// The Ready condition stays as it is (waiting for the tenant).
-    Unchanged,
-}
-
-impl Verdict {
-    /// The verdict of a pass that ran `report`.
-    pub fn of(report: &Report, owner: &AuthResourceServer) -> Self {
-        if report.gone {
-            return Verdict::Failed(Failure {
-                reason: ReadyReason::Auth0Refused,
-                message: format!(
-                    "the Auth0 API of '{}' was deleted outside the operator while it was being updated; it is created again",
-                    owner.spec.identifier
-                ),
-                retry: Retry::Backoff,
-            });
-        }
-        match &report.failure {
-            Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
-            Some(Auth0Failure::Tenant) => Verdict::Unchanged,
-            None => Verdict::Synced,
-        }
+/// The verdict of a pass that ran `report`.
+pub fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
+    if report.gone {
+        return Verdict::Failed(Failure {
+            reason: ReadyReason::Auth0Refused,
+            message: format!(
+                "the Auth0 API of '{}' was deleted outside the operator while it was being updated; it is created again",
+                owner.spec.identifier
+            ),
+            retry: Retry::Backoff,
+        });
+    }
+    match &report.failure {
+        Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
+        Some(Auth0Failure::Tenant) => Verdict::Unchanged,
+        None => Verdict::Synced,
     }
 }
 
@@ -164,96 +140,10 @@ pub fn failed(
     status
 }
 
-/// Writes the whole status with server-side apply on the status subresource, conditional on
-/// `resource_version` when given. Returns the new resourceVersion.
-pub async fn write(
-    ctx: &Context,
-    owner: &AuthResourceServer,
-    status: &AuthResourceServerStatus,
-    resource_version: Option<String>,
-) -> Result<Option<String>, kube::Error> {
-    let namespace = owner.namespace().unwrap_or_default();
-    let api = Api::<AuthResourceServer>::namespaced(ctx.kube.clone(), &namespace);
-    let mut metadata = json!({"name": owner.name_any()});
-    if let Some(rv) = resource_version {
-        metadata["resourceVersion"] = json!(rv);
-    }
-    let patch = json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1",
-        "kind": "AuthResourceServer",
-        "metadata": metadata,
-        "status": status,
-    });
-    let written = api
-        .patch_status(
-            &owner.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    Ok(written.resource_version())
-}
-
-/// Publishes the event, writes the status when it changed, updates the gauge, and says when
-/// to look again.
-pub async fn finish(
-    ctx: &Context,
-    owner: &AuthResourceServer,
-    stored: &AuthResourceServerStatus,
-    written: Option<(AuthResourceServerStatus, Option<String>)>,
-    next: AuthResourceServerStatus,
-    event: Option<Note>,
-    verdict: &Verdict,
-) -> Result<Action, kube::Error> {
-    let key = super::object_key(owner);
-    if let Some(note) = event {
-        let type_ = if note.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        };
-        ctx.event(owner, type_, note.reason, note.action, note.message)
-            .await;
-    }
-    let (current, rv) = match written {
-        Some((status, rv)) => (status, rv),
-        None => (stored.clone(), owner.resource_version()),
-    };
-    if current != next {
-        write(ctx, owner, &next, rv).await?;
-    }
-    if let Some(ready) = conditions::find(&next.conditions, READY) {
-        ctx.set_server_ready_state(
-            &key,
-            Some(ConditionLabels {
-                ready: ready.status.clone(),
-                reason: ready.reason.clone(),
-            }),
-        );
-    }
-    Ok(match verdict {
-        Verdict::Synced => {
-            ctx.reset_backoff(&key);
-            Action::requeue(ctx.config.resync_interval)
-        }
-        Verdict::Unchanged => Action::await_change(),
-        Verdict::Failed(failure) => match failure.retry {
-            Retry::AwaitChange => {
-                ctx.reset_backoff(&key);
-                Action::await_change()
-            }
-            Retry::Backoff => Action::requeue(ctx.next_backoff(&key)),
-            Retry::After(delay) => {
-                Action::requeue(delay.max(std::time::Duration::from_millis(200)))
-            }
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authclient::plan::DriftVerdict;
+    use crate::pass::DriftVerdict;
     use serde_json::json;
 
     fn owner() -> AuthResourceServer {

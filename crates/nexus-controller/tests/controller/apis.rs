@@ -8,7 +8,7 @@ use auth0_sim::{FailAction, FailNext};
 use futures::channel::mpsc;
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
-use nexus_controller::cached::CachedAuthClient;
+use nexus_controller::compact::CachedAuthClient;
 use nexus_controller::drift;
 use nexus_crd::{AuthResourceServer, AuthTenant};
 use serde_json::{Value, json};
@@ -578,7 +578,6 @@ async fn two_authresourceservers_with_one_identifier_the_younger_waits_without_a
 async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
-    h.reconcile("worker").await.expect("finalizer");
     h.sim.fail_next(FailNext::new(
         "POST",
         "/api/v2/client-grants",
@@ -610,11 +609,10 @@ async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
 async fn grant_crash_before_the_status_write_after_everything_was_created() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
-    h.reconcile("worker").await.expect("finalizer");
     // The marker write goes through; the final status write fails: the client and its grant
     // exist in Auth0, the status knows neither.
     h.kube
-        .fail_after("PATCH", "/authclients/worker/status", 500, 1);
+        .fail_next("PATCH", "/authclients/worker/status", 500, 1);
     assert!(h.reconcile("worker").await.is_err());
     assert_eq!(h.sim.clients().len(), 1);
     assert_eq!(h.sim.client_grants().len(), 1);
@@ -1071,4 +1069,170 @@ async fn unchanged_passes_cost_nothing_for_apis_and_clients_with_grants() {
     h.pass("worker").await.expect("client pass");
     assert_eq!(h.sim.counters().total(), 0, "{:?}", h.sim.counters());
     assert!(h.kube.requests().is_empty(), "{:?}", h.kube.requests());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 23: tenants past 1,000 APIs.
+
+/// `GET /resource-servers` has offset paging only, which Auth0 (and the simulator) refuse past
+/// record 1,000: the API drift scan lists by identifier instead, 10 per request, and still
+/// finds and corrects drift of an API past the first 1,000.
+#[tokio::test(start_paused = true)]
+async fn api_drift_past_the_first_thousand_apis_is_found_with_one_filtered_list() {
+    let h = with_api(&[NS]).await;
+    for i in 0..1500 {
+        h.sim.insert_resource_server(json!({
+            "identifier": format!("https://other-{i}.example.com/"),
+            "name": format!("Other {i}"),
+        }));
+    }
+    let mut late = api_spec(&[NS]);
+    late["identifier"] = json!("https://late.example.com/api");
+    h.apply_server(TEAM_B, "late-api", late);
+    h.converge_server(TEAM_B, "late-api").await;
+    let id = h
+        .get_server(TEAM_B, "late-api")
+        .status
+        .expect("status")
+        .resource_server_id
+        .expect("id");
+    let position = h
+        .sim
+        .resource_servers()
+        .iter()
+        .position(|r| r["id"] == json!(id))
+        .expect("listed");
+    assert!(position >= 1000, "past the offset ceiling: {position}");
+    assert!(
+        h.sim
+            .modify_resource_server(&id, json!({"token_lifetime": 86400}))
+    );
+    h.sim.reset_counters();
+
+    let (report, triggered) = scan_apis(&h).await;
+    assert_eq!((report.compared, report.drifted), (2, 1), "{report:?}");
+    assert_eq!(triggered.len(), 1);
+    assert_eq!(triggered[0].name, "late-api");
+    assert_eq!(
+        h.sim.counters().get("GET /api/v2/resource-servers"),
+        1,
+        "two identifiers: one filtered request"
+    );
+    h.reconcile_server(TEAM_B, "late-api").await.expect("pass");
+    assert_eq!(
+        h.sim.resource_server(&id).expect("api")["token_lifetime"],
+        json!(3600),
+        "corrected"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 18: what Auth0 accepts is accepted; likely mistakes are warnings.
+
+#[tokio::test(start_paused = true)]
+async fn an_api_without_a_name_or_with_a_zero_lifetime_is_created_with_a_warning() {
+    let h = Harness::new().await;
+    h.allow_namespace(TEAM_B, "b");
+    let mut unnamed = api_spec(&[NS]);
+    unnamed.as_object_mut().expect("object").remove("name");
+    h.apply_server(TEAM_B, "unnamed-api", unnamed);
+    h.converge_server(TEAM_B, "unnamed-api").await;
+    let (status, reason, _) = h.server_ready(TEAM_B, "unnamed-api");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Synced"));
+    let api = h.sim.resource_server(API).expect("created");
+    assert_eq!(
+        api.get("name"),
+        None,
+        "created without a name, as Auth0 allows"
+    );
+    assert!(
+        h.events()
+            .iter()
+            .all(|(_, reason, _)| reason != "SpecWarning"),
+        "nothing to warn about"
+    );
+
+    let mut blank = api_spec(&[NS]);
+    blank["identifier"] = json!("https://blank.example.com/api");
+    blank["name"] = json!("   ");
+    blank["tokenLifetimeSeconds"] = json!(0);
+    h.apply_server(TEAM_B, "blank-api", blank);
+    h.converge_server(TEAM_B, "blank-api").await;
+    let (status, reason, _) = h.server_ready(TEAM_B, "blank-api");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Synced"));
+    let api = h
+        .sim
+        .resource_server("https://blank.example.com/api")
+        .expect("created");
+    assert_eq!(api["name"], json!("   "));
+    assert_eq!(api["token_lifetime"], json!(0));
+    let warnings: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter(|(kind, reason, _)| kind == "Warning" && reason == "SpecWarning")
+        .map(|(_, _, note)| note)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("spec.name: is only white space"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[0].contains("spec.tokenLifetimeSeconds: is 0"),
+        "{warnings:?}"
+    );
+    // Once per generation: another pass publishes nothing new.
+    h.reconcile_server(TEAM_B, "blank-api").await.expect("pass");
+    let again = h
+        .events()
+        .into_iter()
+        .filter(|(_, reason, _)| reason == "SpecWarning")
+        .count();
+    assert_eq!(again, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_auth0_accepts_is_created_and_a_blank_name_is_a_warning() {
+    let h = Harness::new().await;
+    let long_url = format!("https://app.example.com/{}", "a".repeat(3000));
+    h.apply(
+        "lenient",
+        json!({
+            "tenant": TENANT,
+            "client": {
+                "name": "   ",
+                "app_type": "regular_web",
+                "logo_uri": "urn:acme:logo",
+                "callbacks": vec![long_url; 150],
+            },
+            "settings": {"idTokenLifetimeSeconds": 5_000_000},
+        }),
+    );
+    h.converge("lenient").await;
+    let (status, reason, message) = h.ready("lenient").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "Synced"),
+        "{message}"
+    );
+    let client_id = h.client_id("lenient").await;
+    let client = h.sim.client(&client_id).expect("created");
+    assert_eq!(client["name"], json!("   "));
+    assert_eq!(client["callbacks"].as_array().map(Vec::len), Some(150));
+    assert_eq!(client["logo_uri"], json!("urn:acme:logo"));
+    assert_eq!(
+        client["jwt_configuration"]["lifetime_in_seconds"],
+        json!(5_000_000)
+    );
+    let warnings: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter(|(kind, reason, _)| kind == "Warning" && reason == "SpecWarning")
+        .map(|(_, _, note)| note)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("spec.client.name: is only white space"),
+        "{warnings:?}"
+    );
 }

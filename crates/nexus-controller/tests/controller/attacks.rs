@@ -20,7 +20,7 @@ async fn two_teams() -> Harness {
     h
 }
 
-/// Reconciles an AuthClient of `namespace` `passes` times (the first adds the finalizer),
+/// Reconciles an AuthClient of `namespace` `passes` times,
 /// ignoring errors (the attack may make a pass fail).
 async fn passes_in(h: &Harness, namespace: &str, name: &str, passes: usize) {
     for _ in 0..passes {

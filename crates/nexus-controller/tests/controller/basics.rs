@@ -13,7 +13,7 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     let h = Harness::new().await;
     h.apply("orders", spec("Orders"));
     let action = h.converge("orders").await;
-    assert_eq!(action, Action::requeue(h.ctx.config.resync_interval));
+    assert_eq!(action, Action::await_change());
 
     let (status, reason, message) = h.ready("orders").await;
     assert_eq!(
@@ -81,24 +81,31 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     );
     assert!(secret["metadata"]["annotations"]["auth.nexus.dev/content-hash"].is_string());
 
-    // The calls at the HTTP boundary: finalizer by JSON patch, status and Secret by SSA with the
-    // operator's field manager, the creation marker written before the client id.
+    // The calls at the HTTP boundary: the finalizer and the crash-safety marker in one merge
+    // patch of the metadata (conditional on the resourceVersion planned from), status and
+    // Secret by SSA with the operator's field manager.
     let requests = h.kube.requests();
-    let finalizer = requests
+    let claims: Vec<_> = requests
         .iter()
-        .find(|r| r.method == "PATCH" && r.path == Harness::authclient_path("orders"))
-        .expect("finalizer patch");
+        .filter(|r| r.method == "PATCH" && r.path == Harness::authclient_path("orders"))
+        .collect();
+    assert_eq!(claims.len(), 1, "one metadata write: {claims:#?}");
+    let claim = claims[0];
     assert_eq!(
-        finalizer.content_type.as_deref(),
-        Some("application/json-patch+json")
+        claim.content_type.as_deref(),
+        Some("application/merge-patch+json")
     );
+    let body = claim.body.as_ref().expect("body");
+    assert_eq!(
+        body["metadata"]["finalizers"],
+        json!(["auth.nexus.dev/cleanup"])
+    );
+    let marker = body["metadata"]["annotations"]["auth.nexus.dev/creation-attempt"]
+        .as_str()
+        .expect("the marker in the same write");
     assert!(
-        finalizer
-            .body
-            .as_ref()
-            .expect("body")
-            .to_string()
-            .contains("auth.nexus.dev/cleanup")
+        body["metadata"]["resourceVersion"].is_string(),
+        "the marker is conditional on the resourceVersion planned from: {body}"
     );
     let status_writes: Vec<_> = requests
         .iter()
@@ -107,35 +114,26 @@ async fn create_writes_client_secret_and_status_with_ssa() {
                 && r.path == format!("{}/status", Harness::authclient_path("orders"))
         })
         .collect();
+    assert_eq!(status_writes.len(), 1, "one status write, at the end");
+    let write = status_writes[0];
     assert_eq!(
-        status_writes.len(),
-        2,
-        "the marker before the POST and one status at the end"
+        write.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
     );
-    for write in &status_writes {
-        assert_eq!(
-            write.content_type.as_deref(),
-            Some("application/apply-patch+yaml")
-        );
-        assert_eq!(
-            write.query.get("fieldManager").map(String::as_str),
-            Some("nexus-operator")
-        );
-        assert_eq!(write.query.get("force").map(String::as_str), Some("true"));
-    }
-    let first = status_writes[0].body.as_ref().expect("body");
-    assert!(
-        first["status"]["pendingCreation"]["tag"].is_string(),
-        "marker first: {first}"
+    assert_eq!(
+        write.query.get("fieldManager").map(String::as_str),
+        Some("nexus-operator")
     );
-    assert!(first["status"].get("clientId").is_none());
-    assert!(
-        first["metadata"]["resourceVersion"].is_string(),
-        "the marker is conditional on the resourceVersion planned from: {first}"
+    assert_eq!(write.query.get("force").map(String::as_str), Some("true"));
+    let written = write.body.as_ref().expect("body");
+    assert_eq!(written["status"]["clientId"], json!(client_id));
+    assert_eq!(
+        written["status"]["lastCreationAttempt"],
+        json!(marker),
+        "the status settles the marker"
     );
-    let second = status_writes[1].body.as_ref().expect("body");
-    assert_eq!(second["status"]["clientId"], json!(client_id));
-    assert!(second["status"].get("pendingCreation").is_none());
+    assert!(written["status"].get("pendingCreation").is_none());
+    assert_eq!(st.last_creation_attempt.as_deref(), Some(marker));
     let secret_write = requests
         .iter()
         .find(|r| r.method == "POST" && r.path == format!("/api/v1/namespaces/{NS}/secrets"))
@@ -144,9 +142,9 @@ async fn create_writes_client_secret_and_status_with_ssa() {
         secret_write.query.get("fieldManager").map(String::as_str),
         Some("nexus-operator")
     );
-    // The whole creation: finalizer, marker, Secret, final status and one event.
+    // The whole creation: finalizer and marker in one write, Secret, status and one event.
     let writes: Vec<_> = requests.iter().filter(|r| r.method != "GET").collect();
-    assert_eq!(writes.len(), 5, "{writes:#?}");
+    assert_eq!(writes.len(), 4, "{writes:#?}");
     assert_eq!(h.sim.counters().get("GET /api/v2/clients/{id}"), 0);
 
     // Events on the transitions.
@@ -284,7 +282,6 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
         per_second: 5,
     });
     h.apply("orders", spec("Orders"));
-    h.reconcile("orders").await.expect("finalizer");
     // The create meets a 429 (as if other callers of the tenant had spent the budget).
     h.sim.fail_next(FailNext::new(
         "POST",
@@ -310,7 +307,7 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
     // The next pass, at the requeue time the operator chose, creates the client.
     tokio::time::sleep(delay).await;
     let action = h.reconcile("orders").await.expect("reconcile");
-    assert_eq!(action, Action::requeue(h.ctx.config.resync_interval));
+    assert_eq!(action, Action::await_change());
     assert_eq!(h.sim.clients().len(), 1);
 }
 
@@ -354,6 +351,10 @@ async fn unknown_tenant_and_forbidden_namespace_make_no_auth0_call() {
         Action::await_change()
     );
     let obj = h.get_in("team-x", "orders").await;
+    assert!(
+        obj.metadata.finalizers.is_none(),
+        "nothing of it in Auth0: no finalizer to hold its deletion"
+    );
     let ready = obj
         .status
         .expect("status")

@@ -90,7 +90,7 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
     // a real pass (counted by the metric) that must make no Auth0 call and no write.
     let before = reconciles(&h);
     for _ in 0..5 {
-        h.ctx.wake_client(ObjectRef::new("rejected").within(NS));
+        h.ctx.clients.wake(ObjectRef::new("rejected").within(NS));
     }
     h.ctx.wake_tenant(TENANT);
     // A pass that does nothing leaves no trace to await: let everything the wake-ups started
@@ -260,10 +260,11 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
     // the metric) that must cost no Auth0 call and no write.
     let wake_all = |h: &Harness| {
         for name in ["worker", "intruder"] {
-            h.ctx.wake_client(ObjectRef::new(name).within(NS));
+            h.ctx.clients.wake(ObjectRef::new(name).within(NS));
         }
         h.ctx
-            .wake_resource_server(ObjectRef::new("orders-api").within("team-b"));
+            .servers
+            .wake(ObjectRef::new("orders-api").within("team-b"));
         h.ctx.wake_tenant(TENANT);
     };
     for round in 0..2 {

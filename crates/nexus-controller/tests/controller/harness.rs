@@ -220,12 +220,31 @@ impl Harness {
         authclient::reconcile(Arc::new(obj), self.ctx.clone()).await
     }
 
-    /// Reconciles until the finalizer is in place and one full pass ran (two passes).
+    /// Two passes: the first does the work (the finalizer comes with the crash-safety
+    /// marker), the second finds it done; returns the second's action.
     pub async fn converge(&self, name: &str) -> Action {
-        self.reconcile(name)
-            .await
-            .expect("first pass adds the finalizer");
+        self.reconcile(name).await.expect("first pass reconciles");
         self.reconcile(name).await.expect("second pass reconciles")
+    }
+
+    /// Runs reconciles until Ready=True (at most `passes`), ignoring the failed passes a
+    /// crash test provokes.
+    pub async fn settle(&self, name: &str, passes: usize) {
+        for _ in 0..passes {
+            let _ = self.reconcile(name).await;
+            if self
+                .get(name)
+                .await
+                .status
+                .is_some_and(|s| conditions::is_true(&s.conditions, conditions::READY))
+            {
+                return;
+            }
+        }
+        panic!(
+            "{name} not Ready after {passes} passes: {:?}",
+            self.get(name).await.status
+        );
     }
 
     /// `(status, reason, message)` of the Ready condition.
@@ -456,7 +475,7 @@ impl Harness {
         Vec<kube::runtime::reflector::ObjectRef<AuthClient>>,
     ) {
         use kube::runtime::{reflector::store::Writer, watcher};
-        use nexus_controller::cached::CachedAuthClient;
+        use nexus_controller::compact::CachedAuthClient;
         self.sync().await;
         let mut writer: Writer<CachedAuthClient> = Writer::default();
         let store = writer.as_reader();

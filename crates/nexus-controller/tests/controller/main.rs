@@ -6,6 +6,7 @@ mod attacks;
 mod basics;
 mod budgets;
 mod convergence;
+mod fleet_start;
 mod harness;
 mod paging;
 mod printable;

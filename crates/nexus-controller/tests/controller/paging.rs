@@ -80,21 +80,6 @@ async fn drift_past_the_first_thousand_clients_is_found_and_corrected_page_by_pa
     );
 }
 
-/// Runs reconciles until Ready=True, ignoring the failed passes a crash test provokes.
-async fn settle(h: &Harness, name: &str) {
-    for _ in 0..4 {
-        let _ = h.reconcile(name).await;
-        if h.get(name).await.status.is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        }) {
-            return;
-        }
-    }
-    panic!("{name} not Ready: {:?}", h.get(name).await.status);
-}
-
 /// Exactly one Auth0 client carries the AuthClient's tag, and its status names it.
 fn assert_one_owned_client(h: &Harness, obj: &AuthClient) -> String {
     let uid = json!(obj.uid().expect("uid"));
@@ -119,15 +104,15 @@ async fn crash_between_the_post_and_the_status_write_past_the_first_thousand_cli
     let h = Harness::new().await;
     fill(&h);
     h.apply("orders", spec("Orders"));
-    h.reconcile("orders").await.expect("finalizer");
-    // The marker write goes through; the write of the client id right after the POST fails.
+    // The marker write goes through; the status write with the client id, at the end of the
+    // pass, fails.
     h.kube
-        .fail_after("PATCH", "/authclients/orders/status", 500, 1);
+        .fail_next("PATCH", "/authclients/orders/status", 500, 1);
     assert!(h.reconcile("orders").await.is_err());
     assert_eq!(h.sim.clients().len(), TENANT_SIZE + 1, "Auth0 created it");
     h.sim.reset_counters();
 
-    settle(&h, "orders").await;
+    h.settle("orders", 4).await;
     let id = assert_one_owned_client(&h, &h.get("orders").await);
     assert!(position(&h, &id) >= 1000, "found past the offset ceiling");
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
@@ -142,7 +127,6 @@ async fn lost_answer_to_the_post_past_the_first_thousand_clients() {
     let h = Harness::new().await;
     fill(&h);
     h.apply("orders", spec("Orders"));
-    h.reconcile("orders").await.expect("finalizer");
     h.sim.fail_next(FailNext::new(
         "POST",
         "/api/v2/clients",
@@ -151,7 +135,7 @@ async fn lost_answer_to_the_post_past_the_first_thousand_clients() {
     ));
     let _ = h.reconcile("orders").await;
     h.sim.reset_counters();
-    settle(&h, "orders").await;
+    h.settle("orders", 4).await;
     assert_one_owned_client(&h, &h.get("orders").await);
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
 }

@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use nexus_controller::authclient::status;
+use nexus_controller::pass;
 use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::printable::{is_yaml_printable, printable};
 use nexus_crd::{AuthClient, ROTATE_ANNOTATION};
@@ -98,7 +98,7 @@ async fn outside_text_reaches_the_api_server_escaped() {
         ),
     );
     h.kube.clear_requests();
-    status::write(&h.ctx, &owner, &next, None)
+    pass::write_status(&h.ctx, &owner, &next, None)
         .await
         .expect("the API server takes the status");
     apply_bodies_pass_the_reader(&h);

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kube_fake::Verb;
-use nexus_controller::{self as controller, secret};
+use nexus_controller::{self as controller, authclient::secret};
 use serde_json::{Value, json};
 
 use crate::harness::*;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use auth0_sim::{RequestCounts as SimCounts, SimHandle};
 use kube_fake::{FakeKube, RequestCounts};
-use nexus_testing::b64;
+pub use nexus_testing::ready_condition;
+use nexus_testing::world;
 use serde_json::{Value, json};
 
 pub const TENANT: &str = "acme";
@@ -28,7 +29,7 @@ pub fn arg<T: std::str::FromStr>(name: &str, env: &str, default: T) -> T {
 }
 
 /// The tenant's credentials Secret (valid for `sim`, or refused when `valid` is false) and
-/// the AuthTenant allowing `namespaces` at `rps`/`burst`.
+/// the AuthTenant allowing `namespaces` at `rps`/`burst` ([`world::seed_tenant`]).
 pub fn seed_tenant(
     kube: &FakeKube,
     sim: &SimHandle,
@@ -37,31 +38,15 @@ pub fn seed_tenant(
     namespaces: &[&str],
     valid: bool,
 ) {
-    for ns in namespaces.iter().filter(|ns| **ns != "*") {
-        kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
-    }
-    let secret = if valid {
-        sim.m2m().client_secret.clone()
-    } else {
-        "refused-secret-0123456789abcdef".to_owned()
-    };
-    kube.insert(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": CREDS_SECRET, "namespace": CREDS_NS},
-        "data": {"client_id": b64(&sim.m2m().client_id), "client_secret": b64(&secret)}
-    }));
-    kube.insert(json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1",
-        "kind": "AuthTenant",
-        "metadata": {"name": TENANT},
-        "spec": {
-            "domain": sim.domain(),
-            "endpoint": sim.base_url(),
-            "credentialsSecretRef": {"namespace": CREDS_NS, "name": CREDS_SECRET},
-            "rateLimit": {"requestsPerSecond": rps, "burst": burst},
-            "allowedNamespaces": {"names": namespaces},
-        }
-    }));
+    world::seed_tenant(
+        kube,
+        sim,
+        TENANT,
+        (CREDS_NS, CREDS_SECRET),
+        (rps, burst),
+        namespaces,
+        valid,
+    );
 }
 
 pub fn client_name(i: usize) -> String {
@@ -71,7 +56,7 @@ pub fn client_name(i: usize) -> String {
 /// The AuthClient a user would write for client `i`.
 pub fn authclient(i: usize, namespace: &str) -> Value {
     json!({
-        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "apiVersion": world::api_version(),
         "kind": "AuthClient",
         "metadata": {"name": client_name(i), "namespace": namespace},
         "spec": {
@@ -100,7 +85,7 @@ pub async fn kubectl_apply(client: &kube::Client, object: &Value) {
         .unwrap_or("default")
         .to_owned();
     let resource = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("auth.nexus.dev", "v1alpha1", "AuthClient"),
+        &kube::api::GroupVersionKind::gvk(nexus_crd::GROUP, nexus_crd::VERSION, "AuthClient"),
         "authclients",
     );
     let api: kube::Api<kube::api::DynamicObject> =
@@ -118,18 +103,17 @@ pub async fn kubectl_apply(client: &kube::Client, object: &Value) {
     .expect("create the AuthClient");
 }
 
-pub fn ready_condition(object: &Value) -> Option<(String, String, String)> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-                c["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
+/// Pops the paths of `pending` that are Ready, from the back, up to the first that is not;
+/// whether none is left. Each call costs one lookup until the last path is Ready.
+pub fn pop_ready(kube: &FakeKube, pending: &mut Vec<String>) -> bool {
+    while let Some(path) = pending.last() {
+        if kube.get(path).is_some_and(|o| is_ready(&o)) {
+            pending.pop();
+        } else {
+            break;
+        }
+    }
+    pending.is_empty()
 }
 
 pub fn is_ready(object: &Value) -> bool {

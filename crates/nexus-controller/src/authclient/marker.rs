@@ -1,0 +1,214 @@
+//! The crash-safety marker of an AuthClient: the `auth.nexus.dev/creation-attempt` annotation,
+//! written together with the finalizer in one metadata write (conditional on the
+//! resourceVersion the pass planned from) before a create is sent to Auth0, and settled by the
+//! status write at the end of the pass (`status.lastCreationAttempt`). An annotation the
+//! status has not settled means a create may have reached Auth0 unrecorded: the next pass
+//! looks for the tagged client before it creates one.
+//!
+//! Pure, except [`claim`] (the one metadata write).
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::context::Context;
+use crate::ownership::OwnershipTag;
+use nexus_crd::{AuthClient, AuthClientStatus, CREATION_ANNOTATION, FIELD_MANAGER, FINALIZER};
+
+/// The tag a marker names: `<cluster>/<owner uid>`.
+pub fn tag_key(tag: &OwnershipTag) -> String {
+    format!("{}/{}", tag.cluster, tag.owner_uid)
+}
+
+/// The marker a create attempted at `now` writes: `<tag> <time>`, never the value already
+/// on the object (two attempts are always told apart).
+pub fn new_value(owner: &AuthClient, tag: &OwnershipTag, now: Timestamp) -> String {
+    let value = format!("{} {now}", tag_key(tag));
+    if owner.annotations().get(CREATION_ANNOTATION) == Some(&value) {
+        let later = now
+            .checked_add(SignedDuration::from_nanos(1))
+            .unwrap_or(now);
+        return format!("{} {later}", tag_key(tag));
+    }
+    value
+}
+
+/// The create attempt that may have reached Auth0 without its outcome being recorded: the
+/// annotation, when it names this object's tag and the status has not settled it; or a
+/// `status.pendingCreation` written by an earlier version of the operator.
+pub fn pending(owner: &AuthClient, status: &AuthClientStatus, tag: &OwnershipTag) -> bool {
+    let annotated = owner
+        .annotations()
+        .get(CREATION_ANNOTATION)
+        .is_some_and(|value| {
+            value
+                .split_once(' ')
+                .is_some_and(|(tagged, _)| tagged == tag_key(tag))
+                && status.last_creation_attempt.as_ref() != Some(value)
+        });
+    annotated || status.pending_creation.is_some()
+}
+
+/// The annotation value this pass's status settles (the marker on the object, or the one
+/// this pass wrote).
+pub fn current<'a>(owner: &'a AuthClient, written: Option<&'a String>) -> Option<&'a String> {
+    written.or_else(|| owner.annotations().get(CREATION_ANNOTATION))
+}
+
+/// The metadata merge patch of [`claim`]: the finalizer when it is missing, the marker when
+/// given, conditional on the resourceVersion of `owner` (a stale cache gets 409 and nothing
+/// is sent to Auth0).
+pub fn claim_patch(owner: &AuthClient, marker: Option<&str>) -> Value {
+    let mut metadata = json!({"resourceVersion": owner.resource_version()});
+    if !owner.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut finalizers = owner.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_owned());
+        metadata["finalizers"] = json!(finalizers);
+    }
+    if let Some(marker) = marker {
+        metadata["annotations"] = json!({ CREATION_ANNOTATION: marker });
+    }
+    json!({ "metadata": metadata })
+}
+
+/// The one metadata write of a pass that claims Auth0 state for `owner`: the finalizer (when
+/// missing) and the marker (when given), conditional on the resourceVersion the pass planned
+/// from. Returns the new resourceVersion (the status write of the pass is conditional on it).
+pub async fn claim(
+    ctx: &Context,
+    owner: &AuthClient,
+    marker: Option<&str>,
+) -> Result<Option<String>, kube::Error> {
+    let api =
+        Api::<AuthClient>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+    let written = api
+        .patch(
+            &owner.name_any(),
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(claim_patch(owner, marker)),
+        )
+        .await?;
+    Ok(written.resource_version())
+}
+
+/// Removes the finalizer after the cleanup (a merge patch conditional on the resourceVersion:
+/// another finalizer added meanwhile is never dropped).
+pub async fn release(ctx: &Context, owner: &AuthClient) -> Result<(), kube::Error> {
+    let api =
+        Api::<AuthClient>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+    let rest: Vec<&String> = owner
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .collect();
+    let finalizers = if rest.is_empty() {
+        Value::Null
+    } else {
+        json!(rest)
+    };
+    let patch = json!({"metadata": {
+        "resourceVersion": owner.resource_version(),
+        "finalizers": finalizers,
+    }});
+    match api
+        .patch(
+            &owner.name_any(),
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already gone: the finalizer was the last one.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_crd::AuthClientSpec;
+
+    fn owner() -> AuthClient {
+        let mut owner = AuthClient::new(
+            "orders",
+            serde_json::from_value::<AuthClientSpec>(
+                json!({"tenant": "acme", "client": {"name": "Orders", "app_type": "spa"}}),
+            )
+            .expect("spec"),
+        );
+        owner.metadata.uid = Some("uid-1".into());
+        owner.metadata.resource_version = Some("7".into());
+        owner
+    }
+
+    fn tag() -> OwnershipTag {
+        OwnershipTag {
+            cluster: "c1".into(),
+            owner_uid: "uid-1".into(),
+            owner_ref: "team-a/orders".into(),
+        }
+    }
+
+    #[test]
+    fn an_unsettled_marker_of_this_object_is_pending_until_the_status_records_it() {
+        let mut owner = owner();
+        let status = AuthClientStatus::default();
+        assert!(!pending(&owner, &status, &tag()), "no marker");
+        let value = new_value(&owner, &tag(), Timestamp::UNIX_EPOCH);
+        owner
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(CREATION_ANNOTATION.into(), value.clone());
+        assert!(pending(&owner, &status, &tag()), "written, not settled");
+        let settled = AuthClientStatus {
+            last_creation_attempt: Some(value.clone()),
+            ..Default::default()
+        };
+        assert!(!pending(&owner, &settled, &tag()), "settled");
+        let copied = OwnershipTag {
+            owner_uid: "uid-2".into(),
+            ..tag()
+        };
+        assert!(
+            !pending(&owner, &status, &copied),
+            "a marker copied from another object names another tag"
+        );
+        let again = new_value(&owner, &tag(), Timestamp::UNIX_EPOCH);
+        assert_ne!(again, value, "a new attempt is told apart from the last");
+    }
+
+    #[test]
+    fn the_claim_is_one_conditional_write_of_the_finalizer_and_the_marker() {
+        let owner = owner();
+        let patch = claim_patch(&owner, Some("c1/uid-1 t"));
+        assert_eq!(
+            patch,
+            json!({"metadata": {
+                "resourceVersion": "7",
+                "finalizers": [FINALIZER],
+                "annotations": {CREATION_ANNOTATION: "c1/uid-1 t"},
+            }})
+        );
+        let mut finalized = owner.clone();
+        finalized.metadata.finalizers = Some(vec!["other/x".into(), FINALIZER.into()]);
+        assert_eq!(
+            claim_patch(&finalized, None),
+            json!({"metadata": {"resourceVersion": "7"}}),
+            "nothing to add but the precondition"
+        );
+        assert_eq!(
+            claim_patch(&owner, None)["metadata"]["finalizers"],
+            json!([FINALIZER])
+        );
+    }
+}

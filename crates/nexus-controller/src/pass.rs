@@ -1,0 +1,736 @@
+//! The vocabulary every reconcile pass shares, whatever the kind: failures as data
+//! ([`Failure`], [`Retry`]), how a pass ended ([`Verdict`]), the events it publishes
+//! ([`Note`], [`EventReason`], [`EventAction`]), drift verdicts ([`DriftVerdict`]), the
+//! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), and the one exit
+//! of a pass ([`finish`]: the event, the one status write, the gauge, the requeue).
+//!
+//! The AuthClient and AuthResourceServer reconcilers import this module and never each other.
+
+use std::fmt;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::context::{Context, PerKind, ScanFinding, ServerFinding};
+use crate::metrics::ConditionLabels;
+use auth0_mgmt::Auth0Error;
+use nexus_crd::conditions::{self, ConditionStatus, DRIFTED, READY};
+use nexus_crd::{AuthClient, AuthClientStatus, AuthResourceServer, AuthResourceServerStatus};
+use nexus_crd::{FIELD_MANAGER, ReadyReason};
+
+/// When to look at the object again after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Nothing will change until the spec, the tenant or the Secret does (a watch wakes us).
+    AwaitChange,
+    /// Transient: exponential backoff.
+    Backoff,
+    /// Transient with a known time (rate-limit reset).
+    After(Duration),
+}
+
+/// A failure that becomes `Ready=False`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The reason.
+    pub reason: ReadyReason,
+    /// A message that names what to do and does not change from pass to pass.
+    pub message: String,
+    /// When to look again.
+    pub retry: Retry,
+}
+
+impl Failure {
+    /// A failure that waits for a change.
+    pub fn permanent(reason: ReadyReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            retry: Retry::AwaitChange,
+        }
+    }
+}
+
+/// How a pass ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything matches.
+    Synced,
+    /// Ready=False.
+    Failed(Failure),
+    /// The Ready condition stays as it is (waiting for the tenant, or an interrupted write).
+    Unchanged,
+}
+
+impl Verdict {
+    /// When to look at `key` again after a pass that ended so (and the backoff bookkeeping).
+    /// `swept`: a synced object is revisited by [`crate::resync::sweep`] (see [`Kind::SWEPT`])
+    /// instead of a scheduled requeue after the resync interval.
+    pub fn action(&self, ctx: &Context, key: &str, swept: bool) -> Action {
+        match self {
+            Verdict::Synced => {
+                ctx.reset_backoff(key);
+                if swept {
+                    Action::await_change()
+                } else {
+                    Action::requeue(ctx.config.resync_interval)
+                }
+            }
+            Verdict::Unchanged => Action::await_change(),
+            Verdict::Failed(failure) => match failure.retry {
+                Retry::AwaitChange => {
+                    ctx.reset_backoff(key);
+                    Action::await_change()
+                }
+                Retry::Backoff => Action::requeue(ctx.next_backoff(key)),
+                Retry::After(delay) => Action::requeue(delay.max(Duration::from_millis(200))),
+            },
+        }
+    }
+}
+
+/// The reason of an event a pass publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventReason {
+    /// An Auth0 object was created.
+    Created,
+    /// An Auth0 object created by an interrupted attempt was found and taken up.
+    Recovered,
+    /// An existing Auth0 client was adopted.
+    Adopted,
+    /// The Auth0 object was updated to a changed spec.
+    Updated,
+    /// A change made outside the operator was undone.
+    DriftCorrected,
+    /// A change made outside the operator was found and left (`driftPolicy: Report`).
+    DriftDetected,
+    /// The recorded Auth0 client was deleted outside the operator.
+    ClientMissing,
+    /// The recorded Auth0 API was deleted outside the operator.
+    ResourceServerMissing,
+    /// The client secret was rotated.
+    SecretRotated,
+    /// A client grant was created.
+    GrantCreated,
+    /// A client grant's scopes were changed.
+    GrantUpdated,
+    /// A client grant was deleted (the spec no longer asks for it).
+    GrantDeleted,
+    /// A client grant was taken back (the namespace may no longer hold it).
+    GrantRevoked,
+    /// The client was enabled on a connection.
+    ConnectionEnabled,
+    /// The client was disabled on a connection.
+    ConnectionDisabled,
+    /// The Auth0 object was deleted with its Kubernetes object.
+    Deleted,
+    /// The spec is accepted (Auth0 accepts it) but is most likely a mistake.
+    SpecWarning,
+    /// A public key was registered as a client credential (`privateKeyJwt`).
+    KeyRegistered,
+    /// The Secret now holds a new private key.
+    KeyRotated,
+    /// A key credential was deleted (its overlap ended, or its private half was lost).
+    KeyRetired,
+    /// The Ready condition changed to this reason.
+    Ready(ReadyReason),
+}
+
+impl EventReason {
+    /// The reason as written in the Event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::Created => "Created",
+            EventReason::SpecWarning => "SpecWarning",
+            EventReason::Recovered => "Recovered",
+            EventReason::Adopted => "Adopted",
+            EventReason::Updated => "Updated",
+            EventReason::DriftCorrected => "DriftCorrected",
+            EventReason::DriftDetected => "DriftDetected",
+            EventReason::ClientMissing => "ClientMissing",
+            EventReason::ResourceServerMissing => "ResourceServerMissing",
+            EventReason::SecretRotated => "SecretRotated",
+            EventReason::GrantCreated => "GrantCreated",
+            EventReason::GrantUpdated => "GrantUpdated",
+            EventReason::GrantDeleted => "GrantDeleted",
+            EventReason::GrantRevoked => "GrantRevoked",
+            EventReason::ConnectionEnabled => "ConnectionEnabled",
+            EventReason::ConnectionDisabled => "ConnectionDisabled",
+            EventReason::Deleted => "Deleted",
+            EventReason::KeyRegistered => "KeyRegistered",
+            EventReason::KeyRotated => "KeyRotated",
+            EventReason::KeyRetired => "KeyRetired",
+            EventReason::Ready(reason) => reason.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for EventReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a pass was doing when it published an event (the Event's `action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventAction {
+    /// Creating the Auth0 object.
+    Create,
+    /// Creating it again after it was deleted outside the operator.
+    Recreate,
+    /// Adopting an existing Auth0 client.
+    Adopt,
+    /// Updating the Auth0 object or what it is granted.
+    Update,
+    /// Comparing Auth0 with the spec.
+    Compare,
+    /// Rotating the client secret.
+    Rotate,
+    /// Taking back what the namespace may no longer hold.
+    Revoke,
+    /// Deleting the Auth0 object.
+    Delete,
+    /// Checking the spec before anything is sent to Auth0.
+    Validate,
+    /// A transition of the Ready condition.
+    Reconcile,
+    /// Registering a public key with Auth0.
+    RegisterKey,
+    /// Writing a private key into the Secret.
+    WriteKey,
+    /// Deleting a key credential.
+    DeleteKey,
+}
+
+impl EventAction {
+    /// The action as written in the Event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::Create => "Create",
+            EventAction::Validate => "Validate",
+            EventAction::Recreate => "Recreate",
+            EventAction::Adopt => "Adopt",
+            EventAction::Update => "Update",
+            EventAction::Compare => "Compare",
+            EventAction::Rotate => "Rotate",
+            EventAction::Revoke => "Revoke",
+            EventAction::Delete => "Delete",
+            EventAction::Reconcile => "Reconcile",
+            EventAction::RegisterKey => "RegisterKey",
+            EventAction::WriteKey => "WriteKey",
+            EventAction::DeleteKey => "DeleteKey",
+        }
+    }
+}
+
+/// An event to publish (at most one per pass is published; see [`event_from`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Event reason.
+    pub reason: EventReason,
+    /// Event action.
+    pub action: EventAction,
+    /// Event note (stable text).
+    pub message: String,
+    /// Warning rather than Normal.
+    pub warning: bool,
+}
+
+impl Note {
+    /// A Normal event.
+    pub fn normal(reason: EventReason, action: EventAction, message: String) -> Self {
+        Self {
+            reason,
+            action,
+            message,
+            warning: false,
+        }
+    }
+
+    /// A Warning event.
+    pub fn warning(reason: EventReason, action: EventAction, message: String) -> Self {
+        Self {
+            reason,
+            action,
+            message,
+            warning: true,
+        }
+    }
+}
+
+/// What the `Drifted` condition says after the pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DriftVerdict {
+    /// Auth0 was not compared: keep the condition as it is.
+    #[default]
+    Unchanged,
+    /// Auth0 matches the spec.
+    InSync,
+    /// The spec changed and these fields were updated.
+    Updated(Vec<String>),
+    /// These fields were changed outside the operator and are restored.
+    Corrected(Vec<String>),
+    /// These fields were changed outside the operator and are left (`driftPolicy: Report`).
+    Reported(Vec<String>),
+}
+
+/// The message of a drift that is reported and left.
+pub fn drift_report_message(fields: &[String]) -> String {
+    format!(
+        "changed outside the operator (not corrected, driftPolicy is Report): {}",
+        fields.join(", ")
+    )
+}
+
+/// What a difference between the spec and Auth0 (`fields`, the dotted paths that differ)
+/// leads to: the `Drifted` verdict, and the event of the PATCH to send (None: no PATCH). A
+/// changed spec (`spec_changed`) is pushed; a change made outside the operator is undone under
+/// `driftPolicy: Correct` and reported otherwise. `what` names the object ("Auth0 client X").
+pub fn drift_response(
+    fields: Vec<String>,
+    spec_changed: bool,
+    policy: nexus_crd::DriftPolicy,
+    what: &str,
+) -> (DriftVerdict, Option<Note>) {
+    if fields.is_empty() {
+        return (DriftVerdict::InSync, None);
+    }
+    let shown = fields.join(", ");
+    if spec_changed {
+        let note = Note::normal(
+            EventReason::Updated,
+            EventAction::Update,
+            format!("updated {what}: {shown}"),
+        );
+        (DriftVerdict::Updated(fields), Some(note))
+    } else if policy == nexus_crd::DriftPolicy::Correct {
+        let note = Note::warning(
+            EventReason::DriftCorrected,
+            EventAction::Update,
+            format!("restored fields changed outside the operator: {shown}"),
+        );
+        (DriftVerdict::Corrected(fields), Some(note))
+    } else {
+        (DriftVerdict::Reported(fields), None)
+    }
+}
+
+/// The reason of the `Drifted` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriftedReason {
+    /// Auth0 matches the spec again.
+    InSync,
+    /// Fields changed outside the operator were restored.
+    Corrected,
+    /// Fields were changed outside the operator and are left.
+    ChangedOutsideOperator,
+}
+
+impl DriftedReason {
+    /// The reason as written in the condition.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftedReason::InSync => "InSync",
+            DriftedReason::Corrected => "Corrected",
+            DriftedReason::ChangedOutsideOperator => "ChangedOutsideOperator",
+        }
+    }
+}
+
+/// Sets the `Drifted` condition (and the reported fields) from a drift verdict; `subject`
+/// names what was compared ("the Auth0 client").
+pub fn apply_drift(
+    conditions_list: &mut Vec<Condition>,
+    reported_drift: &mut Vec<String>,
+    drift: &DriftVerdict,
+    generation: Option<i64>,
+    now: Timestamp,
+    subject: &str,
+) {
+    let drifted = conditions::find(conditions_list, DRIFTED)
+        .is_some_and(|c| ConditionStatus::of(c) == Some(ConditionStatus::True));
+    let mut set = |condition: ConditionStatus, reason: DriftedReason, message: String| {
+        conditions::merge_condition(
+            conditions_list,
+            conditions::new_condition(
+                DRIFTED,
+                condition,
+                reason.as_str(),
+                message,
+                generation,
+                now,
+            ),
+        );
+    };
+    match drift {
+        DriftVerdict::Unchanged => return,
+        DriftVerdict::InSync | DriftVerdict::Updated(_) => {
+            if drifted {
+                set(
+                    ConditionStatus::False,
+                    DriftedReason::InSync,
+                    format!("{subject} matches the spec"),
+                );
+            }
+        }
+        DriftVerdict::Corrected(fields) => set(
+            ConditionStatus::False,
+            DriftedReason::Corrected,
+            format!(
+                "restored fields changed outside the operator: {}",
+                fields.join(", ")
+            ),
+        ),
+        DriftVerdict::Reported(fields) => {
+            set(
+                ConditionStatus::True,
+                DriftedReason::ChangedOutsideOperator,
+                drift_report_message(fields),
+            );
+            *reported_drift = fields.clone();
+            return;
+        }
+    }
+    reported_drift.clear();
+}
+
+/// The one event of the pass: what it did (its notes, joined), or else a transition of Ready.
+pub fn event_from(
+    previous: &[Condition],
+    next: &[Condition],
+    plan_notes: &[Note],
+    report_notes: &[Note],
+) -> Option<Note> {
+    let mut notes = plan_notes.iter().chain(report_notes);
+    if let Some(first) = notes.next() {
+        let mut note = first.clone();
+        for more in notes {
+            note.message = format!("{}; {}", note.message, more.message);
+            note.warning |= more.warning;
+        }
+        return Some(note);
+    }
+    let ready =
+        |s: &[Condition]| conditions::find(s, READY).map(|c| (c.status.clone(), c.reason.clone()));
+    let (before, after) = (ready(previous), ready(next));
+    if before == after {
+        return None;
+    }
+    let condition = conditions::find(next, READY)?;
+    let reason = ReadyReason::parse(&condition.reason)?;
+    Some(Note {
+        reason: EventReason::Ready(reason),
+        action: EventAction::Reconcile,
+        message: condition.message.clone(),
+        warning: ConditionStatus::of(condition) != Some(ConditionStatus::True),
+    })
+}
+
+/// A failed Auth0 call, as the pass sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth0Failure {
+    /// Ready=False with this failure.
+    Failed(Failure),
+    /// Auth0 refused the tenant's credentials: the AuthTenant reconciler checks them and wakes
+    /// this object; it does not retry on its own.
+    Tenant,
+}
+
+/// Maps an Auth0 error to what the pass reports. `action` says what was attempted; the message
+/// holds Auth0's answer and nothing that changes from one attempt to the next.
+pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
+    let failed = |reason, retry| {
+        Auth0Failure::Failed(Failure {
+            reason,
+            message: format!("{action}: {error}"),
+            retry,
+        })
+    };
+    let rate_limited = |retry| {
+        Auth0Failure::Failed(Failure {
+            reason: ReadyReason::RateLimited,
+            message: format!(
+                "{action}: the tenant's Management API rate limit is reached; retried at the advertised reset"
+            ),
+            retry,
+        })
+    };
+    match error {
+        Auth0Error::RateLimited { retry_after } => rate_limited(Retry::After(*retry_after)),
+        Auth0Error::Token { status, .. }
+            if status.is_some_and(|s| (400..500).contains(&s) && s != 429) =>
+        {
+            Auth0Failure::Tenant
+        }
+        Auth0Error::Api { status: 401, .. } => Auth0Failure::Tenant,
+        Auth0Error::Api { status: 429, .. } => rate_limited(Retry::Backoff),
+        Auth0Error::Api {
+            status: 403 | 404 | 409,
+            ..
+        } => failed(ReadyReason::Auth0Refused, Retry::Backoff),
+        Auth0Error::Api { status, .. } if (400..500).contains(status) => {
+            failed(ReadyReason::Auth0Rejected, Retry::AwaitChange)
+        }
+        _ => failed(ReadyReason::Auth0Unavailable, Retry::Backoff),
+    }
+}
+
+/// Whether a failed create certainly created nothing (the crash-safety marker can go).
+pub fn created_nothing(error: &Auth0Error) -> bool {
+    match error {
+        Auth0Error::RateLimited { .. } | Auth0Error::Token { .. } | Auth0Error::Config { .. } => {
+            true
+        }
+        Auth0Error::Api { status, .. } => *status < 500,
+        Auth0Error::Transport { .. } | Auth0Error::Decode { .. } => false,
+    }
+}
+
+/// What the crash-safety marker becomes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Pending<T> {
+    /// As it was.
+    #[default]
+    Unchanged,
+    /// Written this pass (the create may have reached Auth0).
+    Set(T),
+    /// Gone: the create succeeded, or certainly created nothing.
+    Cleared,
+}
+
+/// A kind reconciled by a pass: its status type, and what the context keeps for it.
+pub trait Kind:
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The status of the kind.
+    type Status: Clone + PartialEq + Serialize + Default + Send + Sync;
+    /// What the drift scan finds about an object of the kind.
+    type Finding;
+    /// Whether synced objects of the kind are revisited by [`crate::resync::sweep`] (no
+    /// scheduled requeue held per object: what lets a fleet of 100,000 AuthClients fit, issue
+    /// 23) rather than by a requeue after the resync interval each.
+    const SWEPT: bool;
+
+    /// The conditions of `status`.
+    fn conditions(status: &Self::Status) -> &[Condition];
+
+    /// The context's wake-ups, findings, Ready states and tenant waits of the kind.
+    fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding>;
+}
+
+impl Kind for AuthClient {
+    type Status = AuthClientStatus;
+    type Finding = ScanFinding;
+    const SWEPT: bool = true;
+
+    fn conditions(status: &Self::Status) -> &[Condition] {
+        &status.conditions
+    }
+
+    fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
+        &ctx.clients
+    }
+}
+
+impl Kind for AuthResourceServer {
+    type Status = AuthResourceServerStatus;
+    type Finding = ServerFinding;
+    const SWEPT: bool = false;
+
+    fn conditions(status: &Self::Status) -> &[Condition] {
+        &status.conditions
+    }
+
+    fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
+        &ctx.servers
+    }
+}
+
+/// `namespace/name` of the object (metrics and backoff key).
+pub fn object_key<K: kube::Resource>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Writes the whole status with server-side apply on the status subresource, conditional on
+/// `resource_version` when given. Returns the new resourceVersion.
+pub async fn write_status<K: Kind>(
+    ctx: &Context,
+    owner: &K,
+    status: &K::Status,
+    resource_version: Option<String>,
+) -> Result<Option<String>, kube::Error> {
+    let namespace = owner.namespace().unwrap_or_default();
+    let api = Api::<K>::namespaced(ctx.kube.clone(), &namespace);
+    let mut metadata = json!({"name": owner.name_any()});
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = json!(rv);
+    }
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": metadata,
+        "status": status,
+    });
+    let written = api
+        .patch_status(
+            &owner.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(written.resource_version())
+}
+
+/// Publishes `note` as an event of `owner`.
+pub async fn publish<K: Kind>(ctx: &Context, owner: &K, note: Note) {
+    let type_ = if note.warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    ctx.event(
+        owner,
+        type_,
+        note.reason.as_str(),
+        note.action.as_str(),
+        note.message,
+    )
+    .await;
+}
+
+/// The one exit of a pass: publishes the event (before the status write, so nothing is
+/// written after the condition), writes the status when it differs from what is stored
+/// (`stored`, or what an earlier write of this pass left: `written`, with its
+/// resourceVersion), updates the gauge, and says when to look again.
+pub async fn finish<K: Kind>(
+    ctx: &Context,
+    owner: &K,
+    stored: &K::Status,
+    written: Option<(K::Status, Option<String>)>,
+    next: K::Status,
+    event: Option<Note>,
+    verdict: &Verdict,
+) -> Result<Action, kube::Error> {
+    let key = object_key(owner);
+    if let Some(note) = event {
+        publish(ctx, owner, note).await;
+    }
+    let (current, rv) = match written {
+        Some((status, rv)) => (status, rv),
+        None => (stored.clone(), owner.resource_version()),
+    };
+    if current != next {
+        write_status(ctx, owner, &next, rv).await?;
+    }
+    if let Some(ready) = conditions::find(K::conditions(&next), READY) {
+        K::per_kind(ctx).set_ready_state(
+            &key,
+            Some(ConditionLabels {
+                ready: ready.status.clone(),
+                reason: ready.reason.clone(),
+            }),
+        );
+    }
+    Ok(verdict.action(ctx, &key, K::SWEPT))
+}
+
+/// The end of a cleanup under the finalizer. `released`: `Ok` with what was done (the object
+/// leaves the gauge, its backoff is forgotten, one `Deleted` event), or the failure that
+/// stops it (`Ready=False, Deleting`, from `deleting`, written when it changed; the message is
+/// returned for the error policy to retry). `subject` names what stays in Auth0 under
+/// `deletionPolicy: Orphan` ("the Auth0 client").
+pub async fn finish_cleanup<K: Kind>(
+    ctx: &Context,
+    owner: &K,
+    key: &str,
+    stored: &K::Status,
+    released: Result<String, Failure>,
+    subject: &str,
+    deleting: impl FnOnce(&Failure) -> K::Status,
+) -> Result<Result<Action, String>, kube::Error> {
+    match released {
+        Ok(note) => {
+            ctx.reset_backoff(key);
+            K::per_kind(ctx).set_ready_state(key, None);
+            publish(
+                ctx,
+                owner,
+                Note::normal(EventReason::Deleted, EventAction::Delete, note),
+            )
+            .await;
+            Ok(Ok(Action::await_change()))
+        }
+        Err(failure) => {
+            let message = format!(
+                "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave {subject}",
+                failure.message
+            );
+            let next = deleting(&Failure::permanent(ReadyReason::Deleting, message.clone()));
+            if next != *stored {
+                write_status(ctx, owner, &next, None).await?;
+            }
+            Ok(Err(message))
+        }
+    }
+}
+
+/// Counts a finished reconcile in the controller's metrics (its duration, ok or error).
+pub fn record_reconcile(ctx: &Context, started: std::time::Instant, ok: bool) {
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    let label = if ok { "ok" } else { "error" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&crate::metrics::ResultLabels {
+            result: label.into(),
+        })
+        .inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_reasons_are_the_names_kubectl_shows() {
+        assert_eq!(EventReason::DriftCorrected.as_str(), "DriftCorrected");
+        assert_eq!(
+            EventReason::Ready(ReadyReason::Synced).as_str(),
+            ReadyReason::Synced.as_str()
+        );
+        assert_eq!(EventAction::Recreate.as_str(), "Recreate");
+    }
+
+    #[test]
+    fn a_rate_limit_retries_at_the_advertised_reset() {
+        let failure = auth0_failure(
+            "creating the Auth0 client",
+            &Auth0Error::RateLimited {
+                retry_after: Duration::from_secs(7),
+            },
+        );
+        assert!(matches!(
+            failure,
+            Auth0Failure::Failed(Failure {
+                reason: ReadyReason::RateLimited,
+                retry: Retry::After(d),
+                ..
+            }) if d == Duration::from_secs(7)
+        ));
+    }
+}
