@@ -120,6 +120,39 @@ pub fn validate(spec: &nexus_crd::AuthClientSpec) -> Vec<nexus_crd::validation::
             message,
         });
     }
+    if spec.credentials.is_private_key_jwt() {
+        // One data key must not hold two values: the private key or its kid written over the
+        // client id or secret (or each other) would leave the pods a broken Secret.
+        let keys = &spec.secret.keys;
+        let others = [
+            ("clientId", &keys.client_id),
+            ("clientSecret", &keys.client_secret),
+            ("domain", &keys.domain),
+            ("issuerBaseUrl", &keys.issuer_base_url),
+            ("audience", &keys.audience),
+        ];
+        for (field, name) in [
+            ("clientAssertionKey", &keys.client_assertion_key),
+            ("clientAssertionKid", &keys.client_assertion_kid),
+        ] {
+            let clash = others
+                .iter()
+                .copied()
+                .chain(
+                    (field == "clientAssertionKid")
+                        .then_some(("clientAssertionKey", &keys.client_assertion_key)),
+                )
+                .find(|(_, other)| *other == name);
+            if let Some((other, _)) = clash {
+                errors.push(nexus_crd::validation::FieldError {
+                    path: format!("secret.keys.{field}"),
+                    message: format!(
+                        "must differ from secret.keys.{other} (both name the data key '{name}')"
+                    ),
+                });
+            }
+        }
+    }
     if spec.credentials.is_private_key_jwt()
         && spec
             .settings

@@ -403,3 +403,34 @@ async fn a_deleted_secret_gets_a_new_key() {
     assert_ne!(now.kid, first.kid);
     assert_eq!(token_with_key(&h, &now).await.0, 200);
 }
+
+/// The key's data keys may not name another value of the Secret (the private key written over
+/// the client secret, or the kid over the key).
+#[tokio::test(start_paused = true)]
+async fn secret_key_names_that_collide_are_refused() {
+    let h = harness().await;
+    let mut spec = worker_spec(json!({"type": "privateKeyJwt"}));
+    spec["secret"] = json!({"keys": {"clientAssertionKey": "AUTH0_CLIENT_SECRET"}});
+    h.apply("worker", spec);
+    h.converge("worker").await;
+    let (ready, reason, message) = h.ready("worker").await;
+    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(
+        message.contains("secret.keys.clientAssertionKey")
+            && message.contains("secret.keys.clientSecret"),
+        "{message}"
+    );
+    assert!(h.sim.clients().is_empty());
+
+    let mut spec = worker_spec(json!({"type": "privateKeyJwt"}));
+    spec["secret"] = json!({"keys": {"clientAssertionKid": "AUTH0_CLIENT_ASSERTION_KEY"}});
+    h.update_spec("worker", spec).await;
+    h.reconcile("worker").await.expect("pass");
+    let (_, reason, message) = h.ready("worker").await;
+    assert_eq!(reason, "InvalidSpec");
+    assert!(
+        message.contains("secret.keys.clientAssertionKid"),
+        "{message}"
+    );
+    assert!(h.sim.clients().is_empty());
+}
