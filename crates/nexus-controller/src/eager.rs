@@ -12,10 +12,11 @@
 //! - a later `InitDone` becomes a `Delete` of each stored object the list did not deliver
 //!   again (what kube's buffer swap does: objects deleted while the watch was down).
 //!
-//! The pass that adds the finalizer ends there and the next pass needs the object with it;
-//! during the initial list the watch that would deliver it has not started, so the reconcile
-//! passes the API server's answer to the cache directly (`Caches::own_clients`, merged into
-//! this stream as an `Apply`).
+//! The operator's own metadata write (the finalizer and the creation marker, `marker::claim`)
+//! changes the object's resourceVersion; during the initial list the watch that would deliver
+//! it has not started, so the reconcile passes the API server's answer to the cache directly
+//! (`Caches::own_clients`, merged into this stream as an `Apply`; it starts no pass, as neither
+//! the finalizer nor the marker is part of the trigger), and a later pass plans from it.
 //!
 //! Nothing the AuthClient reconcile decides needs the complete AuthClient list: it reads its
 //! own object, the caches of tenants, namespaces, owned Secrets and AuthResourceServers (which

@@ -464,14 +464,27 @@ async fn run_with_leader_election_holds_the_lease_reconciles_serves_metrics_and_
         .await
         .expect("GET /readyz");
     assert_eq!((code, body.as_str()), (200, "ready"));
-    let (code, metrics) = support::http_get(metrics_addr, "/metrics")
-        .await
-        .expect("GET /metrics");
-    assert_eq!(code, 200);
-    assert!(
+    // The pass that made the object Ready counts itself when it returns, just after its status
+    // write: scrape until the count shows (bounded), not once.
+    let counted = |metrics: &str| {
         metrics
             .lines()
-            .any(|l| l.starts_with("nexus_reconciles_total{result=\"ok\"}")),
+            .any(|l| l.starts_with("nexus_reconciles_total{result=\"ok\"}"))
+    };
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let (code, body) = support::http_get(metrics_addr, "/metrics")
+            .await
+            .expect("GET /metrics");
+        assert_eq!(code, 200);
+        metrics = body;
+        if counted(&metrics) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        counted(&metrics),
         "nexus_reconciles_total counted the reconciles:\n{metrics}"
     );
 

@@ -92,7 +92,12 @@ pub async fn claim(
             &Patch::Merge(claim_patch(owner, marker)),
         )
         .await?;
-    Ok(written.resource_version())
+    let resource_version = written.resource_version();
+    // Into the cache at once (during a large fleet's initial list the watch that would deliver
+    // it has not started): a later pass plans from this resourceVersion, not a stale one. The
+    // finalizer and the marker are not part of the trigger, so this starts no pass.
+    ctx.caches.own_clients.observe(written);
+    Ok(resource_version)
 }
 
 /// Removes the finalizer after the cleanup (a merge patch conditional on the resourceVersion:
