@@ -7,12 +7,12 @@
 //! time from the shutdown request.
 
 use nexus_testing as support;
+use nexus_testing::world;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
-use auth0_sim::{self as sim, FaultScope, Faults, Latency, RateLimit, SimConfig, SimHandle};
+use auth0_sim::{FaultScope, Faults, Latency, SimHandle};
 use kube_fake::{CostModel, FakeKube, Verb};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{Context, ControllerConfig, Liveness, WatchScope};
@@ -38,40 +38,17 @@ struct World {
 impl World {
     async fn new(clients: usize) -> Self {
         let watchdog = support::paused::Watchdog::arm(Duration::from_secs(120));
-        let sim = sim::start(
-            SimConfig {
-                rate_limit: RateLimit {
-                    burst: 1000,
-                    per_second: 1000,
-                },
-                ..SimConfig::default()
-            },
-            "127.0.0.1:0".parse().expect("addr"),
-        )
-        .await
-        .expect("simulator starts");
+        let sim = world::start_sim(world::sim_config(1000)).await;
         let kube = FakeKube::new();
-        kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
-        kube.insert(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "acme-m2m", "namespace": CREDS_NS},
-            "data": {
-                "client_id": support::b64(&sim.m2m().client_id),
-                "client_secret": support::b64(&sim.m2m().client_secret),
-            }
-        }));
-        kube.insert(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1",
-            "kind": "AuthTenant",
-            "metadata": {"name": TENANT},
-            "spec": {
-                "domain": sim.domain(),
-                "endpoint": sim.base_url(),
-                "credentialsSecretRef": {"namespace": CREDS_NS, "name": "acme-m2m"},
-                "rateLimit": {"requestsPerSecond": 1000, "burst": 1000},
-                "allowedNamespaces": {"names": [NS]},
-            }
-        }));
+        world::seed_tenant(
+            &kube,
+            &sim,
+            TENANT,
+            (CREDS_NS, "acme-m2m"),
+            (1000, 1000),
+            &[NS],
+            true,
+        );
         for i in 0..clients {
             kube.insert(json!({
                 "apiVersion": "auth.nexus.dev/v1alpha1",
@@ -93,10 +70,7 @@ impl World {
     fn context(&self, drift_scan_interval: Duration) -> Arc<Context> {
         Arc::new(Context::new(
             self.kube.client(),
-            Auth0Registry::new(
-                auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
-                Auth0Metrics::new(),
-            ),
+            world::auth0_registry(Duration::from_secs(15)),
             ControllerConfig {
                 cluster_id: "shutdown".into(),
                 drift_scan_interval,
