@@ -87,6 +87,30 @@ impl TenantClient {
         Ok(page.items.into_iter().find(|c| c.name == name))
     }
 
+    /// One page of the tenant's connections (`GET /api/v2/connections?page&per_page`, offset
+    /// paging, `per_page` clamped to 1..=100), restricted to the fields of [`Connection`] (never
+    /// `options`). Read-only callers (`nexus-operator import`) page through it.
+    pub async fn list_connections_page(
+        &self,
+        page: u32,
+        per_page: u32,
+        p: Priority,
+    ) -> Result<Page<Connection>, Auth0Error> {
+        let query = [
+            ("fields", CONNECTION_FIELDS.to_owned()),
+            ("include_fields", "true".to_owned()),
+        ];
+        self.list_page(
+            "/connections",
+            "connections",
+            "connection list",
+            (page, per_page),
+            &query,
+            p,
+        )
+        .await
+    }
+
     /// One page of the applications enabled on connection `id`: start with `from = None`, then
     /// pass the previous page's `next`. `take` is clamped to 1..=1000.
     pub async fn list_connection_clients_page(

@@ -58,21 +58,26 @@ pub enum AppError {
     /// Waiting for the CRDs to be established failed.
     #[error("waiting for CRDs: {0}")]
     Wait(#[from] kube::runtime::wait::Error),
+    /// `plan` or `import` could not run.
+    #[error("{0}")]
+    Review(#[from] crate::review::ReviewError),
 }
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<(), AppError> {
+/// Runs the parsed command line; returns the process exit code (`plan` says 2 for changes).
+pub async fn run(cli: Cli) -> Result<u8, AppError> {
     match cli.command {
         Command::Crd => {
             print!("{}", nexus_crd::crds_yaml()?);
-            Ok(())
+            Ok(0)
         }
         #[cfg(feature = "dev")]
-        Command::Auth0Sim(args) => Ok(auth0_sim::run(args).await?),
-        Command::Run(args) => run_operator(args).await,
-        Command::Facade(args) => run_facade_only(args).await,
+        Command::Auth0Sim(args) => Ok(auth0_sim::run(args).await.map(|()| 0)?),
+        Command::Run(args) => run_operator(args).await.map(|()| 0),
+        Command::Facade(args) => run_facade_only(args).await.map(|()| 0),
         #[cfg(feature = "dev")]
-        Command::Dev(args) => crate::dev::run(args).await,
+        Command::Dev(args) => crate::dev::run(args).await.map(|()| 0),
+        Command::Plan(args) => Ok(crate::review::plan(args).await?),
+        Command::Import(args) => Ok(crate::review::import(args).await?),
     }
 }
 

@@ -36,6 +36,100 @@ pub enum Command {
     /// with --embedded), an in-memory Kubernetes API that kubectl can use.
     #[cfg(feature = "dev")]
     Dev(DevArgs),
+    /// Show what a sync of these manifests would do to Auth0, object by object (create, adopt,
+    /// update with a field-by-field diff, grant and connection changes, refusals, deletes with
+    /// --prune), without a cluster and without writing anything. Exit code: 0 no change,
+    /// 2 changes, 1 refusals or errors.
+    Plan(PlanArgs),
+    /// Write AuthClient manifests (adoption by id, driftPolicy Report, deletionPolicy Orphan)
+    /// for the Auth0 clients of a tenant that no AuthClient owns, within the tenant's adoption
+    /// rules. Reads Auth0 only; never writes a secret.
+    Import(ImportArgs),
+}
+
+impl Command {
+    /// Whether the command's output is on stdout (its logs then go to stderr).
+    pub fn prints_to_stdout(&self) -> bool {
+        matches!(self, Command::Plan(_) | Command::Import(_) | Command::Crd)
+    }
+}
+
+/// Output format of `plan`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Stable, diff-friendly text.
+    #[default]
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// Flags shared by `plan` and `import`.
+#[derive(Debug, Clone, Args)]
+pub struct ReviewArgs {
+    /// Manifests: a file, a directory (read recursively: *.yaml, *.yml, *.json) or `-` for
+    /// standard input (Kustomize or Helm output). Repeatable. The AuthTenants must be among
+    /// them: their policies, adoption rules, endpoint and rate limit are read from there.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR|-",
+        required = true
+    )]
+    pub files: Vec<std::path::PathBuf>,
+    /// `TENANT=FILE`: FILE holds the tenant's credentials Secret as YAML (as `kubectl get
+    /// secret -o yaml` prints it, or with stringData). Repeatable. Without it, the variables
+    /// NEXUS_TENANT_<TENANT>_CLIENT_ID and NEXUS_TENANT_<TENANT>_CLIENT_SECRET are used
+    /// (<TENANT> upper-cased, other characters than letters and digits as `_`).
+    #[arg(long = "tenant-credentials", value_name = "TENANT=FILE")]
+    pub tenant_credentials: Vec<String>,
+    /// Identity of the cluster the operator runs with (its --cluster-id): clients tagged with
+    /// it are the ones the operator already manages.
+    #[arg(long, env = "NEXUS_CLUSTER_ID", default_value = "default")]
+    pub cluster_id: String,
+    /// Timeout of one Auth0 request, in seconds.
+    #[arg(long, default_value_t = 15)]
+    pub auth0_timeout_seconds: u64,
+}
+
+/// Flags of `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Manifests, credentials, cluster identity.
+    #[command(flatten)]
+    pub review: ReviewArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+    /// Also plan the deletion of the Auth0 clients this cluster owns whose AuthClient is not
+    /// in the files.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// Flags of `import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Manifests, credentials, cluster identity.
+    #[command(flatten)]
+    pub review: ReviewArgs,
+    /// The AuthTenant whose clients are imported.
+    #[arg(long)]
+    pub tenant: String,
+    /// Namespace of every manifest.
+    #[arg(
+        long,
+        conflicts_with = "namespace_from_metadata",
+        required_unless_present = "namespace_from_metadata"
+    )]
+    pub namespace: Option<String>,
+    /// Take each client's namespace from this client_metadata key (clients without it are
+    /// not imported).
+    #[arg(long, value_name = "KEY")]
+    pub namespace_from_metadata: Option<String>,
+    /// Write DIR/<namespace>/<name>.yaml per client instead of one YAML stream on stdout.
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
 }
 
 /// Flags of the controller.

@@ -7,4 +7,5 @@ pub mod cli;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod health;
+pub mod review;
 pub mod telemetry;

@@ -14,14 +14,27 @@ pub enum LogFormat {
 }
 
 /// Installs the global tracing subscriber. `RUST_LOG` overrides the default `info` level.
-pub fn init(format: LogFormat) {
+/// `to_stderr`: logs go to standard error (for commands whose output is on stdout).
+pub fn init(format: LogFormat, to_stderr: bool) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,kube_runtime::controller=warn,hyper=warn"));
     let registry = tracing_subscriber::registry().with(filter);
     // A second call (tests) keeps the first subscriber: ignoring the error is intended.
-    let _ = match format {
-        LogFormat::Text => registry.with(fmt::layer().with_target(true)).try_init(),
-        LogFormat::Json => registry
+    let _ = match (format, to_stderr) {
+        (LogFormat::Text, true) => registry
+            .with(fmt::layer().with_target(true).with_writer(std::io::stderr))
+            .try_init(),
+        (LogFormat::Json, true) => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        (LogFormat::Text, false) => registry.with(fmt::layer().with_target(true)).try_init(),
+        (LogFormat::Json, false) => registry
             .with(
                 fmt::layer()
                     .json()

@@ -171,7 +171,7 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
 
 /// The validation of the spec (the Nexus contract, the tenant's URL policy, settings, grants
 /// and connections): `InvalidSpec` naming every failing field, or None.
-fn invalid_spec(owner: &AuthClient, tenant: &AuthTenant) -> Option<Failure> {
+pub fn invalid_spec(owner: &AuthClient, tenant: &AuthTenant) -> Option<Failure> {
     let spec = &owner.spec;
     let mut errors = validate::validate_client(&spec.client);
     // An invalid policy matches nothing; the tenant reports it (InvalidUrlPolicy) and is not

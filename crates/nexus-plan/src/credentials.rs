@@ -1,0 +1,193 @@
+//! The Management API credentials of a tenant, for a run without a cluster. Two sources, in
+//! this order:
+//!
+//! 1. `--tenant-credentials TENANT=FILE`: FILE holds the tenant's credentials Secret as
+//!    Kubernetes prints it (`kubectl get secret -o yaml`: `data` in base64, or `stringData`),
+//!    with the keys the AuthTenant's `credentialsSecretRef` names (`client_id`,
+//!    `client_secret` by default).
+//! 2. Environment variables `NEXUS_TENANT_<TENANT>_CLIENT_ID` and
+//!    `NEXUS_TENANT_<TENANT>_CLIENT_SECRET`, `<TENANT>` being the AuthTenant's name in upper
+//!    case with every other character than a letter or a digit turned into `_` (CI secrets).
+//!
+//! The secret is only handed to the Auth0 client ([`auth0_mgmt::SecretString`], redacted in
+//! every `Debug`/`Display`); no output of `plan` or `import` contains it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+
+use auth0_mgmt::{Auth0Registry, TenantClient};
+use nexus_controller::tenant_access::{self, TenantError};
+use nexus_crd::AuthTenant;
+
+/// Why a tenant's credentials are not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// `--tenant-credentials` is not `TENANT=FILE`.
+    #[error("--tenant-credentials '{0}' is not TENANT=FILE")]
+    Flag(String),
+    /// The file cannot be read.
+    #[error("cannot read the credentials file of tenant '{tenant}' ({path}): {source}")]
+    Io {
+        /// The tenant.
+        tenant: String,
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a Secret manifest.
+    #[error(
+        "the credentials file of tenant '{tenant}' ({path}) is not a Kubernetes Secret manifest"
+    )]
+    NotASecret {
+        /// The tenant.
+        tenant: String,
+        /// The file.
+        path: String,
+    },
+    /// Neither a file nor the environment variables.
+    #[error(
+        "no credentials for tenant '{tenant}': pass --tenant-credentials {tenant}=FILE (its credentials Secret as YAML) or set {id_var} and {secret_var}"
+    )]
+    Missing {
+        /// The tenant.
+        tenant: String,
+        /// The client id variable.
+        id_var: String,
+        /// The client secret variable.
+        secret_var: String,
+    },
+    /// The Secret lacks a key, or the AuthTenant's endpoint is refused.
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+}
+
+/// Where the credentials of each tenant come from.
+#[derive(Clone, Debug, Default)]
+pub struct CredentialSources {
+    files: BTreeMap<String, PathBuf>,
+}
+
+impl CredentialSources {
+    /// From the `--tenant-credentials TENANT=FILE` flags.
+    pub fn from_flags(flags: &[String]) -> Result<Self, CredentialsError> {
+        let mut files = BTreeMap::new();
+        for flag in flags {
+            let (tenant, file) = flag
+                .split_once('=')
+                .filter(|(t, f)| !t.is_empty() && !f.is_empty())
+                .ok_or_else(|| CredentialsError::Flag(flag.clone()))?;
+            files.insert(tenant.to_owned(), PathBuf::from(file));
+        }
+        Ok(Self { files })
+    }
+
+    /// The Management API client of `tenant` (rate limited at the tenant's
+    /// `spec.rateLimit`, shared by every call of this run).
+    pub fn client(
+        &self,
+        registry: &Auth0Registry,
+        tenant: &AuthTenant,
+    ) -> Result<Arc<TenantClient>, CredentialsError> {
+        let name = tenant.name_any();
+        let secret = match self.files.get(&name) {
+            Some(path) => read_secret(&name, path)?,
+            None => from_env(tenant)?,
+        };
+        Ok(tenant_access::client_from_secret(
+            registry,
+            tenant,
+            Some(&secret),
+        )?)
+    }
+}
+
+/// The environment variable prefix of `tenant`: `NEXUS_TENANT_<TENANT>_`.
+pub fn env_prefix(tenant: &str) -> String {
+    let upper: String = tenant
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("NEXUS_TENANT_{upper}_")
+}
+
+fn read_secret(tenant: &str, path: &Path) -> Result<Secret, CredentialsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Io {
+        tenant: tenant.to_owned(),
+        path: path.display().to_string(),
+        source,
+    })?;
+    let not_a_secret = || CredentialsError::NotASecret {
+        tenant: tenant.to_owned(),
+        path: path.display().to_string(),
+    };
+    // The parse error is not shown: it could quote the secret.
+    let mut secret: Secret = serde_saphyr::from_str(&text).map_err(|_| not_a_secret())?;
+    if secret.metadata.name.is_none() && secret.data.is_none() && secret.string_data.is_none() {
+        return Err(not_a_secret());
+    }
+    // `stringData` as the API server would store it.
+    if let Some(strings) = secret.string_data.take() {
+        let data = secret.data.get_or_insert_with(BTreeMap::new);
+        for (key, value) in strings {
+            data.insert(key, ByteString(value.into_bytes()));
+        }
+    }
+    Ok(secret)
+}
+
+fn from_env(tenant: &AuthTenant) -> Result<Secret, CredentialsError> {
+    let name = tenant.name_any();
+    let prefix = env_prefix(&name);
+    let (id_var, secret_var) = (
+        format!("{prefix}CLIENT_ID"),
+        format!("{prefix}CLIENT_SECRET"),
+    );
+    let (Ok(id), Ok(secret)) = (std::env::var(&id_var), std::env::var(&secret_var)) else {
+        return Err(CredentialsError::Missing {
+            tenant: name,
+            id_var,
+            secret_var,
+        });
+    };
+    let reference = &tenant.spec.credentials_secret_ref;
+    Ok(Secret {
+        data: Some(BTreeMap::from([
+            (reference.client_id_key.clone(), ByteString(id.into_bytes())),
+            (
+                reference.client_secret_key.clone(),
+                ByteString(secret.into_bytes()),
+            ),
+        ])),
+        ..Secret::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_are_upper_case_with_underscores() {
+        assert_eq!(env_prefix("acme-prod.eu"), "NEXUS_TENANT_ACME_PROD_EU_");
+    }
+
+    #[test]
+    fn flags_need_tenant_and_file() {
+        assert!(CredentialSources::from_flags(&["acme=/x".into()]).is_ok());
+        assert!(CredentialSources::from_flags(&["acme".into()]).is_err());
+        assert!(CredentialSources::from_flags(&["=x".into()]).is_err());
+    }
+}

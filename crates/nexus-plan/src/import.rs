@@ -1,0 +1,506 @@
+//! `nexus-operator import`: one AuthClient manifest per Auth0 client of a tenant that no
+//! AuthClient owns (no ownership tag), adopting it by id with `driftPolicy: Report` and
+//! `deletionPolicy: Orphan`, its grants and connections as Auth0 holds them, and a header
+//! saying what applying it does. The tenant's adoption rules decide which namespaces get
+//! manifests; the tenant's own Management API client is never imported; no secret is
+//! written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+use crate::credentials::{CredentialSources, CredentialsError};
+use crate::manifests::Manifests;
+use crate::state::{ApiSelection, TenantState};
+use auth0_mgmt::{Auth0Client, Auth0Error, Auth0Registry};
+use nexus_controller::authclient::resolve::invalid_spec;
+use nexus_controller::governance::Governance;
+use nexus_controller::ownership::tagged_owner;
+use nexus_controller::tenant_access;
+use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};
+
+/// Where an imported client's namespace comes from.
+#[derive(Clone, Debug)]
+pub enum NamespaceSource {
+    /// Every client in this namespace.
+    Fixed(String),
+    /// The value of this `client_metadata` key of each client.
+    Metadata(String),
+}
+
+/// Options of an import.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// The AuthTenant (it must be in the manifests: its adoption rules and endpoint).
+    pub tenant: String,
+    /// The namespace of the manifests.
+    pub namespace: NamespaceSource,
+}
+
+/// Why an import failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The AuthTenant is not in the manifests.
+    #[error(
+        "AuthTenant '{0}' is not in the manifests given with -f; import reads its adoption rules and endpoint from it"
+    )]
+    TenantNotFound(String),
+    /// Credentials.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// Auth0.
+    #[error("reading tenant '{tenant}' from Auth0: {source}")]
+    Auth0 {
+        /// The tenant.
+        tenant: String,
+        /// The cause.
+        #[source]
+        source: Auth0Error,
+    },
+    /// Writing a manifest.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One manifest to write.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// Its namespace.
+    pub namespace: String,
+    /// The AuthClient's name.
+    pub name: String,
+    /// The Auth0 client id it adopts.
+    pub client_id: String,
+    /// The file's text: the header, then the YAML.
+    pub text: String,
+    /// The controller's refusal of this manifest as written (governance, validation), if any.
+    pub warning: Option<String>,
+}
+
+/// What an import found.
+#[derive(Clone, Debug, Default)]
+pub struct ImportReport {
+    /// The manifests, by namespace and name.
+    pub written: Vec<Imported>,
+    /// One line per client or API not imported, with the reason.
+    pub skipped: Vec<String>,
+    /// List requests sent.
+    pub list_calls: u32,
+}
+
+impl ImportReport {
+    /// All manifests as one multi-document YAML stream.
+    pub fn stream(&self) -> String {
+        self.written
+            .iter()
+            .map(|m| format!("---\n{}", m.text))
+            .collect()
+    }
+
+    /// Writes `DIR/<namespace>/<name>.yaml` for each manifest; returns the paths.
+    pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
+        let mut paths = Vec::new();
+        for manifest in &self.written {
+            let folder = dir.join(&manifest.namespace);
+            let path = folder.join(format!("{}.yaml", manifest.name));
+            let io = |source| ImportError::Io {
+                path: path.display().to_string(),
+                source,
+            };
+            std::fs::create_dir_all(&folder).map_err(io)?;
+            std::fs::write(&path, &manifest.text).map_err(io)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// The metadata keys of the Nexus contract that map to `spec.client.client_metadata`.
+const NEXUS_KEYS: [(&str, &str); 5] = [
+    ("owners", "owners"),
+    ("productName", "productName"),
+    ("client_upn_key", "client_upn_key"),
+    ("applicationName", "applicationName"),
+    ("manuallyCreated", "manuallyCreated"),
+];
+
+/// Imports the unowned clients of `options.tenant` (read-only).
+pub async fn import(
+    manifests: &Manifests,
+    credentials: &CredentialSources,
+    registry: &Auth0Registry,
+    options: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let tenant = manifests
+        .tenants
+        .get(&options.tenant)
+        .ok_or_else(|| ImportError::TenantNotFound(options.tenant.clone()))?;
+    let auth0 = credentials.client(registry, tenant)?;
+    let state = TenantState::read(&auth0, ApiSelection::All)
+        .await
+        .map_err(|source| ImportError::Auth0 {
+            tenant: options.tenant.clone(),
+            source,
+        })?;
+    Ok(import_state(
+        manifests,
+        tenant,
+        &state,
+        auth0.client_id(),
+        options,
+    ))
+}
+
+/// [`import`] from a tenant's state already read.
+pub fn import_state(
+    manifests: &Manifests,
+    tenant: &AuthTenant,
+    state: &TenantState,
+    management_client_id: &str,
+    options: &ImportOptions,
+) -> ImportReport {
+    let tenant_name = tenant.name_any();
+    let mut report = ImportReport {
+        list_calls: state.list_calls,
+        ..ImportReport::default()
+    };
+    let declared: BTreeMap<&str, String> = manifests
+        .clients
+        .iter()
+        .filter(|(_, c)| c.spec.tenant == tenant_name)
+        .filter_map(|(key, c)| c.spec.client.id.as_deref().map(|id| (id, key.clone())))
+        .collect();
+    let servers: Vec<Arc<AuthResourceServer>> =
+        manifests.servers.values().cloned().map(Arc::new).collect();
+    let mut taken: BTreeSet<(String, String)> = manifests
+        .clients
+        .keys()
+        .filter_map(|k| k.split_once('/'))
+        .map(|(ns, n)| (ns.to_owned(), n.to_owned()))
+        .collect();
+    let mut clients: Vec<&Auth0Client> = state.clients.values().collect();
+    clients.sort_by(|a, b| (&a.name, &a.client_id).cmp(&(&b.name, &b.client_id)));
+    for client in clients {
+        let what = format!(
+            "client {} ({})",
+            client.client_id,
+            client.name.as_deref().unwrap_or("")
+        );
+        if client.client_id == management_client_id {
+            report.skipped.push(format!(
+                "{what}: the tenant's own Management API client (the credentials of AuthTenant '{tenant_name}') is never imported"
+            ));
+            continue;
+        }
+        if let Some(owner) = tagged_owner(client) {
+            report.skipped.push(format!(
+                "{what}: already owned by AuthClient '{}' of cluster '{}'",
+                owner.owner_ref, owner.cluster
+            ));
+            continue;
+        }
+        if let Some(key) = declared.get(client.client_id.as_str()) {
+            report.skipped.push(format!(
+                "{what}: already declared by AuthClient {key} in the files"
+            ));
+            continue;
+        }
+        let namespace = match &options.namespace {
+            NamespaceSource::Fixed(ns) => ns.clone(),
+            NamespaceSource::Metadata(key) => match client
+                .client_metadata
+                .as_ref()
+                .and_then(|m| m.get(key))
+                .filter(|v| is_dns_label(v))
+            {
+                Some(ns) => ns.clone(),
+                None => {
+                    report.skipped.push(format!(
+                        "{what}: client_metadata.{key} is absent or not a namespace name"
+                    ));
+                    continue;
+                }
+            },
+        };
+        let labels = manifests.labels(&namespace);
+        if !tenant_access::namespace_allowed(tenant, &namespace, &labels) {
+            report.skipped.push(format!(
+                "{what}: AuthTenant '{tenant_name}' does not allow namespace '{namespace}' (spec.allowedNamespaces); not written"
+            ));
+            continue;
+        }
+        let may_adopt = tenant.spec.adoption.as_ref().is_some_and(|a| {
+            tenant_access::namespaces_match(&a.allowed_namespaces, &namespace, &labels)
+        });
+        if !may_adopt {
+            report.skipped.push(format!(
+                "{what}: AuthTenant '{tenant_name}' does not let namespace '{namespace}' adopt existing Auth0 clients (spec.adoption.allowedNamespaces); not written"
+            ));
+            continue;
+        }
+        let Some(app_type) = client.app_type.clone().filter(|t| !t.is_empty()) else {
+            report
+                .skipped
+                .push(format!("{what}: Auth0 returned no app_type; not written"));
+            continue;
+        };
+        let name = unique_name(&mut taken, &namespace, client);
+        let document = manifest(&tenant_name, &namespace, &name, client, &app_type, state);
+        let object: AuthClient = match serde_json::from_value(document.clone()) {
+            Ok(object) => object,
+            Err(error) => {
+                report.skipped.push(format!(
+                    "{what}: cannot be expressed as an AuthClient: {error}"
+                ));
+                continue;
+            }
+        };
+        let governance = Governance {
+            tenant,
+            namespace: &namespace,
+            labels: &labels,
+            servers: &servers,
+        };
+        let warning = invalid_spec(&object, tenant)
+            .or_else(|| governance.refusal(&object.spec.grants, &object.spec.connections, &[]))
+            .map(|f| format!("{}: {}", f.reason.as_str(), f.message));
+        let yaml = serde_saphyr::to_string(&document).unwrap_or_default();
+        let text = format!(
+            "{}{}",
+            header(tenant, client, &object, warning.as_deref()),
+            yaml
+        );
+        report.written.push(Imported {
+            namespace,
+            name,
+            client_id: client.client_id.clone(),
+            text,
+            warning,
+        });
+    }
+    let declared_apis: BTreeSet<&str> = manifests
+        .servers
+        .values()
+        .filter(|s| s.spec.tenant == tenant_name)
+        .map(|s| s.spec.identifier.as_str())
+        .collect();
+    for api in state.apis.values() {
+        if api.is_system || declared_apis.contains(api.identifier.as_str()) {
+            continue;
+        }
+        report.skipped.push(format!(
+            "API {} ({}): not imported: an AuthResourceServer cannot adopt an API created elsewhere (the controller refuses an identifier Auth0 already holds: IdentifierInUse); the imported clients' grants to it need the AuthTenant's spec.grantableAudiences to list it",
+            api.identifier,
+            api.name.as_deref().unwrap_or("")
+        ));
+    }
+    report
+        .written
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    report
+}
+
+fn is_dns_label(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
+
+/// A DNS-1123 name from the client's name, unique in its namespace (the client id's start
+/// appended on a collision).
+fn unique_name(
+    taken: &mut BTreeSet<(String, String)>,
+    namespace: &str,
+    client: &Auth0Client,
+) -> String {
+    let mut slug = String::new();
+    for c in client.name.as_deref().unwrap_or("client").chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.truncate(40);
+    let mut slug = slug.trim_matches('-').to_owned();
+    if slug.is_empty() {
+        slug = "client".to_owned();
+    }
+    let suffix: String = client
+        .client_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let mut name = slug.clone();
+    if taken.contains(&(namespace.to_owned(), name.clone())) {
+        name = format!("{slug}-{suffix}");
+    }
+    taken.insert((namespace.to_owned(), name.clone()));
+    name
+}
+
+/// The AuthClient document (only what Auth0 holds, nothing defaulted).
+fn manifest(
+    tenant: &str,
+    namespace: &str,
+    name: &str,
+    client: &Auth0Client,
+    app_type: &str,
+    state: &TenantState,
+) -> Value {
+    let mut spec_client = serde_json::Map::new();
+    spec_client.insert(
+        "name".into(),
+        json!(client.name.clone().unwrap_or_default()),
+    );
+    spec_client.insert("app_type".into(), json!(app_type));
+    spec_client.insert("id".into(), json!(client.client_id));
+    let optional = [
+        ("description", client.description.as_ref().map(|v| json!(v))),
+        ("logo_uri", client.logo_uri.as_ref().map(|v| json!(v))),
+        (
+            "initiate_login_uri",
+            client.initiate_login_uri.as_ref().map(|v| json!(v)),
+        ),
+        ("callbacks", client.callbacks.as_ref().map(|v| json!(v))),
+        (
+            "allowed_origins",
+            client.allowed_origins.as_ref().map(|v| json!(v)),
+        ),
+        ("web_origins", client.web_origins.as_ref().map(|v| json!(v))),
+        (
+            "allowed_logout_urls",
+            client.allowed_logout_urls.as_ref().map(|v| json!(v)),
+        ),
+        ("grant_types", client.grant_types.as_ref().map(|v| json!(v))),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            spec_client.insert(key.into(), value);
+        }
+    }
+    let mut metadata = serde_json::Map::new();
+    if let Some(have) = &client.client_metadata {
+        for (auth0_key, spec_key) in NEXUS_KEYS {
+            let Some(value) = have.get(auth0_key) else {
+                continue;
+            };
+            if auth0_key == "manuallyCreated" {
+                // A boolean in the spec; only a value the operator writes back identically.
+                match value.as_str() {
+                    "true" => metadata.insert(spec_key.into(), json!(true)),
+                    "false" => metadata.insert(spec_key.into(), json!(false)),
+                    _ => None,
+                };
+            } else {
+                metadata.insert(spec_key.into(), json!(value));
+            }
+        }
+    }
+    if !metadata.is_empty() {
+        spec_client.insert("client_metadata".into(), Value::Object(metadata));
+    }
+    let mut grants: Vec<Value> = state
+        .grants_of(&client.client_id)
+        .into_iter()
+        .map(|g| json!({"audience": g.audience, "scopes": g.scope}))
+        .collect();
+    grants.sort_by_key(|g| g["audience"].as_str().map(str::to_owned));
+    let connections: Vec<String> = state
+        .connections_of(&client.client_id)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut spec = json!({
+        "tenant": tenant,
+        "client": Value::Object(spec_client),
+        "driftPolicy": "Report",
+        "deletionPolicy": "Orphan",
+    });
+    if !grants.is_empty() {
+        spec["grants"] = Value::Array(grants);
+    }
+    if !connections.is_empty() {
+        spec["connections"] = json!(connections);
+    }
+    json!({
+        "apiVersion": format!("{}/{}", nexus_crd::GROUP, nexus_crd::VERSION),
+        "kind": "AuthClient",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    })
+}
+
+fn header(
+    tenant: &AuthTenant,
+    client: &Auth0Client,
+    object: &AuthClient,
+    warning: Option<&str>,
+) -> String {
+    let namespace = object.namespace().unwrap_or_default();
+    let mut text = format!(
+        "# Imported by `nexus-operator import` from Auth0 tenant {} (AuthTenant {}):\n\
+         # client {} \"{}\".\n\
+         #\n\
+         # Applying this AuthClient ADOPTS that existing Auth0 client (spec.client.id): the\n\
+         # operator tags it as owned by {namespace}/{}, writes its client id and secret into the\n\
+         # Secret {namespace}/{}, and from then on manages what this file lists: the fields of\n\
+         # spec.client, the grants (spec.grants is the complete list: a grant added later in the\n\
+         # dashboard is deleted) and the connections it is enabled on.\n\
+         # - driftPolicy: Report: changes made in the dashboard are reported (condition Drifted),\n\
+         #   not undone. Set Correct once changes go through this file.\n\
+         # - deletionPolicy: Orphan: deleting this AuthClient leaves the Auth0 client in place.\n\
+         #   Set Delete to let the operator delete it with the AuthClient.\n\
+         # Fields absent here (mobile, token and refresh-token settings...) are left as they are.\n\
+         # Check before applying: `nexus-operator plan -f <this file and the AuthTenant>` shows\n\
+         # \"adopt\" and nothing else to change.\n",
+        tenant.spec.domain,
+        tenant.name_any(),
+        client.client_id,
+        client.name.as_deref().unwrap_or(""),
+        object.name_any(),
+        object.secret_name(),
+    );
+    if let Some(warning) = warning {
+        text.push_str(&format!(
+            "#\n# WARNING: the operator refuses this manifest as written ({warning}).\n# Fix the AuthTenant or this file before applying it.\n"
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_dns_labels_and_unique() {
+        let mut taken = BTreeSet::new();
+        let client = |id: &str, name: &str| Auth0Client {
+            client_id: id.into(),
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        let a = unique_name(&mut taken, "ns", &client("AbC123xyz9", "My App (Prod)"));
+        let b = unique_name(&mut taken, "ns", &client("Zz99yyXX77", "My App -- Prod"));
+        assert_eq!(a, "my-app-prod");
+        assert_eq!(b, "my-app-prod-zz99yyxx");
+        assert!(is_dns_label(&a) && is_dns_label(&b));
+        assert_eq!(unique_name(&mut taken, "ns", &client("q", "***")), "client");
+    }
+}

@@ -1,0 +1,597 @@
+//! `plan` and `import` against the Auth0 simulator, on tokio's paused clock: what each plans
+//! for created, updated, adopted, refused and unchanged objects; what import writes and
+//! refuses; the round trip import -> controller (on kube-fake) -> plan with no change; the
+//! list requests a no-change plan of 1,000 clients costs; and no secret in any output.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth0_sim::{RateLimit, SimConfig, SimHandle};
+use kube_fake::FakeKube;
+use nexus_controller::metrics::ControllerMetrics;
+use nexus_controller::{Context, ControllerConfig, authclient, authtenant};
+use nexus_crd::AuthClient;
+use nexus_crd::conditions::{self, READY};
+use nexus_plan::credentials::CredentialSources;
+use nexus_plan::import::NamespaceSource;
+use nexus_plan::manifests::Manifests;
+use nexus_plan::plan::{Action, Change, ObjectPlan, PlanOptions};
+use nexus_plan::render::{Format, render};
+use nexus_plan::{ImportOptions, Report, TenantPlan};
+use nexus_testing::world;
+use serde_json::{Value, json};
+
+const TENANT: &str = "acme";
+const CLUSTER: &str = "prod-eu";
+const API: &str = "https://orders.example.com/api";
+
+async fn sim() -> SimHandle {
+    world::start_sim(SimConfig {
+        rate_limit: RateLimit {
+            burst: 1000,
+            per_second: 1000,
+        },
+        ..SimConfig::default()
+    })
+    .await
+}
+
+/// The AuthTenant: team-a and team-b allowed, only team-a may adopt, team-a may hold the
+/// orders API's grants.
+fn tenant(sim: &SimHandle) -> Value {
+    json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthTenant",
+        "metadata": {"name": TENANT},
+        "spec": {
+            "domain": sim.domain(),
+            "endpoint": sim.base_url(),
+            "credentialsSecretRef": {"namespace": "nexus-system", "name": "acme-m2m"},
+            "rateLimit": {"requestsPerSecond": 10, "burst": 5},
+            "allowedNamespaces": {"names": ["team-a", "team-b"]},
+            "adoption": {"allowedNamespaces": {"names": ["team-a"]}},
+            "grantableAudiences": [{"audience": API, "namespaces": {"names": ["team-a"]}}],
+        }
+    })
+}
+
+fn client(namespace: &str, name: &str, client: Value) -> Value {
+    json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthClient",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"tenant": TENANT, "client": client},
+    })
+}
+
+fn with(mut object: Value, key: &str, value: Value) -> Value {
+    object["spec"][key] = value;
+    object
+}
+
+/// The credentials Secret of the simulator's M2M client, in a file.
+fn credentials(sim: &SimHandle) -> (CredentialSources, PathBuf) {
+    let dir = nexus_testing::scratch_dir("plan-creds");
+    let path = dir.join("acme-m2m.yaml");
+    let secret = world::sim_m2m_secret(sim, "nexus-system", "acme-m2m");
+    std::fs::write(&path, serde_json::to_string(&secret).expect("json")).expect("write");
+    let sources =
+        CredentialSources::from_flags(&[format!("{TENANT}={}", path.display())]).expect("flag");
+    (sources, path)
+}
+
+fn manifests(documents: &[Value]) -> Manifests {
+    let text: String = documents
+        .iter()
+        .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
+        .collect();
+    let mut m = Manifests::default();
+    m.add_text("test.yaml", &text).expect("manifests");
+    m
+}
+
+async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
+    let (creds, _) = credentials(sim);
+    nexus_plan::plan(
+        &manifests(documents),
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &PlanOptions {
+            cluster_id: CLUSTER.into(),
+            prune,
+        },
+    )
+    .await
+}
+
+fn tenant_plan(report: &Report) -> &TenantPlan {
+    assert_eq!(report.tenants.len(), 1, "{report:#?}");
+    let t = &report.tenants[0];
+    assert_eq!(t.error, None, "{t:#?}");
+    t
+}
+
+fn object<'r>(report: &'r Report, key: &str) -> &'r ObjectPlan {
+    tenant_plan(report)
+        .objects
+        .iter()
+        .find(|o| format!("{}/{}", o.namespace, o.name) == key)
+        .unwrap_or_else(|| panic!("{key} not planned: {report:#?}"))
+}
+
+/// A client the operator of `CLUSTER` manages for `owner` (`namespace/name`).
+fn managed(sim: &SimHandle, owner: &str, name: &str, callbacks: &[&str]) -> String {
+    sim.insert_client(json!({
+        "name": name,
+        "app_type": "regular_web",
+        "callbacks": callbacks,
+        "client_metadata": {"nexus_cluster": CLUSTER, "nexus_owner_uid": format!("uid-{owner}"), "nexus_owner": owner},
+    }))
+}
+
+fn unchanged_spec(name: &str) -> Value {
+    json!({"name": name, "app_type": "regular_web", "callbacks": ["https://a.example.com/cb"]})
+}
+
+#[tokio::test(start_paused = true)]
+async fn plan_shows_create_update_adopt_refusals_and_no_change() {
+    let sim = sim().await;
+    managed(&sim, "team-a/same", "Same", &["https://a.example.com/cb"]);
+    let changed = managed(
+        &sim,
+        "team-a/changed",
+        "Changed",
+        &["https://old.example.com/cb"],
+    );
+    let grant = sim.insert_client_grant(&changed, API, &["read:orders"]);
+    let dashboard = sim.insert_client(json!({"name": "Legacy", "app_type": "spa", "callbacks": ["https://legacy.example.com/cb"]}));
+    let other = sim.insert_client(json!({"name": "Other", "app_type": "spa"}));
+    let web = sim.insert_connection("corp-db", "auth0");
+    let management = sim.m2m().client_id.clone();
+    let docs = vec![
+        tenant(&sim),
+        client("team-a", "same", unchanged_spec("Same")),
+        with(
+            client(
+                "team-a",
+                "changed",
+                json!({"name": "Changed", "app_type": "regular_web", "callbacks": ["https://new.example.com/cb"]}),
+            ),
+            "grants",
+            json!([{"audience": API, "scopes": ["read:orders", "write:orders"]}]),
+        ),
+        with(
+            client("team-a", "new", unchanged_spec("New")),
+            "connections",
+            json!(["corp-db"]),
+        ),
+        client(
+            "team-a",
+            "legacy",
+            json!({"name": "Legacy", "app_type": "spa", "id": dashboard, "callbacks": ["https://legacy.example.com/cb"]}),
+        ),
+        client(
+            "team-b",
+            "steal",
+            json!({"name": "Other", "app_type": "spa", "id": other}),
+        ),
+        client(
+            "team-a",
+            "admin",
+            json!({"name": "Admin", "app_type": "non_interactive", "id": management}),
+        ),
+        client(
+            "team-a",
+            "bad",
+            json!({"name": "Bad", "app_type": "regular_web", "callbacks": ["not a url"]}),
+        ),
+        with(
+            client("team-b", "greedy", unchanged_spec("Greedy")),
+            "grants",
+            json!([{"audience": API, "scopes": ["read:orders"]}]),
+        ),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "noise"}}),
+    ];
+    sim.reset_counters();
+    let report = plan(&sim, &docs, false).await;
+    assert_eq!(sim.counters().writes(), 0, "plan never writes to Auth0");
+
+    assert_eq!(object(&report, "team-a/same").action, Action::NoChange);
+    let updated = object(&report, "team-a/changed");
+    assert_eq!(updated.action, Action::Update, "{updated:#?}");
+    assert_eq!(updated.auth0_id.as_deref(), Some(changed.as_str()));
+    assert!(updated.changes.contains(&Change::Field {
+        field: "callbacks".into(),
+        old: Some(json!(["https://old.example.com/cb"])),
+        new: Some(json!(["https://new.example.com/cb"])),
+    }));
+    assert!(updated.changes.contains(&Change::Grant {
+        audience: API.into(),
+        old: Some(vec!["read:orders".into()]),
+        new: Some(vec!["read:orders".into(), "write:orders".into()]),
+    }));
+    let created = object(&report, "team-a/new");
+    assert_eq!(created.action, Action::Create);
+    assert!(created.changes.contains(&Change::Connection {
+        name: "corp-db".into(),
+        enabled: true
+    }));
+    let adopted = object(&report, "team-a/legacy");
+    assert_eq!(adopted.action, Action::Adopt, "{adopted:#?}");
+    assert_eq!(adopted.auth0_id.as_deref(), Some(dashboard.as_str()));
+    let refused = |key: &str| {
+        let o = object(&report, key);
+        assert_eq!(o.action, Action::Refused, "{o:#?}");
+        o.refusal.clone().expect("a refusal")
+    };
+    assert_eq!(refused("team-b/steal").reason, "AdoptionNotAllowed");
+    let admin = refused("team-a/admin");
+    assert_eq!(admin.reason, "AdoptionNotAllowed");
+    assert!(admin.message.contains("Management API client"), "{admin:?}");
+    let bad = refused("team-a/bad");
+    assert_eq!(bad.reason, "InvalidSpec");
+    assert!(bad.message.contains("callbacks"), "{bad:?}");
+    assert_eq!(refused("team-b/greedy").reason, "GrantNotAllowed");
+    assert_eq!(report.ignored.len(), 1, "{:?}", report.ignored);
+    assert_eq!(report.exit_code(), 1, "refusals");
+
+    let text = render(&report, Format::Text);
+    assert!(
+        text.contains(
+            r#"~ callbacks: ["https://old.example.com/cb"] -> ["https://new.example.com/cb"]"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "~ grant {API}: [read:orders] -> [read:orders write:orders]"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("+ connection corp-db"), "{text}");
+    assert!(
+        text.contains(
+            "Plan: 1 to create, 1 to adopt, 1 to update, 0 to delete, 4 refused, 1 unchanged."
+        ),
+        "{text}"
+    );
+    let _ = (grant, web);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repository_in_sync_plans_no_change_and_exit_0() {
+    let sim = sim().await;
+    managed(&sim, "team-a/same", "Same", &["https://a.example.com/cb"]);
+    let report = plan(
+        &sim,
+        &[
+            tenant(&sim),
+            client("team-a", "same", unchanged_spec("Same")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(report.exit_code(), 0, "{report:#?}");
+    assert_eq!(tenant_plan(&report).sync_calls, 0);
+    // Changing the spec makes it a change (exit 2).
+    let report = plan(
+        &sim,
+        &[
+            tenant(&sim),
+            client("team-a", "same", unchanged_spec("Renamed")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(report.exit_code(), 2, "{report:#?}");
+    let o = object(&report, "team-a/same");
+    assert_eq!(
+        o.changes,
+        [Change::Field {
+            field: "name".into(),
+            old: Some(json!("Same")),
+            new: Some(json!("Renamed"))
+        }]
+    );
+    assert_eq!(o.auth0_calls, 2, "the GET of the pass and the PATCH");
+}
+
+#[tokio::test(start_paused = true)]
+async fn prune_plans_the_deletion_of_owned_clients_gone_from_the_files() {
+    let sim = sim().await;
+    managed(&sim, "team-a/same", "Same", &["https://a.example.com/cb"]);
+    let gone = managed(&sim, "team-a/gone", "Gone", &["https://a.example.com/cb"]);
+    // Owned by another cluster: never pruned.
+    sim.insert_client(json!({"name": "Theirs", "app_type": "spa", "client_metadata": {"nexus_cluster": "elsewhere", "nexus_owner_uid": "u", "nexus_owner": "team-a/theirs"}}));
+    let docs = [
+        tenant(&sim),
+        client("team-a", "same", unchanged_spec("Same")),
+    ];
+    let report = plan(&sim, &docs, false).await;
+    assert_eq!(report.exit_code(), 0, "without --prune nothing is deleted");
+    assert_eq!(tenant_plan(&report).undeclared_owned, Some(1));
+    let report = plan(&sim, &docs, true).await;
+    let deleted = object(&report, "team-a/gone");
+    assert_eq!(deleted.action, Action::Delete);
+    assert_eq!(deleted.auth0_id.as_deref(), Some(gone.as_str()));
+    assert_eq!(tenant_plan(&report).objects.len(), 2, "{report:#?}");
+    assert_eq!(report.exit_code(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn text_output_is_stable_and_never_holds_a_secret() {
+    let sim = sim().await;
+    let legacy = sim.insert_client(json!({"name": "Legacy", "app_type": "spa"}));
+    let legacy_secret = sim.client(&legacy).expect("client")["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    for i in 0..30 {
+        managed(
+            &sim,
+            &format!("team-a/c{i:02}"),
+            &format!("C{i}"),
+            &["https://x.example.com/cb"],
+        );
+    }
+    let mut docs = vec![tenant(&sim)];
+    docs.extend((0..30).rev().map(|i| {
+        client(
+            "team-a",
+            &format!("c{i:02}"),
+            unchanged_spec(&format!("Renamed {i}")),
+        )
+    }));
+    docs.push(client(
+        "team-a",
+        "legacy",
+        json!({"name": "Legacy", "app_type": "spa", "id": legacy}),
+    ));
+    let first = plan(&sim, &docs, true).await;
+    let second = plan(&sim, &docs, true).await;
+    let text = render(&first, Format::Text);
+    assert_eq!(text, render(&second, Format::Text), "same input, same text");
+    let keys: Vec<String> = tenant_plan(&first)
+        .objects
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "sorted by name");
+    let json = render(&first, Format::Json);
+    for secret in [sim.m2m().client_secret.as_str(), legacy_secret.as_str()] {
+        assert!(
+            !text.contains(secret) && !json.contains(secret),
+            "a secret is printed"
+        );
+    }
+}
+
+/// A tenant as teams left it before the operator: dashboard clients with grants and
+/// connections, in team-a (may adopt) and team-b (may not).
+fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
+    let orders = sim.insert_client(json!({
+        "name": "Orders Web",
+        "app_type": "regular_web",
+        "description": "made in the dashboard",
+        "callbacks": ["https://orders.example.com/cb"],
+        "allowed_logout_urls": ["https://orders.example.com/"],
+        "client_metadata": {"team": "team-a", "owners": "alice", "manuallyCreated": "true"},
+    }));
+    sim.insert_client_grant(&orders, API, &["read:orders"]);
+    let connection = sim.insert_connection("corp-db", "auth0");
+    sim.set_connection_client(&connection, &orders, true);
+    let billing = sim.insert_client(json!({
+        "name": "Billing", "app_type": "spa",
+        "client_metadata": {"team": "team-b"},
+    }));
+    sim.insert_resource_server(
+        json!({"identifier": API, "name": "Orders API", "scopes": [{"value": "read:orders"}]}),
+    );
+    // The tenant's Management API client, as the dashboard lists it, in an adopting namespace.
+    sim.insert_client(json!({
+        "client_id": sim.m2m().client_id, "name": "Operator M2M", "app_type": "non_interactive",
+        "client_metadata": {"team": "team-a"},
+    }));
+    (orders, billing)
+}
+
+async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
+    let (creds, _) = credentials(sim);
+    nexus_plan::import(
+        &manifests(docs),
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &ImportOptions {
+            tenant: TENANT.into(),
+            namespace: NamespaceSource::Metadata("team".into()),
+        },
+    )
+    .await
+    .expect("import")
+}
+
+#[tokio::test(start_paused = true)]
+async fn import_writes_adoptions_within_the_tenants_rules_and_no_secret() {
+    let sim = sim().await;
+    let (orders, billing) = dashboard_tenant(&sim);
+    sim.reset_counters();
+    let report = import(&sim, &[tenant(&sim)]).await;
+    assert_eq!(sim.counters().writes(), 0, "import never writes to Auth0");
+    assert_eq!(report.written.len(), 1, "{report:#?}");
+    let written = &report.written[0];
+    assert_eq!(
+        (written.namespace.as_str(), written.name.as_str()),
+        ("team-a", "orders-web")
+    );
+    assert_eq!(written.warning, None);
+    let object: AuthClient = serde_saphyr::from_str(&written.text).expect("YAML");
+    assert_eq!(object.spec.client.id.as_deref(), Some(orders.as_str()));
+    assert_eq!(object.spec.grants.len(), 1);
+    assert_eq!(object.spec.grants[0].scopes, ["read:orders"]);
+    assert_eq!(object.spec.connections, ["corp-db"]);
+    assert_eq!(object.spec.drift_policy, nexus_crd::DriftPolicy::Report);
+    assert_eq!(
+        object.spec.deletion_policy,
+        nexus_crd::DeletionPolicy::Orphan
+    );
+    assert!(
+        written
+            .text
+            .starts_with("# Imported by `nexus-operator import`")
+    );
+    assert!(written.text.contains("ADOPTS"));
+    let skipped = report.skipped.join("\n");
+    assert!(
+        skipped.contains(&billing) && skipped.contains("does not let namespace 'team-b' adopt"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains(&sim.m2m().client_id) && skipped.contains("never imported"),
+        "{skipped}"
+    );
+    assert!(skipped.contains(&format!("API {API}")), "{skipped}");
+    let all = format!("{}{skipped}", report.stream());
+    for client in sim.clients() {
+        let secret = client["client_secret"].as_str().unwrap_or_default();
+        assert!(
+            secret.is_empty() || !all.contains(secret),
+            "a client secret is printed"
+        );
+    }
+}
+
+/// The controller on kube-fake with `objects` applied: every AuthClient reconciled until
+/// Ready (at most 4 passes each).
+async fn apply_with_controller(sim: &SimHandle, objects: &[Value]) {
+    let kube = FakeKube::new();
+    for ns in ["team-a", "team-b", "nexus-system"] {
+        kube.insert(world::namespace(ns));
+    }
+    kube.insert(world::sim_m2m_secret(sim, "nexus-system", "acme-m2m"));
+    for object in objects {
+        kube.insert(object.clone());
+    }
+    let ctx = Arc::new(Context::new(
+        kube.client(),
+        world::auth0_registry(Duration::from_secs(5)),
+        ControllerConfig {
+            cluster_id: CLUSTER.into(),
+            ..ControllerConfig::default()
+        },
+        ControllerMetrics::default(),
+    ));
+    let client = kube.client();
+    ctx.caches.prime(&client, None).await.expect("caches");
+    for tenant in ctx.caches.tenants.reader().state() {
+        authtenant::reconcile(tenant, ctx.clone())
+            .await
+            .expect("tenant");
+    }
+    ctx.caches.prime(&client, None).await.expect("caches");
+    for path in ["team-a", "team-b"]
+        .map(|ns| format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{ns}/authclients"))
+    {
+        for listed in kube.list(&path) {
+            let name = listed["metadata"]["name"]
+                .as_str()
+                .expect("name")
+                .to_owned();
+            let item_path = format!("{path}/{name}");
+            let mut ready = false;
+            for _ in 0..4 {
+                ctx.caches.prime(&client, None).await.expect("caches");
+                let current: AuthClient =
+                    serde_json::from_value(kube.get(&item_path).expect("exists"))
+                        .expect("AuthClient");
+                if current
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| conditions::is_true(&s.conditions, READY))
+                {
+                    ready = true;
+                    break;
+                }
+                authclient::reconcile(Arc::new(current), ctx.clone())
+                    .await
+                    .expect("reconcile");
+            }
+            let current = kube.get(&item_path).expect("exists");
+            assert!(ready, "{name} not Ready: {:#}", current["status"]);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn import_then_apply_then_plan_shows_no_change() {
+    let sim = sim().await;
+    let (orders, _) = dashboard_tenant(&sim);
+    let docs = vec![tenant(&sim)];
+    let report = import(&sim, &docs).await;
+    let imported: Vec<Value> = report
+        .written
+        .iter()
+        .map(|m| serde_saphyr::from_str(&m.text).expect("YAML"))
+        .collect();
+    let mut all = docs.clone();
+    all.extend(imported.iter().cloned());
+    // Before the apply: the plan adopts, and changes nothing else.
+    let before = plan(&sim, &all, false).await;
+    let adopted = object(&before, "team-a/orders-web");
+    assert_eq!(adopted.action, Action::Adopt, "{adopted:#?}");
+    assert_eq!(before.exit_code(), 2);
+
+    apply_with_controller(&sim, &all).await;
+    let tagged = sim.client(&orders).expect("client");
+    assert_eq!(
+        tagged["client_metadata"]["nexus_owner"],
+        "team-a/orders-web"
+    );
+
+    let after = plan(&sim, &all, true).await;
+    assert_eq!(after.exit_code(), 0, "{}", render(&after, Format::Text));
+    assert_eq!(tenant_plan(&after).sync_calls, 0);
+    // And a second import finds nothing left to import.
+    assert!(import(&sim, &docs).await.written.is_empty());
+}
+
+/// Benchmark-style count (deterministic, not timed): a no-change plan of 1,000 clients.
+#[tokio::test(start_paused = true)]
+async fn a_no_change_plan_of_1000_clients_costs_a_fixed_number_of_list_requests() {
+    let sim = sim().await;
+    let mut docs = vec![tenant(&sim)];
+    for i in 0..1000 {
+        let key = format!("team-a/c{i:04}");
+        managed(&sim, &key, &format!("C{i}"), &["https://a.example.com/cb"]);
+        docs.push(client(
+            "team-a",
+            &format!("c{i:04}"),
+            unchanged_spec(&format!("C{i}")),
+        ));
+    }
+    let connections = sim.connections().len();
+    sim.reset_counters();
+    let report = plan(&sim, &docs, false).await;
+    assert_eq!(report.exit_code(), 0);
+    let counts = sim.counters();
+    let lists: u64 = counts
+        .iter()
+        .filter(|(key, _)| key.starts_with("GET ") && !key.contains("/{id}"))
+        .map(|(_, n)| n)
+        .sum();
+    let per_connection = counts.get("GET /api/v2/connections/{id}/clients");
+    eprintln!("list requests: {lists} ({counts:?})");
+    assert_eq!(
+        u64::from(tenant_plan(&report).list_calls),
+        lists + per_connection
+    );
+    // 10 pages of 100 clients, one page of grants, one of connections, one per connection.
+    assert_eq!(
+        lists + per_connection,
+        10 + 1 + 1 + connections as u64,
+        "{counts:?}"
+    );
+    assert_eq!(counts.writes(), 0);
+}
