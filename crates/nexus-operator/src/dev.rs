@@ -54,7 +54,7 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
     tracing::info!("CRDs installed");
 
     let sim = start_simulator(&args, &dir).await?;
-    create_tenant(&common.kube, &args, &sim).await?;
+    let review = create_tenant(&common.kube, &args, &sim, &dir).await?;
     tracing::warn!(
         tenant = %args.tenant,
         simulator = %sim.base_url(),
@@ -96,7 +96,14 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
     };
     let ctx = common.controller_context(config);
     let controller = controller::run(ctx, None, shutdown.clone().wait());
-    print_banner(&args, sandbox.as_ref(), &sim, facade_addr, &facade_login);
+    print_banner(
+        &args,
+        sandbox.as_ref(),
+        &sim,
+        facade_addr,
+        &facade_login,
+        &review,
+    );
 
     tokio::pin!(controller);
     let mut saved = Saved::default();
@@ -357,11 +364,19 @@ async fn start_simulator(args: &DevArgs, dir: &WorkDir) -> Result<sim::SimHandle
 
 /// The simulator's M2M credentials Secret and the dev AuthTenant, whose client Secrets
 /// advertise the simulator as their issuer (so an app's Secret alone gets it a token).
+/// The files `nexus-operator plan` and `import` read in dev mode: the dev AuthTenant and its
+/// credentials Secret (owner-only).
+struct ReviewFiles {
+    tenant: PathBuf,
+    credentials: PathBuf,
+}
+
 async fn create_tenant(
     kube: &kube::Client,
     args: &DevArgs,
     sim: &sim::SimHandle,
-) -> Result<(), AppError> {
+    dir: &WorkDir,
+) -> Result<ReviewFiles, AppError> {
     let m2m = sim.m2m().clone();
     let secret_name = format!("{}-auth0-sim-credentials", args.tenant);
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -386,13 +401,24 @@ async fn create_tenant(
             "credentialsSecretRef": {"namespace": args.namespace, "name": secret_name},
             "rateLimit": {"requestsPerSecond": args.rate_limit.max(1), "burst": args.rate_limit.max(1)},
             "allowedNamespaces": {"names": ["*"]},
+            // Clients made outside the operator (`nexus-operator import`) may be adopted here,
+            // with the grant every simulated application has.
+            "adoption": {"allowedNamespaces": {"names": [args.namespace]}},
+            "grantableAudiences": [{"audience": DEV_API_AUDIENCE, "namespaces": {"names": [args.namespace]}}],
             "facadeNamespace": args.namespace,
         }
     });
     Api::<AuthTenant>::all(kube.clone())
         .patch(&args.tenant, &params, &Patch::Apply(&tenant))
         .await?;
-    Ok(())
+    let files = ReviewFiles {
+        tenant: dir.write("authtenant.yaml", &serde_saphyr::to_string(&tenant)?)?,
+        credentials: dir.write(
+            "tenant-credentials.yaml",
+            &serde_saphyr::to_string(&secret)?,
+        )?,
+    };
+    Ok(files)
 }
 
 /// Where the printed `curl` reads the facade credentials from.
@@ -455,6 +481,7 @@ fn print_banner(
     sim: &sim::SimHandle,
     facade_addr: std::net::SocketAddr,
     login: &FacadeLogin,
+    review: &ReviewFiles,
 ) {
     let mut text = String::from("\nnexus-operator dev is up.\n\n");
     match sandbox {
@@ -478,6 +505,14 @@ fn print_banner(
         tenant = args.tenant,
         bearer = login.bearer_file.display(),
         app_token = login.application_token_file.display(),
+    ));
+    text.push_str(&format!(
+        "Review what a sync of manifests would do, read-only and without a cluster (exit code 0: no change, 2: changes, 1: refusals):\n\n    nexus-operator plan --cluster-id dev -f {tenant_file} -f examples/authclient-dev.yaml --tenant-credentials {tenant}={credentials}\n\n\
+         Import the simulated tenant's clients that no AuthClient owns (one manifest each, adopting it):\n\n    nexus-operator import --cluster-id dev --tenant {tenant} -f {tenant_file} --tenant-credentials {tenant}={credentials} --namespace {namespace} -o imported/\n\n",
+        tenant = args.tenant,
+        tenant_file = review.tenant.display(),
+        credentials = review.credentials.display(),
+        namespace = args.namespace,
     ));
     if args.state_dir.is_none() {
         text.push_str(

@@ -273,7 +273,10 @@ pub fn import_state(
         let warning = invalid_spec(&object, tenant)
             .or_else(|| governance.refusal(&object.spec.grants, &object.spec.connections, &[]))
             .map(|f| format!("{}: {}", f.reason.as_str(), f.message));
-        let yaml = serde_saphyr::to_string(&document).unwrap_or_default();
+        let mut yaml = serde_saphyr::to_string(&document).unwrap_or_default();
+        if !yaml.ends_with('\n') {
+            yaml.push('\n');
+        }
         let text = format!(
             "{}{}",
             header(tenant, client, &object, warning.as_deref()),
@@ -298,7 +301,7 @@ pub fn import_state(
             continue;
         }
         report.skipped.push(format!(
-            "API {} ({}): not imported: an AuthResourceServer cannot adopt an API created elsewhere (the controller refuses an identifier Auth0 already holds: IdentifierInUse); the imported clients' grants to it need the AuthTenant's spec.grantableAudiences to list it",
+            "API {} ({}): an AuthResourceServer cannot adopt an API created elsewhere (the controller refuses an identifier Auth0 already holds: IdentifierInUse); the imported clients' grants to it need the AuthTenant's spec.grantableAudiences to list it",
             api.identifier,
             api.name.as_deref().unwrap_or("")
         ));

@@ -6,8 +6,10 @@
 //! Without a cluster there is no `status`: each object is planned as the controller plans a
 //! spec it has not synced yet (`observedGeneration` behind), with the Auth0 client its
 //! ownership tag names (`nexus_cluster` = `--cluster-id`, `nexus_owner` = `namespace/name`) as
-//! the client it holds, the grants and connection enablements Auth0 holds for that client as
-//! what it recorded, and an AuthResourceServer holding the API with its identifier. What the
+//! the client it holds, the grants and connection enablements Auth0 holds for that client
+//! that the spec names as what it recorded, and an AuthResourceServer holding the API with
+//! its identifier. So the removal of a spec's last grant, or of a connection, is not seen
+//! (the controller revokes them from its status; the README says so). What the
 //! controller reads per object, this reads in bulk; what it writes, this describes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -437,11 +439,16 @@ fn plan_client(
     let status = AuthClientStatus {
         client_id: managed.map(|c| c.client_id.clone()),
         tenant: Some(owner.spec.tenant.clone()),
+        // What the controller recorded is not known without the cluster: the grants and
+        // connections the spec asks for that Auth0 holds stand for it (a client that
+        // declares grants has all its grants read and compared, as the controller does; one
+        // that declares none keeps grants made elsewhere, as with the controller).
         grants: managed
             .map(|c| {
                 state
                     .grants_of(&c.client_id)
                     .into_iter()
+                    .filter(|g| client.spec.grants.iter().any(|s| s.audience == g.audience))
                     .map(|g| GrantStatus {
                         audience: g.audience,
                         grant_id: g.id,
@@ -455,6 +462,7 @@ fn plan_client(
                 state
                     .connections_of(&c.client_id)
                     .into_iter()
+                    .filter(|(name, _)| client.spec.connections.contains(name))
                     .map(|(name, connection_id)| ConnectionStatus {
                         name,
                         connection_id,
