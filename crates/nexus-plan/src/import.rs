@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::credentials::{CredentialSources, CredentialsError};
 use crate::manifests::Manifests;
-use crate::state::{ApiSelection, TenantState};
+use crate::state::{Reads, TenantState};
 use auth0_mgmt::{Auth0Client, Auth0Error, Auth0Registry};
 use nexus_controller::authclient::resolve::invalid_spec;
 use nexus_controller::governance::Governance;
@@ -145,7 +145,7 @@ pub async fn import(
         .get(&options.tenant)
         .ok_or_else(|| ImportError::TenantNotFound(options.tenant.clone()))?;
     let auth0 = credentials.client(registry, tenant)?;
-    let state = TenantState::read(&auth0, ApiSelection::All)
+    let state = TenantState::read(&auth0, Reads::all())
         .await
         .map_err(|source| ImportError::Auth0 {
             tenant: options.tenant.clone(),

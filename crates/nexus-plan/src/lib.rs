@@ -29,7 +29,7 @@ use manifests::Manifests;
 use nexus_controller::pass::Failure;
 use nexus_crd::ReadyReason;
 use plan::{Action, ObjectPlan, PlanOptions, TenantInput};
-use state::{ApiSelection, TenantState};
+use state::TenantState;
 
 pub use import::{ImportOptions, ImportReport, NamespaceSource, import};
 
@@ -141,8 +141,8 @@ pub async fn plan(
             match credentials.client(registry, tenant) {
                 Err(error) => planned.error = Some(error.to_string()),
                 Ok(auth0) => {
-                    let identifiers = plan::api_identifiers(&name, &servers);
-                    match TenantState::read(&auth0, ApiSelection::Identifiers(identifiers)).await {
+                    let reads = plan::reads(&input, options);
+                    match TenantState::read(&auth0, reads).await {
                         Err(error) => {
                             planned.error =
                                 Some(format!("reading tenant '{name}' from Auth0: {error}"))

@@ -20,7 +20,7 @@ use kube::ResourceExt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::state::TenantState;
+use crate::state::{ApiSelection, Reads, TenantState};
 use auth0_mgmt::{Auth0Client, ResourceServer};
 use nexus_controller::authclient::access::{self, GrantsLookup, GrantsView};
 use nexus_controller::authclient::plan::{
@@ -203,6 +203,28 @@ pub struct TenantInput<'a> {
     pub labels: &'a BTreeMap<String, BTreeMap<String, String>>,
     /// The client id of the tenant's Management API credentials.
     pub management_client_id: &'a str,
+}
+
+/// What a tenant's plan reads besides its clients: the grants when a client declares grants
+/// or adopts (an adoption takes over the client's grants) or with `--prune`; the
+/// connections the clients name; the APIs of its AuthResourceServers. A repository without
+/// grants, connections and APIs costs one list request per 100 clients.
+pub fn reads(input: &TenantInput<'_>, options: &PlanOptions) -> Reads {
+    let grants = options.prune
+        || input
+            .clients
+            .iter()
+            .any(|c| !c.spec.grants.is_empty() || c.spec.client.id.is_some());
+    let connections = input
+        .clients
+        .iter()
+        .flat_map(|c| c.spec.connections.iter().cloned())
+        .collect();
+    Reads {
+        grants,
+        connections: Some(connections),
+        apis: ApiSelection::Identifiers(api_identifiers(&input.tenant.name_any(), &input.servers)),
+    }
 }
 
 /// The identifiers of the APIs a tenant's plan needs (its AuthResourceServers').

@@ -34,6 +34,28 @@ pub enum ApiSelection {
     All,
 }
 
+/// What to read besides the clients (each costs list requests).
+#[derive(Clone, Debug)]
+pub struct Reads {
+    /// The client grants (every page).
+    pub grants: bool,
+    /// The connections, and the clients enabled on these (`None`: on every connection).
+    pub connections: Option<BTreeSet<String>>,
+    /// Which APIs.
+    pub apis: ApiSelection,
+}
+
+impl Reads {
+    /// Everything (for `import`).
+    pub fn all() -> Self {
+        Reads {
+            grants: true,
+            connections: None,
+            apis: ApiSelection::All,
+        }
+    }
+}
+
 /// What a tenant holds.
 #[derive(Clone, Debug, Default)]
 pub struct TenantState {
@@ -51,7 +73,7 @@ pub struct TenantState {
 
 impl TenantState {
     /// Reads the tenant.
-    pub async fn read(auth0: &TenantClient, apis: ApiSelection) -> Result<Self, Auth0Error> {
+    pub async fn read(auth0: &TenantClient, reads: Reads) -> Result<Self, Auth0Error> {
         let mut state = TenantState::default();
         let p = Priority::Background;
         let mut pages = auth0.client_pages(SCAN_FIELDS, p);
@@ -62,17 +84,23 @@ impl TenantState {
             }
         }
         state.list_calls += pages.pages();
-        let mut pages = auth0.client_grant_pages(None, None, p);
-        while let Some(page) = pages.next_page().await? {
-            for grant in page {
-                state
-                    .grants
-                    .entry(grant.client_id.clone())
-                    .or_default()
-                    .push(grant);
+        if reads.grants {
+            let mut pages = auth0.client_grant_pages(None, None, p);
+            while let Some(page) = pages.next_page().await? {
+                for grant in page {
+                    state
+                        .grants
+                        .entry(grant.client_id.clone())
+                        .or_default()
+                        .push(grant);
+                }
             }
+            state.list_calls += pages.pages();
         }
-        state.list_calls += pages.pages();
+        let wanted = match &reads.connections {
+            Some(names) if names.is_empty() => return state.read_apis(auth0, reads.apis).await,
+            other => other.clone(),
+        };
         for page in 0..MAX_CONNECTION_PAGES {
             let listed = auth0
                 .list_connections_page(page, CONNECTIONS_PER_PAGE, p)
@@ -92,7 +120,10 @@ impl TenantState {
                 break;
             }
         }
-        for connection in state.connections.values_mut() {
+        for (name, connection) in state.connections.iter_mut() {
+            if wanted.as_ref().is_some_and(|w| !w.contains(name)) {
+                continue;
+            }
             let mut from: Option<String> = None;
             loop {
                 let page = auth0
@@ -111,7 +142,18 @@ impl TenantState {
                 }
             }
         }
+        state.read_apis(auth0, reads.apis).await
+    }
+
+    async fn read_apis(
+        mut self,
+        auth0: &TenantClient,
+        apis: ApiSelection,
+    ) -> Result<Self, Auth0Error> {
+        let state = &mut self;
+        let p = Priority::Background;
         match apis {
+            ApiSelection::Identifiers(identifiers) if identifiers.is_empty() => {}
             ApiSelection::Identifiers(identifiers) => {
                 let wanted: Vec<&str> = identifiers.iter().map(String::as_str).collect();
                 for mut api in auth0
@@ -132,7 +174,7 @@ impl TenantState {
                 state.list_calls += (state.apis.len() as u32).div_ceil(100).max(1);
             }
         }
-        Ok(state)
+        Ok(self)
     }
 
     /// The grants of `client_id`.
