@@ -1,0 +1,133 @@
+//! The `plan` and `import` commands of the binary against the simulator: exit codes for CI,
+//! credentials from the environment, manifests from stdin, clean stdout, and the tenant's
+//! secret in no output.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use auth0_sim::SimHandle;
+use nexus_testing::world;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+fn tenant(sim: &SimHandle) -> Value {
+    json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthTenant",
+        "metadata": {"name": "acme-prod"},
+        "spec": {
+            "domain": sim.domain(),
+            "endpoint": sim.base_url(),
+            "credentialsSecretRef": {"namespace": "nexus-system", "name": "acme-m2m"},
+            "allowedNamespaces": {"names": ["team-a"]},
+        }
+    })
+}
+
+fn hello(name: &str) -> Value {
+    json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthClient",
+        "metadata": {"name": "hello", "namespace": "team-a"},
+        "spec": {"tenant": "acme-prod", "client": {"name": name, "app_type": "spa"}},
+    })
+}
+
+fn write(dir: &Path, documents: &[Value]) {
+    let text: String = documents
+        .iter()
+        .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
+        .collect();
+    std::fs::write(dir.join("manifests.yaml"), text).expect("write");
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run(sim: &SimHandle, args: &[&str], stdin: Option<String>, with_env: bool) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-operator"));
+    command
+        .args(args)
+        .env_remove("NEXUS_CLUSTER_ID")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if with_env {
+        command
+            .env("NEXUS_TENANT_ACME_PROD_CLIENT_ID", &sim.m2m().client_id)
+            .env(
+                "NEXUS_TENANT_ACME_PROD_CLIENT_SECRET",
+                &sim.m2m().client_secret,
+            );
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("stdin");
+    }
+    drop(input);
+    let output = child.wait_with_output().await.expect("binary runs");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let secret = &sim.m2m().client_secret;
+    assert!(
+        !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
+        "the tenant's secret is printed"
+    );
+    run
+}
+
+#[tokio::test]
+async fn plan_exit_codes_credentials_from_env_and_stdin() {
+    let sim = world::start_sim(world::sim_config(1000)).await;
+    sim.insert_client(json!({
+        "name": "Hello", "app_type": "spa",
+        "client_metadata": {"nexus_cluster": "default", "nexus_owner_uid": "u-1", "nexus_owner": "team-a/hello"},
+    }));
+    let dir = nexus_testing::scratch_dir("plan-bin");
+    let path = dir.display().to_string();
+
+    write(&dir, &[tenant(&sim), hello("Hello")]);
+    let same = run(&sim, &["plan", "-f", &path], None, true).await;
+    assert_eq!(same.code, 0, "{}{}", same.stdout, same.stderr);
+    assert!(
+        same.stdout.contains("AuthClient team-a/hello: no change"),
+        "{}",
+        same.stdout
+    );
+    assert!(
+        same.stdout.starts_with("AuthTenant acme-prod"),
+        "stdout holds the plan only: {}",
+        same.stdout
+    );
+
+    write(&dir, &[tenant(&sim), hello("Hello v2")]);
+    let changed = run(&sim, &["plan", "-f", &path, "-o", "json"], None, true).await;
+    assert_eq!(changed.code, 2, "{}{}", changed.stdout, changed.stderr);
+    let json: Value = serde_json::from_str(&changed.stdout).expect("JSON on stdout");
+    assert_eq!(json["tenants"][0]["objects"][0]["action"], "update");
+
+    // Kustomize-style: the same manifests on stdin.
+    let text = std::fs::read_to_string(dir.join("manifests.yaml")).expect("read");
+    let piped = run(&sim, &["plan", "-f", "-"], Some(text), true).await;
+    assert_eq!(piped.code, 2, "{}{}", piped.stdout, piped.stderr);
+
+    let missing = run(&sim, &["plan", "-f", &path], None, false).await;
+    assert_eq!(missing.code, 1, "{}{}", missing.stdout, missing.stderr);
+    assert!(
+        missing
+            .stdout
+            .contains("NEXUS_TENANT_ACME_PROD_CLIENT_SECRET"),
+        "{}",
+        missing.stdout
+    );
+    assert_eq!(sim.counters().writes(), 0, "plan never writes to Auth0");
+}
