@@ -455,6 +455,11 @@ fn plan_client(
     owner.metadata.uid = Some(tagged_uid.unwrap_or_else(|| plan_uid("AuthClient", &key)));
     owner.metadata.generation = Some(1);
     owner.status = None;
+    // A rotation is requested imperatively (`kubectl annotate`); without the status, plan
+    // cannot tell a request already served from a new one, so it shows none.
+    if let Some(annotations) = owner.metadata.annotations.as_mut() {
+        annotations.remove(nexus_crd::ROTATE_ANNOTATION);
+    }
     let Some(tag) = OwnershipTag::for_client(&owner, &options.cluster_id) else {
         return planned;
     };

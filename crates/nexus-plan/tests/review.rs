@@ -259,6 +259,84 @@ async fn plan_shows_create_update_adopt_refusals_and_no_change() {
     let _ = (grant, web);
 }
 
+fn server(namespace: &str, name: &str, identifier: &str, api_name: &str, scopes: &[&str]) -> Value {
+    json!({
+        "apiVersion": "auth.nexus.dev/v1alpha1",
+        "kind": "AuthResourceServer",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "tenant": TENANT,
+            "identifier": identifier,
+            "name": api_name,
+            "scopes": scopes.iter().map(|s| json!({"value": s})).collect::<Vec<_>>(),
+            "grants": {"allowedNamespaces": {"names": ["team-b"]}},
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn resource_servers_are_planned_and_govern_the_grants_of_the_files() {
+    let sim = sim().await;
+    let existing = sim.insert_resource_server(json!({"identifier": "https://billing.example.com/", "name": "Billing", "scopes": [{"value": "read:invoices"}]}));
+    let docs = [
+        tenant(&sim),
+        server(
+            "team-a",
+            "billing",
+            "https://billing.example.com/",
+            "Billing API",
+            &["read:invoices"],
+        ),
+        server(
+            "team-a",
+            "stock",
+            "https://stock.example.com/",
+            "Stock",
+            &["read:stock"],
+        ),
+        server("team-a", "bad", "not-a-uri with spaces", "Bad", &[]),
+        // Allowed by the AuthResourceServer `stock` of the files (not yet in Auth0).
+        with(
+            client("team-b", "picker", unchanged_spec("Picker")),
+            "grants",
+            json!([{"audience": "https://stock.example.com/", "scopes": ["read:stock"]}]),
+        ),
+        // A scope `stock` does not declare.
+        with(
+            client("team-b", "greedy", unchanged_spec("Greedy")),
+            "grants",
+            json!([{"audience": "https://stock.example.com/", "scopes": ["write:stock"]}]),
+        ),
+    ];
+    let report = plan(&sim, &docs, false).await;
+    let billing = object(&report, "team-a/billing");
+    assert_eq!(billing.action, Action::Update, "{billing:#?}");
+    assert_eq!(billing.auth0_id.as_deref(), Some(existing.as_str()));
+    assert!(billing.changes.contains(&Change::Field {
+        field: "name".into(),
+        old: Some(json!("Billing")),
+        new: Some(json!("Billing API")),
+    }));
+    assert_eq!(object(&report, "team-a/stock").action, Action::Create);
+    let bad = object(&report, "team-a/bad");
+    assert_eq!(
+        bad.refusal.as_ref().map(|r| r.reason.as_str()),
+        Some("InvalidSpec")
+    );
+    let picker = object(&report, "team-b/picker");
+    assert_eq!(picker.action, Action::Create, "{picker:#?}");
+    assert!(picker.changes.contains(&Change::Grant {
+        audience: "https://stock.example.com/".into(),
+        old: None,
+        new: Some(vec!["read:stock".into()]),
+    }));
+    let greedy = object(&report, "team-b/greedy");
+    assert_eq!(
+        greedy.refusal.as_ref().map(|r| r.reason.as_str()),
+        Some("GrantNotAllowed")
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_repository_in_sync_plans_no_change_and_exit_0() {
     let sim = sim().await;
