@@ -83,8 +83,9 @@ pub struct ReviewArgs {
     /// (<TENANT> upper-cased, other characters than letters and digits as `_`).
     #[arg(long = "tenant-credentials", value_name = "TENANT=FILE")]
     pub tenant_credentials: Vec<String>,
-    /// Identity of the cluster the operator runs with (its --cluster-id): clients tagged with
-    /// it are the ones the operator already manages.
+    /// Identity of the cluster the operator runs with (its --cluster-id): for `plan`, clients
+    /// tagged with it are the ones the operator already manages (`import` skips every tagged
+    /// client, whatever its cluster).
     #[arg(long, env = "NEXUS_CLUSTER_ID", default_value = "default")]
     pub cluster_id: String,
     /// Timeout of one Auth0 request, in seconds.
