@@ -102,6 +102,11 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanFormat::Text)]
     pub output: PlanFormat,
+    /// Also read this cluster (read-only lists): the AuthTenants and Namespaces the files do
+    /// not hold, and what the controller recorded in the AuthClients' status (so removed
+    /// grants and connections are planned).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// Also plan the deletion of the Auth0 clients this cluster owns whose AuthClient is not
     /// in the files.
     #[arg(long)]

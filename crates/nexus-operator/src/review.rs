@@ -27,6 +27,9 @@ pub enum ReviewError {
     /// The HTTP client.
     #[error("Auth0 client: {0}")]
     Auth0(#[from] auth0_mgmt::Auth0Error),
+    /// The cluster of --kubeconfig.
+    #[error(transparent)]
+    Cluster(#[from] nexus_plan::cluster::ClusterError),
 }
 
 fn setup(args: &ReviewArgs) -> Result<(Manifests, CredentialSources, Auth0Registry), ReviewError> {
@@ -42,7 +45,13 @@ fn setup(args: &ReviewArgs) -> Result<(Manifests, CredentialSources, Auth0Regist
 
 /// `nexus-operator plan`: prints the plan, returns 0 (no change), 2 (changes) or 1.
 pub async fn plan(args: PlanArgs) -> Result<u8, ReviewError> {
-    let (manifests, credentials, registry) = setup(&args.review)?;
+    let (mut manifests, credentials, registry) = setup(&args.review)?;
+    if let Some(path) = &args.kubeconfig {
+        let client = nexus_plan::cluster::client(path).await?;
+        nexus_plan::cluster::ClusterState::read(&client)
+            .await?
+            .complete(&mut manifests);
+    }
     let options = PlanOptions {
         cluster_id: args.review.cluster_id.clone(),
         prune: args.prune,

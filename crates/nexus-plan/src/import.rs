@@ -16,7 +16,7 @@ use crate::credentials::{CredentialSources, CredentialsError};
 use crate::manifests::Manifests;
 use crate::state::{Reads, TenantState};
 use auth0_mgmt::{Auth0Client, Auth0Error, Auth0Registry};
-use nexus_controller::authclient::resolve::invalid_spec;
+use nexus_controller::authclient::resolve::spec_refusal;
 use nexus_controller::governance::Governance;
 use nexus_controller::ownership::tagged_owner;
 use nexus_controller::tenant_access;
@@ -270,8 +270,8 @@ pub fn import_state(
             labels: &labels,
             servers: &servers,
         };
-        let warning = invalid_spec(&object, tenant)
-            .or_else(|| governance.refusal(&object.spec.grants, &object.spec.connections, &[]))
+        let warning = spec_refusal(&object, &Default::default(), &governance)
+            .0
             .map(|f| format!("{}: {}", f.reason.as_str(), f.message));
         let mut yaml = serde_saphyr::to_string(&document).unwrap_or_default();
         if !yaml.ends_with('\n') {

@@ -11,6 +11,7 @@
 //! Credentials come from files or environment variables ([`credentials`]); no output contains
 //! a secret.
 
+pub mod cluster;
 pub mod credentials;
 pub mod import;
 pub mod manifests;
@@ -133,6 +134,7 @@ pub async fn plan(
             clients,
             servers: servers.clone(),
             labels: &manifests.namespace_labels,
+            recorded: &manifests.recorded,
             management_client_id: "",
         };
         if let Some(failure) = plan::tenant_refusal(tenant) {

@@ -87,6 +87,9 @@ pub struct Manifests {
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// One line per ignored document (`path: kind name`).
     pub ignored: Vec<String>,
+    /// What the controller recorded in the status of the AuthClients, by `namespace/name`
+    /// (from a cluster, [`crate::cluster`]; empty without one).
+    pub recorded: BTreeMap<String, nexus_crd::AuthClientStatus>,
     origins: BTreeMap<String, String>,
 }
 

@@ -26,7 +26,7 @@ use nexus_controller::authclient::access::{self, GrantsLookup, GrantsView};
 use nexus_controller::authclient::plan::{
     self as client_plan, AdoptionRights, Auth0View, Input, Lookup, Observed, SecretView, Step,
 };
-use nexus_controller::authclient::resolve::invalid_spec;
+use nexus_controller::authclient::resolve as client_resolve;
 use nexus_controller::context::AccessFinding;
 use nexus_controller::governance::Governance;
 use nexus_controller::ownership::{
@@ -34,11 +34,9 @@ use nexus_controller::ownership::{
 };
 use nexus_controller::pass::{EventReason, Failure};
 use nexus_controller::resourceserver::plan as server_plan;
-use nexus_controller::resourceserver::resolve::claimed_elsewhere;
+use nexus_controller::resourceserver::resolve as server_resolve;
 use nexus_controller::{authtenant, tenant_access};
 use nexus_crd::conditions::{ConditionStatus, READY, new_condition};
-use nexus_crd::resource_validation::{management_audience, validate_resource_server};
-use nexus_crd::validation::summarize_under;
 use nexus_crd::{
     AuthClient, AuthClientStatus, AuthResourceServer, AuthResourceServerStatus, AuthTenant,
     ConnectionStatus, GrantStatus, ReadyReason,
@@ -201,20 +199,28 @@ pub struct TenantInput<'a> {
     pub servers: Vec<&'a AuthResourceServer>,
     /// Namespace labels from the manifests.
     pub labels: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// AuthClient statuses from the cluster, by `namespace/name` (empty without one).
+    pub recorded: &'a BTreeMap<String, AuthClientStatus>,
     /// The client id of the tenant's Management API credentials.
     pub management_client_id: &'a str,
 }
 
-/// What a tenant's plan reads besides its clients: the grants when a client declares grants
-/// or adopts (an adoption takes over the client's grants) or with `--prune`; the
+/// What a tenant's plan reads besides its clients: the grants when a client declares grants,
+/// adopts (an adoption takes over the client's grants) or has grants recorded in its status
+/// (a cluster), or with `--prune`; the
 /// connections the clients name; the APIs of its AuthResourceServers. A repository without
 /// grants, connections and APIs costs one list request per 100 clients.
 pub fn reads(input: &TenantInput<'_>, options: &PlanOptions) -> Reads {
     let grants = options.prune
-        || input
-            .clients
-            .iter()
-            .any(|c| !c.spec.grants.is_empty() || c.spec.client.id.is_some());
+        || input.clients.iter().any(|c| {
+            let key = format!("{}/{}", namespace_of(*c), c.name_any());
+            !c.spec.grants.is_empty()
+                || c.spec.client.id.is_some()
+                || input
+                    .recorded
+                    .get(&key)
+                    .is_some_and(|r| !r.grants.is_empty())
+        });
     let connections = input
         .clients
         .iter()
@@ -355,23 +361,7 @@ fn plan_server(
     let mut planned = ObjectPlan::new("AuthResourceServer", &namespace, &owner.name_any());
     let tenant = input.tenant;
     let labels = input.labels.get(&namespace).cloned().unwrap_or_default();
-    if !tenant_access::namespace_allowed(tenant, &namespace, &labels) {
-        return planned.refused(Failure::permanent(
-            ReadyReason::NamespaceNotAllowed,
-            format!(
-                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant",
-                tenant.name_any()
-            ),
-        ));
-    }
-    let errors = validate_resource_server(&owner.spec, &management_audience(&tenant.spec.domain));
-    if !errors.is_empty() {
-        return planned.refused(Failure::permanent(
-            ReadyReason::InvalidSpec,
-            summarize_under("spec.", &errors),
-        ));
-    }
-    if let Some(failure) = claimed_elsewhere(owner, servers) {
+    if let Some(failure) = server_resolve::spec_refusal(owner, tenant, &labels, servers) {
         return planned.refused(failure);
     }
     let found = state.apis.get(&owner.spec.identifier);
@@ -449,7 +439,11 @@ fn plan_client(
     let namespace = namespace_of(client);
     let key = format!("{namespace}/{}", client.name_any());
     let mut planned = ObjectPlan::new("AuthClient", &namespace, &client.name_any());
-    let managed = managed_client(state, &options.cluster_id, &key);
+    let recorded = input.recorded.get(&key);
+    let managed = match recorded.and_then(|r| r.client_id.as_deref()) {
+        Some(id) => state.clients.get(id),
+        None => managed_client(state, &options.cluster_id, &key),
+    };
     let tagged_uid = managed.and_then(tagged_owner).map(|t| t.owner_uid);
     let mut owner = client.clone();
     owner.metadata.uid = Some(tagged_uid.unwrap_or_else(|| plan_uid("AuthClient", &key)));
@@ -463,7 +457,7 @@ fn plan_client(
     let Some(tag) = OwnershipTag::for_client(&owner, &options.cluster_id) else {
         return planned;
     };
-    let status = AuthClientStatus {
+    let synthesized = AuthClientStatus {
         client_id: managed.map(|c| c.client_id.clone()),
         tenant: Some(owner.spec.tenant.clone()),
         // What the controller recorded is not known without the cluster: the grants and
@@ -499,6 +493,18 @@ fn plan_client(
             .unwrap_or_default(),
         ..AuthClientStatus::default()
     };
+    // With a cluster: what the controller recorded (the spec is still planned as changed,
+    // so Auth0 is compared with it).
+    let status = match recorded {
+        Some(recorded) => AuthClientStatus {
+            client_id: recorded.client_id.clone(),
+            tenant: Some(owner.spec.tenant.clone()),
+            grants: recorded.grants.clone(),
+            connections: recorded.connections.clone(),
+            ..AuthClientStatus::default()
+        },
+        None => synthesized,
+    };
     planned.auth0_id = status.client_id.clone();
     let tenant = input.tenant;
     let labels = input.labels.get(&namespace).cloned().unwrap_or_default();
@@ -509,9 +515,7 @@ fn plan_client(
         labels: &labels,
         servers,
     };
-    let adoption_allowed = tenant.spec.adoption.as_ref().is_some_and(|adoption| {
-        tenant_access::namespaces_match(&adoption.allowed_namespaces, &namespace, &labels)
-    });
+    let adoption_allowed = client_resolve::adoption_allowed(tenant, &namespace, &labels);
     let plan_input = Input {
         owner: &owner,
         status: &status,
@@ -528,27 +532,8 @@ fn plan_client(
             management_client_id: input.management_client_id,
         },
     };
-    // The refusals of `resolve`, in its order; what the namespace may no longer hold is
-    // revoked even then.
-    let (refusal, everything) = if !tenant_access::namespace_allowed(tenant, &namespace, &labels) {
-        (
-            Some(Failure::permanent(
-                ReadyReason::NamespaceNotAllowed,
-                format!(
-                    "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant (the Auth0 client and the Secret are kept; its grants and connections are revoked)",
-                    tenant.name_any()
-                ),
-            )),
-            true,
-        )
-    } else if let Some(invalid) = invalid_spec(&owner, tenant) {
-        (Some(invalid), false)
-    } else {
-        (
-            governance.refusal(&owner.spec.grants, &owner.spec.connections, &status.grants),
-            false,
-        )
-    };
+    // The refusals of `resolve`; what the namespace may no longer hold is revoked even then.
+    let (refusal, everything) = client_resolve::spec_refusal(&owner, &status, &governance);
     if let Some(refusal) = refusal {
         let plan = client_plan::revoke(&plan_input, refusal.clone(), everything);
         describe_steps(

@@ -543,7 +543,7 @@ async fn import_writes_adoptions_within_the_tenants_rules_and_no_secret() {
 
 /// The controller on kube-fake with `objects` applied: every AuthClient reconciled until
 /// Ready (at most 4 passes each).
-async fn apply_with_controller(sim: &SimHandle, objects: &[Value]) {
+async fn apply_with_controller(sim: &SimHandle, objects: &[Value]) -> FakeKube {
     let kube = FakeKube::new();
     for ns in ["team-a", "team-b", "nexus-system"] {
         kube.insert(world::namespace(ns));
@@ -600,6 +600,7 @@ async fn apply_with_controller(sim: &SimHandle, objects: &[Value]) {
             assert!(ready, "{name} not Ready: {:#}", current["status"]);
         }
     }
+    kube
 }
 
 #[tokio::test(start_paused = true)]
@@ -621,7 +622,7 @@ async fn import_then_apply_then_plan_shows_no_change() {
     assert_eq!(adopted.action, Action::Adopt, "{adopted:#?}");
     assert_eq!(before.exit_code(), 2);
 
-    apply_with_controller(&sim, &all).await;
+    let kube = apply_with_controller(&sim, &all).await;
     let tagged = sim.client(&orders).expect("client");
     assert_eq!(
         tagged["client_metadata"]["nexus_owner"],
@@ -633,6 +634,47 @@ async fn import_then_apply_then_plan_shows_no_change() {
     assert_eq!(tenant_plan(&after).sync_calls, 0);
     // And a second import finds nothing left to import.
     assert!(import(&sim, &docs).await.written.is_empty());
+
+    // A pull request drops the connection. Without the cluster the plan cannot know the
+    // controller recorded it; with the cluster (tenant and statuses read from it, the files
+    // holding only the AuthClient) it plans the disable, as the controller does.
+    let mut dropped = imported[0].clone();
+    dropped["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("connections");
+    let without = plan(&sim, &[tenant(&sim), dropped.clone()], false).await;
+    assert_eq!(without.exit_code(), 0, "the documented blind spot");
+    let mut files = manifests(&[dropped]);
+    nexus_plan::cluster::ClusterState::read(&kube.client())
+        .await
+        .expect("cluster")
+        .complete(&mut files);
+    assert!(
+        files.tenants.contains_key(TENANT),
+        "the tenant comes from the cluster"
+    );
+    let (creds, _) = credentials(&sim);
+    let with_cluster = nexus_plan::plan(
+        &files,
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &PlanOptions {
+            cluster_id: CLUSTER.into(),
+            prune: false,
+        },
+    )
+    .await;
+    let o = object(&with_cluster, "team-a/orders-web");
+    assert_eq!(
+        o.changes,
+        [Change::Connection {
+            name: "corp-db".into(),
+            enabled: false
+        }],
+        "{o:#?}"
+    );
+    assert_eq!(with_cluster.exit_code(), 2);
 }
 
 /// Benchmark-style count (deterministic, not timed): a no-change plan of 1,000 clients.

@@ -17,7 +17,7 @@ use auth0_mgmt::TenantClient;
 use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::resource_validation as rules;
 use nexus_crd::validation::{self as validate, FieldError};
-use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant, ReadyReason};
+use nexus_crd::{AuthClient, AuthClientStatus, AuthResourceServer, AuthTenant, ReadyReason};
 
 /// The tenant and its Management API client.
 pub struct Resolved {
@@ -88,25 +88,7 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
     };
     // Revocation first (issue 17): whatever refuses the spec, what the namespace may no longer
     // hold is taken back from the status before the pass ends Ready=False.
-    let (refusal, revoke_everything) = if !tenant_access::namespace_allowed(
-        &tenant, &namespace, &labels,
-    ) {
-        let failure = Failure::permanent(
-            ReadyReason::NamespaceNotAllowed,
-            format!(
-                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant (the Auth0 client and the Secret are kept; its grants and connections are revoked)",
-                spec.tenant
-            ),
-        );
-        (Some(failure), true)
-    } else if let Some(invalid) = invalid_spec(owner, &tenant) {
-        (Some(invalid), false)
-    } else {
-        (
-            governance.refusal(&spec.grants, &spec.connections, &status.grants),
-            false,
-        )
-    };
+    let (refusal, revoke_everything) = spec_refusal(owner, &status, &governance);
     if let Some(refusal) = &refusal {
         let revocations = if revoke_everything {
             access::revoke_all(&status)
@@ -118,9 +100,7 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
             return Some(Resolution::Refused(refusal.clone()));
         }
     }
-    let adoption_allowed = tenant.spec.adoption.as_ref().is_some_and(|adoption| {
-        tenant_access::namespaces_match(&adoption.allowed_namespaces, &namespace, &labels)
-    });
+    let adoption_allowed = adoption_allowed(&tenant, &namespace, &labels);
     let checked = tenant.status.as_ref().and_then(|s| {
         conditions::find(&s.conditions, READY)
             .filter(|c| c.observed_generation == tenant.metadata.generation)
@@ -169,9 +149,52 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
     }
 }
 
+/// Why the spec is refused before anything is read (the namespace no longer allowed, an
+/// invalid spec, grants or connections the governance refuses), in that order, and whether
+/// the namespace may then hold nothing of the tenant (every recorded grant and connection is
+/// revoked). Pure; also used by `nexus-operator plan`.
+pub fn spec_refusal(
+    owner: &AuthClient,
+    status: &AuthClientStatus,
+    governance: &Governance<'_>,
+) -> (Option<Failure>, bool) {
+    let spec = &owner.spec;
+    let tenant = governance.tenant;
+    let namespace = governance.namespace;
+    if !tenant_access::namespace_allowed(tenant, namespace, governance.labels) {
+        let failure = Failure::permanent(
+            ReadyReason::NamespaceNotAllowed,
+            format!(
+                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant (the Auth0 client and the Secret are kept; its grants and connections are revoked)",
+                spec.tenant
+            ),
+        );
+        (Some(failure), true)
+    } else if let Some(invalid) = invalid_spec(owner, tenant) {
+        (Some(invalid), false)
+    } else {
+        (
+            governance.refusal(&spec.grants, &spec.connections, &status.grants),
+            false,
+        )
+    }
+}
+
+/// Whether the tenant lets `namespace` adopt existing Auth0 clients
+/// (`spec.adoption.allowedNamespaces`).
+pub fn adoption_allowed(
+    tenant: &AuthTenant,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    tenant.spec.adoption.as_ref().is_some_and(|adoption| {
+        tenant_access::namespaces_match(&adoption.allowed_namespaces, namespace, labels)
+    })
+}
+
 /// The validation of the spec (the Nexus contract, the tenant's URL policy, settings, grants
 /// and connections): `InvalidSpec` naming every failing field, or None.
-pub fn invalid_spec(owner: &AuthClient, tenant: &AuthTenant) -> Option<Failure> {
+fn invalid_spec(owner: &AuthClient, tenant: &AuthTenant) -> Option<Failure> {
     let spec = &owner.spec;
     let mut errors = validate::validate_client(&spec.client);
     // An invalid policy matches nothing; the tenant reports it (InvalidUrlPolicy) and is not

@@ -72,23 +72,7 @@ pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
     };
     let namespace = owner.namespace().unwrap_or_default();
     let labels = ctx.caches.namespace_labels(&namespace);
-    if !tenant_access::namespace_allowed(&tenant, &namespace, &labels) {
-        return Resolution::Refused(Failure::permanent(
-            ReadyReason::NamespaceNotAllowed,
-            format!(
-                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant",
-                spec.tenant
-            ),
-        ));
-    }
-    let errors = validate_resource_server(spec, &management_audience(&tenant.spec.domain));
-    if !errors.is_empty() {
-        return Resolution::Refused(Failure::permanent(
-            ReadyReason::InvalidSpec,
-            summarize_under("spec.", &errors),
-        ));
-    }
-    if let Some(failure) = claimed_elsewhere(owner, &ctx.caches.servers()) {
+    if let Some(failure) = spec_refusal(owner, &tenant, &labels, &ctx.caches.servers()) {
         return Resolution::Refused(failure);
     }
     let checked = tenant.status.as_ref().and_then(|s| {
@@ -118,6 +102,36 @@ pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
             format!("AuthTenant '{}' is not ready: {error}", spec.tenant),
         )),
     }
+}
+
+/// Why the spec is refused without any Auth0 call: its namespace (with `labels`) not allowed
+/// by the tenant, an invalid spec, or its identifier claimed by another AuthResourceServer of
+/// `servers`. Pure; also used by `nexus-operator plan`.
+pub fn spec_refusal(
+    owner: &AuthResourceServer,
+    tenant: &AuthTenant,
+    labels: &std::collections::BTreeMap<String, String>,
+    servers: &[Arc<AuthResourceServer>],
+) -> Option<Failure> {
+    let spec = &owner.spec;
+    let namespace = owner.namespace().unwrap_or_default();
+    if !tenant_access::namespace_allowed(tenant, &namespace, labels) {
+        return Some(Failure::permanent(
+            ReadyReason::NamespaceNotAllowed,
+            format!(
+                "AuthTenant '{}' does not allow namespace '{namespace}'; add it to spec.allowedNamespaces of the AuthTenant",
+                spec.tenant
+            ),
+        ));
+    }
+    let errors = validate_resource_server(spec, &management_audience(&tenant.spec.domain));
+    if !errors.is_empty() {
+        return Some(Failure::permanent(
+            ReadyReason::InvalidSpec,
+            summarize_under("spec.", &errors),
+        ));
+    }
+    claimed_elsewhere(owner, servers)
 }
 
 fn reference(server: &AuthResourceServer) -> String {
