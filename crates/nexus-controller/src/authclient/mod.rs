@@ -12,12 +12,15 @@
 
 pub mod access;
 pub mod act;
+pub mod adoption;
 pub mod cleanup;
 pub mod credentials;
 pub mod desired;
+pub mod input;
 pub mod keys;
 pub mod marker;
 pub mod plan;
+pub mod report;
 pub mod resolve;
 pub mod secret;
 pub mod status;
