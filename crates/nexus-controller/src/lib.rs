@@ -14,6 +14,7 @@ pub mod events;
 pub mod governance;
 pub mod keypair;
 pub mod liveness;
+pub mod marker;
 pub mod metrics;
 pub mod ownership;
 pub mod pass;
@@ -537,6 +538,8 @@ async fn drive_resource_servers(
                 let reference = ObjectRef::from_obj(&server);
                 triggers.remove(&reference);
                 states.remove(&reference);
+                // Gone (an object that never held an API has no finalizer and no cleanup pass).
+                ctx.servers.set_ready_state(&pass::key(&server), None);
                 wake_dependents(&ctx, &clients, &server, false);
             }
             watcher::Event::Init => {}
@@ -557,6 +560,7 @@ async fn drive_resource_servers(
                 for reference in gone {
                     if let Some((_, server)) = states.remove(&reference) {
                         wake_dependents(&ctx, &clients, &server, false);
+                        ctx.servers.set_ready_state(&pass::key(&server), None);
                     }
                 }
             }

@@ -528,6 +528,13 @@ pub trait Kind:
     /// The conditions of `status`.
     fn conditions(status: &Self::Status) -> &[Condition];
 
+    /// The key of `obj` in the backoff and the Ready gauge (distinct across kinds).
+    fn key(obj: &Self) -> String;
+
+    /// Puts the answer of the operator's own metadata write ([`crate::marker::claim`]) into
+    /// the kind's cache at once (a later pass plans from its resourceVersion).
+    fn observe_own_write(ctx: &Context, written: Self);
+
     /// The context's wake-ups, findings, Ready states and tenant waits of the kind.
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding>;
 }
@@ -539,6 +546,15 @@ impl Kind for AuthClient {
 
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
+    }
+
+    fn key(obj: &Self) -> String {
+        object_key(obj)
+    }
+
+    fn observe_own_write(ctx: &Context, written: Self) {
+        // During a large fleet's initial list the watch that would deliver it has not started.
+        ctx.caches.own_clients.observe(written);
     }
 
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
@@ -555,6 +571,17 @@ impl Kind for AuthResourceServer {
         &status.conditions
     }
 
+    fn key(obj: &Self) -> String {
+        format!("ars/{}", object_key(obj))
+    }
+
+    fn observe_own_write(ctx: &Context, mut written: Self) {
+        crate::caches::strip(&mut written);
+        ctx.caches
+            .resource_servers
+            .apply(&kube::runtime::watcher::Event::Apply(written));
+    }
+
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
         &ctx.servers
     }
@@ -563,6 +590,11 @@ impl Kind for AuthResourceServer {
 /// `namespace/name` of the object (metrics and backoff key).
 pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// The key of `obj` in the backoff and the Ready gauge ([`Kind::key`]).
+pub fn key<K: Kind>(obj: &K) -> String {
+    K::key(obj)
 }
 
 /// Writes the whole status with server-side apply on the status subresource, conditional on
@@ -625,7 +657,7 @@ pub async fn finish<K: Kind>(
     event: Option<Note>,
     verdict: &Verdict,
 ) -> Result<Action, kube::Error> {
-    let key = object_key(owner);
+    let key = K::key(owner);
     if let Some(note) = event {
         publish(ctx, owner, note).await;
     }
@@ -650,13 +682,13 @@ pub async fn finish<K: Kind>(
 
 /// The end of a cleanup under the finalizer. `released`: `Ok` with what was done (the object
 /// leaves the gauge, its backoff is forgotten, one `Deleted` event), or the failure that
-/// stops it (`Ready=False, Deleting`, from `deleting`, written when it changed; the message is
-/// returned for the error policy to retry). `subject` names what stays in Auth0 under
-/// `deletionPolicy: Orphan` ("the Auth0 client").
+/// stops it (`Ready=False, Deleting`, from `deleting`, written through [`finish`] when it
+/// changed; the message is returned for the error policy to retry, whose backoff [`finish`]
+/// leaves alone). `subject` names what stays in Auth0 under `deletionPolicy: Orphan` ("the
+/// Auth0 client").
 pub async fn finish_cleanup<K: Kind>(
     ctx: &Context,
     owner: &K,
-    key: &str,
     stored: &K::Status,
     released: Result<String, Failure>,
     subject: &str,
@@ -664,8 +696,9 @@ pub async fn finish_cleanup<K: Kind>(
 ) -> Result<Result<Action, String>, kube::Error> {
     match released {
         Ok(note) => {
-            ctx.reset_backoff(key);
-            K::per_kind(ctx).set_ready_state(key, None);
+            let key = K::key(owner);
+            ctx.reset_backoff(&key);
+            K::per_kind(ctx).set_ready_state(&key, None);
             publish(
                 ctx,
                 owner,
@@ -680,9 +713,7 @@ pub async fn finish_cleanup<K: Kind>(
                 failure.message
             );
             let next = deleting(&Failure::permanent(ReadyReason::Deleting, message.clone()));
-            if next != *stored {
-                write_status(ctx, owner, &next, None).await?;
-            }
+            finish(ctx, owner, stored, None, next, None, &Verdict::Unchanged).await?;
             Ok(Err(message))
         }
     }

@@ -10,12 +10,12 @@ use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsLookup, GrantsView};
-use super::marker;
 use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
 pub use super::report::Report;
 use super::{Input, ReconcileError};
 use crate::authclient::secret::{self, Credentials};
 use crate::context::Context;
+use crate::marker;
 use crate::pass::{
     Auth0Failure, EventAction, EventReason, Failure, Note, Pending, Retry, auth0_failure,
     created_nothing,
@@ -247,7 +247,11 @@ pub async fn execute(
                 }
             }
             Step::Mark => {
-                let value = marker::new_value(owner, input.tag, input.now);
+                let value = marker::new_value(
+                    owner,
+                    &marker::tag_key(&input.tag.cluster, &input.tag.owner_uid),
+                    input.now,
+                );
                 // Conditional on the resourceVersion the pass planned from: on a stale cache
                 // (an object this pass has not seen) the write fails with 409 and nothing is
                 // sent to Auth0, so a stale pass can never create a second client.

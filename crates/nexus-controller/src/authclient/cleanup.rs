@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use super::{ReconcileError, marker, object_key, status};
+use super::{ReconcileError, input, object_key, status};
 use crate::authclient::desired::ClientPatch;
 use crate::caches::SecretKey;
 use crate::context::Context;
@@ -21,7 +21,7 @@ pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, Reconcil
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
     let pending = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
-        .is_some_and(|tag| marker::pending(obj, &stored, &tag));
+        .is_some_and(|tag| input::pending(obj, &stored, &tag));
     if stored.client_id.is_none() && !pending {
         ctx.clients.set_ready_state(&key, None);
         return Ok(Action::await_change());
@@ -31,7 +31,6 @@ pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, Reconcil
     pass::finish_cleanup(
         ctx,
         obj,
-        &key,
         &stored,
         released,
         "the Auth0 client",

@@ -7,10 +7,10 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::desired::{ClientPatch, DesiredClient};
-use super::marker;
 use super::secret::ObservedSecret;
 use crate::context::{AccessFinding, ScanFinding};
 use crate::governance::Governance;
+use crate::marker;
 use crate::ownership::OwnershipTag;
 use crate::pass::Note;
 use auth0_mgmt::Auth0Client;
@@ -79,7 +79,7 @@ impl Input<'_> {
     /// Whether a create may have reached Auth0 without its outcome being recorded (see
     /// [`marker`]).
     pub fn pending(&self) -> bool {
-        marker::pending(self.owner, self.status, self.tag)
+        pending(self.owner, self.status, self.tag)
     }
 
     /// Whether Ready is True in the stored status.
@@ -200,4 +200,13 @@ pub enum Step {
         /// The event of this step.
         note: Note,
     },
+}
+
+/// Whether a create of `owner` may have reached Auth0 without its outcome being recorded: the
+/// marker annotation names this object's tag and the status has not settled it; or a
+/// `status.pendingCreation` written by an earlier version of the operator.
+pub fn pending(owner: &AuthClient, status: &AuthClientStatus, tag: &OwnershipTag) -> bool {
+    let key = marker::tag_key(&tag.cluster, &tag.owner_uid);
+    marker::unsettled(owner, &key, status.last_creation_attempt.as_ref())
+        || status.pending_creation.is_some()
 }

@@ -5,9 +5,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use super::marker;
 use super::plan::{HELD_REASONS, Input, Plan};
 use super::report::Report;
+use crate::marker;
 use crate::pass::{Auth0Failure, Failure, Note, Pending, Retry, Verdict, apply_drift, event_from};
 use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::{Auth0Rejection, AuthClient, AuthClientStatus, ROTATE_ANNOTATION, ReadyReason};

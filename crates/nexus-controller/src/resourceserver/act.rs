@@ -1,20 +1,19 @@
 //! The I/O of an AuthResourceServer pass: the read a [`Lookup`] asks for, then the [`Step`]s
-//! (the crash-safety marker, the create, the PATCH). An Auth0 failure stops the steps and
+//! (the probe, the crash-safety marker with the finalizer, the create, the PATCH). An Auth0 failure stops the steps and
 //! becomes data in the [`Report`].
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::desired;
 use super::plan::{Input, Lookup, Plan, Step, View};
 use crate::context::Context;
+use crate::marker;
 use crate::pass::{
     Auth0Failure, DriftVerdict, EventAction, EventReason, Failure, Note, Pending, Retry,
     auth0_failure, created_nothing,
 };
 use auth0_mgmt::{Auth0Error, Priority, TenantClient};
-use nexus_crd::{AuthResourceServerStatus, PendingResourceServer, ReadyReason};
+use nexus_crd::{AuthResourceServerStatus, ReadyReason};
 
 /// Reads what `lookup` asks for.
 pub async fn observe(auth0: &TenantClient, lookup: Lookup) -> Result<View, Auth0Failure> {
@@ -33,9 +32,12 @@ pub async fn observe(auth0: &TenantClient, lookup: Lookup) -> Result<View, Auth0
 pub struct Report {
     /// The API id after the steps.
     pub resource_server_id: Option<String>,
-    /// The marker.
-    pub pending: Pending<PendingResourceServer>,
-    /// The status and resourceVersion written by the marker step.
+    /// The crash-safety marker: written this pass, settled, or as it was.
+    pub pending: Pending<()>,
+    /// The crash-safety marker this pass wrote (the annotation value).
+    pub marker: Option<String>,
+    /// The status as stored and the resourceVersion after the metadata write of the pass
+    /// (the marker or the finalizer), which the status write is conditional on.
     pub written: Option<(AuthResourceServerStatus, Option<String>)>,
     /// Events of what was done.
     pub notes: Vec<Note>,
@@ -92,23 +94,17 @@ pub async fn execute(
                 }
             }
             Step::Mark => {
-                let mut marked = input.status.clone();
-                if plan.forget {
-                    marked.resource_server_id = None;
-                }
-                let marker = PendingResourceServer {
-                    identifier: owner.spec.identifier.clone(),
-                    started_at: Time(input.now),
-                    probed: plan.steps.contains(&Step::Probe),
-                };
-                marked.pending_creation = Some(marker.clone());
+                let value = marker::new_value(owner, input.tag, input.now);
                 // Conditional on the resourceVersion the pass planned from: a stale cache gets
                 // 409 and nothing is sent to Auth0.
-                let written =
-                    crate::pass::write_status(ctx, owner, &marked, owner.resource_version())
-                        .await?;
-                report.written = Some((marked, written));
-                report.pending = Pending::Set(marker);
+                let rv = marker::claim(ctx, owner, Some(&value)).await?;
+                report.written = Some((input.status.clone(), rv));
+                report.pending = Pending::Set(());
+                report.marker = Some(value);
+            }
+            Step::Finalize => {
+                let rv = marker::claim(ctx, owner, None).await?;
+                report.written = Some((input.status.clone(), rv));
             }
             Step::Create { body, uncertain } => {
                 match auth0.create_resource_server(body, Priority::Critical).await {
@@ -167,7 +163,7 @@ pub async fn execute(
 
 /// A 409 after an attempt whose outcome was unknown. Auth0 APIs carry no metadata to tag, so
 /// ownership rests on the marker: it was written only after a probe found the identifier free
-/// (`probed`), for exactly this identifier, so an API that has it now was created by that
+/// ([`Input::probed_free`]; the identifier cannot change), so an API that has it now was created by that
 /// attempt (the identifier is unique in the tenant). Never by name: a name is anyone's to
 /// copy. The system API (the Management API) is never ours. Brings it in line with the spec.
 async fn recover(
@@ -176,12 +172,7 @@ async fn recover(
     report: &mut Report,
 ) -> Result<(), Auth0Failure> {
     let spec = &input.owner.spec;
-    let marked_free = input
-        .status
-        .pending_creation
-        .as_ref()
-        .is_some_and(|marker| marker.probed && marker.identifier == spec.identifier);
-    if !marked_free {
+    if !input.probed_free() {
         // A marker of an older operator (no probe): whose API this is cannot be told.
         report.pending = Pending::Cleared;
         return Err(in_use(input));

@@ -3,12 +3,14 @@
 //! the finalizer go.
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use super::{ResourceServerError, object_key, status};
 use crate::caches::SecretKey;
 use crate::context::Context;
+use crate::marker;
 use crate::pass::{self, Auth0Failure, EventAction, EventReason, Failure, Note, auth0_failure};
 use crate::tenant_access::client_from_cache;
 use auth0_mgmt::Priority;
@@ -22,7 +24,13 @@ pub async fn cleanup(
 ) -> Result<Action, ResourceServerError> {
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
-    let owns_something = stored.resource_server_id.is_some() || stored.pending_creation.is_some();
+    let tag = obj
+        .uid()
+        .map(|uid| marker::tag_key(&ctx.config.cluster_id, &uid))
+        .unwrap_or_default();
+    let attempted = marker::unsettled(obj, &tag, stored.last_creation_attempt.as_ref())
+        || stored.pending_creation.is_some();
+    let owns_something = stored.resource_server_id.is_some() || attempted;
     if !owns_something || obj.spec.deletion_policy == DeletionPolicy::Orphan {
         ctx.servers.set_ready_state(&key, None);
         if owns_something {
@@ -44,15 +52,9 @@ pub async fn cleanup(
     }
     let released = delete(obj, ctx, &stored).await;
     let now = Timestamp::now();
-    pass::finish_cleanup(
-        ctx,
-        obj,
-        &key,
-        &stored,
-        released,
-        "the Auth0 API",
-        |deleting| status::failed(&stored, obj, deleting, now),
-    )
+    pass::finish_cleanup(ctx, obj, &stored, released, "the Auth0 API", |deleting| {
+        status::failed(&stored, obj, deleting, now)
+    })
     .await?
     .map_err(ResourceServerError::CleanupPending)
 }

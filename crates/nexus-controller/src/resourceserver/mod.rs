@@ -5,8 +5,9 @@
 //! 2. [`plan::lookup`] (pure): what to read from Auth0, if anything.
 //! 3. [`act::observe`]: that read.
 //! 4. [`plan::plan`] (pure): the steps.
-//! 5. [`act::execute`]: the crash-safety marker, the create (a 409 after an uncertain attempt
-//!    is recovered, any other 409 is `IdentifierInUse`), the PATCH.
+//! 5. [`act::execute`]: the probe, the crash-safety marker and the finalizer in one metadata
+//!    write ([`crate::marker`]), the create (a 409 after an uncertain attempt is recovered, any
+//!    other 409 is `IdentifierInUse`), the PATCH.
 //! 6. [`status`]: one status write at the end, only when its content changed.
 
 pub mod act;
@@ -21,13 +22,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, ResourceExt};
 
 use crate::context::Context;
-use crate::metrics::ResultLabels;
+use crate::marker;
 use crate::pass::{self, Auth0Failure, Verdict, event_from};
 use nexus_crd::{AuthResourceServer, FINALIZER};
 use plan::Input;
@@ -39,12 +39,12 @@ pub enum ResourceServerError {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
-    /// Adding or removing the finalizer failed, or the cleanup failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<finalizer::Error<ResourceServerError>>),
     /// The object is missing a namespace (impossible for a namespaced resource).
     #[error("AuthResourceServer has no namespace")]
     MissingNamespace,
+    /// The object has no uid yet (it was never stored by the API server).
+    #[error("AuthResourceServer has no uid")]
+    MissingUid,
     /// The cleanup could not finish yet (its condition says why).
     #[error("cleanup pending: {0}")]
     CleanupPending(String),
@@ -52,48 +52,46 @@ pub enum ResourceServerError {
 
 /// `ars/namespace/name` of the object (metrics and backoff key).
 pub fn object_key(obj: &AuthResourceServer) -> String {
-    format!(
-        "ars/{}/{}",
-        obj.namespace().unwrap_or_default(),
-        obj.name_any()
-    )
+    pass::key(obj)
 }
 
 /// What wakes the AuthResourceServer controller: the spec (generation, also bumped when
-/// deletion starts) and the finalizers; never its own status writes.
+/// deletion starts) and the start of its deletion; never its own writes (the status, the
+/// finalizer and the crash-safety marker of [`marker::claim`]).
 pub fn trigger_hash(obj: &AuthResourceServer) -> u64 {
     let mut hasher = DefaultHasher::new();
     obj.metadata.generation.hash(&mut hasher);
     obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
-    obj.metadata.finalizers.hash(&mut hasher);
     hasher.finish()
 }
 
-/// Entry point for the controller: runs the apply or cleanup branch under the finalizer.
+/// Entry point for the controller: the apply branch, or, once the object is being deleted,
+/// the cleanup under the finalizer. The finalizer is put in place by the pass that first
+/// creates the API, in the same write as the crash-safety marker ([`marker::claim`]).
 pub async fn reconcile(
     obj: Arc<AuthResourceServer>,
     ctx: Arc<Context>,
 ) -> Result<Action, ResourceServerError> {
-    let namespace = obj
-        .namespace()
+    let started = std::time::Instant::now();
+    obj.namespace()
         .ok_or(ResourceServerError::MissingNamespace)?;
-    let api = Api::<AuthResourceServer>::namespaced(ctx.kube.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| ResourceServerError::Finalizer(Box::new(e)));
-    let label = if result.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels {
-            result: label.into(),
-        })
-        .inc();
+    let result = if obj.metadata.deletion_timestamp.is_some() {
+        delete(&obj, &ctx).await
+    } else {
+        apply(&obj, &ctx).await
+    };
+    pass::record_reconcile(&ctx, started, result.is_ok());
     result
+}
+
+/// The deletion of an object under the finalizer: the cleanup, then the finalizer goes.
+async fn delete(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, ResourceServerError> {
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let action = cleanup::cleanup(obj, ctx).await?;
+    marker::release(ctx, obj).await?;
+    Ok(action)
 }
 
 /// Error policy: Kubernetes API failures retry with backoff.
@@ -127,9 +125,12 @@ async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, Resour
         }
         Resolution::Ready(resolved) => resolved,
     };
+    let uid = obj.uid().ok_or(ResourceServerError::MissingUid)?;
+    let tag = marker::tag_key(&ctx.config.cluster_id, &uid);
     let input = Input {
         owner: obj,
         status: &stored,
+        tag: &tag,
         tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
         now,
         finding: finding.as_ref(),
@@ -194,7 +195,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn only_spec_deletion_and_finalizers_trigger_a_pass() {
+    fn only_spec_and_deletion_trigger_a_pass() {
         let mut server = AuthResourceServer::new(
             "api",
             serde_json::from_value(
@@ -215,6 +216,15 @@ mod tests {
         assert_ne!(trigger_hash(&server), before, "a spec change");
         let spec_changed = trigger_hash(&server);
         server.metadata.finalizers = Some(vec![FINALIZER.into()]);
-        assert_ne!(trigger_hash(&server), spec_changed, "the finalizer");
+        server
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(nexus_crd::CREATION_ANNOTATION.into(), "c/u t".into());
+        assert_eq!(
+            trigger_hash(&server),
+            spec_changed,
+            "its own finalizer and marker"
+        );
     }
 }

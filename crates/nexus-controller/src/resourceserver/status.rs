@@ -6,6 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::act::Report;
 use super::plan::{HELD_REASONS, Input, Plan};
+use crate::marker;
 use crate::pass::{Auth0Failure, Failure, Pending, Retry, Verdict, apply_drift};
 use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::{Auth0Rejection, AuthResourceServer, AuthResourceServerStatus, ReadyReason};
@@ -51,12 +52,18 @@ pub fn compute(
             status.identifier = Some(owner.spec.identifier.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        match &report.pending {
-            Pending::Unchanged => {}
-            Pending::Set(marker) => status.pending_creation = Some(marker.clone()),
-            Pending::Cleared => status.pending_creation = None,
-        }
-        if status.resource_server_id.is_some() && !matches!(report.pending, Pending::Set(_)) {
+        // The marker is settled once the create's outcome is recorded: the API it made (or
+        // recovered), or the certainty that it made nothing. A marker written this pass whose
+        // create may have reached Auth0 stays unsettled.
+        let settled = match &report.pending {
+            Pending::Set(()) => false,
+            Pending::Cleared => true,
+            Pending::Unchanged => status.resource_server_id.is_some(),
+        };
+        if settled {
+            if let Some(value) = marker::current(owner, report.marker.as_ref()) {
+                status.last_creation_attempt = Some(value.clone());
+            }
             status.pending_creation = None;
         }
     }
@@ -162,6 +169,7 @@ mod tests {
         Input {
             owner,
             status,
+            tag: "c1/uid-1",
             tenant_generation: 7,
             now: Timestamp::from_second(1_800_000_000).expect("time"),
             finding: None,
