@@ -5,14 +5,11 @@
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 
 use super::{ResourceServerError, object_key, status};
-use crate::caches::SecretKey;
 use crate::context::Context;
 use crate::marker;
-use crate::pass::{self, Auth0Failure, EventAction, EventReason, Failure, Note, auth0_failure};
-use crate::tenant_access::client_from_cache;
+use crate::pass::{self, EventAction, EventReason, Failure, Note};
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
 
@@ -71,25 +68,9 @@ async fn delete(
             format!("AuthTenant '{tenant_name}' does not exist"),
         ));
     };
-    let credentials = ctx.caches.credentials.get(&SecretKey::of(&tenant));
-    let auth0 = client_from_cache(&ctx.auth0, &tenant, credentials.as_ref()).map_err(|e| {
-        Failure::permanent(
-            ReadyReason::TenantNotReady,
-            format!("AuthTenant '{tenant_name}' is not ready: {e}"),
-        )
-    })?;
-    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| match auth0_failure(action, e) {
-        Auth0Failure::Failed(f) => f,
-        Auth0Failure::Tenant => {
-            ctx.servers
-                .wait_for_tenant(tenant_name, ObjectRef::from_obj(obj));
-            Failure::permanent(
-                ReadyReason::TenantNotReady,
-                format!(
-                    "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {e}"
-                ),
-            )
-        }
+    let auth0 = pass::cleanup_auth0(ctx, &tenant)?;
+    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| {
+        pass::cleanup_failure(ctx, obj, tenant_name, action, e)
     };
     let id = match status.resource_server_id.clone() {
         Some(id) => id,

@@ -1,15 +1,13 @@
 //! The end of an AuthResourceServer pass: the status the pass leads to (pure);
 //! [`crate::pass::finish`] writes it.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::act::Report;
 use super::plan::{HELD_REASONS, Input, Plan};
 use crate::marker;
-use crate::pass::{Auth0Failure, Failure, Pending, Retry, Verdict, apply_drift};
-use nexus_crd::conditions::{self, ConditionStatus, READY};
-use nexus_crd::{Auth0Rejection, AuthResourceServer, AuthResourceServerStatus, ReadyReason};
+use crate::pass::{self, Auth0Failure, Ending, Failure, Kind, Pending, Retry, Verdict};
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, ReadyReason};
 
 /// The verdict of a pass that ran `report`.
 pub fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
@@ -67,55 +65,28 @@ pub fn compute(
             status.pending_creation = None;
         }
     }
-    let now = input.now;
-    let (ready, reason, message) = match verdict {
-        Verdict::Unchanged => return status,
-        Verdict::Synced => {
-            if plan.is_some_and(|p| p.consulted) || status.last_sync_time.is_none() {
-                status.last_sync_time = Some(Time(now));
-            }
-            status.auth0_rejection = None;
-            let drift = report
-                .and_then(|r| r.drift.clone())
-                .or_else(|| plan.map(|p| p.drift.clone()))
-                .unwrap_or_default();
-            apply_drift(
-                &mut status.conditions,
-                &mut status.reported_drift,
-                &drift,
-                generation,
-                now,
-                "the Auth0 API",
-            );
-            (
-                ConditionStatus::True,
-                ReadyReason::Synced,
-                format!(
-                    "Auth0 API {} ({}) matches the spec",
-                    status.resource_server_id.as_deref().unwrap_or_default(),
-                    owner.spec.identifier
-                ),
-            )
-        }
-        Verdict::Failed(failure) => {
-            status.auth0_rejection =
-                HELD_REASONS
-                    .contains(&failure.reason)
-                    .then(|| Auth0Rejection {
-                        generation: generation.unwrap_or(0),
-                        tenant_generation: input.tenant_generation,
-                    });
-            (
-                ConditionStatus::False,
-                failure.reason,
-                failure.message.clone(),
-            )
-        }
-    };
-    status.observed_generation = generation;
-    conditions::merge_condition(
-        &mut status.conditions,
-        conditions::new_condition(READY, ready, reason.as_str(), message, generation, now),
+    let synced = format!(
+        "Auth0 API {} ({}) matches the spec",
+        status.resource_server_id.as_deref().unwrap_or_default(),
+        owner.spec.identifier
+    );
+    let drift = report
+        .and_then(|r| r.drift.clone())
+        .or_else(|| plan.map(|p| p.drift.clone()))
+        .unwrap_or_default();
+    pass::conclude(
+        AuthResourceServer::parts(&mut status),
+        verdict,
+        Ending {
+            generation,
+            tenant_generation: input.tenant_generation,
+            now: input.now,
+            held: &HELD_REASONS,
+            consulted: plan.is_some_and(|p| p.consulted),
+            drift: &drift,
+            subject: "the Auth0 API",
+            synced,
+        },
     );
     status
 }
@@ -128,21 +99,12 @@ pub fn failed(
     now: Timestamp,
 ) -> AuthResourceServerStatus {
     let mut status = base.clone();
-    let generation = owner.metadata.generation;
-    status.observed_generation = generation;
-    if !HELD_REASONS.contains(&failure.reason) {
-        status.auth0_rejection = None;
-    }
-    conditions::merge_condition(
-        &mut status.conditions,
-        conditions::new_condition(
-            READY,
-            ConditionStatus::False,
-            failure.reason.as_str(),
-            failure.message.clone(),
-            generation,
-            now,
-        ),
+    pass::record_failure(
+        AuthResourceServer::parts(&mut status),
+        owner.metadata.generation,
+        failure,
+        &HELD_REASONS,
+        now,
     );
     status
 }
@@ -151,6 +113,9 @@ pub fn failed(
 mod tests {
     use super::*;
     use crate::pass::DriftVerdict;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use nexus_crd::Auth0Rejection;
+    use nexus_crd::conditions::{self, READY};
     use serde_json::json;
 
     fn owner() -> AuthResourceServer {
