@@ -9,6 +9,7 @@ pub mod caches;
 pub mod compact;
 pub mod context;
 pub mod drift;
+pub mod driver;
 pub mod eager;
 pub mod events;
 pub mod governance;

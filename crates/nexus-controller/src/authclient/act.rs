@@ -10,9 +10,10 @@ use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsLookup, GrantsView};
+use super::error::ReconcileError;
+use super::input::Input;
 use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
 pub use super::report::Report;
-use super::{Input, ReconcileError};
 use crate::authclient::secret::{self, Credentials};
 use crate::context::Context;
 use crate::marker;

@@ -4,10 +4,12 @@
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 
-use super::{ReconcileError, input, object_key, status};
+use super::error::ReconcileError;
+use super::{input, status};
 use crate::authclient::desired::ClientPatch;
 use crate::context::Context;
 use crate::ownership::OwnershipTag;
+use crate::pass::object_key;
 use crate::pass::{self, Failure};
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};

@@ -18,8 +18,8 @@ use kube::{Api, ResourceExt};
 use auth0_mgmt::{ClientCredential, CredentialRef, NewPublicKey, Priority, TenantClient};
 use nexus_crd::{AuthClientStatus, CredentialsStatus, ROTATE_ANNOTATION, ReadyReason};
 
-use super::ReconcileError;
 use super::credentials::{self, Decision, Desired, Fresh, KeyStep, View};
+use super::error::ReconcileError;
 use super::input::Input;
 use super::report::Report;
 use super::secret::{self, AssertionKey, Credentials};
@@ -327,7 +327,7 @@ pub async fn run(
             KeyStep::Done(outcome) => {
                 if !outcome.foreign.is_empty() {
                     tracing::info!(
-                        authclient = %super::object_key(owner),
+                        authclient = %crate::pass::object_key(owner),
                         credentials = ?outcome.foreign,
                         "client credentials not registered by the operator are left in place"
                     );

@@ -42,15 +42,7 @@ pub struct Resolved {
 }
 
 /// What resolving found.
-pub enum Resolution {
-    /// Everything needed to plan.
-    Ready(Resolved),
-    /// Ready=False with this failure.
-    Refused(Failure),
-    /// The tenant has not been checked for its current generation yet: nothing is written;
-    /// the tenant's status write wakes this object.
-    WaitForTenant,
-}
+pub type Resolution = crate::driver::Resolution<Resolved>;
 
 /// Resolves `owner` against the caches. `None` tag means the object has no uid yet.
 pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {

@@ -6,9 +6,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::{ResourceServerError, object_key, status};
+use super::error::ResourceServerError;
+use super::status;
 use crate::context::Context;
 use crate::marker;
+use crate::pass::key as object_key;
 use crate::pass::{self, EventAction, EventReason, Failure, Note};
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};

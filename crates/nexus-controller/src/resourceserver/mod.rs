@@ -13,11 +13,13 @@
 pub mod act;
 pub mod cleanup;
 pub mod desired;
+pub mod error;
 pub mod plan;
 pub mod resolve;
 pub mod status;
 
 use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -27,28 +29,14 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::context::Context;
+use crate::driver::{self, Reconciler, Resolution};
 use crate::marker;
-use crate::pass::{self, Auth0Failure, Verdict, event_from};
-use nexus_crd::{AuthResourceServer, FINALIZER};
+use crate::pass::{self, Auth0Failure, Failure, Verdict, event_from};
+pub use error::ResourceServerError;
+use nexus_crd::validation::FieldError;
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus};
 use plan::Input;
-use resolve::Resolution;
-
-/// Errors that abort a pass and are retried by the error policy.
-#[derive(Debug, thiserror::Error)]
-pub enum ResourceServerError {
-    /// A Kubernetes API call failed.
-    #[error("Kubernetes API error: {0}")]
-    Kube(#[from] kube::Error),
-    /// The object is missing a namespace (impossible for a namespaced resource).
-    #[error("AuthResourceServer has no namespace")]
-    MissingNamespace,
-    /// The object has no uid yet (it was never stored by the API server).
-    #[error("AuthResourceServer has no uid")]
-    MissingUid,
-    /// The cleanup could not finish yet (its condition says why).
-    #[error("cleanup pending: {0}")]
-    CleanupPending(String),
-}
+use resolve::Resolved;
 
 /// `ars/namespace/name` of the object (metrics and backoff key).
 pub fn object_key(obj: &AuthResourceServer) -> String {
@@ -65,33 +53,12 @@ pub fn trigger_hash(obj: &AuthResourceServer) -> u64 {
     hasher.finish()
 }
 
-/// Entry point for the controller: the apply branch, or, once the object is being deleted,
-/// the cleanup under the finalizer. The finalizer is put in place by the pass that first
-/// creates the API, in the same write as the crash-safety marker ([`marker::claim`]).
+/// Entry point for the controller ([`driver::reconcile`]).
 pub async fn reconcile(
     obj: Arc<AuthResourceServer>,
     ctx: Arc<Context>,
 ) -> Result<Action, ResourceServerError> {
-    let started = std::time::Instant::now();
-    obj.namespace()
-        .ok_or(ResourceServerError::MissingNamespace)?;
-    let result = if obj.metadata.deletion_timestamp.is_some() {
-        delete(&obj, &ctx).await
-    } else {
-        apply(&obj, &ctx).await
-    };
-    pass::record_reconcile(&ctx, started, result.is_ok());
-    result
-}
-
-/// The deletion of an object under the finalizer: the cleanup, then the finalizer goes.
-async fn delete(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, ResourceServerError> {
-    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(Action::await_change());
-    }
-    let action = cleanup::cleanup(obj, ctx).await?;
-    marker::release(ctx, obj).await?;
-    Ok(action)
+    driver::reconcile(obj, ctx).await
 }
 
 /// Error policy: Kubernetes API failures retry with backoff.
@@ -100,31 +67,78 @@ pub fn error_policy(
     error: &ResourceServerError,
     ctx: Arc<Context>,
 ) -> Action {
-    let delay = ctx.next_backoff(&object_key(&obj));
-    tracing::warn!(object = %object_key(&obj), %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    driver::error_policy(&object_key(&obj), error, &ctx)
 }
 
-async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, ResourceServerError> {
-    let stored = obj.status.clone().unwrap_or_default();
-    let now = Timestamp::now();
+impl Reconciler for AuthResourceServer {
+    type Error = ResourceServerError;
+    type Resolved = Resolved;
+
+    fn missing_namespace() -> ResourceServerError {
+        ResourceServerError::MissingNamespace
+    }
+
+    fn stored(obj: &Self) -> AuthResourceServerStatus {
+        obj.status.clone().unwrap_or_default()
+    }
+
+    fn observed_generation(status: &AuthResourceServerStatus) -> Option<i64> {
+        status.observed_generation
+    }
+
+    fn tenant(obj: &Self) -> &str {
+        &obj.spec.tenant
+    }
+
+    fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
+        (
+            nexus_crd::resource_validation::resource_server_warnings(&obj.spec),
+            "spec.",
+        )
+    }
+
+    fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ResourceServerError> {
+        Ok(resolve::resolve(obj, ctx))
+    }
+
+    fn failed(
+        stored: &AuthResourceServerStatus,
+        obj: &Self,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> AuthResourceServerStatus {
+        status::failed(stored, obj, failure, now)
+    }
+
+    fn pass<'a>(
+        ctx: &'a Context,
+        obj: &'a Self,
+        resolved: Resolved,
+        stored: AuthResourceServerStatus,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
+        run(ctx, obj, resolved, stored, now)
+    }
+
+    fn cleanup<'a>(
+        ctx: &'a Context,
+        obj: &'a Self,
+    ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
+        cleanup::cleanup(obj, ctx)
+    }
+}
+
+/// The AuthResourceServer's pass after resolve: the read, the plan, the steps, then the one
+/// exit.
+async fn run(
+    ctx: &Context,
+    obj: &AuthResourceServer,
+    resolved: Resolved,
+    stored: AuthResourceServerStatus,
+    now: Timestamp,
+) -> Result<Action, ResourceServerError> {
     let reference = ObjectRef::from_obj(obj);
     let finding = ctx.servers.take_finding(&reference);
-    let warnings = nexus_crd::resource_validation::resource_server_warnings(&obj.spec);
-    crate::spec_warnings::publish(ctx, obj, stored.observed_generation, "spec.", &warnings).await;
-    let resolved = match resolve::resolve(obj, ctx) {
-        Resolution::WaitForTenant => {
-            ctx.servers.wait_for_tenant(&obj.spec.tenant, reference);
-            return Ok(Action::await_change());
-        }
-        Resolution::Refused(failure) => {
-            let next = status::failed(&stored, obj, &failure, now);
-            let event = event_from(&stored.conditions, &next.conditions, &[], &[]);
-            let verdict = Verdict::Failed(failure);
-            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
-        }
-        Resolution::Ready(resolved) => resolved,
-    };
     let uid = obj.uid().ok_or(ResourceServerError::MissingUid)?;
     let tag = marker::tag_key(&ctx.config.cluster_id, &uid);
     let input = Input {
@@ -215,7 +229,7 @@ mod tests {
         server.metadata.generation = Some(2);
         assert_ne!(trigger_hash(&server), before, "a spec change");
         let spec_changed = trigger_hash(&server);
-        server.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        server.metadata.finalizers = Some(vec![nexus_crd::FINALIZER.into()]);
         server
             .metadata
             .annotations

@@ -25,14 +25,7 @@ pub struct Resolved {
 }
 
 /// What resolving found.
-pub enum Resolution {
-    /// Everything needed to plan.
-    Ready(Resolved),
-    /// Ready=False with this failure.
-    Refused(Failure),
-    /// The tenant has not been checked for its current generation yet.
-    WaitForTenant,
-}
+pub type Resolution = crate::driver::Resolution<Resolved>;
 
 /// Resolves `owner` against the caches.
 pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
