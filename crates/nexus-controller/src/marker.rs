@@ -63,6 +63,17 @@ pub fn current<'a, K: ResourceExt>(
     written.or_else(|| owner.annotations().get(CREATION_ANNOTATION))
 }
 
+/// Whether the status of this pass settles the marker: once the create's outcome is recorded
+/// (the object it made, or found, is `recorded`; or it certainly made nothing). A marker
+/// written this pass whose create may have reached Auth0 stays unsettled.
+pub fn settles(pending: &crate::pass::Pending<()>, recorded: bool) -> bool {
+    match pending {
+        crate::pass::Pending::Set(()) => false,
+        crate::pass::Pending::Cleared => true,
+        crate::pass::Pending::Unchanged => recorded,
+    }
+}
+
 /// The metadata merge patch of [`claim`]: the finalizer when it is missing, the marker when
 /// given, conditional on the resourceVersion of `owner` (a stale cache gets 409 and nothing
 /// is sent to Auth0).

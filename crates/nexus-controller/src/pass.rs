@@ -599,6 +599,16 @@ pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
     }
 }
 
+/// The verdict of a pass whose steps stopped on `failure`: Ready=False with an Auth0 failure,
+/// or unchanged when Auth0 refused the tenant's credentials (the tenant's check wakes the
+/// object); `None` when no step failed.
+pub fn stopped_by(failure: Option<&Auth0Failure>) -> Option<Verdict> {
+    match failure? {
+        Auth0Failure::Failed(failure) => Some(Verdict::Failed(failure.clone())),
+        Auth0Failure::Tenant => Some(Verdict::Unchanged),
+    }
+}
+
 /// Whether a failed create certainly created nothing (the crash-safety marker can go).
 pub fn created_nothing(error: &Auth0Error) -> bool {
     match error {

@@ -8,9 +8,7 @@ use kube::ResourceExt;
 use super::plan::{HELD_REASONS, Input, Plan};
 use super::report::Report;
 use crate::marker;
-use crate::pass::{
-    self, Auth0Failure, Ending, Failure, Kind, Note, Pending, Retry, Verdict, event_from,
-};
+use crate::pass::{self, Ending, Failure, Kind, Note, Retry, Verdict, event_from};
 use nexus_crd::{AuthClient, AuthClientStatus, ROTATE_ANNOTATION, ReadyReason};
 
 /// The verdict of a pass that ran `plan` with `report`.
@@ -26,14 +24,13 @@ pub fn verdict(report: &Report, plan: &Plan, owner: &AuthClient) -> Verdict {
             retry: Retry::Backoff,
         });
     }
-    match &report.failure {
-        Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
-        Some(Auth0Failure::Tenant) => Verdict::Unchanged,
-        None if report.kube_error.is_some() => Verdict::Unchanged,
-        None => match &plan.refusal {
-            Some(refusal) => Verdict::Failed(refusal.clone()),
-            None => Verdict::Synced,
-        },
+    if let Some(stopped) = pass::stopped_by(report.failure.as_ref()) {
+        return stopped;
+    }
+    match &plan.refusal {
+        _ if report.kube_error.is_some() => Verdict::Unchanged,
+        Some(refusal) => Verdict::Failed(refusal.clone()),
+        None => Verdict::Synced,
     }
 }
 
@@ -58,15 +55,8 @@ pub fn compute(
             status.client_id = Some(id.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        // The marker is settled once the create's outcome is recorded: the client it made
-        // (or found), or the certainty that it made nothing. A marker written this pass whose
-        // create may have reached Auth0 stays unsettled.
-        let settled = match &report.pending {
-            Pending::Set(_) => false,
-            Pending::Cleared => true,
-            Pending::Unchanged => status.client_id.is_some(),
-        };
-        if settled {
+        // Settled once the create's outcome is recorded (`marker::settles`).
+        if marker::settles(&report.pending, status.client_id.is_some()) {
             if let Some(value) = marker::current(owner, report.marker.as_ref()) {
                 status.last_creation_attempt = Some(value.clone());
             }

@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::act::Report;
 use super::plan::{HELD_REASONS, Input, Plan};
 use crate::marker;
-use crate::pass::{self, Auth0Failure, Ending, Failure, Kind, Pending, Retry, Verdict};
+use crate::pass::{self, Ending, Failure, Kind, Retry, Verdict};
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, ReadyReason};
 
 /// The verdict of a pass that ran `report`.
@@ -21,11 +21,7 @@ pub fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
             retry: Retry::Backoff,
         });
     }
-    match &report.failure {
-        Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
-        Some(Auth0Failure::Tenant) => Verdict::Unchanged,
-        None => Verdict::Synced,
-    }
+    pass::stopped_by(report.failure.as_ref()).unwrap_or(Verdict::Synced)
 }
 
 /// The status after the pass. `base` is what is stored (including a marker this pass wrote).
@@ -50,15 +46,8 @@ pub fn compute(
             status.identifier = Some(owner.spec.identifier.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        // The marker is settled once the create's outcome is recorded: the API it made (or
-        // recovered), or the certainty that it made nothing. A marker written this pass whose
-        // create may have reached Auth0 stays unsettled.
-        let settled = match &report.pending {
-            Pending::Set(()) => false,
-            Pending::Cleared => true,
-            Pending::Unchanged => status.resource_server_id.is_some(),
-        };
-        if settled {
+        // Settled once the create's outcome is recorded (`marker::settles`).
+        if marker::settles(&report.pending, status.resource_server_id.is_some()) {
             if let Some(value) = marker::current(owner, report.marker.as_ref()) {
                 status.last_creation_attempt = Some(value.clone());
             }
@@ -113,6 +102,7 @@ pub fn failed(
 mod tests {
     use super::*;
     use crate::pass::DriftVerdict;
+    use crate::pass::Pending;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use nexus_crd::Auth0Rejection;
     use nexus_crd::conditions::{self, READY};

@@ -1281,28 +1281,7 @@ async fn creating_an_api_is_one_metadata_write_one_status_write_and_one_event() 
     let requests = h.kube.requests();
     let writes: Vec<_> = requests.iter().filter(|r| r.method != "GET").collect();
     let path = Harness::server_path(TEAM_B, "orders-api");
-    let claims: Vec<_> = writes
-        .iter()
-        .filter(|r| r.method == "PATCH" && r.path == path)
-        .collect();
-    assert_eq!(claims.len(), 1, "one metadata write: {writes:#?}");
-    let claim = claims[0];
-    assert_eq!(
-        claim.content_type.as_deref(),
-        Some("application/merge-patch+json")
-    );
-    let body = claim.body.as_ref().expect("body");
-    assert_eq!(
-        body["metadata"]["finalizers"],
-        json!(["auth.nexus.dev/cleanup"])
-    );
-    assert!(
-        body["metadata"]["resourceVersion"].is_string(),
-        "conditional on the resourceVersion planned from: {body}"
-    );
-    let marker = body["metadata"]["annotations"]["auth.nexus.dev/creation-attempt"]
-        .as_str()
-        .expect("the marker in the same write");
+    let marker = the_claim(&requests, &path);
     let status_writes: Vec<_> = writes
         .iter()
         .filter(|r| r.path == format!("{path}/status"))

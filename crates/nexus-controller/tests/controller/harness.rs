@@ -508,3 +508,32 @@ impl Harness {
         (report, triggered)
     }
 }
+
+/// The one metadata write of a creation among `requests`: a merge patch of the object at
+/// `path` that adds the finalizer and the crash-safety marker, conditional on the
+/// resourceVersion the pass planned from. Returns the marker it wrote.
+pub fn the_claim(requests: &[kube_fake::RecordedRequest], path: &str) -> String {
+    let claims: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .collect();
+    assert_eq!(claims.len(), 1, "one metadata write: {requests:#?}");
+    let claim = claims[0];
+    assert_eq!(
+        claim.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    let body = claim.body.as_ref().expect("body");
+    assert_eq!(
+        body["metadata"]["finalizers"],
+        json!(["auth.nexus.dev/cleanup"])
+    );
+    assert!(
+        body["metadata"]["resourceVersion"].is_string(),
+        "the marker is conditional on the resourceVersion planned from: {body}"
+    );
+    body["metadata"]["annotations"]["auth.nexus.dev/creation-attempt"]
+        .as_str()
+        .expect("the marker in the same write")
+        .to_owned()
+}
