@@ -869,6 +869,17 @@ pub async fn finish_cleanup<K: Kind>(
     }
 }
 
+/// The AuthTenant `name` from the cache, or the failure of an object that names a tenant that
+/// does not exist.
+pub fn tenant(ctx: &Context, name: &str) -> Result<std::sync::Arc<nexus_crd::AuthTenant>, Failure> {
+    ctx.caches.tenant(name).ok_or_else(|| {
+        Failure::permanent(
+            ReadyReason::TenantNotFound,
+            format!("AuthTenant '{name}' does not exist; create it or fix spec.tenant"),
+        )
+    })
+}
+
 /// The Auth0 client a cleanup of an object of `tenant` talks to, from the caches; a tenant
 /// whose credentials are not usable is a failure of the cleanup.
 pub fn cleanup_auth0(

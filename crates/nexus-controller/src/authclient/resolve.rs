@@ -60,14 +60,9 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
             ),
         )));
     }
-    let Some(tenant) = ctx.caches.tenant(&spec.tenant) else {
-        return Some(Resolution::Refused(Failure::permanent(
-            ReadyReason::TenantNotFound,
-            format!(
-                "AuthTenant '{}' does not exist; create it or fix spec.tenant",
-                spec.tenant
-            ),
-        )));
+    let tenant = match crate::pass::tenant(ctx, &spec.tenant) {
+        Ok(tenant) => tenant,
+        Err(failure) => return Some(Resolution::Refused(failure)),
     };
     let namespace = owner.namespace().unwrap_or_default();
     let labels = ctx.caches.namespace_labels(&namespace);
