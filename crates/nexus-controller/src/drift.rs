@@ -42,6 +42,37 @@ pub struct ScanReport {
     pub peak_held: usize,
 }
 
+/// Scans every tenant's clients, then its APIs, every `drift_scan_interval` (the first tick
+/// after one interval: the first reconciles compare anyway) until `stop`. A scan in flight is
+/// abandoned at shutdown (it only reads; the next start scans again), so a scan of a large
+/// tenant never holds the process past its grace period.
+pub async fn scan_every(
+    ctx: Arc<Context>,
+    clients: Store<CachedAuthClient>,
+    drift_tx: mpsc::UnboundedSender<ObjectRef<AuthClient>>,
+    server_drift_tx: mpsc::UnboundedSender<ObjectRef<AuthResourceServer>>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut interval = tokio::time::interval(ctx.config.drift_scan_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await; // the first tick is immediate: reconciles run first anyway
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = &mut stop => break,
+        }
+        let scan = async {
+            scan_all(&ctx, &clients, &drift_tx).await;
+            scan_all_resource_servers(&ctx, &server_drift_tx).await;
+        };
+        tokio::select! {
+            _ = scan => {}
+            _ = &mut stop => break,
+        }
+    }
+}
+
 /// Scans every cached tenant once; drifted or missing clients are recorded in the context and
 /// sent to `trigger` so the controller reconciles them.
 pub async fn scan_all(

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -23,8 +23,8 @@ use crate::context::{Context, PerKind, ScanFinding, ServerFinding};
 use crate::metrics::ConditionLabels;
 use auth0_mgmt::Auth0Error;
 use nexus_crd::conditions::{self, ConditionStatus, DRIFTED, READY};
+use nexus_crd::{Auth0Rejection, FIELD_MANAGER, ReadyReason};
 use nexus_crd::{AuthClient, AuthClientStatus, AuthResourceServer, AuthResourceServerStatus};
-use nexus_crd::{FIELD_MANAGER, ReadyReason};
 
 /// When to look at the object again after a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -434,6 +434,122 @@ pub fn event_from(
     })
 }
 
+/// The parts of a status that every kind ends a pass the same way: the `Ready` and `Drifted`
+/// conditions, the generation they describe, the last sync, the recorded refusal and the
+/// reported drift.
+pub struct StatusParts<'a> {
+    /// `status.conditions`.
+    pub conditions: &'a mut Vec<Condition>,
+    /// `status.observedGeneration`.
+    pub observed_generation: &'a mut Option<i64>,
+    /// `status.lastSyncTime`.
+    pub last_sync_time: &'a mut Option<Time>,
+    /// `status.auth0Rejection`.
+    pub auth0_rejection: &'a mut Option<Auth0Rejection>,
+    /// `status.reportedDrift`.
+    pub reported_drift: &'a mut Vec<String>,
+}
+
+/// What [`conclude`] needs to know about the pass besides its verdict.
+pub struct Ending<'a> {
+    /// `metadata.generation` of the object.
+    pub generation: Option<i64>,
+    /// `metadata.generation` of its tenant (what a held refusal is recorded against).
+    pub tenant_generation: i64,
+    /// The time of the pass.
+    pub now: Timestamp,
+    /// The reasons whose refusal is recorded and held until the spec or the tenant changes.
+    pub held: &'a [ReadyReason],
+    /// Whether Auth0 was compared with the spec (`lastSyncTime` moves).
+    pub consulted: bool,
+    /// The `Drifted` verdict.
+    pub drift: &'a DriftVerdict,
+    /// What was compared ("the Auth0 client").
+    pub subject: &'a str,
+    /// The message of `Ready=True, Synced`.
+    pub synced: String,
+}
+
+/// The end of a pass in its status, the same for every kind: nothing for
+/// [`Verdict::Unchanged`]; `Ready=True, Synced` with the last sync, the `Drifted` condition and
+/// no recorded refusal; or `Ready=False` with the failure's reason, recording the refusal when
+/// its reason is held.
+pub fn conclude(parts: StatusParts<'_>, verdict: &Verdict, ending: Ending<'_>) {
+    let now = ending.now;
+    let (ready, reason, message) = match verdict {
+        Verdict::Unchanged => return,
+        Verdict::Synced => {
+            if ending.consulted || parts.last_sync_time.is_none() {
+                *parts.last_sync_time = Some(Time(now));
+            }
+            *parts.auth0_rejection = None;
+            apply_drift(
+                parts.conditions,
+                parts.reported_drift,
+                ending.drift,
+                ending.generation,
+                now,
+                ending.subject,
+            );
+            (ConditionStatus::True, ReadyReason::Synced, ending.synced)
+        }
+        Verdict::Failed(failure) => {
+            *parts.auth0_rejection =
+                ending
+                    .held
+                    .contains(&failure.reason)
+                    .then(|| Auth0Rejection {
+                        generation: ending.generation.unwrap_or(0),
+                        tenant_generation: ending.tenant_generation,
+                    });
+            (
+                ConditionStatus::False,
+                failure.reason,
+                failure.message.clone(),
+            )
+        }
+    };
+    *parts.observed_generation = ending.generation;
+    conditions::merge_condition(
+        parts.conditions,
+        conditions::new_condition(
+            READY,
+            ready,
+            reason.as_str(),
+            message,
+            ending.generation,
+            now,
+        ),
+    );
+}
+
+/// `Ready=False` for a failure found before any plan (tenant, namespace, validation, a
+/// cleanup that cannot finish): a refusal recorded earlier stays only when this reason is one
+/// of the `held` ones.
+pub fn record_failure(
+    parts: StatusParts<'_>,
+    generation: Option<i64>,
+    failure: &Failure,
+    held: &[ReadyReason],
+    now: Timestamp,
+) {
+    *parts.observed_generation = generation;
+    if !held.contains(&failure.reason) {
+        *parts.auth0_rejection = None;
+    }
+    conditions::merge_condition(
+        parts.conditions,
+        conditions::new_condition(
+            READY,
+            ConditionStatus::False,
+            failure.reason.as_str(),
+            failure.message.clone(),
+            generation,
+            now,
+        ),
+    );
+}
+
 /// A failed Auth0 call, as the pass sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth0Failure {
@@ -483,6 +599,16 @@ pub fn auth0_failure(action: &str, error: &Auth0Error) -> Auth0Failure {
     }
 }
 
+/// The verdict of a pass whose steps stopped on `failure`: Ready=False with an Auth0 failure,
+/// or unchanged when Auth0 refused the tenant's credentials (the tenant's check wakes the
+/// object); `None` when no step failed.
+pub fn stopped_by(failure: Option<&Auth0Failure>) -> Option<Verdict> {
+    match failure? {
+        Auth0Failure::Failed(failure) => Some(Verdict::Failed(failure.clone())),
+        Auth0Failure::Tenant => Some(Verdict::Unchanged),
+    }
+}
+
 /// Whether a failed create certainly created nothing (the crash-safety marker can go).
 pub fn created_nothing(error: &Auth0Error) -> bool {
     match error {
@@ -504,6 +630,19 @@ pub enum Pending<T> {
     Set(T),
     /// Gone: the create succeeded, or certainly created nothing.
     Cleared,
+}
+
+/// The [`StatusParts`] of a status type that has the shared fields under their usual names.
+macro_rules! status_parts {
+    ($status:expr) => {
+        StatusParts {
+            conditions: &mut $status.conditions,
+            observed_generation: &mut $status.observed_generation,
+            last_sync_time: &mut $status.last_sync_time,
+            auth0_rejection: &mut $status.auth0_rejection,
+            reported_drift: &mut $status.reported_drift,
+        }
+    };
 }
 
 /// A kind reconciled by a pass: its status type, and what the context keeps for it.
@@ -528,6 +667,16 @@ pub trait Kind:
     /// The conditions of `status`.
     fn conditions(status: &Self::Status) -> &[Condition];
 
+    /// The parts of `status` every kind ends a pass the same way ([`conclude`]).
+    fn parts(status: &mut Self::Status) -> StatusParts<'_>;
+
+    /// The key of `obj` in the backoff and the Ready gauge (distinct across kinds).
+    fn key(obj: &Self) -> String;
+
+    /// Puts the answer of the operator's own metadata write ([`crate::marker::claim`]) into
+    /// the kind's cache at once (a later pass plans from its resourceVersion).
+    fn observe_own_write(ctx: &Context, written: Self);
+
     /// The context's wake-ups, findings, Ready states and tenant waits of the kind.
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding>;
 }
@@ -539,6 +688,19 @@ impl Kind for AuthClient {
 
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
+    }
+
+    fn parts(status: &mut Self::Status) -> StatusParts<'_> {
+        status_parts!(status)
+    }
+
+    fn key(obj: &Self) -> String {
+        object_key(obj)
+    }
+
+    fn observe_own_write(ctx: &Context, written: Self) {
+        // During a large fleet's initial list the watch that would deliver it has not started.
+        ctx.caches.own_clients.observe(written);
     }
 
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
@@ -555,6 +717,21 @@ impl Kind for AuthResourceServer {
         &status.conditions
     }
 
+    fn parts(status: &mut Self::Status) -> StatusParts<'_> {
+        status_parts!(status)
+    }
+
+    fn key(obj: &Self) -> String {
+        format!("ars/{}", object_key(obj))
+    }
+
+    fn observe_own_write(ctx: &Context, mut written: Self) {
+        crate::caches::strip(&mut written);
+        ctx.caches
+            .resource_servers
+            .apply(&kube::runtime::watcher::Event::Apply(written));
+    }
+
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
         &ctx.servers
     }
@@ -563,6 +740,11 @@ impl Kind for AuthResourceServer {
 /// `namespace/name` of the object (metrics and backoff key).
 pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// The key of `obj` in the backoff and the Ready gauge ([`Kind::key`]).
+pub fn key<K: Kind>(obj: &K) -> String {
+    K::key(obj)
 }
 
 /// Writes the whole status with server-side apply on the status subresource, conditional on
@@ -625,7 +807,7 @@ pub async fn finish<K: Kind>(
     event: Option<Note>,
     verdict: &Verdict,
 ) -> Result<Action, kube::Error> {
-    let key = object_key(owner);
+    let key = K::key(owner);
     if let Some(note) = event {
         publish(ctx, owner, note).await;
     }
@@ -650,13 +832,13 @@ pub async fn finish<K: Kind>(
 
 /// The end of a cleanup under the finalizer. `released`: `Ok` with what was done (the object
 /// leaves the gauge, its backoff is forgotten, one `Deleted` event), or the failure that
-/// stops it (`Ready=False, Deleting`, from `deleting`, written when it changed; the message is
-/// returned for the error policy to retry). `subject` names what stays in Auth0 under
-/// `deletionPolicy: Orphan` ("the Auth0 client").
+/// stops it (`Ready=False, Deleting`, from `deleting`, written through [`finish`] when it
+/// changed; the message is returned for the error policy to retry, whose backoff [`finish`]
+/// leaves alone). `subject` names what stays in Auth0 under `deletionPolicy: Orphan` ("the
+/// Auth0 client").
 pub async fn finish_cleanup<K: Kind>(
     ctx: &Context,
     owner: &K,
-    key: &str,
     stored: &K::Status,
     released: Result<String, Failure>,
     subject: &str,
@@ -664,8 +846,9 @@ pub async fn finish_cleanup<K: Kind>(
 ) -> Result<Result<Action, String>, kube::Error> {
     match released {
         Ok(note) => {
-            ctx.reset_backoff(key);
-            K::per_kind(ctx).set_ready_state(key, None);
+            let key = K::key(owner);
+            ctx.reset_backoff(&key);
+            K::per_kind(ctx).set_ready_state(&key, None);
             publish(
                 ctx,
                 owner,
@@ -680,10 +863,63 @@ pub async fn finish_cleanup<K: Kind>(
                 failure.message
             );
             let next = deleting(&Failure::permanent(ReadyReason::Deleting, message.clone()));
-            if next != *stored {
-                write_status(ctx, owner, &next, None).await?;
-            }
+            finish(ctx, owner, stored, None, next, None, &Verdict::Unchanged).await?;
             Ok(Err(message))
+        }
+    }
+}
+
+/// The AuthTenant `name` from the cache, or the failure of an object that names a tenant that
+/// does not exist.
+pub fn tenant(ctx: &Context, name: &str) -> Result<std::sync::Arc<nexus_crd::AuthTenant>, Failure> {
+    ctx.caches.tenant(name).ok_or_else(|| {
+        Failure::permanent(
+            ReadyReason::TenantNotFound,
+            format!("AuthTenant '{name}' does not exist; create it or fix spec.tenant"),
+        )
+    })
+}
+
+/// The Auth0 client a cleanup of an object of `tenant` talks to, from the caches; a tenant
+/// whose credentials are not usable is a failure of the cleanup.
+pub fn cleanup_auth0(
+    ctx: &Context,
+    tenant: &nexus_crd::AuthTenant,
+) -> Result<std::sync::Arc<auth0_mgmt::TenantClient>, Failure> {
+    let credentials = ctx
+        .caches
+        .credentials
+        .get(&crate::caches::SecretKey::of(tenant));
+    crate::tenant_access::client_from_cache(&ctx.auth0, tenant, credentials.as_ref()).map_err(|e| {
+        Failure::permanent(
+            ReadyReason::TenantNotReady,
+            format!("AuthTenant '{}' is not ready: {e}", tenant.name_any()),
+        )
+    })
+}
+
+/// An Auth0 error of a cleanup as the failure that stops it; refused tenant credentials also
+/// make `owner` wait for its tenant's next check.
+pub fn cleanup_failure<K: Kind>(
+    ctx: &Context,
+    owner: &K,
+    tenant_name: &str,
+    action: &str,
+    error: &Auth0Error,
+) -> Failure {
+    match auth0_failure(action, error) {
+        Auth0Failure::Failed(failure) => failure,
+        Auth0Failure::Tenant => {
+            K::per_kind(ctx).wait_for_tenant(
+                tenant_name,
+                kube::runtime::reflector::ObjectRef::from_obj(owner),
+            );
+            Failure::permanent(
+                ReadyReason::TenantNotReady,
+                format!(
+                    "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {error}"
+                ),
+            )
         }
     }
 }

@@ -246,10 +246,21 @@ pub struct AuthResourceServerStatus {
     /// Last time the API was confirmed to match the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-    /// Set before a create request is sent: proves that an API found with this identifier
-    /// afterwards may be the operator's own (its creation was sent but not recorded).
+    /// Written by operator versions before the `auth.nexus.dev/creation-attempt` annotation:
+    /// a create request that may have reached Auth0. Still honoured (an API found with this
+    /// identifier after a 409 is recovered when the marker says the identifier was probed
+    /// free), and cleared once settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_creation: Option<PendingResourceServer>,
+    /// The last create attempt (the value of the `auth.nexus.dev/creation-attempt`
+    /// annotation) whose outcome this status records: the API it created, or the certainty
+    /// that it created nothing. The annotation is written, together with the finalizer, only
+    /// after the identifier was looked up in Auth0 and found free; an annotation with another
+    /// value means a create may have reached Auth0 without being recorded, and the next pass's
+    /// create then takes a 409 for this identifier as its own API (the identifier is unique in
+    /// the tenant), so one AuthResourceServer never gets two Auth0 APIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_creation_attempt: Option<String>,
     /// Set when Auth0 refused this spec permanently (a 4xx such as 400 `invalid_body`): no
     /// further Auth0 call until the spec or the AuthTenant changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::plan::{Auth0View, Input, Step, adoption_refusal};
+use super::adoption::adoption_refusal;
+use super::input::{Auth0View, Input, Step};
 use crate::governance::{Governance, Scopes};
 use crate::pass::{DriftVerdict, EventAction, EventReason, Failure, Note};
 use auth0_mgmt::ClientGrant;

@@ -10,17 +10,20 @@ use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsLookup, GrantsView};
-use super::marker;
+use super::desired::{ClientPatch, DesiredClient};
+use super::error::ReconcileError;
+use super::input::Input;
 use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
-use super::{Input, ReconcileError};
+pub use super::report::Report;
 use crate::authclient::secret::{self, Credentials};
 use crate::context::Context;
+use crate::marker;
 use crate::pass::{
     Auth0Failure, EventAction, EventReason, Failure, Note, Pending, Retry, auth0_failure,
     created_nothing,
 };
 use auth0_mgmt::{Priority, SecretString, TenantClient};
-use nexus_crd::{AuthClient, AuthClientStatus, ConnectionStatus, GrantStatus, ReadyReason};
+use nexus_crd::{AuthClient, ConnectionStatus, GrantStatus, ReadyReason};
 
 /// Reads what `lookup` asks for.
 pub async fn observe(
@@ -100,339 +103,422 @@ pub async fn observe_access(
     })
 }
 
-/// What the steps did.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// The client id after the steps.
-    pub client_id: Option<String>,
-    /// A client was created.
-    pub created: bool,
-    /// The secret was rotated.
-    pub rotated: bool,
-    /// The crash-safety marker: written this pass, settled, or as it was.
-    pub pending: Pending<()>,
-    /// The crash-safety marker this pass wrote (the annotation value).
-    pub marker: Option<String>,
-    /// The status as stored and the resourceVersion after the metadata write of the pass
-    /// (the marker or the finalizer), which the status write is conditional on.
-    pub written: Option<(AuthClientStatus, Option<String>)>,
-    /// Events of what was done.
-    pub notes: Vec<Note>,
-    /// The Auth0 failure that stopped the steps.
-    pub failure: Option<Auth0Failure>,
-    /// A Kubernetes error that stopped the steps (the status is still written, then the pass
-    /// fails so the error policy retries).
-    pub kube_error: Option<kube::Error>,
-    /// The recorded client is gone (a PATCH or rotation answered 404).
-    pub client_gone: bool,
-    /// The client's grants after the steps.
-    pub grants: Vec<GrantStatus>,
-    /// The connections the client is enabled on after the steps.
-    pub connections: Vec<ConnectionStatus>,
-}
-
-/// Runs the steps of `plan` in order; stops at the first failure.
+/// Runs the steps of `plan` in order, one function per step; stops at the first failure.
 pub async fn execute(
     ctx: &Context,
     auth0: &TenantClient,
     input: &Input<'_>,
     plan: &Plan,
 ) -> Result<Report, ReconcileError> {
-    let owner = input.owner;
-    let mut report = Report {
-        client_id: plan.client_id.clone(),
-        ..Report::default()
+    let mut run = Run {
+        report: Report {
+            client_id: plan.client_id.clone(),
+            ..Report::default()
+        },
+        credential: plan.credential.clone(),
+        grants: plan
+            .grants_before
+            .iter()
+            .map(|g| (g.audience.clone(), g.clone()))
+            .collect(),
+        connections: plan
+            .connections_before
+            .iter()
+            .map(|c| (c.name.clone(), c.clone()))
+            .collect(),
     };
-    let mut credential: Option<SecretString> = plan.credential.clone();
-    let mut grants: BTreeMap<String, GrantStatus> = plan
-        .grants_before
-        .iter()
-        .map(|g| (g.audience.clone(), g.clone()))
-        .collect();
-    let mut connections: BTreeMap<String, ConnectionStatus> = plan
-        .connections_before
-        .iter()
-        .map(|c| (c.name.clone(), c.clone()))
-        .collect();
     for step in &plan.steps {
-        match step {
+        let flow = match step {
             Step::CreateGrant {
                 audience,
                 scopes,
                 note,
-            } => {
-                let client_id = report.client_id.clone().unwrap_or_default();
-                match create_grant(auth0, &client_id, audience, scopes).await {
-                    Ok(grant) => {
-                        grants.insert(audience.clone(), grant);
-                        report.notes.push(note.clone());
-                    }
-                    Err(failure) => {
-                        report.failure = Some(failure);
-                        break;
-                    }
-                }
-            }
+            } => grant_create(auth0, &mut run, audience, scopes, note).await,
             Step::PatchGrant {
                 grant_id,
                 audience,
                 scopes,
                 note,
-            } => match auth0
-                .patch_client_grant(grant_id, scopes, Priority::Normal)
-                .await
-            {
-                Ok(grant) => {
-                    grants.insert(
-                        audience.clone(),
-                        GrantStatus {
-                            audience: audience.clone(),
-                            grant_id: grant.id,
-                            scopes: grant.scope,
-                        },
-                    );
-                    report.notes.push(note.clone());
-                }
-                Err(error) => {
-                    if error.is_not_found() {
-                        // Deleted outside the operator: the next pass reads the grants.
-                        grants.remove(audience);
-                    }
-                    report.failure = Some(auth0_failure(
-                        &format!("updating the grant to {audience}"),
-                        &error,
-                    ));
-                    break;
-                }
-            },
+            } => grant_patch(auth0, &mut run, grant_id, audience, scopes, note).await,
             Step::DeleteGrant {
                 grant_id,
                 audience,
                 note,
-            } => match auth0
-                .delete_client_grant(grant_id, Priority::Critical)
-                .await
-            {
-                Ok(()) => {
-                    grants.remove(audience);
-                    report.notes.push(note.clone());
-                }
-                Err(error) => {
-                    report.failure = Some(auth0_failure(
-                        &format!("deleting the grant to {audience}"),
-                        &error,
-                    ));
-                    break;
-                }
-            },
+            } => grant_delete(auth0, &mut run, grant_id, audience, note).await,
             Step::EnableConnection {
                 name,
                 connection_id,
                 note,
-            }
-            | Step::DisableConnection {
+            } => connection_set(auth0, &mut run, name, connection_id, note, true).await,
+            Step::DisableConnection {
                 name,
                 connection_id,
                 note,
-            } => {
-                let enable = matches!(step, Step::EnableConnection { .. });
-                let client_id = report.client_id.clone().unwrap_or_default();
-                match auth0
-                    .set_connection_clients(
-                        connection_id,
-                        &[(client_id.as_str(), enable)],
-                        Priority::Normal,
-                    )
-                    .await
-                {
-                    Ok(()) => {
-                        if enable {
-                            connections.insert(
-                                name.clone(),
-                                ConnectionStatus {
-                                    name: name.clone(),
-                                    connection_id: connection_id.clone(),
-                                },
-                            );
-                        } else {
-                            connections.remove(name);
-                        }
-                        report.notes.push(note.clone());
-                    }
-                    Err(error) if error.is_not_found() && !enable => {
-                        // The connection is gone, and the client with it.
-                        connections.remove(name);
-                    }
-                    Err(error) => {
-                        if error.is_not_found() {
-                            connections.remove(name);
-                        }
-                        let what = if enable { "enabling" } else { "disabling" };
-                        report.failure = Some(auth0_failure(
-                            &format!("{what} the client on connection '{name}'"),
-                            &error,
-                        ));
-                        break;
-                    }
-                }
-            }
-            Step::Mark => {
-                let value = marker::new_value(owner, input.tag, input.now);
-                // Conditional on the resourceVersion the pass planned from: on a stale cache
-                // (an object this pass has not seen) the write fails with 409 and nothing is
-                // sent to Auth0, so a stale pass can never create a second client.
-                let rv = marker::claim(ctx, owner, Some(&value)).await?;
-                report.written = Some((input.status.clone(), rv));
-                report.pending = Pending::Set(());
-                report.marker = Some(value);
-            }
-            Step::Finalize => {
-                let rv = marker::claim(ctx, owner, None).await?;
-                report.written = Some((input.status.clone(), rv));
-            }
-            Step::Create(desired) => match auth0.create_client(desired, Priority::Critical).await {
-                Ok(created) => {
-                    report.notes.push(Note::normal(
-                        EventReason::Created,
-                        EventAction::Create,
-                        format!("created Auth0 client {}", created.client_id),
-                    ));
-                    report.client_id = Some(created.client_id);
-                    credential = created.client_secret.filter(|s| !s.is_empty());
-                    report.created = true;
-                    report.pending = Pending::Cleared;
-                }
-                Err(error) => {
-                    if created_nothing(&error) {
-                        report.pending = Pending::Cleared;
-                    }
-                    report.failure = Some(auth0_failure("creating the Auth0 client", &error));
-                    break;
-                }
-            },
-            Step::Patch(patch, note) => {
-                let id = report.client_id.clone().unwrap_or_default();
-                if let Err(error) = auth0.patch_client(&id, patch, Priority::Normal).await {
-                    if error.is_not_found() {
-                        report.client_gone = true;
-                    }
-                    report.failure = Some(auth0_failure("updating the Auth0 client", &error));
-                    break;
-                }
-                report.notes.extend(note.clone());
-            }
-            Step::Rotate => {
-                let id = report.client_id.clone().unwrap_or_default();
-                match auth0.rotate_secret(&id, Priority::Critical).await {
-                    Ok(rotated) => {
-                        credential = rotated.client_secret.filter(|s| !s.is_empty());
-                        report.rotated = true;
-                        report.notes.push(Note::normal(
-                            EventReason::SecretRotated,
-                            EventAction::Rotate,
-                            format!("client secret of {id} rotated"),
-                        ));
-                    }
-                    Err(error) => {
-                        if error.is_not_found() {
-                            report.client_gone = true;
-                        }
-                        report.failure = Some(auth0_failure("rotating the client secret", &error));
-                        break;
-                    }
-                }
-            }
-            Step::FetchSecret => match fetch_secret(auth0, &mut report).await {
-                Some(found) => credential = found,
-                None => break,
-            },
-            Step::ReadSecret => {
-                let id = report.client_id.clone().unwrap_or_default();
-                let api = Api::<Secret>::namespaced(
-                    ctx.kube.clone(),
-                    &owner.namespace().unwrap_or_default(),
-                );
-                match api.get_opt(&owner.secret_name()).await {
-                    Ok(found) => {
-                        credential = found
-                            .filter(|s| secret::is_owned_by(s, owner) && secret::is_intact(s))
-                            .and_then(|s| secret::stored_credentials(&s, owner, &id))
-                            .map(SecretString::new);
-                    }
-                    Err(error) => {
-                        report.kube_error = Some(error);
-                        break;
-                    }
-                }
-                if credential.is_none() {
-                    // Changed since the cache saw it: the secret comes from Auth0.
-                    match fetch_secret(auth0, &mut report).await {
-                        Some(found) => credential = found,
-                        None => break,
-                    }
-                }
-            }
-            Step::ApplySecret { existing } => {
-                // A client that authenticates with its key: Auth0 no longer answers its secret
-                // (recorded), and the Secret is rebuilt without it (the key pass writes the key).
-                let key_only = owner.spec.credentials.is_private_key_jwt()
-                    && input
-                        .status
-                        .credentials
-                        .as_ref()
-                        .is_some_and(|c| c.active.is_some());
-                let Some(value) = credential
-                    .clone()
-                    .or_else(|| key_only.then(SecretString::default))
-                else {
-                    report.failure = Some(Auth0Failure::Failed(Failure {
-                        reason: ReadyReason::Auth0Refused,
-                        message: "Auth0 did not return the client secret; grant the tenant's M2M application the read:client_keys scope".into(),
-                        retry: Retry::Backoff,
-                    }));
-                    break;
-                };
-                let client_id = report.client_id.clone().unwrap_or_default();
-                let assertion = match super::keys::carry_over(ctx, input).await {
-                    Ok(key) => key,
-                    Err(error) => {
-                        report.kube_error = Some(error);
-                        break;
-                    }
-                };
-                let desired = secret::build_secret(
-                    owner,
-                    &Credentials {
-                        assertion,
-                        ..Credentials::for_tenant(
-                            input.tenant,
-                            client_id,
-                            value.expose().to_owned(),
-                        )
-                    },
-                )
-                .map_err(|secret::SecretBuildError::MissingUid| ReconcileError::MissingUid)?;
-                match write_secret(ctx, owner, &desired, *existing).await {
-                    Ok(None) => {}
-                    Ok(Some(failure)) => {
-                        report.failure = Some(Auth0Failure::Failed(failure));
-                        break;
-                    }
-                    Err(error) => {
-                        report.kube_error = Some(error);
-                        break;
-                    }
-                }
-            }
+            } => connection_set(auth0, &mut run, name, connection_id, note, false).await,
+            Step::Mark => mark(ctx, input, &mut run).await?,
+            Step::Finalize => finalize(ctx, input, &mut run).await?,
+            Step::Create(desired) => create(auth0, &mut run, desired).await,
+            Step::Patch(patch, note) => patch_client(auth0, &mut run, patch, note).await,
+            Step::Rotate => rotate(auth0, &mut run).await,
+            Step::FetchSecret => fetch(auth0, &mut run).await,
+            Step::ReadSecret => read_secret(ctx, auth0, input, &mut run).await,
+            Step::ApplySecret { existing } => apply_secret(ctx, input, &mut run, *existing).await?,
+        };
+        if flow == Flow::Stop {
+            break;
         }
     }
-    report.grants = grants.into_values().collect();
-    report.connections = connections.into_values().collect();
+    let mut report = run.report;
+    report.grants = run.grants.into_values().collect();
+    report.connections = run.connections.into_values().collect();
     if let Some(Auth0Failure::Tenant) = report.failure {
         ctx.clients
-            .wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+            .wait_for_tenant(&input.owner.spec.tenant, ObjectRef::from_obj(input.owner));
     }
     Ok(report)
+}
+
+/// What the steps so far did, and what the next ones start from.
+struct Run {
+    /// What is reported.
+    report: Report,
+    /// The client secret, once known.
+    credential: Option<SecretString>,
+    /// The client's grants by audience.
+    grants: BTreeMap<String, GrantStatus>,
+    /// The connections the client is enabled on, by name.
+    connections: BTreeMap<String, ConnectionStatus>,
+}
+
+impl Run {
+    fn client_id(&self) -> String {
+        self.report.client_id.clone().unwrap_or_default()
+    }
+
+    /// Records the failure that stops the steps.
+    fn stop(&mut self, failure: Auth0Failure) -> Flow {
+        self.report.failure = Some(failure);
+        Flow::Stop
+    }
+}
+
+/// Whether the next step runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Stop,
+}
+
+/// [`Step::CreateGrant`].
+async fn grant_create(
+    auth0: &TenantClient,
+    run: &mut Run,
+    audience: &str,
+    scopes: &[String],
+    note: &Note,
+) -> Flow {
+    match create_grant(auth0, &run.client_id(), audience, scopes).await {
+        Ok(grant) => {
+            run.grants.insert(audience.to_owned(), grant);
+            run.report.notes.push(note.clone());
+            Flow::Next
+        }
+        Err(failure) => run.stop(failure),
+    }
+}
+
+/// [`Step::PatchGrant`].
+async fn grant_patch(
+    auth0: &TenantClient,
+    run: &mut Run,
+    grant_id: &str,
+    audience: &str,
+    scopes: &[String],
+    note: &Note,
+) -> Flow {
+    match auth0
+        .patch_client_grant(grant_id, scopes, Priority::Normal)
+        .await
+    {
+        Ok(grant) => {
+            run.grants.insert(
+                audience.to_owned(),
+                GrantStatus {
+                    audience: audience.to_owned(),
+                    grant_id: grant.id,
+                    scopes: grant.scope,
+                },
+            );
+            run.report.notes.push(note.clone());
+            Flow::Next
+        }
+        Err(error) => {
+            if error.is_not_found() {
+                // Deleted outside the operator: the next pass reads the grants.
+                run.grants.remove(audience);
+            }
+            run.stop(auth0_failure(
+                &format!("updating the grant to {audience}"),
+                &error,
+            ))
+        }
+    }
+}
+
+/// [`Step::DeleteGrant`].
+async fn grant_delete(
+    auth0: &TenantClient,
+    run: &mut Run,
+    grant_id: &str,
+    audience: &str,
+    note: &Note,
+) -> Flow {
+    match auth0
+        .delete_client_grant(grant_id, Priority::Critical)
+        .await
+    {
+        Ok(()) => {
+            run.grants.remove(audience);
+            run.report.notes.push(note.clone());
+            Flow::Next
+        }
+        Err(error) => run.stop(auth0_failure(
+            &format!("deleting the grant to {audience}"),
+            &error,
+        )),
+    }
+}
+
+/// [`Step::EnableConnection`] (`enable`) and [`Step::DisableConnection`].
+async fn connection_set(
+    auth0: &TenantClient,
+    run: &mut Run,
+    name: &str,
+    connection_id: &str,
+    note: &Note,
+    enable: bool,
+) -> Flow {
+    let client_id = run.client_id();
+    match auth0
+        .set_connection_clients(
+            connection_id,
+            &[(client_id.as_str(), enable)],
+            Priority::Normal,
+        )
+        .await
+    {
+        Ok(()) => {
+            if enable {
+                run.connections.insert(
+                    name.to_owned(),
+                    ConnectionStatus {
+                        name: name.to_owned(),
+                        connection_id: connection_id.to_owned(),
+                    },
+                );
+            } else {
+                run.connections.remove(name);
+            }
+            run.report.notes.push(note.clone());
+            Flow::Next
+        }
+        Err(error) if error.is_not_found() && !enable => {
+            // The connection is gone, and the client with it.
+            run.connections.remove(name);
+            Flow::Next
+        }
+        Err(error) => {
+            if error.is_not_found() {
+                run.connections.remove(name);
+            }
+            let what = if enable { "enabling" } else { "disabling" };
+            run.stop(auth0_failure(
+                &format!("{what} the client on connection '{name}'"),
+                &error,
+            ))
+        }
+    }
+}
+
+/// [`Step::Mark`]: the finalizer and the crash-safety marker in one metadata write,
+/// conditional on the resourceVersion the pass planned from: on a stale cache (an object this
+/// pass has not seen) the write fails with 409 and nothing is sent to Auth0, so a stale pass
+/// can never create a second client.
+async fn mark(ctx: &Context, input: &Input<'_>, run: &mut Run) -> Result<Flow, kube::Error> {
+    let value = marker::new_value(
+        input.owner,
+        &marker::tag_key(&input.tag.cluster, &input.tag.owner_uid),
+        input.now,
+    );
+    let rv = marker::claim(ctx, input.owner, Some(&value)).await?;
+    run.report.written = Some((input.status.clone(), rv));
+    run.report.pending = Pending::Set(());
+    run.report.marker = Some(value);
+    Ok(Flow::Next)
+}
+
+/// [`Step::Finalize`]: the finalizer alone, conditional like [`mark`].
+async fn finalize(ctx: &Context, input: &Input<'_>, run: &mut Run) -> Result<Flow, kube::Error> {
+    let rv = marker::claim(ctx, input.owner, None).await?;
+    run.report.written = Some((input.status.clone(), rv));
+    Ok(Flow::Next)
+}
+
+/// [`Step::Create`].
+async fn create(auth0: &TenantClient, run: &mut Run, desired: &DesiredClient) -> Flow {
+    match auth0.create_client(desired, Priority::Critical).await {
+        Ok(created) => {
+            run.report.notes.push(Note::normal(
+                EventReason::Created,
+                EventAction::Create,
+                format!("created Auth0 client {}", created.client_id),
+            ));
+            run.report.client_id = Some(created.client_id);
+            run.credential = created.client_secret.filter(|s| !s.is_empty());
+            run.report.created = true;
+            run.report.pending = Pending::Cleared;
+            Flow::Next
+        }
+        Err(error) => {
+            if created_nothing(&error) {
+                run.report.pending = Pending::Cleared;
+            }
+            run.stop(auth0_failure("creating the Auth0 client", &error))
+        }
+    }
+}
+
+/// [`Step::Patch`].
+async fn patch_client(
+    auth0: &TenantClient,
+    run: &mut Run,
+    patch: &ClientPatch,
+    note: &Option<Note>,
+) -> Flow {
+    let id = run.client_id();
+    if let Err(error) = auth0.patch_client(&id, patch, Priority::Normal).await {
+        if error.is_not_found() {
+            run.report.client_gone = true;
+        }
+        return run.stop(auth0_failure("updating the Auth0 client", &error));
+    }
+    run.report.notes.extend(note.clone());
+    Flow::Next
+}
+
+/// [`Step::Rotate`].
+async fn rotate(auth0: &TenantClient, run: &mut Run) -> Flow {
+    let id = run.client_id();
+    match auth0.rotate_secret(&id, Priority::Critical).await {
+        Ok(rotated) => {
+            run.credential = rotated.client_secret.filter(|s| !s.is_empty());
+            run.report.rotated = true;
+            run.report.notes.push(Note::normal(
+                EventReason::SecretRotated,
+                EventAction::Rotate,
+                format!("client secret of {id} rotated"),
+            ));
+            Flow::Next
+        }
+        Err(error) => {
+            if error.is_not_found() {
+                run.report.client_gone = true;
+            }
+            run.stop(auth0_failure("rotating the client secret", &error))
+        }
+    }
+}
+
+/// [`Step::FetchSecret`].
+async fn fetch(auth0: &TenantClient, run: &mut Run) -> Flow {
+    match fetch_secret(auth0, &mut run.report).await {
+        Some(found) => {
+            run.credential = found;
+            Flow::Next
+        }
+        None => Flow::Stop,
+    }
+}
+
+/// [`Step::ReadSecret`].
+async fn read_secret(
+    ctx: &Context,
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    run: &mut Run,
+) -> Flow {
+    let owner = input.owner;
+    let id = run.client_id();
+    let api = Api::<Secret>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+    match api.get_opt(&owner.secret_name()).await {
+        Ok(found) => {
+            run.credential = found
+                .filter(|s| secret::is_owned_by(s, owner) && secret::is_intact(s))
+                .and_then(|s| secret::stored_credentials(&s, owner, &id))
+                .map(SecretString::new);
+        }
+        Err(error) => {
+            run.report.kube_error = Some(error);
+            return Flow::Stop;
+        }
+    }
+    if run.credential.is_none() {
+        // Changed since the cache saw it: the secret comes from Auth0.
+        return fetch(auth0, run).await;
+    }
+    Flow::Next
+}
+
+/// [`Step::ApplySecret`].
+async fn apply_secret(
+    ctx: &Context,
+    input: &Input<'_>,
+    run: &mut Run,
+    existing: bool,
+) -> Result<Flow, ReconcileError> {
+    let owner = input.owner;
+    // A client that authenticates with its key: Auth0 no longer answers its secret
+    // (recorded), and the Secret is rebuilt without it (the key pass writes the key).
+    let key_only = owner.spec.credentials.is_private_key_jwt()
+        && input
+            .status
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.active.is_some());
+    let Some(value) = run
+        .credential
+        .clone()
+        .or_else(|| key_only.then(SecretString::default))
+    else {
+        return Ok(run.stop(Auth0Failure::Failed(Failure {
+            reason: ReadyReason::Auth0Refused,
+            message: "Auth0 did not return the client secret; grant the tenant's M2M application the read:client_keys scope".into(),
+            retry: Retry::Backoff,
+        })));
+    };
+    let assertion = match super::keys::carry_over(ctx, input).await {
+        Ok(key) => key,
+        Err(error) => {
+            run.report.kube_error = Some(error);
+            return Ok(Flow::Stop);
+        }
+    };
+    let desired = secret::build_secret(
+        owner,
+        &Credentials {
+            assertion,
+            ..Credentials::for_tenant(input.tenant, run.client_id(), value.expose().to_owned())
+        },
+    )
+    .map_err(|secret::SecretBuildError::MissingUid| ReconcileError::MissingUid)?;
+    match write_secret(ctx, owner, &desired, existing).await {
+        Ok(None) => Ok(Flow::Next),
+        Ok(Some(failure)) => Ok(run.stop(Auth0Failure::Failed(failure))),
+        Err(error) => {
+            run.report.kube_error = Some(error);
+            Ok(Flow::Stop)
+        }
+    }
 }
 
 /// `GET /api/v2/clients/{id}` for the client secret; `None` when it failed (recorded in

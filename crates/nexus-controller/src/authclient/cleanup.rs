@@ -3,15 +3,14 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 
-use super::{ReconcileError, marker, object_key, status};
+use super::error::ReconcileError;
+use super::{input, status};
 use crate::authclient::desired::ClientPatch;
-use crate::caches::SecretKey;
 use crate::context::Context;
 use crate::ownership::OwnershipTag;
-use crate::pass::{self, Auth0Failure, Failure, auth0_failure};
-use crate::tenant_access::client_from_cache;
+use crate::pass::object_key;
+use crate::pass::{self, Failure};
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
 
@@ -21,7 +20,7 @@ pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, Reconcil
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
     let pending = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
-        .is_some_and(|tag| marker::pending(obj, &stored, &tag));
+        .is_some_and(|tag| input::pending(obj, &stored, &tag));
     if stored.client_id.is_none() && !pending {
         ctx.clients.set_ready_state(&key, None);
         return Ok(Action::await_change());
@@ -31,7 +30,6 @@ pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, Reconcil
     pass::finish_cleanup(
         ctx,
         obj,
-        &key,
         &stored,
         released,
         "the Auth0 client",
@@ -59,25 +57,9 @@ async fn release(
             format!("AuthTenant '{tenant_name}' does not exist"),
         ));
     };
-    let credentials = ctx.caches.credentials.get(&SecretKey::of(&tenant));
-    let auth0 = client_from_cache(&ctx.auth0, &tenant, credentials.as_ref()).map_err(|e| {
-        Failure::permanent(
-            ReadyReason::TenantNotReady,
-            format!("AuthTenant '{tenant_name}' is not ready: {e}"),
-        )
-    })?;
-    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| match auth0_failure(action, e) {
-        Auth0Failure::Failed(f) => f,
-        Auth0Failure::Tenant => {
-            ctx.clients
-                .wait_for_tenant(tenant_name, ObjectRef::from_obj(obj));
-            Failure::permanent(
-                ReadyReason::TenantNotReady,
-                format!(
-                    "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {e}"
-                ),
-            )
-        }
+    let auth0 = pass::cleanup_auth0(ctx, &tenant)?;
+    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| {
+        pass::cleanup_failure(ctx, obj, tenant_name, action, e)
     };
     let tag = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
         .ok_or_else(|| Failure::permanent(ReadyReason::Deleting, "the AuthClient has no uid"))?;

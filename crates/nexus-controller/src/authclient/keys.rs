@@ -18,10 +18,10 @@ use kube::{Api, ResourceExt};
 use auth0_mgmt::{ClientCredential, CredentialRef, NewPublicKey, Priority, TenantClient};
 use nexus_crd::{AuthClientStatus, CredentialsStatus, ROTATE_ANNOTATION, ReadyReason};
 
-use super::ReconcileError;
-use super::act::Report;
 use super::credentials::{self, Decision, Desired, Fresh, KeyStep, View};
-use super::plan::Input;
+use super::error::ReconcileError;
+use super::input::Input;
+use super::report::Report;
 use super::secret::{self, AssertionKey, Credentials};
 use crate::context::Context;
 use crate::keypair::{self, KeyPair};
@@ -88,7 +88,7 @@ pub fn needs_pass(input: &Input<'_>) -> bool {
     // key gets a new one.
     let kid_key = &input.owner.spec.secret.keys.client_assertion_kid;
     let secret_lost_key = stored.active.as_ref().is_some_and(|a| match input.secret {
-        super::plan::SecretView::Owned(observed) => {
+        super::input::SecretView::Owned(observed) => {
             !observed.intact || !observed.holds(kid_key, &a.kid)
         }
         _ => true,
@@ -327,7 +327,7 @@ pub async fn run(
             KeyStep::Done(outcome) => {
                 if !outcome.foreign.is_empty() {
                     tracing::info!(
-                        authclient = %super::object_key(owner),
+                        authclient = %crate::pass::object_key(owner),
                         credentials = ?outcome.foreign,
                         "client credentials not registered by the operator are left in place"
                     );

@@ -12,81 +12,46 @@
 
 pub mod access;
 pub mod act;
+pub mod adoption;
 pub mod cleanup;
 pub mod credentials;
 pub mod desired;
+pub mod error;
+pub mod input;
 pub mod keys;
-pub mod marker;
 pub mod plan;
+pub mod report;
 pub mod resolve;
 pub mod secret;
 pub mod status;
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::compact::{CachedAuthClient, DecodeError};
+use crate::compact::CachedAuthClient;
 use crate::context::Context;
+use crate::driver::{self, Reconciler, Resolution};
 use crate::governance::Governance;
-use crate::pass::{self, Auth0Failure, Verdict};
-use nexus_crd::{AuthClient, FINALIZER};
+use crate::pass::{self, Auth0Failure, Failure, Verdict};
+pub use error::ReconcileError;
+use nexus_crd::validation::FieldError;
+use nexus_crd::{AuthClient, AuthClientStatus};
 use plan::{Input, SecretView};
-use resolve::Resolution;
-
-/// Errors that abort a pass and are retried by the error policy. Failures the user can act on
-/// (bad spec, Auth0 refusals, throttling) are not errors: they become conditions.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// A Kubernetes API call failed.
-    #[error("Kubernetes API error: {0}")]
-    Kube(#[from] kube::Error),
-    /// The object is missing a namespace (impossible for a namespaced resource).
-    #[error("AuthClient has no namespace")]
-    MissingNamespace,
-    /// The object has no uid yet (it was never stored by the API server).
-    #[error("AuthClient has no uid")]
-    MissingUid,
-    /// The cleanup could not finish yet (its condition says why).
-    #[error("cleanup pending: {0}")]
-    CleanupPending(String),
-    /// The cached object could not be decoded.
-    #[error(transparent)]
-    Cache(#[from] DecodeError),
-}
+use resolve::Resolved;
 
 /// `namespace/name` of the object (metrics and backoff key).
 pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// Entry point for the controller: the apply branch, or, once the object is being deleted,
-/// the cleanup under the finalizer. The finalizer is put in place by the pass that first
-/// claims something in Auth0, in the same write as the crash-safety marker ([`marker`]).
+/// Entry point for the controller ([`driver::reconcile`]).
 pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let started = Instant::now();
-    obj.namespace().ok_or(ReconcileError::MissingNamespace)?;
-    let result = if obj.metadata.deletion_timestamp.is_some() {
-        delete(&obj, &ctx).await
-    } else {
-        apply(&obj, &ctx).await
-    };
-    pass::record_reconcile(&ctx, started, result.is_ok());
-    result
-}
-
-/// The deletion of an object under the finalizer: the cleanup, then the finalizer goes.
-async fn delete(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
-    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(Action::await_change());
-    }
-    let action = cleanup::cleanup(obj, ctx).await?;
-    marker::release(ctx, obj).await?;
-    Ok(action)
+    driver::reconcile(obj, ctx).await
 }
 
 /// [`reconcile`] of an AuthClient from the controller's cache (decoded for the pass).
@@ -103,42 +68,78 @@ pub fn error_policy(
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
-    let key = object_key(&*obj);
-    let delay = ctx.next_backoff(&key);
-    tracing::warn!(object = %key, %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    driver::error_policy(&pass::object_key(&*obj), error, &ctx)
 }
 
-/// The apply branch: the pipeline described in the module docs.
-async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
-    let stored = obj.status.clone().unwrap_or_default();
-    let now = Timestamp::now();
+impl Reconciler for AuthClient {
+    type Error = ReconcileError;
+    type Resolved = Resolved;
+
+    fn missing_namespace() -> ReconcileError {
+        ReconcileError::MissingNamespace
+    }
+
+    fn stored(obj: &Self) -> AuthClientStatus {
+        obj.status.clone().unwrap_or_default()
+    }
+
+    fn observed_generation(status: &AuthClientStatus) -> Option<i64> {
+        status.observed_generation
+    }
+
+    fn tenant(obj: &Self) -> &str {
+        &obj.spec.tenant
+    }
+
+    fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
+        (
+            nexus_crd::validation::client_warnings(&obj.spec.client),
+            "spec.client.",
+        )
+    }
+
+    fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ReconcileError> {
+        resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)
+    }
+
+    fn failed(
+        stored: &AuthClientStatus,
+        obj: &Self,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> AuthClientStatus {
+        status::failed(stored, obj, failure, now)
+    }
+
+    fn pass<'a>(
+        ctx: &'a Context,
+        obj: &'a Self,
+        resolved: Resolved,
+        stored: AuthClientStatus,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Action, ReconcileError>> + Send + 'a {
+        run(ctx, obj, resolved, stored, now)
+    }
+
+    fn cleanup<'a>(
+        ctx: &'a Context,
+        obj: &'a Self,
+    ) -> impl Future<Output = Result<Action, ReconcileError>> + Send + 'a {
+        cleanup::cleanup(obj, ctx)
+    }
+}
+
+/// The AuthClient's pass after resolve: the reads, the plan, the steps, the key pass, then
+/// the one exit.
+async fn run(
+    ctx: &Context,
+    obj: &AuthClient,
+    resolved: Resolved,
+    stored: AuthClientStatus,
+    now: Timestamp,
+) -> Result<Action, ReconcileError> {
     let finding = ctx.clients.take_finding(&ObjectRef::from_obj(obj));
     let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
-    let warnings = nexus_crd::validation::client_warnings(&obj.spec.client);
-    crate::spec_warnings::publish(
-        ctx,
-        obj,
-        stored.observed_generation,
-        "spec.client.",
-        &warnings,
-    )
-    .await;
-    let resolved = match resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)? {
-        Resolution::WaitForTenant => {
-            // Nothing is written; the tenant's next check (or its status change) wakes us.
-            ctx.clients
-                .wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
-            return Ok(Action::await_change());
-        }
-        Resolution::Refused(failure) => {
-            let next = status::failed(&stored, obj, &failure, now);
-            let verdict = Verdict::Failed(failure);
-            let event = status::event_of(&stored, &next, &[], &[]);
-            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
-        }
-        Resolution::Ready(resolved) => resolved,
-    };
     let namespace = obj.namespace().unwrap_or_default();
     let cached = ctx
         .caches

@@ -5,211 +5,25 @@
 
 use std::time::Duration;
 
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use std::collections::BTreeMap;
 
 use super::access::{self, GrantsView};
-use super::marker;
-use crate::authclient::desired::{self, ClientPatch, DesiredClient};
-use crate::authclient::secret::{self, Credentials, ObservedSecret};
-use crate::context::{AccessFinding, ScanFinding};
-use crate::governance::Governance;
-use crate::ownership::{OwnershipTag, tagged_owner};
+pub use super::adoption::{adoption_not_allowed, adoption_refusal};
+pub use super::input::{AdoptionRights, Auth0View, Input, Lookup, SecretView, Step};
+use crate::authclient::desired::{self, DesiredClient};
+use crate::authclient::secret::{self, Credentials};
+use crate::context::ScanFinding;
 use crate::pass::{
     self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
 };
 use auth0_mgmt::{Auth0Client, SecretString};
 use nexus_crd::conditions::{self, READY};
 use nexus_crd::{
-    AdoptionPolicy, AuthClient, AuthClientStatus, AuthTenant, ConnectionStatus, DriftPolicy,
-    FINALIZER, GrantStatus, ROTATE_ANNOTATION, ReadyReason,
+    AuthClient, ConnectionStatus, DriftPolicy, FINALIZER, GrantStatus, ROTATE_ANNOTATION,
+    ReadyReason,
 };
-
-/// The owned Secret as the cache shows it.
-#[derive(Clone, Copy, Debug)]
-pub enum SecretView<'a> {
-    /// A Secret this AuthClient owns (as cached: metadata and digests, no data).
-    Owned(&'a ObservedSecret),
-    /// A Secret of that name exists and is not owned by this AuthClient.
-    Foreign,
-    /// Not among the operator's Secrets: absent, or a foreign Secret without the operator's
-    /// label (creating it then fails with 409, which is checked at that point).
-    NotCached,
-}
-
-/// Everything a plan is made from.
-#[derive(Clone, Copy, Debug)]
-pub struct Input<'a> {
-    /// The AuthClient.
-    pub owner: &'a AuthClient,
-    /// Its status as stored.
-    pub status: &'a AuthClientStatus,
-    /// Its ownership tag.
-    pub tag: &'a OwnershipTag,
-    /// `metadata.generation` of its AuthTenant.
-    pub tenant_generation: i64,
-    /// The tenant (its advertised domain and issuer go into the Secret).
-    pub tenant: &'a AuthTenant,
-    /// The current time (rotation by age, timestamps).
-    pub now: Timestamp,
-    /// The observed Secret.
-    pub secret: SecretView<'a>,
-    /// What the drift scan found, if it triggered this pass.
-    pub finding: Option<&'a ScanFinding>,
-    /// What was found about the client's grants and connections.
-    pub access: &'a AccessFinding,
-    /// What the namespace may hold (grants, connections).
-    pub governance: Governance<'a>,
-    /// What the tenant lets this object adopt.
-    pub adoption: AdoptionRights<'a>,
-}
-
-/// What the tenant lets an `AuthClient` adopt (issue 17: adoption is the tenant's decision).
-#[derive(Clone, Copy, Debug)]
-pub struct AdoptionRights<'a> {
-    /// The tenant lists the namespace in `spec.adoption.allowedNamespaces`.
-    pub allowed: bool,
-    /// The client id of the tenant's Management API credentials: never adoptable.
-    pub management_client_id: &'a str,
-}
-
-impl Input<'_> {
-    /// `metadata.generation` of the AuthClient (0 if the server gave none).
-    pub fn generation(&self) -> i64 {
-        self.owner.metadata.generation.unwrap_or(0)
-    }
-
-    /// Whether the spec changed since the status was written.
-    pub fn spec_changed(&self) -> bool {
-        self.status.observed_generation != Some(self.generation())
-    }
-
-    /// Whether a create may have reached Auth0 without its outcome being recorded (see
-    /// [`marker`]).
-    pub fn pending(&self) -> bool {
-        marker::pending(self.owner, self.status, self.tag)
-    }
-
-    fn was_ready(&self) -> bool {
-        conditions::is_true(&self.status.conditions, READY)
-    }
-}
-
-/// What must be read from Auth0 before planning.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Lookup {
-    /// Nothing: the view is already known.
-    Known(Auth0View),
-    /// `GET /api/v2/clients/{id}`; `adopting` when the id comes from `spec.client.id`.
-    Get {
-        /// The client id.
-        id: String,
-        /// Whether this reads the client to adopt.
-        adopting: bool,
-    },
-    /// Page through the tenant's clients for the one carrying this object's tag (a create
-    /// was interrupted before its answer was recorded).
-    FindByTag,
-}
-
-/// What is known about the Auth0 client when planning.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Auth0View {
-    /// Not read: the status is trusted (Ready, spec unchanged, no drift finding).
-    #[default]
-    Trusted,
-    /// No client was ever created for this object.
-    Absent,
-    /// The client as Auth0 returned it (a GET, or the drift scan's listed copy).
-    Found(Box<Auth0Client>),
-    /// The recorded client no longer exists in Auth0.
-    Missing,
-    /// The client named by `spec.client.id`, read.
-    Adoptable(Box<Auth0Client>),
-    /// `spec.client.id` names no client.
-    AdoptMissing(String),
-    /// After an interrupted create: the client carrying this object's tag, if any.
-    Recovered(Option<Box<Auth0Client>>),
-}
-
-/// One thing to do, in order.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Step {
-    /// One metadata write before the create request: the crash-safety marker (the
-    /// `auth.nexus.dev/creation-attempt` annotation) and the finalizer when it is missing,
-    /// conditional on the resourceVersion the pass planned from.
-    Mark,
-    /// One metadata write of the finalizer alone, before anything in Auth0 becomes this
-    /// object's (an adoption, a grant...) when no create marks it; conditional like [`Step::Mark`].
-    Finalize,
-    /// `POST /api/v2/clients`.
-    Create(Box<DesiredClient>),
-    /// `PATCH /api/v2/clients/{id}` with only the fields that differ; the event to publish
-    /// when it succeeds.
-    Patch(Box<ClientPatch>, Option<Note>),
-    /// `POST /api/v2/clients/{id}/rotate-secret`.
-    Rotate,
-    /// `GET /api/v2/clients/{id}` for the client secret (no other source has it).
-    FetchSecret,
-    /// The client secret the owned Secret holds, read with one GET of that Secret from the
-    /// API server (the cache keeps no data), for a rewrite of an intact Secret whose layout
-    /// changed (the tenant's domain, say); from Auth0 when that Secret no longer holds it.
-    ReadSecret,
-    /// Write the credentials Secret: server-side apply when `existing`, else create.
-    ApplySecret {
-        /// Whether an owned Secret exists (apply) or not (create).
-        existing: bool,
-    },
-    /// `POST /api/v2/client-grants` (a 409 finds the existing grant and adopts it).
-    CreateGrant {
-        /// The API identifier.
-        audience: String,
-        /// The scopes.
-        scopes: Vec<String>,
-        /// The event of this step.
-        note: Note,
-    },
-    /// `PATCH /api/v2/client-grants/{id}` with the full scope list.
-    PatchGrant {
-        /// The grant.
-        grant_id: String,
-        /// Its audience.
-        audience: String,
-        /// The new scopes.
-        scopes: Vec<String>,
-        /// The event of this step.
-        note: Note,
-    },
-    /// `DELETE /api/v2/client-grants/{id}` (404 counts as done).
-    DeleteGrant {
-        /// The grant.
-        grant_id: String,
-        /// Its audience.
-        audience: String,
-        /// The event of this step.
-        note: Note,
-    },
-    /// `PATCH /api/v2/connections/{id}/clients` enabling only this client.
-    EnableConnection {
-        /// The connection's name.
-        name: String,
-        /// Its id.
-        connection_id: String,
-        /// The event of this step.
-        note: Note,
-    },
-    /// `PATCH /api/v2/connections/{id}/clients` disabling only this client.
-    DisableConnection {
-        /// The connection's name.
-        name: String,
-        /// Its id.
-        connection_id: String,
-        /// The event of this step.
-        note: Note,
-    },
-}
 
 /// Everything read before planning: the client, its grants, and the ids of the connections
 /// named by the spec for the first time.
@@ -521,69 +335,6 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
     Ok(plan)
 }
 
-/// Why the client `id` may not be adopted, decided without reading it: the tenant does not
-/// let the namespace adopt, or `id` is the tenant's own Management API client.
-pub fn adoption_not_allowed(input: &Input<'_>, id: &str) -> Option<Failure> {
-    let tenant = &input.owner.spec.tenant;
-    if id == input.adoption.management_client_id {
-        return Some(Failure::permanent(
-            ReadyReason::AdoptionNotAllowed,
-            format!(
-                "spec.client.id '{id}' is the Management API client of AuthTenant '{tenant}' (its credentials Secret); it is never adopted"
-            ),
-        ));
-    }
-    if !input.adoption.allowed {
-        return Some(Failure::permanent(
-            ReadyReason::AdoptionNotAllowed,
-            format!(
-                "AuthTenant '{tenant}' does not let namespace '{}' adopt existing Auth0 clients; a cluster admin may add it to spec.adoption.allowedNamespaces of the AuthTenant, or remove spec.client.id to create a new client",
-                input.governance.namespace
-            ),
-        ));
-    }
-    None
-}
-
-/// Why the client named by `spec.client.id`, as read (without its secret), may not be
-/// adopted: the checks of [`adoption_not_allowed`] again, then its ownership tag. A client
-/// tagged by an AuthClient of another namespace of this cluster is never adopted; one tagged
-/// by another cluster, or by another AuthClient of this namespace, only with
-/// `adoptionPolicy: TakeOver`.
-pub fn adoption_refusal(input: &Input<'_>, found: &Auth0Client) -> Option<Failure> {
-    if let Some(refused) = adoption_not_allowed(input, &found.client_id) {
-        return Some(refused);
-    }
-    let tagged = tagged_owner(found)?;
-    let ours = tagged.cluster == input.tag.cluster && tagged.owner_uid == input.tag.owner_uid;
-    if ours {
-        return None;
-    }
-    let namespace = input.governance.namespace;
-    if tagged.cluster == input.tag.cluster {
-        let owner_namespace = tagged.owner_ref.split_once('/').map(|(ns, _)| ns);
-        if owner_namespace != Some(namespace) {
-            return Some(Failure::permanent(
-                ReadyReason::AdoptionRefused,
-                format!(
-                    "Auth0 client {} is owned by AuthClient '{}' of another namespace of this cluster; ownership never crosses namespaces, whatever spec.adoptionPolicy says",
-                    found.client_id, tagged.owner_ref
-                ),
-            ));
-        }
-    }
-    if input.owner.spec.adoption_policy == AdoptionPolicy::TakeOver {
-        return None;
-    }
-    Some(Failure::permanent(
-        ReadyReason::AdoptionRefused,
-        format!(
-            "Auth0 client {} is owned by AuthClient '{}' in cluster '{}'; set spec.adoptionPolicy: TakeOver to adopt it anyway",
-            found.client_id, tagged.owner_ref, tagged.cluster
-        ),
-    ))
-}
-
 fn create(input: &Input<'_>, plan: &mut Plan, desired: DesiredClient, mark: bool) {
     if mark || !input.pending() {
         plan.steps.push(Step::Mark);
@@ -700,10 +451,16 @@ fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authclient::secret::ObservedSecret;
+    use crate::context::AccessFinding;
+    use crate::governance::Governance;
+    use crate::ownership::OwnershipTag;
     use crate::pass::Retry;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
     use nexus_crd::conditions::{ConditionStatus, new_condition};
+    use nexus_crd::{AdoptionPolicy, AuthClientStatus, AuthTenant};
     use nexus_crd::{Auth0Rejection, AuthClientSpec, NexusClient, PendingCreation};
 
     const NOW: i64 = 1_800_000_000;

@@ -42,15 +42,7 @@ pub struct Resolved {
 }
 
 /// What resolving found.
-pub enum Resolution {
-    /// Everything needed to plan.
-    Ready(Resolved),
-    /// Ready=False with this failure.
-    Refused(Failure),
-    /// The tenant has not been checked for its current generation yet: nothing is written;
-    /// the tenant's status write wakes this object.
-    WaitForTenant,
-}
+pub type Resolution = crate::driver::Resolution<Resolved>;
 
 /// Resolves `owner` against the caches. `None` tag means the object has no uid yet.
 pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
@@ -68,14 +60,9 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
             ),
         )));
     }
-    let Some(tenant) = ctx.caches.tenant(&spec.tenant) else {
-        return Some(Resolution::Refused(Failure::permanent(
-            ReadyReason::TenantNotFound,
-            format!(
-                "AuthTenant '{}' does not exist; create it or fix spec.tenant",
-                spec.tenant
-            ),
-        )));
+    let tenant = match crate::pass::tenant(ctx, &spec.tenant) {
+        Ok(tenant) => tenant,
+        Err(failure) => return Some(Resolution::Refused(failure)),
     };
     let namespace = owner.namespace().unwrap_or_default();
     let labels = ctx.caches.namespace_labels(&namespace);

@@ -5,12 +5,11 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use super::act::Report;
-use super::marker;
 use super::plan::{HELD_REASONS, Input, Plan};
-use crate::pass::{Auth0Failure, Failure, Note, Pending, Retry, Verdict, apply_drift, event_from};
-use nexus_crd::conditions::{self, ConditionStatus, READY};
-use nexus_crd::{Auth0Rejection, AuthClient, AuthClientStatus, ROTATE_ANNOTATION, ReadyReason};
+use super::report::Report;
+use crate::marker;
+use crate::pass::{self, Ending, Failure, Kind, Note, Retry, Verdict, event_from};
+use nexus_crd::{AuthClient, AuthClientStatus, ROTATE_ANNOTATION, ReadyReason};
 
 /// The verdict of a pass that ran `plan` with `report`.
 pub fn verdict(report: &Report, plan: &Plan, owner: &AuthClient) -> Verdict {
@@ -25,14 +24,13 @@ pub fn verdict(report: &Report, plan: &Plan, owner: &AuthClient) -> Verdict {
             retry: Retry::Backoff,
         });
     }
-    match &report.failure {
-        Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
-        Some(Auth0Failure::Tenant) => Verdict::Unchanged,
-        None if report.kube_error.is_some() => Verdict::Unchanged,
-        None => match &plan.refusal {
-            Some(refusal) => Verdict::Failed(refusal.clone()),
-            None => Verdict::Synced,
-        },
+    if let Some(stopped) = pass::stopped_by(report.failure.as_ref()) {
+        return stopped;
+    }
+    match &plan.refusal {
+        _ if report.kube_error.is_some() => Verdict::Unchanged,
+        Some(refusal) => Verdict::Failed(refusal.clone()),
+        None => Verdict::Synced,
     }
 }
 
@@ -57,15 +55,8 @@ pub fn compute(
             status.client_id = Some(id.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        // The marker is settled once the create's outcome is recorded: the client it made
-        // (or found), or the certainty that it made nothing. A marker written this pass whose
-        // create may have reached Auth0 stays unsettled.
-        let settled = match &report.pending {
-            Pending::Set(_) => false,
-            Pending::Cleared => true,
-            Pending::Unchanged => status.client_id.is_some(),
-        };
-        if settled {
+        // Settled once the create's outcome is recorded (`marker::settles`).
+        if marker::settles(&report.pending, status.client_id.is_some()) {
             if let Some(value) = marker::current(owner, report.marker.as_ref()) {
                 status.last_creation_attempt = Some(value.clone());
             }
@@ -91,54 +82,28 @@ pub fn compute(
             status.connections.clear();
         }
     }
-    let now = input.now;
-    let (ready, reason, message) = match verdict {
-        Verdict::Unchanged => return status,
-        Verdict::Synced => {
-            let consulted = plan.is_some_and(|p| p.consulted);
-            if consulted || status.last_sync_time.is_none() {
-                status.last_sync_time = Some(Time(now));
-            }
-            status.secret_name = Some(owner.secret_name());
-            status.auth0_rejection = None;
-            let drift = plan.map(|p| p.drift.clone()).unwrap_or_default();
-            apply_drift(
-                &mut status.conditions,
-                &mut status.reported_drift,
-                &drift,
-                generation,
-                now,
-                "the Auth0 client",
-            );
-            (
-                ConditionStatus::True,
-                ReadyReason::Synced,
-                format!(
-                    "Auth0 client {} matches the spec; credentials are in Secret {}",
-                    status.client_id.as_deref().unwrap_or_default(),
-                    owner.secret_name()
-                ),
-            )
-        }
-        Verdict::Failed(failure) => {
-            status.auth0_rejection =
-                HELD_REASONS
-                    .contains(&failure.reason)
-                    .then(|| Auth0Rejection {
-                        generation: generation.unwrap_or(0),
-                        tenant_generation: input.tenant_generation,
-                    });
-            (
-                ConditionStatus::False,
-                failure.reason,
-                failure.message.clone(),
-            )
-        }
-    };
-    status.observed_generation = generation;
-    conditions::merge_condition(
-        &mut status.conditions,
-        conditions::new_condition(READY, ready, reason.as_str(), message, generation, now),
+    let synced = format!(
+        "Auth0 client {} matches the spec; credentials are in Secret {}",
+        status.client_id.as_deref().unwrap_or_default(),
+        owner.secret_name()
+    );
+    if *verdict == Verdict::Synced {
+        status.secret_name = Some(owner.secret_name());
+    }
+    let drift = plan.map(|p| p.drift.clone()).unwrap_or_default();
+    pass::conclude(
+        AuthClient::parts(&mut status),
+        verdict,
+        Ending {
+            generation,
+            tenant_generation: input.tenant_generation,
+            now: input.now,
+            held: &HELD_REASONS,
+            consulted: plan.is_some_and(|p| p.consulted),
+            drift: &drift,
+            subject: "the Auth0 client",
+            synced,
+        },
     );
     status
 }
@@ -151,21 +116,12 @@ pub fn failed(
     now: k8s_openapi::jiff::Timestamp,
 ) -> AuthClientStatus {
     let mut status = base.clone();
-    let generation = owner.metadata.generation;
-    status.observed_generation = generation;
-    if !HELD_REASONS.contains(&failure.reason) {
-        status.auth0_rejection = None;
-    }
-    conditions::merge_condition(
-        &mut status.conditions,
-        conditions::new_condition(
-            READY,
-            ConditionStatus::False,
-            failure.reason.as_str(),
-            failure.message.clone(),
-            generation,
-            now,
-        ),
+    pass::record_failure(
+        AuthClient::parts(&mut status),
+        owner.metadata.generation,
+        failure,
+        &HELD_REASONS,
+        now,
     );
     status
 }

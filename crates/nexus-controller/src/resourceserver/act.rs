@@ -1,20 +1,19 @@
 //! The I/O of an AuthResourceServer pass: the read a [`Lookup`] asks for, then the [`Step`]s
-//! (the crash-safety marker, the create, the PATCH). An Auth0 failure stops the steps and
+//! (the probe, the crash-safety marker with the finalizer, the create, the PATCH). An Auth0 failure stops the steps and
 //! becomes data in the [`Report`].
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::desired;
 use super::plan::{Input, Lookup, Plan, Step, View};
 use crate::context::Context;
+use crate::marker;
 use crate::pass::{
     Auth0Failure, DriftVerdict, EventAction, EventReason, Failure, Note, Pending, Retry,
     auth0_failure, created_nothing,
 };
-use auth0_mgmt::{Auth0Error, Priority, TenantClient};
-use nexus_crd::{AuthResourceServerStatus, PendingResourceServer, ReadyReason};
+use auth0_mgmt::{Auth0Error, NewResourceServer, Priority, ResourceServerPatch, TenantClient};
+use nexus_crd::{AuthResourceServerStatus, ReadyReason};
 
 /// Reads what `lookup` asks for.
 pub async fn observe(auth0: &TenantClient, lookup: Lookup) -> Result<View, Auth0Failure> {
@@ -33,9 +32,12 @@ pub async fn observe(auth0: &TenantClient, lookup: Lookup) -> Result<View, Auth0
 pub struct Report {
     /// The API id after the steps.
     pub resource_server_id: Option<String>,
-    /// The marker.
-    pub pending: Pending<PendingResourceServer>,
-    /// The status and resourceVersion written by the marker step.
+    /// The crash-safety marker: written this pass, settled, or as it was.
+    pub pending: Pending<()>,
+    /// The crash-safety marker this pass wrote (the annotation value).
+    pub marker: Option<String>,
+    /// The status as stored and the resourceVersion after the metadata write of the pass
+    /// (the marker or the finalizer), which the status write is conditional on.
     pub written: Option<(AuthResourceServerStatus, Option<String>)>,
     /// Events of what was done.
     pub notes: Vec<Note>,
@@ -57,117 +59,137 @@ fn in_use(input: &Input<'_>) -> Auth0Failure {
     ))
 }
 
-/// Runs the steps of `plan` in order; stops at the first failure.
+/// Runs the steps of `plan` in order, one function per step; stops at the first failure.
 pub async fn execute(
     ctx: &Context,
     auth0: &TenantClient,
     input: &Input<'_>,
     plan: &Plan,
 ) -> Result<Report, kube::Error> {
-    let owner = input.owner;
     let mut report = Report {
         resource_server_id: plan.resource_server_id.clone(),
         ..Report::default()
     };
     for step in &plan.steps {
-        match step {
-            Step::Probe => {
-                match auth0
-                    .get_resource_server(&owner.spec.identifier, Priority::Critical)
-                    .await
-                {
-                    // Someone else's API: never taken over, nothing is created.
-                    Ok(_) => {
-                        report.failure = Some(in_use(input));
-                        break;
-                    }
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => {
-                        report.failure = Some(auth0_failure(
-                            "looking up the identifier before creating the Auth0 API",
-                            &e,
-                        ));
-                        break;
-                    }
-                }
-            }
-            Step::Mark => {
-                let mut marked = input.status.clone();
-                if plan.forget {
-                    marked.resource_server_id = None;
-                }
-                let marker = PendingResourceServer {
-                    identifier: owner.spec.identifier.clone(),
-                    started_at: Time(input.now),
-                    probed: plan.steps.contains(&Step::Probe),
-                };
-                marked.pending_creation = Some(marker.clone());
-                // Conditional on the resourceVersion the pass planned from: a stale cache gets
-                // 409 and nothing is sent to Auth0.
-                let written =
-                    crate::pass::write_status(ctx, owner, &marked, owner.resource_version())
-                        .await?;
-                report.written = Some((marked, written));
-                report.pending = Pending::Set(marker);
-            }
+        let next = match step {
+            Step::Probe => probe(auth0, input).await,
+            Step::Mark => mark(ctx, input, &mut report).await?,
+            Step::Finalize => finalize(ctx, input, &mut report).await?,
             Step::Create { body, uncertain } => {
-                match auth0.create_resource_server(body, Priority::Critical).await {
-                    Ok(created) => {
-                        report.notes.push(Note::normal(
-                            EventReason::Created,
-                            EventAction::Create,
-                            format!("created Auth0 API {} ({})", created.id, created.identifier),
-                        ));
-                        report.resource_server_id = Some(created.id);
-                        report.pending = Pending::Cleared;
-                    }
-                    Err(error) if error.is_conflict() && *uncertain => {
-                        match recover(auth0, input, &mut report).await {
-                            Ok(()) => {}
-                            Err(failure) => {
-                                report.failure = Some(failure);
-                                break;
-                            }
-                        }
-                    }
-                    Err(error) if error.is_conflict() => {
-                        report.pending = Pending::Cleared;
-                        report.failure = Some(in_use(input));
-                        break;
-                    }
-                    Err(error) => {
-                        if created_nothing(&error) {
-                            report.pending = Pending::Cleared;
-                        }
-                        report.failure = Some(auth0_failure("creating the Auth0 API", &error));
-                        break;
-                    }
-                }
+                create(auth0, input, &mut report, body, *uncertain).await
             }
-            Step::Patch(patch, note) => {
-                let id = report.resource_server_id.clone().unwrap_or_default();
-                if let Err(error) = auth0
-                    .patch_resource_server(&id, patch, Priority::Normal)
-                    .await
-                {
-                    report.gone = error.is_not_found();
-                    report.failure = Some(auth0_failure("updating the Auth0 API", &error));
-                    break;
-                }
-                report.notes.extend(note.clone());
-            }
+            Step::Patch(patch, note) => patch_api(auth0, &mut report, patch, note).await,
+        };
+        if let Err(failure) = next {
+            report.failure = Some(failure);
+            break;
         }
     }
     if let Some(Auth0Failure::Tenant) = report.failure {
         ctx.servers
-            .wait_for_tenant(&owner.spec.tenant, ObjectRef::from_obj(owner));
+            .wait_for_tenant(&input.owner.spec.tenant, ObjectRef::from_obj(input.owner));
     }
     Ok(report)
 }
 
+/// [`Step::Probe`]: an API that already has the identifier is someone else's (never taken
+/// over, nothing is created).
+async fn probe(auth0: &TenantClient, input: &Input<'_>) -> Result<(), Auth0Failure> {
+    match auth0
+        .get_resource_server(&input.owner.spec.identifier, Priority::Critical)
+        .await
+    {
+        Ok(_) => Err(in_use(input)),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(auth0_failure(
+            "looking up the identifier before creating the Auth0 API",
+            &e,
+        )),
+    }
+}
+
+/// [`Step::Mark`]: the finalizer and the crash-safety marker in one metadata write,
+/// conditional on the resourceVersion the pass planned from (a stale cache gets 409 and
+/// nothing is sent to Auth0).
+async fn mark(
+    ctx: &Context,
+    input: &Input<'_>,
+    report: &mut Report,
+) -> Result<Result<(), Auth0Failure>, kube::Error> {
+    let value = marker::new_value(input.owner, input.tag, input.now);
+    let rv = marker::claim(ctx, input.owner, Some(&value)).await?;
+    report.written = Some((input.status.clone(), rv));
+    report.pending = Pending::Set(());
+    report.marker = Some(value);
+    Ok(Ok(()))
+}
+
+/// [`Step::Finalize`]: the finalizer alone, conditional like [`mark`].
+async fn finalize(
+    ctx: &Context,
+    input: &Input<'_>,
+    report: &mut Report,
+) -> Result<Result<(), Auth0Failure>, kube::Error> {
+    let rv = marker::claim(ctx, input.owner, None).await?;
+    report.written = Some((input.status.clone(), rv));
+    Ok(Ok(()))
+}
+
+/// [`Step::Create`]; `uncertain`: a 409 may answer an earlier attempt of ours.
+async fn create(
+    auth0: &TenantClient,
+    input: &Input<'_>,
+    report: &mut Report,
+    body: &NewResourceServer,
+    uncertain: bool,
+) -> Result<(), Auth0Failure> {
+    match auth0.create_resource_server(body, Priority::Critical).await {
+        Ok(created) => {
+            report.notes.push(Note::normal(
+                EventReason::Created,
+                EventAction::Create,
+                format!("created Auth0 API {} ({})", created.id, created.identifier),
+            ));
+            report.resource_server_id = Some(created.id);
+            report.pending = Pending::Cleared;
+            Ok(())
+        }
+        Err(error) if error.is_conflict() && uncertain => recover(auth0, input, report).await,
+        Err(error) if error.is_conflict() => {
+            report.pending = Pending::Cleared;
+            Err(in_use(input))
+        }
+        Err(error) => {
+            if created_nothing(&error) {
+                report.pending = Pending::Cleared;
+            }
+            Err(auth0_failure("creating the Auth0 API", &error))
+        }
+    }
+}
+
+/// [`Step::Patch`].
+async fn patch_api(
+    auth0: &TenantClient,
+    report: &mut Report,
+    patch: &ResourceServerPatch,
+    note: &Option<Note>,
+) -> Result<(), Auth0Failure> {
+    let id = report.resource_server_id.clone().unwrap_or_default();
+    if let Err(error) = auth0
+        .patch_resource_server(&id, patch, Priority::Normal)
+        .await
+    {
+        report.gone = error.is_not_found();
+        return Err(auth0_failure("updating the Auth0 API", &error));
+    }
+    report.notes.extend(note.clone());
+    Ok(())
+}
+
 /// A 409 after an attempt whose outcome was unknown. Auth0 APIs carry no metadata to tag, so
 /// ownership rests on the marker: it was written only after a probe found the identifier free
-/// (`probed`), for exactly this identifier, so an API that has it now was created by that
+/// ([`Input::probed_free`]; the identifier cannot change), so an API that has it now was created by that
 /// attempt (the identifier is unique in the tenant). Never by name: a name is anyone's to
 /// copy. The system API (the Management API) is never ours. Brings it in line with the spec.
 async fn recover(
@@ -176,12 +198,7 @@ async fn recover(
     report: &mut Report,
 ) -> Result<(), Auth0Failure> {
     let spec = &input.owner.spec;
-    let marked_free = input
-        .status
-        .pending_creation
-        .as_ref()
-        .is_some_and(|marker| marker.probed && marker.identifier == spec.identifier);
-    if !marked_free {
+    if !input.probed_free() {
         // A marker of an older operator (no probe): whose API this is cannot be told.
         report.pending = Pending::Cleared;
         return Err(in_use(input));

@@ -3,14 +3,15 @@
 //! the finalizer go.
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 
-use super::{ResourceServerError, object_key, status};
-use crate::caches::SecretKey;
+use super::error::ResourceServerError;
+use super::status;
 use crate::context::Context;
-use crate::pass::{self, Auth0Failure, EventAction, EventReason, Failure, Note, auth0_failure};
-use crate::tenant_access::client_from_cache;
+use crate::marker;
+use crate::pass::key as object_key;
+use crate::pass::{self, EventAction, EventReason, Failure, Note};
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
 
@@ -22,7 +23,13 @@ pub async fn cleanup(
 ) -> Result<Action, ResourceServerError> {
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
-    let owns_something = stored.resource_server_id.is_some() || stored.pending_creation.is_some();
+    let tag = obj
+        .uid()
+        .map(|uid| marker::tag_key(&ctx.config.cluster_id, &uid))
+        .unwrap_or_default();
+    let attempted = marker::unsettled(obj, &tag, stored.last_creation_attempt.as_ref())
+        || stored.pending_creation.is_some();
+    let owns_something = stored.resource_server_id.is_some() || attempted;
     if !owns_something || obj.spec.deletion_policy == DeletionPolicy::Orphan {
         ctx.servers.set_ready_state(&key, None);
         if owns_something {
@@ -44,15 +51,9 @@ pub async fn cleanup(
     }
     let released = delete(obj, ctx, &stored).await;
     let now = Timestamp::now();
-    pass::finish_cleanup(
-        ctx,
-        obj,
-        &key,
-        &stored,
-        released,
-        "the Auth0 API",
-        |deleting| status::failed(&stored, obj, deleting, now),
-    )
+    pass::finish_cleanup(ctx, obj, &stored, released, "the Auth0 API", |deleting| {
+        status::failed(&stored, obj, deleting, now)
+    })
     .await?
     .map_err(ResourceServerError::CleanupPending)
 }
@@ -69,25 +70,9 @@ async fn delete(
             format!("AuthTenant '{tenant_name}' does not exist"),
         ));
     };
-    let credentials = ctx.caches.credentials.get(&SecretKey::of(&tenant));
-    let auth0 = client_from_cache(&ctx.auth0, &tenant, credentials.as_ref()).map_err(|e| {
-        Failure::permanent(
-            ReadyReason::TenantNotReady,
-            format!("AuthTenant '{tenant_name}' is not ready: {e}"),
-        )
-    })?;
-    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| match auth0_failure(action, e) {
-        Auth0Failure::Failed(f) => f,
-        Auth0Failure::Tenant => {
-            ctx.servers
-                .wait_for_tenant(tenant_name, ObjectRef::from_obj(obj));
-            Failure::permanent(
-                ReadyReason::TenantNotReady,
-                format!(
-                    "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {e}"
-                ),
-            )
-        }
+    let auth0 = pass::cleanup_auth0(ctx, &tenant)?;
+    let failure = |action: &str, e: &auth0_mgmt::Auth0Error| {
+        pass::cleanup_failure(ctx, obj, tenant_name, action, e)
     };
     let id = match status.resource_server_id.clone() {
         Some(id) => id,

@@ -5,95 +5,60 @@
 //! 2. [`plan::lookup`] (pure): what to read from Auth0, if anything.
 //! 3. [`act::observe`]: that read.
 //! 4. [`plan::plan`] (pure): the steps.
-//! 5. [`act::execute`]: the crash-safety marker, the create (a 409 after an uncertain attempt
-//!    is recovered, any other 409 is `IdentifierInUse`), the PATCH.
+//! 5. [`act::execute`]: the probe, the crash-safety marker and the finalizer in one metadata
+//!    write ([`crate::marker`]), the create (a 409 after an uncertain attempt is recovered, any
+//!    other 409 is `IdentifierInUse`), the PATCH.
 //! 6. [`status`]: one status write at the end, only when its content changed.
 
 pub mod act;
 pub mod cleanup;
 pub mod desired;
+pub mod error;
 pub mod plan;
 pub mod resolve;
 pub mod status;
 
 use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, ResourceExt};
 
 use crate::context::Context;
-use crate::metrics::ResultLabels;
-use crate::pass::{self, Auth0Failure, Verdict, event_from};
-use nexus_crd::{AuthResourceServer, FINALIZER};
+use crate::driver::{self, Reconciler, Resolution};
+use crate::marker;
+use crate::pass::{self, Auth0Failure, Failure, Verdict, event_from};
+pub use error::ResourceServerError;
+use nexus_crd::validation::FieldError;
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus};
 use plan::Input;
-use resolve::Resolution;
-
-/// Errors that abort a pass and are retried by the error policy.
-#[derive(Debug, thiserror::Error)]
-pub enum ResourceServerError {
-    /// A Kubernetes API call failed.
-    #[error("Kubernetes API error: {0}")]
-    Kube(#[from] kube::Error),
-    /// Adding or removing the finalizer failed, or the cleanup failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<finalizer::Error<ResourceServerError>>),
-    /// The object is missing a namespace (impossible for a namespaced resource).
-    #[error("AuthResourceServer has no namespace")]
-    MissingNamespace,
-    /// The cleanup could not finish yet (its condition says why).
-    #[error("cleanup pending: {0}")]
-    CleanupPending(String),
-}
+use resolve::Resolved;
 
 /// `ars/namespace/name` of the object (metrics and backoff key).
 pub fn object_key(obj: &AuthResourceServer) -> String {
-    format!(
-        "ars/{}/{}",
-        obj.namespace().unwrap_or_default(),
-        obj.name_any()
-    )
+    pass::key(obj)
 }
 
 /// What wakes the AuthResourceServer controller: the spec (generation, also bumped when
-/// deletion starts) and the finalizers; never its own status writes.
+/// deletion starts) and the start of its deletion; never its own writes (the status, the
+/// finalizer and the crash-safety marker of [`marker::claim`]).
 pub fn trigger_hash(obj: &AuthResourceServer) -> u64 {
     let mut hasher = DefaultHasher::new();
     obj.metadata.generation.hash(&mut hasher);
     obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
-    obj.metadata.finalizers.hash(&mut hasher);
     hasher.finish()
 }
 
-/// Entry point for the controller: runs the apply or cleanup branch under the finalizer.
+/// Entry point for the controller ([`driver::reconcile`]).
 pub async fn reconcile(
     obj: Arc<AuthResourceServer>,
     ctx: Arc<Context>,
 ) -> Result<Action, ResourceServerError> {
-    let namespace = obj
-        .namespace()
-        .ok_or(ResourceServerError::MissingNamespace)?;
-    let api = Api::<AuthResourceServer>::namespaced(ctx.kube.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| ResourceServerError::Finalizer(Box::new(e)));
-    let label = if result.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels {
-            result: label.into(),
-        })
-        .inc();
-    result
+    driver::reconcile(obj, ctx).await
 }
 
 /// Error policy: Kubernetes API failures retry with backoff.
@@ -102,34 +67,84 @@ pub fn error_policy(
     error: &ResourceServerError,
     ctx: Arc<Context>,
 ) -> Action {
-    let delay = ctx.next_backoff(&object_key(&obj));
-    tracing::warn!(object = %object_key(&obj), %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    driver::error_policy(&object_key(&obj), error, &ctx)
 }
 
-async fn apply(obj: &AuthResourceServer, ctx: &Context) -> Result<Action, ResourceServerError> {
-    let stored = obj.status.clone().unwrap_or_default();
-    let now = Timestamp::now();
+impl Reconciler for AuthResourceServer {
+    type Error = ResourceServerError;
+    type Resolved = Resolved;
+
+    fn missing_namespace() -> ResourceServerError {
+        ResourceServerError::MissingNamespace
+    }
+
+    fn stored(obj: &Self) -> AuthResourceServerStatus {
+        obj.status.clone().unwrap_or_default()
+    }
+
+    fn observed_generation(status: &AuthResourceServerStatus) -> Option<i64> {
+        status.observed_generation
+    }
+
+    fn tenant(obj: &Self) -> &str {
+        &obj.spec.tenant
+    }
+
+    fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
+        (
+            nexus_crd::resource_validation::resource_server_warnings(&obj.spec),
+            "spec.",
+        )
+    }
+
+    fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ResourceServerError> {
+        Ok(resolve::resolve(obj, ctx))
+    }
+
+    fn failed(
+        stored: &AuthResourceServerStatus,
+        obj: &Self,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> AuthResourceServerStatus {
+        status::failed(stored, obj, failure, now)
+    }
+
+    fn pass<'a>(
+        ctx: &'a Context,
+        obj: &'a Self,
+        resolved: Resolved,
+        stored: AuthResourceServerStatus,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
+        run(ctx, obj, resolved, stored, now)
+    }
+
+    fn cleanup<'a>(
+        ctx: &'a Context,
+        obj: &'a Self,
+    ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
+        cleanup::cleanup(obj, ctx)
+    }
+}
+
+/// The AuthResourceServer's pass after resolve: the read, the plan, the steps, then the one
+/// exit.
+async fn run(
+    ctx: &Context,
+    obj: &AuthResourceServer,
+    resolved: Resolved,
+    stored: AuthResourceServerStatus,
+    now: Timestamp,
+) -> Result<Action, ResourceServerError> {
     let reference = ObjectRef::from_obj(obj);
     let finding = ctx.servers.take_finding(&reference);
-    let warnings = nexus_crd::resource_validation::resource_server_warnings(&obj.spec);
-    crate::spec_warnings::publish(ctx, obj, stored.observed_generation, "spec.", &warnings).await;
-    let resolved = match resolve::resolve(obj, ctx) {
-        Resolution::WaitForTenant => {
-            ctx.servers.wait_for_tenant(&obj.spec.tenant, reference);
-            return Ok(Action::await_change());
-        }
-        Resolution::Refused(failure) => {
-            let next = status::failed(&stored, obj, &failure, now);
-            let event = event_from(&stored.conditions, &next.conditions, &[], &[]);
-            let verdict = Verdict::Failed(failure);
-            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
-        }
-        Resolution::Ready(resolved) => resolved,
-    };
+    let uid = obj.uid().ok_or(ResourceServerError::MissingUid)?;
+    let tag = marker::tag_key(&ctx.config.cluster_id, &uid);
     let input = Input {
         owner: obj,
         status: &stored,
+        tag: &tag,
         tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
         now,
         finding: finding.as_ref(),
@@ -194,7 +209,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn only_spec_deletion_and_finalizers_trigger_a_pass() {
+    fn only_spec_and_deletion_trigger_a_pass() {
         let mut server = AuthResourceServer::new(
             "api",
             serde_json::from_value(
@@ -214,7 +229,16 @@ mod tests {
         server.metadata.generation = Some(2);
         assert_ne!(trigger_hash(&server), before, "a spec change");
         let spec_changed = trigger_hash(&server);
-        server.metadata.finalizers = Some(vec![FINALIZER.into()]);
-        assert_ne!(trigger_hash(&server), spec_changed, "the finalizer");
+        server.metadata.finalizers = Some(vec![nexus_crd::FINALIZER.into()]);
+        server
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(nexus_crd::CREATION_ANNOTATION.into(), "c/u t".into());
+        assert_eq!(
+            trigger_hash(&server),
+            spec_changed,
+            "its own finalizer and marker"
+        );
     }
 }

@@ -6,12 +6,16 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::desired::{self, ApiDrift};
 use crate::context::ServerFinding;
+use crate::marker;
 use crate::pass::{
     self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
 };
 use auth0_mgmt::{NewResourceServer, ResourceServer, ResourceServerPatch};
+use kube::ResourceExt;
 use nexus_crd::conditions::{self, READY};
-use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DriftPolicy, ReadyReason};
+use nexus_crd::{
+    AuthResourceServer, AuthResourceServerStatus, DriftPolicy, FINALIZER, ReadyReason,
+};
 
 /// Reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0 call) until
 /// the spec or the tenant changes.
@@ -25,6 +29,8 @@ pub struct Input<'a> {
     pub owner: &'a AuthResourceServer,
     /// Its status as stored.
     pub status: &'a AuthResourceServerStatus,
+    /// The key its crash-safety marker names (`<cluster>/<uid>`, [`marker::tag_key`]).
+    pub tag: &'a str,
     /// `metadata.generation` of its AuthTenant.
     pub tenant_generation: i64,
     /// The current time.
@@ -45,6 +51,31 @@ impl Input<'_> {
 
     fn was_ready(&self) -> bool {
         conditions::is_true(&self.status.conditions, READY)
+    }
+
+    /// Whether a create may have reached Auth0 without its outcome being recorded: the
+    /// marker annotation of this object that the status has not settled, or a
+    /// `status.pendingCreation` of an older operator.
+    pub fn pending(&self) -> bool {
+        self.annotated() || self.status.pending_creation.is_some()
+    }
+
+    /// Whether the unsettled attempt is one whose identifier was probed free just before it
+    /// (so an API that has the identifier now is this object's): always for the annotation,
+    /// written only after a probe; for an older operator's marker, when it says so.
+    pub fn probed_free(&self) -> bool {
+        self.annotated()
+            || self.status.pending_creation.as_ref().is_some_and(|marker| {
+                marker.probed && marker.identifier == self.owner.spec.identifier
+            })
+    }
+
+    fn annotated(&self) -> bool {
+        marker::unsettled(
+            self.owner,
+            self.tag,
+            self.status.last_creation_attempt.as_ref(),
+        )
     }
 }
 
@@ -78,8 +109,13 @@ pub enum Step {
     /// carry no metadata to tag, so this is what later lets an uncertain create recover its
     /// own API (the identifier is the tenant's unique key, and it was free just before).
     Probe,
-    /// Write the crash-safety marker (`status.pendingCreation`) before the create request.
+    /// One metadata write before the create request: the crash-safety marker (the
+    /// `auth.nexus.dev/creation-attempt` annotation) and the finalizer when it is missing,
+    /// conditional on the resourceVersion the pass planned from ([`marker::claim`]).
     Mark,
+    /// One metadata write of the finalizer alone, when the object holds an API and lacks it
+    /// (it was removed by hand); conditional like [`Step::Mark`].
+    Finalize,
     /// `POST /api/v2/resource-servers`. `uncertain`: an earlier attempt's outcome is unknown
     /// (the marker was already there), so a 409 may be our own API.
     Create {
@@ -99,7 +135,7 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// The API id known before any step.
     pub resource_server_id: Option<String>,
-    /// The recorded API is gone (the status loses its id before the marker is written).
+    /// The recorded API is gone (the status loses its id).
     pub forget: bool,
     /// Whether Auth0 was compared with the spec.
     pub consulted: bool,
@@ -148,7 +184,10 @@ pub fn plan(input: &Input<'_>, view: View) -> Plan {
     let spec = &input.owner.spec;
     let mut plan = Plan::default();
     match view {
-        View::Trusted => plan.resource_server_id = input.status.resource_server_id.clone(),
+        View::Trusted => {
+            plan.resource_server_id = input.status.resource_server_id.clone();
+            finalize(input, &mut plan);
+        }
         View::Absent => create(input, &mut plan),
         View::Missing => {
             plan.notes.push(Note::warning(
@@ -170,6 +209,7 @@ pub fn plan(input: &Input<'_>, view: View) -> Plan {
             let spec_cause = input.spec_changed();
             let drift = desired::diff(spec, &found);
             plan.resource_server_id = Some(found.id.clone());
+            finalize(input, &mut plan);
             plan.consulted = true;
             plan.drift = verdict(&mut plan, drift, spec_cause, spec.drift_policy, &found.id);
             if let DriftVerdict::Reported(fields) = &plan.drift
@@ -186,10 +226,19 @@ pub fn plan(input: &Input<'_>, view: View) -> Plan {
     plan
 }
 
+/// A finalizer removed by hand from an object that holds an API is put back before anything
+/// else (its cleanup deletes the API).
+fn finalize(input: &Input<'_>, plan: &mut Plan) {
+    if plan.resource_server_id.is_some() && !input.owner.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        plan.steps.push(Step::Finalize);
+    }
+}
+
 fn create(input: &Input<'_>, plan: &mut Plan) {
-    // The marker of an earlier attempt is kept (after a missing API it was cleared with the id
-    // when that API was recorded, so a new one is written).
-    let uncertain = input.status.pending_creation.is_some() && !plan.forget;
+    // The marker of an earlier attempt is kept (after a missing API it was settled when that
+    // API was recorded, so a new one is written).
+    let uncertain = input.pending() && !plan.forget;
     if !uncertain {
         plan.steps.push(Step::Probe);
         plan.steps.push(Step::Mark);
@@ -229,6 +278,8 @@ mod tests {
     use nexus_crd::{Auth0Rejection, PendingResourceServer};
     use serde_json::json;
 
+    const TAG: &str = "c1/uid-1";
+
     fn now() -> Timestamp {
         Timestamp::from_second(1_800_000_000).expect("time")
     }
@@ -246,6 +297,8 @@ mod tests {
         );
         owner.metadata.namespace = Some("team-b".into());
         owner.metadata.generation = Some(generation);
+        owner.metadata.uid = Some("uid-1".into());
+        owner.metadata.finalizers = Some(vec![FINALIZER.into()]);
         owner
     }
 
@@ -271,6 +324,7 @@ mod tests {
         Input {
             owner,
             status,
+            tag: TAG,
             tenant_generation: 1,
             now: now(),
             finding: None,
@@ -322,6 +376,63 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    #[test]
+    fn an_unsettled_annotation_of_this_object_makes_the_create_uncertain_a_copied_one_does_not() {
+        let mut owner = owner(1);
+        owner.metadata.finalizers = None;
+        let value = marker::new_value(&owner, TAG, now());
+        owner
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(nexus_crd::CREATION_ANNOTATION.into(), value.clone());
+        let status = AuthResourceServerStatus::default();
+        let i = input(&owner, &status);
+        assert!(i.pending() && i.probed_free());
+        assert!(matches!(
+            plan(&i, View::Absent).steps.as_slice(),
+            [Step::Create {
+                uncertain: true,
+                ..
+            }]
+        ));
+        // The same annotation on another object (another uid): never this object's attempt,
+        // so it probes the identifier first and takes no 409 as its own.
+        let copied = Input {
+            tag: "c1/uid-2",
+            ..i
+        };
+        assert!(!copied.pending() && !copied.probed_free());
+        assert!(matches!(
+            plan(&copied, View::Absent).steps.as_slice(),
+            [
+                Step::Probe,
+                Step::Mark,
+                Step::Create {
+                    uncertain: false,
+                    ..
+                }
+            ]
+        ));
+        // Settled by the status: a new attempt marks again.
+        let settled = AuthResourceServerStatus {
+            last_creation_attempt: Some(value),
+            ..Default::default()
+        };
+        assert!(!input(&owner, &settled).pending());
+    }
+
+    #[test]
+    fn an_api_held_without_the_finalizer_gets_it_back_first() {
+        let mut owner = owner(3);
+        owner.metadata.finalizers = None;
+        let status = ready(3);
+        assert_eq!(
+            plan(&input(&owner, &status), View::Trusted).steps,
+            vec![Step::Finalize]
+        );
     }
 
     #[test]

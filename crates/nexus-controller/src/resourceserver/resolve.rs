@@ -25,14 +25,7 @@ pub struct Resolved {
 }
 
 /// What resolving found.
-pub enum Resolution {
-    /// Everything needed to plan.
-    Ready(Resolved),
-    /// Ready=False with this failure.
-    Refused(Failure),
-    /// The tenant has not been checked for its current generation yet.
-    WaitForTenant,
-}
+pub type Resolution = crate::driver::Resolution<Resolved>;
 
 /// Resolves `owner` against the caches.
 pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
@@ -61,14 +54,9 @@ pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
             ),
         ));
     }
-    let Some(tenant) = ctx.caches.tenant(&spec.tenant) else {
-        return Resolution::Refused(Failure::permanent(
-            ReadyReason::TenantNotFound,
-            format!(
-                "AuthTenant '{}' does not exist; create it or fix spec.tenant",
-                spec.tenant
-            ),
-        ));
+    let tenant = match crate::pass::tenant(ctx, &spec.tenant) {
+        Ok(tenant) => tenant,
+        Err(failure) => return Resolution::Refused(failure),
     };
     let namespace = owner.namespace().unwrap_or_default();
     let labels = ctx.caches.namespace_labels(&namespace);

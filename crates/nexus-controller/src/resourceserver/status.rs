@@ -1,14 +1,13 @@
 //! The end of an AuthResourceServer pass: the status the pass leads to (pure);
 //! [`crate::pass::finish`] writes it.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::act::Report;
 use super::plan::{HELD_REASONS, Input, Plan};
-use crate::pass::{Auth0Failure, Failure, Pending, Retry, Verdict, apply_drift};
-use nexus_crd::conditions::{self, ConditionStatus, READY};
-use nexus_crd::{Auth0Rejection, AuthResourceServer, AuthResourceServerStatus, ReadyReason};
+use crate::marker;
+use crate::pass::{self, Ending, Failure, Kind, Retry, Verdict};
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, ReadyReason};
 
 /// The verdict of a pass that ran `report`.
 pub fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
@@ -22,11 +21,7 @@ pub fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
             retry: Retry::Backoff,
         });
     }
-    match &report.failure {
-        Some(Auth0Failure::Failed(failure)) => Verdict::Failed(failure.clone()),
-        Some(Auth0Failure::Tenant) => Verdict::Unchanged,
-        None => Verdict::Synced,
-    }
+    pass::stopped_by(report.failure.as_ref()).unwrap_or(Verdict::Synced)
 }
 
 /// The status after the pass. `base` is what is stored (including a marker this pass wrote).
@@ -51,64 +46,36 @@ pub fn compute(
             status.identifier = Some(owner.spec.identifier.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        match &report.pending {
-            Pending::Unchanged => {}
-            Pending::Set(marker) => status.pending_creation = Some(marker.clone()),
-            Pending::Cleared => status.pending_creation = None,
-        }
-        if status.resource_server_id.is_some() && !matches!(report.pending, Pending::Set(_)) {
+        // Settled once the create's outcome is recorded (`marker::settles`).
+        if marker::settles(&report.pending, status.resource_server_id.is_some()) {
+            if let Some(value) = marker::current(owner, report.marker.as_ref()) {
+                status.last_creation_attempt = Some(value.clone());
+            }
             status.pending_creation = None;
         }
     }
-    let now = input.now;
-    let (ready, reason, message) = match verdict {
-        Verdict::Unchanged => return status,
-        Verdict::Synced => {
-            if plan.is_some_and(|p| p.consulted) || status.last_sync_time.is_none() {
-                status.last_sync_time = Some(Time(now));
-            }
-            status.auth0_rejection = None;
-            let drift = report
-                .and_then(|r| r.drift.clone())
-                .or_else(|| plan.map(|p| p.drift.clone()))
-                .unwrap_or_default();
-            apply_drift(
-                &mut status.conditions,
-                &mut status.reported_drift,
-                &drift,
-                generation,
-                now,
-                "the Auth0 API",
-            );
-            (
-                ConditionStatus::True,
-                ReadyReason::Synced,
-                format!(
-                    "Auth0 API {} ({}) matches the spec",
-                    status.resource_server_id.as_deref().unwrap_or_default(),
-                    owner.spec.identifier
-                ),
-            )
-        }
-        Verdict::Failed(failure) => {
-            status.auth0_rejection =
-                HELD_REASONS
-                    .contains(&failure.reason)
-                    .then(|| Auth0Rejection {
-                        generation: generation.unwrap_or(0),
-                        tenant_generation: input.tenant_generation,
-                    });
-            (
-                ConditionStatus::False,
-                failure.reason,
-                failure.message.clone(),
-            )
-        }
-    };
-    status.observed_generation = generation;
-    conditions::merge_condition(
-        &mut status.conditions,
-        conditions::new_condition(READY, ready, reason.as_str(), message, generation, now),
+    let synced = format!(
+        "Auth0 API {} ({}) matches the spec",
+        status.resource_server_id.as_deref().unwrap_or_default(),
+        owner.spec.identifier
+    );
+    let drift = report
+        .and_then(|r| r.drift.clone())
+        .or_else(|| plan.map(|p| p.drift.clone()))
+        .unwrap_or_default();
+    pass::conclude(
+        AuthResourceServer::parts(&mut status),
+        verdict,
+        Ending {
+            generation,
+            tenant_generation: input.tenant_generation,
+            now: input.now,
+            held: &HELD_REASONS,
+            consulted: plan.is_some_and(|p| p.consulted),
+            drift: &drift,
+            subject: "the Auth0 API",
+            synced,
+        },
     );
     status
 }
@@ -121,21 +88,12 @@ pub fn failed(
     now: Timestamp,
 ) -> AuthResourceServerStatus {
     let mut status = base.clone();
-    let generation = owner.metadata.generation;
-    status.observed_generation = generation;
-    if !HELD_REASONS.contains(&failure.reason) {
-        status.auth0_rejection = None;
-    }
-    conditions::merge_condition(
-        &mut status.conditions,
-        conditions::new_condition(
-            READY,
-            ConditionStatus::False,
-            failure.reason.as_str(),
-            failure.message.clone(),
-            generation,
-            now,
-        ),
+    pass::record_failure(
+        AuthResourceServer::parts(&mut status),
+        owner.metadata.generation,
+        failure,
+        &HELD_REASONS,
+        now,
     );
     status
 }
@@ -144,6 +102,10 @@ pub fn failed(
 mod tests {
     use super::*;
     use crate::pass::DriftVerdict;
+    use crate::pass::Pending;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use nexus_crd::Auth0Rejection;
+    use nexus_crd::conditions::{self, READY};
     use serde_json::json;
 
     fn owner() -> AuthResourceServer {
@@ -162,6 +124,7 @@ mod tests {
         Input {
             owner,
             status,
+            tag: "c1/uid-1",
             tenant_generation: 7,
             now: Timestamp::from_second(1_800_000_000).expect("time"),
             finding: None,

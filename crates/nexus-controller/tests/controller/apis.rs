@@ -10,7 +10,7 @@ use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use nexus_controller::compact::CachedAuthClient;
 use nexus_controller::drift;
-use nexus_crd::{AuthResourceServer, AuthTenant};
+use nexus_crd::{AuthResourceServer, AuthTenant, CREATION_ANNOTATION, FINALIZER};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -426,6 +426,16 @@ fn assert_exactly_one_api(h: &Harness) {
         "the status records it"
     );
     assert!(status.pending_creation.is_none());
+    let marker = h
+        .get_server(TEAM_B, "orders-api")
+        .metadata
+        .annotations
+        .and_then(|a| a.get(CREATION_ANNOTATION).cloned());
+    assert!(marker.is_some(), "a create is marked on the object");
+    assert_eq!(
+        status.last_creation_attempt, marker,
+        "the status settles the marker"
+    );
     assert_eq!(apis[0]["scopes"].as_array().map(Vec::len), Some(2));
 }
 
@@ -433,9 +443,6 @@ async fn new_api_harness() -> Harness {
     let h = Harness::new().await;
     h.allow_namespace(TEAM_B, "b");
     h.apply_server(TEAM_B, "orders-api", api_spec(&[NS]));
-    h.reconcile_server(TEAM_B, "orders-api")
-        .await
-        .expect("finalizer");
     h
 }
 
@@ -449,8 +456,29 @@ async fn api_crash_before_the_post_reaches_auth0() {
         FailAction::Drop,
     ));
     let _ = h.reconcile_server(TEAM_B, "orders-api").await;
-    let status = h.get_server(TEAM_B, "orders-api").status.expect("status");
-    assert!(status.pending_creation.is_some(), "marker before the POST");
+    let marked = h.get_server(TEAM_B, "orders-api");
+    let marker = marked
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CREATION_ANNOTATION));
+    assert!(marker.is_some(), "marker before the POST");
+    assert!(
+        marked
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.contains(&FINALIZER.to_owned())),
+        "the finalizer in the same write"
+    );
+    assert_ne!(
+        marked
+            .status
+            .as_ref()
+            .and_then(|s| s.last_creation_attempt.as_ref()),
+        marker,
+        "not settled: the POST's outcome is unknown"
+    );
     assert!(apis_with(&h, API).is_empty());
     settle_server(&h, 3).await;
     assert_exactly_one_api(&h);
@@ -488,7 +516,7 @@ async fn api_crash_after_the_answer_before_the_id_reached_status() {
     let h = new_api_harness().await;
     // The marker write succeeds; the status write after the POST fails.
     h.kube
-        .fail_after("PATCH", "/authresourceservers/orders-api/status", 500, 1);
+        .fail_next("PATCH", "/authresourceservers/orders-api/status", 500, 1);
     assert!(h.reconcile_server(TEAM_B, "orders-api").await.is_err());
     assert_eq!(apis_with(&h, API).len(), 1);
     h.sim.reset_counters();
@@ -1234,5 +1262,48 @@ async fn a_client_auth0_accepts_is_created_and_a_blank_name_is_a_warning() {
     assert!(
         warnings[0].contains("spec.client.name: is only white space"),
         "{warnings:?}"
+    );
+}
+
+/// The whole creation of an API, counted at the HTTP boundary of the API server: the
+/// finalizer and the crash-safety marker in one metadata write (conditional on the
+/// resourceVersion planned from), one status write that settles the marker, one event.
+#[tokio::test(start_paused = true)]
+async fn creating_an_api_is_one_metadata_write_one_status_write_and_one_event() {
+    let h = Harness::new().await;
+    h.allow_namespace(TEAM_B, "b");
+    h.apply_server(TEAM_B, "orders-api", api_spec(&[NS]));
+    h.kube.clear_requests();
+    h.converge_server(TEAM_B, "orders-api").await;
+    assert_eq!(h.server_ready(TEAM_B, "orders-api").1, "Synced");
+    assert_eq!(h.sim.counters().get("POST /api/v2/resource-servers"), 1);
+
+    let requests = h.kube.requests();
+    let writes: Vec<_> = requests.iter().filter(|r| r.method != "GET").collect();
+    let path = Harness::server_path(TEAM_B, "orders-api");
+    let marker = the_claim(&requests, &path);
+    let status_writes: Vec<_> = writes
+        .iter()
+        .filter(|r| r.path == format!("{path}/status"))
+        .collect();
+    assert_eq!(status_writes.len(), 1, "one status write: {writes:#?}");
+    let written = status_writes[0].body.as_ref().expect("body");
+    assert_eq!(
+        written["status"]["lastCreationAttempt"],
+        json!(marker),
+        "the status settles the marker"
+    );
+    assert!(written["status"].get("pendingCreation").is_none());
+    assert!(written["status"]["resourceServerId"].is_string());
+    let events: Vec<_> = writes
+        .iter()
+        .filter(|r| r.path.contains("/events"))
+        .collect();
+    assert_eq!(events.len(), 1, "one Created event: {writes:#?}");
+    assert_eq!(writes.len(), 3, "{writes:#?}");
+    assert_eq!(
+        h.get_server(TEAM_B, "orders-api").metadata.generation,
+        Some(1),
+        "metadata writes only"
     );
 }

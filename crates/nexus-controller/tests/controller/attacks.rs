@@ -29,6 +29,24 @@ async fn passes_in(h: &Harness, namespace: &str, name: &str, passes: usize) {
 }
 
 /// The client as Auth0 has it, minus what the simulator changes on its own.
+/// Applies `spec` as `name` in team-b, runs 3 passes, and checks it ends `Ready=False` with
+/// `reason`, a message naming `needle`, and no Secret.
+async fn refused_in_team_b(h: &Harness, name: &str, spec: Value, reason: &str, needle: &str) {
+    h.apply_in(TEAM_B, name, spec, json!({}));
+    passes_in(h, TEAM_B, name, 3).await;
+    let (status, got, message) = h.ready_in(TEAM_B, name).await;
+    assert_eq!(
+        (status.as_str(), got.as_str()),
+        ("False", reason),
+        "{message}"
+    );
+    assert!(message.contains(needle), "{message}");
+    assert!(
+        h.secret_in(TEAM_B, &format!("{name}-auth0")).is_none(),
+        "no Secret for a refused AuthClient"
+    );
+}
+
 fn victim_state(h: &Harness, id: &str) -> Value {
     h.sim.client(id).expect("the victim's client exists")
 }
@@ -70,20 +88,14 @@ async fn cross_namespace_take_over_is_refused() {
     h.sync().await;
     h.sim.reset_counters();
 
-    h.apply_in(TEAM_B, "stolen", attacker_spec(&victim, true), json!({}));
-    passes_in(&h, TEAM_B, "stolen", 3).await;
-
-    let (status, reason, message) = h.ready_in(TEAM_B, "stolen").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "AdoptionRefused"),
-        "{message}"
-    );
-    assert!(message.contains("team-a/orders"), "{message}");
-    assert!(
-        h.secret_in(TEAM_B, "stolen-auth0").is_none(),
-        "no Secret in the attacker's namespace"
-    );
+    refused_in_team_b(
+        &h,
+        "stolen",
+        attacker_spec(&victim, true),
+        "AdoptionRefused",
+        "team-a/orders",
+    )
+    .await;
     assert_nothing_written(&h, "cross-namespace TakeOver");
     assert_eq!(
         h.sim.counters().get("GET /api/v2/clients/{id}"),
@@ -108,20 +120,14 @@ async fn a_dashboard_client_is_not_adopted_without_the_tenants_opt_in() {
     let before = victim_state(&h, &legacy);
     h.sim.reset_counters();
 
-    h.apply_in(TEAM_B, "legacy", attacker_spec(&legacy, false), json!({}));
-    passes_in(&h, TEAM_B, "legacy", 3).await;
-
-    let (status, reason, message) = h.ready_in(TEAM_B, "legacy").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "AdoptionNotAllowed"),
-        "{message}"
-    );
-    assert!(
-        message.contains("spec.adoption.allowedNamespaces"),
-        "{message}"
-    );
-    assert!(h.secret_in(TEAM_B, "legacy-auth0").is_none());
+    refused_in_team_b(
+        &h,
+        "legacy",
+        attacker_spec(&legacy, false),
+        "AdoptionNotAllowed",
+        "spec.adoption.allowedNamespaces",
+    )
+    .await;
     assert_eq!(
         h.sim.counters().total(),
         0,
@@ -153,17 +159,14 @@ async fn the_management_api_client_is_never_adopted() {
     h.sync().await;
     h.sim.reset_counters();
 
-    h.apply_in(TEAM_B, "admin", attacker_spec(&m2m, true), json!({}));
-    passes_in(&h, TEAM_B, "admin", 3).await;
-
-    let (status, reason, message) = h.ready_in(TEAM_B, "admin").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "AdoptionNotAllowed"),
-        "{message}"
-    );
-    assert!(message.contains("Management API client"), "{message}");
-    assert!(h.secret_in(TEAM_B, "admin-auth0").is_none());
+    refused_in_team_b(
+        &h,
+        "admin",
+        attacker_spec(&m2m, true),
+        "AdoptionNotAllowed",
+        "Management API client",
+    )
+    .await;
     assert_eq!(h.sim.counters().total(), 0, "{:?}", h.sim.counters());
     assert_eq!(victim_state(&h, &m2m), before);
 }

@@ -85,28 +85,8 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     // patch of the metadata (conditional on the resourceVersion planned from), status and
     // Secret by SSA with the operator's field manager.
     let requests = h.kube.requests();
-    let claims: Vec<_> = requests
-        .iter()
-        .filter(|r| r.method == "PATCH" && r.path == Harness::authclient_path("orders"))
-        .collect();
-    assert_eq!(claims.len(), 1, "one metadata write: {claims:#?}");
-    let claim = claims[0];
-    assert_eq!(
-        claim.content_type.as_deref(),
-        Some("application/merge-patch+json")
-    );
-    let body = claim.body.as_ref().expect("body");
-    assert_eq!(
-        body["metadata"]["finalizers"],
-        json!(["auth.nexus.dev/cleanup"])
-    );
-    let marker = body["metadata"]["annotations"]["auth.nexus.dev/creation-attempt"]
-        .as_str()
-        .expect("the marker in the same write");
-    assert!(
-        body["metadata"]["resourceVersion"].is_string(),
-        "the marker is conditional on the resourceVersion planned from: {body}"
-    );
+    let marker = the_claim(&requests, &Harness::authclient_path("orders"));
+    let marker = marker.as_str();
     let status_writes: Vec<_> = requests
         .iter()
         .filter(|r| {

@@ -324,8 +324,14 @@ pub fn spec(name: &str) -> Value {
 }
 
 impl Harness {
-    /// Creates an AuthResourceServer in the fake API.
+    /// Creates an AuthResourceServer in the fake API, with the spec's defaults filled in as
+    /// the API server's defaulting does on create (a spec that does not parse goes in as it
+    /// is), so the operator's first write to it changes no `generation`.
     pub fn apply_server(&self, namespace: &str, name: &str, spec: Value) {
+        let spec = serde_json::from_value::<nexus_crd::AuthResourceServerSpec>(spec.clone())
+            .ok()
+            .and_then(|parsed| serde_json::to_value(parsed).ok())
+            .unwrap_or(spec);
         self.kube.insert(json!({
             "apiVersion": "auth.nexus.dev/v1alpha1",
             "kind": "AuthResourceServer",
@@ -366,14 +372,12 @@ impl Harness {
         resourceserver::reconcile(Arc::new(obj), self.ctx.clone()).await
     }
 
-    /// Reconciles until the finalizer is in place and one full pass ran.
+    /// One full pass (the creation: finalizer and marker in one write, then the create and
+    /// the status).
     pub async fn converge_server(&self, namespace: &str, name: &str) {
         self.reconcile_server(namespace, name)
             .await
-            .expect("first pass adds the finalizer");
-        self.reconcile_server(namespace, name)
-            .await
-            .expect("second pass reconciles");
+            .expect("one pass reconciles");
     }
 
     /// `(status, reason, message)` of the AuthResourceServer's Ready condition.
@@ -503,4 +507,33 @@ impl Harness {
         }
         (report, triggered)
     }
+}
+
+/// The one metadata write of a creation among `requests`: a merge patch of the object at
+/// `path` that adds the finalizer and the crash-safety marker, conditional on the
+/// resourceVersion the pass planned from. Returns the marker it wrote.
+pub fn the_claim(requests: &[kube_fake::RecordedRequest], path: &str) -> String {
+    let claims: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .collect();
+    assert_eq!(claims.len(), 1, "one metadata write: {requests:#?}");
+    let claim = claims[0];
+    assert_eq!(
+        claim.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    let body = claim.body.as_ref().expect("body");
+    assert_eq!(
+        body["metadata"]["finalizers"],
+        json!(["auth.nexus.dev/cleanup"])
+    );
+    assert!(
+        body["metadata"]["resourceVersion"].is_string(),
+        "the marker is conditional on the resourceVersion planned from: {body}"
+    );
+    body["metadata"]["annotations"]["auth.nexus.dev/creation-attempt"]
+        .as_str()
+        .expect("the marker in the same write")
+        .to_owned()
 }

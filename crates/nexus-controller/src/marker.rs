@@ -1,11 +1,16 @@
-//! The crash-safety marker of an AuthClient: the `auth.nexus.dev/creation-attempt` annotation,
-//! written together with the finalizer in one metadata write (conditional on the
-//! resourceVersion the pass planned from) before a create is sent to Auth0, and settled by the
-//! status write at the end of the pass (`status.lastCreationAttempt`). An annotation the
-//! status has not settled means a create may have reached Auth0 unrecorded: the next pass
-//! looks for the tagged client before it creates one.
+//! The crash-safety marker of a kind whose pass creates something in Auth0 (AuthClient,
+//! AuthResourceServer): the `auth.nexus.dev/creation-attempt` annotation, written together
+//! with the finalizer in one metadata write (conditional on the resourceVersion the pass
+//! planned from) before a create is sent to Auth0, and settled by the status write at the end
+//! of the pass (`status.lastCreationAttempt`). An annotation the status has not settled means
+//! a create may have reached Auth0 unrecorded: the next pass looks for what it may have
+//! created (the tagged client, the API with the identifier) before it creates again.
 //!
-//! Pure, except [`claim`] (the one metadata write).
+//! The annotation names the object as `<cluster>/<uid>`: a marker copied onto another object
+//! (another uid) is never this object's, so a copy cannot make it claim someone's Auth0 state.
+//!
+//! Pure, except [`claim`] (the one metadata write of a pass) and [`release`] (the finalizer's
+//! removal after the cleanup).
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Patch, PatchParams};
@@ -13,53 +18,66 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::context::Context;
-use crate::ownership::OwnershipTag;
-use nexus_crd::{AuthClient, AuthClientStatus, CREATION_ANNOTATION, FIELD_MANAGER, FINALIZER};
+use crate::pass::Kind;
+use nexus_crd::{CREATION_ANNOTATION, FIELD_MANAGER, FINALIZER};
 
-/// The tag a marker names: `<cluster>/<owner uid>`.
-pub fn tag_key(tag: &OwnershipTag) -> String {
-    format!("{}/{}", tag.cluster, tag.owner_uid)
+/// The key a marker names: `<cluster>/<owner uid>` (the same pair as an AuthClient's Auth0
+/// ownership tag).
+pub fn tag_key(cluster: &str, owner_uid: &str) -> String {
+    format!("{cluster}/{owner_uid}")
 }
 
 /// The marker a create attempted at `now` writes: `<tag> <time>`, never the value already
 /// on the object (two attempts are always told apart).
-pub fn new_value(owner: &AuthClient, tag: &OwnershipTag, now: Timestamp) -> String {
-    let value = format!("{} {now}", tag_key(tag));
+pub fn new_value<K: ResourceExt>(owner: &K, tag: &str, now: Timestamp) -> String {
+    let value = format!("{tag} {now}");
     if owner.annotations().get(CREATION_ANNOTATION) == Some(&value) {
         let later = now
             .checked_add(SignedDuration::from_nanos(1))
             .unwrap_or(now);
-        return format!("{} {later}", tag_key(tag));
+        return format!("{tag} {later}");
     }
     value
 }
 
-/// The create attempt that may have reached Auth0 without its outcome being recorded: the
-/// annotation, when it names this object's tag and the status has not settled it; or a
-/// `status.pendingCreation` written by an earlier version of the operator.
-pub fn pending(owner: &AuthClient, status: &AuthClientStatus, tag: &OwnershipTag) -> bool {
-    let annotated = owner
+/// Whether the annotation on `owner` names `tag` and is not the attempt `settled` (the
+/// status's `lastCreationAttempt`) records: a create may have reached Auth0 unrecorded.
+pub fn unsettled<K: ResourceExt>(owner: &K, tag: &str, settled: Option<&String>) -> bool {
+    owner
         .annotations()
         .get(CREATION_ANNOTATION)
         .is_some_and(|value| {
             value
                 .split_once(' ')
-                .is_some_and(|(tagged, _)| tagged == tag_key(tag))
-                && status.last_creation_attempt.as_ref() != Some(value)
-        });
-    annotated || status.pending_creation.is_some()
+                .is_some_and(|(tagged, _)| tagged == tag)
+                && settled != Some(value)
+        })
 }
 
 /// The annotation value this pass's status settles (the marker on the object, or the one
 /// this pass wrote).
-pub fn current<'a>(owner: &'a AuthClient, written: Option<&'a String>) -> Option<&'a String> {
+pub fn current<'a, K: ResourceExt>(
+    owner: &'a K,
+    written: Option<&'a String>,
+) -> Option<&'a String> {
     written.or_else(|| owner.annotations().get(CREATION_ANNOTATION))
+}
+
+/// Whether the status of this pass settles the marker: once the create's outcome is recorded
+/// (the object it made, or found, is `recorded`; or it certainly made nothing). A marker
+/// written this pass whose create may have reached Auth0 stays unsettled.
+pub fn settles(pending: &crate::pass::Pending<()>, recorded: bool) -> bool {
+    match pending {
+        crate::pass::Pending::Set(()) => false,
+        crate::pass::Pending::Cleared => true,
+        crate::pass::Pending::Unchanged => recorded,
+    }
 }
 
 /// The metadata merge patch of [`claim`]: the finalizer when it is missing, the marker when
 /// given, conditional on the resourceVersion of `owner` (a stale cache gets 409 and nothing
 /// is sent to Auth0).
-pub fn claim_patch(owner: &AuthClient, marker: Option<&str>) -> Value {
+pub fn claim_patch<K: ResourceExt>(owner: &K, marker: Option<&str>) -> Value {
     let mut metadata = json!({"resourceVersion": owner.resource_version()});
     if !owner.finalizers().iter().any(|f| f == FINALIZER) {
         let mut finalizers = owner.finalizers().to_vec();
@@ -75,13 +93,12 @@ pub fn claim_patch(owner: &AuthClient, marker: Option<&str>) -> Value {
 /// The one metadata write of a pass that claims Auth0 state for `owner`: the finalizer (when
 /// missing) and the marker (when given), conditional on the resourceVersion the pass planned
 /// from. Returns the new resourceVersion (the status write of the pass is conditional on it).
-pub async fn claim(
+pub async fn claim<K: Kind>(
     ctx: &Context,
-    owner: &AuthClient,
+    owner: &K,
     marker: Option<&str>,
 ) -> Result<Option<String>, kube::Error> {
-    let api =
-        Api::<AuthClient>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+    let api = Api::<K>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
     let written = api
         .patch(
             &owner.name_any(),
@@ -93,18 +110,16 @@ pub async fn claim(
         )
         .await?;
     let resource_version = written.resource_version();
-    // Into the cache at once (during a large fleet's initial list the watch that would deliver
-    // it has not started): a later pass plans from this resourceVersion, not a stale one. The
-    // finalizer and the marker are not part of the trigger, so this starts no pass.
-    ctx.caches.own_clients.observe(written);
+    // Into the cache at once: a later pass plans from this resourceVersion, not a stale one.
+    // The finalizer and the marker are not part of the kind's trigger, so this starts no pass.
+    K::observe_own_write(ctx, written);
     Ok(resource_version)
 }
 
 /// Removes the finalizer after the cleanup (a merge patch conditional on the resourceVersion:
 /// another finalizer added meanwhile is never dropped).
-pub async fn release(ctx: &Context, owner: &AuthClient) -> Result<(), kube::Error> {
-    let api =
-        Api::<AuthClient>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+pub async fn release<K: Kind>(ctx: &Context, owner: &K) -> Result<(), kube::Error> {
+    let api = Api::<K>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
     let rest: Vec<&String> = owner
         .finalizers()
         .iter()
@@ -140,7 +155,7 @@ pub async fn release(ctx: &Context, owner: &AuthClient) -> Result<(), kube::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nexus_crd::AuthClientSpec;
+    use nexus_crd::{AuthClient, AuthClientSpec};
 
     fn owner() -> AuthClient {
         let mut owner = AuthClient::new(
@@ -155,41 +170,29 @@ mod tests {
         owner
     }
 
-    fn tag() -> OwnershipTag {
-        OwnershipTag {
-            cluster: "c1".into(),
-            owner_uid: "uid-1".into(),
-            owner_ref: "team-a/orders".into(),
-        }
-    }
+    const TAG: &str = "c1/uid-1";
 
     #[test]
     fn an_unsettled_marker_of_this_object_is_pending_until_the_status_records_it() {
         let mut owner = owner();
-        let status = AuthClientStatus::default();
-        assert!(!pending(&owner, &status, &tag()), "no marker");
-        let value = new_value(&owner, &tag(), Timestamp::UNIX_EPOCH);
+        assert_eq!(tag_key("c1", "uid-1"), TAG);
+        assert!(!unsettled(&owner, TAG, None), "no marker");
+        let value = new_value(&owner, TAG, Timestamp::UNIX_EPOCH);
         owner
             .metadata
             .annotations
             .get_or_insert_default()
             .insert(CREATION_ANNOTATION.into(), value.clone());
-        assert!(pending(&owner, &status, &tag()), "written, not settled");
-        let settled = AuthClientStatus {
-            last_creation_attempt: Some(value.clone()),
-            ..Default::default()
-        };
-        assert!(!pending(&owner, &settled, &tag()), "settled");
-        let copied = OwnershipTag {
-            owner_uid: "uid-2".into(),
-            ..tag()
-        };
+        assert!(unsettled(&owner, TAG, None), "written, not settled");
+        assert!(!unsettled(&owner, TAG, Some(&value)), "settled");
         assert!(
-            !pending(&owner, &status, &copied),
+            !unsettled(&owner, "c1/uid-2", None),
             "a marker copied from another object names another tag"
         );
-        let again = new_value(&owner, &tag(), Timestamp::UNIX_EPOCH);
+        assert_eq!(current(&owner, None), Some(&value));
+        let again = new_value(&owner, TAG, Timestamp::UNIX_EPOCH);
         assert_ne!(again, value, "a new attempt is told apart from the last");
+        assert_eq!(current(&owner, Some(&again)), Some(&again));
     }
 
     #[test]
