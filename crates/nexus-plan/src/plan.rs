@@ -35,7 +35,7 @@ use nexus_controller::ownership::{
 use nexus_controller::pass::{EventReason, Failure};
 use nexus_controller::resourceserver::plan as server_plan;
 use nexus_controller::resourceserver::resolve as server_resolve;
-use nexus_controller::{authtenant, tenant_access};
+use nexus_controller::{authtenant, marker, tenant_access};
 use nexus_crd::conditions::{ConditionStatus, READY, new_condition};
 use nexus_crd::{
     AuthClient, AuthClientStatus, AuthResourceServer, AuthResourceServerStatus, AuthTenant,
@@ -312,7 +312,7 @@ pub fn plan_tenant(
         if server.spec.tenant != tenant_name {
             continue;
         }
-        let planned = plan_server(input, state, server, &servers, now);
+        let planned = plan_server(input, state, server, &servers, options, now);
         if planned.action != Action::Refused {
             ready.push(index);
         }
@@ -355,6 +355,7 @@ fn plan_server(
     state: &TenantState,
     owner: &AuthResourceServer,
     servers: &[Arc<AuthResourceServer>],
+    options: &PlanOptions,
     now: Timestamp,
 ) -> ObjectPlan {
     let namespace = namespace_of(owner);
@@ -371,8 +372,10 @@ fn plan_server(
         tenant: Some(owner.spec.tenant.clone()),
         ..AuthResourceServerStatus::default()
     };
+    let tag = marker::tag_key(&options.cluster_id, &owner.uid().unwrap_or_default());
     let plan_input = server_plan::Input {
         owner,
+        tag: &tag,
         status: &status,
         tenant_generation: tenant.metadata.generation.unwrap_or(0),
         now,
@@ -394,7 +397,7 @@ fn plan_server(
     for step in &plan.steps {
         match step {
             server_plan::Step::Probe => planned.auth0_calls += 1,
-            server_plan::Step::Mark => {}
+            server_plan::Step::Mark | server_plan::Step::Finalize => {}
             server_plan::Step::Create { body, .. } => {
                 planned.action = Action::Create;
                 planned.auth0_calls += 1;
