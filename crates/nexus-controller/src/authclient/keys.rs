@@ -39,12 +39,76 @@ pub struct KeyPass {
     pub status: Option<CredentialsStatus>,
     /// When to look again (next rotation, end of an overlap).
     pub wake_at: Option<Timestamp>,
+    /// The pass finished (compared every credential): its drift findings are complete.
+    pub finished: bool,
+    /// Credentials changed outside the operator (ids), corrected or reported per
+    /// `driftPolicy`.
+    pub outside: Vec<String>,
+}
+
+/// The drift field naming credential `id` (`credentials[cred_...]`) in the `Drifted`
+/// condition and `status.reportedDrift`.
+pub fn drift_field(id: &str) -> String {
+    format!("credentials[{id}]")
+}
+
+/// Whether a drift field names a credential.
+pub fn is_credential_field(field: &str) -> bool {
+    field.starts_with("credentials[")
 }
 
 impl KeyPass {
-    /// Puts the pass's result into the status about to be written.
-    pub fn apply_to(&self, next: &mut AuthClientStatus) {
+    /// Puts the pass's result into the status about to be written: `status.credentials`, and
+    /// (after a finished pass) the credentials changed outside the operator folded into the
+    /// `Drifted` condition with the client's own verdict (`client_drift`).
+    pub fn apply_to(
+        &self,
+        next: &mut AuthClientStatus,
+        client_drift: &pass::DriftVerdict,
+        owner: &nexus_crd::AuthClient,
+        now: Timestamp,
+    ) {
         next.credentials = self.status.clone();
+        if !self.finished {
+            return;
+        }
+        let fields: Vec<String> = self.outside.iter().map(|id| drift_field(id)).collect();
+        let merged = super::access::merge_drift(
+            client_drift.clone(),
+            fields,
+            Vec::new(),
+            owner.spec.drift_policy,
+        );
+        let merged = match merged {
+            // Nothing compared but the credentials, and none drifted: forget those reported.
+            pass::DriftVerdict::Unchanged
+                if next.reported_drift.iter().any(|f| is_credential_field(f)) =>
+            {
+                let rest: Vec<String> = next
+                    .reported_drift
+                    .iter()
+                    .filter(|f| !is_credential_field(f))
+                    .cloned()
+                    .collect();
+                if rest.is_empty() {
+                    pass::DriftVerdict::InSync
+                } else {
+                    pass::DriftVerdict::Reported(rest)
+                }
+            }
+            other => other,
+        };
+        if merged == *client_drift {
+            return;
+        }
+        pass::apply_drift(
+            &mut next.conditions,
+            &mut next.reported_drift,
+            &merged,
+            owner.metadata.generation,
+            now,
+            "the Auth0 client",
+        );
     }
 
     /// The requeue: at the wake time when there is one and it comes before `action`'s.
@@ -268,6 +332,10 @@ pub async fn run(
     let owner = input.owner;
     let uid = owner.uid().ok_or(ReconcileError::MissingUid)?;
     let desired = Desired::of(&owner.spec.credentials);
+    let correct = owner.spec.drift_policy == nexus_crd::DriftPolicy::Correct;
+    let mut outside: Vec<String> = Vec::new();
+    // The drift event leads this pass's key events (it names why they happened).
+    let first_note = report.notes.len();
     let request = rotate_request(input);
     let secret_method = owner
         .spec
@@ -310,7 +378,11 @@ pub async fn run(
             kid: k.kid.clone(),
             alg: k.alg,
         });
-        let Decision { step, status } = credentials::next(&View {
+        let Decision {
+            step,
+            status,
+            outside: found,
+        } = credentials::next(&View {
             desired: desired.as_ref(),
             status: &state.status,
             registered: &state.registered,
@@ -320,22 +392,26 @@ pub async fn run(
             fresh: fresh.as_ref(),
             uid: &uid,
             rotate_request: request.as_deref(),
+            correct,
             now: input.now,
         });
         state.status = status;
+        for id in found {
+            if !outside.contains(&id) {
+                outside.push(id);
+            }
+        }
         match step {
             KeyStep::Done(outcome) => {
-                if !outcome.foreign.is_empty() {
-                    tracing::info!(
-                        authclient = %super::object_key(owner),
-                        credentials = ?outcome.foreign,
-                        "client credentials not registered by the operator are left in place"
-                    );
+                if !outside.is_empty() {
+                    note_outside(input, report, first_note, &outside, correct);
                 }
                 // A client-secret client keeps no key status (so its passes skip this).
                 return Ok(Some(KeyPass {
                     status: desired.is_some().then_some(state.status),
                     wake_at: outcome.wake_at,
+                    finished: desired.is_some(),
+                    outside,
                 }));
             }
             step => {
@@ -356,7 +432,7 @@ pub async fn run(
                     report.failure = Some(failure);
                     return Ok(Some(KeyPass {
                         status: Some(state.status),
-                        wake_at: None,
+                        ..KeyPass::default()
                     }));
                 }
             }
@@ -368,8 +444,50 @@ pub async fn run(
     ));
     Ok(Some(KeyPass {
         status: Some(state.status),
-        wake_at: None,
+        ..KeyPass::default()
     }))
+}
+
+/// The event of credentials changed outside the operator: corrected (`Correct`), or reported
+/// once (`Report`: not again while `status.reportedDrift` already names them). Ids only.
+fn note_outside(
+    input: &Input<'_>,
+    report: &mut Report,
+    at: usize,
+    outside: &[String],
+    correct: bool,
+) {
+    let fields: Vec<String> = outside.iter().map(|id| drift_field(id)).collect();
+    let shown = fields.join(", ");
+    tracing::info!(
+        authclient = %super::object_key(input.owner),
+        credentials = %shown,
+        correct,
+        "client credentials changed outside the operator"
+    );
+    let at = at.min(report.notes.len());
+    if correct {
+        report.notes.insert(
+            at,
+            Note::warning(
+                EventReason::DriftCorrected,
+                EventAction::Update,
+                format!("restored client credentials changed outside the operator: {shown}"),
+            ),
+        );
+    } else if !fields
+        .iter()
+        .all(|f| input.status.reported_drift.contains(f))
+    {
+        report.notes.insert(
+            at,
+            Note::warning(
+                EventReason::DriftDetected,
+                EventAction::Compare,
+                pass::drift_report_message(&fields),
+            ),
+        );
+    }
 }
 
 /// Performs one step; `Ok(Err(_))` is an Auth0 failure (recorded, the pass stops).

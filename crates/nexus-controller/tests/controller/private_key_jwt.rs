@@ -434,3 +434,181 @@ async fn secret_key_names_that_collide_are_refused() {
     );
     assert!(h.sim.clients().is_empty());
 }
+
+/// A credential registered (and listed) in the dashboard, as a team member would add one.
+fn add_dashboard_credential(h: &Harness, client_id: &str) -> String {
+    let pair = nexus_controller::keypair::generate("RS256").expect("key pair");
+    let credential = auth0_sim::credentials::build_created(
+        &json!({"credential_type": "public_key", "pem": pair.public_pem, "alg": "RS256",
+                "name": "added by hand"}),
+        "2026-12-06T00:00:00.000Z",
+    )
+    .expect("credential");
+    let id = credential.id.clone();
+    assert!(
+        h.sim
+            .insert_client_credential(client_id, credential.to_json())
+    );
+    let mut listed = listed_ids(h, client_id);
+    listed.push(id.clone());
+    list_in_dashboard(h, client_id, &listed);
+    id
+}
+
+fn listed_ids(h: &Harness, client_id: &str) -> Vec<String> {
+    let client = h.sim.client(client_id).expect("client");
+    client["client_authentication_methods"]["private_key_jwt"]["credentials"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn list_in_dashboard(h: &Harness, client_id: &str, ids: &[String]) {
+    let refs: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+    assert!(h.sim.modify_client(
+        client_id,
+        json!({"client_authentication_methods": {"private_key_jwt": {"credentials": refs}}}),
+    ));
+}
+
+fn drifted(st: &nexus_crd::AuthClientStatus) -> Option<(String, String, String)> {
+    st.conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dashboard_credential_is_unlisted_and_deleted_under_correct() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let key = mounted(&h, "worker");
+    let foreign = add_dashboard_credential(&h, &key.client_id);
+
+    let (_, triggered) = h.scan_drift().await;
+    assert_eq!(triggered.len(), 1, "the scan sees the listed credential");
+    h.reconcile("worker").await.expect("pass");
+    let creds = h.sim.client_credentials(&key.client_id);
+    assert!(creds.iter().all(|c| c["id"] != foreign.as_str()), "deleted");
+    assert!(
+        !listed_ids(&h, &key.client_id).contains(&foreign),
+        "unlisted"
+    );
+    assert_eq!(
+        token_with_key(&h, &key).await.0,
+        200,
+        "the Secret's key works"
+    );
+    let st = h.get("worker").await.status.expect("status");
+    let (status, reason, message) = drifted(&st).expect("Drifted");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Corrected"));
+    assert!(
+        message.contains(&format!("credentials[{foreign}]")),
+        "{message}"
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(_, reason, note)| reason == "DriftCorrected" && note.contains(&foreign)),
+        "{:?}",
+        h.events()
+    );
+    // Settled: the next scan finds nothing.
+    let (_, triggered) = h.scan_drift().await;
+    assert!(triggered.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dashboard_credential_is_reported_once_under_report() {
+    let h = harness().await;
+    let mut spec = worker_spec(json!({"type": "privateKeyJwt"}));
+    spec["driftPolicy"] = json!("Report");
+    h.apply("worker", spec);
+    h.converge("worker").await;
+    let key = mounted(&h, "worker");
+    let foreign = add_dashboard_credential(&h, &key.client_id);
+
+    let (_, triggered) = h.scan_drift().await;
+    assert_eq!(triggered.len(), 1);
+    h.sim.reset_counters();
+    h.reconcile("worker").await.expect("pass");
+    assert!(
+        listed_ids(&h, &key.client_id).contains(&foreign),
+        "left listed"
+    );
+    assert_eq!(h.sim.client_credentials(&key.client_id).len(), 2, "left");
+    assert_eq!(
+        h.sim
+            .counters()
+            .get("DELETE /api/v2/clients/{id}/credentials/{cred_id}"),
+        0
+    );
+    let st = h.get("worker").await.status.expect("status");
+    let (status, reason, message) = drifted(&st).expect("Drifted");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ChangedOutsideOperator")
+    );
+    assert!(
+        message.contains(&format!("credentials[{foreign}]")),
+        "{message}"
+    );
+    assert!(
+        st.reported_drift
+            .contains(&format!("credentials[{foreign}]"))
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(_, reason, note)| reason == "DriftDetected" && note.contains(&foreign))
+    );
+    // Reported once: the next scan does not wake the AuthClient again.
+    let (_, triggered) = h.scan_drift().await;
+    assert!(triggered.is_empty());
+    assert_eq!(token_with_key(&h, &key).await.0, 200);
+}
+
+/// During a rotation's overlap the dashboard unlists the retiring key (which pods that have
+/// not reloaded the Secret still sign with): `Correct` lists it again instead of deleting it.
+#[tokio::test(start_paused = true)]
+async fn the_retiring_key_unlisted_in_the_dashboard_is_listed_again_until_its_overlap_ends() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let first = mounted(&h, "worker");
+    age_the_key(&h).await;
+    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
+    api.patch(
+        "worker",
+        &PatchParams::apply("test"),
+        &Patch::Apply(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+            "metadata": {"annotations": {ROTATE_ANNOTATION: "now"}},
+        })),
+    )
+    .await
+    .expect("annotate");
+    h.reconcile("worker").await.expect("rotation pass");
+    let second = mounted(&h, "worker");
+    let st = h.get("worker").await.status.expect("status");
+    let retiring = st.credentials.and_then(|c| c.retiring).expect("retiring");
+    let active = listed_ids(&h, &first.client_id)
+        .into_iter()
+        .filter(|id| *id != retiring.id)
+        .collect::<Vec<_>>();
+    list_in_dashboard(&h, &first.client_id, &active);
+    assert_eq!(token_with_key(&h, &first).await.0, 401, "unlisted outside");
+
+    let (_, triggered) = h.scan_drift().await;
+    assert_eq!(triggered.len(), 1);
+    h.reconcile("worker").await.expect("pass");
+    assert!(listed_ids(&h, &first.client_id).contains(&retiring.id));
+    assert_eq!(token_with_key(&h, &first).await.0, 200, "listed again");
+    assert_eq!(token_with_key(&h, &second).await.0, 200);
+    assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
+}

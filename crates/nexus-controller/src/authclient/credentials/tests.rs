@@ -44,6 +44,10 @@ struct World {
     /// The team edited or emptied the Secret (the invariants hold again once the operator
     /// writes it).
     tampered: bool,
+    /// `driftPolicy: Correct`.
+    correct: bool,
+    /// Every credential a decision named as changed outside the operator.
+    outside: std::collections::BTreeSet<String>,
 }
 
 impl World {
@@ -61,6 +65,8 @@ impl World {
             writes: 0,
             drifted: None,
             tampered: false,
+            correct: true,
+            outside: Default::default(),
         }
     }
 
@@ -150,9 +156,11 @@ fn pass(
             fresh: fresh.as_ref(),
             uid: UID,
             rotate_request: rotate,
+            correct: w.correct,
             now: w.now,
         });
         status = decision.status;
+        w.outside.extend(decision.outside);
         let what = format!("{:?} at step {taken}", decision.step);
         match decision.step {
             KeyStep::Generate { alg } => {
@@ -415,8 +423,27 @@ fn a_key_deleted_in_the_dashboard_is_replaced_and_foreign_keys_are_kept() {
     exhaustively(&start, Some(&d), None, |w, what| {
         assert!(w.ours().iter().all(|c| c.id != id), "{what}");
     });
-    // A credential added in the dashboard is never deleted, and stays listed.
+    // driftPolicy Report: a credential added in the dashboard is never deleted, stays listed
+    // through a rotation, and is named as changed outside.
+    let mut w = with_dashboard_key(false);
+    w.advance(721 * HOUR);
+    let outcome = settle(&mut w, Some(&d), None);
+    assert_eq!(outcome.foreign, vec!["cred_dashboard".to_owned()]);
+    assert!(w.outside.contains("cred_dashboard"));
+    w.advance(25 * HOUR);
+    settle(&mut w, Some(&d), None);
+    assert!(w.registered.iter().any(|c| c.id == "cred_dashboard"));
+    assert!(
+        w.listed
+            .as_ref()
+            .is_some_and(|l| l.contains(&"cred_dashboard".to_owned()))
+    );
+}
+
+/// The first key, plus a credential added (and listed) in the dashboard.
+fn with_dashboard_key(correct: bool) -> World {
     let mut w = with_first_key();
+    w.correct = correct;
     w.registered.push(ClientCredential {
         id: "cred_dashboard".into(),
         kid: Some("kid-dashboard".into()),
@@ -427,17 +454,103 @@ fn a_key_deleted_in_the_dashboard_is_replaced_and_foreign_keys_are_kept() {
     if let Some(l) = w.listed.as_mut() {
         l.push("cred_dashboard".into());
     }
-    w.advance(721 * HOUR);
-    let outcome = settle(&mut w, Some(&d), None);
-    assert_eq!(outcome.foreign, vec!["cred_dashboard".to_owned()]);
-    w.advance(25 * HOUR);
+    w
+}
+
+#[test]
+fn correct_unlists_then_deletes_a_dashboard_credential_and_keeps_the_secret_key_listed() {
+    let d = desired("RS256");
+    let start = with_dashboard_key(true);
+    let mut w = start.clone();
+    let writes = w.writes;
     settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains("cred_dashboard"));
+    assert!(w.registered.iter().all(|c| c.id != "cred_dashboard"));
+    assert_eq!(w.writes - writes, 2, "one unlist, one delete");
+    exhaustively(&start, Some(&d), None, |w, what| {
+        assert!(
+            w.registered.iter().all(|c| c.id != "cred_dashboard"),
+            "{what}"
+        );
+        assert!(
+            !w.listed
+                .as_ref()
+                .is_some_and(|l| l.contains(&"cred_dashboard".to_owned())),
+            "{what}"
+        );
+    });
+    // Report: left in place, named, no Auth0 write.
+    let mut w = with_dashboard_key(false);
+    let writes = w.writes;
+    settle(&mut w, Some(&d), None);
+    assert_eq!(w.writes, writes);
+    assert!(w.outside.contains("cred_dashboard"));
     assert!(w.registered.iter().any(|c| c.id == "cred_dashboard"));
-    assert!(
-        w.listed
-            .as_ref()
-            .is_some_and(|l| l.contains(&"cred_dashboard".to_owned()))
-    );
+}
+
+#[test]
+fn the_active_key_unlisted_outside_is_listed_again_only_under_correct() {
+    let d = desired("RS256");
+    for correct in [true, false] {
+        let mut w = with_first_key();
+        w.correct = correct;
+        let id = w.persisted.active.as_ref().expect("active").id.clone();
+        w.listed = Some(Vec::new());
+        w.drifted = w.secret_kid.clone();
+        let writes = w.writes;
+        settle(&mut w, Some(&d), None);
+        assert!(w.outside.contains(&id), "correct={correct}");
+        let listed = w.listed.as_ref().is_some_and(|l| l.contains(&id));
+        assert_eq!(listed, correct, "correct={correct}: {w:#?}");
+        assert_eq!(w.writes - writes, u32::from(correct));
+        assert!(w.registered.iter().any(|c| c.id == id), "never deleted");
+    }
+}
+
+/// A rotated client, inside the overlap: the retiring key is unlisted in the dashboard.
+fn retiring_unlisted(correct: bool) -> (World, String) {
+    let d = desired("RS256");
+    let mut w = with_first_key();
+    w.correct = correct;
+    w.advance(721 * HOUR);
+    settle(&mut w, Some(&d), None);
+    let retiring = w.persisted.retiring.as_ref().expect("retiring").id.clone();
+    if let Some(l) = w.listed.as_mut() {
+        l.retain(|id| *id != retiring);
+    }
+    w.advance(HOUR);
+    (w, retiring)
+}
+
+#[test]
+fn the_retiring_key_unlisted_outside_is_never_deleted_before_its_overlap_ends() {
+    let d = desired("RS256");
+    // Correct: listed again at once, kept until the overlap ends, then retired as usual.
+    let (start, retiring) = retiring_unlisted(true);
+    exhaustively(&start, Some(&d), None, |w, what| {
+        assert!(w.registered.iter().any(|c| c.id == retiring), "{what}");
+        assert!(
+            w.listed.as_ref().is_some_and(|l| l.contains(&retiring)),
+            "{what}: listed again"
+        );
+    });
+    let mut w = start.clone();
+    settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains(&retiring));
+    w.advance(24 * HOUR);
+    settle(&mut w, Some(&d), None);
+    assert!(w.registered.iter().all(|c| c.id != retiring), "retired");
+    // Report: left unlisted, but not deleted while the overlap lasts; deleted after it.
+    let (mut w, retiring) = retiring_unlisted(false);
+    let outcome = settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains(&retiring));
+    assert!(w.registered.iter().any(|c| c.id == retiring));
+    assert!(!w.listed.as_ref().is_some_and(|l| l.contains(&retiring)));
+    assert!(outcome.wake_at.is_some_and(|t| t <= plus(w.now, 24 * HOUR)));
+    w.advance(24 * HOUR);
+    settle(&mut w, Some(&d), None);
+    assert!(w.registered.iter().all(|c| c.id != retiring), "retired");
+    assert_eq!(w.persisted.retiring, None);
 }
 
 #[test]
