@@ -5,6 +5,7 @@
 
 use std::time::UNIX_EPOCH;
 
+use auth0_sim::{FailAction, FailNext};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -611,4 +612,238 @@ async fn the_retiring_key_unlisted_in_the_dashboard_is_listed_again_until_its_ov
     assert_eq!(token_with_key(&h, &first).await.0, 200, "listed again");
     assert_eq!(token_with_key(&h, &second).await.0, 200);
     assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
+}
+
+/// Where a pass of the key machine is killed: the Auth0 call of a step answered never
+/// (`after`: Auth0 did it, the operator never heard), or a Kubernetes write refused. Every
+/// Auth0 kill also refuses the pass's last status write, so nothing of the pass but what it
+/// wrote before the kill is kept (as when the process dies: the in-memory key is lost).
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    /// The `n`-th status write of the pass (0: the pendingKid mark) is refused.
+    StatusWrite(usize),
+    /// The Secret write is refused.
+    SecretWrite,
+    /// The Auth0 call (method, route) is dropped before (`false`) or after (`true`) Auth0
+    /// handled it.
+    Auth0(&'static str, &'static str, bool),
+}
+
+const CREDENTIALS: &str = "/api/v2/clients/{id}/credentials";
+const CREDENTIAL: &str = "/api/v2/clients/{id}/credentials/{cred_id}";
+const CLIENT: &str = "/api/v2/clients/{id}";
+
+fn arm(h: &Harness, kill: Kill) {
+    let status = "/authclients/worker/status";
+    match kill {
+        Kill::StatusWrite(n) => h.kube.fail_after("PATCH", status, 500, n),
+        Kill::SecretWrite => h.kube.fail_next("PATCH", "/secrets/worker-auth0", 500, 1),
+        Kill::Auth0(method, path, after) => {
+            let action = if after {
+                FailAction::DropAfterProcessing
+            } else {
+                FailAction::Drop
+            };
+            // Idempotent calls are retried by the client: every retry dies too.
+            h.sim.fail_next(FailNext::new(method, path, 10, action));
+            h.kube.fail_after("PATCH", status, 500, 1);
+        }
+    }
+}
+
+/// Auth0 answers again. (A Kubernetes rule left unconsumed would fail the resumed pass: each
+/// case proves its kill point was reached by that pass succeeding.)
+fn disarm(h: &Harness) {
+    h.sim.set_faults(auth0_sim::Faults::none());
+}
+
+/// Whether a pod that reads the Secret now obtains a token: with its key, or (no key listed
+/// yet, or none in the Secret) with its client secret.
+async fn secret_works(h: &Harness) -> bool {
+    let m = mounted(h, "worker");
+    (m.key.is_some() && token_with_key(h, &m).await.0 == 200)
+        || (!m.client_secret.is_empty() && token_with_secret(h, &m).await == 200)
+}
+
+/// The Secret's key, when it holds one, is registered with Auth0.
+fn secret_key_known(h: &Harness) -> bool {
+    let m = mounted(h, "worker");
+    m.kid.is_none_or(|kid| {
+        h.sim
+            .client_credentials(&m.client_id)
+            .iter()
+            .any(|c| c["kid"].as_str() == Some(kid.as_str()))
+    })
+}
+
+/// After recovery: the operator's credentials are exactly the status's active (and retiring)
+/// ones, the Secret holds the active key, and no marker is left.
+async fn no_orphans(h: &Harness, what: &str) {
+    let st = h.get("worker").await.status.expect("status");
+    let creds = st.credentials.expect("credentials");
+    assert_eq!(creds.pending_kid, None, "{what}");
+    let active = creds.active.expect("active");
+    let mut known = vec![active.id.clone()];
+    known.extend(creds.retiring.map(|r| r.id));
+    let m = mounted(h, "worker");
+    assert_eq!(m.kid.as_deref(), Some(active.kid.as_str()), "{what}");
+    let registered = h.sim.client_credentials(&m.client_id);
+    for c in &registered {
+        let id = c["id"].as_str().expect("id");
+        assert!(known.iter().any(|k| k == id), "{what}: orphan {c}");
+    }
+    assert_eq!(registered.len(), known.len(), "{what}");
+}
+
+async fn rotated(h: &Harness, value: &str) {
+    age_the_key(h).await;
+    Api::<AuthClient>::namespaced(h.kube.client(), NS)
+        .patch(
+            "worker",
+            &PatchParams::apply("test"),
+            &Patch::Apply(json!({
+                "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+                "metadata": {"annotations": {ROTATE_ANNOTATION: value}},
+            })),
+        )
+        .await
+        .expect("annotate");
+}
+
+/// A rotation killed between any two of its steps (mark, register, list both, write the
+/// Secret, record it), then resumed by a fresh pass (a restarted controller): pods holding
+/// either key obtain tokens at the kill and after it, and nothing is orphaned.
+#[tokio::test(start_paused = true)]
+async fn a_rotation_killed_between_any_two_steps_resumes_without_orphans_or_downtime() {
+    let kills = [
+        Kill::StatusWrite(0),
+        Kill::Auth0("POST", CREDENTIALS, false),
+        Kill::Auth0("POST", CREDENTIALS, true),
+        Kill::Auth0("PATCH", CLIENT, false),
+        Kill::Auth0("PATCH", CLIENT, true),
+        Kill::SecretWrite,
+        Kill::StatusWrite(1),
+    ];
+    for kill in kills {
+        let what = format!("{kill:?}");
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+        h.converge("worker").await;
+        let first = mounted(&h, "worker");
+        rotated(&h, "kill").await;
+        h.sim.reset_counters();
+        arm(&h, kill);
+        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+        if let Kill::Auth0(method, path, _) = kill {
+            assert!(
+                h.sim.counters().get(&format!("{method} {path}")) >= 1,
+                "{what}: the step was reached"
+            );
+        }
+        disarm(&h);
+        // At the kill: the Secret's key is known to Auth0 and works; so does the old one.
+        assert!(secret_key_known(&h), "{what}");
+        assert!(secret_works(&h).await, "{what}");
+        assert_eq!(token_with_key(&h, &first).await.0, 200, "{what}: old key");
+
+        // A fresh pass finishes the rotation.
+        h.reconcile("worker").await.expect("resumed pass");
+        no_orphans(&h, &what).await;
+        let second = mounted(&h, "worker");
+        assert_ne!(second.kid, first.kid, "{what}: rotated");
+        assert_eq!(token_with_key(&h, &second).await.0, 200, "{what}");
+        assert_eq!(token_with_key(&h, &first).await.0, 200, "{what}: overlap");
+    }
+}
+
+/// The end of an overlap killed between unlisting and deleting the old key (and before its
+/// record): the next pass deletes it; the Secret's key works throughout.
+#[tokio::test(start_paused = true)]
+async fn the_end_of_an_overlap_killed_between_steps_leaves_no_orphan() {
+    let kills = [
+        Kill::Auth0("PATCH", CLIENT, false),
+        Kill::Auth0("PATCH", CLIENT, true),
+        Kill::Auth0("DELETE", CREDENTIAL, false),
+        Kill::Auth0("DELETE", CREDENTIAL, true),
+        Kill::StatusWrite(0),
+    ];
+    for kill in kills {
+        let what = format!("{kill:?}");
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+        h.converge("worker").await;
+        let first = mounted(&h, "worker");
+        rotated(&h, "overlap").await;
+        h.reconcile("worker").await.expect("rotation");
+        edit_status(&h, |st| {
+            st["credentials"]["retiring"]["until"] = json!("2020-01-01T00:00:00Z");
+        })
+        .await;
+        h.sim.reset_counters();
+        match kill {
+            // The pass writes status once, at its end.
+            Kill::StatusWrite(_) => h
+                .kube
+                .fail_next("PATCH", "/authclients/worker/status", 500, 1),
+            Kill::Auth0(method, path, after) => {
+                let action = if after {
+                    FailAction::DropAfterProcessing
+                } else {
+                    FailAction::Drop
+                };
+                h.sim.fail_next(FailNext::new(method, path, 10, action));
+                h.kube
+                    .fail_next("PATCH", "/authclients/worker/status", 500, 1);
+            }
+            Kill::SecretWrite => unreachable!(),
+        }
+        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+        disarm(&h);
+        assert!(secret_key_known(&h), "{what}");
+        assert!(secret_works(&h).await, "{what}");
+
+        h.reconcile("worker").await.expect("resumed pass");
+        no_orphans(&h, &what).await;
+        assert_eq!(
+            h.sim.client_credentials(&first.client_id).len(),
+            1,
+            "{what}"
+        );
+        assert_eq!(token_with_key(&h, &first).await.0, 401, "{what}: retired");
+        assert!(secret_works(&h).await, "{what}");
+    }
+}
+
+/// A migration from the client secret killed between any two of its steps (mark, register,
+/// write the Secret, list the key): a pod reading the Secret obtains a token at each kill
+/// (its client secret until the key is listed), and the next pass finishes it.
+#[tokio::test(start_paused = true)]
+async fn a_migration_killed_between_any_two_steps_never_leaves_the_secret_without_a_credential() {
+    let kills = [
+        Kill::StatusWrite(0),
+        Kill::Auth0("POST", CREDENTIALS, false),
+        Kill::Auth0("POST", CREDENTIALS, true),
+        Kill::SecretWrite,
+        Kill::Auth0("PATCH", CLIENT, false),
+        Kill::Auth0("PATCH", CLIENT, true),
+        Kill::StatusWrite(1),
+    ];
+    for kill in kills {
+        let what = format!("{kill:?}");
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "clientSecret"})));
+        h.converge("worker").await;
+        h.update_spec("worker", worker_spec(json!({"type": "privateKeyJwt"})))
+            .await;
+        arm(&h, kill);
+        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+        disarm(&h);
+        assert!(secret_key_known(&h), "{what}");
+        assert!(secret_works(&h).await, "{what}");
+
+        h.reconcile("worker").await.expect("resumed pass");
+        no_orphans(&h, &what).await;
+        let m = mounted(&h, "worker");
+        assert_eq!(token_with_key(&h, &m).await.0, 200, "{what}");
+    }
 }
