@@ -458,7 +458,10 @@ pub(crate) async fn create(
         .map(|Path(id)| id)
         .map_err(|_| ApiError::inexistent_client())?;
     let body = parse_json(&body)?;
-    let credential = build_created(&body, &rfc3339(sh.clock.wall()))?;
+    let mut credential = build_created(&body, &rfc3339(sh.clock.wall()))?;
+    if let Some(kid) = lock(&sh.next_kid).take() {
+        credential.kid = Some(kid);
+    }
     {
         let mut store = lock(&sh.store);
         if store.clients.get(&client_id).is_none() {

@@ -553,6 +553,38 @@ async fn perform(
                 .create_credential(client_id, &body, Priority::Normal)
                 .await
             {
+                Ok(created) if created.kid.as_deref() != Some(pair.kid.as_str()) => {
+                    // Auth0 names the key otherwise than its RFC 7638 thumbprint: the trust
+                    // rule (the Secret's kid is its key's thumbprint) cannot hold, and a retry
+                    // would register another key each time. Delete it (unlisted, unknown to
+                    // any pod) and hold the client until its spec or the tenant changes:
+                    // one register and one delete in all.
+                    let deleted = auth0
+                        .delete_credential(client_id, &created.id, Priority::Normal)
+                        .await;
+                    let message = format!(
+                        "Auth0 named the registered public key {} (credential {}) instead of its \
+                         RFC 7638 thumbprint {}; the operator needs the two to match to trust \
+                         the Secret's key, so it {} the credential and stops until the spec or \
+                         the tenant changes",
+                        created.kid.as_deref().unwrap_or("(no kid)"),
+                        created.id,
+                        pair.kid,
+                        if deleted.is_ok() {
+                            "deleted"
+                        } else {
+                            "will delete"
+                        },
+                    );
+                    if deleted.is_err() {
+                        // Left for the next pass to delete (ours, unlisted, not pending).
+                        state.registered.push(created);
+                    }
+                    return Ok(Err(Auth0Failure::Failed(Failure::permanent(
+                        ReadyReason::Auth0Rejected,
+                        message,
+                    ))));
+                }
                 Ok(created) => {
                     report.notes.push(Note::normal(
                         EventReason::KeyRegistered,

@@ -847,3 +847,32 @@ async fn a_migration_killed_between_any_two_steps_never_leaves_the_secret_withou
         assert_eq!(token_with_key(&h, &m).await.0, 200, "{what}");
     }
 }
+
+/// Review finding 5: an Auth0 that answers another kid than the key's thumbprint made each
+/// pass register up to 24 keys. Now one register (and the delete of that key) in all, the
+/// client held until its spec changes, and the pods keep a working credential.
+#[tokio::test(start_paused = true)]
+async fn a_credential_named_with_another_kid_is_registered_once_and_removed() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let first = mounted(&h, "worker");
+    rotated(&h, "renamed").await;
+    h.sim.reset_counters();
+    h.sim.misname_next_credential("not-the-thumbprint");
+    h.converge("worker").await;
+    h.reconcile("worker").await.expect("held pass");
+    assert_eq!(h.sim.counters().get(&format!("POST {CREDENTIALS}")), 1);
+    assert_eq!(h.sim.counters().get(&format!("DELETE {CREDENTIAL}")), 1);
+    let (ready, reason, message) = h.ready("worker").await;
+    assert_eq!(
+        (ready.as_str(), reason.as_str()),
+        ("False", "Auth0Rejected")
+    );
+    assert!(message.contains("not-the-thumbprint"), "{message}");
+    assert!(!message.contains("PRIVATE KEY"));
+    // Nothing orphaned, the Secret's key still works.
+    assert_eq!(h.sim.client_credentials(&first.client_id).len(), 1);
+    assert_eq!(mounted(&h, "worker").kid, first.kid);
+    assert_eq!(token_with_key(&h, &first).await.0, 200);
+}
