@@ -127,6 +127,9 @@ pub enum KeyStep {
     List(Option<Vec<String>>),
     /// Write the fresh key (private PEM and kid) into the Secret.
     WriteKey,
+    /// Rewrite the Secret's kid entry as the thumbprint of the private key it holds, a key of
+    /// the status (the entry was edited or removed; the key itself is intact): no Auth0 call.
+    FixKid,
     /// Remove the key entries from the Secret.
     RemoveKey,
     /// `DELETE /api/v2/clients/{id}/credentials/{cred}`.
@@ -168,9 +171,13 @@ pub const MIN_ROTATION_INTERVAL: Duration = Duration::from_secs(600);
 /// wrote: the kid is the status's active or pending one, and the private key's thumbprint is
 /// that kid. The Secret is the team's to write; the status is the operator's.
 pub fn trusts(status: &CredentialsStatus, kid: &str, thumbprint: Option<&str>) -> bool {
-    thumbprint == Some(kid)
-        && (status.active.as_ref().is_some_and(|a| a.kid == kid)
-            || status.pending_kid.as_deref() == Some(kid))
+    thumbprint == Some(kid) && is_recorded(status, kid)
+}
+
+/// Whether `kid` is the status's active or pending key.
+pub fn is_recorded(status: &CredentialsStatus, kid: &str) -> bool {
+    status.active.as_ref().is_some_and(|a| a.kid == kid)
+        || status.pending_kid.as_deref() == Some(kid)
 }
 
 fn ours(c: &ClientCredential, uid: &str) -> bool {
@@ -305,6 +312,15 @@ fn key_credential(
 
 fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsStatus) -> KeyStep {
     let fresh_kid = view.fresh.map(|f| f.kid.as_str());
+    // 0a. The Secret's private key is the active (or pending) one but its kid entry was edited
+    // or removed: only the entry is rewritten, at once (no Auth0 call, no new key).
+    if view.fresh.is_none()
+        && let Some(thumbprint) = view.secret_thumbprint
+        && view.secret_kid != Some(thumbprint)
+        && is_recorded(status, thumbprint)
+    {
+        return KeyStep::FixKid;
+    }
     // 0. The Secret's key counts only when trusted. A Secret that lost or altered its key gets
     // a new one (a rotation, so no sooner than MIN_ROTATION_INTERVAL after the last); until
     // then the Auth0 side keeps the status's active key, whatever the Secret claims.

@@ -234,9 +234,9 @@ pub fn validate(spec: &nexus_crd::AuthClientSpec) -> Vec<nexus_crd::validation::
 }
 
 /// The private key the owned Secret holds, for a rewrite of the Secret by the client pass (the
-/// cache keeps no data, so it is read; only for clients that have or had keys). Only a
-/// [`trusted`] key is carried over: a key the team put there is dropped, and the key pass
-/// writes a new one.
+/// cache keeps no data, so it is read; only for clients that have or had keys). Only the
+/// status's key is carried over (see [`trusted_key`]): a key the team put there is dropped,
+/// and the key pass writes a new one.
 pub async fn carry_over(
     ctx: &Context,
     input: &Input<'_>,
@@ -251,7 +251,19 @@ pub async fn carry_over(
         .await?
         .filter(|s| secret::is_owned_by(s, owner))
         .and_then(|s| secret::stored_assertion(&s, owner))
-        .filter(|key| trusted(key, input.status.credentials.as_ref())))
+        .and_then(|key| trusted_key(key, input.status.credentials.as_ref())))
+}
+
+/// The Secret's key as it should be written again: kept (with its kid entry restored as the
+/// key's thumbprint) when the private key is the status's active or pending one, else dropped.
+fn trusted_key(key: AssertionKey, status: Option<&CredentialsStatus>) -> Option<AssertionKey> {
+    let thumbprint = keypair::thumbprint_of_private_pem(key.pem.expose())?;
+    status
+        .is_some_and(|status| credentials::is_recorded(status, &thumbprint))
+        .then_some(AssertionKey {
+            kid: thumbprint,
+            pem: key.pem,
+        })
 }
 
 /// The key the Secret is expected to hold (kid from the status; the PEM is never compared),
@@ -297,18 +309,6 @@ impl State {
             None => (None, None),
         }
     }
-}
-
-/// Whether `key`, read from the Secret, is one the operator wrote (see
-/// [`credentials::trusts`]): only such a key is carried over into a rewritten Secret.
-pub fn trusted(key: &AssertionKey, status: Option<&CredentialsStatus>) -> bool {
-    status.is_some_and(|status| {
-        credentials::trusts(
-            status,
-            &key.kid,
-            keypair::thumbprint_of_private_pem(key.pem.expose()).as_deref(),
-        )
-    })
 }
 
 /// Runs the key machine for the client of `report` (after a successful client pass). Auth0
@@ -615,14 +615,22 @@ async fn perform(
                 }
             }
         }
-        KeyStep::WriteKey | KeyStep::RemoveKey => {
+        KeyStep::WriteKey | KeyStep::RemoveKey | KeyStep::FixKid => {
             let assertion = match (&step, &state.fresh) {
                 (KeyStep::WriteKey, Some(pair)) => Some(AssertionKey {
                     kid: pair.kid.clone(),
                     pem: pair.private_pem.clone(),
                 }),
+                (KeyStep::FixKid, _) => state
+                    .secret
+                    .as_ref()
+                    .and_then(|s| secret::stored_assertion(s, owner))
+                    .and_then(|key| trusted_key(key, Some(&state.status))),
                 _ => None,
             };
+            if matches!(step, KeyStep::FixKid) && assertion.is_none() {
+                return Ok(Ok(())); // nothing to keep (cannot happen: decided from it)
+            }
             let Some(client_secret) = state
                 .secret
                 .as_ref()
@@ -659,6 +667,17 @@ async fn perform(
                     EventReason::KeyRotated,
                     EventAction::WriteKey,
                     format!("Secret {} now holds key {}", owner.secret_name(), pair.kid),
+                ));
+            }
+            if matches!(step, KeyStep::FixKid) {
+                report.notes.push(Note::warning(
+                    EventReason::DriftCorrected,
+                    EventAction::WriteKey,
+                    format!(
+                        "restored the key id in Secret {} (edited outside the operator; the key \
+                         itself is intact)",
+                        owner.secret_name()
+                    ),
                 ));
             }
             state.secret = Some(written);

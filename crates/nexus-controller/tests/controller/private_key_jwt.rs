@@ -876,3 +876,76 @@ async fn a_credential_named_with_another_kid_is_registered_once_and_removed() {
     assert_eq!(mounted(&h, "worker").kid, first.kid);
     assert_eq!(token_with_key(&h, &first).await.0, 200);
 }
+
+fn auth0_key_writes(h: &Harness) -> u64 {
+    let c = h.sim.counters();
+    c.get(&format!("POST {CREDENTIALS}"))
+        + c.get(&format!("PATCH {CLIENT}"))
+        + c.get(&format!("DELETE {CREDENTIAL}"))
+}
+
+/// The team edits (or removes) the kid entry of the Secret but leaves the key: the entry is
+/// rewritten in the next pass, at once and without any Auth0 call (the private key's thumbprint
+/// is the active kid, so no new key is needed).
+#[tokio::test(start_paused = true)]
+async fn an_edited_kid_entry_is_restored_at_once_without_auth0_calls() {
+    for removed in [false, true] {
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+        h.converge("worker").await;
+        let key = mounted(&h, "worker");
+        let mut object = h.secret("worker-auth0").expect("Secret");
+        if removed {
+            object["data"]
+                .as_object_mut()
+                .expect("data")
+                .remove("AUTH0_CLIENT_ASSERTION_KID");
+        } else {
+            object["data"]["AUTH0_CLIENT_ASSERTION_KID"] = json!(b64("edited"));
+        }
+        if let Some(meta) = object["metadata"].as_object_mut() {
+            meta.remove("managedFields");
+            meta.remove("resourceVersion");
+        }
+        h.kube.insert(object);
+        h.sim.reset_counters();
+        h.reconcile("worker").await.expect("pass");
+        let now = mounted(&h, "worker");
+        assert_eq!(now.kid, key.kid, "removed={removed}");
+        assert_eq!(now.key, key.key, "the same key, no rotation");
+        assert_eq!(auth0_key_writes(&h), 0);
+        assert_eq!(token_with_key(&h, &now).await.0, 200);
+    }
+}
+
+/// The team replaces the private key in the Secret: the operator cannot repair it without a
+/// new key (it keeps no copy), so the Secret gets one at most once per 10 minutes since the
+/// last key (the bound on what tampering costs the tenant: one rotation, 8 Auth0 calls, per
+/// 10 minutes); meanwhile Auth0 keeps the active key and nothing is written.
+#[tokio::test(start_paused = true)]
+async fn a_replaced_private_key_is_replaced_by_a_new_key_within_the_interval() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let key = mounted(&h, "worker");
+    let other = nexus_controller::keypair::generate("RS256").expect("pair");
+    put_key(
+        &h,
+        &Mounted {
+            key: Some(other.private_pem.expose().to_owned()),
+            ..mounted(&h, "worker")
+        },
+    );
+    h.sim.reset_counters();
+    h.reconcile("worker").await.expect("pass");
+    assert_eq!(auth0_key_writes(&h), 0, "within 10 minutes of the last key");
+    let st = h.get("worker").await.status.expect("status");
+    let active = st.credentials.and_then(|c| c.active).expect("active");
+    assert_eq!(Some(active.kid), key.kid, "Auth0 keeps the active key");
+
+    age_the_key(&h).await; // the 10 minutes have passed
+    h.reconcile("worker").await.expect("repair pass");
+    let now = mounted(&h, "worker");
+    assert_ne!(now.kid, key.kid);
+    assert_eq!(token_with_key(&h, &now).await.0, 200);
+}

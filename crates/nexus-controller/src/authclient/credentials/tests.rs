@@ -219,6 +219,10 @@ fn pass(
                 w.tampered = false;
                 w.ever_in_secret.insert(f.kid);
             }
+            KeyStep::FixKid => {
+                w.secret_kid = w.secret_thumbprint.clone();
+                w.tampered = false;
+            }
             KeyStep::RemoveKey => {
                 w.secret_thumbprint = None;
                 if let Some(old) = w.secret_kid.take() {
@@ -611,9 +615,18 @@ fn an_edited_secret_kid_never_decides_what_auth0_keeps() {
         // The old kid, with the old private key, or with the new one.
         let mut t = w.clone();
         t.secret_kid = Some(first.clone());
-        t.secret_thumbprint = Some(thumbprint);
+        t.secret_thumbprint = Some(thumbprint.clone());
         t.tampered = true;
+        let writes = t.writes;
         let outcome = settle(&mut t, Some(&d), None);
+        if thumbprint == second {
+            // The key is intact, only its kid entry was edited: rewritten at once, no Auth0
+            // call, no new key.
+            assert_eq!(t.secret_kid.as_ref(), Some(&second));
+            assert_eq!(t.writes, writes);
+            assert!(!t.tampered);
+            continue;
+        }
         let active = t.persisted.active.clone().expect("active");
         assert_eq!(active.kid, second, "the new key stays active: {t:#?}");
         assert!(t.listed.as_ref().is_some_and(|l| l.contains(&second_id)));
@@ -668,4 +681,20 @@ fn a_secret_that_lost_its_key_gets_a_new_one_no_sooner_than_the_interval() {
         assert_eq!(Some(&active.kid), w.secret_kid.as_ref(), "{what}");
         assert_ne!(active.kid, first, "{what}");
     });
+}
+
+#[test]
+fn an_edited_or_removed_kid_entry_is_rewritten_at_once_without_auth0_calls() {
+    let d = desired("RS256");
+    for edited in [Some("kid-edited".to_owned()), None] {
+        let mut w = with_first_key();
+        let kid = w.secret_kid.clone();
+        w.secret_kid = edited;
+        w.tampered = true;
+        let writes = w.writes;
+        settle(&mut w, Some(&d), None);
+        assert_eq!(w.secret_kid, kid, "the key's own kid again");
+        assert_eq!(w.writes, writes, "no Auth0 call");
+        assert_eq!(w.persisted.active.map(|a| Some(a.kid)), Some(kid));
+    }
 }
