@@ -631,13 +631,29 @@ async fn perform(
             if matches!(step, KeyStep::FixKid) && assertion.is_none() {
                 return Ok(Ok(())); // nothing to keep (cannot happen: decided from it)
             }
-            let Some(client_secret) = state
+            let mut client_secret = state
                 .secret
                 .as_ref()
                 .and_then(|s| secret::stored_credentials(s, owner, client_id))
                 // Keys listed: the client secret no longer authenticates (Auth0 hides it).
-                .or_else(|| state.listed.is_some().then(String::new))
-            else {
+                .or_else(|| state.listed.is_some().then(String::new));
+            if client_secret.is_none() && state.listed.is_none() {
+                // Back to the client secret with a Secret rebuilt while keys were listed (Auth0
+                // hid the secret then): the methods are cleared, so Auth0 answers it again.
+                // Read in this pass, so the Secret holds it right after the switch.
+                match auth0.get_client(client_id, Priority::Normal).await {
+                    Ok(client) => {
+                        client_secret = client
+                            .client_secret
+                            .map(|s| s.expose().to_owned())
+                            .filter(|s| !s.is_empty());
+                    }
+                    Err(error) => {
+                        return Ok(Err(auth0_failure("reading the client secret", &error)));
+                    }
+                }
+            }
+            let Some(client_secret) = client_secret else {
                 return Ok(Err(failed(
                     ReadyReason::Auth0Refused,
                     format!(
