@@ -25,7 +25,6 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
@@ -112,7 +111,7 @@ pub fn error_policy(
 /// The apply branch: the pipeline described in the module docs.
 async fn apply(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
     let stored = obj.status.clone().unwrap_or_default();
-    let now = Timestamp::now();
+    let now = ctx.config.clock.now();
     let finding = ctx.clients.take_finding(&ObjectRef::from_obj(obj));
     let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
     let warnings = nexus_crd::validation::client_warnings(&obj.spec.client);

@@ -3,7 +3,7 @@
 //! nothing but that Secret obtains tokens from the simulator's `/oauth/token` with client
 //! assertions — through a migration from the client secret and a zero-downtime rotation.
 
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use auth0_sim::{FailAction, FailNext};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -17,11 +17,16 @@ use crate::harness::*;
 const API: &str = "https://orders.api.test/";
 const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The operator reads `now` from tokio's (paused) clock, so a test moves time forward with
+/// [`tokio::time::advance`] (the simulator's wall clock follows the same clock).
 async fn harness() -> Harness {
     let mut options = Options::default();
     options.sim.app_audience = Some(API.into());
+    options.config.clock = nexus_controller::context::Clock::tokio();
     Harness::with(options).await
 }
+
+const OVERLAP: Duration = Duration::from_secs(24 * 3600);
 
 fn worker_spec(credentials: Value) -> Value {
     json!({
@@ -117,12 +122,9 @@ async fn edit_status(h: &Harness, edit: impl FnOnce(&mut Value)) {
     .expect("status patch");
 }
 
-/// The last key was written long ago (no minimum interval holds a rotation back).
-async fn age_the_key(h: &Harness) {
-    edit_status(h, |st| {
-        st["credentials"]["active"]["since"] = json!("2020-01-01T00:00:00Z");
-    })
-    .await;
+/// Time passes beyond the minimum interval between two keys (10 minutes).
+async fn age_the_key(_h: &Harness) {
+    tokio::time::advance(Duration::from_secs(11 * 60)).await;
 }
 
 /// The team writes a key (kid and private key) into the Secret, as `kubectl edit` would.
@@ -223,19 +225,15 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     h.reconcile("worker").await.expect("pass");
     assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
 
-    // The overlap ends (the operator's own status, as it would stand 24 hours later): the old
-    // key is unlisted and deleted; the new one works.
-    let mut later = serde_json::to_value(&st).expect("status json");
-    later["credentials"]["retiring"]["until"] = json!("2020-01-01T00:00:00Z");
-    api.patch_status(
-        "worker",
-        &PatchParams::apply(nexus_crd::FIELD_MANAGER).force(),
-        &Patch::Apply(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": later,
-        })),
-    )
-    .await
-    .expect("status patch");
+    // Just before the overlap ends the old key still works; then it is unlisted and deleted.
+    tokio::time::advance(OVERLAP - Duration::from_secs(60)).await;
+    h.reconcile("worker").await.expect("pass");
+    assert_eq!(
+        token_with_key(&h, &first).await.0,
+        200,
+        "inside the overlap"
+    );
+    tokio::time::advance(Duration::from_secs(61)).await;
     h.reconcile("worker").await.expect("retire pass");
     assert_eq!(token_with_key(&h, &first).await.0, 401, "old key retired");
     assert_eq!(token_with_key(&h, &second).await.0, 200);
@@ -775,10 +773,7 @@ async fn the_end_of_an_overlap_killed_between_steps_leaves_no_orphan() {
         let first = mounted(&h, "worker");
         rotated(&h, "overlap").await;
         h.reconcile("worker").await.expect("rotation");
-        edit_status(&h, |st| {
-            st["credentials"]["retiring"]["until"] = json!("2020-01-01T00:00:00Z");
-        })
-        .await;
+        tokio::time::advance(OVERLAP + Duration::from_secs(1)).await;
         h.sim.reset_counters();
         match kill {
             // The pass writes status once, at its end.
