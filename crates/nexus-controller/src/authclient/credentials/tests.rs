@@ -698,3 +698,37 @@ fn an_edited_or_removed_kid_entry_is_rewritten_at_once_without_auth0_calls() {
         assert_eq!(w.persisted.active.map(|a| Some(a.kid)), Some(kid));
     }
 }
+
+#[test]
+fn under_report_an_active_key_deleted_outside_is_reported_until_a_rotation_is_due() {
+    let d = desired("RS256");
+    let mut w = with_first_key();
+    w.correct = false;
+    let active = w.persisted.active.clone().expect("active");
+    w.registered.clear();
+    w.listed = Some(Vec::new());
+    w.drifted = w.secret_kid.clone();
+    let writes = w.writes;
+    let outcome = settle(&mut w, Some(&d), None);
+    assert_eq!(w.writes, writes, "nothing changed in Auth0");
+    assert!(w.outside.contains(&active.id));
+    assert_eq!(w.secret_kid.as_deref(), Some(active.kid.as_str()));
+    // The scheduled rotation still comes, and brings a registered key.
+    let wake = outcome.wake_at.expect("the next rotation");
+    w.now = wake;
+    settle(&mut w, Some(&d), None);
+    let now = w.persisted.active.clone().expect("active");
+    assert_ne!(now.kid, active.kid);
+    assert!(w.id_of(&now.kid).is_some());
+    assert_eq!(w.secret_kid.as_deref(), Some(now.kid.as_str()));
+    // Correct: replaced at once.
+    let mut w = with_first_key();
+    w.registered.clear();
+    w.listed = Some(Vec::new());
+    w.drifted = w.secret_kid.clone();
+    settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains(&active.id));
+    let now = w.persisted.active.clone().expect("active");
+    assert!(w.id_of(&now.kid).is_some());
+    assert_eq!(w.secret_kid.as_deref(), Some(now.kid.as_str()));
+}
