@@ -569,6 +569,18 @@ impl SimHandle {
         true
     }
 
+    /// Deletes a client credential out of band (as the dashboard would). Returns whether it
+    /// existed.
+    pub fn remove_client_credential(&self, client_id: &str, id: &str) -> bool {
+        let mut store = lock(&self.shared.store);
+        let Some(list) = store.credentials.get_mut(client_id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|c| c.id != id);
+        list.len() != before
+    }
+
     // --- client grants -------------------------------------------------------------------------
 
     /// Every client grant in creation order.

@@ -25,7 +25,8 @@
 //! decision names the credentials changed outside the operator ([`Decision::outside`]):
 //! - `Correct`: a credential the operator did not register is unlisted, then deleted; the
 //!   operator's active key unlisted outside is listed again, its retiring key too while its
-//!   overlap lasts, and an active key deleted outside is replaced (a new key, as for a lost one);
+//!   overlap lasts, and an active key deleted outside is registered again from the Secret's
+//!   key ([`KeyStep::Reregister`]: the pods keep their key);
 //! - `Report`: nothing is changed in Auth0 for them; they are named in the `Drifted` condition.
 //!
 //! Either way the retiring key is never deleted before its overlap ends (a pod that has not
@@ -122,6 +123,10 @@ pub enum KeyStep {
     Mark,
     /// `POST /api/v2/clients/{id}/credentials` with the fresh key's public half.
     Register,
+    /// `POST /api/v2/clients/{id}/credentials` with the public half of the key the Secret holds
+    /// (the active key, deleted outside the operator: `driftPolicy: Correct` registers it
+    /// again, so the pods keep their key).
+    Reregister,
     /// `PATCH /api/v2/clients/{id}` listing these credential ids (`Some`), or clearing the
     /// methods (`None`, back to the client secret).
     List(Option<Vec<String>>),
@@ -368,8 +373,7 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         // 2. No usable key in the Secret (first key, migration, or its credential is gone):
         // register a new one and write it before listing it. Under `Report`, the trusted
         // active key deleted outside is only reported, until a rotation is due anyway.
-        if !view.correct
-            && view.fresh.is_none()
+        if view.fresh.is_none()
             && let Some(recorded) = status.active.as_ref()
             && held == Some(recorded.kid.as_str())
             && !rotation_wanted(
@@ -379,6 +383,10 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
                 recorded.algorithm.as_str(),
             )
         {
+            if view.correct {
+                // The pods hold the key: registered again, it works for them at once.
+                return KeyStep::Reregister;
+            }
             let next_rotation = next_rotation_of(desired, recorded.since.as_ref());
             return KeyStep::Done(Outcome {
                 wake_at: next_rotation,
@@ -404,7 +412,10 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
     };
     // 3. The Secret's key is known: it must be listed.
     let since = match &status.active {
-        Some(a) if a.id == active.id => a.since.clone(),
+        // The same key (registered again after a deletion outside keeps its age).
+        Some(a) if a.id == active.id || Some(a.kid.as_str()) == active.kid.as_deref() => {
+            a.since.clone()
+        }
         _ => Some(Time(view.now)),
     };
     let next_rotation = desired

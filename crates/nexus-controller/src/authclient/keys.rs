@@ -490,6 +490,74 @@ fn note_outside(
     }
 }
 
+/// `POST .../credentials` with a public key whose thumbprint is `kid`. A credential Auth0 names
+/// otherwise breaks the trust rule (the Secret's kid is its key's thumbprint), and a retry would
+/// register another key each time: it is deleted (unlisted, unknown to any pod) and the client
+/// held until its spec or the tenant changes — one register and one delete in all.
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    auth0: &TenantClient,
+    client_id: &str,
+    uid: &str,
+    public_pem: &str,
+    kid: &str,
+    alg: &'static str,
+    report: &mut Report,
+    state: &mut State,
+) -> Result<(), Auth0Failure> {
+    let name = credentials::credential_name(uid);
+    let body = NewPublicKey {
+        name: &name,
+        credential_type: "public_key",
+        pem: public_pem,
+        alg,
+    };
+    match auth0
+        .create_credential(client_id, &body, Priority::Normal)
+        .await
+    {
+        Ok(created) if created.kid.as_deref() != Some(kid) => {
+            let deleted = auth0
+                .delete_credential(client_id, &created.id, Priority::Normal)
+                .await;
+            let message = format!(
+                "Auth0 named the registered public key {} (credential {}) instead of its \
+                 RFC 7638 thumbprint {kid}; the operator needs the two to match to trust the \
+                 Secret's key, so it {} the credential and stops until the spec or the tenant \
+                 changes",
+                created.kid.as_deref().unwrap_or("(no kid)"),
+                created.id,
+                if deleted.is_ok() {
+                    "deleted"
+                } else {
+                    "will delete"
+                },
+            );
+            if deleted.is_err() {
+                // Left for the next pass to delete (ours, unlisted, not pending).
+                state.registered.push(created);
+            }
+            Err(Auth0Failure::Failed(Failure::permanent(
+                ReadyReason::Auth0Rejected,
+                message,
+            )))
+        }
+        Ok(created) => {
+            report.notes.push(Note::normal(
+                EventReason::KeyRegistered,
+                EventAction::RegisterKey,
+                format!(
+                    "registered public key {kid} ({alg}) as credential {}",
+                    created.id
+                ),
+            ));
+            state.registered.push(created);
+            Ok(())
+        }
+        Err(error) => Err(auth0_failure("registering the public key", &error)),
+    }
+}
+
 /// Performs one step; `Ok(Err(_))` is an Auth0 failure (recorded, the pass stops).
 #[allow(clippy::too_many_arguments)]
 async fn perform(
@@ -542,62 +610,35 @@ async fn perform(
             let Some(pair) = &state.fresh else {
                 return Ok(Ok(()));
             };
-            let name = credentials::credential_name(uid);
-            let body = NewPublicKey {
-                name: &name,
-                credential_type: "public_key",
-                pem: &pair.public_pem,
-                alg: pair.alg,
+            let (public_pem, kid, alg) = (pair.public_pem.clone(), pair.kid.clone(), pair.alg);
+            return Ok(
+                register(auth0, client_id, uid, &public_pem, &kid, alg, report, state).await,
+            );
+        }
+        KeyStep::Reregister => {
+            // The Secret's key, registered again from its private half (never sent).
+            let Some((public_pem, kid)) = state
+                .secret
+                .as_ref()
+                .and_then(|s| secret::stored_assertion(s, owner))
+                .and_then(|key| keypair::public_of_private_pem(key.pem.expose()))
+            else {
+                return Ok(Ok(()));
             };
-            match auth0
-                .create_credential(client_id, &body, Priority::Normal)
-                .await
-            {
-                Ok(created) if created.kid.as_deref() != Some(pair.kid.as_str()) => {
-                    // Auth0 names the key otherwise than its RFC 7638 thumbprint: the trust
-                    // rule (the Secret's kid is its key's thumbprint) cannot hold, and a retry
-                    // would register another key each time. Delete it (unlisted, unknown to
-                    // any pod) and hold the client until its spec or the tenant changes:
-                    // one register and one delete in all.
-                    let deleted = auth0
-                        .delete_credential(client_id, &created.id, Priority::Normal)
-                        .await;
-                    let message = format!(
-                        "Auth0 named the registered public key {} (credential {}) instead of its \
-                         RFC 7638 thumbprint {}; the operator needs the two to match to trust \
-                         the Secret's key, so it {} the credential and stops until the spec or \
-                         the tenant changes",
-                        created.kid.as_deref().unwrap_or("(no kid)"),
-                        created.id,
-                        pair.kid,
-                        if deleted.is_ok() {
-                            "deleted"
-                        } else {
-                            "will delete"
-                        },
-                    );
-                    if deleted.is_err() {
-                        // Left for the next pass to delete (ours, unlisted, not pending).
-                        state.registered.push(created);
-                    }
-                    return Ok(Err(Auth0Failure::Failed(Failure::permanent(
-                        ReadyReason::Auth0Rejected,
-                        message,
-                    ))));
-                }
-                Ok(created) => {
-                    report.notes.push(Note::normal(
-                        EventReason::KeyRegistered,
-                        EventAction::RegisterKey,
-                        format!(
-                            "registered public key {} ({}) as credential {}",
-                            pair.kid, pair.alg, created.id
-                        ),
-                    ));
-                    state.registered.push(created);
-                }
-                Err(error) => return Ok(Err(auth0_failure("registering the public key", &error))),
-            }
+            let alg = state
+                .status
+                .active
+                .as_ref()
+                .and_then(|a| {
+                    crate::keypair::ALGORITHMS
+                        .iter()
+                        .find(|x| **x == a.algorithm)
+                })
+                .copied()
+                .unwrap_or("RS256");
+            return Ok(
+                register(auth0, client_id, uid, &public_pem, &kid, alg, report, state).await,
+            );
         }
         KeyStep::List(ids) => {
             let refs: Option<Vec<CredentialRef>> =

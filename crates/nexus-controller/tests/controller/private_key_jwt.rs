@@ -1034,3 +1034,57 @@ async fn back_to_the_client_secret_killed_between_any_two_steps_keeps_a_working_
         assert!(h.sim.client_credentials(&m.client_id).is_empty(), "{what}");
     }
 }
+
+/// The active key unlisted and deleted in the dashboard: `Correct` registers the Secret's key
+/// again (the pods keep their key, the Secret is not rewritten); `Report` names it and changes
+/// nothing.
+#[tokio::test(start_paused = true)]
+async fn the_active_key_deleted_in_the_dashboard_is_registered_again_under_correct() {
+    for report in [false, true] {
+        let h = harness().await;
+        let mut spec = worker_spec(json!({"type": "privateKeyJwt"}));
+        if report {
+            spec["driftPolicy"] = json!("Report");
+        }
+        h.apply("worker", spec);
+        h.converge("worker").await;
+        let key = mounted(&h, "worker");
+        let active = h
+            .get("worker")
+            .await
+            .status
+            .and_then(|s| s.credentials)
+            .and_then(|c| c.active)
+            .expect("active");
+        list_in_dashboard(&h, &key.client_id, &[]);
+        assert!(h.sim.remove_client_credential(&key.client_id, &active.id));
+        assert_eq!(token_with_key(&h, &key).await.0, 401);
+
+        let (_, triggered) = h.scan_drift().await;
+        assert_eq!(triggered.len(), 1, "report={report}");
+        h.reconcile("worker").await.expect("pass");
+        let now = mounted(&h, "worker");
+        assert!(
+            now.key == key.key && now.kid == key.kid,
+            "the Secret is unchanged"
+        );
+        let st = h.get("worker").await.status.expect("status");
+        let (_, reason, message) = drifted(&st).expect("Drifted");
+        assert!(message.contains(&active.id), "{message}");
+        if report {
+            assert_eq!(reason, "ChangedOutsideOperator");
+            assert_eq!(token_with_key(&h, &key).await.0, 401, "left as it is");
+            assert!(h.sim.client_credentials(&key.client_id).is_empty());
+        } else {
+            assert_eq!(reason, "Corrected");
+            assert_eq!(
+                token_with_key(&h, &key).await.0,
+                200,
+                "the pods' key works again"
+            );
+            let creds = h.sim.client_credentials(&key.client_id);
+            assert_eq!(creds.len(), 1);
+            assert_eq!(creds[0]["kid"].as_str(), key.kid.as_deref());
+        }
+    }
+}

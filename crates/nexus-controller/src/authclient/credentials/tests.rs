@@ -219,6 +219,19 @@ fn pass(
                 w.tampered = false;
                 w.ever_in_secret.insert(f.kid);
             }
+            KeyStep::Reregister => {
+                let kid = w.secret_kid.clone().expect("a key in the Secret");
+                w.serial += 1;
+                w.registered.push(ClientCredential {
+                    id: format!("cred_{}", w.serial),
+                    credential_type: "public_key".into(),
+                    kid: Some(kid),
+                    alg: Some("RS256".into()),
+                    name: Some(credential_name(UID)),
+                    ..ClientCredential::default()
+                });
+                w.writes += 1;
+            }
             KeyStep::FixKid => {
                 w.secret_kid = w.secret_thumbprint.clone();
                 w.tampered = false;
@@ -721,14 +734,22 @@ fn under_report_an_active_key_deleted_outside_is_reported_until_a_rotation_is_du
     assert_ne!(now.kid, active.kid);
     assert!(w.id_of(&now.kid).is_some());
     assert_eq!(w.secret_kid.as_deref(), Some(now.kid.as_str()));
-    // Correct: replaced at once.
-    let mut w = with_first_key();
-    w.registered.clear();
-    w.listed = Some(Vec::new());
-    w.drifted = w.secret_kid.clone();
+    // Correct: the Secret's key is registered again at once (the pods keep their key), listed,
+    // and keeps its age; killed at any step, the same.
+    let mut start = with_first_key();
+    start.registered.clear();
+    start.listed = Some(Vec::new());
+    start.drifted = start.secret_kid.clone();
+    let mut w = start.clone();
+    let writes = w.writes;
     settle(&mut w, Some(&d), None);
     assert!(w.outside.contains(&active.id));
+    assert_eq!(w.writes - writes, 2, "register again, list");
     let now = w.persisted.active.clone().expect("active");
-    assert!(w.id_of(&now.kid).is_some());
-    assert_eq!(w.secret_kid.as_deref(), Some(now.kid.as_str()));
+    assert_eq!(now.kid, active.kid, "the same key");
+    assert_eq!(now.since, active.since, "its age kept");
+    assert!(w.listed.as_ref().is_some_and(|l| l.contains(&now.id)));
+    exhaustively(&start, Some(&d), None, |w, what| {
+        assert_eq!(w.secret_kid.as_deref(), Some(active.kid.as_str()), "{what}");
+    });
 }
