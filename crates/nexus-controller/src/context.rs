@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::mpsc;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -39,6 +40,47 @@ pub struct ControllerConfig {
     /// AuthClients reconciled at the same time (Auth0 calls are paced by each tenant's limiter
     /// anyway; this bounds how many wait in its queue).
     pub concurrency: u16,
+    /// Where an AuthClient pass reads `now` (status times, key rotation and overlap deadlines).
+    pub clock: Clock,
+}
+
+/// The wall clock of the AuthClient passes.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// Tokio's clock counted from a wall-clock origin: on a paused runtime (tests) it moves
+    /// only when the runtime's clock does, so a test advances time instead of editing status.
+    Tokio {
+        /// The wall time at `at`.
+        origin: Timestamp,
+        /// Tokio's instant of `origin`.
+        at: tokio::time::Instant,
+    },
+}
+
+impl Clock {
+    /// Tokio's clock, starting now.
+    pub fn tokio() -> Self {
+        Self::Tokio {
+            origin: Timestamp::now(),
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Now.
+    pub fn now(&self) -> Timestamp {
+        match *self {
+            Clock::System => Timestamp::now(),
+            Clock::Tokio { origin, at } => {
+                k8s_openapi::jiff::SignedDuration::try_from(at.elapsed())
+                    .ok()
+                    .and_then(|d| origin.checked_add(d).ok())
+                    .unwrap_or(origin)
+            }
+        }
+    }
 }
 
 impl Default for ControllerConfig {
@@ -52,6 +94,7 @@ impl Default for ControllerConfig {
             base_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
             concurrency: 16,
+            clock: Clock::System,
         }
     }
 }

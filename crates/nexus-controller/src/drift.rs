@@ -227,7 +227,11 @@ fn judge(
             // Already reported (driftPolicy Report): decided by the recorded fields.
             let reported = client.spec.drift_policy == DriftPolicy::Report
                 && drift.fields.iter().collect::<Vec<_>>() == reported_client;
-            (!drift.is_empty() && !reported).then(|| ScanFinding::Drifted(Box::new(actual)))
+            let keys = credential_drift(client, &actual);
+            let keys_reported = client.spec.drift_policy == DriftPolicy::Report
+                && keys.iter().all(|f| status.reported_drift.contains(f));
+            ((!drift.is_empty() && !reported) || (!keys.is_empty() && !keys_reported))
+                .then(|| ScanFinding::Drifted(Box::new(actual)))
         }
     };
     let grants = access.grants.as_ref();
@@ -295,9 +299,43 @@ async fn read_access(
     })
 }
 
-/// Whether a drift field is about grants or connections (not the client's own fields).
+/// Whether a drift field is about grants, connections or key credentials (not the client's
+/// own fields).
 fn is_access_field(field: &str) -> bool {
-    field.starts_with("grants[") || field.starts_with("connections[")
+    field.starts_with("grants[")
+        || field.starts_with("connections[")
+        || crate::authclient::keys::is_credential_field(field)
+}
+
+/// The key credentials a `privateKeyJwt` client lists in Auth0 that differ from its status
+/// (`credentials[id]` for each listed id not recorded as active or retiring, and each recorded
+/// one not listed). The key pass then compares the registered credentials too.
+fn credential_drift(client: &AuthClient, actual: &Auth0Client) -> Vec<String> {
+    let Some(recorded) = client.status.as_ref().and_then(|s| s.credentials.as_ref()) else {
+        return Vec::new();
+    };
+    if !client.spec.credentials.is_private_key_jwt() || recorded.active.is_none() {
+        return Vec::new();
+    }
+    let listed = actual.private_key_jwt_ids().unwrap_or_default();
+    let expected: Vec<&str> = recorded
+        .active
+        .iter()
+        .chain(recorded.retiring.iter())
+        .map(|k| k.id.as_str())
+        .collect();
+    listed
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !expected.contains(id))
+        .chain(
+            expected
+                .iter()
+                .copied()
+                .filter(|id| !listed.iter().any(|l| l == id)),
+        )
+        .map(crate::authclient::keys::drift_field)
+        .collect()
 }
 
 /// The grants of the candidates, by client id: one checkpoint-paged list of the tenant's

@@ -116,7 +116,7 @@ async fn delete<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Erro
 /// The apply branch up to the kind's own pass (see the module docs).
 async fn apply<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error> {
     let stored = K::stored(obj);
-    let now = Timestamp::now();
+    let now = ctx.config.clock.now();
     let (warnings, prefix) = K::warnings(obj);
     crate::spec_warnings::publish(ctx, obj, K::observed_generation(&stored), prefix, &warnings)
         .await;

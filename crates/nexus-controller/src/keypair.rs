@@ -63,6 +63,19 @@ pub fn thumbprint_of_private_pem(pem: &str) -> Option<String> {
     Some(thumbprint(&rsa::RsaPublicKey::from(&private)))
 }
 
+/// The algorithms a key pair is made for.
+pub const ALGORITHMS: [&str; 3] = ["RS256", "RS384", "PS256"];
+
+/// The public half (SPKI PEM) and RFC 7638 thumbprint of a PKCS #8 PEM private key (`None`
+/// when it is not one), to register a key the Secret holds again.
+pub fn public_of_private_pem(pem: &str) -> Option<(String, String)> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).ok()?;
+    let public = rsa::RsaPublicKey::from(&private);
+    let public_pem = public.to_public_key_pem(LineEnding::LF).ok()?;
+    Some((public_pem, thumbprint(&public)))
+}
+
 /// Generates a key pair for `alg` (CPU-bound: call it on a blocking thread).
 pub fn generate(alg: &'static str) -> Result<KeyPair, KeyError> {
     let private =

@@ -708,6 +708,73 @@ impl World {
                 }
             }
         }
+        // The kid entry edited in the Secret: restored from the key itself (no new key).
+        let kid_of = |k: &FakeKube| {
+            k.get(&format!("/api/v1/namespaces/{NS}/secrets/signer-auth0"))
+                .and_then(|s| {
+                    s["data"]
+                        .get("AUTH0_CLIENT_ASSERTION_KID")
+                        .map(support::unb64)
+                })
+        };
+        let kid = kid_of(&self.kube).expect("kid");
+        let mut edited = self
+            .kube
+            .get(&format!("/api/v1/namespaces/{NS}/secrets/signer-auth0"))
+            .expect("Secret");
+        edited["data"]["AUTH0_CLIENT_ASSERTION_KID"] = json!(support::b64("edited"));
+        if let Some(meta) = edited["metadata"].as_object_mut() {
+            meta.remove("managedFields");
+            meta.remove("resourceVersion");
+        }
+        self.kube.insert(edited);
+        self.wait("signer's kid entry restored", |k| {
+            kid_of(k).as_deref() == Some(kid.as_str())
+        })
+        .await;
+        // A credential added and listed in the dashboard: found by the scan, unlisted and
+        // deleted (driftPolicy Correct), named by id in the event and the condition.
+        let signer_id =
+            self.kube.get(&client_path("signer")).expect("signer")["status"]["clientId"]
+                .as_str()
+                .expect("client id")
+                .to_owned();
+        assert!(self.sim.insert_client_credential(
+            &signer_id,
+            json!({"id": "cred_dashboard00000000000000", "credential_type": "public_key",
+                   "kid": "dashboard-kid", "alg": "RS256",
+                   "created_at": "2026-01-01T00:00:00.000Z",
+                   "updated_at": "2026-01-01T00:00:00.000Z"}),
+        ));
+        let mut listed = self.sim.client(&signer_id).expect("signer")
+            ["client_authentication_methods"]["private_key_jwt"]["credentials"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        listed.push(json!({"id": "cred_dashboard00000000000000"}));
+        assert!(self.sim.modify_client(
+            &signer_id,
+            json!({"client_authentication_methods": {"private_key_jwt": {"credentials": listed}}}),
+        ));
+        self.wait("the dashboard credential removed", |_| {
+            self.sim
+                .client_credentials(&signer_id)
+                .iter()
+                .all(|c| c["id"] != "cred_dashboard00000000000000")
+        })
+        .await;
+        // Back to the client secret: the key leaves the Secret, the secret comes back.
+        self.user(
+            "PATCH",
+            &client_path("signer"),
+            Some(json!({"spec": {"credentials": {"type": "clientSecret", "algorithm": null}}})),
+        )
+        .await;
+        self.wait("signer back on its client secret", |k| {
+            key_of(k).is_none() && self.sim.client_credentials(&signer_id).is_empty()
+        })
+        .await;
+        self.snapshot_sim("signer back on its client secret");
         self.delete_and_wait("signer").await;
 
         // Drift, found by the periodic scan and corrected; twice the same, so the second

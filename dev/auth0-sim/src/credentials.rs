@@ -87,6 +87,36 @@ pub struct Credential {
     pub public_jwk: Option<Value>,
 }
 
+/// A credential as a [`super::tenant::Snapshot`] keeps it: what the Management API answers,
+/// and the public key it never answers (to verify assertions after a restart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCredential {
+    /// The credential.
+    pub credential: Credential,
+    /// Its public JWK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_jwk: Option<Value>,
+}
+
+impl From<Credential> for StoredCredential {
+    fn from(mut credential: Credential) -> Self {
+        let public_jwk = credential.public_jwk.take();
+        Self {
+            credential,
+            public_jwk,
+        }
+    }
+}
+
+impl From<StoredCredential> for Credential {
+    fn from(stored: StoredCredential) -> Self {
+        Self {
+            public_jwk: stored.public_jwk,
+            ..stored.credential
+        }
+    }
+}
+
 impl Credential {
     /// The JSON the Management API answers with.
     pub fn to_json(&self) -> Value {
@@ -458,7 +488,10 @@ pub(crate) async fn create(
         .map(|Path(id)| id)
         .map_err(|_| ApiError::inexistent_client())?;
     let body = parse_json(&body)?;
-    let credential = build_created(&body, &rfc3339(sh.clock.wall()))?;
+    let mut credential = build_created(&body, &rfc3339(sh.clock.wall()))?;
+    if let Some(kid) = lock(&sh.next_kid).take() {
+        credential.kid = Some(kid);
+    }
     {
         let mut store = lock(&sh.store);
         if store.clients.get(&client_id).is_none() {

@@ -315,6 +315,7 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle, S
         keys: RwLock::new(keys),
         unknown_key: Mutex::new(None),
         jtis: Mutex::new(assertion::JtiCache::default()),
+        next_kid: Mutex::new(None),
     });
     let app = server::router(Arc::clone(&shared), config.admin_api)
         .into_make_service_with_connect_info::<net::ConnHandle>();
@@ -568,6 +569,18 @@ impl SimHandle {
         true
     }
 
+    /// Deletes a client credential out of band (as the dashboard would). Returns whether it
+    /// existed.
+    pub fn remove_client_credential(&self, client_id: &str, id: &str) -> bool {
+        let mut store = lock(&self.shared.store);
+        let Some(list) = store.credentials.get_mut(client_id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|c| c.id != id);
+        list.len() != before
+    }
+
     // --- client grants -------------------------------------------------------------------------
 
     /// Every client grant in creation order.
@@ -747,6 +760,13 @@ impl SimHandle {
     /// The current fault configuration (one-shot rules with their remaining counts).
     pub fn faults(&self) -> Faults {
         lock(&self.shared.faults).faults().clone()
+    }
+
+    /// The next credential created through the Management API gets (and is answered with)
+    /// `kid` instead of its RFC 7638 thumbprint: an Auth0 that names keys differently, for
+    /// tests of clients that compute the kid themselves.
+    pub fn misname_next_credential(&self, kid: &str) {
+        *lock(&self.shared.next_kid) = Some(kid.to_owned());
     }
 
     /// Adds a "fail the next N requests matching method + path" rule to the current faults.

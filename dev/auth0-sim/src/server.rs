@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     pub unknown_key: Mutex<Option<Arc<SigningKey>>>,
     /// `jti`s of accepted client assertions (replay protection).
     pub jtis: Mutex<super::assertion::JtiCache>,
+    /// The `kid` the next created credential is answered with instead of its thumbprint
+    /// ([`super::Auth0Sim::misname_next_credential`]).
+    pub next_kid: Mutex<Option<String>>,
 }
 
 impl Shared {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::connections::{Connection, Connections};
-use super::credentials::Credential;
+use super::credentials::{Credential, StoredCredential};
 use super::grants::{self, ClientGrant, ClientGrants};
 use super::resource_servers::{self, ResourceServer, ResourceServers};
 use super::store::ClientStore;
@@ -67,6 +67,11 @@ pub struct Snapshot {
     /// Connections with `enabled_clients`.
     #[serde(default)]
     pub connections: Vec<Connection>,
+    /// Client credentials (`private_key_jwt` public keys) by `client_id`, with the public key
+    /// the Management API never answers, so that assertions still verify after a restart.
+    /// (`client_authentication_methods` is a field of the clients above.)
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, Vec<StoredCredential>>,
 }
 
 /// What [`TenantStore::restore`] brought back.
@@ -183,6 +188,16 @@ impl TenantStore {
                 .collect(),
             client_grants: self.grants.iter().cloned().collect(),
             connections: self.connections.iter().cloned().collect(),
+            credentials: self
+                .credentials
+                .iter()
+                .map(|(client, list)| {
+                    (
+                        client.clone(),
+                        list.iter().cloned().map(StoredCredential::from).collect(),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -236,6 +251,12 @@ impl TenantStore {
                 restored.connections += 1;
             }
         }
+        self.credentials = snapshot
+            .credentials
+            .into_iter()
+            .filter(|(client, _)| clients.get(client).is_some())
+            .map(|(client, list)| (client, list.into_iter().map(Credential::from).collect()))
+            .collect();
         self.clients = clients;
         self.resource_servers = rss;
         self.grants = grants;

@@ -419,3 +419,49 @@ async fn an_unlisted_or_expired_credential_no_longer_authenticates() {
     );
     t.sim.shutdown().await;
 }
+
+/// `nexus-operator dev --state-dir` keeps the tenant as a snapshot: a restarted simulator
+/// restored from it still knows the client's credentials, their public keys and
+/// `client_authentication_methods`, so the application's key keeps obtaining tokens.
+#[tokio::test]
+async fn a_listed_key_still_authenticates_after_a_restart_from_the_snapshot() {
+    let k = key();
+    let t = T::new(&[(&k, "RS256")]).await;
+    let saved = serde_json::to_string(&t.sim.snapshot()).expect("serialises");
+    t.sim.shutdown().await;
+
+    let restarted = sim::start(
+        SimConfig {
+            rate_limit: RateLimit::unlimited(),
+            app_audience: Some(API.into()),
+            ..SimConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("simulator");
+    restarted.restore(serde_json::from_str(&saved).expect("snapshot"));
+    let t = T {
+        domain: restarted.domain().to_owned(),
+        sim: restarted,
+        http: http(),
+        client: t.client,
+        kid: t.kid,
+    };
+    assert_eq!(t.sim.client_credentials(&t.client).len(), 1);
+    let (status, body) = t
+        .token(&sign(&k, Algorithm::RS256, Some(&t.kid), &t.claims()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Still listed: the secret still does not work.
+    let (status, _) = t
+        .token_with(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &t.client),
+            ("client_secret", "s3cret"),
+            ("audience", API),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    t.sim.shutdown().await;
+}

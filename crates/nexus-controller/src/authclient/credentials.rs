@@ -21,8 +21,16 @@
 //! and not pending: kept until its overlap ends). So a kill leaves no orphaned credential for
 //! longer than one pass, and the Secret never holds a key Auth0 does not know.
 //!
-//! Credentials not named by the operator (added in the dashboard) are never deleted; they are
-//! reported ([`Outcome::foreign`]) and kept in the list when listed.
+//! Drift (changes made in the dashboard) follows `driftPolicy` ([`View::correct`]); every
+//! decision names the credentials changed outside the operator ([`Decision::outside`]):
+//! - `Correct`: a credential the operator did not register is unlisted, then deleted; the
+//!   operator's active key unlisted outside is listed again, its retiring key too while its
+//!   overlap lasts, and an active key deleted outside is registered again from the Secret's
+//!   key ([`KeyStep::Reregister`]: the pods keep their key);
+//! - `Report`: nothing is changed in Auth0 for them; they are named in the `Drifted` condition.
+//!
+//! Either way the retiring key is never deleted before its overlap ends (a pod that has not
+//! reloaded the Secret may still sign with it), even when it was unlisted outside.
 
 use std::time::Duration;
 
@@ -87,6 +95,9 @@ pub struct View<'a> {
     pub uid: &'a str,
     /// The rotate annotation's value.
     pub rotate_request: Option<&'a str>,
+    /// `driftPolicy: Correct` (else `Report`): whether credentials changed outside the operator
+    /// are put back.
+    pub correct: bool,
     /// Now.
     pub now: Timestamp,
 }
@@ -112,11 +123,18 @@ pub enum KeyStep {
     Mark,
     /// `POST /api/v2/clients/{id}/credentials` with the fresh key's public half.
     Register,
+    /// `POST /api/v2/clients/{id}/credentials` with the public half of the key the Secret holds
+    /// (the active key, deleted outside the operator: `driftPolicy: Correct` registers it
+    /// again, so the pods keep their key).
+    Reregister,
     /// `PATCH /api/v2/clients/{id}` listing these credential ids (`Some`), or clearing the
     /// methods (`None`, back to the client secret).
     List(Option<Vec<String>>),
     /// Write the fresh key (private PEM and kid) into the Secret.
     WriteKey,
+    /// Rewrite the Secret's kid entry as the thumbprint of the private key it holds, a key of
+    /// the status (the entry was edited or removed; the key itself is intact): no Auth0 call.
+    FixKid,
     /// Remove the key entries from the Secret.
     RemoveKey,
     /// `DELETE /api/v2/clients/{id}/credentials/{cred}`.
@@ -141,6 +159,10 @@ pub struct Decision {
     pub step: KeyStep,
     /// `status.credentials` after it (persist it at [`KeyStep::Mark`] and at the end).
     pub status: CredentialsStatus,
+    /// Ids of the credentials found changed outside the operator in this view: registered by
+    /// someone else, or the recorded active (or retiring, during its overlap) key unlisted or
+    /// deleted. Never key material.
+    pub outside: Vec<String>,
 }
 
 /// The least time between two rotations that `rotation.every` does not schedule (the rotate
@@ -154,9 +176,13 @@ pub const MIN_ROTATION_INTERVAL: Duration = Duration::from_secs(600);
 /// wrote: the kid is the status's active or pending one, and the private key's thumbprint is
 /// that kid. The Secret is the team's to write; the status is the operator's.
 pub fn trusts(status: &CredentialsStatus, kid: &str, thumbprint: Option<&str>) -> bool {
-    thumbprint == Some(kid)
-        && (status.active.as_ref().is_some_and(|a| a.kid == kid)
-            || status.pending_kid.as_deref() == Some(kid))
+    thumbprint == Some(kid) && is_recorded(status, kid)
+}
+
+/// Whether `kid` is the status's active or pending key.
+pub fn is_recorded(status: &CredentialsStatus, kid: &str) -> bool {
+    status.active.as_ref().is_some_and(|a| a.kid == kid)
+        || status.pending_kid.as_deref() == Some(kid)
 }
 
 fn ours(c: &ClientCredential, uid: &str) -> bool {
@@ -173,11 +199,45 @@ fn plus(t: Timestamp, d: Duration) -> Timestamp {
 /// The one step to take now (pure).
 pub fn next(view: &View<'_>) -> Decision {
     let mut status = view.status.clone();
-    let step = match view.desired {
-        None => back_to_secret(view, &mut status),
-        Some(desired) => private_key_jwt(view, desired, &mut status),
+    let (step, outside) = match view.desired {
+        None => (back_to_secret(view, &mut status), Vec::new()),
+        Some(desired) => (
+            private_key_jwt(view, desired, &mut status),
+            changed_outside(view),
+        ),
     };
-    Decision { step, status }
+    Decision {
+        step,
+        status,
+        outside,
+    }
+}
+
+/// Whether `id` is the recorded retiring key and its overlap has not ended.
+fn in_overlap(view: &View<'_>, id: &str) -> bool {
+    view.status
+        .retiring
+        .as_ref()
+        .is_some_and(|r| r.id == id && r.until.as_ref().is_none_or(|until| until.0 > view.now))
+}
+
+/// See [`Decision::outside`].
+fn changed_outside(view: &View<'_>) -> Vec<String> {
+    let gone = |id: &str| !listed_has(view, id) || !view.registered.iter().any(|c| c.id == id);
+    let mut ids = foreign(view);
+    let status = view.status;
+    if let Some(active) = &status.active
+        && gone(&active.id)
+    {
+        ids.push(active.id.clone());
+    }
+    if let Some(retiring) = &status.retiring
+        && in_overlap(view, &retiring.id)
+        && gone(&retiring.id)
+    {
+        ids.push(retiring.id.clone());
+    }
+    ids
 }
 
 fn back_to_secret(view: &View<'_>, status: &mut CredentialsStatus) -> KeyStep {
@@ -257,6 +317,15 @@ fn key_credential(
 
 fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsStatus) -> KeyStep {
     let fresh_kid = view.fresh.map(|f| f.kid.as_str());
+    // 0a. The Secret's private key is the active (or pending) one but its kid entry was edited
+    // or removed: only the entry is rewritten, at once (no Auth0 call, no new key).
+    if view.fresh.is_none()
+        && let Some(thumbprint) = view.secret_thumbprint
+        && view.secret_kid != Some(thumbprint)
+        && is_recorded(status, thumbprint)
+    {
+        return KeyStep::FixKid;
+    }
     // 0. The Secret's key counts only when trusted. A Secret that lost or altered its key gets
     // a new one (a rotation, so no sooner than MIN_ROTATION_INTERVAL after the last); until
     // then the Auth0 side keeps the status's active key, whatever the Secret claims.
@@ -287,6 +356,9 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         if listed && !pending {
             continue; // retiring: handled below, after its overlap
         }
+        if !pending && in_overlap(view, &c.id) {
+            continue; // the retiring key unlisted outside: a pod may still hold it (below)
+        }
         if listed {
             return KeyStep::List(without(view, &c.id));
         }
@@ -299,7 +371,28 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
     });
     let Some(active) = active else {
         // 2. No usable key in the Secret (first key, migration, or its credential is gone):
-        // register a new one and write it before listing it.
+        // register a new one and write it before listing it. Under `Report`, the trusted
+        // active key deleted outside is only reported, until a rotation is due anyway.
+        if view.fresh.is_none()
+            && let Some(recorded) = status.active.as_ref()
+            && held == Some(recorded.kid.as_str())
+            && !rotation_wanted(
+                view,
+                desired,
+                recorded.since.as_ref(),
+                recorded.algorithm.as_str(),
+            )
+        {
+            if view.correct {
+                // The pods hold the key: registered again, it works for them at once.
+                return KeyStep::Reregister;
+            }
+            let next_rotation = next_rotation_of(desired, recorded.since.as_ref());
+            return KeyStep::Done(Outcome {
+                wake_at: next_rotation,
+                foreign: foreign(view),
+            });
+        }
         status.active = None;
         return match view.fresh {
             None => KeyStep::Generate { alg: desired.alg },
@@ -319,7 +412,10 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
     };
     // 3. The Secret's key is known: it must be listed.
     let since = match &status.active {
-        Some(a) if a.id == active.id => a.since.clone(),
+        // The same key (registered again after a deletion outside keeps its age).
+        Some(a) if a.id == active.id || Some(a.kid.as_str()) == active.kid.as_deref() => {
+            a.since.clone()
+        }
         _ => Some(Time(view.now)),
     };
     let next_rotation = desired
@@ -331,14 +427,20 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         status.pending_kid = None;
         status.rotation_request = view.rotate_request.map(str::to_owned);
     }
-    if !listed_has(view, &active.id) {
+    // Unlisted outside: listed again (`Correct`), or left and reported (`Report`).
+    let unlisted_outside = view
+        .status
+        .active
+        .as_ref()
+        .is_some_and(|a| a.id == active.id);
+    if !listed_has(view, &active.id) && (view.correct || !unlisted_outside) {
         return KeyStep::List(Some(with(view, &active.id)));
     }
     // 4. The retiring key (ours, listed, not the Secret's): unlisted once its overlap ends.
     let retiring = view.registered.iter().find(|c| {
         ours(c, view.uid)
             && c.id != active.id
-            && listed_has(view, &c.id)
+            && (listed_has(view, &c.id) || in_overlap(view, &c.id))
             && c.kid.as_deref() != fresh_kid
     });
     status.retiring = retiring.map(|c| {
@@ -354,11 +456,28 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
             .and_then(|r| r.since.clone());
         key_credential(c, since, Some(until))
     });
-    if let Some(r) = &status.retiring
-        && r.until.as_ref().is_some_and(|u| u.0 <= view.now)
-    {
+    if let Some(r) = &status.retiring {
         let id = r.id.clone();
-        return KeyStep::List(without(view, &id));
+        if r.until.as_ref().is_some_and(|u| u.0 <= view.now) {
+            if listed_has(view, &id) {
+                return KeyStep::List(without(view, &id));
+            }
+            return KeyStep::Delete(id);
+        }
+        if view.correct && !listed_has(view, &id) {
+            // Unlisted outside during its overlap: a pod may still sign with it.
+            return KeyStep::List(Some(with(view, &id)));
+        }
+    }
+    // 4b. `Correct`: credentials registered outside the operator are unlisted, then deleted
+    // (the Secret's key is listed by now, so the list never empties).
+    if view.correct
+        && let Some(c) = view.registered.iter().find(|c| !ours(c, view.uid))
+    {
+        if listed_has(view, &c.id) {
+            return KeyStep::List(without(view, &c.id));
+        }
+        return KeyStep::Delete(c.id.clone());
     }
     // 5. A rotation in progress: mark, register, list both, then write.
     if let Some(fresh) = view.fresh {
@@ -373,8 +492,7 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         return KeyStep::WriteKey;
     }
     // 6. Is a rotation due? One retiring key at a time: a due rotation waits for its end.
-    let requested =
-        view.rotate_request.is_some() && view.rotate_request != status.rotation_request.as_deref();
+    let requested = rotation_requested(view, status.rotation_request.as_deref());
     let aged = next_rotation.is_some_and(|t| t <= view.now);
     let alg_changed = active.alg.as_deref() != Some(desired.alg);
     let retiring_until = status
@@ -403,6 +521,30 @@ fn private_key_jwt(view: &View<'_>, desired: &Desired, status: &mut CredentialsS
         wake_at,
         foreign: foreign(view),
     })
+}
+
+/// A new value of the rotate annotation.
+fn rotation_requested(view: &View<'_>, recorded: Option<&str>) -> bool {
+    view.rotate_request.is_some() && view.rotate_request != recorded
+}
+
+fn next_rotation_of(desired: &Desired, since: Option<&Time>) -> Option<Timestamp> {
+    desired
+        .every
+        .and_then(|every| since.map(|s| plus(s.0, every)))
+}
+
+/// Whether a rotation of the key recorded with `since` and `algorithm` is wanted now
+/// (requested, aged or another algorithm), the minimum interval aside.
+fn rotation_wanted(
+    view: &View<'_>,
+    desired: &Desired,
+    since: Option<&Time>,
+    algorithm: &str,
+) -> bool {
+    rotation_requested(view, view.status.rotation_request.as_deref())
+        || next_rotation_of(desired, since).is_some_and(|t| t <= view.now)
+        || algorithm != desired.alg
 }
 
 /// Mark, then register, the fresh key; `None` once it is registered.

@@ -41,6 +41,7 @@ pub const SCAN_FIELDS: &[&str] = &[
     "jwt_configuration",
     "refresh_token",
     "cross_origin_authentication",
+    "client_authentication_methods",
 ];
 
 /// Desired `mobile.ios`: only the fields the spec sets.

@@ -39,12 +39,76 @@ pub struct KeyPass {
     pub status: Option<CredentialsStatus>,
     /// When to look again (next rotation, end of an overlap).
     pub wake_at: Option<Timestamp>,
+    /// The pass finished (compared every credential): its drift findings are complete.
+    pub finished: bool,
+    /// Credentials changed outside the operator (ids), corrected or reported per
+    /// `driftPolicy`.
+    pub outside: Vec<String>,
+}
+
+/// The drift field naming credential `id` (`credentials[cred_...]`) in the `Drifted`
+/// condition and `status.reportedDrift`.
+pub fn drift_field(id: &str) -> String {
+    format!("credentials[{id}]")
+}
+
+/// Whether a drift field names a credential.
+pub fn is_credential_field(field: &str) -> bool {
+    field.starts_with("credentials[")
 }
 
 impl KeyPass {
-    /// Puts the pass's result into the status about to be written.
-    pub fn apply_to(&self, next: &mut AuthClientStatus) {
+    /// Puts the pass's result into the status about to be written: `status.credentials`, and
+    /// (after a finished pass) the credentials changed outside the operator folded into the
+    /// `Drifted` condition with the client's own verdict (`client_drift`).
+    pub fn apply_to(
+        &self,
+        next: &mut AuthClientStatus,
+        client_drift: &pass::DriftVerdict,
+        owner: &nexus_crd::AuthClient,
+        now: Timestamp,
+    ) {
         next.credentials = self.status.clone();
+        if !self.finished {
+            return;
+        }
+        let fields: Vec<String> = self.outside.iter().map(|id| drift_field(id)).collect();
+        let merged = super::access::merge_drift(
+            client_drift.clone(),
+            fields,
+            Vec::new(),
+            owner.spec.drift_policy,
+        );
+        let merged = match merged {
+            // Nothing compared but the credentials, and none drifted: forget those reported.
+            pass::DriftVerdict::Unchanged
+                if next.reported_drift.iter().any(|f| is_credential_field(f)) =>
+            {
+                let rest: Vec<String> = next
+                    .reported_drift
+                    .iter()
+                    .filter(|f| !is_credential_field(f))
+                    .cloned()
+                    .collect();
+                if rest.is_empty() {
+                    pass::DriftVerdict::InSync
+                } else {
+                    pass::DriftVerdict::Reported(rest)
+                }
+            }
+            other => other,
+        };
+        if merged == *client_drift {
+            return;
+        }
+        pass::apply_drift(
+            &mut next.conditions,
+            &mut next.reported_drift,
+            &merged,
+            owner.metadata.generation,
+            now,
+            "the Auth0 client",
+        );
     }
 
     /// The requeue: at the wake time when there is one and it comes before `action`'s.
@@ -170,9 +234,9 @@ pub fn validate(spec: &nexus_crd::AuthClientSpec) -> Vec<nexus_crd::validation::
 }
 
 /// The private key the owned Secret holds, for a rewrite of the Secret by the client pass (the
-/// cache keeps no data, so it is read; only for clients that have or had keys). Only a
-/// [`trusted`] key is carried over: a key the team put there is dropped, and the key pass
-/// writes a new one.
+/// cache keeps no data, so it is read; only for clients that have or had keys). Only the
+/// status's key is carried over (see [`trusted_key`]): a key the team put there is dropped,
+/// and the key pass writes a new one.
 pub async fn carry_over(
     ctx: &Context,
     input: &Input<'_>,
@@ -187,7 +251,19 @@ pub async fn carry_over(
         .await?
         .filter(|s| secret::is_owned_by(s, owner))
         .and_then(|s| secret::stored_assertion(&s, owner))
-        .filter(|key| trusted(key, input.status.credentials.as_ref())))
+        .and_then(|key| trusted_key(key, input.status.credentials.as_ref())))
+}
+
+/// The Secret's key as it should be written again: kept (with its kid entry restored as the
+/// key's thumbprint) when the private key is the status's active or pending one, else dropped.
+fn trusted_key(key: AssertionKey, status: Option<&CredentialsStatus>) -> Option<AssertionKey> {
+    let thumbprint = keypair::thumbprint_of_private_pem(key.pem.expose())?;
+    status
+        .is_some_and(|status| credentials::is_recorded(status, &thumbprint))
+        .then_some(AssertionKey {
+            kid: thumbprint,
+            pem: key.pem,
+        })
 }
 
 /// The key the Secret is expected to hold (kid from the status; the PEM is never compared),
@@ -235,18 +311,6 @@ impl State {
     }
 }
 
-/// Whether `key`, read from the Secret, is one the operator wrote (see
-/// [`credentials::trusts`]): only such a key is carried over into a rewritten Secret.
-pub fn trusted(key: &AssertionKey, status: Option<&CredentialsStatus>) -> bool {
-    status.is_some_and(|status| {
-        credentials::trusts(
-            status,
-            &key.kid,
-            keypair::thumbprint_of_private_pem(key.pem.expose()).as_deref(),
-        )
-    })
-}
-
 /// Runs the key machine for the client of `report` (after a successful client pass). Auth0
 /// failures go into `report.failure`; a Kubernetes error aborts the pass.
 pub async fn run(
@@ -268,6 +332,10 @@ pub async fn run(
     let owner = input.owner;
     let uid = owner.uid().ok_or(ReconcileError::MissingUid)?;
     let desired = Desired::of(&owner.spec.credentials);
+    let correct = owner.spec.drift_policy == nexus_crd::DriftPolicy::Correct;
+    let mut outside: Vec<String> = Vec::new();
+    // The drift event leads this pass's key events (it names why they happened).
+    let first_note = report.notes.len();
     let request = rotate_request(input);
     let secret_method = owner
         .spec
@@ -310,7 +378,11 @@ pub async fn run(
             kid: k.kid.clone(),
             alg: k.alg,
         });
-        let Decision { step, status } = credentials::next(&View {
+        let Decision {
+            step,
+            status,
+            outside: found,
+        } = credentials::next(&View {
             desired: desired.as_ref(),
             status: &state.status,
             registered: &state.registered,
@@ -320,22 +392,26 @@ pub async fn run(
             fresh: fresh.as_ref(),
             uid: &uid,
             rotate_request: request.as_deref(),
+            correct,
             now: input.now,
         });
         state.status = status;
+        for id in found {
+            if !outside.contains(&id) {
+                outside.push(id);
+            }
+        }
         match step {
             KeyStep::Done(outcome) => {
-                if !outcome.foreign.is_empty() {
-                    tracing::info!(
-                        authclient = %crate::pass::object_key(owner),
-                        credentials = ?outcome.foreign,
-                        "client credentials not registered by the operator are left in place"
-                    );
+                if !outside.is_empty() {
+                    note_outside(input, report, first_note, &outside, correct);
                 }
                 // A client-secret client keeps no key status (so its passes skip this).
                 return Ok(Some(KeyPass {
                     status: desired.is_some().then_some(state.status),
                     wake_at: outcome.wake_at,
+                    finished: desired.is_some(),
+                    outside,
                 }));
             }
             step => {
@@ -356,7 +432,7 @@ pub async fn run(
                     report.failure = Some(failure);
                     return Ok(Some(KeyPass {
                         status: Some(state.status),
-                        wake_at: None,
+                        ..KeyPass::default()
                     }));
                 }
             }
@@ -368,8 +444,118 @@ pub async fn run(
     ));
     Ok(Some(KeyPass {
         status: Some(state.status),
-        wake_at: None,
+        ..KeyPass::default()
     }))
+}
+
+/// The event of credentials changed outside the operator: corrected (`Correct`), or reported
+/// once (`Report`: not again while `status.reportedDrift` already names them). Ids only.
+fn note_outside(
+    input: &Input<'_>,
+    report: &mut Report,
+    at: usize,
+    outside: &[String],
+    correct: bool,
+) {
+    let fields: Vec<String> = outside.iter().map(|id| drift_field(id)).collect();
+    let shown = fields.join(", ");
+    tracing::info!(
+        authclient = %super::object_key(input.owner),
+        credentials = %shown,
+        correct,
+        "client credentials changed outside the operator"
+    );
+    let at = at.min(report.notes.len());
+    if correct {
+        report.notes.insert(
+            at,
+            Note::warning(
+                EventReason::DriftCorrected,
+                EventAction::Update,
+                format!("restored client credentials changed outside the operator: {shown}"),
+            ),
+        );
+    } else if !fields
+        .iter()
+        .all(|f| input.status.reported_drift.contains(f))
+    {
+        report.notes.insert(
+            at,
+            Note::warning(
+                EventReason::DriftDetected,
+                EventAction::Compare,
+                pass::drift_report_message(&fields),
+            ),
+        );
+    }
+}
+
+/// `POST .../credentials` with a public key whose thumbprint is `kid`. A credential Auth0 names
+/// otherwise breaks the trust rule (the Secret's kid is its key's thumbprint), and a retry would
+/// register another key each time: it is deleted (unlisted, unknown to any pod) and the client
+/// held until its spec or the tenant changes — one register and one delete in all.
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    auth0: &TenantClient,
+    client_id: &str,
+    uid: &str,
+    public_pem: &str,
+    kid: &str,
+    alg: &'static str,
+    report: &mut Report,
+    state: &mut State,
+) -> Result<(), Auth0Failure> {
+    let name = credentials::credential_name(uid);
+    let body = NewPublicKey {
+        name: &name,
+        credential_type: "public_key",
+        pem: public_pem,
+        alg,
+    };
+    match auth0
+        .create_credential(client_id, &body, Priority::Normal)
+        .await
+    {
+        Ok(created) if created.kid.as_deref() != Some(kid) => {
+            let deleted = auth0
+                .delete_credential(client_id, &created.id, Priority::Normal)
+                .await;
+            let message = format!(
+                "Auth0 named the registered public key {} (credential {}) instead of its \
+                 RFC 7638 thumbprint {kid}; the operator needs the two to match to trust the \
+                 Secret's key, so it {} the credential and stops until the spec or the tenant \
+                 changes",
+                created.kid.as_deref().unwrap_or("(no kid)"),
+                created.id,
+                if deleted.is_ok() {
+                    "deleted"
+                } else {
+                    "will delete"
+                },
+            );
+            if deleted.is_err() {
+                // Left for the next pass to delete (ours, unlisted, not pending).
+                state.registered.push(created);
+            }
+            Err(Auth0Failure::Failed(Failure::permanent(
+                ReadyReason::Auth0Rejected,
+                message,
+            )))
+        }
+        Ok(created) => {
+            report.notes.push(Note::normal(
+                EventReason::KeyRegistered,
+                EventAction::RegisterKey,
+                format!(
+                    "registered public key {kid} ({alg}) as credential {}",
+                    created.id
+                ),
+            ));
+            state.registered.push(created);
+            Ok(())
+        }
+        Err(error) => Err(auth0_failure("registering the public key", &error)),
+    }
 }
 
 /// Performs one step; `Ok(Err(_))` is an Auth0 failure (recorded, the pass stops).
@@ -424,30 +610,35 @@ async fn perform(
             let Some(pair) = &state.fresh else {
                 return Ok(Ok(()));
             };
-            let name = credentials::credential_name(uid);
-            let body = NewPublicKey {
-                name: &name,
-                credential_type: "public_key",
-                pem: &pair.public_pem,
-                alg: pair.alg,
+            let (public_pem, kid, alg) = (pair.public_pem.clone(), pair.kid.clone(), pair.alg);
+            return Ok(
+                register(auth0, client_id, uid, &public_pem, &kid, alg, report, state).await,
+            );
+        }
+        KeyStep::Reregister => {
+            // The Secret's key, registered again from its private half (never sent).
+            let Some((public_pem, kid)) = state
+                .secret
+                .as_ref()
+                .and_then(|s| secret::stored_assertion(s, owner))
+                .and_then(|key| keypair::public_of_private_pem(key.pem.expose()))
+            else {
+                return Ok(Ok(()));
             };
-            match auth0
-                .create_credential(client_id, &body, Priority::Normal)
-                .await
-            {
-                Ok(created) => {
-                    report.notes.push(Note::normal(
-                        EventReason::KeyRegistered,
-                        EventAction::RegisterKey,
-                        format!(
-                            "registered public key {} ({}) as credential {}",
-                            pair.kid, pair.alg, created.id
-                        ),
-                    ));
-                    state.registered.push(created);
-                }
-                Err(error) => return Ok(Err(auth0_failure("registering the public key", &error))),
-            }
+            let alg = state
+                .status
+                .active
+                .as_ref()
+                .and_then(|a| {
+                    crate::keypair::ALGORITHMS
+                        .iter()
+                        .find(|x| **x == a.algorithm)
+                })
+                .copied()
+                .unwrap_or("RS256");
+            return Ok(
+                register(auth0, client_id, uid, &public_pem, &kid, alg, report, state).await,
+            );
         }
         KeyStep::List(ids) => {
             let refs: Option<Vec<CredentialRef>> =
@@ -465,21 +656,45 @@ async fn perform(
                 }
             }
         }
-        KeyStep::WriteKey | KeyStep::RemoveKey => {
+        KeyStep::WriteKey | KeyStep::RemoveKey | KeyStep::FixKid => {
             let assertion = match (&step, &state.fresh) {
                 (KeyStep::WriteKey, Some(pair)) => Some(AssertionKey {
                     kid: pair.kid.clone(),
                     pem: pair.private_pem.clone(),
                 }),
+                (KeyStep::FixKid, _) => state
+                    .secret
+                    .as_ref()
+                    .and_then(|s| secret::stored_assertion(s, owner))
+                    .and_then(|key| trusted_key(key, Some(&state.status))),
                 _ => None,
             };
-            let Some(client_secret) = state
+            if matches!(step, KeyStep::FixKid) && assertion.is_none() {
+                return Ok(Ok(())); // nothing to keep (cannot happen: decided from it)
+            }
+            let mut client_secret = state
                 .secret
                 .as_ref()
                 .and_then(|s| secret::stored_credentials(s, owner, client_id))
                 // Keys listed: the client secret no longer authenticates (Auth0 hides it).
-                .or_else(|| state.listed.is_some().then(String::new))
-            else {
+                .or_else(|| state.listed.is_some().then(String::new));
+            if client_secret.is_none() && state.listed.is_none() {
+                // Back to the client secret with a Secret rebuilt while keys were listed (Auth0
+                // hid the secret then): the methods are cleared, so Auth0 answers it again.
+                // Read in this pass, so the Secret holds it right after the switch.
+                match auth0.get_client(client_id, Priority::Normal).await {
+                    Ok(client) => {
+                        client_secret = client
+                            .client_secret
+                            .map(|s| s.expose().to_owned())
+                            .filter(|s| !s.is_empty());
+                    }
+                    Err(error) => {
+                        return Ok(Err(auth0_failure("reading the client secret", &error)));
+                    }
+                }
+            }
+            let Some(client_secret) = client_secret else {
                 return Ok(Err(failed(
                     ReadyReason::Auth0Refused,
                     format!(
@@ -509,6 +724,17 @@ async fn perform(
                     EventReason::KeyRotated,
                     EventAction::WriteKey,
                     format!("Secret {} now holds key {}", owner.secret_name(), pair.kid),
+                ));
+            }
+            if matches!(step, KeyStep::FixKid) {
+                report.notes.push(Note::warning(
+                    EventReason::DriftCorrected,
+                    EventAction::WriteKey,
+                    format!(
+                        "restored the key id in Secret {} (edited outside the operator; the key \
+                         itself is intact)",
+                        owner.secret_name()
+                    ),
                 ));
             }
             state.secret = Some(written);

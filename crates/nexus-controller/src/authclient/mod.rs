@@ -213,7 +213,7 @@ async fn run(
         .map_or_else(|| stored.clone(), |(s, _)| s.clone());
     let mut next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
     if let Some(pass) = &key_pass {
-        pass.apply_to(&mut next);
+        pass.apply_to(&mut next, &plan.drift, obj, now);
     }
     let event = status::event_of(&stored, &next, &plan.notes, &report.notes);
     let kube_error = report.kube_error.take();

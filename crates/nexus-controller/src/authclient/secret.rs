@@ -179,7 +179,8 @@ pub fn stored_credentials(secret: &Secret, owner: &AuthClient, client_id: &str) 
         .filter(|s| !s.is_empty())
 }
 
-/// Reads the private key and kid back from an owned Secret, if it holds both.
+/// Reads the private key and kid back from an owned Secret, if it holds a key (the kid is
+/// empty when its entry is missing).
 pub fn stored_assertion(secret: &Secret, owner: &AuthClient) -> Option<AssertionKey> {
     let keys = &owner.spec.secret.keys;
     let data = secret.data.as_ref()?;
@@ -188,9 +189,11 @@ pub fn stored_assertion(secret: &Secret, owner: &AuthClient) -> Option<Assertion
             .and_then(|v| String::from_utf8(v.0.clone()).ok())
             .filter(|s| !s.is_empty())
     };
+    // A key without its kid entry is still a key (the kid is its thumbprint, restored by
+    // the key pass): the kid is empty then.
     Some(AssertionKey {
-        kid: text(&keys.client_assertion_kid)?,
         pem: auth0_mgmt::SecretString::new(text(&keys.client_assertion_key)?),
+        kid: text(&keys.client_assertion_kid).unwrap_or_default(),
     })
 }
 

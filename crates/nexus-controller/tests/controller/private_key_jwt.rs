@@ -3,8 +3,9 @@
 //! nothing but that Secret obtains tokens from the simulator's `/oauth/token` with client
 //! assertions — through a migration from the client secret and a zero-downtime rotation.
 
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
+use auth0_sim::{FailAction, FailNext};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -16,11 +17,16 @@ use crate::harness::*;
 const API: &str = "https://orders.api.test/";
 const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The operator reads `now` from tokio's (paused) clock, so a test moves time forward with
+/// [`tokio::time::advance`] (the simulator's wall clock follows the same clock).
 async fn harness() -> Harness {
     let mut options = Options::default();
     options.sim.app_audience = Some(API.into());
+    options.config.clock = nexus_controller::context::Clock::tokio();
     Harness::with(options).await
 }
+
+const OVERLAP: Duration = Duration::from_secs(24 * 3600);
 
 fn worker_spec(credentials: Value) -> Value {
     json!({
@@ -116,12 +122,9 @@ async fn edit_status(h: &Harness, edit: impl FnOnce(&mut Value)) {
     .expect("status patch");
 }
 
-/// The last key was written long ago (no minimum interval holds a rotation back).
-async fn age_the_key(h: &Harness) {
-    edit_status(h, |st| {
-        st["credentials"]["active"]["since"] = json!("2020-01-01T00:00:00Z");
-    })
-    .await;
+/// Time passes beyond the minimum interval between two keys (10 minutes).
+async fn age_the_key(_h: &Harness) {
+    tokio::time::advance(Duration::from_secs(11 * 60)).await;
 }
 
 /// The team writes a key (kid and private key) into the Secret, as `kubectl edit` would.
@@ -222,19 +225,15 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     h.reconcile("worker").await.expect("pass");
     assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
 
-    // The overlap ends (the operator's own status, as it would stand 24 hours later): the old
-    // key is unlisted and deleted; the new one works.
-    let mut later = serde_json::to_value(&st).expect("status json");
-    later["credentials"]["retiring"]["until"] = json!("2020-01-01T00:00:00Z");
-    api.patch_status(
-        "worker",
-        &PatchParams::apply(nexus_crd::FIELD_MANAGER).force(),
-        &Patch::Apply(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": later,
-        })),
-    )
-    .await
-    .expect("status patch");
+    // Just before the overlap ends the old key still works; then it is unlisted and deleted.
+    tokio::time::advance(OVERLAP - Duration::from_secs(60)).await;
+    h.reconcile("worker").await.expect("pass");
+    assert_eq!(
+        token_with_key(&h, &first).await.0,
+        200,
+        "inside the overlap"
+    );
+    tokio::time::advance(Duration::from_secs(61)).await;
     h.reconcile("worker").await.expect("retire pass");
     assert_eq!(token_with_key(&h, &first).await.0, 401, "old key retired");
     assert_eq!(token_with_key(&h, &second).await.0, 200);
@@ -433,4 +432,659 @@ async fn secret_key_names_that_collide_are_refused() {
         "{message}"
     );
     assert!(h.sim.clients().is_empty());
+}
+
+/// A credential registered (and listed) in the dashboard, as a team member would add one.
+fn add_dashboard_credential(h: &Harness, client_id: &str) -> String {
+    let pair = nexus_controller::keypair::generate("RS256").expect("key pair");
+    let credential = auth0_sim::credentials::build_created(
+        &json!({"credential_type": "public_key", "pem": pair.public_pem, "alg": "RS256",
+                "name": "added by hand"}),
+        "2026-12-06T00:00:00.000Z",
+    )
+    .expect("credential");
+    let id = credential.id.clone();
+    assert!(
+        h.sim
+            .insert_client_credential(client_id, credential.to_json())
+    );
+    let mut listed = listed_ids(h, client_id);
+    listed.push(id.clone());
+    list_in_dashboard(h, client_id, &listed);
+    id
+}
+
+fn listed_ids(h: &Harness, client_id: &str) -> Vec<String> {
+    let client = h.sim.client(client_id).expect("client");
+    client["client_authentication_methods"]["private_key_jwt"]["credentials"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn list_in_dashboard(h: &Harness, client_id: &str, ids: &[String]) {
+    let refs: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+    assert!(h.sim.modify_client(
+        client_id,
+        json!({"client_authentication_methods": {"private_key_jwt": {"credentials": refs}}}),
+    ));
+}
+
+fn drifted(st: &nexus_crd::AuthClientStatus) -> Option<(String, String, String)> {
+    st.conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dashboard_credential_is_unlisted_and_deleted_under_correct() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let key = mounted(&h, "worker");
+    let foreign = add_dashboard_credential(&h, &key.client_id);
+
+    let (_, triggered) = h.scan_drift().await;
+    assert_eq!(triggered.len(), 1, "the scan sees the listed credential");
+    h.reconcile("worker").await.expect("pass");
+    let creds = h.sim.client_credentials(&key.client_id);
+    assert!(creds.iter().all(|c| c["id"] != foreign.as_str()), "deleted");
+    assert!(
+        !listed_ids(&h, &key.client_id).contains(&foreign),
+        "unlisted"
+    );
+    assert_eq!(
+        token_with_key(&h, &key).await.0,
+        200,
+        "the Secret's key works"
+    );
+    let st = h.get("worker").await.status.expect("status");
+    let (status, reason, message) = drifted(&st).expect("Drifted");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Corrected"));
+    assert!(
+        message.contains(&format!("credentials[{foreign}]")),
+        "{message}"
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(_, reason, note)| reason == "DriftCorrected" && note.contains(&foreign)),
+        "{:?}",
+        h.events()
+    );
+    // Settled: the next scan finds nothing.
+    let (_, triggered) = h.scan_drift().await;
+    assert!(triggered.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dashboard_credential_is_reported_once_under_report() {
+    let h = harness().await;
+    let mut spec = worker_spec(json!({"type": "privateKeyJwt"}));
+    spec["driftPolicy"] = json!("Report");
+    h.apply("worker", spec);
+    h.converge("worker").await;
+    let key = mounted(&h, "worker");
+    let foreign = add_dashboard_credential(&h, &key.client_id);
+
+    let (_, triggered) = h.scan_drift().await;
+    assert_eq!(triggered.len(), 1);
+    h.sim.reset_counters();
+    h.reconcile("worker").await.expect("pass");
+    assert!(
+        listed_ids(&h, &key.client_id).contains(&foreign),
+        "left listed"
+    );
+    assert_eq!(h.sim.client_credentials(&key.client_id).len(), 2, "left");
+    assert_eq!(
+        h.sim
+            .counters()
+            .get("DELETE /api/v2/clients/{id}/credentials/{cred_id}"),
+        0
+    );
+    let st = h.get("worker").await.status.expect("status");
+    let (status, reason, message) = drifted(&st).expect("Drifted");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ChangedOutsideOperator")
+    );
+    assert!(
+        message.contains(&format!("credentials[{foreign}]")),
+        "{message}"
+    );
+    assert!(
+        st.reported_drift
+            .contains(&format!("credentials[{foreign}]"))
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|(_, reason, note)| reason == "DriftDetected" && note.contains(&foreign))
+    );
+    // Reported once: the next scan does not wake the AuthClient again.
+    let (_, triggered) = h.scan_drift().await;
+    assert!(triggered.is_empty());
+    assert_eq!(token_with_key(&h, &key).await.0, 200);
+}
+
+/// During a rotation's overlap the dashboard unlists the retiring key (which pods that have
+/// not reloaded the Secret still sign with): `Correct` lists it again instead of deleting it.
+#[tokio::test(start_paused = true)]
+async fn the_retiring_key_unlisted_in_the_dashboard_is_listed_again_until_its_overlap_ends() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let first = mounted(&h, "worker");
+    age_the_key(&h).await;
+    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
+    api.patch(
+        "worker",
+        &PatchParams::apply("test"),
+        &Patch::Apply(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+            "metadata": {"annotations": {ROTATE_ANNOTATION: "now"}},
+        })),
+    )
+    .await
+    .expect("annotate");
+    h.reconcile("worker").await.expect("rotation pass");
+    let second = mounted(&h, "worker");
+    let st = h.get("worker").await.status.expect("status");
+    let retiring = st.credentials.and_then(|c| c.retiring).expect("retiring");
+    let active = listed_ids(&h, &first.client_id)
+        .into_iter()
+        .filter(|id| *id != retiring.id)
+        .collect::<Vec<_>>();
+    list_in_dashboard(&h, &first.client_id, &active);
+    assert_eq!(token_with_key(&h, &first).await.0, 401, "unlisted outside");
+
+    let (_, triggered) = h.scan_drift().await;
+    assert_eq!(triggered.len(), 1);
+    h.reconcile("worker").await.expect("pass");
+    assert!(listed_ids(&h, &first.client_id).contains(&retiring.id));
+    assert_eq!(token_with_key(&h, &first).await.0, 200, "listed again");
+    assert_eq!(token_with_key(&h, &second).await.0, 200);
+    assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
+}
+
+/// Where a pass of the key machine is killed: the Auth0 call of a step answered never
+/// (`after`: Auth0 did it, the operator never heard), or a Kubernetes write refused. Every
+/// Auth0 kill also refuses the pass's last status write, so nothing of the pass but what it
+/// wrote before the kill is kept (as when the process dies: the in-memory key is lost).
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    /// The `n`-th status write of the pass (0: the pendingKid mark) is refused.
+    StatusWrite(usize),
+    /// The Secret write is refused.
+    SecretWrite,
+    /// The Auth0 call (method, route) is dropped before (`false`) or after (`true`) Auth0
+    /// handled it.
+    Auth0(&'static str, &'static str, bool),
+}
+
+const CREDENTIALS: &str = "/api/v2/clients/{id}/credentials";
+const CREDENTIAL: &str = "/api/v2/clients/{id}/credentials/{cred_id}";
+const CLIENT: &str = "/api/v2/clients/{id}";
+
+fn arm(h: &Harness, kill: Kill) {
+    let status = "/authclients/worker/status";
+    match kill {
+        Kill::StatusWrite(n) => h.kube.fail_after("PATCH", status, 500, n),
+        Kill::SecretWrite => h.kube.fail_next("PATCH", "/secrets/worker-auth0", 500, 1),
+        Kill::Auth0(method, path, after) => {
+            let action = if after {
+                FailAction::DropAfterProcessing
+            } else {
+                FailAction::Drop
+            };
+            // Idempotent calls are retried by the client: every retry dies too.
+            h.sim.fail_next(FailNext::new(method, path, 10, action));
+            h.kube.fail_after("PATCH", status, 500, 1);
+        }
+    }
+}
+
+/// Auth0 answers again. (A Kubernetes rule left unconsumed would fail the resumed pass: each
+/// case proves its kill point was reached by that pass succeeding.)
+fn disarm(h: &Harness) {
+    h.sim.set_faults(auth0_sim::Faults::none());
+}
+
+/// Whether a pod that reads the Secret now obtains a token: with its key, or (no key listed
+/// yet, or none in the Secret) with its client secret.
+async fn secret_works(h: &Harness) -> bool {
+    let m = mounted(h, "worker");
+    (m.key.is_some() && token_with_key(h, &m).await.0 == 200)
+        || (!m.client_secret.is_empty() && token_with_secret(h, &m).await == 200)
+}
+
+/// The Secret's key, when it holds one, is registered with Auth0.
+fn secret_key_known(h: &Harness) -> bool {
+    let m = mounted(h, "worker");
+    m.kid.is_none_or(|kid| {
+        h.sim
+            .client_credentials(&m.client_id)
+            .iter()
+            .any(|c| c["kid"].as_str() == Some(kid.as_str()))
+    })
+}
+
+/// After recovery: the operator's credentials are exactly the status's active (and retiring)
+/// ones, the Secret holds the active key, and no marker is left.
+async fn no_orphans(h: &Harness, what: &str) {
+    let st = h.get("worker").await.status.expect("status");
+    let creds = st.credentials.expect("credentials");
+    assert_eq!(creds.pending_kid, None, "{what}");
+    let active = creds.active.expect("active");
+    let mut known = vec![active.id.clone()];
+    known.extend(creds.retiring.map(|r| r.id));
+    let m = mounted(h, "worker");
+    assert_eq!(m.kid.as_deref(), Some(active.kid.as_str()), "{what}");
+    let registered = h.sim.client_credentials(&m.client_id);
+    for c in &registered {
+        let id = c["id"].as_str().expect("id");
+        assert!(known.iter().any(|k| k == id), "{what}: orphan {c}");
+    }
+    assert_eq!(registered.len(), known.len(), "{what}");
+}
+
+async fn rotated(h: &Harness, value: &str) {
+    age_the_key(h).await;
+    Api::<AuthClient>::namespaced(h.kube.client(), NS)
+        .patch(
+            "worker",
+            &PatchParams::apply("test"),
+            &Patch::Apply(json!({
+                "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+                "metadata": {"annotations": {ROTATE_ANNOTATION: value}},
+            })),
+        )
+        .await
+        .expect("annotate");
+}
+
+/// A rotation killed between any two of its steps (mark, register, list both, write the
+/// Secret, record it), then resumed by a fresh pass (a restarted controller): pods holding
+/// either key obtain tokens at the kill and after it, and nothing is orphaned.
+#[tokio::test(start_paused = true)]
+async fn a_rotation_killed_between_any_two_steps_resumes_without_orphans_or_downtime() {
+    let kills = [
+        Kill::StatusWrite(0),
+        Kill::Auth0("POST", CREDENTIALS, false),
+        Kill::Auth0("POST", CREDENTIALS, true),
+        Kill::Auth0("PATCH", CLIENT, false),
+        Kill::Auth0("PATCH", CLIENT, true),
+        Kill::SecretWrite,
+        Kill::StatusWrite(1),
+    ];
+    for kill in kills {
+        let what = format!("{kill:?}");
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+        h.converge("worker").await;
+        let first = mounted(&h, "worker");
+        rotated(&h, "kill").await;
+        h.sim.reset_counters();
+        arm(&h, kill);
+        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+        if let Kill::Auth0(method, path, _) = kill {
+            assert!(
+                h.sim.counters().get(&format!("{method} {path}")) >= 1,
+                "{what}: the step was reached"
+            );
+        }
+        disarm(&h);
+        // At the kill: the Secret's key is known to Auth0 and works; so does the old one.
+        assert!(secret_key_known(&h), "{what}");
+        assert!(secret_works(&h).await, "{what}");
+        assert_eq!(token_with_key(&h, &first).await.0, 200, "{what}: old key");
+
+        // A fresh pass finishes the rotation.
+        h.reconcile("worker").await.expect("resumed pass");
+        no_orphans(&h, &what).await;
+        let second = mounted(&h, "worker");
+        assert_ne!(second.kid, first.kid, "{what}: rotated");
+        assert_eq!(token_with_key(&h, &second).await.0, 200, "{what}");
+        assert_eq!(token_with_key(&h, &first).await.0, 200, "{what}: overlap");
+    }
+}
+
+/// The end of an overlap killed between unlisting and deleting the old key (and before its
+/// record): the next pass deletes it; the Secret's key works throughout.
+#[tokio::test(start_paused = true)]
+async fn the_end_of_an_overlap_killed_between_steps_leaves_no_orphan() {
+    let kills = [
+        Kill::Auth0("PATCH", CLIENT, false),
+        Kill::Auth0("PATCH", CLIENT, true),
+        Kill::Auth0("DELETE", CREDENTIAL, false),
+        Kill::Auth0("DELETE", CREDENTIAL, true),
+        Kill::StatusWrite(0),
+    ];
+    for kill in kills {
+        let what = format!("{kill:?}");
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+        h.converge("worker").await;
+        let first = mounted(&h, "worker");
+        rotated(&h, "overlap").await;
+        h.reconcile("worker").await.expect("rotation");
+        tokio::time::advance(OVERLAP + Duration::from_secs(1)).await;
+        h.sim.reset_counters();
+        match kill {
+            // The pass writes status once, at its end.
+            Kill::StatusWrite(_) => h
+                .kube
+                .fail_next("PATCH", "/authclients/worker/status", 500, 1),
+            Kill::Auth0(method, path, after) => {
+                let action = if after {
+                    FailAction::DropAfterProcessing
+                } else {
+                    FailAction::Drop
+                };
+                h.sim.fail_next(FailNext::new(method, path, 10, action));
+                h.kube
+                    .fail_next("PATCH", "/authclients/worker/status", 500, 1);
+            }
+            Kill::SecretWrite => unreachable!(),
+        }
+        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+        disarm(&h);
+        assert!(secret_key_known(&h), "{what}");
+        assert!(secret_works(&h).await, "{what}");
+
+        h.reconcile("worker").await.expect("resumed pass");
+        no_orphans(&h, &what).await;
+        assert_eq!(
+            h.sim.client_credentials(&first.client_id).len(),
+            1,
+            "{what}"
+        );
+        assert_eq!(token_with_key(&h, &first).await.0, 401, "{what}: retired");
+        assert!(secret_works(&h).await, "{what}");
+    }
+}
+
+/// A migration from the client secret killed between any two of its steps (mark, register,
+/// write the Secret, list the key): a pod reading the Secret obtains a token at each kill
+/// (its client secret until the key is listed), and the next pass finishes it.
+#[tokio::test(start_paused = true)]
+async fn a_migration_killed_between_any_two_steps_never_leaves_the_secret_without_a_credential() {
+    let kills = [
+        Kill::StatusWrite(0),
+        Kill::Auth0("POST", CREDENTIALS, false),
+        Kill::Auth0("POST", CREDENTIALS, true),
+        Kill::SecretWrite,
+        Kill::Auth0("PATCH", CLIENT, false),
+        Kill::Auth0("PATCH", CLIENT, true),
+        Kill::StatusWrite(1),
+    ];
+    for kill in kills {
+        let what = format!("{kill:?}");
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "clientSecret"})));
+        h.converge("worker").await;
+        h.update_spec("worker", worker_spec(json!({"type": "privateKeyJwt"})))
+            .await;
+        arm(&h, kill);
+        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+        disarm(&h);
+        assert!(secret_key_known(&h), "{what}");
+        assert!(secret_works(&h).await, "{what}");
+
+        h.reconcile("worker").await.expect("resumed pass");
+        no_orphans(&h, &what).await;
+        let m = mounted(&h, "worker");
+        assert_eq!(token_with_key(&h, &m).await.0, 200, "{what}");
+    }
+}
+
+/// Review finding 5: an Auth0 that answers another kid than the key's thumbprint made each
+/// pass register up to 24 keys. Now one register (and the delete of that key) in all, the
+/// client held until its spec changes, and the pods keep a working credential.
+#[tokio::test(start_paused = true)]
+async fn a_credential_named_with_another_kid_is_registered_once_and_removed() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let first = mounted(&h, "worker");
+    rotated(&h, "renamed").await;
+    h.sim.reset_counters();
+    h.sim.misname_next_credential("not-the-thumbprint");
+    h.converge("worker").await;
+    h.reconcile("worker").await.expect("held pass");
+    assert_eq!(h.sim.counters().get(&format!("POST {CREDENTIALS}")), 1);
+    assert_eq!(h.sim.counters().get(&format!("DELETE {CREDENTIAL}")), 1);
+    let (ready, reason, message) = h.ready("worker").await;
+    assert_eq!(
+        (ready.as_str(), reason.as_str()),
+        ("False", "Auth0Rejected")
+    );
+    assert!(message.contains("not-the-thumbprint"), "{message}");
+    assert!(!message.contains("PRIVATE KEY"));
+    // Nothing orphaned, the Secret's key still works.
+    assert_eq!(h.sim.client_credentials(&first.client_id).len(), 1);
+    assert_eq!(mounted(&h, "worker").kid, first.kid);
+    assert_eq!(token_with_key(&h, &first).await.0, 200);
+}
+
+fn auth0_key_writes(h: &Harness) -> u64 {
+    let c = h.sim.counters();
+    c.get(&format!("POST {CREDENTIALS}"))
+        + c.get(&format!("PATCH {CLIENT}"))
+        + c.get(&format!("DELETE {CREDENTIAL}"))
+}
+
+/// The team edits (or removes) the kid entry of the Secret but leaves the key: the entry is
+/// rewritten in the next pass, at once and without any Auth0 call (the private key's thumbprint
+/// is the active kid, so no new key is needed).
+#[tokio::test(start_paused = true)]
+async fn an_edited_kid_entry_is_restored_at_once_without_auth0_calls() {
+    for removed in [false, true] {
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+        h.converge("worker").await;
+        let key = mounted(&h, "worker");
+        let mut object = h.secret("worker-auth0").expect("Secret");
+        if removed {
+            object["data"]
+                .as_object_mut()
+                .expect("data")
+                .remove("AUTH0_CLIENT_ASSERTION_KID");
+        } else {
+            object["data"]["AUTH0_CLIENT_ASSERTION_KID"] = json!(b64("edited"));
+        }
+        if let Some(meta) = object["metadata"].as_object_mut() {
+            meta.remove("managedFields");
+            meta.remove("resourceVersion");
+        }
+        h.kube.insert(object);
+        h.sim.reset_counters();
+        h.reconcile("worker").await.expect("pass");
+        let now = mounted(&h, "worker");
+        assert_eq!(now.kid, key.kid, "removed={removed}");
+        assert!(now.key == key.key, "the same key, no rotation");
+        assert_eq!(auth0_key_writes(&h), 0);
+        assert_eq!(token_with_key(&h, &now).await.0, 200);
+    }
+}
+
+/// The team replaces the private key in the Secret: the operator cannot repair it without a
+/// new key (it keeps no copy), so the Secret gets one at most once per 10 minutes since the
+/// last key (the bound on what tampering costs the tenant: one rotation, 8 Auth0 calls, per
+/// 10 minutes); meanwhile Auth0 keeps the active key and nothing is written.
+#[tokio::test(start_paused = true)]
+async fn a_replaced_private_key_is_replaced_by_a_new_key_within_the_interval() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    let key = mounted(&h, "worker");
+    let other = nexus_controller::keypair::generate("RS256").expect("pair");
+    put_key(
+        &h,
+        &Mounted {
+            key: Some(other.private_pem.expose().to_owned()),
+            ..mounted(&h, "worker")
+        },
+    );
+    h.sim.reset_counters();
+    h.reconcile("worker").await.expect("pass");
+    assert_eq!(auth0_key_writes(&h), 0, "within 10 minutes of the last key");
+    let st = h.get("worker").await.status.expect("status");
+    let active = st.credentials.and_then(|c| c.active).expect("active");
+    assert_eq!(Some(active.kid), key.kid, "Auth0 keeps the active key");
+
+    age_the_key(&h).await; // the 10 minutes have passed
+    h.reconcile("worker").await.expect("repair pass");
+    let now = mounted(&h, "worker");
+    assert_ne!(now.kid, key.kid);
+    assert_eq!(token_with_key(&h, &now).await.0, 200);
+}
+
+/// Back to the client secret after the Secret was rebuilt while keys were listed (Auth0 hid
+/// the secret, so the rebuilt Secret has none): one pass clears the methods, reads the secret
+/// Auth0 answers again, writes it into the Secret, then drops the key and its credentials.
+#[tokio::test(start_paused = true)]
+async fn back_to_the_client_secret_after_the_secret_was_rebuilt_without_it() {
+    let h = harness().await;
+    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
+    h.converge("worker").await;
+    age_the_key(&h).await;
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(h.kube.client(), NS)
+        .delete("worker-auth0", &Default::default())
+        .await
+        .expect("delete the Secret");
+    h.reconcile("worker").await.expect("rebuild pass");
+    let rebuilt = mounted(&h, "worker");
+    assert_eq!(rebuilt.client_secret, "", "Auth0 hid the secret");
+    assert_eq!(token_with_key(&h, &rebuilt).await.0, 200);
+
+    h.update_spec("worker", worker_spec(json!({"type": "clientSecret"})))
+        .await;
+    h.reconcile("worker").await.expect("back pass");
+    let back = mounted(&h, "worker");
+    assert!(back.key.is_none(), "the key left the Secret");
+    assert!(!back.client_secret.is_empty(), "the secret is back");
+    assert_eq!(token_with_secret(&h, &back).await, 200);
+    assert!(h.sim.client_credentials(&back.client_id).is_empty());
+    let (ready, _, message) = h.ready("worker").await;
+    assert_eq!(ready, "True", "{message}");
+}
+
+/// Back to the client secret killed between any two steps (clear the methods, rewrite the
+/// Secret without the key, delete the credentials, record): a pod reading the Secret obtains
+/// a token at each kill, and the next pass finishes.
+#[tokio::test(start_paused = true)]
+async fn back_to_the_client_secret_killed_between_any_two_steps_keeps_a_working_secret() {
+    let kills = [
+        Kill::Auth0("PATCH", CLIENT, false),
+        Kill::Auth0("PATCH", CLIENT, true),
+        Kill::SecretWrite,
+        Kill::Auth0("DELETE", CREDENTIAL, false),
+        Kill::Auth0("DELETE", CREDENTIAL, true),
+        Kill::StatusWrite(0),
+    ];
+    for kill in kills {
+        let what = format!("{kill:?}");
+        let h = harness().await;
+        h.apply("worker", worker_spec(json!({"type": "clientSecret"})));
+        h.converge("worker").await;
+        h.update_spec("worker", worker_spec(json!({"type": "privateKeyJwt"})))
+            .await;
+        h.reconcile("worker").await.expect("migration");
+        assert!(secret_works(&h).await);
+        h.update_spec("worker", worker_spec(json!({"type": "clientSecret"})))
+            .await;
+        h.sim.reset_counters();
+        match kill {
+            Kill::StatusWrite(n) => {
+                h.kube
+                    .fail_after("PATCH", "/authclients/worker/status", 500, n)
+            }
+            Kill::SecretWrite => h.kube.fail_next("PATCH", "/secrets/worker-auth0", 500, 1),
+            Kill::Auth0(method, path, after) => {
+                let action = if after {
+                    FailAction::DropAfterProcessing
+                } else {
+                    FailAction::Drop
+                };
+                h.sim.fail_next(FailNext::new(method, path, 10, action));
+                h.kube
+                    .fail_next("PATCH", "/authclients/worker/status", 500, 1);
+            }
+        }
+        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+        if let Kill::Auth0(method, path, _) = kill {
+            assert!(
+                h.sim.counters().get(&format!("{method} {path}")) >= 1,
+                "{what}: the step was reached"
+            );
+        }
+        disarm(&h);
+        assert!(secret_works(&h).await, "{what}");
+
+        h.reconcile("worker").await.expect("resumed pass");
+        let m = mounted(&h, "worker");
+        assert!(m.key.is_none(), "{what}: the key left the Secret");
+        assert_eq!(token_with_secret(&h, &m).await, 200, "{what}");
+        assert!(h.sim.client_credentials(&m.client_id).is_empty(), "{what}");
+    }
+}
+
+/// The active key unlisted and deleted in the dashboard: `Correct` registers the Secret's key
+/// again (the pods keep their key, the Secret is not rewritten); `Report` names it and changes
+/// nothing.
+#[tokio::test(start_paused = true)]
+async fn the_active_key_deleted_in_the_dashboard_is_registered_again_under_correct() {
+    for report in [false, true] {
+        let h = harness().await;
+        let mut spec = worker_spec(json!({"type": "privateKeyJwt"}));
+        if report {
+            spec["driftPolicy"] = json!("Report");
+        }
+        h.apply("worker", spec);
+        h.converge("worker").await;
+        let key = mounted(&h, "worker");
+        let active = h
+            .get("worker")
+            .await
+            .status
+            .and_then(|s| s.credentials)
+            .and_then(|c| c.active)
+            .expect("active");
+        list_in_dashboard(&h, &key.client_id, &[]);
+        assert!(h.sim.remove_client_credential(&key.client_id, &active.id));
+        assert_eq!(token_with_key(&h, &key).await.0, 401);
+
+        let (_, triggered) = h.scan_drift().await;
+        assert_eq!(triggered.len(), 1, "report={report}");
+        h.reconcile("worker").await.expect("pass");
+        let now = mounted(&h, "worker");
+        assert!(
+            now.key == key.key && now.kid == key.kid,
+            "the Secret is unchanged"
+        );
+        let st = h.get("worker").await.status.expect("status");
+        let (_, reason, message) = drifted(&st).expect("Drifted");
+        assert!(message.contains(&active.id), "{message}");
+        if report {
+            assert_eq!(reason, "ChangedOutsideOperator");
+            assert_eq!(token_with_key(&h, &key).await.0, 401, "left as it is");
+            assert!(h.sim.client_credentials(&key.client_id).is_empty());
+        } else {
+            assert_eq!(reason, "Corrected");
+            assert_eq!(
+                token_with_key(&h, &key).await.0,
+                200,
+                "the pods' key works again"
+            );
+            let creds = h.sim.client_credentials(&key.client_id);
+            assert_eq!(creds.len(), 1);
+            assert_eq!(creds[0]["kid"].as_str(), key.kid.as_deref());
+        }
+    }
 }

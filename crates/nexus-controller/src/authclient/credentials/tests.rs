@@ -44,6 +44,10 @@ struct World {
     /// The team edited or emptied the Secret (the invariants hold again once the operator
     /// writes it).
     tampered: bool,
+    /// `driftPolicy: Correct`.
+    correct: bool,
+    /// Every credential a decision named as changed outside the operator.
+    outside: std::collections::BTreeSet<String>,
 }
 
 impl World {
@@ -61,6 +65,8 @@ impl World {
             writes: 0,
             drifted: None,
             tampered: false,
+            correct: true,
+            outside: Default::default(),
         }
     }
 
@@ -150,9 +156,11 @@ fn pass(
             fresh: fresh.as_ref(),
             uid: UID,
             rotate_request: rotate,
+            correct: w.correct,
             now: w.now,
         });
         status = decision.status;
+        w.outside.extend(decision.outside);
         let what = format!("{:?} at step {taken}", decision.step);
         match decision.step {
             KeyStep::Generate { alg } => {
@@ -210,6 +218,23 @@ fn pass(
                 }
                 w.tampered = false;
                 w.ever_in_secret.insert(f.kid);
+            }
+            KeyStep::Reregister => {
+                let kid = w.secret_kid.clone().expect("a key in the Secret");
+                w.serial += 1;
+                w.registered.push(ClientCredential {
+                    id: format!("cred_{}", w.serial),
+                    credential_type: "public_key".into(),
+                    kid: Some(kid),
+                    alg: Some("RS256".into()),
+                    name: Some(credential_name(UID)),
+                    ..ClientCredential::default()
+                });
+                w.writes += 1;
+            }
+            KeyStep::FixKid => {
+                w.secret_kid = w.secret_thumbprint.clone();
+                w.tampered = false;
             }
             KeyStep::RemoveKey => {
                 w.secret_thumbprint = None;
@@ -415,8 +440,27 @@ fn a_key_deleted_in_the_dashboard_is_replaced_and_foreign_keys_are_kept() {
     exhaustively(&start, Some(&d), None, |w, what| {
         assert!(w.ours().iter().all(|c| c.id != id), "{what}");
     });
-    // A credential added in the dashboard is never deleted, and stays listed.
+    // driftPolicy Report: a credential added in the dashboard is never deleted, stays listed
+    // through a rotation, and is named as changed outside.
+    let mut w = with_dashboard_key(false);
+    w.advance(721 * HOUR);
+    let outcome = settle(&mut w, Some(&d), None);
+    assert_eq!(outcome.foreign, vec!["cred_dashboard".to_owned()]);
+    assert!(w.outside.contains("cred_dashboard"));
+    w.advance(25 * HOUR);
+    settle(&mut w, Some(&d), None);
+    assert!(w.registered.iter().any(|c| c.id == "cred_dashboard"));
+    assert!(
+        w.listed
+            .as_ref()
+            .is_some_and(|l| l.contains(&"cred_dashboard".to_owned()))
+    );
+}
+
+/// The first key, plus a credential added (and listed) in the dashboard.
+fn with_dashboard_key(correct: bool) -> World {
     let mut w = with_first_key();
+    w.correct = correct;
     w.registered.push(ClientCredential {
         id: "cred_dashboard".into(),
         kid: Some("kid-dashboard".into()),
@@ -427,17 +471,103 @@ fn a_key_deleted_in_the_dashboard_is_replaced_and_foreign_keys_are_kept() {
     if let Some(l) = w.listed.as_mut() {
         l.push("cred_dashboard".into());
     }
-    w.advance(721 * HOUR);
-    let outcome = settle(&mut w, Some(&d), None);
-    assert_eq!(outcome.foreign, vec!["cred_dashboard".to_owned()]);
-    w.advance(25 * HOUR);
+    w
+}
+
+#[test]
+fn correct_unlists_then_deletes_a_dashboard_credential_and_keeps_the_secret_key_listed() {
+    let d = desired("RS256");
+    let start = with_dashboard_key(true);
+    let mut w = start.clone();
+    let writes = w.writes;
     settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains("cred_dashboard"));
+    assert!(w.registered.iter().all(|c| c.id != "cred_dashboard"));
+    assert_eq!(w.writes - writes, 2, "one unlist, one delete");
+    exhaustively(&start, Some(&d), None, |w, what| {
+        assert!(
+            w.registered.iter().all(|c| c.id != "cred_dashboard"),
+            "{what}"
+        );
+        assert!(
+            !w.listed
+                .as_ref()
+                .is_some_and(|l| l.contains(&"cred_dashboard".to_owned())),
+            "{what}"
+        );
+    });
+    // Report: left in place, named, no Auth0 write.
+    let mut w = with_dashboard_key(false);
+    let writes = w.writes;
+    settle(&mut w, Some(&d), None);
+    assert_eq!(w.writes, writes);
+    assert!(w.outside.contains("cred_dashboard"));
     assert!(w.registered.iter().any(|c| c.id == "cred_dashboard"));
-    assert!(
-        w.listed
-            .as_ref()
-            .is_some_and(|l| l.contains(&"cred_dashboard".to_owned()))
-    );
+}
+
+#[test]
+fn the_active_key_unlisted_outside_is_listed_again_only_under_correct() {
+    let d = desired("RS256");
+    for correct in [true, false] {
+        let mut w = with_first_key();
+        w.correct = correct;
+        let id = w.persisted.active.as_ref().expect("active").id.clone();
+        w.listed = Some(Vec::new());
+        w.drifted = w.secret_kid.clone();
+        let writes = w.writes;
+        settle(&mut w, Some(&d), None);
+        assert!(w.outside.contains(&id), "correct={correct}");
+        let listed = w.listed.as_ref().is_some_and(|l| l.contains(&id));
+        assert_eq!(listed, correct, "correct={correct}: {w:#?}");
+        assert_eq!(w.writes - writes, u32::from(correct));
+        assert!(w.registered.iter().any(|c| c.id == id), "never deleted");
+    }
+}
+
+/// A rotated client, inside the overlap: the retiring key is unlisted in the dashboard.
+fn retiring_unlisted(correct: bool) -> (World, String) {
+    let d = desired("RS256");
+    let mut w = with_first_key();
+    w.correct = correct;
+    w.advance(721 * HOUR);
+    settle(&mut w, Some(&d), None);
+    let retiring = w.persisted.retiring.as_ref().expect("retiring").id.clone();
+    if let Some(l) = w.listed.as_mut() {
+        l.retain(|id| *id != retiring);
+    }
+    w.advance(HOUR);
+    (w, retiring)
+}
+
+#[test]
+fn the_retiring_key_unlisted_outside_is_never_deleted_before_its_overlap_ends() {
+    let d = desired("RS256");
+    // Correct: listed again at once, kept until the overlap ends, then retired as usual.
+    let (start, retiring) = retiring_unlisted(true);
+    exhaustively(&start, Some(&d), None, |w, what| {
+        assert!(w.registered.iter().any(|c| c.id == retiring), "{what}");
+        assert!(
+            w.listed.as_ref().is_some_and(|l| l.contains(&retiring)),
+            "{what}: listed again"
+        );
+    });
+    let mut w = start.clone();
+    settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains(&retiring));
+    w.advance(24 * HOUR);
+    settle(&mut w, Some(&d), None);
+    assert!(w.registered.iter().all(|c| c.id != retiring), "retired");
+    // Report: left unlisted, but not deleted while the overlap lasts; deleted after it.
+    let (mut w, retiring) = retiring_unlisted(false);
+    let outcome = settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains(&retiring));
+    assert!(w.registered.iter().any(|c| c.id == retiring));
+    assert!(!w.listed.as_ref().is_some_and(|l| l.contains(&retiring)));
+    assert!(outcome.wake_at.is_some_and(|t| t <= plus(w.now, 24 * HOUR)));
+    w.advance(24 * HOUR);
+    settle(&mut w, Some(&d), None);
+    assert!(w.registered.iter().all(|c| c.id != retiring), "retired");
+    assert_eq!(w.persisted.retiring, None);
 }
 
 #[test]
@@ -498,9 +628,18 @@ fn an_edited_secret_kid_never_decides_what_auth0_keeps() {
         // The old kid, with the old private key, or with the new one.
         let mut t = w.clone();
         t.secret_kid = Some(first.clone());
-        t.secret_thumbprint = Some(thumbprint);
+        t.secret_thumbprint = Some(thumbprint.clone());
         t.tampered = true;
+        let writes = t.writes;
         let outcome = settle(&mut t, Some(&d), None);
+        if thumbprint == second {
+            // The key is intact, only its kid entry was edited: rewritten at once, no Auth0
+            // call, no new key.
+            assert_eq!(t.secret_kid.as_ref(), Some(&second));
+            assert_eq!(t.writes, writes);
+            assert!(!t.tampered);
+            continue;
+        }
         let active = t.persisted.active.clone().expect("active");
         assert_eq!(active.kid, second, "the new key stays active: {t:#?}");
         assert!(t.listed.as_ref().is_some_and(|l| l.contains(&second_id)));
@@ -554,5 +693,63 @@ fn a_secret_that_lost_its_key_gets_a_new_one_no_sooner_than_the_interval() {
         let active = w.persisted.active.as_ref().expect("active");
         assert_eq!(Some(&active.kid), w.secret_kid.as_ref(), "{what}");
         assert_ne!(active.kid, first, "{what}");
+    });
+}
+
+#[test]
+fn an_edited_or_removed_kid_entry_is_rewritten_at_once_without_auth0_calls() {
+    let d = desired("RS256");
+    for edited in [Some("kid-edited".to_owned()), None] {
+        let mut w = with_first_key();
+        let kid = w.secret_kid.clone();
+        w.secret_kid = edited;
+        w.tampered = true;
+        let writes = w.writes;
+        settle(&mut w, Some(&d), None);
+        assert_eq!(w.secret_kid, kid, "the key's own kid again");
+        assert_eq!(w.writes, writes, "no Auth0 call");
+        assert_eq!(w.persisted.active.map(|a| Some(a.kid)), Some(kid));
+    }
+}
+
+#[test]
+fn under_report_an_active_key_deleted_outside_is_reported_until_a_rotation_is_due() {
+    let d = desired("RS256");
+    let mut w = with_first_key();
+    w.correct = false;
+    let active = w.persisted.active.clone().expect("active");
+    w.registered.clear();
+    w.listed = Some(Vec::new());
+    w.drifted = w.secret_kid.clone();
+    let writes = w.writes;
+    let outcome = settle(&mut w, Some(&d), None);
+    assert_eq!(w.writes, writes, "nothing changed in Auth0");
+    assert!(w.outside.contains(&active.id));
+    assert_eq!(w.secret_kid.as_deref(), Some(active.kid.as_str()));
+    // The scheduled rotation still comes, and brings a registered key.
+    let wake = outcome.wake_at.expect("the next rotation");
+    w.now = wake;
+    settle(&mut w, Some(&d), None);
+    let now = w.persisted.active.clone().expect("active");
+    assert_ne!(now.kid, active.kid);
+    assert!(w.id_of(&now.kid).is_some());
+    assert_eq!(w.secret_kid.as_deref(), Some(now.kid.as_str()));
+    // Correct: the Secret's key is registered again at once (the pods keep their key), listed,
+    // and keeps its age; killed at any step, the same.
+    let mut start = with_first_key();
+    start.registered.clear();
+    start.listed = Some(Vec::new());
+    start.drifted = start.secret_kid.clone();
+    let mut w = start.clone();
+    let writes = w.writes;
+    settle(&mut w, Some(&d), None);
+    assert!(w.outside.contains(&active.id));
+    assert_eq!(w.writes - writes, 2, "register again, list");
+    let now = w.persisted.active.clone().expect("active");
+    assert_eq!(now.kid, active.kid, "the same key");
+    assert_eq!(now.since, active.since, "its age kept");
+    assert!(w.listed.as_ref().is_some_and(|l| l.contains(&now.id)));
+    exhaustively(&start, Some(&d), None, |w, what| {
+        assert_eq!(w.secret_kid.as_deref(), Some(active.kid.as_str()), "{what}");
     });
 }
