@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth0_sim::{RateLimit, SimConfig, SimHandle};
+use kube::ResourceExt;
 use kube_fake::FakeKube;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{Context, ControllerConfig, authclient, authtenant};
@@ -539,6 +540,95 @@ async fn import_writes_adoptions_within_the_tenants_rules_and_no_secret() {
             "a client secret is printed"
         );
     }
+}
+
+/// Attack: text from Auth0 cannot add a document to an imported file, nor end its header
+/// comment; a client granted on the Management API is never imported; `--namespace` cannot
+/// leave the output folder.
+#[tokio::test(start_paused = true)]
+async fn import_attacks_crafted_names_management_grants_and_path_traversal() {
+    let sim = sim().await;
+    // A dashboard client whose name ends the header's comment line and starts a new document
+    // giving team-b (which may not adopt) the Management API client.
+    let evil_name = format!(
+        "Evil\n---\napiVersion: auth.nexus.dev/v1alpha1\nkind: AuthClient\nmetadata: {{name: stolen, namespace: team-b}}\nspec: {{tenant: acme, client: {{name: m2m, app_type: non_interactive, id: {}}}}}\n#{}{}[2J",
+        sim.m2m().client_id,
+        '\u{2028}',
+        '\u{1b}'
+    );
+    let evil = sim.insert_client(json!({
+        "name": evil_name, "app_type": "spa", "client_metadata": {"team": "team-a"},
+    }));
+    // A deploy tool's client, granted on the Management API, in an adopting namespace.
+    let deploy = sim.insert_client(json!({
+        "name": "Deploy CLI", "app_type": "non_interactive", "client_metadata": {"team": "team-a"},
+    }));
+    let management = format!("https://{}/api/v2/", sim.domain());
+    sim.insert_client_grant(
+        &deploy,
+        &management,
+        &["create:clients", "read:client_keys"],
+    );
+
+    let report = import(&sim, &[tenant(&sim)]).await;
+    let ids: Vec<&str> = report
+        .written
+        .iter()
+        .map(|m| m.client_id.as_str())
+        .collect();
+    assert_eq!(ids, [evil.as_str()], "{report:#?}");
+    let skipped = report.skipped.join("\n");
+    assert!(
+        skipped.contains(&deploy) && skipped.contains("Management API"),
+        "{skipped}"
+    );
+    let text = &report.written[0].text;
+    let header: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("apiVersion"))
+        .collect();
+    assert!(
+        header.iter().all(|l| l.starts_with('#')),
+        "the header's comment was broken: {header:#?}"
+    );
+    for output in [text.clone(), report.stream(), skipped] {
+        assert!(
+            !output.contains('\u{1b}') && !output.contains('\u{2028}'),
+            "a control character from Auth0 reached the output"
+        );
+    }
+    // The stream, read back as plan reads it: one AuthClient, the crafted name intact in it.
+    let documents: Vec<Option<Value>> =
+        serde_saphyr::from_multiple(&report.stream()).expect("YAML");
+    assert_eq!(documents.iter().flatten().count(), 1, "{}", report.stream());
+    let mut read = nexus_plan::manifests::Manifests::default();
+    read.add_text("import.yaml", &report.stream())
+        .expect("manifests");
+    assert_eq!(read.clients.len(), 1, "{:?}", read.clients.keys());
+    let object = read.clients.values().next().expect("client");
+    assert_eq!(object.spec.client.id.as_deref(), Some(evil.as_str()));
+    assert_eq!(object.spec.client.name, evil_name);
+    assert_eq!(object.namespace().as_deref(), Some("team-a"));
+
+    // `--namespace ../../x` would write outside the output folder.
+    let (creds, _) = credentials(&sim);
+    let error = nexus_plan::import(
+        &manifests(&[tenant(&sim)]),
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &ImportOptions {
+            tenant: TENANT.into(),
+            namespace: NamespaceSource::Fixed("../../etc".into()),
+        },
+    )
+    .await
+    .expect_err("a path as namespace");
+    assert!(
+        error
+            .to_string()
+            .contains("not a Kubernetes namespace name"),
+        "{error}"
+    );
 }
 
 /// The controller on kube-fake with `objects` applied: every AuthClient reconciled until
