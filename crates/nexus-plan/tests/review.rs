@@ -448,6 +448,121 @@ async fn text_output_is_stable_and_never_holds_a_secret() {
     }
 }
 
+/// An "Auth0" (a proxy in front of it, a misbehaving tenant) that issues a token, then
+/// answers every Management API request 400 with a message quoting the client secret.
+/// The guard is auth0-mgmt's (`token::scrub`, applied to every error body); this holds it
+/// for what plan and import print.
+async fn echoing_auth0(secret: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // In this runtime, so the paused clock sees its work (a thread would let timeouts fire).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let secret = secret.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                // Headers, then the body up to Content-Length.
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break;
+                        }
+                    }
+                }
+                let echoed = String::from_utf8_lossy(&request).to_string();
+                let line = echoed.lines().next().unwrap_or_default().to_owned();
+                let (status, body) = if line.starts_with("POST /oauth/token") {
+                    (
+                        "200 OK",
+                        json!({"access_token": "token", "token_type": "Bearer", "expires_in": 86400}),
+                    )
+                } else {
+                    (
+                        "400 Bad Request",
+                        json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_query_string",
+                               "message": format!("refused: {line} (client_secret {secret})")}),
+                    )
+                };
+                let body = body.to_string();
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// Attack: an Auth0 answer echoing the client secret of the tenant's credentials never
+/// reaches the output of `plan` (text, JSON) or the error of `import`.
+#[tokio::test(start_paused = true)]
+async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
+    let sim = sim().await;
+    let secret = sim.m2m().client_secret.clone();
+    let mut tenant = tenant(&sim);
+    tenant["spec"]["endpoint"] = json!(echoing_auth0(secret.clone()).await);
+    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let report = plan(&sim, &docs, false).await;
+    let error = report.tenants[0]
+        .error
+        .clone()
+        .expect("the tenant cannot be read");
+    assert!(
+        error.contains("refused: GET /api/v2/clients"),
+        "the echo is shown: {error}"
+    );
+    assert!(error.contains("[redacted]"), "{error}");
+    assert_eq!(report.exit_code(), 1);
+    for output in [render(&report, Format::Text), render(&report, Format::Json)] {
+        assert!(
+            !output.contains(secret.as_str()),
+            "the secret is printed: {output}"
+        );
+    }
+    let (creds, _) = credentials(&sim);
+    let error = nexus_plan::import(
+        &manifests(&docs),
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &ImportOptions {
+            tenant: TENANT.into(),
+            namespace: NamespaceSource::Fixed("team-a".into()),
+        },
+    )
+    .await
+    .expect_err("the tenant cannot be read");
+    let mut shown = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        shown.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(
+        !shown.contains(secret.as_str()),
+        "the secret is printed: {shown}"
+    );
+}
+
 /// A tenant as teams left it before the operator: dashboard clients with grants and
 /// connections, in team-a (may adopt) and team-b (may not).
 fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
