@@ -92,9 +92,11 @@ fn manifests(documents: &[Value]) -> Manifests {
     m
 }
 
+/// Plans `documents`; every plan of these tests asserts it sent no write to Auth0.
 async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
     let (creds, _) = credentials(sim);
-    nexus_plan::plan(
+    let writes = sim.counters().writes();
+    let report = nexus_plan::plan(
         &manifests(documents),
         &creds,
         &world::auth0_registry(Duration::from_secs(5)),
@@ -103,7 +105,13 @@ async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
             prune,
         },
     )
-    .await
+    .await;
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "plan never writes to Auth0"
+    );
+    report
 }
 
 fn tenant_plan(report: &Report) -> &TenantPlan {
@@ -594,7 +602,8 @@ fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
 
 async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
     let (creds, _) = credentials(sim);
-    nexus_plan::import(
+    let writes = sim.counters().writes();
+    let report = nexus_plan::import(
         &manifests(docs),
         &creds,
         &world::auth0_registry(Duration::from_secs(5)),
@@ -604,7 +613,13 @@ async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
         },
     )
     .await
-    .expect("import")
+    .expect("import");
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "import never writes to Auth0"
+    );
+    report
 }
 
 #[tokio::test(start_paused = true)]
@@ -860,6 +875,7 @@ async fn import_then_apply_then_plan_shows_no_change() {
         "the tenant comes from the cluster"
     );
     let (creds, _) = credentials(&sim);
+    let writes = sim.counters().writes();
     let with_cluster = nexus_plan::plan(
         &files,
         &creds,
@@ -870,6 +886,11 @@ async fn import_then_apply_then_plan_shows_no_change() {
         },
     )
     .await;
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "plan never writes to Auth0"
+    );
     let o = object(&with_cluster, "team-a/orders-web");
     assert_eq!(
         o.changes,
