@@ -91,6 +91,9 @@ pub struct Manifests {
     /// What the controller recorded in the status of the AuthClients, by `namespace/name`
     /// (from a cluster, [`crate::cluster`]; empty without one).
     pub recorded: BTreeMap<String, nexus_crd::AuthClientStatus>,
+    /// What the controller recorded in the status of the AuthResourceServers, by
+    /// `namespace/name` (`None` without a cluster: then which API is whose is not known).
+    pub recorded_servers: Option<BTreeMap<String, nexus_crd::AuthResourceServerStatus>>,
     origins: BTreeMap<String, String>,
 }
 

@@ -14,6 +14,7 @@ use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{Context, ControllerConfig, authclient, authtenant};
 use nexus_crd::AuthClient;
 use nexus_crd::conditions::{self, READY};
+use nexus_plan::cluster::ClusterState;
 use nexus_plan::credentials::CredentialSources;
 use nexus_plan::import::NamespaceSource;
 use nexus_plan::manifests::Manifests;
@@ -344,6 +345,83 @@ async fn resource_servers_are_planned_and_govern_the_grants_of_the_files() {
         greedy.refusal.as_ref().map(|r| r.reason.as_str()),
         Some("GrantNotAllowed")
     );
+}
+
+/// Plans already read manifests (a cluster's state completed into them).
+async fn plan_files(sim: &SimHandle, files: &Manifests) -> Report {
+    let (creds, _) = credentials(sim);
+    let writes = sim.counters().writes();
+    let report = nexus_plan::plan(
+        files,
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &PlanOptions {
+            cluster_id: CLUSTER.into(),
+            prune: false,
+        },
+    )
+    .await;
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "plan never writes to Auth0"
+    );
+    report
+}
+
+/// The controller refuses an AuthResourceServer for an API it did not create
+/// (IdentifierInUse); with a cluster, plan tells it from the recorded status and gives the
+/// controller's refusal; without one it cannot, and says so.
+#[tokio::test(start_paused = true)]
+async fn an_api_created_elsewhere_is_refused_identifier_in_use_when_the_cluster_tells() {
+    let sim = sim().await;
+    let api_id = sim.insert_resource_server(
+        json!({"identifier": API, "name": "Orders API", "scopes": [{"value": "read:orders"}]}),
+    );
+    let docs = [
+        tenant(&sim),
+        server("team-a", "orders", API, "Orders API", &["read:orders"]),
+    ];
+    let without = plan(&sim, &docs, false).await;
+    let o = object(&without, "team-a/orders");
+    assert_ne!(o.action, Action::Refused, "{o:#?}");
+    assert!(
+        o.notes
+            .iter()
+            .any(|n| n.contains("--kubeconfig") && n.contains("IdentifierInUse")),
+        "the blind spot is said: {o:#?}"
+    );
+
+    // A cluster where this AuthResourceServer recorded no API: the controller's probe finds
+    // one it did not create.
+    let mut files = manifests(&docs);
+    ClusterState::default().complete(&mut files);
+    let report = plan_files(&sim, &files).await;
+    let o = object(&report, "team-a/orders");
+    assert_eq!(o.action, Action::Refused, "{o:#?}");
+    let refusal = o.refusal.as_ref().expect("refusal");
+    assert_eq!(refusal.reason, "IdentifierInUse");
+    assert!(refusal.message.contains(API), "{refusal:?}");
+    assert_eq!(report.exit_code(), 1);
+
+    // A cluster where it recorded that API: its own, planned as such.
+    let mut files = manifests(&docs);
+    ClusterState {
+        server_status: std::collections::BTreeMap::from([(
+            "team-a/orders".to_owned(),
+            nexus_crd::AuthResourceServerStatus {
+                resource_server_id: Some(api_id.clone()),
+                ..Default::default()
+            },
+        )]),
+        ..ClusterState::default()
+    }
+    .complete(&mut files);
+    let report = plan_files(&sim, &files).await;
+    let o = object(&report, "team-a/orders");
+    assert_eq!(o.action, Action::NoChange, "{o:#?}");
+    assert_eq!(o.auth0_id.as_deref(), Some(api_id.as_str()));
+    assert_eq!(report.exit_code(), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -47,7 +47,7 @@ pub struct Report {
     pub gone: bool,
 }
 
-fn in_use(input: &Input<'_>) -> Auth0Failure {
+pub fn in_use(input: &Input<'_>) -> Auth0Failure {
     Auth0Failure::Failed(Failure::permanent(
         ReadyReason::IdentifierInUse,
         format!(
