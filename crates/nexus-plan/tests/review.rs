@@ -347,6 +347,38 @@ async fn resource_servers_are_planned_and_govern_the_grants_of_the_files() {
     );
 }
 
+/// Attack: team-a (allowed to adopt) names, with TakeOver, a client this cluster manages for
+/// team-b: plan gives the controller's refusal, never an adoption, and reads no secret.
+#[tokio::test(start_paused = true)]
+async fn a_takeover_across_namespaces_is_planned_as_the_controllers_refusal() {
+    let sim = sim().await;
+    let victim = managed(
+        &sim,
+        "team-b/payments",
+        "Payments",
+        &["https://b.example.com/cb"],
+    );
+    let thief = with(
+        client(
+            "team-a",
+            "thief",
+            json!({"name": "Payments", "app_type": "regular_web", "id": victim}),
+        ),
+        "adoptionPolicy",
+        json!("TakeOver"),
+    );
+    let report = plan(&sim, &[tenant(&sim), thief], false).await;
+    let o = object(&report, "team-a/thief");
+    assert_eq!(o.action, Action::Refused, "{o:#?}");
+    assert_eq!(
+        o.refusal.as_ref().map(|r| r.reason.as_str()),
+        Some("AdoptionRefused"),
+        "{o:#?}"
+    );
+    assert!(o.changes.is_empty(), "{o:#?}");
+    assert_eq!(report.exit_code(), 1);
+}
+
 /// Plans already read manifests (a cluster's state completed into them).
 async fn plan_files(sim: &SimHandle, files: &Manifests) -> Report {
     let (creds, _) = credentials(sim);
