@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use auth0_sim::{RateLimit, SimConfig, SimHandle};
@@ -570,15 +571,18 @@ async fn text_output_is_stable_and_never_holds_a_secret() {
 /// answers every Management API request 400 with a message quoting the client secret.
 /// The guard is auth0-mgmt's (`token::scrub`, applied to every error body); this holds it
 /// for what plan and import print.
-async fn echoing_auth0(secret: String) -> String {
+async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // In this runtime, so the paused clock sees its work (a thread would let timeouts fire).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
             let secret = secret.clone();
             tokio::spawn(async move {
                 let mut request = Vec::new();
@@ -627,7 +631,7 @@ async fn echoing_auth0(secret: String) -> String {
             });
         }
     });
-    format!("http://{address}")
+    (format!("http://{address}"), connections)
 }
 
 /// Attack: an Auth0 answer echoing the client secret of the tenant's credentials never
@@ -637,7 +641,7 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
     let sim = sim().await;
     let secret = sim.m2m().client_secret.clone();
     let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(echoing_auth0(secret.clone()).await);
+    tenant["spec"]["endpoint"] = json!(echoing_auth0(secret.clone()).await.0);
     let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
     let report = plan(&sim, &docs, false).await;
     let error = report.tenants[0]
@@ -679,6 +683,43 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
         !shown.contains(secret.as_str()),
         "the secret is printed: {shown}"
     );
+}
+
+/// Attack: a pull request edits the AuthTenant in the files to point at its own server; with
+/// the credentials pinned to the tenant's Auth0 (`NEXUS_TENANT_<T>_ENDPOINT`), the CI job's
+/// plan refuses and sends nothing there (not even the token request carrying the secret).
+#[tokio::test(start_paused = true)]
+async fn pinned_credentials_are_never_sent_to_an_endpoint_the_files_change() {
+    let sim = sim().await;
+    let (evil, connections) = echoing_auth0("unused".into()).await;
+    let mut tenant = tenant(&sim);
+    tenant["spec"]["endpoint"] = json!(evil);
+    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let (creds, _) = credentials(&sim);
+    let pinned = creds.pin(TENANT, &sim.base_url());
+    let registry = world::auth0_registry(Duration::from_secs(5));
+    let options = PlanOptions {
+        cluster_id: CLUSTER.into(),
+        prune: false,
+    };
+    let report = nexus_plan::plan(&manifests(&docs), &pinned, &registry, &options).await;
+    let error = report.tenants[0].error.clone().expect("refused");
+    assert!(error.contains("pinned to"), "{error}");
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "nothing reached the PR's server"
+    );
+    // The tenant as pinned plans as usual.
+    let report = nexus_plan::plan(
+        &manifests(&[self::tenant(&sim)]),
+        &pinned,
+        &registry,
+        &options,
+    )
+    .await;
+    assert_eq!(report.tenants[0].error, None, "{report:#?}");
 }
 
 /// A tenant as teams left it before the operator: dashboard clients with grants and
