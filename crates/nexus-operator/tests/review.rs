@@ -131,3 +131,98 @@ async fn plan_exit_codes_credentials_from_env_and_stdin() {
     );
     assert_eq!(sim.counters().writes(), 0, "plan never writes to Auth0");
 }
+
+/// Bad input is a clear error, exit 1, never a panic: a malformed file (a Secret among the
+/// files, whose value is not printed), an AuthClient that does not match its schema, an
+/// unknown kind (ignored, said so); and `import --namespace ../x` is refused.
+#[tokio::test]
+async fn bad_input_is_a_clear_error_and_exit_1() {
+    let sim = world::start_sim(world::sim_config(1000)).await;
+    let dir = nexus_testing::scratch_dir("plan-bin-bad");
+    let path = dir.display().to_string();
+    let file = dir.join("manifests.yaml");
+
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: m2m}\nstringData:\n  client_secret: very-secret-value-123\n  client_id: [x\n",
+    )
+    .expect("write");
+    let malformed = run(&sim, &["plan", "-f", &path], None, true).await;
+    assert_eq!(
+        malformed.code, 1,
+        "{}{}",
+        malformed.stdout, malformed.stderr
+    );
+    assert!(
+        malformed.stderr.contains("not valid YAML"),
+        "{}",
+        malformed.stderr
+    );
+    assert!(
+        !malformed.stderr.contains("very-secret-value-123"),
+        "{}",
+        malformed.stderr
+    );
+
+    write(
+        &dir,
+        &[
+            tenant(&sim),
+            json!({"apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+                   "metadata": {"name": "bad", "namespace": "team-a"},
+                   "spec": {"tenant": "acme-prod", "client": {"name": 3}}}),
+        ],
+    );
+    let schema = run(&sim, &["plan", "-f", &path], None, true).await;
+    assert_eq!(schema.code, 1, "{}{}", schema.stdout, schema.stderr);
+    assert!(
+        schema.stderr.contains("does not match its schema"),
+        "{}",
+        schema.stderr
+    );
+
+    write(
+        &dir,
+        &[
+            tenant(&sim),
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+        ],
+    );
+    let unknown = run(&sim, &["plan", "-f", &path], None, true).await;
+    assert_eq!(unknown.code, 0, "{}{}", unknown.stdout, unknown.stderr);
+    assert!(unknown.stdout.contains("ignored: "), "{}", unknown.stdout);
+
+    let traversal = run(
+        &sim,
+        &[
+            "import",
+            "-f",
+            &path,
+            "--tenant",
+            "acme-prod",
+            "--namespace",
+            "../x",
+        ],
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(
+        traversal.code, 1,
+        "{}{}",
+        traversal.stdout, traversal.stderr
+    );
+    assert!(
+        traversal.stderr.contains("not a Kubernetes namespace name"),
+        "{}",
+        traversal.stderr
+    );
+    for output in [&malformed, &schema, &unknown, &traversal] {
+        assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
+    }
+    assert_eq!(
+        sim.counters().writes(),
+        0,
+        "plan and import never write to Auth0"
+    );
+}

@@ -11,7 +11,9 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
 use k8s_openapi::api::core::v1::Namespace;
-use nexus_crd::{AuthClient, AuthClientStatus, AuthTenant};
+use nexus_crd::{
+    AuthClient, AuthClientStatus, AuthResourceServer, AuthResourceServerStatus, AuthTenant,
+};
 
 use crate::manifests::Manifests;
 
@@ -40,6 +42,9 @@ pub struct ClusterState {
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// AuthClient statuses by `namespace/name`.
     pub client_status: BTreeMap<String, AuthClientStatus>,
+    /// The recorded status of each AuthResourceServer, by `namespace/name` (an object
+    /// without a status is absent): which API each one created.
+    pub server_status: BTreeMap<String, AuthResourceServerStatus>,
 }
 
 /// A client of the cluster the kubeconfig at `path` names (its current context).
@@ -80,10 +85,27 @@ impl ClusterState {
                 c.status.map(|s| (key, s))
             })
             .collect();
+        // A cluster without the AuthResourceServer CRD (404) holds none.
+        let servers = match Api::<AuthResourceServer>::all(client.clone())
+            .list(&params)
+            .await
+        {
+            Ok(list) => list.items,
+            Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        let server_status = servers
+            .into_iter()
+            .filter_map(|s| {
+                let key = format!("{}/{}", s.namespace().unwrap_or_default(), s.name_any());
+                s.status.map(|status| (key, status))
+            })
+            .collect();
         Ok(ClusterState {
             tenants,
             namespace_labels,
             client_status,
+            server_status,
         })
     }
 
@@ -108,5 +130,6 @@ impl ClusterState {
                 .or_insert(labels);
         }
         manifests.recorded = self.client_status;
+        manifests.recorded_servers = Some(self.server_status);
     }
 }

@@ -9,6 +9,10 @@
 //!    `NEXUS_TENANT_<TENANT>_CLIENT_SECRET`, `<TENANT>` being the AuthTenant's name in upper
 //!    case with every other character than a letter or a digit turned into `_` (CI secrets).
 //!
+//! `NEXUS_TENANT_<TENANT>_ENDPOINT` (or [`CredentialSources::pin`]) pins the credentials to
+//! one Auth0: a tenant whose files point elsewhere (a pull request editing the AuthTenant) is
+//! refused before any request.
+//!
 //! The secret is only handed to the Auth0 client ([`auth0_mgmt::SecretString`], redacted in
 //! every `Debug`/`Display`); no output of `plan` or `import` contains it.
 
@@ -63,6 +67,22 @@ pub enum CredentialsError {
         /// The client secret variable.
         secret_var: String,
     },
+    /// The AuthTenant of the files points the credentials at another Auth0 than the one
+    /// pinned for them (`NEXUS_TENANT_<TENANT>_ENDPOINT`): a pull request that edits the
+    /// AuthTenant must not make the CI job send the tenant's secret to its own server.
+    #[error(
+        "AuthTenant '{tenant}' in the files points at {found}, but its credentials are pinned to {pinned} ({var}); nothing was sent"
+    )]
+    EndpointNotPinned {
+        /// The tenant.
+        tenant: String,
+        /// Where the files point.
+        found: String,
+        /// Where the credentials may go.
+        pinned: String,
+        /// The variable that pins it.
+        var: String,
+    },
     /// The Secret lacks a key, or the AuthTenant's endpoint is refused.
     #[error(transparent)]
     Tenant(#[from] TenantError),
@@ -72,6 +92,7 @@ pub enum CredentialsError {
 #[derive(Clone, Debug, Default)]
 pub struct CredentialSources {
     files: BTreeMap<String, PathBuf>,
+    pins: BTreeMap<String, String>,
 }
 
 impl CredentialSources {
@@ -85,7 +106,49 @@ impl CredentialSources {
                 .ok_or_else(|| CredentialsError::Flag(flag.clone()))?;
             files.insert(tenant.to_owned(), PathBuf::from(file));
         }
-        Ok(Self { files })
+        Ok(Self {
+            files,
+            pins: BTreeMap::new(),
+        })
+    }
+
+    /// Pins the credentials of `tenant` to the Auth0 at `endpoint` (`https://DOMAIN`, or the
+    /// endpoint override), as `NEXUS_TENANT_<TENANT>_ENDPOINT` does.
+    pub fn pin(mut self, tenant: &str, endpoint: &str) -> Self {
+        self.pins.insert(tenant.to_owned(), endpoint.to_owned());
+        self
+    }
+
+    /// Refuses a tenant whose files point its credentials at another Auth0 than its pin.
+    fn check_pin(&self, tenant: &AuthTenant) -> Result<(), CredentialsError> {
+        let name = tenant.name_any();
+        let var = format!("{}ENDPOINT", env_prefix(&name));
+        let Some(pinned) = self
+            .pins
+            .get(&name)
+            .cloned()
+            .or_else(|| std::env::var(&var).ok())
+            .filter(|p| !p.is_empty())
+        else {
+            return Ok(());
+        };
+        let found = tenant
+            .spec
+            .endpoint
+            .clone()
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| format!("https://{}", tenant.spec.domain));
+        let norm = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
+        if norm(&found) == norm(&pinned) {
+            Ok(())
+        } else {
+            Err(CredentialsError::EndpointNotPinned {
+                tenant: name,
+                found: crate::import::one_line(&found),
+                pinned,
+                var,
+            })
+        }
     }
 
     /// The Management API client of `tenant` (rate limited at the tenant's
@@ -95,6 +158,7 @@ impl CredentialSources {
         registry: &Auth0Registry,
         tenant: &AuthTenant,
     ) -> Result<Arc<TenantClient>, CredentialsError> {
+        self.check_pin(tenant)?;
         let name = tenant.name_any();
         let secret = match self.files.get(&name) {
             Some(path) => read_secret(&name, path)?,

@@ -48,6 +48,9 @@ pub enum ImportError {
         "AuthTenant '{0}' is not in the manifests given with -f; import reads its adoption rules and endpoint from it"
     )]
     TenantNotFound(String),
+    /// `--namespace` is not a namespace name (it also names the output folder).
+    #[error("--namespace '{0}' is not a Kubernetes namespace name (a DNS-1123 label)")]
+    InvalidNamespace(String),
     /// Credentials.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
@@ -140,6 +143,11 @@ pub async fn import(
     registry: &Auth0Registry,
     options: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
+    if let NamespaceSource::Fixed(namespace) = &options.namespace
+        && !is_dns_label(namespace)
+    {
+        return Err(ImportError::InvalidNamespace(one_line(namespace)));
+    }
     let tenant = manifests
         .tenants
         .get(&options.tenant)
@@ -187,13 +195,22 @@ pub fn import_state(
         .filter_map(|k| k.split_once('/'))
         .map(|(ns, n)| (ns.to_owned(), n.to_owned()))
         .collect();
+    // The Management API (a system API; its identifier is `https://{domain}/api/v2/`): a
+    // client granted on it holds the keys of the tenant.
+    let mut management_audiences: BTreeSet<String> = state
+        .apis
+        .values()
+        .filter(|a| a.is_system)
+        .map(|a| a.identifier.clone())
+        .collect();
+    management_audiences.insert(format!("https://{}/api/v2/", tenant.spec.domain));
     let mut clients: Vec<&Auth0Client> = state.clients.values().collect();
     clients.sort_by(|a, b| (&a.name, &a.client_id).cmp(&(&b.name, &b.client_id)));
     for client in clients {
         let what = format!(
             "client {} ({})",
-            client.client_id,
-            client.name.as_deref().unwrap_or("")
+            one_line(&client.client_id),
+            one_line(client.name.as_deref().unwrap_or(""))
         );
         if client.client_id == management_client_id {
             report.skipped.push(format!(
@@ -205,6 +222,18 @@ pub fn import_state(
             report.skipped.push(format!(
                 "{what}: already owned by AuthClient '{}' of cluster '{}'",
                 owner.owner_ref, owner.cluster
+            ));
+            continue;
+        }
+        if let Some(audience) = state
+            .grants_of(&client.client_id)
+            .into_iter()
+            .map(|g| g.audience)
+            .find(|a| management_audiences.contains(a))
+        {
+            report.skipped.push(format!(
+                "{what}: holds a grant on the Auth0 Management API ({}); its secret manages the whole tenant, so no namespace is given it by import",
+                one_line(&audience)
             ));
             continue;
         }
@@ -272,7 +301,7 @@ pub fn import_state(
         };
         let warning = spec_refusal(&object, &Default::default(), &governance)
             .0
-            .map(|f| format!("{}: {}", f.reason.as_str(), f.message));
+            .map(|f| one_line(&format!("{}: {}", f.reason.as_str(), f.message)));
         let mut yaml = serde_saphyr::to_string(&document).unwrap_or_default();
         if !yaml.ends_with('\n') {
             yaml.push('\n');
@@ -302,8 +331,8 @@ pub fn import_state(
         }
         report.skipped.push(format!(
             "API {} ({}): an AuthResourceServer cannot adopt an API created elsewhere (the controller refuses an identifier Auth0 already holds: IdentifierInUse); the imported clients' grants to it need the AuthTenant's spec.grantableAudiences to list it",
-            api.identifier,
-            api.name.as_deref().unwrap_or("")
+            one_line(&api.identifier),
+            one_line(api.name.as_deref().unwrap_or(""))
         ));
     }
     report
@@ -312,7 +341,27 @@ pub fn import_state(
     report
 }
 
-fn is_dns_label(value: &str) -> bool {
+/// `text` on one line of a YAML comment or a terminal: every control character (line breaks,
+/// escape sequences), U+2028/U+2029 and what YAML refuses written as `\u{..}`. Text from
+/// Auth0 (a client's name, id, a refusal quoting it) goes through this before it enters a
+/// comment, so a name like `x\n---\nkind: AuthClient` cannot end the comment and add a document.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}')
+            || !nexus_crd::printable::is_yaml_printable(c)
+        {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `value` is a Kubernetes namespace name (a DNS-1123 label).
+pub fn is_dns_label(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 63
         && value
@@ -472,12 +521,12 @@ fn header(
          # Fields absent here (mobile, token and refresh-token settings...) are left as they are.\n\
          # Check before applying: `nexus-operator plan -f <this file and the AuthTenant>` shows\n\
          # \"adopt\" and nothing else to change.\n",
-        tenant.spec.domain,
-        tenant.name_any(),
-        client.client_id,
-        client.name.as_deref().unwrap_or(""),
+        one_line(&tenant.spec.domain),
+        one_line(&tenant.name_any()),
+        one_line(&client.client_id),
+        one_line(client.name.as_deref().unwrap_or("")),
         object.name_any(),
-        object.secret_name(),
+        one_line(&object.secret_name()),
     );
     if let Some(warning) = warning {
         text.push_str(&format!(

@@ -135,6 +135,7 @@ pub async fn plan(
             servers: servers.clone(),
             labels: &manifests.namespace_labels,
             recorded: &manifests.recorded,
+            recorded_servers: manifests.recorded_servers.as_ref(),
             management_client_id: "",
         };
         if let Some(failure) = plan::tenant_refusal(tenant) {

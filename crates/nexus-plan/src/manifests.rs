@@ -26,14 +26,15 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
-    /// A document is not YAML.
-    #[error("{path}: not valid YAML: {source}")]
+    /// A document is not YAML. Shown with its line and column but without the parser's
+    /// source snippet: the files may hold Secrets (a Kustomize or Helm output), and the snippet
+    /// would print the lines around the error, a secret's value among them.
+    #[error("{path}: not valid YAML: {}", cause.without_snippet())]
     Yaml {
         /// The file.
         path: String,
-        /// The cause.
-        #[source]
-        source: Box<serde_saphyr::Error>,
+        /// The cause (deliberately not a `source`: its `Display` quotes the file).
+        cause: Box<serde_saphyr::Error>,
     },
     /// A document of a known kind does not match its schema.
     #[error("{path}: {kind} '{name}' does not match its schema: {source}")]
@@ -90,6 +91,9 @@ pub struct Manifests {
     /// What the controller recorded in the status of the AuthClients, by `namespace/name`
     /// (from a cluster, [`crate::cluster`]; empty without one).
     pub recorded: BTreeMap<String, nexus_crd::AuthClientStatus>,
+    /// What the controller recorded in the status of the AuthResourceServers, by
+    /// `namespace/name` (`None` without a cluster: then which API is whose is not known).
+    pub recorded_servers: Option<BTreeMap<String, nexus_crd::AuthResourceServerStatus>>,
     origins: BTreeMap<String, String>,
 }
 
@@ -167,9 +171,9 @@ impl Manifests {
     /// Adds the documents of `text` (read from `path`).
     pub fn add_text(&mut self, path: &str, text: &str) -> Result<(), ManifestError> {
         let documents: Vec<Option<serde_json::Value>> =
-            serde_saphyr::from_multiple(text).map_err(|source| ManifestError::Yaml {
+            serde_saphyr::from_multiple(text).map_err(|cause| ManifestError::Yaml {
                 path: path.to_owned(),
-                source: Box::new(source),
+                cause: Box::new(cause),
             })?;
         for document in documents.into_iter().flatten() {
             self.add_document(path, document)?;
@@ -333,5 +337,31 @@ metadata: {name: team-a, labels: {team: a}}
             )
             .expect_err("no namespace");
         assert!(matches!(error, ManifestError::MissingNamespace { .. }));
+    }
+
+    /// Attack: a malformed Secret among the files (`plan -f deploy/`, a Helm output piped in)
+    /// must not have its value printed in the error quoting the file.
+    #[test]
+    fn a_yaml_error_never_quotes_the_file() {
+        let secret = "s3cr3t-value-of-the-m2m-client";
+        for text in [
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: m2m}}\nstringData:\n  client_secret: {secret}\n  client_id: [x\n"
+            ),
+            format!(
+                "apiVersion: v1\nkind: Secret\nstringData:\n  client_secret: \"{secret}\n  other: y\n"
+            ),
+        ] {
+            let error = Manifests::default()
+                .add_text("deploy/m2m.yaml", &text)
+                .expect_err("malformed");
+            let shown = error.to_string();
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(
+                shown.contains("deploy/m2m.yaml: not valid YAML") && shown.contains("line"),
+                "{shown}"
+            );
+            assert!(std::error::Error::source(&error).is_none());
+        }
     }
 }

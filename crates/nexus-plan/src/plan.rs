@@ -32,7 +32,8 @@ use nexus_controller::governance::Governance;
 use nexus_controller::ownership::{
     OwnershipTag, TAG_CLUSTER, TAG_OWNER_REF, TAG_OWNER_UID, tagged_owner,
 };
-use nexus_controller::pass::{EventReason, Failure};
+use nexus_controller::pass::{Auth0Failure, EventReason, Failure};
+use nexus_controller::resourceserver::act as server_act;
 use nexus_controller::resourceserver::plan as server_plan;
 use nexus_controller::resourceserver::resolve as server_resolve;
 use nexus_controller::{authtenant, marker, tenant_access};
@@ -201,6 +202,8 @@ pub struct TenantInput<'a> {
     pub labels: &'a BTreeMap<String, BTreeMap<String, String>>,
     /// AuthClient statuses from the cluster, by `namespace/name` (empty without one).
     pub recorded: &'a BTreeMap<String, AuthClientStatus>,
+    /// AuthResourceServer statuses from the cluster, by `namespace/name` (`None` without one).
+    pub recorded_servers: Option<&'a BTreeMap<String, AuthResourceServerStatus>>,
     /// The client id of the tenant's Management API credentials.
     pub management_client_id: &'a str,
 }
@@ -366,11 +369,26 @@ fn plan_server(
         return planned.refused(failure);
     }
     let found = state.apis.get(&owner.spec.identifier);
+    let key = format!("{namespace}/{}", owner.name_any());
+    // With a cluster, the API this object created is the one its status records (the
+    // controller probes the identifier before a first create, and refuses an API it did not
+    // create: IdentifierInUse). Without one, the API holding the identifier is taken as its.
+    let cluster = input.recorded_servers.map(|r| r.get(&key));
+    let status = match cluster {
+        None => AuthResourceServerStatus {
+            resource_server_id: found.map(|a| a.id.clone()),
+            ..AuthResourceServerStatus::default()
+        },
+        Some(recorded) => AuthResourceServerStatus {
+            resource_server_id: recorded.and_then(|r| r.resource_server_id.clone()),
+            pending_creation: recorded.and_then(|r| r.pending_creation.clone()),
+            ..AuthResourceServerStatus::default()
+        },
+    };
     let status = AuthResourceServerStatus {
-        resource_server_id: found.map(|a| a.id.clone()),
         identifier: Some(owner.spec.identifier.clone()),
         tenant: Some(owner.spec.tenant.clone()),
-        ..AuthResourceServerStatus::default()
+        ..status
     };
     let tag = marker::tag_key(&options.cluster_id, &owner.uid().unwrap_or_default());
     let plan_input = server_plan::Input {
@@ -384,9 +402,9 @@ fn plan_server(
     let view = match server_plan::lookup(&plan_input) {
         Err(failure) => return planned.refused(failure),
         Ok(server_plan::Lookup::Known(view)) => view,
-        Ok(server_plan::Lookup::Get(_)) => {
+        Ok(server_plan::Lookup::Get(id)) => {
             planned.auth0_calls += 1;
-            match found {
+            match found.filter(|api| api.id == id) {
                 Some(api) => server_plan::View::Found(Box::new(api.clone())),
                 None => server_plan::View::Missing,
             }
@@ -396,7 +414,15 @@ fn plan_server(
     planned.auth0_id = plan.resource_server_id.clone();
     for step in &plan.steps {
         match step {
-            server_plan::Step::Probe => planned.auth0_calls += 1,
+            server_plan::Step::Probe => {
+                planned.auth0_calls += 1;
+                // The controller's probe finds an API it did not create: its refusal.
+                if found.is_some()
+                    && let Auth0Failure::Failed(failure) = server_act::in_use(&plan_input)
+                {
+                    return planned.refused(failure);
+                }
+            }
             server_plan::Step::Mark | server_plan::Step::Finalize => {}
             server_plan::Step::Create { body, .. } => {
                 planned.action = Action::Create;
@@ -412,9 +438,9 @@ fn plan_server(
             }
         }
     }
-    if found.is_some() && planned.action != Action::Create {
+    if found.is_some() && cluster.is_none() && planned.action != Action::Create {
         planned.notes.push(
-            "the API with this identifier is taken as this AuthResourceServer's (a new AuthResourceServer for an API created elsewhere is refused: IdentifierInUse)".to_owned(),
+            "without a cluster (--kubeconfig) the API with this identifier is taken as this AuthResourceServer's; the controller refuses a new AuthResourceServer for an API it did not create (IdentifierInUse)".to_owned(),
         );
     }
     if planned.action == Action::NoChange {

@@ -5,14 +5,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use auth0_sim::{RateLimit, SimConfig, SimHandle};
+use kube::ResourceExt;
 use kube_fake::FakeKube;
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{Context, ControllerConfig, authclient, authtenant};
 use nexus_crd::AuthClient;
 use nexus_crd::conditions::{self, READY};
+use nexus_plan::cluster::ClusterState;
 use nexus_plan::credentials::CredentialSources;
 use nexus_plan::import::NamespaceSource;
 use nexus_plan::manifests::Manifests;
@@ -91,9 +94,11 @@ fn manifests(documents: &[Value]) -> Manifests {
     m
 }
 
+/// Plans `documents`; every plan of these tests asserts it sent no write to Auth0.
 async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
     let (creds, _) = credentials(sim);
-    nexus_plan::plan(
+    let writes = sim.counters().writes();
+    let report = nexus_plan::plan(
         &manifests(documents),
         &creds,
         &world::auth0_registry(Duration::from_secs(5)),
@@ -102,7 +107,13 @@ async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
             prune,
         },
     )
-    .await
+    .await;
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "plan never writes to Auth0"
+    );
+    report
 }
 
 fn tenant_plan(report: &Report) -> &TenantPlan {
@@ -337,6 +348,115 @@ async fn resource_servers_are_planned_and_govern_the_grants_of_the_files() {
     );
 }
 
+/// Attack: team-a (allowed to adopt) names, with TakeOver, a client this cluster manages for
+/// team-b: plan gives the controller's refusal, never an adoption, and reads no secret.
+#[tokio::test(start_paused = true)]
+async fn a_takeover_across_namespaces_is_planned_as_the_controllers_refusal() {
+    let sim = sim().await;
+    let victim = managed(
+        &sim,
+        "team-b/payments",
+        "Payments",
+        &["https://b.example.com/cb"],
+    );
+    let thief = with(
+        client(
+            "team-a",
+            "thief",
+            json!({"name": "Payments", "app_type": "regular_web", "id": victim}),
+        ),
+        "adoptionPolicy",
+        json!("TakeOver"),
+    );
+    let report = plan(&sim, &[tenant(&sim), thief], false).await;
+    let o = object(&report, "team-a/thief");
+    assert_eq!(o.action, Action::Refused, "{o:#?}");
+    assert_eq!(
+        o.refusal.as_ref().map(|r| r.reason.as_str()),
+        Some("AdoptionRefused"),
+        "{o:#?}"
+    );
+    assert!(o.changes.is_empty(), "{o:#?}");
+    assert_eq!(report.exit_code(), 1);
+}
+
+/// Plans already read manifests (a cluster's state completed into them).
+async fn plan_files(sim: &SimHandle, files: &Manifests) -> Report {
+    let (creds, _) = credentials(sim);
+    let writes = sim.counters().writes();
+    let report = nexus_plan::plan(
+        files,
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &PlanOptions {
+            cluster_id: CLUSTER.into(),
+            prune: false,
+        },
+    )
+    .await;
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "plan never writes to Auth0"
+    );
+    report
+}
+
+/// The controller refuses an AuthResourceServer for an API it did not create
+/// (IdentifierInUse); with a cluster, plan tells it from the recorded status and gives the
+/// controller's refusal; without one it cannot, and says so.
+#[tokio::test(start_paused = true)]
+async fn an_api_created_elsewhere_is_refused_identifier_in_use_when_the_cluster_tells() {
+    let sim = sim().await;
+    let api_id = sim.insert_resource_server(
+        json!({"identifier": API, "name": "Orders API", "scopes": [{"value": "read:orders"}]}),
+    );
+    let docs = [
+        tenant(&sim),
+        server("team-a", "orders", API, "Orders API", &["read:orders"]),
+    ];
+    let without = plan(&sim, &docs, false).await;
+    let o = object(&without, "team-a/orders");
+    assert_ne!(o.action, Action::Refused, "{o:#?}");
+    assert!(
+        o.notes
+            .iter()
+            .any(|n| n.contains("--kubeconfig") && n.contains("IdentifierInUse")),
+        "the blind spot is said: {o:#?}"
+    );
+
+    // A cluster where this AuthResourceServer recorded no API: the controller's probe finds
+    // one it did not create.
+    let mut files = manifests(&docs);
+    ClusterState::default().complete(&mut files);
+    let report = plan_files(&sim, &files).await;
+    let o = object(&report, "team-a/orders");
+    assert_eq!(o.action, Action::Refused, "{o:#?}");
+    let refusal = o.refusal.as_ref().expect("refusal");
+    assert_eq!(refusal.reason, "IdentifierInUse");
+    assert!(refusal.message.contains(API), "{refusal:?}");
+    assert_eq!(report.exit_code(), 1);
+
+    // A cluster where it recorded that API: its own, planned as such.
+    let mut files = manifests(&docs);
+    ClusterState {
+        server_status: std::collections::BTreeMap::from([(
+            "team-a/orders".to_owned(),
+            nexus_crd::AuthResourceServerStatus {
+                resource_server_id: Some(api_id.clone()),
+                ..Default::default()
+            },
+        )]),
+        ..ClusterState::default()
+    }
+    .complete(&mut files);
+    let report = plan_files(&sim, &files).await;
+    let o = object(&report, "team-a/orders");
+    assert_eq!(o.action, Action::NoChange, "{o:#?}");
+    assert_eq!(o.auth0_id.as_deref(), Some(api_id.as_str()));
+    assert_eq!(report.exit_code(), 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_repository_in_sync_plans_no_change_and_exit_0() {
     let sim = sim().await;
@@ -447,6 +567,161 @@ async fn text_output_is_stable_and_never_holds_a_secret() {
     }
 }
 
+/// An "Auth0" (a proxy in front of it, a misbehaving tenant) that issues a token, then
+/// answers every Management API request 400 with a message quoting the client secret.
+/// The guard is auth0-mgmt's (`token::scrub`, applied to every error body); this holds it
+/// for what plan and import print.
+async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // In this runtime, so the paused clock sees its work (a thread would let timeouts fire).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let secret = secret.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                // Headers, then the body up to Content-Length.
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break;
+                        }
+                    }
+                }
+                let echoed = String::from_utf8_lossy(&request).to_string();
+                let line = echoed.lines().next().unwrap_or_default().to_owned();
+                let (status, body) = if line.starts_with("POST /oauth/token") {
+                    (
+                        "200 OK",
+                        json!({"access_token": "token", "token_type": "Bearer", "expires_in": 86400}),
+                    )
+                } else {
+                    (
+                        "400 Bad Request",
+                        json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_query_string",
+                               "message": format!("refused: {line} (client_secret {secret})")}),
+                    )
+                };
+                let body = body.to_string();
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{address}"), connections)
+}
+
+/// Attack: an Auth0 answer echoing the client secret of the tenant's credentials never
+/// reaches the output of `plan` (text, JSON) or the error of `import`.
+#[tokio::test(start_paused = true)]
+async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
+    let sim = sim().await;
+    let secret = sim.m2m().client_secret.clone();
+    let mut tenant = tenant(&sim);
+    tenant["spec"]["endpoint"] = json!(echoing_auth0(secret.clone()).await.0);
+    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let report = plan(&sim, &docs, false).await;
+    let error = report.tenants[0]
+        .error
+        .clone()
+        .expect("the tenant cannot be read");
+    assert!(
+        error.contains("refused: GET /api/v2/clients"),
+        "the echo is shown: {error}"
+    );
+    assert!(error.contains("[redacted]"), "{error}");
+    assert_eq!(report.exit_code(), 1);
+    for output in [render(&report, Format::Text), render(&report, Format::Json)] {
+        assert!(
+            !output.contains(secret.as_str()),
+            "the secret is printed: {output}"
+        );
+    }
+    let (creds, _) = credentials(&sim);
+    let error = nexus_plan::import(
+        &manifests(&docs),
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &ImportOptions {
+            tenant: TENANT.into(),
+            namespace: NamespaceSource::Fixed("team-a".into()),
+        },
+    )
+    .await
+    .expect_err("the tenant cannot be read");
+    let mut shown = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        shown.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(
+        !shown.contains(secret.as_str()),
+        "the secret is printed: {shown}"
+    );
+}
+
+/// Attack: a pull request edits the AuthTenant in the files to point at its own server; with
+/// the credentials pinned to the tenant's Auth0 (`NEXUS_TENANT_<T>_ENDPOINT`), the CI job's
+/// plan refuses and sends nothing there (not even the token request carrying the secret).
+#[tokio::test(start_paused = true)]
+async fn pinned_credentials_are_never_sent_to_an_endpoint_the_files_change() {
+    let sim = sim().await;
+    let (evil, connections) = echoing_auth0("unused".into()).await;
+    let mut tenant = tenant(&sim);
+    tenant["spec"]["endpoint"] = json!(evil);
+    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let (creds, _) = credentials(&sim);
+    let pinned = creds.pin(TENANT, &sim.base_url());
+    let registry = world::auth0_registry(Duration::from_secs(5));
+    let options = PlanOptions {
+        cluster_id: CLUSTER.into(),
+        prune: false,
+    };
+    let report = nexus_plan::plan(&manifests(&docs), &pinned, &registry, &options).await;
+    let error = report.tenants[0].error.clone().expect("refused");
+    assert!(error.contains("pinned to"), "{error}");
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "nothing reached the PR's server"
+    );
+    // The tenant as pinned plans as usual.
+    let report = nexus_plan::plan(
+        &manifests(&[self::tenant(&sim)]),
+        &pinned,
+        &registry,
+        &options,
+    )
+    .await;
+    assert_eq!(report.tenants[0].error, None, "{report:#?}");
+}
+
 /// A tenant as teams left it before the operator: dashboard clients with grants and
 /// connections, in team-a (may adopt) and team-b (may not).
 fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
@@ -478,7 +753,8 @@ fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
 
 async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
     let (creds, _) = credentials(sim);
-    nexus_plan::import(
+    let writes = sim.counters().writes();
+    let report = nexus_plan::import(
         &manifests(docs),
         &creds,
         &world::auth0_registry(Duration::from_secs(5)),
@@ -488,7 +764,13 @@ async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
         },
     )
     .await
-    .expect("import")
+    .expect("import");
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "import never writes to Auth0"
+    );
+    report
 }
 
 #[tokio::test(start_paused = true)]
@@ -539,6 +821,95 @@ async fn import_writes_adoptions_within_the_tenants_rules_and_no_secret() {
             "a client secret is printed"
         );
     }
+}
+
+/// Attack: text from Auth0 cannot add a document to an imported file, nor end its header
+/// comment; a client granted on the Management API is never imported; `--namespace` cannot
+/// leave the output folder.
+#[tokio::test(start_paused = true)]
+async fn import_attacks_crafted_names_management_grants_and_path_traversal() {
+    let sim = sim().await;
+    // A dashboard client whose name ends the header's comment line and starts a new document
+    // giving team-b (which may not adopt) the Management API client.
+    let evil_name = format!(
+        "Evil\n---\napiVersion: auth.nexus.dev/v1alpha1\nkind: AuthClient\nmetadata: {{name: stolen, namespace: team-b}}\nspec: {{tenant: acme, client: {{name: m2m, app_type: non_interactive, id: {}}}}}\n#{}{}[2J",
+        sim.m2m().client_id,
+        '\u{2028}',
+        '\u{1b}'
+    );
+    let evil = sim.insert_client(json!({
+        "name": evil_name, "app_type": "spa", "client_metadata": {"team": "team-a"},
+    }));
+    // A deploy tool's client, granted on the Management API, in an adopting namespace.
+    let deploy = sim.insert_client(json!({
+        "name": "Deploy CLI", "app_type": "non_interactive", "client_metadata": {"team": "team-a"},
+    }));
+    let management = format!("https://{}/api/v2/", sim.domain());
+    sim.insert_client_grant(
+        &deploy,
+        &management,
+        &["create:clients", "read:client_keys"],
+    );
+
+    let report = import(&sim, &[tenant(&sim)]).await;
+    let ids: Vec<&str> = report
+        .written
+        .iter()
+        .map(|m| m.client_id.as_str())
+        .collect();
+    assert_eq!(ids, [evil.as_str()], "{report:#?}");
+    let skipped = report.skipped.join("\n");
+    assert!(
+        skipped.contains(&deploy) && skipped.contains("Management API"),
+        "{skipped}"
+    );
+    let text = &report.written[0].text;
+    let header: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("apiVersion"))
+        .collect();
+    assert!(
+        header.iter().all(|l| l.starts_with('#')),
+        "the header's comment was broken: {header:#?}"
+    );
+    for output in [text.clone(), report.stream(), skipped] {
+        assert!(
+            !output.contains('\u{1b}') && !output.contains('\u{2028}'),
+            "a control character from Auth0 reached the output"
+        );
+    }
+    // The stream, read back as plan reads it: one AuthClient, the crafted name intact in it.
+    let documents: Vec<Option<Value>> =
+        serde_saphyr::from_multiple(&report.stream()).expect("YAML");
+    assert_eq!(documents.iter().flatten().count(), 1, "{}", report.stream());
+    let mut read = nexus_plan::manifests::Manifests::default();
+    read.add_text("import.yaml", &report.stream())
+        .expect("manifests");
+    assert_eq!(read.clients.len(), 1, "{:?}", read.clients.keys());
+    let object = read.clients.values().next().expect("client");
+    assert_eq!(object.spec.client.id.as_deref(), Some(evil.as_str()));
+    assert_eq!(object.spec.client.name, evil_name);
+    assert_eq!(object.namespace().as_deref(), Some("team-a"));
+
+    // `--namespace ../../x` would write outside the output folder.
+    let (creds, _) = credentials(&sim);
+    let error = nexus_plan::import(
+        &manifests(&[tenant(&sim)]),
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &ImportOptions {
+            tenant: TENANT.into(),
+            namespace: NamespaceSource::Fixed("../../etc".into()),
+        },
+    )
+    .await
+    .expect_err("a path as namespace");
+    assert!(
+        error
+            .to_string()
+            .contains("not a Kubernetes namespace name"),
+        "{error}"
+    );
 }
 
 /// The controller on kube-fake with `objects` applied: every AuthClient reconciled until
@@ -655,6 +1026,7 @@ async fn import_then_apply_then_plan_shows_no_change() {
         "the tenant comes from the cluster"
     );
     let (creds, _) = credentials(&sim);
+    let writes = sim.counters().writes();
     let with_cluster = nexus_plan::plan(
         &files,
         &creds,
@@ -665,6 +1037,11 @@ async fn import_then_apply_then_plan_shows_no_change() {
         },
     )
     .await;
+    assert_eq!(
+        sim.counters().writes(),
+        writes,
+        "plan never writes to Auth0"
+    );
     let o = object(&with_cluster, "team-a/orders-web");
     assert_eq!(
         o.changes,

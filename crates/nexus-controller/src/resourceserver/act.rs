@@ -49,7 +49,8 @@ pub struct Report {
     pub gone: bool,
 }
 
-fn in_use(input: &Input<'_>) -> Auth0Failure {
+/// The refusal of a first create whose probe found an API this object did not create.
+pub fn in_use(input: &Input<'_>) -> Auth0Failure {
     Auth0Failure::Failed(Failure::permanent(
         ReadyReason::IdentifierInUse,
         format!(
