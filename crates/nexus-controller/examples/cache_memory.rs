@@ -31,6 +31,20 @@ fn main() {
         "kube's predicate_filter cache (no longer used): {} bytes per AuthClient",
         memory::kube_predicate_cache(N)
     );
+    {
+        let before = memory::live();
+        let (store, mut writer) = kube::runtime::reflector::store::<CachedAuthClient>();
+        for i in 0..N {
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(
+                CachedAuthClient::new(memory::client(i)),
+            ));
+        }
+        println!(
+            "AuthClient store alone: {} bytes per AuthClient",
+            (memory::live() - before) / N as isize
+        );
+        drop(store);
+    }
     println!(
         "kube's controller scheduler: {} bytes per AuthClient waiting for its pass",
         memory::kube_scheduler(N)

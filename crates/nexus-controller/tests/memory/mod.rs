@@ -53,9 +53,10 @@ pub fn live() -> isize {
 }
 
 /// A Ready AuthClient as the fleet benchmark creates it (its spec, the defaults the API
-/// server adds, the status the operator writes).
+/// server adds, the status the operator writes), decoded from JSON text as a watch decodes it
+/// (so its strings hold no spare capacity).
 pub fn client(i: usize) -> AuthClient {
-    serde_json::from_value(json!({
+    let text = serde_json::to_vec(&json!({
         "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
         "metadata": {
             "name": format!("app-{i:06}"), "namespace": format!("team-{:02}", i % 10),
@@ -77,7 +78,8 @@ pub fn client(i: usize) -> AuthClient {
                 "message": "The Auth0 client matches the spec",
                 "lastTransitionTime": "2026-12-01T00:00:00Z", "observedGeneration": 1}]}
     }))
-    .expect("a valid AuthClient")
+    .expect("JSON");
+    serde_json::from_slice(&text).expect("a valid AuthClient")
 }
 
 /// The Secret the operator writes for [`client`]`(i)`, as the API server returns it.
