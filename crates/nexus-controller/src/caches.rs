@@ -72,7 +72,7 @@ where
 
 impl<K> Cache<K>
 where
-    K: Lookup<DynamicType = ()> + Resource<DynamicType = ()> + Clone + 'static,
+    K: Lookup<DynamicType = ()> + Clone + 'static,
 {
     /// The cached object `namespace/name` (namespace None for cluster-scoped kinds).
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {

@@ -16,10 +16,12 @@
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use nexus_crd::conditions::{self, READY};
@@ -42,6 +44,8 @@ pub struct CachedAuthClient {
     encoded: Box<[u8]>,
     /// The list (or watch) that delivered it ([`crate::eager`]).
     list: u32,
+    /// Whether this version starts a pass ([`mark_wake`]).
+    wakes: bool,
 }
 
 /// The cached object could not be decoded (it was encoded from a typed AuthClient, so this is
@@ -81,6 +85,7 @@ impl CachedAuthClient {
             ready_client_id,
             encoded,
             list: 0,
+            wakes: true,
         }
     }
 
@@ -115,6 +120,12 @@ impl CachedAuthClient {
     /// [`trigger_hash`] of the object: what wakes the controller.
     pub fn trigger(&self) -> Option<u64> {
         self.trigger
+    }
+
+    /// Whether this version of the object starts a pass, as [`mark_wake`] decided when the
+    /// watch delivered it.
+    pub fn wakes(&self) -> bool {
+        self.wakes
     }
 
     /// The reference of the AuthClient (for wake-ups and findings).
@@ -257,6 +268,59 @@ impl<'de> Deserialize<'de> for CachedAuthClient {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         AuthClient::deserialize(deserializer).map(Self::new)
     }
+}
+
+/// Decides whether the object `event` applies starts a pass ([`CachedAuthClient::wakes`]),
+/// comparing it with the version `store` holds, which it is about to replace: it does when
+/// the store has no version of it (a new object, or the first list), when the uid differs
+/// (deleted and created again), and when its [`trigger_hash`] differs. Called just before the
+/// reflector that writes `store` applies `event` (the only writer of the store, so the stored
+/// version is the one replaced).
+///
+/// What kube's `predicate_filter` decides, without its cache: that keeps a hash entry per
+/// object (name, namespace and uid as three strings, about 250 bytes with the table) beside
+/// the store, which already holds the previous version and its trigger.
+pub fn mark_wake(store: &Store<CachedAuthClient>, event: &mut watcher::Event<CachedAuthClient>) {
+    if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) = event {
+        let reference =
+            ObjectRef::<CachedAuthClient>::new(object.metadata.name.as_deref().unwrap_or_default());
+        let reference = match object.metadata.namespace.as_deref() {
+            Some(namespace) => reference.within(namespace),
+            None => reference,
+        };
+        object.wakes = match (store.get(&reference), object.trigger) {
+            (Some(stored), Some(trigger)) => {
+                stored.trigger != Some(trigger) || stored.metadata.uid != object.metadata.uid
+            }
+            _ => true,
+        };
+    }
+}
+
+/// The AuthClient cache fed by `events` (the watches' events, each with its partition, and the
+/// operator's own writes: [`crate::eager`]), as the controller's trigger stream: every event
+/// is applied to the store of `writer` (whose reader is `store`) as soon as it arrives, and the
+/// objects that start a pass ([`mark_wake`]) come out.
+pub fn cache_and_trigger<S>(
+    events: S,
+    store: Store<CachedAuthClient>,
+    writer: Writer<CachedAuthClient>,
+) -> impl futures::Stream<Item = Result<CachedAuthClient, watcher::Error>> + Send + 'static
+where
+    S: futures::Stream<Item = (Arc<str>, watcher::Result<watcher::Event<CachedAuthClient>>)>
+        + Send
+        + 'static,
+{
+    use futures::TryStreamExt as _;
+    use kube::runtime::WatchStreamExt as _;
+    crate::eager::eager(events, store.clone())
+        .map_ok(move |mut event| {
+            mark_wake(&store, &mut event);
+            event
+        })
+        .reflect(writer)
+        .applied_objects()
+        .try_filter(|client| std::future::ready(client.wakes()))
 }
 
 /// What wakes the AuthClient controller: the spec (generation, which the API server also bumps

@@ -8,6 +8,9 @@
 //!
 //! - the first `Init` is passed as `Init` + `InitDone` of an empty list (the store is empty at
 //!   start), which marks the store ready, so the controller starts at once;
+//! - with a list of served namespaces (one watch each, listed in parallel), each namespace is a
+//!   partition of its own: its objects are stored as its pages arrive, whatever the other
+//!   namespaces' lists are doing, and its relist deletes only its own stale objects;
 //! - every `InitApply` becomes an `Apply` (into the store at once, and a reconcile request);
 //! - a later `InitDone` becomes a `Delete` of each stored object the list did not deliver
 //!   again (what kube's buffer swap does: objects deleted while the watch was down).
@@ -31,9 +34,10 @@
 //! list are deleted. A relist (after a `410 Gone`) therefore holds the store and the new pages
 //! as they arrive, not the store and a complete second copy.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{Lookup, Store};
 use kube::runtime::watcher::{self, Event};
 
 /// An object that records which list last delivered it.
@@ -44,59 +48,90 @@ pub trait Listed {
     fn list(&self) -> u32;
 }
 
-/// The state of [`eager`] for one watch.
-pub struct Eager<K: kube::runtime::reflector::Lookup + Clone + 'static>
+/// The partition of the one watch of all namespaces ([`crate::scope::WatchScope::All`]);
+/// any other partition is a namespace.
+pub const ALL: &str = "";
+
+/// The state of [`eager`] for one watch, or for the watches of the served namespaces
+/// (partitions, each listing and relisting on its own).
+pub struct Eager<K: Lookup + Clone + 'static>
 where
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     store: Store<K>,
-    /// The list being delivered (0 before the first).
-    list: u32,
+    /// The number of the last list started, over all partitions (0 before the first).
+    last: u32,
+    /// The number of the list each partition delivers (its latest `Init`).
+    lists: HashMap<Arc<str>, u32>,
     /// Whether the store was marked ready.
     ready: bool,
 }
 
 impl<K> Eager<K>
 where
-    K: kube::runtime::reflector::Lookup + Listed + Clone + 'static,
+    K: Lookup + Listed + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     /// The rewriting of the events of a watch whose reflector writes `store`.
     pub fn new(store: Store<K>) -> Self {
         Self {
             store,
-            list: 0,
+            last: 0,
+            lists: HashMap::new(),
             ready: false,
         }
     }
 
-    /// The events the reflector should apply for `event` (see the module documentation).
-    pub fn step(&mut self, event: watcher::Result<Event<K>>) -> Vec<watcher::Result<Event<K>>> {
+    /// The list that delivers `object`: its namespace's, or the one watch's of all namespaces.
+    fn list_of(&self, object: &K) -> u32 {
+        let namespace = object.namespace();
+        namespace
+            .as_deref()
+            .and_then(|ns| self.lists.get(ns))
+            .or_else(|| self.lists.get(ALL))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The events the reflector should apply for `event` of `partition` (a served namespace,
+    /// or [`ALL`]; see the module documentation).
+    pub fn step(
+        &mut self,
+        partition: &Arc<str>,
+        event: watcher::Result<Event<K>>,
+    ) -> Vec<watcher::Result<Event<K>>> {
         let event = match event {
             Ok(event) => event,
             Err(error) => return vec![Err(error)],
         };
         match event {
             Event::Init => {
-                self.list = self.list.wrapping_add(1);
+                self.last = self.last.wrapping_add(1);
+                self.lists.insert(partition.clone(), self.last);
                 if self.ready {
                     Vec::new()
                 } else {
+                    // The first partition to list makes the store ready: the others' objects
+                    // are reconciled as they are listed.
                     self.ready = true;
                     vec![Ok(Event::Init), Ok(Event::InitDone)]
                 }
             }
             Event::InitApply(mut object) | Event::Apply(mut object) => {
-                object.set_list(self.list);
+                object.set_list(self.list_of(&object));
                 vec![Ok(Event::Apply(object))]
             }
             Event::Delete(object) => vec![Ok(Event::Delete(object))],
             Event::InitDone => {
-                let list = self.list;
+                let list = self.lists.get(partition).copied().unwrap_or(0);
+                let all = partition.as_ref() == ALL;
                 self.store
                     .state()
                     .into_iter()
-                    .filter(|object| object.list() != list)
+                    .filter(|object| {
+                        object.list() != list
+                            && (all || object.namespace().as_deref() == Some(partition.as_ref()))
+                    })
                     .map(|object| Ok(Event::Delete(Arc::unwrap_or_clone(object))))
                     .collect()
             }
@@ -104,19 +139,20 @@ where
     }
 }
 
-/// `events` rewritten by [`Eager`] for the reflector of `store`.
+/// `events` (each with its partition: [`crate::scope::WatchScope::watch_partitions_as`])
+/// rewritten by [`Eager`] for the reflector of `store`.
 pub fn eager<K, S>(
     events: S,
     store: Store<K>,
 ) -> impl futures::Stream<Item = watcher::Result<Event<K>>> + Send + 'static
 where
-    K: kube::runtime::reflector::Lookup + Listed + Clone + Send + Sync + 'static,
+    K: Lookup + Listed + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-    S: futures::Stream<Item = watcher::Result<Event<K>>> + Send + 'static,
+    S: futures::Stream<Item = (Arc<str>, watcher::Result<Event<K>>)> + Send + 'static,
 {
     use futures::StreamExt;
     let mut state = Eager::new(store);
-    events.flat_map(move |event| futures::stream::iter(state.step(event)))
+    events.flat_map(move |(partition, event)| futures::stream::iter(state.step(&partition, event)))
 }
 
 #[cfg(test)]
@@ -128,9 +164,13 @@ mod tests {
     use serde_json::json;
 
     fn client(name: &str) -> CachedAuthClient {
+        client_in("team-a", name)
+    }
+
+    fn client_in(namespace: &str, name: &str) -> CachedAuthClient {
         let client: AuthClient = serde_json::from_value(json!({
             "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
-            "metadata": {"name": name, "namespace": "team-a", "uid": format!("uid-{name}")},
+            "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}")},
             "spec": {"tenant": "acme", "client": {"name": name, "app_type": "spa"}}
         }))
         .expect("a valid AuthClient");
@@ -151,8 +191,9 @@ mod tests {
     async fn listed_objects_are_stored_before_the_list_ends_and_stale_ones_go_at_its_end() {
         let (store, mut writer) = reflector::store::<CachedAuthClient>();
         let mut eager = Eager::new(store.clone());
+        let all: Arc<str> = Arc::from(ALL);
         let mut feed = |event: Event<CachedAuthClient>| {
-            for out in eager.step(Ok(event)) {
+            for out in eager.step(&all, Ok(event)) {
                 writer.apply_watcher_event(&out.expect("no error"));
             }
         };
@@ -175,5 +216,42 @@ mod tests {
         feed(Event::InitApply(client("c")));
         feed(Event::InitDone);
         assert_eq!(names(&store), ["b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn each_served_namespace_is_stored_as_it_pages_in_and_relists_on_its_own() {
+        let (store, mut writer) = reflector::store::<CachedAuthClient>();
+        let mut eager = Eager::new(store.clone());
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("team-a"), Arc::from("team-b"));
+        let mut feed = |partition: &Arc<str>, event: Event<CachedAuthClient>| {
+            for out in eager.step(partition, Ok(event)) {
+                writer.apply_watcher_event(&out.expect("no error"));
+            }
+        };
+        feed(&a, Event::Init);
+        // Ready with the first namespace's first event, before any namespace has listed.
+        assert!(store.wait_until_ready().await.is_ok());
+        feed(&a, Event::InitApply(client_in("team-a", "a1")));
+        feed(&b, Event::Init);
+        feed(&b, Event::InitApply(client_in("team-b", "b1")));
+        // Both namespaces' first pages are stored while both lists are still paging in.
+        assert_eq!(names(&store), ["a1", "b1"]);
+        feed(&a, Event::InitApply(client_in("team-a", "a2")));
+        feed(&a, Event::InitDone);
+        feed(&b, Event::InitDone);
+        assert_eq!(names(&store), ["a1", "a2", "b1"]);
+        // team-a relists after its watch expired: a1 was deleted meanwhile. Only team-a's
+        // stale object goes at the end of team-a's list; team-b's are untouched.
+        feed(&a, Event::Init);
+        feed(&a, Event::InitApply(client_in("team-a", "a2")));
+        assert_eq!(names(&store), ["a1", "a2", "b1"]);
+        feed(&a, Event::InitDone);
+        assert_eq!(names(&store), ["a2", "b1"]);
+        // The operator's own write of an object during its namespace's relist counts as
+        // listed by that relist (the object exists): the relist's end keeps it.
+        feed(&b, Event::Init);
+        feed(&a, Event::Apply(client_in("team-b", "b1")));
+        feed(&b, Event::InitDone);
+        assert_eq!(names(&store), ["a2", "b1"]);
     }
 }

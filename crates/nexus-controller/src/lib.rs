@@ -86,27 +86,30 @@ pub async fn run_with(
     // Kept compact (`compact::CachedAuthClient`): stripped, the rest of the object as JSON.
     let (client_store, client_writer) = reflector::store::<CachedAuthClient>();
     let client_stream = scope
-        .watch_as(
+        .watch_partitions_as(
             &kube,
             caches::fleet_watch().any_semantic(),
-            client_store.clone(),
             compact::cache_event,
         )
-        .inspect(wake_unready_after_outage(ctx.clone(), client_store.clone()));
-    // Stored and reconciled as the initial list pages in, not after it, and the operator's own
-    // finalizer writes without waiting for the watch (`eager`).
-    let own_writes = ctx
-        .caches
-        .own_clients
-        .subscribe()
-        .map(|client| Ok(watcher::Event::Apply(CachedAuthClient::new(client))));
-    let client_stream = eager::eager(
+        .inspect({
+            let mut after_outage = wake_unready_after_outage(ctx.clone(), client_store.clone());
+            move |(_, event)| after_outage(event)
+        });
+    // Stored and reconciled as the initial lists page in (each served namespace's as it
+    // arrives), not after them, and the operator's own finalizer writes without waiting for
+    // the watch (`eager`). Whether an event starts a pass is decided against the stored
+    // version it replaces (`compact::mark_wake`), not a cache of its own.
+    let own_writes = ctx.caches.own_clients.subscribe().map(|client| {
+        (
+            Arc::<str>::from(eager::ALL),
+            Ok(watcher::Event::Apply(CachedAuthClient::new(client))),
+        )
+    });
+    let client_stream = compact::cache_and_trigger(
         futures::stream::select(client_stream, own_writes),
         client_store.clone(),
-    )
-    .reflect(client_writer)
-    .applied_objects()
-    .predicate_filter(CachedAuthClient::trigger, Default::default());
+        client_writer,
+    );
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
     // AuthClients are reconciled only once the caches they read hold the cluster's state, so a

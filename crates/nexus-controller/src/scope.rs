@@ -10,13 +10,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, future};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::PartialObjectMeta;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{Lookup, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -122,7 +123,7 @@ impl WatchScope {
             + Send
             + Sync
             + 'static,
-        T: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+        T: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         match self {
             Self::All => backoff(watcher(Api::<K>::all(kube.clone()), config))
@@ -139,10 +140,62 @@ impl WatchScope {
                     })
                     .collect(),
                 convert,
-                |object, ns| object.meta().namespace.as_deref() == Some(ns),
+                |object, ns| Lookup::namespace(object).as_deref() == Some(ns),
                 store,
             ),
         }
+    }
+
+    /// The watches of the namespaced kind `K` over the scope, unmerged: each event with the
+    /// partition it comes from (the namespace, or `""` for the one watch of all namespaces),
+    /// converted to `T` by `convert`. For [`crate::eager`], which stores what each partition
+    /// lists as its pages arrive instead of waiting for every partition's list to end.
+    pub fn watch_partitions_as<K, T>(
+        &self,
+        kube: &kube::Client,
+        config: watcher::Config,
+        convert: fn(watcher::Event<K>) -> watcher::Event<T>,
+    ) -> BoxStream<'static, (Arc<str>, watcher::Result<watcher::Event<T>>)>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        T: Send + 'static,
+    {
+        let partitions: Vec<(Arc<str>, Api<K>)> = match self {
+            Self::All => vec![(Arc::from(""), Api::<K>::all(kube.clone()))],
+            Self::Namespaces(set) => set
+                .iter()
+                .map(|ns| {
+                    (
+                        Arc::from(ns.as_str()),
+                        Api::<K>::namespaced(kube.clone(), ns),
+                    )
+                })
+                .collect(),
+        };
+        stream::select_all(partitions.into_iter().map(move |(partition, api)| {
+            backoff(watcher(api, config.clone()))
+                .map(move |event| {
+                    if let Err(error) = &event
+                        && is_forbidden(error)
+                    {
+                        warn_forbidden(
+                            K::kind(&()).as_ref(),
+                            K::plural(&()).as_ref(),
+                            &partition,
+                            error,
+                        );
+                    }
+                    (partition.clone(), event.map(convert))
+                })
+                .boxed()
+        }))
+        .boxed()
     }
 
     /// A watch of Namespace metadata over the scope: every Namespace, or each served Namespace
@@ -233,7 +286,7 @@ fn merged<K, T>(
 ) -> BoxStream<'static, watcher::Result<watcher::Event<T>>>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
-    T: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    T: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     let names: HashSet<String> = partitions.iter().map(|(p, _, _)| p.clone()).collect();
     let sources = partitions.into_iter().map(move |(partition, api, config)| {
@@ -250,8 +303,20 @@ where
         .boxed()
 }
 
+/// Logs the API server's refusal (403) of a partition's list or watch, naming the grant.
+fn warn_forbidden(kind: &str, plural: &str, partition: &str, error: &watcher::Error) {
+    tracing::warn!(
+        kind,
+        partition,
+        %error,
+        "the API server refuses to list/watch {plural} in '{partition}' (403): the operator's \
+         ServiceAccount lacks the grant (with the Helm chart: a served namespace comes from \
+         watchNamespaces and gets a Role there); retrying with backoff",
+    );
+}
+
 /// The state of [`merged`].
-struct Merge<K: Resource<DynamicType = ()> + Clone + 'static> {
+struct Merge<K: Lookup<DynamicType = ()> + Clone + 'static> {
     /// Partitions whose first list has not completed.
     waiting: HashSet<String>,
     /// Until every partition has listed once: what each one holds (keyed `namespace/name`).
@@ -262,15 +327,15 @@ struct Merge<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
 }
 
-fn key<K: Resource>(object: &K) -> String {
+fn key<K: Lookup>(object: &K) -> String {
     format!(
         "{}/{}",
-        object.meta().namespace.as_deref().unwrap_or_default(),
-        object.meta().name.as_deref().unwrap_or_default()
+        object.namespace().as_deref().unwrap_or_default(),
+        object.name().as_deref().unwrap_or_default()
     )
 }
 
-impl<K: Resource<DynamicType = ()> + Clone + 'static> Merge<K> {
+impl<K: Lookup<DynamicType = ()> + Clone + 'static> Merge<K> {
     fn new(partitions: HashSet<String>, belongs: fn(&K, &str) -> bool, store: Store<K>) -> Self {
         let initial = partitions
             .iter()
@@ -295,14 +360,11 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Merge<K> {
             Ok(event) => event,
             Err(error) => {
                 if is_forbidden(&error) {
-                    tracing::warn!(
-                        kind = %K::kind(&()),
+                    warn_forbidden(
+                        K::kind(&()).as_ref(),
+                        K::plural(&()).as_ref(),
                         partition,
-                        %error,
-                        "the API server refuses to list/watch {} in '{partition}' (403): the operator's \
-                         ServiceAccount lacks the grant (with the Helm chart: a served namespace comes from \
-                         watchNamespaces and gets a Role there); retrying with backoff",
-                        K::plural(&()),
+                        &error,
                     );
                 }
                 return vec![Err(error)];
@@ -446,7 +508,7 @@ mod tests {
             let reader = writer.as_reader();
             let merge = Merge::new(
                 partitions.iter().map(|p| (*p).to_owned()).collect(),
-                |s, ns| s.namespace().as_deref() == Some(ns),
+                |s, ns| ResourceExt::namespace(s).as_deref() == Some(ns),
                 reader.clone(),
             );
             Self {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, channel::mpsc};
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 
@@ -276,7 +276,9 @@ pub(crate) fn observe_server(
 }
 
 pub(crate) fn wake_owner(ctx: &Context, secret: &ObservedSecret) {
-    if let (Some(namespace), Some(owner)) = (secret.namespace(), &secret.controller) {
+    if let (Some(namespace), Some(owner)) =
+        (reflector::Lookup::namespace(secret), &secret.controller)
+    {
         ctx.clients
             .wake(ObjectRef::new(&owner.name).within(&namespace));
     }

@@ -217,8 +217,10 @@ pub struct Controller {
 /// Auth0.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedSecret {
-    /// Name and namespace only.
-    pub metadata: ObjectMeta,
+    /// The Secret's name.
+    name: Box<str>,
+    /// Its namespace.
+    namespace: Box<str>,
     /// The controller owner reference, when it names an AuthClient.
     pub controller: Option<Controller>,
     /// A digest of the owner references.
@@ -304,11 +306,8 @@ impl ObservedSecret {
                 uid: r.uid.clone(),
             });
         Self {
-            metadata: ObjectMeta {
-                name: source.name.clone(),
-                namespace: source.namespace.clone(),
-                ..ObjectMeta::default()
-            },
+            name: source.name.as_deref().unwrap_or_default().into(),
+            namespace: source.namespace.as_deref().unwrap_or_default().into(),
             controller,
             owners: owners_digest(source.owner_references.as_ref()),
             pairs: sorted(pairs),
@@ -378,9 +377,10 @@ impl ObservedSecret {
     }
 }
 
-impl kube::Resource for ObservedSecret {
+/// The cache is keyed by name and namespace only: no `ObjectMeta` (about 350 bytes inline,
+/// nearly all of it empty) is kept per Secret.
+impl kube::runtime::reflector::Lookup for ObservedSecret {
     type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
 
     fn kind(_: &()) -> std::borrow::Cow<'_, str> {
         "Secret".into()
@@ -398,12 +398,20 @@ impl kube::Resource for ObservedSecret {
         "secrets".into()
     }
 
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
+    fn name(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(std::borrow::Cow::Borrowed(&self.name))
     }
 
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+    fn namespace(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(std::borrow::Cow::Borrowed(&self.namespace))
+    }
+
+    fn resource_version(&self) -> Option<std::borrow::Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<std::borrow::Cow<'_, str>> {
+        None
     }
 }
 

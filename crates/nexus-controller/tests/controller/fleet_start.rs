@@ -85,6 +85,71 @@ async fn the_first_authclient_is_ready_while_the_initial_list_still_pages_in() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn with_served_namespaces_each_is_reconciled_while_it_pages_in() {
+    const PER_NAMESPACE: usize = 250; // three pages each (100, 100, 50)
+    const TEAM_B: &str = "team-b";
+    let h = Harness::new().await;
+    h.allow_namespace(TEAM_B, "b");
+    h.sync().await;
+    for i in 0..PER_NAMESPACE {
+        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
+        h.apply_in(
+            TEAM_B,
+            &format!("app-{i:03}"),
+            spec(&format!("App B{i}")),
+            serde_json::json!({}),
+        );
+    }
+    // Each page of an AuthClient list takes 2 s of virtual time; the two namespaces are
+    // listed in parallel.
+    h.kube.set_cost(CostModel {
+        per_object: Duration::from_millis(20),
+        ..CostModel::FREE
+    });
+    let scope = controller::WatchScope::from_names([NS, TEAM_B]).expect("names");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(h.ctx.clone(), scope, async move {
+        let _ = stop_rx.await;
+    }));
+    let ready = |kube: &kube_fake::FakeKube| {
+        [NS, TEAM_B]
+            .iter()
+            .map(|ns| {
+                kube.list(&format!(
+                    "/apis/auth.nexus.dev/v1alpha1/namespaces/{ns}/authclients"
+                ))
+                .iter()
+                .filter(|o| is_ready(o))
+                .count()
+            })
+            .sum::<usize>()
+    };
+    let first = h
+        .kube
+        .wait_until(Duration::from_secs(600), |kube| ready(kube) > 0)
+        .await;
+    assert!(first, "no AuthClient became Ready");
+    // Both namespaces' lists take three pages each; merged into one initial list (before),
+    // the first Ready came after all six.
+    let pages = h.kube.request_counts().get(Verb::List, "authclients");
+    assert!(pages < 6, "{pages} list pages before the first Ready");
+    let all = h
+        .kube
+        .wait_until(Duration::from_secs(3600), |kube| {
+            ready(kube) == 2 * PER_NAMESPACE
+        })
+        .await;
+    assert!(all, "not every AuthClient became Ready");
+    assert_eq!(
+        h.sim.clients().len(),
+        2 * PER_NAMESPACE,
+        "no duplicate, none lost"
+    );
+    let _ = stop_tx.send(());
+    task.await.expect("controller stops");
+}
+
+#[tokio::test(start_paused = true)]
 async fn ready_authclients_are_revisited_once_per_resync_interval_without_a_requeue_each() {
     const CLIENTS: usize = 30;
     let h = Harness::with(Options {
