@@ -347,6 +347,54 @@ mod tests {
         assert_eq!(env_prefix("acme-prod.eu"), "NEXUS_TENANT_ACME_PROD_EU_");
     }
 
+    fn tenant(domain: &str, endpoint: Option<&str>) -> AuthTenant {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1",
+            "kind": "AuthTenant",
+            "metadata": {"name": "unit-test-tenant"},
+            "spec": {
+                "domain": domain,
+                "endpoint": endpoint,
+                "credentialsSecretRef": {"namespace": "ns", "name": "m2m"},
+            }
+        }))
+        .expect("tenant")
+    }
+
+    fn secret_naming(key: &str, value: &str) -> Secret {
+        Secret {
+            data: Some(BTreeMap::from([(
+                key.to_owned(),
+                ByteString(value.as_bytes().to_vec()),
+            )])),
+            ..Secret::default()
+        }
+    }
+
+    /// A file's `domain` key names `https://DOMAIN`; `endpoint` names an override; a file
+    /// naming neither is refused, and so is a tenant pointing elsewhere.
+    #[test]
+    fn the_credentials_file_names_the_auth0() {
+        let sources = CredentialSources::default();
+        let file = Some(Path::new("creds.yaml"));
+        let domain = secret_naming(DOMAIN_KEY, "acme.eu.auth0.com");
+        let check =
+            |tenant: &AuthTenant, secret: &Secret| sources.check_endpoint(tenant, secret, file);
+        assert!(check(&tenant("acme.eu.auth0.com", None), &domain).is_ok());
+        let moved = tenant("acme.eu.auth0.com", Some("https://evil.example"));
+        let error = check(&moved, &domain).expect_err("elsewhere").to_string();
+        assert!(
+            error.contains("'unit-test-tenant'") && error.contains("https://evil.example"),
+            "{error}"
+        );
+        let endpoint = secret_naming(ENDPOINT_KEY, "http://127.0.0.1:3000/");
+        let local = tenant("sim.local", Some("http://127.0.0.1:3000"));
+        assert!(check(&local, &endpoint).is_ok());
+        let none = secret_naming("client_id", "x");
+        let error = check(&local, &none).expect_err("no endpoint").to_string();
+        assert!(error.contains("do not name their Auth0"), "{error}");
+    }
+
     #[test]
     fn flags_need_tenant_and_file() {
         assert!(CredentialSources::from_flags(&["acme=/x".into()]).is_ok());
