@@ -80,7 +80,11 @@ pub struct ReviewArgs {
     /// `TENANT=FILE`: FILE holds the tenant's credentials Secret as YAML (as `kubectl get
     /// secret -o yaml` prints it, or with stringData). Repeatable. Without it, the variables
     /// NEXUS_TENANT_<TENANT>_CLIENT_ID and NEXUS_TENANT_<TENANT>_CLIENT_SECRET are used
-    /// (<TENANT> upper-cased, other characters than letters and digits as `_`).
+    /// (<TENANT> upper-cased, other characters than letters and digits as `_`). The
+    /// credentials must name the Auth0 they belong to: an `endpoint` (or `domain`) key in
+    /// FILE, or NEXUS_TENANT_<TENANT>_ENDPOINT (or _DOMAIN). They are sent nowhere else: a
+    /// tenant whose AuthTenant in the files points elsewhere, or whose credentials name no
+    /// Auth0, is refused (exit 1). With --kubeconfig, the cluster's AuthTenant may name it.
     #[arg(long = "tenant-credentials", value_name = "TENANT=FILE")]
     pub tenant_credentials: Vec<String>,
     /// Identity of the cluster the operator runs with (its --cluster-id): for `plan`, clients

@@ -384,7 +384,9 @@ async fn create_tenant(
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": secret_name, "namespace": args.namespace},
-        "stringData": {"client_id": m2m.client_id, "client_secret": m2m.client_secret},
+        // `endpoint` names the Auth0 these credentials belong to: `plan` and `import` send
+        // them nowhere else, whatever AuthTenant the files hold.
+        "stringData": {"client_id": m2m.client_id, "client_secret": m2m.client_secret, "endpoint": sim.base_url()},
     }))
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     Api::<Secret>::namespaced(kube.clone(), &args.namespace)
@@ -507,7 +509,7 @@ fn print_banner(
         app_token = login.application_token_file.display(),
     ));
     text.push_str(&format!(
-        "Review what a sync of manifests would do, read-only and without a cluster (exit code 0: no change, 2: changes, 1: refusals):\n\n    nexus-operator plan --cluster-id dev -f {tenant_file} -f examples/authclient-dev.yaml --tenant-credentials {tenant}={credentials}\n\n\
+        "Review what a sync of manifests would do, read-only and without a cluster (exit code 0: no change, 2: changes, 1: refusals; the credentials file names the simulator as their Auth0 with `endpoint`, and plan sends them nowhere else):\n\n    nexus-operator plan --cluster-id dev -f {tenant_file} -f examples/authclient-dev.yaml --tenant-credentials {tenant}={credentials}\n\n\
          Import the simulated tenant's clients that no AuthClient owns (one manifest each, adopting it):\n\n    nexus-operator import --cluster-id dev --tenant {tenant} -f {tenant_file} --tenant-credentials {tenant}={credentials} --namespace {namespace} -o imported/\n\n",
         tenant = args.tenant,
         tenant_file = review.tenant.display(),

@@ -45,12 +45,13 @@ fn setup(args: &ReviewArgs) -> Result<(Manifests, CredentialSources, Auth0Regist
 
 /// `nexus-operator plan`: prints the plan, returns 0 (no change), 2 (changes) or 1.
 pub async fn plan(args: PlanArgs) -> Result<u8, ReviewError> {
-    let (mut manifests, credentials, registry) = setup(&args.review)?;
+    let (mut manifests, mut credentials, registry) = setup(&args.review)?;
     if let Some(path) = &args.kubeconfig {
         let client = nexus_plan::cluster::client(path).await?;
-        nexus_plan::cluster::ClusterState::read(&client)
-            .await?
-            .complete(&mut manifests);
+        let cluster = nexus_plan::cluster::ClusterState::read(&client).await?;
+        // The cluster's AuthTenants (not the files') may say where their credentials go.
+        credentials = credentials.trust_cluster(&cluster.tenants);
+        cluster.complete(&mut manifests);
     }
     let options = PlanOptions {
         cluster_id: args.review.cluster_id.clone(),

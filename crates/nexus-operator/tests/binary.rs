@@ -112,6 +112,11 @@ async fn dev_mode_installs_crds_creates_the_tenant_reconciles_and_stops_on_sigte
         .expect("simulator credentials Secret");
     let m2m_secret = support::unb64(&m2m["data"]["client_secret"]);
     assert_eq!(m2m_secret, sim::DEFAULT_M2M_CLIENT_SECRET);
+    assert_eq!(
+        support::unb64(&m2m["data"]["endpoint"]),
+        format!("http://{sim_addr}"),
+        "the credentials name their Auth0: `plan` and `import` send them nowhere else"
+    );
 
     // The dev banner names an example that uses the dev tenant.
     child

@@ -48,7 +48,16 @@ struct Run {
     stderr: String,
 }
 
-async fn run(sim: &SimHandle, args: &[&str], stdin: Option<String>, with_env: bool) -> Run {
+/// Which environment the binary gets: the tenant's credentials naming the simulator (`Pinned`),
+/// the credentials alone (`Unpinned`), or none.
+#[derive(Clone, Copy, PartialEq)]
+enum Env {
+    Pinned,
+    Unpinned,
+    None,
+}
+
+async fn run(sim: &SimHandle, args: &[&str], stdin: Option<String>, env: Env) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-operator"));
     command
         .args(args)
@@ -57,13 +66,19 @@ async fn run(sim: &SimHandle, args: &[&str], stdin: Option<String>, with_env: bo
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if with_env {
+    command
+        .env_remove("NEXUS_TENANT_ACME_PROD_ENDPOINT")
+        .env_remove("NEXUS_TENANT_ACME_PROD_DOMAIN");
+    if env != Env::None {
         command
             .env("NEXUS_TENANT_ACME_PROD_CLIENT_ID", &sim.m2m().client_id)
             .env(
                 "NEXUS_TENANT_ACME_PROD_CLIENT_SECRET",
                 &sim.m2m().client_secret,
             );
+    }
+    if env == Env::Pinned {
+        command.env("NEXUS_TENANT_ACME_PROD_ENDPOINT", sim.base_url());
     }
     let mut child = command.spawn().expect("binary starts");
     let mut input = child.stdin.take().expect("stdin");
@@ -96,7 +111,7 @@ async fn plan_exit_codes_credentials_from_env_and_stdin() {
     let path = dir.display().to_string();
 
     write(&dir, &[tenant(&sim), hello("Hello")]);
-    let same = run(&sim, &["plan", "-f", &path], None, true).await;
+    let same = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
     assert_eq!(same.code, 0, "{}{}", same.stdout, same.stderr);
     assert!(
         same.stdout.contains("AuthClient team-a/hello: no change"),
@@ -110,17 +125,23 @@ async fn plan_exit_codes_credentials_from_env_and_stdin() {
     );
 
     write(&dir, &[tenant(&sim), hello("Hello v2")]);
-    let changed = run(&sim, &["plan", "-f", &path, "-o", "json"], None, true).await;
+    let changed = run(
+        &sim,
+        &["plan", "-f", &path, "-o", "json"],
+        None,
+        Env::Pinned,
+    )
+    .await;
     assert_eq!(changed.code, 2, "{}{}", changed.stdout, changed.stderr);
     let json: Value = serde_json::from_str(&changed.stdout).expect("JSON on stdout");
     assert_eq!(json["tenants"][0]["objects"][0]["action"], "update");
 
     // Kustomize-style: the same manifests on stdin.
     let text = std::fs::read_to_string(dir.join("manifests.yaml")).expect("read");
-    let piped = run(&sim, &["plan", "-f", "-"], Some(text), true).await;
+    let piped = run(&sim, &["plan", "-f", "-"], Some(text), Env::Pinned).await;
     assert_eq!(piped.code, 2, "{}{}", piped.stdout, piped.stderr);
 
-    let missing = run(&sim, &["plan", "-f", &path], None, false).await;
+    let missing = run(&sim, &["plan", "-f", &path], None, Env::None).await;
     assert_eq!(missing.code, 1, "{}{}", missing.stdout, missing.stderr);
     assert!(
         missing
@@ -130,6 +151,64 @@ async fn plan_exit_codes_credentials_from_env_and_stdin() {
         missing.stdout
     );
     assert_eq!(sim.counters().writes(), 0, "plan never writes to Auth0");
+}
+
+/// Attack: in CI a pull request controls the files. Credentials that name no Auth0 are sent
+/// nowhere, and a PR pointing the AuthTenant elsewhere than the Auth0 the CI secrets name
+/// (`NEXUS_TENANT_<T>_ENDPOINT`) is refused: exit 1, the tenant named, no request made.
+#[tokio::test]
+async fn credentials_only_go_to_the_auth0_their_owner_names() {
+    let sim = world::start_sim(world::sim_config(1000)).await;
+    let dir = nexus_testing::scratch_dir("plan-bin-pin");
+    let path = dir.display().to_string();
+    write(&dir, &[tenant(&sim), hello("Hello")]);
+    let before = sim.counters().total();
+
+    let unnamed = run(&sim, &["plan", "-f", &path], None, Env::Unpinned).await;
+    assert_eq!(unnamed.code, 1, "{}{}", unnamed.stdout, unnamed.stderr);
+    assert!(
+        unnamed
+            .stdout
+            .contains("tenant 'acme-prod' do not name their Auth0")
+            && unnamed.stdout.contains("NEXUS_TENANT_ACME_PROD_ENDPOINT"),
+        "{}",
+        unnamed.stdout
+    );
+
+    let mut moved = tenant(&sim);
+    moved["spec"]["endpoint"] = json!("http://127.0.0.1:9");
+    write(&dir, &[moved, hello("Hello")]);
+    let refused = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stdout
+            .contains("AuthTenant 'acme-prod' in the files points at http://127.0.0.1:9"),
+        "{}",
+        refused.stdout
+    );
+    let import = run(
+        &sim,
+        &[
+            "import",
+            "-f",
+            &path,
+            "--tenant",
+            "acme-prod",
+            "--namespace",
+            "team-a",
+        ],
+        None,
+        Env::Pinned,
+    )
+    .await;
+    assert_eq!(import.code, 1, "{}{}", import.stdout, import.stderr);
+    assert!(
+        import.stderr.contains("NEXUS_TENANT_ACME_PROD_ENDPOINT"),
+        "{}",
+        import.stderr
+    );
+    assert_eq!(sim.counters().total(), before, "no request reached Auth0");
 }
 
 /// Bad input is a clear error, exit 1, never a panic: a malformed file (a Secret among the
@@ -147,7 +226,7 @@ async fn bad_input_is_a_clear_error_and_exit_1() {
         "apiVersion: v1\nkind: Secret\nmetadata: {name: m2m}\nstringData:\n  client_secret: very-secret-value-123\n  client_id: [x\n",
     )
     .expect("write");
-    let malformed = run(&sim, &["plan", "-f", &path], None, true).await;
+    let malformed = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
     assert_eq!(
         malformed.code, 1,
         "{}{}",
@@ -173,7 +252,7 @@ async fn bad_input_is_a_clear_error_and_exit_1() {
                    "spec": {"tenant": "acme-prod", "client": {"name": 3}}}),
         ],
     );
-    let schema = run(&sim, &["plan", "-f", &path], None, true).await;
+    let schema = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
     assert_eq!(schema.code, 1, "{}{}", schema.stdout, schema.stderr);
     assert!(
         schema.stderr.contains("does not match its schema"),
@@ -188,7 +267,7 @@ async fn bad_input_is_a_clear_error_and_exit_1() {
             json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
         ],
     );
-    let unknown = run(&sim, &["plan", "-f", &path], None, true).await;
+    let unknown = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
     assert_eq!(unknown.code, 0, "{}{}", unknown.stdout, unknown.stderr);
     assert!(unknown.stdout.contains("ignored: "), "{}", unknown.stdout);
 
@@ -204,7 +283,7 @@ async fn bad_input_is_a_clear_error_and_exit_1() {
             "../x",
         ],
         None,
-        true,
+        Env::Pinned,
     )
     .await;
     assert_eq!(

@@ -73,11 +73,21 @@ fn with(mut object: Value, key: &str, value: Value) -> Value {
     object
 }
 
-/// The credentials Secret of the simulator's M2M client, in a file.
+/// The credentials Secret of the simulator's M2M client, in a file, naming the simulator as
+/// its Auth0 (`endpoint`).
 fn credentials(sim: &SimHandle) -> (CredentialSources, PathBuf) {
+    credentials_naming(sim, Some(&sim.base_url()))
+}
+
+/// The credentials Secret of the simulator's M2M client, in a file whose `endpoint` key is
+/// `endpoint` (none: the credentials name no Auth0).
+fn credentials_naming(sim: &SimHandle, endpoint: Option<&str>) -> (CredentialSources, PathBuf) {
     let dir = nexus_testing::scratch_dir("plan-creds");
     let path = dir.join("acme-m2m.yaml");
-    let secret = world::sim_m2m_secret(sim, "nexus-system", "acme-m2m");
+    let mut secret = world::sim_m2m_secret(sim, "nexus-system", "acme-m2m");
+    if let Some(endpoint) = endpoint {
+        secret["stringData"] = json!({"endpoint": endpoint});
+    }
     std::fs::write(&path, serde_json::to_string(&secret).expect("json")).expect("write");
     let sources =
         CredentialSources::from_flags(&[format!("{TENANT}={}", path.display())]).expect("flag");
@@ -640,10 +650,22 @@ async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
 async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
     let sim = sim().await;
     let secret = sim.m2m().client_secret.clone();
+    let echo = echoing_auth0(secret.clone()).await.0;
     let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(echoing_auth0(secret.clone()).await.0);
+    tenant["spec"]["endpoint"] = json!(echo);
     let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
-    let report = plan(&sim, &docs, false).await;
+    // The credentials' owner names that Auth0: the secret goes there.
+    let (creds, _) = credentials_naming(&sim, Some(&echo));
+    let report = nexus_plan::plan(
+        &manifests(&docs),
+        &creds,
+        &world::auth0_registry(Duration::from_secs(5)),
+        &PlanOptions {
+            cluster_id: CLUSTER.into(),
+            prune: false,
+        },
+    )
+    .await;
     let error = report.tenants[0]
         .error
         .clone()
@@ -660,7 +682,6 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
             "the secret is printed: {output}"
         );
     }
-    let (creds, _) = credentials(&sim);
     let error = nexus_plan::import(
         &manifests(&docs),
         &creds,
@@ -685,9 +706,10 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
     );
 }
 
-/// Attack: a pull request edits the AuthTenant in the files to point at its own server; with
-/// the credentials pinned to the tenant's Auth0 (`NEXUS_TENANT_<T>_ENDPOINT`), the CI job's
-/// plan refuses and sends nothing there (not even the token request carrying the secret).
+/// Attack: a pull request edits the AuthTenant in the files to point at its own server. The
+/// credentials file names the tenant's Auth0 (as every credentials file must; no opt-in), so
+/// the CI job's plan refuses and sends nothing there (not even the token request carrying the
+/// secret).
 #[tokio::test(start_paused = true)]
 async fn pinned_credentials_are_never_sent_to_an_endpoint_the_files_change() {
     let sim = sim().await;
@@ -696,29 +718,81 @@ async fn pinned_credentials_are_never_sent_to_an_endpoint_the_files_change() {
     tenant["spec"]["endpoint"] = json!(evil);
     let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
     let (creds, _) = credentials(&sim);
-    let pinned = creds.pin(TENANT, &sim.base_url());
     let registry = world::auth0_registry(Duration::from_secs(5));
     let options = PlanOptions {
         cluster_id: CLUSTER.into(),
         prune: false,
     };
-    let report = nexus_plan::plan(&manifests(&docs), &pinned, &registry, &options).await;
+    let report = nexus_plan::plan(&manifests(&docs), &creds, &registry, &options).await;
     let error = report.tenants[0].error.clone().expect("refused");
-    assert!(error.contains("pinned to"), "{error}");
+    assert!(
+        error.contains(&format!("points at {evil}")) && error.contains("belong to"),
+        "{error}"
+    );
+    assert!(error.contains(&format!("AuthTenant '{TENANT}'")), "{error}");
     assert_eq!(report.exit_code(), 1);
     assert_eq!(
         connections.load(Ordering::SeqCst),
         0,
         "nothing reached the PR's server"
     );
-    // The tenant as pinned plans as usual.
+    // Importing from the PR's files is refused the same way.
+    let import = nexus_plan::import(
+        &manifests(&docs[..1]),
+        &creds,
+        &registry,
+        &ImportOptions {
+            tenant: TENANT.into(),
+            namespace: NamespaceSource::Fixed("team-a".into()),
+        },
+    )
+    .await;
+    let error = import.expect_err("import refused").to_string();
+    assert!(error.contains("belong to"), "{error}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "nor did import");
+    // The tenant as its credentials name it plans as usual.
     let report = nexus_plan::plan(
         &manifests(&[self::tenant(&sim)]),
-        &pinned,
+        &creds,
         &registry,
         &options,
     )
     .await;
+    assert_eq!(report.tenants[0].error, None, "{report:#?}");
+}
+
+/// Credentials that name no Auth0 are sent nowhere: the files alone never decide where the
+/// secret goes, even when they point at the real tenant. The cluster's AuthTenant (a
+/// `--kubeconfig` run) may name it, and then a PR's changed endpoint is refused.
+#[tokio::test(start_paused = true)]
+async fn credentials_naming_no_endpoint_are_sent_nowhere_unless_the_cluster_names_it() {
+    let sim = sim().await;
+    let (evil, connections) = echoing_auth0("unused".into()).await;
+    let (creds, _) = credentials_naming(&sim, None);
+    let registry = world::auth0_registry(Duration::from_secs(5));
+    let options = PlanOptions {
+        cluster_id: CLUSTER.into(),
+        prune: false,
+    };
+    let mut hostile = tenant(&sim);
+    hostile["spec"]["endpoint"] = json!(evil);
+    let reads = sim.counters().total();
+    for docs in [[tenant(&sim)], [hostile.clone()]] {
+        let report = nexus_plan::plan(&manifests(&docs), &creds, &registry, &options).await;
+        let error = report.tenants[0].error.clone().expect("refused");
+        assert!(error.contains("do not name their Auth0"), "{error}");
+        assert!(error.contains(&format!("tenant '{TENANT}'")), "{error}");
+        assert_eq!(report.exit_code(), 1);
+    }
+    assert_eq!(sim.counters().total(), reads, "no request reached Auth0");
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+
+    let trusted = creds.trust_cluster(&[serde_json::from_value(tenant(&sim)).expect("tenant")]);
+    let report = nexus_plan::plan(&manifests(&[hostile]), &trusted, &registry, &options).await;
+    let error = report.tenants[0].error.clone().expect("refused");
+    assert!(error.contains("the AuthTenant in the cluster"), "{error}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+    let report = nexus_plan::plan(&manifests(&[tenant(&sim)]), &trusted, &registry, &options).await;
     assert_eq!(report.tenants[0].error, None, "{report:#?}");
 }
 
