@@ -323,6 +323,13 @@ impl FakeKube {
         self.inner.lock().store.compact();
     }
 
+    /// How many stored objects paged lists (`limit`) have read so far: a page reads the
+    /// objects it examines from its continue token on (those its selectors reject included),
+    /// not the whole collection. For tests of what a page costs, without a clock.
+    pub fn objects_read_by_pages(&self) -> u64 {
+        self.inner.lock().store.examined()
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.lock().requests.clone()

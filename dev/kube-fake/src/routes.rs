@@ -485,15 +485,66 @@ fn openapi_document(store: &Store, path: &str) -> Option<Result<Value, ApiError>
 
 fn list(store: &Store, rt: &ResourceType, p: &ApiPath, ctx: &Ctx) -> Result<Reply, ApiError> {
     let (labels, fields) = ctx.selectors()?;
-    let mut matching: Vec<Cow<'_, Value>> = collection(store, rt, p.namespace.as_deref())
-        .into_iter()
-        .filter(|o| labels.matches(o) && fields.matches(o))
-        .collect();
-    let page = paginate(store, ctx, &mut matching)?;
+    let params = page_params(store, ctx)?;
+    let selected = !labels.is_empty() || !fields.is_empty();
+    let namespace = p.namespace.as_deref();
+    let (matching, page) = match params.limit {
+        // A page of a stored collection: a range of the ordered store from the token's
+        // position, read until `limit` objects match (and one more, to know whether more
+        // follow), so it costs in proportion to the page, not to the collection.
+        Some(limit) if !events::is_events(&rt.group, &rt.plural) => {
+            let after = params
+                .after
+                .as_ref()
+                .map(|(ns, n)| (ns.as_str(), n.as_str()));
+            let mut matching: Vec<Cow<'_, Value>> = store
+                .list_after(&rt.group, &rt.plural, namespace, after)
+                .filter(|o| labels.matches(o) && fields.matches(o))
+                .take(limit.saturating_add(1))
+                .map(Cow::Borrowed)
+                .collect();
+            let more = matching.len() > limit;
+            matching.truncate(limit);
+            let page = match (more, matching.last()) {
+                (true, Some(last)) => {
+                    let (last_ns, last_name) = identity(last);
+                    // Without selectors the rest is counted over keys only (as etcd counts a
+                    // range); with selectors the real server leaves the count unset.
+                    let remaining = (!selected).then(|| {
+                        store.count_after(
+                            &rt.group,
+                            &rt.plural,
+                            namespace,
+                            Some((&last_ns, &last_name)),
+                        )
+                    });
+                    Page {
+                        resource_version: params.resource_version,
+                        continue_token: Some(continue_token(params.resource_version, last)),
+                        remaining,
+                    }
+                }
+                _ => Page::last(params.resource_version),
+            };
+            (matching, page)
+        }
+        // Everything (no limit, or served from the watch cache), and the event APIs, whose
+        // collections merge two stored resources.
+        _ => {
+            let mut matching: Vec<Cow<'_, Value>> = collection(store, rt, namespace)
+                .into_iter()
+                .filter(|o| labels.matches(o) && fields.matches(o))
+                .collect();
+            let page = paginate(&params, selected, &mut matching);
+            (matching, page)
+        }
+    };
     let mut metadata = json!({ "resourceVersion": page.resource_version.to_string() });
     if let Some(token) = page.continue_token {
         metadata["continue"] = json!(token);
-        metadata["remainingItemCount"] = json!(page.remaining);
+        if let Some(remaining) = page.remaining {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
     }
     if ctx.as_table() {
         let refs: Vec<&Value> = matching.iter().map(|o| o.as_ref()).collect();
@@ -527,8 +578,20 @@ struct Page {
     resource_version: u64,
     /// The token of the next page, when objects remain.
     continue_token: Option<String>,
-    /// How many objects remain after this page.
-    remaining: usize,
+    /// How many objects remain after this page: unset when the list has label or field
+    /// selectors, as on the real server (`ListMeta.remainingItemCount`).
+    remaining: Option<usize>,
+}
+
+impl Page {
+    /// The last (or only) page.
+    fn last(resource_version: u64) -> Self {
+        Self {
+            resource_version,
+            continue_token: None,
+            remaining: None,
+        }
+    }
 }
 
 /// The position a continue token encodes: the list's resourceVersion and the last
@@ -538,6 +601,18 @@ struct ContinueToken {
     v: String,
     rv: u64,
     start: String,
+}
+
+/// The token of the page after the one ending with `last`.
+fn continue_token(resource_version: u64, last: &Value) -> String {
+    let (namespace, name) = identity(last);
+    let token = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv: resource_version,
+        start: format!("{namespace}/{name}"),
+    };
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
 
 /// `(namespace, name)`: the order of a list (and of the store's keys).
@@ -552,12 +627,22 @@ fn identity(object: &Value) -> (String, String) {
     (text("/metadata/namespace"), text("/metadata/name"))
 }
 
-/// `limit` and `continue`, as the real API server pages a list read from storage: `objects`
-/// becomes the page. A list with an explicit `resourceVersion` (such as `0`: "any version") is
-/// served from the watch cache, which (like kube-apiserver before 1.33's snapshots) ignores
-/// `limit` and returns everything. Later pages carry the first page's resourceVersion; a
-/// token older than the event log (etcd's compaction) is `410 Expired`.
-fn paginate(store: &Store, ctx: &Ctx, objects: &mut Vec<Cow<'_, Value>>) -> Result<Page, ApiError> {
+/// What `limit`, `continue` and `resourceVersion` ask of a list.
+struct PageParams {
+    /// The list's resourceVersion: the token's, or the current one for a first page.
+    resource_version: u64,
+    /// The page size; `None` for "everything".
+    limit: Option<usize>,
+    /// The `(namespace, name)` position the page starts after (from the continue token).
+    after: Option<(String, String)>,
+}
+
+/// `limit` and `continue`, as the real API server pages a list read from storage. A list with
+/// an explicit `resourceVersion` (such as `0`: "any version") is served from the watch cache,
+/// which (like kube-apiserver before 1.33's snapshots) ignores `limit` and returns everything.
+/// Later pages carry the first page's resourceVersion; a token older than the event log
+/// (etcd's compaction) is `410 Expired`.
+fn page_params(store: &Store, ctx: &Ctx) -> Result<PageParams, ApiError> {
     let from_cache = ctx.q("resourceVersion").is_some_and(|rv| !rv.is_empty());
     let limit = match ctx.q("limit") {
         None | Some("") | Some("0") => None,
@@ -586,52 +671,44 @@ fn paginate(store: &Store, ctx: &Ctx, objects: &mut Vec<Cow<'_, Value>>) -> Resu
         }
     };
     let resource_version = token.as_ref().map_or(store.current_rv(), |t| t.rv);
-    let (Some(limit), false) = (limit, from_cache) else {
-        return Ok(Page {
-            resource_version,
-            continue_token: None,
-            remaining: 0,
-        });
-    };
-    // Objects are in (namespace, name) order: the page starts after the token's position.
-    if let Some(token) = &token {
-        let start = token
-            .start
+    let after = token.map(|t| {
+        t.start
             .split_once('/')
             .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
-            .unwrap_or_default();
-        let first = objects.partition_point(|o| identity(o) <= start);
+            .unwrap_or_default()
+    });
+    Ok(PageParams {
+        resource_version,
+        limit: limit.filter(|_| !from_cache),
+        after,
+    })
+}
+
+/// A page cut from a whole (filtered) collection in list order: `objects` becomes the page.
+/// Used where the collection is not one range of the store (the event APIs) and for lists
+/// without a limit.
+fn paginate(params: &PageParams, selected: bool, objects: &mut Vec<Cow<'_, Value>>) -> Page {
+    let Some(limit) = params.limit else {
+        return Page::last(params.resource_version);
+    };
+    // Objects are in (namespace, name) order: the page starts after the token's position.
+    if let Some(after) = &params.after {
+        let first = objects.partition_point(|o| identity(o) <= *after);
         objects.drain(..first);
     }
     if objects.len() <= limit {
-        return Ok(Page {
-            resource_version,
-            continue_token: None,
-            remaining: 0,
-        });
+        return Page::last(params.resource_version);
     }
     let remaining = objects.len() - limit;
     objects.truncate(limit);
-    let start = objects
-        .last()
-        .map(|o| {
-            let (namespace, name) = identity(o);
-            format!("{namespace}/{name}")
-        })
-        .unwrap_or_default();
-    let token = ContinueToken {
-        v: "meta.k8s.io/v1".into(),
-        rv: resource_version,
-        start,
-    };
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD
-        .encode(serde_json::to_vec(&token).unwrap_or_default());
-    Ok(Page {
-        resource_version,
-        continue_token: Some(encoded),
-        remaining,
-    })
+    match objects.last() {
+        Some(last) => Page {
+            resource_version: params.resource_version,
+            continue_token: Some(continue_token(params.resource_version, last)),
+            remaining: (!selected).then_some(remaining),
+        },
+        None => Page::last(params.resource_version),
+    }
 }
 
 fn start_watch(

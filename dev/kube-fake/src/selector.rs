@@ -104,6 +104,11 @@ fn parse_label_req(req: &str, selector: &str) -> Result<LabelReq, ApiError> {
 }
 
 impl LabelSelector {
+    /// Whether the selector has no requirement (matches everything).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Parse `k=v,k!=v,k in (a,b),!k,...`.
     pub fn parse(selector: &str) -> Result<Self, ApiError> {
         split_top_level(selector)
@@ -131,6 +136,11 @@ impl LabelSelector {
 }
 
 impl FieldSelector {
+    /// Whether the selector has no requirement (matches everything).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Parse `metadata.name=x,metadata.namespace!=y`.
     pub fn parse(selector: &str) -> Result<Self, ApiError> {
         split_top_level(selector)

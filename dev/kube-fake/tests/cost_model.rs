@@ -362,3 +362,154 @@ async fn the_write_lane_serves_one_write_at_a_time() {
         .expect("create");
     assert_eq!(started.elapsed(), Duration::ZERO);
 }
+
+/// Every page of a paged list, following continue tokens: `namespace/name` of each item, and
+/// the first page's `remainingItemCount`.
+async fn page_through(
+    api: &Api<ConfigMap>,
+    selector: &str,
+    limit: u32,
+) -> (Vec<String>, Option<i64>) {
+    let mut served = Vec::new();
+    let mut first_remaining = None;
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().labels(selector).limit(limit);
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        let page = api.list(&params).await.expect("a page");
+        assert!(page.items.len() <= limit as usize);
+        if served.is_empty() {
+            first_remaining = page.metadata.remaining_item_count;
+        }
+        served.extend(
+            page.items
+                .iter()
+                .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any())),
+        );
+        match page.metadata.continue_ {
+            Some(next) if !next.is_empty() => token = Some(next),
+            _ => return (served, first_remaining),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pages_of_a_large_collection_match_a_filter_over_all_objects() {
+    let kube = FakeKube::new();
+    // Inserted out of order, across three namespaces, a third of them in each tier.
+    let n = 3_000;
+    let mut all = Vec::new();
+    for i in 0..n {
+        let k = (i * 7_919) % n;
+        let namespace = ["ns-a", "ns-b", "ns-c"][k % 3];
+        let tier = (k / 3 % 3).to_string();
+        let name = format!("cm-{k}");
+        kube.insert(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"tier": tier}},
+        }));
+        all.push((namespace.to_string(), name, tier));
+    }
+    all.sort();
+    let client = kube.client();
+    for namespace in [None, Some("ns-b")] {
+        let api: Api<ConfigMap> = match namespace {
+            None => Api::all(client.clone()),
+            Some(ns) => Api::namespaced(client.clone(), ns),
+        };
+        for (selector, tier_matches) in [
+            ("", (|_: &str| true) as fn(&str) -> bool),
+            ("tier=1", |t: &str| t == "1"),
+            ("tier!=0", |t: &str| t != "0"),
+        ] {
+            // The naive answer: every object, filtered, in namespace/name order.
+            let expected: Vec<String> = all
+                .iter()
+                .filter(|(ns, _, tier)| {
+                    namespace.is_none_or(|want| ns == want) && tier_matches(tier)
+                })
+                .map(|(ns, name, _)| format!("{ns}/{name}"))
+                .collect();
+            assert!(expected.len() > 97, "several pages");
+            let (served, remaining) = page_through(&api, selector, 97).await;
+            assert_eq!(
+                served, expected,
+                "namespace {namespace:?}, selector {selector:?}"
+            );
+            // The count of what follows the first page is set only without selectors.
+            let want = selector
+                .is_empty()
+                .then(|| i64::try_from(expected.len() - 97).expect("small"));
+            assert_eq!(
+                remaining, want,
+                "namespace {namespace:?}, selector {selector:?}"
+            );
+            // The same as the list read in one piece.
+            let whole: Vec<String> = api
+                .list(&ListParams::default().labels(selector))
+                .await
+                .expect("whole list")
+                .items
+                .iter()
+                .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+                .collect();
+            assert_eq!(served, whole);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_page_reads_as_many_objects_as_the_page_needs_whatever_the_collection() {
+    let mut reads = Vec::new();
+    for n in [200, 10_000] {
+        let kube = FakeKube::new();
+        for i in 0..n {
+            let parity = if i % 2 == 0 { "even" } else { "odd" };
+            kube.insert(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{i:05}"), "namespace": "default",
+                             "labels": {"parity": parity}},
+            }));
+            // Another namespace as large, outside a namespaced list's range.
+            kube.insert(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{i:05}"), "namespace": "other"},
+            }));
+        }
+        let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
+        let read = |before: u64| kube.objects_read_by_pages() - before;
+        let before = kube.objects_read_by_pages();
+        let first = api
+            .list(&ListParams::default().limit(10))
+            .await
+            .expect("page 1");
+        let first_page = read(before);
+        // A page from the middle of the collection.
+        let half = api
+            .list(&ListParams::default().limit(u32::try_from(n / 2).expect("small")))
+            .await
+            .expect("half");
+        let token = half.metadata.continue_.expect("more after half");
+        let before = kube.objects_read_by_pages();
+        let middle = api
+            .list(&ListParams::default().limit(10).continue_token(&token))
+            .await
+            .expect("middle page");
+        let middle_page = read(before);
+        let before = kube.objects_read_by_pages();
+        let selected = api
+            .list(&ListParams::default().labels("parity=even").limit(10))
+            .await
+            .expect("selected page");
+        let selected_page = read(before);
+        assert_eq!(first.items.len(), 10);
+        assert_eq!(middle.items[0].name_any(), format!("cm-{:05}", n / 2));
+        assert_eq!(selected.items.len(), 10);
+        reads.push((first_page, middle_page, selected_page));
+    }
+    // Ten objects and one more (to know that more follow); with a selector that matches every
+    // other object, the 21 objects up to the eleventh match.
+    assert_eq!(reads, vec![(11, 11, 21), (11, 11, 21)]);
+}
