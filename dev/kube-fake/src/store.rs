@@ -558,13 +558,24 @@ impl Store {
             }
             None => Bound::Included(scope),
         };
-        self.objects
-            .range((lower, Bound::Unbounded))
-            .take_while(move |(k, _)| {
-                k.group == group
-                    && k.plural == plural
-                    && namespace.is_none_or(|ns| k.namespace == ns)
-            })
+        // The first key after the scope: a string's immediate successor is itself followed by
+        // NUL, so no key of the scope reaches it and no key of another scope falls before it.
+        let end = match namespace {
+            Some(ns) => ObjKey {
+                namespace: format!("{ns}\0"),
+                ..Self::scope_start(group, plural, None)
+            },
+            None => ObjKey {
+                plural: format!("{plural}\0"),
+                ..Self::scope_start(group, plural, None)
+            },
+        };
+        // A position past the scope's end (a token from another list) reads nothing.
+        let lower = match lower {
+            Bound::Excluded(k) if k >= end => Bound::Included(end.clone()),
+            lower => lower,
+        };
+        self.objects.range((lower, Bound::Excluded(end)))
     }
 
     /// Objects of one resource (optionally one namespace) after the `(namespace, name)`
