@@ -84,3 +84,4 @@ for s in bad:
     print('CYCLE:',sorted(s))
     for a in sorted(s): print('   ',a,'->',sorted(d for d in edges[a] if d in s))
 print(len(bad),'cycles (strongly connected groups)', 'strict' if strict else '(siblings; parent/child edges ignored)')
+sys.exit(1 if bad else 0)

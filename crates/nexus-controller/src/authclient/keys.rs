@@ -460,7 +460,7 @@ fn note_outside(
     let fields: Vec<String> = outside.iter().map(|id| drift_field(id)).collect();
     let shown = fields.join(", ");
     tracing::info!(
-        authclient = %super::object_key(input.owner),
+        authclient = %crate::pass::object_key(input.owner),
         credentials = %shown,
         correct,
         "client credentials changed outside the operator"

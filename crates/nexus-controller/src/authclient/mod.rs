@@ -44,11 +44,6 @@ use nexus_crd::{AuthClient, AuthClientStatus};
 use plan::{Input, SecretView};
 use resolve::Resolved;
 
-/// `namespace/name` of the object (metrics and backoff key).
-pub fn object_key<K: kube::Resource>(obj: &K) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-}
-
 /// Entry point for the controller ([`driver::reconcile`]).
 pub async fn reconcile(obj: Arc<AuthClient>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     driver::reconcile(obj, ctx).await
