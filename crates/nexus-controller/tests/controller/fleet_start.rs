@@ -296,10 +296,15 @@ fn secret_states(kube: &kube_fake::FakeKube) -> Vec<(String, String, Value)> {
 }
 
 /// The position in the request log of the request that opens the watch of the owned Secrets
-/// (all namespaces, label-selected): sent once their list has completed.
+/// (label-selected; of all namespaces, or of the served one): sent once their list has
+/// completed.
 fn owned_secret_watch(kube: &kube_fake::FakeKube) -> Option<usize> {
     kube.requests().iter().position(|r| {
-        r.path == "/api/v1/secrets" && r.query.get("watch").is_some_and(|w| w == "true")
+        (r.path == "/api/v1/secrets" || r.path == secrets())
+            && r.query.get("watch").is_some_and(|w| w == "true")
+            && r.query
+                .get("labelSelector")
+                .is_some_and(|l| l.contains("managed-by"))
     })
 }
 
@@ -546,6 +551,55 @@ async fn after_a_restart_a_pass_before_the_owned_secret_list_ends_recreates_a_mi
         "{:?}",
         h.sim.counters()
     );
+    let _ = stop_tx.send(());
+    task.await.expect("controller stops");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_restart_with_served_namespaces_passes_run_before_the_owned_secret_list_ends() {
+    const CLIENTS: usize = 300;
+    let h = ready_fleet(CLIENTS).await;
+    let before = secret_states(&h.kube);
+    h.sim.reset_counters();
+    h.kube.clear_requests();
+    h.kube.set_cost(SLOW_LISTS);
+    let ctx = restarted(&h);
+    let scope = controller::WatchScope::from_names([NS]).expect("names");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(ctx.clone(), scope, async move {
+        let _ = stop_rx.await;
+    }));
+    let first = h
+        .kube
+        .wait_until(Duration::from_secs(600), |kube| {
+            reconciles(&ctx) > 0 || owned_secret_watch(kube).is_some()
+        })
+        .await;
+    assert!(
+        first,
+        "neither a pass nor the end of the owned Secrets' list"
+    );
+    assert!(
+        owned_secret_watch(&h.kube).is_none(),
+        "the first pass waited for the served namespace's owned Secrets"
+    );
+    let settled = h
+        .kube
+        .wait_until(Duration::from_secs(60), |kube| {
+            reconciles(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
+        })
+        .await;
+    assert!(settled, "{} passes", reconciles(&ctx));
+    // Each GET in the served namespace, by name; nothing written, nothing asked of Auth0.
+    let gets = secret_gets(&h.kube);
+    assert!(gets > 0 && gets <= CLIENTS, "{gets} GETs of a Secret");
+    let counts = h.kube.request_counts();
+    let writes = counts.filtered(|verb, resource| {
+        verb.is_write() && (resource == "secrets" || resource.starts_with("authclients"))
+    });
+    assert_eq!(writes, 0, "writes after the restart: {counts:?}");
+    assert_eq!(management_calls(&h), 0, "{:?}", h.sim.counters());
+    assert_eq!(secret_states(&h.kube), before, "no Secret rewritten");
     let _ = stop_tx.send(());
     task.await.expect("controller stops");
 }
