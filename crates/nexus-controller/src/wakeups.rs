@@ -625,6 +625,75 @@ mod tests {
         }
     }
 
+    /// An owned Secret of `owner`, as the operator wrote it (`intact`) or altered since.
+    fn owned_secret(name: &str, owner: &str, intact: bool) -> ObservedSecret {
+        let mut client = AuthClient::new(
+            owner,
+            serde_json::from_value(
+                json!({"tenant": "acme", "client": {"name": owner, "app_type": "spa"}}),
+            )
+            .expect("spec"),
+        );
+        client.metadata.namespace = Some("team-a".into());
+        client.metadata.uid = Some(format!("uid-{owner}"));
+        let credentials = authclient::secret::Credentials {
+            client_id: "cid".into(),
+            client_secret: "value".into(),
+            domain: "acme.eu.auth0.com".into(),
+            issuer_base_url: "https://acme.eu.auth0.com/".into(),
+            assertion: None,
+        };
+        let mut secret = authclient::secret::build_secret(&client, &credentials).expect("secret");
+        secret.metadata.name = Some(name.into());
+        if !intact && let Some(data) = secret.data.as_mut() {
+            data.insert(
+                "AUTH0_CLIENT_SECRET".into(),
+                k8s_openapi::ByteString(b"altered".to_vec()),
+            );
+        }
+        ObservedSecret::observe(&secret)
+    }
+
+    #[tokio::test]
+    async fn a_secret_a_list_delivers_tampered_wakes_its_owner() {
+        let kube = kube_fake::FakeKube::new();
+        let ctx = Arc::new(Context::new(
+            kube.client(),
+            auth0_mgmt::Auth0Registry::new(
+                auth0_mgmt::default_http_client(std::time::Duration::from_secs(5))
+                    .expect("http client"),
+                auth0_mgmt::Auth0Metrics::new(),
+            ),
+            crate::ControllerConfig::default(),
+            crate::metrics::ControllerMetrics::default(),
+        ));
+        let mut triggers = ctx.take_triggers().expect("triggers");
+        // The owner's pass may have run before the list (a GET that saw the Secret intact):
+        // a list that delivers it tampered wakes that owner, not the others.
+        let events = futures::stream::iter([
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(owned_secret(
+                "a-auth0", "a", false,
+            ))),
+            Ok(watcher::Event::InitApply(owned_secret(
+                "b-auth0", "b", true,
+            ))),
+            Ok(watcher::Event::InitDone),
+        ]);
+        drive_owned_secrets(ctx.clone(), events, futures::future::pending()).await;
+        assert!(ctx.caches.owned_secrets.is_ready());
+        let woken = triggers.clients.try_recv().ok();
+        assert_eq!(
+            woken,
+            Some(ObjectRef::new("a").within("team-a")),
+            "the owner of the tampered Secret is woken"
+        );
+        assert!(
+            triggers.clients.try_recv().is_err(),
+            "no other wake-up (an intact Secret wakes nobody)"
+        );
+    }
+
     #[test]
     fn clients_granting_to_an_api_wake_on_its_readiness_id_and_deletion_not_on_a_sync() {
         let mut api = server();
