@@ -4,7 +4,7 @@
 //! (the simulator's request counters) and the victim's client or API is unchanged. Each
 //! fails with its guard disabled (docs/security.md lists the guard of each).
 
-use auth0_sim::{FailAction, FailNext};
+use auth0_sim::FailAction;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -179,12 +179,7 @@ async fn the_management_api_is_never_captured_by_a_resource_server() {
     let audience = h.sim.audience();
     let before = h.sim.resource_server(&audience).expect("the system API");
     h.sim.reset_counters();
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::Status(503),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/resource-servers", FailAction::Status(503));
     h.apply_server(
         TEAM_B,
         "mgmt",
@@ -218,12 +213,7 @@ async fn a_resource_server_cannot_capture_an_api_by_name() {
     let before = h.sim.resource_server(API).expect("victim API");
     h.sim.reset_counters();
     // Whatever the first create does, it does not answer (the recovery path would follow).
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::Status(503),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/resource-servers", FailAction::Status(503));
     h.apply_server(
         TEAM_B,
         "orders-api",

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use auth0_sim::{FailAction, FailNext, RateLimit};
+use auth0_sim::{FailAction, RateLimit};
 use kube::runtime::controller::Action;
 use serde_json::json;
 
@@ -193,9 +193,7 @@ async fn second_pass_makes_no_auth0_call_and_no_write() {
 #[tokio::test(start_paused = true)]
 async fn spec_change_patches_only_the_changed_fields() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let id = h.client_id("orders").await;
+    let id = h.created("orders", spec("Orders")).await;
     let mut changed = spec("Orders");
     changed["client"]["callbacks"] = json!(["https://app.example.com/new"]);
     changed["client"]["client_metadata"] = json!({"manuallyCreated": false});
@@ -224,12 +222,7 @@ async fn spec_change_patches_only_the_changed_fields() {
 #[tokio::test(start_paused = true)]
 async fn auth0_400_becomes_auth0_rejected_and_waits_for_a_change() {
     let h = Harness::new().await;
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(400),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::Status(400));
     h.apply("orders", spec("Orders"));
     let action = h.converge("orders").await;
     assert_eq!(action, Action::await_change());
@@ -263,12 +256,7 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
     });
     h.apply("orders", spec("Orders"));
     // The create meets a 429 (as if other callers of the tenant had spent the budget).
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(429),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::Status(429));
     let action = h.reconcile("orders").await.expect("reconcile");
     let (status, reason, _) = h.ready("orders").await;
     assert_eq!((status.as_str(), reason.as_str()), ("False", "RateLimited"));
@@ -406,9 +394,7 @@ async fn foreign_secret_is_never_overwritten() {
 #[tokio::test(start_paused = true)]
 async fn delete_policy_removes_the_auth0_client() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let id = h.client_id("orders").await;
+    let id = h.created("orders", spec("Orders")).await;
     assert!(h.sim.client(&id).is_some());
 
     kube::Api::<nexus_crd::AuthClient>::namespaced(h.kube.client(), NS)
@@ -434,9 +420,7 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     let h = Harness::new().await;
     let mut s = spec("Orders");
     s["deletionPolicy"] = json!("Orphan");
-    h.apply("orders", s);
-    h.converge("orders").await;
-    let id = h.client_id("orders").await;
+    let id = h.created("orders", s).await;
 
     kube::Api::<nexus_crd::AuthClient>::namespaced(h.kube.client(), NS)
         .delete("orders", &Default::default())
@@ -456,9 +440,7 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
 #[tokio::test(start_paused = true)]
 async fn client_deleted_out_of_band_is_recreated() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let old = h.client_id("orders").await;
+    let old = h.created("orders", spec("Orders")).await;
     assert!(h.sim.remove_client(&old));
 
     // A spec change (or the drift scan) makes the operator look; it finds the client gone.

@@ -6,57 +6,26 @@ use std::time::Duration;
 
 use kube_fake::{CostModel, Verb};
 use nexus_controller::{self as controller, ControllerConfig};
-use prometheus_client::encoding::text::encode;
-use prometheus_client::registry::Registry;
-use serde_json::Value;
+use nexus_testing::is_ready;
 
 use crate::harness::*;
-
-fn is_ready(object: &Value) -> bool {
-    object["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
-}
-
-fn collection() -> String {
-    format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients")
-}
-
-/// `nexus_reconciles_total` summed over its labels.
-fn reconciles(h: &Harness) -> u64 {
-    let mut registry = Registry::default();
-    h.ctx.metrics.register(&mut registry);
-    let mut text = String::new();
-    encode(&mut text, &registry).expect("metrics encode");
-    text.lines()
-        .filter(|l| l.starts_with("nexus_reconciles_total"))
-        .filter_map(|l| l.rsplit(' ').next())
-        .filter_map(|v| v.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
 
 #[tokio::test(start_paused = true)]
 async fn the_first_authclient_is_ready_while_the_initial_list_still_pages_in() {
     const CLIENTS: usize = 500; // five pages of 100
     let h = Harness::new().await;
-    for i in 0..CLIENTS {
-        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
-    }
+    h.apply_fleet(CLIENTS);
     // Every object a response carries costs 20 ms: each page of the AuthClient list takes 2 s
     // of virtual time, the whole list 10 s.
     h.kube.set_cost(CostModel {
         per_object: Duration::from_millis(20),
         ..CostModel::FREE
     });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
+    let running = h.run_controller();
     let first = h
         .kube
         .wait_until(Duration::from_secs(600), |kube| {
-            kube.list(&collection()).iter().any(is_ready)
+            kube.list(&authclients_path()).iter().any(is_ready)
         })
         .await;
     assert!(first, "no AuthClient became Ready");
@@ -68,20 +37,10 @@ async fn the_first_authclient_is_ready_while_the_initial_list_still_pages_in() {
         "{pages} list pages before the first Ready"
     );
     // And all of them converge, each created once.
-    let all = h
-        .kube
-        .wait_until(Duration::from_secs(3600), |kube| {
-            kube.list(&collection())
-                .iter()
-                .filter(|o| is_ready(o))
-                .count()
-                == CLIENTS
-        })
-        .await;
+    let all = h.wait_ready(Duration::from_secs(3600), CLIENTS).await;
     assert!(all, "not every AuthClient became Ready");
     assert_eq!(h.sim.clients().len(), CLIENTS, "no duplicate, none lost");
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -107,10 +66,7 @@ async fn with_served_namespaces_each_is_reconciled_while_it_pages_in() {
         ..CostModel::FREE
     });
     let scope = controller::WatchScope::from_names([NS, TEAM_B]).expect("names");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), scope, async move {
-        let _ = stop_rx.await;
-    }));
+    let running = Running::start(h.ctx.clone(), scope);
     let ready = |kube: &kube_fake::FakeKube| {
         [NS, TEAM_B]
             .iter()
@@ -145,8 +101,7 @@ async fn with_served_namespaces_each_is_reconciled_while_it_pages_in() {
         2 * PER_NAMESPACE,
         "no duplicate, none lost"
     );
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,35 +117,21 @@ async fn ready_authclients_are_revisited_once_per_resync_interval_without_a_requ
         ..Options::default()
     })
     .await;
-    for i in 0..CLIENTS {
-        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
-    }
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
-    let converged = h
-        .kube
-        .wait_until(Duration::from_secs(300), |kube| {
-            kube.list(&collection())
-                .iter()
-                .filter(|o| is_ready(o))
-                .count()
-                == CLIENTS
-        })
-        .await;
+    h.apply_fleet(CLIENTS);
+    let running = h.run_controller();
+    let converged = h.wait_ready(Duration::from_secs(300), CLIENTS).await;
     assert!(converged);
     let started = tokio::time::Instant::now();
     // Let the passes after the final status writes settle.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = reconciles(&h);
+    let before = h.reconciles();
     let requests = h.kube.request_counts().excluding_watches();
     let calls = h.sim.counters().total();
     // One whole interval later (and a step of the sweep more): every Ready AuthClient was
     // revisited once, at no API-server request and no Auth0 call.
     tokio::time::sleep(Duration::from_secs(600) + Duration::from_secs(10) - started.elapsed())
         .await;
-    let revisited = reconciles(&h) - before;
+    let revisited = h.reconciles() - before;
     assert_eq!(
         revisited, CLIENTS as u64,
         "one revisit per Ready AuthClient"
@@ -205,6 +146,5 @@ async fn ready_authclients_are_revisited_once_per_resync_interval_without_a_requ
         calls,
         "revisits call no Auth0 API"
     );
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }

@@ -1,7 +1,7 @@
 //! Issue 4: never a duplicate (crash-safe creation), adoption, cheap drift detection,
 //! rotation, URL policy.
 
-use auth0_sim::{FailAction, FailNext};
+use auth0_sim::FailAction;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use nexus_crd::AuthClient;
@@ -27,14 +27,7 @@ fn assert_exactly_one_client_for(h: &Harness, obj: &AuthClient) -> String {
 #[tokio::test(start_paused = true)]
 async fn crash_before_the_post_reaches_auth0() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Drop,
-    ));
-    let _ = h.reconcile("orders").await;
+    h.orders_pass_failing_post(FailAction::Drop).await;
     let obj = h.get("orders").await;
     let marker = obj
         .annotations()
@@ -54,14 +47,8 @@ async fn crash_before_the_post_reaches_auth0() {
 #[tokio::test(start_paused = true)]
 async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
-    let _ = h.reconcile("orders").await;
+    h.orders_pass_failing_post(FailAction::DropAfterProcessing)
+        .await;
     assert_eq!(h.sim.clients().len(), 1, "Auth0 created it");
     assert!(
         h.get("orders")
@@ -149,20 +136,8 @@ async fn crash_after_the_client_id_before_the_secret() {
 #[tokio::test(start_paused = true)]
 async fn crash_at_every_step_in_a_row_still_yields_one_client() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Drop,
-    ));
-    let _ = h.reconcile("orders").await;
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
+    h.orders_pass_failing_post(FailAction::Drop).await;
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::DropAfterProcessing);
     let _ = h.reconcile("orders").await;
     h.kube
         .fail_next("PATCH", "/authclients/orders/status", 500, 1);
@@ -185,12 +160,7 @@ async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
         "client_metadata": {"nexus_cluster": "cluster-b", "nexus_owner_uid": uid, "nexus_owner": "team-a/orders"}
     }));
     // Force the recovery path: a creation marker is present.
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(503),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::Status(503));
     let _ = h.reconcile("orders").await;
     h.settle("orders", 3).await;
     let ours = h.client_id("orders").await;
@@ -368,9 +338,7 @@ async fn drift_report_mode_reports_without_overwriting() {
     let h = Harness::new().await;
     let mut s = spec("Reported");
     s["driftPolicy"] = json!("Report");
-    h.apply("reported", s);
-    h.converge("reported").await;
-    let id = h.client_id("reported").await;
+    let id = h.created("reported", s).await;
     h.sim
         .modify_client(&id, json!({"name": "Renamed in the dashboard"}));
     h.sim.reset_counters();
@@ -405,9 +373,7 @@ async fn drift_report_mode_reports_without_overwriting() {
 #[tokio::test(start_paused = true)]
 async fn drift_scan_finds_a_client_deleted_out_of_band() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let old = h.client_id("orders").await;
+    let old = h.created("orders", spec("Orders")).await;
     h.sim.remove_client(&old);
     let (report, triggered) = h.scan_drift().await;
     assert_eq!(report.missing, 1);
