@@ -104,26 +104,47 @@ fn manifests(documents: &[Value]) -> Manifests {
     m
 }
 
-/// Plans `documents`; every plan of these tests asserts it sent no write to Auth0.
-async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
+/// Runs `command` (with the credentials of [`credentials`]) and asserts it sent no write to
+/// Auth0 (`what`: the command's name).
+async fn never_writing<T, F>(
+    sim: &SimHandle,
+    what: &str,
+    command: impl FnOnce(CredentialSources) -> F,
+) -> T
+where
+    F: std::future::Future<Output = T>,
+{
     let (creds, _) = credentials(sim);
     let writes = sim.counters().writes();
-    let report = nexus_plan::plan(
-        &manifests(documents),
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &PlanOptions {
-            cluster_id: CLUSTER.into(),
-            prune,
-        },
-    )
-    .await;
+    let out = command(creds).await;
     assert_eq!(
         sim.counters().writes(),
         writes,
-        "plan never writes to Auth0"
+        "{what} never writes to Auth0"
     );
-    report
+    out
+}
+
+/// Plans `files`; every plan of these tests asserts it sent no write to Auth0.
+async fn plan_pruning(sim: &SimHandle, files: &Manifests, prune: bool) -> Report {
+    never_writing(sim, "plan", |creds| async move {
+        nexus_plan::plan(
+            files,
+            &creds,
+            &world::auth0_registry(Duration::from_secs(5)),
+            &PlanOptions {
+                cluster_id: CLUSTER.into(),
+                prune,
+            },
+        )
+        .await
+    })
+    .await
+}
+
+/// Plans `documents` (see [`plan_pruning`]).
+async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
+    plan_pruning(sim, &manifests(documents), prune).await
 }
 
 fn tenant_plan(report: &Report) -> &TenantPlan {
@@ -392,24 +413,7 @@ async fn a_takeover_across_namespaces_is_planned_as_the_controllers_refusal() {
 
 /// Plans already read manifests (a cluster's state completed into them).
 async fn plan_files(sim: &SimHandle, files: &Manifests) -> Report {
-    let (creds, _) = credentials(sim);
-    let writes = sim.counters().writes();
-    let report = nexus_plan::plan(
-        files,
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &PlanOptions {
-            cluster_id: CLUSTER.into(),
-            prune: false,
-        },
-    )
-    .await;
-    assert_eq!(
-        sim.counters().writes(),
-        writes,
-        "plan never writes to Auth0"
-    );
-    report
+    plan_pruning(sim, files, false).await
 }
 
 /// The controller refuses an AuthResourceServer for an API it did not create
@@ -826,25 +830,20 @@ fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
 }
 
 async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
-    let (creds, _) = credentials(sim);
-    let writes = sim.counters().writes();
-    let report = nexus_plan::import(
-        &manifests(docs),
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &ImportOptions {
-            tenant: TENANT.into(),
-            namespace: NamespaceSource::Metadata("team".into()),
-        },
-    )
+    never_writing(sim, "import", |creds| async move {
+        nexus_plan::import(
+            &manifests(docs),
+            &creds,
+            &world::auth0_registry(Duration::from_secs(5)),
+            &ImportOptions {
+                tenant: TENANT.into(),
+                namespace: NamespaceSource::Metadata("team".into()),
+            },
+        )
+        .await
+        .expect("import")
+    })
     .await
-    .expect("import");
-    assert_eq!(
-        sim.counters().writes(),
-        writes,
-        "import never writes to Auth0"
-    );
-    report
 }
 
 #[tokio::test(start_paused = true)]
@@ -1099,23 +1098,7 @@ async fn import_then_apply_then_plan_shows_no_change() {
         files.tenants.contains_key(TENANT),
         "the tenant comes from the cluster"
     );
-    let (creds, _) = credentials(&sim);
-    let writes = sim.counters().writes();
-    let with_cluster = nexus_plan::plan(
-        &files,
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &PlanOptions {
-            cluster_id: CLUSTER.into(),
-            prune: false,
-        },
-    )
-    .await;
-    assert_eq!(
-        sim.counters().writes(),
-        writes,
-        "plan never writes to Auth0"
-    );
+    let with_cluster = plan_files(&sim, &files).await;
     let o = object(&with_cluster, "team-a/orders-web");
     assert_eq!(
         o.changes,
