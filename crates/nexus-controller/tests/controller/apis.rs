@@ -125,12 +125,7 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders", "write:orders"]));
     h.converge("worker").await;
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("True", "Synced"),
-        "{message}"
-    );
+    h.assert_ready("worker", "True", "Synced").await;
     let counters = h.sim.counters();
     assert_eq!(
         (
@@ -148,7 +143,7 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     let client_id = h.client_id("worker").await;
     let grants = grants_in_sim(&h, &client_id);
     assert_eq!(grants.len(), 1, "{grants:?}");
-    let recorded = h.get("worker").await.status.expect("status").grants;
+    let recorded = h.status("worker").await.grants;
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].grant_id, grants[0]["id"].as_str().expect("id"));
 
@@ -187,14 +182,7 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     .await;
     h.reconcile("worker").await.expect("reconcile");
     assert!(grants_in_sim(&h, &client_id).is_empty());
-    assert!(
-        h.get("worker")
-            .await
-            .status
-            .expect("status")
-            .grants
-            .is_empty()
-    );
+    assert!(h.status("worker").await.grants.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -203,11 +191,7 @@ async fn a_grant_to_another_teams_api_is_refused_without_any_auth0_call() {
     let h = with_api(&[]).await;
     h.apply("intruder", worker_spec(&["read:orders"]));
     h.converge("intruder").await;
-    let (status, reason, message) = h.ready("intruder").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "GrantNotAllowed")
-    );
+    let message = h.assert_ready("intruder", "False", "GrantNotAllowed").await;
     assert!(
         message.contains(API) && message.contains("team-b/orders-api") && message.contains(NS),
         "{message}"
@@ -330,11 +314,9 @@ async fn a_grant_waits_for_an_api_that_is_not_ready_yet() {
     h.apply_server(TEAM_B, "orders-api", api_spec(&[NS]));
     h.apply("worker", worker_spec(&["read:orders"]));
     h.converge("worker").await;
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ResourceServerNotReady")
-    );
+    let message = h
+        .assert_ready("worker", "False", "ResourceServerNotReady")
+        .await;
     assert!(message.contains("team-b/orders-api"), "{message}");
     assert!(h.sim.clients().is_empty());
     h.converge_server(TEAM_B, "orders-api").await;
@@ -585,21 +567,14 @@ async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
     let _ = h.reconcile("worker").await;
     let client_id = h.client_id("worker").await;
     assert_eq!(grants_in_sim(&h, &client_id).len(), 1, "Auth0 created it");
-    assert!(
-        h.get("worker")
-            .await
-            .status
-            .expect("status")
-            .grants
-            .is_empty()
-    );
+    assert!(h.status("worker").await.grants.is_empty());
     for _ in 0..3 {
         let _ = h.reconcile("worker").await;
     }
     assert_eq!(h.ready("worker").await.1, "Synced");
     let grants = grants_in_sim(&h, &client_id);
     assert_eq!(grants.len(), 1, "no duplicate grant: {grants:?}");
-    let recorded = h.get("worker").await.status.expect("status").grants;
+    let recorded = h.status("worker").await.grants;
     assert_eq!(recorded[0].grant_id, grants[0]["id"].as_str().expect("id"));
 }
 
@@ -793,7 +768,7 @@ async fn grant_drift_is_found_by_the_scan_and_corrected_or_reported() {
     h.sim.reset_counters();
     h.reconcile("worker").await.expect("pass");
     assert_eq!(h.sim.counters().writes(), 0);
-    let status = h.get("worker").await.status.expect("status");
+    let status = h.status("worker").await;
     assert_eq!(status.reported_drift, vec![format!("grants[{API}]")]);
     assert_eq!(scan_clients(&h).await, 0, "already reported");
 }
@@ -872,11 +847,9 @@ async fn the_tenant_restricts_connections_with_no_auth0_call_for_a_refused_one()
     spec["connections"] = json!(["corp-saml"]);
     h.apply("portal", spec);
     h.converge("portal").await;
-    let (status, reason, message) = h.ready("portal").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ConnectionNotAllowed")
-    );
+    let message = h
+        .assert_ready("portal", "False", "ConnectionNotAllowed")
+        .await;
     assert!(message.contains("'corp-saml'"), "{message}");
     assert_eq!(h.sim.counters().total(), 0);
 }
@@ -979,14 +952,7 @@ async fn deleting_an_api_deletes_it_and_its_grants_or_leaves_it_when_orphaned() 
     // The client no longer may hold the grant: Ready=False, nothing left to revoke.
     h.reconcile("worker").await.expect("pass");
     assert_eq!(h.ready("worker").await.1, "GrantNotAllowed");
-    assert!(
-        h.get("worker")
-            .await
-            .status
-            .expect("status")
-            .grants
-            .is_empty()
-    );
+    assert!(h.status("worker").await.grants.is_empty());
 
     let mut orphan = api_spec(&[NS]);
     orphan["deletionPolicy"] = json!("Orphan");
@@ -1150,12 +1116,7 @@ async fn a_client_auth0_accepts_is_created_and_a_blank_name_is_a_warning() {
         }),
     );
     h.converge("lenient").await;
-    let (status, reason, message) = h.ready("lenient").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("True", "Synced"),
-        "{message}"
-    );
+    h.assert_ready("lenient", "True", "Synced").await;
     let client_id = h.client_id("lenient").await;
     let client = h.sim.client(&client_id).expect("created");
     assert_eq!(client["name"], json!("   "));

@@ -323,17 +323,12 @@ async fn revocation_happens_even_when_the_spec_is_invalid() {
         .expect("api pass");
     h.reconcile("worker").await.expect("pass");
 
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "InvalidSpec"),
-        "{message}"
-    );
+    h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         h.sim.client_grant(&id, API).is_none(),
         "the grant is revoked"
     );
-    let recorded = h.get("worker").await.status.expect("status");
+    let recorded = h.status("worker").await;
     assert!(recorded.grants.is_empty(), "{:?}", recorded.grants);
     // Cost: nothing more until the spec or the tenant changes.
     h.sim.reset_counters();
@@ -351,12 +346,8 @@ async fn revocation_happens_when_the_tenant_stops_allowing_the_namespace() {
     });
     h.reconcile("worker").await.expect("pass");
 
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "NamespaceNotAllowed"),
-        "{message}"
-    );
+    h.assert_ready("worker", "False", "NamespaceNotAllowed")
+        .await;
     assert!(
         h.sim.client_grant(&id, API).is_none(),
         "the grant is revoked"
@@ -370,7 +361,7 @@ async fn revocation_happens_when_the_tenant_stops_allowing_the_namespace() {
     );
     assert!(h.sim.client(&id).is_some(), "the client stays");
     assert!(h.secret("worker-auth0").is_some(), "the Secret stays");
-    let recorded = h.get("worker").await.status.expect("status");
+    let recorded = h.status("worker").await;
     assert!(recorded.grants.is_empty() && recorded.connections.is_empty());
     h.sim.reset_counters();
     h.reconcile("worker").await.expect("pass");

@@ -180,6 +180,22 @@ impl Harness {
         let _ = self.reconcile("orders").await;
     }
 
+    /// The status of the AuthClient `name` (it has one).
+    pub async fn status(&self, name: &str) -> nexus_crd::AuthClientStatus {
+        self.get(name).await.status.expect("status")
+    }
+
+    /// Asserts the Ready condition of `name` is `status` with `reason`; returns its message.
+    pub async fn assert_ready(&self, name: &str, status: &str, reason: &str) -> String {
+        let (actual, actual_reason, message) = self.ready(name).await;
+        assert_eq!(
+            (actual.as_str(), actual_reason.as_str()),
+            (status, reason),
+            "{message}"
+        );
+        message
+    }
+
     pub async fn get(&self, name: &str) -> AuthClient {
         self.get_in(NS, name).await
     }

@@ -108,7 +108,7 @@ async fn token_with_key(h: &Harness, m: &Mounted) -> (u16, Value) {
 /// Edits the AuthClient's status as the operator would find it later (time passed).
 async fn edit_status(h: &Harness, edit: impl FnOnce(&mut Value)) {
     let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let mut value = serde_json::to_value(&st).expect("status json");
     edit(&mut value);
     api.patch_status(
@@ -211,12 +211,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     let h = harness().await;
     h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
     h.converge("worker").await;
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (ready.as_str(), reason.as_str()),
-        ("True", "Synced"),
-        "{message}"
-    );
+    h.assert_ready("worker", "True", "Synced").await;
 
     let first = mounted(&h, "worker");
     let (status, body) = token_with_key(&h, &first).await;
@@ -229,7 +224,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     let creds = h.sim.client_credentials(&first.client_id);
     assert_eq!(creds.len(), 1);
     assert_eq!(creds[0]["kid"].as_str(), first.kid.as_deref());
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let active = st
         .credentials
         .as_ref()
@@ -253,7 +248,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
         "old key still valid"
     );
     assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let retiring = st
         .credentials
         .as_ref()
@@ -282,7 +277,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     let creds = h.sim.client_credentials(&first.client_id);
     assert_eq!(creds.len(), 1);
     assert_eq!(creds[0]["kid"].as_str(), second.kid.as_deref());
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     assert_eq!(st.credentials.and_then(|c| c.retiring), None);
 }
 
@@ -334,8 +329,7 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
         ),
     );
     h.converge("worker").await;
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         message.contains("rotation.overlap") && message.contains("rotation.every"),
         "{message}"
@@ -350,8 +344,7 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
     )
     .await;
     h.reconcile("worker").await.expect("pass");
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         message.contains("rotation.every") && message.contains("at least 1h"),
         "{message}"
@@ -373,7 +366,7 @@ async fn the_old_key_put_back_into_the_secret_is_never_revived() {
 
     put_key(&h, &first);
     h.reconcile("worker").await.expect("pass");
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let creds = st.credentials.expect("credentials");
     assert_eq!(
         creds.active.map(|a| a.kid),
@@ -436,8 +429,7 @@ async fn secret_key_names_that_collide_are_refused() {
     spec["secret"] = json!({"keys": {"clientAssertionKey": "AUTH0_CLIENT_SECRET"}});
     h.apply("worker", spec);
     h.converge("worker").await;
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         message.contains("secret.keys.clientAssertionKey")
             && message.contains("secret.keys.clientSecret"),
@@ -525,7 +517,7 @@ async fn a_dashboard_credential_is_unlisted_and_deleted_under_correct() {
         200,
         "the Secret's key works"
     );
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let (status, reason, message) = drifted(&st).expect("Drifted");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "Corrected"));
     assert!(
@@ -567,7 +559,7 @@ async fn a_dashboard_credential_is_reported_once_under_report() {
             .get("DELETE /api/v2/clients/{id}/credentials/{cred_id}"),
         0
     );
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let (status, reason, message) = drifted(&st).expect("Drifted");
     assert_eq!(
         (status.as_str(), reason.as_str()),
@@ -601,7 +593,7 @@ async fn the_retiring_key_unlisted_in_the_dashboard_is_listed_again_until_its_ov
     request_rotation(&h, "now").await;
     h.reconcile("worker").await.expect("rotation pass");
     let second = mounted(&h, "worker");
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let retiring = st.credentials.and_then(|c| c.retiring).expect("retiring");
     let active = listed_ids(&h, &first.client_id)
         .into_iter()
@@ -717,7 +709,7 @@ async fn resume(h: &Harness, what: &str) {
 /// After recovery: the operator's credentials are exactly the status's active (and retiring)
 /// ones, the Secret holds the active key, and no marker is left.
 async fn no_orphans(h: &Harness, what: &str) {
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let creds = st.credentials.expect("credentials");
     assert_eq!(creds.pending_kid, None, "{what}");
     let active = creds.active.expect("active");
@@ -843,11 +835,7 @@ async fn a_credential_named_with_another_kid_is_registered_once_and_removed() {
     h.reconcile("worker").await.expect("held pass");
     assert_eq!(h.sim.counters().get(&format!("POST {CREDENTIALS}")), 1);
     assert_eq!(h.sim.counters().get(&format!("DELETE {CREDENTIAL}")), 1);
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (ready.as_str(), reason.as_str()),
-        ("False", "Auth0Rejected")
-    );
+    let message = h.assert_ready("worker", "False", "Auth0Rejected").await;
     assert!(message.contains("not-the-thumbprint"), "{message}");
     assert!(!message.contains("PRIVATE KEY"));
     // Nothing orphaned, the Secret's key still works.
@@ -909,7 +897,7 @@ async fn a_replaced_private_key_is_replaced_by_a_new_key_within_the_interval() {
     h.sim.reset_counters();
     h.reconcile("worker").await.expect("pass");
     assert_eq!(auth0_key_writes(&h), 0, "within 10 minutes of the last key");
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let active = st.credentials.and_then(|c| c.active).expect("active");
     assert_eq!(Some(active.kid), key.kid, "Auth0 keeps the active key");
 
@@ -1012,7 +1000,7 @@ async fn the_active_key_deleted_in_the_dashboard_is_registered_again_under_corre
             now.key == key.key && now.kid == key.kid,
             "the Secret is unchanged"
         );
-        let st = h.get("worker").await.status.expect("status");
+        let st = h.status("worker").await;
         let (_, reason, message) = drifted(&st).expect("Drifted");
         assert!(message.contains(&active.id), "{message}");
         if report {

@@ -51,12 +51,7 @@ async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
         .await;
     assert_eq!(h.sim.clients().len(), 1, "Auth0 created it");
     assert!(
-        h.get("orders")
-            .await
-            .status
-            .expect("status")
-            .client_id
-            .is_none(),
+        h.status("orders").await.client_id.is_none(),
         "the operator never heard"
     );
     h.sim.reset_counters();
@@ -118,14 +113,7 @@ async fn crash_after_the_client_id_before_the_secret() {
     h.kube
         .fail_next("POST", &format!("/namespaces/{NS}/secrets"), 500, 1);
     assert!(h.reconcile("orders").await.is_err());
-    assert!(
-        h.get("orders")
-            .await
-            .status
-            .expect("status")
-            .client_id
-            .is_some()
-    );
+    assert!(h.status("orders").await.client_id.is_some());
     h.sim.reset_counters();
     h.settle("orders", 3).await;
     assert_exactly_one_client_for(&h, &h.get("orders").await);
@@ -225,11 +213,7 @@ async fn adoption_refused_when_owned_elsewhere_unless_take_over() {
     s["client"]["id"] = json!(id);
     h.apply("shared", s.clone());
     h.converge("shared").await;
-    let (status, reason, message) = h.ready("shared").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "AdoptionRefused")
-    );
+    let message = h.assert_ready("shared", "False", "AdoptionRefused").await;
     assert!(
         message.contains("team-b/shared") && message.contains("TakeOver"),
         "{message}"
@@ -255,11 +239,7 @@ async fn adoption_of_a_missing_client() {
     s["client"]["id"] = json!("doesnotexist123");
     h.apply("ghost", s);
     h.converge("ghost").await;
-    let (status, reason, message) = h.ready("ghost").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ClientNotFound")
-    );
+    let message = h.assert_ready("ghost", "False", "ClientNotFound").await;
     assert!(message.contains("doesnotexist123"));
     assert!(h.sim.clients().is_empty());
 }
@@ -311,10 +291,8 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
     );
     assert_eq!(client["client_metadata"]["owners"], json!("alice,bob"));
     let drifted = h
-        .get("app-3")
+        .status("app-3")
         .await
-        .status
-        .expect("status")
         .conditions
         .into_iter()
         .find(|c| c.type_ == "Drifted")
@@ -392,12 +370,7 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
     let secret_before = h.secret("orders-auth0").expect("secret");
     let hash_before =
         secret_before["metadata"]["annotations"]["auth.nexus.dev/content-hash"].clone();
-    let rotated_before = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .last_rotation_time;
+    let rotated_before = h.status("orders").await.last_rotation_time;
 
     let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
     api.patch(
@@ -409,15 +382,7 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
     )
     .await
     .expect("annotate");
-    h.sim.reset_counters();
-    h.reconcile("orders").await.expect("reconcile");
-
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        1
-    );
+    assert_eq!(rotations_in_a_pass(&h).await, 1);
     let secret = h.secret("orders-auth0").expect("secret");
     let id = h.client_id("orders").await;
     let current = h.sim.client(&id).expect("client")["client_secret"].clone();
@@ -433,19 +398,20 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
         secret["metadata"]["annotations"]["auth.nexus.dev/content-hash"], hash_before,
         "consumers can roll"
     );
-    let status = h.get("orders").await.status.expect("status");
+    let status = h.status("orders").await;
     assert_eq!(status.rotation_request.as_deref(), Some("2026-11-27"));
     assert!(status.last_rotation_time.is_some() && status.last_rotation_time >= rotated_before);
 
+    assert_eq!(rotations_in_a_pass(&h).await, 0, "once per new value");
+}
+
+/// The secret rotations Auth0 saw in one pass of `orders`.
+async fn rotations_in_a_pass(h: &Harness) -> u64 {
     h.sim.reset_counters();
     h.reconcile("orders").await.expect("reconcile");
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        0,
-        "once per new value"
-    );
+    h.sim
+        .counters()
+        .get("POST /api/v2/clients/{id}/rotate-secret")
 }
 
 #[tokio::test(start_paused = true)]
@@ -455,33 +421,18 @@ async fn rotation_by_age() {
     s["secret"] = json!({"rotateAfter": "720h"});
     h.apply("orders", s);
     h.converge("orders").await;
-    h.sim.reset_counters();
-    h.reconcile("orders").await.expect("reconcile");
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        0,
-        "young secret kept"
-    );
+    assert_eq!(rotations_in_a_pass(&h).await, 0, "young secret kept");
 
     // Make the last rotation old.
     let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
-    let mut status: Value =
-        serde_json::to_value(h.get("orders").await.status.expect("status")).expect("json");
+    let mut status: Value = serde_json::to_value(h.status("orders").await).expect("json");
     status["lastRotationTime"] = json!("2020-01-01T00:00:00Z");
     api.patch_status("orders", &PatchParams::apply("test").force(), &Patch::Apply(json!({
         "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": {"lastRotationTime": status["lastRotationTime"]}
     })))
     .await
     .expect("status patch");
-    h.reconcile("orders").await.expect("reconcile");
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        1
-    );
+    assert_eq!(rotations_in_a_pass(&h).await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -494,8 +445,7 @@ async fn url_policy_is_checked_before_any_auth0_call() {
     s["client"]["callbacks"] = json!(["https://app.example.com/cb", "https://evil.io/cb"]);
     h.apply("orders", s);
     h.converge("orders").await;
-    let (status, reason, message) = h.ready("orders").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("orders", "False", "InvalidSpec").await;
     assert!(
         message.contains("spec.client.callbacks[1]") && message.contains("https://evil.io/cb"),
         "{message}"
