@@ -586,6 +586,22 @@ async fn text_output_is_stable_and_never_holds_a_secret() {
 /// The guard is auth0-mgmt's (`token::scrub`, applied to every error body); this holds it
 /// for what plan and import print.
 async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
+    fake_auth0(move |line| {
+        (
+            "400 Bad Request",
+            json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_query_string",
+                   "message": format!("refused: {line} (client_secret {secret})")}),
+        )
+    })
+    .await
+}
+
+/// An "Auth0" that issues a token, then answers every Management API request with what
+/// `answer` gives for its request line (status line, JSON body); its base URL and the count
+/// of connections it accepted.
+async fn fake_auth0(
+    answer: impl Fn(&str) -> (&'static str, Value) + Clone + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // In this runtime, so the paused clock sees its work (a thread would let timeouts fire).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -597,7 +613,7 @@ async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             counted.fetch_add(1, Ordering::SeqCst);
-            let secret = secret.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 4096];
@@ -630,11 +646,7 @@ async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
                         json!({"access_token": "token", "token_type": "Bearer", "expires_in": 86400}),
                     )
                 } else {
-                    (
-                        "400 Bad Request",
-                        json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_query_string",
-                               "message": format!("refused: {line} (client_secret {secret})")}),
-                    )
+                    answer(&line)
                 };
                 let body = body.to_string();
                 let answer = format!(
@@ -708,6 +720,46 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
         !shown.contains(secret.as_str()),
         "the secret is printed: {shown}"
     );
+}
+
+/// Attack: a successful answer that does not decode (a proxy, a changed API) with a secret in
+/// the value the decoder refuses: plan and import say what did not decode and where, never the
+/// value (the decoder's own message quotes it).
+#[tokio::test(start_paused = true)]
+async fn an_undecodable_auth0_answer_is_never_echoed() {
+    let sim = sim().await;
+    let leaked = "leaked-client-secret-0123456789abcdefghij";
+    let odd = fake_auth0(move |_| ("200 OK", json!(leaked))).await.0;
+    let mut tenant = tenant(&sim);
+    tenant["spec"]["endpoint"] = json!(odd);
+    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let (creds, _) = credentials_naming(&sim, Some(&odd));
+    let registry = world::auth0_registry(Duration::from_secs(5));
+    let options = PlanOptions {
+        cluster_id: CLUSTER.into(),
+        prune: false,
+    };
+    let report = nexus_plan::plan(&manifests(&docs), &creds, &registry, &options).await;
+    let error = report.tenants[0].error.clone().expect("undecodable");
+    assert!(error.contains("could not decode Auth0"), "{error}");
+    for output in [render(&report, Format::Text), render(&report, Format::Json)] {
+        assert!(!output.contains(leaked), "the answer is printed: {output}");
+    }
+    let import = ImportOptions {
+        tenant: TENANT.into(),
+        namespace: NamespaceSource::Fixed("team-a".into()),
+    };
+    let error = nexus_plan::import(&manifests(&docs), &creds, &registry, &import)
+        .await
+        .expect_err("undecodable");
+    let mut shown = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        shown.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(shown.contains("could not decode Auth0"), "{shown}");
+    assert!(!shown.contains(leaked), "the answer is printed: {shown}");
 }
 
 /// Attack: a pull request edits the AuthTenant in the files to point at its own server. The
