@@ -44,6 +44,12 @@ fn epoch_now(sim: &SimHandle) -> Duration {
     sim.wall_time().duration_since(UNIX_EPOCH).expect("clock")
 }
 
+/// An answer `(status, body)` refused with `status` and Auth0's error body naming `error_code`.
+fn assert_refused((actual, body): (StatusCode, Value), status: u16, error_code: &str) {
+    assert_eq!(actual.as_u16(), status, "{body}");
+    assert_auth0_error(&body, status, error_code);
+}
+
 fn assert_auth0_error(body: &Value, status: u16, error_code: &str) {
     assert_eq!(body["statusCode"], status, "{body}");
     assert!(body["error"].is_string(), "{body}");
@@ -500,18 +506,22 @@ async fn patch_replaces_arrays_and_merges_metadata() {
     // The merged result is checked too: 3 keys + 8 new ones is 11.
     let more: serde_json::Map<String, Value> =
         (0..8).map(|i| (format!("m{i}"), json!("v"))).collect();
-    let (status, body) = t.patch(&path, json!({"client_metadata": more})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_auth0_error(&body, 400, "invalid_body");
+    assert_refused(
+        t.patch(&path, json!({"client_metadata": more})).await,
+        400,
+        "invalid_body",
+    );
     assert_eq!(
         sim.client(&id).expect("exists")["client_metadata"],
         read["client_metadata"]
     );
 
     // Validation applies to PATCH bodies as well.
-    let (status, body) = t.patch(&path, json!({"name": "<x>"})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_auth0_error(&body, 400, "invalid_body");
+    assert_refused(
+        t.patch(&path, json!({"name": "<x>"})).await,
+        400,
+        "invalid_body",
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -626,11 +636,12 @@ async fn scopes_are_enforced() {
     };
     let id3 = sim3.insert_client(json!({"name": "u"}));
     let path3 = format!("/api/v2/clients/{id3}");
-    let (status, body) = t3
-        .patch(&path3, json!({"client_secret": "x".repeat(64)}))
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_auth0_error(&body, 403, "insufficient_scope");
+    assert_refused(
+        t3.patch(&path3, json!({"client_secret": "x".repeat(64)}))
+            .await,
+        403,
+        "insufficient_scope",
+    );
     let (status, body) = t3.patch(&path3, json!({"name": "v"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["name"], "v");
@@ -892,6 +903,22 @@ async fn error_share_is_plausible_and_shaped_like_auth0() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// `request` sent with the JSON `body`.
+async fn send_json(request: reqwest::RequestBuilder, body: Value) -> reqwest::Response {
+    request.json(&body).send().await.expect("request")
+}
+
+/// The JSON answer of a GET of `url`.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// A POST creating the client `name`, as a raw request (a dropped connection is an error).
 async fn post_client(t: &T, name: &str) -> reqwest::Result<reqwest::Response> {
     t.http
@@ -900,6 +927,17 @@ async fn post_client(t: &T, name: &str) -> reqwest::Result<reqwest::Response> {
         .json(&json!({"name": name}))
         .send()
         .await
+}
+
+/// [`post_client`], the simulator failing it with `action` (once).
+async fn post_client_failing(
+    t: &T,
+    name: &str,
+    action: FailAction,
+) -> reqwest::Result<reqwest::Response> {
+    t.sim
+        .fail_next(FailNext::new("POST", "/api/v2/clients", 1, action));
+    post_client(t, name).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -932,24 +970,22 @@ async fn dropped_connections_are_client_errors() {
     );
 
     // One-shot: the next POST is dropped before it is processed...
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Drop,
-    ));
-    let res = post_client(&t, "lost").await;
-    assert!(res.is_err());
+    assert!(
+        post_client_failing(&t, "lost", FailAction::Drop)
+            .await
+            .is_err()
+    );
     assert!(sim.clients().is_empty());
     // ... and after processing (the client exists, the caller never heard of it).
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
-    let res = post_client(&t, "created but unanswered").await;
-    assert!(res.is_err());
+    assert!(
+        post_client_failing(
+            &t,
+            "created but unanswered",
+            FailAction::DropAfterProcessing
+        )
+        .await
+        .is_err()
+    );
     assert_eq!(sim.clients().len(), 1);
     assert!(sim.faults().fail_next.is_empty());
     // Then things are back to normal.
@@ -1123,76 +1159,53 @@ async fn http_back_door_under_sim_prefix() {
     let sim = sim().await;
     let http = http();
     let base = sim.base_url();
-    let res = http
-        .post(format!("{base}/__sim/clients"))
-        .json(&json!({"name": "via http"}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(
+        http.post(format!("{base}/__sim/clients")),
+        json!({"name": "via http"}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["x-auth0-simulator"], "true");
     let id = res.json::<Value>().await.expect("json")["client_id"]
         .as_str()
         .expect("id")
         .to_owned();
-    let all: Value = http
-        .get(format!("{base}/__sim/clients"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let all: Value = get_json(&http, format!("{base}/__sim/clients")).await;
     assert_eq!(all[0]["client_id"], id);
     assert!(all[0]["client_secret"].is_string());
 
-    let res = http
-        .put(format!("{base}/__sim/faults"))
-        .json(&json!({"error_rate": 1.0, "fail_next": [{"method": "GET", "path": "/x", "count": 1, "action": "drop"}]}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(http.put(format!("{base}/__sim/faults")), json!({"error_rate": 1.0, "fail_next": [{"method": "GET", "path": "/x", "count": 1, "action": "drop"}]})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(sim.faults().error_rate, 1.0);
     assert_eq!(sim.faults().fail_next[0].action, FailAction::Drop);
-    let res = http
-        .put(format!("{base}/__sim/faults"))
-        .json(&json!({"error_rate": 3.0}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(
+        http.put(format!("{base}/__sim/faults")),
+        json!({"error_rate": 3.0}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
-    let res = http
-        .put(format!("{base}/__sim/rate-limit"))
-        .json(&json!({"burst": 10, "per_second": 2}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(
+        http.put(format!("{base}/__sim/rate-limit")),
+        json!({"burst": 10, "per_second": 2}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(sim.rate_limit(), RateLimit::ENTERPRISE_NON_PRODUCTION);
 
-    let minted: Value = http
-        .post(format!("{base}/__sim/jwt"))
-        .json(&json!({"claims": {"sub": "dev"}}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let minted: Value = send_json(
+        http.post(format!("{base}/__sim/jwt")),
+        json!({"claims": {"sub": "dev"}}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     let header =
         jsonwebtoken::decode_header(minted["token"].as_str().expect("token")).expect("jwt");
     assert_eq!(header.kid, Some(sim.current_kid()));
 
-    let counters: Value = http
-        .get(format!("{base}/__sim/counters"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let counters: Value = get_json(&http, format!("{base}/__sim/counters")).await;
     // The back door itself is never counted.
     assert_eq!(counters["total"], 0);
     assert_eq!(sim.counters().total(), 0);
