@@ -264,6 +264,28 @@ fn ok_client(seen: &Seen, _: usize) -> Reply {
     Reply::json(200, client_json(&id))
 }
 
+/// A stub answering `first` to the first API call, then [`ok_client`].
+async fn first_then_ok(first: Reply) -> Harness {
+    let mut first = Some(first);
+    harness(move |seen: &Seen, i| match first.take() {
+        Some(reply) if i == 0 => reply,
+        _ => ok_client(seen, i),
+    })
+    .await
+}
+
+/// A tenant client whose Auth0 address nothing listens on.
+fn client_of_a_dead_address() -> Arc<TenantClient> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = listener.local_addr().unwrap();
+    drop(listener);
+    let reg = Auth0Registry::new(
+        default_http_client(Duration::from_secs(2)).unwrap(),
+        Auth0Metrics::new(),
+    );
+    reg.tenant(config(dead, 5, 5))
+}
+
 fn metrics_text(m: &Auth0Metrics) -> String {
     let mut reg = prometheus_client::registry::Registry::default();
     m.register(&mut reg);
@@ -429,19 +451,15 @@ async fn token_endpoint_errors_are_typed_and_spaced() {
 
 #[tokio::test(start_paused = true)]
 async fn too_many_requests_pauses_every_caller_then_succeeds() {
-    let h = harness(|seen: &Seen, i| {
-        if i == 0 {
-            Reply::json(
-                429,
-                json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
-            )
-            .header("retry-after", "1")
-            .header("x-ratelimit-limit", "2")
-            .header("x-ratelimit-remaining", "0")
-        } else {
-            ok_client(seen, i)
-        }
-    })
+    let h = first_then_ok(
+        Reply::json(
+            429,
+            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
+        )
+        .header("retry-after", "1")
+        .header("x-ratelimit-limit", "2")
+        .header("x-ratelimit-remaining", "0"),
+    )
     .await;
     let answered = h.stub.answered.notified();
     let first = {
@@ -676,16 +694,10 @@ async fn server_errors_are_transient_and_only_idempotent_calls_are_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn server_error_then_success_on_patch() {
-    let h = harness(|seen: &Seen, i| {
-        if i == 0 {
-            Reply::json(
-                500,
-                json!({"statusCode":500,"error":"Internal Server Error","message":"oops"}),
-            )
-        } else {
-            ok_client(seen, i)
-        }
-    })
+    let h = first_then_ok(Reply::json(
+        500,
+        json!({"statusCode":500,"error":"Internal Server Error","message":"oops"}),
+    ))
     .await;
     let c = h
         .client
@@ -736,14 +748,7 @@ async fn transport_errors_are_transient_and_print_no_url() {
     );
 
     // nothing listening
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = listener.local_addr().unwrap();
-    drop(listener);
-    let reg = Auth0Registry::new(
-        default_http_client(Duration::from_secs(2)).unwrap(),
-        Auth0Metrics::new(),
-    );
-    let c = reg.tenant(config(dead, 5, 5));
+    let c = client_of_a_dead_address();
     let err = c.verify_credentials().await.unwrap_err();
     assert!(matches!(err, Auth0Error::Transport { .. }), "{err:?}");
     assert!(err.is_transient());
@@ -1126,14 +1131,7 @@ async fn no_secret_in_logs_errors_or_debug_output() {
         },
     ];
     // a transport error from a real request carrying the token
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = listener.local_addr().unwrap();
-    drop(listener);
-    let reg = Auth0Registry::new(
-        default_http_client(Duration::from_secs(2)).unwrap(),
-        Auth0Metrics::new(),
-    );
-    let dead_client = reg.tenant(config(dead, 5, 5));
+    let dead_client = client_of_a_dead_address();
     errors.push(dead_client.verify_credentials().await.unwrap_err());
     errors.push(dead_client.verify_credentials().await.unwrap_err());
     // a transport error on the management API itself
@@ -1446,39 +1444,45 @@ mod simulator {
         sim.counters()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn matching_the_tenant_limit_avoids_429s() {
-        // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
+    /// [`six_concurrent_gets`] by a client of `rps`/`burst` against a free-plan tenant at each
+    /// of the ten phases of [`align_wall_clock`]; `check` sees each phase's counts.
+    async fn at_every_phase(rps: u32, burst: u32, check: impl Fn(u32, &auth0_sim::RequestCounts)) {
         let sim = start(RateLimit::FREE).await;
         let id = sim.insert_client(json!({"name":"rl"}));
         for tenths in 0..10 {
             align_wall_clock(&sim, tenths).await;
-            let counts = six_concurrent_gets(&sim, &id, 2, 2).await;
+            let counts = six_concurrent_gets(&sim, &id, rps, burst).await;
+            check(tenths, &counts);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn matching_the_tenant_limit_avoids_429s() {
+        // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
+        at_every_phase(2, 2, |tenths, counts| {
             assert_eq!(counts.rate_limited(), 0, "phase {tenths}/10: {counts:?}");
             assert_eq!(
                 counts.get("GET /api/v2/clients/{id}"),
                 6,
                 "phase {tenths}/10"
             );
-        }
+        })
+        .await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn overrunning_the_tenant_limit_recovers_from_429s() {
         // The operator is configured far above the tenant's real limit: the 429s pause everyone.
-        let sim = start(RateLimit::FREE).await;
-        let id = sim.insert_client(json!({"name":"rl"}));
-        for tenths in 0..10 {
-            align_wall_clock(&sim, tenths).await;
-            let counts = six_concurrent_gets(&sim, &id, 100, 100).await;
-            // The 6 calls go at once: 2 pass, 4 get 429 (Retry-After: 1). After the pause the
-            // client follows x-ratelimit-remaining/reset and is never refused again.
+        // The 6 calls go at once: 2 pass, 4 get 429 (Retry-After: 1). After the pause the
+        // client follows x-ratelimit-remaining/reset and is never refused again.
+        at_every_phase(100, 100, |tenths, counts| {
             assert_eq!(counts.rate_limited(), 4, "phase {tenths}/10: {counts:?}");
             assert_eq!(
                 counts.get("GET /api/v2/clients/{id}"),
                 10,
                 "phase {tenths}/10: {counts:?}"
             );
-        }
+        })
+        .await;
     }
 }

@@ -29,8 +29,8 @@ use auth0_sim::{FailAction, FailNext, RateLimit, SimConfig, SimHandle};
 use kube_fake::{CostModel, FakeKube, RequestCounts};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig};
+use nexus_testing::ready_condition;
 use nexus_testing::world;
-use support::ready_condition;
 use tokio::time::Instant;
 
 const NS: &str = "team-a";

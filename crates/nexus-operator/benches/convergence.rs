@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 use auth0_sim::{self as sim, RateLimit, SimConfig};
 use futures::channel::mpsc;
 use kube::Api;
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::watcher;
 use kube_fake::{CostModel, FakeKube};
 use nexus_controller::compact::CachedAuthClient;
 use nexus_controller::metrics::ControllerMetrics;
@@ -50,21 +48,6 @@ fn diff(
         .map(|(k, v)| (k.to_owned(), v - before.get(k)))
         .filter(|(_, v)| *v > 0)
         .collect()
-}
-
-async fn store_of(kube: &FakeKube) -> kube::runtime::reflector::Store<CachedAuthClient> {
-    let mut writer: Writer<CachedAuthClient> = Writer::default();
-    let reader = writer.as_reader();
-    let list = Api::<CachedAuthClient>::all(kube.client())
-        .list(&Default::default())
-        .await
-        .expect("list AuthClients");
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for obj in list.items {
-        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    reader
 }
 
 fn per_client(calls: u64, n: usize) -> f64 {
@@ -189,7 +172,7 @@ async fn main() {
     let _ = controller.await;
 
     // --- Resync: one drift scan of the tenant.
-    let store = store_of(&kube).await;
+    let store = nexus_testing::reflector_store(&Api::<CachedAuthClient>::all(kube.client())).await;
     let tenant = Api::<AuthTenant>::all(kube.client())
         .get(TENANT)
         .await

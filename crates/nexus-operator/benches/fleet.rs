@@ -92,9 +92,13 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// The AuthClients the child counts Ready (`nexus_authclients{ready="True"}`), from its
-/// `/metrics`: what tells the first Ready without reading every object of the fake.
-async fn ready_gauge(http: &reqwest::Client, metrics: SocketAddr) -> Option<u64> {
+/// The sum of the samples of the child's `/metrics` (its text format) on the lines `wanted`
+/// keeps.
+async fn metric_sum(
+    http: &reqwest::Client,
+    metrics: SocketAddr,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<u64> {
     let body = http
         .get(format!("http://{metrics}/metrics"))
         .send()
@@ -105,30 +109,25 @@ async fn ready_gauge(http: &reqwest::Client, metrics: SocketAddr) -> Option<u64>
         .ok()?;
     Some(
         body.lines()
-            .filter(|l| l.starts_with("nexus_authclients{") && l.contains("ready=\"True\""))
+            .filter(|l| wanted(l))
             .filter_map(|l| l.rsplit(' ').next())
             .filter_map(|v| v.parse::<f64>().ok())
             .sum::<f64>() as u64,
     )
 }
 
+/// The AuthClients the child counts Ready (`nexus_authclients{ready="True"}`), from its
+/// `/metrics`: what tells the first Ready without reading every object of the fake.
+async fn ready_gauge(http: &reqwest::Client, metrics: SocketAddr) -> Option<u64> {
+    metric_sum(http, metrics, |l| {
+        l.starts_with("nexus_authclients{") && l.contains("ready=\"True\"")
+    })
+    .await
+}
+
 /// Sum of `nexus_reconciles_total` over its labels, from the child's `/metrics`.
 async fn reconciles(http: &reqwest::Client, metrics: SocketAddr) -> Option<u64> {
-    let body = http
-        .get(format!("http://{metrics}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    Some(
-        body.lines()
-            .filter(|l| l.starts_with("nexus_reconciles_total"))
-            .filter_map(|l| l.rsplit(' ').next())
-            .filter_map(|v| v.parse::<f64>().ok())
-            .sum::<f64>() as u64,
-    )
+    metric_sum(http, metrics, |l| l.starts_with("nexus_reconciles_total")).await
 }
 
 struct Killed(Child);

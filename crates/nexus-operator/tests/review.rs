@@ -48,6 +48,20 @@ struct Run {
     stderr: String,
 }
 
+impl Run {
+    fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, code, "{}{}", self.stdout, self.stderr);
+    }
+
+    fn assert_stdout_has(&self, needle: &str) {
+        assert!(self.stdout.contains(needle), "{}", self.stdout);
+    }
+
+    fn assert_stderr_has(&self, needle: &str) {
+        assert!(self.stderr.contains(needle), "{}", self.stderr);
+    }
+}
+
 /// Which environment the binary gets: the tenant's credentials naming the simulator (`Pinned`),
 /// the credentials alone (`Unpinned`), or none.
 #[derive(Clone, Copy, PartialEq)]
@@ -100,6 +114,25 @@ async fn run(sim: &SimHandle, args: &[&str], stdin: Option<String>, env: Env) ->
     run
 }
 
+/// `plan -f path` with the credentials of `env`.
+async fn plan(sim: &SimHandle, path: &str, env: Env) -> Run {
+    run(sim, &["plan", "-f", path], None, env).await
+}
+
+/// `import -f path --tenant acme-prod --namespace namespace`, credentials pinned.
+async fn import(sim: &SimHandle, path: &str, namespace: &str) -> Run {
+    let args = [
+        "import",
+        "-f",
+        path,
+        "--tenant",
+        "acme-prod",
+        "--namespace",
+        namespace,
+    ];
+    run(sim, &args, None, Env::Pinned).await
+}
+
 #[tokio::test]
 async fn plan_exit_codes_credentials_from_env_and_stdin() {
     let sim = world::start_sim(world::sim_config(1000)).await;
@@ -111,13 +144,9 @@ async fn plan_exit_codes_credentials_from_env_and_stdin() {
     let path = dir.display().to_string();
 
     write(&dir, &[tenant(&sim), hello("Hello")]);
-    let same = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
-    assert_eq!(same.code, 0, "{}{}", same.stdout, same.stderr);
-    assert!(
-        same.stdout.contains("AuthClient team-a/hello: no change"),
-        "{}",
-        same.stdout
-    );
+    let same = plan(&sim, &path, Env::Pinned).await;
+    same.assert_code(0);
+    same.assert_stdout_has("AuthClient team-a/hello: no change");
     assert!(
         same.stdout.starts_with("AuthTenant acme-prod"),
         "stdout holds the plan only: {}",
@@ -132,24 +161,18 @@ async fn plan_exit_codes_credentials_from_env_and_stdin() {
         Env::Pinned,
     )
     .await;
-    assert_eq!(changed.code, 2, "{}{}", changed.stdout, changed.stderr);
+    changed.assert_code(2);
     let json: Value = serde_json::from_str(&changed.stdout).expect("JSON on stdout");
     assert_eq!(json["tenants"][0]["objects"][0]["action"], "update");
 
     // Kustomize-style: the same manifests on stdin.
     let text = std::fs::read_to_string(dir.join("manifests.yaml")).expect("read");
     let piped = run(&sim, &["plan", "-f", "-"], Some(text), Env::Pinned).await;
-    assert_eq!(piped.code, 2, "{}{}", piped.stdout, piped.stderr);
+    piped.assert_code(2);
 
-    let missing = run(&sim, &["plan", "-f", &path], None, Env::None).await;
-    assert_eq!(missing.code, 1, "{}{}", missing.stdout, missing.stderr);
-    assert!(
-        missing
-            .stdout
-            .contains("NEXUS_TENANT_ACME_PROD_CLIENT_SECRET"),
-        "{}",
-        missing.stdout
-    );
+    let missing = plan(&sim, &path, Env::None).await;
+    missing.assert_code(1);
+    missing.assert_stdout_has("NEXUS_TENANT_ACME_PROD_CLIENT_SECRET");
     assert_eq!(sim.counters().writes(), 0, "plan never writes to Auth0");
 }
 
@@ -164,8 +187,8 @@ async fn credentials_only_go_to_the_auth0_their_owner_names() {
     write(&dir, &[tenant(&sim), hello("Hello")]);
     let before = sim.counters().total();
 
-    let unnamed = run(&sim, &["plan", "-f", &path], None, Env::Unpinned).await;
-    assert_eq!(unnamed.code, 1, "{}{}", unnamed.stdout, unnamed.stderr);
+    let unnamed = plan(&sim, &path, Env::Unpinned).await;
+    unnamed.assert_code(1);
     assert!(
         unnamed
             .stdout
@@ -178,36 +201,12 @@ async fn credentials_only_go_to_the_auth0_their_owner_names() {
     let mut moved = tenant(&sim);
     moved["spec"]["endpoint"] = json!("http://127.0.0.1:9");
     write(&dir, &[moved, hello("Hello")]);
-    let refused = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
-    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
-    assert!(
-        refused
-            .stdout
-            .contains("AuthTenant 'acme-prod' in the files points at http://127.0.0.1:9"),
-        "{}",
-        refused.stdout
-    );
-    let import = run(
-        &sim,
-        &[
-            "import",
-            "-f",
-            &path,
-            "--tenant",
-            "acme-prod",
-            "--namespace",
-            "team-a",
-        ],
-        None,
-        Env::Pinned,
-    )
-    .await;
-    assert_eq!(import.code, 1, "{}{}", import.stdout, import.stderr);
-    assert!(
-        import.stderr.contains("NEXUS_TENANT_ACME_PROD_ENDPOINT"),
-        "{}",
-        import.stderr
-    );
+    let refused = plan(&sim, &path, Env::Pinned).await;
+    refused.assert_code(1);
+    refused.assert_stdout_has("AuthTenant 'acme-prod' in the files points at http://127.0.0.1:9");
+    let imported = import(&sim, &path, "team-a").await;
+    imported.assert_code(1);
+    imported.assert_stderr_has("NEXUS_TENANT_ACME_PROD_ENDPOINT");
     assert_eq!(sim.counters().total(), before, "no request reached Auth0");
 }
 
@@ -226,17 +225,9 @@ async fn bad_input_is_a_clear_error_and_exit_1() {
         "apiVersion: v1\nkind: Secret\nmetadata: {name: m2m}\nstringData:\n  client_secret: very-secret-value-123\n  client_id: [x\n",
     )
     .expect("write");
-    let malformed = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
-    assert_eq!(
-        malformed.code, 1,
-        "{}{}",
-        malformed.stdout, malformed.stderr
-    );
-    assert!(
-        malformed.stderr.contains("not valid YAML"),
-        "{}",
-        malformed.stderr
-    );
+    let malformed = plan(&sim, &path, Env::Pinned).await;
+    malformed.assert_code(1);
+    malformed.assert_stderr_has("not valid YAML");
     assert!(
         !malformed.stderr.contains("very-secret-value-123"),
         "{}",
@@ -252,13 +243,9 @@ async fn bad_input_is_a_clear_error_and_exit_1() {
                    "spec": {"tenant": "acme-prod", "client": {"name": 3}}}),
         ],
     );
-    let schema = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
-    assert_eq!(schema.code, 1, "{}{}", schema.stdout, schema.stderr);
-    assert!(
-        schema.stderr.contains("does not match its schema"),
-        "{}",
-        schema.stderr
-    );
+    let schema = plan(&sim, &path, Env::Pinned).await;
+    schema.assert_code(1);
+    schema.assert_stderr_has("does not match its schema");
 
     write(
         &dir,
@@ -267,35 +254,13 @@ async fn bad_input_is_a_clear_error_and_exit_1() {
             json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
         ],
     );
-    let unknown = run(&sim, &["plan", "-f", &path], None, Env::Pinned).await;
-    assert_eq!(unknown.code, 0, "{}{}", unknown.stdout, unknown.stderr);
-    assert!(unknown.stdout.contains("ignored: "), "{}", unknown.stdout);
+    let unknown = plan(&sim, &path, Env::Pinned).await;
+    unknown.assert_code(0);
+    unknown.assert_stdout_has("ignored: ");
 
-    let traversal = run(
-        &sim,
-        &[
-            "import",
-            "-f",
-            &path,
-            "--tenant",
-            "acme-prod",
-            "--namespace",
-            "../x",
-        ],
-        None,
-        Env::Pinned,
-    )
-    .await;
-    assert_eq!(
-        traversal.code, 1,
-        "{}{}",
-        traversal.stdout, traversal.stderr
-    );
-    assert!(
-        traversal.stderr.contains("not a Kubernetes namespace name"),
-        "{}",
-        traversal.stderr
-    );
+    let traversal = import(&sim, &path, "../x").await;
+    traversal.assert_code(1);
+    traversal.assert_stderr_has("not a Kubernetes namespace name");
     for output in [&malformed, &schema, &unknown, &traversal] {
         assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
     }

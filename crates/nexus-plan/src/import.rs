@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::credentials::{CredentialSources, CredentialsError};
 use crate::manifests::Manifests;
 use crate::state::{Reads, TenantState};
-use auth0_mgmt::{Auth0Client, Auth0Error, Auth0Registry};
+use auth0_mgmt::{Auth0Client, Auth0Registry};
 use nexus_controller::authclient::resolve::spec_refusal;
 use nexus_controller::governance::Governance;
 use nexus_controller::ownership::tagged_owner;
@@ -61,7 +61,16 @@ pub enum ImportError {
         tenant: String,
         /// The cause.
         #[source]
-        source: Auth0Error,
+        source: crate::state::Auth0Failure,
+    },
+    /// A folder or file import would write is a symbolic link: writing through it could land
+    /// outside the folder given with `-o`.
+    #[error(
+        "refusing to write {path}: it is a symbolic link (import writes only real files and folders inside the folder given with -o)"
+    )]
+    SymbolicLink {
+        /// The link.
+        path: String,
     },
     /// Writing a manifest.
     #[error("cannot write {path}: {source}")]
@@ -109,7 +118,8 @@ impl ImportReport {
             .collect()
     }
 
-    /// Writes `DIR/<namespace>/<name>.yaml` for each manifest; returns the paths.
+    /// Writes `DIR/<namespace>/<name>.yaml` for each manifest; returns the paths. A namespace
+    /// folder or a file that is already a symbolic link is refused, not followed.
     pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
         let mut paths = Vec::new();
         for manifest in &self.written {
@@ -119,11 +129,23 @@ impl ImportReport {
                 path: path.display().to_string(),
                 source,
             };
+            refuse_symlink(&folder)?;
             std::fs::create_dir_all(&folder).map_err(io)?;
+            refuse_symlink(&path)?;
             std::fs::write(&path, &manifest.text).map_err(io)?;
             paths.push(path);
         }
         Ok(paths)
+    }
+}
+
+/// Refuses `path` if it exists as a symbolic link (a missing path is fine).
+fn refuse_symlink(path: &Path) -> Result<(), ImportError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(ImportError::SymbolicLink {
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -157,7 +179,7 @@ pub async fn import(
         .await
         .map_err(|source| ImportError::Auth0 {
             tenant: options.tenant.clone(),
-            source,
+            source: source.into(),
         })?;
     Ok(import_state(
         manifests,
@@ -554,5 +576,60 @@ mod tests {
         assert_eq!(b, "my-app-prod-zz99yyxx");
         assert!(is_dns_label(&a) && is_dns_label(&b));
         assert_eq!(unique_name(&mut taken, "ns", &client("q", "***")), "client");
+    }
+
+    /// Attack: the output folder (a checkout a pull request controls) holds symbolic links
+    /// where import writes; following them would write outside it.
+    #[cfg(unix)]
+    #[test]
+    fn import_never_writes_through_a_symbolic_link() {
+        let report = ImportReport {
+            written: vec![Imported {
+                namespace: "team-a".into(),
+                name: "web".into(),
+                client_id: "abc".into(),
+                text: "imported\n".into(),
+                warning: None,
+            }],
+            ..ImportReport::default()
+        };
+        let outside = nexus_testing::scratch_dir("import-outside");
+        let victim = outside.join("victim");
+        std::fs::write(&victim, "keep\n").expect("write");
+
+        // The manifest's file is a link to a file outside.
+        let out = nexus_testing::scratch_dir("import-out");
+        std::fs::create_dir_all(out.join("team-a")).expect("mkdir");
+        std::os::unix::fs::symlink(&victim, out.join("team-a/web.yaml")).expect("symlink");
+        let error = report.write_to(&out).expect_err("a linked file is refused");
+        assert!(
+            matches!(&error, ImportError::SymbolicLink { path } if path.ends_with("team-a/web.yaml")),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep\n");
+
+        // The namespace folder is a link to a folder outside.
+        let out = nexus_testing::scratch_dir("import-out");
+        std::os::unix::fs::symlink(&outside, out.join("team-a")).expect("symlink");
+        let error = report
+            .write_to(&out)
+            .expect_err("a linked folder is refused");
+        assert!(
+            matches!(&error, ImportError::SymbolicLink { path } if path.ends_with("team-a")),
+            "{error}"
+        );
+        assert!(
+            !outside.join("web.yaml").exists(),
+            "nothing written outside"
+        );
+
+        // A plain folder is written as before.
+        let out = nexus_testing::scratch_dir("import-out");
+        let paths = report.write_to(&out).expect("written");
+        assert_eq!(paths, [out.join("team-a/web.yaml")]);
+        assert_eq!(
+            std::fs::read_to_string(&paths[0]).expect("read"),
+            "imported\n"
+        );
     }
 }

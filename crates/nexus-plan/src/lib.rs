@@ -147,6 +147,7 @@ pub async fn plan(
                     let reads = plan::reads(&input, options);
                     match TenantState::read(&auth0, reads).await {
                         Err(error) => {
+                            let error = state::Auth0Failure::from(error);
                             planned.error =
                                 Some(format!("reading tenant '{name}' from Auth0: {error}"))
                         }

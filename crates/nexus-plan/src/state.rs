@@ -16,6 +16,41 @@ const CONNECTIONS_PER_PAGE: u32 = 100;
 /// Safety stop of the offset-paged connection list (Auth0 refuses offsets past 1,000).
 const MAX_CONNECTION_PAGES: u32 = 10;
 
+/// An Auth0 failure as `plan` and `import` show it. A successful answer that does not decode
+/// keeps only what was read and where it failed: the decoder's message quotes the value it
+/// refused, and an answer may hold a secret (a client secret, a signing secret).
+#[derive(Debug, thiserror::Error)]
+pub enum Auth0Failure {
+    /// A successful answer that is not of the expected shape.
+    #[error(
+        "could not decode Auth0 {what}: not of the expected shape at line {line} column {column} (the answer is not shown: it may hold a secret)"
+    )]
+    Undecodable {
+        /// What was being decoded.
+        what: &'static str,
+        /// Where the decoder stopped.
+        line: usize,
+        /// Where the decoder stopped.
+        column: usize,
+    },
+    /// Any other failure (auth0-mgmt already redacts the secrets of error answers).
+    #[error(transparent)]
+    Other(Auth0Error),
+}
+
+impl From<Auth0Error> for Auth0Failure {
+    fn from(error: Auth0Error) -> Self {
+        match error {
+            Auth0Error::Decode { what, source } => Self::Undecodable {
+                what,
+                line: source.line(),
+                column: source.column(),
+            },
+            other => Self::Other(other),
+        }
+    }
+}
+
 /// A connection and the clients enabled on it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionState {

@@ -104,26 +104,47 @@ fn manifests(documents: &[Value]) -> Manifests {
     m
 }
 
-/// Plans `documents`; every plan of these tests asserts it sent no write to Auth0.
-async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
+/// Runs `command` (with the credentials of [`credentials`]) and asserts it sent no write to
+/// Auth0 (`what`: the command's name).
+async fn never_writing<T, F>(
+    sim: &SimHandle,
+    what: &str,
+    command: impl FnOnce(CredentialSources) -> F,
+) -> T
+where
+    F: std::future::Future<Output = T>,
+{
     let (creds, _) = credentials(sim);
     let writes = sim.counters().writes();
-    let report = nexus_plan::plan(
-        &manifests(documents),
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &PlanOptions {
-            cluster_id: CLUSTER.into(),
-            prune,
-        },
-    )
-    .await;
+    let out = command(creds).await;
     assert_eq!(
         sim.counters().writes(),
         writes,
-        "plan never writes to Auth0"
+        "{what} never writes to Auth0"
     );
-    report
+    out
+}
+
+/// Plans `files`; every plan of these tests asserts it sent no write to Auth0.
+async fn plan_pruning(sim: &SimHandle, files: &Manifests, prune: bool) -> Report {
+    never_writing(sim, "plan", |creds| async move {
+        nexus_plan::plan(
+            files,
+            &creds,
+            &world::auth0_registry(Duration::from_secs(5)),
+            &PlanOptions {
+                cluster_id: CLUSTER.into(),
+                prune,
+            },
+        )
+        .await
+    })
+    .await
+}
+
+/// Plans `documents` (see [`plan_pruning`]).
+async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
+    plan_pruning(sim, &manifests(documents), prune).await
 }
 
 fn tenant_plan(report: &Report) -> &TenantPlan {
@@ -392,24 +413,7 @@ async fn a_takeover_across_namespaces_is_planned_as_the_controllers_refusal() {
 
 /// Plans already read manifests (a cluster's state completed into them).
 async fn plan_files(sim: &SimHandle, files: &Manifests) -> Report {
-    let (creds, _) = credentials(sim);
-    let writes = sim.counters().writes();
-    let report = nexus_plan::plan(
-        files,
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &PlanOptions {
-            cluster_id: CLUSTER.into(),
-            prune: false,
-        },
-    )
-    .await;
-    assert_eq!(
-        sim.counters().writes(),
-        writes,
-        "plan never writes to Auth0"
-    );
-    report
+    plan_pruning(sim, files, false).await
 }
 
 /// The controller refuses an AuthResourceServer for an API it did not create
@@ -582,6 +586,22 @@ async fn text_output_is_stable_and_never_holds_a_secret() {
 /// The guard is auth0-mgmt's (`token::scrub`, applied to every error body); this holds it
 /// for what plan and import print.
 async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
+    fake_auth0(move |line| {
+        (
+            "400 Bad Request",
+            json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_query_string",
+                   "message": format!("refused: {line} (client_secret {secret})")}),
+        )
+    })
+    .await
+}
+
+/// An "Auth0" that issues a token, then answers every Management API request with what
+/// `answer` gives for its request line (status line, JSON body); its base URL and the count
+/// of connections it accepted.
+async fn fake_auth0(
+    answer: impl Fn(&str) -> (&'static str, Value) + Clone + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // In this runtime, so the paused clock sees its work (a thread would let timeouts fire).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -593,7 +613,7 @@ async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             counted.fetch_add(1, Ordering::SeqCst);
-            let secret = secret.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 4096];
@@ -626,11 +646,7 @@ async fn echoing_auth0(secret: String) -> (String, Arc<AtomicUsize>) {
                         json!({"access_token": "token", "token_type": "Bearer", "expires_in": 86400}),
                     )
                 } else {
-                    (
-                        "400 Bad Request",
-                        json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_query_string",
-                               "message": format!("refused: {line} (client_secret {secret})")}),
-                    )
+                    answer(&line)
                 };
                 let body = body.to_string();
                 let answer = format!(
@@ -704,6 +720,46 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
         !shown.contains(secret.as_str()),
         "the secret is printed: {shown}"
     );
+}
+
+/// Attack: a successful answer that does not decode (a proxy, a changed API) with a secret in
+/// the value the decoder refuses: plan and import say what did not decode and where, never the
+/// value (the decoder's own message quotes it).
+#[tokio::test(start_paused = true)]
+async fn an_undecodable_auth0_answer_is_never_echoed() {
+    let sim = sim().await;
+    let leaked = "leaked-client-secret-0123456789abcdefghij";
+    let odd = fake_auth0(move |_| ("200 OK", json!(leaked))).await.0;
+    let mut tenant = tenant(&sim);
+    tenant["spec"]["endpoint"] = json!(odd);
+    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let (creds, _) = credentials_naming(&sim, Some(&odd));
+    let registry = world::auth0_registry(Duration::from_secs(5));
+    let options = PlanOptions {
+        cluster_id: CLUSTER.into(),
+        prune: false,
+    };
+    let report = nexus_plan::plan(&manifests(&docs), &creds, &registry, &options).await;
+    let error = report.tenants[0].error.clone().expect("undecodable");
+    assert!(error.contains("could not decode Auth0"), "{error}");
+    for output in [render(&report, Format::Text), render(&report, Format::Json)] {
+        assert!(!output.contains(leaked), "the answer is printed: {output}");
+    }
+    let import = ImportOptions {
+        tenant: TENANT.into(),
+        namespace: NamespaceSource::Fixed("team-a".into()),
+    };
+    let error = nexus_plan::import(&manifests(&docs), &creds, &registry, &import)
+        .await
+        .expect_err("undecodable");
+    let mut shown = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        shown.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(shown.contains("could not decode Auth0"), "{shown}");
+    assert!(!shown.contains(leaked), "the answer is printed: {shown}");
 }
 
 /// Attack: a pull request edits the AuthTenant in the files to point at its own server. The
@@ -826,25 +882,20 @@ fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
 }
 
 async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
-    let (creds, _) = credentials(sim);
-    let writes = sim.counters().writes();
-    let report = nexus_plan::import(
-        &manifests(docs),
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &ImportOptions {
-            tenant: TENANT.into(),
-            namespace: NamespaceSource::Metadata("team".into()),
-        },
-    )
+    never_writing(sim, "import", |creds| async move {
+        nexus_plan::import(
+            &manifests(docs),
+            &creds,
+            &world::auth0_registry(Duration::from_secs(5)),
+            &ImportOptions {
+                tenant: TENANT.into(),
+                namespace: NamespaceSource::Metadata("team".into()),
+            },
+        )
+        .await
+        .expect("import")
+    })
     .await
-    .expect("import");
-    assert_eq!(
-        sim.counters().writes(),
-        writes,
-        "import never writes to Auth0"
-    );
-    report
 }
 
 #[tokio::test(start_paused = true)]
@@ -1099,23 +1150,7 @@ async fn import_then_apply_then_plan_shows_no_change() {
         files.tenants.contains_key(TENANT),
         "the tenant comes from the cluster"
     );
-    let (creds, _) = credentials(&sim);
-    let writes = sim.counters().writes();
-    let with_cluster = nexus_plan::plan(
-        &files,
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &PlanOptions {
-            cluster_id: CLUSTER.into(),
-            prune: false,
-        },
-    )
-    .await;
-    assert_eq!(
-        sim.counters().writes(),
-        writes,
-        "plan never writes to Auth0"
-    );
+    let with_cluster = plan_files(&sim, &files).await;
     let o = object(&with_cluster, "team-a/orders-web");
     assert_eq!(
         o.changes,

@@ -3,10 +3,10 @@
 //! assertion is refused with a 401 `access_denied` (attack tests: each refusal fails if its check
 //! is removed).
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod common;
 
 use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
+use common::{http, start};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
@@ -15,12 +15,13 @@ use serde_json::{Value, json};
 const API: &str = "https://api.dev.local/";
 const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client")
+/// A simulator with API [`API`] as the applications' audience, not rate limited.
+fn app_audience() -> SimConfig {
+    SimConfig {
+        rate_limit: RateLimit::unlimited(),
+        app_audience: Some(API.into()),
+        ..SimConfig::default()
+    }
 }
 
 struct Key {
@@ -49,16 +50,7 @@ impl T {
     /// A tenant with API [`API`], an application granted it, and `keys` registered with `alg` and
     /// listed (in that order) under `private_key_jwt`.
     async fn new(keys: &[(&Key, &str)]) -> Self {
-        let sim = sim::start(
-            SimConfig {
-                rate_limit: RateLimit::unlimited(),
-                app_audience: Some(API.into()),
-                ..SimConfig::default()
-            },
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        )
-        .await
-        .expect("simulator");
+        let sim = start(app_audience()).await;
         let client = sim.insert_client(json!({
             "name": "signer", "app_type": "non_interactive", "client_secret": "s3cret",
             "grant_types": ["client_credentials"],
@@ -127,6 +119,18 @@ impl T {
         .await
     }
 
+    /// The status of a token request with the client's secret (refused while a key is listed).
+    async fn token_with_secret(&self) -> StatusCode {
+        self.token_with(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &self.client),
+            ("client_secret", "s3cret"),
+            ("audience", API),
+        ])
+        .await
+        .0
+    }
+
     async fn token_with(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
         let res = self
             .http
@@ -184,15 +188,7 @@ async fn an_assertion_signed_with_a_listed_key_obtains_a_token() {
     let (status, body) = t.token(&sign(&k, Algorithm::RS256, None, &c)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The secret no longer works for this client.
-    let (status, _) = t
-        .token_with(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &t.client),
-            ("client_secret", "s3cret"),
-            ("audience", API),
-        ])
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.token_with_secret().await, StatusCode::UNAUTHORIZED);
     t.sim.shutdown().await;
 }
 
@@ -430,16 +426,7 @@ async fn a_listed_key_still_authenticates_after_a_restart_from_the_snapshot() {
     let saved = serde_json::to_string(&t.sim.snapshot()).expect("serialises");
     t.sim.shutdown().await;
 
-    let restarted = sim::start(
-        SimConfig {
-            rate_limit: RateLimit::unlimited(),
-            app_audience: Some(API.into()),
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("simulator");
+    let restarted = start(app_audience()).await;
     restarted.restore(serde_json::from_str(&saved).expect("snapshot"));
     let t = T {
         domain: restarted.domain().to_owned(),
@@ -454,14 +441,6 @@ async fn a_listed_key_still_authenticates_after_a_restart_from_the_snapshot() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Still listed: the secret still does not work.
-    let (status, _) = t
-        .token_with(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &t.client),
-            ("client_secret", "s3cret"),
-            ("audience", API),
-        ])
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.token_with_secret().await, StatusCode::UNAUTHORIZED);
     t.sim.shutdown().await;
 }

@@ -13,8 +13,9 @@
 //! and every listed difference must still occur: a new difference fails, and so does a stale
 //! entry, so the list stays short and true.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -333,37 +334,13 @@ async fn start_sim() -> SimHandle {
         rate_limit: RateLimit::unlimited(),
         ..SimConfig::default()
     };
-    auth0_sim::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("simulator starts")
-}
-
-async fn token(sim: &SimHandle, http: &reqwest::Client) -> String {
-    let m2m = sim.m2m();
-    let answer: Value = http
-        .post(sim.token_url())
-        .json(&serde_json::json!({
-            "grant_type": "client_credentials",
-            "client_id": m2m.client_id,
-            "client_secret": m2m.client_secret,
-            "audience": sim.audience(),
-        }))
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token answer");
-    answer["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
+    common::start(config).await
 }
 
 /// Replays one cassette against a fresh simulator and returns the differences.
 async fn replay(cassette: &Cassette, http: &reqwest::Client) -> Vec<Difference> {
     let sim = start_sim().await;
-    let token = token(&sim, http).await;
+    let token = common::management_token(&sim, http, sim.m2m()).await;
     let mut map = Mapping::default();
     let mut diffs = Vec::new();
     for i in &cassette.interactions {

@@ -4,73 +4,16 @@
 //! every client grant.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::time::Duration;
+mod common;
 
-use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
-use reqwest::{Method, StatusCode};
+use common::{Calls, T};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const TENANT_SIZE: usize = 1500;
 
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client")
-}
-
-async fn start() -> SimHandle {
-    sim::start(
-        SimConfig {
-            rate_limit: RateLimit::unlimited(),
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("simulator starts")
-}
-
-async fn token(sim: &SimHandle, http: &reqwest::Client) -> String {
-    let body: Value = http
-        .post(sim.token_url())
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": sim.m2m().client_id,
-            "client_secret": sim.m2m().client_secret,
-            "audience": sim.audience(),
-        }))
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("json");
-    body["access_token"].as_str().expect("token").to_owned()
-}
-
-async fn get(sim: &SimHandle, http: &reqwest::Client, t: &str, path: &str) -> (StatusCode, Value) {
-    let res = http
-        .request(Method::GET, format!("{}{path}", sim.base_url()))
-        .bearer_auth(t)
-        .send()
-        .await
-        .expect("request");
-    let status = res.status();
-    (status, res.json().await.expect("JSON body"))
-}
-
 /// Follows `next` from the first page of `path` (which carries `take`); the ids of `key`.
-async fn walk(
-    sim: &SimHandle,
-    http: &reqwest::Client,
-    t: &str,
-    path: &str,
-    key: &str,
-    id: &str,
-) -> (Vec<String>, usize) {
+async fn walk(t: &T, path: &str, key: &str, id: &str) -> (Vec<String>, usize) {
     let mut ids = Vec::new();
     let mut from: Option<String> = None;
     let mut pages = 0;
@@ -79,7 +22,7 @@ async fn walk(
             None => path.to_owned(),
             Some(f) => format!("{path}&from={f}"),
         };
-        let (status, body) = get(sim, http, t, &url).await;
+        let (status, body) = t.get(&url).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         pages += 1;
         let items = body[key].as_array().expect("items");
@@ -94,13 +37,12 @@ async fn walk(
 
 #[tokio::test(start_paused = true)]
 async fn offset_paging_stops_at_the_thousandth_record_with_auth0s_error() {
-    let sim = start().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     for i in 0..TENANT_SIZE {
         sim.insert_client(json!({"name": format!("bulk-{i}")}));
     }
-    let (status, body) = get(&sim, &http, &t, "/api/v2/clients?page=9&per_page=100").await;
+    let (status, body) = t.get("/api/v2/clients?page=9&per_page=100").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.as_array().map(Vec::len), Some(100));
     for path in [
@@ -109,7 +51,7 @@ async fn offset_paging_stops_at_the_thousandth_record_with_auth0s_error() {
         "/api/v2/resource-servers?page=10&per_page=100",
         "/api/v2/connections?page=10&per_page=100",
     ] {
-        let (status, body) = get(&sim, &http, &t, path).await;
+        let (status, body) = t.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
         assert_eq!(
             body,
@@ -123,15 +65,14 @@ async fn offset_paging_stops_at_the_thousandth_record_with_auth0s_error() {
         );
     }
     // Any page size: the page that would reach past record 1,000 is refused.
-    let (status, _) = get(&sim, &http, &t, "/api/v2/clients?page=20&per_page=50").await;
+    let (status, _) = t.get("/api/v2/clients?page=20&per_page=50").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(start_paused = true)]
 async fn checkpoint_paging_lists_every_client_once_in_creation_order() {
-    let sim = start().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     let mut created = Vec::new();
     for i in 0..TENANT_SIZE {
         created.push(sim.insert_client(json!({"name": format!("bulk-{i}")})));
@@ -143,8 +84,6 @@ async fn checkpoint_paging_lists_every_client_once_in_creation_order() {
         .collect();
     assert!(expected.ends_with(&created));
     let (ids, pages) = walk(
-        &sim,
-        &http,
         &t,
         "/api/v2/clients?take=100&fields=client_id,name&include_fields=true",
         "clients",
@@ -154,22 +93,16 @@ async fn checkpoint_paging_lists_every_client_once_in_creation_order() {
     assert_eq!(ids, expected);
     assert_eq!(pages, expected.len().div_ceil(100));
     // A client deleted between two pages does not break the walk.
-    let (_, first) = get(&sim, &http, &t, "/api/v2/clients?take=10").await;
+    let (_, first) = t.get("/api/v2/clients?take=10").await;
     let last = first["clients"][9]["client_id"].as_str().expect("id");
     assert!(sim.remove_client(last));
     let next = first["next"].as_str().expect("next");
-    let (status, second) = get(
-        &sim,
-        &http,
-        &t,
-        &format!("/api/v2/clients?take=10&from={next}"),
-    )
-    .await;
+    let (status, second) = t.get(&format!("/api/v2/clients?take=10&from={next}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(second["clients"][0]["client_id"], json!(expected[10]));
     // take is 1..=100; a foreign checkpoint is refused.
     for bad in ["take=0", "take=101", "take=10&from=not-ours"] {
-        let (status, body) = get(&sim, &http, &t, &format!("/api/v2/clients?{bad}")).await;
+        let (status, body) = t.get(&format!("/api/v2/clients?{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert_eq!(body["errorCode"], "invalid_query_string");
     }
@@ -177,9 +110,8 @@ async fn checkpoint_paging_lists_every_client_once_in_creation_order() {
 
 #[tokio::test(start_paused = true)]
 async fn checkpoint_paging_lists_every_client_grant() {
-    let sim = start().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     let mut created = HashSet::new();
     for i in 0..1200 {
         created.insert(sim.insert_client_grant(
@@ -189,8 +121,6 @@ async fn checkpoint_paging_lists_every_client_grant() {
         ));
     }
     let (ids, pages) = walk(
-        &sim,
-        &http,
         &t,
         "/api/v2/client-grants?take=100&audience=https://api.example.com",
         "client_grants",
@@ -207,19 +137,12 @@ async fn checkpoint_paging_lists_every_client_grant() {
 /// tenant's size.
 #[tokio::test(start_paused = true)]
 async fn resource_servers_are_found_by_identifier_past_the_thousandth_record() {
-    let sim = start().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     for i in 0..TENANT_SIZE {
         sim.insert_resource_server(json!({"identifier": format!("https://api-{i}.example/")}));
     }
-    let (status, _) = get(
-        &sim,
-        &http,
-        &t,
-        "/api/v2/resource-servers?page=10&per_page=100",
-    )
-    .await;
+    let (status, _) = t.get("/api/v2/resource-servers?page=10&per_page=100").await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
@@ -234,13 +157,11 @@ async fn resource_servers_are_found_by_identifier_past_the_thousandth_record() {
         .iter()
         .map(|i| format!("identifiers={}&", urlencode(i)))
         .collect();
-    let (status, body) = get(
-        &sim,
-        &http,
-        &t,
-        &format!("/api/v2/resource-servers?{query}page=0&per_page=10&include_totals=true"),
-    )
-    .await;
+    let (status, body) = t
+        .get(&format!(
+            "/api/v2/resource-servers?{query}page=0&per_page=10&include_totals=true"
+        ))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut found: Vec<&str> = body["resource_servers"]
         .as_array()
@@ -262,13 +183,7 @@ async fn resource_servers_are_found_by_identifier_past_the_thousandth_record() {
             )
         })
         .collect();
-    let (status, body) = get(
-        &sim,
-        &http,
-        &t,
-        &format!("/api/v2/resource-servers?{eleven}"),
-    )
-    .await;
+    let (status, body) = t.get(&format!("/api/v2/resource-servers?{eleven}")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errorCode"], json!("invalid_query_string"), "{body}");
 }

@@ -3,76 +3,33 @@
 //!
 //! Every test runs on tokio's paused clock (see `auth0_sim::clock`).
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::Duration;
 
-use auth0_sim::{self as sim, DEFAULT_SCOPES, M2mCredential, RateLimit, SimConfig, SimHandle};
-use jsonwebtoken::jwk::JwkSet;
+use auth0_sim::{self as sim, DEFAULT_SCOPES, M2mCredential, RateLimit, SimConfig};
+use common::{Caller, Calls, T, app_token, call, http, management_token, start, unlimited, verify};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const API: &str = "https://orders.example.com/";
 
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client")
-}
-
-async fn start(config: SimConfig) -> SimHandle {
-    sim::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("simulator starts")
-}
-
-fn unlimited() -> SimConfig {
-    SimConfig {
-        rate_limit: RateLimit::unlimited(),
-        ..SimConfig::default()
-    }
-}
-
-/// A simulator, an HTTP client and a management token of the default M2M credential.
-struct T {
-    sim: SimHandle,
-    http: reqwest::Client,
-    token: String,
-}
-
 impl T {
-    async fn new() -> Self {
-        Self::with(unlimited()).await
+    /// A simulator with the orders API and an M2M client `worker` (not granted it); returns
+    /// them and the client's id and secret.
+    async fn worker() -> (Self, String, String) {
+        let t = Self::new().await;
+        t.orders_api().await;
+        let (client, secret) = t.m2m_client("worker").await;
+        (t, client, secret)
     }
 
-    async fn with(config: SimConfig) -> Self {
-        let sim = start(config).await;
-        let http = http();
-        let m2m = sim.m2m().clone();
-        let token = management_token(&sim, &http, &m2m).await;
-        Self { sim, http, token }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        call_with(&self.sim, &self.http, &self.token, method, path, body).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(body)).await
-    }
-
-    async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, None).await
+    /// [`T::worker`], granted `read:orders` on the orders API.
+    async fn granted_worker() -> (Self, String, String) {
+        let (t, client, secret) = Self::worker().await;
+        t.grant(&client, API, &["read:orders"]).await;
+        (t, client, secret)
     }
 
     /// Creates an API with scopes `read:orders` and `write:orders`; returns its id.
@@ -113,95 +70,6 @@ impl T {
         )
         .await
     }
-}
-
-async fn management_token(sim: &SimHandle, http: &reqwest::Client, cred: &M2mCredential) -> String {
-    let res = http
-        .post(sim.token_url())
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": cred.client_id,
-            "client_secret": cred.client_secret,
-            "audience": sim.audience(),
-        }))
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.expect("json");
-    body["access_token"].as_str().expect("token").to_owned()
-}
-
-async fn call_with(
-    sim: &SimHandle,
-    http: &reqwest::Client,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = http
-        .request(method, format!("{}{path}", sim.base_url()))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status();
-    let bytes = res.bytes().await.expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    (status, body)
-}
-
-/// An application's client-credentials request (JSON body, `client_secret_post`).
-async fn app_token(
-    sim: &SimHandle,
-    http: &reqwest::Client,
-    client_id: &str,
-    secret: &str,
-    extra: Value,
-) -> (StatusCode, Value) {
-    let mut body = json!({
-        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret,
-    });
-    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
-        b.extend(e);
-    }
-    let res = http
-        .post(sim.token_url())
-        .json(&body)
-        .send()
-        .await
-        .expect("token request");
-    (res.status(), res.json().await.expect("json"))
-}
-
-/// Verifies an RS* token against the simulator's JWKS; returns its claims.
-async fn verify(sim: &SimHandle, http: &reqwest::Client, jwt: &str, audience: &str) -> Value {
-    let jwks: JwkSet = http
-        .get(sim.jwks_url())
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("jwks json");
-    let header = jsonwebtoken::decode_header(jwt).expect("header");
-    let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("key");
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&[sim.issuer()]);
-    jsonwebtoken::decode::<Value>(
-        jwt,
-        &DecodingKey::from_jwk(jwk).expect("decoding key"),
-        &validation,
-    )
-    .expect("token verifies against the JWKS")
-    .claims
 }
 
 fn encoded(identifier: &str) -> String {
@@ -452,9 +320,7 @@ async fn resource_servers_page_like_clients() {
 
 #[tokio::test(start_paused = true)]
 async fn client_grants_follow_auth0s_rules() {
-    let t = T::new().await;
-    t.orders_api().await;
-    let (client, _) = t.m2m_client("worker").await;
+    let (t, client, _) = T::worker().await;
 
     // The client, the audience and every scope must exist.
     let (status, body) = t.grant("nope", API, &["read:orders"]).await;
@@ -787,64 +653,39 @@ async fn creating_connections_needs_its_own_scope() {
     })
     .await;
     let http = http();
-    let operator = management_token(&sim, &http, &sim.m2m_clients()[0].clone()).await;
-    let seeder = management_token(&sim, &http, &sim.m2m_clients()[1].clone()).await;
+    let operator_token = management_token(&sim, &http, &sim.m2m_clients()[0].clone()).await;
+    let seeder_token = management_token(&sim, &http, &sim.m2m_clients()[1].clone()).await;
+    let operator = Caller {
+        sim: &sim,
+        http: &http,
+        token: &operator_token,
+    };
+    let seeder = Caller {
+        sim: &sim,
+        http: &http,
+        token: &seeder_token,
+    };
     let body = json!({"name": "corp-oidc", "strategy": "oidc"});
-    let (status, answer) = call_with(
-        &sim,
-        &http,
-        &operator,
-        Method::POST,
-        "/api/v2/connections",
-        Some(body.clone()),
-    )
-    .await;
+    let (status, answer) = operator.post("/api/v2/connections", body.clone()).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "the operator's scopes do not create connections"
     );
     assert_error(&answer, 403, Some("insufficient_scope"));
-    let (status, created) = call_with(
-        &sim,
-        &http,
-        &seeder,
-        Method::POST,
-        "/api/v2/connections",
-        Some(body.clone()),
-    )
-    .await;
+    let (status, created) = seeder.post("/api/v2/connections", body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, _) = call_with(
-        &sim,
-        &http,
-        &seeder,
-        Method::POST,
-        "/api/v2/connections",
-        Some(body),
-    )
-    .await;
+    let (status, _) = seeder.post("/api/v2/connections", body).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = call_with(
-        &sim,
-        &http,
-        &seeder,
-        Method::POST,
-        "/api/v2/connections",
-        Some(json!({"name": "bad name", "strategy": "oidc"})),
-    )
-    .await;
+    let (status, _) = seeder
+        .post(
+            "/api/v2/connections",
+            json!({"name": "bad name", "strategy": "oidc"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let id = created["id"].as_str().expect("id");
-    let (status, _) = call_with(
-        &sim,
-        &http,
-        &seeder,
-        Method::DELETE,
-        &format!("/api/v2/connections/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = seeder.delete(&format!("/api/v2/connections/{id}")).await;
     // Recorded (TestAccConnectionClient): 202 with `deleted_at`.
     assert_eq!(status, StatusCode::ACCEPTED);
     assert!(sim.connections().is_empty());
@@ -947,7 +788,7 @@ async fn every_new_endpoint_checks_the_scopes_of_the_management_token() {
     ];
     for (method, path, scope) in cases {
         let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
-        let (status, answer) = call_with(&sim, &http, &token, method.clone(), &path, body).await;
+        let (status, _, answer) = call(&sim, &http, &token, method.clone(), &path, body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
         assert_error(&answer, 403, Some("insufficient_scope"));
         assert!(
@@ -1001,13 +842,12 @@ async fn the_new_endpoints_share_the_tenant_wide_rate_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
-    let t = T::new().await;
-    t.orders_api().await;
-    let (client, secret) = t.m2m_client("worker").await;
+    let (t, client, secret) = T::worker().await;
 
     // No grant yet: refused with Auth0's words.
-    let (status, body) =
-        app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, body) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "access_denied");
     assert!(
@@ -1020,19 +860,14 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
         .grant(&client, API, &["read:orders", "write:orders"])
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) =
-        app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, body) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], "read:orders write:orders");
-    let claims = verify(
-        &t.sim,
-        &t.http,
-        body["access_token"].as_str().expect("jwt"),
-        API,
-    )
-    .await;
+    let claims = t.claims(&body, API).await;
     assert_eq!(claims["scope"], "read:orders write:orders");
     assert_eq!(claims["sub"], format!("{client}@clients"));
     assert_eq!(claims["azp"], client);
@@ -1045,31 +880,23 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
     );
 
     // A requested subset narrows the token; an ungranted scope is refused.
-    let (status, body) = app_token(
-        &t.sim,
-        &t.http,
-        &client,
-        &secret,
-        json!({"audience": API, "scope": "read:orders"}),
-    )
-    .await;
+    let (status, body) = t
+        .app_token(
+            &client,
+            &secret,
+            json!({"audience": API, "scope": "read:orders"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let claims = verify(
-        &t.sim,
-        &t.http,
-        body["access_token"].as_str().expect("jwt"),
-        API,
-    )
-    .await;
+    let claims = t.claims(&body, API).await;
     assert_eq!(claims["scope"], "read:orders");
-    let (status, body) = app_token(
-        &t.sim,
-        &t.http,
-        &client,
-        &secret,
-        json!({"audience": API, "scope": "read:orders admin"}),
-    )
-    .await;
+    let (status, body) = t
+        .app_token(
+            &client,
+            &secret,
+            json!({"audience": API, "scope": "read:orders admin"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         body["error_description"]
@@ -1084,14 +911,10 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
         json!({"scope": ["write:orders"]}),
     )
     .await;
-    let (_, body) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
-    let claims = verify(
-        &t.sim,
-        &t.http,
-        body["access_token"].as_str().expect("jwt"),
-        API,
-    )
-    .await;
+    let (_, body) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
+    let claims = t.claims(&body, API).await;
     assert_eq!(claims["scope"], "write:orders");
 
     // A grant without scopes: a token without a scope claim.
@@ -1100,53 +923,43 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
         json!({"scope": []}),
     )
     .await;
-    let (status, body) =
-        app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, body) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.get("scope").is_none());
-    let claims = verify(
-        &t.sim,
-        &t.http,
-        body["access_token"].as_str().expect("jwt"),
-        API,
-    )
-    .await;
+    let claims = t.claims(&body, API).await;
     assert!(claims.get("scope").is_none(), "{claims}");
 
     // The grant deleted: refused again.
     t.delete(&format!("/api/v2/client-grants/{grant_id}")).await;
-    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, _) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(start_paused = true)]
 async fn application_token_refusals() {
-    let t = T::new().await;
-    t.orders_api().await;
-    let (client, secret) = t.m2m_client("worker").await;
-    t.grant(&client, API, &["read:orders"]).await;
-    let (status, body) =
-        app_token(&t.sim, &t.http, &client, "wrong", json!({"audience": API})).await;
+    let (t, client, secret) = T::granted_worker().await;
+    let (status, body) = t
+        .app_token(&client, "wrong", json!({"audience": API}))
+        .await;
     assert_eq!(
         (status, &body["error"]),
         (StatusCode::UNAUTHORIZED, &json!("access_denied"))
     );
     assert!(!body.to_string().contains(&secret));
-    let (status, body) = app_token(
-        &t.sim,
-        &t.http,
-        &client,
-        &secret,
-        json!({"audience": "https://nowhere/"}),
-    )
-    .await;
+    let (status, body) = t
+        .app_token(&client, &secret, json!({"audience": "https://nowhere/"}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         body["error_description"]
             .as_str()
             .is_some_and(|d| d.contains("Service not enabled"))
     );
-    let (status, body) = app_token(&t.sim, &t.http, &client, &secret, json!({})).await;
+    let (status, body) = t.app_token(&client, &secret, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no default audience: {body}");
     assert!(
         body["error_description"]
@@ -1160,8 +973,9 @@ async fn application_token_refusals() {
         json!({"grant_types": ["authorization_code"]}),
     )
     .await;
-    let (status, body) =
-        app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, body) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(
         (status, &body["error"]),
         (StatusCode::FORBIDDEN, &json!("unauthorized_client"))
@@ -1170,10 +984,7 @@ async fn application_token_refusals() {
 
 #[tokio::test(start_paused = true)]
 async fn token_endpoint_auth_method_is_honoured() {
-    let t = T::new().await;
-    t.orders_api().await;
-    let (client, secret) = t.m2m_client("worker").await;
-    t.grant(&client, API, &["read:orders"]).await;
+    let (t, client, secret) = T::granted_worker().await;
     let basic = |id: &str, secret: &str| {
         t.http
             .post(t.sim.token_url())
@@ -1188,7 +999,9 @@ async fn token_endpoint_auth_method_is_honoured() {
     // client_secret_post (the default): body credentials only.
     let res = basic(&client, &secret).send().await.expect("request");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, _) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // client_secret_basic: the Authorization header only.
@@ -1200,14 +1013,10 @@ async fn token_endpoint_auth_method_is_honoured() {
     let res = basic(&client, &secret).send().await.expect("request");
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.expect("json");
-    verify(
-        &t.sim,
-        &t.http,
-        body["access_token"].as_str().expect("jwt"),
-        API,
-    )
-    .await;
-    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    t.claims(&body, API).await;
+    let (status, _) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // none: a public client cannot authenticate with a secret.
@@ -1216,7 +1025,9 @@ async fn token_endpoint_auth_method_is_honoured() {
         json!({"token_endpoint_auth_method": "none"}),
     )
     .await;
-    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, _) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -1233,14 +1044,9 @@ async fn tokens_follow_the_apis_signing_algorithm() {
             .await;
         assert_eq!(status, StatusCode::CREATED);
         t.grant(&client, identifier, &[]).await;
-        let (_, body) = app_token(
-            &t.sim,
-            &t.http,
-            &client,
-            &secret,
-            json!({"audience": identifier}),
-        )
-        .await;
+        let (_, body) = t
+            .app_token(&client, &secret, json!({"audience": identifier}))
+            .await;
         let jwt = body["access_token"].as_str().expect("jwt");
         assert_eq!(
             format!(
@@ -1261,14 +1067,9 @@ async fn tokens_follow_the_apis_signing_algorithm() {
     assert_eq!(hs["signing_alg"], "HS256");
     let signing_secret = hs["signing_secret"].as_str().expect("secret").to_owned();
     t.grant(&client, "https://hs/", &[]).await;
-    let (_, body) = app_token(
-        &t.sim,
-        &t.http,
-        &client,
-        &secret,
-        json!({"audience": "https://hs/"}),
-    )
-    .await;
+    let (_, body) = t
+        .app_token(&client, &secret, json!({"audience": "https://hs/"}))
+        .await;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&["https://hs/"]);
     let claims = jsonwebtoken::decode::<Value>(
@@ -1291,28 +1092,16 @@ async fn a_grant_to_the_management_api_makes_a_management_token() {
         .grant(&client, &t.sim.audience(), &["update:clients"])
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, body) = app_token(
-        &t.sim,
-        &t.http,
-        &client,
-        &secret,
-        json!({"audience": t.sim.audience()}),
-    )
-    .await;
+    let (status, body) = t
+        .app_token(&client, &secret, json!({"audience": t.sim.audience()}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "read:clients");
     let token = body["access_token"].as_str().expect("token");
-    let (status, _) = call_with(&t.sim, &t.http, token, Method::GET, "/api/v2/clients", None).await;
+    let app = t.as_token(token);
+    let (status, _) = app.get("/api/v2/clients").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = call_with(
-        &t.sim,
-        &t.http,
-        token,
-        Method::POST,
-        "/api/v2/clients",
-        Some(json!({"name": "x"})),
-    )
-    .await;
+    let (status, body) = app.post("/api/v2/clients", json!({"name": "x"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     // A scope the Management API does not define cannot be granted.
     let (other, _) = t.m2m_client("other").await;
@@ -1350,20 +1139,14 @@ async fn app_audience_is_a_real_api_with_real_grants() {
     assert_eq!(grants[0]["audience"], "https://api.dev.local/");
     assert_eq!(grants[0]["scope"], json!([]));
     // It is the default audience.
-    let (status, body) = app_token(&t.sim, &t.http, &client, &secret, json!({})).await;
+    let (status, body) = t.app_token(&client, &secret, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let claims = verify(
-        &t.sim,
-        &t.http,
-        body["access_token"].as_str().expect("jwt"),
-        "https://api.dev.local/",
-    )
-    .await;
+    let claims = t.claims(&body, "https://api.dev.local/").await;
     assert_eq!(claims["sub"], format!("{client}@clients"));
     // Deleting the grant revokes it, like any grant.
     let id = grants[0]["id"].as_str().expect("id");
     t.delete(&format!("/api/v2/client-grants/{id}")).await;
-    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({})).await;
+    let (status, _) = t.app_token(&client, &secret, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A clash with the Management API is a configuration error.
     let err = sim::start(
@@ -1371,7 +1154,7 @@ async fn app_audience_is_a_real_api_with_real_grants() {
             app_audience: Some(format!("https://{}/api/v2/", sim::DEFAULT_DOMAIN)),
             ..SimConfig::default()
         },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
+        common::loopback(),
     )
     .await
     .expect_err("refused");
@@ -1397,10 +1180,7 @@ async fn new_clients_can_be_enabled_on_every_connection() {
 
 #[tokio::test(start_paused = true)]
 async fn a_snapshot_restores_every_resource_and_the_apps_keep_their_tokens() {
-    let t = T::new().await;
-    t.orders_api().await;
-    let (client, secret) = t.m2m_client("worker").await;
-    t.grant(&client, API, &["read:orders"]).await;
+    let (t, client, secret) = T::granted_worker().await;
     let conn = t.sim.insert_connection("db", "auth0");
     t.sim.set_connection_client(&conn, &client, true);
     let snapshot = serde_json::to_string(&t.sim.snapshot()).expect("serialises");
@@ -1579,14 +1359,9 @@ async fn no_secret_in_debug_output_or_error_answers() {
     ] {
         assert!(!debug.contains(s.as_str()), "{debug}");
     }
-    let (_, refused) = app_token(
-        &t.sim,
-        &t.http,
-        &client,
-        &secret,
-        json!({"audience": "https://hs/"}),
-    )
-    .await;
+    let (_, refused) = t
+        .app_token(&client, &secret, json!({"audience": "https://hs/"}))
+        .await;
     assert!(!refused.to_string().contains(&secret));
     let (status, _) = t.grant(&client, "https://hs/", &[]).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -1666,7 +1441,9 @@ async fn private_key_jwt_credentials_replace_the_secret() {
     t.orders_api().await;
     let (client, secret) = t.m2m_client("signer").await;
     t.grant(&client, API, &["read:orders"]).await;
-    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, _) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     let key = tokio::task::spawn_blocking(|| {
@@ -1722,8 +1499,9 @@ async fn private_key_jwt_credentials_replace_the_secret() {
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert!(patched.get("client_secret").is_none(), "{patched}");
     assert!(patched.get("token_endpoint_auth_method").is_none());
-    let (status, body) =
-        app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, body) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // Back to the secret, then the credential can go.
@@ -1735,7 +1513,9 @@ async fn private_key_jwt_credentials_replace_the_secret() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(back["client_secret"], secret);
-    let (status, _) = app_token(&t.sim, &t.http, &client, &secret, json!({"audience": API})).await;
+    let (status, _) = t
+        .app_token(&client, &secret, json!({"audience": API}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, list) = t
         .get(&format!("/api/v2/clients/{client}/credentials"))

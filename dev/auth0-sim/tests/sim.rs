@@ -4,12 +4,16 @@
 //! expiry or injected latency takes no real time, durations are asserted exactly, and nothing
 //! depends on how fast the machine is.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use auth0_sim::{
     self as sim, FailAction, FailNext, FaultScope, Faults, Latency, M2mCredential, RateLimit,
     SimConfig, SimHandle,
+};
+use common::{
+    Caller, Calls, T, call as api, http, loopback, management_token, start, token_answer, unlimited,
 };
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -17,85 +21,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn http() -> reqwest::Client {
-    // reqwest is built without a bundled TLS provider; plain http still needs one installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("reqwest client")
-}
-
 /// A simulator that does not rate limit (for tests that are not about the rate limit).
 async fn sim() -> SimHandle {
-    sim_with(SimConfig {
-        rate_limit: RateLimit::unlimited(),
-        ..SimConfig::default()
-    })
-    .await
-}
-
-async fn sim_with(config: SimConfig) -> SimHandle {
-    sim::start(config, loopback())
-        .await
-        .expect("simulator starts")
-}
-
-async fn token_for(sim: &SimHandle, http: &reqwest::Client, cred: &M2mCredential) -> String {
-    let res = http
-        .post(sim.token_url())
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": cred.client_id,
-            "client_secret": cred.client_secret,
-            "audience": sim.audience(),
-        }))
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.expect("json");
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
+    start(unlimited()).await
 }
 
 async fn token(sim: &SimHandle, http: &reqwest::Client) -> String {
-    token_for(sim, http, sim.m2m()).await
-}
-
-/// One Management API call; returns status, headers and the JSON body (`Null` when empty).
-async fn api(
-    sim: &SimHandle,
-    http: &reqwest::Client,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req = http
-        .request(method, format!("{}{path}", sim.base_url()))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.bytes().await.expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    (status, headers, body)
+    management_token(sim, http, sim.m2m()).await
 }
 
 fn header_u64(h: &reqwest::header::HeaderMap, name: &str) -> u64 {
@@ -110,6 +42,12 @@ fn header_u64(h: &reqwest::header::HeaderMap, name: &str) -> u64 {
 /// The simulator's wall clock as time since the epoch (it follows the paused clock).
 fn epoch_now(sim: &SimHandle) -> Duration {
     sim.wall_time().duration_since(UNIX_EPOCH).expect("clock")
+}
+
+/// An answer `(status, body)` refused with `status` and Auth0's error body naming `error_code`.
+fn assert_refused((actual, body): (StatusCode, Value), status: u16, error_code: &str) {
+    assert_eq!(actual.as_u16(), status, "{body}");
+    assert_auth0_error(&body, status, error_code);
 }
 
 fn assert_auth0_error(body: &Value, status: u16, error_code: &str) {
@@ -242,14 +180,13 @@ async fn token_errors_use_oauth_bodies() {
 
 #[tokio::test(start_paused = true)]
 async fn expired_tokens_answer_401_and_a_new_token_works() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
-    let (status, _, _) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    let t = T::new().await;
+    let (sim, http) = (&t.sim, &t.http);
+    let (status, _) = t.get("/api/v2/clients").await;
     assert_eq!(status, StatusCode::OK);
 
     sim.expire_tokens();
-    let (status, headers, body) = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None).await;
+    let (status, headers, body) = t.api(Method::GET, "/api/v2/clients", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers["x-auth0-simulator"], "true");
     assert_eq!(body["statusCode"], 401);
@@ -261,15 +198,15 @@ async fn expired_tokens_answer_401_and_a_new_token_works() {
         "{body}"
     );
 
-    let fresh = token(&sim, &http).await;
-    let (status, _, _) = api(&sim, &http, &fresh, Method::GET, "/api/v2/clients", None).await;
+    let fresh = token(sim, http).await;
+    let (status, _, _) = api(sim, http, &fresh, Method::GET, "/api/v2/clients", None).await;
     assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test(start_paused = true)]
 async fn configured_ttl_is_reported_and_enforced() {
     // A zero TTL: the token is expired as soon as it is issued, no waiting needed.
-    let sim = sim_with(SimConfig {
+    let sim = start(SimConfig {
         token_ttl: Duration::ZERO,
         rate_limit: RateLimit::unlimited(),
         ..SimConfig::default()
@@ -277,16 +214,7 @@ async fn configured_ttl_is_reported_and_enforced() {
     .await;
     let http = http();
     let m2m = sim.m2m().clone();
-    let res = http
-        .post(sim.token_url())
-        .json(&json!({
-            "grant_type": "client_credentials", "client_id": m2m.client_id,
-            "client_secret": m2m.client_secret, "audience": sim.audience()
-        }))
-        .send()
-        .await
-        .expect("request");
-    let body: Value = res.json().await.expect("json");
+    let (_, body) = token_answer(&sim, &http, &m2m).await;
     assert_eq!(body["expires_in"], 0);
     let t = body["access_token"].as_str().expect("token");
     let (status, _, body) = api(&sim, &http, t, Method::GET, "/api/v2/clients", None).await;
@@ -361,7 +289,7 @@ async fn missing_or_invalid_bearer_is_401() {
     assert_eq!(body["message"], "Invalid token");
 
     // A token of another tenant (another simulator instance) is not valid here.
-    let other = sim_with(SimConfig {
+    let other = start(SimConfig {
         domain: "other.auth0.local".into(),
         ..SimConfig::default()
     })
@@ -378,18 +306,15 @@ async fn missing_or_invalid_bearer_is_401() {
 
 #[tokio::test(start_paused = true)]
 async fn create_answers_exactly_auth0s_defaults() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
-    let (status, headers, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::POST,
-        "/api/v2/clients",
-        Some(json!({"name": "My App"})),
-    )
-    .await;
+    let t = T::new().await;
+    let sim = &t.sim;
+    let (status, headers, body) = t
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            Some(json!({"name": "My App"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(headers["x-auth0-simulator"], "true");
     let id = body["client_id"].as_str().expect("client_id").to_owned();
@@ -424,15 +349,7 @@ async fn create_answers_exactly_auth0s_defaults() {
     assert_eq!(sim.client(&id), Some(body));
 
     // What was sent wins over the defaults.
-    let (status, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::POST,
-        "/api/v2/clients",
-        Some(json!({"name": "M2M", "app_type": "non_interactive", "grant_types": ["client_credentials"]})),
-    )
-    .await;
+    let (status, body) = t.post("/api/v2/clients", json!({"name": "M2M", "app_type": "non_interactive", "grant_types": ["client_credentials"]})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["app_type"], "non_interactive");
     assert_eq!(body["grant_types"], json!(["client_credentials"]));
@@ -441,9 +358,8 @@ async fn create_answers_exactly_auth0s_defaults() {
 
 #[tokio::test(start_paused = true)]
 async fn validation_rules_answer_400_invalid_body() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let (sim, http) = (&t.sim, &t.http);
     let eleven: serde_json::Map<String, Value> =
         (0..11).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases = [
@@ -485,15 +401,9 @@ async fn validation_rules_answer_400_invalid_body() {
         (json!({"name": "a", "callbacks": "https://x"}), "callbacks"),
     ];
     for (body, expected) in cases {
-        let (status, headers, answer) = api(
-            &sim,
-            &http,
-            &t,
-            Method::POST,
-            "/api/v2/clients",
-            Some(body.clone()),
-        )
-        .await;
+        let (status, headers, answer) = t
+            .api(Method::POST, "/api/v2/clients", Some(body.clone()))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
         assert_eq!(headers["x-auth0-simulator"], "true");
         assert_auth0_error(&answer, 400, "invalid_body");
@@ -502,27 +412,24 @@ async fn validation_rules_answer_400_invalid_body() {
         assert!(message.contains(expected), "{body}: {message}");
     }
     // Boundaries that are valid.
-    let (status, _, _) = api(
-        &sim,
-        &http,
-        &t,
-        Method::POST,
-        "/api/v2/clients",
-        Some(json!({
-            "name": "a",
-            "description": "x".repeat(140),
-            "initiate_login_uri": "https://x.example/login",
-            "logo_uri": "",
-            "client_metadata": {"k": "v".repeat(255)}
-        })),
-    )
-    .await;
+    let (status, _) = t
+        .post(
+            "/api/v2/clients",
+            json!({
+                "name": "a",
+                "description": "x".repeat(140),
+                "initiate_login_uri": "https://x.example/login",
+                "logo_uri": "",
+                "client_metadata": {"k": "v".repeat(255)}
+            }),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
 
     // Not JSON at all.
     let res = http
         .post(format!("{}/api/v2/clients", sim.base_url()))
-        .bearer_auth(&t)
+        .bearer_auth(&t.token)
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -534,18 +441,8 @@ async fn validation_rules_answer_400_invalid_body() {
 
 #[tokio::test(start_paused = true)]
 async fn get_unknown_client_is_auth0s_404() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
-    let (status, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        "/api/v2/clients/doesnotexist",
-        None,
-    )
-    .await;
+    let t = T::new().await;
+    let (status, body) = t.get("/api/v2/clients/doesnotexist").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body,
@@ -559,7 +456,7 @@ async fn get_unknown_client_is_auth0s_404() {
         ),
         (Method::POST, "/api/v2/clients/nope/rotate-secret", None),
     ] {
-        let (status, _, answer) = api(&sim, &http, &t, method, path, body).await;
+        let (status, _, answer) = t.api(method, path, body).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_auth0_error(&answer, 404, "inexistent_client");
     }
@@ -567,39 +464,32 @@ async fn get_unknown_client_is_auth0s_404() {
 
 #[tokio::test(start_paused = true)]
 async fn patch_replaces_arrays_and_merges_metadata() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
-    let (_, _, created) = api(
-        &sim,
-        &http,
-        &t,
-        Method::POST,
-        "/api/v2/clients",
-        Some(json!({
-            "name": "a",
-            "callbacks": ["https://a.example/cb", "https://b.example/cb"],
-            "web_origins": ["https://a.example"],
-            "client_metadata": {"owners": "x@example.com", "productName": "p", "keep": "k"}
-        })),
-    )
-    .await;
+    let t = T::new().await;
+    let sim = &t.sim;
+    let (_, created) = t
+        .post(
+            "/api/v2/clients",
+            json!({
+                "name": "a",
+                "callbacks": ["https://a.example/cb", "https://b.example/cb"],
+                "web_origins": ["https://a.example"],
+                "client_metadata": {"owners": "x@example.com", "productName": "p", "keep": "k"}
+            }),
+        )
+        .await;
     let id = created["client_id"].as_str().expect("id").to_owned();
     let path = format!("/api/v2/clients/{id}");
 
-    let (status, _, patched) = api(
-        &sim,
-        &http,
-        &t,
-        Method::PATCH,
-        &path,
-        Some(json!({
-            "callbacks": ["https://c.example/cb"],
-            "web_origins": [],
-            "client_metadata": {"owners": "y@example.com", "productName": null, "new": "n"}
-        })),
-    )
-    .await;
+    let (status, patched) = t
+        .patch(
+            &path,
+            json!({
+                "callbacks": ["https://c.example/cb"],
+                "web_origins": [],
+                "client_metadata": {"owners": "y@example.com", "productName": null, "new": "n"}
+            }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(patched["callbacks"], json!(["https://c.example/cb"]));
     assert_eq!(patched["web_origins"], json!([]));
@@ -610,55 +500,42 @@ async fn patch_replaces_arrays_and_merges_metadata() {
     assert_eq!(patched["name"], "a");
     assert_eq!(patched["client_id"], created["client_id"]);
 
-    let (_, _, read) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    let (_, read) = t.get(&path).await;
     assert_eq!(read, patched);
 
     // The merged result is checked too: 3 keys + 8 new ones is 11.
     let more: serde_json::Map<String, Value> =
         (0..8).map(|i| (format!("m{i}"), json!("v"))).collect();
-    let (status, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::PATCH,
-        &path,
-        Some(json!({"client_metadata": more})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_auth0_error(&body, 400, "invalid_body");
+    assert_refused(
+        t.patch(&path, json!({"client_metadata": more})).await,
+        400,
+        "invalid_body",
+    );
     assert_eq!(
         sim.client(&id).expect("exists")["client_metadata"],
         read["client_metadata"]
     );
 
     // Validation applies to PATCH bodies as well.
-    let (status, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::PATCH,
-        &path,
-        Some(json!({"name": "<x>"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_auth0_error(&body, 400, "invalid_body");
+    assert_refused(
+        t.patch(&path, json!({"name": "<x>"})).await,
+        400,
+        "invalid_body",
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn delete_is_idempotent() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     let id = sim.insert_client(json!({"name": "gone soon"}));
     let path = format!("/api/v2/clients/{id}");
-    let (status, _, body) = api(&sim, &http, &t, Method::DELETE, &path, None).await;
+    let (status, body) = t.delete(&path).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(body, Value::Null);
-    let (status, _, _) = api(&sim, &http, &t, Method::DELETE, &path, None).await;
+    let (status, _) = t.delete(&path).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _, _) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    let (status, _) = t.get(&path).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(sim.client(&id).is_none());
     assert_eq!(sim.counters().get("DELETE /api/v2/clients/{id}"), 2);
@@ -666,20 +543,17 @@ async fn delete_is_idempotent() {
 
 #[tokio::test(start_paused = true)]
 async fn rotate_secret_issues_a_new_secret() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     let id = sim.insert_client(json!({"name": "r"}));
     let old = sim.client(&id).expect("exists")["client_secret"].clone();
-    let (status, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::POST,
-        &format!("/api/v2/clients/{id}/rotate-secret"),
-        None,
-    )
-    .await;
+    let (status, _, body) = t
+        .api(
+            Method::POST,
+            &format!("/api/v2/clients/{id}/rotate-secret"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(body["client_secret"], old);
     assert_eq!(
@@ -695,14 +569,14 @@ async fn scopes_are_enforced() {
         client_secret: "readonly-secret".into(),
         scopes: vec!["read:clients".into()],
     };
-    let sim = sim_with(SimConfig {
+    let sim = start(SimConfig {
         m2m_clients: vec![M2mCredential::default(), limited.clone()],
         rate_limit: RateLimit::unlimited(),
         ..SimConfig::default()
     })
     .await;
     let http = http();
-    let t = token_for(&sim, &http, &limited).await;
+    let t = management_token(&sim, &http, &limited).await;
     let (status, _, body) = api(
         &sim,
         &http,
@@ -748,35 +622,27 @@ async fn scopes_are_enforced() {
         client_secret: "updater-secret".into(),
         scopes: vec!["update:clients".into()],
     };
-    let sim3 = sim_with(SimConfig {
+    let sim3 = start(SimConfig {
         m2m_clients: vec![updater.clone()],
         rate_limit: RateLimit::unlimited(),
         ..SimConfig::default()
     })
     .await;
-    let t3 = token_for(&sim3, &http, &updater).await;
+    let t3 = management_token(&sim3, &http, &updater).await;
+    let t3 = Caller {
+        sim: &sim3,
+        http: &http,
+        token: &t3,
+    };
     let id3 = sim3.insert_client(json!({"name": "u"}));
     let path3 = format!("/api/v2/clients/{id3}");
-    let (status, _, body) = api(
-        &sim3,
-        &http,
-        &t3,
-        Method::PATCH,
-        &path3,
-        Some(json!({"client_secret": "x".repeat(64)})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_auth0_error(&body, 403, "insufficient_scope");
-    let (status, _, body) = api(
-        &sim3,
-        &http,
-        &t3,
-        Method::PATCH,
-        &path3,
-        Some(json!({"name": "v"})),
-    )
-    .await;
+    assert_refused(
+        t3.patch(&path3, json!({"client_secret": "x".repeat(64)}))
+            .await,
+        403,
+        "insufficient_scope",
+    );
+    let (status, body) = t3.patch(&path3, json!({"name": "v"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["name"], "v");
     assert!(body.get("client_secret").is_none());
@@ -786,30 +652,20 @@ async fn scopes_are_enforced() {
         scopes: vec![],
         ..limited
     };
-    let sim2 = sim_with(SimConfig {
+    let sim2 = start(SimConfig {
         m2m_clients: vec![none.clone()],
         ..SimConfig::default()
     })
     .await;
-    let res = http
-        .post(sim2.token_url())
-        .json(&json!({
-            "grant_type": "client_credentials", "client_id": none.client_id,
-            "client_secret": none.client_secret, "audience": sim2.audience()
-        }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let body: Value = res.json().await.expect("json");
+    let (status, body) = token_answer(&sim2, &http, &none).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "access_denied");
 }
 
 #[tokio::test(start_paused = true)]
 async fn list_pages_in_creation_order_in_both_shapes() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     let mut ids = Vec::new();
     for i in 0..7 {
         let app_type = if i % 2 == 0 { "spa" } else { "regular_web" };
@@ -829,15 +685,9 @@ async fn list_pages_in_creation_order_in_both_shapes() {
 
     let mut seen = Vec::new();
     for (page, expected_len) in [(0, 3), (1, 3), (2, 1), (3, 0)] {
-        let (status, _, body) = api(
-            &sim,
-            &http,
-            &t,
-            Method::GET,
-            &format!("/api/v2/clients?page={page}&per_page=3"),
-            None,
-        )
-        .await;
+        let (status, body) = t
+            .get(&format!("/api/v2/clients?page={page}&per_page=3"))
+            .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body.as_array().map(Vec::len), Some(expected_len));
         seen.extend(ids_of(&body));
@@ -845,15 +695,7 @@ async fn list_pages_in_creation_order_in_both_shapes() {
     assert_eq!(seen, ids);
 
     // include_totals shape, with the operator's projection.
-    let (status, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        "/api/v2/clients?page=1&per_page=3&include_totals=true&fields=client_id,client_metadata&include_fields=true",
-        None,
-    )
-    .await;
+    let (status, body) = t.get("/api/v2/clients?page=1&per_page=3&include_totals=true&fields=client_id,client_metadata&include_fields=true").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["total"], 7);
     assert_eq!(body["start"], 3);
@@ -866,29 +708,17 @@ async fn list_pages_in_creation_order_in_both_shapes() {
     );
 
     // include_fields=false removes the listed fields.
-    let (_, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        "/api/v2/clients?fields=client_metadata,client_secret&include_fields=false&per_page=1",
-        None,
-    )
-    .await;
+    let (_, body) = t
+        .get("/api/v2/clients?fields=client_metadata,client_secret&include_fields=false&per_page=1")
+        .await;
     let first = body[0].as_object().expect("object");
     assert!(first.contains_key("name") && first.contains_key("client_id"));
     assert!(!first.contains_key("client_metadata") && !first.contains_key("client_secret"));
 
     // app_type filter.
-    let (_, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        "/api/v2/clients?app_type=regular_web&include_totals=true",
-        None,
-    )
-    .await;
+    let (_, body) = t
+        .get("/api/v2/clients?app_type=regular_web&include_totals=true")
+        .await;
     assert_eq!(body["total"], 3);
     assert!(
         body["clients"]
@@ -899,40 +729,18 @@ async fn list_pages_in_creation_order_in_both_shapes() {
     );
 
     // fields on a single client.
-    let (_, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        &format!("/api/v2/clients/{}?fields=name", ids[0]),
-        None,
-    )
-    .await;
+    let (_, body) = t
+        .get(&format!("/api/v2/clients/{}?fields=name", ids[0]))
+        .await;
     assert_eq!(body, json!({"name": "c0"}));
 
     // per_page is capped at 100; unknown parameters are rejected.
     for query in ["per_page=101", "page=-1", "include_totals=yes", "q=name:x"] {
-        let (status, _, body) = api(
-            &sim,
-            &http,
-            &t,
-            Method::GET,
-            &format!("/api/v2/clients?{query}"),
-            None,
-        )
-        .await;
+        let (status, body) = t.get(&format!("/api/v2/clients?{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_auth0_error(&body, 400, "invalid_query_string");
     }
-    let (status, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        "/api/v2/clients?per_page=100",
-        None,
-    )
-    .await;
+    let (status, body) = t.get("/api/v2/clients?per_page=100").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.as_array().map(Vec::len), Some(7));
 }
@@ -944,7 +752,7 @@ async fn list_pages_in_creation_order_in_both_shapes() {
 #[tokio::test(start_paused = true)]
 async fn rate_limit_bursts_then_429_then_recovers_after_reset() {
     // Default config: Auth0's free plan, 2 burst / 2 per second.
-    let sim = sim_with(SimConfig::default()).await;
+    let sim = start(SimConfig::default()).await;
     let http = http();
     let t = token(&sim, &http).await;
 
@@ -997,7 +805,7 @@ async fn rate_limit_bursts_then_429_then_recovers_after_reset() {
 #[tokio::test(start_paused = true)]
 async fn a_429_does_not_consume_a_token() {
     // One token, refilled once per second: after the 429s the very first refill is usable.
-    let sim = sim_with(SimConfig {
+    let sim = start(SimConfig {
         rate_limit: RateLimit {
             burst: 1,
             per_second: 1,
@@ -1043,7 +851,7 @@ async fn a_429_does_not_consume_a_token() {
 
 #[tokio::test(start_paused = true)]
 async fn error_share_is_plausible_and_shaped_like_auth0() {
-    let sim = sim_with(SimConfig {
+    let sim = start(SimConfig {
         rate_limit: RateLimit::unlimited(),
         seed: Some(42),
         faults: Faults {
@@ -1095,11 +903,47 @@ async fn error_share_is_plausible_and_shaped_like_auth0() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// `request` sent with the JSON `body`.
+async fn send_json(request: reqwest::RequestBuilder, body: Value) -> reqwest::Response {
+    request.json(&body).send().await.expect("request")
+}
+
+/// The JSON answer of a GET of `url`.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// A POST creating the client `name`, as a raw request (a dropped connection is an error).
+async fn post_client(t: &T, name: &str) -> reqwest::Result<reqwest::Response> {
+    t.http
+        .post(format!("{}/api/v2/clients", t.sim.base_url()))
+        .bearer_auth(&t.token)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+}
+
+/// [`post_client`], the simulator failing it with `action` (once).
+async fn post_client_failing(
+    t: &T,
+    name: &str,
+    action: FailAction,
+) -> reqwest::Result<reqwest::Response> {
+    t.sim
+        .fail_next(FailNext::new("POST", "/api/v2/clients", 1, action));
+    post_client(t, name).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn dropped_connections_are_client_errors() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let (sim, http) = (&t.sim, &t.http);
     let url = format!("{}/api/v2/clients", sim.base_url());
 
     sim.set_faults(Faults {
@@ -1108,7 +952,7 @@ async fn dropped_connections_are_client_errors() {
     });
     let err = http
         .get(&url)
-        .bearer_auth(&t)
+        .bearer_auth(&t.token)
         .send()
         .await
         .expect_err("the connection is closed without an answer");
@@ -1117,7 +961,7 @@ async fn dropped_connections_are_client_errors() {
     sim.set_faults(Faults::none());
     assert_eq!(
         http.get(&url)
-            .bearer_auth(&t)
+            .bearer_auth(&t.token)
             .send()
             .await
             .expect("ok")
@@ -1126,44 +970,26 @@ async fn dropped_connections_are_client_errors() {
     );
 
     // One-shot: the next POST is dropped before it is processed...
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Drop,
-    ));
-    let res = http
-        .post(&url)
-        .bearer_auth(&t)
-        .json(&json!({"name": "lost"}))
-        .send()
-        .await;
-    assert!(res.is_err());
+    assert!(
+        post_client_failing(&t, "lost", FailAction::Drop)
+            .await
+            .is_err()
+    );
     assert!(sim.clients().is_empty());
     // ... and after processing (the client exists, the caller never heard of it).
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
-    let res = http
-        .post(&url)
-        .bearer_auth(&t)
-        .json(&json!({"name": "created but unanswered"}))
-        .send()
-        .await;
-    assert!(res.is_err());
+    assert!(
+        post_client_failing(
+            &t,
+            "created but unanswered",
+            FailAction::DropAfterProcessing
+        )
+        .await
+        .is_err()
+    );
     assert_eq!(sim.clients().len(), 1);
     assert!(sim.faults().fail_next.is_empty());
     // Then things are back to normal.
-    let res = http
-        .post(&url)
-        .bearer_auth(&t)
-        .json(&json!({"name": "fine"}))
-        .send()
-        .await
-        .expect("answered");
+    let res = post_client(&t, "fine").await.expect("answered");
     assert_eq!(res.status(), StatusCode::CREATED);
     let c = sim.counters();
     assert_eq!(c.dropped(), 3);
@@ -1172,9 +998,8 @@ async fn dropped_connections_are_client_errors() {
 
 #[tokio::test(start_paused = true)]
 async fn fail_next_status_and_latency() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let (sim, http) = (&t.sim, &t.http);
     let id = sim.insert_client(json!({"name": "x"}));
     let path = format!("/api/v2/clients/{id}");
 
@@ -1185,11 +1010,11 @@ async fn fail_next_status_and_latency() {
         FailAction::Status(500),
     ));
     for _ in 0..2 {
-        let (status, _, body) = api(&sim, &http, &t, Method::GET, &path, None).await;
+        let (status, body) = t.get(&path).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["statusCode"], 500);
     }
-    let (status, _, _) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    let (status, _) = t.get(&path).await;
     assert_eq!(status, StatusCode::OK);
 
     sim.fail_next(FailNext::new(
@@ -1198,7 +1023,7 @@ async fn fail_next_status_and_latency() {
         1,
         FailAction::Status(429),
     ));
-    let (status, headers, body) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    let (status, headers, body) = t.api(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["errorCode"], "too_many_requests");
     assert!(headers.contains_key("retry-after"));
@@ -1209,17 +1034,17 @@ async fn fail_next_status_and_latency() {
         ..Faults::default()
     });
     let started = Instant::now();
-    let (status, _, _) = api(&sim, &http, &t, Method::GET, &path, None).await;
+    let (status, _) = t.get(&path).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(started.elapsed(), Duration::from_millis(150));
     // Faults apply to the Management API only (by default): the token endpoint is not delayed.
     let started = Instant::now();
-    token(&sim, &http).await;
+    token(sim, http).await;
     assert_eq!(started.elapsed(), Duration::ZERO);
     // Concurrent requests are delayed side by side, not one after the other.
     let (a, b) = tokio::join!(
-        api(&sim, &http, &t, Method::GET, &path, None),
-        api(&sim, &http, &t, Method::GET, &path, None)
+        t.api(Method::GET, &path, None),
+        t.api(Method::GET, &path, None)
     );
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
     assert_eq!(started.elapsed(), Duration::from_millis(150));
@@ -1227,32 +1052,16 @@ async fn fail_next_status_and_latency() {
 
 #[tokio::test(start_paused = true)]
 async fn counters_by_method_and_template() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
-    let (_, _, created) = api(
-        &sim,
-        &http,
-        &t,
-        Method::POST,
-        "/api/v2/clients",
-        Some(json!({"name": "counted"})),
-    )
-    .await;
+    let t = T::new().await;
+    let sim = &t.sim;
+    let (_, created) = t.post("/api/v2/clients", json!({"name": "counted"})).await;
     let id = created["client_id"].as_str().expect("id").to_owned();
     let path = format!("/api/v2/clients/{id}");
-    api(&sim, &http, &t, Method::GET, &path, None).await;
-    api(&sim, &http, &t, Method::GET, "/api/v2/clients/other", None).await;
-    api(
-        &sim,
-        &http,
-        &t,
-        Method::PATCH,
-        &path,
-        Some(json!({"description": "d"})),
-    )
-    .await;
-    api(&sim, &http, &t, Method::DELETE, &path, None).await;
+    t.api(Method::GET, &path, None).await;
+    t.api(Method::GET, "/api/v2/clients/other", None).await;
+    t.api(Method::PATCH, &path, Some(json!({"description": "d"})))
+        .await;
+    t.api(Method::DELETE, &path, None).await;
 
     let c = sim.counters();
     assert_eq!(c.get("POST /oauth/token"), 1);
@@ -1274,11 +1083,12 @@ async fn counters_by_method_and_template() {
 
     // Tests can await a count instead of sleeping.
     let waiter = sim.wait_for_counters(|c| c.get("GET /api/v2/clients") >= 1);
-    let request = api(&sim, &http, &t, Method::GET, "/api/v2/clients", None);
-    let ((), (status, _, _)) =
-        tokio::time::timeout(TIMEOUT, async { tokio::join!(waiter, request) })
-            .await
-            .expect("counter reached");
+    let request = t.api(Method::GET, "/api/v2/clients", None);
+    let ((), (status, _, _)) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(waiter, request)
+    })
+    .await
+    .expect("counter reached");
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -1313,9 +1123,8 @@ async fn loopback_http_does_not_advance_paused_time() {
 
 #[tokio::test(start_paused = true)]
 async fn out_of_band_changes_are_visible_through_the_api() {
-    let sim = sim().await;
-    let http = http();
-    let t = token(&sim, &http).await;
+    let t = T::new().await;
+    let sim = &t.sim;
     let id = sim.insert_client(json!({
         "name": "dash",
         "callbacks": ["https://a.example"],
@@ -1328,15 +1137,7 @@ async fn out_of_band_changes_are_visible_through_the_api() {
         &id,
         json!({"callbacks": [], "client_metadata": {"extra": null, "drift": "y"}})
     ));
-    let (_, _, body) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        &format!("/api/v2/clients/{id}"),
-        None,
-    )
-    .await;
+    let (_, body) = t.get(&format!("/api/v2/clients/{id}")).await;
     assert_eq!(body["callbacks"], json!([]));
     assert_eq!(
         body["client_metadata"],
@@ -1349,15 +1150,7 @@ async fn out_of_band_changes_are_visible_through_the_api() {
     assert_eq!(sim.clients().len(), 2);
     assert!(sim.remove_client(&id));
     assert!(!sim.remove_client(&id));
-    let (status, _, _) = api(
-        &sim,
-        &http,
-        &t,
-        Method::GET,
-        &format!("/api/v2/clients/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = t.get(&format!("/api/v2/clients/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -1366,76 +1159,53 @@ async fn http_back_door_under_sim_prefix() {
     let sim = sim().await;
     let http = http();
     let base = sim.base_url();
-    let res = http
-        .post(format!("{base}/__sim/clients"))
-        .json(&json!({"name": "via http"}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(
+        http.post(format!("{base}/__sim/clients")),
+        json!({"name": "via http"}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["x-auth0-simulator"], "true");
     let id = res.json::<Value>().await.expect("json")["client_id"]
         .as_str()
         .expect("id")
         .to_owned();
-    let all: Value = http
-        .get(format!("{base}/__sim/clients"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let all: Value = get_json(&http, format!("{base}/__sim/clients")).await;
     assert_eq!(all[0]["client_id"], id);
     assert!(all[0]["client_secret"].is_string());
 
-    let res = http
-        .put(format!("{base}/__sim/faults"))
-        .json(&json!({"error_rate": 1.0, "fail_next": [{"method": "GET", "path": "/x", "count": 1, "action": "drop"}]}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(http.put(format!("{base}/__sim/faults")), json!({"error_rate": 1.0, "fail_next": [{"method": "GET", "path": "/x", "count": 1, "action": "drop"}]})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(sim.faults().error_rate, 1.0);
     assert_eq!(sim.faults().fail_next[0].action, FailAction::Drop);
-    let res = http
-        .put(format!("{base}/__sim/faults"))
-        .json(&json!({"error_rate": 3.0}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(
+        http.put(format!("{base}/__sim/faults")),
+        json!({"error_rate": 3.0}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
-    let res = http
-        .put(format!("{base}/__sim/rate-limit"))
-        .json(&json!({"burst": 10, "per_second": 2}))
-        .send()
-        .await
-        .expect("request");
+    let res = send_json(
+        http.put(format!("{base}/__sim/rate-limit")),
+        json!({"burst": 10, "per_second": 2}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(sim.rate_limit(), RateLimit::ENTERPRISE_NON_PRODUCTION);
 
-    let minted: Value = http
-        .post(format!("{base}/__sim/jwt"))
-        .json(&json!({"claims": {"sub": "dev"}}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let minted: Value = send_json(
+        http.post(format!("{base}/__sim/jwt")),
+        json!({"claims": {"sub": "dev"}}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     let header =
         jsonwebtoken::decode_header(minted["token"].as_str().expect("token")).expect("jwt");
     assert_eq!(header.kid, Some(sim.current_kid()));
 
-    let counters: Value = http
-        .get(format!("{base}/__sim/counters"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let counters: Value = get_json(&http, format!("{base}/__sim/counters")).await;
     // The back door itself is never counted.
     assert_eq!(counters["total"], 0);
     assert_eq!(sim.counters().total(), 0);
@@ -1552,34 +1322,30 @@ async fn minted_tokens_verify_against_the_served_jwks() {
 async fn every_answer_is_marked_and_unknown_routes_are_404() {
     let sim = sim().await;
     let http = http();
-    let res = http
-        .get(format!("{}/api/v2/users", sim.base_url()))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(res.headers()["x-auth0-simulator"], "true");
-    let res = http
-        .get(format!("{}/nothing-here", sim.base_url()))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(res.headers()["x-auth0-simulator"], "true");
-    let res = http
-        .put(format!("{}/api/v2/clients", sim.base_url()))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    for (method, path, status) in [
+        (Method::GET, "/api/v2/users", StatusCode::NOT_FOUND),
+        (Method::GET, "/nothing-here", StatusCode::NOT_FOUND),
+        (
+            Method::PUT,
+            "/api/v2/clients",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ] {
+        let res = http
+            .request(method, format!("{}{path}", sim.base_url()))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), status, "{path}");
+        assert_eq!(res.headers()["x-auth0-simulator"], "true");
+    }
     sim.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_stops_serving_and_two_tenants_are_independent() {
     let a = sim().await;
-    let b = sim_with(SimConfig {
+    let b = start(SimConfig {
         domain: "b.auth0.local".into(),
         rate_limit: RateLimit::unlimited(),
         ..SimConfig::default()

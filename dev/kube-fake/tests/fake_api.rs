@@ -45,6 +45,35 @@ fn configmap(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     }
 }
 
+/// Creates the ConfigMap `name` with `labels` through `api`.
+async fn create(api: &Api<ConfigMap>, name: &str, labels: &[(&str, &str)]) -> ConfigMap {
+    api.create(&PostParams::default(), &configmap(name, labels))
+        .await
+        .expect("create")
+}
+
+/// A watcher's initial list of the one object `name`: Init, InitApply, InitDone.
+async fn assert_initial_list<S>(stream: &mut S, name: &str)
+where
+    S: futures::Stream<Item = Result<WatchEvent<ConfigMap>, watcher::Error>> + Unpin,
+{
+    assert!(matches!(next_event(stream).await, WatchEvent::Init));
+    let listed = next_event(stream).await;
+    assert!(
+        matches!(&listed, WatchEvent::InitApply(cm) if cm.name_any() == name),
+        "{listed:?}"
+    );
+    assert!(matches!(next_event(stream).await, WatchEvent::InitDone));
+}
+
+/// The first watch request the fake served.
+fn watch_request(kube: &FakeKube) -> kube_fake::RecordedRequest {
+    kube.requests()
+        .into_iter()
+        .find(|r| r.query.contains_key("watch"))
+        .expect("watch request")
+}
+
 fn api_code(err: &kube::Error) -> Option<u16> {
     match err {
         kube::Error::Api(status) => Some(status.code),
@@ -171,9 +200,7 @@ async fn list_with_label_and_field_selectors() {
         (&ns1, "b", vec![("app", "y")]),
         (&ns2, "c", vec![("app", "x")]),
     ] {
-        api.create(&PostParams::default(), &configmap(name, &labels))
-            .await
-            .expect("create");
+        create(api, name, &labels).await;
     }
     let names = |list: kube::core::ObjectList<ConfigMap>| {
         list.items
@@ -181,51 +208,22 @@ async fn list_with_label_and_field_selectors() {
             .map(ResourceExt::name_any)
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        names(ns1.list(&ListParams::default()).await.expect("list")),
-        ["a", "b"]
-    );
-    assert_eq!(
-        names(
-            ns1.list(&ListParams::default().labels("app=x"))
-                .await
-                .expect("list")
-        ),
-        ["a"]
-    );
-    assert_eq!(
-        names(
-            ns1.list(&ListParams::default().labels("app!=x"))
-                .await
-                .expect("list")
-        ),
-        ["b"]
-    );
-    assert_eq!(
-        names(
-            ns1.list(&ListParams::default().labels("app in (x,y),!tier"))
-                .await
-                .expect("list")
-        ),
-        ["b"]
-    );
-    assert_eq!(
-        names(
-            ns1.list(&ListParams::default().labels("tier"))
-                .await
-                .expect("list")
-        ),
-        ["a"]
-    );
+    // The names `api` lists with the label selector `labels` (empty: none).
+    let labelled = async |api: &Api<ConfigMap>, labels: &str| {
+        let params = if labels.is_empty() {
+            ListParams::default()
+        } else {
+            ListParams::default().labels(labels)
+        };
+        names(api.list(&params).await.expect("list"))
+    };
+    assert_eq!(labelled(&ns1, "").await, ["a", "b"]);
+    assert_eq!(labelled(&ns1, "app=x").await, ["a"]);
+    assert_eq!(labelled(&ns1, "app!=x").await, ["b"]);
+    assert_eq!(labelled(&ns1, "app in (x,y),!tier").await, ["b"]);
+    assert_eq!(labelled(&ns1, "tier").await, ["a"]);
     let all: Api<ConfigMap> = Api::all(client);
-    assert_eq!(
-        names(
-            all.list(&ListParams::default().labels("app==x"))
-                .await
-                .expect("list")
-        ),
-        ["a", "c"]
-    );
+    assert_eq!(labelled(&all, "app==x").await, ["a", "c"]);
     let by_field = all
         .list(&ListParams::default().fields("metadata.namespace=ns2"))
         .await
@@ -481,12 +479,7 @@ async fn status_subresource_and_generation_rules() {
 async fn merge_json_and_strategic_patches() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "default");
-    api.create(
-        &PostParams::default(),
-        &configmap("cm", &[("a", "1"), ("b", "2")]),
-    )
-    .await
-    .expect("create");
+    create(&api, "cm", &[("a", "1"), ("b", "2")]).await;
     let merged = api
         .patch(
             "cm",
@@ -552,9 +545,7 @@ async fn merge_json_and_strategic_patches() {
 async fn finalizer_helper_and_deletion() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
-    api.create(&PostParams::default(), &configmap("cm", &[]))
-        .await
-        .expect("create");
+    create(&api, "cm", &[]).await;
     let run = |obj: ConfigMap| {
         let api = api.clone();
         async move {
@@ -691,34 +682,15 @@ where
 async fn watcher_sees_changes_after_start() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
-    api.create(
-        &PostParams::default(),
-        &configmap("existing", &[("app", "x")]),
-    )
-    .await
-    .expect("create");
+    create(&api, "existing", &[("app", "x")]).await;
     let mut stream =
         watcher::watcher(api.clone(), watcher::Config::default().labels("app=x")).boxed();
-    assert!(matches!(next_event(&mut stream).await, WatchEvent::Init));
-    assert!(
-        matches!(next_event(&mut stream).await, WatchEvent::InitApply(cm) if cm.name_any() == "existing")
-    );
-    assert!(matches!(
-        next_event(&mut stream).await,
-        WatchEvent::InitDone
-    ));
+    assert_initial_list(&mut stream, "existing").await;
 
     // The watch request is only sent when the stream is polled again; it resumes from the
     // list's resourceVersion, so these changes are replayed from the event log.
-    api.create(&PostParams::default(), &configmap("new", &[("app", "x")]))
-        .await
-        .expect("create");
-    api.create(
-        &PostParams::default(),
-        &configmap("filtered", &[("app", "y")]),
-    )
-    .await
-    .expect("create");
+    create(&api, "new", &[("app", "x")]).await;
+    create(&api, "filtered", &[("app", "y")]).await;
     let added = next_event(&mut stream).await;
     assert!(
         matches!(&added, WatchEvent::Apply(cm) if cm.name_any() == "new"),
@@ -753,11 +725,7 @@ async fn watcher_sees_changes_after_start() {
         matches!(next_event(&mut stream).await, WatchEvent::Delete(cm) if cm.name_any() == "new")
     );
 
-    let watch = kube
-        .requests()
-        .into_iter()
-        .find(|r| r.query.contains_key("watch"))
-        .expect("watch request");
+    let watch = watch_request(&kube);
     assert_eq!(
         watch.query.get("labelSelector").map(String::as_str),
         Some("app=x")
@@ -778,30 +746,15 @@ async fn watcher_sees_changes_after_start() {
 async fn streaming_list_watcher_gets_initial_events() {
     let kube = FakeKube::new();
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
-    api.create(&PostParams::default(), &configmap("one", &[]))
-        .await
-        .expect("create");
+    create(&api, "one", &[]).await;
     let mut stream =
         watcher::watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
-    assert!(matches!(next_event(&mut stream).await, WatchEvent::Init));
-    assert!(
-        matches!(next_event(&mut stream).await, WatchEvent::InitApply(cm) if cm.name_any() == "one")
-    );
-    assert!(matches!(
-        next_event(&mut stream).await,
-        WatchEvent::InitDone
-    ));
-    api.create(&PostParams::default(), &configmap("two", &[]))
-        .await
-        .expect("create");
+    assert_initial_list(&mut stream, "one").await;
+    create(&api, "two", &[]).await;
     assert!(
         matches!(next_event(&mut stream).await, WatchEvent::Apply(cm) if cm.name_any() == "two")
     );
-    let watch = kube
-        .requests()
-        .into_iter()
-        .find(|r| r.query.contains_key("watch"))
-        .expect("watch request");
+    let watch = watch_request(&kube);
     assert_eq!(
         watch.query.get("sendInitialEvents").map(String::as_str),
         Some("true")
@@ -816,9 +769,7 @@ async fn raw_watch_replays_from_resource_version_and_times_out() {
         .create(&PostParams::default(), &configmap("a", &[]))
         .await
         .expect("create");
-    api.create(&PostParams::default(), &configmap("b", &[]))
-        .await
-        .expect("create");
+    create(&api, "b", &[]).await;
     let rv = first.resource_version().expect("rv");
     let params = kube::api::WatchParams::default().timeout(1);
     let events: Vec<_> = api
@@ -897,9 +848,7 @@ async fn wait_until_reacts_to_changes() {
     let api: Api<ConfigMap> = Api::namespaced(kube.client(), "ns1");
     let writer = tokio::spawn(async move {
         for name in ["a", "b", "c"] {
-            api.create(&PostParams::default(), &configmap(name, &[]))
-                .await
-                .expect("create");
+            create(&api, name, &[]).await;
         }
     });
     assert!(
@@ -1038,9 +987,7 @@ async fn serves_the_api_over_http() {
     let url: http::Uri = format!("http://{addr}").parse().expect("uri");
     let client = Client::try_from(kube::Config::new(url)).expect("client");
     let api: Api<ConfigMap> = Api::namespaced(client, "ns1");
-    api.create(&PostParams::default(), &configmap("cm", &[("app", "x")]))
-        .await
-        .expect("create");
+    create(&api, "cm", &[("app", "x")]).await;
     assert_eq!(api.get("cm").await.expect("get").name_any(), "cm");
     assert_eq!(
         api.list(&ListParams::default().labels("app=x"))
@@ -1063,9 +1010,7 @@ async fn serves_the_api_over_http() {
         next_event(&mut stream).await,
         WatchEvent::InitDone
     ));
-    api.create(&PostParams::default(), &configmap("streamed", &[]))
-        .await
-        .expect("create");
+    create(&api, "streamed", &[]).await;
     assert!(
         matches!(next_event(&mut stream).await, WatchEvent::Apply(cm) if cm.name_any() == "streamed")
     );

@@ -59,6 +59,11 @@ async fn send(
     (code, bytes.to_vec())
 }
 
+/// `GET /openapi/v2` in the form `accept` names.
+async fn openapi_v2(client: &kube::Client, accept: &str) -> (u16, Vec<u8>) {
+    send(client, "GET", "/openapi/v2", &[("accept", accept)], vec![]).await
+}
+
 async fn apply_raw(client: &kube::Client, name: &str, body: Vec<u8>) -> (u16, Value) {
     let (code, bytes) = send(
         client,
@@ -92,14 +97,7 @@ async fn every_committed_crd_applies_server_side() {
     }
     // They are served: their OpenAPI v2 document builds in both forms.
     let client = fake.client();
-    let (code, protobuf) = send(
-        &client,
-        "GET",
-        "/openapi/v2",
-        &[("accept", PROTOBUF)],
-        vec![],
-    )
-    .await;
+    let (code, protobuf) = openapi_v2(&client, PROTOBUF).await;
     assert_eq!(code, 200);
     let needle = b"authclients";
     assert!(protobuf.windows(needle.len()).any(|w| w == needle));
@@ -205,24 +203,10 @@ async fn openapi_v2_protobuf_is_unavailable_while_a_crd_schema_holds_such_a_char
     let client = fake.client();
     // Installed client-side (JSON decoding does not check the characters).
     fake.insert(crd_with_raw_fffe());
-    let (code, body) = send(
-        &client,
-        "GET",
-        "/openapi/v2",
-        &[("accept", PROTOBUF)],
-        vec![],
-    )
-    .await;
+    let (code, body) = openapi_v2(&client, PROTOBUF).await;
     assert_eq!((code, body.len()), (503, 0));
     // The JSON form does not go through YAML and is still served.
-    let (code, body) = send(
-        &client,
-        "GET",
-        "/openapi/v2",
-        &[("accept", "application/json")],
-        vec![],
-    )
-    .await;
+    let (code, body) = openapi_v2(&client, "application/json").await;
     assert_eq!(code, 200);
     let doc: Value = serde_json::from_slice(&body).expect("JSON");
     assert!(
@@ -244,13 +228,6 @@ async fn openapi_v2_protobuf_is_unavailable_while_a_crd_schema_holds_such_a_char
         )
         .await
         .expect("the committed CRD applies");
-    let (code, _) = send(
-        &client,
-        "GET",
-        "/openapi/v2",
-        &[("accept", PROTOBUF)],
-        vec![],
-    )
-    .await;
+    let (code, _) = openapi_v2(&client, PROTOBUF).await;
     assert_eq!(code, 200);
 }

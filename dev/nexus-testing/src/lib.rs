@@ -92,6 +92,34 @@ pub fn ready_condition(object: &serde_json::Value) -> Option<(String, String, St
         })
 }
 
+/// A reflector store filled from one list of `api`, as a controller's cache is after its
+/// watch's initial list (one API request; no watch keeps it current afterwards).
+pub async fn reflector_store<K>(api: &kube::Api<K>) -> kube::runtime::reflector::Store<K>
+where
+    K: kube::Resource
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    use kube::runtime::watcher::Event;
+    let mut writer = kube::runtime::reflector::store::Writer::<K>::default();
+    let reader = writer.as_reader();
+    let list = api.list(&Default::default()).await.expect("list");
+    writer.apply_watcher_event(&Event::Init);
+    for obj in list.items {
+        writer.apply_watcher_event(&Event::InitApply(obj));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    reader
+}
+
+/// Whether `object` (an object as JSON) is Ready=True.
+pub fn is_ready(object: &serde_json::Value) -> bool {
+    ready_condition(object).is_some_and(|(status, _, _)| status == "True")
+}
+
 /// A free loopback port (bound, then released: only for addresses a child process must bind).
 pub fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

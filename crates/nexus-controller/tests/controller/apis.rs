@@ -4,13 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use auth0_sim::{FailAction, FailNext};
-use futures::channel::mpsc;
+use auth0_sim::FailAction;
 use kube::api::Api;
-use kube::runtime::reflector::ObjectRef;
-use nexus_controller::compact::CachedAuthClient;
-use nexus_controller::drift;
-use nexus_crd::{AuthResourceServer, AuthTenant, CREATION_ANNOTATION, FINALIZER};
+use nexus_crd::{AuthResourceServer, CREATION_ANNOTATION, FINALIZER};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -129,12 +125,7 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders", "write:orders"]));
     h.converge("worker").await;
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("True", "Synced"),
-        "{message}"
-    );
+    h.assert_ready("worker", "True", "Synced").await;
     let counters = h.sim.counters();
     assert_eq!(
         (
@@ -152,7 +143,7 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     let client_id = h.client_id("worker").await;
     let grants = grants_in_sim(&h, &client_id);
     assert_eq!(grants.len(), 1, "{grants:?}");
-    let recorded = h.get("worker").await.status.expect("status").grants;
+    let recorded = h.status("worker").await.grants;
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].grant_id, grants[0]["id"].as_str().expect("id"));
 
@@ -191,14 +182,7 @@ async fn an_m2m_client_granted_an_api_obtains_a_token_with_exactly_the_granted_s
     .await;
     h.reconcile("worker").await.expect("reconcile");
     assert!(grants_in_sim(&h, &client_id).is_empty());
-    assert!(
-        h.get("worker")
-            .await
-            .status
-            .expect("status")
-            .grants
-            .is_empty()
-    );
+    assert!(h.status("worker").await.grants.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -207,11 +191,7 @@ async fn a_grant_to_another_teams_api_is_refused_without_any_auth0_call() {
     let h = with_api(&[]).await;
     h.apply("intruder", worker_spec(&["read:orders"]));
     h.converge("intruder").await;
-    let (status, reason, message) = h.ready("intruder").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "GrantNotAllowed")
-    );
+    let message = h.assert_ready("intruder", "False", "GrantNotAllowed").await;
     assert!(
         message.contains(API) && message.contains("team-b/orders-api") && message.contains(NS),
         "{message}"
@@ -242,18 +222,9 @@ async fn a_grant_to_another_teams_api_is_refused_without_any_auth0_call() {
         .await
         .expect("finalizer");
     h.reconcile_in(TEAM_B, "own-worker").await.expect("pass");
-    let ready = h.get_in(TEAM_B, "own-worker").await.status.expect("status");
-    let ready = ready
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
-    assert_eq!(ready.reason, "GrantNotAllowed");
-    assert!(
-        ready.message.contains("'delete:orders'"),
-        "{}",
-        ready.message
-    );
+    let (_, reason, message) = h.ready_in(TEAM_B, "own-worker").await;
+    assert_eq!(reason, "GrantNotAllowed");
+    assert!(message.contains("'delete:orders'"), "{message}");
     assert_eq!(h.sim.counters().total(), 0);
 
     // The Management API is never grantable through an AuthResourceServer.
@@ -270,9 +241,9 @@ async fn a_grant_to_another_teams_api_is_refused_without_any_auth0_call() {
 #[tokio::test(start_paused = true)]
 async fn a_grant_that_stops_being_allowed_is_revoked_in_auth0() {
     let h = with_api(&[NS]).await;
-    h.apply("worker", worker_spec(&["read:orders", "write:orders"]));
-    h.converge("worker").await;
-    let client_id = h.client_id("worker").await;
+    let client_id = h
+        .created("worker", worker_spec(&["read:orders", "write:orders"]))
+        .await;
     assert_eq!(grants_in_sim(&h, &client_id).len(), 1);
 
     // The API team drops write:orders: the grant is reduced at once.
@@ -343,11 +314,9 @@ async fn a_grant_waits_for_an_api_that_is_not_ready_yet() {
     h.apply_server(TEAM_B, "orders-api", api_spec(&[NS]));
     h.apply("worker", worker_spec(&["read:orders"]));
     h.converge("worker").await;
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ResourceServerNotReady")
-    );
+    let message = h
+        .assert_ready("worker", "False", "ResourceServerNotReady")
+        .await;
     assert!(message.contains("team-b/orders-api"), "{message}");
     assert!(h.sim.clients().is_empty());
     h.converge_server(TEAM_B, "orders-api").await;
@@ -446,16 +415,17 @@ async fn new_api_harness() -> Harness {
     h
 }
 
+/// A new API's first pass, its POST to Auth0 failing with `action`.
+async fn api_pass_with_post(action: FailAction) -> Harness {
+    let h = new_api_harness().await;
+    h.fail_auth0_once("POST", "/api/v2/resource-servers", action);
+    let _ = h.reconcile_server(TEAM_B, "orders-api").await;
+    h
+}
+
 #[tokio::test(start_paused = true)]
 async fn api_crash_before_the_post_reaches_auth0() {
-    let h = new_api_harness().await;
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::Drop,
-    ));
-    let _ = h.reconcile_server(TEAM_B, "orders-api").await;
+    let h = api_pass_with_post(FailAction::Drop).await;
     let marked = h.get_server(TEAM_B, "orders-api");
     let marker = marked
         .metadata
@@ -486,14 +456,7 @@ async fn api_crash_before_the_post_reaches_auth0() {
 
 #[tokio::test(start_paused = true)]
 async fn api_crash_after_auth0_created_it_but_the_answer_was_lost() {
-    let h = new_api_harness().await;
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
-    let _ = h.reconcile_server(TEAM_B, "orders-api").await;
+    let h = api_pass_with_post(FailAction::DropAfterProcessing).await;
     assert_eq!(apis_with(&h, API).len(), 1, "Auth0 created it");
     assert!(
         h.get_server(TEAM_B, "orders-api")
@@ -537,8 +500,7 @@ async fn api_crash_at_every_step_in_a_row_still_yields_one_api() {
         FailAction::DropAfterProcessing,
         FailAction::Status(503),
     ] {
-        h.sim
-            .fail_next(FailNext::new("POST", "/api/v2/resource-servers", 1, action));
+        h.fail_auth0_once("POST", "/api/v2/resource-servers", action);
         let _ = h.reconcile_server(TEAM_B, "orders-api").await;
     }
     h.kube
@@ -586,18 +548,9 @@ async fn two_authresourceservers_with_one_identifier_the_younger_waits_without_a
     });
     h.reconcile_server(NS, "copy").await.expect("finalizer");
     h.reconcile_server(NS, "copy").await.expect("pass");
-    let status = h.get_server(NS, "copy").status.expect("status");
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
-    assert_eq!(ready.reason, "IdentifierInUse");
-    assert!(
-        ready.message.contains("team-b/orders-api"),
-        "{}",
-        ready.message
-    );
+    let (_, reason, message) = h.server_ready(NS, "copy");
+    assert_eq!(reason, "IdentifierInUse");
+    assert!(message.contains("team-b/orders-api"), "{message}");
     assert_eq!(h.sim.counters().total(), 0);
     assert_eq!(apis_with(&h, API).len(), 1);
 }
@@ -606,30 +559,22 @@ async fn two_authresourceservers_with_one_identifier_the_younger_waits_without_a
 async fn grant_crash_after_auth0_created_it_but_the_answer_was_lost() {
     let h = with_api(&[NS]).await;
     h.apply("worker", worker_spec(&["read:orders"]));
-    h.sim.fail_next(FailNext::new(
+    h.fail_auth0_once(
         "POST",
         "/api/v2/client-grants",
-        1,
         FailAction::DropAfterProcessing,
-    ));
+    );
     let _ = h.reconcile("worker").await;
     let client_id = h.client_id("worker").await;
     assert_eq!(grants_in_sim(&h, &client_id).len(), 1, "Auth0 created it");
-    assert!(
-        h.get("worker")
-            .await
-            .status
-            .expect("status")
-            .grants
-            .is_empty()
-    );
+    assert!(h.status("worker").await.grants.is_empty());
     for _ in 0..3 {
         let _ = h.reconcile("worker").await;
     }
     assert_eq!(h.ready("worker").await.1, "Synced");
     let grants = grants_in_sim(&h, &client_id);
     assert_eq!(grants.len(), 1, "no duplicate grant: {grants:?}");
-    let recorded = h.get("worker").await.status.expect("status").grants;
+    let recorded = h.status("worker").await.grants;
     assert_eq!(recorded[0].grant_id, grants[0]["id"].as_str().expect("id"));
 }
 
@@ -655,54 +600,8 @@ async fn grant_crash_before_the_status_write_after_everything_was_created() {
 // ---------------------------------------------------------------------------------------------
 // Drift.
 
-async fn scan_apis(h: &Harness) -> (drift::ScanReport, Vec<ObjectRef<AuthResourceServer>>) {
-    h.sync().await;
-    let tenant = Api::<AuthTenant>::all(h.kube.client())
-        .get(TENANT)
-        .await
-        .expect("tenant");
-    let (tx, mut rx) = mpsc::unbounded();
-    let report = drift::scan_resource_servers(&h.ctx, &tenant, &tx)
-        .await
-        .expect("scan");
-    drop(tx);
-    let mut triggered = Vec::new();
-    while let Ok(r) = rx.try_recv() {
-        triggered.push(r);
-    }
-    (report, triggered)
-}
-
 async fn scan_clients(h: &Harness) -> usize {
-    h.sync().await;
-    let store = {
-        let mut writer = kube::runtime::reflector::store::Writer::<CachedAuthClient>::default();
-        let reader = writer.as_reader();
-        let list = Api::<CachedAuthClient>::all(h.kube.client())
-            .list(&Default::default())
-            .await
-            .expect("list");
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
-        for obj in list.items {
-            writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(obj));
-        }
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
-        reader
-    };
-    let tenant = Api::<AuthTenant>::all(h.kube.client())
-        .get(TENANT)
-        .await
-        .expect("tenant");
-    let (tx, mut rx) = mpsc::unbounded();
-    drift::scan_tenant(&h.ctx, &store, &tenant, &tx)
-        .await
-        .expect("scan");
-    drop(tx);
-    let mut triggered = 0;
-    while rx.try_recv().is_ok() {
-        triggered += 1;
-    }
-    triggered
+    h.scan_drift().await.1.len()
 }
 
 #[tokio::test(start_paused = true)]
@@ -714,7 +613,7 @@ async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
         .expect("status")
         .resource_server_id
         .expect("id");
-    let (report, triggered) = scan_apis(&h).await;
+    let (report, triggered) = h.scan_api_drift().await;
     assert_eq!(report.compared, 1);
     assert!(triggered.is_empty(), "in sync");
     assert_eq!(h.sim.counters().total(), 1, "one paged list");
@@ -722,7 +621,7 @@ async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
         &id,
         json!({"scopes": [{"value": "read:orders"}], "token_lifetime": 86400})
     ));
-    let (report, triggered) = scan_apis(&h).await;
+    let (report, triggered) = h.scan_api_drift().await;
     assert_eq!((report.drifted, triggered.len()), (1, 1));
     h.sim.reset_counters();
     h.reconcile_server(TEAM_B, "orders-api")
@@ -761,7 +660,7 @@ async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
         .expect("pass");
     h.sim
         .modify_resource_server(&id, json!({"name": "Renamed"}));
-    let (_, triggered) = scan_apis(&h).await;
+    let (_, triggered) = h.scan_api_drift().await;
     assert_eq!(triggered.len(), 1);
     h.sim.reset_counters();
     h.reconcile_server(TEAM_B, "orders-api")
@@ -774,16 +673,14 @@ async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
     );
     let status = h.get_server(TEAM_B, "orders-api").status.expect("status");
     assert_eq!(status.reported_drift, vec!["name".to_owned()]);
-    let (_, triggered) = scan_apis(&h).await;
+    let (_, triggered) = h.scan_api_drift().await;
     assert!(triggered.is_empty(), "already reported");
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_api_deleted_outside_is_created_again_and_its_clients_granted_again() {
     let h = with_api(&[NS]).await;
-    h.apply("worker", worker_spec(&["read:orders"]));
-    h.converge("worker").await;
-    let client_id = h.client_id("worker").await;
+    let client_id = h.created("worker", worker_spec(&["read:orders"])).await;
     let old = h
         .get_server(TEAM_B, "orders-api")
         .status
@@ -795,7 +692,7 @@ async fn an_api_deleted_outside_is_created_again_and_its_clients_granted_again()
         grants_in_sim(&h, &client_id).is_empty(),
         "Auth0 deleted its grants"
     );
-    let (report, triggered) = scan_apis(&h).await;
+    let (report, triggered) = h.scan_api_drift().await;
     assert_eq!((report.missing, triggered.len()), (1, 1));
     h.reconcile_server(TEAM_B, "orders-api")
         .await
@@ -818,9 +715,7 @@ async fn an_api_deleted_outside_is_created_again_and_its_clients_granted_again()
 #[tokio::test(start_paused = true)]
 async fn grant_drift_is_found_by_the_scan_and_corrected_or_reported() {
     let h = with_api(&[NS]).await;
-    h.apply("worker", worker_spec(&["read:orders"]));
-    h.converge("worker").await;
-    let client_id = h.client_id("worker").await;
+    let client_id = h.created("worker", worker_spec(&["read:orders"])).await;
     let grant_id = grants_in_sim(&h, &client_id)[0]["id"]
         .as_str()
         .expect("id")
@@ -873,7 +768,7 @@ async fn grant_drift_is_found_by_the_scan_and_corrected_or_reported() {
     h.sim.reset_counters();
     h.reconcile("worker").await.expect("pass");
     assert_eq!(h.sim.counters().writes(), 0);
-    let status = h.get("worker").await.status.expect("status");
+    let status = h.status("worker").await;
     assert_eq!(status.reported_drift, vec![format!("grants[{API}]")]);
     assert_eq!(scan_clients(&h).await, 0, "already reported");
 }
@@ -952,11 +847,9 @@ async fn the_tenant_restricts_connections_with_no_auth0_call_for_a_refused_one()
     spec["connections"] = json!(["corp-saml"]);
     h.apply("portal", spec);
     h.converge("portal").await;
-    let (status, reason, message) = h.ready("portal").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ConnectionNotAllowed")
-    );
+    let message = h
+        .assert_ready("portal", "False", "ConnectionNotAllowed")
+        .await;
     assert!(message.contains("'corp-saml'"), "{message}");
     assert_eq!(h.sim.counters().total(), 0);
 }
@@ -1034,9 +927,7 @@ async fn client_settings_are_applied_and_their_drift_corrected() {
 #[tokio::test(start_paused = true)]
 async fn deleting_an_api_deletes_it_and_its_grants_or_leaves_it_when_orphaned() {
     let h = with_api(&[NS]).await;
-    h.apply("worker", worker_spec(&["read:orders"]));
-    h.converge("worker").await;
-    let client_id = h.client_id("worker").await;
+    let client_id = h.created("worker", worker_spec(&["read:orders"])).await;
     let api = Api::<AuthResourceServer>::namespaced(h.kube.client(), TEAM_B);
     api.delete("orders-api", &Default::default())
         .await
@@ -1061,14 +952,7 @@ async fn deleting_an_api_deletes_it_and_its_grants_or_leaves_it_when_orphaned() 
     // The client no longer may hold the grant: Ready=False, nothing left to revoke.
     h.reconcile("worker").await.expect("pass");
     assert_eq!(h.ready("worker").await.1, "GrantNotAllowed");
-    assert!(
-        h.get("worker")
-            .await
-            .status
-            .expect("status")
-            .grants
-            .is_empty()
-    );
+    assert!(h.status("worker").await.grants.is_empty());
 
     let mut orphan = api_spec(&[NS]);
     orphan["deletionPolicy"] = json!("Orphan");
@@ -1137,7 +1021,7 @@ async fn api_drift_past_the_first_thousand_apis_is_found_with_one_filtered_list(
     );
     h.sim.reset_counters();
 
-    let (report, triggered) = scan_apis(&h).await;
+    let (report, triggered) = h.scan_api_drift().await;
     assert_eq!((report.compared, report.drifted), (2, 1), "{report:?}");
     assert_eq!(triggered.len(), 1);
     assert_eq!(triggered[0].name, "late-api");
@@ -1194,12 +1078,7 @@ async fn an_api_without_a_name_or_with_a_zero_lifetime_is_created_with_a_warning
         .expect("created");
     assert_eq!(api["name"], json!("   "));
     assert_eq!(api["token_lifetime"], json!(0));
-    let warnings: Vec<String> = h
-        .events()
-        .into_iter()
-        .filter(|(kind, reason, _)| kind == "Warning" && reason == "SpecWarning")
-        .map(|(_, _, note)| note)
-        .collect();
+    let warnings = h.event_notes("Warning", "SpecWarning");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("spec.name: is only white space"),
@@ -1237,12 +1116,7 @@ async fn a_client_auth0_accepts_is_created_and_a_blank_name_is_a_warning() {
         }),
     );
     h.converge("lenient").await;
-    let (status, reason, message) = h.ready("lenient").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("True", "Synced"),
-        "{message}"
-    );
+    h.assert_ready("lenient", "True", "Synced").await;
     let client_id = h.client_id("lenient").await;
     let client = h.sim.client(&client_id).expect("created");
     assert_eq!(client["name"], json!("   "));
@@ -1252,12 +1126,7 @@ async fn a_client_auth0_accepts_is_created_and_a_blank_name_is_a_warning() {
         client["jwt_configuration"]["lifetime_in_seconds"],
         json!(5_000_000)
     );
-    let warnings: Vec<String> = h
-        .events()
-        .into_iter()
-        .filter(|(kind, reason, _)| kind == "Warning" && reason == "SpecWarning")
-        .map(|(_, _, note)| note)
-        .collect();
+    let warnings = h.event_notes("Warning", "SpecWarning");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("spec.client.name: is only white space"),

@@ -4,7 +4,7 @@
 //! (the simulator's request counters) and the victim's client or API is unchanged. Each
 //! fails with its guard disabled (docs/security.md lists the guard of each).
 
-use auth0_sim::{FailAction, FailNext};
+use auth0_sim::FailAction;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -179,12 +179,7 @@ async fn the_management_api_is_never_captured_by_a_resource_server() {
     let audience = h.sim.audience();
     let before = h.sim.resource_server(&audience).expect("the system API");
     h.sim.reset_counters();
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::Status(503),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/resource-servers", FailAction::Status(503));
     h.apply_server(
         TEAM_B,
         "mgmt",
@@ -218,12 +213,7 @@ async fn a_resource_server_cannot_capture_an_api_by_name() {
     let before = h.sim.resource_server(API).expect("victim API");
     h.sim.reset_counters();
     // Whatever the first create does, it does not answer (the recovery path would follow).
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::Status(503),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/resource-servers", FailAction::Status(503));
     h.apply_server(
         TEAM_B,
         "orders-api",
@@ -333,17 +323,12 @@ async fn revocation_happens_even_when_the_spec_is_invalid() {
         .expect("api pass");
     h.reconcile("worker").await.expect("pass");
 
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "InvalidSpec"),
-        "{message}"
-    );
+    h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         h.sim.client_grant(&id, API).is_none(),
         "the grant is revoked"
     );
-    let recorded = h.get("worker").await.status.expect("status");
+    let recorded = h.status("worker").await;
     assert!(recorded.grants.is_empty(), "{:?}", recorded.grants);
     // Cost: nothing more until the spec or the tenant changes.
     h.sim.reset_counters();
@@ -361,12 +346,8 @@ async fn revocation_happens_when_the_tenant_stops_allowing_the_namespace() {
     });
     h.reconcile("worker").await.expect("pass");
 
-    let (status, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "NamespaceNotAllowed"),
-        "{message}"
-    );
+    h.assert_ready("worker", "False", "NamespaceNotAllowed")
+        .await;
     assert!(
         h.sim.client_grant(&id, API).is_none(),
         "the grant is revoked"
@@ -380,7 +361,7 @@ async fn revocation_happens_when_the_tenant_stops_allowing_the_namespace() {
     );
     assert!(h.sim.client(&id).is_some(), "the client stays");
     assert!(h.secret("worker-auth0").is_some(), "the Secret stays");
-    let recorded = h.get("worker").await.status.expect("status");
+    let recorded = h.status("worker").await;
     assert!(recorded.grants.is_empty() && recorded.connections.is_empty());
     h.sim.reset_counters();
     h.reconcile("worker").await.expect("pass");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use auth0_sim::{FailAction, FailNext, RateLimit};
+use auth0_sim::{FailAction, RateLimit};
 use kube::runtime::controller::Action;
 use serde_json::json;
 
@@ -15,12 +15,7 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     let action = h.converge("orders").await;
     assert_eq!(action, Action::await_change());
 
-    let (status, reason, message) = h.ready("orders").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("True", "Synced"),
-        "{message}"
-    );
+    h.assert_ready("orders", "True", "Synced").await;
     let obj = h.get("orders").await;
     let st = obj.status.clone().expect("status");
     let client_id = st.client_id.clone().expect("client id in status");
@@ -193,9 +188,7 @@ async fn second_pass_makes_no_auth0_call_and_no_write() {
 #[tokio::test(start_paused = true)]
 async fn spec_change_patches_only_the_changed_fields() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let id = h.client_id("orders").await;
+    let id = h.created("orders", spec("Orders")).await;
     let mut changed = spec("Orders");
     changed["client"]["callbacks"] = json!(["https://app.example.com/new"]);
     changed["client"]["client_metadata"] = json!({"manuallyCreated": false});
@@ -224,20 +217,11 @@ async fn spec_change_patches_only_the_changed_fields() {
 #[tokio::test(start_paused = true)]
 async fn auth0_400_becomes_auth0_rejected_and_waits_for_a_change() {
     let h = Harness::new().await;
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(400),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::Status(400));
     h.apply("orders", spec("Orders"));
     let action = h.converge("orders").await;
     assert_eq!(action, Action::await_change());
-    let (status, reason, message) = h.ready("orders").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "Auth0Rejected")
-    );
+    let message = h.assert_ready("orders", "False", "Auth0Rejected").await;
     assert!(
         message.contains("400"),
         "Auth0's answer is in the message: {message}"
@@ -263,15 +247,9 @@ async fn rate_limit_429_requeues_after_the_advertised_reset() {
     });
     h.apply("orders", spec("Orders"));
     // The create meets a 429 (as if other callers of the tenant had spent the budget).
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(429),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::Status(429));
     let action = h.reconcile("orders").await.expect("reconcile");
-    let (status, reason, _) = h.ready("orders").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "RateLimited"));
+    h.assert_ready("orders", "False", "RateLimited").await;
     assert_ne!(action, Action::await_change());
     let requeue = format!("{action:?}");
     assert!(requeue.contains("requeue_after: Some("), "{requeue}");
@@ -313,11 +291,7 @@ async fn unknown_tenant_and_forbidden_namespace_make_no_auth0_call() {
     unknown["tenant"] = json!("nope");
     h.apply("unknown", unknown);
     assert_eq!(h.converge("unknown").await, Action::await_change());
-    let (status, reason, message) = h.ready("unknown").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "TenantNotFound")
-    );
+    let message = h.assert_ready("unknown", "False", "TenantNotFound").await;
     assert!(message.contains("'nope'"));
 
     h.kube
@@ -368,8 +342,7 @@ async fn invalid_spec_is_reported_without_calling_auth0() {
     bad["client"]["description"] = json!("x".repeat(141));
     h.apply("bad", bad);
     assert_eq!(h.converge("bad").await, Action::await_change());
-    let (status, reason, message) = h.ready("bad").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("bad", "False", "InvalidSpec").await;
     assert!(message.contains("spec.client.name"), "{message}");
     assert!(message.contains("spec.client.description"), "{message}");
     assert_eq!(h.sim.counters().total(), 0, "not even a token request");
@@ -385,11 +358,7 @@ async fn foreign_secret_is_never_overwritten() {
     }));
     h.apply("orders", spec("Orders"));
     assert_eq!(h.converge("orders").await, Action::await_change());
-    let (status, reason, message) = h.ready("orders").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "SecretConflict")
-    );
+    let message = h.assert_ready("orders", "False", "SecretConflict").await;
     assert!(message.contains("orders-auth0"));
     let secret = h.secret("orders-auth0").expect("still there");
     assert_eq!(unb64(&secret["data"]["mine"]), "do not touch");
@@ -406,9 +375,7 @@ async fn foreign_secret_is_never_overwritten() {
 #[tokio::test(start_paused = true)]
 async fn delete_policy_removes_the_auth0_client() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let id = h.client_id("orders").await;
+    let id = h.created("orders", spec("Orders")).await;
     assert!(h.sim.client(&id).is_some());
 
     kube::Api::<nexus_crd::AuthClient>::namespaced(h.kube.client(), NS)
@@ -434,9 +401,7 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     let h = Harness::new().await;
     let mut s = spec("Orders");
     s["deletionPolicy"] = json!("Orphan");
-    h.apply("orders", s);
-    h.converge("orders").await;
-    let id = h.client_id("orders").await;
+    let id = h.created("orders", s).await;
 
     kube::Api::<nexus_crd::AuthClient>::namespaced(h.kube.client(), NS)
         .delete("orders", &Default::default())
@@ -456,9 +421,7 @@ async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
 #[tokio::test(start_paused = true)]
 async fn client_deleted_out_of_band_is_recreated() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let old = h.client_id("orders").await;
+    let old = h.created("orders", spec("Orders")).await;
     assert!(h.sim.remove_client(&old));
 
     // A spec change (or the drift scan) makes the operator look; it finds the client gone.
@@ -467,7 +430,7 @@ async fn client_deleted_out_of_band_is_recreated() {
     h.update_spec("orders", changed).await;
     h.reconcile("orders").await.expect("reconcile");
 
-    let status = h.get("orders").await.status.expect("status");
+    let status = h.status("orders").await;
     let new = status.client_id.expect("new id");
     assert_ne!(new, old);
     assert_eq!(h.sim.clients().len(), 1);
@@ -503,8 +466,7 @@ async fn tenant_change_is_refused() {
         h.pass("orders").await.expect("reconcile"),
         Action::await_change()
     );
-    let (status, reason, message) = h.ready("orders").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("orders", "False", "InvalidSpec").await;
     assert!(message.contains("cannot change"), "{message}");
     assert_eq!(h.sim.counters().total(), 0);
 }

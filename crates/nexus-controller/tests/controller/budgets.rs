@@ -5,73 +5,31 @@
 
 use std::time::Duration;
 
-use auth0_sim::{FailAction, FailNext};
+use auth0_sim::FailAction;
 use kube::runtime::reflector::ObjectRef;
 use kube_fake::FakeKube;
-use nexus_controller::{self as controller, ControllerConfig};
+use nexus_controller::ControllerConfig;
 use nexus_testing::paused::settle;
-use serde_json::{Value, json};
+use nexus_testing::ready_condition;
+use serde_json::json;
 
 use crate::harness::*;
 
 /// Guard of every wait, in virtual time.
 const WAIT: Duration = Duration::from_secs(600);
 
-fn ready_of(object: &Value) -> Option<(String, String, String)> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-                c["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-}
-
-fn start(
-    h: &Harness,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
-    (stop_tx, task)
-}
-
-fn reconciles(h: &Harness) -> u64 {
-    let mut text = String::new();
-    let mut registry = prometheus_client::registry::Registry::default();
-    h.ctx.metrics.register(&mut registry);
-    prometheus_client::encoding::text::encode(&mut text, &registry).expect("metrics");
-    text.lines()
-        .filter(|l| l.starts_with("nexus_reconciles_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition() {
     let h = Harness::new().await;
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(400),
-    ));
-    let (stop, task) = start(&h);
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::Status(400));
+    let running = h.run_controller();
     h.apply("rejected", spec("Rejected"));
     let path = Harness::authclient_path("rejected");
     assert!(
         h.kube
             .wait_until(WAIT, |k| k
                 .get(&path)
-                .and_then(|o| ready_of(&o))
+                .and_then(|o| ready_condition(&o))
                 .is_some_and(|r| r.1 == "Auth0Rejected"))
             .await,
         "{:?}",
@@ -88,7 +46,7 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
 
     // Everything that used to start another pass: the tenant's wake-ups, resyncs. Each is
     // a real pass (counted by the metric) that must make no Auth0 call and no write.
-    let before = reconciles(&h);
+    let before = h.reconciles();
     for _ in 0..5 {
         h.ctx.clients.wake(ObjectRef::new("rejected").within(NS));
     }
@@ -96,9 +54,8 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
     // A pass that does nothing leaves no trace to await: let everything the wake-ups started
     // run to the end (the runtime idles), then count.
     settle().await;
-    assert!(reconciles(&h) > before, "the wake-ups ran passes");
-    let _ = stop.send(());
-    task.await.expect("controller stopped");
+    assert!(h.reconciles() > before, "the wake-ups ran passes");
+    running.stop().await;
 
     assert_eq!(posts, 1, "<= 2 POSTs in total");
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 1);
@@ -129,24 +86,22 @@ async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
         "metadata": {"name": "acme-m2m", "namespace": CREDS_NS},
         "data": {"client_id": b64(&h.sim.m2m().client_id), "client_secret": b64("wrong-secret-0123456789")}
     }));
-    for i in 0..CLIENTS {
-        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
-    }
-    let (stop, task) = start(&h);
-    let collection = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients");
+    h.apply_fleet(CLIENTS);
+    let running = h.run_controller();
+    let collection = authclients_path();
     let all_waiting = |k: &FakeKube| {
         let objects = k.list(&collection);
         objects.len() == CLIENTS
-            && objects
-                .iter()
-                .all(|o| ready_of(o).is_some_and(|(s, r, _)| s == "False" && r == "TenantNotReady"))
+            && objects.iter().all(|o| {
+                ready_condition(o).is_some_and(|(s, r, _)| s == "False" && r == "TenantNotReady")
+            })
     };
     assert!(h.kube.wait_until(WAIT, all_waiting).await);
     let messages: std::collections::BTreeSet<String> = h
         .kube
         .list(&collection)
         .iter()
-        .filter_map(|o| ready_of(o).map(|r| r.2))
+        .filter_map(|o| ready_condition(o).map(|r| r.2))
         .collect();
     assert_eq!(messages.len(), 1, "one stable message: {messages:?}");
     let message = messages.into_iter().next().unwrap_or_default();
@@ -164,8 +119,7 @@ async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
     .await;
     assert!(retried.is_ok(), "the tenant retried its credentials");
     let counts = h.kube.request_counts();
-    let _ = stop.send(());
-    task.await.expect("controller stopped");
+    running.stop().await;
     assert_eq!(counts.excluding_watches(), 0, "{counts}");
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
 }
@@ -176,7 +130,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
     let h = Harness::new().await;
     h.allow_namespace("team-b", "b");
     h.sync().await;
-    let (stop, task) = start(&h);
+    let running = h.run_controller();
     // The client and the API arrive together (as in one GitOps sync): the client waits for
     // the API, and the API's Ready transition wakes it; no pass is driven by hand.
     h.apply(
@@ -202,7 +156,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
         h.kube
             .wait_until(WAIT, |k| k
                 .get(&worker)
-                .and_then(|o| ready_of(&o))
+                .and_then(|o| ready_condition(&o))
                 .is_some_and(|r| r.1 == "Synced"))
             .await,
         "{:?}",
@@ -221,7 +175,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
         h.kube
             .wait_until(WAIT, |k| k
                 .get(&intruder)
-                .and_then(|o| ready_of(&o))
+                .and_then(|o| ready_condition(&o))
                 .is_some_and(|r| r.1 == "GrantNotAllowed"))
             .await,
         "{:?}",
@@ -239,7 +193,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
         h.kube
             .wait_until(WAIT, |k| k
                 .get(&server_path)
-                .and_then(|o| ready_of(&o))
+                .and_then(|o| ready_condition(&o))
                 .is_some_and(|r| r.0 == "True"
                     && k.get(&server_path).is_some_and(
                         |o| o["status"]["observedGeneration"] == o["metadata"]["generation"]
@@ -272,13 +226,12 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
             h.kube.clear_requests();
             h.sim.reset_counters();
         }
-        let before = reconciles(&h);
+        let before = h.reconciles();
         wake_all(&h);
         settle().await;
-        assert!(reconciles(&h) >= before + 3, "the wake-ups ran passes");
+        assert!(h.reconciles() >= before + 3, "the wake-ups ran passes");
     }
-    let _ = stop.send(());
-    task.await.expect("controller stopped");
+    running.stop().await;
     assert_eq!(h.sim.counters().total(), 0, "{:?}", h.sim.counters());
     let counts = h.kube.request_counts();
     assert_eq!(counts.writes(), 0, "{counts}");
@@ -296,20 +249,19 @@ async fn a_missing_crd_costs_a_list_every_30_seconds_not_every_second() {
         ..Options::default()
     })
     .await;
-    let (stop, task) = start(&h);
+    let running = h.run_controller();
     h.apply("app", spec("App"));
     let path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/app");
     let ready = |k: &FakeKube| {
         k.get(&path)
-            .is_some_and(|o| ready_of(&o).is_some_and(|(s, _, _)| s == "True"))
+            .is_some_and(|o| ready_condition(&o).is_some_and(|(s, _, _)| s == "True"))
     };
     assert!(h.kube.wait_until(WAIT, ready).await, "the client is served");
     h.kube.clear_requests();
     // Ten minutes of virtual time (the paused clock jumps from timer to timer).
     tokio::time::sleep(Duration::from_secs(600)).await;
     let counts = h.kube.request_counts();
-    let _ = stop.send(());
-    task.await.expect("controller stopped");
+    running.stop().await;
     let lists = counts.get(kube_fake::Verb::List, "authresourceservers");
     // 600 s at 30-60 s a pause (the cap with its jitter): 10 to 20 attempts; every 0.8 s, 750.
     assert!(

@@ -5,24 +5,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use auth0_sim::{Faults, Latency, RateLimit, SimConfig};
-use nexus_controller::{self as controller, ControllerConfig};
-use serde_json::Value;
+use nexus_controller::ControllerConfig;
 
 use crate::harness::*;
 
 const CLIENTS: usize = 200;
-
-fn ready_count(objects: &[Value]) -> usize {
-    objects
-        .iter()
-        .filter(|o| {
-            o["status"]["conditions"].as_array().is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            })
-        })
-        .count()
-}
 
 #[tokio::test(start_paused = true)]
 async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() {
@@ -54,33 +41,20 @@ async fn two_hundred_clients_converge_under_faults_at_two_requests_per_second() 
         ..Options::default()
     })
     .await;
-    for i in 0..CLIENTS {
-        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
-    }
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let ctx = h.ctx.clone();
-    let controller = tokio::spawn(controller::run(ctx, None, async move {
-        let _ = stop_rx.await;
-    }));
+    h.apply_fleet(CLIENTS);
+    let running = h.run_controller();
 
     let started = tokio::time::Instant::now();
-    let collection = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients");
     // A guard in virtual time (the limiter's waits and the injected latency are virtual).
-    let converged = h
-        .kube
-        .wait_until(Duration::from_secs(1800), |kube| {
-            ready_count(&kube.list(&collection)) == CLIENTS
-        })
-        .await;
+    let converged = h.wait_ready(Duration::from_secs(1800), CLIENTS).await;
     let took = started.elapsed();
-    let objects = h.kube.list(&collection);
+    let objects = h.kube.list(&authclients_path());
     assert!(
         converged,
         "only {} of {CLIENTS} Ready",
-        ready_count(&objects)
+        ready_authclients(&h.kube)
     );
-    let _ = stop_tx.send(());
-    controller.await.expect("controller stopped");
+    running.stop().await;
 
     // Never a duplicate: exactly one Auth0 client per AuthClient, each tagged with its owner.
     let clients = h.sim.clients();

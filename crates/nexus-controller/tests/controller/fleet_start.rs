@@ -9,57 +9,27 @@ use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use kube_fake::{CostModel, Verb};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig};
-use prometheus_client::encoding::text::encode;
-use prometheus_client::registry::Registry;
+use nexus_testing::is_ready;
 use serde_json::Value;
 
 use crate::harness::*;
-
-fn is_ready(object: &Value) -> bool {
-    object["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
-}
-
-fn collection() -> String {
-    format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients")
-}
-
-/// `nexus_reconciles_total` of `ctx` summed over its labels.
-fn reconciles(ctx: &Context) -> u64 {
-    let mut registry = Registry::default();
-    ctx.metrics.register(&mut registry);
-    let mut text = String::new();
-    encode(&mut text, &registry).expect("metrics encode");
-    text.lines()
-        .filter(|l| l.starts_with("nexus_reconciles_total"))
-        .filter_map(|l| l.rsplit(' ').next())
-        .filter_map(|v| v.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
 
 #[tokio::test(start_paused = true)]
 async fn the_first_authclient_is_ready_while_the_initial_list_still_pages_in() {
     const CLIENTS: usize = 500; // five pages of 100
     let h = Harness::new().await;
-    for i in 0..CLIENTS {
-        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
-    }
+    h.apply_fleet(CLIENTS);
     // Every object a response carries costs 20 ms: each page of the AuthClient list takes 2 s
     // of virtual time, the whole list 10 s.
     h.kube.set_cost(CostModel {
         per_object: Duration::from_millis(20),
         ..CostModel::FREE
     });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
+    let running = h.run_controller();
     let first = h
         .kube
         .wait_until(Duration::from_secs(600), |kube| {
-            kube.list(&collection()).iter().any(is_ready)
+            kube.list(&authclients_path()).iter().any(is_ready)
         })
         .await;
     assert!(first, "no AuthClient became Ready");
@@ -71,20 +41,10 @@ async fn the_first_authclient_is_ready_while_the_initial_list_still_pages_in() {
         "{pages} list pages before the first Ready"
     );
     // And all of them converge, each created once.
-    let all = h
-        .kube
-        .wait_until(Duration::from_secs(3600), |kube| {
-            kube.list(&collection())
-                .iter()
-                .filter(|o| is_ready(o))
-                .count()
-                == CLIENTS
-        })
-        .await;
+    let all = h.wait_ready(Duration::from_secs(3600), CLIENTS).await;
     assert!(all, "not every AuthClient became Ready");
     assert_eq!(h.sim.clients().len(), CLIENTS, "no duplicate, none lost");
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -110,10 +70,7 @@ async fn with_served_namespaces_each_is_reconciled_while_it_pages_in() {
         ..CostModel::FREE
     });
     let scope = controller::WatchScope::from_names([NS, TEAM_B]).expect("names");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), scope, async move {
-        let _ = stop_rx.await;
-    }));
+    let running = Running::start(h.ctx.clone(), scope);
     let ready = |kube: &kube_fake::FakeKube| {
         [NS, TEAM_B]
             .iter()
@@ -148,8 +105,7 @@ async fn with_served_namespaces_each_is_reconciled_while_it_pages_in() {
         2 * PER_NAMESPACE,
         "no duplicate, none lost"
     );
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -165,35 +121,21 @@ async fn ready_authclients_are_revisited_once_per_resync_interval_without_a_requ
         ..Options::default()
     })
     .await;
-    for i in 0..CLIENTS {
-        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
-    }
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
-    let converged = h
-        .kube
-        .wait_until(Duration::from_secs(300), |kube| {
-            kube.list(&collection())
-                .iter()
-                .filter(|o| is_ready(o))
-                .count()
-                == CLIENTS
-        })
-        .await;
+    h.apply_fleet(CLIENTS);
+    let running = h.run_controller();
+    let converged = h.wait_ready(Duration::from_secs(300), CLIENTS).await;
     assert!(converged);
     let started = tokio::time::Instant::now();
     // Let the passes after the final status writes settle.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = reconciles(&h.ctx);
+    let before = h.reconciles();
     let requests = h.kube.request_counts().excluding_watches();
     let calls = h.sim.counters().total();
     // One whole interval later (and a step of the sweep more): every Ready AuthClient was
     // revisited once, at no API-server request and no Auth0 call.
     tokio::time::sleep(Duration::from_secs(600) + Duration::from_secs(10) - started.elapsed())
         .await;
-    let revisited = reconciles(&h.ctx) - before;
+    let revisited = h.reconciles() - before;
     assert_eq!(
         revisited, CLIENTS as u64,
         "one revisit per Ready AuthClient"
@@ -208,8 +150,7 @@ async fn ready_authclients_are_revisited_once_per_resync_interval_without_a_requ
         calls,
         "revisits call no Auth0 API"
     );
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }
 
 /// The configuration of the restart tests: the resync sweep every 600 s, no drift scan.
@@ -240,7 +181,7 @@ async fn ready_fleet(clients: usize) -> Harness {
     let all = h
         .kube
         .wait_until(Duration::from_secs(3600), |kube| {
-            kube.list(&collection())
+            kube.list(&authclients_path())
                 .iter()
                 .filter(|o| is_ready(o))
                 .count()
@@ -354,7 +295,7 @@ async fn after_a_restart_passes_run_before_the_owned_secret_list_ends_and_rewrit
     let first = h
         .kube
         .wait_until(Duration::from_secs(600), |kube| {
-            reconciles(&ctx) > 0 || owned_secret_watch(kube).is_some()
+            reconciles_of(&ctx) > 0 || owned_secret_watch(kube).is_some()
         })
         .await;
     assert!(
@@ -364,19 +305,19 @@ async fn after_a_restart_passes_run_before_the_owned_secret_list_ends_and_rewrit
     assert!(
         owned_secret_watch(&h.kube).is_none(),
         "the first pass waited for the owned Secrets' list ({} passes)",
-        reconciles(&ctx)
+        reconciles_of(&ctx)
     );
-    assert!(reconciles(&ctx) > 0);
+    assert!(reconciles_of(&ctx) > 0);
     // Every AuthClient is reconciled once at start, and the list completes (the passes after
     // its end send no request to wait on: 60 s is far more than they take, and less than the
     // resync interval).
     let settled = h
         .kube
         .wait_until(Duration::from_secs(60), |kube| {
-            reconciles(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
+            reconciles_of(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
         })
         .await;
-    assert!(settled, "{} passes", reconciles(&ctx));
+    assert!(settled, "{} passes", reconciles_of(&ctx));
     // The passes before the list's end read their Secret by name, one GET each at most.
     let window_gets = secret_gets(&h.kube);
     assert!(
@@ -393,10 +334,10 @@ async fn after_a_restart_passes_run_before_the_owned_secret_list_ends_and_rewrit
     assert_eq!(secret_states(&h.kube), before, "no Secret rewritten");
     // Once the list is complete the cache alone answers: a whole resync interval revisits
     // every AuthClient without one GET.
-    let passes = reconciles(&ctx);
+    let passes = reconciles_of(&ctx);
     tokio::time::sleep(Duration::from_secs(600 + 20)).await;
     assert!(
-        reconciles(&ctx) >= passes + CLIENTS as u64,
+        reconciles_of(&ctx) >= passes + CLIENTS as u64,
         "every AuthClient revisited"
     );
     assert_eq!(
@@ -520,10 +461,10 @@ async fn after_a_restart_a_pass_before_the_owned_secret_list_ends_recreates_a_mi
     let settled = h
         .kube
         .wait_until(Duration::from_secs(60), |kube| {
-            reconciles(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
+            reconciles_of(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
         })
         .await;
-    assert!(settled, "{} passes", reconciles(&ctx));
+    assert!(settled, "{} passes", reconciles_of(&ctx));
     assert_eq!(h.secret("app-001-auth0"), Some(foreign));
     assert!(conflict(&h.kube), "still the conflict with the cache");
     // Only app-000's Secret was written, once; no other Secret changed, and Auth0 was asked
@@ -572,7 +513,7 @@ async fn after_a_restart_with_served_namespaces_passes_run_before_the_owned_secr
     let first = h
         .kube
         .wait_until(Duration::from_secs(600), |kube| {
-            reconciles(&ctx) > 0 || owned_secret_watch(kube).is_some()
+            reconciles_of(&ctx) > 0 || owned_secret_watch(kube).is_some()
         })
         .await;
     assert!(
@@ -586,10 +527,10 @@ async fn after_a_restart_with_served_namespaces_passes_run_before_the_owned_secr
     let settled = h
         .kube
         .wait_until(Duration::from_secs(60), |kube| {
-            reconciles(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
+            reconciles_of(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
         })
         .await;
-    assert!(settled, "{} passes", reconciles(&ctx));
+    assert!(settled, "{} passes", reconciles_of(&ctx));
     // Each GET in the served namespace, by name; nothing written, nothing asked of Auth0.
     let gets = secret_gets(&h.kube);
     assert!(gets > 0 && gets <= CLIENTS, "{gets} GETs of a Secret");

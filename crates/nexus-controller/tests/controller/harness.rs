@@ -159,6 +159,43 @@ impl Harness {
             .expect("status.clientId")
     }
 
+    /// Applies `spec` as `name`, converges it and returns the Auth0 client id it got.
+    pub async fn created(&self, name: &str, spec: Value) -> String {
+        self.apply(name, spec);
+        self.converge(name).await;
+        self.client_id(name).await
+    }
+
+    /// The next `method` `path` call to Auth0 (one attempt) fails with `action`.
+    pub fn fail_auth0_once(&self, method: &str, path: &str, action: sim::FailAction) {
+        self.sim
+            .fail_next(sim::FailNext::new(method, path, 1, action));
+    }
+
+    /// `orders` applied, and its first pass run with the POST creating its client failing
+    /// with `action` (the pass's own result ignored: a crash test provokes it).
+    pub async fn orders_pass_failing_post(&self, action: sim::FailAction) {
+        self.apply("orders", spec("Orders"));
+        self.fail_auth0_once("POST", "/api/v2/clients", action);
+        let _ = self.reconcile("orders").await;
+    }
+
+    /// The status of the AuthClient `name` (it has one).
+    pub async fn status(&self, name: &str) -> nexus_crd::AuthClientStatus {
+        self.get(name).await.status.expect("status")
+    }
+
+    /// Asserts the Ready condition of `name` is `status` with `reason`; returns its message.
+    pub async fn assert_ready(&self, name: &str, status: &str, reason: &str) -> String {
+        let (actual, actual_reason, message) = self.ready(name).await;
+        assert_eq!(
+            (actual.as_str(), actual_reason.as_str()),
+            (status, reason),
+            "{message}"
+        );
+        message
+    }
+
     pub async fn get(&self, name: &str) -> AuthClient {
         self.get_in(NS, name).await
     }
@@ -249,18 +286,7 @@ impl Harness {
 
     /// `(status, reason, message)` of the Ready condition.
     pub async fn ready(&self, name: &str) -> (String, String, String) {
-        let obj = self.get(name).await;
-        let status = obj.status.unwrap_or_default();
-        let ready = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready condition");
-        (
-            ready.status.clone(),
-            ready.reason.clone(),
-            ready.message.clone(),
-        )
+        self.ready_in(NS, name).await
     }
 
     pub fn secret(&self, name: &str) -> Option<Value> {
@@ -268,8 +294,32 @@ impl Harness {
             .get(&format!("/api/v1/namespaces/{NS}/secrets/{name}"))
     }
 
+    /// Applies `n` AuthClients `app-000`, `app-001`... (display names `App 0`...).
+    pub fn apply_fleet(&self, n: usize) {
+        for i in 0..n {
+            self.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
+        }
+    }
+
+    /// Waits (in virtual time, at most `guard`) until `n` AuthClients of [`NS`] are Ready;
+    /// whether they were.
+    pub async fn wait_ready(&self, guard: Duration, n: usize) -> bool {
+        self.kube
+            .wait_until(guard, |kube| ready_authclients(kube) == n)
+            .await
+    }
+
     pub fn authclient_path(name: &str) -> String {
         format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/{name}")
+    }
+
+    /// The notes of the recorded events of type `kind` (Normal, Warning) and `reason`.
+    pub fn event_notes(&self, kind: &str, reason: &str) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter(|(k, r, _)| k == kind && r == reason)
+            .map(|(_, _, note)| note)
+            .collect()
     }
 
     /// Events recorded for the object (events.k8s.io/v1), as `(type, reason, note)`.
@@ -383,16 +433,7 @@ impl Harness {
     /// `(status, reason, message)` of the AuthResourceServer's Ready condition.
     pub fn server_ready(&self, namespace: &str, name: &str) -> (String, String, String) {
         let status = self.get_server(namespace, name).status.unwrap_or_default();
-        let ready = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready condition");
-        (
-            ready.status.clone(),
-            ready.reason.clone(),
-            ready.message.clone(),
-        )
+        ready_of(&status.conditions)
     }
 
     /// Adds a namespace the tenant allows.
@@ -455,16 +496,7 @@ impl Harness {
             .await
             .status
             .unwrap_or_default();
-        let ready = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready condition");
-        (
-            ready.status.clone(),
-            ready.reason.clone(),
-            ready.message.clone(),
-        )
+        ready_of(&status.conditions)
     }
 }
 
@@ -478,35 +510,132 @@ impl Harness {
         nexus_controller::drift::ScanReport,
         Vec<kube::runtime::reflector::ObjectRef<AuthClient>>,
     ) {
-        use kube::runtime::{reflector::store::Writer, watcher};
         use nexus_controller::compact::CachedAuthClient;
         self.sync().await;
-        let mut writer: Writer<CachedAuthClient> = Writer::default();
-        let store = writer.as_reader();
-        let list = Api::<CachedAuthClient>::all(self.kube.client())
-            .list(&Default::default())
-            .await
-            .expect("list");
-        writer.apply_watcher_event(&watcher::Event::Init);
-        for obj in list.items {
-            writer.apply_watcher_event(&watcher::Event::InitApply(obj));
-        }
-        writer.apply_watcher_event(&watcher::Event::InitDone);
-        let tenant = Api::<nexus_crd::AuthTenant>::all(self.kube.client())
-            .get(TENANT)
-            .await
-            .expect("tenant");
-        let (tx, mut rx) = futures::channel::mpsc::unbounded();
+        let store =
+            nexus_testing::reflector_store(&Api::<CachedAuthClient>::all(self.kube.client())).await;
+        let tenant = self.tenant().await;
+        let (tx, rx) = futures::channel::mpsc::unbounded();
         let report = nexus_controller::drift::scan_tenant(&self.ctx, &store, &tenant, &tx)
             .await
             .expect("scan");
         drop(tx);
-        let mut triggered = Vec::new();
-        while let Ok(r) = rx.try_recv() {
-            triggered.push(r);
-        }
-        (report, triggered)
+        (report, drain(rx))
     }
+
+    /// One drift scan of the tenant's APIs (after [`Harness::sync`]): its report and the
+    /// AuthResourceServers it triggered.
+    pub async fn scan_api_drift(
+        &self,
+    ) -> (
+        nexus_controller::drift::ScanReport,
+        Vec<kube::runtime::reflector::ObjectRef<AuthResourceServer>>,
+    ) {
+        self.sync().await;
+        let tenant = self.tenant().await;
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let report = nexus_controller::drift::scan_resource_servers(&self.ctx, &tenant, &tx)
+            .await
+            .expect("scan");
+        drop(tx);
+        (report, drain(rx))
+    }
+
+    /// The AuthTenant [`TENANT`], through the API.
+    async fn tenant(&self) -> nexus_crd::AuthTenant {
+        Api::<nexus_crd::AuthTenant>::all(self.kube.client())
+            .get(TENANT)
+            .await
+            .expect("tenant")
+    }
+}
+
+/// What a closed channel still holds.
+fn drain<T>(mut rx: futures::channel::mpsc::UnboundedReceiver<T>) -> Vec<T> {
+    let mut items = Vec::new();
+    while let Ok(item) = rx.try_recv() {
+        items.push(item);
+    }
+    items
+}
+
+/// The whole controller (watches, queue, caches) running as a task until [`Running::stop`].
+pub struct Running {
+    /// Asks the controller to stop.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The controller's task: it ends once the controller has stopped.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts [`nexus_controller::run`] on `ctx`, serving `scope`.
+    pub fn start(ctx: Arc<Context>, scope: impl Into<nexus_controller::WatchScope>) -> Self {
+        let scope: nexus_controller::WatchScope = scope.into();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(nexus_controller::run(ctx, scope, async move {
+            let _ = stop_rx.await;
+        }));
+        Self { stop, task }
+    }
+
+    /// Asks the controller to stop and waits until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("controller stops");
+    }
+}
+
+impl Harness {
+    /// The controller running on this harness's context, serving every namespace.
+    pub fn run_controller(&self) -> Running {
+        Running::start(self.ctx.clone(), None)
+    }
+
+    /// `nexus_reconciles_total` summed over its labels.
+    pub fn reconciles(&self) -> u64 {
+        reconciles_of(&self.ctx)
+    }
+}
+
+/// The path of the AuthClient collection of [`NS`].
+/// `nexus_reconciles_total` of `ctx` summed over its labels.
+pub fn reconciles_of(ctx: &Context) -> u64 {
+    let mut registry = prometheus_client::registry::Registry::default();
+    ctx.metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("metrics encode");
+    text.lines()
+        .filter(|l| l.starts_with("nexus_reconciles_total"))
+        .filter_map(|l| l.rsplit(' ').next())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+pub fn authclients_path() -> String {
+    format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients")
+}
+
+/// How many AuthClients of [`NS`] are Ready=True in `kube`.
+pub fn ready_authclients(kube: &FakeKube) -> usize {
+    kube.list(&authclients_path())
+        .iter()
+        .filter(|o| nexus_testing::is_ready(o))
+        .count()
+}
+
+/// `(status, reason, message)` of the Ready condition among `conditions`.
+pub fn ready_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> (String, String, String) {
+    let ready = conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready condition");
+    (
+        ready.status.clone(),
+        ready.reason.clone(),
+        ready.message.clone(),
+    )
 }
 
 /// The one metadata write of a creation among `requests`: a merge patch of the object at

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use auth0_sim::{FailAction, FailNext, Faults, Latency};
+use auth0_sim::{FailAction, Faults, Latency};
 use kube::ResourceExt;
-use nexus_controller::{self as controller, ControllerConfig};
+use nexus_controller::ControllerConfig;
 use nexus_crd::AuthClient;
 use serde_json::{Value, json};
 
@@ -126,14 +126,8 @@ async fn crash_between_the_post_and_the_status_write_past_the_first_thousand_cli
 async fn lost_answer_to_the_post_past_the_first_thousand_clients() {
     let h = Harness::new().await;
     fill(&h);
-    h.apply("orders", spec("Orders"));
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
-    let _ = h.reconcile("orders").await;
+    h.orders_pass_failing_post(FailAction::DropAfterProcessing)
+        .await;
     h.sim.reset_counters();
     h.settle("orders", 4).await;
     assert_one_owned_client(&h, &h.get("orders").await);
@@ -161,16 +155,13 @@ async fn shutdown_does_not_wait_for_a_drift_scan_in_flight() {
         ..Faults::default()
     });
     h.sim.reset_counters();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
+    let running = h.run_controller();
     // The scan is in flight once its first page was asked for.
     h.sim
         .wait_for_counters(|c| c.get("GET /api/v2/clients") >= 1)
         .await;
-    let _ = stop_tx.send(());
-    let stopped = tokio::time::timeout(Duration::from_secs(30), task).await;
+    let _ = running.stop.send(());
+    let stopped = tokio::time::timeout(Duration::from_secs(30), running.task).await;
     assert!(
         stopped.is_ok(),
         "the controller stopped within the grace period"

@@ -108,7 +108,7 @@ async fn token_with_key(h: &Harness, m: &Mounted) -> (u16, Value) {
 /// Edits the AuthClient's status as the operator would find it later (time passed).
 async fn edit_status(h: &Harness, edit: impl FnOnce(&mut Value)) {
     let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let mut value = serde_json::to_value(&st).expect("status json");
     edit(&mut value);
     api.patch_status(
@@ -127,16 +127,69 @@ async fn age_the_key(_h: &Harness) {
     tokio::time::advance(Duration::from_secs(11 * 60)).await;
 }
 
-/// The team writes a key (kid and private key) into the Secret, as `kubectl edit` would.
-fn put_key(h: &Harness, key: &Mounted) {
+/// Once the key is old enough, the team asks for a rotation: the rotate annotation set to
+/// `value` (server-side apply, as `kubectl annotate` would).
+async fn request_rotation(h: &Harness, value: &str) {
+    age_the_key(h).await;
+    Api::<AuthClient>::namespaced(h.kube.client(), NS)
+        .patch(
+            "worker",
+            &PatchParams::apply("test"),
+            &Patch::Apply(json!({
+                "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+                "metadata": {"annotations": {ROTATE_ANNOTATION: value}},
+            })),
+        )
+        .await
+        .expect("annotate");
+}
+
+/// `worker` applied with `spec` and converged; returns what its Secret holds.
+async fn converged(h: &Harness, spec: Value) -> Mounted {
+    h.apply("worker", spec);
+    h.converge("worker").await;
+    mounted(h, "worker")
+}
+
+/// A `privateKeyJwt` worker, converged; returns what its Secret holds.
+async fn keyed(h: &Harness) -> Mounted {
+    converged(h, worker_spec(json!({"type": "privateKeyJwt"}))).await
+}
+
+/// A `clientSecret` worker, converged, whose spec now asks for a private key (the migration
+/// not yet reconciled).
+async fn migrating(h: &Harness) {
+    h.apply("worker", worker_spec(json!({"type": "clientSecret"})));
+    h.converge("worker").await;
+    h.update_spec("worker", worker_spec(json!({"type": "privateKeyJwt"})))
+        .await;
+}
+
+/// The team edits the Secret's data, as `kubectl edit` would.
+fn edit_secret(h: &Harness, edit: impl FnOnce(&mut Value)) {
     let mut object = h.secret("worker-auth0").expect("Secret");
-    object["data"]["AUTH0_CLIENT_ASSERTION_KID"] = json!(b64(key.kid.as_deref().expect("kid")));
-    object["data"]["AUTH0_CLIENT_ASSERTION_KEY"] = json!(b64(key.key.as_deref().expect("key")));
+    edit(&mut object["data"]);
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("managedFields");
         meta.remove("resourceVersion");
     }
     h.kube.insert(object);
+}
+
+/// The team writes a key (kid and private key) into the Secret.
+fn put_key(h: &Harness, key: &Mounted) {
+    edit_secret(h, |data| {
+        data["AUTH0_CLIENT_ASSERTION_KID"] = json!(b64(key.kid.as_deref().expect("kid")));
+        data["AUTH0_CLIENT_ASSERTION_KEY"] = json!(b64(key.key.as_deref().expect("key")));
+    });
+}
+
+/// The team deletes the Secret.
+async fn delete_secret(h: &Harness) {
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(h.kube.client(), NS)
+        .delete("worker-auth0", &Default::default())
+        .await
+        .expect("delete the Secret");
 }
 
 async fn token_with_secret(h: &Harness, m: &Mounted) -> u16 {
@@ -158,12 +211,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     let h = harness().await;
     h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
     h.converge("worker").await;
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (ready.as_str(), reason.as_str()),
-        ("True", "Synced"),
-        "{message}"
-    );
+    h.assert_ready("worker", "True", "Synced").await;
 
     let first = mounted(&h, "worker");
     let (status, body) = token_with_key(&h, &first).await;
@@ -176,7 +224,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     let creds = h.sim.client_credentials(&first.client_id);
     assert_eq!(creds.len(), 1);
     assert_eq!(creds[0]["kid"].as_str(), first.kid.as_deref());
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let active = st
         .credentials
         .as_ref()
@@ -189,18 +237,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
 
     // Rotation on the annotation: the new key is listed before it is written; the old one
     // keeps working (a pod that has not reloaded the Secret).
-    age_the_key(&h).await;
-    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
-    api.patch(
-        "worker",
-        &PatchParams::apply("test"),
-        &Patch::Apply(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
-            "metadata": {"annotations": {ROTATE_ANNOTATION: "2026-12-06"}},
-        })),
-    )
-    .await
-    .expect("annotate");
+    request_rotation(&h, "2026-12-06").await;
     h.reconcile("worker").await.expect("rotation pass");
     let second = mounted(&h, "worker");
     assert_ne!(second.kid, first.kid, "a new key in the Secret");
@@ -211,7 +248,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
         "old key still valid"
     );
     assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let retiring = st
         .credentials
         .as_ref()
@@ -240,7 +277,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     let creds = h.sim.client_credentials(&first.client_id);
     assert_eq!(creds.len(), 1);
     assert_eq!(creds[0]["kid"].as_str(), second.kid.as_deref());
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     assert_eq!(st.credentials.and_then(|c| c.retiring), None);
 }
 
@@ -292,8 +329,7 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
         ),
     );
     h.converge("worker").await;
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         message.contains("rotation.overlap") && message.contains("rotation.every"),
         "{message}"
@@ -308,8 +344,7 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
     )
     .await;
     h.reconcile("worker").await.expect("pass");
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         message.contains("rotation.every") && message.contains("at least 1h"),
         "{message}"
@@ -323,28 +358,15 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
 #[tokio::test(start_paused = true)]
 async fn the_old_key_put_back_into_the_secret_is_never_revived() {
     let h = harness().await;
-    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-    h.converge("worker").await;
-    let first = mounted(&h, "worker");
-    age_the_key(&h).await;
-    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
-    api.patch(
-        "worker",
-        &PatchParams::apply("test"),
-        &Patch::Apply(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
-            "metadata": {"annotations": {ROTATE_ANNOTATION: "leak"}},
-        })),
-    )
-    .await
-    .expect("annotate");
+    let first = keyed(&h).await;
+    request_rotation(&h, "leak").await;
     h.reconcile("worker").await.expect("rotation pass");
     let second = mounted(&h, "worker");
     assert_ne!(second.kid, first.kid);
 
     put_key(&h, &first);
     h.reconcile("worker").await.expect("pass");
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let creds = st.credentials.expect("credentials");
     assert_eq!(
         creds.active.map(|a| a.kid),
@@ -388,14 +410,9 @@ async fn the_old_key_put_back_into_the_secret_is_never_revived() {
 #[tokio::test(start_paused = true)]
 async fn a_deleted_secret_gets_a_new_key() {
     let h = harness().await;
-    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-    h.converge("worker").await;
-    let first = mounted(&h, "worker");
+    let first = keyed(&h).await;
     age_the_key(&h).await;
-    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(h.kube.client(), NS)
-        .delete("worker-auth0", &Default::default())
-        .await
-        .expect("delete the Secret");
+    delete_secret(&h).await;
     h.reconcile("worker").await.expect("pass");
     let now = mounted(&h, "worker");
     assert!(now.kid.is_some(), "a key in the Secret again");
@@ -412,8 +429,7 @@ async fn secret_key_names_that_collide_are_refused() {
     spec["secret"] = json!({"keys": {"clientAssertionKey": "AUTH0_CLIENT_SECRET"}});
     h.apply("worker", spec);
     h.converge("worker").await;
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!((ready.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("worker", "False", "InvalidSpec").await;
     assert!(
         message.contains("secret.keys.clientAssertionKey")
             && message.contains("secret.keys.clientSecret"),
@@ -484,9 +500,7 @@ fn drifted(st: &nexus_crd::AuthClientStatus) -> Option<(String, String, String)>
 #[tokio::test(start_paused = true)]
 async fn a_dashboard_credential_is_unlisted_and_deleted_under_correct() {
     let h = harness().await;
-    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-    h.converge("worker").await;
-    let key = mounted(&h, "worker");
+    let key = keyed(&h).await;
     let foreign = add_dashboard_credential(&h, &key.client_id);
 
     let (_, triggered) = h.scan_drift().await;
@@ -503,7 +517,7 @@ async fn a_dashboard_credential_is_unlisted_and_deleted_under_correct() {
         200,
         "the Secret's key works"
     );
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let (status, reason, message) = drifted(&st).expect("Drifted");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "Corrected"));
     assert!(
@@ -527,9 +541,7 @@ async fn a_dashboard_credential_is_reported_once_under_report() {
     let h = harness().await;
     let mut spec = worker_spec(json!({"type": "privateKeyJwt"}));
     spec["driftPolicy"] = json!("Report");
-    h.apply("worker", spec);
-    h.converge("worker").await;
-    let key = mounted(&h, "worker");
+    let key = converged(&h, spec).await;
     let foreign = add_dashboard_credential(&h, &key.client_id);
 
     let (_, triggered) = h.scan_drift().await;
@@ -547,7 +559,7 @@ async fn a_dashboard_credential_is_reported_once_under_report() {
             .get("DELETE /api/v2/clients/{id}/credentials/{cred_id}"),
         0
     );
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let (status, reason, message) = drifted(&st).expect("Drifted");
     assert_eq!(
         (status.as_str(), reason.as_str()),
@@ -577,24 +589,11 @@ async fn a_dashboard_credential_is_reported_once_under_report() {
 #[tokio::test(start_paused = true)]
 async fn the_retiring_key_unlisted_in_the_dashboard_is_listed_again_until_its_overlap_ends() {
     let h = harness().await;
-    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-    h.converge("worker").await;
-    let first = mounted(&h, "worker");
-    age_the_key(&h).await;
-    let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
-    api.patch(
-        "worker",
-        &PatchParams::apply("test"),
-        &Patch::Apply(json!({
-            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
-            "metadata": {"annotations": {ROTATE_ANNOTATION: "now"}},
-        })),
-    )
-    .await
-    .expect("annotate");
+    let first = keyed(&h).await;
+    request_rotation(&h, "now").await;
     h.reconcile("worker").await.expect("rotation pass");
     let second = mounted(&h, "worker");
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let retiring = st.credentials.and_then(|c| c.retiring).expect("retiring");
     let active = listed_ids(&h, &first.client_id)
         .into_iter()
@@ -631,7 +630,10 @@ const CREDENTIALS: &str = "/api/v2/clients/{id}/credentials";
 const CREDENTIAL: &str = "/api/v2/clients/{id}/credentials/{cred_id}";
 const CLIENT: &str = "/api/v2/clients/{id}";
 
-fn arm(h: &Harness, kill: Kill) {
+/// Arms `kill` for the next pass. `marks`: how many status writes the pass makes before its
+/// Auth0 calls (1 when it first marks the pending kid), which an Auth0 kill lets through
+/// before it refuses the next one.
+fn arm(h: &Harness, kill: Kill, marks: usize) {
     let status = "/authclients/worker/status";
     match kill {
         Kill::StatusWrite(n) => h.kube.fail_after("PATCH", status, 500, n),
@@ -644,8 +646,25 @@ fn arm(h: &Harness, kill: Kill) {
             };
             // Idempotent calls are retried by the client: every retry dies too.
             h.sim.fail_next(FailNext::new(method, path, 10, action));
-            h.kube.fail_after("PATCH", status, 500, 1);
+            h.kube.fail_after("PATCH", status, 500, marks);
         }
+    }
+}
+
+/// Arms `kill` (see [`arm`]), runs the pass it kills, then lets Auth0 answer again.
+async fn killed_pass(h: &Harness, kill: Kill, marks: usize, what: &str) {
+    arm(h, kill, marks);
+    assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
+    disarm(h);
+}
+
+/// An Auth0 kill was reached by the killed pass (counters reset before it).
+fn assert_reached(h: &Harness, kill: Kill, what: &str) {
+    if let Kill::Auth0(method, path, _) = kill {
+        assert!(
+            h.sim.counters().get(&format!("{method} {path}")) >= 1,
+            "{what}: the step was reached"
+        );
     }
 }
 
@@ -674,10 +693,23 @@ fn secret_key_known(h: &Harness) -> bool {
     })
 }
 
+/// The Secret's key (if any) is registered with Auth0, and a pod reading the Secret obtains a
+/// token.
+async fn assert_secret_holds(h: &Harness, what: &str) {
+    assert!(secret_key_known(h), "{what}");
+    assert!(secret_works(h).await, "{what}");
+}
+
+/// A fresh pass (a restarted controller) finishes what the killed one began, orphaning nothing.
+async fn resume(h: &Harness, what: &str) {
+    h.reconcile("worker").await.expect("resumed pass");
+    no_orphans(h, what).await;
+}
+
 /// After recovery: the operator's credentials are exactly the status's active (and retiring)
 /// ones, the Secret holds the active key, and no marker is left.
 async fn no_orphans(h: &Harness, what: &str) {
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let creds = st.credentials.expect("credentials");
     assert_eq!(creds.pending_kid, None, "{what}");
     let active = creds.active.expect("active");
@@ -691,21 +723,6 @@ async fn no_orphans(h: &Harness, what: &str) {
         assert!(known.iter().any(|k| k == id), "{what}: orphan {c}");
     }
     assert_eq!(registered.len(), known.len(), "{what}");
-}
-
-async fn rotated(h: &Harness, value: &str) {
-    age_the_key(h).await;
-    Api::<AuthClient>::namespaced(h.kube.client(), NS)
-        .patch(
-            "worker",
-            &PatchParams::apply("test"),
-            &Patch::Apply(json!({
-                "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
-                "metadata": {"annotations": {ROTATE_ANNOTATION: value}},
-            })),
-        )
-        .await
-        .expect("annotate");
 }
 
 /// A rotation killed between any two of its steps (mark, register, list both, write the
@@ -725,28 +742,17 @@ async fn a_rotation_killed_between_any_two_steps_resumes_without_orphans_or_down
     for kill in kills {
         let what = format!("{kill:?}");
         let h = harness().await;
-        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-        h.converge("worker").await;
-        let first = mounted(&h, "worker");
-        rotated(&h, "kill").await;
+        let first = keyed(&h).await;
+        request_rotation(&h, "kill").await;
         h.sim.reset_counters();
-        arm(&h, kill);
-        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
-        if let Kill::Auth0(method, path, _) = kill {
-            assert!(
-                h.sim.counters().get(&format!("{method} {path}")) >= 1,
-                "{what}: the step was reached"
-            );
-        }
-        disarm(&h);
+        killed_pass(&h, kill, 1, &what).await;
+        assert_reached(&h, kill, &what);
         // At the kill: the Secret's key is known to Auth0 and works; so does the old one.
-        assert!(secret_key_known(&h), "{what}");
-        assert!(secret_works(&h).await, "{what}");
+        assert_secret_holds(&h, &what).await;
         assert_eq!(token_with_key(&h, &first).await.0, 200, "{what}: old key");
 
         // A fresh pass finishes the rotation.
-        h.reconcile("worker").await.expect("resumed pass");
-        no_orphans(&h, &what).await;
+        resume(&h, &what).await;
         let second = mounted(&h, "worker");
         assert_ne!(second.kid, first.kid, "{what}: rotated");
         assert_eq!(token_with_key(&h, &second).await.0, 200, "{what}");
@@ -768,37 +774,16 @@ async fn the_end_of_an_overlap_killed_between_steps_leaves_no_orphan() {
     for kill in kills {
         let what = format!("{kill:?}");
         let h = harness().await;
-        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-        h.converge("worker").await;
-        let first = mounted(&h, "worker");
-        rotated(&h, "overlap").await;
+        let first = keyed(&h).await;
+        request_rotation(&h, "overlap").await;
         h.reconcile("worker").await.expect("rotation");
         tokio::time::advance(OVERLAP + Duration::from_secs(1)).await;
         h.sim.reset_counters();
-        match kill {
-            // The pass writes status once, at its end.
-            Kill::StatusWrite(_) => h
-                .kube
-                .fail_next("PATCH", "/authclients/worker/status", 500, 1),
-            Kill::Auth0(method, path, after) => {
-                let action = if after {
-                    FailAction::DropAfterProcessing
-                } else {
-                    FailAction::Drop
-                };
-                h.sim.fail_next(FailNext::new(method, path, 10, action));
-                h.kube
-                    .fail_next("PATCH", "/authclients/worker/status", 500, 1);
-            }
-            Kill::SecretWrite => unreachable!(),
-        }
-        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
-        disarm(&h);
-        assert!(secret_key_known(&h), "{what}");
-        assert!(secret_works(&h).await, "{what}");
+        // The pass writes status once, at its end.
+        killed_pass(&h, kill, 0, &what).await;
+        assert_secret_holds(&h, &what).await;
 
-        h.reconcile("worker").await.expect("resumed pass");
-        no_orphans(&h, &what).await;
+        resume(&h, &what).await;
         assert_eq!(
             h.sim.client_credentials(&first.client_id).len(),
             1,
@@ -826,18 +811,11 @@ async fn a_migration_killed_between_any_two_steps_never_leaves_the_secret_withou
     for kill in kills {
         let what = format!("{kill:?}");
         let h = harness().await;
-        h.apply("worker", worker_spec(json!({"type": "clientSecret"})));
-        h.converge("worker").await;
-        h.update_spec("worker", worker_spec(json!({"type": "privateKeyJwt"})))
-            .await;
-        arm(&h, kill);
-        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
-        disarm(&h);
-        assert!(secret_key_known(&h), "{what}");
-        assert!(secret_works(&h).await, "{what}");
+        migrating(&h).await;
+        killed_pass(&h, kill, 1, &what).await;
+        assert_secret_holds(&h, &what).await;
 
-        h.reconcile("worker").await.expect("resumed pass");
-        no_orphans(&h, &what).await;
+        resume(&h, &what).await;
         let m = mounted(&h, "worker");
         assert_eq!(token_with_key(&h, &m).await.0, 200, "{what}");
     }
@@ -849,21 +827,15 @@ async fn a_migration_killed_between_any_two_steps_never_leaves_the_secret_withou
 #[tokio::test(start_paused = true)]
 async fn a_credential_named_with_another_kid_is_registered_once_and_removed() {
     let h = harness().await;
-    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-    h.converge("worker").await;
-    let first = mounted(&h, "worker");
-    rotated(&h, "renamed").await;
+    let first = keyed(&h).await;
+    request_rotation(&h, "renamed").await;
     h.sim.reset_counters();
     h.sim.misname_next_credential("not-the-thumbprint");
     h.converge("worker").await;
     h.reconcile("worker").await.expect("held pass");
     assert_eq!(h.sim.counters().get(&format!("POST {CREDENTIALS}")), 1);
     assert_eq!(h.sim.counters().get(&format!("DELETE {CREDENTIAL}")), 1);
-    let (ready, reason, message) = h.ready("worker").await;
-    assert_eq!(
-        (ready.as_str(), reason.as_str()),
-        ("False", "Auth0Rejected")
-    );
+    let message = h.assert_ready("worker", "False", "Auth0Rejected").await;
     assert!(message.contains("not-the-thumbprint"), "{message}");
     assert!(!message.contains("PRIVATE KEY"));
     // Nothing orphaned, the Secret's key still works.
@@ -886,23 +858,16 @@ fn auth0_key_writes(h: &Harness) -> u64 {
 async fn an_edited_kid_entry_is_restored_at_once_without_auth0_calls() {
     for removed in [false, true] {
         let h = harness().await;
-        h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-        h.converge("worker").await;
-        let key = mounted(&h, "worker");
-        let mut object = h.secret("worker-auth0").expect("Secret");
-        if removed {
-            object["data"]
-                .as_object_mut()
-                .expect("data")
-                .remove("AUTH0_CLIENT_ASSERTION_KID");
-        } else {
-            object["data"]["AUTH0_CLIENT_ASSERTION_KID"] = json!(b64("edited"));
-        }
-        if let Some(meta) = object["metadata"].as_object_mut() {
-            meta.remove("managedFields");
-            meta.remove("resourceVersion");
-        }
-        h.kube.insert(object);
+        let key = keyed(&h).await;
+        edit_secret(&h, |data| {
+            if removed {
+                data.as_object_mut()
+                    .expect("data")
+                    .remove("AUTH0_CLIENT_ASSERTION_KID");
+            } else {
+                data["AUTH0_CLIENT_ASSERTION_KID"] = json!(b64("edited"));
+            }
+        });
         h.sim.reset_counters();
         h.reconcile("worker").await.expect("pass");
         let now = mounted(&h, "worker");
@@ -920,9 +885,7 @@ async fn an_edited_kid_entry_is_restored_at_once_without_auth0_calls() {
 #[tokio::test(start_paused = true)]
 async fn a_replaced_private_key_is_replaced_by_a_new_key_within_the_interval() {
     let h = harness().await;
-    h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
-    h.converge("worker").await;
-    let key = mounted(&h, "worker");
+    let key = keyed(&h).await;
     let other = nexus_controller::keypair::generate("RS256").expect("pair");
     put_key(
         &h,
@@ -934,7 +897,7 @@ async fn a_replaced_private_key_is_replaced_by_a_new_key_within_the_interval() {
     h.sim.reset_counters();
     h.reconcile("worker").await.expect("pass");
     assert_eq!(auth0_key_writes(&h), 0, "within 10 minutes of the last key");
-    let st = h.get("worker").await.status.expect("status");
+    let st = h.status("worker").await;
     let active = st.credentials.and_then(|c| c.active).expect("active");
     assert_eq!(Some(active.kid), key.kid, "Auth0 keeps the active key");
 
@@ -954,10 +917,7 @@ async fn back_to_the_client_secret_after_the_secret_was_rebuilt_without_it() {
     h.apply("worker", worker_spec(json!({"type": "privateKeyJwt"})));
     h.converge("worker").await;
     age_the_key(&h).await;
-    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(h.kube.client(), NS)
-        .delete("worker-auth0", &Default::default())
-        .await
-        .expect("delete the Secret");
+    delete_secret(&h).await;
     h.reconcile("worker").await.expect("rebuild pass");
     let rebuilt = mounted(&h, "worker");
     assert_eq!(rebuilt.client_secret, "", "Auth0 hid the secret");
@@ -991,40 +951,14 @@ async fn back_to_the_client_secret_killed_between_any_two_steps_keeps_a_working_
     for kill in kills {
         let what = format!("{kill:?}");
         let h = harness().await;
-        h.apply("worker", worker_spec(json!({"type": "clientSecret"})));
-        h.converge("worker").await;
-        h.update_spec("worker", worker_spec(json!({"type": "privateKeyJwt"})))
-            .await;
+        migrating(&h).await;
         h.reconcile("worker").await.expect("migration");
         assert!(secret_works(&h).await);
         h.update_spec("worker", worker_spec(json!({"type": "clientSecret"})))
             .await;
         h.sim.reset_counters();
-        match kill {
-            Kill::StatusWrite(n) => {
-                h.kube
-                    .fail_after("PATCH", "/authclients/worker/status", 500, n)
-            }
-            Kill::SecretWrite => h.kube.fail_next("PATCH", "/secrets/worker-auth0", 500, 1),
-            Kill::Auth0(method, path, after) => {
-                let action = if after {
-                    FailAction::DropAfterProcessing
-                } else {
-                    FailAction::Drop
-                };
-                h.sim.fail_next(FailNext::new(method, path, 10, action));
-                h.kube
-                    .fail_next("PATCH", "/authclients/worker/status", 500, 1);
-            }
-        }
-        assert!(h.reconcile("worker").await.is_err(), "{what}: killed");
-        if let Kill::Auth0(method, path, _) = kill {
-            assert!(
-                h.sim.counters().get(&format!("{method} {path}")) >= 1,
-                "{what}: the step was reached"
-            );
-        }
-        disarm(&h);
+        killed_pass(&h, kill, 0, &what).await;
+        assert_reached(&h, kill, &what);
         assert!(secret_works(&h).await, "{what}");
 
         h.reconcile("worker").await.expect("resumed pass");
@@ -1046,9 +980,7 @@ async fn the_active_key_deleted_in_the_dashboard_is_registered_again_under_corre
         if report {
             spec["driftPolicy"] = json!("Report");
         }
-        h.apply("worker", spec);
-        h.converge("worker").await;
-        let key = mounted(&h, "worker");
+        let key = converged(&h, spec).await;
         let active = h
             .get("worker")
             .await
@@ -1068,7 +1000,7 @@ async fn the_active_key_deleted_in_the_dashboard_is_registered_again_under_corre
             now.key == key.key && now.kid == key.kid,
             "the Secret is unchanged"
         );
-        let st = h.get("worker").await.status.expect("status");
+        let st = h.status("worker").await;
         let (_, reason, message) = drifted(&st).expect("Drifted");
         assert!(message.contains(&active.id), "{message}");
         if report {

@@ -1,7 +1,7 @@
 //! Issue 4: never a duplicate (crash-safe creation), adoption, cheap drift detection,
 //! rotation, URL policy.
 
-use auth0_sim::{FailAction, FailNext};
+use auth0_sim::FailAction;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use nexus_crd::AuthClient;
@@ -27,14 +27,7 @@ fn assert_exactly_one_client_for(h: &Harness, obj: &AuthClient) -> String {
 #[tokio::test(start_paused = true)]
 async fn crash_before_the_post_reaches_auth0() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Drop,
-    ));
-    let _ = h.reconcile("orders").await;
+    h.orders_pass_failing_post(FailAction::Drop).await;
     let obj = h.get("orders").await;
     let marker = obj
         .annotations()
@@ -54,22 +47,11 @@ async fn crash_before_the_post_reaches_auth0() {
 #[tokio::test(start_paused = true)]
 async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
-    let _ = h.reconcile("orders").await;
+    h.orders_pass_failing_post(FailAction::DropAfterProcessing)
+        .await;
     assert_eq!(h.sim.clients().len(), 1, "Auth0 created it");
     assert!(
-        h.get("orders")
-            .await
-            .status
-            .expect("status")
-            .client_id
-            .is_none(),
+        h.status("orders").await.client_id.is_none(),
         "the operator never heard"
     );
     h.sim.reset_counters();
@@ -131,14 +113,7 @@ async fn crash_after_the_client_id_before_the_secret() {
     h.kube
         .fail_next("POST", &format!("/namespaces/{NS}/secrets"), 500, 1);
     assert!(h.reconcile("orders").await.is_err());
-    assert!(
-        h.get("orders")
-            .await
-            .status
-            .expect("status")
-            .client_id
-            .is_some()
-    );
+    assert!(h.status("orders").await.client_id.is_some());
     h.sim.reset_counters();
     h.settle("orders", 3).await;
     assert_exactly_one_client_for(&h, &h.get("orders").await);
@@ -149,20 +124,8 @@ async fn crash_after_the_client_id_before_the_secret() {
 #[tokio::test(start_paused = true)]
 async fn crash_at_every_step_in_a_row_still_yields_one_client() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Drop,
-    ));
-    let _ = h.reconcile("orders").await;
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::DropAfterProcessing,
-    ));
+    h.orders_pass_failing_post(FailAction::Drop).await;
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::DropAfterProcessing);
     let _ = h.reconcile("orders").await;
     h.kube
         .fail_next("PATCH", "/authclients/orders/status", 500, 1);
@@ -185,12 +148,7 @@ async fn another_clusters_client_with_the_same_owner_is_not_adopted() {
         "client_metadata": {"nexus_cluster": "cluster-b", "nexus_owner_uid": uid, "nexus_owner": "team-a/orders"}
     }));
     // Force the recovery path: a creation marker is present.
-    h.sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(503),
-    ));
+    h.fail_auth0_once("POST", "/api/v2/clients", FailAction::Status(503));
     let _ = h.reconcile("orders").await;
     h.settle("orders", 3).await;
     let ours = h.client_id("orders").await;
@@ -255,11 +213,7 @@ async fn adoption_refused_when_owned_elsewhere_unless_take_over() {
     s["client"]["id"] = json!(id);
     h.apply("shared", s.clone());
     h.converge("shared").await;
-    let (status, reason, message) = h.ready("shared").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "AdoptionRefused")
-    );
+    let message = h.assert_ready("shared", "False", "AdoptionRefused").await;
     assert!(
         message.contains("team-b/shared") && message.contains("TakeOver"),
         "{message}"
@@ -285,11 +239,7 @@ async fn adoption_of_a_missing_client() {
     s["client"]["id"] = json!("doesnotexist123");
     h.apply("ghost", s);
     h.converge("ghost").await;
-    let (status, reason, message) = h.ready("ghost").await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ClientNotFound")
-    );
+    let message = h.assert_ready("ghost", "False", "ClientNotFound").await;
     assert!(message.contains("doesnotexist123"));
     assert!(h.sim.clients().is_empty());
 }
@@ -341,10 +291,8 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
     );
     assert_eq!(client["client_metadata"]["owners"], json!("alice,bob"));
     let drifted = h
-        .get("app-3")
+        .status("app-3")
         .await
-        .status
-        .expect("status")
         .conditions
         .into_iter()
         .find(|c| c.type_ == "Drifted")
@@ -368,9 +316,7 @@ async fn drift_report_mode_reports_without_overwriting() {
     let h = Harness::new().await;
     let mut s = spec("Reported");
     s["driftPolicy"] = json!("Report");
-    h.apply("reported", s);
-    h.converge("reported").await;
-    let id = h.client_id("reported").await;
+    let id = h.created("reported", s).await;
     h.sim
         .modify_client(&id, json!({"name": "Renamed in the dashboard"}));
     h.sim.reset_counters();
@@ -405,9 +351,7 @@ async fn drift_report_mode_reports_without_overwriting() {
 #[tokio::test(start_paused = true)]
 async fn drift_scan_finds_a_client_deleted_out_of_band() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let old = h.client_id("orders").await;
+    let old = h.created("orders", spec("Orders")).await;
     h.sim.remove_client(&old);
     let (report, triggered) = h.scan_drift().await;
     assert_eq!(report.missing, 1);
@@ -426,12 +370,7 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
     let secret_before = h.secret("orders-auth0").expect("secret");
     let hash_before =
         secret_before["metadata"]["annotations"]["auth.nexus.dev/content-hash"].clone();
-    let rotated_before = h
-        .get("orders")
-        .await
-        .status
-        .expect("status")
-        .last_rotation_time;
+    let rotated_before = h.status("orders").await.last_rotation_time;
 
     let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
     api.patch(
@@ -443,15 +382,7 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
     )
     .await
     .expect("annotate");
-    h.sim.reset_counters();
-    h.reconcile("orders").await.expect("reconcile");
-
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        1
-    );
+    assert_eq!(rotations_in_a_pass(&h).await, 1);
     let secret = h.secret("orders-auth0").expect("secret");
     let id = h.client_id("orders").await;
     let current = h.sim.client(&id).expect("client")["client_secret"].clone();
@@ -467,19 +398,20 @@ async fn rotation_by_annotation_updates_secret_hash_and_status() {
         secret["metadata"]["annotations"]["auth.nexus.dev/content-hash"], hash_before,
         "consumers can roll"
     );
-    let status = h.get("orders").await.status.expect("status");
+    let status = h.status("orders").await;
     assert_eq!(status.rotation_request.as_deref(), Some("2026-11-27"));
     assert!(status.last_rotation_time.is_some() && status.last_rotation_time >= rotated_before);
 
+    assert_eq!(rotations_in_a_pass(&h).await, 0, "once per new value");
+}
+
+/// The secret rotations Auth0 saw in one pass of `orders`.
+async fn rotations_in_a_pass(h: &Harness) -> u64 {
     h.sim.reset_counters();
     h.reconcile("orders").await.expect("reconcile");
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        0,
-        "once per new value"
-    );
+    h.sim
+        .counters()
+        .get("POST /api/v2/clients/{id}/rotate-secret")
 }
 
 #[tokio::test(start_paused = true)]
@@ -489,33 +421,18 @@ async fn rotation_by_age() {
     s["secret"] = json!({"rotateAfter": "720h"});
     h.apply("orders", s);
     h.converge("orders").await;
-    h.sim.reset_counters();
-    h.reconcile("orders").await.expect("reconcile");
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        0,
-        "young secret kept"
-    );
+    assert_eq!(rotations_in_a_pass(&h).await, 0, "young secret kept");
 
     // Make the last rotation old.
     let api = Api::<AuthClient>::namespaced(h.kube.client(), NS);
-    let mut status: Value =
-        serde_json::to_value(h.get("orders").await.status.expect("status")).expect("json");
+    let mut status: Value = serde_json::to_value(h.status("orders").await).expect("json");
     status["lastRotationTime"] = json!("2020-01-01T00:00:00Z");
     api.patch_status("orders", &PatchParams::apply("test").force(), &Patch::Apply(json!({
         "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient", "status": {"lastRotationTime": status["lastRotationTime"]}
     })))
     .await
     .expect("status patch");
-    h.reconcile("orders").await.expect("reconcile");
-    assert_eq!(
-        h.sim
-            .counters()
-            .get("POST /api/v2/clients/{id}/rotate-secret"),
-        1
-    );
+    assert_eq!(rotations_in_a_pass(&h).await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -528,8 +445,7 @@ async fn url_policy_is_checked_before_any_auth0_call() {
     s["client"]["callbacks"] = json!(["https://app.example.com/cb", "https://evil.io/cb"]);
     h.apply("orders", s);
     h.converge("orders").await;
-    let (status, reason, message) = h.ready("orders").await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.assert_ready("orders", "False", "InvalidSpec").await;
     assert!(
         message.contains("spec.client.callbacks[1]") && message.contains("https://evil.io/cb"),
         "{message}"

@@ -10,10 +10,11 @@ use auth0_sim::{self as sim, RateLimit, SimConfig};
 use kube_fake::FakeKube;
 use kube_fake::rbac::{PolicyRule, RbacPolicy};
 use nexus_controller::metrics::ControllerMetrics;
-use nexus_controller::{self as controller, Context, ControllerConfig, WatchScope};
-use serde_json::{Value, json};
+use nexus_controller::{Context, ControllerConfig, WatchScope};
+use nexus_testing::ready_condition as ready;
+use serde_json::json;
 
-use crate::harness::{CREDS_NS, NS, TENANT, b64, spec, tenant_object};
+use crate::harness::{CREDS_NS, NS, Running, TENANT, b64, spec, tenant_object};
 
 const SUBJECT: &str = "system:serviceaccount:nexus-system:nexus-operator";
 const WAIT: Duration = Duration::from_secs(30);
@@ -81,17 +82,6 @@ fn policy(credentials: &[&str]) -> RbacPolicy {
     policy
 }
 
-fn ready(object: &Value) -> Option<(String, String, String)> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .map(|c| {
-            let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
-            (text("status"), text("reason"), text("message"))
-        })
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_up_once_granted() {
     let sim = sim::start(
@@ -131,14 +121,7 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
         },
         ControllerMetrics::default(),
     ));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(
-        ctx,
-        WatchScope::from_names([NS]).expect("names"),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let running = Running::start(ctx, WatchScope::from_names([NS]).expect("names"));
 
     let tenant_path = format!("/apis/auth.nexus.dev/v1alpha1/authtenants/{TENANT}");
     let client_path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/web");
@@ -201,7 +184,6 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
         kube.get(&client_path)
     );
     let after = kube.denials().len();
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
     assert_eq!(kube.denials().len(), after, "nothing refused once granted");
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kube_fake::Verb;
-use nexus_controller::{self as controller, authclient::secret};
+use nexus_controller::authclient::secret;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -36,9 +36,7 @@ fn intact(secret: &Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_client_secret_is_repaired_from_auth0() {
     let h = Harness::new().await;
-    h.apply("orders", spec("Orders"));
-    h.converge("orders").await;
-    let id = h.client_id("orders").await;
+    let id = h.created("orders", spec("Orders")).await;
     let real = h.sim.client(&id).expect("client")["client_secret"]
         .as_str()
         .expect("secret")
@@ -108,10 +106,7 @@ async fn a_new_issuer_rewrites_the_secret_with_its_own_client_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_controller_repairs_a_tampered_secret() {
     let h = Harness::new().await;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
+    let running = h.run_controller();
     h.apply("orders", spec("Orders"));
     let wait = Duration::from_secs(60);
     assert!(
@@ -130,6 +125,5 @@ async fn the_running_controller_repairs_a_tampered_secret() {
         "repaired: {:?}",
         h.secret(SECRET)
     );
-    let _ = stop_tx.send(());
-    task.await.expect("controller stopped");
+    running.stop().await;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use auth0_sim::{RequestCounts as SimCounts, SimHandle};
 use kube_fake::{FakeKube, RequestCounts};
-pub use nexus_testing::ready_condition;
+pub use nexus_testing::is_ready;
 use nexus_testing::world;
 use serde_json::{Value, json};
 
@@ -114,10 +114,6 @@ pub fn pop_ready(kube: &FakeKube, pending: &mut Vec<String>) -> bool {
         }
     }
     pending.is_empty()
-}
-
-pub fn is_ready(object: &Value) -> bool {
-    ready_condition(object).is_some_and(|(status, _, _)| status == "True")
 }
 
 /// Management API calls (`/api/v2`), token requests excluded.
