@@ -748,8 +748,8 @@ pub fn key<K: Kind>(obj: &K) -> String {
 }
 
 /// Writes the whole status with server-side apply on the status subresource, conditional on
-/// `resource_version` when given. Returns the new resourceVersion.
-pub async fn write_status<K: Kind>(
+/// `resource_version` when given. Returns the new resourceVersion. Only [`Writer`] calls it.
+async fn write_status<K: Kind>(
     ctx: &Context,
     owner: &K,
     status: &K::Status,
@@ -777,6 +777,60 @@ pub async fn write_status<K: Kind>(
     Ok(written.resource_version())
 }
 
+/// The one status writer of a pass, owned by the driver and handed to the executors: it
+/// knows the status as stored (or as this pass last wrote it) and the resourceVersion every
+/// write of the pass is conditional on (the one the pass planned from, or the one its own
+/// metadata write or status record left). A record mid-pass ([`Writer::record`]) and the
+/// final status of [`finish`] are the same write.
+pub struct Writer<'a, K: Kind> {
+    ctx: &'a Context,
+    owner: &'a K,
+    status: K::Status,
+    resource_version: Option<String>,
+}
+
+impl<'a, K: Kind> Writer<'a, K> {
+    /// The writer of a pass of `owner` whose status is stored as `stored`.
+    pub fn new(ctx: &'a Context, owner: &'a K, stored: &K::Status) -> Self {
+        Self {
+            ctx,
+            owner,
+            status: stored.clone(),
+            resource_version: owner.resource_version(),
+        }
+    }
+
+    /// The status as stored, or as this pass last wrote it.
+    pub fn status(&self) -> &K::Status {
+        &self.status
+    }
+
+    /// After the pass's own metadata write ([`crate::marker::claim`]): the writes that follow
+    /// are conditional on the resourceVersion it returned.
+    pub fn claimed(&mut self, resource_version: Option<String>) {
+        self.resource_version = resource_version;
+    }
+
+    /// Writes `status` now, before the steps that rely on it (the pending kid of a key
+    /// rotation), conditional on the pass's resourceVersion: a stale pass gets 409 and goes
+    /// no further.
+    pub async fn record(&mut self, status: K::Status) -> Result<(), kube::Error> {
+        let written =
+            write_status(self.ctx, self.owner, &status, self.resource_version.clone()).await?;
+        self.status = status;
+        self.resource_version = written;
+        Ok(())
+    }
+
+    /// The final write of the pass: `next`, when it differs from what is stored.
+    async fn settle(self, next: &K::Status) -> Result<(), kube::Error> {
+        if self.status != *next {
+            write_status(self.ctx, self.owner, next, self.resource_version).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Publishes `note` as an event of `owner`.
 pub async fn publish<K: Kind>(ctx: &Context, owner: &K, note: Note) {
     let type_ = if note.warning {
@@ -795,29 +849,22 @@ pub async fn publish<K: Kind>(ctx: &Context, owner: &K, note: Note) {
 }
 
 /// The one exit of a pass: publishes the event (before the status write, so nothing is
-/// written after the condition), writes the status when it differs from what is stored
-/// (`stored`, or what an earlier write of this pass left: `written`, with its
-/// resourceVersion), updates the gauge, and says when to look again.
+/// written after the condition), writes the status through the pass's [`Writer`] when it
+/// differs from what is stored, updates the gauge, and says when to look again (`wake`: a
+/// deadline of the kind's own that comes before the resync of a synced object).
 pub async fn finish<K: Kind>(
-    ctx: &Context,
-    owner: &K,
-    stored: &K::Status,
-    written: Option<(K::Status, Option<String>)>,
+    writer: Writer<'_, K>,
     next: K::Status,
     event: Option<Note>,
     verdict: &Verdict,
+    wake: Option<Duration>,
 ) -> Result<Action, kube::Error> {
+    let (ctx, owner) = (writer.ctx, writer.owner);
     let key = K::key(owner);
     if let Some(note) = event {
         publish(ctx, owner, note).await;
     }
-    let (current, rv) = match written {
-        Some((status, rv)) => (status, rv),
-        None => (stored.clone(), owner.resource_version()),
-    };
-    if current != next {
-        write_status(ctx, owner, &next, rv).await?;
-    }
+    writer.settle(&next).await?;
     if let Some(ready) = conditions::find(K::conditions(&next), READY) {
         K::per_kind(ctx).set_ready_state(
             &key,
@@ -827,7 +874,14 @@ pub async fn finish<K: Kind>(
             }),
         );
     }
-    Ok(verdict.action(ctx, &key, K::SWEPT))
+    let action = verdict.action(ctx, &key, K::SWEPT);
+    match (wake, verdict) {
+        // Synced objects wait for the resync; a deadline due sooner keeps its own requeue.
+        (Some(wake), Verdict::Synced) if wake < ctx.config.resync_interval => {
+            Ok(Action::requeue(wake))
+        }
+        _ => Ok(action),
+    }
 }
 
 /// The end of a cleanup under the finalizer. `released`: `Ok` with what was done (the object
@@ -863,7 +917,8 @@ pub async fn finish_cleanup<K: Kind>(
                 failure.message
             );
             let next = deleting(&Failure::permanent(ReadyReason::Deleting, message.clone()));
-            finish(ctx, owner, stored, None, next, None, &Verdict::Unchanged).await?;
+            let writer = Writer::new(ctx, owner, stored);
+            finish(writer, next, None, &Verdict::Unchanged, None).await?;
             Ok(Err(message))
         }
     }

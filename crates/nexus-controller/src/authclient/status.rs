@@ -1,6 +1,5 @@
-//! The end of an AuthClient pass: the status the pass leads to (a pure function of the stored
-//! status, the plan and what the steps did) and the one event of the pass; [`crate::pass::finish`]
-//! writes them.
+//! The end of an AuthClient pass: its verdict and the status it leads to (a pure function of
+//! the stored status, the plan and what the steps did); [`crate::pass::finish`] writes it.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -8,7 +7,7 @@ use kube::ResourceExt;
 use super::plan::{HELD_REASONS, Input, Plan};
 use super::report::Report;
 use crate::marker;
-use crate::pass::{self, Ending, Failure, Kind, Note, Retry, Verdict, event_from};
+use crate::pass::{self, Ending, Failure, Kind, Retry, Verdict};
 use nexus_crd::{AuthClient, AuthClientStatus, ROTATE_ANNOTATION, ReadyReason};
 
 /// The verdict of a pass that ran `plan` with `report`.
@@ -124,19 +123,4 @@ pub fn failed(
         now,
     );
     status
-}
-
-/// The one event of the pass: what it did, or else a transition of Ready.
-pub fn event_of(
-    previous: &AuthClientStatus,
-    next: &AuthClientStatus,
-    plan_notes: &[Note],
-    report_notes: &[Note],
-) -> Option<Note> {
-    event_from(
-        &previous.conditions,
-        &next.conditions,
-        plan_notes,
-        report_notes,
-    )
 }
