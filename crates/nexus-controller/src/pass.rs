@@ -747,17 +747,20 @@ pub fn key<K: Kind>(obj: &K) -> String {
     K::key(obj)
 }
 
-/// Writes the whole status with server-side apply on the status subresource, conditional on
-/// `resource_version` when given. Returns the new resourceVersion. Only [`Writer`] calls it.
-async fn write_status<K: Kind>(
-    ctx: &Context,
-    owner: &K,
-    status: &K::Status,
+/// The one status patch of the crate: the whole `status` of the object `name` with
+/// server-side apply on the status subresource (field manager [`FIELD_MANAGER`]),
+/// conditional on `resource_version` when given. A pass writes through its [`Writer`]; the
+/// AuthTenant reconciler calls this for its `Ready` condition.
+pub async fn apply_status<K>(
+    api: &Api<K>,
+    name: &str,
+    status: &impl Serialize,
     resource_version: Option<String>,
-) -> Result<Option<String>, kube::Error> {
-    let namespace = owner.namespace().unwrap_or_default();
-    let api = Api::<K>::namespaced(ctx.kube.clone(), &namespace);
-    let mut metadata = json!({"name": owner.name_any()});
+) -> Result<K, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug,
+{
+    let mut metadata = json!({"name": name});
     if let Some(rv) = resource_version {
         metadata["resourceVersion"] = json!(rv);
     }
@@ -767,13 +770,23 @@ async fn write_status<K: Kind>(
         "metadata": metadata,
         "status": status,
     });
-    let written = api
-        .patch_status(
-            &owner.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+}
+
+/// The status of a pass's object, through [`apply_status`]. Returns the new resourceVersion.
+async fn write_status<K: Kind>(
+    ctx: &Context,
+    owner: &K,
+    status: &K::Status,
+    resource_version: Option<String>,
+) -> Result<Option<String>, kube::Error> {
+    let api = Api::<K>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+    let written = apply_status(&api, &owner.name_any(), status, resource_version).await?;
     Ok(written.resource_version())
 }
 
