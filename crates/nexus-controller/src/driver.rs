@@ -180,10 +180,12 @@ pub trait Reconciler: Kind {
         plan: &Self::Plan,
         run: Self::Run,
     ) -> Conclusion<Self>;
-    /// The cleanup of what the object holds in Auth0 (the driver then removes the finalizer).
+    /// The cleanup of what the object holds in Auth0 at `now` (the time of the pass, from the
+    /// controller's clock); the driver then removes the finalizer.
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
+        now: Timestamp,
     ) -> impl Future<Output = Result<Action, Self::Error>> + Send + 'a;
 }
 
@@ -217,7 +219,7 @@ async fn delete<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Erro
     if !obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    let action = K::cleanup(ctx, obj).await?;
+    let action = K::cleanup(ctx, obj, ctx.config.clock.now()).await?;
     marker::release(ctx, obj).await?;
     Ok(action)
 }

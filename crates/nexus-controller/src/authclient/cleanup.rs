@@ -15,8 +15,13 @@ use auth0_mgmt::Priority;
 use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
 
 /// Deletes or releases the Auth0 client; on failure writes `Ready=False, Deleting` (when it
-/// changed) and fails so the error policy retries with backoff.
-pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
+/// changed, dated `now`, the time of the pass) and fails so the error policy retries with
+/// backoff.
+pub async fn cleanup(
+    obj: &AuthClient,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Action, ReconcileError> {
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
     let pending = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
@@ -26,7 +31,6 @@ pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, Reconcil
         return Ok(Action::await_change());
     }
     let released = release(obj, ctx, &stored).await;
-    let now = Timestamp::now();
     pass::finish_cleanup(
         ctx,
         obj,

@@ -245,8 +245,9 @@ impl Reconciler for AuthClient {
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
+        now: Timestamp,
     ) -> impl Future<Output = Result<Action, ReconcileError>> + Send + 'a {
-        cleanup::cleanup(obj, ctx)
+        cleanup::cleanup(obj, ctx, now)
     }
 }
 

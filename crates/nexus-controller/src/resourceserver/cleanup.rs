@@ -16,10 +16,12 @@ use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
 
 /// Deletes or leaves the Auth0 API; on failure writes `Ready=False, Deleting` (when it
-/// changed) and fails so the error policy retries with backoff.
+/// changed, dated `now`, the time of the pass) and fails so the error policy retries with
+/// backoff.
 pub async fn cleanup(
     obj: &AuthResourceServer,
     ctx: &Context,
+    now: Timestamp,
 ) -> Result<Action, ResourceServerError> {
     let key = object_key(obj);
     let stored = obj.status.clone().unwrap_or_default();
@@ -50,7 +52,6 @@ pub async fn cleanup(
         return Ok(Action::await_change());
     }
     let released = delete(obj, ctx, &stored).await;
-    let now = Timestamp::now();
     pass::finish_cleanup(ctx, obj, &stored, released, "the Auth0 API", |deleting| {
         status::failed(&stored, obj, deleting, now)
     })

@@ -205,8 +205,9 @@ impl Reconciler for AuthResourceServer {
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
+        now: Timestamp,
     ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
-        cleanup::cleanup(obj, ctx)
+        cleanup::cleanup(obj, ctx, now)
     }
 }
 
