@@ -35,9 +35,9 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::context::Context;
 use crate::marker;
-use crate::pass::{self, Auth0Failure, Failure, Kind, Note, Verdict, Writer, event_from};
-use nexus_crd::FINALIZER;
+use crate::pass::{self, Auth0Failure, Failure, Kind, Note, Released, Verdict, Writer, event_from};
 use nexus_crd::validation::FieldError;
+use nexus_crd::{FINALIZER, ReadyReason};
 
 /// What resolving an object against the caches found.
 pub enum Resolution<R> {
@@ -109,22 +109,21 @@ pub trait Reconciler: Kind {
     /// What the steps did so far (and what the next ones start from).
     type Run: Send;
 
+    /// The reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0
+    /// call) until the spec or the tenant changes.
+    const HELD: &'static [ReadyReason];
+    /// What a cleanup deletes or leaves in Auth0 ("the Auth0 client").
+    const SUBJECT: &'static str;
+
     /// The error of an object without a namespace (impossible for a namespaced kind).
     fn missing_namespace() -> Self::Error;
-    /// The status as stored (default when there is none yet).
-    fn stored(obj: &Self) -> Self::Status;
-    /// `status.observedGeneration`.
-    fn observed_generation(status: &Self::Status) -> Option<i64>;
-    /// The name of the object's AuthTenant.
-    fn tenant(obj: &Self) -> &str;
+    /// The error of a cleanup that cannot finish yet (its condition says why).
+    fn cleanup_pending(message: String) -> Self::Error;
     /// The spec's warnings (accepted by Auth0, most likely a mistake) and the field prefix
     /// they are reported under.
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str);
     /// Tenant, namespace, validation, credentials and findings, from the caches.
     fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Self::Resolved>, Self::Error>;
-    /// `Ready=False` with a failure found by resolve.
-    fn failed(stored: &Self::Status, obj: &Self, failure: &Failure, now: Timestamp)
-    -> Self::Status;
     /// What the plan is made from.
     fn input<'a>(
         obj: &'a Self,
@@ -180,13 +179,13 @@ pub trait Reconciler: Kind {
         plan: &Self::Plan,
         run: Self::Run,
     ) -> Conclusion<Self>;
-    /// The cleanup of what the object holds in Auth0 at `now` (the time of the pass, from the
-    /// controller's clock); the driver then removes the finalizer.
+    /// The cleanup of what the object (its status `stored`) holds in Auth0; the driver then
+    /// ends it through [`pass::finish_cleanup`] and removes the finalizer.
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Action, Self::Error>> + Send + 'a;
+        stored: &'a Self::Status,
+    ) -> impl Future<Output = Released> + Send + 'a;
 }
 
 /// Entry point for the controller: the apply branch, or, once the object is being deleted,
@@ -214,29 +213,39 @@ pub fn error_policy(key: &str, error: &impl fmt::Display, ctx: &Context) -> Acti
     Action::requeue(delay)
 }
 
-/// The deletion of an object under the finalizer: the cleanup, then the finalizer goes.
+/// The deletion of an object under the finalizer: the cleanup, its end (the `Deleted`
+/// event, or `Ready=False, Deleting` dated by the controller's clock), then the finalizer
+/// goes.
 async fn delete<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error> {
     if !obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    let action = K::cleanup(ctx, obj, ctx.config.clock.now()).await?;
+    let stored = pass::stored(obj);
+    let now = ctx.config.clock.now();
+    let released = K::cleanup(ctx, obj, &stored).await;
+    let writer = Writer::new(ctx, obj, &stored);
+    let ended = pass::finish_cleanup(writer, released, K::SUBJECT, |deleting| {
+        pass::failed(&stored, obj, deleting, K::HELD, now)
+    })
+    .await?;
+    let action = ended.map_err(K::cleanup_pending)?;
     marker::release(ctx, obj).await?;
     Ok(action)
 }
 
 /// The apply branch (see the module docs): every way out goes through [`pass::finish`].
 async fn apply<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error> {
-    let stored = K::stored(obj);
+    let mut stored = pass::stored(obj);
     let now = ctx.config.clock.now();
     let (warnings, prefix) = K::warnings(obj);
-    crate::spec_warnings::publish(ctx, obj, K::observed_generation(&stored), prefix, &warnings)
-        .await;
+    let observed = *K::parts(&mut stored).observed_generation;
+    crate::spec_warnings::publish(ctx, obj, observed, prefix, &warnings).await;
     let writer = Writer::new(ctx, obj, &stored);
     let resolved = match K::resolve(obj, ctx)? {
         Resolution::Ready(resolved) => resolved,
         Resolution::WaitForTenant => return Ok(wait_for_tenant(obj, ctx, writer).await?),
         Resolution::Refused(failure) => {
-            let next = K::failed(&stored, obj, &failure, now);
+            let next = pass::failed(&stored, obj, &failure, K::HELD, now);
             let event = event_from(K::conditions(&stored), K::conditions(&next), &[], &[]);
             let verdict = Verdict::Failed(failure);
             return Ok(pass::finish(writer, next, event, &verdict, None).await?);

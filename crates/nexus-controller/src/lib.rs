@@ -24,6 +24,8 @@ pub mod resync;
 pub mod scope;
 pub mod spec_warnings;
 pub mod tenant_access;
+#[cfg(test)]
+mod testing;
 pub mod wakeups;
 pub mod watch_backoff;
 

@@ -523,16 +523,19 @@ pub fn conclude(parts: StatusParts<'_>, verdict: &Verdict, ending: Ending<'_>) {
     );
 }
 
-/// `Ready=False` for a failure found before any plan (tenant, namespace, validation, a
-/// cleanup that cannot finish): a refusal recorded earlier stays only when this reason is one
-/// of the `held` ones.
-pub fn record_failure(
-    parts: StatusParts<'_>,
-    generation: Option<i64>,
+/// The status `base` of `owner` with `Ready=False` for a failure found before any plan
+/// (tenant, namespace, validation, a cleanup that cannot finish): a refusal recorded earlier
+/// stays only when this reason is one of the `held` ones.
+pub fn failed<K: Kind>(
+    base: &K::Status,
+    owner: &K,
     failure: &Failure,
     held: &[ReadyReason],
     now: Timestamp,
-) {
+) -> K::Status {
+    let mut status = base.clone();
+    let parts = K::parts(&mut status);
+    let generation = owner.meta().generation;
     *parts.observed_generation = generation;
     if !held.contains(&failure.reason) {
         *parts.auth0_rejection = None;
@@ -548,6 +551,7 @@ pub fn record_failure(
             now,
         ),
     );
+    status
 }
 
 /// A failed Auth0 call, as the pass sees it.
@@ -664,6 +668,12 @@ pub trait Kind:
     /// 23) rather than by a requeue after the resync interval each.
     const SWEPT: bool;
 
+    /// The status as stored, if any.
+    fn status(obj: &Self) -> Option<&Self::Status>;
+
+    /// The name of the object's AuthTenant.
+    fn tenant(obj: &Self) -> &str;
+
     /// The conditions of `status`.
     fn conditions(status: &Self::Status) -> &[Condition];
 
@@ -685,6 +695,14 @@ impl Kind for AuthClient {
     type Status = AuthClientStatus;
     type Finding = ScanFinding;
     const SWEPT: bool = true;
+
+    fn status(obj: &Self) -> Option<&Self::Status> {
+        obj.status.as_ref()
+    }
+
+    fn tenant(obj: &Self) -> &str {
+        &obj.spec.tenant
+    }
 
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
@@ -713,6 +731,14 @@ impl Kind for AuthResourceServer {
     type Finding = ServerFinding;
     const SWEPT: bool = false;
 
+    fn status(obj: &Self) -> Option<&Self::Status> {
+        obj.status.as_ref()
+    }
+
+    fn tenant(obj: &Self) -> &str {
+        &obj.spec.tenant
+    }
+
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
     }
@@ -735,6 +761,11 @@ impl Kind for AuthResourceServer {
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
         &ctx.servers
     }
+}
+
+/// The status of `obj` as stored (default when there is none yet).
+pub fn stored<K: Kind>(obj: &K) -> K::Status {
+    K::status(obj).cloned().unwrap_or_default()
 }
 
 /// `namespace/name` of the object (metrics and backoff key).
@@ -897,23 +928,47 @@ pub async fn finish<K: Kind>(
     }
 }
 
-/// The end of a cleanup under the finalizer. `released`: `Ok` with what was done (the object
-/// leaves the gauge, its backoff is forgotten, one `Deleted` event), or the failure that
-/// stops it (`Ready=False, Deleting`, from `deleting`, written through [`finish`] when it
-/// changed; the message is returned for the error policy to retry, whose backoff [`finish`]
-/// leaves alone). `subject` names what stays in Auth0 under `deletionPolicy: Orphan` ("the
-/// Auth0 client").
+/// What a cleanup under the finalizer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Released {
+    /// The object held nothing in Auth0: nothing was done, nothing is published.
+    Nothing,
+    /// Done: what was done (the note of the one `Deleted` event).
+    Done(String),
+    /// The failure that stops the cleanup.
+    Failed(Failure),
+}
+
+impl From<Result<String, Failure>> for Released {
+    fn from(result: Result<String, Failure>) -> Self {
+        match result {
+            Ok(note) => Released::Done(note),
+            Err(failure) => Released::Failed(failure),
+        }
+    }
+}
+
+/// The end of a cleanup under the finalizer, through the pass's `writer`. `released`: nothing
+/// held or done (the object leaves the gauge, its backoff is forgotten; when done, one
+/// `Deleted` event), or the failure that stops it (`Ready=False, Deleting`, from `deleting`,
+/// written through [`finish`] when it changed; the message is returned for the error policy
+/// to retry, whose backoff [`finish`] leaves alone). `subject` names what stays in Auth0 under
+/// `deletionPolicy: Orphan` ("the Auth0 client").
 pub async fn finish_cleanup<K: Kind>(
-    ctx: &Context,
-    owner: &K,
-    stored: &K::Status,
-    released: Result<String, Failure>,
+    writer: Writer<'_, K>,
+    released: Released,
     subject: &str,
     deleting: impl FnOnce(&Failure) -> K::Status,
 ) -> Result<Result<Action, String>, kube::Error> {
+    let (ctx, owner) = (writer.ctx, writer.owner);
+    let key = K::key(owner);
     match released {
-        Ok(note) => {
-            let key = K::key(owner);
+        Released::Nothing => {
+            ctx.reset_backoff(&key);
+            K::per_kind(ctx).set_ready_state(&key, None);
+            Ok(Ok(Action::await_change()))
+        }
+        Released::Done(note) => {
             ctx.reset_backoff(&key);
             K::per_kind(ctx).set_ready_state(&key, None);
             publish(
@@ -924,13 +979,12 @@ pub async fn finish_cleanup<K: Kind>(
             .await;
             Ok(Ok(Action::await_change()))
         }
-        Err(failure) => {
+        Released::Failed(failure) => {
             let message = format!(
                 "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave {subject}",
                 failure.message
             );
             let next = deleting(&Failure::permanent(ReadyReason::Deleting, message.clone()));
-            let writer = Writer::new(ctx, owner, stored);
             finish(writer, next, None, &Verdict::Unchanged, None).await?;
             Ok(Err(message))
         }

@@ -40,10 +40,10 @@ use crate::compact::CachedAuthClient;
 use crate::context::Context;
 use crate::driver::{self, Conclusion, Flow, Pass, Reconciler, Resolution};
 use crate::governance::Governance;
-use crate::pass::{self, Auth0Failure, Failure, Verdict};
+use crate::pass::{self, Auth0Failure, Failure, Released, Verdict};
 pub use error::ReconcileError;
 use nexus_crd::validation::FieldError;
-use nexus_crd::{AuthClient, AuthClientStatus};
+use nexus_crd::{AuthClient, AuthClientStatus, ReadyReason};
 use plan::{Input, Lookup, Observed, Plan, SecretView, Step};
 use resolve::Resolved;
 
@@ -80,20 +80,15 @@ impl Reconciler for AuthClient {
     type Step = Step;
     type Run = act::Run;
 
+    const HELD: &'static [ReadyReason] = &plan::HELD_REASONS;
+    const SUBJECT: &'static str = "the Auth0 client";
+
     fn missing_namespace() -> ReconcileError {
         ReconcileError::MissingNamespace
     }
 
-    fn stored(obj: &Self) -> AuthClientStatus {
-        obj.status.clone().unwrap_or_default()
-    }
-
-    fn observed_generation(status: &AuthClientStatus) -> Option<i64> {
-        status.observed_generation
-    }
-
-    fn tenant(obj: &Self) -> &str {
-        &obj.spec.tenant
+    fn cleanup_pending(message: String) -> ReconcileError {
+        ReconcileError::CleanupPending(message)
     }
 
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
@@ -105,15 +100,6 @@ impl Reconciler for AuthClient {
 
     fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ReconcileError> {
         resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)
-    }
-
-    fn failed(
-        stored: &AuthClientStatus,
-        obj: &Self,
-        failure: &Failure,
-        now: Timestamp,
-    ) -> AuthClientStatus {
-        status::failed(stored, obj, failure, now)
     }
 
     fn input<'a>(
@@ -245,9 +231,9 @@ impl Reconciler for AuthClient {
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Action, ReconcileError>> + Send + 'a {
-        cleanup::cleanup(obj, ctx, now)
+        stored: &'a AuthClientStatus,
+    ) -> impl Future<Output = Released> + Send + 'a {
+        cleanup::cleanup(obj, ctx, stored)
     }
 }
 

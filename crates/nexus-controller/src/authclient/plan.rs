@@ -472,23 +472,15 @@ mod tests {
     fn owner(generation: i64) -> AuthClient {
         let mut client = AuthClient::new(
             "orders",
-            AuthClientSpec {
-                tenant: "acme".into(),
-                client: NexusClient {
+            AuthClientSpec::new(
+                "acme",
+                NexusClient {
                     name: "Orders".into(),
                     app_type: "spa".into(),
                     callbacks: Some(vec!["https://a.example/cb".into()]),
                     ..Default::default()
                 },
-                secret: Default::default(),
-                deletion_policy: Default::default(),
-                drift_policy: Default::default(),
-                adoption_policy: Default::default(),
-                settings: None,
-                grants: Vec::new(),
-                connections: Vec::new(),
-                credentials: Default::default(),
-            },
+            ),
         );
         client.metadata.namespace = Some("team-a".into());
         client.metadata.uid = Some("uid-1".into());
@@ -675,20 +667,13 @@ mod tests {
     #[test]
     fn a_recorded_rejection_holds_until_the_spec_or_the_tenant_changes() {
         let owner = owner(2);
+        let message = "creating the Auth0 client: Auth0 answered 400 invalid_body: too long";
+        let (auth0_rejection, conditions) =
+            crate::testing::held("Auth0Rejected", message, 2, now());
         let mut status = AuthClientStatus {
             observed_generation: Some(2),
-            auth0_rejection: Some(Auth0Rejection {
-                generation: 2,
-                tenant_generation: 1,
-            }),
-            conditions: vec![new_condition(
-                READY,
-                ConditionStatus::False,
-                "Auth0Rejected",
-                "creating the Auth0 client: Auth0 answered 400 invalid_body: too long",
-                Some(2),
-                now(),
-            )],
+            auth0_rejection,
+            conditions,
             ..Default::default()
         };
         let tag = tag();

@@ -445,22 +445,14 @@ mod tests {
     fn owner() -> AuthClient {
         let mut client = AuthClient::new(
             "orders",
-            AuthClientSpec {
-                tenant: "acme".into(),
-                client: NexusClient {
+            AuthClientSpec::new(
+                "acme",
+                NexusClient {
                     name: "Orders".into(),
                     app_type: "spa".into(),
                     ..Default::default()
                 },
-                secret: Default::default(),
-                deletion_policy: Default::default(),
-                drift_policy: Default::default(),
-                adoption_policy: Default::default(),
-                settings: None,
-                grants: Vec::new(),
-                connections: Vec::new(),
-                credentials: Default::default(),
-            },
+            ),
         );
         client.metadata.namespace = Some("team-a".into());
         client.metadata.uid = Some("uid-1".into());

@@ -54,13 +54,15 @@ pub fn compute(
             status.client_id = Some(id.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        // Settled once the create's outcome is recorded (`marker::settles`).
-        if marker::settles(&report.pending, status.client_id.is_some()) {
-            if let Some(value) = marker::current(owner, report.marker.as_ref()) {
-                status.last_creation_attempt = Some(value.clone());
-            }
-            status.pending_creation = None;
-        }
+        let recorded = status.client_id.is_some();
+        marker::settle(
+            owner,
+            &report.pending,
+            report.marker.as_ref(),
+            recorded,
+            &mut status.last_creation_attempt,
+            &mut status.pending_creation,
+        );
         if report.created {
             status.last_rotation_time = Some(Time(input.now));
             status.rotation_request = owner
@@ -103,24 +105,6 @@ pub fn compute(
             subject: "the Auth0 client",
             synced,
         },
-    );
-    status
-}
-
-/// A Ready=False status for a failure found before any plan (tenant, namespace, validation).
-pub fn failed(
-    base: &AuthClientStatus,
-    owner: &AuthClient,
-    failure: &Failure,
-    now: k8s_openapi::jiff::Timestamp,
-) -> AuthClientStatus {
-    let mut status = base.clone();
-    pass::record_failure(
-        AuthClient::parts(&mut status),
-        owner.metadata.generation,
-        failure,
-        &HELD_REASONS,
-        now,
     );
     status
 }

@@ -33,11 +33,11 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::context::Context;
 use crate::driver::{self, Conclusion, Flow, Pass, Reconciler, Resolution};
-use crate::pass::{self, Auth0Failure, Failure, Verdict};
+use crate::pass::{self, Auth0Failure, Failure, Released, Verdict};
 use act::Report;
 pub use error::ResourceServerError;
 use nexus_crd::validation::FieldError;
-use nexus_crd::{AuthResourceServer, AuthResourceServerStatus};
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, ReadyReason};
 use plan::{Input, Lookup, Plan, Step, View};
 use resolve::Resolved;
 
@@ -83,20 +83,15 @@ impl Reconciler for AuthResourceServer {
     type Step = Step;
     type Run = Report;
 
+    const HELD: &'static [ReadyReason] = &plan::HELD_REASONS;
+    const SUBJECT: &'static str = "the Auth0 API";
+
     fn missing_namespace() -> ResourceServerError {
         ResourceServerError::MissingNamespace
     }
 
-    fn stored(obj: &Self) -> AuthResourceServerStatus {
-        obj.status.clone().unwrap_or_default()
-    }
-
-    fn observed_generation(status: &AuthResourceServerStatus) -> Option<i64> {
-        status.observed_generation
-    }
-
-    fn tenant(obj: &Self) -> &str {
-        &obj.spec.tenant
+    fn cleanup_pending(message: String) -> ResourceServerError {
+        ResourceServerError::CleanupPending(message)
     }
 
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
@@ -109,15 +104,6 @@ impl Reconciler for AuthResourceServer {
     fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ResourceServerError> {
         let uid = obj.uid().ok_or(ResourceServerError::MissingUid)?;
         Ok(resolve::resolve(obj, ctx, &uid))
-    }
-
-    fn failed(
-        stored: &AuthResourceServerStatus,
-        obj: &Self,
-        failure: &Failure,
-        now: Timestamp,
-    ) -> AuthResourceServerStatus {
-        status::failed(stored, obj, failure, now)
     }
 
     fn input<'a>(
@@ -205,9 +191,9 @@ impl Reconciler for AuthResourceServer {
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
-        cleanup::cleanup(obj, ctx, now)
+        stored: &'a AuthResourceServerStatus,
+    ) -> impl Future<Output = Released> + Send + 'a {
+        cleanup::cleanup(obj, ctx, stored)
     }
 }
 
@@ -225,18 +211,10 @@ pub fn servers_of(ctx: &Context, tenant: &str) -> Vec<ObjectRef<AuthResourceServ
 mod tests {
     use super::*;
     use nexus_crd::AuthResourceServerStatus;
-    use serde_json::json;
 
     #[test]
     fn only_spec_and_deletion_trigger_a_pass() {
-        let mut server = AuthResourceServer::new(
-            "api",
-            serde_json::from_value(
-                json!({"tenant": "acme", "identifier": "https://x/api", "name": "X"}),
-            )
-            .expect("spec"),
-        );
-        server.metadata.generation = Some(1);
+        let mut server = crate::testing::server("api", "https://x/api", 1);
         let before = trigger_hash(&server);
         server.status = Some(AuthResourceServerStatus {
             resource_server_id: Some("rs1".into()),
