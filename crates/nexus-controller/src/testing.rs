@@ -1,10 +1,28 @@
 //! Fixtures that the unit tests of several modules share (test builds only).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use nexus_crd::conditions::{ConditionStatus, READY, new_condition};
-use nexus_crd::{Auth0Rejection, AuthResourceServer, AuthResourceServerStatus};
+use nexus_crd::{
+    Auth0Rejection, AuthClient, AuthClientSpec, AuthResourceServer, AuthResourceServerStatus,
+    NexusClient,
+};
 use serde_json::json;
+
+use crate::pass::Kind;
+
+/// The AuthClient `orders` (uid `uid-1`) in namespace `team-a`: an SPA named "Orders" in
+/// tenant `acme`, every policy at its default.
+pub fn client() -> AuthClient {
+    let app = NexusClient {
+        name: "Orders".into(),
+        app_type: "spa".into(),
+        ..Default::default()
+    };
+    let mut client = AuthClient::new("orders", AuthClientSpec::new("acme", app));
+    client.metadata.namespace = Some("team-a".into());
+    client.metadata.uid = Some("uid-1".into());
+    client
+}
 
 /// The AuthResourceServer `name` of tenant `acme` for the API `identifier` (named "Orders"),
 /// at `generation`.
@@ -40,25 +58,24 @@ pub fn server_status(
     }
 }
 
-/// A refusal recorded for `generation` of an object and generation 1 of its tenant: the
-/// `auth0Rejection` and the `Ready=False` condition with `reason` and `message`.
-pub fn held(
-    reason: &str,
-    message: &str,
-    generation: i64,
-    now: Timestamp,
-) -> (Option<Auth0Rejection>, Vec<Condition>) {
-    let rejection = Auth0Rejection {
+/// The status of an object of kind `K` whose refusal is recorded for its `generation` and
+/// generation 1 of its tenant: the `auth0Rejection` and `Ready=False` with `reason` and
+/// `message`.
+pub fn held<K: Kind>(reason: &str, message: &str, generation: i64, now: Timestamp) -> K::Status {
+    let mut status = K::Status::default();
+    let parts = K::parts(&mut status);
+    *parts.observed_generation = Some(generation);
+    *parts.auth0_rejection = Some(Auth0Rejection {
         generation,
         tenant_generation: 1,
-    };
-    let ready = new_condition(
+    });
+    parts.conditions.push(new_condition(
         READY,
         ConditionStatus::False,
         reason,
         message,
         Some(generation),
         now,
-    );
-    (Some(rejection), vec![ready])
+    ));
+    status
 }

@@ -440,22 +440,9 @@ fn truncate_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nexus_crd::{AuthClientSpec, NexusClient};
 
     fn owner() -> AuthClient {
-        let mut client = AuthClient::new(
-            "orders",
-            AuthClientSpec::new(
-                "acme",
-                NexusClient {
-                    name: "Orders".into(),
-                    app_type: "spa".into(),
-                    ..Default::default()
-                },
-            ),
-        );
-        client.metadata.namespace = Some("team-a".into());
-        client.metadata.uid = Some("uid-1".into());
+        let mut client = crate::testing::client();
         client.spec.secret.labels.insert("team".into(), "a".into());
         client
     }

@@ -504,14 +504,8 @@ mod tests {
     fn identifier_in_use_and_rejections_are_held_until_the_spec_or_tenant_changes() {
         let owner = owner(2);
         let message = "identifier 'https://orders/api' is already used in tenant 'acme'";
-        let (auth0_rejection, conditions) =
-            crate::testing::held("IdentifierInUse", message, 2, now());
-        let mut status = AuthResourceServerStatus {
-            observed_generation: Some(2),
-            auth0_rejection,
-            conditions,
-            ..Default::default()
-        };
+        let mut status =
+            crate::testing::held::<AuthResourceServer>("IdentifierInUse", message, 2, now());
         let held = lookup(&input(&owner, &status)).expect_err("held");
         assert_eq!(held.reason, ReadyReason::IdentifierInUse);
         let mut tenant_changed = input(&owner, &status);
