@@ -64,8 +64,8 @@ pub async fn run(
 /// [`run`], reporting its progress to `liveness` (see [`liveness`]): running from the start,
 /// a heartbeat while the loop is polled, each reconcile's start and end, stopped when it
 /// returns or is dropped. What runs: the AuthClient, AuthResourceServer and AuthTenant
-/// controllers with their caches ([`auth_clients`], [`auth_resource_servers`],
-/// [`auth_tenants`]), the Namespace and owned-Secret caches ([`namespaces_and_secrets`]), the
+/// controllers with their caches (`auth_clients`, `auth_resource_servers`,
+/// `auth_tenants`), the Namespace and owned-Secret caches (`namespaces_and_secrets`), the
 /// resync sweep, the drift scan and the heartbeat, until `shutdown`.
 pub async fn run_with(
     ctx: Arc<Context>,

@@ -1,8 +1,10 @@
 //! The vocabulary every reconcile pass shares, whatever the kind: failures as data
 //! ([`Failure`], [`Retry`]), how a pass ended ([`Verdict`]), the events it publishes
 //! ([`Note`], [`EventReason`], [`EventAction`]), drift verdicts ([`DriftVerdict`]), the
-//! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), and the one exit
-//! of a pass ([`finish`]: the event, the one status write, the gauge, the requeue).
+//! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), the one status
+//! writer of a pass ([`Writer`], over [`apply_status`], the only status patch of the crate),
+//! and the one exit of a pass ([`finish`]: the event, the status write, the gauge, the requeue;
+//! [`finish_cleanup`] for a deletion).
 //!
 //! The AuthClient and AuthResourceServer reconcilers import this module and never each other.
 

@@ -8,7 +8,9 @@
 //! two Auth0 reads (the client and its credentials) and one Secret read.
 //!
 //! The private key goes from [`keypair::generate`] straight into the Secret; only its public
-//! half and kid reach Auth0, the status, events and logs.
+//! half and kid reach Auth0, the status, events and logs. Its crash-safety record (the pending
+//! kid, written before a key is registered) goes through the pass's one status writer
+//! ([`crate::pass::Writer::record`]), which the driver hands it.
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;

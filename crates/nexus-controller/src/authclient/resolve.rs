@@ -1,5 +1,6 @@
 //! The first step of an AuthClient pass: its tenant, namespace and credentials from the
-//! caches (no API request), and the spec validation. Refusals are data ([`Failure`]).
+//! caches (no API request), the spec validation, and what the drift scan found and the cache
+//! shows of its Secret. Refusals are data ([`Failure`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
