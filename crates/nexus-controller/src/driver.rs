@@ -1,14 +1,23 @@
 //! The one driver of a reconcile pass, for every kind that manages something in Auth0
 //! (AuthClient, AuthResourceServer): the entry point the controller calls, the deletion under
-//! the finalizer, and the apply branch up to the point where the kind's own pass takes over:
+//! the finalizer, and the whole apply branch:
 //!
 //! 1. the spec's warnings (an event, once per generation);
-//! 2. [`Reconciler::resolve`]: tenant, namespace, validation, credentials, from the caches;
-//!    waiting for the tenant writes nothing, a refusal ends the pass here through
-//!    [`pass::finish`];
-//! 3. [`Reconciler::pass`]: lookup (pure) -> observe (the reads) -> plan (pure) -> execute
-//!    (one function per step) -> [`pass::finish`], the one exit that publishes the event,
-//!    writes the status, sets the gauge and picks the requeue.
+//! 2. [`Reconciler::resolve`]: tenant, namespace, validation, credentials and the drift
+//!    scan's findings, from the caches;
+//! 3. [`Reconciler::lookup`] (pure): what to read from Auth0, if anything;
+//! 4. [`Reconciler::observe`]: those reads;
+//! 5. [`Reconciler::plan`] (pure): the steps, as data;
+//! 6. [`Reconciler::execute`]: one step at a time, until one stops the pass (then
+//!    [`Reconciler::follow_up`], the AuthClient's key credentials);
+//! 7. [`Reconciler::conclude`] (pure): the status, the events, the verdict;
+//! 8. [`pass::finish`], the one exit of every pass (waiting for the tenant, refused, failed
+//!    before the plan, or planned and run): the event, the status write when it changed, the
+//!    gauge, the requeue.
+//!
+//! Every status write of a pass goes through its [`Writer`], which the driver owns and hands
+//! to the executors ([`Pass::writer`]): the crash-safety record of a step (the pending kid of
+//! a key rotation) and the final status are the same function.
 //!
 //! A kind implements [`Reconciler`] with its associated types and keeps only its resolve,
 //! plan and step executors; it never imports the other kind.
@@ -16,8 +25,9 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
@@ -25,9 +35,9 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::context::Context;
 use crate::marker;
-use crate::pass::{self, Failure, Kind, Verdict, event_from};
-use nexus_crd::FINALIZER;
+use crate::pass::{self, Auth0Failure, Failure, Kind, Note, Released, Verdict, Writer, event_from};
 use nexus_crd::validation::FieldError;
+use nexus_crd::{FINALIZER, ReadyReason};
 
 /// What resolving an object against the caches found.
 pub enum Resolution<R> {
@@ -40,42 +50,146 @@ pub enum Resolution<R> {
     WaitForTenant,
 }
 
+/// Whether the next step runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on with the next step.
+    Next,
+    /// The pass stops here (the step recorded why).
+    Stop,
+}
+
+/// What an executor is handed besides its step: the context, what resolve found, the input
+/// the pass planned from, and the pass's one status writer.
+pub struct Pass<'a, K: Reconciler> {
+    /// The controller's context.
+    pub ctx: &'a Context,
+    /// What [`Reconciler::resolve`] found.
+    pub resolved: &'a K::Resolved,
+    /// What the plan was made from.
+    pub input: K::Input<'a>,
+    /// The status writer of the pass (see [`Writer`]).
+    pub writer: Writer<'a, K>,
+}
+
+/// The end of a pass that ran its steps, as [`Reconciler::conclude`] decides it.
+pub struct Conclusion<K: Reconciler> {
+    /// The status to write.
+    pub next: K::Status,
+    /// Events of what the plan found and the steps did (joined into one, see
+    /// [`event_from`]).
+    pub notes: Vec<Note>,
+    /// How the pass ended.
+    pub verdict: Verdict,
+    /// A deadline of the kind's own (the next key rotation) that wakes a synced object
+    /// sooner than the resync would.
+    pub wake: Option<Duration>,
+    /// An error that stopped the steps: the status is still written, then the pass fails so
+    /// that the error policy retries.
+    pub error: Option<K::Error>,
+}
+
 /// A kind the driver reconciles.
 pub trait Reconciler: Kind {
     /// Errors that abort a pass (Kubernetes API errors): retried by the error policy.
     type Error: From<kube::Error> + fmt::Display + Send;
-    /// What [`Reconciler::resolve`] finds (the tenant, its Auth0 client, ...).
-    type Resolved: Send;
+    /// What [`Reconciler::resolve`] finds (the tenant, its Auth0 client, the findings...).
+    type Resolved: Send + Sync;
+    /// Everything a plan is made from (borrowed from the object, its stored status and
+    /// what resolve found).
+    type Input<'a>: Copy + Send + Sync;
+    /// What to read from Auth0 before planning.
+    type Lookup: Send;
+    /// What those reads found.
+    type Observed: Send;
+    /// What the pass will do.
+    type Plan: Send + Sync;
+    /// One thing to do.
+    type Step: Send + Sync;
+    /// What the steps did so far (and what the next ones start from).
+    type Run: Send;
+
+    /// The reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0
+    /// call) until the spec or the tenant changes.
+    const HELD: &'static [ReadyReason];
+    /// What a cleanup deletes or leaves in Auth0 ("the Auth0 client").
+    const SUBJECT: &'static str;
 
     /// The error of an object without a namespace (impossible for a namespaced kind).
     fn missing_namespace() -> Self::Error;
-    /// The status as stored (default when there is none yet).
-    fn stored(obj: &Self) -> Self::Status;
-    /// `status.observedGeneration`.
-    fn observed_generation(status: &Self::Status) -> Option<i64>;
-    /// The name of the object's AuthTenant.
-    fn tenant(obj: &Self) -> &str;
+    /// The error of a cleanup that cannot finish yet (its condition says why).
+    fn cleanup_pending(message: String) -> Self::Error;
     /// The spec's warnings (accepted by Auth0, most likely a mistake) and the field prefix
     /// they are reported under.
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str);
-    /// The first step: tenant, namespace, validation, credentials, from the caches.
-    fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Self::Resolved>, Self::Error>;
-    /// `Ready=False` with a failure found before any plan.
-    fn failed(stored: &Self::Status, obj: &Self, failure: &Failure, now: Timestamp)
-    -> Self::Status;
-    /// The rest of the apply branch: lookup, observe, plan, execute, then [`pass::finish`].
-    fn pass<'a>(
-        ctx: &'a Context,
+    /// Tenant, namespace, validation, credentials and findings, from the caches (an
+    /// AuthClient also reads its Secret by name while the owned-Secret list still pages in).
+    fn resolve<'a>(
         obj: &'a Self,
-        resolved: Self::Resolved,
-        stored: Self::Status,
+        ctx: &'a Context,
+    ) -> impl Future<Output = Result<Resolution<Self::Resolved>, Self::Error>> + Send + 'a;
+    /// What the plan is made from.
+    fn input<'a>(
+        obj: &'a Self,
+        stored: &'a Self::Status,
+        resolved: &'a Self::Resolved,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Action, Self::Error>> + Send + 'a;
-    /// The cleanup of what the object holds in Auth0 (the driver then removes the finalizer).
+    ) -> Self::Input<'a>;
+    /// What to read (pure), or a failure without any call.
+    fn lookup(resolved: &Self::Resolved, input: Self::Input<'_>) -> Result<Self::Lookup, Failure>;
+    /// The reads `lookup` asks for.
+    fn observe<'a>(
+        resolved: &'a Self::Resolved,
+        input: Self::Input<'a>,
+        lookup: Self::Lookup,
+    ) -> impl Future<Output = Result<Self::Observed, Auth0Failure>> + Send + 'a;
+    /// The plan (pure), or a failure found in what was read.
+    fn plan(
+        resolved: &Self::Resolved,
+        input: Self::Input<'_>,
+        observed: Self::Observed,
+    ) -> Result<Self::Plan, Failure>;
+    /// The status of a pass that failed before its plan (pure).
+    fn unplanned(base: &Self::Status, input: Self::Input<'_>, failure: &Failure) -> Self::Status;
+    /// The steps of `plan`, in order.
+    fn steps(plan: &Self::Plan) -> &[Self::Step];
+    /// What the steps start from.
+    fn start(plan: &Self::Plan) -> Self::Run;
+    /// Runs one step (one function per step); an Auth0 failure is recorded in `run` and
+    /// stops the pass, a Kubernetes error aborts it.
+    /// (Boxed: an unboxed future borrowing a `Pass<'a>` for `'p` trips rust-lang/rust#100013
+    /// when the controller's future is checked for `Send`.)
+    fn execute<'p>(
+        pass: &'p mut Pass<'_, Self>,
+        run: &'p mut Self::Run,
+        step: &'p Self::Step,
+    ) -> BoxFuture<'p, Result<Flow, Self::Error>>;
+    /// The Auth0 failure that stopped the steps, if any.
+    fn stopped_by(run: &Self::Run) -> Option<&Auth0Failure>;
+    /// What runs after the plan's steps (the AuthClient's key credentials); nothing by
+    /// default.
+    fn follow_up<'p>(
+        pass: &'p mut Pass<'_, Self>,
+        plan: &'p Self::Plan,
+        run: &'p mut Self::Run,
+    ) -> BoxFuture<'p, Result<(), Self::Error>> {
+        let _ = (pass, plan, run);
+        Box::pin(async { Ok(()) })
+    }
+    /// The end of the pass (pure): `base` is the status as stored or as a step recorded it.
+    fn conclude(
+        input: Self::Input<'_>,
+        base: &Self::Status,
+        plan: &Self::Plan,
+        run: Self::Run,
+    ) -> Conclusion<Self>;
+    /// The cleanup of what the object (its status `stored`) holds in Auth0; the driver then
+    /// ends it through [`pass::finish_cleanup`] and removes the finalizer.
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
-    ) -> impl Future<Output = Result<Action, Self::Error>> + Send + 'a;
+        stored: &'a Self::Status,
+    ) -> impl Future<Output = Released> + Send + 'a;
 }
 
 /// Entry point for the controller: the apply branch, or, once the object is being deleted,
@@ -103,34 +217,105 @@ pub fn error_policy(key: &str, error: &impl fmt::Display, ctx: &Context) -> Acti
     Action::requeue(delay)
 }
 
-/// The deletion of an object under the finalizer: the cleanup, then the finalizer goes.
+/// The deletion of an object under the finalizer: the cleanup, its end (the `Deleted`
+/// event, or `Ready=False, Deleting` dated by the controller's clock), then the finalizer
+/// goes.
 async fn delete<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error> {
     if !obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    let action = K::cleanup(ctx, obj).await?;
+    let stored = pass::stored(obj);
+    let now = ctx.config.clock.now();
+    let released = K::cleanup(ctx, obj, &stored).await;
+    let writer = Writer::new(ctx, obj, &stored);
+    let ended = pass::finish_cleanup(writer, released, K::SUBJECT, |deleting| {
+        pass::failed(&stored, obj, deleting, K::HELD, now)
+    })
+    .await?;
+    let action = ended.map_err(K::cleanup_pending)?;
     marker::release(ctx, obj).await?;
     Ok(action)
 }
 
-/// The apply branch up to the kind's own pass (see the module docs).
+/// The apply branch (see the module docs): every way out goes through [`pass::finish`].
 async fn apply<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error> {
-    let stored = K::stored(obj);
+    let mut stored = pass::stored(obj);
     let now = ctx.config.clock.now();
     let (warnings, prefix) = K::warnings(obj);
-    crate::spec_warnings::publish(ctx, obj, K::observed_generation(&stored), prefix, &warnings)
-        .await;
-    match K::resolve(obj, ctx)? {
-        Resolution::WaitForTenant => {
-            K::per_kind(ctx).wait_for_tenant(K::tenant(obj), ObjectRef::from_obj(obj));
-            Ok(Action::await_change())
-        }
+    let observed = *K::parts(&mut stored).observed_generation;
+    crate::spec_warnings::publish(ctx, obj, observed, prefix, &warnings).await;
+    let writer = Writer::new(ctx, obj, &stored);
+    let resolved = match K::resolve(obj, ctx).await? {
+        Resolution::Ready(resolved) => resolved,
+        Resolution::WaitForTenant => return Ok(wait_for_tenant(obj, ctx, writer).await?),
         Resolution::Refused(failure) => {
-            let next = K::failed(&stored, obj, &failure, now);
+            let next = pass::failed(&stored, obj, &failure, K::HELD, now);
             let event = event_from(K::conditions(&stored), K::conditions(&next), &[], &[]);
             let verdict = Verdict::Failed(failure);
-            Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?)
+            return Ok(pass::finish(writer, next, event, &verdict, None).await?);
         }
-        Resolution::Ready(resolved) => K::pass(ctx, obj, resolved, stored, now).await,
+    };
+    let input = K::input(obj, &stored, &resolved, now);
+    let plan = match planned::<K>(&resolved, input).await {
+        Ok(plan) => plan,
+        Err(Auth0Failure::Tenant) => return Ok(wait_for_tenant(obj, ctx, writer).await?),
+        Err(Auth0Failure::Failed(failure)) => {
+            let next = K::unplanned(&stored, input, &failure);
+            let event = event_from(K::conditions(&stored), K::conditions(&next), &[], &[]);
+            let verdict = Verdict::Failed(failure);
+            return Ok(pass::finish(writer, next, event, &verdict, None).await?);
+        }
+    };
+    let mut pass = Pass {
+        ctx,
+        resolved: &resolved,
+        input,
+        writer,
+    };
+    let mut run = K::start(&plan);
+    for step in K::steps(&plan) {
+        if K::execute(&mut pass, &mut run, step).await? == Flow::Stop {
+            break;
+        }
     }
+    K::follow_up(&mut pass, &plan, &mut run).await?;
+    if let Some(Auth0Failure::Tenant) = K::stopped_by(&run) {
+        // Auth0 refused the tenant's credentials: the tenant's check wakes this object.
+        K::per_kind(ctx).wait_for_tenant(K::tenant(obj), ObjectRef::from_obj(obj));
+    }
+    let writer = pass.writer;
+    let ended = K::conclude(input, writer.status(), &plan, run);
+    let event = event_from(
+        K::conditions(&stored),
+        K::conditions(&ended.next),
+        &ended.notes,
+        &[],
+    );
+    let action = pass::finish(writer, ended.next, event, &ended.verdict, ended.wake).await?;
+    match ended.error {
+        Some(error) => Err(error),
+        None => Ok(action),
+    }
+}
+
+/// Lookup (pure) -> observe -> plan (pure).
+async fn planned<'a, K: Reconciler>(
+    resolved: &'a K::Resolved,
+    input: K::Input<'a>,
+) -> Result<K::Plan, Auth0Failure> {
+    let lookup = K::lookup(resolved, input).map_err(Auth0Failure::Failed)?;
+    let observed = K::observe(resolved, input, lookup).await?;
+    K::plan(resolved, input, observed).map_err(Auth0Failure::Failed)
+}
+
+/// The end of a pass that waits for its tenant: nothing is written; the tenant's next check
+/// wakes the object.
+async fn wait_for_tenant<K: Reconciler>(
+    obj: &K,
+    ctx: &Context,
+    writer: Writer<'_, K>,
+) -> Result<Action, kube::Error> {
+    K::per_kind(ctx).wait_for_tenant(K::tenant(obj), ObjectRef::from_obj(obj));
+    let unchanged = writer.status().clone();
+    pass::finish(writer, unchanged, None, &Verdict::Unchanged, None).await
 }

@@ -74,6 +74,26 @@ pub fn settles(pending: &crate::pass::Pending<()>, recorded: bool) -> bool {
     }
 }
 
+/// Settles the marker in a status (`last_creation_attempt`, `pending_creation`) once the
+/// create's outcome is recorded ([`settles`]): the annotation value on `owner` (or the one
+/// this pass wrote, `written`) becomes the settled attempt, and an older operator's
+/// `pendingCreation` goes.
+pub fn settle<K: ResourceExt, P>(
+    owner: &K,
+    pending: &crate::pass::Pending<()>,
+    written: Option<&String>,
+    recorded: bool,
+    last_creation_attempt: &mut Option<String>,
+    pending_creation: &mut Option<P>,
+) {
+    if settles(pending, recorded) {
+        if let Some(value) = current(owner, written) {
+            *last_creation_attempt = Some(value.clone());
+        }
+        *pending_creation = None;
+    }
+}
+
 /// The metadata merge patch of [`claim`]: the finalizer when it is missing, the marker when
 /// given, conditional on the resourceVersion of `owner` (a stale cache gets 409 and nothing
 /// is sent to Auth0).

@@ -1,8 +1,10 @@
 //! The vocabulary every reconcile pass shares, whatever the kind: failures as data
 //! ([`Failure`], [`Retry`]), how a pass ended ([`Verdict`]), the events it publishes
 //! ([`Note`], [`EventReason`], [`EventAction`]), drift verdicts ([`DriftVerdict`]), the
-//! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), and the one exit
-//! of a pass ([`finish`]: the event, the one status write, the gauge, the requeue).
+//! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), the one status
+//! writer of a pass ([`Writer`], over [`apply_status`], the only status patch of the crate),
+//! and the one exit of a pass ([`finish`]: the event, the status write, the gauge, the requeue;
+//! [`finish_cleanup`] for a deletion).
 //!
 //! The AuthClient and AuthResourceServer reconcilers import this module and never each other.
 
@@ -523,16 +525,19 @@ pub fn conclude(parts: StatusParts<'_>, verdict: &Verdict, ending: Ending<'_>) {
     );
 }
 
-/// `Ready=False` for a failure found before any plan (tenant, namespace, validation, a
-/// cleanup that cannot finish): a refusal recorded earlier stays only when this reason is one
-/// of the `held` ones.
-pub fn record_failure(
-    parts: StatusParts<'_>,
-    generation: Option<i64>,
+/// The status `base` of `owner` with `Ready=False` for a failure found before any plan
+/// (tenant, namespace, validation, a cleanup that cannot finish): a refusal recorded earlier
+/// stays only when this reason is one of the `held` ones.
+pub fn failed<K: Kind>(
+    base: &K::Status,
+    owner: &K,
     failure: &Failure,
     held: &[ReadyReason],
     now: Timestamp,
-) {
+) -> K::Status {
+    let mut status = base.clone();
+    let parts = K::parts(&mut status);
+    let generation = owner.meta().generation;
     *parts.observed_generation = generation;
     if !held.contains(&failure.reason) {
         *parts.auth0_rejection = None;
@@ -548,6 +553,7 @@ pub fn record_failure(
             now,
         ),
     );
+    status
 }
 
 /// A failed Auth0 call, as the pass sees it.
@@ -664,6 +670,12 @@ pub trait Kind:
     /// 23) rather than by a requeue after the resync interval each.
     const SWEPT: bool;
 
+    /// The status as stored, if any.
+    fn status(obj: &Self) -> Option<&Self::Status>;
+
+    /// The name of the object's AuthTenant.
+    fn tenant(obj: &Self) -> &str;
+
     /// The conditions of `status`.
     fn conditions(status: &Self::Status) -> &[Condition];
 
@@ -685,6 +697,14 @@ impl Kind for AuthClient {
     type Status = AuthClientStatus;
     type Finding = ScanFinding;
     const SWEPT: bool = true;
+
+    fn status(obj: &Self) -> Option<&Self::Status> {
+        obj.status.as_ref()
+    }
+
+    fn tenant(obj: &Self) -> &str {
+        &obj.spec.tenant
+    }
 
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
@@ -713,6 +733,14 @@ impl Kind for AuthResourceServer {
     type Finding = ServerFinding;
     const SWEPT: bool = false;
 
+    fn status(obj: &Self) -> Option<&Self::Status> {
+        obj.status.as_ref()
+    }
+
+    fn tenant(obj: &Self) -> &str {
+        &obj.spec.tenant
+    }
+
     fn conditions(status: &Self::Status) -> &[Condition] {
         &status.conditions
     }
@@ -737,6 +765,11 @@ impl Kind for AuthResourceServer {
     }
 }
 
+/// The status of `obj` as stored (default when there is none yet).
+pub fn stored<K: Kind>(obj: &K) -> K::Status {
+    K::status(obj).cloned().unwrap_or_default()
+}
+
 /// `namespace/name` of the object (metrics and backoff key).
 pub fn object_key<K: kube::Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
@@ -747,17 +780,20 @@ pub fn key<K: Kind>(obj: &K) -> String {
     K::key(obj)
 }
 
-/// Writes the whole status with server-side apply on the status subresource, conditional on
-/// `resource_version` when given. Returns the new resourceVersion.
-pub async fn write_status<K: Kind>(
-    ctx: &Context,
-    owner: &K,
-    status: &K::Status,
+/// The one status patch of the crate: the whole `status` of the object `name` with
+/// server-side apply on the status subresource (field manager [`FIELD_MANAGER`]),
+/// conditional on `resource_version` when given. A pass writes through its [`Writer`]; the
+/// AuthTenant reconciler calls this for its `Ready` condition.
+pub async fn apply_status<K>(
+    api: &Api<K>,
+    name: &str,
+    status: &impl Serialize,
     resource_version: Option<String>,
-) -> Result<Option<String>, kube::Error> {
-    let namespace = owner.namespace().unwrap_or_default();
-    let api = Api::<K>::namespaced(ctx.kube.clone(), &namespace);
-    let mut metadata = json!({"name": owner.name_any()});
+) -> Result<K, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug,
+{
+    let mut metadata = json!({"name": name});
     if let Some(rv) = resource_version {
         metadata["resourceVersion"] = json!(rv);
     }
@@ -767,14 +803,78 @@ pub async fn write_status<K: Kind>(
         "metadata": metadata,
         "status": status,
     });
-    let written = api
-        .patch_status(
-            &owner.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+}
+
+/// The status of a pass's object, through [`apply_status`]. Returns the new resourceVersion.
+async fn write_status<K: Kind>(
+    ctx: &Context,
+    owner: &K,
+    status: &K::Status,
+    resource_version: Option<String>,
+) -> Result<Option<String>, kube::Error> {
+    let api = Api::<K>::namespaced(ctx.kube.clone(), &owner.namespace().unwrap_or_default());
+    let written = apply_status(&api, &owner.name_any(), status, resource_version).await?;
     Ok(written.resource_version())
+}
+
+/// The one status writer of a pass, owned by the driver and handed to the executors: it
+/// knows the status as stored (or as this pass last wrote it) and the resourceVersion every
+/// write of the pass is conditional on (the one the pass planned from, or the one its own
+/// metadata write or status record left). A record mid-pass ([`Writer::record`]) and the
+/// final status of [`finish`] are the same write.
+pub struct Writer<'a, K: Kind> {
+    ctx: &'a Context,
+    owner: &'a K,
+    status: K::Status,
+    resource_version: Option<String>,
+}
+
+impl<'a, K: Kind> Writer<'a, K> {
+    /// The writer of a pass of `owner` whose status is stored as `stored`.
+    pub fn new(ctx: &'a Context, owner: &'a K, stored: &K::Status) -> Self {
+        Self {
+            ctx,
+            owner,
+            status: stored.clone(),
+            resource_version: owner.resource_version(),
+        }
+    }
+
+    /// The status as stored, or as this pass last wrote it.
+    pub fn status(&self) -> &K::Status {
+        &self.status
+    }
+
+    /// After the pass's own metadata write ([`crate::marker::claim`]): the writes that follow
+    /// are conditional on the resourceVersion it returned.
+    pub fn claimed(&mut self, resource_version: Option<String>) {
+        self.resource_version = resource_version;
+    }
+
+    /// Writes `status` now, before the steps that rely on it (the pending kid of a key
+    /// rotation), conditional on the pass's resourceVersion: a stale pass gets 409 and goes
+    /// no further.
+    pub async fn record(&mut self, status: K::Status) -> Result<(), kube::Error> {
+        let written =
+            write_status(self.ctx, self.owner, &status, self.resource_version.clone()).await?;
+        self.status = status;
+        self.resource_version = written;
+        Ok(())
+    }
+
+    /// The final write of the pass: `next`, when it differs from what is stored.
+    async fn settle(self, next: &K::Status) -> Result<(), kube::Error> {
+        if self.status != *next {
+            write_status(self.ctx, self.owner, next, self.resource_version).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Publishes `note` as an event of `owner`.
@@ -795,29 +895,22 @@ pub async fn publish<K: Kind>(ctx: &Context, owner: &K, note: Note) {
 }
 
 /// The one exit of a pass: publishes the event (before the status write, so nothing is
-/// written after the condition), writes the status when it differs from what is stored
-/// (`stored`, or what an earlier write of this pass left: `written`, with its
-/// resourceVersion), updates the gauge, and says when to look again.
+/// written after the condition), writes the status through the pass's [`Writer`] when it
+/// differs from what is stored, updates the gauge, and says when to look again (`wake`: a
+/// deadline of the kind's own that comes before the resync of a synced object).
 pub async fn finish<K: Kind>(
-    ctx: &Context,
-    owner: &K,
-    stored: &K::Status,
-    written: Option<(K::Status, Option<String>)>,
+    writer: Writer<'_, K>,
     next: K::Status,
     event: Option<Note>,
     verdict: &Verdict,
+    wake: Option<Duration>,
 ) -> Result<Action, kube::Error> {
+    let (ctx, owner) = (writer.ctx, writer.owner);
     let key = K::key(owner);
     if let Some(note) = event {
         publish(ctx, owner, note).await;
     }
-    let (current, rv) = match written {
-        Some((status, rv)) => (status, rv),
-        None => (stored.clone(), owner.resource_version()),
-    };
-    if current != next {
-        write_status(ctx, owner, &next, rv).await?;
-    }
+    writer.settle(&next).await?;
     if let Some(ready) = conditions::find(K::conditions(&next), READY) {
         K::per_kind(ctx).set_ready_state(
             &key,
@@ -827,26 +920,57 @@ pub async fn finish<K: Kind>(
             }),
         );
     }
-    Ok(verdict.action(ctx, &key, K::SWEPT))
+    let action = verdict.action(ctx, &key, K::SWEPT);
+    match (wake, verdict) {
+        // Synced objects wait for the resync; a deadline due sooner keeps its own requeue.
+        (Some(wake), Verdict::Synced) if wake < ctx.config.resync_interval => {
+            Ok(Action::requeue(wake))
+        }
+        _ => Ok(action),
+    }
 }
 
-/// The end of a cleanup under the finalizer. `released`: `Ok` with what was done (the object
-/// leaves the gauge, its backoff is forgotten, one `Deleted` event), or the failure that
-/// stops it (`Ready=False, Deleting`, from `deleting`, written through [`finish`] when it
-/// changed; the message is returned for the error policy to retry, whose backoff [`finish`]
-/// leaves alone). `subject` names what stays in Auth0 under `deletionPolicy: Orphan` ("the
-/// Auth0 client").
+/// What a cleanup under the finalizer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Released {
+    /// The object held nothing in Auth0: nothing was done, nothing is published.
+    Nothing,
+    /// Done: what was done (the note of the one `Deleted` event).
+    Done(String),
+    /// The failure that stops the cleanup.
+    Failed(Failure),
+}
+
+impl From<Result<String, Failure>> for Released {
+    fn from(result: Result<String, Failure>) -> Self {
+        match result {
+            Ok(note) => Released::Done(note),
+            Err(failure) => Released::Failed(failure),
+        }
+    }
+}
+
+/// The end of a cleanup under the finalizer, through the pass's `writer`. `released`: nothing
+/// held or done (the object leaves the gauge, its backoff is forgotten; when done, one
+/// `Deleted` event), or the failure that stops it (`Ready=False, Deleting`, from `deleting`,
+/// written through [`finish`] when it changed; the message is returned for the error policy
+/// to retry, whose backoff [`finish`] leaves alone). `subject` names what stays in Auth0 under
+/// `deletionPolicy: Orphan` ("the Auth0 client").
 pub async fn finish_cleanup<K: Kind>(
-    ctx: &Context,
-    owner: &K,
-    stored: &K::Status,
-    released: Result<String, Failure>,
+    writer: Writer<'_, K>,
+    released: Released,
     subject: &str,
     deleting: impl FnOnce(&Failure) -> K::Status,
 ) -> Result<Result<Action, String>, kube::Error> {
+    let (ctx, owner) = (writer.ctx, writer.owner);
+    let key = K::key(owner);
     match released {
-        Ok(note) => {
-            let key = K::key(owner);
+        Released::Nothing => {
+            ctx.reset_backoff(&key);
+            K::per_kind(ctx).set_ready_state(&key, None);
+            Ok(Ok(Action::await_change()))
+        }
+        Released::Done(note) => {
             ctx.reset_backoff(&key);
             K::per_kind(ctx).set_ready_state(&key, None);
             publish(
@@ -857,13 +981,13 @@ pub async fn finish_cleanup<K: Kind>(
             .await;
             Ok(Ok(Action::await_change()))
         }
-        Err(failure) => {
+        Released::Failed(failure) => {
             let message = format!(
                 "cannot finish deletion: {}; fix it, or set spec.deletionPolicy: Orphan to leave {subject}",
                 failure.message
             );
             let next = deleting(&Failure::permanent(ReadyReason::Deleting, message.clone()));
-            finish(ctx, owner, stored, None, next, None, &Verdict::Unchanged).await?;
+            finish(writer, next, None, &Verdict::Unchanged, None).await?;
             Ok(Err(message))
         }
     }

@@ -596,33 +596,12 @@ mod tests {
     use serde_json::json;
 
     fn server() -> AuthResourceServer {
-        let mut server = AuthResourceServer::new(
-            "orders-api",
-            serde_json::from_value(
-                json!({"tenant": "acme", "identifier": "https://orders/api", "name": "Orders"}),
-            )
-            .expect("spec"),
-        );
-        server.metadata.generation = Some(1);
-        server
+        crate::testing::server("orders-api", "https://orders/api", 1)
     }
 
     fn ready(generation: i64, status: ConditionStatus) -> AuthResourceServerStatus {
-        AuthResourceServerStatus {
-            observed_generation: Some(generation),
-            resource_server_id: Some("rs1".into()),
-            identifier: Some("https://orders/api".into()),
-            tenant: Some("acme".into()),
-            conditions: vec![new_condition(
-                READY,
-                status,
-                "Synced",
-                "",
-                Some(generation),
-                Timestamp::UNIX_EPOCH,
-            )],
-            ..Default::default()
-        }
+        let identifier = "https://orders/api";
+        crate::testing::server_status(identifier, generation, status, Timestamp::UNIX_EPOCH)
     }
 
     /// An owned Secret of `owner`, as the operator wrote it (`intact`) or altered since.

@@ -123,6 +123,25 @@ pub struct AuthClientSpec {
     pub credentials: crate::credentials::CredentialsSpec,
 }
 
+impl AuthClientSpec {
+    /// The spec of `client` in the AuthTenant `tenant`: every policy at its default, no
+    /// settings, grants or connections (what the facade creates).
+    pub fn new(tenant: impl Into<String>, client: NexusClient) -> Self {
+        Self {
+            tenant: tenant.into(),
+            client,
+            secret: Default::default(),
+            deletion_policy: Default::default(),
+            drift_policy: Default::default(),
+            adoption_policy: Default::default(),
+            settings: None,
+            grants: Vec::new(),
+            connections: Vec::new(),
+            credentials: Default::default(),
+        }
+    }
+}
+
 /// Client settings outside the Nexus request body.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -71,18 +71,7 @@ pub(crate) async fn label_client_id(
 /// The spec of a facade-created AuthClient: the tenant and the client of the request, every
 /// policy at its default, no settings, grants or connections.
 pub fn facade_spec(tenant: &str, client: NexusClient) -> AuthClientSpec {
-    AuthClientSpec {
-        tenant: tenant.to_owned(),
-        client,
-        secret: Default::default(),
-        deletion_policy: Default::default(),
-        drift_policy: Default::default(),
-        adoption_policy: Default::default(),
-        settings: None,
-        grants: Vec::new(),
-        connections: Vec::new(),
-        credentials: Default::default(),
-    }
+    AuthClientSpec::new(tenant, client)
 }
 
 /// The AuthClient of this request, created with the name only if no object has it: the API

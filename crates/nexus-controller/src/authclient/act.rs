@@ -1,10 +1,10 @@
-//! The I/O of an AuthClient pass: the Auth0 reads a [`Lookup`] asks for, then the [`Step`]s of
-//! a [`Plan`] (Auth0 calls, the crash-safety marker, the Secret). What happened is returned as
-//! a [`Report`]; an Auth0 failure stops the steps and becomes data in the report.
+//! The I/O of an AuthClient pass: the Auth0 reads a [`Lookup`] asks for, then one executor per
+//! [`Step`] of a [`Plan`] (Auth0 calls, the crash-safety marker, the Secret), which the driver
+//! ([`crate::driver`]) runs in order. What happened is kept in a [`Run`] (its [`Report`]); an
+//! Auth0 failure stops the steps and becomes data in the report.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use std::collections::BTreeMap;
@@ -13,10 +13,12 @@ use super::access::{self, GrantsLookup, GrantsView};
 use super::desired::{ClientPatch, DesiredClient};
 use super::error::ReconcileError;
 use super::input::Input;
+use super::keys::KeyPass;
 use super::plan::{Auth0View, Lookup, Observed, Plan, Step};
 pub use super::report::Report;
 use crate::authclient::secret::{self, Credentials};
 use crate::context::Context;
+use crate::driver::{Flow, Pass};
 use crate::marker;
 use crate::pass::{
     Auth0Failure, EventAction, EventReason, Failure, Note, Pending, Retry, auth0_failure,
@@ -103,83 +105,55 @@ pub async fn observe_access(
     })
 }
 
-/// Runs the steps of `plan` in order, one function per step; stops at the first failure.
+/// Runs one step of the plan (one function per step); an Auth0 failure is recorded in `run`
+/// and stops the pass.
 pub async fn execute(
-    ctx: &Context,
-    auth0: &TenantClient,
-    input: &Input<'_>,
-    plan: &Plan,
-) -> Result<Report, ReconcileError> {
-    let mut run = Run {
-        report: Report {
-            client_id: plan.client_id.clone(),
-            ..Report::default()
-        },
-        credential: plan.credential.clone(),
-        grants: plan
-            .grants_before
-            .iter()
-            .map(|g| (g.audience.clone(), g.clone()))
-            .collect(),
-        connections: plan
-            .connections_before
-            .iter()
-            .map(|c| (c.name.clone(), c.clone()))
-            .collect(),
-    };
-    for step in &plan.steps {
-        let flow = match step {
-            Step::CreateGrant {
-                audience,
-                scopes,
-                note,
-            } => grant_create(auth0, &mut run, audience, scopes, note).await,
-            Step::PatchGrant {
-                grant_id,
-                audience,
-                scopes,
-                note,
-            } => grant_patch(auth0, &mut run, grant_id, audience, scopes, note).await,
-            Step::DeleteGrant {
-                grant_id,
-                audience,
-                note,
-            } => grant_delete(auth0, &mut run, grant_id, audience, note).await,
-            Step::EnableConnection {
-                name,
-                connection_id,
-                note,
-            } => connection_set(auth0, &mut run, name, connection_id, note, true).await,
-            Step::DisableConnection {
-                name,
-                connection_id,
-                note,
-            } => connection_set(auth0, &mut run, name, connection_id, note, false).await,
-            Step::Mark => mark(ctx, input, &mut run).await?,
-            Step::Finalize => finalize(ctx, input, &mut run).await?,
-            Step::Create(desired) => create(auth0, &mut run, desired).await,
-            Step::Patch(patch, note) => patch_client(auth0, &mut run, patch, note).await,
-            Step::Rotate => rotate(auth0, &mut run).await,
-            Step::FetchSecret => fetch(auth0, &mut run).await,
-            Step::ReadSecret => read_secret(ctx, auth0, input, &mut run).await,
-            Step::ApplySecret { existing } => apply_secret(ctx, input, &mut run, *existing).await?,
-        };
-        if flow == Flow::Stop {
-            break;
-        }
-    }
-    let mut report = run.report;
-    report.grants = run.grants.into_values().collect();
-    report.connections = run.connections.into_values().collect();
-    if let Some(Auth0Failure::Tenant) = report.failure {
-        ctx.clients
-            .wait_for_tenant(&input.owner.spec.tenant, ObjectRef::from_obj(input.owner));
-    }
-    Ok(report)
+    pass: &mut Pass<'_, AuthClient>,
+    run: &mut Run,
+    step: &Step,
+) -> Result<Flow, ReconcileError> {
+    let (ctx, resolved, input) = (pass.ctx, pass.resolved, pass.input);
+    let auth0 = &*resolved.auth0;
+    Ok(match step {
+        Step::CreateGrant {
+            audience,
+            scopes,
+            note,
+        } => grant_create(auth0, run, audience, scopes, note).await,
+        Step::PatchGrant {
+            grant_id,
+            audience,
+            scopes,
+            note,
+        } => grant_patch(auth0, run, grant_id, audience, scopes, note).await,
+        Step::DeleteGrant {
+            grant_id,
+            audience,
+            note,
+        } => grant_delete(auth0, run, grant_id, audience, note).await,
+        Step::EnableConnection {
+            name,
+            connection_id,
+            note,
+        } => connection_set(auth0, run, name, connection_id, note, true).await,
+        Step::DisableConnection {
+            name,
+            connection_id,
+            note,
+        } => connection_set(auth0, run, name, connection_id, note, false).await,
+        Step::Mark => mark(pass, run).await?,
+        Step::Finalize => finalize(pass).await?,
+        Step::Create(desired) => create(auth0, run, desired).await,
+        Step::Patch(patch, note) => patch_client(auth0, run, patch, note).await,
+        Step::Rotate => rotate(auth0, run).await,
+        Step::FetchSecret => fetch(auth0, run).await,
+        Step::ReadSecret => read_secret(ctx, auth0, &input, run).await,
+        Step::ApplySecret { existing } => apply_secret(ctx, &input, run, *existing).await?,
+    })
 }
 
 /// What the steps so far did, and what the next ones start from.
-struct Run {
+pub struct Run {
     /// What is reported.
     report: Report,
     /// The client secret, once known.
@@ -188,9 +162,53 @@ struct Run {
     grants: BTreeMap<String, GrantStatus>,
     /// The connections the client is enabled on, by name.
     connections: BTreeMap<String, ConnectionStatus>,
+    /// What the key pass left ([`super::keys`]).
+    keys: Option<KeyPass>,
 }
 
 impl Run {
+    /// What the steps of `plan` start from.
+    pub fn start(plan: &Plan) -> Self {
+        Run {
+            report: Report {
+                client_id: plan.client_id.clone(),
+                ..Report::default()
+            },
+            credential: plan.credential.clone(),
+            grants: plan
+                .grants_before
+                .iter()
+                .map(|g| (g.audience.clone(), g.clone()))
+                .collect(),
+            connections: plan
+                .connections_before
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect(),
+            keys: None,
+        }
+    }
+
+    /// What the steps did so far.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The report for the status, with the grants and connections after the steps, and what
+    /// the key pass left.
+    pub fn finish(self) -> (Report, Option<KeyPass>) {
+        let mut report = self.report;
+        report.grants = self.grants.into_values().collect();
+        report.connections = self.connections.into_values().collect();
+        (report, self.keys)
+    }
+
+    /// Runs the key pass after the steps (see [`super::keys::run`]).
+    pub async fn keys(&mut self, pass: &mut Pass<'_, AuthClient>) -> Result<(), ReconcileError> {
+        self.keys = super::keys::run(pass, &mut self.report).await?;
+        Ok(())
+    }
+
     fn client_id(&self) -> String {
         self.report.client_id.clone().unwrap_or_default()
     }
@@ -200,13 +218,6 @@ impl Run {
         self.report.failure = Some(failure);
         Flow::Stop
     }
-}
-
-/// Whether the next step runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Flow {
-    Next,
-    Stop,
 }
 
 /// [`Step::CreateGrant`].
@@ -344,23 +355,24 @@ async fn connection_set(
 /// conditional on the resourceVersion the pass planned from: on a stale cache (an object this
 /// pass has not seen) the write fails with 409 and nothing is sent to Auth0, so a stale pass
 /// can never create a second client.
-async fn mark(ctx: &Context, input: &Input<'_>, run: &mut Run) -> Result<Flow, kube::Error> {
+async fn mark(pass: &mut Pass<'_, AuthClient>, run: &mut Run) -> Result<Flow, kube::Error> {
+    let input = pass.input;
     let value = marker::new_value(
         input.owner,
         &marker::tag_key(&input.tag.cluster, &input.tag.owner_uid),
         input.now,
     );
-    let rv = marker::claim(ctx, input.owner, Some(&value)).await?;
-    run.report.written = Some((input.status.clone(), rv));
+    let rv = marker::claim(pass.ctx, input.owner, Some(&value)).await?;
+    pass.writer.claimed(rv);
     run.report.pending = Pending::Set(());
     run.report.marker = Some(value);
     Ok(Flow::Next)
 }
 
 /// [`Step::Finalize`]: the finalizer alone, conditional like [`mark`].
-async fn finalize(ctx: &Context, input: &Input<'_>, run: &mut Run) -> Result<Flow, kube::Error> {
-    let rv = marker::claim(ctx, input.owner, None).await?;
-    run.report.written = Some((input.status.clone(), rv));
+async fn finalize(pass: &mut Pass<'_, AuthClient>) -> Result<Flow, kube::Error> {
+    let rv = marker::claim(pass.ctx, pass.input.owner, None).await?;
+    pass.writer.claimed(rv);
     Ok(Flow::Next)
 }
 

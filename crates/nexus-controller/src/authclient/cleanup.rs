@@ -1,42 +1,23 @@
 //! The cleanup branch of an AuthClient (deletion under the finalizer): delete the Auth0 client
 //! (`Delete`) or release its ownership tag (`Orphan`), then let the finalizer go.
 
-use k8s_openapi::jiff::Timestamp;
-use kube::runtime::controller::Action;
-
-use super::error::ReconcileError;
-use super::{input, status};
+use super::input;
 use crate::authclient::desired::ClientPatch;
 use crate::context::Context;
 use crate::ownership::OwnershipTag;
-use crate::pass::object_key;
-use crate::pass::{self, Failure};
+use crate::pass::{self, Failure, Released};
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthClient, AuthClientStatus, DeletionPolicy, ReadyReason};
 
-/// Deletes or releases the Auth0 client; on failure writes `Ready=False, Deleting` (when it
-/// changed) and fails so the error policy retries with backoff.
-pub async fn cleanup(obj: &AuthClient, ctx: &Context) -> Result<Action, ReconcileError> {
-    let key = object_key(obj);
-    let stored = obj.status.clone().unwrap_or_default();
+/// Deletes or releases the Auth0 client of `obj` (its status `stored`); nothing when it
+/// holds none. The driver ends the cleanup ([`pass::finish_cleanup`]).
+pub async fn cleanup(obj: &AuthClient, ctx: &Context, stored: &AuthClientStatus) -> Released {
     let pending = OwnershipTag::for_client(obj, &ctx.config.cluster_id)
-        .is_some_and(|tag| input::pending(obj, &stored, &tag));
+        .is_some_and(|tag| input::pending(obj, stored, &tag));
     if stored.client_id.is_none() && !pending {
-        ctx.clients.set_ready_state(&key, None);
-        return Ok(Action::await_change());
+        return Released::Nothing;
     }
-    let released = release(obj, ctx, &stored).await;
-    let now = Timestamp::now();
-    pass::finish_cleanup(
-        ctx,
-        obj,
-        &stored,
-        released,
-        "the Auth0 client",
-        |deleting| status::failed(&stored, obj, deleting, now),
-    )
-    .await?
-    .map_err(ReconcileError::CleanupPending)
+    release(obj, ctx, stored).await.into()
 }
 
 async fn release(

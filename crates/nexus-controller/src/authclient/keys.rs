@@ -8,7 +8,9 @@
 //! two Auth0 reads (the client and its credentials) and one Secret read.
 //!
 //! The private key goes from [`keypair::generate`] straight into the Secret; only its public
-//! half and kid reach Auth0, the status, events and logs.
+//! half and kid reach Auth0, the status, events and logs. Its crash-safety record (the pending
+//! kid, written before a key is registered) goes through the pass's one status writer
+//! ([`crate::pass::Writer::record`]), which the driver hands it.
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
@@ -16,7 +18,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
 use auth0_mgmt::{ClientCredential, CredentialRef, NewPublicKey, Priority, TenantClient};
-use nexus_crd::{AuthClientStatus, CredentialsStatus, ROTATE_ANNOTATION, ReadyReason};
+use nexus_crd::{AuthClient, AuthClientStatus, CredentialsStatus, ROTATE_ANNOTATION, ReadyReason};
 
 use super::credentials::{self, Decision, Desired, Fresh, KeyStep, View};
 use super::error::ReconcileError;
@@ -24,9 +26,10 @@ use super::input::Input;
 use super::report::Report;
 use super::secret::{self, AssertionKey, Credentials};
 use crate::context::Context;
+use crate::driver::Pass;
 use crate::keypair::{self, KeyPair};
 use crate::pass::{
-    self, Auth0Failure, EventAction, EventReason, Failure, Note, Retry, auth0_failure,
+    self, Auth0Failure, EventAction, EventReason, Failure, Note, Retry, Writer, auth0_failure,
 };
 
 /// Most steps one pass takes (a rotation with cleanup takes about ten).
@@ -314,11 +317,11 @@ impl State {
 /// Runs the key machine for the client of `report` (after a successful client pass). Auth0
 /// failures go into `report.failure`; a Kubernetes error aborts the pass.
 pub async fn run(
-    ctx: &Context,
-    auth0: &TenantClient,
-    input: &Input<'_>,
+    pass: &mut Pass<'_, AuthClient>,
     report: &mut Report,
 ) -> Result<Option<KeyPass>, ReconcileError> {
+    let (ctx, resolved, input) = (pass.ctx, pass.resolved, pass.input);
+    let (auth0, input) = (&*resolved.auth0, &input);
     if report.failure.is_some()
         || report.kube_error.is_some()
         || report.client_gone
@@ -416,7 +419,7 @@ pub async fn run(
             }
             step => {
                 if let Err(failure) = perform(
-                    ctx,
+                    &mut pass.writer,
                     auth0,
                     input,
                     report,
@@ -561,7 +564,7 @@ async fn register(
 /// Performs one step; `Ok(Err(_))` is an Auth0 failure (recorded, the pass stops).
 #[allow(clippy::too_many_arguments)]
 async fn perform(
-    ctx: &Context,
+    writer: &mut Writer<'_, AuthClient>,
     auth0: &TenantClient,
     input: &Input<'_>,
     report: &mut Report,
@@ -596,15 +599,11 @@ async fn perform(
             }
         }
         KeyStep::Mark => {
-            let (mut marked, rv) = match report.written.take() {
-                Some((status, rv)) => (status, rv),
-                None => (input.status.clone(), owner.resource_version()),
-            };
+            let mut marked = writer.status().clone();
             marked.credentials = Some(state.status.clone());
-            // Conditional on the resourceVersion the pass started from (a stale pass writes
-            // nothing and registers nothing).
-            let written = pass::write_status(ctx, owner, &marked, rv).await?;
-            report.written = Some((marked, written));
+            // Through the pass's one writer, conditional on the resourceVersion the pass
+            // started from (a stale pass writes nothing and registers nothing).
+            writer.record(marked).await?;
         }
         KeyStep::Register => {
             let Some(pair) = &state.fresh else {

@@ -1,11 +1,13 @@
-//! Reconcile of one `AuthClient`, as a pipeline:
+//! Reconcile of one `AuthClient`: what the driver ([`crate::driver`]) runs, as this kind's
+//! [`Reconciler`]:
 //!
-//! 1. [`resolve`]: tenant, namespace and credentials from the caches; validation.
+//! 1. [`resolve`]: tenant, namespace, credentials and findings from the caches; validation.
 //! 2. [`plan::lookup`] (pure): what to read from Auth0, if anything.
-//! 3. [`act::observe`]: those reads.
-//! 4. [`plan::plan`] (pure): the steps and the status they lead to.
-//! 5. [`act::execute`]: Auth0 calls, the crash-safety marker, the Secret.
-//! 6. [`status`]: one status write at the end, only when its content changed.
+//! 3. [`act::observe`], [`act::observe_access`]: those reads.
+//! 4. [`plan::plan`] (pure): the steps, as data ([`plan::revoke`] for a refused spec).
+//! 5. [`act::execute`]: one executor per step (Auth0 calls, the crash-safety marker, the
+//!    Secret); then [`keys`], the key credentials of `privateKeyJwt`.
+//! 6. [`status`] (pure): the status the pass leads to; the driver's one exit writes it.
 //!
 //! Every failure a user can act on is data (a reason, a stable message and when to look
 //! again); only Kubernetes API errors abort a pass and go to the error policy.
@@ -26,22 +28,23 @@ pub mod secret;
 pub mod status;
 
 use std::future::Future;
+
+use futures::future::BoxFuture;
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::compact::CachedAuthClient;
 use crate::context::Context;
-use crate::driver::{self, Reconciler, Resolution};
+use crate::driver::{self, Conclusion, Flow, Pass, Reconciler, Resolution};
 use crate::governance::Governance;
-use crate::pass::{self, Auth0Failure, Failure, Verdict};
+use crate::pass::{self, Auth0Failure, Failure, Released, Verdict};
 pub use error::ReconcileError;
 use nexus_crd::validation::FieldError;
-use nexus_crd::{AuthClient, AuthClientStatus};
-use plan::{Input, SecretView};
+use nexus_crd::{AuthClient, AuthClientStatus, ReadyReason};
+use plan::{Input, Lookup, Observed, Plan, SecretView, Step};
 use resolve::Resolved;
 
 /// Entry point for the controller ([`driver::reconcile`]).
@@ -69,21 +72,23 @@ pub fn error_policy(
 impl Reconciler for AuthClient {
     type Error = ReconcileError;
     type Resolved = Resolved;
+    type Input<'a> = Input<'a>;
+    /// `None`: nothing is read (a refused spec only revokes, from the status).
+    type Lookup = Option<Lookup>;
+    type Observed = Observed;
+    type Plan = Plan;
+    type Step = Step;
+    type Run = act::Run;
+
+    const HELD: &'static [ReadyReason] = &plan::HELD_REASONS;
+    const SUBJECT: &'static str = "the Auth0 client";
 
     fn missing_namespace() -> ReconcileError {
         ReconcileError::MissingNamespace
     }
 
-    fn stored(obj: &Self) -> AuthClientStatus {
-        obj.status.clone().unwrap_or_default()
-    }
-
-    fn observed_generation(status: &AuthClientStatus) -> Option<i64> {
-        status.observed_generation
-    }
-
-    fn tenant(obj: &Self) -> &str {
-        &obj.spec.tenant
+    fn cleanup_pending(message: String) -> ReconcileError {
+        ReconcileError::CleanupPending(message)
     }
 
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
@@ -93,159 +98,154 @@ impl Reconciler for AuthClient {
         )
     }
 
-    fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ReconcileError> {
-        resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)
+    async fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ReconcileError> {
+        let mut resolution = resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)?;
+        // While the owned-Secret cache's first list still pages in (a restart), a Secret it
+        // does not hold yet is read by name, under the same checks (`Caches::owned_secret`).
+        if let Resolution::Ready(resolved) = &mut resolution
+            && resolved.secret.is_none()
+        {
+            resolved.secret = ctx
+                .caches
+                .owned_secret(&ctx.kube, &resolved.namespace, &obj.secret_name())
+                .await?;
+        }
+        Ok(resolution)
     }
 
-    fn failed(
-        stored: &AuthClientStatus,
-        obj: &Self,
-        failure: &Failure,
-        now: Timestamp,
-    ) -> AuthClientStatus {
-        status::failed(stored, obj, failure, now)
-    }
-
-    fn pass<'a>(
-        ctx: &'a Context,
+    fn input<'a>(
         obj: &'a Self,
-        resolved: Resolved,
-        stored: AuthClientStatus,
+        stored: &'a AuthClientStatus,
+        resolved: &'a Resolved,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Action, ReconcileError>> + Send + 'a {
-        run(ctx, obj, resolved, stored, now)
+    ) -> Input<'a> {
+        let secret = match &resolved.secret {
+            Some(s) if s.is_owned_by(obj) => SecretView::Owned(s),
+            Some(_) => SecretView::Foreign,
+            None => SecretView::NotCached,
+        };
+        Input {
+            owner: obj,
+            status: stored,
+            tag: &resolved.tag,
+            tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
+            tenant: &resolved.tenant,
+            now,
+            secret,
+            finding: resolved.finding.as_ref(),
+            access: &resolved.access,
+            governance: Governance {
+                tenant: &resolved.tenant,
+                namespace: &resolved.namespace,
+                labels: &resolved.labels,
+                servers: &resolved.servers,
+            },
+            adoption: plan::AdoptionRights {
+                allowed: resolved.adoption_allowed,
+                management_client_id: resolved.auth0.client_id(),
+            },
+        }
+    }
+
+    fn lookup(resolved: &Resolved, input: Input<'_>) -> Result<Option<Lookup>, Failure> {
+        match resolved.refusal {
+            Some(_) => Ok(None),
+            None => plan::lookup(&input).map(Some),
+        }
+    }
+
+    async fn observe<'a>(
+        resolved: &'a Resolved,
+        input: Input<'a>,
+        lookup: Option<Lookup>,
+    ) -> Result<Observed, Auth0Failure> {
+        let Some(lookup) = lookup else {
+            return Ok(Observed::default());
+        };
+        let view = act::observe(&resolved.auth0, &input, lookup).await?;
+        act::observe_access(&resolved.auth0, &input, view).await
+    }
+
+    fn plan(resolved: &Resolved, input: Input<'_>, observed: Observed) -> Result<Plan, Failure> {
+        match &resolved.refusal {
+            // The spec is refused (governance, validation, or the namespace no longer
+            // allowed): only what the namespace may no longer hold is taken back.
+            Some(refusal) => Ok(plan::revoke(
+                &input,
+                refusal.clone(),
+                resolved.revoke_everything,
+            )),
+            None => plan::plan(&input, observed),
+        }
+    }
+
+    fn unplanned(base: &AuthClientStatus, input: Input<'_>, failure: &Failure) -> AuthClientStatus {
+        status::compute(base, &input, None, None, &Verdict::Failed(failure.clone()))
+    }
+
+    fn steps(plan: &Plan) -> &[Step] {
+        &plan.steps
+    }
+
+    fn start(plan: &Plan) -> act::Run {
+        act::Run::start(plan)
+    }
+
+    fn execute<'p>(
+        pass: &'p mut Pass<'_, Self>,
+        run: &'p mut act::Run,
+        step: &'p Step,
+    ) -> BoxFuture<'p, Result<Flow, ReconcileError>> {
+        Box::pin(act::execute(pass, run, step))
+    }
+
+    fn stopped_by(run: &act::Run) -> Option<&Auth0Failure> {
+        run.report().failure.as_ref()
+    }
+
+    fn follow_up<'p>(
+        pass: &'p mut Pass<'_, Self>,
+        plan: &'p Plan,
+        run: &'p mut act::Run,
+    ) -> BoxFuture<'p, Result<(), ReconcileError>> {
+        Box::pin(async move {
+            match plan.refusal {
+                None => run.keys(pass).await,
+                Some(_) => Ok(()),
+            }
+        })
+    }
+
+    fn conclude(
+        input: Input<'_>,
+        base: &AuthClientStatus,
+        plan: &Plan,
+        run: act::Run,
+    ) -> Conclusion<Self> {
+        let (mut report, keys) = run.finish();
+        let verdict = status::verdict(&report, plan, input.owner);
+        let mut next = status::compute(base, &input, Some(plan), Some(&report), &verdict);
+        if let Some(keys) = &keys {
+            keys.apply_to(&mut next, &plan.drift, input.owner, input.now);
+        }
+        let mut notes = plan.notes.clone();
+        notes.append(&mut report.notes);
+        Conclusion {
+            next,
+            notes,
+            verdict,
+            wake: keys.and_then(|k| k.requeue(input.now)),
+            error: report.kube_error.take().map(ReconcileError::from),
+        }
     }
 
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
-    ) -> impl Future<Output = Result<Action, ReconcileError>> + Send + 'a {
-        cleanup::cleanup(obj, ctx)
+        stored: &'a AuthClientStatus,
+    ) -> impl Future<Output = Released> + Send + 'a {
+        cleanup::cleanup(obj, ctx, stored)
     }
-}
-
-/// The AuthClient's pass after resolve: the reads, the plan, the steps, the key pass, then
-/// the one exit.
-async fn run(
-    ctx: &Context,
-    obj: &AuthClient,
-    resolved: Resolved,
-    stored: AuthClientStatus,
-    now: Timestamp,
-) -> Result<Action, ReconcileError> {
-    let finding = ctx.clients.take_finding(&ObjectRef::from_obj(obj));
-    let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
-    let namespace = obj.namespace().unwrap_or_default();
-    // From the owned-Secret cache; while its first list still pages in (a restart), a Secret
-    // it does not hold yet is read by name (`Caches::owned_secret`), under the same checks.
-    let cached = ctx
-        .caches
-        .owned_secret(&ctx.kube, &namespace, &obj.secret_name())
-        .await?;
-    let secret = match &cached {
-        Some(s) if s.is_owned_by(obj) => SecretView::Owned(s),
-        Some(_) => SecretView::Foreign,
-        None => SecretView::NotCached,
-    };
-    let input = Input {
-        owner: obj,
-        status: &stored,
-        tag: &resolved.tag,
-        tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
-        tenant: &resolved.tenant,
-        now,
-        secret,
-        finding: finding.as_ref(),
-        access: &access_finding,
-        governance: Governance {
-            tenant: &resolved.tenant,
-            namespace: &namespace,
-            labels: &resolved.labels,
-            servers: &resolved.servers,
-        },
-        adoption: plan::AdoptionRights {
-            allowed: resolved.adoption_allowed,
-            management_client_id: resolved.auth0.client_id(),
-        },
-    };
-    let planned = match resolved.refusal.clone() {
-        // The spec is refused (governance, validation, or the namespace no longer allowed):
-        // only what the namespace may no longer hold is taken back (from the status, without
-        // a read).
-        Some(refusal) => Ok(plan::revoke(&input, refusal, resolved.revoke_everything)),
-        None => plan_pass(&resolved, &input).await,
-    };
-    let plan = match planned {
-        Ok(plan) => plan,
-        Err(failure) => {
-            if failure == Auth0Failure::Tenant {
-                ctx.clients
-                    .wait_for_tenant(&obj.spec.tenant, ObjectRef::from_obj(obj));
-                return Ok(Action::await_change());
-            }
-            let Auth0Failure::Failed(failure) = failure else {
-                return Ok(Action::await_change());
-            };
-            let next = status::compute(
-                &stored,
-                &input,
-                None,
-                None,
-                &Verdict::Failed(failure.clone()),
-            );
-            let verdict = Verdict::Failed(failure);
-            let event = status::event_of(&stored, &next, &[], &[]);
-            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
-        }
-    };
-    let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
-    let key_pass = match plan.refusal {
-        None => keys::run(ctx, &resolved.auth0, &input, &mut report).await?,
-        Some(_) => None,
-    };
-    let verdict = status::verdict(&report, &plan, obj);
-    let base = report
-        .written
-        .as_ref()
-        .map_or_else(|| stored.clone(), |(s, _)| s.clone());
-    let mut next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
-    if let Some(pass) = &key_pass {
-        pass.apply_to(&mut next, &plan.drift, obj, now);
-    }
-    let event = status::event_of(&stored, &next, &plan.notes, &report.notes);
-    let kube_error = report.kube_error.take();
-    let action = pass::finish(
-        ctx,
-        obj,
-        &stored,
-        report.written.take(),
-        next,
-        event,
-        &verdict,
-    )
-    .await?;
-    if let Some(error) = kube_error {
-        return Err(error.into());
-    }
-    // Synced AuthClients are revisited by the resync sweep; a key deadline (a rotation, the end
-    // of an overlap) due sooner than that keeps its own requeue.
-    if let (Some(wake), Verdict::Synced) = (key_pass.and_then(|p| p.requeue(now)), &verdict)
-        && wake < ctx.config.resync_interval
-    {
-        return Ok(Action::requeue(wake));
-    }
-    Ok(action)
-}
-
-/// Reads what the pass needs (the client, its grants, new connections) and plans it.
-async fn plan_pass(
-    resolved: &resolve::Resolved,
-    input: &Input<'_>,
-) -> Result<plan::Plan, Auth0Failure> {
-    let lookup = plan::lookup(input).map_err(Auth0Failure::Failed)?;
-    let view = act::observe(&resolved.auth0, input, lookup).await?;
-    let observed = act::observe_access(&resolved.auth0, input, view).await?;
-    plan::plan(input, observed).map_err(Auth0Failure::Failed)
 }
 
 /// Names of the AuthClients of `tenant` in `store` (for wake-ups on tenant changes).

@@ -461,7 +461,7 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
     use nexus_crd::conditions::{ConditionStatus, new_condition};
     use nexus_crd::{AdoptionPolicy, AuthClientStatus, AuthTenant};
-    use nexus_crd::{Auth0Rejection, AuthClientSpec, NexusClient, PendingCreation};
+    use nexus_crd::{Auth0Rejection, PendingCreation};
 
     const NOW: i64 = 1_800_000_000;
 
@@ -470,28 +470,8 @@ mod tests {
     }
 
     fn owner(generation: i64) -> AuthClient {
-        let mut client = AuthClient::new(
-            "orders",
-            AuthClientSpec {
-                tenant: "acme".into(),
-                client: NexusClient {
-                    name: "Orders".into(),
-                    app_type: "spa".into(),
-                    callbacks: Some(vec!["https://a.example/cb".into()]),
-                    ..Default::default()
-                },
-                secret: Default::default(),
-                deletion_policy: Default::default(),
-                drift_policy: Default::default(),
-                adoption_policy: Default::default(),
-                settings: None,
-                grants: Vec::new(),
-                connections: Vec::new(),
-                credentials: Default::default(),
-            },
-        );
-        client.metadata.namespace = Some("team-a".into());
-        client.metadata.uid = Some("uid-1".into());
+        let mut client = crate::testing::client();
+        client.spec.client.callbacks = Some(vec!["https://a.example/cb".into()]);
         client.metadata.generation = Some(generation);
         client.metadata.finalizers = Some(vec![FINALIZER.into()]);
         client
@@ -675,22 +655,8 @@ mod tests {
     #[test]
     fn a_recorded_rejection_holds_until_the_spec_or_the_tenant_changes() {
         let owner = owner(2);
-        let mut status = AuthClientStatus {
-            observed_generation: Some(2),
-            auth0_rejection: Some(Auth0Rejection {
-                generation: 2,
-                tenant_generation: 1,
-            }),
-            conditions: vec![new_condition(
-                READY,
-                ConditionStatus::False,
-                "Auth0Rejected",
-                "creating the Auth0 client: Auth0 answered 400 invalid_body: too long",
-                Some(2),
-                now(),
-            )],
-            ..Default::default()
-        };
+        let message = "creating the Auth0 client: Auth0 answered 400 invalid_body: too long";
+        let mut status = crate::testing::held::<AuthClient>("Auth0Rejected", message, 2, now());
         let tag = tag();
         let held = lookup(&input(&owner, &status, &tag, SecretView::NotCached))
             .expect_err("no Auth0 call");

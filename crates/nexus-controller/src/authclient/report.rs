@@ -1,8 +1,9 @@
 //! What the steps of an AuthClient pass did ([`Report`]): written by the step executors
-//! ([`super::act`], [`super::keys`]), read by the status ([`super::status`]).
+//! ([`super::act`], [`super::keys`]), read by the status ([`super::status`]). The status
+//! writes of the pass are the driver's ([`crate::pass::Writer`]).
 
 use crate::pass::{Auth0Failure, Note, Pending};
-use nexus_crd::{AuthClientStatus, ConnectionStatus, GrantStatus};
+use nexus_crd::{ConnectionStatus, GrantStatus};
 
 /// What the steps did.
 #[derive(Debug, Default)]
@@ -17,9 +18,6 @@ pub struct Report {
     pub pending: Pending<()>,
     /// The crash-safety marker this pass wrote (the annotation value).
     pub marker: Option<String>,
-    /// The status as stored and the resourceVersion after the metadata write of the pass
-    /// (the marker or the finalizer), which the status write is conditional on.
-    pub written: Option<(AuthClientStatus, Option<String>)>,
     /// Events of what was done.
     pub notes: Vec<Note>,
     /// The Auth0 failure that stopped the steps.

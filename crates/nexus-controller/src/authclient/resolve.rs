@@ -1,14 +1,17 @@
 //! The first step of an AuthClient pass: its tenant, namespace and credentials from the
-//! caches (no API request), and the spec validation. Refusals are data ([`Failure`]).
+//! caches (no API request), the spec validation, and what the drift scan found and the cache
+//! shows of its Secret. Refusals are data ([`Failure`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
 
 use super::access;
+use super::secret::ObservedSecret;
 use crate::caches::{Credentials, SecretKey};
-use crate::context::Context;
+use crate::context::{AccessFinding, Context, ScanFinding};
 use crate::governance::Governance;
 use crate::ownership::OwnershipTag;
 use crate::pass::Failure;
@@ -39,6 +42,14 @@ pub struct Resolved {
     pub revoke_everything: bool,
     /// The tenant lets the namespace adopt existing clients.
     pub adoption_allowed: bool,
+    /// The object's namespace.
+    pub namespace: String,
+    /// The owned Secret as the cache shows it (metadata and digests), if any.
+    pub secret: Option<Arc<ObservedSecret>>,
+    /// What the drift scan found about the client, if it triggered this pass.
+    pub finding: Option<ScanFinding>,
+    /// What was found about the client's grants and connections.
+    pub access: AccessFinding,
 }
 
 /// What resolving found.
@@ -122,6 +133,13 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
             refusal,
             revoke_everything,
             adoption_allowed,
+            secret: ctx
+                .caches
+                .owned_secrets
+                .get(Some(&namespace), &owner.secret_name()),
+            finding: ctx.clients.take_finding(&ObjectRef::from_obj(owner)),
+            access: ctx.take_access_finding(&ObjectRef::from_obj(owner)),
+            namespace,
         })),
         Err(error) => {
             // The tenant was Ready with credentials that are now gone: its reconciler

@@ -440,30 +440,9 @@ fn truncate_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nexus_crd::{AuthClientSpec, NexusClient};
 
     fn owner() -> AuthClient {
-        let mut client = AuthClient::new(
-            "orders",
-            AuthClientSpec {
-                tenant: "acme".into(),
-                client: NexusClient {
-                    name: "Orders".into(),
-                    app_type: "spa".into(),
-                    ..Default::default()
-                },
-                secret: Default::default(),
-                deletion_policy: Default::default(),
-                drift_policy: Default::default(),
-                adoption_policy: Default::default(),
-                settings: None,
-                grants: Vec::new(),
-                connections: Vec::new(),
-                credentials: Default::default(),
-            },
-        );
-        client.metadata.namespace = Some("team-a".into());
-        client.metadata.uid = Some("uid-1".into());
+        let mut client = crate::testing::client();
         client.spec.secret.labels.insert("team".into(), "a".into());
         client
     }

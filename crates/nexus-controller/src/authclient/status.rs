@@ -1,6 +1,5 @@
-//! The end of an AuthClient pass: the status the pass leads to (a pure function of the stored
-//! status, the plan and what the steps did) and the one event of the pass; [`crate::pass::finish`]
-//! writes them.
+//! The end of an AuthClient pass: its verdict and the status it leads to (a pure function of
+//! the stored status, the plan and what the steps did); [`crate::pass::finish`] writes it.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -8,7 +7,7 @@ use kube::ResourceExt;
 use super::plan::{HELD_REASONS, Input, Plan};
 use super::report::Report;
 use crate::marker;
-use crate::pass::{self, Ending, Failure, Kind, Note, Retry, Verdict, event_from};
+use crate::pass::{self, Ending, Failure, Kind, Retry, Verdict};
 use nexus_crd::{AuthClient, AuthClientStatus, ROTATE_ANNOTATION, ReadyReason};
 
 /// The verdict of a pass that ran `plan` with `report`.
@@ -55,13 +54,15 @@ pub fn compute(
             status.client_id = Some(id.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        // Settled once the create's outcome is recorded (`marker::settles`).
-        if marker::settles(&report.pending, status.client_id.is_some()) {
-            if let Some(value) = marker::current(owner, report.marker.as_ref()) {
-                status.last_creation_attempt = Some(value.clone());
-            }
-            status.pending_creation = None;
-        }
+        let recorded = status.client_id.is_some();
+        marker::settle(
+            owner,
+            &report.pending,
+            report.marker.as_ref(),
+            recorded,
+            &mut status.last_creation_attempt,
+            &mut status.pending_creation,
+        );
         if report.created {
             status.last_rotation_time = Some(Time(input.now));
             status.rotation_request = owner
@@ -106,37 +107,4 @@ pub fn compute(
         },
     );
     status
-}
-
-/// A Ready=False status for a failure found before any plan (tenant, namespace, validation).
-pub fn failed(
-    base: &AuthClientStatus,
-    owner: &AuthClient,
-    failure: &Failure,
-    now: k8s_openapi::jiff::Timestamp,
-) -> AuthClientStatus {
-    let mut status = base.clone();
-    pass::record_failure(
-        AuthClient::parts(&mut status),
-        owner.metadata.generation,
-        failure,
-        &HELD_REASONS,
-        now,
-    );
-    status
-}
-
-/// The one event of the pass: what it did, or else a transition of Ready.
-pub fn event_of(
-    previous: &AuthClientStatus,
-    next: &AuthClientStatus,
-    plan_notes: &[Note],
-    report_notes: &[Note],
-) -> Option<Note> {
-    event_from(
-        &previous.conditions,
-        &next.conditions,
-        plan_notes,
-        report_notes,
-    )
 }

@@ -8,10 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Api, ResourceExt};
 
 use crate::caches::{Credentials, SecretKey};
 use crate::context::Context;
@@ -19,7 +17,7 @@ use crate::tenant_access::{TenantError, client_from_cache};
 use auth0_mgmt::Auth0Error;
 use nexus_crd::conditions::{self, ConditionStatus, READY};
 use nexus_crd::url_pattern::UrlPattern;
-use nexus_crd::{AuthTenant, AuthTenantStatus, FIELD_MANAGER, TenantReason};
+use nexus_crd::{AuthTenant, AuthTenantStatus, TenantReason};
 
 /// How often a healthy tenant's credentials are checked again.
 pub const TENANT_RECHECK: Duration = Duration::from_secs(1800);
@@ -181,18 +179,8 @@ async fn write_status(
         ),
     );
     if obj.status.as_ref() != Some(&status) {
-        let patch = json!({
-            "apiVersion": AuthTenant::api_version(&()),
-            "kind": AuthTenant::kind(&()),
-            "status": status,
-        });
-        Api::<AuthTenant>::all(ctx.kube.clone())
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
+        let api = Api::<AuthTenant>::all(ctx.kube.clone());
+        crate::pass::apply_status(&api, &name, &status, None).await?;
     }
     if check.status == ConditionStatus::True {
         // Clients that hit a token error while the tenant looked Ready try again now.

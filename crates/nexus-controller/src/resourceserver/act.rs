@@ -1,19 +1,18 @@
-//! The I/O of an AuthResourceServer pass: the read a [`Lookup`] asks for, then the [`Step`]s
-//! (the probe, the crash-safety marker with the finalizer, the create, the PATCH). An Auth0 failure stops the steps and
-//! becomes data in the [`Report`].
-
-use kube::runtime::reflector::ObjectRef;
+//! The I/O of an AuthResourceServer pass: the read a [`Lookup`] asks for, then one executor
+//! per [`Step`] (the probe, the crash-safety marker with the finalizer, the create, the
+//! PATCH), which the driver ([`crate::driver`]) runs in order. An Auth0 failure stops the
+//! steps and becomes data in the [`Report`].
 
 use super::desired;
-use super::plan::{Input, Lookup, Plan, Step, View};
-use crate::context::Context;
+use super::plan::{Input, Lookup, Step, View};
+use crate::driver::{Flow, Pass};
 use crate::marker;
 use crate::pass::{
     Auth0Failure, DriftVerdict, EventAction, EventReason, Failure, Note, Pending, Retry,
     auth0_failure, created_nothing,
 };
 use auth0_mgmt::{Auth0Error, NewResourceServer, Priority, ResourceServerPatch, TenantClient};
-use nexus_crd::{AuthResourceServerStatus, ReadyReason};
+use nexus_crd::{AuthResourceServer, ReadyReason};
 
 /// Reads what `lookup` asks for.
 pub async fn observe(auth0: &TenantClient, lookup: Lookup) -> Result<View, Auth0Failure> {
@@ -36,9 +35,6 @@ pub struct Report {
     pub pending: Pending<()>,
     /// The crash-safety marker this pass wrote (the annotation value).
     pub marker: Option<String>,
-    /// The status as stored and the resourceVersion after the metadata write of the pass
-    /// (the marker or the finalizer), which the status write is conditional on.
-    pub written: Option<(AuthResourceServerStatus, Option<String>)>,
     /// Events of what was done.
     pub notes: Vec<Note>,
     /// The Auth0 failure that stopped the steps.
@@ -60,37 +56,29 @@ pub fn in_use(input: &Input<'_>) -> Auth0Failure {
     ))
 }
 
-/// Runs the steps of `plan` in order, one function per step; stops at the first failure.
+/// Runs one step of the plan (one function per step); an Auth0 failure is recorded in
+/// `report` and stops the pass.
 pub async fn execute(
-    ctx: &Context,
-    auth0: &TenantClient,
-    input: &Input<'_>,
-    plan: &Plan,
-) -> Result<Report, kube::Error> {
-    let mut report = Report {
-        resource_server_id: plan.resource_server_id.clone(),
-        ..Report::default()
+    pass: &mut Pass<'_, AuthResourceServer>,
+    report: &mut Report,
+    step: &Step,
+) -> Result<Flow, kube::Error> {
+    let (resolved, input) = (pass.resolved, pass.input);
+    let auth0 = &*resolved.auth0;
+    let done = match step {
+        Step::Probe => probe(auth0, &input).await,
+        Step::Mark => mark(pass, report).await?,
+        Step::Finalize => finalize(pass).await?,
+        Step::Create { body, uncertain } => create(auth0, &input, report, body, *uncertain).await,
+        Step::Patch(patch, note) => patch_api(auth0, report, patch, note).await,
     };
-    for step in &plan.steps {
-        let next = match step {
-            Step::Probe => probe(auth0, input).await,
-            Step::Mark => mark(ctx, input, &mut report).await?,
-            Step::Finalize => finalize(ctx, input, &mut report).await?,
-            Step::Create { body, uncertain } => {
-                create(auth0, input, &mut report, body, *uncertain).await
-            }
-            Step::Patch(patch, note) => patch_api(auth0, &mut report, patch, note).await,
-        };
-        if let Err(failure) = next {
+    Ok(match done {
+        Ok(()) => Flow::Next,
+        Err(failure) => {
             report.failure = Some(failure);
-            break;
+            Flow::Stop
         }
-    }
-    if let Some(Auth0Failure::Tenant) = report.failure {
-        ctx.servers
-            .wait_for_tenant(&input.owner.spec.tenant, ObjectRef::from_obj(input.owner));
-    }
-    Ok(report)
+    })
 }
 
 /// [`Step::Probe`]: an API that already has the identifier is someone else's (never taken
@@ -113,13 +101,13 @@ async fn probe(auth0: &TenantClient, input: &Input<'_>) -> Result<(), Auth0Failu
 /// conditional on the resourceVersion the pass planned from (a stale cache gets 409 and
 /// nothing is sent to Auth0).
 async fn mark(
-    ctx: &Context,
-    input: &Input<'_>,
+    pass: &mut Pass<'_, AuthResourceServer>,
     report: &mut Report,
 ) -> Result<Result<(), Auth0Failure>, kube::Error> {
+    let input = pass.input;
     let value = marker::new_value(input.owner, input.tag, input.now);
-    let rv = marker::claim(ctx, input.owner, Some(&value)).await?;
-    report.written = Some((input.status.clone(), rv));
+    let rv = marker::claim(pass.ctx, input.owner, Some(&value)).await?;
+    pass.writer.claimed(rv);
     report.pending = Pending::Set(());
     report.marker = Some(value);
     Ok(Ok(()))
@@ -127,12 +115,10 @@ async fn mark(
 
 /// [`Step::Finalize`]: the finalizer alone, conditional like [`mark`].
 async fn finalize(
-    ctx: &Context,
-    input: &Input<'_>,
-    report: &mut Report,
+    pass: &mut Pass<'_, AuthResourceServer>,
 ) -> Result<Result<(), Auth0Failure>, kube::Error> {
-    let rv = marker::claim(ctx, input.owner, None).await?;
-    report.written = Some((input.status.clone(), rv));
+    let rv = marker::claim(pass.ctx, pass.input.owner, None).await?;
+    pass.writer.claimed(rv);
     Ok(Ok(()))
 }
 

@@ -2,60 +2,37 @@
 //! API (`Delete`; Auth0 deletes its client grants with it) or leave it (`Orphan`), then let
 //! the finalizer go.
 
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
 
-use super::error::ResourceServerError;
-use super::status;
 use crate::context::Context;
 use crate::marker;
-use crate::pass::key as object_key;
-use crate::pass::{self, EventAction, EventReason, Failure, Note};
+use crate::pass::{self, Failure, Released};
 use auth0_mgmt::Priority;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, DeletionPolicy, ReadyReason};
 
-/// Deletes or leaves the Auth0 API; on failure writes `Ready=False, Deleting` (when it
-/// changed) and fails so the error policy retries with backoff.
+/// Deletes or leaves the Auth0 API of `obj` (its status `stored`); nothing when it holds
+/// none. The driver ends the cleanup ([`pass::finish_cleanup`]).
 pub async fn cleanup(
     obj: &AuthResourceServer,
     ctx: &Context,
-) -> Result<Action, ResourceServerError> {
-    let key = object_key(obj);
-    let stored = obj.status.clone().unwrap_or_default();
+    stored: &AuthResourceServerStatus,
+) -> Released {
     let tag = obj
         .uid()
         .map(|uid| marker::tag_key(&ctx.config.cluster_id, &uid))
         .unwrap_or_default();
     let attempted = marker::unsettled(obj, &tag, stored.last_creation_attempt.as_ref())
         || stored.pending_creation.is_some();
-    let owns_something = stored.resource_server_id.is_some() || attempted;
-    if !owns_something || obj.spec.deletion_policy == DeletionPolicy::Orphan {
-        ctx.servers.set_ready_state(&key, None);
-        if owns_something {
-            pass::publish(
-                ctx,
-                obj,
-                Note::normal(
-                    EventReason::Deleted,
-                    EventAction::Delete,
-                    format!(
-                        "left Auth0 API '{}' in place (deletionPolicy Orphan)",
-                        obj.spec.identifier
-                    ),
-                ),
-            )
-            .await;
-        }
-        return Ok(Action::await_change());
+    if stored.resource_server_id.is_none() && !attempted {
+        return Released::Nothing;
     }
-    let released = delete(obj, ctx, &stored).await;
-    let now = Timestamp::now();
-    pass::finish_cleanup(ctx, obj, &stored, released, "the Auth0 API", |deleting| {
-        status::failed(&stored, obj, deleting, now)
-    })
-    .await?
-    .map_err(ResourceServerError::CleanupPending)
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        return Released::Done(format!(
+            "left Auth0 API '{}' in place (deletionPolicy Orphan)",
+            obj.spec.identifier
+        ));
+    }
+    delete(obj, ctx, stored).await.into()
 }
 
 async fn delete(

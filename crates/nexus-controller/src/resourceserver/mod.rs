@@ -1,14 +1,15 @@
-//! Reconcile of one `AuthResourceServer` (an Auth0 API), the same pipeline as an AuthClient:
+//! Reconcile of one `AuthResourceServer` (an Auth0 API): what the driver ([`crate::driver`])
+//! runs, as this kind's [`Reconciler`]:
 //!
-//! 1. [`resolve`]: tenant, namespace, validation, the identifier's owner in the cluster and
-//!    the credentials, from the caches.
+//! 1. [`resolve`]: tenant, namespace, validation, the identifier's owner in the cluster, the
+//!    credentials and the drift finding, from the caches.
 //! 2. [`plan::lookup`] (pure): what to read from Auth0, if anything.
 //! 3. [`act::observe`]: that read.
-//! 4. [`plan::plan`] (pure): the steps.
-//! 5. [`act::execute`]: the probe, the crash-safety marker and the finalizer in one metadata
-//!    write ([`crate::marker`]), the create (a 409 after an uncertain attempt is recovered, any
-//!    other 409 is `IdentifierInUse`), the PATCH.
-//! 6. [`status`]: one status write at the end, only when its content changed.
+//! 4. [`plan::plan`] (pure): the steps, as data.
+//! 5. [`act::execute`]: one executor per step: the probe, the crash-safety marker and the
+//!    finalizer in one metadata write ([`crate::marker`]), the create (a 409 after an
+//!    uncertain attempt is recovered, any other 409 is `IdentifierInUse`), the PATCH.
+//! 6. [`status`] (pure): the status the pass leads to; the driver's one exit writes it.
 
 pub mod act;
 pub mod cleanup;
@@ -20,6 +21,8 @@ pub mod status;
 
 use std::collections::hash_map::DefaultHasher;
 use std::future::Future;
+
+use futures::future::BoxFuture;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -29,13 +32,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::context::Context;
-use crate::driver::{self, Reconciler, Resolution};
-use crate::marker;
-use crate::pass::{self, Auth0Failure, Failure, Verdict, event_from};
+use crate::driver::{self, Conclusion, Flow, Pass, Reconciler, Resolution};
+use crate::pass::{self, Auth0Failure, Failure, Released, Verdict};
+use act::Report;
 pub use error::ResourceServerError;
 use nexus_crd::validation::FieldError;
-use nexus_crd::{AuthResourceServer, AuthResourceServerStatus};
-use plan::Input;
+use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, ReadyReason};
+use plan::{Input, Lookup, Plan, Step, View};
 use resolve::Resolved;
 
 /// `ars/namespace/name` of the object (metrics and backoff key).
@@ -45,7 +48,7 @@ pub fn object_key(obj: &AuthResourceServer) -> String {
 
 /// What wakes the AuthResourceServer controller: the spec (generation, also bumped when
 /// deletion starts) and the start of its deletion; never its own writes (the status, the
-/// finalizer and the crash-safety marker of [`marker::claim`]).
+/// finalizer and the crash-safety marker of [`crate::marker::claim`]).
 pub fn trigger_hash(obj: &AuthResourceServer) -> u64 {
     let mut hasher = DefaultHasher::new();
     obj.metadata.generation.hash(&mut hasher);
@@ -73,21 +76,22 @@ pub fn error_policy(
 impl Reconciler for AuthResourceServer {
     type Error = ResourceServerError;
     type Resolved = Resolved;
+    type Input<'a> = Input<'a>;
+    type Lookup = Lookup;
+    type Observed = View;
+    type Plan = Plan;
+    type Step = Step;
+    type Run = Report;
+
+    const HELD: &'static [ReadyReason] = &plan::HELD_REASONS;
+    const SUBJECT: &'static str = "the Auth0 API";
 
     fn missing_namespace() -> ResourceServerError {
         ResourceServerError::MissingNamespace
     }
 
-    fn stored(obj: &Self) -> AuthResourceServerStatus {
-        obj.status.clone().unwrap_or_default()
-    }
-
-    fn observed_generation(status: &AuthResourceServerStatus) -> Option<i64> {
-        status.observed_generation
-    }
-
-    fn tenant(obj: &Self) -> &str {
-        &obj.spec.tenant
+    fn cleanup_pending(message: String) -> ResourceServerError {
+        ResourceServerError::CleanupPending(message)
     }
 
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
@@ -97,99 +101,103 @@ impl Reconciler for AuthResourceServer {
         )
     }
 
-    fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ResourceServerError> {
-        Ok(resolve::resolve(obj, ctx))
-    }
-
-    fn failed(
-        stored: &AuthResourceServerStatus,
+    async fn resolve(
         obj: &Self,
-        failure: &Failure,
-        now: Timestamp,
-    ) -> AuthResourceServerStatus {
-        status::failed(stored, obj, failure, now)
+        ctx: &Context,
+    ) -> Result<Resolution<Resolved>, ResourceServerError> {
+        let uid = obj.uid().ok_or(ResourceServerError::MissingUid)?;
+        Ok(resolve::resolve(obj, ctx, &uid))
     }
 
-    fn pass<'a>(
-        ctx: &'a Context,
+    fn input<'a>(
         obj: &'a Self,
-        resolved: Resolved,
-        stored: AuthResourceServerStatus,
+        stored: &'a AuthResourceServerStatus,
+        resolved: &'a Resolved,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
-        run(ctx, obj, resolved, stored, now)
+    ) -> Input<'a> {
+        Input {
+            owner: obj,
+            status: stored,
+            tag: &resolved.tag,
+            tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
+            now,
+            finding: resolved.finding.as_ref(),
+        }
+    }
+
+    fn lookup(_: &Resolved, input: Input<'_>) -> Result<Lookup, Failure> {
+        plan::lookup(&input)
+    }
+
+    fn observe<'a>(
+        resolved: &'a Resolved,
+        _: Input<'a>,
+        lookup: Lookup,
+    ) -> impl Future<Output = Result<View, Auth0Failure>> + Send + 'a {
+        act::observe(&resolved.auth0, lookup)
+    }
+
+    fn plan(_: &Resolved, input: Input<'_>, view: View) -> Result<Plan, Failure> {
+        Ok(plan::plan(&input, view))
+    }
+
+    fn unplanned(
+        base: &AuthResourceServerStatus,
+        input: Input<'_>,
+        failure: &Failure,
+    ) -> AuthResourceServerStatus {
+        status::compute(base, &input, None, None, &Verdict::Failed(failure.clone()))
+    }
+
+    fn steps(plan: &Plan) -> &[Step] {
+        &plan.steps
+    }
+
+    fn start(plan: &Plan) -> Report {
+        Report {
+            resource_server_id: plan.resource_server_id.clone(),
+            ..Report::default()
+        }
+    }
+
+    fn execute<'p>(
+        pass: &'p mut Pass<'_, Self>,
+        report: &'p mut Report,
+        step: &'p Step,
+    ) -> BoxFuture<'p, Result<Flow, ResourceServerError>> {
+        Box::pin(async move { Ok(act::execute(pass, report, step).await?) })
+    }
+
+    fn stopped_by(report: &Report) -> Option<&Auth0Failure> {
+        report.failure.as_ref()
+    }
+
+    fn conclude(
+        input: Input<'_>,
+        base: &AuthResourceServerStatus,
+        plan: &Plan,
+        mut report: Report,
+    ) -> Conclusion<Self> {
+        let verdict = status::verdict(&report, input.owner);
+        let next = status::compute(base, &input, Some(plan), Some(&report), &verdict);
+        let mut notes = plan.notes.clone();
+        notes.append(&mut report.notes);
+        Conclusion {
+            next,
+            notes,
+            verdict,
+            wake: None,
+            error: None,
+        }
     }
 
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
-    ) -> impl Future<Output = Result<Action, ResourceServerError>> + Send + 'a {
-        cleanup::cleanup(obj, ctx)
+        stored: &'a AuthResourceServerStatus,
+    ) -> impl Future<Output = Released> + Send + 'a {
+        cleanup::cleanup(obj, ctx, stored)
     }
-}
-
-/// The AuthResourceServer's pass after resolve: the read, the plan, the steps, then the one
-/// exit.
-async fn run(
-    ctx: &Context,
-    obj: &AuthResourceServer,
-    resolved: Resolved,
-    stored: AuthResourceServerStatus,
-    now: Timestamp,
-) -> Result<Action, ResourceServerError> {
-    let reference = ObjectRef::from_obj(obj);
-    let finding = ctx.servers.take_finding(&reference);
-    let uid = obj.uid().ok_or(ResourceServerError::MissingUid)?;
-    let tag = marker::tag_key(&ctx.config.cluster_id, &uid);
-    let input = Input {
-        owner: obj,
-        status: &stored,
-        tag: &tag,
-        tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
-        now,
-        finding: finding.as_ref(),
-    };
-    let view = match plan::lookup(&input) {
-        Ok(lookup) => act::observe(&resolved.auth0, lookup).await,
-        Err(failure) => Err(Auth0Failure::Failed(failure)),
-    };
-    let view = match view {
-        Ok(view) => view,
-        Err(Auth0Failure::Tenant) => {
-            ctx.servers.wait_for_tenant(&obj.spec.tenant, reference);
-            return Ok(Action::await_change());
-        }
-        Err(Auth0Failure::Failed(failure)) => {
-            let verdict = Verdict::Failed(failure);
-            let next = status::compute(&stored, &input, None, None, &verdict);
-            let event = event_from(&stored.conditions, &next.conditions, &[], &[]);
-            return Ok(pass::finish(ctx, obj, &stored, None, next, event, &verdict).await?);
-        }
-    };
-    let plan = plan::plan(&input, view);
-    let mut report = act::execute(ctx, &resolved.auth0, &input, &plan).await?;
-    let verdict = status::verdict(&report, obj);
-    let base = report
-        .written
-        .as_ref()
-        .map_or_else(|| stored.clone(), |(s, _)| s.clone());
-    let next = status::compute(&base, &input, Some(&plan), Some(&report), &verdict);
-    let event = event_from(
-        &stored.conditions,
-        &next.conditions,
-        &plan.notes,
-        &report.notes,
-    );
-    Ok(pass::finish(
-        ctx,
-        obj,
-        &stored,
-        report.written.take(),
-        next,
-        event,
-        &verdict,
-    )
-    .await?)
 }
 
 /// The AuthResourceServers of `tenant` in the cache (for wake-ups on tenant changes).
@@ -206,18 +214,10 @@ pub fn servers_of(ctx: &Context, tenant: &str) -> Vec<ObjectRef<AuthResourceServ
 mod tests {
     use super::*;
     use nexus_crd::AuthResourceServerStatus;
-    use serde_json::json;
 
     #[test]
     fn only_spec_and_deletion_trigger_a_pass() {
-        let mut server = AuthResourceServer::new(
-            "api",
-            serde_json::from_value(
-                json!({"tenant": "acme", "identifier": "https://x/api", "name": "X"}),
-            )
-            .expect("spec"),
-        );
-        server.metadata.generation = Some(1);
+        let mut server = crate::testing::server("api", "https://x/api", 1);
         let before = trigger_hash(&server);
         server.status = Some(AuthResourceServerStatus {
             resource_server_id: Some("rs1".into()),

@@ -274,7 +274,7 @@ pub fn verdict(
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-    use nexus_crd::conditions::{ConditionStatus, new_condition};
+    use nexus_crd::conditions::ConditionStatus;
     use nexus_crd::{Auth0Rejection, PendingResourceServer};
     use serde_json::json;
 
@@ -303,21 +303,8 @@ mod tests {
     }
 
     fn ready(generation: i64) -> AuthResourceServerStatus {
-        AuthResourceServerStatus {
-            observed_generation: Some(generation),
-            resource_server_id: Some("rs1".into()),
-            identifier: Some("https://orders/api".into()),
-            tenant: Some("acme".into()),
-            conditions: vec![new_condition(
-                READY,
-                ConditionStatus::True,
-                "Synced",
-                "",
-                Some(generation),
-                now(),
-            )],
-            ..Default::default()
-        }
+        let identifier = "https://orders/api";
+        crate::testing::server_status(identifier, generation, ConditionStatus::True, now())
     }
 
     fn input<'a>(owner: &'a AuthResourceServer, status: &'a AuthResourceServerStatus) -> Input<'a> {
@@ -516,22 +503,9 @@ mod tests {
     #[test]
     fn identifier_in_use_and_rejections_are_held_until_the_spec_or_tenant_changes() {
         let owner = owner(2);
-        let mut status = AuthResourceServerStatus {
-            observed_generation: Some(2),
-            auth0_rejection: Some(Auth0Rejection {
-                generation: 2,
-                tenant_generation: 1,
-            }),
-            conditions: vec![new_condition(
-                READY,
-                ConditionStatus::False,
-                "IdentifierInUse",
-                "identifier 'https://orders/api' is already used in tenant 'acme'",
-                Some(2),
-                now(),
-            )],
-            ..Default::default()
-        };
+        let message = "identifier 'https://orders/api' is already used in tenant 'acme'";
+        let mut status =
+            crate::testing::held::<AuthResourceServer>("IdentifierInUse", message, 2, now());
         let held = lookup(&input(&owner, &status)).expect_err("held");
         assert_eq!(held.reason, ReadyReason::IdentifierInUse);
         let mut tenant_changed = input(&owner, &status);

@@ -1,13 +1,14 @@
 //! The first step of an AuthResourceServer pass: the tenant, the namespace check, the
 //! validation, the identifier's owner in the cluster, and the tenant's credentials, all from
-//! the caches (no API request). Refusals are data.
+//! the caches (no API request), with the drift scan's finding. Refusals are data.
 
 use std::sync::Arc;
 
 use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
 
 use crate::caches::{Credentials, SecretKey};
-use crate::context::Context;
+use crate::context::{Context, ServerFinding};
 use crate::pass::Failure;
 use crate::tenant_access::{self, client_from_cache};
 use auth0_mgmt::TenantClient;
@@ -22,13 +23,17 @@ pub struct Resolved {
     pub tenant: Arc<AuthTenant>,
     /// Its Management API client.
     pub auth0: Arc<TenantClient>,
+    /// The key its crash-safety marker names (`<cluster>/<uid>`, [`crate::marker::tag_key`]).
+    pub tag: String,
+    /// What the drift scan found about the API, if it triggered this pass.
+    pub finding: Option<ServerFinding>,
 }
 
 /// What resolving found.
 pub type Resolution = crate::driver::Resolution<Resolved>;
 
-/// Resolves `owner` against the caches.
-pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
+/// Resolves `owner` (whose uid is `uid`) against the caches.
+pub fn resolve(owner: &AuthResourceServer, ctx: &Context, uid: &str) -> Resolution {
     let spec = &owner.spec;
     let status = owner.status.clone().unwrap_or_default();
     if let Some(recorded) = status.tenant.as_deref()
@@ -84,7 +89,12 @@ pub fn resolve(owner: &AuthResourceServer, ctx: &Context) -> Resolution {
         Some(state) => state,
     };
     match client_from_cache(&ctx.auth0, &tenant, Some(&credentials)) {
-        Ok(auth0) => Resolution::Ready(Resolved { tenant, auth0 }),
+        Ok(auth0) => Resolution::Ready(Resolved {
+            tenant,
+            auth0,
+            tag: crate::marker::tag_key(&ctx.config.cluster_id, uid),
+            finding: ctx.servers.take_finding(&ObjectRef::from_obj(owner)),
+        }),
         Err(error) => Resolution::Refused(Failure::permanent(
             ReadyReason::TenantNotReady,
             format!("AuthTenant '{}' is not ready: {error}", spec.tenant),

@@ -1,8 +1,6 @@
 //! The end of an AuthResourceServer pass: the status the pass leads to (pure);
 //! [`crate::pass::finish`] writes it.
 
-use k8s_openapi::jiff::Timestamp;
-
 use super::act::Report;
 use super::plan::{HELD_REASONS, Input, Plan};
 use crate::marker;
@@ -46,13 +44,15 @@ pub fn compute(
             status.identifier = Some(owner.spec.identifier.clone());
             status.tenant = Some(owner.spec.tenant.clone());
         }
-        // Settled once the create's outcome is recorded (`marker::settles`).
-        if marker::settles(&report.pending, status.resource_server_id.is_some()) {
-            if let Some(value) = marker::current(owner, report.marker.as_ref()) {
-                status.last_creation_attempt = Some(value.clone());
-            }
-            status.pending_creation = None;
-        }
+        let recorded = status.resource_server_id.is_some();
+        marker::settle(
+            owner,
+            &report.pending,
+            report.marker.as_ref(),
+            recorded,
+            &mut status.last_creation_attempt,
+            &mut status.pending_creation,
+        );
     }
     let synced = format!(
         "Auth0 API {} ({}) matches the spec",
@@ -80,44 +80,18 @@ pub fn compute(
     status
 }
 
-/// A Ready=False status for a failure found before any plan.
-pub fn failed(
-    base: &AuthResourceServerStatus,
-    owner: &AuthResourceServer,
-    failure: &Failure,
-    now: Timestamp,
-) -> AuthResourceServerStatus {
-    let mut status = base.clone();
-    pass::record_failure(
-        AuthResourceServer::parts(&mut status),
-        owner.metadata.generation,
-        failure,
-        &HELD_REASONS,
-        now,
-    );
-    status
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pass::DriftVerdict;
     use crate::pass::Pending;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
     use nexus_crd::Auth0Rejection;
     use nexus_crd::conditions::{self, READY};
-    use serde_json::json;
 
     fn owner() -> AuthResourceServer {
-        let mut owner = AuthResourceServer::new(
-            "api",
-            serde_json::from_value(
-                json!({"tenant": "acme", "identifier": "https://x/api", "name": "X"}),
-            )
-            .expect("spec"),
-        );
-        owner.metadata.generation = Some(3);
-        owner
+        crate::testing::server("api", "https://x/api", 3)
     }
 
     fn input<'a>(owner: &'a AuthResourceServer, status: &'a AuthResourceServerStatus) -> Input<'a> {
@@ -190,10 +164,11 @@ mod tests {
                 tenant_generation: 7
             })
         );
-        let unrelated = failed(
+        let unrelated = pass::failed(
             &next,
             &owner,
             &Failure::permanent(ReadyReason::TenantNotFound, "gone"),
+            &HELD_REASONS,
             Timestamp::UNIX_EPOCH,
         );
         assert_eq!(unrelated.auth0_rejection, None);

@@ -98,7 +98,9 @@ async fn outside_text_reaches_the_api_server_escaped() {
         ),
     );
     h.kube.clear_requests();
-    pass::write_status(&h.ctx, &owner, &next, None)
+    let stored = owner.status.clone().unwrap_or_default();
+    pass::Writer::new(&h.ctx, &owner, &stored)
+        .record(next)
         .await
         .expect("the API server takes the status");
     apply_bodies_pass_the_reader(&h);

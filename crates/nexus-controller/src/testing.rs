@@ -1,0 +1,81 @@
+//! Fixtures that the unit tests of several modules share (test builds only).
+
+use k8s_openapi::jiff::Timestamp;
+use nexus_crd::conditions::{ConditionStatus, READY, new_condition};
+use nexus_crd::{
+    Auth0Rejection, AuthClient, AuthClientSpec, AuthResourceServer, AuthResourceServerStatus,
+    NexusClient,
+};
+use serde_json::json;
+
+use crate::pass::Kind;
+
+/// The AuthClient `orders` (uid `uid-1`) in namespace `team-a`: an SPA named "Orders" in
+/// tenant `acme`, every policy at its default.
+pub fn client() -> AuthClient {
+    let app = NexusClient {
+        name: "Orders".into(),
+        app_type: "spa".into(),
+        ..Default::default()
+    };
+    let mut client = AuthClient::new("orders", AuthClientSpec::new("acme", app));
+    client.metadata.namespace = Some("team-a".into());
+    client.metadata.uid = Some("uid-1".into());
+    client
+}
+
+/// The AuthResourceServer `name` of tenant `acme` for the API `identifier` (named "Orders"),
+/// at `generation`.
+pub fn server(name: &str, identifier: &str, generation: i64) -> AuthResourceServer {
+    let spec = json!({"tenant": "acme", "identifier": identifier, "name": "Orders"});
+    let mut server = AuthResourceServer::new(name, serde_json::from_value(spec).expect("spec"));
+    server.metadata.generation = Some(generation);
+    server
+}
+
+/// The status of an AuthResourceServer that holds the API `rs1` for `identifier` in tenant
+/// `acme`, with `Ready` `status` (reason Synced) for `generation`.
+pub fn server_status(
+    identifier: &str,
+    generation: i64,
+    status: ConditionStatus,
+    now: Timestamp,
+) -> AuthResourceServerStatus {
+    AuthResourceServerStatus {
+        observed_generation: Some(generation),
+        resource_server_id: Some("rs1".into()),
+        identifier: Some(identifier.into()),
+        tenant: Some("acme".into()),
+        conditions: vec![new_condition(
+            READY,
+            status,
+            "Synced",
+            "",
+            Some(generation),
+            now,
+        )],
+        ..Default::default()
+    }
+}
+
+/// The status of an object of kind `K` whose refusal is recorded for its `generation` and
+/// generation 1 of its tenant: the `auth0Rejection` and `Ready=False` with `reason` and
+/// `message`.
+pub fn held<K: Kind>(reason: &str, message: &str, generation: i64, now: Timestamp) -> K::Status {
+    let mut status = K::Status::default();
+    let parts = K::parts(&mut status);
+    *parts.observed_generation = Some(generation);
+    *parts.auth0_rejection = Some(Auth0Rejection {
+        generation,
+        tenant_generation: 1,
+    });
+    parts.conditions.push(new_condition(
+        READY,
+        ConditionStatus::False,
+        reason,
+        message,
+        Some(generation),
+        now,
+    ));
+    status
+}
