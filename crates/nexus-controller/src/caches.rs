@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures::FutureExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{ListParams, PartialObjectMeta};
 use kube::runtime::reflector::store::Writer;
@@ -67,6 +68,16 @@ where
     /// A reader of the store.
     pub fn reader(&self) -> Store<K> {
         self.reader.clone()
+    }
+
+    /// Whether the store holds the cluster's state: its first list has completed (a watch's
+    /// initial list, or [`Cache::replace`]). It stays so through later relists, during which
+    /// the store keeps its content until the relist ends.
+    pub fn is_ready(&self) -> bool {
+        self.reader
+            .wait_until_ready()
+            .now_or_never()
+            .is_some_and(|ready| ready.is_ok())
     }
 }
 
@@ -237,10 +248,20 @@ pub fn fleet_watch() -> watcher::Config {
 
 /// A watch event of owned Secrets as the cache keeps them ([`ObservedSecret`]).
 pub fn observe_secrets(event: watcher::Event<Secret>) -> watcher::Event<ObservedSecret> {
-    map_event(event, |mut secret| {
-        strip(&mut secret);
-        ObservedSecret::observe(&secret)
-    })
+    map_event(event, observe_secret)
+}
+
+/// An owned Secret as the cache keeps it: stripped ([`strip`]), then observed
+/// ([`ObservedSecret::observe`]: metadata and digests, no value).
+pub fn observe_secret(mut secret: Secret) -> ObservedSecret {
+    strip(&mut secret);
+    ObservedSecret::observe(&secret)
+}
+
+/// Whether the owned-Secret cache would hold `secret`: it carries the label its list and watch
+/// select by ([`owned_secret_selector`]).
+pub fn is_selected_as_owned(secret: &Secret) -> bool {
+    secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
 }
 
 /// `event` with its object, if it carries one, converted by `convert` (kube's `Event::modify`
@@ -335,14 +356,43 @@ impl Caches {
         }
         self.tenants.replace(stripped(tenants));
         self.namespaces.replace(stripped(namespaces));
-        self.owned_secrets.replace(
-            stripped(owned)
-                .iter()
-                .map(ObservedSecret::observe)
-                .collect(),
-        );
+        self.owned_secrets
+            .replace(owned.into_iter().map(observe_secret).collect());
         self.resource_servers.replace(stripped(servers));
         Ok(())
+    }
+
+    /// The owned Secret `namespace/name` as the owned-Secret cache shows it, also before that
+    /// cache's first list has completed (a restart with 100,000 owned Secrets lists them in
+    /// 1,000 pages; AuthClient passes do not wait for them).
+    ///
+    /// Once the list has completed, the cache alone answers, and no request is sent. Before
+    /// that, a Secret the cache does not hold yet is read with one GET by name in its
+    /// namespace, and kept only if the cache would hold it (the label the cache selects by,
+    /// [`is_selected_as_owned`]), observed as the cache observes it ([`observe_secret`]): the
+    /// caller applies the same ownership check to either answer (the controlling owner
+    /// reference names its AuthClient's uid). So a pass that starts while the list still
+    /// pages in never takes a Secret that exists for missing, and trusts no Secret it would not
+    /// trust from the cache. Cost: at most one GET per pass before the list completes, none
+    /// after.
+    pub async fn owned_secret(
+        &self,
+        kube: &kube::Client,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<ObservedSecret>>, kube::Error> {
+        if let Some(cached) = self.owned_secrets.get(Some(namespace), name) {
+            return Ok(Some(cached));
+        }
+        if self.owned_secrets.is_ready() {
+            return Ok(None);
+        }
+        let found = Api::<Secret>::namespaced(kube.clone(), namespace)
+            .get_opt(name)
+            .await?;
+        Ok(found
+            .filter(is_selected_as_owned)
+            .map(|secret| Arc::new(observe_secret(secret))))
     }
 
     /// The labels of namespace `name` (empty when it is not cached).

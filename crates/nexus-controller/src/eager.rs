@@ -22,12 +22,13 @@
 //! the finalizer nor the marker is part of the trigger), and a later pass plans from it.
 //!
 //! Nothing the AuthClient reconcile decides needs the complete AuthClient list: it reads its
-//! own object, the caches of tenants, namespaces, owned Secrets and AuthResourceServers (which
-//! it still waits for: `caches_ready` in `lib.rs`), and Auth0 (ownership is decided by the
-//! ownership tag in Auth0, never by other AuthClients). What reads the whole store tolerates a
-//! partial one: wake-ups of a tenant's or an API's AuthClients miss only objects not listed yet,
-//! which their own listing reconciles anyway; the drift scan compares only the AuthClients
-//! listed so far (the others at the next scan).
+//! own object, the caches of tenants, namespaces and AuthResourceServers (which it still waits
+//! for: `caches_ready` in `lib.rs`), its own Secret (from the owned-Secret cache, or by name
+//! while that cache's first list pages in: `Caches::owned_secret`), and Auth0 (ownership is
+//! decided by the ownership tag in Auth0, never by other AuthClients). What reads the whole
+//! store tolerates a partial one: wake-ups of a tenant's or an API's AuthClients miss only
+//! objects not listed yet, which their own listing reconciles anyway; the drift scan compares
+//! only the AuthClients listed so far (the others at the next scan).
 //!
 //! Stale objects are recognised without a second index: each object carries the number of the
 //! list that last delivered it ([`Listed`]), and at `InitDone` the store's objects of an older

@@ -113,9 +113,11 @@ pub async fn run_with(
     );
 
     let (drift_tx, drift_rx) = mpsc::unbounded::<ObjectRef<AuthClient>>();
-    // AuthClients are reconciled only once the caches they read hold the cluster's state, so a
-    // (re)start never reports a tenant as missing that is merely not listed yet (nor revokes a
-    // grant whose AuthResourceServer is merely not listed yet).
+    // AuthClients are reconciled only once the small caches they read hold the cluster's
+    // state, so a (re)start never reports a tenant as missing that is merely not listed yet
+    // (nor revokes a grant whose AuthResourceServer is merely not listed yet). The owned
+    // Secrets (one per AuthClient) are not waited for: until their list completes, a pass reads
+    // its own Secret by name (`Caches::owned_secret`).
     let clients_ready = caches_ready(&ctx);
     // Its triggers, wake-ups and drift findings reach kube's scheduler only as passes start
     // (`feed`): kube keeps about 630 bytes per object waiting there.
@@ -292,18 +294,19 @@ where
     }
 }
 
-/// Completes once the caches a reconcile reads hold the cluster's state.
+/// Completes once the caches a reconcile must see complete hold the cluster's state: the
+/// tenants, the namespaces and the AuthResourceServers (a few objects each). Not the owned
+/// Secrets, which grow with the fleet: an AuthClient pass reads its own Secret by name until
+/// their list completes (`Caches::owned_secret`), and an AuthResourceServer pass reads none.
 fn caches_ready(ctx: &Context) -> impl Future<Output = ()> + Send + 'static {
     let stores = (
         ctx.caches.tenants.reader(),
         ctx.caches.namespaces.reader(),
-        ctx.caches.owned_secrets.reader(),
         ctx.caches.resource_servers.reader(),
     );
     async move {
         let _ = stores.0.wait_until_ready().await;
         let _ = stores.1.wait_until_ready().await;
         let _ = stores.2.wait_until_ready().await;
-        let _ = stores.3.wait_until_ready().await;
     }
 }

@@ -558,7 +558,9 @@ pub(crate) async fn drive_namespaces(
 }
 
 /// Watches the owned Secrets into the cache; a deleted or tampered Secret wakes its owner (the
-/// operator's own writes do not: their content hash matches their data).
+/// operator's own writes do not: their content hash matches their data), also one a list
+/// delivers tampered (its owner's pass may have run before the list, with a GET that saw it
+/// intact: `Caches::owned_secret`).
 pub(crate) async fn drive_owned_secrets(
     ctx: Arc<Context>,
     events: impl futures::Stream<Item = watcher::Result<watcher::Event<ObservedSecret>>> + Send,
@@ -571,7 +573,11 @@ pub(crate) async fn drive_owned_secrets(
                 ctx.caches.owned_secrets.apply(event);
                 match event {
                     watcher::Event::Delete(secret) => wake_owner(&ctx, secret),
-                    watcher::Event::Apply(secret) if !secret.intact => wake_owner(&ctx, secret),
+                    watcher::Event::Apply(secret) | watcher::Event::InitApply(secret)
+                        if !secret.intact =>
+                    {
+                        wake_owner(&ctx, secret)
+                    }
                     _ => {}
                 }
             }

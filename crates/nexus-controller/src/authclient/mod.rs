@@ -136,10 +136,12 @@ async fn run(
     let finding = ctx.clients.take_finding(&ObjectRef::from_obj(obj));
     let access_finding = ctx.take_access_finding(&ObjectRef::from_obj(obj));
     let namespace = obj.namespace().unwrap_or_default();
+    // From the owned-Secret cache; while its first list still pages in (a restart), a Secret
+    // it does not hold yet is read by name (`Caches::owned_secret`), under the same checks.
     let cached = ctx
         .caches
-        .owned_secrets
-        .get(Some(&namespace), &obj.secret_name());
+        .owned_secret(&ctx.kube, &namespace, &obj.secret_name())
+        .await?;
     let secret = match &cached {
         Some(s) if s.is_owned_by(obj) => SecretView::Owned(s),
         Some(_) => SecretView::Foreign,
