@@ -47,6 +47,7 @@ const AUTHCLIENT_BOUND: isize = 1_350;
 const SECRET_BOUND: isize = 560;
 /// Bytes per AuthClient of the AuthClient cache and the controller's queue with every
 /// AuthClient waiting for its pass (a creation, a restart): 1,456 measured at 2,000, of which
-/// about 120 the feed's queue (`feed`); about 1,900 when every trigger waited in kube's
-/// scheduler (about 550 bytes each), as before issue 23's final round.
+/// about 120 the feed's queue (`feed`); 2,004 with the feed's capacity unbounded (every
+/// trigger waiting in kube's scheduler, about 550 bytes each, as before issue 23's final
+/// round).
 const WAITING_BOUND: isize = 1_500;
