@@ -49,6 +49,10 @@ fn main() {
         "kube's controller scheduler: {} bytes per AuthClient waiting for its pass",
         memory::kube_scheduler(N)
     );
+    println!(
+        "AuthClient cache and controller queue (feed), every AuthClient waiting for its pass: {} bytes per AuthClient",
+        memory::waiting_for_passes(N)
+    );
     let clients: Vec<CachedAuthClient> = (0..N)
         .map(|i| CachedAuthClient::new(memory::client(i)))
         .collect();

@@ -3,9 +3,10 @@
 //! A typed [`AuthClient`] takes about 2.7 KB in memory (1.3 KB of mostly-`None` fields stored
 //! inline, as much again for its strings and vectors); with 10,000 AuthClients the store was
 //! the largest part of the operator's heap. [`CachedAuthClient`] keeps what the controller's
-//! machinery reads on every event (name, namespace, uid, resourceVersion, generation,
-//! deletion, finalizers), the tenant and the trigger hash that wake-ups filter on, and the rest
-//! of the object as compact JSON, decoded only when the object is reconciled or inspected.
+//! machinery reads on every event (name, namespace, generation, deletion), the tenant and the
+//! trigger hash that wake-ups filter on, and the rest of the object (uid, resourceVersion and
+//! finalizers included) as compact JSON, decoded only when the object is reconciled or
+//! inspected.
 //!
 //! The JSON is stored with the keys and defaults every AuthClient repeats (`"apiVersion":...`,
 //! the default `secret.keys`, the Ready condition's shape, ...) replaced by one byte each
@@ -60,20 +61,21 @@ impl CachedAuthClient {
         strip(&mut client);
         let trigger = trigger_hash(&client);
         let meta = &mut client.metadata;
+        // The uid, resourceVersion and finalizers stay in the JSON: kept in `metadata`, each
+        // would be a string of its own, and the uid and resourceVersion a second time in the
+        // store's key (kube's object reference copies them).
         let metadata = ObjectMeta {
             name: meta.name.take(),
             namespace: meta.namespace.take(),
-            uid: meta.uid.take(),
-            resource_version: meta.resource_version.take(),
             generation: meta.generation.take(),
             deletion_timestamp: meta.deletion_timestamp.take(),
-            finalizers: meta.finalizers.take(),
             ..ObjectMeta::default()
         };
         let tenant = client.spec.tenant.as_str().into();
-        let ready_client_id = client.status.as_ref().and_then(|s| {
+        // Kept once: out of the JSON while Ready, put back by `decode`.
+        let ready_client_id = client.status.as_mut().and_then(|s| {
             let ready = conditions::is_true(&s.conditions, READY);
-            s.client_id.as_deref().filter(|_| ready).map(Box::from)
+            s.client_id.take_if(|_| ready).map(Box::from)
         });
         // Serialising a typed object cannot fail (all its map keys are strings); if it ever
         // did, decoding the empty body reports it.
@@ -96,13 +98,12 @@ impl CachedAuthClient {
         let meta = &mut client.metadata;
         meta.name.clone_from(&self.metadata.name);
         meta.namespace.clone_from(&self.metadata.namespace);
-        meta.uid.clone_from(&self.metadata.uid);
-        meta.resource_version
-            .clone_from(&self.metadata.resource_version);
         meta.generation = self.metadata.generation;
         meta.deletion_timestamp
             .clone_from(&self.metadata.deletion_timestamp);
-        meta.finalizers.clone_from(&self.metadata.finalizers);
+        if let (Some(id), Some(status)) = (&self.ready_client_id, client.status.as_mut()) {
+            status.client_id = Some(id.to_string());
+        }
         Ok(client)
     }
 
@@ -272,8 +273,8 @@ impl<'de> Deserialize<'de> for CachedAuthClient {
 
 /// Decides whether the object `event` applies starts a pass ([`CachedAuthClient::wakes`]),
 /// comparing it with the version `store` holds, which it is about to replace: it does when
-/// the store has no version of it (a new object, or the first list), when the uid differs
-/// (deleted and created again), and when its [`trigger_hash`] differs. Called just before the
+/// the store has no version of it (a new object, or the first list), and when its
+/// [`trigger_hash`] differs (which covers the uid: deleted and created again). Called just before the
 /// reflector that writes `store` applies `event` (the only writer of the store, so the stored
 /// version is the one replaced).
 ///
@@ -289,9 +290,7 @@ pub fn mark_wake(store: &Store<CachedAuthClient>, event: &mut watcher::Event<Cac
             None => reference,
         };
         object.wakes = match (store.get(&reference), object.trigger) {
-            (Some(stored), Some(trigger)) => {
-                stored.trigger != Some(trigger) || stored.metadata.uid != object.metadata.uid
-            }
+            (Some(stored), Some(trigger)) => stored.trigger != Some(trigger),
             _ => true,
         };
     }
@@ -323,12 +322,14 @@ where
         .try_filter(|client| std::future::ready(client.wakes()))
 }
 
-/// What wakes the AuthClient controller: the spec (generation, which the API server also bumps
-/// when it sets `deletionTimestamp`), the deletion and the rotate annotation. The operator's
+/// What wakes the AuthClient controller: the uid (an object deleted and created again), the
+/// spec (generation, which the API server also bumps when it sets `deletionTimestamp`), the
+/// deletion and the rotate annotation. The operator's
 /// own writes (the finalizer and crash-safety marker, the status) change none of these, so
 /// they never start another pass; a finalizer removed by hand is put back by the resync.
 pub fn trigger_hash(obj: &AuthClient) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
+    obj.metadata.uid.hash(&mut hasher);
     obj.metadata.generation.hash(&mut hasher);
     obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
     obj.annotations().get(ROTATE_ANNOTATION).hash(&mut hasher);
@@ -369,7 +370,9 @@ mod tests {
         );
         assert_eq!(cached.tenant(), "acme");
         assert_eq!(cached.meta().name.as_deref(), Some("web"));
-        assert_eq!(cached.meta().resource_version.as_deref(), Some("42"));
+        assert_eq!(cached.meta().resource_version, None, "kept in the JSON");
+        assert_eq!(decoded.metadata.resource_version.as_deref(), Some("42"));
+        assert_eq!(decoded.metadata.uid.as_deref(), Some("u-1"));
         assert_eq!(cached.reference(), ObjectRef::from_obj(&original));
     }
 

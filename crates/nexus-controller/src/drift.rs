@@ -122,7 +122,8 @@ type Pending<'a> = HashMap<&'a str, Vec<&'a CachedAuthClient>>;
 /// The clients are listed with checkpoint paging (100 per page, only the fields the spec
 /// manages), and each page is compared with the cache as it arrives and then dropped: the scan
 /// holds one page, the index of the tenant's Ready AuthClients by client id (references into
-/// the cache) and the findings, never the whole tenant. AuthClients whose client was not
+/// the cache, taken once: only the Ready ones, so that no other entry the store replaces
+/// during the scan is held twice) and the findings, never the whole tenant. AuthClients whose client was not
 /// listed at all are missing.
 pub async fn scan_tenant(
     ctx: &Context,
@@ -131,14 +132,22 @@ pub async fn scan_tenant(
     trigger: &mpsc::UnboundedSender<ObjectRef<AuthClient>>,
 ) -> Result<ScanReport, ScanError> {
     let tenant_name = tenant.name_any();
-    let state = store.state();
+    // Only the tenant's Ready AuthClients are held (their `Arc`s, shared with the store) while
+    // the scan runs: an entry the store replaces meanwhile (a creation in progress, a status
+    // write) would otherwise be held twice until the scan ends.
+    let state: Vec<_> = store
+        .state()
+        .into_iter()
+        .filter(|c| {
+            c.tenant() == tenant_name
+                && c.meta().deletion_timestamp.is_none()
+                && c.ready_client_id().is_some()
+        })
+        .collect();
     // Ready AuthClients of the tenant by client id (several only if they claim the same
     // client); removed as their client is listed.
     let mut pending: Pending<'_> = HashMap::new();
-    for c in state
-        .iter()
-        .filter(|c| c.tenant() == tenant_name && c.meta().deletion_timestamp.is_none())
-    {
+    for c in &state {
         if let Some(id) = c.ready_client_id() {
             pending.entry(id).or_default().push(&**c);
         }

@@ -204,9 +204,20 @@ pub type ValueDigest = [u8; 16];
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Controller {
     /// The AuthClient's name.
-    pub name: String,
-    /// Its uid.
-    pub uid: String,
+    pub name: Box<str>,
+    /// A digest of its uid (16 bytes inline, where the uid's text took a 48-byte allocation).
+    uid: ValueDigest,
+}
+
+impl Controller {
+    /// Whether the controlling AuthClient's uid is `uid`.
+    pub fn has_uid(&self, uid: &str) -> bool {
+        self.uid == uid_digest(uid)
+    }
+}
+
+fn uid_digest(uid: &str) -> ValueDigest {
+    digest_of(&[b"uid", uid.as_bytes()])
 }
 
 /// An owned Secret as the controller caches it, in a few hundred bytes: its name and
@@ -229,8 +240,8 @@ pub struct ObservedSecret {
     pairs: Box<[ValueDigest]>,
     /// Sorted digests of each data key with its value.
     data: Box<[ValueDigest]>,
-    /// Sorted digests of each data key.
-    keys: Box<[ValueDigest]>,
+    /// A digest of the sorted data keys.
+    keys: ValueDigest,
     /// Whether the data match the content-hash annotation (as the operator wrote them).
     pub intact: bool,
 }
@@ -264,8 +275,12 @@ fn data_digest(key: &str, value: &[u8]) -> ValueDigest {
     digest_of(&[key.as_bytes(), value])
 }
 
-fn key_digest(key: &str) -> ValueDigest {
-    digest_of(&[key.as_bytes()])
+/// A digest of the set of data keys (`keys` in any order).
+fn keys_digest<'a>(keys: impl Iterator<Item = &'a String>) -> ValueDigest {
+    let mut keys: Vec<&[u8]> = keys.map(|key| key.as_bytes()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    digest_of(&keys)
 }
 
 fn owners_digest(owners: Option<&Vec<OwnerReference>>) -> ValueDigest {
@@ -302,8 +317,8 @@ impl ObservedSecret {
             .flatten()
             .find(|r| r.controller == Some(true) && r.kind == "AuthClient")
             .map(|r| Controller {
-                name: r.name.clone(),
-                uid: r.uid.clone(),
+                name: r.name.as_str().into(),
+                uid: uid_digest(&r.uid),
             });
         Self {
             name: source.name.as_deref().unwrap_or_default().into(),
@@ -312,7 +327,7 @@ impl ObservedSecret {
             owners: owners_digest(source.owner_references.as_ref()),
             pairs: sorted(pairs),
             data: sorted(data.iter().map(|(k, v)| data_digest(k, &v.0)).collect()),
-            keys: sorted(data.keys().map(|k| key_digest(k)).collect()),
+            keys: keys_digest(data.keys()),
             intact,
         }
     }
@@ -321,7 +336,7 @@ impl ObservedSecret {
     pub fn is_owned_by(&self, owner: &AuthClient) -> bool {
         owner
             .uid()
-            .is_some_and(|uid| self.controller.as_ref().is_some_and(|c| c.uid == uid))
+            .is_some_and(|uid| self.controller.as_ref().is_some_and(|c| c.has_uid(&uid)))
     }
 
     /// Whether this Secret already is `desired` (built with the client secret Auth0 returned):
@@ -341,7 +356,7 @@ impl ObservedSecret {
         let secret_key = &owner.spec.secret.keys.client_secret;
         let private_key = &owner.spec.secret.keys.client_assertion_key;
         let data = desired.data.clone().unwrap_or_default();
-        let keys = sorted(data.keys().map(|k| key_digest(k)).collect());
+        let keys = keys_digest(data.keys());
         let same_values = data
             .iter()
             .filter(|(key, _)| *key != secret_key && *key != private_key)

@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector;
@@ -202,6 +202,76 @@ pub fn kube_scheduler(n: usize) -> isize {
         );
         let retained = live() - before;
         drop(scheduler);
+        retained / n as isize
+    })
+}
+
+/// Bytes per AuthClient of the AuthClient cache and of the controller's queue together, with
+/// every AuthClient of an initial list of `n` triggered and waiting for its pass (what a fleet's
+/// creation and every restart look like: the list is faster than the passes), wired as
+/// `run_with` wires them: the cache's trigger stream through [`feed::feed`] into kube's
+/// controller, 16 passes at a time, each blocked until the count is taken.
+pub fn waiting_for_passes(n: usize) -> isize {
+    use kube::runtime::Controller;
+    use kube::runtime::controller::{Action, Config};
+    use nexus_controller::feed;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let before = live();
+        let (store, writer) = reflector::store::<CachedAuthClient>();
+        let (events, events_rx) = futures::channel::mpsc::unbounded();
+        let triggers = compact::cache_and_trigger(events_rx, store.clone(), writer);
+        let (handed, passes) = feed::feed(
+            triggers,
+            futures::stream::pending(),
+            store.clone(),
+            feed::capacity(16),
+        );
+        let (started_tx, mut started) = futures::channel::mpsc::unbounded::<()>();
+        let (released, release) = futures::future::abortable(std::future::pending::<()>());
+        let released = released.shared();
+        let ended = passes.clone();
+        let controller = Controller::for_stream(
+            futures::stream::pending::<Result<CachedAuthClient, kube::runtime::watcher::Error>>(),
+            store.clone(),
+        )
+        .with_config(Config::default().concurrency(16))
+        .reconcile_on(handed)
+        .run(
+            passes.starting(move |_, _: Arc<()>| {
+                let _ = started_tx.unbounded_send(());
+                let released = released.clone();
+                async move {
+                    let _ = released.await;
+                    Ok::<_, std::io::Error>(Action::await_change())
+                }
+            }),
+            |_, _, _| Action::await_change(),
+            Arc::new(()),
+        )
+        .inspect(move |result| ended.ended(result))
+        .for_each(|_| std::future::ready(()));
+        let controller = tokio::spawn(controller);
+        let all: Arc<str> = Arc::from(eager::ALL);
+        let _ = events.unbounded_send((all.clone(), Ok(Event::Init)));
+        for i in 0..n {
+            let event = Event::InitApply(CachedAuthClient::new(client(i)));
+            let _ = events.unbounded_send((all.clone(), Ok(event)));
+        }
+        for _ in 0..16 {
+            started.next().await;
+        }
+        // Every AuthClient listed, 16 passes running, the others waiting.
+        while store.state().len() < n || passes.waiting() + passes.handed() + 16 < n {
+            tokio::task::yield_now().await;
+        }
+        let retained = live() - before;
+        release.abort();
+        controller.abort();
+        let _ = controller.await;
         retained / n as isize
     })
 }
