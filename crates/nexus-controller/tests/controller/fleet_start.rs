@@ -171,26 +171,11 @@ async fn ready_fleet(clients: usize) -> Harness {
         ..Options::default()
     })
     .await;
-    for i in 0..clients {
-        h.apply(&format!("app-{i:03}"), spec(&format!("App {i}")));
-    }
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(h.ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
-    let all = h
-        .kube
-        .wait_until(Duration::from_secs(3600), |kube| {
-            kube.list(&authclients_path())
-                .iter()
-                .filter(|o| is_ready(o))
-                .count()
-                == clients
-        })
-        .await;
+    h.apply_fleet(clients);
+    let running = h.run_controller();
+    let all = h.wait_ready(Duration::from_secs(3600), clients).await;
     assert!(all, "the fleet before the restart is Ready");
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
     assert_eq!(
         h.kube.list(&secrets()).len(),
         clients,
@@ -277,25 +262,27 @@ const SLOW_LISTS: CostModel = CostModel {
     ..CostModel::FREE
 };
 
-#[tokio::test(start_paused = true)]
-async fn after_a_restart_passes_run_before_the_owned_secret_list_ends_and_rewrite_nothing() {
-    const CLIENTS: usize = 300; // three pages of owned Secrets: 6 s of virtual time
-    let h = ready_fleet(CLIENTS).await;
-    let before = secret_states(&h.kube);
+/// A restart of the operator on `h`'s fleet: counters cleared, every list slow
+/// ([`SLOW_LISTS`]), a fresh context ([`restarted`]) running with `scope`.
+fn restart_slowly(
+    h: &Harness,
+    scope: impl Into<controller::WatchScope>,
+) -> (Arc<Context>, Running) {
     h.sim.reset_counters();
     h.kube.clear_requests();
     h.kube.set_cost(SLOW_LISTS);
-    let ctx = restarted(&h);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
-    // The first AuthClient pass completes while the owned Secrets still page in (before, it
-    // waited for all three pages and the watch they precede).
+    let ctx = restarted(h);
+    let running = Running::start(ctx.clone(), scope);
+    (ctx, running)
+}
+
+/// Waits for the first pass or the owned Secrets' watch (which follows their list), and fails
+/// unless the pass came first.
+async fn assert_first_pass_before_the_secret_list(h: &Harness, ctx: &Context) {
     let first = h
         .kube
         .wait_until(Duration::from_secs(600), |kube| {
-            reconciles_of(&ctx) > 0 || owned_secret_watch(kube).is_some()
+            reconciles_of(ctx) > 0 || owned_secret_watch(kube).is_some()
         })
         .await;
     assert!(
@@ -305,33 +292,53 @@ async fn after_a_restart_passes_run_before_the_owned_secret_list_ends_and_rewrit
     assert!(
         owned_secret_watch(&h.kube).is_none(),
         "the first pass waited for the owned Secrets' list ({} passes)",
-        reconciles_of(&ctx)
+        reconciles_of(ctx)
     );
-    assert!(reconciles_of(&ctx) > 0);
-    // Every AuthClient is reconciled once at start, and the list completes (the passes after
-    // its end send no request to wait on: 60 s is far more than they take, and less than the
-    // resync interval).
+}
+
+/// Waits until every AuthClient had its pass at start and the owned Secrets' list completed
+/// (the passes after its end send no request to wait on: 60 s is far more than they take, and
+/// less than the resync interval).
+async fn assert_settled(h: &Harness, ctx: &Context, clients: usize) {
     let settled = h
         .kube
         .wait_until(Duration::from_secs(60), |kube| {
-            reconciles_of(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
+            reconciles_of(ctx) >= clients as u64 && owned_secret_watch(kube).is_some()
         })
         .await;
-    assert!(settled, "{} passes", reconciles_of(&ctx));
+    assert!(settled, "{} passes", reconciles_of(ctx));
+}
+
+/// Nothing was taken for missing: no Secret and no AuthClient written, no Management API call,
+/// every Secret as `before`.
+fn assert_nothing_rewritten(h: &Harness, before: &[(String, String, Value)]) {
+    let counts = h.kube.request_counts();
+    let writes = counts.filtered(|verb, resource| {
+        verb.is_write() && (resource == "secrets" || resource.starts_with("authclients"))
+    });
+    assert_eq!(writes, 0, "writes after the restart: {counts:?}");
+    assert_eq!(management_calls(h), 0, "{:?}", h.sim.counters());
+    assert_eq!(secret_states(&h.kube), before, "no Secret rewritten");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_restart_passes_run_before_the_owned_secret_list_ends_and_rewrite_nothing() {
+    const CLIENTS: usize = 300; // three pages of owned Secrets: 6 s of virtual time
+    let h = ready_fleet(CLIENTS).await;
+    let before = secret_states(&h.kube);
+    let (ctx, running) = restart_slowly(&h, None);
+    // The first AuthClient pass completes while the owned Secrets still page in (before, it
+    // waited for all three pages and the watch they precede).
+    assert_first_pass_before_the_secret_list(&h, &ctx).await;
+    // Every AuthClient is reconciled once at start, and the list completes.
+    assert_settled(&h, &ctx, CLIENTS).await;
     // The passes before the list's end read their Secret by name, one GET each at most.
     let window_gets = secret_gets(&h.kube);
     assert!(
         window_gets > 0 && window_gets <= CLIENTS,
         "{window_gets} GETs of a Secret"
     );
-    // Nothing was taken for missing: no Secret written, no AuthClient written, no Auth0 call.
-    let counts = h.kube.request_counts();
-    let writes = counts.filtered(|verb, resource| {
-        verb.is_write() && (resource == "secrets" || resource.starts_with("authclients"))
-    });
-    assert_eq!(writes, 0, "writes after the restart: {counts:?}");
-    assert_eq!(management_calls(&h), 0, "{:?}", h.sim.counters());
-    assert_eq!(secret_states(&h.kube), before, "no Secret rewritten");
+    assert_nothing_rewritten(&h, &before);
     // Once the list is complete the cache alone answers: a whole resync interval revisits
     // every AuthClient without one GET.
     let passes = reconciles_of(&ctx);
@@ -367,8 +374,7 @@ async fn after_a_restart_passes_run_before_the_owned_secret_list_ends_and_rewrit
         window_gets,
         "no GET once the cache is ready, also for a missing Secret"
     );
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -403,14 +409,7 @@ async fn after_a_restart_a_pass_before_the_owned_secret_list_ends_recreates_a_mi
         .filter(|(name, _, _)| name != "app-001-auth0")
         .collect();
     let app_000 = h.client_id("app-000").await;
-    h.sim.reset_counters();
-    h.kube.clear_requests();
-    h.kube.set_cost(SLOW_LISTS);
-    let ctx = restarted(&h);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(ctx.clone(), None, async move {
-        let _ = stop_rx.await;
-    }));
+    let (ctx, running) = restart_slowly(&h, None);
     let conflict = |kube: &kube_fake::FakeKube| {
         kube.get(&Harness::authclient_path("app-001"))
             .is_some_and(|o| {
@@ -458,13 +457,7 @@ async fn after_a_restart_a_pass_before_the_owned_secret_list_ends_recreates_a_mi
     // ...and the foreign one is not trusted: untouched (above), its AuthClient reports the
     // conflict (what the complete cache decides too).
     assert!(conflict(&h.kube));
-    let settled = h
-        .kube
-        .wait_until(Duration::from_secs(60), |kube| {
-            reconciles_of(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
-        })
-        .await;
-    assert!(settled, "{} passes", reconciles_of(&ctx));
+    assert_settled(&h, &ctx, CLIENTS).await;
     assert_eq!(h.secret("app-001-auth0"), Some(foreign));
     assert!(conflict(&h.kube), "still the conflict with the cache");
     // Only app-000's Secret was written, once; no other Secret changed, and Auth0 was asked
@@ -492,8 +485,7 @@ async fn after_a_restart_a_pass_before_the_owned_secret_list_ends_recreates_a_mi
         "{:?}",
         h.sim.counters()
     );
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -501,46 +493,14 @@ async fn after_a_restart_with_served_namespaces_passes_run_before_the_owned_secr
     const CLIENTS: usize = 300;
     let h = ready_fleet(CLIENTS).await;
     let before = secret_states(&h.kube);
-    h.sim.reset_counters();
-    h.kube.clear_requests();
-    h.kube.set_cost(SLOW_LISTS);
-    let ctx = restarted(&h);
     let scope = controller::WatchScope::from_names([NS]).expect("names");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(ctx.clone(), scope, async move {
-        let _ = stop_rx.await;
-    }));
-    let first = h
-        .kube
-        .wait_until(Duration::from_secs(600), |kube| {
-            reconciles_of(&ctx) > 0 || owned_secret_watch(kube).is_some()
-        })
-        .await;
-    assert!(
-        first,
-        "neither a pass nor the end of the owned Secrets' list"
-    );
-    assert!(
-        owned_secret_watch(&h.kube).is_none(),
-        "the first pass waited for the served namespace's owned Secrets"
-    );
-    let settled = h
-        .kube
-        .wait_until(Duration::from_secs(60), |kube| {
-            reconciles_of(&ctx) >= CLIENTS as u64 && owned_secret_watch(kube).is_some()
-        })
-        .await;
-    assert!(settled, "{} passes", reconciles_of(&ctx));
+    let (ctx, running) = restart_slowly(&h, scope);
+    // The first pass does not wait for the served namespace's owned Secrets.
+    assert_first_pass_before_the_secret_list(&h, &ctx).await;
+    assert_settled(&h, &ctx, CLIENTS).await;
     // Each GET in the served namespace, by name; nothing written, nothing asked of Auth0.
     let gets = secret_gets(&h.kube);
     assert!(gets > 0 && gets <= CLIENTS, "{gets} GETs of a Secret");
-    let counts = h.kube.request_counts();
-    let writes = counts.filtered(|verb, resource| {
-        verb.is_write() && (resource == "secrets" || resource.starts_with("authclients"))
-    });
-    assert_eq!(writes, 0, "writes after the restart: {counts:?}");
-    assert_eq!(management_calls(&h), 0, "{:?}", h.sim.counters());
-    assert_eq!(secret_states(&h.kube), before, "no Secret rewritten");
-    let _ = stop_tx.send(());
-    task.await.expect("controller stops");
+    assert_nothing_rewritten(&h, &before);
+    running.stop().await;
 }
