@@ -92,7 +92,7 @@ pub struct Conclusion<K: Reconciler> {
 /// A kind the driver reconciles.
 pub trait Reconciler: Kind {
     /// Errors that abort a pass (Kubernetes API errors): retried by the error policy.
-    type Error: From<kube::Error> + fmt::Display + Send;
+    type Error: From<kube::Error> + From<pass::PassError> + fmt::Display + Send;
     /// What [`Reconciler::resolve`] finds (the tenant, its Auth0 client, the findings...).
     type Resolved: Send + Sync;
     /// Everything a plan is made from (borrowed from the object, its stored status and
@@ -115,10 +115,6 @@ pub trait Reconciler: Kind {
     /// What a cleanup deletes or leaves in Auth0 ("the Auth0 client").
     const SUBJECT: &'static str;
 
-    /// The error of an object without a namespace (impossible for a namespaced kind).
-    fn missing_namespace() -> Self::Error;
-    /// The error of a cleanup that cannot finish yet (its condition says why).
-    fn cleanup_pending(message: String) -> Self::Error;
     /// The spec's warnings (accepted by Auth0, most likely a mistake) and the field prefix
     /// they are reported under.
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str);
@@ -199,7 +195,7 @@ pub trait Reconciler: Kind {
 pub async fn reconcile<K: Reconciler>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, K::Error> {
     let started = Instant::now();
     if obj.namespace().is_none() {
-        return Err(K::missing_namespace());
+        return Err(pass::PassError::MissingNamespace(K::kind(&()).into_owned()).into());
     }
     let result = if obj.meta().deletion_timestamp.is_some() {
         delete(&*obj, &ctx).await
@@ -232,7 +228,7 @@ async fn delete<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Erro
         pass::failed(&stored, obj, deleting, K::HELD, now)
     })
     .await?;
-    let action = ended.map_err(K::cleanup_pending)?;
+    let action = ended.map_err(pass::PassError::CleanupPending)?;
     marker::release(ctx, obj).await?;
     Ok(action)
 }

@@ -651,6 +651,18 @@ macro_rules! status_parts {
     };
 }
 
+/// Errors that abort a pass of any kind, outside its own steps: retried by the error policy.
+/// Each kind's error type wraps them (`From<PassError>`).
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    /// The object is missing a namespace (impossible for a namespaced resource); the kind.
+    #[error("{0} has no namespace")]
+    MissingNamespace(String),
+    /// The cleanup could not finish yet (its condition says why).
+    #[error("cleanup pending: {0}")]
+    CleanupPending(String),
+}
+
 /// A kind reconciled by a pass: its status type, and what the context keeps for it.
 pub trait Kind:
     Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>

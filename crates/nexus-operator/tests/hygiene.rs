@@ -1007,7 +1007,10 @@ impl World {
         let result = self.reconcile("doomed").await;
         let error = result.expect_err("cleanup cannot finish with rejected credentials");
         assert!(
-            matches!(error, ReconcileError::CleanupPending(_)),
+            matches!(
+                error,
+                ReconcileError::Pass(nexus_controller::pass::PassError::CleanupPending(_))
+            ),
             "{error:?}"
         );
         errors.push(format!("{error}"));

@@ -83,14 +83,6 @@ impl Reconciler for AuthClient {
     const HELD: &'static [ReadyReason] = &plan::HELD_REASONS;
     const SUBJECT: &'static str = "the Auth0 client";
 
-    fn missing_namespace() -> ReconcileError {
-        ReconcileError::MissingNamespace
-    }
-
-    fn cleanup_pending(message: String) -> ReconcileError {
-        ReconcileError::CleanupPending(message)
-    }
-
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
         (
             nexus_crd::validation::client_warnings(&obj.spec.client),

@@ -7,13 +7,10 @@ pub enum ResourceServerError {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
-    /// The object is missing a namespace (impossible for a namespaced resource).
-    #[error("AuthResourceServer has no namespace")]
-    MissingNamespace,
+    /// What aborts a pass of any kind: no namespace, a cleanup that cannot finish yet.
+    #[error(transparent)]
+    Pass(#[from] crate::pass::PassError),
     /// The object has no uid yet (it was never stored by the API server).
     #[error("AuthResourceServer has no uid")]
     MissingUid,
-    /// The cleanup could not finish yet (its condition says why).
-    #[error("cleanup pending: {0}")]
-    CleanupPending(String),
 }

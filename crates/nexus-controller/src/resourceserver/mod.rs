@@ -86,14 +86,6 @@ impl Reconciler for AuthResourceServer {
     const HELD: &'static [ReadyReason] = &plan::HELD_REASONS;
     const SUBJECT: &'static str = "the Auth0 API";
 
-    fn missing_namespace() -> ResourceServerError {
-        ResourceServerError::MissingNamespace
-    }
-
-    fn cleanup_pending(message: String) -> ResourceServerError {
-        ResourceServerError::CleanupPending(message)
-    }
-
     fn warnings(obj: &Self) -> (Vec<FieldError>, &'static str) {
         (
             nexus_crd::resource_validation::resource_server_warnings(&obj.spec),
