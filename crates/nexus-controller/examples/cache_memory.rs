@@ -65,7 +65,7 @@ fn main() {
     );
     drop(references);
     println!(
-        "inline sizes: ObjectMeta {} B, CachedAuthClient {} B, ObservedSecret {} B, ObjectRef {} B",
+        "inline sizes: ObjectMeta {} B, CachedAuthClient {} B, ObservedSecret (unpacked) {} B, ObjectRef {} B",
         std::mem::size_of::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(),
         std::mem::size_of::<CachedAuthClient>(),
         std::mem::size_of::<nexus_controller::authclient::secret::ObservedSecret>(),

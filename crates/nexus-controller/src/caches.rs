@@ -17,6 +17,7 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::authclient::secret::ObservedSecret;
+use crate::owned_secrets::OwnedSecrets;
 use crate::scope::WatchScope;
 use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
@@ -201,8 +202,8 @@ pub struct Caches {
     /// Metadata of the served Namespaces (labels for `allowedNamespaces.selector`).
     pub namespaces: Cache<PartialObjectMeta<Namespace>>,
     /// Secrets carrying the operator's managed-by label (in the served namespaces), as
-    /// metadata and value digests: no credential is kept.
-    pub owned_secrets: Cache<ObservedSecret>,
+    /// metadata and value digests in a compact index: no credential is kept.
+    pub owned_secrets: OwnedSecrets,
     /// AuthResourceServers (in the served namespaces).
     pub resource_servers: Cache<AuthResourceServer>,
     /// The credentials Secrets referenced by AuthTenants.
@@ -357,42 +358,42 @@ impl Caches {
         self.tenants.replace(stripped(tenants));
         self.namespaces.replace(stripped(namespaces));
         self.owned_secrets
-            .replace(owned.into_iter().map(observe_secret).collect());
+            .replace(owned.into_iter().map(observe_secret));
         self.resource_servers.replace(stripped(servers));
         Ok(())
     }
 
     /// The owned Secret `namespace/name` as the owned-Secret cache shows it, also before that
-    /// cache's first list has completed (a restart with 100,000 owned Secrets lists them in
-    /// 1,000 pages; AuthClient passes do not wait for them).
+    /// cache has listed the namespace (a restart with 100,000 owned Secrets lists them in
+    /// 1,000 pages; AuthClient passes do not wait for them). The one way a pass reads its
+    /// Secret.
     ///
-    /// Once the list has completed, the cache alone answers, and no request is sent. Before
-    /// that, a Secret the cache does not hold yet is read with one GET by name in its
-    /// namespace, and kept only if the cache would hold it (the label the cache selects by,
-    /// [`is_selected_as_owned`]), observed as the cache observes it ([`observe_secret`]): the
-    /// caller applies the same ownership check to either answer (the controlling owner
-    /// reference names its AuthClient's uid). So a pass that starts while the list still
-    /// pages in never takes a Secret that exists for missing, and trusts no Secret it would not
-    /// trust from the cache. Cost: at most one GET per pass before the list completes, none
-    /// after.
+    /// A Secret the cache holds is answered from it (it holds what the list delivered so far,
+    /// and every change since), and so is any Secret once a list covering its namespace has
+    /// completed: no request is sent. Before that, a Secret the cache does not hold yet is
+    /// read with one GET by name in its namespace, and kept only if the cache would hold it
+    /// (the label the cache selects by, [`is_selected_as_owned`]), observed as the cache
+    /// observes it ([`observe_secret`]): the caller applies the same ownership check to either
+    /// answer (the controlling owner reference names its AuthClient's uid). So a pass that
+    /// starts while the list still pages in never takes a Secret that exists for missing, and
+    /// trusts no Secret it would not trust from the cache. Cost: at most one GET per pass
+    /// before the list completes, none after.
     pub async fn owned_secret(
         &self,
         kube: &kube::Client,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<Arc<ObservedSecret>>, kube::Error> {
-        if let Some(cached) = self.owned_secrets.get(Some(namespace), name) {
+    ) -> Result<Option<ObservedSecret>, kube::Error> {
+        if let Some(cached) = self.owned_secrets.get(namespace, name) {
             return Ok(Some(cached));
         }
-        if self.owned_secrets.is_ready() {
+        if self.owned_secrets.is_listed(namespace) {
             return Ok(None);
         }
         let found = Api::<Secret>::namespaced(kube.clone(), namespace)
             .get_opt(name)
             .await?;
-        Ok(found
-            .filter(is_selected_as_owned)
-            .map(|secret| Arc::new(observe_secret(secret))))
+        Ok(found.filter(is_selected_as_owned).map(observe_secret))
     }
 
     /// The labels of namespace `name` (empty when it is not cached).

@@ -20,6 +20,7 @@ pub mod keypair;
 pub mod liveness;
 pub mod marker;
 pub mod metrics;
+pub mod owned_secrets;
 pub mod ownership;
 pub mod pass;
 pub mod resourceserver;
@@ -360,10 +361,9 @@ where
     // Owned Secrets: cached; a deleted or tampered Secret wakes its owner.
     let secrets_cache = wakeups::drive_owned_secrets(
         ctx.clone(),
-        scope.watch_as(
+        scope.watch_partitions_as(
             kube,
             caches::fleet_watch().labels(&owned_secret_selector()),
-            ctx.caches.owned_secrets.reader(),
             caches::observe_secrets,
         ),
         signal(),

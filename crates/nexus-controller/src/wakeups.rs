@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, channel::mpsc};
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 
@@ -276,11 +276,9 @@ pub(crate) fn observe_server(
 }
 
 pub(crate) fn wake_owner(ctx: &Context, secret: &ObservedSecret) {
-    if let (Some(namespace), Some(owner)) =
-        (reflector::Lookup::namespace(secret), &secret.controller)
-    {
+    if let Some(owner) = &secret.controller {
         ctx.clients
-            .wake(ObjectRef::new(&owner.name).within(&namespace));
+            .wake(ObjectRef::new(&owner.name).within(secret.namespace()));
     }
 }
 
@@ -557,20 +555,25 @@ pub(crate) async fn drive_namespaces(
         .await;
 }
 
-/// Watches the owned Secrets into the cache; a deleted or tampered Secret wakes its owner (the
-/// operator's own writes do not: their content hash matches their data), also one a list
-/// delivers tampered (its owner's pass may have run before the list, with a GET that saw it
-/// intact: `Caches::owned_secret`).
+/// Watches the owned Secrets into the cache (each partition on its own:
+/// [`crate::owned_secrets`]); a deleted or tampered Secret wakes its owner (the operator's own
+/// writes do not: their content hash matches their data), also one a list delivers tampered
+/// (its owner's pass may have run before the list, with a GET that saw it intact:
+/// `Caches::owned_secret`), and one a relist no longer delivers (deleted while the watch was
+/// down).
 pub(crate) async fn drive_owned_secrets(
     ctx: Arc<Context>,
-    events: impl futures::Stream<Item = watcher::Result<watcher::Event<ObservedSecret>>> + Send,
+    events: impl futures::Stream<Item = (Arc<str>, watcher::Result<watcher::Event<ObservedSecret>>)>
+    + Send,
     stop: impl Future<Output = ()> + Send,
 ) {
     events
         .take_until(stop)
-        .for_each(move |event| {
+        .for_each(move |(partition, event)| {
             if let Ok(event) = &event {
-                ctx.caches.owned_secrets.apply(event);
+                for gone in ctx.caches.owned_secrets.apply(&partition, event) {
+                    wake_owner(&ctx, &gone);
+                }
                 match event {
                     watcher::Event::Delete(secret) => wake_owner(&ctx, secret),
                     watcher::Event::Apply(secret) | watcher::Event::InitApply(secret)
@@ -649,6 +652,7 @@ mod tests {
         let mut triggers = ctx.take_triggers().expect("triggers");
         // The owner's pass may have run before the list (a GET that saw the Secret intact):
         // a list that delivers it tampered wakes that owner, not the others.
+        let all = Arc::<str>::from(crate::owned_secrets::ALL);
         let events = futures::stream::iter([
             Ok(watcher::Event::Init),
             Ok(watcher::Event::InitApply(owned_secret(
@@ -658,9 +662,10 @@ mod tests {
                 "b-auth0", "b", true,
             ))),
             Ok(watcher::Event::InitDone),
-        ]);
+        ])
+        .map(move |event| (all.clone(), event));
         drive_owned_secrets(ctx.clone(), events, futures::future::pending()).await;
-        assert!(ctx.caches.owned_secrets.is_ready());
+        assert!(ctx.caches.owned_secrets.is_listed("team-a"));
         let woken = triggers.clients.try_recv().ok();
         assert_eq!(
             woken,
@@ -671,6 +676,49 @@ mod tests {
             triggers.clients.try_recv().is_err(),
             "no other wake-up (an intact Secret wakes nobody)"
         );
+    }
+
+    #[tokio::test]
+    async fn a_secret_a_relist_no_longer_delivers_wakes_its_owner() {
+        let kube = kube_fake::FakeKube::new();
+        let ctx = Arc::new(Context::new(
+            kube.client(),
+            auth0_mgmt::Auth0Registry::new(
+                auth0_mgmt::default_http_client(std::time::Duration::from_secs(5))
+                    .expect("http client"),
+                auth0_mgmt::Auth0Metrics::new(),
+            ),
+            crate::ControllerConfig::default(),
+            crate::metrics::ControllerMetrics::default(),
+        ));
+        let mut triggers = ctx.take_triggers().expect("triggers");
+        // a's Secret was deleted while the watch was down: the relist after it no longer
+        // delivers it, and a is woken (its pass recreates it); b's is listed again.
+        let partition = Arc::<str>::from("team-a");
+        let events = futures::stream::iter([
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(owned_secret(
+                "a-auth0", "a", true,
+            ))),
+            Ok(watcher::Event::InitApply(owned_secret(
+                "b-auth0", "b", true,
+            ))),
+            Ok(watcher::Event::InitDone),
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(owned_secret(
+                "b-auth0", "b", true,
+            ))),
+            Ok(watcher::Event::InitDone),
+        ])
+        .map(move |event| (partition.clone(), event));
+        drive_owned_secrets(ctx.clone(), events, futures::future::pending()).await;
+        assert!(ctx.caches.owned_secrets.get("team-a", "a-auth0").is_none());
+        assert_eq!(
+            triggers.clients.try_recv().ok(),
+            Some(ObjectRef::new("a").within("team-a")),
+            "the owner of the Secret gone is woken"
+        );
+        assert!(triggers.clients.try_recv().is_err(), "no other wake-up");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! keep in the controller's caches, counted by a counting allocator over 2,000 objects shaped
 //! like the fleet benchmark's. Not RSS, not time: the bytes requested and not freed, which
 //! only a change of what the caches keep moves. The bounds are the figures measured in issue
-//! 23's final round (docs/scaling.md) plus a few percent, below what each kept before; at
-//! 100,000 AuthClients every 100 bytes here are about 10 MiB of the operator's memory.
+//! 23's final round and after (docs/scaling.md) plus a few percent, below what each kept
+//! before; at 100,000 AuthClients every 100 bytes here are about 10 MiB of the operator's
+//! memory.
 
 mod memory;
 
@@ -41,10 +42,12 @@ fn the_caches_keep_a_bounded_number_of_bytes_per_object() {
 /// client id also in the JSON, as before issue 23's final round; 1,652 with kube's
 /// `predicate_filter` cache beside the store, before the last round).
 const AUTHCLIENT_BOUND: isize = 1_350;
-/// Bytes per owned Secret of its cache: 535 measured at 2,000 (651 with the controller's uid
-/// as text and a digest per data key, as before issue 23's final round; 979 with an
-/// `ObjectMeta` per Secret, before the last round).
-const SECRET_BOUND: isize = 560;
+/// Bytes per owned Secret of its cache: 148 measured at 2,000 (the compact index,
+/// `owned_secrets`: one table slot and one allocation per Secret; 535 in kube's reflector
+/// store keyed by an `ObjectRef`, as after issue 23's final round; 651 with the controller's
+/// uid as text and a digest per data key, before it; 979 with an `ObjectMeta` per Secret,
+/// before the round before).
+const SECRET_BOUND: isize = 160;
 /// Bytes per AuthClient of the AuthClient cache and the controller's queue with every
 /// AuthClient waiting for its pass (a creation, a restart): 1,456 measured at 2,000, of which
 /// about 120 the feed's queue (`feed`); 2,004 with the feed's capacity unbounded (every

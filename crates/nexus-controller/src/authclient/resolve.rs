@@ -1,6 +1,6 @@
 //! The first step of an AuthClient pass: its tenant, namespace and credentials from the
-//! caches (no API request), the spec validation, and what the drift scan found and the cache
-//! shows of its Secret. Refusals are data ([`Failure`]).
+//! caches (no API request), the spec validation, and what the drift scan found. Refusals are
+//! data ([`Failure`]). Its Secret is read after this step, by `Caches::owned_secret`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,8 +44,10 @@ pub struct Resolved {
     pub adoption_allowed: bool,
     /// The object's namespace.
     pub namespace: String,
-    /// The owned Secret as the cache shows it (metadata and digests), if any.
-    pub secret: Option<Arc<ObservedSecret>>,
+    /// The owned Secret (metadata and digests), if any: None here; the reconciler's `resolve`
+    /// reads it with `Caches::owned_secret` (from the owned-Secret cache, or by name while
+    /// that cache has not listed the namespace yet), the one way a pass reads its Secret.
+    pub secret: Option<ObservedSecret>,
     /// What the drift scan found about the client, if it triggered this pass.
     pub finding: Option<ScanFinding>,
     /// What was found about the client's grants and connections.
@@ -133,10 +135,7 @@ pub fn resolve(owner: &AuthClient, ctx: &Context) -> Option<Resolution> {
             refusal,
             revoke_everything,
             adoption_allowed,
-            secret: ctx
-                .caches
-                .owned_secrets
-                .get(Some(&namespace), &owner.secret_name()),
+            secret: None,
             finding: ctx.clients.take_finding(&ObjectRef::from_obj(owner)),
             access: ctx.take_access_finding(&ObjectRef::from_obj(owner)),
             namespace,

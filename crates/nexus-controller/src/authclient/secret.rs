@@ -200,13 +200,19 @@ pub fn stored_assertion(secret: &Secret, owner: &AuthClient) -> Option<Assertion
 /// A digest (the first 16 bytes of a SHA-256), what the cache keeps instead of a value.
 pub type ValueDigest = [u8; 16];
 
+/// A digest of one label, annotation or data entry (the first 8 bytes of a SHA-256). The
+/// cache keeps one per entry, compared against what the operator would write; a false match
+/// needs a 64-bit second preimage of SHA-256 and would only leave a label or value unrepaired
+/// (tampering is detected by the content hash, [`ObservedSecret::intact`], over the full data).
+pub type ItemDigest = [u8; 8];
+
 /// The AuthClient that controls a Secret (its controller owner reference).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Controller {
     /// The AuthClient's name.
     pub name: Box<str>,
     /// A digest of its uid (16 bytes inline, where the uid's text took a 48-byte allocation).
-    uid: ValueDigest,
+    pub(crate) uid: ValueDigest,
 }
 
 impl Controller {
@@ -220,28 +226,26 @@ fn uid_digest(uid: &str) -> ValueDigest {
     digest_of(&[b"uid", uid.as_bytes()])
 }
 
-/// An owned Secret as the controller caches it, in a few hundred bytes: its name and
-/// namespace, the AuthClient controlling it, and digests instead of its labels, annotations,
-/// owner references and data, with whether the data still match the content-hash annotation.
-/// The cache never holds a credential; a tampered Secret (data that no longer match the hash
-/// the operator wrote) is recognised without its data, and repaired with the secret from
-/// Auth0.
+/// An owned Secret as the controller observes it: its name and namespace, the AuthClient
+/// controlling it, and digests instead of its labels, annotations, owner references and data,
+/// with whether the data still match the content-hash annotation. The owned-Secret cache
+/// keeps it packed (`crate::owned_secrets`). It never holds a credential; a tampered Secret
+/// (data that no longer match the hash the operator wrote) is recognised without its data,
+/// and repaired with the secret from Auth0.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedSecret {
     /// The Secret's name.
-    name: Box<str>,
+    pub(crate) name: Box<str>,
     /// Its namespace.
-    namespace: Box<str>,
+    pub(crate) namespace: Box<str>,
     /// The controller owner reference, when it names an AuthClient.
     pub controller: Option<Controller>,
-    /// A digest of the owner references.
-    owners: ValueDigest,
+    /// A digest of the owner references and of the sorted data keys.
+    pub(crate) frame: ValueDigest,
     /// Sorted digests of each label and each annotation (key and value).
-    pairs: Box<[ValueDigest]>,
+    pub(crate) pairs: Box<[ItemDigest]>,
     /// Sorted digests of each data key with its value.
-    data: Box<[ValueDigest]>,
-    /// A digest of the sorted data keys.
-    keys: ValueDigest,
+    pub(crate) data: Box<[ItemDigest]>,
     /// Whether the data match the content-hash annotation (as the operator wrote them).
     pub intact: bool,
 }
@@ -258,34 +262,43 @@ fn digest_of(parts: &[&[u8]]) -> ValueDigest {
     out
 }
 
-fn sorted(mut digests: Vec<ValueDigest>) -> Box<[ValueDigest]> {
+fn item_digest(parts: &[&[u8]]) -> ItemDigest {
+    let full = digest_of(parts);
+    let mut out = [0; 8];
+    out.copy_from_slice(&full[..8]);
+    out
+}
+
+fn sorted(mut digests: Vec<ItemDigest>) -> Box<[ItemDigest]> {
     digests.sort_unstable();
     digests.into_boxed_slice()
 }
 
-fn label_digest(key: &str, value: &str) -> ValueDigest {
-    digest_of(&[b"label", key.as_bytes(), value.as_bytes()])
+fn label_digest(key: &str, value: &str) -> ItemDigest {
+    item_digest(&[b"label", key.as_bytes(), value.as_bytes()])
 }
 
-fn annotation_digest(key: &str, value: &str) -> ValueDigest {
-    digest_of(&[b"annotation", key.as_bytes(), value.as_bytes()])
+fn annotation_digest(key: &str, value: &str) -> ItemDigest {
+    item_digest(&[b"annotation", key.as_bytes(), value.as_bytes()])
 }
 
-fn data_digest(key: &str, value: &[u8]) -> ValueDigest {
-    digest_of(&[key.as_bytes(), value])
+fn data_digest(key: &str, value: &[u8]) -> ItemDigest {
+    item_digest(&[key.as_bytes(), value])
 }
 
-/// A digest of the set of data keys (`keys` in any order).
-fn keys_digest<'a>(keys: impl Iterator<Item = &'a String>) -> ValueDigest {
+/// A digest of the owner references and of the set of data keys (`keys` in any order): what
+/// both up-to-date checks compare as a whole.
+fn frame_digest<'a>(
+    owners: Option<&Vec<OwnerReference>>,
+    keys: impl Iterator<Item = &'a String>,
+) -> ValueDigest {
+    let owners = serde_json::to_vec(&owners).unwrap_or_default();
     let mut keys: Vec<&[u8]> = keys.map(|key| key.as_bytes()).collect();
     keys.sort_unstable();
     keys.dedup();
-    digest_of(&keys)
-}
-
-fn owners_digest(owners: Option<&Vec<OwnerReference>>) -> ValueDigest {
-    let text = serde_json::to_vec(&owners).unwrap_or_default();
-    digest_of(&[&text])
+    let mut parts: Vec<&[u8]> = vec![b"owners", &owners, b"keys"];
+    parts.extend(keys);
+    digest_of(&parts)
 }
 
 impl ObservedSecret {
@@ -324,12 +337,21 @@ impl ObservedSecret {
             name: source.name.as_deref().unwrap_or_default().into(),
             namespace: source.namespace.as_deref().unwrap_or_default().into(),
             controller,
-            owners: owners_digest(source.owner_references.as_ref()),
+            frame: frame_digest(source.owner_references.as_ref(), data.keys()),
             pairs: sorted(pairs),
             data: sorted(data.iter().map(|(k, v)| data_digest(k, &v.0)).collect()),
-            keys: keys_digest(data.keys()),
             intact,
         }
+    }
+
+    /// The Secret's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Secret's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     /// Whether `owner` controls this Secret (owner reference with its uid).
@@ -345,7 +367,7 @@ impl ObservedSecret {
     pub fn is_up_to_date(&self, desired: &Secret) -> bool {
         let data = desired.data.clone().unwrap_or_default();
         let want = sorted(data.iter().map(|(k, v)| data_digest(k, &v.0)).collect());
-        self.intact && self.data == want && self.metadata_covers(desired, None)
+        self.intact && self.data == want && self.metadata_covers(desired, &data, None)
     }
 
     /// Whether this Secret already is what `owner` wants, with the client secret it holds:
@@ -356,15 +378,13 @@ impl ObservedSecret {
         let secret_key = &owner.spec.secret.keys.client_secret;
         let private_key = &owner.spec.secret.keys.client_assertion_key;
         let data = desired.data.clone().unwrap_or_default();
-        let keys = keys_digest(data.keys());
         let same_values = data
             .iter()
             .filter(|(key, _)| *key != secret_key && *key != private_key)
             .all(|(key, value)| self.data.binary_search(&data_digest(key, &value.0)).is_ok());
         self.intact
-            && self.keys == keys
             && same_values
-            && self.metadata_covers(desired, Some(SECRET_HASH_ANNOTATION))
+            && self.metadata_covers(desired, &data, Some(SECRET_HASH_ANNOTATION))
     }
 
     /// Whether the data hold `value` under `key` (compared by digest; the cache keeps no value).
@@ -374,10 +394,17 @@ impl ObservedSecret {
             .is_ok()
     }
 
-    fn metadata_covers(&self, desired: &Secret, except_annotation: Option<&str>) -> bool {
-        let has = |digest: ValueDigest| self.pairs.binary_search(&digest).is_ok();
+    /// The same owner references and data keys as `desired`, and every desired label and
+    /// annotation (but `except_annotation`).
+    fn metadata_covers(
+        &self,
+        desired: &Secret,
+        data: &BTreeMap<String, ByteString>,
+        except_annotation: Option<&str>,
+    ) -> bool {
+        let has = |digest: ItemDigest| self.pairs.binary_search(&digest).is_ok();
         let meta = &desired.metadata;
-        self.owners == owners_digest(meta.owner_references.as_ref())
+        self.frame == frame_digest(meta.owner_references.as_ref(), data.keys())
             && meta
                 .labels
                 .iter()
@@ -389,44 +416,6 @@ impl ObservedSecret {
                 .flatten()
                 .filter(|(k, _)| Some(k.as_str()) != except_annotation)
                 .all(|(k, v)| has(annotation_digest(k, v)))
-    }
-}
-
-/// The cache is keyed by name and namespace only: no `ObjectMeta` (about 350 bytes inline,
-/// nearly all of it empty) is kept per Secret.
-impl kube::runtime::reflector::Lookup for ObservedSecret {
-    type DynamicType = ();
-
-    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
-        "Secret".into()
-    }
-
-    fn group(_: &()) -> std::borrow::Cow<'_, str> {
-        "".into()
-    }
-
-    fn version(_: &()) -> std::borrow::Cow<'_, str> {
-        "v1".into()
-    }
-
-    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
-        "secrets".into()
-    }
-
-    fn name(&self) -> Option<std::borrow::Cow<'_, str>> {
-        Some(std::borrow::Cow::Borrowed(&self.name))
-    }
-
-    fn namespace(&self) -> Option<std::borrow::Cow<'_, str>> {
-        Some(std::borrow::Cow::Borrowed(&self.namespace))
-    }
-
-    fn resource_version(&self) -> Option<std::borrow::Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<std::borrow::Cow<'_, str>> {
-        None
     }
 }
 

@@ -12,9 +12,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
-use nexus_controller::authclient::secret::{Credentials, ObservedSecret, build_secret};
+use nexus_controller::authclient::secret::{Credentials, build_secret};
 use nexus_controller::compact::{self, CachedAuthClient};
 use nexus_controller::eager;
+use nexus_controller::owned_secrets::OwnedSecrets;
 use nexus_crd::AuthClient;
 use serde_json::json;
 
@@ -149,21 +150,22 @@ pub fn kube_predicate_cache(n: usize) -> isize {
     })
 }
 
-/// Bytes per owned Secret retained by the owned-Secret cache (a reflector store of
-/// [`ObservedSecret`]), after an initial list of `n` Secrets.
+/// Bytes per owned Secret retained by the owned-Secret cache (the compact index of
+/// `ObservedSecret`s, `nexus_controller::owned_secrets`), after an initial list of `n`
+/// Secrets.
 pub fn owned_secret_cache(n: usize) -> isize {
     let before = live();
-    let (store, mut writer) = reflector::store::<ObservedSecret>();
-    writer.apply_watcher_event(&Event::Init);
+    let cache = OwnedSecrets::default();
+    let all = nexus_controller::owned_secrets::ALL;
+    cache.apply(all, &Event::Init);
     for i in 0..n {
         let event = nexus_controller::caches::observe_secrets(Event::InitApply(owned_secret(i)));
-        writer.apply_watcher_event(&event);
+        cache.apply(all, &event);
     }
-    writer.apply_watcher_event(&Event::InitDone);
-    assert_eq!(store.state().len(), n);
+    cache.apply(all, &Event::InitDone);
+    assert_eq!(cache.len(), n);
     let retained = live() - before;
-    drop(writer);
-    drop(store);
+    drop(cache);
     retained / n as isize
 }
 
