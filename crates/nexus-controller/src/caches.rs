@@ -1,8 +1,8 @@
 //! The controller's view of the cluster: reflector stores of the AuthTenants, of exactly the
 //! credentials Secrets they reference (one watch per referenced Secret, by name), of Namespace
-//! metadata (for `allowedNamespaces.selector`), of the AuthResourceServers (their reconciler's
-//! store, and what grant decisions read) and of the Secrets the operator owns
-//! (label-selected). A reconcile reads these instead of sending GETs, so a pass that changes
+//! metadata (for `allowedNamespaces.selector`) and of the AuthResourceServers (their
+//! reconciler's store, and what grant decisions read), and a compact index of the Secrets the
+//! operator owns (label-selected: [`crate::owned_secrets`]). A reconcile reads these instead of sending GETs, so a pass that changes
 //! nothing costs no API-server request. `managedFields` are stripped before caching.
 
 use std::collections::HashMap;
