@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use kube::runtime::watcher::Event;
 
-use crate::authclient::secret::{Controller, ItemDigest, ObservedSecret, ValueDigest};
+use crate::authclient::secret::{Controller, ItemDigest, MAX_DIGESTS, ObservedSecret, ValueDigest};
 use crate::caches::lock;
 
 /// The partition of the one watch of all namespaces; any other partition is a namespace
@@ -40,14 +40,18 @@ const INTACT: u8 = 1;
 const CONTROLLED: u8 = 2;
 /// The controller is named by the Secret's name without [`DEFAULT_SUFFIX`].
 const NAMED_AFTER: u8 = 4;
+/// The Secret has more entries than the digests kept ([`ObservedSecret::overflow`]).
+const OVERFLOW: u8 = 8;
 
 /// The header of a packed entry: the byte lengths of the name and of the controller's name,
 /// and the number of label/annotation digests (the rest are data digests).
 const HEADER: usize = 12;
 
-/// One Secret, packed: `blob` holds the header, the name, the controller's name (when not
-/// [`NAMED_AFTER`]), the controller's uid digest (when [`CONTROLLED`]), the frame digest, then
-/// the label/annotation digests and the data digests (each sorted).
+/// One Secret, packed: `blob` holds the header, the name, and when [`CONTROLLED`] the
+/// controller's name (when not [`NAMED_AFTER`]), the controller's uid digest, the frame digest,
+/// then the label/annotation digests and the data digests (each sorted, at most
+/// [`MAX_DIGESTS`] together: [`ObservedSecret::observe`]). A Secret no AuthClient controls is
+/// its header and name only (a team labelling Secrets cannot grow the index beyond that).
 struct Entry {
     blob: Box<[u8]>,
     /// The number of the list (or watch) that last delivered the Secret.
@@ -68,6 +72,9 @@ fn len_u32(len: usize) -> [u8; 4] {
 impl Entry {
     fn pack(secret: &ObservedSecret, list: u32) -> Self {
         let mut flags = if secret.intact { INTACT } else { 0 };
+        if secret.overflow {
+            flags |= OVERFLOW;
+        }
         let mut controller_name: &str = "";
         if let Some(controller) = &secret.controller {
             flags |= CONTROLLED;
@@ -77,24 +84,33 @@ impl Entry {
                 controller_name = &controller.name;
             }
         }
-        let uid_len = if flags & CONTROLLED != 0 { 16 } else { 0 };
+        // Only a controlled Secret keeps digests, and at most MAX_DIGESTS (observe keeps no
+        // more; the bound is enforced here too, whatever built the ObservedSecret).
+        let (pairs, data): (&[ItemDigest], &[ItemDigest]) = if flags & CONTROLLED == 0 {
+            (&[], &[])
+        } else if secret.pairs.len() + secret.data.len() > MAX_DIGESTS {
+            flags |= OVERFLOW;
+            (&[], &secret.data[..secret.data.len().min(MAX_DIGESTS)])
+        } else {
+            (&secret.pairs, &secret.data)
+        };
+        let controlled_len = if flags & CONTROLLED != 0 { 32 } else { 0 };
         let size = HEADER
             + secret.name.len()
             + controller_name.len()
-            + uid_len
-            + 16
-            + 8 * (secret.pairs.len() + secret.data.len());
+            + controlled_len
+            + 8 * (pairs.len() + data.len());
         let mut blob = Vec::with_capacity(size);
         blob.extend_from_slice(&len_u32(secret.name.len()));
         blob.extend_from_slice(&len_u32(controller_name.len()));
-        blob.extend_from_slice(&len_u32(secret.pairs.len()));
+        blob.extend_from_slice(&len_u32(pairs.len()));
         blob.extend_from_slice(secret.name.as_bytes());
         blob.extend_from_slice(controller_name.as_bytes());
         if let Some(controller) = &secret.controller {
             blob.extend_from_slice(&controller.uid);
+            blob.extend_from_slice(&secret.frame);
         }
-        blob.extend_from_slice(&secret.frame);
-        for digest in secret.pairs.iter().chain(secret.data.iter()) {
+        for digest in pairs.iter().chain(data.iter()) {
             blob.extend_from_slice(digest);
         }
         Self {
@@ -117,6 +133,7 @@ impl Entry {
         let mut at = HEADER + name_len;
         let stored_controller = &self.blob[at..at + controller_len];
         at += controller_len;
+        let mut frame: ValueDigest = [0; 16];
         let controller = (self.flags & CONTROLLED != 0).then(|| {
             let controller_name = if self.flags & NAMED_AFTER != 0 {
                 name.strip_suffix(DEFAULT_SUFFIX).unwrap_or_default()
@@ -125,15 +142,13 @@ impl Entry {
             };
             let mut uid: ValueDigest = [0; 16];
             uid.copy_from_slice(&self.blob[at..at + 16]);
-            at += 16;
+            frame.copy_from_slice(&self.blob[at + 16..at + 32]);
+            at += 32;
             Controller {
                 name: controller_name.into(),
                 uid,
             }
         });
-        let mut frame: ValueDigest = [0; 16];
-        frame.copy_from_slice(&self.blob[at..at + 16]);
-        at += 16;
         let digests: Vec<ItemDigest> = self.blob[at..]
             .chunks_exact(8)
             .map(|chunk| {
@@ -151,6 +166,7 @@ impl Entry {
             pairs: labels.into(),
             data: data.into(),
             intact: self.flags & INTACT != 0,
+            overflow: self.flags & OVERFLOW != 0,
         }
     }
 }
@@ -365,6 +381,13 @@ mod tests {
         names
     }
 
+    /// The bytes the index keeps for `namespace/name` (its packed entry).
+    fn stored_size(cache: &OwnedSecrets, namespace: &str, name: &str) -> usize {
+        let index = lock(&cache.index);
+        let set = index.namespaces.get(namespace).expect("namespace");
+        set.get(name).expect("entry").blob.len()
+    }
+
     fn feed(cache: &OwnedSecrets, partition: &str, events: Vec<Event<ObservedSecret>>) {
         for event in events {
             cache.apply(partition, &event);
@@ -573,5 +596,55 @@ mod tests {
         assert_eq!(gone.len(), 1);
         assert_eq!(names(&cache, "team-a"), ["a-auth0"]);
         assert_eq!(names(&cache, "team-b"), ["a-auth0", "b-auth0"]);
+    }
+
+    #[test]
+    fn a_secret_labelled_without_bound_costs_a_bounded_entry_and_is_never_up_to_date() {
+        let owner = {
+            let mut client = crate::testing::client();
+            client.metadata.name = Some("orders".into());
+            client.metadata.namespace = Some("team-a".into());
+            client.metadata.uid = Some("uid-orders".into());
+            client.spec.secret.name = Some("orders-auth0".into());
+            client.spec.secret.labels.insert("team".into(), "a".into());
+            client
+        };
+        let desired = written("team-a", "orders", "orders-auth0", false);
+        let mut bomb = desired.clone();
+        let labels = bomb.metadata.labels.get_or_insert_with(Default::default);
+        for i in 0..10_000 {
+            labels.insert(format!("l{i}"), String::new());
+        }
+        let mut foreign = bomb.clone();
+        foreign.metadata.name = Some("foreign".into());
+        foreign.metadata.owner_references = None;
+        let cache = OwnedSecrets::default();
+        cache.apply(ALL, &Event::Apply(ObservedSecret::observe(&desired)));
+        let normal = stored_size(&cache, "team-a", "orders-auth0");
+        for secret in [&bomb, &foreign] {
+            cache.apply(ALL, &Event::Apply(ObservedSecret::observe(secret)));
+        }
+        // The header, the name, the controller's uid and frame digests, 256 digests.
+        let bound = HEADER + "orders-auth0".len() + 32 + 8 * MAX_DIGESTS;
+        let size = stored_size(&cache, "team-a", "orders-auth0");
+        assert!(size <= bound, "{size} bytes kept for 10,000 labels");
+        let cached = cache.get("team-a", "orders-auth0").expect("cached");
+        assert!(cached.intact && cached.is_owned_by(&owner));
+        assert!(
+            !cached.is_up_to_date(&desired),
+            "the labels it no longer keeps cannot be compared: it is rewritten"
+        );
+        assert!(!cached.is_up_to_date_keeping_its_secret(&owner, &desired));
+        assert_eq!(
+            stored_size(&cache, "team-a", "foreign"),
+            HEADER + "foreign".len(),
+            "a Secret no AuthClient controls keeps its name only"
+        );
+        // The Secret as the operator wrote it is up to date, and its entry is no bigger.
+        cache.apply(ALL, &Event::Apply(ObservedSecret::observe(&desired)));
+        assert_eq!(stored_size(&cache, "team-a", "orders-auth0"), normal);
+        let cached = cache.get("team-a", "orders-auth0").expect("cached");
+        assert!(cached.is_up_to_date(&desired));
+        assert!(cached.is_up_to_date_keeping_its_secret(&owner, &desired));
     }
 }

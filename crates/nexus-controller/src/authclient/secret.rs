@@ -248,7 +248,16 @@ pub struct ObservedSecret {
     pub(crate) data: Box<[ItemDigest]>,
     /// Whether the data match the content-hash annotation (as the operator wrote them).
     pub intact: bool,
+    /// The Secret has more than [`MAX_DIGESTS`] labels, annotations and data entries: no
+    /// label or annotation digest is kept (and no data digest beyond that number), and it is
+    /// never up to date (a pass rewrites it, keeping its client secret when intact).
+    pub(crate) overflow: bool,
 }
+
+/// The most digests an observed Secret keeps (labels, annotations and data entries together):
+/// what the operator writes needs a few dozen; a team cannot grow the cache beyond this per
+/// Secret by labelling one (the memory of each cached Secret stays bounded).
+pub const MAX_DIGESTS: usize = 256;
 
 fn digest_of(parts: &[&[u8]]) -> ValueDigest {
     let mut hasher = Sha256::new();
@@ -302,7 +311,10 @@ fn frame_digest<'a>(
 }
 
 impl ObservedSecret {
-    /// What the cache keeps of `secret` (computed once, when the watch delivers it).
+    /// What the cache keeps of `secret` (computed once, when the watch delivers it). A Secret
+    /// no AuthClient controls keeps its name, namespace and [`Self::intact`] only (a pass
+    /// only needs to know it is not its own); one with more than [`MAX_DIGESTS`] entries is
+    /// kept as [`Self::overflow`].
     pub fn observe(secret: &Secret) -> Self {
         let empty = BTreeMap::new();
         let data = secret.data.as_ref().unwrap_or(&empty);
@@ -311,19 +323,6 @@ impl ObservedSecret {
             .get(SECRET_HASH_ANNOTATION)
             .is_some_and(|hash| *hash == content_hash(data));
         let source = &secret.metadata;
-        let pairs = source
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| label_digest(k, v))
-            .chain(
-                source
-                    .annotations
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| annotation_digest(k, v)),
-            )
-            .collect();
         let controller = source
             .owner_references
             .iter()
@@ -333,15 +332,40 @@ impl ObservedSecret {
                 name: r.name.as_str().into(),
                 uid: uid_digest(&r.uid),
             });
-        Self {
+        let mut observed = Self {
             name: source.name.as_deref().unwrap_or_default().into(),
             namespace: source.namespace.as_deref().unwrap_or_default().into(),
             controller,
-            frame: frame_digest(source.owner_references.as_ref(), data.keys()),
-            pairs: sorted(pairs),
-            data: sorted(data.iter().map(|(k, v)| data_digest(k, &v.0)).collect()),
             intact,
+            ..Self::default()
+        };
+        if observed.controller.is_none() {
+            return observed;
         }
+        let labels = source.labels.as_ref().map_or(0, BTreeMap::len);
+        let annotations = source.annotations.as_ref().map_or(0, BTreeMap::len);
+        observed.overflow = labels + annotations + data.len() > MAX_DIGESTS;
+        if !observed.overflow {
+            let pairs = source
+                .labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| label_digest(k, v))
+                .chain(
+                    source
+                        .annotations
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| annotation_digest(k, v)),
+                )
+                .collect();
+            observed.pairs = sorted(pairs);
+        }
+        if data.len() <= MAX_DIGESTS {
+            observed.data = sorted(data.iter().map(|(k, v)| data_digest(k, &v.0)).collect());
+        }
+        observed.frame = frame_digest(source.owner_references.as_ref(), data.keys());
+        observed
     }
 
     /// The Secret's name.
@@ -395,7 +419,7 @@ impl ObservedSecret {
     }
 
     /// The same owner references and data keys as `desired`, and every desired label and
-    /// annotation (but `except_annotation`).
+    /// annotation (but `except_annotation`); never for a Secret kept as [`Self::overflow`].
     fn metadata_covers(
         &self,
         desired: &Secret,
@@ -404,7 +428,8 @@ impl ObservedSecret {
     ) -> bool {
         let has = |digest: ItemDigest| self.pairs.binary_search(&digest).is_ok();
         let meta = &desired.metadata;
-        self.frame == frame_digest(meta.owner_references.as_ref(), data.keys())
+        !self.overflow
+            && self.frame == frame_digest(meta.owner_references.as_ref(), data.keys())
             && meta
                 .labels
                 .iter()
