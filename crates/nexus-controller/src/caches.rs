@@ -17,7 +17,7 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::authclient::secret::ObservedSecret;
-use crate::owned_secrets::OwnedSecrets;
+use crate::owned_secrets::{self, OwnedSecrets};
 use crate::scope::WatchScope;
 use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
@@ -370,7 +370,8 @@ impl Caches {
     ///
     /// A Secret the cache holds is answered from it (it holds what the list delivered so far,
     /// and every change since), and so is any Secret once a list covering its namespace has
-    /// completed: no request is sent. Before that, a Secret the cache does not hold yet is
+    /// completed: no request is sent (both read under one lock: `OwnedSecrets::lookup`). Before
+    /// that, a Secret the cache does not hold yet is
     /// read with one GET by name in its namespace, and kept only if the cache would hold it
     /// (the label the cache selects by, [`is_selected_as_owned`]), observed as the cache
     /// observes it ([`observe_secret`]): the caller applies the same ownership check to either
@@ -384,11 +385,10 @@ impl Caches {
         namespace: &str,
         name: &str,
     ) -> Result<Option<ObservedSecret>, kube::Error> {
-        if let Some(cached) = self.owned_secrets.get(namespace, name) {
-            return Ok(Some(cached));
-        }
-        if self.owned_secrets.is_listed(namespace) {
-            return Ok(None);
+        match self.owned_secrets.lookup(namespace, name) {
+            owned_secrets::Lookup::Cached(cached) => return Ok(Some(cached)),
+            owned_secrets::Lookup::Absent => return Ok(None),
+            owned_secrets::Lookup::Unknown => {}
         }
         let found = Api::<Secret>::namespaced(kube.clone(), namespace)
             .get_opt(name)

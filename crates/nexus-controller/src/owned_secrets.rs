@@ -243,6 +243,11 @@ impl Index {
         }
     }
 
+    /// Whether a list covering `namespace` has completed.
+    fn is_listed(&self, namespace: &str) -> bool {
+        self.listed.contains(ALL) || self.listed.contains(namespace)
+    }
+
     /// Drops the Secrets of `partition` an older list delivered; returns them.
     fn sweep(&mut self, partition: &str, list: u32) -> Vec<ObservedSecret> {
         let mut gone = Vec::new();
@@ -264,6 +269,17 @@ impl Index {
         });
         gone
     }
+}
+
+/// What the cache answers for one Secret ([`OwnedSecrets::lookup`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup {
+    /// The cache holds it.
+    Cached(ObservedSecret),
+    /// It does not exist: the cache does not hold it and has listed its namespace.
+    Absent,
+    /// The cache does not hold it but has not listed its namespace yet: it may exist.
+    Unknown,
 }
 
 /// The owned-Secret cache (see the module documentation).
@@ -311,12 +327,27 @@ impl OwnedSecrets {
         set.get(name).map(|entry| entry.unpack(namespace))
     }
 
+    /// The Secret `namespace/name` as the cache knows it, read under one lock (a list that
+    /// completes between two reads cannot make an existing Secret look absent).
+    pub fn lookup(&self, namespace: &str, name: &str) -> Lookup {
+        let index = lock(&self.index);
+        let cached = index
+            .namespaces
+            .get(namespace)
+            .and_then(|set| set.get(name))
+            .map(|entry| entry.unpack(namespace));
+        match cached {
+            Some(secret) => Lookup::Cached(secret),
+            None if index.is_listed(namespace) => Lookup::Absent,
+            None => Lookup::Unknown,
+        }
+    }
+
     /// Whether the index holds the cluster's state of `namespace`: a list covering it (of all
     /// namespaces, or of that namespace) has completed. It stays so through later relists,
     /// during which the index keeps what it holds (and takes what the relist delivers).
     pub fn is_listed(&self, namespace: &str) -> bool {
-        let index = lock(&self.index);
-        index.listed.contains(ALL) || index.listed.contains(namespace)
+        lock(&self.index).is_listed(namespace)
     }
 
     /// The number of cached Secrets.
@@ -646,5 +677,30 @@ mod tests {
         let cached = cache.get("team-a", "orders-auth0").expect("cached");
         assert!(cached.is_up_to_date(&desired));
         assert!(cached.is_up_to_date_keeping_its_secret(&owner, &desired));
+    }
+
+    #[test]
+    fn a_lookup_answers_cached_absent_or_unknown() {
+        let cache = OwnedSecrets::default();
+        let a = observed("team-a", "a");
+        feed(
+            &cache,
+            "team-a",
+            vec![Event::Init, Event::InitApply(a.clone())],
+        );
+        assert_eq!(cache.lookup("team-a", "a-auth0"), Lookup::Cached(a.clone()));
+        assert_eq!(
+            cache.lookup("team-a", "b-auth0"),
+            Lookup::Unknown,
+            "not delivered yet, its namespace's list still pages in"
+        );
+        cache.apply("team-a", &Event::InitDone);
+        assert_eq!(cache.lookup("team-a", "a-auth0"), Lookup::Cached(a));
+        assert_eq!(cache.lookup("team-a", "b-auth0"), Lookup::Absent);
+        assert_eq!(
+            cache.lookup("team-b", "a-auth0"),
+            Lookup::Unknown,
+            "another namespace is not listed"
+        );
     }
 }
