@@ -125,6 +125,12 @@ impl Entry {
         std::str::from_utf8(&self.blob[HEADER..HEADER + len]).unwrap_or_default()
     }
 
+    /// The controller's uid digest (when [`CONTROLLED`]).
+    fn controller_uid(&self) -> Option<&[u8]> {
+        let at = HEADER + read_u32(&self.blob, 0) + read_u32(&self.blob, 4);
+        (self.flags & CONTROLLED != 0).then(|| &self.blob[at..at + 16])
+    }
+
     fn unpack(&self, namespace: &str) -> ObservedSecret {
         let name_len = read_u32(&self.blob, 0);
         let controller_len = read_u32(&self.blob, 4);
@@ -212,16 +218,24 @@ impl Index {
         self.lists.insert(Arc::from(partition), list);
     }
 
-    /// `partition` delivers `secret` (listed or changed).
-    fn deliver(&mut self, partition: &str, secret: &ObservedSecret) {
+    /// `partition` delivers `secret` (listed or changed); returns the Secret as the index held
+    /// it before when its controller changed since (removed, or another AuthClient's uid).
+    /// The operator never changes the controller of a Secret it wrote, so this is never its
+    /// own write.
+    fn deliver(&mut self, partition: &str, secret: &ObservedSecret) -> Option<ObservedSecret> {
         let list = self.lists.get(partition).copied().unwrap_or(0);
         let entry = Entry::pack(secret, list);
-        if let Some(set) = self.namespaces.get_mut(&*secret.namespace) {
-            set.replace(entry);
-        } else {
+        let Some(set) = self.namespaces.get_mut(&*secret.namespace) else {
             self.namespaces
                 .insert(secret.namespace.clone(), HashSet::from([entry]));
-        }
+            return None;
+        };
+        let uid = entry.controller_uid().map(<[u8]>::to_vec);
+        let previous = set.replace(entry)?;
+        let controller_changed = previous
+            .controller_uid()
+            .is_some_and(|before| Some(before) != uid.as_deref());
+        controller_changed.then(|| previous.unpack(&secret.namespace))
     }
 
     /// The (re)list of `partition` completed: the partition is listed, and what an older list
@@ -290,7 +304,9 @@ pub struct OwnedSecrets {
 
 impl OwnedSecrets {
     /// Applies one watch event of `partition` (a served namespace, or [`ALL`]); returns the
-    /// Secrets a completed (re)list dropped because it did not deliver them again.
+    /// Secrets whose controllers must be woken: those a completed (re)list dropped because it
+    /// did not deliver them again, and a Secret whose controller changed (removed, or moved to
+    /// another AuthClient): as the index held it before, and as delivered.
     pub fn apply(&self, partition: &str, event: &Event<ObservedSecret>) -> Vec<ObservedSecret> {
         let mut index = lock(&self.index);
         match event {
@@ -299,8 +315,10 @@ impl OwnedSecrets {
                 Vec::new()
             }
             Event::InitApply(secret) | Event::Apply(secret) => {
-                index.deliver(partition, secret);
-                Vec::new()
+                match index.deliver(partition, secret) {
+                    Some(previous) => vec![previous, secret.clone()],
+                    None => Vec::new(),
+                }
             }
             Event::Delete(secret) => {
                 index.remove(&secret.namespace, &secret.name);
@@ -315,7 +333,8 @@ impl OwnedSecrets {
         let mut index = lock(&self.index);
         index.start(ALL);
         for secret in secrets {
-            index.deliver(ALL, &secret);
+            // Priming wakes nobody: what changed is not returned.
+            let _ = index.deliver(ALL, &secret);
         }
         index.complete(ALL);
     }

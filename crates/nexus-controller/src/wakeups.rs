@@ -560,7 +560,9 @@ pub(crate) async fn drive_namespaces(
 /// writes do not: their content hash matches their data), also one a list delivers tampered
 /// (its owner's pass may have run before the list, with a GET that saw it intact:
 /// `Caches::owned_secret`), and one a relist no longer delivers (deleted while the watch was
-/// down).
+/// down). A Secret whose controller owner reference was removed or moved to another
+/// AuthClient wakes the previous controller and the new one (the operator never changes an
+/// existing Secret's controller: its own writes wake nobody).
 pub(crate) async fn drive_owned_secrets(
     ctx: Arc<Context>,
     events: impl futures::Stream<Item = (Arc<str>, watcher::Result<watcher::Event<ObservedSecret>>)>
@@ -607,8 +609,8 @@ mod tests {
         crate::testing::server_status(identifier, generation, status, Timestamp::UNIX_EPOCH)
     }
 
-    /// An owned Secret of `owner`, as the operator wrote it (`intact`) or altered since.
-    fn owned_secret(name: &str, owner: &str, intact: bool) -> ObservedSecret {
+    /// The Secret the operator writes for `owner` (uid `uid-<owner>`) with `client_secret`.
+    fn written(owner: &str, client_secret: &str) -> Secret {
         let mut client = AuthClient::new(
             owner,
             serde_json::from_value(
@@ -620,12 +622,101 @@ mod tests {
         client.metadata.uid = Some(format!("uid-{owner}"));
         let credentials = authclient::secret::Credentials {
             client_id: "cid".into(),
-            client_secret: "value".into(),
+            client_secret: client_secret.into(),
             domain: "acme.eu.auth0.com".into(),
             issuer_base_url: "https://acme.eu.auth0.com/".into(),
             assertion: None,
         };
-        let mut secret = authclient::secret::build_secret(&client, &credentials).expect("secret");
+        authclient::secret::build_secret(&client, &credentials).expect("secret")
+    }
+
+    fn test_context() -> Arc<Context> {
+        Arc::new(Context::new(
+            kube_fake::FakeKube::new().client(),
+            auth0_mgmt::Auth0Registry::new(
+                auth0_mgmt::default_http_client(std::time::Duration::from_secs(5))
+                    .expect("http client"),
+                auth0_mgmt::Auth0Metrics::new(),
+            ),
+            crate::ControllerConfig::default(),
+            crate::metrics::ControllerMetrics::default(),
+        ))
+    }
+
+    async fn drive(ctx: &Arc<Context>, events: Vec<watcher::Event<ObservedSecret>>) {
+        let all = Arc::<str>::from(crate::owned_secrets::ALL);
+        let events = futures::stream::iter(events).map(move |event| (all.clone(), Ok(event)));
+        drive_owned_secrets(ctx.clone(), events, futures::future::pending()).await;
+    }
+
+    #[tokio::test]
+    async fn a_secret_whose_controller_changed_wakes_its_controllers_the_operators_writes_nobody() {
+        let ctx = test_context();
+        let mut triggers = ctx.take_triggers().expect("triggers");
+        let mut woken = move || {
+            let mut woken = Vec::new();
+            while let Ok(client) = triggers.clients.try_recv() {
+                woken.push(client);
+            }
+            woken
+        };
+        let original = written("a", "value");
+        let observe = |secret: &Secret| ObservedSecret::observe(secret);
+        drive(
+            &ctx,
+            vec![
+                watcher::Event::Init,
+                watcher::Event::InitApply(observe(&original)),
+                watcher::Event::InitDone,
+            ],
+        )
+        .await;
+        assert!(woken().is_empty());
+        // The operator's own write: new data (and content hash), another label; same owner.
+        let mut rewritten = written("a", "rotated");
+        rewritten
+            .metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("extra".into(), "1".into());
+        drive(&ctx, vec![watcher::Event::Apply(observe(&rewritten))]).await;
+        assert!(woken().is_empty(), "the operator's own write wakes nobody");
+        // A team removes the owner reference; data and hash untouched.
+        let mut released = rewritten.clone();
+        released.metadata.owner_references = None;
+        drive(&ctx, vec![watcher::Event::Apply(observe(&released))]).await;
+        assert_eq!(
+            woken(),
+            [ObjectRef::new("a").within("team-a")],
+            "its previous controller is woken"
+        );
+        // Given back (no controller before: nobody to tell), then moved to b.
+        drive(&ctx, vec![watcher::Event::Apply(observe(&rewritten))]).await;
+        assert!(woken().is_empty());
+        let mut moved = rewritten.clone();
+        if let Some(reference) = moved
+            .metadata
+            .owner_references
+            .as_mut()
+            .and_then(|r| r.first_mut())
+        {
+            reference.name = "b".into();
+            reference.uid = "uid-b".into();
+        }
+        drive(&ctx, vec![watcher::Event::Apply(observe(&moved))]).await;
+        assert_eq!(
+            woken(),
+            [
+                ObjectRef::new("a").within("team-a"),
+                ObjectRef::new("b").within("team-a")
+            ],
+            "the previous controller and the new one are woken"
+        );
+    }
+
+    /// An owned Secret of `owner`, as the operator wrote it (`intact`) or altered since.
+    fn owned_secret(name: &str, owner: &str, intact: bool) -> ObservedSecret {
+        let mut secret = written(owner, "value");
         secret.metadata.name = Some(name.into());
         if !intact && let Some(data) = secret.data.as_mut() {
             data.insert(
