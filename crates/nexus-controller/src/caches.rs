@@ -461,3 +461,69 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authclient::secret::{Credentials, build_secret};
+    use kube_fake::{FakeKube, Verb};
+
+    /// The Secret the operator writes for the AuthClient `owner` of team-a.
+    fn written(owner: &str) -> Secret {
+        let mut client = crate::testing::client();
+        client.metadata.name = Some(owner.into());
+        client.metadata.namespace = Some("team-a".into());
+        client.metadata.uid = Some(format!("uid-{owner}"));
+        let credentials = Credentials {
+            client_id: format!("id-{owner}"),
+            client_secret: "s3cr3t".into(),
+            domain: "acme.eu.auth0.com".into(),
+            issuer_base_url: "https://acme.eu.auth0.com/".into(),
+            assertion: None,
+        };
+        build_secret(&client, &credentials).expect("secret")
+    }
+
+    #[tokio::test]
+    async fn a_secret_not_cached_before_its_namespace_is_listed_is_read_once_by_name() {
+        let kube = FakeKube::new();
+        let client = kube.client();
+        let owned = written("orders");
+        let mut unlabelled = written("billing");
+        unlabelled.metadata.labels = None;
+        for secret in [&owned, &unlabelled] {
+            kube.insert(serde_json::to_value(secret).expect("json"));
+        }
+        let caches = Caches::default();
+        let other = ObservedSecret::observe(&written("other"));
+        for event in [watcher::Event::Init, watcher::Event::InitApply(other)] {
+            caches.owned_secrets.apply("team-a", &event);
+        }
+        let gets = || kube.request_counts().get(Verb::Get, "secrets");
+        let before = gets();
+        let found = caches
+            .owned_secret(&client, "team-a", "orders-auth0")
+            .await
+            .expect("read");
+        assert_eq!(found, Some(ObservedSecret::observe(&owned)));
+        assert_eq!(gets() - before, 1, "one GET by name");
+        let found = caches
+            .owned_secret(&client, "team-a", "billing-auth0")
+            .await
+            .expect("read");
+        assert_eq!(
+            found, None,
+            "a Secret the cache would not hold is not taken"
+        );
+        caches
+            .owned_secrets
+            .apply("team-a", &watcher::Event::InitDone);
+        let listed = gets();
+        let found = caches
+            .owned_secret(&client, "team-a", "orders-auth0")
+            .await
+            .expect("read");
+        assert_eq!(found, None, "once listed, the cache alone answers");
+        assert_eq!(gets(), listed, "no further GET");
+    }
+}
