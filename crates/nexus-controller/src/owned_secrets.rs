@@ -722,4 +722,41 @@ mod tests {
             "another namespace is not listed"
         );
     }
+
+    #[test]
+    fn a_deletion_removes_that_namespaces_secret_only_and_one_not_held_changes_nothing() {
+        let cache = OwnedSecrets::default();
+        for namespace in ["team-a", "team-b"] {
+            cache.apply(ALL, &Event::Apply(observed(namespace, "orders")));
+        }
+        cache.apply(ALL, &Event::Apply(observed("team-a", "billing")));
+        cache.apply(ALL, &Event::Delete(observed("team-a", "orders")));
+        assert_eq!(names(&cache, "team-a"), ["billing-auth0"]);
+        assert_eq!(names(&cache, "team-b"), ["orders-auth0"]);
+        for not_held in [observed("team-a", "orders"), observed("team-c", "orders")] {
+            cache.apply(ALL, &Event::Delete(not_held));
+        }
+        assert_eq!(names(&cache, "team-a"), ["billing-auth0"]);
+        assert_eq!(names(&cache, "team-b"), ["orders-auth0"]);
+        assert!(!lock(&cache.index).namespaces.contains_key("team-c"));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn names_resembling_the_default_pack_their_controller_as_it_is() {
+        for (owner, name) in [
+            ("orders", "payments-auth0"),
+            ("orders", "orders-auth0-auth0"),
+            ("orders-auth0", "orders-auth0-auth0"),
+            ("orders-auth0", "orders-auth0"),
+            ("orders", "-auth0"),
+        ] {
+            let secret = ObservedSecret::observe(&written("team-a", owner, name, false));
+            let cache = OwnedSecrets::default();
+            cache.apply(ALL, &Event::Apply(secret.clone()));
+            let cached = cache.get("team-a", name).expect("cached");
+            assert_eq!(cached, secret, "{owner} controlling {name}");
+            assert_eq!(cached.controller.map(|c| c.name), Some(owner.into()));
+        }
+    }
 }
