@@ -328,15 +328,30 @@ impl OwnedSecrets {
         }
     }
 
-    /// Replaces the whole content (a list of all namespaces, as `Caches::prime` does).
-    pub fn replace(&self, secrets: impl IntoIterator<Item = ObservedSecret>) {
+    /// Replaces the content of `partitions` ([`ALL`], or served namespaces) with one complete
+    /// list of each (as `Caches::prime` does): each is listed from then on, and only they. A
+    /// Secret no partition covers is ignored. Wakes nobody.
+    pub fn replace<'a>(
+        &self,
+        partitions: impl IntoIterator<Item = &'a str>,
+        secrets: impl IntoIterator<Item = ObservedSecret>,
+    ) {
+        let partitions: Vec<&str> = partitions.into_iter().collect();
         let mut index = lock(&self.index);
-        index.start(ALL);
-        for secret in secrets {
-            // Priming wakes nobody: what changed is not returned.
-            let _ = index.deliver(ALL, &secret);
+        for partition in &partitions {
+            index.start(partition);
         }
-        index.complete(ALL);
+        for secret in secrets {
+            let covering = partitions
+                .iter()
+                .find(|partition| **partition == ALL || **partition == secret.namespace());
+            if let Some(partition) = covering {
+                let _ = index.deliver(partition, &secret);
+            }
+        }
+        for partition in &partitions {
+            index.complete(partition);
+        }
     }
 
     /// The cached Secret `namespace/name`.
@@ -618,8 +633,19 @@ mod tests {
             "the list of all namespaces covers every namespace"
         );
         let primed = OwnedSecrets::default();
-        primed.replace([observed("team-a", "a")]);
+        primed.replace([ALL], [observed("team-a", "a")]);
         assert!(primed.is_listed("team-c") && primed.len() == 1);
+        let served = OwnedSecrets::default();
+        served.replace(
+            ["team-a", "team-b"],
+            [observed("team-a", "a"), observed("team-c", "c")],
+        );
+        assert!(served.is_listed("team-a") && served.is_listed("team-b"));
+        assert!(
+            !served.is_listed("team-c"),
+            "a namespace not served is not listed by a prime of the served ones"
+        );
+        assert_eq!(served.len(), 1, "nor is a Secret of it kept");
     }
 
     #[test]
