@@ -35,6 +35,10 @@ pub const ALL: &str = crate::eager::ALL;
 /// The suffix of the default Secret name of an AuthClient (`<authclient>-auth0`).
 const DEFAULT_SUFFIX: &str = "-auth0";
 
+/// A namespace's table is shrunk after a sweep when its capacity exceeds this many times its
+/// Secrets.
+const SHRINK_ABOVE: usize = 4;
+
 /// Entry flags.
 const INTACT: u8 = 1;
 const CONTROLLED: u8 = 2;
@@ -277,7 +281,11 @@ impl Index {
             );
             if gone.len() > before {
                 set.retain(|entry| entry.list == list);
-                set.shrink_to_fit();
+                // Rehashing a large table for a few Secrets dropped is not worth it: only
+                // a table mostly empty is shrunk.
+                if set.capacity() > SHRINK_ABOVE * set.len() {
+                    set.shrink_to_fit();
+                }
             }
             !set.is_empty()
         });
@@ -784,5 +792,48 @@ mod tests {
             assert_eq!(cached, secret, "{owner} controlling {name}");
             assert_eq!(cached.controller.map(|c| c.name), Some(owner.into()));
         }
+    }
+
+    #[test]
+    fn a_sweep_shrinks_a_table_mostly_empty_only() {
+        let cache = OwnedSecrets::default();
+        let owners: Vec<String> = (0..57).map(|i| format!("c{i}")).collect();
+        let mut events = vec![Event::Init];
+        events.extend(
+            owners
+                .iter()
+                .map(|owner| Event::InitApply(observed("team-a", owner))),
+        );
+        events.push(Event::InitDone);
+        feed(&cache, ALL, events);
+        let capacity = || lock(&cache.index).namespaces["team-a"].capacity();
+        let full = capacity();
+        // A relist that no longer delivers one Secret: the table is kept as it is.
+        let mut events = vec![Event::Init];
+        events.extend(
+            owners[1..]
+                .iter()
+                .map(|owner| Event::InitApply(observed("team-a", owner))),
+        );
+        events.push(Event::InitDone);
+        feed(&cache, ALL, events);
+        assert_eq!(cache.len(), 56);
+        assert_eq!(capacity(), full, "one Secret dropped: no rehash");
+        // One that delivers one Secret only: the table is shrunk.
+        feed(
+            &cache,
+            ALL,
+            vec![
+                Event::Init,
+                Event::InitApply(observed("team-a", &owners[1])),
+                Event::InitDone,
+            ],
+        );
+        assert_eq!(cache.len(), 1);
+        assert!(
+            capacity() <= SHRINK_ABOVE,
+            "{} slots for one Secret",
+            capacity()
+        );
     }
 }
