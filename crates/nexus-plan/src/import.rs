@@ -119,33 +119,134 @@ impl ImportReport {
     }
 
     /// Writes `DIR/<namespace>/<name>.yaml` for each manifest; returns the paths. A namespace
-    /// folder or a file that is already a symbolic link is refused, not followed.
+    /// folder or a file that is a symbolic link is refused, not followed: the folder is opened
+    /// with `O_NOFOLLOW | O_DIRECTORY` and the file is created relative to that open folder
+    /// with `O_NOFOLLOW`, so there is no moment between a check and the write in which a link
+    /// put there by another process would be followed.
     pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
         let mut paths = Vec::new();
         for manifest in &self.written {
-            let folder = dir.join(&manifest.namespace);
-            let path = folder.join(format!("{}.yaml", manifest.name));
-            let io = |source| ImportError::Io {
-                path: path.display().to_string(),
-                source,
-            };
-            refuse_symlink(&folder)?;
-            std::fs::create_dir_all(&folder).map_err(io)?;
-            refuse_symlink(&path)?;
-            std::fs::write(&path, &manifest.text).map_err(io)?;
+            let file = format!("{}.yaml", manifest.name);
+            let path = dir.join(&manifest.namespace).join(&file);
+            no_follow::write(dir, &manifest.namespace, &file, manifest.text.as_bytes()).map_err(
+                |failure| match failure {
+                    no_follow::Failure::Link(link) => ImportError::SymbolicLink {
+                        path: link.display().to_string(),
+                    },
+                    no_follow::Failure::Io(source) => ImportError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    },
+                },
+            )?;
             paths.push(path);
         }
         Ok(paths)
     }
 }
 
-/// Refuses `path` if it exists as a symbolic link (a missing path is fine).
-fn refuse_symlink(path: &Path) -> Result<(), ImportError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(ImportError::SymbolicLink {
-            path: path.display().to_string(),
-        }),
-        _ => Ok(()),
+/// Writing a file two levels below a folder without ever following a symbolic link in those
+/// two levels, whatever another process does meanwhile (`openat` on an open folder).
+mod no_follow {
+    use std::ffi::CString;
+    use std::io::Write as _;
+    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+    use std::path::{Path, PathBuf};
+
+    /// Why a write failed.
+    pub(super) enum Failure {
+        /// This path is a symbolic link.
+        Link(PathBuf),
+        /// Any other failure.
+        Io(std::io::Error),
+    }
+
+    impl From<std::io::Error> for Failure {
+        fn from(error: std::io::Error) -> Self {
+            Self::Io(error)
+        }
+    }
+
+    /// Writes `text` to `dir/folder/file`, creating `folder` if needed (mode 0755, the file
+    /// 0644 before the umask). `folder` and `file` must be single path components.
+    pub(super) fn write(dir: &Path, folder: &str, file: &str, text: &[u8]) -> Result<(), Failure> {
+        let folder_name = component(folder)?;
+        let file_name = component(file)?;
+        // `dir` is the folder given with -o: the user's choice, followed if it is a link.
+        let out = std::fs::File::open(dir)?;
+        // SAFETY: `out` is an open descriptor and `folder_name` a NUL-terminated string.
+        let made = unsafe { libc::mkdirat(out.as_raw_fd(), folder_name.as_ptr(), 0o755) };
+        if made != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(Failure::Io(error));
+            }
+        }
+        let folder_fd = open_at(
+            &out,
+            &folder_name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+        .map_err(|error| link_or(error, dir.join(folder)))?;
+        let file_fd = open_at(
+            &folder_fd,
+            &file_name,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+        .map_err(|error| link_or(error, dir.join(folder).join(file)))?;
+        std::fs::File::from(file_fd).write_all(text)?;
+        Ok(())
+    }
+
+    /// `name` as one path component (no `/`, not `.` or `..`, no NUL).
+    fn component(name: &str) -> Result<CString, Failure> {
+        let invalid = || {
+            Failure::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{name:?} is not a single file name"),
+            ))
+        };
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(invalid());
+        }
+        CString::new(name).map_err(|_| invalid())
+    }
+
+    /// `openat(parent, name, flags, 0644)`.
+    fn open_at(
+        parent: &impl std::os::fd::AsRawFd,
+        name: &CString,
+        flags: libc::c_int,
+    ) -> std::io::Result<OwnedFd> {
+        // SAFETY: `parent` is an open descriptor and `name` a NUL-terminated string; the mode
+        // is passed as the variadic argument `openat` reads when `O_CREAT` is set.
+        let fd = unsafe {
+            libc::openat(
+                parent.as_raw_fd(),
+                name.as_ptr(),
+                flags,
+                0o644 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `openat` returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// A refused link, or the error itself. `O_NOFOLLOW` on a link fails with `ELOOP`, and
+    /// with `ENOTDIR` when `O_DIRECTORY` is set too (as for a plain file): the path is looked at
+    /// again only to name the failure, the write having been refused already.
+    fn link_or(error: std::io::Error, path: PathBuf) -> Failure {
+        let is_link =
+            || std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink());
+        let refused = matches!(error.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR));
+        if refused && is_link() {
+            Failure::Link(path)
+        } else {
+            Failure::Io(error)
+        }
     }
 }
 
@@ -578,8 +679,59 @@ mod tests {
         assert_eq!(unique_name(&mut taken, "ns", &client("q", "***")), "client");
     }
 
+    /// Attack: a manifest whose namespace or name is not one path component (built by a caller
+    /// of `write_to` that skipped import's DNS-label check) would write outside the folder.
+    #[cfg(unix)]
+    #[test]
+    fn import_never_writes_outside_the_folder_by_name() {
+        let out = nexus_testing::scratch_dir("import-out");
+        std::fs::create_dir_all(out.join("inner")).expect("mkdir");
+        for (namespace, name) in [
+            ("..", "web"),
+            ("a/b", "web"),
+            ("team-a", "../x"),
+            ("", "web"),
+        ] {
+            let report = ImportReport {
+                written: vec![Imported {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    client_id: "abc".into(),
+                    text: "imported\n".into(),
+                    warning: None,
+                }],
+                ..ImportReport::default()
+            };
+            let error = report
+                .write_to(&out.join("inner"))
+                .expect_err("a name that is not one component is refused");
+            assert!(
+                matches!(&error, ImportError::Io { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput),
+                "{namespace}/{name}: {error}"
+            );
+        }
+        let written: Vec<_> = walk(&out);
+        assert_eq!(written, Vec::<PathBuf>::new(), "no file written");
+    }
+
+    /// Every file below `dir`.
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
+    }
+
     /// Attack: the output folder (a checkout a pull request controls) holds symbolic links
-    /// where import writes; following them would write outside it.
+    /// where import writes; following them would write outside it. There is no check before
+    /// the write: the refusal comes from the opens themselves (`O_NOFOLLOW`), so a link another
+    /// process creates at any moment is refused the same way.
     #[cfg(unix)]
     #[test]
     fn import_never_writes_through_a_symbolic_link() {
