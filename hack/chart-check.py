@@ -535,14 +535,23 @@ def check_common(label: str, chart: "helm.Chart", objects: list[dict[str, Any]],
             problems.append(field)
     C.check(f"[{label}] pod and container security contexts are restricted", not problems, "; ".join(problems))
 
-    # Probes on the metrics port.
+    # Probes on the probe listener's port, its own (not the metrics port, whose connections
+    # anyone allowed to scrape could hold).
+    probe = lambda kind: (container.get(kind) or {}).get("httpGet", {})
     probes_ok = (
-        (container.get("livenessProbe") or {}).get("httpGet", {}).get("path") == "/healthz"
-        and (container.get("readinessProbe") or {}).get("httpGet", {}).get("path") == "/readyz"
-        and (container.get("livenessProbe") or {}).get("httpGet", {}).get("port") == "metrics"
-        and (container.get("readinessProbe") or {}).get("httpGet", {}).get("port") == "metrics"
+        probe("livenessProbe").get("path") == "/healthz"
+        and probe("startupProbe").get("path") == "/healthz"
+        and probe("readinessProbe").get("path") == "/readyz"
+        and all(probe(kind).get("port") == "probes" for kind in ("startupProbe", "livenessProbe", "readinessProbe"))
     )
-    C.check(f"[{label}] liveness /healthz and readiness /readyz on the metrics port", probes_ok)
+    C.check(f"[{label}] startup and liveness /healthz, readiness /readyz on the probe port", probes_ok)
+    container_ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    C.check(
+        f"[{label}] the probe port is a container port of its own",
+        container_ports.get("probes") == merged["probes"]["port"]
+        and len(set(container_ports.values())) == len(container_ports),
+        str(container_ports),
+    )
 
     resources = container.get("resources") or {}
     C.check(
@@ -579,6 +588,8 @@ def check_common(label: str, chart: "helm.Chart", objects: list[dict[str, Any]],
         "NEXUS_CLUSTER_ID": merged["clusterId"],
         "NEXUS_LOG_FORMAT": merged["logFormat"],
         "NEXUS_METRICS_ADDR": f"0.0.0.0:{merged['metrics']['port']}",
+        "NEXUS_PROBE_ADDR": f"0.0.0.0:{merged['probes']['port']}",
+        "NEXUS_PROBE_MAX_CONNECTIONS": str(merged["probes"]["maxConnections"]),
         "NEXUS_LEADER_ELECTION": str(merged["leaderElection"]["enabled"]).lower(),
         "NEXUS_LEASE_NAMESPACE": NAMESPACE,
         "NEXUS_FACADE": str(merged["facade"]["enabled"]).lower(),
@@ -672,6 +683,11 @@ def check_common(label: str, chart: "helm.Chart", objects: list[dict[str, Any]],
         spec = nps[0]["spec"]
         ingress_ports = sorted(p["port"] for rule in spec.get("ingress", []) for p in rule.get("ports", []))
         expected_ports = sorted([merged["metrics"]["port"]] + ([merged["facade"]["port"]] if facade else []))
+        C.check(
+            f"[{label}] NetworkPolicy opens no rule to the probe port",
+            merged["probes"]["port"] not in ingress_ports,
+            str(ingress_ports),
+        )
         C.check(
             f"[{label}] NetworkPolicy ingress only to metrics/facade ports",
             ingress_ports == expected_ports and all(rule.get("ports") for rule in spec.get("ingress", [])),

@@ -156,21 +156,44 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    /// Spawns the `/metrics`, `/healthz` and `/readyz` server on `addr` with `limits`, until
-    /// `shutdown`.
-    pub(crate) fn spawn_metrics_server(
+    /// Binds and spawns the `/metrics`, `/healthz` and `/readyz` server on `--metrics-addr`,
+    /// and the probe listener on `--probe-addr` when it is set, until `shutdown`. The task ends
+    /// when both servers have stopped. A bind failure is returned at once.
+    pub(crate) async fn spawn_metrics_server(
         &self,
         addr: std::net::SocketAddr,
-        limits: nexus_facade::server::ServerLimits,
+        args: &crate::cli::MetricsServerArgs,
         shutdown: &Shutdown,
-    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
-        tokio::spawn(crate::health::serve(
-            addr,
+    ) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+        let metrics_listener = listen(addr, "--metrics-addr").await?;
+        let probe_listener = match args.probe_addr {
+            Some(probe_addr) => Some(listen(probe_addr, "--probe-addr").await?),
+            None => None,
+        };
+        let metrics = crate::health::serve_on(
+            metrics_listener,
             self.registry.clone(),
             self.health.clone(),
-            limits,
+            args.limits(),
             shutdown.clone().wait(),
-        ))
+        );
+        let probes = probe_listener.map(|listener| {
+            crate::health::serve_probes_on(
+                listener,
+                self.health.clone(),
+                args.probe_limits(),
+                shutdown.clone().wait(),
+            )
+        });
+        Ok(tokio::spawn(async move {
+            match probes {
+                Some(probes) => {
+                    let (metrics, probes) = tokio::join!(metrics, probes);
+                    metrics.and(probes)
+                }
+                None => metrics.await,
+            }
+        }))
     }
 
     /// The controller's context on these clients and metrics.
@@ -217,8 +240,9 @@ async fn run_operator(args: RunArgs) -> Result<(), AppError> {
     let scope = args.controller.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.controller.auth0_timeout_seconds)).await?;
-    let metrics_server =
-        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
+    let metrics_server = common
+        .spawn_metrics_server(args.metrics_addr, &args.metrics_server, &shutdown)
+        .await?;
     let facade_server = if args.facade {
         let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
         config.served = scope.clone();
@@ -422,8 +446,9 @@ async fn run_facade_only(args: FacadeOnlyArgs) -> Result<(), AppError> {
     let scope = args.watch.scope()?;
     let shutdown = Shutdown::on_signals();
     let common = common(Duration::from_secs(args.auth0_timeout_seconds)).await?;
-    let metrics_server =
-        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
+    let metrics_server = common
+        .spawn_metrics_server(args.metrics_addr, &args.metrics_server, &shutdown)
+        .await?;
     let mut config = facade::FacadeConfig::from_args(&args.facade_args)?;
     config.served = scope;
     let listener = tokio::net::TcpListener::bind(args.facade_args.facade_addr).await?;
@@ -463,4 +488,17 @@ pub async fn install_crds(kube: &kube::Client) -> Result<(), AppError> {
         })??;
     }
     Ok(())
+}
+
+/// A listener bound on `addr`, the flag that names it in the error.
+async fn listen(
+    addr: std::net::SocketAddr,
+    flag: &str,
+) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("cannot listen on {addr} ({flag}): {error}"),
+        )
+    })
 }

@@ -267,6 +267,17 @@ pub struct MetricsServerArgs {
     /// closed.
     #[arg(long = "metrics-idle-timeout-seconds", env = "NEXUS_METRICS_IDLE_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub metrics_idle_timeout_seconds: u64,
+    /// Also serve `/healthz` and `/readyz` on this address, on a listener of their own with
+    /// its own connection cap (`--probe-max-connections`), for the kubelet's probes. Whoever
+    /// can reach the metrics port can hold all its connections; with the probes on a port no
+    /// NetworkPolicy rule opens (the kubelet's probes come from the node, which NetworkPolicy
+    /// always allows), doing so no longer fails the liveness probe and restarts the pod. The
+    /// metrics address keeps serving both paths too. The Helm chart sets it.
+    #[arg(long = "probe-addr", env = "NEXUS_PROBE_ADDR")]
+    pub probe_addr: Option<SocketAddr>,
+    /// Most open connections to the probe listener (`--probe-addr`).
+    #[arg(long = "probe-max-connections", env = "NEXUS_PROBE_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub probe_max_connections: u32,
 }
 
 impl MetricsServerArgs {
@@ -278,6 +289,14 @@ impl MetricsServerArgs {
                 self.metrics_header_read_timeout_seconds,
             ),
             idle_timeout: std::time::Duration::from_secs(self.metrics_idle_timeout_seconds),
+        }
+    }
+
+    /// The probe listener's limits: its own cap, the metrics server's timeouts.
+    pub fn probe_limits(&self) -> nexus_facade::server::ServerLimits {
+        nexus_facade::server::ServerLimits {
+            max_connections: self.probe_max_connections as usize,
+            ..self.limits()
         }
     }
 }

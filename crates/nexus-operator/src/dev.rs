@@ -62,8 +62,9 @@ pub async fn run(args: DevArgs) -> Result<(), AppError> {
         args.tenant
     );
 
-    let metrics_server =
-        common.spawn_metrics_server(args.metrics_addr, args.metrics_server.limits(), &shutdown);
+    let metrics_server = common
+        .spawn_metrics_server(args.metrics_addr, &args.metrics_server, &shutdown)
+        .await?;
     let facade_login = facade_credentials(&common.kube, &args, &sim, &dir).await?;
     let listener = tokio::net::TcpListener::bind(args.facade_addr).await?;
     let facade_addr = listener.local_addr()?;

@@ -151,6 +151,31 @@ pub async fn serve(
     serve_on(listener, registry, health, limits, shutdown).await
 }
 
+/// The router of the probe listener: `/healthz` and `/readyz` only.
+pub fn probe_router(health: Health) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(ServerState {
+            registry: Arc::new(RwLock::new(Registry::default())),
+            health,
+        })
+}
+
+/// Serves [`probe_router`] on a bound listener within `limits` until `shutdown` completes: a
+/// listener of its own, so that connections held open on the metrics port cannot starve the
+/// kubelet's probes.
+pub async fn serve_probes_on(
+    listener: tokio::net::TcpListener,
+    health: Health,
+    limits: ServerLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving /healthz and /readyz for the probes");
+    nexus_facade::server::serve(listener, probe_router(health), limits, shutdown).await
+}
+
 /// [`serve`] on a bound listener.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
@@ -236,5 +261,78 @@ mod tests {
             .expect("served")
             .unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+
+    /// Attack: a client that can reach the metrics port holds every connection the metrics
+    /// server allows (here its cap of 1, held open forever by a request that never ends). The
+    /// probe listener still answers `/healthz` and `/readyz`, so the liveness probe does not
+    /// fail and the pod is not restarted; the metrics port itself is starved, as its cap says.
+    #[tokio::test(start_paused = true)]
+    async fn probes_answer_while_the_metrics_port_is_held() {
+        let limits = ServerLimits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(3600),
+        };
+        let health = Health::default();
+        health.set_ready(true);
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_addr = metrics.local_addr().unwrap();
+        tokio::spawn(serve_on(
+            metrics,
+            Arc::new(RwLock::new(Registry::default())),
+            health.clone(),
+            limits,
+            std::future::pending(),
+        ));
+        let probes = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let probes_addr = probes.local_addr().unwrap();
+        tokio::spawn(serve_probes_on(
+            probes,
+            health,
+            limits,
+            std::future::pending(),
+        ));
+
+        // The attacker's connection: a request head that never ends.
+        let mut held = TcpStream::connect(metrics_addr).await.unwrap();
+        held.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        // Wait until the server has taken it (its one slot): a probe on the metrics port waits.
+        let mut starved = TcpStream::connect(metrics_addr).await.unwrap();
+        starved
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), starved.read(&mut buf))
+                .await
+                .is_err(),
+            "the metrics port answered past its cap"
+        );
+
+        for path in ["/healthz", "/readyz"] {
+            let mut probe = TcpStream::connect(probes_addr).await.unwrap();
+            probe
+                .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(1), probe.read(&mut buf))
+                .await
+                .expect("the probe listener answers while the metrics port is held")
+                .unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{path}");
+        }
+        // The probe listener serves no metrics.
+        let mut probe = TcpStream::connect(probes_addr).await.unwrap();
+        probe
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = probe.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 404"));
+        drop(held);
     }
 }
