@@ -10,9 +10,7 @@ use auth0_mgmt::{
     ResourceServerScope, SecretString, SigningAlg, TenantClient, TenantConfig, TokenDialect,
     default_http_client,
 };
-use auth0_sim::{
-    self as sim, FailAction, FailNext, M2mCredential, RateLimit, SimConfig, SimHandle,
-};
+use auth0_sim::{self as sim, FailAction, M2mCredential, RateLimit, SimConfig, SimHandle};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -373,22 +371,16 @@ async fn retries_follow_the_rules_of_the_clients_api() {
     c.verify_credentials().await.unwrap();
 
     // POST: a 503 is returned, never retried (the caller owns crash-safe creation).
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::Status(503),
-    ));
+    sim.fail_once("POST", "/api/v2/resource-servers", FailAction::Status(503));
     let err = c.create_resource_server(&orders(), P).await.unwrap_err();
     assert!(err.is_transient());
     assert_eq!(sim.counters().get("POST /api/v2/resource-servers"), 1);
     // ... also when the POST was executed and the answer lost.
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "POST",
         "/api/v2/resource-servers",
-        1,
         FailAction::DropAfterProcessing,
-    ));
+    );
     let err = c.create_resource_server(&orders(), P).await.unwrap_err();
     assert!(matches!(err, Auth0Error::Transport { .. }), "{err:?}");
     assert_eq!(sim.counters().get("POST /api/v2/resource-servers"), 2);
@@ -397,12 +389,7 @@ async fn retries_follow_the_rules_of_the_clients_api() {
     assert!(again.is_conflict(), "a blind retry would meet a 409");
 
     let app = sim.insert_client(json!({"name": "w"}));
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/client-grants",
-        1,
-        FailAction::Status(502),
-    ));
+    sim.fail_once("POST", "/api/v2/client-grants", FailAction::Status(502));
     assert!(
         c.create_client_grant(&app, API, &[], P)
             .await
@@ -412,53 +399,44 @@ async fn retries_follow_the_rules_of_the_clients_api() {
     assert_eq!(sim.counters().get("POST /api/v2/client-grants"), 1);
 
     // A 429 is waited out and retried for every method, POSTs included.
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/client-grants",
-        1,
-        FailAction::Status(429),
-    ));
+    sim.fail_once("POST", "/api/v2/client-grants", FailAction::Status(429));
     let t0 = Instant::now();
     let grant = c.create_client_grant(&app, API, &[], P).await.unwrap();
     assert_eq!(t0.elapsed(), Duration::from_secs(1));
     assert_eq!(sim.counters().get("POST /api/v2/client-grants"), 3);
 
     // GET, PATCH and DELETE are retried after a 5xx or a dropped connection.
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "GET",
         "/api/v2/resource-servers/{id}",
-        1,
         FailAction::Status(503),
-    ));
+    );
     c.get_resource_server(API, P).await.unwrap();
     assert_eq!(sim.counters().get("GET /api/v2/resource-servers/{id}"), 2);
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "PATCH",
         "/api/v2/client-grants/{id}",
-        1,
         FailAction::DropAfterProcessing,
-    ));
+    );
     c.patch_client_grant(&grant.id, &strings(&["read:orders"]), P)
         .await
         .unwrap();
     assert_eq!(sim.counters().get("PATCH /api/v2/client-grants/{id}"), 2);
     let conn = sim.insert_connection("db", "auth0");
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "PATCH",
         "/api/v2/connections/{id}/clients",
-        1,
         FailAction::Status(500),
-    ));
+    );
     c.set_connection_clients(&conn, &[(app.as_str(), true)], P)
         .await
         .unwrap();
     assert_eq!(sim.connection_clients(&conn), Some(vec![app.clone()]));
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "DELETE",
         "/api/v2/resource-servers/{id}",
-        1,
         FailAction::DropAfterProcessing,
-    ));
+    );
     c.delete_resource_server(API, P)
         .await
         .expect("the retry meets a 404, which counts as done");

@@ -96,6 +96,13 @@ impl Stub {
     fn tokens(&self) -> usize {
         self.token_calls.load(Ordering::SeqCst)
     }
+    /// The first token the stub issued expires early: the API answers 401 to it.
+    fn revoke_first_token(&self) {
+        self.revoked
+            .lock()
+            .unwrap()
+            .insert(format!("{TOKEN_PREFIX}1"));
+    }
 }
 
 async fn token_handler(State(stub): State<Arc<Stub>>, body: Bytes) -> Response {
@@ -181,6 +188,13 @@ struct Harness {
     addr: SocketAddr,
 }
 
+impl Harness {
+    /// `GET /api/v2/clients/{id}` at normal priority, as most tests call it.
+    async fn get(&self, id: &str) -> Result<Auth0Client, Auth0Error> {
+        self.client.get_client(id, Priority::Normal).await
+    }
+}
+
 fn config(addr: SocketAddr, rps: u32, burst: u32) -> TenantConfig {
     TenantConfig {
         tenant: "acme".into(),
@@ -259,6 +273,15 @@ fn client_json(id: &str) -> Value {
     json!({"client_id": id, "name": format!("app {id}"), "app_type": "spa", "is_first_party": true})
 }
 
+/// The client secret an answer carried.
+fn secret_of(client: &Auth0Client) -> &str {
+    client
+        .client_secret
+        .as_ref()
+        .expect("a client secret")
+        .expose()
+}
+
 fn ok_client(seen: &Seen, _: usize) -> Reply {
     let id = seen.path.rsplit('/').next().unwrap_or("x").to_owned();
     Reply::json(200, client_json(&id))
@@ -331,17 +354,10 @@ async fn client_id_is_percent_encoded_and_fields_decoded() {
         )
     })
     .await;
-    let c = h
-        .client
-        .get_client("a/b c?x#y", Priority::Normal)
-        .await
-        .unwrap();
+    let c = h.get("a/b c?x#y").await.unwrap();
     assert_eq!(h.stub.seen()[0].path, "/api/v2/clients/a%2Fb%20c%3Fx%23y");
     assert_eq!(c.client_id, "a/b c");
-    assert_eq!(
-        c.client_secret.as_ref().unwrap().expose(),
-        "S3cret-client-value"
-    );
+    assert_eq!(secret_of(&c), "S3cret-client-value");
     assert_eq!(c.extra["custom_login_page_on"], true);
     assert!(!format!("{c:?}").contains("S3cret-client-value"));
     // serialising keeps unknown fields (round trip)
@@ -354,17 +370,13 @@ async fn client_id_is_percent_encoded_and_fields_decoded() {
 async fn expired_token_is_refreshed_once_and_request_retried() {
     let h = harness(ok_client).await;
     h.client.verify_credentials().await.unwrap();
-    h.stub
-        .revoked
-        .lock()
-        .unwrap()
-        .insert(format!("{TOKEN_PREFIX}1"));
-    let c = h.client.get_client("abc", Priority::Normal).await.unwrap();
+    h.stub.revoke_first_token();
+    let c = h.get("abc").await.unwrap();
     assert_eq!(c.client_id, "abc");
     assert_eq!(h.stub.tokens(), 2);
     assert_eq!(h.stub.api_calls(), 2);
     // the new token is cached
-    h.client.get_client("abc", Priority::Normal).await.unwrap();
+    h.get("abc").await.unwrap();
     assert_eq!(h.stub.tokens(), 2);
 }
 
@@ -372,11 +384,7 @@ async fn expired_token_is_refreshed_once_and_request_retried() {
 async fn second_401_is_permanent() {
     let h = harness(ok_client).await;
     *h.stub.revoke_all.lock().unwrap() = true;
-    let err = h
-        .client
-        .get_client("abc", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("abc").await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert!(!err.is_transient());
     assert!(
@@ -394,11 +402,7 @@ async fn token_endpoint_errors_are_typed_and_spaced() {
         401,
         json!({"error":"access_denied","error_description":"Unauthorized"}),
     ));
-    let err = h
-        .client
-        .get_client("abc", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("abc").await.unwrap_err();
     match &err {
         Auth0Error::Token {
             status,
@@ -570,11 +574,7 @@ async fn rate_limit_reset_header_is_used_without_retry_after() {
             .header("x-ratelimit-reset", reset.to_string())
     })
     .await;
-    let err = h
-        .client
-        .get_client("a", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("a").await.unwrap_err();
     // The pause lasts until the reset epoch second: 100 s from the whole second the stub read,
     // less the fraction of that second already gone.
     let ra = err.retry_after().expect("RateLimited");
@@ -596,13 +596,13 @@ async fn remaining_zero_pauses_until_reset() {
         }
     })
     .await;
-    h.client.get_client("a", Priority::Normal).await.unwrap();
+    h.get("a").await.unwrap();
     // Without x-ratelimit-limit the bucket is taken to hold one token: the pause lasts until the
     // reset (tokio's timers round it up to the next millisecond).
     let pause = until_epoch_second(reset);
     let until = h.client.throttled_until().expect("paused");
     assert!(close(until - Instant::now(), pause), "{until:?}");
-    h.client.get_client("b", Priority::Normal).await.unwrap();
+    h.get("b").await.unwrap();
     let seen = h.stub.seen();
     let gap = seen[1].at - seen[0].at;
     assert!(
@@ -683,11 +683,7 @@ async fn server_errors_are_transient_and_only_idempotent_calls_are_retried() {
         .unwrap_err();
     assert_eq!(h.stub.api_calls(), 2);
     // GET: retried twice
-    let err = h
-        .client
-        .get_client("abc", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("abc").await.unwrap_err();
     assert!(err.is_transient());
     assert_eq!(h.stub.api_calls(), 5);
 }
@@ -783,11 +779,7 @@ async fn delete_treats_404_as_done() {
         .delete_client("gone", Priority::Critical)
         .await
         .unwrap();
-    let err = h
-        .client
-        .get_client("gone", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("gone").await.unwrap_err();
     assert!(err.is_not_found());
     assert_eq!(err.error_code(), Some("inexistent_client"));
     assert!(!err.is_transient());
@@ -1077,31 +1069,13 @@ async fn no_secret_in_logs_errors_or_debug_output() {
     .await;
 
     h.client.verify_credentials().await.unwrap();
-    h.stub
-        .revoked
-        .lock()
-        .unwrap()
-        .insert(format!("{TOKEN_PREFIX}1"));
-    let created = h
-        .client
-        .create_client(&json!({"name":"app"}), Priority::Critical)
-        .await
-        .unwrap();
-    assert_eq!(
-        created.client_secret.as_ref().unwrap().expose(),
-        CLIENT_SECRET_1
-    );
-    let rotated = h
-        .client
-        .rotate_secret("new1", Priority::Critical)
-        .await
-        .unwrap();
-    assert_eq!(
-        rotated.client_secret.as_ref().unwrap().expose(),
-        CLIENT_SECRET_2
-    );
-    let patch_err = h
-        .client
+    h.stub.revoke_first_token();
+    let (c, app) = (&h.client, json!({"name":"app"}));
+    let created = c.create_client(&app, Priority::Critical).await.unwrap();
+    assert_eq!(secret_of(&created), CLIENT_SECRET_1);
+    let rotated = c.rotate_secret("new1", Priority::Critical).await.unwrap();
+    assert_eq!(secret_of(&rotated), CLIENT_SECRET_2);
+    let patch_err = c
         .patch_client("new1", &json!({"name":"x"}), Priority::Normal)
         .await
         .unwrap_err();
@@ -1190,7 +1164,7 @@ async fn no_secret_in_logs_errors_or_debug_output() {
 
 mod simulator {
     use super::*;
-    use auth0_sim::{self as sim, FailAction, FailNext, RateLimit, SimConfig, SimHandle};
+    use auth0_sim::{self as sim, FailAction, RateLimit, SimConfig, SimHandle};
 
     async fn start(rate_limit: RateLimit) -> SimHandle {
         let config = SimConfig {
@@ -1358,21 +1332,11 @@ mod simulator {
         let c = registry().tenant(tenant_config(&sim, 50, 50));
         let id = sim.insert_client(json!({"name":"f"}));
         // GET: a 503 is retried
-        sim.fail_next(FailNext::new(
-            "GET",
-            "/api/v2/clients/{id}",
-            1,
-            FailAction::Status(503),
-        ));
+        sim.fail_once("GET", "/api/v2/clients/{id}", FailAction::Status(503));
         c.get_client(&id, Priority::Normal).await.unwrap();
         assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 2);
         // POST create: a 503 is returned, not retried
-        sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(503),
-        ));
+        sim.fail_once("POST", "/api/v2/clients", FailAction::Status(503));
         let err = c
             .create_client(&json!({"name":"n"}), Priority::Critical)
             .await
@@ -1380,21 +1344,15 @@ mod simulator {
         assert!(err.is_transient());
         assert_eq!(sim.counters().get("POST /api/v2/clients"), 1);
         // a dropped connection on DELETE is retried
-        sim.fail_next(FailNext::new(
+        sim.fail_once(
             "DELETE",
             "/api/v2/clients/{id}",
-            1,
             FailAction::DropAfterProcessing,
-        ));
+        );
         c.delete_client(&id, Priority::Critical).await.unwrap();
         assert!(sim.client(&id).is_none());
         // a 429 (Retry-After: 1) is waited out and retried for any method
-        sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(429),
-        ));
+        sim.fail_once("POST", "/api/v2/clients", FailAction::Status(429));
         let t0 = Instant::now();
         c.create_client(&json!({"name":"after-429"}), Priority::Critical)
             .await
@@ -1444,29 +1402,42 @@ mod simulator {
         sim.counters()
     }
 
+    /// What the simulator counted of [`six_concurrent_gets`]: the GETs it refused with a 429,
+    /// and all the GETs it received (the refused ones included).
+    struct Counts {
+        refused: u64,
+        sent: u64,
+    }
+
     /// [`six_concurrent_gets`] by a client of `rps`/`burst` against a free-plan tenant at each
-    /// of the ten phases of [`align_wall_clock`]; `check` sees each phase's counts.
-    async fn at_every_phase(rps: u32, burst: u32, check: impl Fn(u32, &auth0_sim::RequestCounts)) {
+    /// of the ten phases of [`align_wall_clock`]: the simulator counts `expected` at every one.
+    async fn assert_at_every_phase(rps: u32, burst: u32, expected: Counts) {
         let sim = start(RateLimit::FREE).await;
         let id = sim.insert_client(json!({"name":"rl"}));
         for tenths in 0..10 {
             align_wall_clock(&sim, tenths).await;
             let counts = six_concurrent_gets(&sim, &id, rps, burst).await;
-            check(tenths, &counts);
+            let at = format!("phase {tenths}/10: {counts:?}");
+            assert_eq!(counts.rate_limited(), expected.refused, "{at}");
+            assert_eq!(
+                counts.get("GET /api/v2/clients/{id}"),
+                expected.sent,
+                "{at}"
+            );
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn matching_the_tenant_limit_avoids_429s() {
         // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
-        at_every_phase(2, 2, |tenths, counts| {
-            assert_eq!(counts.rate_limited(), 0, "phase {tenths}/10: {counts:?}");
-            assert_eq!(
-                counts.get("GET /api/v2/clients/{id}"),
-                6,
-                "phase {tenths}/10"
-            );
-        })
+        assert_at_every_phase(
+            2,
+            2,
+            Counts {
+                refused: 0,
+                sent: 6,
+            },
+        )
         .await;
     }
 
@@ -1475,14 +1446,14 @@ mod simulator {
         // The operator is configured far above the tenant's real limit: the 429s pause everyone.
         // The 6 calls go at once: 2 pass, 4 get 429 (Retry-After: 1). After the pause the
         // client follows x-ratelimit-remaining/reset and is never refused again.
-        at_every_phase(100, 100, |tenths, counts| {
-            assert_eq!(counts.rate_limited(), 4, "phase {tenths}/10: {counts:?}");
-            assert_eq!(
-                counts.get("GET /api/v2/clients/{id}"),
-                10,
-                "phase {tenths}/10: {counts:?}"
-            );
-        })
+        assert_at_every_phase(
+            100,
+            100,
+            Counts {
+                refused: 4,
+                sent: 10,
+            },
+        )
         .await;
     }
 }
