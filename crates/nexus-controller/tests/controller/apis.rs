@@ -112,12 +112,13 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// The objects among `items` whose `field` is `value`.
+fn with_field(items: Vec<Value>, field: &str, value: &str) -> Vec<Value> {
+    items.into_iter().filter(|o| o[field] == value).collect()
+}
+
 fn grants_in_sim(h: &Harness, client_id: &str) -> Vec<Value> {
-    h.sim
-        .client_grants()
-        .into_iter()
-        .filter(|g| g["client_id"] == client_id)
-        .collect()
+    with_field(h.sim.client_grants(), "client_id", client_id)
 }
 
 #[tokio::test(start_paused = true)]
@@ -282,13 +283,7 @@ async fn a_grant_that_stops_being_allowed_is_revoked_in_auth0() {
     h.reconcile_server(TEAM_B, "orders-api").await.expect("api");
     h.reconcile("worker").await.expect("reconcile");
     assert!(grants_in_sim(&h, &client_id).is_empty(), "revoked");
-    assert!(
-        h.events()
-            .iter()
-            .any(|(t, r, _)| t == "Warning" && r == "GrantRevoked"),
-        "{:?}",
-        h.events()
-    );
+    h.assert_event("Warning", "GrantRevoked");
     let (code, body) = token_from_secret(&h, "worker-auth0").await;
     assert_eq!(code, 403, "{body}");
 
@@ -365,11 +360,7 @@ async fn tenant_grantable_audiences_allow_apis_without_an_authresourceserver() {
 // Crash safety: no duplicate API, no duplicate grant, whatever step fails.
 
 fn apis_with(h: &Harness, identifier: &str) -> Vec<Value> {
-    h.sim
-        .resource_servers()
-        .into_iter()
-        .filter(|rs| rs["identifier"] == identifier)
-        .collect()
+    with_field(h.sim.resource_servers(), "identifier", identifier)
 }
 
 async fn settle_server(h: &Harness, passes: usize) {
@@ -640,11 +631,7 @@ async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
     assert_eq!(api["scopes"].as_array().map(Vec::len), Some(2));
     assert_eq!(api["token_lifetime"], json!(3600));
     let status = h.get_server(TEAM_B, "orders-api").status.expect("status");
-    let drifted = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Drifted")
-        .expect("Drifted");
+    let drifted = condition(&status.conditions, "Drifted");
     assert_eq!(
         (drifted.status.as_str(), drifted.reason.as_str()),
         ("False", "Corrected")

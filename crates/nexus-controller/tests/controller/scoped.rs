@@ -14,7 +14,9 @@ use nexus_controller::{Context, ControllerConfig, WatchScope};
 use nexus_testing::ready_condition as ready;
 use serde_json::json;
 
-use crate::harness::{CREDS_NS, NS, Running, TENANT, b64, spec, tenant_object};
+use crate::harness::{
+    CREDS_NS, NS, Running, TENANT, assert_reaches_reason, b64, spec, tenant_object,
+};
 
 const SUBJECT: &str = "system:serviceaccount:nexus-system:nexus-operator";
 const WAIT: Duration = Duration::from_secs(30);
@@ -125,32 +127,14 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
 
     let tenant_path = format!("/apis/auth.nexus.dev/v1alpha1/authtenants/{TENANT}");
     let client_path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/web");
-    let reason_is = |path: &str, reason: &'static str| {
-        let path = path.to_owned();
-        move |k: &FakeKube| {
-            k.get(&path)
-                .and_then(|o| ready(&o))
-                .is_some_and(|r| r.1 == reason)
-        }
-    };
-    assert!(
-        kube.wait_until(WAIT, reason_is(&tenant_path, "CredentialsForbidden"))
-            .await,
-        "{:?}",
-        kube.get(&tenant_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &tenant_path, "CredentialsForbidden").await;
     let (status, _, message) = ready(&kube.get(&tenant_path).expect("tenant")).expect("Ready");
     assert_eq!(status, "False");
     assert!(
         message.contains(&format!("{CREDS_NS}/acme-m2m")) && message.contains("credentialsSecrets"),
         "{message}"
     );
-    assert!(
-        kube.wait_until(WAIT, reason_is(&client_path, "TenantNotReady"))
-            .await,
-        "{:?}",
-        kube.get(&client_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &client_path, "TenantNotReady").await;
     let denials = kube.denials();
     assert!(!denials.is_empty());
     assert!(
@@ -167,22 +151,12 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
     // The administrator grants it (helm upgrade with the Secret in credentialsSecrets): the
     // credentials watch's next attempt reads it, the tenant becomes Ready, the client follows.
     kube.authorize(SUBJECT, policy(&["other-m2m", "acme-m2m"]));
-    assert!(
-        kube.wait_until(WAIT, reason_is(&tenant_path, "CredentialsValid"))
-            .await,
-        "{:?}",
-        kube.get(&tenant_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &tenant_path, "CredentialsValid").await;
     assert!(
         sim.counters().get("POST /oauth/token") >= 1,
         "the token is requested now"
     );
-    assert!(
-        kube.wait_until(WAIT, reason_is(&client_path, "Synced"))
-            .await,
-        "{:?}",
-        kube.get(&client_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &client_path, "Synced").await;
     let after = kube.denials().len();
     running.stop().await;
     assert_eq!(kube.denials().len(), after, "nothing refused once granted");
