@@ -36,7 +36,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use auth0_mgmt::Priority;
-use auth0_sim::{self as sim, FailAction, FailNext, M2mCredential, SimConfig};
+use auth0_sim::{self as sim, FailAction, M2mCredential, SimConfig};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -399,6 +399,12 @@ impl World {
         }
     }
 
+    /// The user asks for a rotation of the AuthClient `name` (its rotate annotation).
+    async fn request_rotation(&self, name: &str) {
+        let annotate = json!({"metadata": {"annotations": {ROTATE_ANNOTATION: "2026-01-01"}}});
+        self.user("PATCH", &client_path(name), Some(annotate)).await;
+    }
+
     /// A write by the test itself (the user, an unrestricted client).
     async fn user(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let content_type = if method == "PATCH" {
@@ -637,12 +643,7 @@ impl World {
         .await;
 
         // Secret rotation.
-        self.user(
-            "PATCH",
-            &client_path("web"),
-            Some(json!({"metadata": {"annotations": {ROTATE_ANNOTATION: "2026-01-01"}}})),
-        )
-        .await;
+        self.request_rotation("web").await;
         self.wait("rotated secret in the Secret", |_| {
             self.secret_value(&secret_name)
                 .is_some_and(|s| s != first_secret)
@@ -686,12 +687,7 @@ impl World {
             meta.remove("resourceVersion");
         }
         self.kube.insert(signer);
-        self.user(
-            "PATCH",
-            &client_path("signer"),
-            Some(json!({"metadata": {"annotations": {ROTATE_ANNOTATION: "2026-01-01"}}})),
-        )
-        .await;
+        self.request_rotation("signer").await;
         self.wait("signer's key rotated", |k| {
             key_of(k).is_some_and(|key| key != first_key)
         })
@@ -935,12 +931,8 @@ impl World {
             .await;
         self.wait_ready("echo-token", "False", "TenantNotReady")
             .await;
-        self.sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(400),
-        ));
+        self.sim
+            .fail_once("POST", "/api/v2/clients", FailAction::Status(400));
         self.create(client_json("refused", "acme", json!({}))).await;
         self.wait_ready("refused", "False", "Auth0Rejected").await;
 
@@ -1153,12 +1145,8 @@ impl World {
                 .json(&body)
                 .send()
         };
-        self.sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(400),
-        ));
+        self.sim
+            .fail_once("POST", "/api/v2/clients", FailAction::Status(400));
         let refused = post(json!({"name": "Facade app", "app_type": "spa"}))
             .await
             .expect("POST");
