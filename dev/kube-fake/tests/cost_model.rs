@@ -97,11 +97,7 @@ async fn a_watch_pays_per_event_it_sends() {
     seed(&kube, 100);
     let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
     let started = Instant::now();
-    let events: Vec<_> = watcher(api, watcher::Config::default().streaming_lists())
-        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
-        .try_collect()
-        .await
-        .expect("initial events");
+    let events = initial_events(api, watcher::Config::default().streaming_lists()).await;
     assert_eq!(events.len(), 101, "Init and 100 objects");
     // The watch request's latency plus 100 ADDED events and the bookmark.
     assert!(
@@ -109,6 +105,19 @@ async fn a_watch_pays_per_event_it_sends() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// The events of a kube-rs watcher of `api` with `config` before its InitDone (Init and one
+/// per object).
+async fn initial_events(
+    api: Api<ConfigMap>,
+    config: watcher::Config,
+) -> Vec<watcher::Event<ConfigMap>> {
+    watcher(api, config)
+        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
+        .try_collect()
+        .await
+        .expect("the initial events")
 }
 
 /// One page of at most `limit` ConfigMaps: the first, or the one after `token`.
@@ -168,11 +177,7 @@ async fn lists_are_paged_like_a_real_server() {
 
     // kube-rs' watcher pages its initial list (500 a page by default).
     let counts_before = kube.request_counts();
-    let listed: Vec<_> = watcher(api.clone(), watcher::Config::default().page_size(10))
-        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
-        .try_collect()
-        .await
-        .expect("watcher lists");
+    let listed = initial_events(api.clone(), watcher::Config::default().page_size(10)).await;
     assert_eq!(listed.len(), 27, "Init and 26 objects");
     assert_eq!(
         kube.request_counts()
