@@ -183,9 +183,14 @@ async fn dev_mode_installs_crds_creates_the_tenant_reconciles_and_stops_on_sigte
 // (b') `nexus-operator dev` without a cluster: the embedded API, credentials that work, and
 // `--state-dir`.
 
-/// Starts `dev` with no kubeconfig (HOME is a scratch directory, KUBECONFIG unset) and returns
-/// the child and the kubeconfig path it printed.
-async fn dev_without_cluster(state_dir: &Path, sim_addr: SocketAddr) -> (Child, PathBuf) {
+/// Starts `dev` with no kubeconfig (HOME is a scratch directory, KUBECONFIG unset), asserts
+/// its output `says` what it did, and returns the child and a client of the kubeconfig it
+/// printed.
+async fn dev_without_cluster(
+    state_dir: &Path,
+    sim_addr: SocketAddr,
+    says: &str,
+) -> (Child, kube::Client) {
     let home = state_dir.join("home");
     std::fs::create_dir_all(&home).expect("home");
     let mut child = Child::spawn(
@@ -205,9 +210,10 @@ async fn dev_without_cluster(state_dir: &Path, sim_addr: SocketAddr) -> (Child, 
     let kubeconfig = output
         .lines()
         .find_map(|l| l.trim().strip_prefix("export KUBECONFIG="))
-        .expect("export line")
-        .to_owned();
-    (child, PathBuf::from(kubeconfig))
+        .expect("export line");
+    assert!(output.contains(says), "{says}:\n{output}");
+    let kube = support::client_from_kubeconfig(Path::new(kubeconfig)).await;
+    (child, kube)
 }
 
 /// `POST {issuer}oauth/token` with the client-credentials grant, as an app given the Secret
@@ -266,13 +272,9 @@ async fn dev_mode_without_a_cluster_serves_the_api_and_secrets_that_obtain_token
 
     let state = support::scratch_dir("dev-embedded");
     let sim_addr = support::free_port();
-    let (mut child, kubeconfig) = dev_without_cluster(&state, sim_addr).await;
-    assert!(
-        child.output().contains("no Kubernetes configuration found"),
-        "dev mode says why it starts the embedded API:\n{}",
-        child.output()
-    );
-    let kube = support::client_from_kubeconfig(&kubeconfig).await;
+    // Dev mode says why it starts the embedded API.
+    let (mut child, kube) =
+        dev_without_cluster(&state, sim_addr, "no Kubernetes configuration found").await;
 
     // The M2M example becomes Ready through the embedded API (over HTTP, like kubectl).
     let example: Value = serde_saphyr::from_str(
@@ -338,13 +340,8 @@ async fn dev_mode_without_a_cluster_serves_the_api_and_secrets_that_obtain_token
     // Restart with the same --state-dir: the AuthClient, its Secret and the Auth0 client survive.
     assert!(child.terminate().await.success(), "{}", child.output());
     assert_no_secrets(&child.output(), &[&client_secret]);
-    let (mut child, kubeconfig) = dev_without_cluster(&state, sim_addr).await;
-    assert!(
-        child.output().contains("restored from the state directory"),
-        "{}",
-        child.output()
-    );
-    let kube = support::client_from_kubeconfig(&kubeconfig).await;
+    let (mut child, kube) =
+        dev_without_cluster(&state, sim_addr, "restored from the state directory").await;
     let restored = Api::<AuthClient>::namespaced(kube.clone(), "default")
         .get(&name)
         .await

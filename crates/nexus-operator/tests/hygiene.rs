@@ -667,14 +667,12 @@ impl World {
         ))
         .await;
         self.wait_ready("signer", "True", "Synced").await;
-        let key_of = |k: &FakeKube| {
+        // An entry of signer's Secret, decoded.
+        let signer_entry = |k: &FakeKube, entry: &str| {
             k.get(&format!("/api/v1/namespaces/{NS}/secrets/signer-auth0"))
-                .and_then(|s| {
-                    s["data"]
-                        .get("AUTH0_CLIENT_ASSERTION_KEY")
-                        .map(support::unb64)
-                })
+                .and_then(|s| s["data"].get(entry).map(support::unb64))
         };
+        let key_of = |k: &FakeKube| signer_entry(k, "AUTH0_CLIENT_ASSERTION_KEY");
         self.wait("signer's key in its Secret", |k| key_of(k).is_some())
             .await;
         let first_key = key_of(&self.kube).expect("key");
@@ -705,14 +703,7 @@ impl World {
             }
         }
         // The kid entry edited in the Secret: restored from the key itself (no new key).
-        let kid_of = |k: &FakeKube| {
-            k.get(&format!("/api/v1/namespaces/{NS}/secrets/signer-auth0"))
-                .and_then(|s| {
-                    s["data"]
-                        .get("AUTH0_CLIENT_ASSERTION_KID")
-                        .map(support::unb64)
-                })
-        };
+        let kid_of = |k: &FakeKube| signer_entry(k, "AUTH0_CLIENT_ASSERTION_KID");
         let kid = kid_of(&self.kube).expect("kid");
         let mut edited = self
             .kube
