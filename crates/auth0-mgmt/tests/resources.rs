@@ -2,6 +2,8 @@
 //! embedded simulator (behaviour, paging, retries, scopes) and a recording stub (exact wire
 //! format). Every test runs on tokio's paused clock (see `auth0_sim::clock`).
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,52 +12,19 @@ use auth0_mgmt::{
     ResourceServerScope, SecretString, SigningAlg, TenantClient, TenantConfig, TokenDialect,
     default_http_client,
 };
-use auth0_sim::{self as sim, FailAction, M2mCredential, RateLimit, SimConfig, SimHandle};
+use auth0_sim::{FailAction, M2mCredential, RateLimit, SimConfig};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use common::{client, simulator, unlimited};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 const API: &str = "https://orders.example.com/";
 const P: Priority = Priority::Normal;
-
-async fn simulator(config: SimConfig) -> SimHandle {
-    sim::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
-
-async fn unlimited() -> SimHandle {
-    simulator(SimConfig {
-        rate_limit: RateLimit::unlimited(),
-        ..SimConfig::default()
-    })
-    .await
-}
-
-fn client_for(sim: &SimHandle, cred: &M2mCredential) -> Arc<TenantClient> {
-    Auth0Registry::new(
-        default_http_client(Duration::from_secs(10)).unwrap(),
-        Auth0Metrics::new(),
-    )
-    .tenant(TenantConfig {
-        tenant: "sim".into(),
-        domain: sim.domain().to_owned(),
-        base_url: sim.base_url(),
-        client_id: cred.client_id.clone(),
-        client_secret: SecretString::new(cred.client_secret.clone()),
-        requests_per_second: 1000,
-        burst: 1000,
-    })
-}
-
-fn client(sim: &SimHandle) -> Arc<TenantClient> {
-    client_for(sim, &sim.m2m().clone())
-}
 
 fn scope(value: &str) -> ResourceServerScope {
     ResourceServerScope {

@@ -6,6 +6,8 @@
 //! asserted exactly, and the stubs put epoch values from the same derived wall clock
 //! ([`SimClock`]) in their headers that the client reads them with.
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -1163,36 +1165,20 @@ async fn no_secret_in_logs_errors_or_debug_output() {
 // ---- against the embedded Auth0 simulator ----
 
 mod simulator {
+    use super::common::{self, registry};
     use super::*;
-    use auth0_sim::{self as sim, FailAction, RateLimit, SimConfig, SimHandle};
+    use auth0_sim::{FailAction, RateLimit, SimConfig, SimHandle};
 
     async fn start(rate_limit: RateLimit) -> SimHandle {
-        let config = SimConfig {
+        common::simulator(SimConfig {
             rate_limit,
             ..SimConfig::default()
-        };
-        sim::start(config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap()
+        })
+        .await
     }
 
     fn tenant_config(sim: &SimHandle, rps: u32, burst: u32) -> TenantConfig {
-        TenantConfig {
-            tenant: "sim".into(),
-            domain: sim.domain().to_owned(),
-            base_url: sim.base_url(),
-            client_id: sim.m2m().client_id.clone(),
-            client_secret: SecretString::new(sim.m2m().client_secret.clone()),
-            requests_per_second: rps,
-            burst,
-        }
-    }
-
-    fn registry() -> Auth0Registry {
-        Auth0Registry::new(
-            default_http_client(Duration::from_secs(10)).unwrap(),
-            Auth0Metrics::new(),
-        )
+        common::tenant_config(sim, &sim.m2m().clone(), rps, burst)
     }
 
     #[tokio::test(start_paused = true)]
