@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use common::{client, simulator, unlimited};
+use common::{assert_post_not_retried, client, simulator, unlimited};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -339,11 +339,10 @@ async fn retries_follow_the_rules_of_the_clients_api() {
     let c = client(&sim);
     c.verify_credentials().await.unwrap();
 
-    // POST: a 503 is returned, never retried (the caller owns crash-safe creation).
-    sim.fail_once("POST", "/api/v2/resource-servers", FailAction::Status(503));
-    let err = c.create_resource_server(&orders(), P).await.unwrap_err();
-    assert!(err.is_transient());
-    assert_eq!(sim.counters().get("POST /api/v2/resource-servers"), 1);
+    // POST: a 503 is returned, never retried.
+    let api = orders();
+    let create = c.create_resource_server(&api, P);
+    assert_post_not_retried(&sim, "/api/v2/resource-servers", create).await;
     // ... also when the POST was executed and the answer lost.
     sim.fail_once(
         "POST",

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth0_mgmt::{
-    Auth0Metrics, Auth0Registry, SecretString, TenantClient, TenantConfig, default_http_client,
+    Auth0Error, Auth0Metrics, Auth0Registry, SecretString, TenantClient, TenantConfig,
+    default_http_client,
 };
-use auth0_sim::{self as sim, M2mCredential, RateLimit, SimConfig, SimHandle};
+use auth0_sim::{self as sim, FailAction, M2mCredential, RateLimit, SimConfig, SimHandle};
 
 /// A simulator of `config` on a loopback port.
 pub async fn simulator(config: SimConfig) -> SimHandle {
@@ -57,4 +58,21 @@ pub fn client_for(sim: &SimHandle, cred: &M2mCredential) -> Arc<TenantClient> {
 /// A client of the simulator with its default M2M credential.
 pub fn client(sim: &SimHandle) -> Arc<TenantClient> {
     client_for(sim, &sim.m2m().clone())
+}
+
+/// The POST to `route` (the simulator's first) answered 503: `call` (which sends it) returns
+/// the transient error without a retry (the caller owns crash-safe creation).
+pub async fn assert_post_not_retried<T: std::fmt::Debug>(
+    sim: &SimHandle,
+    route: &str,
+    call: impl Future<Output = Result<T, Auth0Error>>,
+) {
+    sim.fail_once("POST", route, FailAction::Status(503));
+    let err = call.await.expect_err("the 503 is returned");
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        sim.counters().get(&format!("POST {route}")),
+        1,
+        "not retried"
+    );
 }
