@@ -510,9 +510,7 @@ async fn stub() -> (Arc<Stub>, Arc<TenantClient>) {
         .route("/oauth/token", post(token))
         .fallback(api)
         .with_state(Arc::clone(&stub));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::serve(app).await;
     let client = Auth0Registry::new(
         default_http_client(Duration::from_secs(10)).unwrap(),
         Auth0Metrics::new(),

@@ -229,9 +229,7 @@ async fn harness_with(
         .route("/oauth/token", post(token_handler))
         .fallback(api_handler)
         .with_state(Arc::clone(&stub));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::serve(app).await;
     let metrics = Auth0Metrics::new();
     let registry = Auth0Registry::new(default_http_client(timeout).unwrap(), metrics.clone());
     let client = registry.tenant(config(addr, rps, burst));

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each suite uses its own part
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,4 +76,14 @@ pub async fn assert_post_not_retried<T: std::fmt::Debug>(
         1,
         "not retried"
     );
+}
+
+/// Serves `app` on a loopback port (for the life of the test's runtime); returns its address.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    addr
 }
