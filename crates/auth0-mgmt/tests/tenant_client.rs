@@ -282,6 +282,14 @@ fn secret_of(client: &Auth0Client) -> &str {
         .expose()
 }
 
+/// Auth0's 429 answer (its body as recorded; headers added by the caller).
+fn too_many_requests() -> Reply {
+    Reply::json(
+        429,
+        json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
+    )
+}
+
 fn ok_client(seen: &Seen, _: usize) -> Reply {
     let id = seen.path.rsplit('/').next().unwrap_or("x").to_owned();
     Reply::json(200, client_json(&id))
@@ -456,13 +464,10 @@ async fn token_endpoint_errors_are_typed_and_spaced() {
 #[tokio::test(start_paused = true)]
 async fn too_many_requests_pauses_every_caller_then_succeeds() {
     let h = first_then_ok(
-        Reply::json(
-            429,
-            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
-        )
-        .header("retry-after", "1")
-        .header("x-ratelimit-limit", "2")
-        .header("x-ratelimit-remaining", "0"),
+        too_many_requests()
+            .header("retry-after", "1")
+            .header("x-ratelimit-limit", "2")
+            .header("x-ratelimit-remaining", "0"),
     )
     .await;
     let answered = h.stub.answered.notified();
@@ -517,14 +522,7 @@ async fn too_many_requests_pauses_every_caller_then_succeeds() {
 
 #[tokio::test(start_paused = true)]
 async fn rate_limited_beyond_budget_returns_retry_after() {
-    let h = harness(|_: &Seen, _| {
-        Reply::json(
-            429,
-            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
-        )
-        .header("retry-after", "120")
-    })
-    .await;
+    let h = harness(|_: &Seen, _| too_many_requests().header("retry-after", "120")).await;
     let t0 = Instant::now();
     let err = h
         .client
@@ -568,7 +566,7 @@ fn err_is_transient(retry_after: Duration) -> bool {
 async fn rate_limit_reset_header_is_used_without_retry_after() {
     let reset = epoch_secs() + 100;
     let h = harness(move |_: &Seen, _| {
-        Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
+        too_many_requests()
             .header("x-ratelimit-limit", "10")
             .header("x-ratelimit-remaining", "0")
             .header("x-ratelimit-reset", reset.to_string())
@@ -969,11 +967,7 @@ async fn registry_shares_clients_and_limiter_per_tenant() {
 
 #[tokio::test(start_paused = true)]
 async fn registry_keeps_one_limiter_when_config_changes() {
-    let h = harness(|_: &Seen, _| {
-        Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
-            .header("retry-after", "60")
-    })
-    .await;
+    let h = harness(|_: &Seen, _| too_many_requests().header("retry-after", "60")).await;
     h.client
         .get_client("a", Priority::Normal)
         .await
@@ -1046,10 +1040,7 @@ async fn no_secret_in_logs_errors_or_debug_output() {
         ("POST", "/api/v2/clients") if {
             creates += 1;
             creates == 1
-        } => Reply::json(
-            429,
-            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
-        )
+        } => too_many_requests()
         .header("retry-after", "1"),
         ("POST", "/api/v2/clients") => Reply::json(
             201,

@@ -455,6 +455,15 @@ impl World {
         format!("; the API server refused:\n{}", lines.join("\n"))
     }
 
+    /// Waits until the AuthClient `name` is Ready (Synced); returns its Auth0 client id.
+    async fn synced_client_id(&self, name: &str) -> String {
+        let object = self.wait_ready(name, "True", "Synced").await;
+        object["status"]["clientId"]
+            .as_str()
+            .expect("status.clientId")
+            .to_owned()
+    }
+
     async fn wait_ready(&self, name: &str, status: &str, reason: &str) -> Value {
         self.wait_ready_in(NS, name, status, reason).await
     }
@@ -823,11 +832,7 @@ impl World {
                    "client": {"name": "worker", "app_type": "non_interactive"}}),
         ))
         .await;
-        let worker = self.wait_ready("worker", "True", "Synced").await;
-        let worker_id = worker["status"]["clientId"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let worker_id = self.synced_client_id("worker").await;
         self.snapshot_sim("with the worker");
         self.user(
             "PATCH",
@@ -934,8 +939,7 @@ impl World {
             json!({"deletionPolicy": "Orphan"}),
         ))
         .await;
-        let kept = self.wait_ready("kept", "True", "Synced").await;
-        let kept_id = kept["status"]["clientId"].as_str().expect("id").to_owned();
+        let kept_id = self.synced_client_id("kept").await;
         self.snapshot_sim("with the orphan");
         self.delete_and_wait("kept").await;
         assert!(
@@ -973,11 +977,7 @@ impl World {
 
         // A client whose tenant credentials break before it is deleted (driven by hand).
         self.create(client_json("doomed", "flaky", json!({}))).await;
-        let doomed = self.wait_ready("doomed", "True", "Synced").await;
-        let doomed_id = doomed["status"]["clientId"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let doomed_id = self.synced_client_id("doomed").await;
         self.snapshot_sim("with doomed");
         let _ = stop_tx.send(());
         tokio::time::timeout(WAIT, controller)

@@ -186,6 +186,13 @@ fn with_sources(error: &dyn std::error::Error) -> String {
     shown
 }
 
+/// The tenant, its `endpoint` changed (as a pull request could), and the AuthClient `web`.
+fn web_at(sim: &SimHandle, endpoint: &str) -> [Value; 2] {
+    let mut tenant = tenant(sim);
+    tenant["spec"]["endpoint"] = json!(endpoint);
+    [tenant, client("team-a", "web", unchanged_spec("Web"))]
+}
+
 /// [`plan`] of the tenant and one `object`, without pruning.
 async fn plan_one(sim: &SimHandle, object: Value) -> Report {
     plan(sim, &[tenant(sim), object], false).await
@@ -695,9 +702,7 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
     let sim = sim().await;
     let secret = sim.m2m().client_secret.clone();
     let echo = echoing_auth0(secret.clone()).await.0;
-    let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(echo);
-    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let docs = web_at(&sim, &echo);
     // The credentials' owner names that Auth0: the secret goes there.
     let (creds, _) = credentials_naming(&sim, Some(&echo));
     let registry = world::auth0_registry(Duration::from_secs(5));
@@ -742,9 +747,7 @@ async fn an_undecodable_auth0_answer_is_never_echoed() {
     let sim = sim().await;
     let leaked = "leaked-client-secret-0123456789abcdefghij";
     let odd = fake_auth0(move |_| ("200 OK", json!(leaked))).await.0;
-    let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(odd);
-    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let docs = web_at(&sim, &odd);
     let (creds, _) = credentials_naming(&sim, Some(&odd));
     let registry = world::auth0_registry(Duration::from_secs(5));
     let report = plan_through(&docs, &creds, &registry).await;
@@ -770,9 +773,7 @@ async fn an_undecodable_auth0_answer_is_never_echoed() {
 async fn pinned_credentials_are_never_sent_to_an_endpoint_the_files_change() {
     let sim = sim().await;
     let (evil, connections) = echoing_auth0("unused".into()).await;
-    let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(evil);
-    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let docs = web_at(&sim, &evil);
     let (creds, _) = credentials(&sim);
     let registry = world::auth0_registry(Duration::from_secs(5));
     let report = plan_through(&docs, &creds, &registry).await;
