@@ -12,6 +12,7 @@ use std::time::Duration;
 use auth0_sim::{self as sim, M2mCredential, SimConfig};
 use kube_fake::FakeKube;
 use nexus_testing::process::Child;
+use nexus_testing::tokens;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nexus-operator");
@@ -224,42 +225,19 @@ async fn client_credentials(issuer: &str, client_id: &str, client_secret: &str) 
         .timeout(Duration::from_secs(20))
         .build()
         .expect("http client");
-    let response = http
-        .post(format!("{issuer}oauth/token"))
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-        }))
-        .send()
-        .await
-        .expect("token request");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
+    let token_url = format!("{issuer}oauth/token");
+    tokens::client_credentials(&http, &token_url, (client_id, client_secret), None).await
 }
 
 /// Verifies an access token against the issuer's JWKS; returns its claims.
 async fn verified_claims(issuer: &str, token: &str, audience: &str) -> Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{issuer}.well-known/jwks.json"))
+    let jwks: Value = reqwest::get(format!("{issuer}.well-known/jwks.json"))
         .await
         .expect("JWKS")
         .json()
         .await
         .expect("JWKS JSON");
-    let header = jsonwebtoken::decode_header(token).expect("JWT header");
-    let jwk = jwks
-        .find(header.kid.as_deref().expect("kid"))
-        .expect("signing key published");
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    jsonwebtoken::decode::<Value>(
-        token,
-        &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
-        &validation,
-    )
-    .expect("the token verifies against the issuer's keys")
-    .claims
+    tokens::verified_claims(jwks, token, issuer, audience)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

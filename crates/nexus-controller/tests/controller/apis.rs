@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use auth0_sim::FailAction;
 use kube::api::Api;
 use nexus_crd::{AuthResourceServer, CREATION_ANNOTATION, FINALIZER};
+use nexus_testing::tokens;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -63,39 +64,18 @@ async fn token_from_secret(h: &Harness, secret_name: &str) -> (u16, Value) {
     auth0_mgmt::install_crypto_provider();
     let secret = h.secret(secret_name).expect("the Secret exists");
     let data = &secret["data"];
+    let (id, key) = (
+        unb64(&data["AUTH0_CLIENT_ID"]),
+        unb64(&data["AUTH0_CLIENT_SECRET"]),
+    );
     let audience = unb64(&data["AUTH0_AUDIENCE"]);
-    let response = reqwest::Client::new()
-        .post(h.sim.token_url())
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": unb64(&data["AUTH0_CLIENT_ID"]),
-            "client_secret": unb64(&data["AUTH0_CLIENT_SECRET"]),
-            "audience": audience,
-        }))
-        .send()
-        .await
-        .expect("token request");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
+    let http = reqwest::Client::new();
+    tokens::client_credentials(&http, &h.sim.token_url(), (&id, &key), Some(&audience)).await
 }
 
 /// The claims of an access token, verified against the simulator's JWKS for `audience`.
 async fn verified_claims(h: &Harness, token: &str, audience: &str) -> Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(h.sim.jwks()).expect("JWKS");
-    let header = jsonwebtoken::decode_header(token).expect("JWT header");
-    let jwk = jwks
-        .find(header.kid.as_deref().expect("kid"))
-        .expect("signing key published");
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&[h.sim.issuer()]);
-    validation.set_audience(&[audience]);
-    jsonwebtoken::decode::<Value>(
-        token,
-        &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
-        &validation,
-    )
-    .expect("the token verifies against the simulator's keys")
-    .claims
+    tokens::verified_claims(h.sim.jwks(), token, &h.sim.issuer(), audience)
 }
 
 fn scopes_of(claims: &Value) -> BTreeSet<String> {
