@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::{self as sim, RateLimit, SimConfig};
 use kube_fake::FakeKube;
 use kube_fake::rbac::{PolicyRule, RbacPolicy};
@@ -113,10 +112,7 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
     kube.authorize(SUBJECT, policy(&["other-m2m"]));
     let ctx = Arc::new(Context::new(
         kube.client_as(SUBJECT),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(5)).expect("http"),
-            Auth0Metrics::new(),
-        ),
+        nexus_testing::world::auth0_registry(Duration::from_secs(5)),
         ControllerConfig {
             cluster_id: "scoped".into(),
             ..ControllerConfig::default()
