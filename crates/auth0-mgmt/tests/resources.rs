@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use common::{assert_post_not_retried, client, simulator, unlimited};
+use common::{assert_not_found, assert_post_not_retried, client, simulator, unlimited};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -128,8 +128,7 @@ async fn resource_server_lifecycle() {
         .await
         .expect("404 counts as done");
     let gone = c.get_resource_server(API, P).await.unwrap_err();
-    assert!(gone.is_not_found());
-    assert_eq!(gone.error_code(), Some("inexistent_resource_server"));
+    assert_not_found(&gone, "inexistent_resource_server");
 }
 
 #[tokio::test(start_paused = true)]
@@ -329,8 +328,7 @@ async fn connections_and_their_enabled_clients() {
         .set_connection_clients("con_missing000000000", &[(ids[0].as_str(), true)], P)
         .await
         .unwrap_err();
-    assert!(missing.is_not_found());
-    assert_eq!(missing.error_code(), Some("inexistent_connection"));
+    assert_not_found(&missing, "inexistent_connection");
 }
 
 #[tokio::test(start_paused = true)]

@@ -778,8 +778,7 @@ async fn delete_treats_404_as_done() {
         .await
         .unwrap();
     let err = h.get("gone").await.unwrap_err();
-    assert!(err.is_not_found());
-    assert_eq!(err.error_code(), Some("inexistent_client"));
+    common::assert_not_found(&err, "inexistent_client");
     assert!(!err.is_transient());
     let seen = h.stub.seen();
     assert_eq!(seen[0].method, Method::DELETE);
@@ -1224,8 +1223,7 @@ mod simulator {
         c.delete_client(&id, Priority::Critical).await.unwrap();
         c.delete_client(&id, Priority::Critical).await.unwrap();
         let gone = c.get_client(&id, Priority::Normal).await.unwrap_err();
-        assert!(gone.is_not_found());
-        assert_eq!(gone.error_code(), Some("inexistent_client"));
+        common::assert_not_found(&gone, "inexistent_client");
         assert_eq!(sim.counters().get("POST /oauth/token"), 1);
     }
 

@@ -87,3 +87,9 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     addr
 }
+
+/// `err` is Auth0's 404 with the error code `code`.
+pub fn assert_not_found(err: &Auth0Error, code: &str) {
+    assert!(err.is_not_found(), "{err:?}");
+    assert_eq!(err.error_code(), Some(code), "{err:?}");
+}
