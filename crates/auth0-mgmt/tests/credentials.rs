@@ -2,13 +2,9 @@
 //! public key, list it on the client (the secret stops being answered), clear the methods (it
 //! comes back), delete the credential.
 
-use std::time::Duration;
+mod common;
 
-use auth0_mgmt::{
-    Auth0Metrics, Auth0Registry, CredentialRef, NewPublicKey, Priority, SecretString, TenantConfig,
-    default_http_client,
-};
-use auth0_sim::{self as sim, RateLimit, SimConfig};
+use auth0_mgmt::{CredentialRef, NewPublicKey, Priority};
 use serde_json::json;
 
 const P: Priority = Priority::Normal;
@@ -25,29 +21,8 @@ wQIDAQAB
 
 #[tokio::test]
 async fn register_list_clear_and_delete_a_public_key() {
-    let sim = sim::start(
-        SimConfig {
-            rate_limit: RateLimit::unlimited(),
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("simulator");
-    let m2m = sim.m2m().clone();
-    let api = Auth0Registry::new(
-        default_http_client(Duration::from_secs(10)).expect("http"),
-        Auth0Metrics::new(),
-    )
-    .tenant(TenantConfig {
-        tenant: "sim".into(),
-        domain: sim.domain().to_owned(),
-        base_url: sim.base_url(),
-        client_id: m2m.client_id.clone(),
-        client_secret: SecretString::new(m2m.client_secret.clone()),
-        requests_per_second: 1000,
-        burst: 1000,
-    });
+    let sim = common::unlimited().await;
+    let api = common::client(&sim);
     let created = api
         .create_client(&json!({"name": "signer", "app_type": "non_interactive"}), P)
         .await

@@ -2,6 +2,8 @@
 //! embedded simulator (behaviour, paging, retries, scopes) and a recording stub (exact wire
 //! format). Every test runs on tokio's paused clock (see `auth0_sim::clock`).
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,54 +12,19 @@ use auth0_mgmt::{
     ResourceServerScope, SecretString, SigningAlg, TenantClient, TenantConfig, TokenDialect,
     default_http_client,
 };
-use auth0_sim::{
-    self as sim, FailAction, FailNext, M2mCredential, RateLimit, SimConfig, SimHandle,
-};
+use auth0_sim::{FailAction, M2mCredential, RateLimit, SimConfig};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use common::{assert_not_found, assert_post_not_retried, client, simulator, unlimited};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 const API: &str = "https://orders.example.com/";
 const P: Priority = Priority::Normal;
-
-async fn simulator(config: SimConfig) -> SimHandle {
-    sim::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
-
-async fn unlimited() -> SimHandle {
-    simulator(SimConfig {
-        rate_limit: RateLimit::unlimited(),
-        ..SimConfig::default()
-    })
-    .await
-}
-
-fn client_for(sim: &SimHandle, cred: &M2mCredential) -> Arc<TenantClient> {
-    Auth0Registry::new(
-        default_http_client(Duration::from_secs(10)).unwrap(),
-        Auth0Metrics::new(),
-    )
-    .tenant(TenantConfig {
-        tenant: "sim".into(),
-        domain: sim.domain().to_owned(),
-        base_url: sim.base_url(),
-        client_id: cred.client_id.clone(),
-        client_secret: SecretString::new(cred.client_secret.clone()),
-        requests_per_second: 1000,
-        burst: 1000,
-    })
-}
-
-fn client(sim: &SimHandle) -> Arc<TenantClient> {
-    client_for(sim, &sim.m2m().clone())
-}
 
 fn scope(value: &str) -> ResourceServerScope {
     ResourceServerScope {
@@ -161,8 +128,7 @@ async fn resource_server_lifecycle() {
         .await
         .expect("404 counts as done");
     let gone = c.get_resource_server(API, P).await.unwrap_err();
-    assert!(gone.is_not_found());
-    assert_eq!(gone.error_code(), Some("inexistent_resource_server"));
+    assert_not_found(&gone, "inexistent_resource_server");
 }
 
 #[tokio::test(start_paused = true)]
@@ -362,8 +328,7 @@ async fn connections_and_their_enabled_clients() {
         .set_connection_clients("con_missing000000000", &[(ids[0].as_str(), true)], P)
         .await
         .unwrap_err();
-    assert!(missing.is_not_found());
-    assert_eq!(missing.error_code(), Some("inexistent_connection"));
+    assert_not_found(&missing, "inexistent_connection");
 }
 
 #[tokio::test(start_paused = true)]
@@ -372,23 +337,16 @@ async fn retries_follow_the_rules_of_the_clients_api() {
     let c = client(&sim);
     c.verify_credentials().await.unwrap();
 
-    // POST: a 503 is returned, never retried (the caller owns crash-safe creation).
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/resource-servers",
-        1,
-        FailAction::Status(503),
-    ));
-    let err = c.create_resource_server(&orders(), P).await.unwrap_err();
-    assert!(err.is_transient());
-    assert_eq!(sim.counters().get("POST /api/v2/resource-servers"), 1);
+    // POST: a 503 is returned, never retried.
+    let api = orders();
+    let create = c.create_resource_server(&api, P);
+    assert_post_not_retried(&sim, "/api/v2/resource-servers", create).await;
     // ... also when the POST was executed and the answer lost.
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "POST",
         "/api/v2/resource-servers",
-        1,
         FailAction::DropAfterProcessing,
-    ));
+    );
     let err = c.create_resource_server(&orders(), P).await.unwrap_err();
     assert!(matches!(err, Auth0Error::Transport { .. }), "{err:?}");
     assert_eq!(sim.counters().get("POST /api/v2/resource-servers"), 2);
@@ -397,12 +355,7 @@ async fn retries_follow_the_rules_of_the_clients_api() {
     assert!(again.is_conflict(), "a blind retry would meet a 409");
 
     let app = sim.insert_client(json!({"name": "w"}));
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/client-grants",
-        1,
-        FailAction::Status(502),
-    ));
+    sim.fail_once("POST", "/api/v2/client-grants", FailAction::Status(502));
     assert!(
         c.create_client_grant(&app, API, &[], P)
             .await
@@ -412,53 +365,44 @@ async fn retries_follow_the_rules_of_the_clients_api() {
     assert_eq!(sim.counters().get("POST /api/v2/client-grants"), 1);
 
     // A 429 is waited out and retried for every method, POSTs included.
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/client-grants",
-        1,
-        FailAction::Status(429),
-    ));
+    sim.fail_once("POST", "/api/v2/client-grants", FailAction::Status(429));
     let t0 = Instant::now();
     let grant = c.create_client_grant(&app, API, &[], P).await.unwrap();
     assert_eq!(t0.elapsed(), Duration::from_secs(1));
     assert_eq!(sim.counters().get("POST /api/v2/client-grants"), 3);
 
     // GET, PATCH and DELETE are retried after a 5xx or a dropped connection.
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "GET",
         "/api/v2/resource-servers/{id}",
-        1,
         FailAction::Status(503),
-    ));
+    );
     c.get_resource_server(API, P).await.unwrap();
     assert_eq!(sim.counters().get("GET /api/v2/resource-servers/{id}"), 2);
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "PATCH",
         "/api/v2/client-grants/{id}",
-        1,
         FailAction::DropAfterProcessing,
-    ));
+    );
     c.patch_client_grant(&grant.id, &strings(&["read:orders"]), P)
         .await
         .unwrap();
     assert_eq!(sim.counters().get("PATCH /api/v2/client-grants/{id}"), 2);
     let conn = sim.insert_connection("db", "auth0");
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "PATCH",
         "/api/v2/connections/{id}/clients",
-        1,
         FailAction::Status(500),
-    ));
+    );
     c.set_connection_clients(&conn, &[(app.as_str(), true)], P)
         .await
         .unwrap();
     assert_eq!(sim.connection_clients(&conn), Some(vec![app.clone()]));
-    sim.fail_next(FailNext::new(
+    sim.fail_once(
         "DELETE",
         "/api/v2/resource-servers/{id}",
-        1,
         FailAction::DropAfterProcessing,
-    ));
+    );
     c.delete_resource_server(API, P)
         .await
         .expect("the retry meets a 404, which counts as done");
@@ -564,9 +508,7 @@ async fn stub() -> (Arc<Stub>, Arc<TenantClient>) {
         .route("/oauth/token", post(token))
         .fallback(api)
         .with_state(Arc::clone(&stub));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::serve(app).await;
     let client = Auth0Registry::new(
         default_http_client(Duration::from_secs(10)).unwrap(),
         Auth0Metrics::new(),

@@ -6,6 +6,8 @@
 //! asserted exactly, and the stubs put epoch values from the same derived wall clock
 //! ([`SimClock`]) in their headers that the client reads them with.
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -96,6 +98,13 @@ impl Stub {
     fn tokens(&self) -> usize {
         self.token_calls.load(Ordering::SeqCst)
     }
+    /// The first token the stub issued expires early: the API answers 401 to it.
+    fn revoke_first_token(&self) {
+        self.revoked
+            .lock()
+            .unwrap()
+            .insert(format!("{TOKEN_PREFIX}1"));
+    }
 }
 
 async fn token_handler(State(stub): State<Arc<Stub>>, body: Bytes) -> Response {
@@ -181,6 +190,13 @@ struct Harness {
     addr: SocketAddr,
 }
 
+impl Harness {
+    /// `GET /api/v2/clients/{id}` at normal priority, as most tests call it.
+    async fn get(&self, id: &str) -> Result<Auth0Client, Auth0Error> {
+        self.client.get_client(id, Priority::Normal).await
+    }
+}
+
 fn config(addr: SocketAddr, rps: u32, burst: u32) -> TenantConfig {
     TenantConfig {
         tenant: "acme".into(),
@@ -213,9 +229,7 @@ async fn harness_with(
         .route("/oauth/token", post(token_handler))
         .fallback(api_handler)
         .with_state(Arc::clone(&stub));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::serve(app).await;
     let metrics = Auth0Metrics::new();
     let registry = Auth0Registry::new(default_http_client(timeout).unwrap(), metrics.clone());
     let client = registry.tenant(config(addr, rps, burst));
@@ -257,6 +271,23 @@ fn until_epoch_second(secs: u64) -> Duration {
 
 fn client_json(id: &str) -> Value {
     json!({"client_id": id, "name": format!("app {id}"), "app_type": "spa", "is_first_party": true})
+}
+
+/// The client secret an answer carried.
+fn secret_of(client: &Auth0Client) -> &str {
+    client
+        .client_secret
+        .as_ref()
+        .expect("a client secret")
+        .expose()
+}
+
+/// Auth0's 429 answer (its body as recorded; headers added by the caller).
+fn too_many_requests() -> Reply {
+    Reply::json(
+        429,
+        json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
+    )
 }
 
 fn ok_client(seen: &Seen, _: usize) -> Reply {
@@ -331,17 +362,10 @@ async fn client_id_is_percent_encoded_and_fields_decoded() {
         )
     })
     .await;
-    let c = h
-        .client
-        .get_client("a/b c?x#y", Priority::Normal)
-        .await
-        .unwrap();
+    let c = h.get("a/b c?x#y").await.unwrap();
     assert_eq!(h.stub.seen()[0].path, "/api/v2/clients/a%2Fb%20c%3Fx%23y");
     assert_eq!(c.client_id, "a/b c");
-    assert_eq!(
-        c.client_secret.as_ref().unwrap().expose(),
-        "S3cret-client-value"
-    );
+    assert_eq!(secret_of(&c), "S3cret-client-value");
     assert_eq!(c.extra["custom_login_page_on"], true);
     assert!(!format!("{c:?}").contains("S3cret-client-value"));
     // serialising keeps unknown fields (round trip)
@@ -354,17 +378,13 @@ async fn client_id_is_percent_encoded_and_fields_decoded() {
 async fn expired_token_is_refreshed_once_and_request_retried() {
     let h = harness(ok_client).await;
     h.client.verify_credentials().await.unwrap();
-    h.stub
-        .revoked
-        .lock()
-        .unwrap()
-        .insert(format!("{TOKEN_PREFIX}1"));
-    let c = h.client.get_client("abc", Priority::Normal).await.unwrap();
+    h.stub.revoke_first_token();
+    let c = h.get("abc").await.unwrap();
     assert_eq!(c.client_id, "abc");
     assert_eq!(h.stub.tokens(), 2);
     assert_eq!(h.stub.api_calls(), 2);
     // the new token is cached
-    h.client.get_client("abc", Priority::Normal).await.unwrap();
+    h.get("abc").await.unwrap();
     assert_eq!(h.stub.tokens(), 2);
 }
 
@@ -372,11 +392,7 @@ async fn expired_token_is_refreshed_once_and_request_retried() {
 async fn second_401_is_permanent() {
     let h = harness(ok_client).await;
     *h.stub.revoke_all.lock().unwrap() = true;
-    let err = h
-        .client
-        .get_client("abc", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("abc").await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert!(!err.is_transient());
     assert!(
@@ -394,11 +410,7 @@ async fn token_endpoint_errors_are_typed_and_spaced() {
         401,
         json!({"error":"access_denied","error_description":"Unauthorized"}),
     ));
-    let err = h
-        .client
-        .get_client("abc", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("abc").await.unwrap_err();
     match &err {
         Auth0Error::Token {
             status,
@@ -452,13 +464,10 @@ async fn token_endpoint_errors_are_typed_and_spaced() {
 #[tokio::test(start_paused = true)]
 async fn too_many_requests_pauses_every_caller_then_succeeds() {
     let h = first_then_ok(
-        Reply::json(
-            429,
-            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
-        )
-        .header("retry-after", "1")
-        .header("x-ratelimit-limit", "2")
-        .header("x-ratelimit-remaining", "0"),
+        too_many_requests()
+            .header("retry-after", "1")
+            .header("x-ratelimit-limit", "2")
+            .header("x-ratelimit-remaining", "0"),
     )
     .await;
     let answered = h.stub.answered.notified();
@@ -513,14 +522,7 @@ async fn too_many_requests_pauses_every_caller_then_succeeds() {
 
 #[tokio::test(start_paused = true)]
 async fn rate_limited_beyond_budget_returns_retry_after() {
-    let h = harness(|_: &Seen, _| {
-        Reply::json(
-            429,
-            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
-        )
-        .header("retry-after", "120")
-    })
-    .await;
+    let h = harness(|_: &Seen, _| too_many_requests().header("retry-after", "120")).await;
     let t0 = Instant::now();
     let err = h
         .client
@@ -564,17 +566,13 @@ fn err_is_transient(retry_after: Duration) -> bool {
 async fn rate_limit_reset_header_is_used_without_retry_after() {
     let reset = epoch_secs() + 100;
     let h = harness(move |_: &Seen, _| {
-        Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
+        too_many_requests()
             .header("x-ratelimit-limit", "10")
             .header("x-ratelimit-remaining", "0")
             .header("x-ratelimit-reset", reset.to_string())
     })
     .await;
-    let err = h
-        .client
-        .get_client("a", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("a").await.unwrap_err();
     // The pause lasts until the reset epoch second: 100 s from the whole second the stub read,
     // less the fraction of that second already gone.
     let ra = err.retry_after().expect("RateLimited");
@@ -596,13 +594,13 @@ async fn remaining_zero_pauses_until_reset() {
         }
     })
     .await;
-    h.client.get_client("a", Priority::Normal).await.unwrap();
+    h.get("a").await.unwrap();
     // Without x-ratelimit-limit the bucket is taken to hold one token: the pause lasts until the
     // reset (tokio's timers round it up to the next millisecond).
     let pause = until_epoch_second(reset);
     let until = h.client.throttled_until().expect("paused");
     assert!(close(until - Instant::now(), pause), "{until:?}");
-    h.client.get_client("b", Priority::Normal).await.unwrap();
+    h.get("b").await.unwrap();
     let seen = h.stub.seen();
     let gap = seen[1].at - seen[0].at;
     assert!(
@@ -683,11 +681,7 @@ async fn server_errors_are_transient_and_only_idempotent_calls_are_retried() {
         .unwrap_err();
     assert_eq!(h.stub.api_calls(), 2);
     // GET: retried twice
-    let err = h
-        .client
-        .get_client("abc", Priority::Normal)
-        .await
-        .unwrap_err();
+    let err = h.get("abc").await.unwrap_err();
     assert!(err.is_transient());
     assert_eq!(h.stub.api_calls(), 5);
 }
@@ -783,13 +777,8 @@ async fn delete_treats_404_as_done() {
         .delete_client("gone", Priority::Critical)
         .await
         .unwrap();
-    let err = h
-        .client
-        .get_client("gone", Priority::Normal)
-        .await
-        .unwrap_err();
-    assert!(err.is_not_found());
-    assert_eq!(err.error_code(), Some("inexistent_client"));
+    let err = h.get("gone").await.unwrap_err();
+    common::assert_not_found(&err, "inexistent_client");
     assert!(!err.is_transient());
     let seen = h.stub.seen();
     assert_eq!(seen[0].method, Method::DELETE);
@@ -977,11 +966,7 @@ async fn registry_shares_clients_and_limiter_per_tenant() {
 
 #[tokio::test(start_paused = true)]
 async fn registry_keeps_one_limiter_when_config_changes() {
-    let h = harness(|_: &Seen, _| {
-        Reply::json(429, json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}))
-            .header("retry-after", "60")
-    })
-    .await;
+    let h = harness(|_: &Seen, _| too_many_requests().header("retry-after", "60")).await;
     h.client
         .get_client("a", Priority::Normal)
         .await
@@ -1054,10 +1039,7 @@ async fn no_secret_in_logs_errors_or_debug_output() {
         ("POST", "/api/v2/clients") if {
             creates += 1;
             creates == 1
-        } => Reply::json(
-            429,
-            json!({"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}),
-        )
+        } => too_many_requests()
         .header("retry-after", "1"),
         ("POST", "/api/v2/clients") => Reply::json(
             201,
@@ -1077,31 +1059,13 @@ async fn no_secret_in_logs_errors_or_debug_output() {
     .await;
 
     h.client.verify_credentials().await.unwrap();
-    h.stub
-        .revoked
-        .lock()
-        .unwrap()
-        .insert(format!("{TOKEN_PREFIX}1"));
-    let created = h
-        .client
-        .create_client(&json!({"name":"app"}), Priority::Critical)
-        .await
-        .unwrap();
-    assert_eq!(
-        created.client_secret.as_ref().unwrap().expose(),
-        CLIENT_SECRET_1
-    );
-    let rotated = h
-        .client
-        .rotate_secret("new1", Priority::Critical)
-        .await
-        .unwrap();
-    assert_eq!(
-        rotated.client_secret.as_ref().unwrap().expose(),
-        CLIENT_SECRET_2
-    );
-    let patch_err = h
-        .client
+    h.stub.revoke_first_token();
+    let (c, app) = (&h.client, json!({"name":"app"}));
+    let created = c.create_client(&app, Priority::Critical).await.unwrap();
+    assert_eq!(secret_of(&created), CLIENT_SECRET_1);
+    let rotated = c.rotate_secret("new1", Priority::Critical).await.unwrap();
+    assert_eq!(secret_of(&rotated), CLIENT_SECRET_2);
+    let patch_err = c
         .patch_client("new1", &json!({"name":"x"}), Priority::Normal)
         .await
         .unwrap_err();
@@ -1189,36 +1153,20 @@ async fn no_secret_in_logs_errors_or_debug_output() {
 // ---- against the embedded Auth0 simulator ----
 
 mod simulator {
+    use super::common::{self, registry};
     use super::*;
-    use auth0_sim::{self as sim, FailAction, FailNext, RateLimit, SimConfig, SimHandle};
+    use auth0_sim::{FailAction, RateLimit, SimConfig, SimHandle};
 
     async fn start(rate_limit: RateLimit) -> SimHandle {
-        let config = SimConfig {
+        common::simulator(SimConfig {
             rate_limit,
             ..SimConfig::default()
-        };
-        sim::start(config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap()
+        })
+        .await
     }
 
     fn tenant_config(sim: &SimHandle, rps: u32, burst: u32) -> TenantConfig {
-        TenantConfig {
-            tenant: "sim".into(),
-            domain: sim.domain().to_owned(),
-            base_url: sim.base_url(),
-            client_id: sim.m2m().client_id.clone(),
-            client_secret: SecretString::new(sim.m2m().client_secret.clone()),
-            requests_per_second: rps,
-            burst,
-        }
-    }
-
-    fn registry() -> Auth0Registry {
-        Auth0Registry::new(
-            default_http_client(Duration::from_secs(10)).unwrap(),
-            Auth0Metrics::new(),
-        )
+        common::tenant_config(sim, &sim.m2m().clone(), rps, burst)
     }
 
     #[tokio::test(start_paused = true)]
@@ -1275,8 +1223,7 @@ mod simulator {
         c.delete_client(&id, Priority::Critical).await.unwrap();
         c.delete_client(&id, Priority::Critical).await.unwrap();
         let gone = c.get_client(&id, Priority::Normal).await.unwrap_err();
-        assert!(gone.is_not_found());
-        assert_eq!(gone.error_code(), Some("inexistent_client"));
+        common::assert_not_found(&gone, "inexistent_client");
         assert_eq!(sim.counters().get("POST /oauth/token"), 1);
     }
 
@@ -1358,43 +1305,23 @@ mod simulator {
         let c = registry().tenant(tenant_config(&sim, 50, 50));
         let id = sim.insert_client(json!({"name":"f"}));
         // GET: a 503 is retried
-        sim.fail_next(FailNext::new(
-            "GET",
-            "/api/v2/clients/{id}",
-            1,
-            FailAction::Status(503),
-        ));
+        sim.fail_once("GET", "/api/v2/clients/{id}", FailAction::Status(503));
         c.get_client(&id, Priority::Normal).await.unwrap();
         assert_eq!(sim.counters().get("GET /api/v2/clients/{id}"), 2);
         // POST create: a 503 is returned, not retried
-        sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(503),
-        ));
-        let err = c
-            .create_client(&json!({"name":"n"}), Priority::Critical)
-            .await
-            .unwrap_err();
-        assert!(err.is_transient());
-        assert_eq!(sim.counters().get("POST /api/v2/clients"), 1);
+        let app = json!({"name":"n"});
+        let create = c.create_client(&app, Priority::Critical);
+        common::assert_post_not_retried(&sim, "/api/v2/clients", create).await;
         // a dropped connection on DELETE is retried
-        sim.fail_next(FailNext::new(
+        sim.fail_once(
             "DELETE",
             "/api/v2/clients/{id}",
-            1,
             FailAction::DropAfterProcessing,
-        ));
+        );
         c.delete_client(&id, Priority::Critical).await.unwrap();
         assert!(sim.client(&id).is_none());
         // a 429 (Retry-After: 1) is waited out and retried for any method
-        sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(429),
-        ));
+        sim.fail_once("POST", "/api/v2/clients", FailAction::Status(429));
         let t0 = Instant::now();
         c.create_client(&json!({"name":"after-429"}), Priority::Critical)
             .await
@@ -1444,29 +1371,42 @@ mod simulator {
         sim.counters()
     }
 
+    /// What the simulator counted of [`six_concurrent_gets`]: the GETs it refused with a 429,
+    /// and all the GETs it received (the refused ones included).
+    struct Counts {
+        refused: u64,
+        sent: u64,
+    }
+
     /// [`six_concurrent_gets`] by a client of `rps`/`burst` against a free-plan tenant at each
-    /// of the ten phases of [`align_wall_clock`]; `check` sees each phase's counts.
-    async fn at_every_phase(rps: u32, burst: u32, check: impl Fn(u32, &auth0_sim::RequestCounts)) {
+    /// of the ten phases of [`align_wall_clock`]: the simulator counts `expected` at every one.
+    async fn assert_at_every_phase(rps: u32, burst: u32, expected: Counts) {
         let sim = start(RateLimit::FREE).await;
         let id = sim.insert_client(json!({"name":"rl"}));
         for tenths in 0..10 {
             align_wall_clock(&sim, tenths).await;
             let counts = six_concurrent_gets(&sim, &id, rps, burst).await;
-            check(tenths, &counts);
+            let at = format!("phase {tenths}/10: {counts:?}");
+            assert_eq!(counts.rate_limited(), expected.refused, "{at}");
+            assert_eq!(
+                counts.get("GET /api/v2/clients/{id}"),
+                expected.sent,
+                "{at}"
+            );
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn matching_the_tenant_limit_avoids_429s() {
         // Auth0 free plan: 2 burst, 2 per second; the operator allows itself the same.
-        at_every_phase(2, 2, |tenths, counts| {
-            assert_eq!(counts.rate_limited(), 0, "phase {tenths}/10: {counts:?}");
-            assert_eq!(
-                counts.get("GET /api/v2/clients/{id}"),
-                6,
-                "phase {tenths}/10"
-            );
-        })
+        assert_at_every_phase(
+            2,
+            2,
+            Counts {
+                refused: 0,
+                sent: 6,
+            },
+        )
         .await;
     }
 
@@ -1475,14 +1415,14 @@ mod simulator {
         // The operator is configured far above the tenant's real limit: the 429s pause everyone.
         // The 6 calls go at once: 2 pass, 4 get 429 (Retry-After: 1). After the pause the
         // client follows x-ratelimit-remaining/reset and is never refused again.
-        at_every_phase(100, 100, |tenths, counts| {
-            assert_eq!(counts.rate_limited(), 4, "phase {tenths}/10: {counts:?}");
-            assert_eq!(
-                counts.get("GET /api/v2/clients/{id}"),
-                10,
-                "phase {tenths}/10: {counts:?}"
-            );
-        })
+        assert_at_every_phase(
+            100,
+            100,
+            Counts {
+                refused: 4,
+                sent: 10,
+            },
+        )
         .await;
     }
 }

@@ -120,12 +120,29 @@ fn with_latency(client: kube::Client, latency: Duration) -> kube::Client {
     kube::Client::new(service, "default")
 }
 
+/// Sends `request`: the status, the headers and the body (JSON, or else its text).
+async fn answer(request: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, body)
+}
+
 fn tenant(name: &str, sim: &SimHandle, facade_namespace: Option<&str>) -> Value {
     let mut tenant = world::tenant(name, sim, (CREDS_NS, "m2m"), (1000, 1000), &[FACADE_NS]);
     if let Some(ns) = facade_namespace {
         tenant["spec"]["facadeNamespace"] = json!(ns);
     }
     tenant
+}
+
+/// [`env`] with the default options but what `edit` changes.
+async fn env_with(edit: impl FnOnce(&mut Options)) -> Env {
+    let mut options = Options::default();
+    edit(&mut options);
+    env(options).await
 }
 
 async fn env(options: Options) -> Env {
@@ -278,22 +295,11 @@ impl Env {
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, headers, body)
+        answer(request).await
     }
 
     async fn get(&self, url: &str, cred: Cred<'_>) -> (u16, reqwest::header::HeaderMap, Value) {
-        let request = with_cred(self.http.get(url), cred);
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, headers, body)
+        answer(with_cred(self.http.get(url), cred)).await
     }
 
     fn authclients(&self) -> Vec<Value> {
@@ -917,11 +923,7 @@ async fn es256_tokens_from_the_issuer_jwks() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let env = env(Options {
-        jwks_url: Some(jwks_url),
-        ..Options::default()
-    })
-    .await;
+    let env = env_with(|o| o.jwks_url = Some(jwks_url)).await;
 
     let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
     let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
@@ -1005,11 +1007,7 @@ async fn jwks_is_refreshed_on_unknown_kid() {
 #[tokio::test(start_paused = true)]
 async fn timeout_answer_names_the_authclient_and_retry_creates_no_duplicate() {
     let ready_timeout = Duration::from_millis(800);
-    let env = env(Options {
-        ready_timeout,
-        ..Options::default()
-    })
-    .await;
+    let env = env_with(|o| o.ready_timeout = ready_timeout).await;
     let asked = tokio::time::Instant::now();
     let (status, headers, problem) = env
         .post("acme", Cred::Basic("alice", ALICE_PASSWORD), None, MINIMAL)
@@ -1045,11 +1043,7 @@ async fn timeout_answer_names_the_authclient_and_retry_creates_no_duplicate() {
 
 #[tokio::test(start_paused = true)]
 async fn operator_rejection_is_400_with_auth0_message() {
-    let env = env(Options {
-        ready_timeout: Duration::from_secs(10),
-        ..Options::default()
-    })
-    .await;
+    let env = env_with(|o| o.ready_timeout = Duration::from_secs(10)).await;
     // The test plays the operator: when the AuthClient appears, it reports Auth0's refusal.
     let kube = env.kube.clone();
     let operator = tokio::spawn(async move {
@@ -1144,11 +1138,9 @@ async fn health_readiness_openapi_and_unknown_routes() {
 #[tokio::test(start_paused = true)]
 async fn concurrent_callers_of_one_name_never_share_a_client() {
     let env = env(Options {
-        operator: true,
-        ready_timeout: Duration::from_secs(20),
         // Requests of both callers are in flight at the API server at the same time.
         api_latency: Duration::from_millis(20),
-        ..Options::default()
+        ..Options::with_operator(Duration::from_secs(20))
     })
     .await;
     // Two callers whose authentication is equally fast (two JWT subjects), so their requests
@@ -1352,12 +1344,8 @@ async fn control_characters_and_api_refusals_are_400() {
 /// exist, a facade namespace the tenant does not allow: 500 naming it, at once, nothing created.
 #[tokio::test(start_paused = true)]
 async fn misconfiguration_is_500_naming_it_at_once() {
-    let env = env(Options {
-        // Far longer than the test may take: a 504 would mean it waited.
-        ready_timeout: Duration::from_secs(60),
-        ..Options::default()
-    })
-    .await;
+    // Far longer than the test may take: a 504 would mean it waited.
+    let env = env_with(|o| o.ready_timeout = Duration::from_secs(60)).await;
     for (tenant, named) in [
         ("nons", "missing-ns"),
         ("nocreds", "absent-m2m"),
@@ -1384,10 +1372,9 @@ async fn misconfiguration_is_500_naming_it_at_once() {
 /// misconfiguration: 500 naming the namespace and the setting, at once, nothing created.
 #[tokio::test(start_paused = true)]
 async fn a_facade_namespace_the_operator_does_not_serve_is_500_naming_it() {
-    let env = env(Options {
-        ready_timeout: Duration::from_secs(60),
-        served: nexus_controller::WatchScope::from_names(["team-a", "team-b"]).expect("names"),
-        ..Options::default()
+    let env = env_with(|o| {
+        o.ready_timeout = Duration::from_secs(60);
+        o.served = nexus_controller::WatchScope::from_names(["team-a", "team-b"]).expect("names");
     })
     .await;
     let (status, headers, problem) = env.post("acme", ROOT, None, MINIMAL).await;
@@ -1413,11 +1400,7 @@ async fn a_facade_namespace_the_operator_does_not_serve_is_500_naming_it() {
 /// Finding 6: 10,000 empty callbacks (a 40 KB request) get an answer of a few KB.
 #[tokio::test(start_paused = true)]
 async fn error_answers_are_capped() {
-    let env = env(Options {
-        max_body_bytes: 64 * 1024,
-        ..Options::default()
-    })
-    .await;
+    let env = env_with(|o| o.max_body_bytes = 64 * 1024).await;
     let body = json!({"name": "a", "app_type": "spa", "callbacks": vec![""; 10_000], "web_origins": vec!["x"; 3_000]});
     let text = body.to_string();
     assert!(text.len() > 40_000);
@@ -1464,11 +1447,7 @@ async fn jwt_without_subject_is_401() {
 #[tokio::test(start_paused = true)]
 async fn stalled_body_is_408() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let env = env(Options {
-        body_timeout: Duration::from_millis(300),
-        ..Options::default()
-    })
-    .await;
+    let env = env_with(|o| o.body_timeout = Duration::from_millis(300)).await;
     let addr = env.base.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
@@ -1741,12 +1720,7 @@ async fn get_gives_a_client_only_to_its_creator_or_an_admin() {
 /// (Auth0 documents 100 as the limit) are still a 400.
 #[tokio::test(start_paused = true)]
 async fn values_auth0_accepts_are_created() {
-    let env = env(Options {
-        operator: true,
-        ready_timeout: Duration::from_secs(20),
-        ..Options::default()
-    })
-    .await;
+    let env = env(Options::with_operator(Duration::from_secs(20))).await;
     let cred = || Cred::Basic("root", ROOT_PASSWORD);
     let long_url = format!("https://app.example.com/{}", "a".repeat(3000));
     let callbacks: Vec<String> = (0..150)

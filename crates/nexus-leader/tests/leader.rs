@@ -79,6 +79,21 @@ fn spawn_acquire(elector: &LeaderElector) -> JoinHandle<Leadership> {
     tokio::spawn(async move { elector.acquire().await.expect("acquire") })
 }
 
+/// pod-b leads (`b` is its leadership), and the lease names it after `transitions` hand-overs.
+fn assert_b_leads(kube: &FakeKube, b: &Leadership, transitions: i64) {
+    assert!(b.is_leader());
+    assert_eq!(holder(kube).as_deref(), Some("pod-b"));
+    assert_eq!(self::transitions(kube), transitions);
+}
+
+/// pod-a holds the lease; pod-b's acquire runs (waiting) as a task.
+async fn a_leads_b_waits() -> (FakeKube, Leadership, JoinHandle<Leadership>) {
+    let kube = FakeKube::new();
+    let a = elector(&kube, "pod-a").acquire().await.expect("acquire a");
+    let b = spawn_acquire(&elector(&kube, "pod-b"));
+    (kube, a, b)
+}
+
 #[tokio::test(start_paused = true)]
 async fn single_elector_creates_missing_lease() {
     let kube = FakeKube::new();
@@ -116,9 +131,7 @@ async fn single_elector_creates_missing_lease() {
 
 #[tokio::test(start_paused = true)]
 async fn second_elector_waits_then_takes_over_after_release() {
-    let kube = FakeKube::new();
-    let a = elector(&kube, "pod-a").acquire().await.expect("acquire a");
-    let b = spawn_acquire(&elector(&kube, "pod-b"));
+    let (kube, a, b) = a_leads_b_waits().await;
 
     // Well past the lease duration: pod-a keeps renewing, pod-b keeps waiting.
     tokio::time::sleep(Duration::from_secs(40)).await;
@@ -144,9 +157,7 @@ async fn second_elector_waits_then_takes_over_after_release() {
         "hand-over took {:?}",
         released_at.elapsed()
     );
-    assert!(b.is_leader());
-    assert_eq!(holder(&kube).as_deref(), Some("pod-b"));
-    assert_eq!(transitions(&kube), 1);
+    assert_b_leads(&kube, &b, 1);
     assert_eq!(lease(&kube)["spec"]["leaseDurationSeconds"], 15);
 }
 
@@ -181,9 +192,7 @@ async fn expired_lease_with_old_renew_time_is_taken_over() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(b.is_leader());
-    assert_eq!(holder(&kube).as_deref(), Some("pod-b"));
-    assert_eq!(transitions(&kube), 5);
+    assert_b_leads(&kube, &b, 5);
 }
 
 #[tokio::test(start_paused = true)]
@@ -203,9 +212,7 @@ async fn valid_lease_of_another_holder_is_not_overwritten() {
 
 #[tokio::test(start_paused = true)]
 async fn lease_of_dropped_holder_is_taken_over_after_expiry() {
-    let kube = FakeKube::new();
-    let a = elector(&kube, "pod-a").acquire().await.expect("acquire a");
-    let b = spawn_acquire(&elector(&kube, "pod-b"));
+    let (kube, a, b) = a_leads_b_waits().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(!b.is_finished());
 
@@ -221,9 +228,7 @@ async fn lease_of_dropped_holder_is_taken_over_after_expiry() {
         waited >= Duration::from_secs(13) && waited < Duration::from_secs(25),
         "took over after {waited:?}"
     );
-    assert!(b.is_leader());
-    assert_eq!(holder(&kube).as_deref(), Some("pod-b"));
-    assert_eq!(transitions(&kube), 1);
+    assert_b_leads(&kube, &b, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_sim::{FailAction, FailNext, RateLimit, SimConfig, SimHandle};
+use auth0_sim::{FailAction, RateLimit, SimConfig, SimHandle};
 use kube_fake::{CostModel, FakeKube, RequestCounts};
 use nexus_controller::metrics::ControllerMetrics;
 use nexus_controller::{self as controller, Context, ControllerConfig};
@@ -117,12 +117,7 @@ async fn rejected_client(minutes: u64) -> bool {
         ..ControllerConfig::default()
     };
     let running = start(context(&kube, config.clone()));
-    sim.fail_next(FailNext::new(
-        "POST",
-        "/api/v2/clients",
-        1,
-        FailAction::Status(400),
-    ));
+    sim.fail_once("POST", "/api/v2/clients", FailAction::Status(400));
     let started = Instant::now();
     support::kubectl_apply(&kube.client(), &support::authclient(0, NS)).await;
     let path = format!(

@@ -29,7 +29,6 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::{self as sim, RateLimit, SimConfig, SimHandle};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kube::Api;
@@ -178,10 +177,7 @@ async fn main() {
     support::seed_tenant(&kube, &sim, 50, 50, &[NS], true);
     let ctx = Arc::new(Context::new(
         kube.client(),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(15)).expect("http client"),
-            Auth0Metrics::new(),
-        ),
+        nexus_testing::world::auth0_registry(Duration::from_secs(15)),
         ControllerConfig {
             cluster_id: "bench".into(),
             ..ControllerConfig::default()

@@ -12,6 +12,7 @@ use std::time::Duration;
 use auth0_sim::{self as sim, M2mCredential, SimConfig};
 use kube_fake::FakeKube;
 use nexus_testing::process::Child;
+use nexus_testing::tokens;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nexus-operator");
@@ -183,9 +184,14 @@ async fn dev_mode_installs_crds_creates_the_tenant_reconciles_and_stops_on_sigte
 // (b') `nexus-operator dev` without a cluster: the embedded API, credentials that work, and
 // `--state-dir`.
 
-/// Starts `dev` with no kubeconfig (HOME is a scratch directory, KUBECONFIG unset) and returns
-/// the child and the kubeconfig path it printed.
-async fn dev_without_cluster(state_dir: &Path, sim_addr: SocketAddr) -> (Child, PathBuf) {
+/// Starts `dev` with no kubeconfig (HOME is a scratch directory, KUBECONFIG unset), asserts
+/// its output `says` what it did, and returns the child and a client of the kubeconfig it
+/// printed.
+async fn dev_without_cluster(
+    state_dir: &Path,
+    sim_addr: SocketAddr,
+    says: &str,
+) -> (Child, kube::Client) {
     let home = state_dir.join("home");
     std::fs::create_dir_all(&home).expect("home");
     let mut child = Child::spawn(
@@ -205,9 +211,10 @@ async fn dev_without_cluster(state_dir: &Path, sim_addr: SocketAddr) -> (Child, 
     let kubeconfig = output
         .lines()
         .find_map(|l| l.trim().strip_prefix("export KUBECONFIG="))
-        .expect("export line")
-        .to_owned();
-    (child, PathBuf::from(kubeconfig))
+        .expect("export line");
+    assert!(output.contains(says), "{says}:\n{output}");
+    let kube = support::client_from_kubeconfig(Path::new(kubeconfig)).await;
+    (child, kube)
 }
 
 /// `POST {issuer}oauth/token` with the client-credentials grant, as an app given the Secret
@@ -218,42 +225,19 @@ async fn client_credentials(issuer: &str, client_id: &str, client_secret: &str) 
         .timeout(Duration::from_secs(20))
         .build()
         .expect("http client");
-    let response = http
-        .post(format!("{issuer}oauth/token"))
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-        }))
-        .send()
-        .await
-        .expect("token request");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
+    let token_url = format!("{issuer}oauth/token");
+    tokens::client_credentials(&http, &token_url, (client_id, client_secret), None).await
 }
 
 /// Verifies an access token against the issuer's JWKS; returns its claims.
 async fn verified_claims(issuer: &str, token: &str, audience: &str) -> Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{issuer}.well-known/jwks.json"))
+    let jwks: Value = reqwest::get(format!("{issuer}.well-known/jwks.json"))
         .await
         .expect("JWKS")
         .json()
         .await
         .expect("JWKS JSON");
-    let header = jsonwebtoken::decode_header(token).expect("JWT header");
-    let jwk = jwks
-        .find(header.kid.as_deref().expect("kid"))
-        .expect("signing key published");
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    jsonwebtoken::decode::<Value>(
-        token,
-        &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
-        &validation,
-    )
-    .expect("the token verifies against the issuer's keys")
-    .claims
+    tokens::verified_claims(jwks, token, issuer, audience)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,13 +250,9 @@ async fn dev_mode_without_a_cluster_serves_the_api_and_secrets_that_obtain_token
 
     let state = support::scratch_dir("dev-embedded");
     let sim_addr = support::free_port();
-    let (mut child, kubeconfig) = dev_without_cluster(&state, sim_addr).await;
-    assert!(
-        child.output().contains("no Kubernetes configuration found"),
-        "dev mode says why it starts the embedded API:\n{}",
-        child.output()
-    );
-    let kube = support::client_from_kubeconfig(&kubeconfig).await;
+    // Dev mode says why it starts the embedded API.
+    let (mut child, kube) =
+        dev_without_cluster(&state, sim_addr, "no Kubernetes configuration found").await;
 
     // The M2M example becomes Ready through the embedded API (over HTTP, like kubectl).
     let example: Value = serde_saphyr::from_str(
@@ -338,13 +318,8 @@ async fn dev_mode_without_a_cluster_serves_the_api_and_secrets_that_obtain_token
     // Restart with the same --state-dir: the AuthClient, its Secret and the Auth0 client survive.
     assert!(child.terminate().await.success(), "{}", child.output());
     assert_no_secrets(&child.output(), &[&client_secret]);
-    let (mut child, kubeconfig) = dev_without_cluster(&state, sim_addr).await;
-    assert!(
-        child.output().contains("restored from the state directory"),
-        "{}",
-        child.output()
-    );
-    let kube = support::client_from_kubeconfig(&kubeconfig).await;
+    let (mut child, kube) =
+        dev_without_cluster(&state, sim_addr, "restored from the state directory").await;
     let restored = Api::<AuthClient>::namespaced(kube.clone(), "default")
         .get(&name)
         .await

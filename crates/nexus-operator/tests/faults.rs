@@ -138,6 +138,22 @@ impl World {
             .await
     }
 
+    /// A world with the operator started (with or without `leader_election`) and its
+    /// convergence under way (see [`World::mid_convergence`]); returns them and how many
+    /// AuthClients were Ready.
+    async fn mid_convergence_with(leader_election: bool) -> (Self, Operator, usize) {
+        let world = Self::new().await;
+        let operator = Operator::start(&world, leader_election).await;
+        let ready = world.mid_convergence().await;
+        (world, operator, ready)
+    }
+
+    /// Stops `operator` (cleanly, within its grace), then the world.
+    async fn stop(self, operator: Operator) {
+        operator.stop().await;
+        self.shutdown().await;
+    }
+
     /// Waits for the convergence to be under way, then returns how many were Ready.
     async fn mid_convergence(&self) -> usize {
         assert!(
@@ -192,15 +208,7 @@ fn credentials(sim: &SimHandle) -> Value {
 fn ready_clients(kube: &FakeKube) -> usize {
     kube.list(&world::authclients_path(NS))
         .iter()
-        .filter(|c| {
-            c.pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|conditions| {
-                    conditions
-                        .iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-        })
+        .filter(|c| support::is_ready(c))
         .count()
 }
 
@@ -295,9 +303,7 @@ fn report(fault: &str, recovery: Duration, during: &str, after: usize, restarts:
 /// The API server unreachable (listener closed, open watches dropped) for `outage`, then back
 /// with its state; the operator must converge every AuthClient without a manual restart.
 async fn api_server_unreachable(outage: Duration, leader_election: bool) {
-    let world = World::new().await;
-    let operator = Operator::start(&world, leader_election).await;
-    world.mid_convergence().await;
+    let (world, operator, _) = World::mid_convergence_with(leader_election).await;
     let health = Health::default();
     health.watch_controller(operator.liveness.clone(), LivenessLimits::default());
 
@@ -344,8 +350,7 @@ async fn api_server_unreachable(outage: Duration, leader_election: bool) {
         counts.total(),
         restarts,
     );
-    operator.stop().await;
-    world.shutdown().await;
+    world.stop(operator).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -370,9 +375,7 @@ async fn api_server_unreachable_60s_with_leader_election() {
 
 /// The API server up but answering `status` to everything for a minute.
 async fn api_server_failing(status: u16) {
-    let world = World::new().await;
-    let operator = Operator::start(&world, false).await;
-    world.mid_convergence().await;
+    let (world, operator, _) = World::mid_convergence_with(false).await;
     let health = Health::default();
     health.watch_controller(operator.liveness.clone(), LivenessLimits::default());
 
@@ -407,8 +410,7 @@ async fn api_server_failing(status: u16) {
         after.total(),
         0,
     );
-    operator.stop().await;
-    world.shutdown().await;
+    world.stop(operator).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -425,9 +427,7 @@ async fn api_server_answering_429_for_a_minute() {
 /// that is gone, gets `410 Gone` and relists once (not a storm), and convergence continues.
 #[tokio::test(start_paused = true)]
 async fn watches_dropped_and_410_gone_on_resume() {
-    let world = World::new().await;
-    let operator = Operator::start(&world, false).await;
-    world.mid_convergence().await;
+    let (world, operator, _) = World::mid_convergence_with(false).await;
     world.kube.clear_requests();
     world.kube.compact();
     world.api.start().await.expect("connections dropped");
@@ -458,16 +458,13 @@ async fn watches_dropped_and_410_gone_on_resume() {
         counts.total(),
         0,
     );
-    operator.stop().await;
-    world.shutdown().await;
+    world.stop(operator).await;
 }
 
 /// Auth0 unreachable (every connection closed unanswered) for a minute mid-convergence.
 #[tokio::test(start_paused = true)]
 async fn auth0_unreachable_for_a_minute() {
-    let world = World::new().await;
-    let operator = Operator::start(&world, false).await;
-    let ready_at_fault = world.mid_convergence().await;
+    let (world, operator, ready_at_fault) = World::mid_convergence_with(false).await;
     let health = Health::default();
     health.watch_controller(operator.liveness.clone(), LivenessLimits::default());
 
@@ -504,16 +501,13 @@ async fn auth0_unreachable_for_a_minute() {
         world.kube.request_count(),
         0,
     );
-    operator.stop().await;
-    world.shutdown().await;
+    world.stop(operator).await;
 }
 
 /// The tenant's credentials Secret deleted mid-convergence, restored a minute later.
 #[tokio::test(start_paused = true)]
 async fn credentials_secret_deleted_and_restored() {
-    let world = World::new().await;
-    let operator = Operator::start(&world, false).await;
-    world.mid_convergence().await;
+    let (world, operator, _) = World::mid_convergence_with(false).await;
     let admin = support::client_from_kubeconfig(&world.kubeconfig).await;
     let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin, CREDS_NS);
     secrets
@@ -558,8 +552,7 @@ async fn credentials_secret_deleted_and_restored() {
         world.kube.request_count(),
         0,
     );
-    operator.stop().await;
-    world.shutdown().await;
+    world.stop(operator).await;
 }
 
 /// A TCP server that accepts connections and never answers: an Auth0 tenant (or API server)

@@ -36,7 +36,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use auth0_mgmt::Priority;
-use auth0_sim::{self as sim, FailAction, FailNext, M2mCredential, SimConfig};
+use auth0_sim::{self as sim, FailAction, M2mCredential, SimConfig};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -399,6 +399,12 @@ impl World {
         }
     }
 
+    /// The user asks for a rotation of the AuthClient `name` (its rotate annotation).
+    async fn request_rotation(&self, name: &str) {
+        let annotate = json!({"metadata": {"annotations": {ROTATE_ANNOTATION: "2026-01-01"}}});
+        self.user("PATCH", &client_path(name), Some(annotate)).await;
+    }
+
     /// A write by the test itself (the user, an unrestricted client).
     async fn user(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let content_type = if method == "PATCH" {
@@ -447,6 +453,15 @@ impl World {
             .map(|d| format!("  {} {} ({:?})", d.method, d.path, d.attributes))
             .collect();
         format!("; the API server refused:\n{}", lines.join("\n"))
+    }
+
+    /// Waits until the AuthClient `name` is Ready (Synced); returns its Auth0 client id.
+    async fn synced_client_id(&self, name: &str) -> String {
+        let object = self.wait_ready(name, "True", "Synced").await;
+        object["status"]["clientId"]
+            .as_str()
+            .expect("status.clientId")
+            .to_owned()
     }
 
     async fn wait_ready(&self, name: &str, status: &str, reason: &str) -> Value {
@@ -637,12 +652,7 @@ impl World {
         .await;
 
         // Secret rotation.
-        self.user(
-            "PATCH",
-            &client_path("web"),
-            Some(json!({"metadata": {"annotations": {ROTATE_ANNOTATION: "2026-01-01"}}})),
-        )
-        .await;
+        self.request_rotation("web").await;
         self.wait("rotated secret in the Secret", |_| {
             self.secret_value(&secret_name)
                 .is_some_and(|s| s != first_secret)
@@ -666,14 +676,12 @@ impl World {
         ))
         .await;
         self.wait_ready("signer", "True", "Synced").await;
-        let key_of = |k: &FakeKube| {
+        // An entry of signer's Secret, decoded.
+        let signer_entry = |k: &FakeKube, entry: &str| {
             k.get(&format!("/api/v1/namespaces/{NS}/secrets/signer-auth0"))
-                .and_then(|s| {
-                    s["data"]
-                        .get("AUTH0_CLIENT_ASSERTION_KEY")
-                        .map(support::unb64)
-                })
+                .and_then(|s| s["data"].get(entry).map(support::unb64))
         };
+        let key_of = |k: &FakeKube| signer_entry(k, "AUTH0_CLIENT_ASSERTION_KEY");
         self.wait("signer's key in its Secret", |k| key_of(k).is_some())
             .await;
         let first_key = key_of(&self.kube).expect("key");
@@ -686,12 +694,7 @@ impl World {
             meta.remove("resourceVersion");
         }
         self.kube.insert(signer);
-        self.user(
-            "PATCH",
-            &client_path("signer"),
-            Some(json!({"metadata": {"annotations": {ROTATE_ANNOTATION: "2026-01-01"}}})),
-        )
-        .await;
+        self.request_rotation("signer").await;
         self.wait("signer's key rotated", |k| {
             key_of(k).is_some_and(|key| key != first_key)
         })
@@ -709,14 +712,7 @@ impl World {
             }
         }
         // The kid entry edited in the Secret: restored from the key itself (no new key).
-        let kid_of = |k: &FakeKube| {
-            k.get(&format!("/api/v1/namespaces/{NS}/secrets/signer-auth0"))
-                .and_then(|s| {
-                    s["data"]
-                        .get("AUTH0_CLIENT_ASSERTION_KID")
-                        .map(support::unb64)
-                })
-        };
+        let kid_of = |k: &FakeKube| signer_entry(k, "AUTH0_CLIENT_ASSERTION_KID");
         let kid = kid_of(&self.kube).expect("kid");
         let mut edited = self
             .kube
@@ -836,11 +832,7 @@ impl World {
                    "client": {"name": "worker", "app_type": "non_interactive"}}),
         ))
         .await;
-        let worker = self.wait_ready("worker", "True", "Synced").await;
-        let worker_id = worker["status"]["clientId"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let worker_id = self.synced_client_id("worker").await;
         self.snapshot_sim("with the worker");
         self.user(
             "PATCH",
@@ -935,12 +927,8 @@ impl World {
             .await;
         self.wait_ready("echo-token", "False", "TenantNotReady")
             .await;
-        self.sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(400),
-        ));
+        self.sim
+            .fail_once("POST", "/api/v2/clients", FailAction::Status(400));
         self.create(client_json("refused", "acme", json!({}))).await;
         self.wait_ready("refused", "False", "Auth0Rejected").await;
 
@@ -951,8 +939,7 @@ impl World {
             json!({"deletionPolicy": "Orphan"}),
         ))
         .await;
-        let kept = self.wait_ready("kept", "True", "Synced").await;
-        let kept_id = kept["status"]["clientId"].as_str().expect("id").to_owned();
+        let kept_id = self.synced_client_id("kept").await;
         self.snapshot_sim("with the orphan");
         self.delete_and_wait("kept").await;
         assert!(
@@ -990,11 +977,7 @@ impl World {
 
         // A client whose tenant credentials break before it is deleted (driven by hand).
         self.create(client_json("doomed", "flaky", json!({}))).await;
-        let doomed = self.wait_ready("doomed", "True", "Synced").await;
-        let doomed_id = doomed["status"]["clientId"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let doomed_id = self.synced_client_id("doomed").await;
         self.snapshot_sim("with doomed");
         let _ = stop_tx.send(());
         tokio::time::timeout(WAIT, controller)
@@ -1153,12 +1136,8 @@ impl World {
                 .json(&body)
                 .send()
         };
-        self.sim.fail_next(FailNext::new(
-            "POST",
-            "/api/v2/clients",
-            1,
-            FailAction::Status(400),
-        ));
+        self.sim
+            .fail_once("POST", "/api/v2/clients", FailAction::Status(400));
         let refused = post(json!({"name": "Facade app", "app_type": "spa"}))
             .await
             .expect("POST");

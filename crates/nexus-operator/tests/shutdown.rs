@@ -131,6 +131,12 @@ async fn stop<T>(shutdown: Shutdown, task: tokio::task::JoinHandle<T>) -> Durati
     asked.elapsed()
 }
 
+/// [`stop`] returns within [`GRACE`].
+async fn assert_stops_within_the_grace<T>(shutdown: Shutdown, task: tokio::task::JoinHandle<T>) {
+    let took = stop(shutdown, task).await;
+    assert!(took <= GRACE, "stopped after {took:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_creation_in_flight_does_not_hold_the_stop_past_the_grace() {
     let world = World::new(3).await;
@@ -141,8 +147,7 @@ async fn a_creation_in_flight_does_not_hold_the_stop_past_the_grace() {
         .sim
         .wait_for_counters(|c| c.get("POST /api/v2/clients") > 0 || c.get("POST /oauth/token") > 0)
         .await;
-    let took = stop(shutdown, task).await;
-    assert!(took <= GRACE, "stopped after {took:?}");
+    assert_stops_within_the_grace(shutdown, task).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -163,8 +168,7 @@ async fn the_initial_list_of_a_large_fleet_does_not_hold_the_stop_past_the_grace
             .await,
         "the list pages in"
     );
-    let took = stop(shutdown, task).await;
-    assert!(took <= GRACE, "stopped after {took:?}");
+    assert_stops_within_the_grace(shutdown, task).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -182,8 +186,7 @@ async fn a_drift_scan_in_flight_does_not_hold_the_stop_past_the_grace() {
         .sim
         .wait_for_counters(|c| c.get("GET /api/v2/clients") > 0)
         .await;
-    let took = stop(shutdown, task).await;
-    assert!(took <= GRACE, "stopped after {took:?}");
+    assert_stops_within_the_grace(shutdown, task).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -147,6 +147,57 @@ async fn plan(sim: &SimHandle, documents: &[Value], prune: bool) -> Report {
     plan_pruning(sim, &manifests(documents), prune).await
 }
 
+/// [`nexus_plan::plan`] of `documents` without pruning, with `creds` through `registry`.
+async fn plan_through(
+    documents: &[Value],
+    creds: &CredentialSources,
+    registry: &auth0_mgmt::Auth0Registry,
+) -> Report {
+    let options = PlanOptions {
+        cluster_id: CLUSTER.into(),
+        prune: false,
+    };
+    nexus_plan::plan(&manifests(documents), creds, registry, &options).await
+}
+
+/// [`nexus_plan::import`] of `documents` for the tenant [`TENANT`] into `namespace`, with
+/// `creds` through `registry`.
+async fn import_through(
+    documents: &[Value],
+    creds: &CredentialSources,
+    registry: &auth0_mgmt::Auth0Registry,
+    namespace: NamespaceSource,
+) -> Result<nexus_plan::ImportReport, nexus_plan::import::ImportError> {
+    let options = ImportOptions {
+        tenant: TENANT.into(),
+        namespace,
+    };
+    nexus_plan::import(&manifests(documents), creds, registry, &options).await
+}
+
+/// `error` and its sources, `: `-separated (as the CLI prints it).
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut shown = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        shown.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    shown
+}
+
+/// The tenant, its `endpoint` changed (as a pull request could), and the AuthClient `web`.
+fn web_at(sim: &SimHandle, endpoint: &str) -> [Value; 2] {
+    let mut tenant = tenant(sim);
+    tenant["spec"]["endpoint"] = json!(endpoint);
+    [tenant, client("team-a", "web", unchanged_spec("Web"))]
+}
+
+/// [`plan`] of the tenant and one `object`, without pruning.
+async fn plan_one(sim: &SimHandle, object: Value) -> Report {
+    plan(sim, &[tenant(sim), object], false).await
+}
+
 fn tenant_plan(report: &Report) -> &TenantPlan {
     assert_eq!(report.tenants.len(), 1, "{report:#?}");
     let t = &report.tenants[0];
@@ -399,7 +450,7 @@ async fn a_takeover_across_namespaces_is_planned_as_the_controllers_refusal() {
         "adoptionPolicy",
         json!("TakeOver"),
     );
-    let report = plan(&sim, &[tenant(&sim), thief], false).await;
+    let report = plan_one(&sim, thief).await;
     let o = object(&report, "team-a/thief");
     assert_eq!(o.action, Action::Refused, "{o:#?}");
     assert_eq!(
@@ -475,27 +526,11 @@ async fn an_api_created_elsewhere_is_refused_identifier_in_use_when_the_cluster_
 async fn a_repository_in_sync_plans_no_change_and_exit_0() {
     let sim = sim().await;
     managed(&sim, "team-a/same", "Same", &["https://a.example.com/cb"]);
-    let report = plan(
-        &sim,
-        &[
-            tenant(&sim),
-            client("team-a", "same", unchanged_spec("Same")),
-        ],
-        false,
-    )
-    .await;
+    let report = plan_one(&sim, client("team-a", "same", unchanged_spec("Same"))).await;
     assert_eq!(report.exit_code(), 0, "{report:#?}");
     assert_eq!(tenant_plan(&report).sync_calls, 0);
     // Changing the spec makes it a change (exit 2).
-    let report = plan(
-        &sim,
-        &[
-            tenant(&sim),
-            client("team-a", "same", unchanged_spec("Renamed")),
-        ],
-        false,
-    )
-    .await;
+    let report = plan_one(&sim, client("team-a", "same", unchanged_spec("Renamed"))).await;
     assert_eq!(report.exit_code(), 2, "{report:#?}");
     let o = object(&report, "team-a/same");
     assert_eq!(
@@ -667,21 +702,11 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
     let sim = sim().await;
     let secret = sim.m2m().client_secret.clone();
     let echo = echoing_auth0(secret.clone()).await.0;
-    let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(echo);
-    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let docs = web_at(&sim, &echo);
     // The credentials' owner names that Auth0: the secret goes there.
     let (creds, _) = credentials_naming(&sim, Some(&echo));
-    let report = nexus_plan::plan(
-        &manifests(&docs),
-        &creds,
-        &world::auth0_registry(Duration::from_secs(5)),
-        &PlanOptions {
-            cluster_id: CLUSTER.into(),
-            prune: false,
-        },
-    )
-    .await;
+    let registry = world::auth0_registry(Duration::from_secs(5));
+    let report = plan_through(&docs, &creds, &registry).await;
     let error = report.tenants[0]
         .error
         .clone()
@@ -698,23 +723,15 @@ async fn an_auth0_answer_echoing_the_credentials_secret_is_redacted() {
             "the secret is printed: {output}"
         );
     }
-    let error = nexus_plan::import(
-        &manifests(&docs),
+    let error = import_through(
+        &docs,
         &creds,
         &world::auth0_registry(Duration::from_secs(5)),
-        &ImportOptions {
-            tenant: TENANT.into(),
-            namespace: NamespaceSource::Fixed("team-a".into()),
-        },
+        NamespaceSource::Fixed("team-a".into()),
     )
     .await
     .expect_err("the tenant cannot be read");
-    let mut shown = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        shown.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
+    let shown = with_sources(&error);
     assert!(shown.contains("[redacted]"), "{shown}");
     assert!(
         !shown.contains(secret.as_str()),
@@ -730,34 +747,20 @@ async fn an_undecodable_auth0_answer_is_never_echoed() {
     let sim = sim().await;
     let leaked = "leaked-client-secret-0123456789abcdefghij";
     let odd = fake_auth0(move |_| ("200 OK", json!(leaked))).await.0;
-    let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(odd);
-    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let docs = web_at(&sim, &odd);
     let (creds, _) = credentials_naming(&sim, Some(&odd));
     let registry = world::auth0_registry(Duration::from_secs(5));
-    let options = PlanOptions {
-        cluster_id: CLUSTER.into(),
-        prune: false,
-    };
-    let report = nexus_plan::plan(&manifests(&docs), &creds, &registry, &options).await;
+    let report = plan_through(&docs, &creds, &registry).await;
     let error = report.tenants[0].error.clone().expect("undecodable");
     assert!(error.contains("could not decode Auth0"), "{error}");
     for output in [render(&report, Format::Text), render(&report, Format::Json)] {
         assert!(!output.contains(leaked), "the answer is printed: {output}");
     }
-    let import = ImportOptions {
-        tenant: TENANT.into(),
-        namespace: NamespaceSource::Fixed("team-a".into()),
-    };
-    let error = nexus_plan::import(&manifests(&docs), &creds, &registry, &import)
+    let team_a = NamespaceSource::Fixed("team-a".into());
+    let error = import_through(&docs, &creds, &registry, team_a)
         .await
         .expect_err("undecodable");
-    let mut shown = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        shown.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
+    let shown = with_sources(&error);
     assert!(shown.contains("could not decode Auth0"), "{shown}");
     assert!(!shown.contains(leaked), "the answer is printed: {shown}");
 }
@@ -770,16 +773,10 @@ async fn an_undecodable_auth0_answer_is_never_echoed() {
 async fn pinned_credentials_are_never_sent_to_an_endpoint_the_files_change() {
     let sim = sim().await;
     let (evil, connections) = echoing_auth0("unused".into()).await;
-    let mut tenant = tenant(&sim);
-    tenant["spec"]["endpoint"] = json!(evil);
-    let docs = [tenant, client("team-a", "web", unchanged_spec("Web"))];
+    let docs = web_at(&sim, &evil);
     let (creds, _) = credentials(&sim);
     let registry = world::auth0_registry(Duration::from_secs(5));
-    let options = PlanOptions {
-        cluster_id: CLUSTER.into(),
-        prune: false,
-    };
-    let report = nexus_plan::plan(&manifests(&docs), &creds, &registry, &options).await;
+    let report = plan_through(&docs, &creds, &registry).await;
     let error = report.tenants[0].error.clone().expect("refused");
     assert!(
         error.contains(&format!("points at {evil}")) && error.contains("belong to"),
@@ -793,27 +790,18 @@ async fn pinned_credentials_are_never_sent_to_an_endpoint_the_files_change() {
         "nothing reached the PR's server"
     );
     // Importing from the PR's files is refused the same way.
-    let import = nexus_plan::import(
-        &manifests(&docs[..1]),
+    let import = import_through(
+        &docs[..1],
         &creds,
         &registry,
-        &ImportOptions {
-            tenant: TENANT.into(),
-            namespace: NamespaceSource::Fixed("team-a".into()),
-        },
+        NamespaceSource::Fixed("team-a".into()),
     )
     .await;
     let error = import.expect_err("import refused").to_string();
     assert!(error.contains("belong to"), "{error}");
     assert_eq!(connections.load(Ordering::SeqCst), 0, "nor did import");
     // The tenant as its credentials name it plans as usual.
-    let report = nexus_plan::plan(
-        &manifests(&[self::tenant(&sim)]),
-        &creds,
-        &registry,
-        &options,
-    )
-    .await;
+    let report = plan_through(&[self::tenant(&sim)], &creds, &registry).await;
     assert_eq!(report.tenants[0].error, None, "{report:#?}");
 }
 
@@ -826,15 +814,11 @@ async fn credentials_naming_no_endpoint_are_sent_nowhere_unless_the_cluster_name
     let (evil, connections) = echoing_auth0("unused".into()).await;
     let (creds, _) = credentials_naming(&sim, None);
     let registry = world::auth0_registry(Duration::from_secs(5));
-    let options = PlanOptions {
-        cluster_id: CLUSTER.into(),
-        prune: false,
-    };
     let mut hostile = tenant(&sim);
     hostile["spec"]["endpoint"] = json!(evil);
     let reads = sim.counters().total();
     for docs in [[tenant(&sim)], [hostile.clone()]] {
-        let report = nexus_plan::plan(&manifests(&docs), &creds, &registry, &options).await;
+        let report = plan_through(&docs, &creds, &registry).await;
         let error = report.tenants[0].error.clone().expect("refused");
         assert!(error.contains("do not name their Auth0"), "{error}");
         assert!(error.contains(&format!("tenant '{TENANT}'")), "{error}");
@@ -844,11 +828,11 @@ async fn credentials_naming_no_endpoint_are_sent_nowhere_unless_the_cluster_name
     assert_eq!(connections.load(Ordering::SeqCst), 0);
 
     let trusted = creds.trust_cluster(&[serde_json::from_value(tenant(&sim)).expect("tenant")]);
-    let report = nexus_plan::plan(&manifests(&[hostile]), &trusted, &registry, &options).await;
+    let report = plan_through(&[hostile], &trusted, &registry).await;
     let error = report.tenants[0].error.clone().expect("refused");
     assert!(error.contains("the AuthTenant in the cluster"), "{error}");
     assert_eq!(connections.load(Ordering::SeqCst), 0);
-    let report = nexus_plan::plan(&manifests(&[tenant(&sim)]), &trusted, &registry, &options).await;
+    let report = plan_through(&[tenant(&sim)], &trusted, &registry).await;
     assert_eq!(report.tenants[0].error, None, "{report:#?}");
 }
 
@@ -883,14 +867,11 @@ fn dashboard_tenant(sim: &SimHandle) -> (String, String) {
 
 async fn import(sim: &SimHandle, docs: &[Value]) -> nexus_plan::ImportReport {
     never_writing(sim, "import", |creds| async move {
-        nexus_plan::import(
-            &manifests(docs),
+        import_through(
+            docs,
             &creds,
             &world::auth0_registry(Duration::from_secs(5)),
-            &ImportOptions {
-                tenant: TENANT.into(),
-                namespace: NamespaceSource::Metadata("team".into()),
-            },
+            NamespaceSource::Metadata("team".into()),
         )
         .await
         .expect("import")
@@ -1018,14 +999,11 @@ async fn import_attacks_crafted_names_management_grants_and_path_traversal() {
 
     // `--namespace ../../x` would write outside the output folder.
     let (creds, _) = credentials(&sim);
-    let error = nexus_plan::import(
-        &manifests(&[tenant(&sim)]),
+    let error = import_through(
+        &[tenant(&sim)],
         &creds,
         &world::auth0_registry(Duration::from_secs(5)),
-        &ImportOptions {
-            tenant: TENANT.into(),
-            namespace: NamespaceSource::Fixed("../../etc".into()),
-        },
+        NamespaceSource::Fixed("../../etc".into()),
     )
     .await
     .expect_err("a path as namespace");
@@ -1139,7 +1117,7 @@ async fn import_then_apply_then_plan_shows_no_change() {
         .as_object_mut()
         .expect("spec")
         .remove("connections");
-    let without = plan(&sim, &[tenant(&sim), dropped.clone()], false).await;
+    let without = plan_one(&sim, dropped.clone()).await;
     assert_eq!(without.exit_code(), 0, "the documented blind spot");
     let mut files = manifests(&[dropped]);
     nexus_plan::cluster::ClusterState::read(&kube.client())

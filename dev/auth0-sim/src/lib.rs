@@ -774,6 +774,12 @@ impl SimHandle {
         lock(&self.shared.faults).push_fail_next(rule);
     }
 
+    /// Fails the next request matching `method` and `path` (a route template such as
+    /// `/api/v2/clients/{id}`, or a concrete path) with `action`: [`Self::fail_next`] for one.
+    pub fn fail_once(&self, method: &str, path: &str, action: FailAction) {
+        self.fail_next(FailNext::new(method, path, 1, action));
+    }
+
     /// Replaces the rate limit; the bucket starts full.
     pub fn set_rate_limit(&self, rl: RateLimit) {
         lock(&self.shared.bucket).reset(rl, self.shared.clock.now());

@@ -8,7 +8,10 @@ mod common;
 use std::time::Duration;
 
 use auth0_sim::{self as sim, DEFAULT_SCOPES, M2mCredential, RateLimit, SimConfig};
-use common::{Caller, Calls, T, app_token, call, http, management_token, start, unlimited, verify};
+use common::{
+    Caller, Calls, T, app_token, assert_says, call, http, management_token, start, unlimited,
+    verify,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -30,6 +33,23 @@ impl T {
         let (t, client, secret) = Self::worker().await;
         t.grant(&client, API, &["read:orders"]).await;
         (t, client, secret)
+    }
+
+    /// The token request of the client `client` (with `secret`) for the orders API.
+    async fn orders_token(&self, client: &str, secret: &str) -> (StatusCode, Value) {
+        self.app_token(client, secret, json!({"audience": API}))
+            .await
+    }
+
+    /// [`T::orders_token`] asking for `scope`.
+    async fn orders_token_scoped(
+        &self,
+        client: &str,
+        secret: &str,
+        scope: &str,
+    ) -> (StatusCode, Value) {
+        self.app_token(client, secret, json!({"audience": API, "scope": scope}))
+            .await
     }
 
     /// Creates an API with scopes `read:orders` and `write:orders`; returns its id.
@@ -327,20 +347,12 @@ async fn client_grants_follow_auth0s_rules() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = t.grant(&client, "https://unknown/", &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("https://unknown/"))
-    );
+    assert_says(&body, "message", "https://unknown/");
     let (status, body) = t
         .grant(&client, API, &["read:orders", "delete:orders"])
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("delete:orders"))
-    );
+    assert_says(&body, "message", "delete:orders");
     for bad in [
         json!({"audience": API, "scope": []}),
         json!({"client_id": client, "scope": []}),
@@ -369,28 +381,18 @@ async fn client_grants_follow_auth0s_rules() {
     assert_eq!(t.sim.client_grants().len(), 1);
 
     // PATCH replaces the scopes (only defined ones).
-    let (status, patched) = t
-        .patch(
-            &format!("/api/v2/client-grants/{id}"),
-            json!({"scope": ["read:orders", "write:orders"]}),
-        )
-        .await;
+    let path = format!("/api/v2/client-grants/{id}");
+    let both = json!(["read:orders", "write:orders"]);
+    let (status, patched) = t.patch(&path, json!({"scope": both})).await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!(patched["scope"], json!(["read:orders", "write:orders"]));
-    let (status, _) = t
-        .patch(
-            &format!("/api/v2/client-grants/{id}"),
-            json!({"scope": ["admin"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = t
-        .patch(
-            &format!("/api/v2/client-grants/{id}"),
-            json!({"audience": "x"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "audience cannot change");
+    assert_eq!(patched["scope"], both);
+    for (edit, why) in [
+        (json!({"scope": ["admin"]}), "an undefined scope"),
+        (json!({"audience": "x"}), "audience cannot change"),
+    ] {
+        let (status, _) = t.patch(&path, edit).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}");
+    }
     let (status, body) = t
         .patch(
             "/api/v2/client-grants/cgr_0000000000000000",
@@ -845,24 +847,16 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
     let (t, client, secret) = T::worker().await;
 
     // No grant yet: refused with Auth0's words.
-    let (status, body) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, body) = t.orders_token(&client, &secret).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "access_denied");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| d.contains("client-grant"))
-    );
+    assert_says(&body, "error_description", "client-grant");
 
     let (status, grant) = t
         .grant(&client, API, &["read:orders", "write:orders"])
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, body) = t.orders_token(&client, &secret).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
@@ -880,29 +874,15 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
     );
 
     // A requested subset narrows the token; an ungranted scope is refused.
-    let (status, body) = t
-        .app_token(
-            &client,
-            &secret,
-            json!({"audience": API, "scope": "read:orders"}),
-        )
-        .await;
+    let (status, body) = t.orders_token_scoped(&client, &secret, "read:orders").await;
     assert_eq!(status, StatusCode::OK);
     let claims = t.claims(&body, API).await;
     assert_eq!(claims["scope"], "read:orders");
     let (status, body) = t
-        .app_token(
-            &client,
-            &secret,
-            json!({"audience": API, "scope": "read:orders admin"}),
-        )
+        .orders_token_scoped(&client, &secret, "read:orders admin")
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| d.contains("admin"))
-    );
+    assert_says(&body, "error_description", "admin");
 
     // Removing a scope from the grant removes it from the next token.
     let grant_id = grant["id"].as_str().expect("id");
@@ -911,9 +891,7 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
         json!({"scope": ["write:orders"]}),
     )
     .await;
-    let (_, body) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (_, body) = t.orders_token(&client, &secret).await;
     let claims = t.claims(&body, API).await;
     assert_eq!(claims["scope"], "write:orders");
 
@@ -923,9 +901,7 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
         json!({"scope": []}),
     )
     .await;
-    let (status, body) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, body) = t.orders_token(&client, &secret).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.get("scope").is_none());
     let claims = t.claims(&body, API).await;
@@ -933,18 +909,14 @@ async fn an_application_gets_a_token_with_exactly_its_granted_scopes() {
 
     // The grant deleted: refused again.
     t.delete(&format!("/api/v2/client-grants/{grant_id}")).await;
-    let (status, _) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, _) = t.orders_token(&client, &secret).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(start_paused = true)]
 async fn application_token_refusals() {
     let (t, client, secret) = T::granted_worker().await;
-    let (status, body) = t
-        .app_token(&client, "wrong", json!({"audience": API}))
-        .await;
+    let (status, body) = t.orders_token(&client, "wrong").await;
     assert_eq!(
         (status, &body["error"]),
         (StatusCode::UNAUTHORIZED, &json!("access_denied"))
@@ -954,18 +926,10 @@ async fn application_token_refusals() {
         .app_token(&client, &secret, json!({"audience": "https://nowhere/"}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| d.contains("Service not enabled"))
-    );
+    assert_says(&body, "error_description", "Service not enabled");
     let (status, body) = t.app_token(&client, &secret, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no default audience: {body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| d.contains("default audience"))
-    );
+    assert_says(&body, "error_description", "default audience");
 
     // The client's grant types must allow client_credentials.
     t.patch(
@@ -973,9 +937,7 @@ async fn application_token_refusals() {
         json!({"grant_types": ["authorization_code"]}),
     )
     .await;
-    let (status, body) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, body) = t.orders_token(&client, &secret).await;
     assert_eq!(
         (status, &body["error"]),
         (StatusCode::FORBIDDEN, &json!("unauthorized_client"))
@@ -996,39 +958,27 @@ async fn token_endpoint_auth_method_is_honoured() {
             ))
     };
 
-    // client_secret_post (the default): body credentials only.
-    let res = basic(&client, &secret).send().await.expect("request");
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-
-    // client_secret_basic: the Authorization header only.
-    t.patch(
-        &format!("/api/v2/clients/{client}"),
-        json!({"token_endpoint_auth_method": "client_secret_basic"}),
-    )
-    .await;
-    let res = basic(&client, &secret).send().await.expect("request");
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.expect("json");
-    t.claims(&body, API).await;
-    let (status, _) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-
-    // none: a public client cannot authenticate with a secret.
-    t.patch(
-        &format!("/api/v2/clients/{client}"),
-        json!({"token_endpoint_auth_method": "none"}),
-    )
-    .await;
-    let (status, _) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Under each method (`None`: the default, client_secret_post), what the secret gets in the
+    // Authorization header and in the body.
+    let (ok, refused) = (StatusCode::OK, StatusCode::UNAUTHORIZED);
+    for (method, in_header, in_body) in [
+        (None, refused, ok),
+        (Some("client_secret_basic"), ok, refused),
+        // A public client cannot authenticate with a secret.
+        (Some("none"), refused, refused),
+    ] {
+        if let Some(method) = method {
+            let edit = json!({"token_endpoint_auth_method": method});
+            t.patch(&format!("/api/v2/clients/{client}"), edit).await;
+        }
+        let res = basic(&client, &secret).send().await.expect("request");
+        assert_eq!(res.status(), in_header, "{method:?}");
+        if in_header == ok {
+            t.claims(&res.json().await.expect("json"), API).await;
+        }
+        let (status, _) = t.orders_token(&client, &secret).await;
+        assert_eq!(status, in_body, "{method:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -1252,67 +1202,46 @@ async fn a_snapshot_restores_every_resource_and_the_apps_keep_their_tokens() {
 #[tokio::test(start_paused = true)]
 async fn the_back_door_seeds_and_drifts_the_new_resources() {
     let t = T::new().await;
-    let admin = |path: &str| format!("{}/__sim{path}", t.sim.base_url());
-    let res = t
-        .http
-        .post(admin("/connections"))
-        .json(&json!({"name": "corp", "strategy": "samlp"}))
-        .send()
-        .await
-        .expect("seed");
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let conn = res.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    // A back-door request: its status, and the id of what it created (if it answers one).
+    let admin = async |method: Method, path: &str, body: Option<Value>| {
+        let mut request = t
+            .http
+            .request(method, format!("{}/__sim{path}", t.sim.base_url()));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let res = request.send().await.expect(path);
+        let status = res.status();
+        let answer: Value = res.json().await.unwrap_or_default();
+        (status, answer["id"].as_str().map(str::to_owned))
+    };
+    let seed = json!({"name": "corp", "strategy": "samlp"});
+    let (status, conn) = admin(Method::POST, "/connections", Some(seed)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let conn = conn.expect("id");
     let client = t.sim.insert_client(json!({"name": "c"}));
-    let res = t
-        .http
-        .patch(admin(&format!("/connections/{conn}/clients")))
-        .json(&json!([{"client_id": client, "status": true}]))
-        .send()
-        .await
-        .expect("enable");
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let enable = json!([{"client_id": client, "status": true}]);
+    let path = format!("/connections/{conn}/clients");
+    let (status, _) = admin(Method::PATCH, &path, Some(enable)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(t.sim.connection_clients(&conn), Some(vec![client.clone()]));
 
-    let res = t
-        .http
-        .post(admin("/resource-servers"))
-        .json(&json!({"identifier": API, "scopes": [{"value": "a"}, {"value": "b"}]}))
-        .send()
-        .await
-        .expect("insert rs");
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let res = t
-        .http
-        .post(admin("/client-grants"))
-        .json(&json!({"client_id": client, "audience": API, "scope": ["a", "b"]}))
-        .send()
-        .await
-        .expect("insert grant");
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let grant = res.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let api = json!({"identifier": API, "scopes": [{"value": "a"}, {"value": "b"}]});
+    let (status, _) = admin(Method::POST, "/resource-servers", Some(api)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let grant = json!({"client_id": client, "audience": API, "scope": ["a", "b"]});
+    let (status, grant) = admin(Method::POST, "/client-grants", Some(grant)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let grant = grant.expect("id");
     // Drift: the dashboard renames the API and narrows the grant.
-    let res = t
-        .http
-        .patch(admin(&format!("/resource-servers/{}", encoded(API))))
-        .json(&json!({"name": "Renamed", "token_lifetime": 60}))
-        .send()
-        .await
-        .expect("drift rs");
-    assert_eq!(res.status(), StatusCode::OK);
-    let res = t
-        .http
-        .patch(admin(&format!("/client-grants/{grant}")))
-        .json(&json!({"scope": ["a"]}))
-        .send()
-        .await
-        .expect("drift grant");
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let api_path = format!("/resource-servers/{}", encoded(API));
+    let rename = json!({"name": "Renamed", "token_lifetime": 60});
+    let (status, _) = admin(Method::PATCH, &api_path, Some(rename)).await;
+    assert_eq!(status, StatusCode::OK);
+    let narrow = json!({"scope": ["a"]});
+    let path = format!("/client-grants/{grant}");
+    let (status, _) = admin(Method::PATCH, &path, Some(narrow)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, rs) = t
         .get(&format!("/api/v2/resource-servers/{}", encoded(API)))
         .await;
@@ -1329,13 +1258,8 @@ async fn the_back_door_seeds_and_drifts_the_new_resources() {
         t.sim.counters().get("PATCH /api/v2/resource-servers/{id}"),
         0
     );
-    let res = t
-        .http
-        .delete(admin(&format!("/resource-servers/{}", encoded(API))))
-        .send()
-        .await
-        .expect("delete rs");
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _) = admin(Method::DELETE, &api_path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(t.sim.client_grants().is_empty(), "its grants went with it");
 }
 
@@ -1372,24 +1296,25 @@ async fn no_secret_in_debug_output_or_error_answers() {
 
 #[tokio::test(start_paused = true)]
 async fn default_m2m_scopes_cover_what_the_operator_needs() {
-    for scope in [
-        "read:resource_servers",
-        "create:resource_servers",
-        "update:resource_servers",
-        "delete:resource_servers",
-        "read:client_grants",
-        "create:client_grants",
-        "update:client_grants",
-        "delete:client_grants",
-        "read:connections",
-        "update:connections",
+    // What the operator calls, per resource. It never creates or deletes a connection: only
+    // seeding does.
+    let all = &["read", "create", "update", "delete"][..];
+    for (resource, verbs) in [
+        ("clients", all),
+        ("client_keys", &["read", "update"]),
+        ("resource_servers", all),
+        ("client_grants", all),
+        ("connections", &["read", "update"]),
+        ("client_credentials", &["read", "create", "delete"]),
     ] {
-        assert!(DEFAULT_SCOPES.contains(&scope), "{scope}");
+        for verb in verbs {
+            let scope = format!("{verb}:{resource}");
+            assert!(DEFAULT_SCOPES.contains(&scope.as_str()), "{scope}");
+        }
     }
-    assert!(
-        !DEFAULT_SCOPES.contains(&"create:connections"),
-        "seeding only"
-    );
+    for seeding_only in ["create:connections", "delete:connections"] {
+        assert!(!DEFAULT_SCOPES.contains(&seeding_only), "{seeding_only}");
+    }
     let t = T::new().await;
     let res = t
         .http
@@ -1441,9 +1366,7 @@ async fn private_key_jwt_credentials_replace_the_secret() {
     t.orders_api().await;
     let (client, secret) = t.m2m_client("signer").await;
     t.grant(&client, API, &["read:orders"]).await;
-    let (status, _) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, _) = t.orders_token(&client, &secret).await;
     assert_eq!(status, StatusCode::OK);
 
     let key = tokio::task::spawn_blocking(|| {
@@ -1499,9 +1422,7 @@ async fn private_key_jwt_credentials_replace_the_secret() {
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert!(patched.get("client_secret").is_none(), "{patched}");
     assert!(patched.get("token_endpoint_auth_method").is_none());
-    let (status, body) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, body) = t.orders_token(&client, &secret).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // Back to the secret, then the credential can go.
@@ -1513,9 +1434,7 @@ async fn private_key_jwt_credentials_replace_the_secret() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(back["client_secret"], secret);
-    let (status, _) = t
-        .app_token(&client, &secret, json!({"audience": API}))
-        .await;
+    let (status, _) = t.orders_token(&client, &secret).await;
     assert_eq!(status, StatusCode::OK);
     let (status, list) = t
         .get(&format!("/api/v2/clients/{client}/credentials"))

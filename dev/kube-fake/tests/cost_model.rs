@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, ObjectList, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use kube_fake::{CostModel, FakeKube, Verb};
@@ -97,11 +97,7 @@ async fn a_watch_pays_per_event_it_sends() {
     seed(&kube, 100);
     let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
     let started = Instant::now();
-    let events: Vec<_> = watcher(api, watcher::Config::default().streaming_lists())
-        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
-        .try_collect()
-        .await
-        .expect("initial events");
+    let events = initial_events(api, watcher::Config::default().streaming_lists()).await;
     assert_eq!(events.len(), 101, "Init and 100 objects");
     // The watch request's latency plus 100 ADDED events and the bookmark.
     assert!(
@@ -111,37 +107,56 @@ async fn a_watch_pays_per_event_it_sends() {
     );
 }
 
+/// The events of a kube-rs watcher of `api` with `config` before its InitDone (Init and one
+/// per object).
+async fn initial_events(
+    api: Api<ConfigMap>,
+    config: watcher::Config,
+) -> Vec<watcher::Event<ConfigMap>> {
+    watcher(api, config)
+        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
+        .try_collect()
+        .await
+        .expect("the initial events")
+}
+
+/// One page of at most `limit` ConfigMaps: the first, or the one after `token`.
+async fn page(
+    api: &Api<ConfigMap>,
+    limit: u32,
+    token: Option<&str>,
+) -> kube::Result<ObjectList<ConfigMap>> {
+    let mut params = ListParams::default().limit(limit);
+    if let Some(token) = token {
+        params = params.continue_token(token);
+    }
+    api.list(&params).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn lists_are_paged_like_a_real_server() {
     let kube = FakeKube::new();
     seed(&kube, 25);
     let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
-    let first = api
-        .list(&ListParams::default().limit(10))
-        .await
-        .expect("page 1");
+    let first = page(&api, 10, None).await.expect("page 1");
     assert_eq!(first.items.len(), 10);
     assert_eq!(first.metadata.remaining_item_count, Some(15));
     let token = first.metadata.continue_.clone().expect("a continue token");
     // A write between pages does not change the list's resourceVersion.
     kube.insert(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "zz", "namespace": "default"}}));
-    let second = api
-        .list(&ListParams::default().limit(10).continue_token(&token))
-        .await
-        .expect("page 2");
+    let second = page(&api, 10, Some(&token)).await.expect("page 2");
     assert_eq!(
         second.metadata.resource_version,
         first.metadata.resource_version
     );
     assert_eq!(second.items[0].name_any(), "cm-0010");
-    let third = api
-        .list(
-            &ListParams::default()
-                .limit(10)
-                .continue_token(second.metadata.continue_.as_deref().expect("token")),
-        )
-        .await
-        .expect("page 3");
+    let third = page(
+        &api,
+        10,
+        Some(second.metadata.continue_.as_deref().expect("token")),
+    )
+    .await
+    .expect("page 3");
     assert_eq!(
         third.items.len(),
         6,
@@ -162,11 +177,7 @@ async fn lists_are_paged_like_a_real_server() {
 
     // kube-rs' watcher pages its initial list (500 a page by default).
     let counts_before = kube.request_counts();
-    let listed: Vec<_> = watcher(api.clone(), watcher::Config::default().page_size(10))
-        .take_while(|e| std::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
-        .try_collect()
-        .await
-        .expect("watcher lists");
+    let listed = initial_events(api.clone(), watcher::Config::default().page_size(10)).await;
     assert_eq!(listed.len(), 27, "Init and 26 objects");
     assert_eq!(
         kube.request_counts()
@@ -181,18 +192,12 @@ async fn a_continue_token_older_than_the_event_log_is_expired() {
     let kube = FakeKube::new();
     seed(&kube, 3);
     let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
-    let first = api
-        .list(&ListParams::default().limit(1))
-        .await
-        .expect("page 1");
+    let first = page(&api, 1, None).await.expect("page 1");
     let token = first.metadata.continue_.expect("token");
     // Writes, then etcd's compaction.
     seed(&kube, 1);
     kube.compact();
-    let err = api
-        .list(&ListParams::default().limit(1).continue_token(&token))
-        .await
-        .expect_err("expired");
+    let err = page(&api, 1, Some(&token)).await.expect_err("expired");
     match err {
         kube::Error::Api(status) => {
             assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
@@ -481,22 +486,15 @@ async fn a_page_reads_as_many_objects_as_the_page_needs_whatever_the_collection(
         let api: Api<ConfigMap> = Api::default_namespaced(kube.client());
         let read = |before: u64| kube.objects_read_by_pages() - before;
         let before = kube.objects_read_by_pages();
-        let first = api
-            .list(&ListParams::default().limit(10))
-            .await
-            .expect("page 1");
+        let first = page(&api, 10, None).await.expect("page 1");
         let first_page = read(before);
         // A page from the middle of the collection.
-        let half = api
-            .list(&ListParams::default().limit(u32::try_from(n / 2).expect("small")))
+        let half = page(&api, u32::try_from(n / 2).expect("small"), None)
             .await
             .expect("half");
         let token = half.metadata.continue_.expect("more after half");
         let before = kube.objects_read_by_pages();
-        let middle = api
-            .list(&ListParams::default().limit(10).continue_token(&token))
-            .await
-            .expect("middle page");
+        let middle = page(&api, 10, Some(&token)).await.expect("middle page");
         let middle_page = read(before);
         let before = kube.objects_read_by_pages();
         let selected = api

@@ -48,6 +48,14 @@ fn status_of(error: kube::Error) -> kube::core::Status {
     }
 }
 
+/// The refusal of a list of `api` with `params` (`what`: the list, for the message).
+async fn list_refusal<K>(api: &Api<K>, params: &ListParams, what: &str) -> kube::core::Status
+where
+    K: Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    status_of(api.list(params).await.expect_err(what))
+}
+
 #[tokio::test(start_paused = true)]
 async fn resource_names_authorize_get_and_single_object_list_and_watch() {
     let kube = world();
@@ -86,23 +94,20 @@ async fn resource_names_authorize_get_and_single_object_list_and_watch() {
             "secrets \"other\" is forbidden: User \"{SUBJECT}\" cannot get resource \"secrets\" in API group \"\" in the namespace \"ops\""
         )
     );
-    let all = status_of(
-        ops.list(&ListParams::default())
-            .await
-            .expect_err("list without the name"),
-    );
+    let all = list_refusal(&ops, &ListParams::default(), "list without the name").await;
     assert_eq!(all.code, 403);
     assert!(
         all.message.starts_with("secrets is forbidden"),
         "{}",
         all.message
     );
-    let cluster = status_of(
-        Api::<Secret>::all(kube.client_as(SUBJECT))
-            .list(&by_name)
-            .await
-            .expect_err("a Role does not grant the cluster scope"),
-    );
+    let all_namespaces = Api::<Secret>::all(kube.client_as(SUBJECT));
+    let cluster = list_refusal(
+        &all_namespaces,
+        &by_name,
+        "a Role does not grant the cluster scope",
+    )
+    .await;
     assert!(
         cluster.message.ends_with("at the cluster scope"),
         "{}",
@@ -125,24 +130,16 @@ async fn namespaces_by_name_and_roles_only_in_their_namespace() {
         .expect("the granted namespace by name");
     assert_eq!(team.items.len(), 1);
     assert_eq!(
-        status_of(
-            namespaces
-                .list(&ListParams::default())
-                .await
-                .expect_err("all")
-        )
-        .code,
+        list_refusal(&namespaces, &ListParams::default(), "all")
+            .await
+            .code,
         403
     );
     let elsewhere: Api<Secret> = Api::namespaced(kube.client_as(SUBJECT), "elsewhere");
     assert_eq!(
-        status_of(
-            elsewhere
-                .list(&ListParams::default())
-                .await
-                .expect_err("no Role there")
-        )
-        .code,
+        list_refusal(&elsewhere, &ListParams::default(), "no Role there")
+            .await
+            .code,
         403
     );
     // The administrator's client is not restricted.
@@ -216,13 +213,9 @@ async fn a_server_side_apply_that_creates_needs_create() {
     // A subject without a policy may do nothing but discovery.
     let nobody: Api<Secret> = Api::namespaced(kube.client_as("nobody"), "team");
     assert_eq!(
-        status_of(
-            nobody
-                .list(&ListParams::default())
-                .await
-                .expect_err("no policy")
-        )
-        .code,
+        list_refusal(&nobody, &ListParams::default(), "no policy")
+            .await
+            .code,
         403
     );
 }

@@ -1,13 +1,14 @@
 //! Test support shared by the workspace's test suites and benchmarks: the simulator and
 //! in-memory API server world ([`world`]), the facade's callers ([`facade`]), log capture
-//! ([`logs`]), unique names, scratch directories, kubeconfig files for a plain-HTTP API server,
-//! base64 helpers, secret detectors and a bare HTTP GET. Never a dependency of a production
-//! crate.
+//! ([`logs`]), an application's token requests ([`tokens`]), unique names, scratch directories,
+//! kubeconfig files for a plain-HTTP API server, base64 helpers, secret detectors and a bare
+//! HTTP GET. Never a dependency of a production crate.
 
 pub mod facade;
 pub mod logs;
 pub mod paused;
 pub mod process;
+pub mod tokens;
 pub mod world;
 
 use std::net::SocketAddr;

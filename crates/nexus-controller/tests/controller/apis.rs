@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use auth0_sim::FailAction;
 use kube::api::Api;
 use nexus_crd::{AuthResourceServer, CREATION_ANNOTATION, FINALIZER};
+use nexus_testing::tokens;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -63,39 +64,18 @@ async fn token_from_secret(h: &Harness, secret_name: &str) -> (u16, Value) {
     auth0_mgmt::install_crypto_provider();
     let secret = h.secret(secret_name).expect("the Secret exists");
     let data = &secret["data"];
+    let (id, key) = (
+        unb64(&data["AUTH0_CLIENT_ID"]),
+        unb64(&data["AUTH0_CLIENT_SECRET"]),
+    );
     let audience = unb64(&data["AUTH0_AUDIENCE"]);
-    let response = reqwest::Client::new()
-        .post(h.sim.token_url())
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": unb64(&data["AUTH0_CLIENT_ID"]),
-            "client_secret": unb64(&data["AUTH0_CLIENT_SECRET"]),
-            "audience": audience,
-        }))
-        .send()
-        .await
-        .expect("token request");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
+    let http = reqwest::Client::new();
+    tokens::client_credentials(&http, &h.sim.token_url(), (&id, &key), Some(&audience)).await
 }
 
 /// The claims of an access token, verified against the simulator's JWKS for `audience`.
 async fn verified_claims(h: &Harness, token: &str, audience: &str) -> Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(h.sim.jwks()).expect("JWKS");
-    let header = jsonwebtoken::decode_header(token).expect("JWT header");
-    let jwk = jwks
-        .find(header.kid.as_deref().expect("kid"))
-        .expect("signing key published");
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&[h.sim.issuer()]);
-    validation.set_audience(&[audience]);
-    jsonwebtoken::decode::<Value>(
-        token,
-        &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
-        &validation,
-    )
-    .expect("the token verifies against the simulator's keys")
-    .claims
+    tokens::verified_claims(h.sim.jwks(), token, &h.sim.issuer(), audience)
 }
 
 fn scopes_of(claims: &Value) -> BTreeSet<String> {
@@ -112,12 +92,13 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// The objects among `items` whose `field` is `value`.
+fn with_field(items: Vec<Value>, field: &str, value: &str) -> Vec<Value> {
+    items.into_iter().filter(|o| o[field] == value).collect()
+}
+
 fn grants_in_sim(h: &Harness, client_id: &str) -> Vec<Value> {
-    h.sim
-        .client_grants()
-        .into_iter()
-        .filter(|g| g["client_id"] == client_id)
-        .collect()
+    with_field(h.sim.client_grants(), "client_id", client_id)
 }
 
 #[tokio::test(start_paused = true)]
@@ -282,13 +263,7 @@ async fn a_grant_that_stops_being_allowed_is_revoked_in_auth0() {
     h.reconcile_server(TEAM_B, "orders-api").await.expect("api");
     h.reconcile("worker").await.expect("reconcile");
     assert!(grants_in_sim(&h, &client_id).is_empty(), "revoked");
-    assert!(
-        h.events()
-            .iter()
-            .any(|(t, r, _)| t == "Warning" && r == "GrantRevoked"),
-        "{:?}",
-        h.events()
-    );
+    h.assert_event("Warning", "GrantRevoked");
     let (code, body) = token_from_secret(&h, "worker-auth0").await;
     assert_eq!(code, 403, "{body}");
 
@@ -365,11 +340,7 @@ async fn tenant_grantable_audiences_allow_apis_without_an_authresourceserver() {
 // Crash safety: no duplicate API, no duplicate grant, whatever step fails.
 
 fn apis_with(h: &Harness, identifier: &str) -> Vec<Value> {
-    h.sim
-        .resource_servers()
-        .into_iter()
-        .filter(|rs| rs["identifier"] == identifier)
-        .collect()
+    with_field(h.sim.resource_servers(), "identifier", identifier)
 }
 
 async fn settle_server(h: &Harness, passes: usize) {
@@ -640,11 +611,7 @@ async fn api_drift_is_found_by_one_list_call_and_corrected_or_reported() {
     assert_eq!(api["scopes"].as_array().map(Vec::len), Some(2));
     assert_eq!(api["token_lifetime"], json!(3600));
     let status = h.get_server(TEAM_B, "orders-api").status.expect("status");
-    let drifted = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Drifted")
-        .expect("Drifted");
+    let drifted = condition(&status.conditions, "Drifted");
     assert_eq!(
         (drifted.status.as_str(), drifted.reason.as_str()),
         ("False", "Corrected")

@@ -82,19 +82,9 @@ async fn create_writes_client_secret_and_status_with_ssa() {
     let requests = h.kube.requests();
     let marker = the_claim(&requests, &Harness::authclient_path("orders"));
     let marker = marker.as_str();
-    let status_writes: Vec<_> = requests
-        .iter()
-        .filter(|r| {
-            r.method == "PATCH"
-                && r.path == format!("{}/status", Harness::authclient_path("orders"))
-        })
-        .collect();
-    assert_eq!(status_writes.len(), 1, "one status write, at the end");
-    let write = status_writes[0];
-    assert_eq!(
-        write.content_type.as_deref(),
-        Some("application/apply-patch+yaml")
-    );
+    // One status write, at the end.
+    let status_path = format!("{}/status", Harness::authclient_path("orders"));
+    let write = the_patch(&requests, &status_path, "application/apply-patch+yaml");
     assert_eq!(
         write.query.get("fieldManager").map(String::as_str),
         Some("nexus-operator")
@@ -166,13 +156,8 @@ async fn second_pass_makes_no_auth0_call_and_no_write() {
     );
     let after = h.get("orders").await;
     let ready = |o: &nexus_crd::AuthClient| {
-        o.status
-            .clone()
-            .expect("status")
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("ready")
+        let conditions = o.status.clone().expect("status").conditions;
+        condition(&conditions, "Ready").clone()
     };
     assert_eq!(
         ready(&before).last_transition_time,
@@ -309,13 +294,8 @@ async fn unknown_tenant_and_forbidden_namespace_make_no_auth0_call() {
         obj.metadata.finalizers.is_none(),
         "nothing of it in Auth0: no finalizer to hold its deletion"
     );
-    let ready = obj
-        .status
-        .expect("status")
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("ready");
+    let conditions = obj.status.expect("status").conditions;
+    let ready = condition(&conditions, "Ready");
     assert_eq!(ready.reason, "NamespaceNotAllowed");
     assert!(ready.message.contains("team-x"));
     assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
@@ -328,9 +308,7 @@ async fn namespace_allowed_by_label_selector() {
     let mut tenant = tenant_object("labelled", &h.sim, 1000, &[]);
     tenant["spec"]["allowedNamespaces"] = json!({"selector": {"matchLabels": {"team": "a"}}});
     h.kube.insert(tenant);
-    let mut s = spec("Orders");
-    s["tenant"] = json!("labelled");
-    h.apply("orders", s);
+    h.apply("orders", spec_with("Orders", "tenant", json!("labelled")));
     h.converge("orders").await;
     assert_eq!(h.ready("orders").await.1, "Synced");
 }
@@ -399,9 +377,8 @@ async fn delete_policy_removes_the_auth0_client() {
 #[tokio::test(start_paused = true)]
 async fn orphan_policy_keeps_the_client_and_releases_its_tag() {
     let h = Harness::new().await;
-    let mut s = spec("Orders");
-    s["deletionPolicy"] = json!("Orphan");
-    let id = h.created("orders", s).await;
+    let orphan = spec_with("Orders", "deletionPolicy", json!("Orphan"));
+    let id = h.created("orders", orphan).await;
 
     kube::Api::<nexus_crd::AuthClient>::namespaced(h.kube.client(), NS)
         .delete("orders", &Default::default())
@@ -444,11 +421,7 @@ async fn client_deleted_out_of_band_is_recreated() {
         new,
         "Secret follows the new client"
     );
-    assert!(
-        h.events()
-            .iter()
-            .any(|(t, r, _)| t == "Warning" && r == "ClientMissing")
-    );
+    h.assert_event("Warning", "ClientMissing");
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,7 +8,6 @@ use std::time::Duration;
 use auth0_sim::FailAction;
 use kube::runtime::reflector::ObjectRef;
 use kube_fake::FakeKube;
-use nexus_controller::ControllerConfig;
 use nexus_testing::paused::settle;
 use nexus_testing::ready_condition;
 use serde_json::json;
@@ -25,16 +24,7 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
     let running = h.run_controller();
     h.apply("rejected", spec("Rejected"));
     let path = Harness::authclient_path("rejected");
-    assert!(
-        h.kube
-            .wait_until(WAIT, |k| k
-                .get(&path)
-                .and_then(|o| ready_condition(&o))
-                .is_some_and(|r| r.1 == "Auth0Rejected"))
-            .await,
-        "{:?}",
-        h.kube.get(&path)
-    );
+    assert_reaches_reason(&h.kube, WAIT, &path, "Auth0Rejected").await;
     let status = h.kube.get(&path).expect("object")["status"].clone();
     assert!(status["auth0Rejection"]["generation"].is_i64(), "{status}");
     assert!(
@@ -70,14 +60,9 @@ async fn a_client_auth0_rejects_costs_one_post_and_no_write_after_its_condition(
 #[tokio::test(start_paused = true)]
 async fn clients_of_a_tenant_whose_credentials_are_refused_wait_quietly() {
     const CLIENTS: usize = 100;
-    let h = Harness::with(Options {
-        config: ControllerConfig {
-            cluster_id: "test-cluster".into(),
-            base_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            ..ControllerConfig::default()
-        },
-        ..Options::default()
+    let h = Harness::configured(|c| {
+        c.base_backoff = Duration::from_millis(20);
+        c.max_backoff = Duration::from_millis(200);
     })
     .await;
     // The credentials stop working.
@@ -152,16 +137,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
     );
     let worker = Harness::authclient_path("worker");
     let intruder = Harness::authclient_path("intruder");
-    assert!(
-        h.kube
-            .wait_until(WAIT, |k| k
-                .get(&worker)
-                .and_then(|o| ready_condition(&o))
-                .is_some_and(|r| r.1 == "Synced"))
-            .await,
-        "{:?}",
-        h.kube.get(&worker)
-    );
+    assert_reaches_reason(&h.kube, WAIT, &worker, "Synced").await;
     // Revoke write for everyone but the API's namespace: the intruder only ever asked for it.
     h.update_server_spec(
         "team-b",
@@ -171,16 +147,7 @@ async fn an_api_wakes_the_clients_granting_to_it_and_refusals_cost_nothing() {
                "grants": {"allowedNamespaces": {"names": [NS]}}}),
     )
     .await;
-    assert!(
-        h.kube
-            .wait_until(WAIT, |k| k
-                .get(&intruder)
-                .and_then(|o| ready_condition(&o))
-                .is_some_and(|r| r.1 == "GrantNotAllowed"))
-            .await,
-        "{:?}",
-        h.kube.get(&intruder)
-    );
+    assert_reaches_reason(&h.kube, WAIT, &intruder, "GrantNotAllowed").await;
     assert!(
         h.sim.client_grants().len() == 1,
         "{:?}",

@@ -78,6 +78,13 @@ impl Harness {
         Self::with(Options::default()).await
     }
 
+    /// A harness with the default options but the controller configuration `edit` changes.
+    pub async fn configured(edit: impl FnOnce(&mut ControllerConfig)) -> Self {
+        let mut options = Options::default();
+        edit(&mut options.config);
+        Self::with(options).await
+    }
+
     pub async fn with(options: Options) -> Self {
         let watchdog = Watchdog::arm(HANG);
         let sim = sim::start(options.sim, "127.0.0.1:0".parse().expect("addr"))
@@ -142,12 +149,12 @@ impl Harness {
 
     /// Changes the spec through the API (generation moves, status and finalizers stay).
     pub async fn update_spec(&self, name: &str, spec: Value) {
-        let api = Api::<AuthClient>::namespaced(self.kube.client(), NS);
-        let mut obj = api.get(name).await.expect("AuthClient exists");
-        obj.spec = serde_json::from_value(spec).expect("valid spec");
-        api.replace(name, &Default::default(), &obj)
-            .await
-            .expect("spec updated");
+        replace_spec(
+            &Api::<AuthClient>::namespaced(self.kube.client(), NS),
+            name,
+            spec,
+        )
+        .await;
     }
 
     /// The Auth0 client id recorded in the AuthClient's status.
@@ -313,6 +320,54 @@ impl Harness {
         format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/{name}")
     }
 
+    /// `obj` owns exactly one Auth0 client (tagged with its uid), the one its status names,
+    /// and the tenant holds `total` clients in all; returns the client's id.
+    pub fn assert_one_client_owned_by(&self, obj: &AuthClient, total: usize) -> String {
+        let uid = json!(kube::ResourceExt::uid(obj).expect("uid"));
+        let clients = self.sim.clients();
+        let owned: Vec<&Value> = clients
+            .iter()
+            .filter(|c| c["client_metadata"]["nexus_owner_uid"] == uid)
+            .collect();
+        assert_eq!(owned.len(), 1, "no duplicate: {owned:#?}");
+        let id = owned[0]["client_id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            obj.status.as_ref().and_then(|s| s.client_id.as_deref()),
+            Some(id.as_str())
+        );
+        assert_eq!(clients.len(), total, "clients in the tenant");
+        id
+    }
+
+    /// `passes` passes of `name` (see [`Harness::settle`]) after a crash: they end with the one
+    /// client of [`Harness::assert_one_client_owned_by`] (the tenant holding `total`), found
+    /// and not created again. Returns its id.
+    pub async fn assert_recovers_one_client(
+        &self,
+        name: &str,
+        passes: usize,
+        total: usize,
+    ) -> String {
+        self.sim.reset_counters();
+        self.settle(name, passes).await;
+        let id = self.assert_one_client_owned_by(&self.get(name).await, total);
+        assert_eq!(
+            self.sim.counters().get("POST /api/v2/clients"),
+            0,
+            "found, not created again"
+        );
+        id
+    }
+
+    /// An event of type `kind` (Normal, Warning) and `reason` was recorded.
+    pub fn assert_event(&self, kind: &str, reason: &str) {
+        assert!(
+            !self.event_notes(kind, reason).is_empty(),
+            "no {kind} {reason} event among {:?}",
+            self.events()
+        );
+    }
+
     /// The notes of the recorded events of type `kind` (Normal, Warning) and `reason`.
     pub fn event_notes(&self, kind: &str, reason: &str) -> Vec<String> {
         self.events()
@@ -373,6 +428,13 @@ pub fn spec(name: &str) -> Value {
     })
 }
 
+/// [`spec`] with its top-level `field` set to `value`.
+pub fn spec_with(name: &str, field: &str, value: Value) -> Value {
+    let mut s = spec(name);
+    s[field] = value;
+    s
+}
+
 impl Harness {
     /// Creates an AuthResourceServer in the fake API, with the spec's defaults filled in as
     /// the API server's defaulting does on create (a spec that does not parse goes in as it
@@ -404,11 +466,7 @@ impl Harness {
     /// Changes an AuthResourceServer's spec through the API.
     pub async fn update_server_spec(&self, namespace: &str, name: &str, spec: Value) {
         let api = Api::<AuthResourceServer>::namespaced(self.kube.client(), namespace);
-        let mut obj = api.get(name).await.expect("AuthResourceServer exists");
-        obj.spec = serde_json::from_value(spec).expect("valid spec");
-        api.replace(name, &Default::default(), &obj)
-            .await
-            .expect("spec updated");
+        replace_spec(&api, name, spec).await;
     }
 
     /// One reconcile of the AuthResourceServer, after [`Harness::sync`].
@@ -500,16 +558,17 @@ impl Harness {
     }
 }
 
+/// What a drift scan reports, and the objects it triggered.
+pub type Scan<K> = (
+    nexus_controller::drift::ScanReport,
+    Vec<kube::runtime::reflector::ObjectRef<K>>,
+);
+
 impl Harness {
     /// One drift scan of the tenant [`TENANT`] over a reflector store of the current
     /// AuthClients (as the controller has it, after [`Harness::sync`]): its report and the
     /// AuthClients it triggered.
-    pub async fn scan_drift(
-        &self,
-    ) -> (
-        nexus_controller::drift::ScanReport,
-        Vec<kube::runtime::reflector::ObjectRef<AuthClient>>,
-    ) {
+    pub async fn scan_drift(&self) -> Scan<AuthClient> {
         use nexus_controller::compact::CachedAuthClient;
         self.sync().await;
         let store =
@@ -523,14 +582,19 @@ impl Harness {
         (report, drain(rx))
     }
 
+    /// [`Harness::scan_drift`], its Auth0 calls counted from zero: asserts it compared,
+    /// found drifted and found missing `counts` AuthClients.
+    pub async fn assert_scan_finds(&self, counts: (usize, usize, usize)) -> Scan<AuthClient> {
+        self.sim.reset_counters();
+        let (report, triggered) = self.scan_drift().await;
+        let found = (report.compared, report.drifted, report.missing);
+        assert_eq!(found, counts, "{report:?}");
+        (report, triggered)
+    }
+
     /// One drift scan of the tenant's APIs (after [`Harness::sync`]): its report and the
     /// AuthResourceServers it triggered.
-    pub async fn scan_api_drift(
-        &self,
-    ) -> (
-        nexus_controller::drift::ScanReport,
-        Vec<kube::runtime::reflector::ObjectRef<AuthResourceServer>>,
-    ) {
+    pub async fn scan_api_drift(&self) -> Scan<AuthResourceServer> {
         self.sync().await;
         let tenant = self.tenant().await;
         let (tx, rx) = futures::channel::mpsc::unbounded();
@@ -548,6 +612,21 @@ impl Harness {
             .await
             .expect("tenant")
     }
+}
+
+/// Replaces the spec of the object `name` through `api` (generation moves, status and
+/// finalizers stay).
+async fn replace_spec<K>(api: &Api<K>, name: &str, spec: Value)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut obj = serde_json::to_value(api.get(name).await.expect("the object exists"))
+        .expect("object as JSON");
+    obj["spec"] = spec;
+    let obj: K = serde_json::from_value(obj).expect("valid spec");
+    api.replace(name, &Default::default(), &obj)
+        .await
+        .expect("spec updated");
 }
 
 /// What a closed channel still holds.
@@ -615,6 +694,21 @@ pub fn authclients_path() -> String {
     format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients")
 }
 
+/// Waits (in virtual time, at most `guard`) until the object at `path` has the Ready reason
+/// `reason`, and asserts it got there (showing the object if not).
+pub async fn assert_reaches_reason(kube: &FakeKube, guard: Duration, path: &str, reason: &str) {
+    let reason_is = |k: &FakeKube| {
+        k.get(path)
+            .and_then(|o| nexus_testing::ready_condition(&o))
+            .is_some_and(|r| r.1 == reason)
+    };
+    assert!(
+        kube.wait_until(guard, reason_is).await,
+        "{path} never reached {reason}: {:?}",
+        kube.get(path)
+    );
+}
+
 /// How many AuthClients of [`NS`] are Ready=True in `kube`.
 pub fn ready_authclients(kube: &FakeKube) -> usize {
     kube.list(&authclients_path())
@@ -623,14 +717,19 @@ pub fn ready_authclients(kube: &FakeKube) -> usize {
         .count()
 }
 
-/// `(status, reason, message)` of the Ready condition among `conditions`.
-pub fn ready_of(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-) -> (String, String, String) {
-    let ready = conditions
+type Condition = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+/// The condition of type `type_` among `conditions` (there must be one).
+pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
+    conditions
         .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready condition");
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("a {type_} condition among {conditions:?}"))
+}
+
+/// `(status, reason, message)` of the Ready condition among `conditions`.
+pub fn ready_of(conditions: &[Condition]) -> (String, String, String) {
+    let ready = condition(conditions, "Ready");
     (
         ready.status.clone(),
         ready.reason.clone(),
@@ -638,20 +737,26 @@ pub fn ready_of(
     )
 }
 
+/// The one PATCH of `path` among `requests`, which must be of `content_type`.
+pub fn the_patch<'a>(
+    requests: &'a [kube_fake::RecordedRequest],
+    path: &str,
+    content_type: &str,
+) -> &'a kube_fake::RecordedRequest {
+    let patches: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .collect();
+    assert_eq!(patches.len(), 1, "one PATCH of {path}: {requests:#?}");
+    assert_eq!(patches[0].content_type.as_deref(), Some(content_type));
+    patches[0]
+}
+
 /// The one metadata write of a creation among `requests`: a merge patch of the object at
 /// `path` that adds the finalizer and the crash-safety marker, conditional on the
 /// resourceVersion the pass planned from. Returns the marker it wrote.
 pub fn the_claim(requests: &[kube_fake::RecordedRequest], path: &str) -> String {
-    let claims: Vec<_> = requests
-        .iter()
-        .filter(|r| r.method == "PATCH" && r.path == path)
-        .collect();
-    assert_eq!(claims.len(), 1, "one metadata write: {requests:#?}");
-    let claim = claims[0];
-    assert_eq!(
-        claim.content_type.as_deref(),
-        Some("application/merge-patch+json")
-    );
+    let claim = the_patch(requests, path, "application/merge-patch+json");
     let body = claim.body.as_ref().expect("body");
     assert_eq!(
         body["metadata"]["finalizers"],

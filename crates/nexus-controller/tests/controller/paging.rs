@@ -6,10 +6,7 @@
 use std::time::Duration;
 
 use auth0_sim::{FailAction, Faults, Latency};
-use kube::ResourceExt;
-use nexus_controller::ControllerConfig;
-use nexus_crd::AuthClient;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::*;
 
@@ -50,14 +47,8 @@ async fn drift_past_the_first_thousand_clients_is_found_and_corrected_page_by_pa
     );
     assert!(h.sim.remove_client(&gone));
     let listed = h.sim.clients().len();
-    h.sim.reset_counters();
 
-    let (report, triggered) = h.scan_drift().await;
-    assert_eq!(
-        (report.compared, report.drifted, report.missing),
-        (3, 2, 1),
-        "{report:?}"
-    );
+    let (report, triggered) = h.assert_scan_finds((3, 2, 1)).await;
     assert_eq!(report.listed, listed, "every client of the tenant was seen");
     assert_eq!(report.pages, listed.div_ceil(100));
     assert!(
@@ -80,25 +71,6 @@ async fn drift_past_the_first_thousand_clients_is_found_and_corrected_page_by_pa
     );
 }
 
-/// Exactly one Auth0 client carries the AuthClient's tag, and its status names it.
-fn assert_one_owned_client(h: &Harness, obj: &AuthClient) -> String {
-    let uid = json!(obj.uid().expect("uid"));
-    let owned: Vec<Value> = h
-        .sim
-        .clients()
-        .into_iter()
-        .filter(|c| c["client_metadata"]["nexus_owner_uid"] == uid)
-        .collect();
-    assert_eq!(owned.len(), 1, "no duplicate: {owned:#?}");
-    let id = owned[0]["client_id"].as_str().expect("id").to_owned();
-    assert_eq!(
-        obj.status.as_ref().and_then(|s| s.client_id.as_deref()),
-        Some(id.as_str())
-    );
-    assert_eq!(h.sim.clients().len(), TENANT_SIZE + 1);
-    id
-}
-
 #[tokio::test(start_paused = true)]
 async fn crash_between_the_post_and_the_status_write_past_the_first_thousand_clients() {
     let h = Harness::new().await;
@@ -110,12 +82,10 @@ async fn crash_between_the_post_and_the_status_write_past_the_first_thousand_cli
         .fail_next("PATCH", "/authclients/orders/status", 500, 1);
     assert!(h.reconcile("orders").await.is_err());
     assert_eq!(h.sim.clients().len(), TENANT_SIZE + 1, "Auth0 created it");
-    h.sim.reset_counters();
-
-    h.settle("orders", 4).await;
-    let id = assert_one_owned_client(&h, &h.get("orders").await);
+    let id = h
+        .assert_recovers_one_client("orders", 4, TENANT_SIZE + 1)
+        .await;
     assert!(position(&h, &id) >= 1000, "found past the offset ceiling");
-    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
     assert!(
         h.sim.counters().get("GET /api/v2/clients") > 10,
         "paged past record 1,000"
@@ -128,23 +98,13 @@ async fn lost_answer_to_the_post_past_the_first_thousand_clients() {
     fill(&h);
     h.orders_pass_failing_post(FailAction::DropAfterProcessing)
         .await;
-    h.sim.reset_counters();
-    h.settle("orders", 4).await;
-    assert_one_owned_client(&h, &h.get("orders").await);
-    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+    h.assert_recovers_one_client("orders", 4, TENANT_SIZE + 1)
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_does_not_wait_for_a_drift_scan_in_flight() {
-    let h = Harness::with(Options {
-        config: ControllerConfig {
-            cluster_id: "test-cluster".into(),
-            drift_scan_interval: Duration::from_secs(10),
-            ..ControllerConfig::default()
-        },
-        ..Options::default()
-    })
-    .await;
+    let h = Harness::configured(|c| c.drift_scan_interval = Duration::from_secs(10)).await;
     fill(&h);
     h.apply("orders", spec("Orders"));
     h.converge("orders").await;

@@ -40,6 +40,11 @@ fn worker_spec(credentials: Value) -> Value {
     })
 }
 
+/// The keys the status records (the status must record some).
+fn keys(st: &nexus_crd::AuthClientStatus) -> nexus_crd::credentials::CredentialsStatus {
+    st.credentials.clone().expect("credentials")
+}
+
 /// What an application reads from the Secret.
 struct Mounted {
     client_id: String,
@@ -156,6 +161,15 @@ async fn keyed(h: &Harness) -> Mounted {
     converged(h, worker_spec(json!({"type": "privateKeyJwt"}))).await
 }
 
+/// A `privateKeyJwt` worker, converged, then rotated by one pass on the annotation `value`;
+/// returns what its Secret held before and after.
+async fn rotated(h: &Harness, value: &str) -> (Mounted, Mounted) {
+    let first = keyed(h).await;
+    request_rotation(h, value).await;
+    h.reconcile("worker").await.expect("rotation pass");
+    (first, mounted(h, "worker"))
+}
+
 /// A `clientSecret` worker, converged, whose spec now asks for a private key (the migration
 /// not yet reconciled).
 async fn migrating(h: &Harness) {
@@ -206,6 +220,15 @@ async fn token_with_secret(h: &Harness, m: &Mounted) -> u16 {
     .0
 }
 
+/// The Secret now holds a key other than `old`'s, and a pod signing with it obtains a token.
+async fn assert_a_new_working_key(h: &Harness, old: &Mounted, what: &str) -> Mounted {
+    let now = mounted(h, "worker");
+    assert!(now.kid.is_some(), "{what}: a key in the Secret");
+    assert_ne!(now.kid, old.kid, "{what}: a new key in the Secret");
+    assert_eq!(token_with_key(h, &now).await.0, 200, "{what}");
+    now
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotation() {
     let h = harness().await;
@@ -225,11 +248,7 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     assert_eq!(creds.len(), 1);
     assert_eq!(creds[0]["kid"].as_str(), first.kid.as_deref());
     let st = h.status("worker").await;
-    let active = st
-        .credentials
-        .as_ref()
-        .and_then(|c| c.active.clone())
-        .expect("active");
+    let active = keys(&st).active.expect("active");
     assert_eq!(Some(active.kid.clone()), first.kid);
     assert_eq!(active.id, creds[0]["id"].as_str().expect("id"));
     let status_text = serde_json::to_string(&st).expect("json");
@@ -239,21 +258,14 @@ async fn an_app_with_only_the_secret_obtains_tokens_through_creation_and_rotatio
     // keeps working (a pod that has not reloaded the Secret).
     request_rotation(&h, "2026-12-06").await;
     h.reconcile("worker").await.expect("rotation pass");
-    let second = mounted(&h, "worker");
-    assert_ne!(second.kid, first.kid, "a new key in the Secret");
-    assert_eq!(token_with_key(&h, &second).await.0, 200);
+    let second = assert_a_new_working_key(&h, &first, "rotation").await;
     assert_eq!(
         token_with_key(&h, &first).await.0,
         200,
         "old key still valid"
     );
     assert_eq!(h.sim.client_credentials(&first.client_id).len(), 2);
-    let st = h.status("worker").await;
-    let retiring = st
-        .credentials
-        .as_ref()
-        .and_then(|c| c.retiring.clone())
-        .expect("retiring");
+    let retiring = keys(&h.status("worker").await).retiring.expect("retiring");
     assert_eq!(Some(retiring.kid), first.kid);
     assert!(retiring.until.is_some());
 
@@ -358,10 +370,7 @@ async fn an_invalid_rotation_is_refused_before_any_auth0_call() {
 #[tokio::test(start_paused = true)]
 async fn the_old_key_put_back_into_the_secret_is_never_revived() {
     let h = harness().await;
-    let first = keyed(&h).await;
-    request_rotation(&h, "leak").await;
-    h.reconcile("worker").await.expect("rotation pass");
-    let second = mounted(&h, "worker");
+    let (first, second) = rotated(&h, "leak").await;
     assert_ne!(second.kid, first.kid);
 
     put_key(&h, &first);
@@ -400,9 +409,7 @@ async fn the_old_key_put_back_into_the_secret_is_never_revived() {
             .iter()
             .all(|c| c["kid"].as_str() != first.kid.as_deref())
     );
-    let now = mounted(&h, "worker");
-    assert_ne!(now.kid, first.kid);
-    assert_eq!(token_with_key(&h, &now).await.0, 200);
+    assert_a_new_working_key(&h, &first, "the old key gone").await;
 }
 
 /// A Secret deleted after the key was listed (so the client secret no longer works) gets a new
@@ -414,10 +421,7 @@ async fn a_deleted_secret_gets_a_new_key() {
     age_the_key(&h).await;
     delete_secret(&h).await;
     h.reconcile("worker").await.expect("pass");
-    let now = mounted(&h, "worker");
-    assert!(now.kid.is_some(), "a key in the Secret again");
-    assert_ne!(now.kid, first.kid);
-    assert_eq!(token_with_key(&h, &now).await.0, 200);
+    assert_a_new_working_key(&h, &first, "the Secret rebuilt").await;
 }
 
 /// The key's data keys may not name another value of the Secret (the private key written over
@@ -589,10 +593,7 @@ async fn a_dashboard_credential_is_reported_once_under_report() {
 #[tokio::test(start_paused = true)]
 async fn the_retiring_key_unlisted_in_the_dashboard_is_listed_again_until_its_overlap_ends() {
     let h = harness().await;
-    let first = keyed(&h).await;
-    request_rotation(&h, "now").await;
-    h.reconcile("worker").await.expect("rotation pass");
-    let second = mounted(&h, "worker");
+    let (first, second) = rotated(&h, "now").await;
     let st = h.status("worker").await;
     let retiring = st.credentials.and_then(|c| c.retiring).expect("retiring");
     let active = listed_ids(&h, &first.client_id)
@@ -624,6 +625,33 @@ enum Kill {
     /// The Auth0 call (method, route) is dropped before (`false`) or after (`true`) Auth0
     /// handled it.
     Auth0(&'static str, &'static str, bool),
+}
+
+/// A step of a pass of the key machine, as [`kill_points`] lists where to kill it.
+#[derive(Clone, Copy)]
+enum Step {
+    /// The `n`-th status write of the pass.
+    Status(usize),
+    /// The Secret write.
+    Secret,
+    /// An Auth0 call (method, route).
+    Auth0(&'static str, &'static str),
+}
+
+/// The kill points of a pass made of `steps`, in their order: each write refused, each Auth0
+/// call dropped both before and after Auth0 handled it.
+fn kill_points(steps: &[Step]) -> Vec<Kill> {
+    steps
+        .iter()
+        .flat_map(|step| match *step {
+            Step::Status(n) => vec![Kill::StatusWrite(n)],
+            Step::Secret => vec![Kill::SecretWrite],
+            Step::Auth0(method, path) => vec![
+                Kill::Auth0(method, path, false),
+                Kill::Auth0(method, path, true),
+            ],
+        })
+        .collect()
 }
 
 const CREDENTIALS: &str = "/api/v2/clients/{id}/credentials";
@@ -665,6 +693,15 @@ fn assert_reached(h: &Harness, kill: Kill, what: &str) {
             h.sim.counters().get(&format!("{method} {path}")) >= 1,
             "{what}: the step was reached"
         );
+    }
+}
+
+/// Runs `case` once for each kill point of `steps` (see [`kill_points`]), each on a fresh
+/// harness, with the kill's name for the messages.
+async fn each_kill_point(steps: &[Step], case: impl AsyncFn(&Harness, Kill, &str)) {
+    for kill in kill_points(steps) {
+        let what = format!("{kill:?}");
+        case(&harness().await, kill, &what).await;
     }
 }
 
@@ -730,68 +767,64 @@ async fn no_orphans(h: &Harness, what: &str) {
 /// either key obtain tokens at the kill and after it, and nothing is orphaned.
 #[tokio::test(start_paused = true)]
 async fn a_rotation_killed_between_any_two_steps_resumes_without_orphans_or_downtime() {
-    let kills = [
-        Kill::StatusWrite(0),
-        Kill::Auth0("POST", CREDENTIALS, false),
-        Kill::Auth0("POST", CREDENTIALS, true),
-        Kill::Auth0("PATCH", CLIENT, false),
-        Kill::Auth0("PATCH", CLIENT, true),
-        Kill::SecretWrite,
-        Kill::StatusWrite(1),
-    ];
-    for kill in kills {
-        let what = format!("{kill:?}");
-        let h = harness().await;
-        let first = keyed(&h).await;
-        request_rotation(&h, "kill").await;
-        h.sim.reset_counters();
-        killed_pass(&h, kill, 1, &what).await;
-        assert_reached(&h, kill, &what);
-        // At the kill: the Secret's key is known to Auth0 and works; so does the old one.
-        assert_secret_holds(&h, &what).await;
-        assert_eq!(token_with_key(&h, &first).await.0, 200, "{what}: old key");
+    each_kill_point(
+        &[
+            Step::Status(0),
+            Step::Auth0("POST", CREDENTIALS),
+            Step::Auth0("PATCH", CLIENT),
+            Step::Secret,
+            Step::Status(1),
+        ],
+        async |h, kill, what| {
+            let first = keyed(h).await;
+            request_rotation(h, "kill").await;
+            h.sim.reset_counters();
+            killed_pass(h, kill, 1, what).await;
+            assert_reached(h, kill, what);
+            // At the kill: the Secret's key is known to Auth0 and works; so does the old one.
+            assert_secret_holds(h, what).await;
+            assert_eq!(token_with_key(h, &first).await.0, 200, "{what}: old key");
 
-        // A fresh pass finishes the rotation.
-        resume(&h, &what).await;
-        let second = mounted(&h, "worker");
-        assert_ne!(second.kid, first.kid, "{what}: rotated");
-        assert_eq!(token_with_key(&h, &second).await.0, 200, "{what}");
-        assert_eq!(token_with_key(&h, &first).await.0, 200, "{what}: overlap");
-    }
+            // A fresh pass finishes the rotation.
+            resume(h, what).await;
+            assert_a_new_working_key(h, &first, what).await;
+            assert_eq!(token_with_key(h, &first).await.0, 200, "{what}: overlap");
+        },
+    )
+    .await;
 }
 
 /// The end of an overlap killed between unlisting and deleting the old key (and before its
 /// record): the next pass deletes it; the Secret's key works throughout.
 #[tokio::test(start_paused = true)]
 async fn the_end_of_an_overlap_killed_between_steps_leaves_no_orphan() {
-    let kills = [
-        Kill::Auth0("PATCH", CLIENT, false),
-        Kill::Auth0("PATCH", CLIENT, true),
-        Kill::Auth0("DELETE", CREDENTIAL, false),
-        Kill::Auth0("DELETE", CREDENTIAL, true),
-        Kill::StatusWrite(0),
-    ];
-    for kill in kills {
-        let what = format!("{kill:?}");
-        let h = harness().await;
-        let first = keyed(&h).await;
-        request_rotation(&h, "overlap").await;
-        h.reconcile("worker").await.expect("rotation");
-        tokio::time::advance(OVERLAP + Duration::from_secs(1)).await;
-        h.sim.reset_counters();
-        // The pass writes status once, at its end.
-        killed_pass(&h, kill, 0, &what).await;
-        assert_secret_holds(&h, &what).await;
+    each_kill_point(
+        &[
+            Step::Auth0("PATCH", CLIENT),
+            Step::Auth0("DELETE", CREDENTIAL),
+            Step::Status(0),
+        ],
+        async |h, kill, what| {
+            let first = keyed(h).await;
+            request_rotation(h, "overlap").await;
+            h.reconcile("worker").await.expect("rotation");
+            tokio::time::advance(OVERLAP + Duration::from_secs(1)).await;
+            h.sim.reset_counters();
+            // The pass writes status once, at its end.
+            killed_pass(h, kill, 0, what).await;
+            assert_secret_holds(h, what).await;
 
-        resume(&h, &what).await;
-        assert_eq!(
-            h.sim.client_credentials(&first.client_id).len(),
-            1,
-            "{what}"
-        );
-        assert_eq!(token_with_key(&h, &first).await.0, 401, "{what}: retired");
-        assert!(secret_works(&h).await, "{what}");
-    }
+            resume(h, what).await;
+            assert_eq!(
+                h.sim.client_credentials(&first.client_id).len(),
+                1,
+                "{what}"
+            );
+            assert_eq!(token_with_key(h, &first).await.0, 401, "{what}: retired");
+            assert!(secret_works(h).await, "{what}");
+        },
+    )
+    .await;
 }
 
 /// A migration from the client secret killed between any two of its steps (mark, register,
@@ -799,26 +832,25 @@ async fn the_end_of_an_overlap_killed_between_steps_leaves_no_orphan() {
 /// (its client secret until the key is listed), and the next pass finishes it.
 #[tokio::test(start_paused = true)]
 async fn a_migration_killed_between_any_two_steps_never_leaves_the_secret_without_a_credential() {
-    let kills = [
-        Kill::StatusWrite(0),
-        Kill::Auth0("POST", CREDENTIALS, false),
-        Kill::Auth0("POST", CREDENTIALS, true),
-        Kill::SecretWrite,
-        Kill::Auth0("PATCH", CLIENT, false),
-        Kill::Auth0("PATCH", CLIENT, true),
-        Kill::StatusWrite(1),
-    ];
-    for kill in kills {
-        let what = format!("{kill:?}");
-        let h = harness().await;
-        migrating(&h).await;
-        killed_pass(&h, kill, 1, &what).await;
-        assert_secret_holds(&h, &what).await;
+    each_kill_point(
+        &[
+            Step::Status(0),
+            Step::Auth0("POST", CREDENTIALS),
+            Step::Secret,
+            Step::Auth0("PATCH", CLIENT),
+            Step::Status(1),
+        ],
+        async |h, kill, what| {
+            migrating(h).await;
+            killed_pass(h, kill, 1, what).await;
+            assert_secret_holds(h, what).await;
 
-        resume(&h, &what).await;
-        let m = mounted(&h, "worker");
-        assert_eq!(token_with_key(&h, &m).await.0, 200, "{what}");
-    }
+            resume(h, what).await;
+            let m = mounted(h, "worker");
+            assert_eq!(token_with_key(h, &m).await.0, 200, "{what}");
+        },
+    )
+    .await;
 }
 
 /// Review finding 5: an Auth0 that answers another kid than the key's thumbprint made each
@@ -903,9 +935,7 @@ async fn a_replaced_private_key_is_replaced_by_a_new_key_within_the_interval() {
 
     age_the_key(&h).await; // the 10 minutes have passed
     h.reconcile("worker").await.expect("repair pass");
-    let now = mounted(&h, "worker");
-    assert_ne!(now.kid, key.kid);
-    assert_eq!(token_with_key(&h, &now).await.0, 200);
+    assert_a_new_working_key(&h, &key, "repaired").await;
 }
 
 /// Back to the client secret after the Secret was rebuilt while keys were listed (Auth0 hid
@@ -940,33 +970,32 @@ async fn back_to_the_client_secret_after_the_secret_was_rebuilt_without_it() {
 /// a token at each kill, and the next pass finishes.
 #[tokio::test(start_paused = true)]
 async fn back_to_the_client_secret_killed_between_any_two_steps_keeps_a_working_secret() {
-    let kills = [
-        Kill::Auth0("PATCH", CLIENT, false),
-        Kill::Auth0("PATCH", CLIENT, true),
-        Kill::SecretWrite,
-        Kill::Auth0("DELETE", CREDENTIAL, false),
-        Kill::Auth0("DELETE", CREDENTIAL, true),
-        Kill::StatusWrite(0),
-    ];
-    for kill in kills {
-        let what = format!("{kill:?}");
-        let h = harness().await;
-        migrating(&h).await;
-        h.reconcile("worker").await.expect("migration");
-        assert!(secret_works(&h).await);
-        h.update_spec("worker", worker_spec(json!({"type": "clientSecret"})))
-            .await;
-        h.sim.reset_counters();
-        killed_pass(&h, kill, 0, &what).await;
-        assert_reached(&h, kill, &what);
-        assert!(secret_works(&h).await, "{what}");
+    each_kill_point(
+        &[
+            Step::Auth0("PATCH", CLIENT),
+            Step::Secret,
+            Step::Auth0("DELETE", CREDENTIAL),
+            Step::Status(0),
+        ],
+        async |h, kill, what| {
+            migrating(h).await;
+            h.reconcile("worker").await.expect("migration");
+            assert!(secret_works(h).await);
+            h.update_spec("worker", worker_spec(json!({"type": "clientSecret"})))
+                .await;
+            h.sim.reset_counters();
+            killed_pass(h, kill, 0, what).await;
+            assert_reached(h, kill, what);
+            assert!(secret_works(h).await, "{what}");
 
-        h.reconcile("worker").await.expect("resumed pass");
-        let m = mounted(&h, "worker");
-        assert!(m.key.is_none(), "{what}: the key left the Secret");
-        assert_eq!(token_with_secret(&h, &m).await, 200, "{what}");
-        assert!(h.sim.client_credentials(&m.client_id).is_empty(), "{what}");
-    }
+            h.reconcile("worker").await.expect("resumed pass");
+            let m = mounted(h, "worker");
+            assert!(m.key.is_none(), "{what}: the key left the Secret");
+            assert_eq!(token_with_secret(h, &m).await, 200, "{what}");
+            assert!(h.sim.client_credentials(&m.client_id).is_empty(), "{what}");
+        },
+    )
+    .await;
 }
 
 /// The active key unlisted and deleted in the dashboard: `Correct` registers the Secret's key

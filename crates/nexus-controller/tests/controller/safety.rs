@@ -9,21 +9,6 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-fn assert_exactly_one_client_for(h: &Harness, obj: &AuthClient) -> String {
-    let clients = h.sim.clients();
-    assert_eq!(clients.len(), 1, "exactly one Auth0 client: {clients:#?}");
-    let id = clients[0]["client_id"].as_str().expect("id").to_owned();
-    assert_eq!(
-        obj.status.as_ref().and_then(|s| s.client_id.clone()),
-        Some(id.clone())
-    );
-    assert_eq!(
-        clients[0]["client_metadata"]["nexus_owner_uid"],
-        json!(obj.uid().expect("uid"))
-    );
-    id
-}
-
 #[tokio::test(start_paused = true)]
 async fn crash_before_the_post_reaches_auth0() {
     let h = Harness::new().await;
@@ -41,7 +26,7 @@ async fn crash_before_the_post_reaches_auth0() {
     );
     assert!(h.sim.clients().is_empty());
     h.settle("orders", 3).await;
-    assert_exactly_one_client_for(&h, &h.get("orders").await);
+    h.assert_one_client_owned_by(&h.get("orders").await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -54,15 +39,8 @@ async fn crash_after_auth0_created_the_client_but_the_answer_was_lost() {
         h.status("orders").await.client_id.is_none(),
         "the operator never heard"
     );
-    h.sim.reset_counters();
-    h.settle("orders", 3).await;
-    let obj = h.get("orders").await;
-    assert_exactly_one_client_for(&h, &obj);
-    assert_eq!(
-        h.sim.counters().get("POST /api/v2/clients"),
-        0,
-        "found by its tag, not created again"
-    );
+    // Found by its tag, not created again.
+    h.assert_recovers_one_client("orders", 3, 1).await;
     assert!(
         h.sim.counters().get("GET /api/v2/clients") >= 1,
         "looked it up in the list"
@@ -100,10 +78,7 @@ async fn crash_after_the_answer_before_the_client_id_reached_status() {
             .is_none(),
         "no status was written"
     );
-    h.sim.reset_counters();
-    h.settle("orders", 3).await;
-    assert_exactly_one_client_for(&h, &h.get("orders").await);
-    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+    h.assert_recovers_one_client("orders", 3, 1).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -114,10 +89,7 @@ async fn crash_after_the_client_id_before_the_secret() {
         .fail_next("POST", &format!("/namespaces/{NS}/secrets"), 500, 1);
     assert!(h.reconcile("orders").await.is_err());
     assert!(h.status("orders").await.client_id.is_some());
-    h.sim.reset_counters();
-    h.settle("orders", 3).await;
-    assert_exactly_one_client_for(&h, &h.get("orders").await);
-    assert_eq!(h.sim.counters().get("POST /api/v2/clients"), 0);
+    h.assert_recovers_one_client("orders", 3, 1).await;
     assert!(h.secret("orders-auth0").is_some());
 }
 
@@ -134,7 +106,7 @@ async fn crash_at_every_step_in_a_row_still_yields_one_client() {
         .fail_next("POST", &format!("/namespaces/{NS}/secrets"), 500, 1);
     let _ = h.reconcile("orders").await;
     h.settle("orders", 4).await;
-    assert_exactly_one_client_for(&h, &h.get("orders").await);
+    h.assert_one_client_owned_by(&h.get("orders").await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -259,14 +231,8 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
             "client_metadata": {"owners": "mallory"}
         })
     ));
-    h.sim.reset_counters();
 
-    let (report, triggered) = h.scan_drift().await;
-    assert_eq!(
-        (report.compared, report.drifted, report.missing),
-        (5, 1, 0),
-        "{report:?}"
-    );
+    let (_, triggered) = h.assert_scan_finds((5, 1, 0)).await;
     assert_eq!(
         h.sim.counters().total(),
         1,
@@ -290,13 +256,8 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
         json!(["https://app.example.com/callback"])
     );
     assert_eq!(client["client_metadata"]["owners"], json!("alice,bob"));
-    let drifted = h
-        .status("app-3")
-        .await
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Drifted")
-        .expect("Drifted");
+    let status = h.status("app-3").await;
+    let drifted = condition(&status.conditions, "Drifted");
     assert_eq!(
         (drifted.status.as_str(), drifted.reason.as_str()),
         ("False", "Corrected")
@@ -304,19 +265,14 @@ async fn drift_scan_costs_one_list_call_and_corrects_only_drifted_clients() {
     assert!(
         drifted.message.contains("callbacks") && drifted.message.contains("client_metadata.owners")
     );
-    assert!(
-        h.events()
-            .iter()
-            .any(|(t, r, _)| t == "Warning" && r == "DriftCorrected")
-    );
+    h.assert_event("Warning", "DriftCorrected");
 }
 
 #[tokio::test(start_paused = true)]
 async fn drift_report_mode_reports_without_overwriting() {
     let h = Harness::new().await;
-    let mut s = spec("Reported");
-    s["driftPolicy"] = json!("Report");
-    let id = h.created("reported", s).await;
+    let reported = spec_with("Reported", "driftPolicy", json!("Report"));
+    let id = h.created("reported", reported).await;
     h.sim
         .modify_client(&id, json!({"name": "Renamed in the dashboard"}));
     h.sim.reset_counters();
@@ -331,10 +287,7 @@ async fn drift_report_mode_reports_without_overwriting() {
     );
     let obj = h.get("reported").await;
     let conditions = obj.status.expect("status").conditions;
-    let drifted = conditions
-        .iter()
-        .find(|c| c.type_ == "Drifted")
-        .expect("Drifted");
+    let drifted = condition(&conditions, "Drifted");
     assert_eq!(drifted.status, "True");
     assert!(drifted.message.contains("name"), "{}", drifted.message);
     assert!(

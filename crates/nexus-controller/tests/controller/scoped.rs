@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_mgmt::{self as auth0, Auth0Metrics, Auth0Registry};
 use auth0_sim::{self as sim, RateLimit, SimConfig};
 use kube_fake::FakeKube;
 use kube_fake::rbac::{PolicyRule, RbacPolicy};
@@ -14,7 +13,9 @@ use nexus_controller::{Context, ControllerConfig, WatchScope};
 use nexus_testing::ready_condition as ready;
 use serde_json::json;
 
-use crate::harness::{CREDS_NS, NS, Running, TENANT, b64, spec, tenant_object};
+use crate::harness::{
+    CREDS_NS, NS, Running, TENANT, assert_reaches_reason, b64, spec, tenant_object,
+};
 
 const SUBJECT: &str = "system:serviceaccount:nexus-system:nexus-operator";
 const WAIT: Duration = Duration::from_secs(30);
@@ -111,10 +112,7 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
     kube.authorize(SUBJECT, policy(&["other-m2m"]));
     let ctx = Arc::new(Context::new(
         kube.client_as(SUBJECT),
-        Auth0Registry::new(
-            auth0::default_http_client(Duration::from_secs(5)).expect("http"),
-            Auth0Metrics::new(),
-        ),
+        nexus_testing::world::auth0_registry(Duration::from_secs(5)),
         ControllerConfig {
             cluster_id: "scoped".into(),
             ..ControllerConfig::default()
@@ -125,32 +123,14 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
 
     let tenant_path = format!("/apis/auth.nexus.dev/v1alpha1/authtenants/{TENANT}");
     let client_path = format!("/apis/auth.nexus.dev/v1alpha1/namespaces/{NS}/authclients/web");
-    let reason_is = |path: &str, reason: &'static str| {
-        let path = path.to_owned();
-        move |k: &FakeKube| {
-            k.get(&path)
-                .and_then(|o| ready(&o))
-                .is_some_and(|r| r.1 == reason)
-        }
-    };
-    assert!(
-        kube.wait_until(WAIT, reason_is(&tenant_path, "CredentialsForbidden"))
-            .await,
-        "{:?}",
-        kube.get(&tenant_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &tenant_path, "CredentialsForbidden").await;
     let (status, _, message) = ready(&kube.get(&tenant_path).expect("tenant")).expect("Ready");
     assert_eq!(status, "False");
     assert!(
         message.contains(&format!("{CREDS_NS}/acme-m2m")) && message.contains("credentialsSecrets"),
         "{message}"
     );
-    assert!(
-        kube.wait_until(WAIT, reason_is(&client_path, "TenantNotReady"))
-            .await,
-        "{:?}",
-        kube.get(&client_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &client_path, "TenantNotReady").await;
     let denials = kube.denials();
     assert!(!denials.is_empty());
     assert!(
@@ -167,22 +147,12 @@ async fn a_credentials_secret_the_operator_may_not_read_is_reported_then_picked_
     // The administrator grants it (helm upgrade with the Secret in credentialsSecrets): the
     // credentials watch's next attempt reads it, the tenant becomes Ready, the client follows.
     kube.authorize(SUBJECT, policy(&["other-m2m", "acme-m2m"]));
-    assert!(
-        kube.wait_until(WAIT, reason_is(&tenant_path, "CredentialsValid"))
-            .await,
-        "{:?}",
-        kube.get(&tenant_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &tenant_path, "CredentialsValid").await;
     assert!(
         sim.counters().get("POST /oauth/token") >= 1,
         "the token is requested now"
     );
-    assert!(
-        kube.wait_until(WAIT, reason_is(&client_path, "Synced"))
-            .await,
-        "{:?}",
-        kube.get(&client_path)
-    );
+    assert_reaches_reason(&kube, WAIT, &client_path, "Synced").await;
     let after = kube.denials().len();
     running.stop().await;
     assert_eq!(kube.denials().len(), after, "nothing refused once granted");

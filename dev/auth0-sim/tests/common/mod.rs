@@ -24,6 +24,15 @@ pub fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// The text `field` of an answer `body` (an error's `message` or `error_description`)
+/// mentions `text`.
+pub fn assert_says(body: &Value, field: &str, text: &str) {
+    assert!(
+        body[field].as_str().is_some_and(|t| t.contains(text)),
+        "{field} should mention {text:?}: {body}"
+    );
+}
+
 /// A free port on the loopback interface, chosen by the system.
 pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))

@@ -329,6 +329,21 @@ fn with_first_key() -> World {
     w
 }
 
+/// [`with_first_key`] once the minimum interval between two keys has passed.
+fn rotatable() -> World {
+    let mut w = with_first_key();
+    w.advance(MIN_ROTATION_INTERVAL);
+    w
+}
+
+/// [`with_first_key`] 721 hours later, rotated on schedule: the overlap of the two keys.
+fn in_overlap() -> World {
+    let mut w = with_first_key();
+    w.advance(721 * HOUR);
+    settle(&mut w, Some(&desired("RS256")), None);
+    w
+}
+
 #[test]
 fn first_key_is_written_before_it_is_listed() {
     let d = desired("RS256");
@@ -382,8 +397,7 @@ fn scheduled_rotation_overlaps_then_retires_the_old_key() {
 #[test]
 fn the_rotate_annotation_rotates_once_per_value() {
     let d = desired("RS256");
-    let mut start = with_first_key();
-    start.advance(MIN_ROTATION_INTERVAL);
+    let start = rotatable();
     let first = start.secret_kid.clone();
     exhaustively(&start, Some(&d), Some("r1"), |w, what| {
         assert_ne!(w.secret_kid, first, "{what}");
@@ -403,8 +417,7 @@ fn the_rotate_annotation_rotates_once_per_value() {
 #[test]
 fn changing_the_algorithm_rotates_the_key() {
     let d = desired("PS256");
-    let mut start = with_first_key();
-    start.advance(MIN_ROTATION_INTERVAL);
+    let start = rotatable();
     exhaustively(&start, Some(&d), None, |w, what| {
         assert_eq!(
             w.persisted.active.as_ref().map(|a| a.algorithm.as_str()),
@@ -420,9 +433,7 @@ fn back_to_the_client_secret_clears_lists_and_deletes() {
         assert!(w.registered.is_empty(), "{what}");
     });
     // During a rotation's overlap too.
-    let mut w = with_first_key();
-    w.advance(721 * HOUR);
-    settle(&mut w, Some(&desired("RS256")), None);
+    let w = in_overlap();
     exhaustively(&w, None, None, |w, what| {
         assert!(w.registered.is_empty(), "{what}");
     });
@@ -573,9 +584,7 @@ fn the_retiring_key_unlisted_outside_is_never_deleted_before_its_overlap_ends() 
 #[test]
 fn a_rotation_due_during_an_overlap_waits_for_it() {
     let d = desired("RS256");
-    let mut w = with_first_key();
-    w.advance(721 * HOUR);
-    settle(&mut w, Some(&d), None);
+    let mut w = in_overlap();
     let second = w.secret_kid.clone();
     let outcome = settle(&mut w, Some(&d), Some("now"));
     assert_eq!(w.secret_kid, second, "waits");
