@@ -59,16 +59,18 @@ pub fn grants_lookup(input: &Input<'_>, view: &Auth0View) -> GrantsLookup {
             GrantsLookup::Read(found.client_id.clone())
         }
         Auth0View::Recovered(Some(_)) => GrantsLookup::Known(GrantsView::Empty),
-        Auth0View::Found(found) => match &input.access.grants {
+        Auth0View::Found(found) => match &input.extra.access.grants {
             Some(listed) => GrantsLookup::Known(GrantsView::Listed(listed.clone())),
-            None if involved || input.access.recheck_grants => {
+            None if involved || input.extra.access.recheck_grants => {
                 GrantsLookup::Read(found.client_id.clone())
             }
             None => GrantsLookup::Known(GrantsView::Trusted),
         },
-        Auth0View::Trusted => match (&input.access.grants, status.client_id.as_deref()) {
+        Auth0View::Trusted => match (&input.extra.access.grants, status.client_id.as_deref()) {
             (Some(listed), _) => GrantsLookup::Known(GrantsView::Listed(listed.clone())),
-            (None, Some(id)) if input.access.recheck_grants => GrantsLookup::Read(id.to_owned()),
+            (None, Some(id)) if input.extra.access.recheck_grants => {
+                GrantsLookup::Read(id.to_owned())
+            }
             _ => GrantsLookup::Known(GrantsView::Trusted),
         },
     }
@@ -169,7 +171,7 @@ pub fn plan_grants(
     for (audience, held) in known {
         let field = format!("grants[{audience}]");
         let wanted = desired.get(audience.as_str()).copied();
-        let kept = keepable(&input.governance, audience, &held.scopes);
+        let kept = keepable(&input.extra.governance, audience, &held.scopes);
         if report_only {
             // Only what the namespace may not hold is touched; the rest is reported.
             match &kept {
@@ -445,7 +447,7 @@ pub fn plan_connections(
     for name in &spec.connections {
         match known.get(name.as_str()) {
             Some(recorded) => {
-                if input.access.disabled_connections.contains(name) {
+                if input.extra.access.disabled_connections.contains(name) {
                     plan.drifted.push(format!("connections[{name}]"));
                     if !report_only {
                         plan.steps.push(Step::EnableConnection {
