@@ -3,8 +3,10 @@
 //! ([`Note`], [`EventReason`], [`EventAction`]), drift verdicts ([`DriftVerdict`]), the
 //! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), the one status
 //! writer of a pass ([`Writer`], over [`apply_status`], the only status patch of the crate),
-//! and the one exit of a pass ([`finish`]: the event, the status write, the gauge, the requeue;
-//! [`finish_cleanup`] for a deletion).
+//! the one exit of a pass ([`finish`]: the event, the status write, the gauge, the requeue;
+//! [`finish_cleanup`] for a deletion, [`Cleanup`] for its Auth0 calls), what every plan starts
+//! from ([`Input`]) and what it decides alike for every kind ([`rejection`], [`recorded`],
+//! [`drift_detected`]), and the errors that abort a pass ([`PassError`]).
 //!
 //! The AuthClient and AuthResourceServer reconcilers import this module and never each other.
 
@@ -745,15 +747,7 @@ impl PassError {
 }
 
 /// A kind reconciled by a pass: its status type, and what the context keeps for it.
-pub trait Kind:
-    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + fmt::Debug
-    + Send
-    + Sync
-    + 'static
-{
+pub trait Kind: crate::scope::Namespaced {
     /// The status of the kind.
     type Status: Clone + PartialEq + Serialize + Default + Send + Sync;
     /// What the drift scan finds about an object of the kind.
