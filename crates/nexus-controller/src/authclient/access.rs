@@ -139,15 +139,29 @@ fn keepable(governance: &Governance<'_>, audience: &str, held: &[String]) -> Opt
         .map(|may: Scopes| may.filter(held))
 }
 
-/// What the grant steps found and did to the `Drifted` verdict.
+/// What the grant steps ([`plan_grants`]) or the connection steps ([`plan_connections`])
+/// found and did to the `Drifted` verdict.
 #[derive(Debug, Default)]
-pub struct GrantPlan {
-    /// The steps, in order (deletions and reductions first, then updates and creations).
+pub struct AccessPlan {
+    /// The steps, in order (for grants: deletions and reductions first, then updates and
+    /// creations).
     pub steps: Vec<Step>,
-    /// Drift fields (`grants[<audience>]`) found changed outside the operator.
+    /// Drift fields (`grants[<audience>]`, `connections[<name>]`) found changed outside the
+    /// operator.
     pub drifted: Vec<String>,
-    /// Fields updated because the spec changed.
+    /// Fields changed because the spec changed.
     pub updated: Vec<String>,
+}
+
+impl AccessPlan {
+    /// `field` changed outside the operator (`outside`), or because the spec did.
+    fn record(&mut self, outside: bool, field: String) {
+        if outside {
+            self.drifted.push(field);
+        } else {
+            self.updated.push(field);
+        }
+    }
 }
 
 /// Plans the grants. `outside`: the differences were made outside the operator (a drift scan
@@ -157,7 +171,7 @@ pub fn plan_grants(
     input: &Input<'_>,
     known: &BTreeMap<String, GrantStatus>,
     outside: bool,
-) -> GrantPlan {
+) -> AccessPlan {
     let report_only = outside && input.owner.spec.drift_policy == DriftPolicy::Report;
     let desired: BTreeMap<&str, &Vec<String>> = input
         .owner
@@ -166,7 +180,7 @@ pub fn plan_grants(
         .iter()
         .map(|g| (g.audience.as_str(), &g.scopes))
         .collect();
-    let mut plan = GrantPlan::default();
+    let mut plan = AccessPlan::default();
     let mut tail = Vec::new();
     for (audience, held) in known {
         let field = format!("grants[{audience}]");
@@ -207,7 +221,7 @@ pub fn plan_grants(
                     audience: audience.clone(),
                     note,
                 });
-                record(&mut plan, outside, field);
+                plan.record(outside, field);
             }
             Some(wanted) if set(wanted) != set(&held.scopes) => {
                 let note = if outside {
@@ -238,7 +252,7 @@ pub fn plan_grants(
                 } else {
                     tail.push(step);
                 }
-                record(&mut plan, outside, field);
+                plan.record(outside, field);
             }
             Some(_) => {}
         }
@@ -274,17 +288,9 @@ pub fn plan_grants(
             scopes: grant.scopes.clone(),
             note,
         });
-        record(&mut plan, outside, field);
+        plan.record(outside, field);
     }
     plan
-}
-
-fn record(plan: &mut GrantPlan, outside: bool, field: String) {
-    if outside {
-        plan.drifted.push(field);
-    } else {
-        plan.updated.push(field);
-    }
 }
 
 fn revoke_delete(held: &GrantStatus) -> Step {
@@ -360,15 +366,7 @@ pub fn revocations(
     for connection in &status.connections {
         let allowed = governance.connection_allowed(&connection.name);
         if !allowed || !spec.connections.contains(&connection.name) {
-            steps.push(Step::DisableConnection {
-                name: connection.name.clone(),
-                connection_id: connection.connection_id.clone(),
-                note: Note::warning(
-                    EventReason::ConnectionDisabled,
-                    EventAction::Revoke,
-                    format!("disabled the client on connection {}", connection.name),
-                ),
-            });
+            steps.push(revoke_connection(connection));
         }
     }
     steps
@@ -379,32 +377,22 @@ pub fn revocations(
 /// stay: an allow-list typo must not delete production clients).
 pub fn revoke_all(status: &AuthClientStatus) -> Vec<Step> {
     let mut steps: Vec<Step> = status.grants.iter().map(revoke_delete).collect();
-    steps.extend(
-        status
-            .connections
-            .iter()
-            .map(|connection| Step::DisableConnection {
-                name: connection.name.clone(),
-                connection_id: connection.connection_id.clone(),
-                note: Note::warning(
-                    EventReason::ConnectionDisabled,
-                    EventAction::Revoke,
-                    format!("disabled the client on connection {}", connection.name),
-                ),
-            }),
-    );
+    steps.extend(status.connections.iter().map(revoke_connection));
     steps
 }
 
-/// What the connection steps found.
-#[derive(Debug, Default)]
-pub struct ConnectionPlan {
-    /// The steps.
-    pub steps: Vec<Step>,
-    /// Drift fields (`connections[<name>]`) found changed outside the operator.
-    pub drifted: Vec<String>,
-    /// Fields changed because the spec changed.
-    pub updated: Vec<String>,
+/// Takes the client off a recorded connection the namespace may no longer use (or the spec
+/// left).
+fn revoke_connection(connection: &ConnectionStatus) -> Step {
+    Step::DisableConnection {
+        name: connection.name.clone(),
+        connection_id: connection.connection_id.clone(),
+        note: Note::warning(
+            EventReason::ConnectionDisabled,
+            EventAction::Revoke,
+            format!("disabled the client on connection {}", connection.name),
+        ),
+    }
 }
 
 /// Plans the connections: enable the client on the spec's connections it is not enabled on
@@ -413,7 +401,7 @@ pub struct ConnectionPlan {
 pub fn plan_connections(
     input: &Input<'_>,
     found: &BTreeMap<String, Option<String>>,
-) -> Result<ConnectionPlan, Failure> {
+) -> Result<AccessPlan, Failure> {
     let spec = &input.owner.spec;
     let known: BTreeMap<&str, &ConnectionStatus> = input
         .status
@@ -443,7 +431,7 @@ pub fn plan_connections(
         ));
     }
     let report_only = spec.drift_policy == DriftPolicy::Report;
-    let mut plan = ConnectionPlan::default();
+    let mut plan = AccessPlan::default();
     for name in &spec.connections {
         match known.get(name.as_str()) {
             Some(recorded) => {
