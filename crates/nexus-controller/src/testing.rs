@@ -8,6 +8,7 @@ use nexus_crd::{
 };
 use serde_json::json;
 
+use crate::ownership::OwnershipTag;
 use crate::pass::Kind;
 
 /// The AuthClient `orders` (uid `uid-1`) in namespace `team-a`: an SPA named "Orders" in
@@ -22,6 +23,15 @@ pub fn client() -> AuthClient {
     client.metadata.namespace = Some("team-a".into());
     client.metadata.uid = Some("uid-1".into());
     client
+}
+
+/// An ownership tag: cluster `prod-eu`, owner uid `0b7c-uid`, owner `team-a/orders`.
+pub fn tag() -> OwnershipTag {
+    OwnershipTag {
+        cluster: "prod-eu".into(),
+        owner_uid: "0b7c-uid".into(),
+        owner_ref: "team-a/orders".into(),
+    }
 }
 
 /// The AuthResourceServer `name` of tenant `acme` for the API `identifier` (named "Orders"),

@@ -489,16 +489,9 @@ fn android_matches(want: &DesiredAndroid, have: Option<&Auth0MobileAndroid>) -> 
 mod tests {
     use super::*;
     use crate::ownership::{TAG_CLUSTER, TAG_OWNER_UID};
+    use crate::testing::tag;
     use nexus_crd::{ClientMetadata, Mobile, MobileAndroid, MobileIos};
     use serde_json::json;
-
-    fn tag() -> OwnershipTag {
-        OwnershipTag {
-            cluster: "prod-eu".into(),
-            owner_uid: "0b7c-uid".into(),
-            owner_ref: "team-a/orders".into(),
-        }
-    }
 
     fn spec() -> NexusClient {
         NexusClient {
