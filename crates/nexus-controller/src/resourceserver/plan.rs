@@ -254,6 +254,26 @@ mod tests {
         }
     }
 
+    /// The steps of a first create: the probe, the marker, a create no earlier attempt made
+    /// uncertain.
+    fn assert_first_create(plan: &Plan) {
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::Probe,
+                    Step::Mark,
+                    Step::Create {
+                        uncertain: false,
+                        ..
+                    }
+                ]
+            ),
+            "{:?}",
+            plan.steps
+        );
+    }
+
     fn matching(owner: &AuthResourceServer) -> ResourceServer {
         let mut value = serde_json::to_value(desired::create_body(&owner.spec)).expect("json");
         value["id"] = json!("rs1");
@@ -267,17 +287,7 @@ mod tests {
         let i = input(&owner, &status);
         assert_eq!(lookup(&i), Ok(Lookup::Known(View::Absent)));
         let plan = plan(&i, View::Absent);
-        assert!(matches!(
-            plan.steps.as_slice(),
-            [
-                Step::Probe,
-                Step::Mark,
-                Step::Create {
-                    uncertain: false,
-                    ..
-                }
-            ]
-        ));
+        assert_first_create(&plan);
     }
 
     #[test]
@@ -328,17 +338,7 @@ mod tests {
             ..i
         };
         assert!(!copied.pending() && !copied.probed_free());
-        assert!(matches!(
-            plan(&copied, View::Absent).steps.as_slice(),
-            [
-                Step::Probe,
-                Step::Mark,
-                Step::Create {
-                    uncertain: false,
-                    ..
-                }
-            ]
-        ));
+        assert_first_create(&plan(&copied, View::Absent));
         // Settled by the status: a new attempt marks again.
         let settled = AuthResourceServerStatus {
             last_creation_attempt: Some(value),
@@ -422,17 +422,7 @@ mod tests {
         assert_eq!(lookup(&i), Ok(Lookup::Known(View::Missing)));
         let plan = plan(&i, View::Missing);
         assert!(plan.forget);
-        assert!(matches!(
-            plan.steps.as_slice(),
-            [
-                Step::Probe,
-                Step::Mark,
-                Step::Create {
-                    uncertain: false,
-                    ..
-                }
-            ]
-        ));
+        assert_first_create(&plan);
         assert_eq!(plan.notes[0].reason, EventReason::ResourceServerMissing);
     }
 
