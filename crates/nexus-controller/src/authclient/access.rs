@@ -293,18 +293,19 @@ pub fn plan_grants(
     plan
 }
 
+/// The event of a grant (or some of its scopes) taken back.
+fn revoked(message: String) -> Note {
+    Note::warning(EventReason::GrantRevoked, EventAction::Revoke, message)
+}
+
 fn revoke_delete(held: &GrantStatus) -> Step {
     Step::DeleteGrant {
         grant_id: held.grant_id.clone(),
         audience: held.audience.clone(),
-        note: Note::warning(
-            EventReason::GrantRevoked,
-            EventAction::Revoke,
-            format!(
-                "revoked the grant to {}: the namespace may no longer hold it",
-                held.audience
-            ),
-        ),
+        note: revoked(format!(
+            "revoked the grant to {}: the namespace may no longer hold it",
+            held.audience
+        )),
     }
 }
 
@@ -318,15 +319,11 @@ fn revoke_patch(held: &GrantStatus, kept: Vec<String>) -> Step {
     Step::PatchGrant {
         grant_id: held.grant_id.clone(),
         audience: held.audience.clone(),
-        note: Note::warning(
-            EventReason::GrantRevoked,
-            EventAction::Revoke,
-            format!(
-                "revoked {} on {}: the namespace may no longer hold them",
-                removed.join(" "),
-                held.audience
-            ),
-        ),
+        note: revoked(format!(
+            "revoked {} on {}: the namespace may no longer hold them",
+            removed.join(" "),
+            held.audience
+        )),
         scopes: kept,
     }
 }
