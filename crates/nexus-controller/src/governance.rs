@@ -386,19 +386,13 @@ mod tests {
 
     /// An API of team-b, Ready and holding its identifier unless `ready` is false.
     fn api(allowed: serde_json::Value, scopes: &[&str], ready: bool) -> Arc<AuthResourceServer> {
-        let mut server = AuthResourceServer::new(
-            "orders-api",
-            serde_json::from_value(json!({
-                "tenant": "acme",
-                "identifier": "https://orders/api",
-                "name": "Orders",
+        let mut server = crate::testing::orders_api(
+            2,
+            json!({
                 "scopes": scopes.iter().map(|s| json!({"value": s})).collect::<Vec<_>>(),
                 "grants": {"allowedNamespaces": allowed},
-            }))
-            .expect("spec"),
+            }),
         );
-        server.metadata.namespace = Some("team-b".into());
-        server.metadata.generation = Some(2);
         server.status = Some(nexus_crd::AuthResourceServerStatus {
             resource_server_id: Some("rs1".into()),
             identifier: Some("https://orders/api".into()),

@@ -1,10 +1,11 @@
 //! Fixtures that the unit tests of several modules share (test builds only).
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use nexus_crd::conditions::{ConditionStatus, READY, new_condition};
 use nexus_crd::{
     Auth0Rejection, AuthClient, AuthClientSpec, AuthResourceServer, AuthResourceServerStatus,
-    NexusClient,
+    NexusClient, PendingResourceServer,
 };
 use serde_json::json;
 
@@ -43,6 +44,20 @@ pub fn server(name: &str, identifier: &str, generation: i64) -> AuthResourceServ
     server
 }
 
+/// The AuthResourceServer `orders-api` in namespace `team-b` of tenant `acme` for the API
+/// `https://orders/api` (named "Orders"), at `generation`, with the spec fields `more`.
+pub fn orders_api(generation: i64, more: serde_json::Value) -> AuthResourceServer {
+    let mut spec = json!({"tenant": "acme", "identifier": "https://orders/api", "name": "Orders"});
+    if let (Some(spec), serde_json::Value::Object(more)) = (spec.as_object_mut(), more) {
+        spec.extend(more);
+    }
+    let mut server =
+        AuthResourceServer::new("orders-api", serde_json::from_value(spec).expect("spec"));
+    server.metadata.namespace = Some("team-b".into());
+    server.metadata.generation = Some(generation);
+    server
+}
+
 /// The status of an AuthResourceServer that holds the API `rs1` for `identifier` in tenant
 /// `acme`, with `Ready` `status` (reason Synced) for `generation`.
 pub fn server_status(
@@ -64,6 +79,19 @@ pub fn server_status(
             Some(generation),
             now,
         )],
+        ..Default::default()
+    }
+}
+
+/// The status of an AuthResourceServer with an older operator's crash-safety marker
+/// (`pendingCreation`) of a create of `identifier` whose identifier was probed free.
+pub fn server_pending(identifier: &str) -> AuthResourceServerStatus {
+    AuthResourceServerStatus {
+        pending_creation: Some(PendingResourceServer {
+            identifier: identifier.into(),
+            started_at: Time(Timestamp::UNIX_EPOCH),
+            probed: true,
+        }),
         ..Default::default()
     }
 }

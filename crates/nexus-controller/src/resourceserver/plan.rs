@@ -207,10 +207,9 @@ pub fn verdict(
 mod tests {
     use super::*;
     use crate::context::ServerFinding;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
     use nexus_crd::conditions::ConditionStatus;
-    use nexus_crd::{Auth0Rejection, AuthResourceServerStatus, PendingResourceServer};
+    use nexus_crd::{Auth0Rejection, AuthResourceServerStatus};
     use serde_json::json;
 
     const TAG: &str = "c1/uid-1";
@@ -220,18 +219,8 @@ mod tests {
     }
 
     fn owner(generation: i64) -> AuthResourceServer {
-        let mut owner = AuthResourceServer::new(
-            "orders-api",
-            serde_json::from_value(json!({
-                "tenant": "acme",
-                "identifier": "https://orders/api",
-                "name": "Orders",
-                "scopes": [{"value": "read:orders"}],
-            }))
-            .expect("spec"),
-        );
-        owner.metadata.namespace = Some("team-b".into());
-        owner.metadata.generation = Some(generation);
+        let mut owner =
+            crate::testing::orders_api(generation, json!({"scopes": [{"value": "read:orders"}]}));
         owner.metadata.uid = Some("uid-1".into());
         owner.metadata.finalizers = Some(vec![FINALIZER.into()]);
         owner
@@ -293,14 +282,7 @@ mod tests {
     #[test]
     fn after_an_uncertain_attempt_the_marker_stays_and_a_409_may_be_ours() {
         let owner = owner(1);
-        let status = AuthResourceServerStatus {
-            pending_creation: Some(PendingResourceServer {
-                identifier: "https://orders/api".into(),
-                started_at: Time(now()),
-                probed: true,
-            }),
-            ..Default::default()
-        };
+        let status = crate::testing::server_pending("https://orders/api");
         let plan = plan(&input(&owner, &status), View::Absent);
         assert!(matches!(
             plan.steps.as_slice(),

@@ -54,7 +54,6 @@ mod tests {
     use crate::marker::Outcome;
     use crate::pass::DriftVerdict;
     use crate::pass::Pending;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
     use nexus_crd::Auth0Rejection;
     use nexus_crd::conditions::{self, READY};
@@ -78,14 +77,7 @@ mod tests {
     #[test]
     fn a_created_api_is_recorded_and_its_marker_cleared() {
         let owner = owner();
-        let base = AuthResourceServerStatus {
-            pending_creation: Some(nexus_crd::PendingResourceServer {
-                identifier: "https://x/api".into(),
-                started_at: Time(Timestamp::UNIX_EPOCH),
-                probed: true,
-            }),
-            ..Default::default()
-        };
+        let base = crate::testing::server_pending("https://x/api");
         let plan = Plan {
             drift: DriftVerdict::InSync,
             consulted: true,
