@@ -99,23 +99,20 @@ impl Default for ControllerConfig {
     }
 }
 
-/// What the drift scan found for one `AuthClient`.
-#[derive(Clone, Debug)]
-pub enum ScanFinding {
-    /// The client as listed (only the scanned fields); it differs from the spec.
-    Drifted(Box<Auth0Client>),
-    /// The client id was not in the tenant's list.
+/// What the drift scan found about an object whose Auth0 counterpart is a `T`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding<T> {
+    /// As listed (only the scanned fields); it differs from the spec.
+    Drifted(Box<T>),
+    /// The recorded id was not in the tenant's list.
     Missing,
 }
 
+/// What the drift scan found for one `AuthClient`.
+pub type ScanFinding = Finding<Auth0Client>;
+
 /// What the drift scan found for one `AuthResourceServer`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ServerFinding {
-    /// The API as listed; it differs from the spec.
-    Drifted(Box<ResourceServer>),
-    /// The API id was not in the tenant's list.
-    Missing,
-}
+pub type ServerFinding = Finding<ResourceServer>;
 
 /// What the drift scan (or an API's change) found about an `AuthClient`'s grants and
 /// connections.

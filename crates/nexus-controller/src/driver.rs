@@ -35,7 +35,9 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::context::Context;
 use crate::marker;
-use crate::pass::{self, Auth0Failure, Failure, Kind, Note, Released, Verdict, Writer, event_from};
+use crate::pass::{
+    self, Auth0Failure, DriftVerdict, Failure, Kind, Note, Released, Verdict, Writer, event_from,
+};
 use nexus_crd::validation::FieldError;
 use nexus_crd::{FINALIZER, ReadyReason};
 
@@ -67,7 +69,7 @@ pub struct Pass<'a, K: Reconciler> {
     /// What [`Reconciler::resolve`] found.
     pub resolved: &'a K::Resolved,
     /// What the plan was made from.
-    pub input: K::Input<'a>,
+    pub input: Input<'a, K>,
     /// The status writer of the pass (see [`Writer`]).
     pub writer: Writer<'a, K>,
 }
@@ -89,15 +91,40 @@ pub struct Conclusion<K: Reconciler> {
     pub error: Option<K::Error>,
 }
 
+impl<K: Reconciler> Conclusion<K> {
+    /// A pass that ends with `verdict` and the status `next`; its events are what the plan
+    /// found (`plan_notes`), then what the steps did (`step_notes`). No deadline of its own,
+    /// no error.
+    pub fn new(
+        next: K::Status,
+        verdict: Verdict,
+        plan_notes: &[Note],
+        step_notes: Vec<Note>,
+    ) -> Self {
+        let mut notes = plan_notes.to_vec();
+        notes.extend(step_notes);
+        Conclusion {
+            next,
+            notes,
+            verdict,
+            wake: None,
+            error: None,
+        }
+    }
+}
+
+/// Everything a plan of kind `K` is made from.
+pub type Input<'a, K> = pass::Input<'a, K, <K as Reconciler>::Extra<'a>>;
+
 /// A kind the driver reconciles.
 pub trait Reconciler: Kind {
     /// Errors that abort a pass (Kubernetes API errors): retried by the error policy.
     type Error: From<kube::Error> + From<pass::PassError> + fmt::Display + Send;
     /// What [`Reconciler::resolve`] finds (the tenant, its Auth0 client, the findings...).
     type Resolved: Send + Sync;
-    /// Everything a plan is made from (borrowed from the object, its stored status and
+    /// What a plan is made from besides the [`pass::Input`] of every kind (borrowed from
     /// what resolve found).
-    type Input<'a>: Copy + Send + Sync;
+    type Extra<'a>: Copy + Send + Sync;
     /// What to read from Auth0 before planning.
     type Lookup: Send;
     /// What those reads found.
@@ -112,7 +139,8 @@ pub trait Reconciler: Kind {
     /// The reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0
     /// call) until the spec or the tenant changes.
     const HELD: &'static [ReadyReason];
-    /// What a cleanup deletes or leaves in Auth0 ("the Auth0 client").
+    /// What a pass compares with the spec, and a cleanup deletes or leaves in Auth0 ("the
+    /// Auth0 client").
     const SUBJECT: &'static str;
 
     /// The spec's warnings (accepted by Auth0, most likely a mistake) and the field prefix
@@ -130,23 +158,21 @@ pub trait Reconciler: Kind {
         stored: &'a Self::Status,
         resolved: &'a Self::Resolved,
         now: Timestamp,
-    ) -> Self::Input<'a>;
+    ) -> Input<'a, Self>;
     /// What to read (pure), or a failure without any call.
-    fn lookup(resolved: &Self::Resolved, input: Self::Input<'_>) -> Result<Self::Lookup, Failure>;
+    fn lookup(resolved: &Self::Resolved, input: Input<'_, Self>) -> Result<Self::Lookup, Failure>;
     /// The reads `lookup` asks for.
     fn observe<'a>(
         resolved: &'a Self::Resolved,
-        input: Self::Input<'a>,
+        input: Input<'a, Self>,
         lookup: Self::Lookup,
     ) -> impl Future<Output = Result<Self::Observed, Auth0Failure>> + Send + 'a;
     /// The plan (pure), or a failure found in what was read.
     fn plan(
         resolved: &Self::Resolved,
-        input: Self::Input<'_>,
+        input: Input<'_, Self>,
         observed: Self::Observed,
     ) -> Result<Self::Plan, Failure>;
-    /// The status of a pass that failed before its plan (pure).
-    fn unplanned(base: &Self::Status, input: Self::Input<'_>, failure: &Failure) -> Self::Status;
     /// The steps of `plan`, in order.
     fn steps(plan: &Self::Plan) -> &[Self::Step];
     /// What the steps start from.
@@ -174,18 +200,20 @@ pub trait Reconciler: Kind {
     }
     /// The end of the pass (pure): `base` is the status as stored or as a step recorded it.
     fn conclude(
-        input: Self::Input<'_>,
+        input: Input<'_, Self>,
         base: &Self::Status,
         plan: &Self::Plan,
         run: Self::Run,
     ) -> Conclusion<Self>;
-    /// The cleanup of what the object (its status `stored`) holds in Auth0; the driver then
-    /// ends it through [`pass::finish_cleanup`] and removes the finalizer.
+    /// The cleanup of what the object (its status `stored`) holds, or may hold, in Auth0
+    /// ([`marker::holds`]): what was done (the note of the `Deleted` event), or the failure
+    /// that stops it. The driver then ends it through [`pass::finish_cleanup`] and removes the
+    /// finalizer.
     fn cleanup<'a>(
         ctx: &'a Context,
         obj: &'a Self,
         stored: &'a Self::Status,
-    ) -> impl Future<Output = Released> + Send + 'a;
+    ) -> impl Future<Output = Result<String, Failure>> + Send + 'a;
 }
 
 /// Entry point for the controller: the apply branch, or, once the object is being deleted,
@@ -213,16 +241,20 @@ pub fn error_policy(key: &str, error: &impl fmt::Display, ctx: &Context) -> Acti
     Action::requeue(delay)
 }
 
-/// The deletion of an object under the finalizer: the cleanup, its end (the `Deleted`
-/// event, or `Ready=False, Deleting` dated by the controller's clock), then the finalizer
-/// goes.
+/// The deletion of an object under the finalizer: the cleanup (none when the object holds
+/// nothing in Auth0), its end (the `Deleted` event, or `Ready=False, Deleting` dated by the
+/// controller's clock), then the finalizer goes.
 async fn delete<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error> {
     if !obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
     let stored = pass::stored(obj);
     let now = ctx.config.clock.now();
-    let released = K::cleanup(ctx, obj, &stored).await;
+    let released = if marker::holds(ctx, obj, &stored) {
+        K::cleanup(ctx, obj, &stored).await.into()
+    } else {
+        Released::Nothing
+    };
     let writer = Writer::new(ctx, obj, &stored);
     let ended = pass::finish_cleanup(writer, released, K::SUBJECT, |deleting| {
         pass::failed(&stored, obj, deleting, K::HELD, now)
@@ -235,10 +267,10 @@ async fn delete<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Erro
 
 /// The apply branch (see the module docs): every way out goes through [`pass::finish`].
 async fn apply<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error> {
-    let mut stored = pass::stored(obj);
+    let stored = pass::stored(obj);
     let now = ctx.config.clock.now();
     let (warnings, prefix) = K::warnings(obj);
-    let observed = *K::parts(&mut stored).observed_generation;
+    let observed = K::view(&stored).observed_generation;
     crate::spec_warnings::publish(ctx, obj, observed, prefix, &warnings).await;
     let writer = Writer::new(ctx, obj, &stored);
     let resolved = match K::resolve(obj, ctx).await? {
@@ -256,7 +288,7 @@ async fn apply<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error
         Ok(plan) => plan,
         Err(Auth0Failure::Tenant) => return Ok(wait_for_tenant(obj, ctx, writer).await?),
         Err(Auth0Failure::Failed(failure)) => {
-            let next = K::unplanned(&stored, input, &failure);
+            let next = unplanned(&stored, &input, &failure);
             let event = event_from(K::conditions(&stored), K::conditions(&next), &[], &[]);
             let verdict = Verdict::Failed(failure);
             return Ok(pass::finish(writer, next, event, &verdict, None).await?);
@@ -294,10 +326,56 @@ async fn apply<K: Reconciler>(obj: &K, ctx: &Context) -> Result<Action, K::Error
     }
 }
 
+/// The end of a pass of `input` in `status` ([`pass::conclude`], with the kind's held reasons
+/// and subject): `consulted`, whether Auth0 was compared with the spec; `drift`, the `Drifted`
+/// verdict; `synced`, the message of `Ready=True, Synced`.
+pub fn end<K: Reconciler>(
+    status: &mut K::Status,
+    input: &Input<'_, K>,
+    verdict: &Verdict,
+    consulted: bool,
+    drift: &DriftVerdict,
+    synced: String,
+) {
+    let ending = pass::Ending {
+        generation: input.owner.meta().generation,
+        tenant_generation: input.tenant_generation,
+        now: input.now,
+        held: K::HELD,
+        consulted,
+        drift,
+        subject: K::SUBJECT,
+        synced,
+    };
+    pass::conclude(K::parts(status), verdict, ending);
+}
+
+/// The status of a pass that failed before its plan (pure): `Ready=False` with `failure`,
+/// recorded as a refusal held until the spec or the tenant changes when its reason is one of
+/// the kind's held ones.
+pub fn unplanned<K: Reconciler>(
+    base: &K::Status,
+    input: &Input<'_, K>,
+    failure: &Failure,
+) -> K::Status {
+    let mut status = base.clone();
+    let failed = Verdict::Failed(failure.clone());
+    // No `Synced` message: the pass ends in a failure.
+    end(
+        &mut status,
+        input,
+        &failed,
+        false,
+        &DriftVerdict::Unchanged,
+        String::new(),
+    );
+    status
+}
+
 /// Lookup (pure) -> observe -> plan (pure).
 async fn planned<'a, K: Reconciler>(
     resolved: &'a K::Resolved,
-    input: K::Input<'a>,
+    input: Input<'a, K>,
 ) -> Result<K::Plan, Auth0Failure> {
     let lookup = K::lookup(resolved, input).map_err(Auth0Failure::Failed)?;
     let observed = K::observe(resolved, input, lookup).await?;

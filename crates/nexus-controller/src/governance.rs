@@ -386,19 +386,13 @@ mod tests {
 
     /// An API of team-b, Ready and holding its identifier unless `ready` is false.
     fn api(allowed: serde_json::Value, scopes: &[&str], ready: bool) -> Arc<AuthResourceServer> {
-        let mut server = AuthResourceServer::new(
-            "orders-api",
-            serde_json::from_value(json!({
-                "tenant": "acme",
-                "identifier": "https://orders/api",
-                "name": "Orders",
+        let mut server = crate::testing::orders_api(
+            2,
+            json!({
                 "scopes": scopes.iter().map(|s| json!({"value": s})).collect::<Vec<_>>(),
                 "grants": {"allowedNamespaces": allowed},
-            }))
-            .expect("spec"),
+            }),
         );
-        server.metadata.namespace = Some("team-b".into());
-        server.metadata.generation = Some(2);
         server.status = Some(nexus_crd::AuthResourceServerStatus {
             resource_server_id: Some("rs1".into()),
             identifier: Some("https://orders/api".into()),
@@ -431,17 +425,27 @@ mod tests {
         [("team".to_owned(), team.to_owned())].into()
     }
 
+    /// What namespace `namespace` (its `labels`) may hold in tenant `t` with `servers`.
+    fn governance<'a>(
+        t: &'a AuthTenant,
+        namespace: &'a str,
+        labels: &'a BTreeMap<String, String>,
+        servers: &'a [Arc<AuthResourceServer>],
+    ) -> Governance<'a> {
+        Governance {
+            tenant: t,
+            namespace,
+            labels,
+            servers,
+        }
+    }
+
     #[test]
     fn an_api_grants_what_it_declares_to_the_namespaces_it_allows() {
         let t = tenant(json!({}));
         let servers = [api(json!({"names": ["team-a"]}), &["read", "write"], true)];
         let a = labels("a");
-        let gov = Governance {
-            tenant: &t,
-            namespace: "team-a",
-            labels: &a,
-            servers: &servers,
-        };
+        let gov = governance(&t, "team-a", &a, &servers);
         assert_eq!(
             gov.decide(&grant("https://orders/api", &["read"])),
             GrantDecision::Allowed
@@ -499,12 +503,7 @@ mod tests {
         .expect("selector");
         let servers = [api(json!({"selector": selector}), &["read"], true)];
         let a = labels("a");
-        let gov = Governance {
-            tenant: &t,
-            namespace: "team-x",
-            labels: &a,
-            servers: &servers,
-        };
+        let gov = governance(&t, "team-x", &a, &servers);
         assert_eq!(
             gov.decide(&grant("https://orders/api", &["read"])),
             GrantDecision::Allowed
@@ -524,12 +523,7 @@ mod tests {
         let t = tenant(json!({}));
         let servers = [api(json!({"names": ["team-a"]}), &["read"], false)];
         let a = labels("a");
-        let gov = Governance {
-            tenant: &t,
-            namespace: "team-a",
-            labels: &a,
-            servers: &servers,
-        };
+        let gov = governance(&t, "team-a", &a, &servers);
         let GrantDecision::Pending(message) = gov.decide(&grant("https://orders/api", &["read"]))
         else {
             panic!("pending");
@@ -578,12 +572,7 @@ mod tests {
         ]}));
         let a = labels("a");
         let servers = [];
-        let gov = Governance {
-            tenant: &t,
-            namespace: "team-a",
-            labels: &a,
-            servers: &servers,
-        };
+        let gov = governance(&t, "team-a", &a, &servers);
         assert_eq!(
             gov.decide(&grant("https://partner/api", &["anything"])),
             GrantDecision::Allowed
@@ -629,12 +618,7 @@ mod tests {
     fn connections_are_all_allowed_unless_the_tenant_lists_them() {
         let open = tenant(json!({}));
         let a = labels("a");
-        let gov = Governance {
-            tenant: &open,
-            namespace: "team-a",
-            labels: &a,
-            servers: &[],
-        };
+        let gov = governance(&open, "team-a", &a, &[]);
         assert!(gov.connection_allowed("anything"));
         let closed = tenant(json!({"allowedConnections": [
             {"name": "google-oauth2", "namespaces": {"selector": {"matchLabels": {"team": "a"}}}},
@@ -664,12 +648,7 @@ mod tests {
         let t = tenant(json!({}));
         let servers = [api(json!({"names": ["team-a"]}), &["read"], true)];
         let a = labels("a");
-        let gov = Governance {
-            tenant: &t,
-            namespace: "team-a",
-            labels: &a,
-            servers: &servers,
-        };
+        let gov = governance(&t, "team-a", &a, &servers);
         let grants = [
             grant("https://orders/api", &["read"]),
             grant("https://orders/api/v2", &[]),

@@ -215,19 +215,12 @@ where
                 authclient::error_policy,
                 ctx.clone(),
             )
-            .inspect(move |result| passes.ended(result))
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "AuthClient controller event");
-                }
-            });
-    let clients_stop = signal();
-    let clients_loop = async move {
-        tokio::select! {
-            _ = clients_ready => clients_controller.await,
-            _ = clients_stop => {}
-        }
-    };
+            .inspect(move |result| passes.ended(result));
+    let clients_loop = once_ready(
+        clients_ready,
+        logged("AuthClient", clients_controller),
+        signal(),
+    );
     (client_store, drift_tx, clients_loop)
 }
 
@@ -281,20 +274,12 @@ where
                 observed(liveness.clone(), resourceserver::reconcile),
                 resourceserver::error_policy,
                 ctx.clone(),
-            )
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "AuthResourceServer controller event");
-                }
-            });
-    let servers_ready = caches_ready(ctx);
-    let servers_stop = signal();
-    let servers_loop = async move {
-        tokio::select! {
-            _ = servers_ready => servers_controller.await,
-            _ = servers_stop => {}
-        }
-    };
+            );
+    let servers_loop = once_ready(
+        caches_ready(ctx),
+        logged("AuthResourceServer", servers_controller),
+        signal(),
+    );
     (servers_cache, server_drift_tx, servers_loop)
 }
 
@@ -317,20 +302,15 @@ where
     // AuthTenants: the cache, the credentials watches, and the tenant controller's triggers.
     let (tenant_tx, tenant_rx) = mpsc::unbounded::<Result<AuthTenant, watcher::Error>>();
     let tenants_cache = drive_tenants(ctx.clone(), client_store.clone(), tenant_tx, signal());
-    let tenants_loop = Controller::for_stream(tenant_rx, ctx.caches.tenants.reader())
+    let tenants_controller = Controller::for_stream(tenant_rx, ctx.caches.tenants.reader())
         .reconcile_on(triggers)
         .graceful_shutdown_on(signal())
         .run(
             observed(liveness.clone(), authtenant::reconcile),
             authtenant::error_policy,
             ctx.clone(),
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "AuthTenant controller event");
-            }
-        });
-    (tenants_cache, tenants_loop)
+        );
+    (tenants_cache, logged("AuthTenant", tenants_controller))
 }
 
 /// The caches of Namespace metadata and of the owned Secrets, with the wake-ups they send.
@@ -369,6 +349,27 @@ where
         signal(),
     );
     (namespaces_cache, secrets_cache)
+}
+
+/// A controller's results, run to the end; its errors are logged at debug level (`kind` names
+/// the controller).
+fn logged<T, E: std::fmt::Display>(
+    kind: &'static str,
+    results: impl futures::Stream<Item = Result<T, E>>,
+) -> impl Future<Output = ()> {
+    results.for_each(move |result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "{kind} controller event");
+        }
+    })
+}
+
+/// `controller`, started once the caches it reads are `ready`, unless `stop` comes first.
+async fn once_ready(ready: impl Future, controller: impl Future<Output = ()>, stop: impl Future) {
+    tokio::select! {
+        _ = ready => controller.await,
+        _ = stop => {}
+    }
 }
 
 /// `reconcile`, counted by `liveness` (in flight from its start until it finishes or is

@@ -18,7 +18,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::context::Context;
-use crate::pass::Kind;
+use crate::pass::{Kind, Pending};
 use nexus_crd::{CREATION_ANNOTATION, FIELD_MANAGER, FINALIZER};
 
 /// The key a marker names: `<cluster>/<owner uid>` (the same pair as an AuthClient's Auth0
@@ -54,6 +54,25 @@ pub fn unsettled<K: ResourceExt>(owner: &K, tag: &str, settled: Option<&String>)
         })
 }
 
+/// Whether a create of `owner` (its status `status`) may have reached Auth0 without its
+/// outcome being recorded: the annotation names `key` (`<cluster>/<uid>`, [`tag_key`]) and the
+/// status has not settled it ([`unsettled`]), or an older operator's `status.pendingCreation`
+/// is there.
+pub fn pending<K: Kind>(owner: &K, key: &str, status: &K::Status) -> bool {
+    let view = K::view(status);
+    unsettled(owner, key, view.last_creation_attempt) || view.pending_creation
+}
+
+/// Whether `owner` (its status `status`) may hold something in Auth0 that its cleanup deletes
+/// or releases: a recorded object, or a create that may have reached Auth0 unrecorded
+/// ([`pending`]; an object the API server never stored, without a uid, has made none).
+pub fn holds<K: Kind>(ctx: &Context, owner: &K, status: &K::Status) -> bool {
+    K::view(status).id.is_some()
+        || owner
+            .uid()
+            .is_some_and(|uid| pending(owner, &tag_key(&ctx.config.cluster_id, &uid), status))
+}
+
 /// The annotation value this pass's status settles (the marker on the object, or the one
 /// this pass wrote).
 pub fn current<'a, K: ResourceExt>(
@@ -66,11 +85,11 @@ pub fn current<'a, K: ResourceExt>(
 /// Whether the status of this pass settles the marker: once the create's outcome is recorded
 /// (the object it made, or found, is `recorded`; or it certainly made nothing). A marker
 /// written this pass whose create may have reached Auth0 stays unsettled.
-pub fn settles(pending: &crate::pass::Pending<()>, recorded: bool) -> bool {
+pub fn settles(pending: &Pending<()>, recorded: bool) -> bool {
     match pending {
-        crate::pass::Pending::Set(()) => false,
-        crate::pass::Pending::Cleared => true,
-        crate::pass::Pending::Unchanged => recorded,
+        Pending::Set(()) => false,
+        Pending::Cleared => true,
+        Pending::Unchanged => recorded,
     }
 }
 
@@ -80,7 +99,7 @@ pub fn settles(pending: &crate::pass::Pending<()>, recorded: bool) -> bool {
 /// `pendingCreation` goes.
 pub fn settle<K: ResourceExt, P>(
     owner: &K,
-    pending: &crate::pass::Pending<()>,
+    pending: &Pending<()>,
     written: Option<&String>,
     recorded: bool,
     last_creation_attempt: &mut Option<String>,
@@ -91,6 +110,61 @@ pub fn settle<K: ResourceExt, P>(
             *last_creation_attempt = Some(value.clone());
         }
         *pending_creation = None;
+    }
+}
+
+/// What the steps of a pass did to the kind's Auth0 object and to the crash-safety marker:
+/// the part of each kind's report that the status records ([`Outcome::record`]).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The id of the Auth0 object after the steps.
+    pub id: Option<String>,
+    /// The recorded object is gone (a step's PATCH or rotation answered 404).
+    pub gone: bool,
+    /// The crash-safety marker: written this pass, settled, or as it was.
+    pub pending: Pending<()>,
+    /// The crash-safety marker this pass wrote (the annotation value).
+    pub marker: Option<String>,
+}
+
+impl Outcome {
+    /// The steps start from the object the plan knows (`id`).
+    pub fn start(id: Option<String>) -> Self {
+        Outcome {
+            id,
+            ..Outcome::default()
+        }
+    }
+
+    /// The marker `value` was written (the create that follows may reach Auth0 unrecorded).
+    pub fn marked(&mut self, value: String) {
+        self.pending = Pending::Set(());
+        self.marker = Some(value);
+    }
+
+    /// Records it in `status` of `owner`: the id goes when the object is gone (or the plan
+    /// found it so: `forget`), an id the steps created or found is recorded with the tenant
+    /// it is in, and the marker is settled once the create's outcome is recorded ([`settle`]).
+    /// Returns whether the steps' id was recorded.
+    pub fn record<K: Kind>(&self, status: &mut K::Status, owner: &K, forget: bool) -> bool {
+        let parts = K::parts(status);
+        if forget || self.gone {
+            *parts.id = None;
+        }
+        let found = self.id.as_ref().filter(|_| !self.gone);
+        if let Some(id) = found {
+            *parts.id = Some(id.clone());
+            *parts.tenant = Some(K::tenant(owner).to_owned());
+        }
+        settle(
+            owner,
+            &self.pending,
+            self.marker.as_ref(),
+            parts.id.is_some(),
+            parts.last_creation_attempt,
+            parts.pending_creation,
+        );
+        found.is_some()
     }
 }
 

@@ -90,14 +90,7 @@ pub fn tagged_owner(client: &Auth0Client) -> Option<TaggedOwner> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tag() -> OwnershipTag {
-        OwnershipTag {
-            cluster: "prod-eu".into(),
-            owner_uid: "0b7c-uid".into(),
-            owner_ref: "team-a/orders".into(),
-        }
-    }
+    use crate::testing::tag;
 
     #[test]
     fn tag_is_read_back_and_bounded() {

@@ -3,8 +3,10 @@
 //! ([`Note`], [`EventReason`], [`EventAction`]), drift verdicts ([`DriftVerdict`]), the
 //! mapping of an Auth0 error to what the pass reports ([`auth0_failure`]), the one status
 //! writer of a pass ([`Writer`], over [`apply_status`], the only status patch of the crate),
-//! and the one exit of a pass ([`finish`]: the event, the status write, the gauge, the requeue;
-//! [`finish_cleanup`] for a deletion).
+//! the one exit of a pass ([`finish`]: the event, the status write, the gauge, the requeue;
+//! [`finish_cleanup`] for a deletion, [`Cleanup`] for its Auth0 calls), what every plan starts
+//! from ([`Input`]) and what it decides alike for every kind ([`rejection`], [`recorded`],
+//! [`drift_detected`]), and the errors that abort a pass ([`PassError`]).
 //!
 //! The AuthClient and AuthResourceServer reconcilers import this module and never each other.
 
@@ -21,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::context::{Context, PerKind, ScanFinding, ServerFinding};
+use crate::context::{Context, Finding, PerKind, ScanFinding, ServerFinding};
 use crate::metrics::ConditionLabels;
 use auth0_mgmt::Auth0Error;
 use nexus_crd::conditions::{self, ConditionStatus, DRIFTED, READY};
@@ -325,6 +327,20 @@ pub fn drift_response(
     }
 }
 
+/// The `DriftDetected` warning of a drift reported and left (`driftPolicy: Report`) that the
+/// status does not report yet (`reported`): published when the drift is found or changes, not
+/// every pass.
+pub fn drift_detected(drift: &DriftVerdict, reported: &[String]) -> Option<Note> {
+    match drift {
+        DriftVerdict::Reported(fields) if fields != reported => Some(Note::warning(
+            EventReason::DriftDetected,
+            EventAction::Compare,
+            drift_report_message(fields),
+        )),
+        _ => None,
+    }
+}
+
 /// The reason of the `Drifted` condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriftedReason {
@@ -438,8 +454,10 @@ pub fn event_from(
 
 /// The parts of a status that every kind ends a pass the same way: the `Ready` and `Drifted`
 /// conditions, the generation they describe, the last sync, the recorded refusal and the
-/// reported drift.
-pub struct StatusParts<'a> {
+/// reported drift; and where it records the Auth0 object its passes create, with the
+/// crash-safety marker of the attempt ([`crate::marker::Outcome::record`]). `P`: the kind's
+/// `status.pendingCreation` (an older operator's marker).
+pub struct StatusParts<'a, P> {
     /// `status.conditions`.
     pub conditions: &'a mut Vec<Condition>,
     /// `status.observedGeneration`.
@@ -450,6 +468,30 @@ pub struct StatusParts<'a> {
     pub auth0_rejection: &'a mut Option<Auth0Rejection>,
     /// `status.reportedDrift`.
     pub reported_drift: &'a mut Vec<String>,
+    /// The id of the recorded Auth0 object (`status.clientId`, `status.resourceServerId`).
+    pub id: &'a mut Option<String>,
+    /// `status.tenant`: the tenant the recorded object is in.
+    pub tenant: &'a mut Option<String>,
+    /// `status.lastCreationAttempt`: the marker the status has settled.
+    pub last_creation_attempt: &'a mut Option<String>,
+    /// `status.pendingCreation`: the marker of an older operator.
+    pub pending_creation: &'a mut Option<P>,
+}
+
+/// What a pass reads of a stored status, the same for every kind.
+pub struct StatusView<'a> {
+    /// `status.conditions`.
+    pub conditions: &'a [Condition],
+    /// `status.observedGeneration`.
+    pub observed_generation: Option<i64>,
+    /// `status.auth0Rejection`.
+    pub auth0_rejection: Option<&'a Auth0Rejection>,
+    /// The id of the recorded Auth0 object.
+    pub id: Option<&'a String>,
+    /// `status.lastCreationAttempt`: the marker the status has settled.
+    pub last_creation_attempt: Option<&'a String>,
+    /// Whether an older operator's marker (`status.pendingCreation`) is there.
+    pub pending_creation: bool,
 }
 
 /// What [`conclude`] needs to know about the pass besides its verdict.
@@ -476,7 +518,7 @@ pub struct Ending<'a> {
 /// [`Verdict::Unchanged`]; `Ready=True, Synced` with the last sync, the `Drifted` condition and
 /// no recorded refusal; or `Ready=False` with the failure's reason, recording the refusal when
 /// its reason is held.
-pub fn conclude(parts: StatusParts<'_>, verdict: &Verdict, ending: Ending<'_>) {
+pub fn conclude<P>(parts: StatusParts<'_, P>, verdict: &Verdict, ending: Ending<'_>) {
     let now = ending.now;
     let (ready, reason, message) = match verdict {
         Verdict::Unchanged => return,
@@ -638,45 +680,84 @@ pub enum Pending<T> {
     Cleared,
 }
 
-/// The [`StatusParts`] of a status type that has the shared fields under their usual names.
-macro_rules! status_parts {
-    ($status:expr) => {
-        StatusParts {
-            conditions: &mut $status.conditions,
-            observed_generation: &mut $status.observed_generation,
-            last_sync_time: &mut $status.last_sync_time,
-            auth0_rejection: &mut $status.auth0_rejection,
-            reported_drift: &mut $status.reported_drift,
+/// The methods of [`Kind`] that read the fields every kind's object and status name alike
+/// (`spec.tenant`, `status.conditions`...); `$id`: the status field of the recorded Auth0
+/// object's id.
+macro_rules! shared_fields {
+    ($id:ident) => {
+        fn status(obj: &Self) -> Option<&Self::Status> {
+            obj.status.as_ref()
+        }
+
+        fn tenant(obj: &Self) -> &str {
+            &obj.spec.tenant
+        }
+
+        fn view(status: &Self::Status) -> StatusView<'_> {
+            StatusView {
+                conditions: &status.conditions,
+                observed_generation: status.observed_generation,
+                auth0_rejection: status.auth0_rejection.as_ref(),
+                id: status.$id.as_ref(),
+                last_creation_attempt: status.last_creation_attempt.as_ref(),
+                pending_creation: status.pending_creation.is_some(),
+            }
+        }
+
+        fn parts(status: &mut Self::Status) -> StatusParts<'_, Self::PendingCreation> {
+            StatusParts {
+                conditions: &mut status.conditions,
+                observed_generation: &mut status.observed_generation,
+                last_sync_time: &mut status.last_sync_time,
+                auth0_rejection: &mut status.auth0_rejection,
+                reported_drift: &mut status.reported_drift,
+                id: &mut status.$id,
+                tenant: &mut status.tenant,
+                last_creation_attempt: &mut status.last_creation_attempt,
+                pending_creation: &mut status.pending_creation,
+            }
         }
     };
 }
 
-/// Errors that abort a pass of any kind, outside its own steps: retried by the error policy.
-/// Each kind's error type wraps them (`From<PassError>`).
+/// Errors that abort a pass of any kind (Kubernetes API errors above all): retried by the error
+/// policy. The AuthResourceServer has no others; the AuthClient's error type wraps them
+/// (`From<PassError>`).
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
     /// The object is missing a namespace (impossible for a namespaced resource); the kind.
     #[error("{0} has no namespace")]
     MissingNamespace(String),
+    /// The object has no uid yet (it was never stored by the API server); the kind.
+    #[error("{0} has no uid")]
+    MissingUid(String),
     /// The cleanup could not finish yet (its condition says why).
     #[error("cleanup pending: {0}")]
     CleanupPending(String),
 }
 
+impl PassError {
+    /// [`PassError::MissingUid`] of an object of kind `K`.
+    pub fn missing_uid<K: Resource<DynamicType = ()>>() -> Self {
+        PassError::MissingUid(K::kind(&()).into_owned())
+    }
+}
+
 /// A kind reconciled by a pass: its status type, and what the context keeps for it.
-pub trait Kind:
-    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + fmt::Debug
-    + Send
-    + Sync
-    + 'static
-{
+pub trait Kind: crate::scope::Namespaced {
     /// The status of the kind.
     type Status: Clone + PartialEq + Serialize + Default + Send + Sync;
     /// What the drift scan finds about an object of the kind.
     type Finding;
+    /// The kind's `status.pendingCreation` (an older operator's crash-safety marker).
+    type PendingCreation;
+    /// The key an object's crash-safety marker names, as its passes know it: an AuthClient's
+    /// Auth0 ownership tag (whose cluster and uid make the key), an AuthResourceServer's
+    /// `<cluster>/<uid>` ([`crate::marker::tag_key`]).
+    type Tag: ?Sized;
     /// Whether synced objects of the kind are revisited by [`crate::resync::sweep`] (no
     /// scheduled requeue held per object: what lets a fleet of 100,000 AuthClients fit, issue
     /// 23) rather than by a requeue after the resync interval each.
@@ -688,11 +769,16 @@ pub trait Kind:
     /// The name of the object's AuthTenant.
     fn tenant(obj: &Self) -> &str;
 
+    /// What a plan reads of `status`.
+    fn view(status: &Self::Status) -> StatusView<'_>;
+
     /// The conditions of `status`.
-    fn conditions(status: &Self::Status) -> &[Condition];
+    fn conditions(status: &Self::Status) -> &[Condition] {
+        Self::view(status).conditions
+    }
 
     /// The parts of `status` every kind ends a pass the same way ([`conclude`]).
-    fn parts(status: &mut Self::Status) -> StatusParts<'_>;
+    fn parts(status: &mut Self::Status) -> StatusParts<'_, Self::PendingCreation>;
 
     /// The key of `obj` in the backoff and the Ready gauge (distinct across kinds).
     fn key(obj: &Self) -> String;
@@ -708,23 +794,11 @@ pub trait Kind:
 impl Kind for AuthClient {
     type Status = AuthClientStatus;
     type Finding = ScanFinding;
+    type PendingCreation = nexus_crd::PendingCreation;
+    type Tag = crate::ownership::OwnershipTag;
     const SWEPT: bool = true;
 
-    fn status(obj: &Self) -> Option<&Self::Status> {
-        obj.status.as_ref()
-    }
-
-    fn tenant(obj: &Self) -> &str {
-        &obj.spec.tenant
-    }
-
-    fn conditions(status: &Self::Status) -> &[Condition] {
-        &status.conditions
-    }
-
-    fn parts(status: &mut Self::Status) -> StatusParts<'_> {
-        status_parts!(status)
-    }
+    shared_fields!(client_id);
 
     fn key(obj: &Self) -> String {
         object_key(obj)
@@ -743,23 +817,11 @@ impl Kind for AuthClient {
 impl Kind for AuthResourceServer {
     type Status = AuthResourceServerStatus;
     type Finding = ServerFinding;
+    type PendingCreation = nexus_crd::PendingResourceServer;
+    type Tag = str;
     const SWEPT: bool = false;
 
-    fn status(obj: &Self) -> Option<&Self::Status> {
-        obj.status.as_ref()
-    }
-
-    fn tenant(obj: &Self) -> &str {
-        &obj.spec.tenant
-    }
-
-    fn conditions(status: &Self::Status) -> &[Condition] {
-        &status.conditions
-    }
-
-    fn parts(status: &mut Self::Status) -> StatusParts<'_> {
-        status_parts!(status)
-    }
+    shared_fields!(resource_server_id);
 
     fn key(obj: &Self) -> String {
         format!("ars/{}", object_key(obj))
@@ -774,6 +836,120 @@ impl Kind for AuthResourceServer {
 
     fn per_kind(ctx: &Context) -> &PerKind<Self, Self::Finding> {
         &ctx.servers
+    }
+}
+
+/// Everything a plan is made from, whatever the kind: the object, its status as stored, its
+/// tenant's generation, the time of the pass and what the drift scan found; `X`: what the
+/// kind adds (the key its crash-safety marker names, an AuthClient's Secret...).
+pub struct Input<'a, K: Kind, X> {
+    /// The object.
+    pub owner: &'a K,
+    /// Its status as stored.
+    pub status: &'a K::Status,
+    /// The key its crash-safety marker names ([`Kind::Tag`]).
+    pub tag: &'a K::Tag,
+    /// `metadata.generation` of its AuthTenant.
+    pub tenant_generation: i64,
+    /// The current time.
+    pub now: Timestamp,
+    /// What the drift scan found, if it triggered this pass.
+    pub finding: Option<&'a K::Finding>,
+    /// What the kind adds.
+    pub extra: X,
+}
+
+/// The [`Input`] of a pass of `owner` (its status as stored, `status`) at `now`, from what
+/// the kind's resolve found (`resolved`, whose `tag`, `tenant` and drift `finding` every kind
+/// names alike) and the kind's own part (`extra`).
+macro_rules! input {
+    ($owner:expr, $status:expr, $resolved:expr, $now:expr, $extra:expr) => {
+        $crate::pass::Input {
+            owner: $owner,
+            status: $status,
+            tag: &$resolved.tag,
+            tenant_generation: $resolved.tenant.metadata.generation.unwrap_or(0),
+            now: $now,
+            finding: $resolved.finding.as_ref(),
+            extra: $extra,
+        }
+    };
+}
+pub(crate) use input;
+
+impl<K: Kind, X: Copy> Clone for Input<'_, K, X> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: Kind, X: Copy> Copy for Input<'_, K, X> {}
+
+impl<K: Kind, X> Input<'_, K, X> {
+    /// `metadata.generation` of the object (0 if the server gave none).
+    pub fn generation(&self) -> i64 {
+        self.owner.meta().generation.unwrap_or(0)
+    }
+
+    /// Whether the spec changed since the status was written.
+    pub fn spec_changed(&self) -> bool {
+        K::view(self.status).observed_generation != Some(self.generation())
+    }
+
+    /// Whether Ready is True in the stored status.
+    pub fn was_ready(&self) -> bool {
+        conditions::is_true(K::conditions(self.status), READY)
+    }
+}
+
+/// The refusal recorded in `status.auth0Rejection` while the spec and the tenant are the ones
+/// refused (their generations): `None` when none holds; else the failure the stored `Ready`
+/// condition states when its reason is one of `held` (`None` inside when it states another).
+pub fn rejection<K: Kind, X>(
+    input: &Input<'_, K, X>,
+    held: &[ReadyReason],
+) -> Option<Option<Failure>> {
+    let view = K::view(input.status);
+    let rejection = view.auth0_rejection?;
+    if rejection.generation != input.generation()
+        || rejection.tenant_generation != input.tenant_generation
+    {
+        return None;
+    }
+    Some(conditions::find(view.conditions, READY).and_then(|ready| {
+        let reason = ReadyReason::parse(&ready.reason).filter(|r| held.contains(r))?;
+        Some(Failure::permanent(reason, ready.message.clone()))
+    }))
+}
+
+/// What is known about the recorded Auth0 object of a pass when planning (an AuthClient's own
+/// view, which knows more, is made from it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum View<T> {
+    /// Not read: the status is trusted (Ready, spec unchanged, no drift finding).
+    Trusted,
+    /// No object was ever recorded.
+    Absent,
+    /// The object as Auth0 returned it (a GET, or the drift scan's listed copy).
+    Found(Box<T>),
+    /// The recorded object no longer exists.
+    Missing,
+}
+
+/// What a pass knows of its recorded Auth0 object without reading it: what the drift scan
+/// found (missing; or listed, and different, while the spec is unchanged), or the status,
+/// trusted while Ready with the spec unchanged and no finding. `None`: read it.
+pub fn recorded<K, T, X>(input: &Input<'_, K, X>) -> Option<View<T>>
+where
+    K: Kind<Finding = Finding<T>>,
+    T: Clone,
+{
+    let spec_changed = input.spec_changed();
+    match input.finding {
+        Some(Finding::Missing) => Some(View::Missing),
+        Some(Finding::Drifted(listed)) if !spec_changed => Some(View::Found(listed.clone())),
+        finding if spec_changed || !input.was_ready() || finding.is_some() => None,
+        _ => Some(View::Trusted),
     }
 }
 
@@ -1016,46 +1192,59 @@ pub fn tenant(ctx: &Context, name: &str) -> Result<std::sync::Arc<nexus_crd::Aut
     })
 }
 
-/// The Auth0 client a cleanup of an object of `tenant` talks to, from the caches; a tenant
-/// whose credentials are not usable is a failure of the cleanup.
-pub fn cleanup_auth0(
-    ctx: &Context,
-    tenant: &nexus_crd::AuthTenant,
-) -> Result<std::sync::Arc<auth0_mgmt::TenantClient>, Failure> {
-    let credentials = ctx
-        .caches
-        .credentials
-        .get(&crate::caches::SecretKey::of(tenant));
-    crate::tenant_access::client_from_cache(&ctx.auth0, tenant, credentials.as_ref()).map_err(|e| {
-        Failure::permanent(
-            ReadyReason::TenantNotReady,
-            format!("AuthTenant '{}' is not ready: {e}", tenant.name_any()),
-        )
-    })
+/// What a cleanup of `owner` under the finalizer talks to: the Auth0 client of its tenant,
+/// from the caches.
+pub struct Cleanup<'a, K: Kind> {
+    ctx: &'a Context,
+    owner: &'a K,
+    /// The Auth0 client of the owner's tenant.
+    pub auth0: std::sync::Arc<auth0_mgmt::TenantClient>,
 }
 
-/// An Auth0 error of a cleanup as the failure that stops it; refused tenant credentials also
-/// make `owner` wait for its tenant's next check.
-pub fn cleanup_failure<K: Kind>(
-    ctx: &Context,
-    owner: &K,
-    tenant_name: &str,
-    action: &str,
-    error: &Auth0Error,
-) -> Failure {
-    match auth0_failure(action, error) {
-        Auth0Failure::Failed(failure) => failure,
-        Auth0Failure::Tenant => {
-            K::per_kind(ctx).wait_for_tenant(
-                tenant_name,
-                kube::runtime::reflector::ObjectRef::from_obj(owner),
-            );
+impl<'a, K: Kind> Cleanup<'a, K> {
+    /// The cleanup of `owner`: a tenant that does not exist (`TenantNotFound`), or whose
+    /// credentials are not usable (`TenantNotReady`), is the failure that stops it.
+    pub fn start(ctx: &'a Context, owner: &'a K) -> Result<Self, Failure> {
+        let name = K::tenant(owner);
+        let tenant = ctx.caches.tenant(name).ok_or_else(|| {
             Failure::permanent(
-                ReadyReason::TenantNotReady,
-                format!(
-                    "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {error}"
-                ),
+                ReadyReason::TenantNotFound,
+                format!("AuthTenant '{name}' does not exist"),
             )
+        })?;
+        let credentials = ctx
+            .caches
+            .credentials
+            .get(&crate::caches::SecretKey::of(&tenant));
+        let auth0 =
+            crate::tenant_access::client_from_cache(&ctx.auth0, &tenant, credentials.as_ref())
+                .map_err(|e| {
+                    Failure::permanent(
+                        ReadyReason::TenantNotReady,
+                        format!("AuthTenant '{}' is not ready: {e}", tenant.name_any()),
+                    )
+                })?;
+        Ok(Self { ctx, owner, auth0 })
+    }
+
+    /// An Auth0 error of the cleanup as the failure that stops it; refused tenant credentials
+    /// also make the owner wait for its tenant's next check.
+    pub fn failure(&self, action: &str, error: &Auth0Error) -> Failure {
+        match auth0_failure(action, error) {
+            Auth0Failure::Failed(failure) => failure,
+            Auth0Failure::Tenant => {
+                let tenant_name = K::tenant(self.owner);
+                K::per_kind(self.ctx).wait_for_tenant(
+                    tenant_name,
+                    kube::runtime::reflector::ObjectRef::from_obj(self.owner),
+                );
+                Failure::permanent(
+                    ReadyReason::TenantNotReady,
+                    format!(
+                        "{action}: Auth0 refused the credentials of AuthTenant '{tenant_name}': {error}"
+                    ),
+                )
+            }
         }
     }
 }

@@ -24,6 +24,16 @@ use serde::de::DeserializeOwned;
 
 use crate::watch_backoff::backoff;
 
+/// What a watch needs of the objects it decodes (owned, shared across tasks, printable).
+pub trait Object: Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static {}
+
+impl<K: Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static> Object for K {}
+
+/// A namespaced kind a [`WatchScope`] watches (and a pass reconciles, [`crate::pass::Kind`]).
+pub trait Namespaced: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Object {}
+
+impl<K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Object> Namespaced for K {}
+
 /// The namespaces the controller serves: all of them, or exactly the listed ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum WatchScope {
@@ -92,13 +102,7 @@ impl WatchScope {
         store: Store<K>,
     ) -> BoxStream<'static, watcher::Result<watcher::Event<K>>>
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug
-            + Send
-            + Sync
-            + 'static,
+        K: Namespaced,
     {
         self.watch_as(kube, config, store, std::convert::identity)
     }
@@ -116,13 +120,7 @@ impl WatchScope {
         convert: fn(watcher::Event<K>) -> watcher::Event<T>,
     ) -> BoxStream<'static, watcher::Result<watcher::Event<T>>>
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug
-            + Send
-            + Sync
-            + 'static,
+        K: Namespaced,
         T: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         match self {
@@ -157,13 +155,7 @@ impl WatchScope {
         convert: fn(watcher::Event<K>) -> watcher::Event<T>,
     ) -> BoxStream<'static, (Arc<str>, watcher::Result<watcher::Event<T>>)>
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug
-            + Send
-            + Sync
-            + 'static,
+        K: Namespaced,
         T: Send + 'static,
     {
         let partitions: Vec<(Arc<str>, Api<K>)> = match self {
@@ -285,7 +277,7 @@ fn merged<K, T>(
     store: Store<T>,
 ) -> BoxStream<'static, watcher::Result<watcher::Event<T>>>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Object,
     T: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     let names: HashSet<String> = partitions.iter().map(|(p, _, _)| p.clone()).collect();

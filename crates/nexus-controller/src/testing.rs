@@ -1,13 +1,15 @@
 //! Fixtures that the unit tests of several modules share (test builds only).
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use nexus_crd::conditions::{ConditionStatus, READY, new_condition};
 use nexus_crd::{
     Auth0Rejection, AuthClient, AuthClientSpec, AuthResourceServer, AuthResourceServerStatus,
-    NexusClient,
+    NexusClient, PendingResourceServer,
 };
 use serde_json::json;
 
+use crate::ownership::OwnershipTag;
 use crate::pass::Kind;
 
 /// The AuthClient `orders` (uid `uid-1`) in namespace `team-a`: an SPA named "Orders" in
@@ -24,11 +26,34 @@ pub fn client() -> AuthClient {
     client
 }
 
+/// An ownership tag: cluster `prod-eu`, owner uid `0b7c-uid`, owner `team-a/orders`.
+pub fn tag() -> OwnershipTag {
+    OwnershipTag {
+        cluster: "prod-eu".into(),
+        owner_uid: "0b7c-uid".into(),
+        owner_ref: "team-a/orders".into(),
+    }
+}
+
 /// The AuthResourceServer `name` of tenant `acme` for the API `identifier` (named "Orders"),
 /// at `generation`.
 pub fn server(name: &str, identifier: &str, generation: i64) -> AuthResourceServer {
     let spec = json!({"tenant": "acme", "identifier": identifier, "name": "Orders"});
     let mut server = AuthResourceServer::new(name, serde_json::from_value(spec).expect("spec"));
+    server.metadata.generation = Some(generation);
+    server
+}
+
+/// The AuthResourceServer `orders-api` in namespace `team-b` of tenant `acme` for the API
+/// `https://orders/api` (named "Orders"), at `generation`, with the spec fields `more`.
+pub fn orders_api(generation: i64, more: serde_json::Value) -> AuthResourceServer {
+    let mut spec = json!({"tenant": "acme", "identifier": "https://orders/api", "name": "Orders"});
+    if let (Some(spec), serde_json::Value::Object(more)) = (spec.as_object_mut(), more) {
+        spec.extend(more);
+    }
+    let mut server =
+        AuthResourceServer::new("orders-api", serde_json::from_value(spec).expect("spec"));
+    server.metadata.namespace = Some("team-b".into());
     server.metadata.generation = Some(generation);
     server
 }
@@ -54,6 +79,19 @@ pub fn server_status(
             Some(generation),
             now,
         )],
+        ..Default::default()
+    }
+}
+
+/// The status of an AuthResourceServer with an older operator's crash-safety marker
+/// (`pendingCreation`) of a create of `identifier` whose identifier was probed free.
+pub fn server_pending(identifier: &str) -> AuthResourceServerStatus {
+    AuthResourceServerStatus {
+        pending_creation: Some(PendingResourceServer {
+            identifier: identifier.into(),
+            started_at: Time(Timestamp::UNIX_EPOCH),
+            probed: true,
+        }),
         ..Default::default()
     }
 }

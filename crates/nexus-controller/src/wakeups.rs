@@ -188,8 +188,10 @@ pub(crate) async fn drive_resource_servers(
             }
         };
         ctx.caches.resource_servers.apply(&event);
+        // A change seen by the watch, not the (re)list.
+        let live = matches!(event, watcher::Event::Apply(_));
         match event {
-            watcher::Event::Apply(server) => {
+            watcher::Event::Apply(server) | watcher::Event::InitApply(server) => {
                 observe_server(
                     &ctx,
                     &clients,
@@ -197,18 +199,7 @@ pub(crate) async fn drive_resource_servers(
                     &mut triggers,
                     &mut states,
                     server,
-                    true,
-                );
-            }
-            watcher::Event::InitApply(server) => {
-                observe_server(
-                    &ctx,
-                    &clients,
-                    &tx,
-                    &mut triggers,
-                    &mut states,
-                    server,
-                    false,
+                    live,
                 );
             }
             watcher::Event::Delete(server) => {

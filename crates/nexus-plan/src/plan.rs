@@ -24,7 +24,8 @@ use crate::state::{ApiSelection, Reads, TenantState};
 use auth0_mgmt::{Auth0Client, ResourceServer};
 use nexus_controller::authclient::access::{self, GrantsLookup, GrantsView};
 use nexus_controller::authclient::plan::{
-    self as client_plan, AdoptionRights, Auth0View, Input, Lookup, Observed, SecretView, Step,
+    self as client_plan, AdoptionRights, Auth0View, ClientInput, Input, Lookup, Observed,
+    SecretView, Step,
 };
 use nexus_controller::authclient::resolve as client_resolve;
 use nexus_controller::context::AccessFinding;
@@ -398,6 +399,7 @@ fn plan_server(
         tenant_generation: tenant.metadata.generation.unwrap_or(0),
         now,
         finding: None,
+        extra: (),
     };
     let view = match server_plan::lookup(&plan_input) {
         Err(failure) => return planned.refused(failure),
@@ -550,15 +552,17 @@ fn plan_client(
         status: &status,
         tag: &tag,
         tenant_generation: tenant.metadata.generation.unwrap_or(0),
-        tenant,
         now,
-        secret: SecretView::NotCached,
         finding: None,
-        access: &access_finding,
-        governance,
-        adoption: AdoptionRights {
-            allowed: adoption_allowed,
-            management_client_id: input.management_client_id,
+        extra: ClientInput {
+            tenant,
+            secret: SecretView::NotCached,
+            access: &access_finding,
+            governance,
+            adoption: AdoptionRights {
+                allowed: adoption_allowed,
+                management_client_id: input.management_client_id,
+            },
         },
     };
     // The refusals of `resolve`; what the namespace may no longer hold is revoked even then.

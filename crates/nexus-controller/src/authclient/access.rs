@@ -59,16 +59,18 @@ pub fn grants_lookup(input: &Input<'_>, view: &Auth0View) -> GrantsLookup {
             GrantsLookup::Read(found.client_id.clone())
         }
         Auth0View::Recovered(Some(_)) => GrantsLookup::Known(GrantsView::Empty),
-        Auth0View::Found(found) => match &input.access.grants {
+        Auth0View::Found(found) => match &input.extra.access.grants {
             Some(listed) => GrantsLookup::Known(GrantsView::Listed(listed.clone())),
-            None if involved || input.access.recheck_grants => {
+            None if involved || input.extra.access.recheck_grants => {
                 GrantsLookup::Read(found.client_id.clone())
             }
             None => GrantsLookup::Known(GrantsView::Trusted),
         },
-        Auth0View::Trusted => match (&input.access.grants, status.client_id.as_deref()) {
+        Auth0View::Trusted => match (&input.extra.access.grants, status.client_id.as_deref()) {
             (Some(listed), _) => GrantsLookup::Known(GrantsView::Listed(listed.clone())),
-            (None, Some(id)) if input.access.recheck_grants => GrantsLookup::Read(id.to_owned()),
+            (None, Some(id)) if input.extra.access.recheck_grants => {
+                GrantsLookup::Read(id.to_owned())
+            }
             _ => GrantsLookup::Known(GrantsView::Trusted),
         },
     }
@@ -137,15 +139,29 @@ fn keepable(governance: &Governance<'_>, audience: &str, held: &[String]) -> Opt
         .map(|may: Scopes| may.filter(held))
 }
 
-/// What the grant steps found and did to the `Drifted` verdict.
+/// What the grant steps ([`plan_grants`]) or the connection steps ([`plan_connections`])
+/// found and did to the `Drifted` verdict.
 #[derive(Debug, Default)]
-pub struct GrantPlan {
-    /// The steps, in order (deletions and reductions first, then updates and creations).
+pub struct AccessPlan {
+    /// The steps, in order (for grants: deletions and reductions first, then updates and
+    /// creations).
     pub steps: Vec<Step>,
-    /// Drift fields (`grants[<audience>]`) found changed outside the operator.
+    /// Drift fields (`grants[<audience>]`, `connections[<name>]`) found changed outside the
+    /// operator.
     pub drifted: Vec<String>,
-    /// Fields updated because the spec changed.
+    /// Fields changed because the spec changed.
     pub updated: Vec<String>,
+}
+
+impl AccessPlan {
+    /// `field` changed outside the operator (`outside`), or because the spec did.
+    fn record(&mut self, outside: bool, field: String) {
+        if outside {
+            self.drifted.push(field);
+        } else {
+            self.updated.push(field);
+        }
+    }
 }
 
 /// Plans the grants. `outside`: the differences were made outside the operator (a drift scan
@@ -155,7 +171,7 @@ pub fn plan_grants(
     input: &Input<'_>,
     known: &BTreeMap<String, GrantStatus>,
     outside: bool,
-) -> GrantPlan {
+) -> AccessPlan {
     let report_only = outside && input.owner.spec.drift_policy == DriftPolicy::Report;
     let desired: BTreeMap<&str, &Vec<String>> = input
         .owner
@@ -164,12 +180,12 @@ pub fn plan_grants(
         .iter()
         .map(|g| (g.audience.as_str(), &g.scopes))
         .collect();
-    let mut plan = GrantPlan::default();
+    let mut plan = AccessPlan::default();
     let mut tail = Vec::new();
     for (audience, held) in known {
         let field = format!("grants[{audience}]");
         let wanted = desired.get(audience.as_str()).copied();
-        let kept = keepable(&input.governance, audience, &held.scopes);
+        let kept = keepable(&input.extra.governance, audience, &held.scopes);
         if report_only {
             // Only what the namespace may not hold is touched; the rest is reported.
             match &kept {
@@ -205,7 +221,7 @@ pub fn plan_grants(
                     audience: audience.clone(),
                     note,
                 });
-                record(&mut plan, outside, field);
+                plan.record(outside, field);
             }
             Some(wanted) if set(wanted) != set(&held.scopes) => {
                 let note = if outside {
@@ -236,7 +252,7 @@ pub fn plan_grants(
                 } else {
                     tail.push(step);
                 }
-                record(&mut plan, outside, field);
+                plan.record(outside, field);
             }
             Some(_) => {}
         }
@@ -272,31 +288,24 @@ pub fn plan_grants(
             scopes: grant.scopes.clone(),
             note,
         });
-        record(&mut plan, outside, field);
+        plan.record(outside, field);
     }
     plan
 }
 
-fn record(plan: &mut GrantPlan, outside: bool, field: String) {
-    if outside {
-        plan.drifted.push(field);
-    } else {
-        plan.updated.push(field);
-    }
+/// The event of a grant (or some of its scopes) taken back.
+fn revoked(message: String) -> Note {
+    Note::warning(EventReason::GrantRevoked, EventAction::Revoke, message)
 }
 
 fn revoke_delete(held: &GrantStatus) -> Step {
     Step::DeleteGrant {
         grant_id: held.grant_id.clone(),
         audience: held.audience.clone(),
-        note: Note::warning(
-            EventReason::GrantRevoked,
-            EventAction::Revoke,
-            format!(
-                "revoked the grant to {}: the namespace may no longer hold it",
-                held.audience
-            ),
-        ),
+        note: revoked(format!(
+            "revoked the grant to {}: the namespace may no longer hold it",
+            held.audience
+        )),
     }
 }
 
@@ -310,15 +319,11 @@ fn revoke_patch(held: &GrantStatus, kept: Vec<String>) -> Step {
     Step::PatchGrant {
         grant_id: held.grant_id.clone(),
         audience: held.audience.clone(),
-        note: Note::warning(
-            EventReason::GrantRevoked,
-            EventAction::Revoke,
-            format!(
-                "revoked {} on {}: the namespace may no longer hold them",
-                removed.join(" "),
-                held.audience
-            ),
-        ),
+        note: revoked(format!(
+            "revoked {} on {}: the namespace may no longer hold them",
+            removed.join(" "),
+            held.audience
+        )),
         scopes: kept,
     }
 }
@@ -358,15 +363,7 @@ pub fn revocations(
     for connection in &status.connections {
         let allowed = governance.connection_allowed(&connection.name);
         if !allowed || !spec.connections.contains(&connection.name) {
-            steps.push(Step::DisableConnection {
-                name: connection.name.clone(),
-                connection_id: connection.connection_id.clone(),
-                note: Note::warning(
-                    EventReason::ConnectionDisabled,
-                    EventAction::Revoke,
-                    format!("disabled the client on connection {}", connection.name),
-                ),
-            });
+            steps.push(revoke_connection(connection));
         }
     }
     steps
@@ -377,32 +374,22 @@ pub fn revocations(
 /// stay: an allow-list typo must not delete production clients).
 pub fn revoke_all(status: &AuthClientStatus) -> Vec<Step> {
     let mut steps: Vec<Step> = status.grants.iter().map(revoke_delete).collect();
-    steps.extend(
-        status
-            .connections
-            .iter()
-            .map(|connection| Step::DisableConnection {
-                name: connection.name.clone(),
-                connection_id: connection.connection_id.clone(),
-                note: Note::warning(
-                    EventReason::ConnectionDisabled,
-                    EventAction::Revoke,
-                    format!("disabled the client on connection {}", connection.name),
-                ),
-            }),
-    );
+    steps.extend(status.connections.iter().map(revoke_connection));
     steps
 }
 
-/// What the connection steps found.
-#[derive(Debug, Default)]
-pub struct ConnectionPlan {
-    /// The steps.
-    pub steps: Vec<Step>,
-    /// Drift fields (`connections[<name>]`) found changed outside the operator.
-    pub drifted: Vec<String>,
-    /// Fields changed because the spec changed.
-    pub updated: Vec<String>,
+/// Takes the client off a recorded connection the namespace may no longer use (or the spec
+/// left).
+fn revoke_connection(connection: &ConnectionStatus) -> Step {
+    Step::DisableConnection {
+        name: connection.name.clone(),
+        connection_id: connection.connection_id.clone(),
+        note: Note::warning(
+            EventReason::ConnectionDisabled,
+            EventAction::Revoke,
+            format!("disabled the client on connection {}", connection.name),
+        ),
+    }
 }
 
 /// Plans the connections: enable the client on the spec's connections it is not enabled on
@@ -411,7 +398,7 @@ pub struct ConnectionPlan {
 pub fn plan_connections(
     input: &Input<'_>,
     found: &BTreeMap<String, Option<String>>,
-) -> Result<ConnectionPlan, Failure> {
+) -> Result<AccessPlan, Failure> {
     let spec = &input.owner.spec;
     let known: BTreeMap<&str, &ConnectionStatus> = input
         .status
@@ -441,11 +428,11 @@ pub fn plan_connections(
         ));
     }
     let report_only = spec.drift_policy == DriftPolicy::Report;
-    let mut plan = ConnectionPlan::default();
+    let mut plan = AccessPlan::default();
     for name in &spec.connections {
         match known.get(name.as_str()) {
             Some(recorded) => {
-                if input.access.disabled_connections.contains(name) {
+                if input.extra.access.disabled_connections.contains(name) {
                     plan.drifted.push(format!("connections[{name}]"));
                     if !report_only {
                         plan.steps.push(Step::EnableConnection {

@@ -19,10 +19,10 @@ pub use super::report::Report;
 use crate::authclient::secret::{self, Credentials};
 use crate::context::Context;
 use crate::driver::{Flow, Pass};
-use crate::marker;
+use crate::marker::{self, Outcome};
 use crate::pass::{
-    Auth0Failure, EventAction, EventReason, Failure, Note, Pending, Retry, auth0_failure,
-    created_nothing,
+    Auth0Failure, EventAction, EventReason, Failure, Note, PassError, Pending, Retry,
+    auth0_failure, created_nothing,
 };
 use auth0_mgmt::{Priority, SecretString, TenantClient};
 use nexus_crd::{AuthClient, ConnectionStatus, GrantStatus, ReadyReason};
@@ -171,7 +171,7 @@ impl Run {
     pub fn start(plan: &Plan) -> Self {
         Run {
             report: Report {
-                client_id: plan.client_id.clone(),
+                outcome: Outcome::start(plan.client_id.clone()),
                 ..Report::default()
             },
             credential: plan.credential.clone(),
@@ -210,7 +210,7 @@ impl Run {
     }
 
     fn client_id(&self) -> String {
-        self.report.client_id.clone().unwrap_or_default()
+        self.report.outcome.id.clone().unwrap_or_default()
     }
 
     /// Records the failure that stops the steps.
@@ -364,8 +364,7 @@ async fn mark(pass: &mut Pass<'_, AuthClient>, run: &mut Run) -> Result<Flow, ku
     );
     let rv = marker::claim(pass.ctx, input.owner, Some(&value)).await?;
     pass.writer.claimed(rv);
-    run.report.pending = Pending::Set(());
-    run.report.marker = Some(value);
+    run.report.outcome.marked(value);
     Ok(Flow::Next)
 }
 
@@ -385,15 +384,15 @@ async fn create(auth0: &TenantClient, run: &mut Run, desired: &DesiredClient) ->
                 EventAction::Create,
                 format!("created Auth0 client {}", created.client_id),
             ));
-            run.report.client_id = Some(created.client_id);
+            run.report.outcome.id = Some(created.client_id);
             run.credential = created.client_secret.filter(|s| !s.is_empty());
             run.report.created = true;
-            run.report.pending = Pending::Cleared;
+            run.report.outcome.pending = Pending::Cleared;
             Flow::Next
         }
         Err(error) => {
             if created_nothing(&error) {
-                run.report.pending = Pending::Cleared;
+                run.report.outcome.pending = Pending::Cleared;
             }
             run.stop(auth0_failure("creating the Auth0 client", &error))
         }
@@ -410,7 +409,7 @@ async fn patch_client(
     let id = run.client_id();
     if let Err(error) = auth0.patch_client(&id, patch, Priority::Normal).await {
         if error.is_not_found() {
-            run.report.client_gone = true;
+            run.report.outcome.gone = true;
         }
         return run.stop(auth0_failure("updating the Auth0 client", &error));
     }
@@ -434,7 +433,7 @@ async fn rotate(auth0: &TenantClient, run: &mut Run) -> Flow {
         }
         Err(error) => {
             if error.is_not_found() {
-                run.report.client_gone = true;
+                run.report.outcome.gone = true;
             }
             run.stop(auth0_failure("rotating the client secret", &error))
         }
@@ -519,10 +518,14 @@ async fn apply_secret(
         owner,
         &Credentials {
             assertion,
-            ..Credentials::for_tenant(input.tenant, run.client_id(), value.expose().to_owned())
+            ..Credentials::for_tenant(
+                input.extra.tenant,
+                run.client_id(),
+                value.expose().to_owned(),
+            )
         },
     )
-    .map_err(|secret::SecretBuildError::MissingUid| ReconcileError::MissingUid)?;
+    .map_err(|secret::SecretBuildError::MissingUid| PassError::missing_uid::<AuthClient>())?;
     match write_secret(ctx, owner, &desired, existing).await {
         Ok(None) => Ok(Flow::Next),
         Ok(Some(failure)) => Ok(run.stop(Auth0Failure::Failed(failure))),
@@ -536,12 +539,12 @@ async fn apply_secret(
 /// `GET /api/v2/clients/{id}` for the client secret; `None` when it failed (recorded in
 /// `report`).
 async fn fetch_secret(auth0: &TenantClient, report: &mut Report) -> Option<Option<SecretString>> {
-    let id = report.client_id.clone().unwrap_or_default();
+    let id = report.outcome.id.clone().unwrap_or_default();
     match auth0.get_client(&id, Priority::Normal).await {
         Ok(client) => Some(client.client_secret.filter(|s| !s.is_empty())),
         Err(error) => {
             if error.is_not_found() {
-                report.client_gone = true;
+                report.outcome.gone = true;
             }
             report.failure = Some(auth0_failure("reading the client secret", &error));
             None

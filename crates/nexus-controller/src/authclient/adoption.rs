@@ -11,7 +11,7 @@ use nexus_crd::{AdoptionPolicy, ReadyReason};
 /// let the namespace adopt, or `id` is the tenant's own Management API client.
 pub fn adoption_not_allowed(input: &Input<'_>, id: &str) -> Option<Failure> {
     let tenant = &input.owner.spec.tenant;
-    if id == input.adoption.management_client_id {
+    if id == input.extra.adoption.management_client_id {
         return Some(Failure::permanent(
             ReadyReason::AdoptionNotAllowed,
             format!(
@@ -19,12 +19,12 @@ pub fn adoption_not_allowed(input: &Input<'_>, id: &str) -> Option<Failure> {
             ),
         ));
     }
-    if !input.adoption.allowed {
+    if !input.extra.adoption.allowed {
         return Some(Failure::permanent(
             ReadyReason::AdoptionNotAllowed,
             format!(
                 "AuthTenant '{tenant}' does not let namespace '{}' adopt existing Auth0 clients; a cluster admin may add it to spec.adoption.allowedNamespaces of the AuthTenant, or remove spec.client.id to create a new client",
-                input.governance.namespace
+                input.extra.governance.namespace
             ),
         ));
     }
@@ -45,7 +45,7 @@ pub fn adoption_refusal(input: &Input<'_>, found: &Auth0Client) -> Option<Failur
     if ours {
         return None;
     }
-    let namespace = input.governance.namespace;
+    let namespace = input.extra.governance.namespace;
     if tagged.cluster == input.tag.cluster {
         let owner_namespace = tagged.owner_ref.split_once('/').map(|(ns, _)| ns);
         if owner_namespace != Some(namespace) {

@@ -86,6 +86,17 @@ pub struct DesiredClient {
     pub name: String,
     /// Application type.
     pub app_type: String,
+    /// The fields the spec may leave unset (then not managed).
+    #[serde(flatten)]
+    pub fields: ClientFields,
+    /// The Nexus metadata (as strings) and the ownership tag.
+    pub client_metadata: BTreeMap<String, String>,
+}
+
+/// The fields of an Auth0 client that a spec may leave unset: in a [`DesiredClient`], those
+/// the spec sets (the others are not managed); in a [`ClientPatch`], those that differ.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClientFields {
     /// Description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -95,7 +106,7 @@ pub struct DesiredClient {
     /// Login initiation URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiate_login_uri: Option<String>,
-    /// Callback URLs.
+    /// Callback URLs (a PATCH replaces Auth0's array).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callbacks: Option<Vec<String>>,
     /// CORS origins.
@@ -113,18 +124,18 @@ pub struct DesiredClient {
     /// Mobile settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mobile: Option<DesiredMobile>,
-    /// The Nexus metadata (as strings) and the ownership tag.
-    pub client_metadata: BTreeMap<String, String>,
     /// `spec.settings.tokenEndpointAuthMethod`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
-    /// `spec.settings.idTokenLifetimeSeconds` as `{lifetime_in_seconds}`.
+    /// `spec.settings.idTokenLifetimeSeconds` as `{lifetime_in_seconds}` (in a PATCH: the
+    /// client's `jwt_configuration` with the managed ID token lifetime).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_configuration: Option<JwtConfiguration>,
     /// `spec.settings.crossOriginAuthentication`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_origin_authentication: Option<bool>,
-    /// `spec.settings.refreshToken`: only the fields set.
+    /// `spec.settings.refreshToken`: only the fields set (in a PATCH: the client's
+    /// `refresh_token` with the managed fields).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshTokenSettings>,
 }
@@ -151,26 +162,28 @@ impl DesiredClient {
         Self {
             name: client.name.clone(),
             app_type: client.app_type.clone(),
-            description: client.description.clone(),
-            logo_uri: client.logo_uri.clone(),
-            initiate_login_uri: client.initiate_login_uri.clone(),
-            callbacks: client.callbacks.clone(),
-            allowed_origins: client.allowed_origins.clone(),
-            web_origins: client.web_origins.clone(),
-            allowed_logout_urls: client.allowed_logout_urls.clone(),
-            grant_types: client.grant_types.clone(),
-            mobile: client.mobile.as_ref().map(|m| DesiredMobile {
-                ios: m.ios.as_ref().map(|i| DesiredIos {
-                    team_id: i.team_id.clone(),
-                    app_bundle_identifier: i.app_bundle_identifier.clone(),
+            fields: ClientFields {
+                description: client.description.clone(),
+                logo_uri: client.logo_uri.clone(),
+                initiate_login_uri: client.initiate_login_uri.clone(),
+                callbacks: client.callbacks.clone(),
+                allowed_origins: client.allowed_origins.clone(),
+                web_origins: client.web_origins.clone(),
+                allowed_logout_urls: client.allowed_logout_urls.clone(),
+                grant_types: client.grant_types.clone(),
+                mobile: client.mobile.as_ref().map(|m| DesiredMobile {
+                    ios: m.ios.as_ref().map(|i| DesiredIos {
+                        team_id: i.team_id.clone(),
+                        app_bundle_identifier: i.app_bundle_identifier.clone(),
+                    }),
+                    android: m.android.as_ref().map(|a| DesiredAndroid {
+                        app_package_name: a.app_package_name.clone(),
+                        sha256_cert_fingerprints: a.keystore_hash.clone().map(|h| vec![h]),
+                    }),
                 }),
-                android: m.android.as_ref().map(|a| DesiredAndroid {
-                    app_package_name: a.app_package_name.clone(),
-                    sha256_cert_fingerprints: a.keystore_hash.clone().map(|h| vec![h]),
-                }),
-            }),
+                ..ClientFields::default()
+            },
             client_metadata: metadata,
-            ..Self::default()
         }
     }
 
@@ -179,18 +192,18 @@ impl DesiredClient {
         let Some(settings) = settings else {
             return self;
         };
-        self.token_endpoint_auth_method = settings
+        self.fields.token_endpoint_auth_method = settings
             .token_endpoint_auth_method
             .map(|m| m.as_str().to_owned());
-        self.jwt_configuration =
+        self.fields.jwt_configuration =
             settings
                 .id_token_lifetime_seconds
                 .map(|lifetime| JwtConfiguration {
                     lifetime_in_seconds: Some(i64::from(lifetime)),
                     ..JwtConfiguration::default()
                 });
-        self.cross_origin_authentication = settings.cross_origin_authentication;
-        self.refresh_token = settings
+        self.fields.cross_origin_authentication = settings.cross_origin_authentication;
+        self.fields.refresh_token = settings
             .refresh_token
             .as_ref()
             .map(|r| RefreshTokenSettings {
@@ -223,48 +236,12 @@ pub struct ClientPatch {
     /// New app type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_type: Option<String>,
-    /// New description.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// New logo URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logo_uri: Option<String>,
-    /// New login initiation URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initiate_login_uri: Option<String>,
-    /// New callbacks (replace Auth0's array).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callbacks: Option<Vec<String>>,
-    /// New CORS origins.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_origins: Option<Vec<String>>,
-    /// New web origins.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub web_origins: Option<Vec<String>>,
-    /// New logout URLs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_logout_urls: Option<Vec<String>>,
-    /// New grant types.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub grant_types: Option<Vec<String>>,
-    /// New mobile settings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mobile: Option<DesiredMobile>,
+    /// The other fields that differ.
+    #[serde(flatten)]
+    pub fields: ClientFields,
     /// Metadata keys to set (`Some`) or remove (`None`, sent as `null`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub client_metadata: BTreeMap<String, Option<String>>,
-    /// New token endpoint authentication method.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_endpoint_auth_method: Option<String>,
-    /// The client's `jwt_configuration` with the managed ID token lifetime.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwt_configuration: Option<JwtConfiguration>,
-    /// New cross-origin authentication flag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cross_origin_authentication: Option<bool>,
-    /// The client's `refresh_token` with the managed fields.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<RefreshTokenSettings>,
 }
 
 impl ClientPatch {
@@ -325,9 +302,9 @@ pub fn diff(desired: &DesiredClient, actual: &Auth0Client) -> Drift {
     }
     macro_rules! managed {
         ($($f:ident),*) => {$(
-            if let Some(want) = &desired.$f {
+            if let Some(want) = &desired.fields.$f {
                 if field(stringify!($f), actual.$f.as_ref() != Some(want)) {
-                    drift.patch.$f = Some(want.clone());
+                    drift.patch.fields.$f = Some(want.clone());
                 }
             }
         )*};
@@ -342,10 +319,10 @@ pub fn diff(desired: &DesiredClient, actual: &Auth0Client) -> Drift {
         allowed_logout_urls,
         grant_types
     );
-    if let Some(want) = &desired.mobile
+    if let Some(want) = &desired.fields.mobile
         && field("mobile", !mobile_matches(want, actual.mobile.as_ref()))
     {
-        drift.patch.mobile = Some(want.clone());
+        drift.patch.fields.mobile = Some(want.clone());
     }
     let empty = BTreeMap::new();
     let have = actual.client_metadata.as_ref().unwrap_or(&empty);
@@ -370,13 +347,14 @@ pub fn diff(desired: &DesiredClient, actual: &Auth0Client) -> Drift {
 
 /// The `spec.settings` part of [`diff`].
 fn diff_settings(desired: &DesiredClient, actual: &Auth0Client, drift: &mut Drift) {
-    if let Some(want) = &desired.token_endpoint_auth_method
+    if let Some(want) = &desired.fields.token_endpoint_auth_method
         && actual.token_endpoint_auth_method.as_ref() != Some(want)
     {
         drift.fields.push("token_endpoint_auth_method".into());
-        drift.patch.token_endpoint_auth_method = Some(want.clone());
+        drift.patch.fields.token_endpoint_auth_method = Some(want.clone());
     }
     if let Some(want) = desired
+        .fields
         .jwt_configuration
         .as_ref()
         .and_then(|j| j.lifetime_in_seconds)
@@ -393,27 +371,32 @@ fn diff_settings(desired: &DesiredClient, actual: &Auth0Client, drift: &mut Drif
         // merges a partial object is not documented).
         let mut jwt = actual.jwt_configuration.clone().unwrap_or_default();
         jwt.lifetime_in_seconds = Some(want);
-        drift.patch.jwt_configuration = Some(jwt);
+        drift.patch.fields.jwt_configuration = Some(jwt);
     }
-    if let Some(want) = desired.cross_origin_authentication
+    if let Some(want) = desired.fields.cross_origin_authentication
         && actual
             .cross_origin_authentication
             .or(actual.cross_origin_auth)
             != Some(want)
     {
         drift.fields.push("cross_origin_authentication".into());
-        drift.patch.cross_origin_authentication = Some(want);
+        drift.patch.fields.cross_origin_authentication = Some(want);
     }
-    let Some(want) = &desired.refresh_token else {
+    let Some(want) = &desired.fields.refresh_token else {
         return;
     };
     let empty = RefreshTokenSettings::default();
     let have = actual.refresh_token.as_ref().unwrap_or(&empty);
     let before = drift.fields.len();
+    // The whole object, as Auth0 holds it, with the managed fields changed.
+    let mut merged = have.clone();
     macro_rules! refresh {
         ($($f:ident),*) => {$(
-            if want.$f.is_some() && have.$f != want.$f {
-                drift.fields.push(concat!("refresh_token.", stringify!($f)).to_owned());
+            if want.$f.is_some() {
+                if have.$f != want.$f {
+                    drift.fields.push(concat!("refresh_token.", stringify!($f)).to_owned());
+                }
+                merged.$f = want.$f.clone();
             }
         )*};
     }
@@ -427,25 +410,7 @@ fn diff_settings(desired: &DesiredClient, actual: &Auth0Client, drift: &mut Drif
         infinite_idle_token_lifetime
     );
     if drift.fields.len() > before {
-        // The whole object, as Auth0 holds it, with the managed fields changed.
-        let mut merged = have.clone();
-        macro_rules! set {
-            ($($f:ident),*) => {$(
-                if want.$f.is_some() {
-                    merged.$f = want.$f.clone();
-                }
-            )*};
-        }
-        set!(
-            rotation_type,
-            expiration_type,
-            leeway,
-            token_lifetime,
-            infinite_token_lifetime,
-            idle_token_lifetime,
-            infinite_idle_token_lifetime
-        );
-        drift.patch.refresh_token = Some(merged);
+        drift.patch.fields.refresh_token = Some(merged);
     }
 }
 
@@ -462,43 +427,35 @@ fn mobile_matches(want: &DesiredMobile, have: Option<&Auth0Mobile>) -> bool {
 }
 
 fn ios_matches(want: &DesiredIos, have: Option<&Auth0MobileIos>) -> bool {
-    let team = want
-        .team_id
-        .as_ref()
-        .is_none_or(|w| have.and_then(|h| h.team_id.as_ref()) == Some(w));
-    let bundle = want
-        .app_bundle_identifier
-        .as_ref()
-        .is_none_or(|w| have.and_then(|h| h.app_bundle_identifier.as_ref()) == Some(w));
-    team && bundle
+    unset_or_equal(&want.team_id, have.and_then(|h| h.team_id.as_ref()))
+        && unset_or_equal(
+            &want.app_bundle_identifier,
+            have.and_then(|h| h.app_bundle_identifier.as_ref()),
+        )
 }
 
 fn android_matches(want: &DesiredAndroid, have: Option<&Auth0MobileAndroid>) -> bool {
-    let package = want
-        .app_package_name
-        .as_ref()
-        .is_none_or(|w| have.and_then(|h| h.app_package_name.as_ref()) == Some(w));
-    let prints = want
-        .sha256_cert_fingerprints
-        .as_ref()
-        .is_none_or(|w| have.and_then(|h| h.sha256_cert_fingerprints.as_ref()) == Some(w));
-    package && prints
+    unset_or_equal(
+        &want.app_package_name,
+        have.and_then(|h| h.app_package_name.as_ref()),
+    ) && unset_or_equal(
+        &want.sha256_cert_fingerprints,
+        have.and_then(|h| h.sha256_cert_fingerprints.as_ref()),
+    )
+}
+
+/// Whether a mobile field the spec leaves unset (not managed), or Auth0 has as wanted.
+fn unset_or_equal<T: PartialEq>(want: &Option<T>, have: Option<&T>) -> bool {
+    want.as_ref().is_none_or(|w| have == Some(w))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ownership::{TAG_CLUSTER, TAG_OWNER_UID};
+    use crate::testing::tag;
     use nexus_crd::{ClientMetadata, Mobile, MobileAndroid, MobileIos};
     use serde_json::json;
-
-    fn tag() -> OwnershipTag {
-        OwnershipTag {
-            cluster: "prod-eu".into(),
-            owner_uid: "0b7c-uid".into(),
-            owner_ref: "team-a/orders".into(),
-        }
-    }
 
     fn spec() -> NexusClient {
         NexusClient {

@@ -4,18 +4,14 @@
 //! planners ([`super::plan`], [`super::access`], [`super::adoption`], [`super::keys`]) import
 //! it and never each other in a cycle.
 
-use k8s_openapi::jiff::Timestamp;
-
 use super::desired::{ClientPatch, DesiredClient};
 use super::secret::ObservedSecret;
-use crate::context::{AccessFinding, ScanFinding};
+use crate::context::AccessFinding;
 use crate::governance::Governance;
 use crate::marker;
-use crate::ownership::OwnershipTag;
-use crate::pass::Note;
+use crate::pass::{self, Note};
 use auth0_mgmt::Auth0Client;
-use nexus_crd::conditions::{self, READY};
-use nexus_crd::{AuthClient, AuthClientStatus, AuthTenant};
+use nexus_crd::{AuthClient, AuthTenant};
 
 /// The owned Secret as the cache shows it.
 #[derive(Clone, Copy, Debug)]
@@ -29,25 +25,17 @@ pub enum SecretView<'a> {
     NotCached,
 }
 
-/// Everything a plan is made from.
+/// Everything a plan is made from: the [`pass::Input`] of every kind, with the AuthClient's
+/// own part ([`ClientInput`]).
+pub type Input<'a> = pass::Input<'a, AuthClient, ClientInput<'a>>;
+
+/// What an AuthClient's plan is made from besides what every kind's is.
 #[derive(Clone, Copy, Debug)]
-pub struct Input<'a> {
-    /// The AuthClient.
-    pub owner: &'a AuthClient,
-    /// Its status as stored.
-    pub status: &'a AuthClientStatus,
-    /// Its ownership tag.
-    pub tag: &'a OwnershipTag,
-    /// `metadata.generation` of its AuthTenant.
-    pub tenant_generation: i64,
+pub struct ClientInput<'a> {
     /// The tenant (its advertised domain and issuer go into the Secret).
     pub tenant: &'a AuthTenant,
-    /// The current time (rotation by age, timestamps).
-    pub now: Timestamp,
     /// The observed Secret.
     pub secret: SecretView<'a>,
-    /// What the drift scan found, if it triggered this pass.
-    pub finding: Option<&'a ScanFinding>,
     /// What was found about the client's grants and connections.
     pub access: &'a AccessFinding,
     /// What the namespace may hold (grants, connections).
@@ -66,25 +54,11 @@ pub struct AdoptionRights<'a> {
 }
 
 impl Input<'_> {
-    /// `metadata.generation` of the AuthClient (0 if the server gave none).
-    pub fn generation(&self) -> i64 {
-        self.owner.metadata.generation.unwrap_or(0)
-    }
-
-    /// Whether the spec changed since the status was written.
-    pub fn spec_changed(&self) -> bool {
-        self.status.observed_generation != Some(self.generation())
-    }
-
     /// Whether a create may have reached Auth0 without its outcome being recorded (see
     /// [`marker`]).
     pub fn pending(&self) -> bool {
-        pending(self.owner, self.status, self.tag)
-    }
-
-    /// Whether Ready is True in the stored status.
-    pub fn was_ready(&self) -> bool {
-        conditions::is_true(&self.status.conditions, READY)
+        let key = marker::tag_key(&self.tag.cluster, &self.tag.owner_uid);
+        marker::pending(self.owner, &key, self.status)
     }
 }
 
@@ -123,6 +97,17 @@ pub enum Auth0View {
     AdoptMissing(String),
     /// After an interrupted create: the client carrying this object's tag, if any.
     Recovered(Option<Box<Auth0Client>>),
+}
+
+impl From<pass::View<Auth0Client>> for Auth0View {
+    fn from(view: pass::View<Auth0Client>) -> Self {
+        match view {
+            pass::View::Trusted => Auth0View::Trusted,
+            pass::View::Absent => Auth0View::Absent,
+            pass::View::Found(client) => Auth0View::Found(client),
+            pass::View::Missing => Auth0View::Missing,
+        }
+    }
 }
 
 /// One thing to do, in order.
@@ -200,13 +185,4 @@ pub enum Step {
         /// The event of this step.
         note: Note,
     },
-}
-
-/// Whether a create of `owner` may have reached Auth0 without its outcome being recorded: the
-/// marker annotation names this object's tag and the status has not settled it; or a
-/// `status.pendingCreation` written by an earlier version of the operator.
-pub fn pending(owner: &AuthClient, status: &AuthClientStatus, tag: &OwnershipTag) -> bool {
-    let key = marker::tag_key(&tag.cluster, &tag.owner_uid);
-    marker::unsettled(owner, &key, status.last_creation_attempt.as_ref())
-        || status.pending_creation.is_some()
 }

@@ -29,7 +29,8 @@ use crate::context::Context;
 use crate::driver::Pass;
 use crate::keypair::{self, KeyPair};
 use crate::pass::{
-    self, Auth0Failure, EventAction, EventReason, Failure, Note, Retry, Writer, auth0_failure,
+    self, Auth0Failure, EventAction, EventReason, Failure, Note, PassError, Retry, Writer,
+    auth0_failure,
 };
 
 /// Most steps one pass takes (a rotation with cleanup takes about ten).
@@ -154,12 +155,15 @@ pub fn needs_pass(input: &Input<'_>) -> bool {
     // compared, the content hash covers the private key). A Secret deleted or stripped of its
     // key gets a new one.
     let kid_key = &input.owner.spec.secret.keys.client_assertion_kid;
-    let secret_lost_key = stored.active.as_ref().is_some_and(|a| match input.secret {
-        super::input::SecretView::Owned(observed) => {
-            !observed.intact || !observed.holds(kid_key, &a.kid)
-        }
-        _ => true,
-    });
+    let secret_lost_key = stored
+        .active
+        .as_ref()
+        .is_some_and(|a| match input.extra.secret {
+            super::input::SecretView::Owned(observed) => {
+                !observed.intact || !observed.holds(kid_key, &a.kid)
+            }
+            _ => true,
+        });
     secret_lost_key
         || input.spec_changed()
         || input.finding.is_some()
@@ -324,16 +328,18 @@ pub async fn run(
     let (auth0, input) = (&*resolved.auth0, &input);
     if report.failure.is_some()
         || report.kube_error.is_some()
-        || report.client_gone
+        || report.outcome.gone
         || !needs_pass(input)
     {
         return Ok(None);
     }
-    let Some(client_id) = report.client_id.clone() else {
+    let Some(client_id) = report.outcome.id.clone() else {
         return Ok(None);
     };
     let owner = input.owner;
-    let uid = owner.uid().ok_or(ReconcileError::MissingUid)?;
+    let uid = owner
+        .uid()
+        .ok_or_else(PassError::missing_uid::<AuthClient>)?;
     let desired = Desired::of(&owner.spec.credentials);
     let correct = owner.spec.drift_policy == nexus_crd::DriftPolicy::Correct;
     let mut outside: Vec<String> = Vec::new();
@@ -705,10 +711,11 @@ async fn perform(
             };
             let credentials = Credentials {
                 assertion,
-                ..Credentials::for_tenant(input.tenant, client_id.to_owned(), client_secret)
+                ..Credentials::for_tenant(input.extra.tenant, client_id.to_owned(), client_secret)
             };
-            let desired = secret::build_secret(owner, &credentials)
-                .map_err(|secret::SecretBuildError::MissingUid| ReconcileError::MissingUid)?;
+            let desired = secret::build_secret(owner, &credentials).map_err(
+                |secret::SecretBuildError::MissingUid| PassError::missing_uid::<AuthClient>(),
+            )?;
             let written = api
                 .patch(
                     &owner.secret_name(),

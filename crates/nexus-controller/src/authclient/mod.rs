@@ -27,8 +27,6 @@ pub mod resolve;
 pub mod secret;
 pub mod status;
 
-use std::future::Future;
-
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
@@ -40,11 +38,11 @@ use crate::compact::CachedAuthClient;
 use crate::context::Context;
 use crate::driver::{self, Conclusion, Flow, Pass, Reconciler, Resolution};
 use crate::governance::Governance;
-use crate::pass::{self, Auth0Failure, Failure, Released, Verdict};
+use crate::pass::{self, Auth0Failure, Failure, PassError};
 pub use error::ReconcileError;
 use nexus_crd::validation::FieldError;
 use nexus_crd::{AuthClient, AuthClientStatus, ReadyReason};
-use plan::{Input, Lookup, Observed, Plan, SecretView, Step};
+use plan::{ClientInput, Input, Lookup, Observed, Plan, SecretView, Step};
 use resolve::Resolved;
 
 /// Entry point for the controller ([`driver::reconcile`]).
@@ -72,7 +70,7 @@ pub fn error_policy(
 impl Reconciler for AuthClient {
     type Error = ReconcileError;
     type Resolved = Resolved;
-    type Input<'a> = Input<'a>;
+    type Extra<'a> = ClientInput<'a>;
     /// `None`: nothing is read (a refused spec only revokes, from the status).
     type Lookup = Option<Lookup>;
     type Observed = Observed;
@@ -91,7 +89,8 @@ impl Reconciler for AuthClient {
     }
 
     async fn resolve(obj: &Self, ctx: &Context) -> Result<Resolution<Resolved>, ReconcileError> {
-        let mut resolution = resolve::resolve(obj, ctx).ok_or(ReconcileError::MissingUid)?;
+        let mut resolution =
+            resolve::resolve(obj, ctx).ok_or_else(PassError::missing_uid::<AuthClient>)?;
         // While the owned-Secret cache's first list still pages in (a restart), a Secret it
         // does not hold yet is read by name, under the same checks (`Caches::owned_secret`).
         if let Resolution::Ready(resolved) = &mut resolution
@@ -116,15 +115,9 @@ impl Reconciler for AuthClient {
             Some(_) => SecretView::Foreign,
             None => SecretView::NotCached,
         };
-        Input {
-            owner: obj,
-            status: stored,
-            tag: &resolved.tag,
-            tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
+        let extra = ClientInput {
             tenant: &resolved.tenant,
-            now,
             secret,
-            finding: resolved.finding.as_ref(),
             access: &resolved.access,
             governance: Governance {
                 tenant: &resolved.tenant,
@@ -136,7 +129,8 @@ impl Reconciler for AuthClient {
                 allowed: resolved.adoption_allowed,
                 management_client_id: resolved.auth0.client_id(),
             },
-        }
+        };
+        pass::input!(obj, stored, resolved, now, extra)
     }
 
     fn lookup(resolved: &Resolved, input: Input<'_>) -> Result<Option<Lookup>, Failure> {
@@ -169,10 +163,6 @@ impl Reconciler for AuthClient {
             )),
             None => plan::plan(&input, observed),
         }
-    }
-
-    fn unplanned(base: &AuthClientStatus, input: Input<'_>, failure: &Failure) -> AuthClientStatus {
-        status::compute(base, &input, None, None, &Verdict::Failed(failure.clone()))
     }
 
     fn steps(plan: &Plan) -> &[Step] {
@@ -215,28 +205,17 @@ impl Reconciler for AuthClient {
         run: act::Run,
     ) -> Conclusion<Self> {
         let (mut report, keys) = run.finish();
-        let verdict = status::verdict(&report, plan, input.owner);
-        let mut next = status::compute(base, &input, Some(plan), Some(&report), &verdict);
-        if let Some(keys) = &keys {
-            keys.apply_to(&mut next, &plan.drift, input.owner, input.now);
-        }
-        let mut notes = plan.notes.clone();
-        notes.append(&mut report.notes);
+        let (next, verdict) = status::compute(base, &input, plan, &report, keys.as_ref());
+        let error = report.kube_error.take().map(ReconcileError::from);
         Conclusion {
-            next,
-            notes,
-            verdict,
             wake: keys.and_then(|k| k.requeue(input.now)),
-            error: report.kube_error.take().map(ReconcileError::from),
+            error,
+            ..Conclusion::new(next, verdict, &plan.notes, report.notes)
         }
     }
 
-    fn cleanup<'a>(
-        ctx: &'a Context,
-        obj: &'a Self,
-        stored: &'a AuthClientStatus,
-    ) -> impl Future<Output = Released> + Send + 'a {
-        cleanup::cleanup(obj, ctx, stored)
+    async fn cleanup(ctx: &Context, obj: &Self, stored: &Self::Status) -> Result<String, Failure> {
+        cleanup::cleanup(obj, ctx, stored).await
     }
 }
 

@@ -11,15 +11,11 @@ use std::collections::BTreeMap;
 
 use super::access::{self, GrantsView};
 pub use super::adoption::{adoption_not_allowed, adoption_refusal};
-pub use super::input::{AdoptionRights, Auth0View, Input, Lookup, SecretView, Step};
+pub use super::input::{AdoptionRights, Auth0View, ClientInput, Input, Lookup, SecretView, Step};
 use crate::authclient::desired::{self, DesiredClient};
 use crate::authclient::secret::{self, Credentials};
-use crate::context::ScanFinding;
-use crate::pass::{
-    self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
-};
+use crate::pass::{self, DriftVerdict, EventAction, EventReason, Failure, Note};
 use auth0_mgmt::{Auth0Client, SecretString};
-use nexus_crd::conditions::{self, READY};
 use nexus_crd::{
     AuthClient, ConnectionStatus, DriftPolicy, FINALIZER, GrantStatus, ROTATE_ANNOTATION,
     ReadyReason,
@@ -95,7 +91,7 @@ pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
         // Decided before any read: nothing is asked of Auth0 about that client.
         return Err(refused);
     }
-    if matches!(input.secret, SecretView::Foreign) {
+    if matches!(input.extra.secret, SecretView::Foreign) {
         return Err(secret_conflict(input.owner));
     }
     if let Some(adopt) = input.owner.spec.client.id.as_deref()
@@ -114,17 +110,12 @@ pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
     let Some(id) = status.client_id.as_deref() else {
         return Ok(Lookup::Known(Auth0View::Absent));
     };
-    let spec_changed = input.spec_changed();
-    Ok(match input.finding {
-        Some(ScanFinding::Missing) => Lookup::Known(Auth0View::Missing),
-        Some(ScanFinding::Drifted(listed)) if !spec_changed => {
-            Lookup::Known(Auth0View::Found(listed.clone()))
-        }
-        finding if spec_changed || !input.was_ready() || finding.is_some() => Lookup::Get {
+    Ok(match pass::recorded(input) {
+        Some(view) => Lookup::Known(view.into()),
+        None => Lookup::Get {
             id: id.to_owned(),
             adopting: false,
         },
-        _ => Lookup::Known(Auth0View::Trusted),
     })
 }
 
@@ -138,25 +129,15 @@ pub const HELD_REASONS: [ReadyReason; 3] = [
 ];
 
 /// The refusal recorded in status, while the spec and the tenant are the ones refused.
+/// ([`pass::rejection`]; Auth0's refusal when the `Ready` condition no longer says which).
 fn rejection_hold(input: &Input<'_>) -> Option<Failure> {
-    let rejection = input.status.auth0_rejection.as_ref()?;
-    if rejection.generation != input.generation()
-        || rejection.tenant_generation != input.tenant_generation
-    {
-        return None;
-    }
-    let held = conditions::find(&input.status.conditions, READY).and_then(|c| {
-        ReadyReason::parse(&c.reason)
-            .filter(|r| HELD_REASONS.contains(r))
-            .map(|r| (r, c.message.clone()))
-    });
-    let (reason, message) = held.unwrap_or_else(|| {
-        (
+    let held = pass::rejection(input, &HELD_REASONS)?;
+    Some(held.unwrap_or_else(|| {
+        Failure::permanent(
             ReadyReason::Auth0Rejected,
-            "Auth0 refused this spec; change the spec".to_owned(),
+            "Auth0 refused this spec; change the spec",
         )
-    });
-    Some(Failure::permanent(reason, message))
+    }))
 }
 
 fn secret_conflict(owner: &AuthClient) -> Failure {
@@ -187,7 +168,7 @@ pub fn revoke(input: &Input<'_>, refusal: Failure, everything: bool) -> Plan {
     let steps = if everything {
         access::revoke_all(input.status)
     } else {
-        access::revocations(&input.owner.spec, input.status, &input.governance)
+        access::revocations(&input.owner.spec, input.status, &input.extra.governance)
     };
     let mut plan = Plan {
         steps,
@@ -227,7 +208,7 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
         DesiredClient::from_spec(&spec.client, input.tag).with_settings(spec.settings.as_ref());
     let outside = matches!(view, Auth0View::Found(_) | Auth0View::Trusted)
         && !input.spec_changed()
-        && !input.access.recheck_grants;
+        && !input.extra.access.recheck_grants;
     let mut plan = Plan::default();
     match view {
         Auth0View::Trusted => {
@@ -321,15 +302,10 @@ pub fn plan(input: &Input<'_>, observed: impl Into<Observed>) -> Result<Plan, Fa
         updated,
         spec.drift_policy,
     );
-    if let DriftVerdict::Reported(fields) = &plan.drift
-        && *fields != input.status.reported_drift
-    {
-        plan.notes.push(Note::warning(
-            EventReason::DriftDetected,
-            EventAction::Compare,
-            drift_report_message(fields),
-        ));
-    }
+    plan.notes.extend(pass::drift_detected(
+        &plan.drift,
+        &input.status.reported_drift,
+    ));
     plan_secret(input, &mut plan);
     finalize(input, &mut plan);
     Ok(plan)
@@ -395,7 +371,7 @@ fn rotation_due(input: &Input<'_>) -> Option<Option<String>> {
 
 /// Decides whether the Secret must be written and where its client secret comes from.
 fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
-    let owned = match input.secret {
+    let owned = match input.extra.secret {
         SecretView::Owned(secret) => Some(secret),
         _ => None,
     };
@@ -416,7 +392,11 @@ fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
             input.owner,
             &Credentials {
                 assertion: super::keys::expected_assertion(input),
-                ..Credentials::for_tenant(input.tenant, client_id.clone(), client_secret.to_owned())
+                ..Credentials::for_tenant(
+                    input.extra.tenant,
+                    client_id.clone(),
+                    client_secret.to_owned(),
+                )
             },
         )
     };
@@ -452,14 +432,14 @@ fn plan_secret(input: &Input<'_>, plan: &mut Plan) {
 mod tests {
     use super::*;
     use crate::authclient::secret::ObservedSecret;
-    use crate::context::AccessFinding;
+    use crate::context::{AccessFinding, ScanFinding};
     use crate::governance::Governance;
     use crate::ownership::OwnershipTag;
     use crate::pass::Retry;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
-    use nexus_crd::conditions::{ConditionStatus, new_condition};
+    use nexus_crd::conditions::{ConditionStatus, READY, new_condition};
     use nexus_crd::{AdoptionPolicy, AuthClientStatus, AuthTenant};
     use nexus_crd::{Auth0Rejection, PendingCreation};
 
@@ -514,15 +494,17 @@ mod tests {
             status,
             tag,
             tenant_generation: 1,
-            tenant: tenant(),
             now: now(),
-            secret,
             finding: None,
-            access: no_finding(),
-            governance: governance(),
-            adoption: AdoptionRights {
-                allowed: true,
-                management_client_id: "m2m-client",
+            extra: ClientInput {
+                tenant: tenant(),
+                secret,
+                access: no_finding(),
+                governance: governance(),
+                adoption: AdoptionRights {
+                    allowed: true,
+                    management_client_id: "m2m-client",
+                },
             },
         }
     }
@@ -768,12 +750,12 @@ mod tests {
         let status = AuthClientStatus::default();
         let tag = tag();
         let mut i = input(&owner, &status, &tag, SecretView::NotCached);
-        i.adoption.allowed = false;
+        i.extra.adoption.allowed = false;
         let refused = lookup(&i).expect_err("not allowed");
         assert_eq!(refused.reason, ReadyReason::AdoptionNotAllowed);
         assert!(refused.message.contains("spec.adoption.allowedNamespaces"));
-        i.adoption.allowed = true;
-        i.adoption.management_client_id = "legacy";
+        i.extra.adoption.allowed = true;
+        i.extra.adoption.management_client_id = "legacy";
         let refused = lookup(&i).expect_err("the management client");
         assert_eq!(refused.reason, ReadyReason::AdoptionNotAllowed);
         assert!(refused.message.contains("Management API client"));
@@ -1112,7 +1094,7 @@ mod tests {
             ..AccessFinding::default()
         };
         let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
-        i.access = &scanned;
+        i.extra.access = &scanned;
         let view = match access::grants_lookup(&i, &Auth0View::Trusted) {
             access::GrantsLookup::Known(view) => view,
             other => panic!("the scanned grants are used: {other:?}"),
@@ -1141,7 +1123,7 @@ mod tests {
 
         owner.spec.drift_policy = DriftPolicy::Report;
         let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
-        i.access = &scanned;
+        i.extra.access = &scanned;
         let reported = plan(
             &i,
             Observed {
@@ -1195,6 +1177,7 @@ mod tests {
         let tag = tag();
         let i = input(&owner, &status, &tag, SecretView::NotCached);
         let refusal = i
+            .extra
             .governance
             .refusal(&owner.spec.grants, &owner.spec.connections, &status.grants)
             .expect("billing and delete are not grantable");
@@ -1287,7 +1270,7 @@ mod tests {
             },
         ];
         let mut i = input(&owner, &status, &tag, SecretView::Owned(&secret));
-        i.access = &disabled;
+        i.extra.access = &disabled;
         let corrected = super::plan(&i, Auth0View::Trusted).expect("plan");
         assert!(
             matches!(

@@ -6,7 +6,7 @@
 use super::desired;
 use super::plan::{Input, Lookup, Step, View};
 use crate::driver::{Flow, Pass};
-use crate::marker;
+use crate::marker::{self, Outcome};
 use crate::pass::{
     Auth0Failure, DriftVerdict, EventAction, EventReason, Failure, Note, Pending, Retry,
     auth0_failure, created_nothing,
@@ -29,20 +29,14 @@ pub async fn observe(auth0: &TenantClient, lookup: Lookup) -> Result<View, Auth0
 /// What the steps did.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// The API id after the steps.
-    pub resource_server_id: Option<String>,
-    /// The crash-safety marker: written this pass, settled, or as it was.
-    pub pending: Pending<()>,
-    /// The crash-safety marker this pass wrote (the annotation value).
-    pub marker: Option<String>,
+    /// The API (its id, whether it is gone) and the crash-safety marker after the steps.
+    pub outcome: Outcome,
     /// Events of what was done.
     pub notes: Vec<Note>,
     /// The Auth0 failure that stopped the steps.
     pub failure: Option<Auth0Failure>,
     /// The `Drifted` verdict when a recovered API was compared during the steps.
     pub drift: Option<DriftVerdict>,
-    /// The recorded API is gone (the PATCH answered 404).
-    pub gone: bool,
 }
 
 /// The refusal of a first create whose probe found an API this object did not create.
@@ -108,8 +102,7 @@ async fn mark(
     let value = marker::new_value(input.owner, input.tag, input.now);
     let rv = marker::claim(pass.ctx, input.owner, Some(&value)).await?;
     pass.writer.claimed(rv);
-    report.pending = Pending::Set(());
-    report.marker = Some(value);
+    report.outcome.marked(value);
     Ok(Ok(()))
 }
 
@@ -137,18 +130,18 @@ async fn create(
                 EventAction::Create,
                 format!("created Auth0 API {} ({})", created.id, created.identifier),
             ));
-            report.resource_server_id = Some(created.id);
-            report.pending = Pending::Cleared;
+            report.outcome.id = Some(created.id);
+            report.outcome.pending = Pending::Cleared;
             Ok(())
         }
         Err(error) if error.is_conflict() && uncertain => recover(auth0, input, report).await,
         Err(error) if error.is_conflict() => {
-            report.pending = Pending::Cleared;
+            report.outcome.pending = Pending::Cleared;
             Err(in_use(input))
         }
         Err(error) => {
             if created_nothing(&error) {
-                report.pending = Pending::Cleared;
+                report.outcome.pending = Pending::Cleared;
             }
             Err(auth0_failure("creating the Auth0 API", &error))
         }
@@ -162,12 +155,12 @@ async fn patch_api(
     patch: &ResourceServerPatch,
     note: &Option<Note>,
 ) -> Result<(), Auth0Failure> {
-    let id = report.resource_server_id.clone().unwrap_or_default();
+    let id = report.outcome.id.clone().unwrap_or_default();
     if let Err(error) = auth0
         .patch_resource_server(&id, patch, Priority::Normal)
         .await
     {
-        report.gone = error.is_not_found();
+        report.outcome.gone = error.is_not_found();
         return Err(auth0_failure("updating the Auth0 API", &error));
     }
     report.notes.extend(note.clone());
@@ -187,7 +180,7 @@ async fn recover(
     let spec = &input.owner.spec;
     if !input.probed_free() {
         // A marker of an older operator (no probe): whose API this is cannot be told.
-        report.pending = Pending::Cleared;
+        report.outcome.pending = Pending::Cleared;
         return Err(in_use(input));
     }
     let found = match auth0
@@ -214,11 +207,11 @@ async fn recover(
         }
     };
     if found.is_system || found.identifier != spec.identifier {
-        report.pending = Pending::Cleared;
+        report.outcome.pending = Pending::Cleared;
         return Err(in_use(input));
     }
-    report.resource_server_id = Some(found.id.clone());
-    report.pending = Pending::Cleared;
+    report.outcome.id = Some(found.id.clone());
+    report.outcome.pending = Pending::Cleared;
     report.notes.push(Note::normal(
         EventReason::Recovered,
         EventAction::Create,

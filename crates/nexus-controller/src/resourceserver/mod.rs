@@ -14,7 +14,6 @@
 pub mod act;
 pub mod cleanup;
 pub mod desired;
-pub mod error;
 pub mod plan;
 pub mod resolve;
 pub mod status;
@@ -33,13 +32,18 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::context::Context;
 use crate::driver::{self, Conclusion, Flow, Pass, Reconciler, Resolution};
-use crate::pass::{self, Auth0Failure, Failure, Released, Verdict};
+use crate::marker;
+use crate::pass::{self, Auth0Failure, Failure};
 use act::Report;
-pub use error::ResourceServerError;
 use nexus_crd::validation::FieldError;
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, ReadyReason};
 use plan::{Input, Lookup, Plan, Step, View};
 use resolve::Resolved;
+
+/// The errors that abort a pass of an AuthResourceServer: only those of every kind
+/// (Kubernetes API errors above all), retried by the error policy. Everything a user can act
+/// on is data instead ([`Failure`]).
+pub type ResourceServerError = pass::PassError;
 
 /// `ars/namespace/name` of the object (metrics and backoff key).
 pub fn object_key(obj: &AuthResourceServer) -> String {
@@ -76,7 +80,7 @@ pub fn error_policy(
 impl Reconciler for AuthResourceServer {
     type Error = ResourceServerError;
     type Resolved = Resolved;
-    type Input<'a> = Input<'a>;
+    type Extra<'a> = ();
     type Lookup = Lookup;
     type Observed = View;
     type Plan = Plan;
@@ -97,7 +101,7 @@ impl Reconciler for AuthResourceServer {
         obj: &Self,
         ctx: &Context,
     ) -> Result<Resolution<Resolved>, ResourceServerError> {
-        let uid = obj.uid().ok_or(ResourceServerError::MissingUid)?;
+        let uid = obj.uid().ok_or_else(pass::PassError::missing_uid::<Self>)?;
         Ok(resolve::resolve(obj, ctx, &uid))
     }
 
@@ -107,14 +111,7 @@ impl Reconciler for AuthResourceServer {
         resolved: &'a Resolved,
         now: Timestamp,
     ) -> Input<'a> {
-        Input {
-            owner: obj,
-            status: stored,
-            tag: &resolved.tag,
-            tenant_generation: resolved.tenant.metadata.generation.unwrap_or(0),
-            now,
-            finding: resolved.finding.as_ref(),
-        }
+        pass::input!(obj, stored, resolved, now, ())
     }
 
     fn lookup(_: &Resolved, input: Input<'_>) -> Result<Lookup, Failure> {
@@ -133,21 +130,13 @@ impl Reconciler for AuthResourceServer {
         Ok(plan::plan(&input, view))
     }
 
-    fn unplanned(
-        base: &AuthResourceServerStatus,
-        input: Input<'_>,
-        failure: &Failure,
-    ) -> AuthResourceServerStatus {
-        status::compute(base, &input, None, None, &Verdict::Failed(failure.clone()))
-    }
-
     fn steps(plan: &Plan) -> &[Step] {
         &plan.steps
     }
 
     fn start(plan: &Plan) -> Report {
         Report {
-            resource_server_id: plan.resource_server_id.clone(),
+            outcome: marker::Outcome::start(plan.resource_server_id.clone()),
             ..Report::default()
         }
     }
@@ -168,27 +157,14 @@ impl Reconciler for AuthResourceServer {
         input: Input<'_>,
         base: &AuthResourceServerStatus,
         plan: &Plan,
-        mut report: Report,
+        report: Report,
     ) -> Conclusion<Self> {
-        let verdict = status::verdict(&report, input.owner);
-        let next = status::compute(base, &input, Some(plan), Some(&report), &verdict);
-        let mut notes = plan.notes.clone();
-        notes.append(&mut report.notes);
-        Conclusion {
-            next,
-            notes,
-            verdict,
-            wake: None,
-            error: None,
-        }
+        let (next, verdict) = status::compute(base, &input, plan, &report);
+        Conclusion::new(next, verdict, &plan.notes, report.notes)
     }
 
-    fn cleanup<'a>(
-        ctx: &'a Context,
-        obj: &'a Self,
-        stored: &'a AuthResourceServerStatus,
-    ) -> impl Future<Output = Released> + Send + 'a {
-        cleanup::cleanup(obj, ctx, stored)
+    async fn cleanup(ctx: &Context, obj: &Self, stored: &Self::Status) -> Result<String, Failure> {
+        cleanup::cleanup(obj, ctx, stored).await
     }
 }
 

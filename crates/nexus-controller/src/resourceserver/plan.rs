@@ -2,62 +2,28 @@
 //! is known about the Auth0 API, decide what to read ([`lookup`]) and then what to do
 //! ([`plan`]). No I/O.
 
-use k8s_openapi::jiff::Timestamp;
-
 use super::desired::{self, ApiDrift};
-use crate::context::ServerFinding;
 use crate::marker;
-use crate::pass::{
-    self, DriftVerdict, EventAction, EventReason, Failure, Note, drift_report_message,
-};
+use crate::pass::{self, DriftVerdict, EventAction, EventReason, Failure, Note};
 use auth0_mgmt::{NewResourceServer, ResourceServer, ResourceServerPatch};
 use kube::ResourceExt;
-use nexus_crd::conditions::{self, READY};
-use nexus_crd::{
-    AuthResourceServer, AuthResourceServerStatus, DriftPolicy, FINALIZER, ReadyReason,
-};
+use nexus_crd::{AuthResourceServer, DriftPolicy, FINALIZER, ReadyReason};
 
 /// Reasons whose refusal is recorded in `status.auth0Rejection` and held (no Auth0 call) until
 /// the spec or the tenant changes.
 pub const HELD_REASONS: [ReadyReason; 2] =
     [ReadyReason::Auth0Rejected, ReadyReason::IdentifierInUse];
 
-/// Everything a plan is made from.
-#[derive(Clone, Copy, Debug)]
-pub struct Input<'a> {
-    /// The AuthResourceServer.
-    pub owner: &'a AuthResourceServer,
-    /// Its status as stored.
-    pub status: &'a AuthResourceServerStatus,
-    /// The key its crash-safety marker names (`<cluster>/<uid>`, [`marker::tag_key`]).
-    pub tag: &'a str,
-    /// `metadata.generation` of its AuthTenant.
-    pub tenant_generation: i64,
-    /// The current time.
-    pub now: Timestamp,
-    /// What the drift scan found, if it triggered this pass.
-    pub finding: Option<&'a ServerFinding>,
-}
+/// Everything a plan is made from (the [`pass::Input`] of every kind; an AuthResourceServer
+/// adds nothing).
+pub type Input<'a> = pass::Input<'a, AuthResourceServer, ()>;
 
 impl Input<'_> {
-    /// `metadata.generation` (0 if the server gave none).
-    pub fn generation(&self) -> i64 {
-        self.owner.metadata.generation.unwrap_or(0)
-    }
-
-    fn spec_changed(&self) -> bool {
-        self.status.observed_generation != Some(self.generation())
-    }
-
-    fn was_ready(&self) -> bool {
-        conditions::is_true(&self.status.conditions, READY)
-    }
-
     /// Whether a create may have reached Auth0 without its outcome being recorded: the
     /// marker annotation of this object that the status has not settled, or a
     /// `status.pendingCreation` of an older operator.
     pub fn pending(&self) -> bool {
-        self.annotated() || self.status.pending_creation.is_some()
+        marker::pending(self.owner, self.tag, self.status)
     }
 
     /// Whether the unsettled attempt is one whose identifier was probed free just before it
@@ -89,17 +55,7 @@ pub enum Lookup {
 }
 
 /// What is known about the Auth0 API when planning.
-#[derive(Clone, Debug, PartialEq)]
-pub enum View {
-    /// Not read: the status is trusted (Ready, spec unchanged, no drift finding).
-    Trusted,
-    /// No API was ever recorded for this object.
-    Absent,
-    /// The API as Auth0 returned it.
-    Found(Box<ResourceServer>),
-    /// The recorded API no longer exists.
-    Missing,
-}
+pub type View = pass::View<ResourceServer>;
 
 /// One thing to do, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -148,35 +104,17 @@ pub struct Plan {
 /// Decides what to read, or fails without any call (a refusal recorded for this spec and
 /// tenant).
 pub fn lookup(input: &Input<'_>) -> Result<Lookup, Failure> {
-    if let Some(held) = hold(input) {
+    // A refusal is held only while the `Ready` condition still states it.
+    if let Some(held) = pass::rejection(input, &HELD_REASONS).flatten() {
         return Err(held);
     }
     let Some(id) = input.status.resource_server_id.as_deref() else {
         return Ok(Lookup::Known(View::Absent));
     };
-    let spec_changed = input.spec_changed();
-    Ok(match input.finding {
-        Some(ServerFinding::Missing) => Lookup::Known(View::Missing),
-        Some(ServerFinding::Drifted(listed)) if !spec_changed => {
-            Lookup::Known(View::Found(listed.clone()))
-        }
-        finding if spec_changed || !input.was_ready() || finding.is_some() => {
-            Lookup::Get(id.to_owned())
-        }
-        _ => Lookup::Known(View::Trusted),
+    Ok(match pass::recorded(input) {
+        Some(view) => Lookup::Known(view),
+        None => Lookup::Get(id.to_owned()),
     })
-}
-
-fn hold(input: &Input<'_>) -> Option<Failure> {
-    let rejection = input.status.auth0_rejection.as_ref()?;
-    if rejection.generation != input.generation()
-        || rejection.tenant_generation != input.tenant_generation
-    {
-        return None;
-    }
-    let ready = conditions::find(&input.status.conditions, READY)?;
-    let reason = ReadyReason::parse(&ready.reason).filter(|r| HELD_REASONS.contains(r))?;
-    Some(Failure::permanent(reason, ready.message.clone()))
 }
 
 /// Plans the pass from what is known about the Auth0 API.
@@ -212,15 +150,10 @@ pub fn plan(input: &Input<'_>, view: View) -> Plan {
             finalize(input, &mut plan);
             plan.consulted = true;
             plan.drift = verdict(&mut plan, drift, spec_cause, spec.drift_policy, &found.id);
-            if let DriftVerdict::Reported(fields) = &plan.drift
-                && *fields != input.status.reported_drift
-            {
-                plan.notes.push(Note::warning(
-                    EventReason::DriftDetected,
-                    EventAction::Compare,
-                    drift_report_message(fields),
-                ));
-            }
+            plan.notes.extend(pass::drift_detected(
+                &plan.drift,
+                &input.status.reported_drift,
+            ));
         }
     }
     plan
@@ -273,9 +206,10 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use crate::context::ServerFinding;
+    use k8s_openapi::jiff::Timestamp;
     use nexus_crd::conditions::ConditionStatus;
-    use nexus_crd::{Auth0Rejection, PendingResourceServer};
+    use nexus_crd::{Auth0Rejection, AuthResourceServerStatus};
     use serde_json::json;
 
     const TAG: &str = "c1/uid-1";
@@ -285,18 +219,8 @@ mod tests {
     }
 
     fn owner(generation: i64) -> AuthResourceServer {
-        let mut owner = AuthResourceServer::new(
-            "orders-api",
-            serde_json::from_value(json!({
-                "tenant": "acme",
-                "identifier": "https://orders/api",
-                "name": "Orders",
-                "scopes": [{"value": "read:orders"}],
-            }))
-            .expect("spec"),
-        );
-        owner.metadata.namespace = Some("team-b".into());
-        owner.metadata.generation = Some(generation);
+        let mut owner =
+            crate::testing::orders_api(generation, json!({"scopes": [{"value": "read:orders"}]}));
         owner.metadata.uid = Some("uid-1".into());
         owner.metadata.finalizers = Some(vec![FINALIZER.into()]);
         owner
@@ -315,7 +239,28 @@ mod tests {
             tenant_generation: 1,
             now: now(),
             finding: None,
+            extra: (),
         }
+    }
+
+    /// The steps of a first create: the probe, the marker, a create no earlier attempt made
+    /// uncertain.
+    fn assert_first_create(plan: &Plan) {
+        assert!(
+            matches!(
+                plan.steps.as_slice(),
+                [
+                    Step::Probe,
+                    Step::Mark,
+                    Step::Create {
+                        uncertain: false,
+                        ..
+                    }
+                ]
+            ),
+            "{:?}",
+            plan.steps
+        );
     }
 
     fn matching(owner: &AuthResourceServer) -> ResourceServer {
@@ -331,30 +276,13 @@ mod tests {
         let i = input(&owner, &status);
         assert_eq!(lookup(&i), Ok(Lookup::Known(View::Absent)));
         let plan = plan(&i, View::Absent);
-        assert!(matches!(
-            plan.steps.as_slice(),
-            [
-                Step::Probe,
-                Step::Mark,
-                Step::Create {
-                    uncertain: false,
-                    ..
-                }
-            ]
-        ));
+        assert_first_create(&plan);
     }
 
     #[test]
     fn after_an_uncertain_attempt_the_marker_stays_and_a_409_may_be_ours() {
         let owner = owner(1);
-        let status = AuthResourceServerStatus {
-            pending_creation: Some(PendingResourceServer {
-                identifier: "https://orders/api".into(),
-                started_at: Time(now()),
-                probed: true,
-            }),
-            ..Default::default()
-        };
+        let status = crate::testing::server_pending("https://orders/api");
         let plan = plan(&input(&owner, &status), View::Absent);
         assert!(matches!(
             plan.steps.as_slice(),
@@ -392,17 +320,7 @@ mod tests {
             ..i
         };
         assert!(!copied.pending() && !copied.probed_free());
-        assert!(matches!(
-            plan(&copied, View::Absent).steps.as_slice(),
-            [
-                Step::Probe,
-                Step::Mark,
-                Step::Create {
-                    uncertain: false,
-                    ..
-                }
-            ]
-        ));
+        assert_first_create(&plan(&copied, View::Absent));
         // Settled by the status: a new attempt marks again.
         let settled = AuthResourceServerStatus {
             last_creation_attempt: Some(value),
@@ -486,17 +404,7 @@ mod tests {
         assert_eq!(lookup(&i), Ok(Lookup::Known(View::Missing)));
         let plan = plan(&i, View::Missing);
         assert!(plan.forget);
-        assert!(matches!(
-            plan.steps.as_slice(),
-            [
-                Step::Probe,
-                Step::Mark,
-                Step::Create {
-                    uncertain: false,
-                    ..
-                }
-            ]
-        ));
+        assert_first_create(&plan);
         assert_eq!(plan.notes[0].reason, EventReason::ResourceServerMissing);
     }
 

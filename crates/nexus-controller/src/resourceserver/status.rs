@@ -1,15 +1,16 @@
-//! The end of an AuthResourceServer pass: the status the pass leads to (pure);
-//! [`crate::pass::finish`] writes it.
+//! The end of an AuthResourceServer pass: its verdict and the status it leads to (pure; the
+//! parts every kind ends alike are [`crate::driver::end`]'s); [`crate::pass::finish`] writes
+//! it.
 
 use super::act::Report;
-use super::plan::{HELD_REASONS, Input, Plan};
-use crate::marker;
-use crate::pass::{self, Ending, Failure, Kind, Retry, Verdict};
+use super::plan::{Input, Plan};
+use crate::driver;
+use crate::pass::{self, Failure, Retry, Verdict};
 use nexus_crd::{AuthResourceServer, AuthResourceServerStatus, ReadyReason};
 
 /// The verdict of a pass that ran `report`.
-pub fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
-    if report.gone {
+fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
+    if report.outcome.gone {
         return Verdict::Failed(Failure {
             reason: ReadyReason::Auth0Refused,
             message: format!(
@@ -22,70 +23,37 @@ pub fn verdict(report: &Report, owner: &AuthResourceServer) -> Verdict {
     pass::stopped_by(report.failure.as_ref()).unwrap_or(Verdict::Synced)
 }
 
-/// The status after the pass. `base` is what is stored (including a marker this pass wrote).
+/// The status after a pass that ran `plan` with `report`, and its verdict. `base` is what is
+/// stored (including a marker this pass wrote).
 pub fn compute(
     base: &AuthResourceServerStatus,
     input: &Input<'_>,
-    plan: Option<&Plan>,
-    report: Option<&Report>,
-    verdict: &Verdict,
-) -> AuthResourceServerStatus {
+    plan: &Plan,
+    report: &Report,
+) -> (AuthResourceServerStatus, Verdict) {
     let owner = input.owner;
-    let generation = owner.metadata.generation;
+    let verdict = verdict(report, owner);
     let mut status = base.clone();
-    if let (Some(plan), Some(report)) = (plan, report) {
-        if plan.forget || report.gone {
-            status.resource_server_id = None;
-        }
-        if let Some(id) = &report.resource_server_id
-            && !report.gone
-        {
-            status.resource_server_id = Some(id.clone());
-            status.identifier = Some(owner.spec.identifier.clone());
-            status.tenant = Some(owner.spec.tenant.clone());
-        }
-        let recorded = status.resource_server_id.is_some();
-        marker::settle(
-            owner,
-            &report.pending,
-            report.marker.as_ref(),
-            recorded,
-            &mut status.last_creation_attempt,
-            &mut status.pending_creation,
-        );
+    if report.outcome.record(&mut status, owner, plan.forget) {
+        status.identifier = Some(owner.spec.identifier.clone());
     }
     let synced = format!(
         "Auth0 API {} ({}) matches the spec",
         status.resource_server_id.as_deref().unwrap_or_default(),
         owner.spec.identifier
     );
-    let drift = report
-        .and_then(|r| r.drift.clone())
-        .or_else(|| plan.map(|p| p.drift.clone()))
-        .unwrap_or_default();
-    pass::conclude(
-        AuthResourceServer::parts(&mut status),
-        verdict,
-        Ending {
-            generation,
-            tenant_generation: input.tenant_generation,
-            now: input.now,
-            held: &HELD_REASONS,
-            consulted: plan.is_some_and(|p| p.consulted),
-            drift: &drift,
-            subject: "the Auth0 API",
-            synced,
-        },
-    );
-    status
+    let drift = report.drift.as_ref().unwrap_or(&plan.drift);
+    driver::end(&mut status, input, &verdict, plan.consulted, drift, synced);
+    (status, verdict)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan::HELD_REASONS;
     use super::*;
+    use crate::marker::Outcome;
     use crate::pass::DriftVerdict;
     use crate::pass::Pending;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
     use nexus_crd::Auth0Rejection;
     use nexus_crd::conditions::{self, READY};
@@ -102,37 +70,29 @@ mod tests {
             tenant_generation: 7,
             now: Timestamp::from_second(1_800_000_000).expect("time"),
             finding: None,
+            extra: (),
         }
     }
 
     #[test]
     fn a_created_api_is_recorded_and_its_marker_cleared() {
         let owner = owner();
-        let base = AuthResourceServerStatus {
-            pending_creation: Some(nexus_crd::PendingResourceServer {
-                identifier: "https://x/api".into(),
-                started_at: Time(Timestamp::UNIX_EPOCH),
-                probed: true,
-            }),
-            ..Default::default()
-        };
+        let base = crate::testing::server_pending("https://x/api");
         let plan = Plan {
             drift: DriftVerdict::InSync,
             consulted: true,
             ..Default::default()
         };
         let report = Report {
-            resource_server_id: Some("rs1".into()),
-            pending: Pending::Cleared,
+            outcome: Outcome {
+                id: Some("rs1".into()),
+                pending: Pending::Cleared,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let next = compute(
-            &base,
-            &input(&owner, &base),
-            Some(&plan),
-            Some(&report),
-            &Verdict::Synced,
-        );
+        let (next, verdict) = compute(&base, &input(&owner, &base), &plan, &report);
+        assert_eq!(verdict, Verdict::Synced);
         assert_eq!(next.resource_server_id.as_deref(), Some("rs1"));
         assert_eq!(next.identifier.as_deref(), Some("https://x/api"));
         assert_eq!(next.tenant.as_deref(), Some("acme"));
@@ -150,13 +110,7 @@ mod tests {
         let owner = owner();
         let base = AuthResourceServerStatus::default();
         let failure = Failure::permanent(ReadyReason::IdentifierInUse, "taken");
-        let next = compute(
-            &base,
-            &input(&owner, &base),
-            None,
-            None,
-            &Verdict::Failed(failure.clone()),
-        );
+        let next = driver::unplanned(&base, &input(&owner, &base), &failure);
         assert_eq!(
             next.auth0_rejection,
             Some(Auth0Rejection {
