@@ -17,6 +17,7 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::authclient::secret::ObservedSecret;
+use crate::locking::lock;
 use crate::owned_secrets::{self, OwnedSecrets};
 use crate::scope::WatchScope;
 use nexus_crd::{AuthResourceServer, AuthTenant, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
@@ -458,34 +459,14 @@ fn stripped<K: Resource>(mut objects: Vec<K>) -> Vec<K> {
     objects
 }
 
-/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data are caches
-/// that stay consistent).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authclient::secret::{Credentials, build_secret};
     use kube_fake::{FakeKube, Verb};
 
     /// The Secret the operator writes for the AuthClient `owner` of team-a.
     fn written(owner: &str) -> Secret {
-        let mut client = crate::testing::client();
-        client.metadata.name = Some(owner.into());
-        client.metadata.namespace = Some("team-a".into());
-        client.metadata.uid = Some(format!("uid-{owner}"));
-        let credentials = Credentials {
-            client_id: format!("id-{owner}"),
-            client_secret: "s3cr3t".into(),
-            domain: "acme.eu.auth0.com".into(),
-            issuer_base_url: "https://acme.eu.auth0.com/".into(),
-            assertion: None,
-        };
-        build_secret(&client, &credentials).expect("secret")
+        crate::testing::written_secret(&crate::testing::owner("team-a", owner), "s3cr3t")
     }
 
     #[tokio::test]

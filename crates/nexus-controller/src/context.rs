@@ -12,8 +12,9 @@ use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
-use crate::caches::{Caches, lock};
+use crate::caches::Caches;
 use crate::events::EventPublisher;
+use crate::locking::lock;
 use crate::metrics::{ConditionLabels, ControllerMetrics};
 use auth0_mgmt::{Auth0Client, Auth0Registry, ClientGrant, ResourceServer};
 use nexus_crd::{AuthClient, AuthResourceServer, AuthTenant};

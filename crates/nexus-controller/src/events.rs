@@ -18,7 +18,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Reporter};
 use kube::{Api, ResourceExt};
 
-use crate::caches::lock;
+use crate::locking::lock;
 
 /// How long an event can still become a series (as kube's recorder and the API server's
 /// event aggregation).

@@ -41,8 +41,8 @@ use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use crate::caches::lock;
 use crate::compact::CachedAuthClient;
+use crate::locking::lock;
 
 /// How many objects the feed hands kube's controller at a time, for a controller running
 /// `concurrency` passes at once: enough that a pass ending always finds the next one handed.

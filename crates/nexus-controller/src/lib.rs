@@ -18,6 +18,7 @@ pub mod feed;
 pub mod governance;
 pub mod keypair;
 pub mod liveness;
+mod locking;
 pub mod marker;
 pub mod metrics;
 pub mod owned_secrets;

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use kube::runtime::watcher::Event;
 
 use crate::authclient::secret::{Controller, ItemDigest, MAX_DIGESTS, ObservedSecret, ValueDigest};
-use crate::caches::lock;
+use crate::locking::lock;
 
 /// The partition of the one watch of all namespaces; any other partition is a namespace
 /// (the same convention as [`crate::eager::ALL`]).
@@ -410,27 +410,16 @@ impl OwnedSecrets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authclient::secret::{Credentials, build_secret};
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::Secret;
 
     /// The Secret the operator writes for the AuthClient `owner` of `namespace` (uid
     /// `uid-<owner>`), named `name`; `altered`: its client secret edited since.
     fn written(namespace: &str, owner: &str, name: &str, altered: bool) -> Secret {
-        let mut client = crate::testing::client();
-        client.metadata.name = Some(owner.into());
-        client.metadata.namespace = Some(namespace.into());
-        client.metadata.uid = Some(format!("uid-{owner}"));
+        let mut client = crate::testing::owner(namespace, owner);
         client.spec.secret.name = Some(name.into());
         client.spec.secret.labels.insert("team".into(), "a".into());
-        let credentials = Credentials {
-            client_id: format!("id-{owner}"),
-            client_secret: "s3cr3t".into(),
-            domain: "acme.eu.auth0.com".into(),
-            issuer_base_url: "https://acme.eu.auth0.com/".into(),
-            assertion: None,
-        };
-        let mut secret = build_secret(&client, &credentials).expect("secret");
+        let mut secret = crate::testing::written_secret(&client, "s3cr3t");
         if altered && let Some(data) = secret.data.as_mut() {
             data.insert("AUTH0_CLIENT_SECRET".into(), ByteString(b"x".to_vec()));
         }
@@ -465,6 +454,17 @@ mod tests {
         for event in events {
             cache.apply(partition, &event);
         }
+    }
+
+    /// A whole list delivering the Secrets of `owners` (namespace, owner), as the watch does.
+    fn list(owners: &[(&str, &str)]) -> Vec<Event<ObservedSecret>> {
+        let pages = owners
+            .iter()
+            .map(|(namespace, owner)| Event::InitApply(observed(namespace, owner)));
+        std::iter::once(Event::Init)
+            .chain(pages)
+            .chain([Event::InitDone])
+            .collect()
     }
 
     #[test]
@@ -514,15 +514,7 @@ mod tests {
     #[test]
     fn changes_replace_and_deletions_remove() {
         let cache = OwnedSecrets::default();
-        feed(
-            &cache,
-            ALL,
-            vec![
-                Event::Init,
-                Event::InitApply(observed("team-a", "a")),
-                Event::InitDone,
-            ],
-        );
+        feed(&cache, ALL, list(&[("team-a", "a")]));
         let tampered = ObservedSecret::observe(&written("team-a", "a", "a-auth0", true));
         cache.apply(ALL, &Event::Apply(tampered.clone()));
         assert_eq!(cache.get("team-a", "a-auth0"), Some(tampered.clone()));
@@ -538,15 +530,9 @@ mod tests {
         feed(
             &cache,
             ALL,
-            vec![
-                Event::Init,
-                Event::InitApply(observed("team-a", "a")),
-                Event::InitApply(observed("team-a", "b")),
-                Event::InitApply(observed("team-b", "c")),
-                Event::InitDone,
-                Event::Apply(observed("team-a", "d")),
-            ],
+            list(&[("team-a", "a"), ("team-a", "b"), ("team-b", "c")]),
         );
+        cache.apply(ALL, &Event::Apply(observed("team-a", "d")));
         // The watch expired: a relist delivers a (changed), c and d; b was deleted meanwhile.
         let changed = ObservedSecret::observe(&written("team-a", "a", "a-auth0", true));
         feed(
@@ -586,16 +572,7 @@ mod tests {
     #[test]
     fn a_relist_interrupted_and_started_again_drops_what_the_last_one_did_not_deliver() {
         let cache = OwnedSecrets::default();
-        feed(
-            &cache,
-            ALL,
-            vec![
-                Event::Init,
-                Event::InitApply(observed("team-a", "a")),
-                Event::InitApply(observed("team-a", "b")),
-                Event::InitDone,
-            ],
-        );
+        feed(&cache, ALL, list(&[("team-a", "a"), ("team-a", "b")]));
         // A relist that delivers b and fails; the next one delivers a only.
         feed(
             &cache,

@@ -26,6 +26,31 @@ pub fn client() -> AuthClient {
     client
 }
 
+/// [`client`] named `name` in `namespace`, with uid `uid-<name>`.
+pub fn owner(namespace: &str, name: &str) -> AuthClient {
+    let mut client = client();
+    client.metadata.name = Some(name.into());
+    client.metadata.namespace = Some(namespace.into());
+    client.metadata.uid = Some(format!("uid-{name}"));
+    client
+}
+
+/// The Secret the operator writes for `owner`: client id `id-<name>`, `client_secret`, the
+/// tenant `acme.eu.auth0.com`.
+pub fn written_secret(
+    owner: &AuthClient,
+    client_secret: &str,
+) -> k8s_openapi::api::core::v1::Secret {
+    let credentials = crate::authclient::secret::Credentials {
+        client_id: format!("id-{}", owner.metadata.name.as_deref().unwrap_or_default()),
+        client_secret: client_secret.into(),
+        domain: "acme.eu.auth0.com".into(),
+        issuer_base_url: "https://acme.eu.auth0.com/".into(),
+        assertion: None,
+    };
+    crate::authclient::secret::build_secret(owner, &credentials).expect("secret")
+}
+
 /// An ownership tag: cluster `prod-eu`, owner uid `0b7c-uid`, owner `team-a/orders`.
 pub fn tag() -> OwnershipTag {
     OwnershipTag {

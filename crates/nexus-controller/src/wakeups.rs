@@ -602,23 +602,7 @@ mod tests {
 
     /// The Secret the operator writes for `owner` (uid `uid-<owner>`) with `client_secret`.
     fn written(owner: &str, client_secret: &str) -> Secret {
-        let mut client = AuthClient::new(
-            owner,
-            serde_json::from_value(
-                json!({"tenant": "acme", "client": {"name": owner, "app_type": "spa"}}),
-            )
-            .expect("spec"),
-        );
-        client.metadata.namespace = Some("team-a".into());
-        client.metadata.uid = Some(format!("uid-{owner}"));
-        let credentials = authclient::secret::Credentials {
-            client_id: "cid".into(),
-            client_secret: client_secret.into(),
-            domain: "acme.eu.auth0.com".into(),
-            issuer_base_url: "https://acme.eu.auth0.com/".into(),
-            assertion: None,
-        };
-        authclient::secret::build_secret(&client, &credentials).expect("secret")
+        crate::testing::written_secret(&crate::testing::owner("team-a", owner), client_secret)
     }
 
     fn test_context() -> Arc<Context> {
@@ -720,17 +704,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_a_list_delivers_tampered_wakes_its_owner() {
-        let kube = kube_fake::FakeKube::new();
-        let ctx = Arc::new(Context::new(
-            kube.client(),
-            auth0_mgmt::Auth0Registry::new(
-                auth0_mgmt::default_http_client(std::time::Duration::from_secs(5))
-                    .expect("http client"),
-                auth0_mgmt::Auth0Metrics::new(),
-            ),
-            crate::ControllerConfig::default(),
-            crate::metrics::ControllerMetrics::default(),
-        ));
+        let ctx = test_context();
         let mut triggers = ctx.take_triggers().expect("triggers");
         // The owner's pass may have run before the list (a GET that saw the Secret intact):
         // a list that delivers it tampered wakes that owner, not the others.
@@ -762,17 +736,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_a_relist_no_longer_delivers_wakes_its_owner() {
-        let kube = kube_fake::FakeKube::new();
-        let ctx = Arc::new(Context::new(
-            kube.client(),
-            auth0_mgmt::Auth0Registry::new(
-                auth0_mgmt::default_http_client(std::time::Duration::from_secs(5))
-                    .expect("http client"),
-                auth0_mgmt::Auth0Metrics::new(),
-            ),
-            crate::ControllerConfig::default(),
-            crate::metrics::ControllerMetrics::default(),
-        ));
+        let ctx = test_context();
         let mut triggers = ctx.take_triggers().expect("triggers");
         // a's Secret was deleted while the watch was down: the relist after it no longer
         // delivers it, and a is woken (its pass recreates it); b's is listed again.
