@@ -114,8 +114,73 @@ struct Access {
     connections: Option<HashMap<String, HashSet<String>>>,
 }
 
-/// The tenant's Ready AuthClients not yet matched with a listed client, by client id.
-type Pending<'a> = HashMap<&'a str, Vec<&'a CachedAuthClient>>;
+/// The tenant's Ready AuthClients by client id, each matched at most once with a listed
+/// client: a vector sorted by client id (a binary search finds a listed client's claims) and
+/// one flag each, 25 bytes per AuthClient. The hash map of vectors it replaces took about 41
+/// bytes per bucket (a power of two at most 7/8 full) plus a 32-byte vector per id, and both
+/// tables while it doubled: by those sizes about 9 MiB at 60,000 Ready AuthClients, against
+/// 1.4 MiB now (estimates from the layouts, not measured).
+struct Claims<'a> {
+    by_id: Vec<(&'a str, &'a CachedAuthClient)>,
+    matched: Vec<bool>,
+}
+
+impl<'a> Claims<'a> {
+    /// The claims of `clients` (those with a Ready client id), in their order for each id.
+    fn new(clients: &'a [Arc<CachedAuthClient>]) -> Self {
+        let mut by_id: Vec<(&str, &CachedAuthClient)> = clients
+            .iter()
+            .filter_map(|c| c.ready_client_id().map(|id| (id, &**c)))
+            .collect();
+        // Stable: several AuthClients claiming one client keep their order.
+        by_id.sort_by(|a, b| a.0.cmp(b.0));
+        let matched = vec![false; by_id.len()];
+        Self { by_id, matched }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Where the claims of `id` are.
+    fn range(&self, id: &str) -> std::ops::Range<usize> {
+        let start = self.by_id.partition_point(|(claimed, _)| *claimed < id);
+        let len = self.by_id[start..].partition_point(|(claimed, _)| *claimed == id);
+        start..start + len
+    }
+
+    /// Whether an AuthClient claims `id`.
+    fn contains(&self, id: &str) -> bool {
+        !self.range(id).is_empty()
+    }
+
+    /// Every claiming AuthClient.
+    fn clients(&self) -> impl Iterator<Item = &'a CachedAuthClient> + '_ {
+        self.by_id.iter().map(|(_, cached)| *cached)
+    }
+
+    /// The claims of `id` not matched yet, now matched.
+    fn take(&mut self, id: &str) -> Vec<&'a CachedAuthClient> {
+        let range = self.range(id);
+        let mut taken = Vec::new();
+        for i in range {
+            if !self.matched[i] {
+                self.matched[i] = true;
+                taken.push(self.by_id[i].1);
+            }
+        }
+        taken
+    }
+
+    /// The claims never matched: their client was not listed.
+    fn unmatched(self) -> impl Iterator<Item = &'a CachedAuthClient> {
+        self.by_id
+            .into_iter()
+            .zip(self.matched)
+            .filter(|(_, matched)| !matched)
+            .map(|((_, cached), _)| cached)
+    }
+}
 
 /// Scans one tenant: compares every Ready AuthClient that uses it with the listed client.
 ///
@@ -145,13 +210,8 @@ pub async fn scan_tenant(
         })
         .collect();
     // Ready AuthClients of the tenant by client id (several only if they claim the same
-    // client); removed as their client is listed.
-    let mut pending: Pending<'_> = HashMap::new();
-    for c in &state {
-        if let Some(id) = c.ready_client_id() {
-            pending.entry(id).or_default().push(&**c);
-        }
-    }
+    // client); matched as their client is listed.
+    let mut pending = Claims::new(&state);
     let mut report = ScanReport::default();
     if pending.is_empty() {
         return Ok(report);
@@ -165,9 +225,10 @@ pub async fn scan_tenant(
         report.listed += page.len();
         report.peak_held = report.peak_held.max(page.len());
         for actual in page {
-            let Some(claims) = pending.remove(actual.client_id.as_str()) else {
+            let claims = pending.take(actual.client_id.as_str());
+            if claims.is_empty() {
                 continue;
-            };
+            }
             // Moved into the last claim's finding (cloned only when several claim it).
             let last = claims.len().saturating_sub(1);
             let mut actual = Some(actual);
@@ -183,7 +244,7 @@ pub async fn scan_tenant(
             }
         }
     }
-    for cached in pending.into_values().flatten() {
+    for cached in pending.unmatched() {
         if let Some(client) = decode(cached) {
             judge(ctx, &client, None, &access, trigger, &mut report);
         }
@@ -278,11 +339,11 @@ fn judge(
 /// AuthClient at a time), keeping only what concerns the candidates.
 async fn read_access(
     auth0: &auth0_mgmt::TenantClient,
-    pending: &Pending<'_>,
+    pending: &Claims<'_>,
 ) -> Result<Access, auth0_mgmt::Auth0Error> {
     let mut grants_involved = false;
     let mut connection_ids = BTreeSet::new();
-    for cached in pending.values().flatten() {
+    for cached in pending.clients() {
         let Ok(client) = cached.decode() else {
             continue;
         };
@@ -351,13 +412,13 @@ fn credential_drift(client: &AuthClient, actual: &Auth0Client) -> Vec<String> {
 /// grants, keeping only the candidates' (the others are dropped page by page).
 async fn list_grants(
     auth0: &auth0_mgmt::TenantClient,
-    pending: &Pending<'_>,
+    pending: &Claims<'_>,
 ) -> Result<HashMap<String, Vec<ClientGrant>>, auth0_mgmt::Auth0Error> {
     let mut by_client: HashMap<String, Vec<ClientGrant>> = HashMap::new();
     let mut pages = auth0.client_grant_pages(None, None, Priority::Background);
     while let Some(page) = pages.next_page().await? {
         for grant in page {
-            if pending.contains_key(grant.client_id.as_str()) {
+            if pending.contains(grant.client_id.as_str()) {
                 by_client
                     .entry(grant.client_id.clone())
                     .or_default()
@@ -373,7 +434,7 @@ async fn list_grants(
 async fn list_connections(
     auth0: &auth0_mgmt::TenantClient,
     ids: BTreeSet<String>,
-    pending: &Pending<'_>,
+    pending: &Claims<'_>,
 ) -> Result<HashMap<String, HashSet<String>>, auth0_mgmt::Auth0Error> {
     let mut enabled = HashMap::new();
     for id in ids {
@@ -384,7 +445,7 @@ async fn list_connections(
             Ok(clients) => {
                 let candidates = clients
                     .into_iter()
-                    .filter(|c| pending.contains_key(c.as_str()))
+                    .filter(|c| pending.contains(c.as_str()))
                     .collect();
                 enabled.insert(id, candidates);
             }
@@ -553,4 +614,69 @@ pub async fn scan_resource_servers(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A Ready AuthClient `name` of client `id` (`None`: not Ready).
+    fn cached(name: &str, id: Option<&str>) -> Arc<CachedAuthClient> {
+        let ready = if id.is_some() { "True" } else { "False" };
+        let client: AuthClient = serde_json::from_value(json!({
+            "apiVersion": "auth.nexus.dev/v1alpha1", "kind": "AuthClient",
+            "metadata": {"name": name, "namespace": "team-a", "uid": format!("uid-{name}"),
+                         "generation": 1},
+            "spec": {"tenant": "acme", "client": {"name": name, "app_type": "spa"}},
+            "status": {"observedGeneration": 1, "clientId": id.unwrap_or("pending"),
+                "conditions": [{"type": "Ready", "status": ready, "reason": "Synced",
+                    "message": "m", "lastTransitionTime": "2026-12-01T00:00:00Z",
+                    "observedGeneration": 1}]}
+        }))
+        .expect("a valid AuthClient");
+        Arc::new(CachedAuthClient::new(client))
+    }
+
+    fn names<'a>(clients: impl IntoIterator<Item = &'a CachedAuthClient>) -> Vec<String> {
+        clients
+            .into_iter()
+            .map(|c| c.meta().name.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// Each Ready AuthClient is matched once, by its client id; AuthClients claiming the same
+    /// client are all matched, in their order; what was never listed is left unmatched.
+    #[test]
+    fn claims_match_each_ready_authclient_once_by_client_id() {
+        let state = [
+            cached("z", Some("id-3")),
+            cached("a", Some("id-1")),
+            cached("twin-1", Some("id-2")),
+            cached("not-ready", None),
+            cached("twin-2", Some("id-2")),
+            cached("missing", Some("id-9")),
+        ];
+        let mut claims = Claims::new(&state);
+        assert_eq!(
+            claims.by_id.len(),
+            5,
+            "the AuthClient not Ready is no claim"
+        );
+        assert!(claims.contains("id-2") && claims.contains("id-9"));
+        assert!(!claims.contains("id-0") && !claims.contains("pending"));
+        assert_eq!(names(claims.take("id-2")), ["twin-1", "twin-2"]);
+        assert!(
+            claims.take("id-2").is_empty(),
+            "a client listed twice is matched once"
+        );
+        assert!(
+            claims.contains("id-2"),
+            "matched claims still count for grants"
+        );
+        assert!(claims.take("id-0").is_empty());
+        assert_eq!(names(claims.take("id-3")), ["z"]);
+        assert_eq!(names(claims.take("id-1")), ["a"]);
+        assert_eq!(names(claims.unmatched()), ["missing"]);
+    }
 }
