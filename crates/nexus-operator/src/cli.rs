@@ -269,10 +269,11 @@ pub struct MetricsServerArgs {
     pub metrics_idle_timeout_seconds: u64,
     /// Also serve `/healthz` and `/readyz` on this address, on a listener of their own with
     /// its own connection cap (`--probe-max-connections`), for the kubelet's probes. Whoever
-    /// can reach the metrics port can hold all its connections; with the probes on a port no
-    /// NetworkPolicy rule opens (the kubelet's probes come from the node, which NetworkPolicy
-    /// always allows), doing so no longer fails the liveness probe and restarts the pod. The
-    /// metrics address keeps serving both paths too. The Helm chart sets it.
+    /// can reach the metrics port can hold all its connections; with the probes on a port that
+    /// a NetworkPolicy opens to no pod (NetworkPolicy always allows traffic from the pod's
+    /// node, where the kubelet probes from), doing so no longer fails the liveness probe and
+    /// restarts the pod. The metrics address keeps serving both paths too. The Helm chart sets
+    /// it; its NetworkPolicy (`networkPolicy.enabled`) is what keeps other pods off it.
     #[arg(long = "probe-addr", env = "NEXUS_PROBE_ADDR")]
     pub probe_addr: Option<SocketAddr>,
     /// Most open connections to the probe listener (`--probe-addr`).

@@ -172,7 +172,9 @@ mod no_follow {
     pub(super) fn write(dir: &Path, folder: &str, file: &str, text: &[u8]) -> Result<(), Failure> {
         let folder_name = component(folder)?;
         let file_name = component(file)?;
-        // `dir` is the folder given with -o: the user's choice, followed if it is a link.
+        // `dir` is the folder given with -o: the user's choice, created if missing and
+        // followed if it is a link.
+        std::fs::create_dir_all(dir)?;
         let out = std::fs::File::open(dir)?;
         // SAFETY: `out` is an open descriptor and `folder_name` a NUL-terminated string.
         let made = unsafe { libc::mkdirat(out.as_raw_fd(), folder_name.as_ptr(), 0o755) };
@@ -775,8 +777,8 @@ mod tests {
             "nothing written outside"
         );
 
-        // A plain folder is written as before.
-        let out = nexus_testing::scratch_dir("import-out");
+        // A plain folder is written as before, and a missing one is created (`-o imported/`).
+        let out = nexus_testing::scratch_dir("import-out").join("imported");
         let paths = report.write_to(&out).expect("written");
         assert_eq!(paths, [out.join("team-a/web.yaml")]);
         assert_eq!(
