@@ -358,12 +358,8 @@ impl Caches {
         }
         self.tenants.replace(stripped(tenants));
         self.namespaces.replace(stripped(namespaces));
-        let partitions: Vec<&str> = match scope.namespaces() {
-            None => vec![owned_secrets::ALL],
-            Some(served) => served.iter().map(String::as_str).collect(),
-        };
         self.owned_secrets
-            .replace(partitions, owned.into_iter().map(observe_secret));
+            .replace(scope.partitions(), owned.into_iter().map(observe_secret));
         self.resource_servers.replace(stripped(servers));
         Ok(())
     }

@@ -93,6 +93,15 @@ impl WatchScope {
         }
     }
 
+    /// The partitions of [`WatchScope::watch_partitions_as`]: [`crate::eager::ALL`] for the
+    /// one watch of all namespaces, or each served namespace.
+    pub fn partitions(&self) -> Vec<&str> {
+        match self {
+            Self::All => vec![crate::eager::ALL],
+            Self::Namespaces(set) => set.iter().map(String::as_str).collect(),
+        }
+    }
+
     /// A watch of the namespaced kind `K` over the scope (with [`backoff`](crate::watch_backoff::backoff)),
     /// to be fed into a reflector whose reader is `store`.
     pub fn watch<K>(
@@ -158,18 +167,17 @@ impl WatchScope {
         K: Namespaced,
         T: Send + 'static,
     {
-        let partitions: Vec<(Arc<str>, Api<K>)> = match self {
-            Self::All => vec![(Arc::from(""), Api::<K>::all(kube.clone()))],
-            Self::Namespaces(set) => set
-                .iter()
-                .map(|ns| {
-                    (
-                        Arc::from(ns.as_str()),
-                        Api::<K>::namespaced(kube.clone(), ns),
-                    )
-                })
-                .collect(),
-        };
+        let partitions: Vec<(Arc<str>, Api<K>)> = self
+            .partitions()
+            .into_iter()
+            .map(|partition| {
+                let api = match self {
+                    Self::All => Api::<K>::all(kube.clone()),
+                    Self::Namespaces(_) => Api::<K>::namespaced(kube.clone(), partition),
+                };
+                (Arc::from(partition), api)
+            })
+            .collect();
         stream::select_all(partitions.into_iter().map(move |(partition, api)| {
             backoff(watcher(api, config.clone()))
                 .map(move |event| {

@@ -618,9 +618,19 @@ mod tests {
         ))
     }
 
+    /// Drives the owned-Secret cache with `events` of the watch of all namespaces.
     async fn drive(ctx: &Arc<Context>, events: Vec<watcher::Event<ObservedSecret>>) {
-        let all = Arc::<str>::from(crate::owned_secrets::ALL);
-        let events = futures::stream::iter(events).map(move |event| (all.clone(), Ok(event)));
+        drive_in(ctx, crate::owned_secrets::ALL, events).await;
+    }
+
+    /// Drives the owned-Secret cache with `events` of the watch of `partition`.
+    async fn drive_in(
+        ctx: &Arc<Context>,
+        partition: &str,
+        events: Vec<watcher::Event<ObservedSecret>>,
+    ) {
+        let partition = Arc::<str>::from(partition);
+        let events = futures::stream::iter(events).map(move |event| (partition.clone(), Ok(event)));
         drive_owned_secrets(ctx.clone(), events, futures::future::pending()).await;
     }
 
@@ -708,19 +718,16 @@ mod tests {
         let mut triggers = ctx.take_triggers().expect("triggers");
         // The owner's pass may have run before the list (a GET that saw the Secret intact):
         // a list that delivers it tampered wakes that owner, not the others.
-        let all = Arc::<str>::from(crate::owned_secrets::ALL);
-        let events = futures::stream::iter([
-            Ok(watcher::Event::Init),
-            Ok(watcher::Event::InitApply(owned_secret(
-                "a-auth0", "a", false,
-            ))),
-            Ok(watcher::Event::InitApply(owned_secret(
-                "b-auth0", "b", true,
-            ))),
-            Ok(watcher::Event::InitDone),
-        ])
-        .map(move |event| (all.clone(), event));
-        drive_owned_secrets(ctx.clone(), events, futures::future::pending()).await;
+        drive(
+            &ctx,
+            vec![
+                watcher::Event::Init,
+                watcher::Event::InitApply(owned_secret("a-auth0", "a", false)),
+                watcher::Event::InitApply(owned_secret("b-auth0", "b", true)),
+                watcher::Event::InitDone,
+            ],
+        )
+        .await;
         assert!(ctx.caches.owned_secrets.is_listed("team-a"));
         let woken = triggers.clients.try_recv().ok();
         assert_eq!(
@@ -740,24 +747,20 @@ mod tests {
         let mut triggers = ctx.take_triggers().expect("triggers");
         // a's Secret was deleted while the watch was down: the relist after it no longer
         // delivers it, and a is woken (its pass recreates it); b's is listed again.
-        let partition = Arc::<str>::from("team-a");
-        let events = futures::stream::iter([
-            Ok(watcher::Event::Init),
-            Ok(watcher::Event::InitApply(owned_secret(
-                "a-auth0", "a", true,
-            ))),
-            Ok(watcher::Event::InitApply(owned_secret(
-                "b-auth0", "b", true,
-            ))),
-            Ok(watcher::Event::InitDone),
-            Ok(watcher::Event::Init),
-            Ok(watcher::Event::InitApply(owned_secret(
-                "b-auth0", "b", true,
-            ))),
-            Ok(watcher::Event::InitDone),
-        ])
-        .map(move |event| (partition.clone(), event));
-        drive_owned_secrets(ctx.clone(), events, futures::future::pending()).await;
+        drive_in(
+            &ctx,
+            "team-a",
+            vec![
+                watcher::Event::Init,
+                watcher::Event::InitApply(owned_secret("a-auth0", "a", true)),
+                watcher::Event::InitApply(owned_secret("b-auth0", "b", true)),
+                watcher::Event::InitDone,
+                watcher::Event::Init,
+                watcher::Event::InitApply(owned_secret("b-auth0", "b", true)),
+                watcher::Event::InitDone,
+            ],
+        )
+        .await;
         assert!(ctx.caches.owned_secrets.get("team-a", "a-auth0").is_none());
         assert_eq!(
             triggers.clients.try_recv().ok(),
